@@ -1,0 +1,1 @@
+//! Body codecs: JSON, form, base64 "sensitive params", query strings.
