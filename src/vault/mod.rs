@@ -1,5 +1,7 @@
 //! The vault: tokenize and detokenize over an encrypted store.
 
+pub mod settings;
 pub mod token;
 
+pub use settings::VaultSettings;
 pub use token::TokenFormat;
