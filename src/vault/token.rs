@@ -1,6 +1,19 @@
-//! Token formats.
+//! Token formats and how a token is drawn for a value.
+//!
+//! Every format is a template: some characters are kept from the value, the rest
+//! are drawn at random, then a check digit is fixed where the format needs one. A
+//! format's random part is small for short values (a 3-digit CVV has 1,000
+//! tokens), so the caller can also enumerate candidates to tell a full token space
+//! from bad luck.
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::Rng;
 use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::select::luhn;
+use crate::sensitive::DataClass;
 
 /// How a token looks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
@@ -16,3 +29,273 @@ pub enum TokenFormat {
     /// bank account (an IBAN gets an IBAN-shaped token).
     Digits,
 }
+
+impl TokenFormat {
+    /// The stable name used in config and records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenFormat::PanSixFour => "pan_six_four",
+            TokenFormat::PanNonLuhn => "pan_non_luhn",
+            TokenFormat::Opaque => "opaque",
+            TokenFormat::Digits => "digits",
+        }
+    }
+
+    /// Parse the stable name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            TokenFormat::PanSixFour,
+            TokenFormat::PanNonLuhn,
+            TokenFormat::Opaque,
+            TokenFormat::Digits,
+        ]
+        .into_iter()
+        .find(|f| f.as_str() == s)
+    }
+
+    /// The default format of a class.
+    pub fn default_for(class: DataClass) -> Self {
+        match class {
+            DataClass::Pan => TokenFormat::PanSixFour,
+            DataClass::Cvv | DataClass::BankAccount => TokenFormat::Digits,
+            DataClass::Secret => TokenFormat::Opaque,
+        }
+    }
+
+    /// Whether this format can hold a value of the class.
+    pub fn fits(self, class: DataClass) -> bool {
+        matches!(
+            (class, self),
+            (_, TokenFormat::Opaque)
+                | (DataClass::Pan, TokenFormat::PanSixFour | TokenFormat::PanNonLuhn)
+                | (DataClass::Cvv | DataClass::BankAccount, TokenFormat::Digits)
+        )
+    }
+}
+
+/// Prefix of opaque tokens.
+pub const OPAQUE_PREFIX: &str = "tok_";
+/// Prefix of opaque CVV tokens, so a reveal knows to look among volatile records.
+pub const OPAQUE_CVV_PREFIX: &str = "cvv_";
+
+/// Where each character of a token comes from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Keep(u8),
+    Digit,
+    Letter,
+}
+
+/// A token shape for one value: the slots to fill and the check to apply.
+pub struct Template {
+    slots: Vec<Slot>,
+    check: Check,
+    value: Vec<u8>,
+    opaque_prefix: Option<&'static str>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Check {
+    None,
+    /// The last random digit is fixed so that the whole token is Luhn-valid.
+    Luhn,
+    /// The last random digit is bumped if the token happens to be Luhn-valid.
+    NotLuhn,
+    /// Positions 2 and 3 are IBAN check digits, computed last.
+    Iban,
+}
+
+/// Whether a value is a valid IBAN (ISO 13616: country, check digits, mod 97 = 1).
+pub fn is_iban(v: &str) -> bool {
+    let b = v.as_bytes();
+    (15..=34).contains(&b.len())
+        && b.iter().take(2).all(u8::is_ascii_uppercase)
+        && b.iter().skip(2).take(2).all(u8::is_ascii_digit)
+        && b.iter().all(u8::is_ascii_alphanumeric)
+        && iban_mod97(b) == Some(1)
+}
+
+/// The ISO 7064 mod-97 remainder of an IBAN (first four characters moved to the end).
+fn iban_mod97(b: &[u8]) -> Option<u32> {
+    let mut rem: u32 = 0;
+    for &c in b.iter().skip(4).chain(b.iter().take(4)) {
+        let v = match c {
+            b'0'..=b'9' => u32::from(c - b'0'),
+            b'A'..=b'Z' => u32::from(c - b'A') + 10,
+            _ => return None,
+        };
+        rem = if v >= 10 { (rem * 100 + v) % 97 } else { (rem * 10 + v) % 97 };
+    }
+    Some(rem)
+}
+
+impl Template {
+    /// The template for a (normalised) value of a class in a format.
+    pub fn new(class: DataClass, format: TokenFormat, value: &str) -> Result<Self> {
+        if !format.fits(class) {
+            return Err(Error::Config(format!(
+                "token format {} cannot hold a {}",
+                format.as_str(),
+                class.as_str()
+            )));
+        }
+        let bytes = value.as_bytes().to_vec();
+        let n = bytes.len();
+        let mut t = Template {
+            slots: Vec::with_capacity(n),
+            check: Check::None,
+            value: bytes,
+            opaque_prefix: None,
+        };
+        match (class, format) {
+            (DataClass::Cvv, TokenFormat::Opaque) => t.opaque_prefix = Some(OPAQUE_CVV_PREFIX),
+            (_, TokenFormat::Opaque) => t.opaque_prefix = Some(OPAQUE_PREFIX),
+            (DataClass::Pan, f) => {
+                // Keep at most the first six and last four, leaving at least three
+                // random digits so that short card numbers still have room.
+                let keep_head = 6.min(n.saturating_sub(4 + 3));
+                let keep_tail = 4.min(n.saturating_sub(keep_head + 3));
+                t.fill(keep_head, keep_tail);
+                t.check = if f == TokenFormat::PanSixFour { Check::Luhn } else { Check::NotLuhn };
+            }
+            (DataClass::BankAccount, _) if is_iban(value) => {
+                // Country kept, check digits recomputed, BBAN drawn per character
+                // class, last four kept.
+                for (i, &c) in t.value.iter().enumerate() {
+                    let slot = if i < 2 || i >= n - 4 {
+                        Slot::Keep(c)
+                    } else if i < 4 || c.is_ascii_digit() {
+                        Slot::Digit
+                    } else {
+                        Slot::Letter
+                    };
+                    t.slots.push(slot);
+                }
+                t.check = Check::Iban;
+            }
+            (DataClass::BankAccount, _) if t.value.iter().all(u8::is_ascii_digit) => {
+                let keep_tail = if n >= 8 { 4 } else { 0 };
+                t.fill(0, keep_tail);
+            }
+            (DataClass::BankAccount, _) => t.opaque_prefix = Some(OPAQUE_PREFIX),
+            (DataClass::Cvv, _) => t.fill(0, 0),
+            (DataClass::Secret, _) => t.opaque_prefix = Some(OPAQUE_PREFIX),
+        }
+        Ok(t)
+    }
+
+    fn fill(&mut self, keep_head: usize, keep_tail: usize) {
+        let n = self.value.len();
+        for (i, &c) in self.value.iter().enumerate() {
+            self.slots.push(if i < keep_head || i + keep_tail >= n {
+                Slot::Keep(c)
+            } else {
+                Slot::Digit
+            });
+        }
+    }
+
+    /// How many distinct tokens the template can produce, if small enough to count.
+    pub fn space(&self) -> Option<u64> {
+        if self.opaque_prefix.is_some() {
+            return None;
+        }
+        let mut size: u64 = 1;
+        for s in &self.slots {
+            size = size.checked_mul(match s {
+                Slot::Keep(_) => 1,
+                Slot::Digit => 10,
+                Slot::Letter => 26,
+            })?;
+        }
+        // A check digit takes one free digit (Luhn) or two (IBAN) out of the space.
+        Some(match self.check {
+            Check::Luhn => size / 10,
+            Check::Iban => size / 100,
+            _ => size,
+        })
+    }
+
+    /// A random token, or `None` when the draw produced the value itself.
+    pub fn draw(&self) -> Option<String> {
+        if let Some(prefix) = self.opaque_prefix {
+            let bits: [u8; 16] = rand::rng().random();
+            return Some(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bits)));
+        }
+        let mut rng = rand::rng();
+        let raw: Vec<u8> = self
+            .slots
+            .iter()
+            .map(|s| match s {
+                Slot::Keep(c) => *c,
+                Slot::Digit => b'0' + rng.random_range(0..10u8),
+                Slot::Letter => b'A' + rng.random_range(0..26u8),
+            })
+            .collect();
+        self.finish(raw)
+    }
+
+    /// The `i`-th token in a fixed order, for enumerating a small space.
+    pub fn nth(&self, mut i: u64) -> Option<String> {
+        if self.opaque_prefix.is_some() {
+            return None;
+        }
+        let mut raw = vec![0u8; self.slots.len()];
+        for (pos, s) in self.slots.iter().enumerate().rev() {
+            let c = match s {
+                Slot::Keep(c) => *c,
+                Slot::Digit => {
+                    let d = (i % 10) as u8;
+                    i /= 10;
+                    b'0' + d
+                }
+                Slot::Letter => {
+                    let d = (i % 26) as u8;
+                    i /= 26;
+                    b'A' + d
+                }
+            };
+            *raw.get_mut(pos)? = c;
+        }
+        self.finish(raw)
+    }
+
+    /// Apply the check and refuse a token equal to its value.
+    fn finish(&self, mut raw: Vec<u8>) -> Option<String> {
+        let last_random = self.slots.iter().rposition(|s| *s == Slot::Digit);
+        match self.check {
+            Check::None => {}
+            Check::Luhn => {
+                let pos = last_random?;
+                *raw.get_mut(pos)? = b'0';
+                for d in 0..10u8 {
+                    *raw.get_mut(pos)? = b'0' + d;
+                    if luhn::is_valid(std::str::from_utf8(&raw).ok()?) {
+                        break;
+                    }
+                }
+            }
+            Check::NotLuhn => {
+                if luhn::is_valid(std::str::from_utf8(&raw).ok()?) {
+                    let pos = last_random?;
+                    let c = raw.get_mut(pos)?;
+                    *c = b'0' + (*c - b'0' + 1) % 10;
+                }
+            }
+            Check::Iban => {
+                *raw.get_mut(2)? = b'0';
+                *raw.get_mut(3)? = b'0';
+                let check = 98 - iban_mod97(&raw)?;
+                *raw.get_mut(2)? = b'0' + (check / 10) as u8;
+                *raw.get_mut(3)? = b'0' + (check % 10) as u8;
+            }
+        }
+        if raw == self.value {
+            return None;
+        }
+        String::from_utf8(raw).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,73 @@
+use super::*;
+
+fn draw(class: DataClass, f: TokenFormat, v: &str) -> String {
+    Template::new(class, f, v).unwrap().draw().unwrap()
+}
+
+#[test]
+fn pan_six_four_keeps_bin_and_last4_and_is_luhn_valid() {
+    for card in ["4242424242424242", "378282246310005", "4111111111111111", "5555555555554444"] {
+        for _ in 0..200 {
+            let t = draw(DataClass::Pan, TokenFormat::PanSixFour, card);
+            assert_eq!(t.len(), card.len());
+            assert_eq!(t[..6], card[..6]);
+            assert_eq!(t[t.len() - 4..], card[card.len() - 4..]);
+            assert!(luhn::is_valid(&t), "{t}");
+            assert_ne!(t, card);
+        }
+    }
+}
+
+#[test]
+fn pan_non_luhn_is_never_luhn_valid() {
+    for _ in 0..500 {
+        let t = draw(DataClass::Pan, TokenFormat::PanNonLuhn, "4242424242424242");
+        assert!(!luhn::is_valid(&t));
+        assert!(t.starts_with("424242") && t.ends_with("4242"));
+    }
+}
+
+#[test]
+fn opaque_tokens() {
+    let t = draw(DataClass::Pan, TokenFormat::Opaque, "4242424242424242");
+    assert!(t.starts_with("tok_") && t.len() == 4 + 22);
+    assert!(draw(DataClass::Cvv, TokenFormat::Opaque, "123").starts_with("cvv_"));
+}
+
+#[test]
+fn bank_account_digits_keep_last_four() {
+    let t = draw(DataClass::BankAccount, TokenFormat::Digits, "12345678901236491");
+    assert_eq!(t.len(), 17);
+    assert!(t.ends_with("6491") && t.bytes().all(|b| b.is_ascii_digit()));
+    let short = draw(DataClass::BankAccount, TokenFormat::Digits, "1234");
+    assert_eq!(short.len(), 4);
+}
+
+#[test]
+fn iban_tokens_are_valid_ibans() {
+    let iban = "DE89370400440532013000";
+    assert!(is_iban(iban));
+    for _ in 0..200 {
+        let t = draw(DataClass::BankAccount, TokenFormat::Digits, iban);
+        assert!(is_iban(&t), "{t}");
+        assert!(t.starts_with("DE") && t.ends_with("3000") && t.len() == iban.len());
+    }
+    let gb = "GB82WEST12345698765432";
+    assert!(is_iban(gb));
+    let t = draw(DataClass::BankAccount, TokenFormat::Digits, gb);
+    assert!(is_iban(&t) && t[4..8].bytes().all(|b| b.is_ascii_uppercase()));
+}
+
+#[test]
+fn cvv_space_is_enumerable_and_excludes_the_value() {
+    let t = Template::new(DataClass::Cvv, TokenFormat::Digits, "123").unwrap();
+    assert_eq!(t.space(), Some(1000));
+    let all: Vec<_> = (0..1000).filter_map(|i| t.nth(i)).collect();
+    assert_eq!(all.len(), 999);
+    assert!(!all.iter().any(|x| x == "123"));
+}
+
+#[test]
+fn wrong_format_for_class_is_refused() {
+    assert!(Template::new(DataClass::Cvv, TokenFormat::PanSixFour, "123").is_err());
+}
