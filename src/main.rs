@@ -1,1 +1,5 @@
-fn main() {}
+//! The `vaultgate` binary: a thin shell over the library's CLI.
+
+fn main() {
+    std::process::exit(vaultgate::cli::run());
+}

@@ -4,7 +4,7 @@
 pub fn is_valid(digits: &str) -> bool {
     !digits.is_empty()
         && digits.bytes().all(|b| b.is_ascii_digit())
-        && sum(digits.bytes()) % 10 == 0
+        && sum(digits.bytes()).is_multiple_of(10)
 }
 
 /// The Luhn sum of ASCII digits, rightmost digit undoubled.

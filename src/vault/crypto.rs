@@ -123,8 +123,14 @@ mod tests {
         let k = SecretKey::random();
         let s = Sealer::new(&k).unwrap();
         let (n, ct) = s.seal(b"tok_a|pan|1", b"4242424242424242").unwrap();
-        assert_eq!(&*s.open(b"tok_a|pan|1", &n, &ct).unwrap(), b"4242424242424242");
-        assert!(matches!(s.open(b"tok_b|pan|1", &n, &ct), Err(Error::Integrity(_))));
+        assert_eq!(
+            &*s.open(b"tok_a|pan|1", &n, &ct).unwrap(),
+            b"4242424242424242"
+        );
+        assert!(matches!(
+            s.open(b"tok_b|pan|1", &n, &ct),
+            Err(Error::Integrity(_))
+        ));
         let mut bad = ct.clone();
         bad[0] ^= 1;
         assert!(s.open(b"tok_a|pan|1", &n, &bad).is_err());
@@ -135,7 +141,13 @@ mod tests {
     #[test]
     fn hmac_is_keyed_and_framed() {
         let k = SecretKey::random();
-        assert_ne!(hmac_sha256(&k, &[b"ab", b"c"]), hmac_sha256(&k, &[b"a", b"bc"]));
-        assert_ne!(hmac_sha256(&k, &[b"x"]), hmac_sha256(&SecretKey::random(), &[b"x"]));
+        assert_ne!(
+            hmac_sha256(&k, &[b"ab", b"c"]),
+            hmac_sha256(&k, &[b"a", b"bc"])
+        );
+        assert_ne!(
+            hmac_sha256(&k, &[b"x"]),
+            hmac_sha256(&SecretKey::random(), &[b"x"])
+        );
     }
 }

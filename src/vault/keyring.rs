@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::crypto::{self, SecretKey, Sealer};
+use super::crypto::{self, Sealer, SecretKey};
 use crate::error::{Error, Result};
 
 /// The format tag written into every keyring file.
@@ -32,7 +32,9 @@ impl Passphrase {
         }
         let p = Passphrase(Zeroizing::new(s));
         if p.0.chars().count() < 8 {
-            return Err(Error::Keyring("the passphrase must be at least 8 characters".into()));
+            return Err(Error::Keyring(
+                "the passphrase must be at least 8 characters".into(),
+            ));
         }
         Ok(p)
     }
@@ -265,7 +267,8 @@ impl KeyringFile {
     fn compute_mac(&self, master: &SecretKey) -> Result<String> {
         let mut body = self.clone();
         body.mac = String::new();
-        let bytes = serde_json::to_vec(&body).map_err(|_| Error::Internal("keyring serialisation"))?;
+        let bytes =
+            serde_json::to_vec(&body).map_err(|_| Error::Internal("keyring serialisation"))?;
         let mac_key = SecretKey::from_slice(&crypto::hmac_sha256(master, &[MAC_LABEL]))?;
         Ok(B64.encode(crypto::hmac_sha256(&mac_key, &[&bytes])))
     }
@@ -319,7 +322,9 @@ impl KeyringFile {
         let ok: bool =
             subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), self.mac.as_bytes()).into();
         if !ok {
-            return Err(Error::Keyring("the keyring file was edited (MAC mismatch)".into()));
+            return Err(Error::Keyring(
+                "the keyring file was edited (MAC mismatch)".into(),
+            ));
         }
         let ms = Sealer::new(&master)?;
         let fingerprint = unwrap_key(&ms, AAD_FINGERPRINT, &self.fingerprint_key)?;

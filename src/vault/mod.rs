@@ -1,9 +1,577 @@
 //! The vault: tokenize and detokenize over an encrypted store.
+//!
+//! The façade composes the store's single operations with the keyring's ciphers
+//! and the token formats. A token leaves [`Vault::tokenize`] only after its record
+//! is durable (group commit), and CVVs follow their own volatile rules.
 
 pub mod crypto;
+pub mod cvv;
 pub mod keyring;
+pub mod record;
 pub mod settings;
+pub mod sled_store;
+pub mod store;
 pub mod token;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{Error, Result};
+use crate::sensitive::{DataClass, Plaintext, Sensitive};
+
+pub use keyring::{Keys, Passphrase};
 pub use settings::VaultSettings;
+pub use sled_store::SledStore;
+pub use store::{Space, TokenStore};
 pub use token::TokenFormat;
+
+use cvv::{EpochKeys, MemoryCvv};
+use record::{Header, Record};
+use store::{FingerprintInsert, Inserted};
+use token::Template;
+
+/// Random draws before a small token space is searched in full.
+const RANDOM_ATTEMPTS: usize = 32;
+/// The largest space that is searched in full once random draws keep colliding.
+const ENUMERABLE_SPACE: u64 = 100_000;
+/// Separates a CVV's scope from its token in the volatile key.
+const SCOPE_SEP: char = '\u{1f}';
+
+/// How to tokenize one value.
+#[derive(Clone, Debug, Default)]
+pub struct TokenizeOptions {
+    /// The token format; the class's default if `None`.
+    pub format: Option<TokenFormat>,
+    /// Same value, same token. Default: true for PANs and bank accounts, false
+    /// otherwise; never for a CVV.
+    pub deterministic: Option<bool>,
+    /// For a CVV: the token it travels with, which makes a same-length token unique.
+    pub scope: Option<String>,
+}
+
+/// A revealed value.
+pub struct Revealed {
+    pub class: DataClass,
+    pub value: Plaintext,
+}
+
+/// What may be said about a token without revealing it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TokenMeta {
+    pub class: DataClass,
+    pub last4: Option<String>,
+    pub created: u64,
+    pub expires: Option<u64>,
+}
+
+/// The outcome of a rewrap pass.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RewrapReport {
+    /// Records re-encrypted under the active key.
+    pub rewrapped: u64,
+    /// Records already under the active key.
+    pub current: u64,
+}
+
+enum CvvMode {
+    Memory(MemoryCvv),
+    Durable(EpochKeys),
+}
+
+/// The vault.
+pub struct Vault {
+    keys: Keys,
+    store: Arc<dyn TokenStore>,
+    cvv: CvvMode,
+    cvv_ttl: u64,
+    issued: [AtomicU64; 4],
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn class_index(c: DataClass) -> usize {
+    match c {
+        DataClass::Pan => 0,
+        DataClass::Cvv => 1,
+        DataClass::BankAccount => 2,
+        DataClass::Secret => 3,
+    }
+}
+
+/// The volatile key of a CVV token.
+fn cvv_key(token: &str, scope: Option<&str>) -> String {
+    match scope {
+        Some(s) => format!("{s}{SCOPE_SEP}{token}"),
+        None => token.to_owned(),
+    }
+}
+
+/// Whether a token names a CVV record.
+fn is_cvv(token: &str, scope: Option<&str>) -> bool {
+    scope.is_some() || token.starts_with(token::OPAQUE_CVV_PREFIX)
+}
+
+/// Candidate tokens: random draws, then (for a small space) every token in turn.
+fn candidates(t: &Template) -> impl Iterator<Item = String> + '_ {
+    let enumerable = t.space().filter(|s| *s <= ENUMERABLE_SPACE);
+    let start = enumerable
+        .map(|s| rand::random_range(0..s.max(1)))
+        .unwrap_or(0);
+    let draws = std::iter::repeat_with(|| t.draw())
+        .take(RANDOM_ATTEMPTS)
+        .flatten();
+    let sweep = enumerable
+        .into_iter()
+        .flat_map(move |s| (0..s).map(move |i| (start + i) % s))
+        .filter_map(|i| t.nth(i));
+    draws.chain(sweep)
+}
+
+impl Vault {
+    /// Open the vault on its sled store.
+    pub fn open(settings: &VaultSettings, keys: Keys) -> Result<Self> {
+        let store = SledStore::open(&settings.data, settings.cache_capacity_mb * 1024 * 1024)?;
+        Self::with_store(settings, keys, Arc::new(store))
+    }
+
+    /// Open the vault on any store.
+    pub fn with_store(
+        settings: &VaultSettings,
+        keys: Keys,
+        store: Arc<dyn TokenStore>,
+    ) -> Result<Self> {
+        let cvv = if settings.cvv_durable {
+            std::fs::create_dir_all(&settings.data)
+                .map_err(|e| Error::io(format!("create {}", settings.data.display()), e))?;
+            CvvMode::Durable(EpochKeys::open(
+                settings.data.join("cvv-keys.json"),
+                settings.cvv_ttl_secs,
+                keys.master(),
+            )?)
+        } else {
+            CvvMode::Memory(MemoryCvv::new()?)
+        };
+        Ok(Vault {
+            keys,
+            store,
+            cvv,
+            cvv_ttl: settings.cvv_ttl_secs.max(1),
+            issued: Default::default(),
+        })
+    }
+
+    /// The store under this vault.
+    pub fn store(&self) -> &Arc<dyn TokenStore> {
+        &self.store
+    }
+
+    /// Tokens issued by this process, per class (for metrics).
+    pub fn issued(&self, class: DataClass) -> u64 {
+        self.issued
+            .get(class_index(class))
+            .map(|a| a.load(Ordering::Relaxed))
+            .unwrap_or(0)
+    }
+
+    fn count_issued(&self, class: DataClass) {
+        if let Some(a) = self.issued.get(class_index(class)) {
+            a.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Swap a value for a token. Returns once the record is durable.
+    pub async fn tokenize(&self, value: &Sensitive, opts: &TokenizeOptions) -> Result<String> {
+        let token = self.tokenize_unsynced(value, opts).await?;
+        if value.class() != DataClass::Cvv || matches!(self.cvv, CvvMode::Durable(_)) {
+            self.store.durable().await?;
+        }
+        Ok(token)
+    }
+
+    /// Tokenize several values; their records share one durable barrier.
+    pub async fn tokenize_batch(
+        &self,
+        items: &[(Sensitive, TokenizeOptions)],
+    ) -> Result<Vec<String>> {
+        let mut out = Vec::with_capacity(items.len());
+        for (value, opts) in items {
+            out.push(self.tokenize_unsynced(value, opts).await?);
+        }
+        self.store.durable().await?;
+        Ok(out)
+    }
+
+    /// Tokenize without waiting for durability. Callers must call
+    /// `store().durable()` before a token leaves the process.
+    pub async fn tokenize_unsynced(
+        &self,
+        value: &Sensitive,
+        opts: &TokenizeOptions,
+    ) -> Result<String> {
+        let class = value.class();
+        let format = opts.format.unwrap_or(TokenFormat::default_for(class));
+        if class == DataClass::Cvv {
+            return self
+                .tokenize_cvv(value, format, opts.scope.as_deref())
+                .await;
+        }
+        let deterministic = opts
+            .deterministic
+            .unwrap_or(matches!(class, DataClass::Pan | DataClass::BankAccount));
+        let template = Template::new(class, format, value.expose())?;
+        let fingerprint = deterministic.then(|| self.fingerprint(class, format, value));
+        if let Some(fp) = &fingerprint
+            && let Some(existing) = self.store.fingerprint(fp).await?
+        {
+            return Ok(existing);
+        }
+        let (version, sealer) = self.keys.active()?;
+        let header = Header {
+            class,
+            key_version: version,
+            created: now_secs(),
+            expires: None,
+            deterministic,
+        };
+        for token in candidates(&template) {
+            let (nonce, ct) = sealer.seal(&header.aad(&token), value.expose().as_bytes())?;
+            let record = header.encode_record(&nonce, &ct);
+            let outcome = match &fingerprint {
+                Some(fp) => self.store.insert_fingerprinted(fp, &token, &record).await?,
+                None => match self
+                    .store
+                    .insert(Space::Tokens, &token, &record, None)
+                    .await?
+                {
+                    Inserted::New => FingerprintInsert::New,
+                    Inserted::Taken => FingerprintInsert::Taken,
+                },
+            };
+            match outcome {
+                FingerprintInsert::New => {
+                    self.count_issued(class);
+                    return Ok(token);
+                }
+                FingerprintInsert::Existing(t) => return Ok(t),
+                FingerprintInsert::Taken => continue,
+            }
+        }
+        Err(Error::TokenSpaceExhausted(class.as_str()))
+    }
+
+    // Safe to store: a keyed HMAC, useless without the fingerprint key.
+    fn fingerprint(&self, class: DataClass, format: TokenFormat, value: &Sensitive) -> Vec<u8> {
+        crypto::hmac_sha256(
+            self.keys.fingerprint_key(),
+            &[
+                b"vaultgate-fingerprint/1",
+                class.as_str().as_bytes(),
+                format.as_str().as_bytes(),
+                value.expose().as_bytes(),
+            ],
+        )
+        .to_vec()
+    }
+
+    async fn tokenize_cvv(
+        &self,
+        value: &Sensitive,
+        format: TokenFormat,
+        scope: Option<&str>,
+    ) -> Result<String> {
+        // A same-length CVV token is unique only within its scope; without one the
+        // token is opaque.
+        let format = match (format, scope) {
+            (TokenFormat::Digits, None) => TokenFormat::Opaque,
+            (f, _) => f,
+        };
+        let template = Template::new(DataClass::Cvv, format, value.expose())?;
+        let now = now_secs();
+        let expires = now.saturating_add(self.cvv_ttl);
+        for token in candidates(&template) {
+            let key = cvv_key(&token, scope);
+            let inserted = match &self.cvv {
+                CvvMode::Memory(mem) => {
+                    let header = Header {
+                        class: DataClass::Cvv,
+                        key_version: 0,
+                        created: now,
+                        expires: Some(expires),
+                        deterministic: false,
+                    };
+                    let (nonce, ct) = mem
+                        .sealer()
+                        .seal(&header.aad(&key), value.expose().as_bytes())?;
+                    mem.insert(key, expires, header.encode_record(&nonce, &ct))?
+                }
+                CvvMode::Durable(epochs) => {
+                    let epoch = epochs.epoch_of(now);
+                    let header = Header {
+                        class: DataClass::Cvv,
+                        key_version: u32::try_from(epoch).unwrap_or(u32::MAX),
+                        created: now,
+                        expires: Some(expires),
+                        deterministic: false,
+                    };
+                    let record = epochs.with_key(epoch, true, |s| {
+                        let (nonce, ct) = s.seal(&header.aad(&key), value.expose().as_bytes())?;
+                        Ok(header.encode_record(&nonce, &ct))
+                    })?;
+                    self.store
+                        .insert(Space::Volatile, &key, &record, Some(expires))
+                        .await?
+                        == Inserted::New
+                }
+            };
+            if inserted {
+                self.count_issued(DataClass::Cvv);
+                return Ok(token);
+            }
+        }
+        Err(Error::TokenSpaceExhausted("cvv"))
+    }
+
+    /// Reveal a token. A CVV is consumed. `authorize` sees the class before anything
+    /// is consumed or decrypted and may refuse.
+    pub async fn detokenize_with(
+        &self,
+        token: &str,
+        scope: Option<&str>,
+        authorize: &(dyn Fn(DataClass) -> Result<()> + Sync),
+    ) -> Result<Revealed> {
+        if is_cvv(token, scope) {
+            authorize(DataClass::Cvv)?;
+            return self.reveal_cvv(token, scope, true).await;
+        }
+        let (header, value) = self.open_token(token, authorize).await?;
+        Ok(Revealed {
+            class: header.class,
+            value,
+        })
+    }
+
+    /// Read, authorize and decrypt a long-lived token's record.
+    async fn open_token(
+        &self,
+        token: &str,
+        authorize: &(dyn Fn(DataClass) -> Result<()> + Sync),
+    ) -> Result<(Header, Plaintext)> {
+        let bytes = self
+            .store
+            .get(Space::Tokens, token)
+            .await?
+            .ok_or(Error::TokenNotFound)?;
+        let record = Record::parse(&bytes)?;
+        authorize(record.header.class)?;
+        let sealer = self.keys.version(record.header.key_version)?;
+        let plain = sealer.open(&record.aad(token), record.nonce, record.ciphertext)?;
+        Ok((record.header, Plaintext::from_utf8(plain)?))
+    }
+
+    /// Reveal a token with no per-class check (the CLI and trusted in-process callers).
+    pub async fn detokenize(&self, token: &str, scope: Option<&str>) -> Result<Revealed> {
+        self.detokenize_with(token, scope, &|_| Ok(())).await
+    }
+
+    async fn reveal_cvv(
+        &self,
+        token: &str,
+        scope: Option<&str>,
+        consume: bool,
+    ) -> Result<Revealed> {
+        let key = cvv_key(token, scope);
+        let bytes = match &self.cvv {
+            CvvMode::Memory(mem) if consume => mem.take(&key)?,
+            CvvMode::Memory(mem) => mem.peek(&key)?,
+            CvvMode::Durable(_) if consume => self.store.take(Space::Volatile, &key).await?,
+            CvvMode::Durable(_) => self.store.get(Space::Volatile, &key).await?,
+        }
+        .ok_or(Error::CvvExpired)?;
+        if consume && matches!(self.cvv, CvvMode::Durable(_)) {
+            self.store.durable().await?;
+        }
+        let record = Record::parse(&bytes)?;
+        if record.header.class != DataClass::Cvv {
+            return Err(Error::Integrity("a volatile record is not a CVV"));
+        }
+        if record.header.expires.is_none_or(|e| e <= now_secs()) {
+            return Err(Error::CvvExpired);
+        }
+        let aad = record.aad(&key);
+        let plain = match &self.cvv {
+            CvvMode::Memory(mem) => mem.sealer().open(&aad, record.nonce, record.ciphertext)?,
+            CvvMode::Durable(epochs) => {
+                epochs.with_key(u64::from(record.header.key_version), false, |s| {
+                    s.open(&aad, record.nonce, record.ciphertext)
+                })?
+            }
+        };
+        Ok(Revealed {
+            class: DataClass::Cvv,
+            value: Plaintext::from_utf8(plain)?,
+        })
+    }
+
+    /// Whether this vault issued a token (the leak guard lets issued tokens through).
+    pub async fn is_issued(&self, token: &str) -> Result<bool> {
+        Ok(self.store.get(Space::Tokens, token).await?.is_some())
+    }
+
+    /// Metadata of a token: class, last four, created, expires. A CVV is not consumed.
+    pub async fn metadata(&self, token: &str, scope: Option<&str>) -> Result<TokenMeta> {
+        if is_cvv(token, scope) {
+            let bytes = self
+                .cvv_bytes(token, scope)
+                .await?
+                .ok_or(Error::CvvExpired)?;
+            let header = Record::parse(&bytes)?.header;
+            if header.expires.is_none_or(|e| e <= now_secs()) {
+                return Err(Error::CvvExpired);
+            }
+            return Ok(TokenMeta {
+                class: DataClass::Cvv,
+                last4: None,
+                created: header.created,
+                expires: header.expires,
+            });
+        }
+        let (header, value) = self.open_token(token, &|_| Ok(())).await?;
+        Ok(TokenMeta {
+            class: header.class,
+            last4: Some(value.last4()),
+            created: header.created,
+            expires: header.expires,
+        })
+    }
+
+    async fn cvv_bytes(&self, token: &str, scope: Option<&str>) -> Result<Option<Vec<u8>>> {
+        let key = cvv_key(token, scope);
+        match &self.cvv {
+            CvvMode::Memory(mem) => mem.peek(&key),
+            CvvMode::Durable(_) => self.store.get(Space::Volatile, &key).await,
+        }
+    }
+
+    /// Delete a token (and its fingerprint mapping). True if it existed.
+    pub async fn delete(&self, token: &str, scope: Option<&str>) -> Result<bool> {
+        if is_cvv(token, scope) {
+            let key = cvv_key(token, scope);
+            let existed = match &self.cvv {
+                CvvMode::Memory(mem) => mem.take(&key)?.is_some(),
+                CvvMode::Durable(_) => self.store.take(Space::Volatile, &key).await?.is_some(),
+            };
+            self.store.durable().await?;
+            return Ok(existed);
+        }
+        let Some(bytes) = self.store.get(Space::Tokens, token).await? else {
+            return Ok(false);
+        };
+        let rec = Record::parse(&bytes)?;
+        let fingerprint = if rec.header.deterministic {
+            let revealed = self.detokenize(token, None).await?;
+            let value = Sensitive::parse(revealed.class, revealed.value.expose())?;
+            // The format is recovered by trying each one that fits the class.
+            let mut found = None;
+            for f in [
+                TokenFormat::PanSixFour,
+                TokenFormat::PanNonLuhn,
+                TokenFormat::Opaque,
+                TokenFormat::Digits,
+            ] {
+                if !f.fits(revealed.class) {
+                    continue;
+                }
+                let fp = self.fingerprint(revealed.class, f, &value);
+                if self.store.fingerprint(&fp).await?.as_deref() == Some(token) {
+                    found = Some(fp);
+                    break;
+                }
+            }
+            found
+        } else {
+            None
+        };
+        let existed = self
+            .store
+            .remove(Space::Tokens, token, fingerprint.as_deref())
+            .await?;
+        self.store.durable().await?;
+        Ok(existed)
+    }
+
+    /// Re-encrypt every record sealed under an older data key version. Each record
+    /// is replaced atomically, so an interrupted pass can simply be run again.
+    pub async fn rewrap(&self) -> Result<RewrapReport> {
+        let (active, sealer) = self.keys.active()?;
+        let mut report = RewrapReport::default();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .store
+                .scan(Space::Tokens, after.as_deref(), 512)
+                .await?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(last.clone());
+            for (token, bytes) in &page {
+                let rec = Record::parse(bytes)?;
+                if rec.header.key_version == active {
+                    report.current += 1;
+                    continue;
+                }
+                let old = self.keys.version(rec.header.key_version)?;
+                let plain = old.open(&rec.aad(token), rec.nonce, rec.ciphertext)?;
+                let header = Header {
+                    key_version: active,
+                    ..rec.header
+                };
+                let (nonce, ct) = sealer.seal(&header.aad(token), &plain)?;
+                let new = header.encode_record(&nonce, &ct);
+                if self
+                    .store
+                    .replace(Space::Tokens, token, bytes, &new)
+                    .await?
+                {
+                    report.rewrapped += 1;
+                }
+            }
+        }
+        self.store.durable().await?;
+        Ok(report)
+    }
+
+    /// Drop expired CVV records and destroy the keys of passed windows.
+    pub async fn sweep(&self) -> Result<usize> {
+        let now = now_secs();
+        match &self.cvv {
+            CvvMode::Memory(mem) => mem.sweep(now),
+            CvvMode::Durable(epochs) => {
+                let mut n = 0;
+                loop {
+                    let keys = self.store.scan_expired(now, 1024).await?;
+                    if keys.is_empty() {
+                        break;
+                    }
+                    for k in &keys {
+                        if self.store.take(Space::Volatile, k).await?.is_some() {
+                            n += 1;
+                        }
+                    }
+                }
+                epochs.destroy_expired(now)?;
+                self.store.durable().await?;
+                Ok(n)
+            }
+        }
+    }
+
+    /// Make every write so far durable.
+    pub async fn flush(&self) -> Result<()> {
+        self.store.durable().await
+    }
+}

@@ -67,7 +67,10 @@ impl TokenFormat {
         matches!(
             (class, self),
             (_, TokenFormat::Opaque)
-                | (DataClass::Pan, TokenFormat::PanSixFour | TokenFormat::PanNonLuhn)
+                | (
+                    DataClass::Pan,
+                    TokenFormat::PanSixFour | TokenFormat::PanNonLuhn
+                )
                 | (DataClass::Cvv | DataClass::BankAccount, TokenFormat::Digits)
         )
     }
@@ -124,7 +127,11 @@ fn iban_mod97(b: &[u8]) -> Option<u32> {
             b'A'..=b'Z' => u32::from(c - b'A') + 10,
             _ => return None,
         };
-        rem = if v >= 10 { (rem * 100 + v) % 97 } else { (rem * 10 + v) % 97 };
+        rem = if v >= 10 {
+            (rem * 100 + v) % 97
+        } else {
+            (rem * 10 + v) % 97
+        };
     }
     Some(rem)
 }
@@ -156,7 +163,11 @@ impl Template {
                 let keep_head = 6.min(n.saturating_sub(4 + 3));
                 let keep_tail = 4.min(n.saturating_sub(keep_head + 3));
                 t.fill(keep_head, keep_tail);
-                t.check = if f == TokenFormat::PanSixFour { Check::Luhn } else { Check::NotLuhn };
+                t.check = if f == TokenFormat::PanSixFour {
+                    Check::Luhn
+                } else {
+                    Check::NotLuhn
+                };
             }
             (DataClass::BankAccount, _) if is_iban(value) => {
                 // Country kept, check digits recomputed, BBAN drawn per character

@@ -10,12 +10,19 @@ fn init_open_rotate_passwd() {
     let path = dir.path().join("keyring.json");
     let p = pass("correct horse battery");
     init(&path, &p, KdfParams::MINIMUM).unwrap();
-    assert!(matches!(init(&path, &p, KdfParams::MINIMUM), Err(Error::Keyring(_))));
+    assert!(matches!(
+        init(&path, &p, KdfParams::MINIMUM),
+        Err(Error::Keyring(_))
+    ));
     let keys = open(&path, &p).unwrap();
     assert_eq!(keys.active().unwrap().0, 1);
     let before = fs::read(&path).unwrap();
     assert!(open(&path, &pass("wrong passphrase")).is_err());
-    assert_eq!(fs::read(&path).unwrap(), before, "a failed open changes nothing");
+    assert_eq!(
+        fs::read(&path).unwrap(),
+        before,
+        "a failed open changes nothing"
+    );
 
     let (v, keys) = rotate(&path, &p).unwrap();
     assert_eq!(v, 2);
@@ -23,7 +30,14 @@ fn init_open_rotate_passwd() {
 
     passwd(&path, &p, &pass("new passphrase!")).unwrap();
     assert!(open(&path, &p).is_err());
-    assert_eq!(open(&path, &pass("new passphrase!")).unwrap().active().unwrap().0, 2);
+    assert_eq!(
+        open(&path, &pass("new passphrase!"))
+            .unwrap()
+            .active()
+            .unwrap()
+            .0,
+        2
+    );
 }
 
 #[test]

@@ -6,7 +6,12 @@ fn draw(class: DataClass, f: TokenFormat, v: &str) -> String {
 
 #[test]
 fn pan_six_four_keeps_bin_and_last4_and_is_luhn_valid() {
-    for card in ["4242424242424242", "378282246310005", "4111111111111111", "5555555555554444"] {
+    for card in [
+        "4242424242424242",
+        "378282246310005",
+        "4111111111111111",
+        "5555555555554444",
+    ] {
         for _ in 0..200 {
             let t = draw(DataClass::Pan, TokenFormat::PanSixFour, card);
             assert_eq!(t.len(), card.len());
@@ -36,7 +41,11 @@ fn opaque_tokens() {
 
 #[test]
 fn bank_account_digits_keep_last_four() {
-    let t = draw(DataClass::BankAccount, TokenFormat::Digits, "12345678901236491");
+    let t = draw(
+        DataClass::BankAccount,
+        TokenFormat::Digits,
+        "12345678901236491",
+    );
     assert_eq!(t.len(), 17);
     assert!(t.ends_with("6491") && t.bytes().all(|b| b.is_ascii_digit()));
     let short = draw(DataClass::BankAccount, TokenFormat::Digits, "1234");

@@ -1,0 +1,274 @@
+//! The `vaultgate` command line: parsing and the vault commands.
+//!
+//! `main.rs` only calls [`run`]. Every command reports failures through
+//! [`crate::Error`], printed on stderr with a non-zero exit.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::sensitive::{DataClass, Sensitive};
+use crate::vault::keyring::{self, KdfParams, Passphrase};
+use crate::vault::{TokenFormat, TokenizeOptions, Vault, VaultSettings};
+
+/// A tokenizing vault proxy.
+#[derive(Parser, Debug)]
+#[command(name = "vaultgate", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command understands.
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// The keyring file.
+    #[arg(long, global = true, default_value = "keys/keyring.json")]
+    pub keyring: PathBuf,
+    /// The store directory.
+    #[arg(long, global = true, default_value = "data")]
+    pub data: PathBuf,
+    /// Read the passphrase from this file (else $VAULTGATE_PASSPHRASE, else a prompt).
+    #[arg(long, global = true)]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a new keyring (refuses to overwrite one).
+    Init {
+        /// argon2id memory in KiB (default 65536; at least 19456).
+        #[arg(long)]
+        kdf_memory_kib: Option<u32>,
+        /// argon2id passes (default 3; at least 2).
+        #[arg(long)]
+        kdf_passes: Option<u32>,
+    },
+    /// Key management.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+    /// Read a value from stdin and print its token.
+    Tokenize {
+        #[arg(long, value_enum)]
+        class: ClassArg,
+        /// pan_six_four, pan_non_luhn, opaque or digits.
+        #[arg(long)]
+        format: Option<String>,
+        /// Give a fresh token even if the value was tokenized before.
+        #[arg(long)]
+        no_deterministic: bool,
+        /// For a CVV: the card token it travels with.
+        #[arg(long)]
+        scope: Option<String>,
+    },
+    /// Print the value of a token.
+    Detokenize {
+        token: String,
+        /// For a same-length CVV token: its scope.
+        #[arg(long)]
+        scope: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysAction {
+    /// Make a new data key version active.
+    Rotate,
+    /// Re-encrypt every record sealed under an older key version.
+    Rewrap,
+    /// Re-seal the master key under a new passphrase.
+    Passwd {
+        /// Read the new passphrase from this file (else $VAULTGATE_NEW_PASSPHRASE, else a prompt).
+        #[arg(long)]
+        new_passphrase_file: Option<PathBuf>,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum ClassArg {
+    Pan,
+    Cvv,
+    BankAccount,
+    Secret,
+}
+
+impl From<ClassArg> for DataClass {
+    fn from(c: ClassArg) -> Self {
+        match c {
+            ClassArg::Pan => DataClass::Pan,
+            ClassArg::Cvv => DataClass::Cvv,
+            ClassArg::BankAccount => DataClass::BankAccount,
+            ClassArg::Secret => DataClass::Secret,
+        }
+    }
+}
+
+/// Read a passphrase: a file, an environment variable, or a prompt on a terminal.
+pub fn read_passphrase(file: Option<&PathBuf>, env: &str, prompt: &str) -> Result<Passphrase> {
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::io(format!("read the passphrase file {}", path.display()), e))?;
+        return Passphrase::new(text);
+    }
+    if let Ok(v) = std::env::var(env) {
+        return Passphrase::new(v);
+    }
+    if std::io::stdin().is_terminal() || std::io::stderr().is_terminal() {
+        let p = rpassword::prompt_password(prompt)
+            .map_err(|e| Error::io("read the passphrase from the terminal", e))?;
+        return Passphrase::new(p);
+    }
+    Err(Error::Keyring(format!(
+        "no passphrase: use --passphrase-file, set {env}, or run on a terminal"
+    )))
+}
+
+impl Global {
+    /// The passphrase for this invocation.
+    pub fn passphrase(&self) -> Result<Passphrase> {
+        read_passphrase(
+            self.passphrase_file.as_ref(),
+            "VAULTGATE_PASSPHRASE",
+            "vaultgate passphrase: ",
+        )
+    }
+
+    fn settings(&self) -> VaultSettings {
+        VaultSettings {
+            keyring: self.keyring.clone(),
+            data: self.data.clone(),
+            ..VaultSettings::default()
+        }
+    }
+
+    fn open_vault(&self) -> Result<Vault> {
+        let keys = keyring::open(&self.keyring, &self.passphrase()?)?;
+        Vault::open(&self.settings(), keys)
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("start the async runtime", e))
+}
+
+/// Run a vault command (everything but the servers).
+pub fn run_vault_command(global: &Global, command: &Command) -> Result<()> {
+    match command {
+        Command::Init {
+            kdf_memory_kib,
+            kdf_passes,
+        } => {
+            let mut params = KdfParams::default();
+            if let Some(m) = kdf_memory_kib {
+                params.m_cost_kib = *m;
+            }
+            if let Some(t) = kdf_passes {
+                params.t_cost = *t;
+            }
+            let pass = global.passphrase()?;
+            keyring::init(&global.keyring, &pass, params)?;
+            eprintln!("created keyring {}", global.keyring.display());
+            Ok(())
+        }
+        Command::Keys { action } => run_keys(global, action),
+        Command::Tokenize {
+            class,
+            format,
+            no_deterministic,
+            scope,
+        } => {
+            let class = DataClass::from(*class);
+            let format = match format {
+                Some(f) => Some(TokenFormat::parse(f).ok_or_else(|| {
+                    Error::Config(format!("--format: unknown token format `{f}`"))
+                })?),
+                None => None,
+            };
+            let mut raw = Zeroizing::new(String::new());
+            std::io::stdin()
+                .read_to_string(&mut raw)
+                .map_err(|e| Error::io("read the value from stdin", e))?;
+            let value = Sensitive::parse(class, raw.trim_end_matches(['\r', '\n']))?;
+            if class == DataClass::Cvv {
+                eprintln!(
+                    "note: CVV tokens live in memory only unless cvv_durable is set; \
+                     this one ends with this process"
+                );
+            }
+            let vault = global.open_vault()?;
+            let opts = TokenizeOptions {
+                format,
+                deterministic: no_deterministic.then_some(false),
+                scope: scope.clone(),
+            };
+            let token = runtime()?.block_on(vault.tokenize(&value, &opts))?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Detokenize { token, scope } => {
+            let vault = global.open_vault()?;
+            let revealed = runtime()?.block_on(vault.detokenize(token, scope.as_deref()))?;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{}", revealed.value.expose())
+                .map_err(|e| Error::io("write to stdout", e))?;
+            Ok(())
+        }
+    }
+}
+
+fn run_keys(global: &Global, action: &KeysAction) -> Result<()> {
+    match action {
+        KeysAction::Rotate => {
+            let (version, _) = keyring::rotate(&global.keyring, &global.passphrase()?)?;
+            eprintln!(
+                "data key version {version} is now active; run `vaultgate keys rewrap` to \
+                 re-encrypt older records"
+            );
+            Ok(())
+        }
+        KeysAction::Rewrap => {
+            let vault = global.open_vault()?;
+            let report = runtime()?.block_on(vault.rewrap())?;
+            eprintln!(
+                "rewrapped {} records; {} were already under the active key",
+                report.rewrapped, report.current
+            );
+            Ok(())
+        }
+        KeysAction::Passwd {
+            new_passphrase_file,
+        } => {
+            let old = global.passphrase()?;
+            let new = read_passphrase(
+                new_passphrase_file.as_ref(),
+                "VAULTGATE_NEW_PASSPHRASE",
+                "new passphrase: ",
+            )?;
+            keyring::passwd(&global.keyring, &old, &new)?;
+            eprintln!("the master key is sealed under the new passphrase");
+            Ok(())
+        }
+    }
+}
+
+/// Parse the command line and run it. Returns the process exit code.
+pub fn run() -> i32 {
+    let cli = Cli::parse();
+    match run_vault_command(&cli.global, &cli.command) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("vaultgate: {e}");
+            1
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! Volatile CVV records (PCI DSS 3.3.1: no CVV after authorization).
+//!
+//! By default CVV records live only in this process's memory, sealed under a key
+//! that is drawn at start-up and never written anywhere: a restart drops them.
+//! In durable mode they go to the store's volatile space, sealed under a key per
+//! time window; the window keys live in `cvv-keys.json` in the data directory and are
+//! destroyed when their window has passed, so that deletion is real even though
+//! sled's log may keep old bytes until it compacts.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io::{Seek, Write};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::{Deserialize, Serialize};
+
+use super::crypto::{Sealer, SecretKey};
+use crate::error::{Error, Result};
+
+/// Memory-only CVV records: key → (expiry, record bytes).
+pub struct MemoryCvv {
+    sealer: Sealer,
+    map: Mutex<CvvMap>,
+}
+
+/// Volatile key → (expiry, record bytes).
+type CvvMap = HashMap<String, (u64, Vec<u8>)>;
+
+impl MemoryCvv {
+    /// A fresh store under a key that exists only in this process.
+    pub fn new() -> Result<Self> {
+        Ok(MemoryCvv {
+            sealer: Sealer::new(&SecretKey::random())?,
+            map: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The in-process sealing key.
+    pub fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, CvvMap>> {
+        self.map
+            .lock()
+            .map_err(|_| Error::Internal("CVV map lock poisoned"))
+    }
+
+    /// Insert unless the key exists. True if inserted.
+    pub fn insert(&self, key: String, expires: u64, record: Vec<u8>) -> Result<bool> {
+        let mut map = self.lock()?;
+        if map.contains_key(&key) {
+            return Ok(false);
+        }
+        map.insert(key, (expires, record));
+        Ok(true)
+    }
+
+    /// Remove and return a record.
+    pub fn take(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.lock()?.remove(key).map(|(_, r)| r))
+    }
+
+    /// Look at a record without consuming it.
+    pub fn peek(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.lock()?.get(key).map(|(_, r)| r.clone()))
+    }
+
+    /// Drop expired records; returns how many.
+    pub fn sweep(&self, now: u64) -> Result<usize> {
+        let mut map = self.lock()?;
+        let before = map.len();
+        map.retain(|_, (exp, _)| *exp > now);
+        Ok(before - map.len())
+    }
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct EpochFile {
+    window_secs: u64,
+    keys: BTreeMap<u64, EpochEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct EpochEntry {
+    nonce: String,
+    ciphertext: String,
+}
+
+/// Short-lived keys for durable CVV records, one per time window.
+pub struct EpochKeys {
+    path: PathBuf,
+    window: u64,
+    master: Sealer,
+    keys: Mutex<BTreeMap<u64, Sealer>>,
+}
+
+fn epoch_aad(epoch: u64) -> Vec<u8> {
+    format!("vaultgate cvv-epoch-key {epoch}").into_bytes()
+}
+
+impl EpochKeys {
+    /// Load the window keys from `path`, unwrapping them with the master key.
+    pub fn open(path: PathBuf, window: u64, master: &SecretKey) -> Result<Self> {
+        let master = Sealer::new(master)?;
+        let mut keys = BTreeMap::new();
+        if path.exists() {
+            let text = fs::read_to_string(&path)
+                .map_err(|e| Error::io(format!("read {}", path.display()), e))?;
+            let file: EpochFile = serde_json::from_str(&text)
+                .map_err(|_| Error::Integrity("the CVV key file is damaged"))?;
+            for (epoch, e) in file.keys {
+                let nonce = B64
+                    .decode(&e.nonce)
+                    .map_err(|_| Error::Integrity("CVV key"))?;
+                let ct = B64
+                    .decode(&e.ciphertext)
+                    .map_err(|_| Error::Integrity("CVV key"))?;
+                let raw = master.open(&epoch_aad(epoch), &nonce, &ct)?;
+                keys.insert(epoch, Sealer::new(&SecretKey::from_slice(&raw)?)?);
+            }
+        }
+        Ok(EpochKeys {
+            path,
+            window: window.max(1),
+            master,
+            keys: Mutex::new(keys),
+        })
+    }
+
+    /// The window a time falls in.
+    pub fn epoch_of(&self, t: u64) -> u64 {
+        t / self.window
+    }
+
+    /// Run `f` with the key of an epoch, creating (and persisting) it if needed.
+    pub fn with_key<T>(
+        &self,
+        epoch: u64,
+        create: bool,
+        f: impl FnOnce(&Sealer) -> Result<T>,
+    ) -> Result<T> {
+        let mut keys = self
+            .keys
+            .lock()
+            .map_err(|_| Error::Internal("CVV key lock"))?;
+        #[allow(clippy::map_entry)] // the file must be written before the key is used
+        if !keys.contains_key(&epoch) {
+            if !create {
+                return Err(Error::CvvExpired);
+            }
+            let key = SecretKey::random();
+            let (nonce, ct) = self.master.seal(&epoch_aad(epoch), key.expose())?;
+            let mut file = self.load_file()?;
+            file.keys.insert(
+                epoch,
+                EpochEntry {
+                    nonce: B64.encode(nonce),
+                    ciphertext: B64.encode(ct),
+                },
+            );
+            self.overwrite(&file)?;
+            keys.insert(epoch, Sealer::new(&key)?);
+        }
+        let sealer = keys.get(&epoch).ok_or(Error::CvvExpired)?;
+        f(sealer)
+    }
+
+    /// Destroy every key whose window, plus one TTL, has passed. Returns how many.
+    pub fn destroy_expired(&self, now: u64) -> Result<usize> {
+        let mut keys = self
+            .keys
+            .lock()
+            .map_err(|_| Error::Internal("CVV key lock"))?;
+        // A record made in window e expires by (e + 2) * window at the latest.
+        let keep_from = self.epoch_of(now).saturating_sub(1);
+        let old: Vec<u64> = keys.range(..keep_from).map(|(e, _)| *e).collect();
+        if old.is_empty() {
+            return Ok(0);
+        }
+        let mut file = self.load_file()?;
+        for e in &old {
+            keys.remove(e);
+            file.keys.remove(e);
+        }
+        self.overwrite(&file)?;
+        Ok(old.len())
+    }
+
+    fn load_file(&self) -> Result<EpochFile> {
+        if !self.path.exists() {
+            return Ok(EpochFile {
+                window_secs: self.window,
+                keys: BTreeMap::new(),
+            });
+        }
+        let text = fs::read_to_string(&self.path)
+            .map_err(|e| Error::io(format!("read {}", self.path.display()), e))?;
+        serde_json::from_str(&text).map_err(|_| Error::Integrity("the CVV key file is damaged"))
+    }
+
+    /// Rewrite the file in place (same inode): zero the old bytes, then write the new.
+    fn overwrite(&self, file: &EpochFile) -> Result<()> {
+        let ctx = || format!("write {}", self.path.display());
+        let text = serde_json::to_vec(file).map_err(|_| Error::Internal("CVV key file"))?;
+        let mut opts = fs::OpenOptions::new();
+        opts.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut f = opts.open(&self.path).map_err(|e| Error::io(ctx(), e))?;
+        let old_len = f.metadata().map(|m| m.len()).unwrap_or(0) as usize;
+        f.write_all(&vec![0u8; old_len])
+            .and_then(|_| f.sync_data())
+            .and_then(|_| f.rewind())
+            .and_then(|_| f.set_len(0))
+            .and_then(|_| f.write_all(&text))
+            .and_then(|_| f.sync_all())
+            .map_err(|e| Error::io(ctx(), e))
+    }
+}
