@@ -92,6 +92,7 @@ pub enum KeysAction {
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
+#[value(rename_all = "snake_case")]
 pub enum ClassArg {
     Pan,
     Cvv,
