@@ -1,6 +1,11 @@
 //! The `vaultgate` binary's vault commands, run as a user would run them.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::io::Write;
 use std::path::Path;
@@ -18,13 +23,25 @@ fn vaultgate(dir: &Path, pass: &str, args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
 fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout.clone()).unwrap().trim().to_owned()
+    assert!(
+        o.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout.clone())
+        .unwrap()
+        .trim()
+        .to_owned()
 }
 
 const PASS: &str = "a test passphrase";
@@ -46,10 +63,20 @@ fn init_tokenize_detokenize_rotate_rewrap_passwd() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("refusing to overwrite"));
     assert_eq!(std::fs::read(d.join("keys/keyring.json")).unwrap(), before);
 
-    let token = ok(&vaultgate(d, PASS, &["tokenize", "--class", "pan"], "4242424242424242\n"));
+    let token = ok(&vaultgate(
+        d,
+        PASS,
+        &["tokenize", "--class", "pan"],
+        "4242424242424242\n",
+    ));
     assert_eq!(token.len(), 16);
     assert!(token.starts_with("424242") && token.ends_with("4242") && token != "4242424242424242");
-    let same = ok(&vaultgate(d, PASS, &["tokenize", "--class", "pan"], "4242424242424242"));
+    let same = ok(&vaultgate(
+        d,
+        PASS,
+        &["tokenize", "--class", "pan"],
+        "4242424242424242",
+    ));
     assert_eq!(same, token, "deterministic across processes");
     let opaque = ok(&vaultgate(
         d,
@@ -58,7 +85,10 @@ fn init_tokenize_detokenize_rotate_rewrap_passwd() {
         "9900000002",
     ));
     assert!(opaque.starts_with("tok_"));
-    assert_eq!(ok(&vaultgate(d, PASS, &["detokenize", &token], "")), "4242424242424242");
+    assert_eq!(
+        ok(&vaultgate(d, PASS, &["detokenize", &token], "")),
+        "4242424242424242"
+    );
 
     // A wrong passphrase: a clear error and a non-zero exit.
     let wrong = vaultgate(d, "not the passphrase", &["detokenize", &token], "");
@@ -75,21 +105,38 @@ fn init_tokenize_detokenize_rotate_rewrap_passwd() {
     let rewrap = vaultgate(d, PASS, &["keys", "rewrap"], "");
     ok(&rewrap);
     assert!(String::from_utf8_lossy(&rewrap.stderr).contains("rewrapped 2 records"));
-    assert_eq!(ok(&vaultgate(d, PASS, &["detokenize", &opaque], "")), "9900000002");
+    assert_eq!(
+        ok(&vaultgate(d, PASS, &["detokenize", &opaque], "")),
+        "9900000002"
+    );
 
     let newpass = d.join("newpass");
     std::fs::write(&newpass, "another test passphrase\n").unwrap();
     ok(&vaultgate(
         d,
         PASS,
-        &["keys", "passwd", "--new-passphrase-file", newpass.to_str().unwrap()],
+        &[
+            "keys",
+            "passwd",
+            "--new-passphrase-file",
+            newpass.to_str().unwrap(),
+        ],
         "",
     ));
-    assert!(!vaultgate(d, PASS, &["detokenize", &token], "").status.success());
+    assert!(
+        !vaultgate(d, PASS, &["detokenize", &token], "")
+            .status
+            .success()
+    );
     let via_file = vaultgate(
         d,
         "ignored when a file is given",
-        &["--passphrase-file", newpass.to_str().unwrap(), "detokenize", &token],
+        &[
+            "--passphrase-file",
+            newpass.to_str().unwrap(),
+            "detokenize",
+            &token,
+        ],
         "",
     );
     assert_eq!(ok(&via_file), "4242424242424242");
@@ -109,5 +156,8 @@ fn a_damaged_keyring_is_a_clear_error() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("keyring"), "{err}");
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), &text[..text.len() / 3]);
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        &text[..text.len() / 3]
+    );
 }

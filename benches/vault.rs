@@ -1,0 +1,146 @@
+//! In-process vault rates: tokenize with durable writes (group commit) and without,
+//! and detokenize, on 1, 8 and 64 concurrent tasks.
+//!
+//! `cargo bench --bench vault` (add `-- --quick` for a short smoke run). Every run
+//! uses real sled in a temp dir and a real keyring; each figure is the median of
+//! three rounds.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use vaultgate::select::luhn;
+use vaultgate::sensitive::{DataClass, Sensitive};
+use vaultgate::vault::keyring::{self, KdfParams, Passphrase};
+use vaultgate::vault::{TokenizeOptions, Vault, VaultSettings};
+
+fn card(n: u64) -> Sensitive {
+    let body = format!("424242{:09}", n % 1_000_000_000);
+    Sensitive::parse(
+        DataClass::Pan,
+        &format!("{body}{}", luhn::check_digit(&body)),
+    )
+    .unwrap()
+}
+
+#[derive(Clone, Copy)]
+enum Op {
+    Durable,
+    NoSync,
+    Reveal,
+}
+
+async fn round(
+    vault: &Arc<Vault>,
+    op: Op,
+    tasks: usize,
+    dur: Duration,
+    tokens: &Arc<Vec<String>>,
+    next: &Arc<AtomicU64>,
+) -> f64 {
+    let done = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let mut handles = Vec::new();
+    for t in 0..tasks {
+        let (vault, done, tokens, next) =
+            (vault.clone(), done.clone(), tokens.clone(), next.clone());
+        handles.push(tokio::spawn(async move {
+            let mut i = t;
+            while start.elapsed() < dur {
+                match op {
+                    Op::Durable => {
+                        let n = next.fetch_add(1, Ordering::Relaxed);
+                        vault
+                            .tokenize(&card(n), &TokenizeOptions::default())
+                            .await
+                            .unwrap();
+                    }
+                    Op::NoSync => {
+                        let n = next.fetch_add(1, Ordering::Relaxed);
+                        vault
+                            .tokenize_unsynced(&card(n), &TokenizeOptions::default())
+                            .await
+                            .unwrap();
+                    }
+                    Op::Reveal => {
+                        let tok = &tokens[i % tokens.len()];
+                        vault.detokenize(tok, None).await.unwrap();
+                        i += 7;
+                    }
+                }
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+    done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let dur = Duration::from_millis(if quick { 200 } else { 2000 });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let settings = VaultSettings {
+        keyring: dir.path().join("keyring.json"),
+        data: dir.path().join("data"),
+        ..VaultSettings::default()
+    };
+    let pass = Passphrase::new("benchmark passphrase".into()).unwrap();
+    let keys = keyring::init(&settings.keyring, &pass, KdfParams::MINIMUM).unwrap();
+    let vault = Arc::new(Vault::open(&settings, keys).unwrap());
+    let next = Arc::new(AtomicU64::new(0));
+    let tokens: Arc<Vec<String>> = Arc::new(rt.block_on(async {
+        let mut v = Vec::new();
+        for n in 0..2000 {
+            v.push(
+                vault
+                    .tokenize(&card(10_000_000 + n), &TokenizeOptions::default())
+                    .await
+                    .unwrap(),
+            );
+        }
+        v
+    }));
+    println!("vault in-process rates (ops/s, median of 3 rounds of {dur:?}; sled in a temp dir)");
+    println!(
+        "{:<28} {:>12} {:>12} {:>12}",
+        "operation", "1 task", "8 tasks", "64 tasks"
+    );
+    for (name, op) in [
+        ("tokenize, durable (group commit)", Op::Durable),
+        ("tokenize, no durability wait", Op::NoSync),
+        ("detokenize", Op::Reveal),
+    ] {
+        let mut row = Vec::new();
+        for tasks in [1, 8, 64] {
+            let flushes_before = vault.store().flushes();
+            let n_before = next.load(Ordering::Relaxed);
+            let mut r: Vec<f64> = (0..3)
+                .map(|_| rt.block_on(round(&vault, op, tasks, dur, &tokens, &next)))
+                .collect();
+            r.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            let writes = next.load(Ordering::Relaxed) - n_before;
+            let flushes = vault.store().flushes() - flushes_before;
+            let per = if writes > 0 {
+                format!(" ({:.3} fsync/op)", flushes as f64 / writes as f64)
+            } else {
+                String::new()
+            };
+            row.push(format!("{:.0}{per}", r[1]));
+        }
+        println!("{:<28} {:>12} {:>12} {:>12}", name, row[0], row[1], row[2]);
+    }
+}
