@@ -16,6 +16,7 @@
     )
 )]
 
+pub mod audit;
 pub mod codec;
 pub mod error;
 pub mod select;
