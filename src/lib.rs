@@ -17,6 +17,7 @@
 )]
 
 pub mod audit;
+pub mod auth;
 pub mod codec;
 pub mod error;
 pub mod select;
