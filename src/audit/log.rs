@@ -135,6 +135,10 @@ impl AuditLog {
     }
 
     /// Write one entry; returns once it is written (and synced, with fsync on).
+    ///
+    /// The only error is [`Error::AuditUnavailable`]: refuse the operation. The write
+    /// itself happens on the calling thread under a short lock (a page-cache write of
+    /// a few KiB); only the sync is handed to the flusher thread.
     pub async fn record(&self, event: AuditEvent) -> Result<()> {
         self.record_batch(std::slice::from_ref(&event)).await
     }
@@ -147,7 +151,7 @@ impl AuditLog {
                 Ok(true) => Ok(()),
                 _ => Err(Error::AuditUnavailable),
             },
-            Wait::Blocking(_) => Err(Error::Internal("audit waiter kind")),
+            Wait::Blocking(_) => Err(Error::AuditUnavailable),
         }
     }
 
@@ -160,7 +164,7 @@ impl AuditLog {
                 Ok(true) => Ok(()),
                 _ => Err(Error::AuditUnavailable),
             },
-            Wait::Async(_) => Err(Error::Internal("audit waiter kind")),
+            Wait::Async(_) => Err(Error::AuditUnavailable),
         }
     }
 
@@ -210,7 +214,7 @@ impl Shared {
             w.file = None;
         }
         let file = w.ready(&self.path).map_err(|e| {
-            tracing::error!(error = %e, "audit log cannot be opened");
+            tracing::error!(error = %e, "audit log is not writable");
             Error::AuditUnavailable
         })?;
         w.write(&file, events)?;
@@ -357,8 +361,7 @@ impl Writer {
                 origin: event.origin.as_deref(),
                 prev: &prev,
             };
-            last = line::encode(&body, &mut self.buf)
-                .map_err(|_| Error::Internal("audit entry serialization"))?;
+            last = line::encode(&body, &mut self.buf).map_err(|_| Error::AuditUnavailable)?;
         }
         let mut out: &File = file;
         if let Err(e) = out.write_all(&self.buf) {

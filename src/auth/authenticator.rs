@@ -92,7 +92,7 @@ pub struct Authenticator {
     clients: Vec<Arc<Client>>,
     cache: RwLock<HashMap<CacheId, Cached>>,
     refused: Mutex<HashMap<CacheId, Instant>>,
-    argon2_permits: Semaphore,
+    argon2_permits: Arc<Semaphore>,
 }
 
 /// What the blocking argon2 task needs.
@@ -144,7 +144,7 @@ impl Authenticator {
             clients: all,
             cache: RwLock::new(HashMap::new()),
             refused: Mutex::new(HashMap::new()),
-            argon2_permits: Semaphore::new(settings.argon2_concurrency.max(1)),
+            argon2_permits: Arc::new(Semaphore::new(settings.argon2_concurrency.max(1))),
         })
     }
 
@@ -165,9 +165,10 @@ impl Authenticator {
         if let Some(client) = self.lookup(&id)? {
             return Ok(client);
         }
-        let _permit = self
-            .argon2_permits
-            .acquire()
+        // The permit moves into the blocking task, so that a cancelled request does not
+        // free it while its argon2 run goes on.
+        let permit = Arc::clone(&self.argon2_permits)
+            .acquire_owned()
             .await
             .map_err(|_| Error::Internal("argon2 semaphore closed"))?;
         // Another task may have checked the same key while we waited.
@@ -176,9 +177,13 @@ impl Authenticator {
         }
         let key = Zeroizing::new(key.as_bytes().to_vec());
         let inner = Arc::clone(&self.inner);
-        let found = tokio::task::spawn_blocking(move || inner.find(&key))
-            .await
-            .map_err(|_| Error::Internal("argon2 task failed"))?;
+        let found = tokio::task::spawn_blocking(move || {
+            let found = inner.find(&key);
+            drop(permit);
+            found
+        })
+        .await
+        .map_err(|_| Error::Internal("argon2 task failed"))?;
         match found {
             Some(client) => {
                 self.remember(id, Arc::clone(&client));
