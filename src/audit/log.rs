@@ -4,7 +4,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc};
 use std::thread::JoinHandle;
 
@@ -51,6 +51,8 @@ struct Shared {
     wake: Condvar,
     /// Set by the flusher when the file was unlinked under us.
     reopen: AtomicBool,
+    /// fdatasync calls made, for metrics (fsyncs per request).
+    syncs: AtomicU64,
 }
 
 struct Writer {
@@ -120,6 +122,7 @@ impl AuditLog {
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
             reopen: AtomicBool::new(false),
+            syncs: AtomicU64::new(0),
         });
         let flusher = if options.fsync {
             let s = Arc::clone(&shared);
@@ -175,6 +178,12 @@ impl AuditLog {
             seq: w.seq,
             hash: line::to_hex(&w.last),
         }
+    }
+
+    /// How many fdatasync calls the flusher has made (for the fsyncs-per-request
+    /// metric).
+    pub fn sync_count(&self) -> u64 {
+        self.shared.syncs.load(Ordering::Relaxed)
     }
 
     /// The file this log writes to.
@@ -270,6 +279,7 @@ impl Shared {
     }
 
     fn sync(&self, file: &File) -> bool {
+        self.syncs.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = file.sync_data() {
             tracing::error!(error = %e, "audit log sync failed");
             return false;

@@ -233,7 +233,9 @@ async fn concurrent_batches_keep_one_valid_chain() {
     let report = verify(&path).unwrap();
     assert!(report.is_intact(), "{report}");
     assert_eq!(report.entries, 32_000);
-    eprintln!("32,000 entries in 320 fsynced batches: {elapsed:?}");
+    let syncs = log.sync_count();
+    assert!((1..=320).contains(&syncs), "{syncs}");
+    eprintln!("32,000 entries in 320 batches, {syncs} fsyncs: {elapsed:?}");
 }
 
 #[test]
