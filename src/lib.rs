@@ -16,6 +16,8 @@
     )
 )]
 
+pub mod audit;
+pub mod auth;
 pub mod cli;
 pub mod codec;
 pub mod error;

@@ -1,0 +1,85 @@
+//! API keys: `vg_live_` + 43 characters of base64url (32 random bytes), stored only as
+//! an argon2id PHC string.
+
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::{Algorithm, Argon2};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::TryRngCore;
+use rand::rngs::OsRng;
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+
+/// Every key starts with this, so that secret scanners can find leaked keys.
+pub const KEY_PREFIX: &str = "vg_live_";
+/// base64url of 32 bytes, unpadded.
+const SECRET_LEN: usize = 43;
+
+/// Make a new API key and its argon2id hash (default cost: 19 MiB, t=2).
+///
+/// The key is shown once to the operator; only the hash goes into the config.
+pub fn generate_api_key() -> Result<(Zeroizing<String>, String)> {
+    let mut secret = Zeroizing::new([0u8; 32]);
+    OsRng
+        .try_fill_bytes(secret.as_mut())
+        .map_err(|_| Error::Internal("the system random number generator failed"))?;
+    let mut key = Zeroizing::new(String::with_capacity(KEY_PREFIX.len() + SECRET_LEN));
+    key.push_str(KEY_PREFIX);
+    URL_SAFE_NO_PAD.encode_string(secret.as_ref(), &mut key);
+    let hash = hash_key(&key, &Argon2::default())?;
+    Ok((key, hash))
+}
+
+/// Hash a key with the given argon2 instance and a fresh random salt.
+pub(crate) fn hash_key(key: &str, argon2: &Argon2<'_>) -> Result<String> {
+    let mut salt = [0u8; 16];
+    OsRng
+        .try_fill_bytes(&mut salt)
+        .map_err(|_| Error::Internal("the system random number generator failed"))?;
+    argon2
+        .hash_password_with_salt(key.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|_| Error::Internal("argon2 hashing failed"))
+}
+
+/// The `[[clients]]` snippet that `vaultgate clients add NAME` prints.
+pub fn client_toml_snippet(name: &str, phc_hash: &str) -> String {
+    let name = toml_string(name);
+    let hash = toml_string(phc_hash);
+    format!(
+        "[[clients]]\nname = {name}\napi_key_hash = {hash}\nreveal = []\nreveal_masked = []\ntokenize = []\ndelete = false\n"
+    )
+}
+
+fn toml_string(s: &str) -> String {
+    serde_json::Value::String(s.to_owned()).to_string()
+}
+
+/// Parse and check a configured hash: an argon2id PHC string with valid parameters.
+pub(crate) fn parse_phc(s: &str) -> Result<PasswordHash> {
+    let hash = PasswordHash::new(s).map_err(|_| Error::Config("api_key_hash".to_owned()))?;
+    let argon2id = hash.algorithm.as_str() == Algorithm::Argon2id.ident().as_str();
+    let params_ok = argon2::Params::try_from(&hash).is_ok();
+    if !argon2id || !params_ok || hash.salt.is_none() || hash.hash.is_none() {
+        return Err(Error::Config("api_key_hash".to_owned()));
+    }
+    Ok(hash)
+}
+
+/// Whether `key` has the shape of a key we issue. Checked before any argon2 work, so
+/// that garbage costs nothing.
+pub(crate) fn well_formed(key: &str) -> bool {
+    key.strip_prefix(KEY_PREFIX).is_some_and(|secret| {
+        secret.len() == SECRET_LEN
+            && secret
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
+}
+
+/// Run argon2 for `key` against one hash (about 30 ms at default cost).
+pub(crate) fn matches(key: &[u8], hash: &PasswordHash) -> bool {
+    Argon2::default().verify_password(key, hash).is_ok()
+}

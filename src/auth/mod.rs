@@ -1,0 +1,26 @@
+//! Clients, their credentials, what they may do, and how fast.
+//!
+//! - [`ClientConfig`]: one `[[clients]]` table; [`validate_clients`] checks the set.
+//! - [`Authenticator`]: API key (argon2id, cached under a keyed HMAC) or verified
+//!   certificate name → [`Client`].
+//! - [`Client::may_reveal`] and friends: authorization by data class.
+//! - [`RateLimiter`]: per-client token bucket over tokens revealed.
+//! - [`generate_api_key`]: a new key and its hash, for `vaultgate clients add`.
+//!
+//! Identity comes only from a checked credential or the verified TLS peer, never
+//! from a header.
+
+mod apikey;
+mod authenticator;
+mod client;
+mod config;
+mod ratelimit;
+
+#[cfg(test)]
+mod tests;
+
+pub use apikey::{KEY_PREFIX, client_toml_snippet, generate_api_key};
+pub use authenticator::{Authenticator, CacheSettings};
+pub use client::{ClassSet, Client, RevealMode};
+pub use config::{ClientConfig, DEFAULT_RATE_LIMIT_PER_MINUTE, validate_clients};
+pub use ratelimit::RateLimiter;
