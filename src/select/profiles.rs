@@ -11,6 +11,8 @@ pub const NAMES: [&str; 5] = ["q2open", "oracle_brm", "hostway", "payment_method
 /// The rules of a built-in profile, or `None` for an unknown name.
 pub fn get(name: &str) -> Option<RouteRules> {
     let rules = match name {
+        // The JSON profiles force the JSON codec: the documented curl examples
+        // (Oracle's `-d @file.json`) send no JSON content type.
         // POST /v1/payment: card fields or bank fields, chosen by `paymentType`.
         // `routingNumber` is an ABA number and stays in the clear.
         "q2open" => RouteRules {
@@ -75,9 +77,11 @@ pub fn get(name: &str) -> Option<RouteRules> {
             leak_guard: LeakPolicy::Tokenize,
         },
         // POST /payment-method (Stripe-backed): only `last4` and a fingerprint; the
-        // leak guard watches for a card number sent by mistake.
+        // leak guard watches for a card number sent by mistake. `Auto`: with no field
+        // rules, a body that is not JSON is still scanned (as a form or as text)
+        // rather than refused.
         "payment_method" => RouteRules {
-            body: BodyKind::Json,
+            body: BodyKind::Auto,
             fields: Vec::new(),
             leak_guard: LeakPolicy::Tokenize,
         },
