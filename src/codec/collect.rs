@@ -370,7 +370,7 @@ impl<'r> Collector<'r> {
     }
 }
 
-fn last_key<'a>(path: &'a dyn PathView) -> Option<&'a str> {
+fn last_key(path: &dyn PathView) -> Option<&str> {
     match path.get(path.len().checked_sub(1)?) {
         Some(PathElem::Key(k)) => Some(k),
         _ => None,

@@ -145,7 +145,9 @@ pub(crate) fn compress(coding: Coding, data: &[u8]) -> Result<Vec<u8>> {
 fn zlib_header(body: &[u8]) -> bool {
     match (body.first(), body.get(1)) {
         (Some(&cmf), Some(&flg)) => {
-            cmf & 0x0f == 8 && cmf >> 4 <= 7 && (u16::from(cmf) * 256 + u16::from(flg)) % 31 == 0
+            cmf & 0x0f == 8
+                && cmf >> 4 <= 7
+                && (u16::from(cmf) * 256 + u16::from(flg)).is_multiple_of(31)
         }
         _ => false,
     }

@@ -118,11 +118,12 @@ pub fn extract(rules: &CompiledRules, req: RequestParts<'_>) -> Result<Extractio
     let guard = rules.guard_on();
     let mut found: Vec<(Target, Found)> = Vec::new();
     let mut body = None;
-    if (guard || rules.has_rules_at(Location::Body)) && !req.body.is_empty() {
-        if let Some((f, doc)) = extract_body(rules, &req)? {
-            found.extend(f.into_iter().map(|f| (Target::Body, f)));
-            body = Some(doc);
-        }
+    if (guard || rules.has_rules_at(Location::Body))
+        && !req.body.is_empty()
+        && let Some((f, doc)) = extract_body(rules, &req)?
+    {
+        found.extend(f.into_iter().map(|f| (Target::Body, f)));
+        body = Some(doc);
     }
     let mut query = None;
     if let Some(q) = req.query.filter(|q| !q.is_empty())

@@ -103,7 +103,7 @@ fn luhn_ok(text: &[u8]) -> bool {
         };
         n += 1;
     }
-    n > 0 && sum % 10 == 0
+    n > 0 && sum.is_multiple_of(10)
 }
 
 #[cfg(test)]

@@ -94,9 +94,9 @@ impl FieldPath {
                         i += 1;
                         continue;
                     };
-                    if i > start {
-                        out.push(FormElem::Key(start..i));
-                    } else if out.is_empty() {
+                    // The head key (possibly empty, as in `[0]=x`); after a `]` there
+                    // is nothing between brackets.
+                    if i > start || out.is_empty() {
                         out.push(FormElem::Key(start..i));
                     }
                     let inner = i + 1..close;
