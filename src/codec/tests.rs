@@ -866,3 +866,219 @@ fn conditions_use_any_of_and_literals() {
     let off = extract(&rules, json_req(br#"{"n":"1","flag":false}"#)).unwrap();
     assert!(off.findings().is_empty());
 }
+
+// === round-trip properties ===
+
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A JSON document as a tree, so the expected output can be rendered too.
+    #[derive(Clone, Debug)]
+    enum J {
+        /// A string leaf, already JSON-escaped.
+        Str(String),
+        Num(String),
+        Lit(&'static str),
+        /// A `"card": "<value>"` member's value (only ever under the key `card`).
+        Card(String),
+        Arr(Vec<J>, String),
+        Obj(Vec<(String, J)>, String),
+    }
+
+    fn leaf() -> impl Strategy<Value = J> {
+        prop_oneof![
+            "[a-z0-9 ]{0,8}".prop_map(J::Str),
+            prop::sample::select(vec![r"\n", r"\u00e9x", r#"\"q\""#, r"\ud83d\ude00", "é"])
+                .prop_map(|s| J::Str(s.into())),
+            prop::sample::select(vec!["0", "-1.5e3", "42", "4242424242424242", "1E+2"])
+                .prop_map(|s| J::Num(s.into())),
+            prop::sample::select(vec!["true", "false", "null"]).prop_map(J::Lit),
+            Just(J::Str("4111 1111 1111 1111".into())),
+        ]
+    }
+
+    fn ws() -> impl Strategy<Value = String> {
+        prop::sample::select(vec!["", " ", "\n  ", "\t"]).prop_map(str::to_owned)
+    }
+
+    fn tree() -> impl Strategy<Value = J> {
+        leaf().prop_recursive(5, 48, 6, |inner| {
+            prop_oneof![
+                (prop::collection::vec(inner.clone(), 0..5), ws()).prop_map(|(v, w)| J::Arr(v, w)),
+                (
+                    prop::collection::vec(
+                        prop_oneof![
+                            (
+                                prop::sample::select(vec!["a", "b", r"k\u0041", "x y", "a"]),
+                                inner
+                            )
+                                .prop_map(|(k, v)| (k.to_owned(), v)),
+                            "[0-9a-z]{1,20}".prop_map(|v| ("card".to_owned(), J::Card(v))),
+                        ],
+                        0..5
+                    ),
+                    ws()
+                )
+                    .prop_map(|(m, w)| J::Obj(m, w)),
+            ]
+        })
+    }
+
+    fn render(j: &J, out: &mut String, card: &mut dyn FnMut(&str) -> String) {
+        match j {
+            J::Str(s) => {
+                out.push('"');
+                out.push_str(s);
+                out.push('"');
+            }
+            J::Num(n) => out.push_str(n),
+            J::Lit(l) => out.push_str(l),
+            J::Card(v) => out.push_str(&card(v)),
+            J::Arr(v, w) => {
+                out.push('[');
+                for (i, x) in v.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(w);
+                    render(x, out, card);
+                }
+                out.push(']');
+            }
+            J::Obj(m, w) => {
+                out.push('{');
+                for (i, (k, x)) in m.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(w);
+                    out.push('"');
+                    out.push_str(k);
+                    out.push_str("\":");
+                    out.push_str(w);
+                    render(x, out, card);
+                }
+                out.push_str(w);
+                out.push('}');
+            }
+        }
+    }
+
+    fn doc() -> impl Strategy<Value = J> {
+        tree().prop_map(|t| match t {
+            J::Obj(..) | J::Arr(..) => t,
+            other => J::Arr(vec![other], String::new()),
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn json_round_trip(t in doc(), guard in any::<bool>()) {
+            let policy = if guard { LeakPolicy::Tokenize } else { LeakPolicy::Allow };
+            let rules = route(BodyKind::Json, vec![rule("**.card", DataClass::Pan)], policy);
+            let mut original = String::new();
+            let mut cards = Vec::new();
+            render(&t, &mut original, &mut |v| { cards.push(v.to_owned()); format!("\"{v}\"") });
+            prop_assert!(serde_json::from_str::<serde_json::Value>(&original).is_ok());
+
+            let x = extract(&rules, json_req(original.as_bytes())).unwrap();
+            let rule_values: Vec<String> = x.findings().iter()
+                .filter(|f| f.kind != FindingKind::Leak)
+                .map(|f| f.value.expose().to_owned()).collect();
+            prop_assert_eq!(&rule_values, &cards);
+            if !guard {
+                prop_assert!(x.findings().iter().all(|f| f.kind != FindingKind::Leak));
+            }
+            // No replacements: unchanged.
+            let n = x.findings().len();
+            prop_assert!(x.apply(&vec![None; n]).unwrap().body.is_none());
+
+            // Every finding replaced: the rule values exactly where they were, and
+            // every other byte as it was (leak hits sit only in the fixed leaves).
+            let x = extract(&rules, json_req(original.as_bytes())).unwrap();
+            let locations: Vec<String> = x.findings().iter()
+                .filter(|f| f.kind != FindingKind::Leak).map(|f| f.location.clone()).collect();
+            let reps: Vec<Option<String>> = x.findings().iter().enumerate()
+                .map(|(i, f)| Some(if f.kind == FindingKind::Leak { format!("leak{i}") } else { format!("tok{i}") }))
+                .collect();
+            let out = x.apply(&reps).unwrap();
+            let out = out.body.map(|b| String::from_utf8(b.to_vec()).unwrap()).unwrap_or(original.clone());
+            prop_assert!(serde_json::from_str::<serde_json::Value>(&out).is_ok());
+            let again = extract(&rules, json_req(out.as_bytes())).unwrap();
+            prop_assert!(again.findings().iter().all(|f| f.kind != FindingKind::Leak));
+            let again_locs: Vec<String> = again.findings().iter().map(|f| f.location.clone()).collect();
+            prop_assert_eq!(again_locs, locations);
+            // Render the expectation: cards become their tokens, leak hits theirs.
+            let mut rule_tokens = reps.iter().zip(x_kinds(&original, &rules))
+                .filter(|(_, leak)| !leak).map(|(r, _)| r.clone().unwrap());
+            let mut expected = String::new();
+            render(&t, &mut expected, &mut |_| format!("\"{}\"", rule_tokens.next().unwrap()));
+            let mut leak_tokens = reps.iter().zip(x_kinds(&original, &rules))
+                .filter(|(_, leak)| *leak).map(|(r, _)| r.clone().unwrap());
+            let expected = if guard { replace_leaks(&expected, &mut leak_tokens) } else { expected };
+            prop_assert_eq!(out, expected);
+        }
+
+        #[test]
+        fn form_round_trip(pairs in prop::collection::vec(
+            (prop::sample::select(vec!["card", "a", "b%5B0%5D", "x+y", "c[card]"]),
+             "([a-z0-9+]|%2[0-9A-F]){0,10}"), 0..8)) {
+            let rules = route(BodyKind::Form, vec![rule("card", DataClass::Pan)], LeakPolicy::Allow);
+            let body = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
+            let x = extract(&rules, json_req(body.as_bytes())).unwrap();
+            let n = x.findings().len();
+            prop_assert_eq!(n, pairs.iter().filter(|(k, v)| *k == "card" && !v.is_empty()).count());
+            prop_assert!(x.apply(&vec![None; n]).unwrap().body.is_none());
+            let x = extract(&rules, json_req(body.as_bytes())).unwrap();
+            let out = x.apply(&tokens(n)).unwrap();
+            let out = out.body.map(|b| String::from_utf8(b.to_vec()).unwrap()).unwrap_or(body.clone());
+            let mut i = 0;
+            let expected = pairs.iter().map(|(k, v)| {
+                if *k == "card" && !v.is_empty() { i += 1; format!("{k}=tok{}", i - 1) } else { format!("{k}={v}") }
+            }).collect::<Vec<_>>().join("&");
+            prop_assert_eq!(out, expected);
+        }
+    }
+
+    /// For each finding of `doc`, whether it is a leak hit.
+    fn x_kinds(doc: &str, rules: &CompiledRules) -> Vec<bool> {
+        extract(rules, json_req(doc.as_bytes()))
+            .unwrap()
+            .findings()
+            .iter()
+            .map(|f| f.kind == FindingKind::Leak)
+            .collect()
+    }
+
+    /// The generator's only leak-shaped texts are these fixed leaves, in order.
+    fn replace_leaks(s: &str, tokens: &mut dyn Iterator<Item = String>) -> String {
+        let mut out = String::new();
+        let mut rest = s;
+        loop {
+            let a = rest.find("4242424242424242");
+            let b = rest.find("4111 1111 1111 1111");
+            let (at, len) = match (a, b) {
+                (Some(a), Some(b)) if a < b => (a, 16),
+                (Some(_), Some(b)) => (b, 19),
+                (Some(a), None) => (a, 16),
+                (None, Some(b)) => (b, 19),
+                (None, None) => break,
+            };
+            out.push_str(&rest[..at]);
+            let tok = tokens.next().unwrap();
+            if len == 16 {
+                // A number leaf: the token is not a number, so it becomes a string.
+                out.push_str(&format!("\"{tok}\""));
+            } else {
+                out.push_str(&tok);
+            }
+            rest = &rest[at + len..];
+        }
+        out.push_str(rest);
+        out
+    }
+}
