@@ -1,1 +1,412 @@
 //! Body codecs: JSON, form, base64 "sensitive params", query strings.
+//!
+//! The proxy calls [`extract`] with the parts of a request and the route's
+//! [`CompiledRules`]; it gets back an [`Extraction`] holding the decoded document(s)
+//! and the [`Finding`]s (rule matches and leak-guard hits, with their values in
+//! [`Plaintext`]). It tokenizes what it wants and calls [`Extraction::apply`] with one
+//! optional replacement per finding; the [`Rewritten`] request differs from the
+//! original only in the replaced values (and in the re-encoding of the layers around
+//! them: base64, gzip/deflate).
+//!
+//! Layers, outermost first: Content-Encoding (gzip, deflate) → base64 (for
+//! `BodyKind::Base64`) → JSON, form, or (on a route with no body rules and a content
+//! type that is neither) raw UTF-8 text for the leak guard. Binary bodies of other
+//! types on such routes are not examined.
+
+pub mod base64;
+mod collect;
+mod compiled;
+pub mod form;
+pub mod json;
+mod media;
+pub mod query;
+
+#[cfg(test)]
+mod tests;
+
+use std::ops::Range;
+
+use zeroize::Zeroizing;
+
+use collect::{Collector, Found, OwnedElem, PathStyle, PathView, Place, Slot, SlotKind};
+pub use compiled::CompiledRules;
+
+use crate::error::{Error, Result};
+use crate::select::{BodyKind, Location, PathElem};
+use crate::sensitive::{DataClass, Plaintext};
+
+/// The parts of a request the body pipeline reads.
+pub struct RequestParts<'a> {
+    pub content_type: Option<&'a str>,
+    pub content_encoding: Option<&'a str>,
+    /// The raw query string, without `?`.
+    pub query: Option<&'a str>,
+    pub body: &'a [u8],
+    /// The limit for the decoded (decompressed, base64-decoded) body, in bytes.
+    pub max_body: usize,
+}
+
+/// Why a value was found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FindingKind {
+    /// A field rule (its index in `RouteRules::fields`) matched the value.
+    Rule { rule: usize },
+    /// The leak guard found a card-number-shaped substring no rule claims.
+    Leak,
+}
+
+/// One sensitive value in a request. Deliberately not `Debug`.
+pub struct Finding {
+    pub kind: FindingKind,
+    /// The rule's class; `Pan` for leak findings.
+    pub class: DataClass,
+    /// The value exactly as found (decoded from its JSON or form encoding).
+    pub value: Plaintext,
+    /// Where it is, e.g. `body:$.cardNumber` or `query:card` — never a value.
+    pub location: String,
+    /// For a rule with `scope`: the index (in the findings) of the finding at the
+    /// scope path, if there is one.
+    pub scope: Option<usize>,
+}
+
+/// The request's decoded document(s) and the findings in them.
+pub struct Extraction {
+    findings: Vec<Finding>,
+    places: Vec<(Target, Place)>,
+    body: Option<BodyDoc>,
+    query: Option<Doc>,
+}
+
+/// The request after [`Extraction::apply`]. `None` means unchanged: forward the
+/// original bytes.
+#[derive(Debug, Default)]
+pub struct Rewritten {
+    pub body: Option<bytes::Bytes>,
+    pub query: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    Body,
+    Query,
+}
+
+/// A decoded document with the slots that hold findings.
+struct Doc {
+    text: Zeroizing<Vec<u8>>,
+    slots: Vec<Slot>,
+}
+
+/// The body's document and the layers around it.
+struct BodyDoc {
+    doc: Doc,
+    base64: Option<base64::Style>,
+    coding: Option<media::Coding>,
+}
+
+/// Which document codec reads a body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Codec {
+    Json,
+    Form,
+    /// Raw UTF-8 text, for the leak guard only.
+    Raw,
+}
+
+/// Decode a request and find its sensitive values.
+pub fn extract(rules: &CompiledRules, req: RequestParts<'_>) -> Result<Extraction> {
+    let guard = rules.guard_on();
+    let mut found: Vec<(Target, Found)> = Vec::new();
+    let mut body = None;
+    if (guard || rules.has_rules_at(Location::Body))
+        && !req.body.is_empty()
+        && let Some((f, doc)) = extract_body(rules, &req)?
+    {
+        found.extend(f.into_iter().map(|f| (Target::Body, f)));
+        body = Some(doc);
+    }
+    let mut query = None;
+    if let Some(q) = req.query.filter(|q| !q.is_empty())
+        && (guard || rules.has_rules_at(Location::Query))
+    {
+        let mut c = Collector::new(rules, Location::Query, "query:", PathStyle::Form);
+        query::scan(q, &mut c).map_err(query_error)?;
+        let (f, slots) = c.finish(q.as_bytes(), decode_slot).map_err(query_error)?;
+        if !f.is_empty() {
+            found.extend(f.into_iter().map(|f| (Target::Query, f)));
+            query = Some(Doc {
+                text: Zeroizing::new(q.as_bytes().to_vec()),
+                slots,
+            });
+        }
+    }
+    let scopes = resolve_scopes(rules, &found);
+    let mut findings = Vec::with_capacity(found.len());
+    let mut places = Vec::with_capacity(found.len());
+    for ((target, f), scope) in found.into_iter().zip(scopes) {
+        let mut finding = f.finding;
+        finding.scope = scope;
+        findings.push(finding);
+        places.push((target, f.place));
+    }
+    Ok(Extraction {
+        findings,
+        places,
+        body,
+        query,
+    })
+}
+
+fn query_error(e: Error) -> Error {
+    match e {
+        Error::InvalidBody(m) => {
+            Error::BadRequest(format!("the query string could not be parsed: {m}"))
+        }
+        e => e,
+    }
+}
+
+/// Decode the body's layers and scan its document. `None` when there is nothing to
+/// find (a binary body on a leak-guard-only route, or no findings).
+fn extract_body(
+    rules: &CompiledRules,
+    req: &RequestParts<'_>,
+) -> Result<Option<(Vec<Found>, BodyDoc)>> {
+    let has_rules = rules.has_rules_at(Location::Body);
+    let (mut codec, base64) = match rules.rules().body {
+        BodyKind::Json => (Codec::Json, false),
+        BodyKind::Form => (Codec::Form, false),
+        BodyKind::Base64 => (Codec::Json, true),
+        BodyKind::Auto => match media::classify(req.content_type)? {
+            media::Media::Json => (Codec::Json, false),
+            media::Media::Form => (Codec::Form, false),
+            media::Media::Other if has_rules => {
+                return Err(Error::UnsupportedMedia(
+                    "this route reads JSON or form bodies; the content type is missing or is neither"
+                        .into(),
+                ));
+            }
+            media::Media::Other => (Codec::Raw, false),
+        },
+    };
+    let max = req.max_body;
+    let coding = media::coding(req.content_encoding)?;
+    let (decompressed, coding) = match coding {
+        None if req.body.len() > max => return Err(Error::BodyTooLarge { limit: max }),
+        None => (None, None),
+        Some(c) => {
+            let (d, c) = media::decompress(c, req.body, max)?;
+            (Some(d), Some(c))
+        }
+    };
+    let layer: &[u8] = decompressed.as_ref().map_or(req.body, |d| d.as_slice());
+    let (unwrapped, style) = if base64 {
+        let (d, s) = base64::decode(layer, max)?;
+        let starts_json = d
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|b| *b == b'{' || *b == b'[');
+        if !starts_json {
+            codec = Codec::Form;
+        }
+        (Some(d), Some(s))
+    } else {
+        (None, None)
+    };
+    let text: &[u8] = unwrapped.as_ref().map_or(layer, |d| d.as_slice());
+    if codec == Codec::Raw && std::str::from_utf8(text).is_err() {
+        return Ok(None);
+    }
+    let style_of = if codec == Codec::Form {
+        PathStyle::Form
+    } else {
+        PathStyle::Json
+    };
+    let mut c = Collector::new(rules, Location::Body, "body:", style_of);
+    match codec {
+        Codec::Json => json::scan(text, &mut c)?,
+        Codec::Form => form::scan(text, &mut c)?,
+        Codec::Raw => {
+            let s = std::str::from_utf8(text).map_err(|_| Error::Internal("raw text"))?;
+            let slot = Slot {
+                span: 0..text.len(),
+                kind: SlotKind::Raw,
+            };
+            c.value(&RootPath, slot, s);
+        }
+    }
+    let (found, slots) = c.finish(text, decode_slot)?;
+    if found.is_empty() {
+        return Ok(None);
+    }
+    let text = match (unwrapped, decompressed) {
+        (Some(u), _) => u,
+        (None, Some(d)) => d,
+        (None, None) => Zeroizing::new(req.body.to_vec()),
+    };
+    Ok(Some((
+        found,
+        BodyDoc {
+            doc: Doc { text, slots },
+            base64: style,
+            coding,
+        },
+    )))
+}
+
+/// The empty path of a document's root.
+struct RootPath;
+
+impl PathView for RootPath {
+    fn len(&self) -> usize {
+        0
+    }
+    fn get(&self, _: usize) -> Option<PathElem<'_>> {
+        None
+    }
+}
+
+/// The decoded text of a slot.
+fn decode_slot(text: &[u8], slot: &Slot) -> Result<Zeroizing<String>> {
+    match slot.kind {
+        SlotKind::FormPart => form::decode_slot(text, slot),
+        SlotKind::JsonString | SlotKind::JsonNumber | SlotKind::Raw => {
+            json::decode_slot(text, slot)
+        }
+    }
+}
+
+/// For each rule finding whose rule has a `scope`, the rule finding at the scope path:
+/// among several, the one sharing the longest path prefix (same document first),
+/// then the earliest.
+fn resolve_scopes(rules: &CompiledRules, found: &[(Target, Found)]) -> Vec<Option<usize>> {
+    found
+        .iter()
+        .enumerate()
+        .map(|(i, (target, f))| {
+            let FindingKind::Rule { rule } = f.finding.kind else {
+                return None;
+            };
+            let scope = rules.scope(rule)?;
+            found
+                .iter()
+                .enumerate()
+                .filter(|(j, (_, g))| {
+                    *j != i
+                        && matches!(g.finding.kind, FindingKind::Rule { .. })
+                        && scope.matches_by(g.path.len(), |k| g.path.get(k).map(OwnedElem::as_elem))
+                })
+                .map(|(j, (t, g))| {
+                    let common = f
+                        .path
+                        .iter()
+                        .zip(&g.path)
+                        .take_while(|(a, b)| a.as_elem() == b.as_elem())
+                        .count();
+                    (j, (t == target, common))
+                })
+                .rev()
+                .max_by_key(|(_, key)| *key)
+                .map(|(j, _)| j)
+        })
+        .collect()
+}
+
+// === impl Extraction ===
+
+/// One replacement to make in a document.
+struct Edit<'a> {
+    slot: usize,
+    sub: Option<Range<usize>>,
+    token: &'a str,
+}
+
+impl Extraction {
+    /// The findings, in document order (body first, then query).
+    pub fn findings(&self) -> &[Finding] {
+        &self.findings
+    }
+
+    /// Rewrite the request: `replacements[i]` is for `findings()[i]`; `Some(token)`
+    /// replaces the value (for a leak finding, just the matched substring), `None`
+    /// keeps it. Parts with no replacement come back as `None` (unchanged).
+    pub fn apply(self, replacements: &[Option<String>]) -> Result<Rewritten> {
+        if replacements.len() != self.findings.len() {
+            return Err(Error::Internal("one replacement per finding is required"));
+        }
+        let mut body_edits = Vec::new();
+        let mut query_edits = Vec::new();
+        for ((target, place), rep) in self.places.iter().zip(replacements) {
+            let Some(token) = rep else { continue };
+            let edit = Edit {
+                slot: place.slot,
+                sub: place.sub.clone(),
+                token,
+            };
+            match target {
+                Target::Body => body_edits.push(edit),
+                Target::Query => query_edits.push(edit),
+            }
+        }
+        let mut out = Rewritten::default();
+        if let (Some(b), false) = (&self.body, body_edits.is_empty()) {
+            let mut bytes = rewrite(&b.doc, &mut body_edits)?;
+            if let Some(style) = &b.base64 {
+                bytes = Zeroizing::new(base64::encode(&bytes, style));
+            }
+            let bytes = match b.coding {
+                Some(c) => media::compress(c, &bytes)?,
+                None => std::mem::take(&mut *bytes),
+            };
+            out.body = Some(bytes::Bytes::from(bytes));
+        }
+        if let (Some(q), false) = (&self.query, query_edits.is_empty()) {
+            let mut bytes = rewrite(q, &mut query_edits)?;
+            let s = String::from_utf8(std::mem::take(&mut *bytes))
+                .map_err(|_| Error::Internal("rewritten query is not UTF-8"))?;
+            out.query = Some(s);
+        }
+        Ok(out)
+    }
+}
+
+/// Rebuild a document with the edits made: every byte outside an edited slot is
+/// copied as it was.
+fn rewrite(doc: &Doc, edits: &mut [Edit<'_>]) -> Result<Zeroizing<Vec<u8>>> {
+    edits.sort_by_key(|e| (e.slot, e.sub.as_ref().map_or(0, |r| r.start)));
+    let text = &doc.text;
+    let mut out = Zeroizing::new(Vec::with_capacity(text.len() + 64));
+    let mut at = 0;
+    for group in edits.chunk_by(|a, b| a.slot == b.slot) {
+        let Some(first) = group.first() else { continue };
+        let slot = doc
+            .slots
+            .get(first.slot)
+            .ok_or(Error::Internal("finding without a slot"))?;
+        let before = text
+            .get(at..slot.span.start)
+            .ok_or(Error::Internal("slots out of order"))?;
+        out.extend_from_slice(before);
+        let value = match group.iter().find(|e| e.sub.is_none()) {
+            Some(whole) => Zeroizing::new(whole.token.to_owned()),
+            None => {
+                let decoded = decode_slot(text, slot)?;
+                let subs: Vec<(Range<usize>, &str)> = group
+                    .iter()
+                    .filter_map(|e| Some((e.sub.clone()?, e.token)))
+                    .collect();
+                collect::splice(&decoded, &subs)?
+            }
+        };
+        match slot.kind {
+            SlotKind::JsonString | SlotKind::JsonNumber => {
+                json::encode_slot(&mut out, slot.kind, &value)
+            }
+            SlotKind::FormPart => form::encode_component(&mut out, &value),
+            SlotKind::Raw => out.extend_from_slice(value.as_bytes()),
+        }
+        at = slot.span.end;
+    }
+    out.extend_from_slice(text.get(at..).ok_or(Error::Internal("slot past the end"))?);
+    Ok(out)
+}

@@ -1,8 +1,11 @@
 //! Which fields are sensitive: rules, field paths, conditions, Luhn checks, profiles
 //! and the leak guard.
 
+pub mod guard;
 pub mod luhn;
+pub mod path;
 pub mod profiles;
 pub mod rules;
 
+pub use path::{FieldPath, PathElem, Segment};
 pub use rules::{BodyKind, Condition, FieldRule, LeakPolicy, Location, RouteRules};

@@ -1,0 +1,420 @@
+//! What the document scanners report, and how reports become findings.
+//!
+//! A scanner (JSON, form) walks its document once and calls a [`Collector`] for every
+//! leaf: with the leaf's concrete path (a [`PathView`] over the scanner's own state,
+//! so nothing is allocated per leaf), its byte span (a [`Slot`]) and its decoded text.
+//! The collector evaluates `when` conditions, notes which rules' paths match, and runs
+//! the leak guard. Only once the whole document is read are conditions known, so
+//! [`Collector::finish`] picks the first enabled rule per leaf and drops leak hits on
+//! leaves a rule claims.
+
+use std::ops::Range;
+
+use zeroize::Zeroizing;
+
+use super::compiled::CompiledRules;
+use super::{Finding, FindingKind};
+use crate::error::{Error, Result};
+use crate::select::{Location, PathElem, guard};
+use crate::sensitive::{DataClass, Plaintext};
+
+/// How the bytes of a slot are decoded and re-encoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SlotKind {
+    /// A JSON string, quotes included in the span.
+    JsonString,
+    /// A JSON number.
+    JsonNumber,
+    /// A percent-encoded form or query component (`+` is a space).
+    FormPart,
+    /// Raw text, replaced verbatim.
+    Raw,
+}
+
+/// A value's place in a decoded document.
+#[derive(Clone, Debug)]
+pub(crate) struct Slot {
+    pub span: Range<usize>,
+    pub kind: SlotKind,
+}
+
+/// Decoded text: borrowed from the document when no decoding was needed.
+pub(crate) enum Text<'a> {
+    Borrowed(&'a str),
+    Owned(Zeroizing<String>),
+}
+
+impl Text<'_> {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Text::Borrowed(s) => s,
+            Text::Owned(s) => s,
+        }
+    }
+}
+
+/// A concrete path as a scanner sees it.
+pub(crate) trait PathView {
+    fn len(&self) -> usize;
+    fn get(&self, i: usize) -> Option<PathElem<'_>>;
+}
+
+/// How locations are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PathStyle {
+    /// `$.a.b[0]`
+    Json,
+    /// `a[b][0]`
+    Form,
+}
+
+/// An owned copy of a concrete path element (kept for rule findings, for scopes).
+#[derive(Clone, Debug)]
+pub(crate) enum OwnedElem {
+    Key(String),
+    Index(usize),
+}
+
+impl OwnedElem {
+    pub fn as_elem(&self) -> PathElem<'_> {
+        match self {
+            OwnedElem::Key(k) => PathElem::Key(k),
+            OwnedElem::Index(i) => PathElem::Index(*i),
+        }
+    }
+}
+
+/// Where a finding sits: which slot of which document, and for a leak hit, which
+/// byte range of the slot's decoded text.
+#[derive(Clone, Debug)]
+pub(crate) struct Place {
+    pub slot: usize,
+    pub sub: Option<Range<usize>>,
+}
+
+/// A finding before scopes are resolved, with its concrete path for rule findings.
+pub(crate) struct Found {
+    pub finding: Finding,
+    pub place: Place,
+    pub path: Vec<OwnedElem>,
+}
+
+enum Event {
+    Candidate {
+        slot: usize,
+        rules: Range<usize>,
+        path: Vec<OwnedElem>,
+        location: String,
+    },
+    Leak {
+        slot: usize,
+        sub: Range<usize>,
+        location: String,
+    },
+}
+
+/// Gathers the rule candidates, condition results and leak hits of one document.
+pub(crate) struct Collector<'r> {
+    rules: &'r CompiledRules,
+    location: Location,
+    prefix: &'static str,
+    style: PathStyle,
+    guard: bool,
+    /// Per rule: its `when` holds somewhere in the document (or it has none).
+    enabled: Vec<bool>,
+    slots: Vec<Slot>,
+    cand_rules: Vec<usize>,
+    events: Vec<Event>,
+    hits: Vec<Range<usize>>,
+    /// Whether any rule applies to this document at all (a fast skip otherwise).
+    any_rules: bool,
+}
+
+impl<'r> Collector<'r> {
+    pub fn new(
+        rules: &'r CompiledRules,
+        location: Location,
+        prefix: &'static str,
+        style: PathStyle,
+    ) -> Self {
+        let enabled = rules
+            .rules()
+            .fields
+            .iter()
+            .map(|f| f.when.is_none())
+            .collect();
+        Collector {
+            rules,
+            location,
+            prefix,
+            style,
+            guard: rules.guard_on(),
+            enabled,
+            slots: Vec::new(),
+            cand_rules: Vec::new(),
+            events: Vec::new(),
+            hits: Vec::new(),
+            any_rules: rules.has_rules_at(location),
+        }
+    }
+
+    /// A leaf that can only matter to conditions (`true`, `false`, `null`).
+    pub fn literal(&mut self, path: &dyn PathView, text: &str) {
+        if self.any_rules {
+            self.conditions(path, text);
+        }
+    }
+
+    /// A string or number leaf.
+    pub fn value(&mut self, path: &dyn PathView, slot: Slot, text: &str) {
+        let mut slot_idx = None;
+        if self.any_rules {
+            self.conditions(path, text);
+            if !text.is_empty() {
+                let start = self.cand_rules.len();
+                for (r, p) in self.rules.paths_at(self.location) {
+                    if p.last_key().is_none_or(|k| last_key(path) == Some(k))
+                        && p.matches_by(path.len(), |i| path.get(i))
+                    {
+                        self.cand_rules.push(r);
+                    }
+                }
+                let end = self.cand_rules.len();
+                if end > start {
+                    let idx = self.push_slot(&mut slot_idx, &slot);
+                    self.events.push(Event::Candidate {
+                        slot: idx,
+                        rules: start..end,
+                        path: owned_path(path),
+                        location: self.render(path),
+                    });
+                }
+            }
+        }
+        self.leaks(path, &slot, &mut slot_idx, text);
+    }
+
+    /// An object key or form key: scanned by the leak guard only.
+    pub fn key(&mut self, path: &dyn PathView, slot: Slot, text: &str) {
+        let mut slot_idx = None;
+        self.leaks(path, &slot, &mut slot_idx, text);
+    }
+
+    fn leaks(
+        &mut self,
+        path: &dyn PathView,
+        slot: &Slot,
+        slot_idx: &mut Option<usize>,
+        text: &str,
+    ) {
+        if !self.guard || !guard::may_contain(text.as_bytes()) {
+            return;
+        }
+        self.hits.clear();
+        guard::scan(text.as_bytes(), &mut self.hits);
+        if self.hits.is_empty() {
+            return;
+        }
+        let location = self.render(path);
+        let idx = self.push_slot(slot_idx, slot);
+        let hits = std::mem::take(&mut self.hits);
+        for sub in &hits {
+            self.events.push(Event::Leak {
+                slot: idx,
+                sub: sub.clone(),
+                location: location.clone(),
+            });
+        }
+        self.hits = hits;
+    }
+
+    fn push_slot(&mut self, slot_idx: &mut Option<usize>, slot: &Slot) -> usize {
+        match slot_idx {
+            Some(i) => *i,
+            None => {
+                let i = self.slots.len();
+                self.slots.push(slot.clone());
+                *slot_idx = Some(i);
+                i
+            }
+        }
+    }
+
+    fn conditions(&mut self, path: &dyn PathView, text: &str) {
+        for (r, cond, c) in self.rules.conditions_at(self.location) {
+            if let Some(flag) = self.enabled.get_mut(r)
+                && !*flag
+                && c.last_key().is_none_or(|k| last_key(path) == Some(k))
+                && c.matches_by(path.len(), |i| path.get(i))
+                && cond.matches(text)
+            {
+                *flag = true;
+            }
+        }
+    }
+
+    /// A location string: the path, never a value. Keys that look like they could
+    /// hold a number worth hiding are redacted.
+    fn render(&self, path: &dyn PathView) -> String {
+        let mut out = String::from(self.prefix);
+        if self.style == PathStyle::Json {
+            out.push('$');
+        }
+        for i in 0..path.len() {
+            match path.get(i) {
+                Some(PathElem::Key(k)) => {
+                    let k = safe_key(k);
+                    if self.style == PathStyle::Json || i > 0 {
+                        if self.style == PathStyle::Json {
+                            out.push('.');
+                            out.push_str(k);
+                        } else {
+                            out.push('[');
+                            out.push_str(k);
+                            out.push(']');
+                        }
+                    } else {
+                        out.push_str(k);
+                    }
+                }
+                Some(PathElem::Index(n)) => {
+                    out.push('[');
+                    out.push_str(&n.to_string());
+                    out.push(']');
+                }
+                None => {}
+            }
+        }
+        out
+    }
+
+    /// Resolve candidates against conditions and produce the findings, in document
+    /// order. `decode` turns a slot back into its decoded text.
+    pub fn finish(
+        self,
+        text: &[u8],
+        decode: impl Fn(&[u8], &Slot) -> Result<Zeroizing<String>>,
+    ) -> Result<(Vec<Found>, Vec<Slot>)> {
+        let mut out = Vec::new();
+        let mut claimed: Option<usize> = None;
+        let fields = &self.rules.rules().fields;
+        for event in self.events {
+            match event {
+                Event::Candidate {
+                    slot,
+                    rules,
+                    path,
+                    location,
+                } => {
+                    let rule = self
+                        .cand_rules
+                        .get(rules)
+                        .unwrap_or_default()
+                        .iter()
+                        .copied()
+                        .find(|r| self.enabled.get(*r).copied().unwrap_or(false));
+                    let (Some(rule), Some(s)) = (rule, self.slots.get(slot)) else {
+                        continue;
+                    };
+                    let class = fields
+                        .get(rule)
+                        .map(|f| f.class)
+                        .ok_or(Error::Internal("rule index out of range"))?;
+                    let mut value = decode(text, s)?;
+                    claimed = Some(slot);
+                    out.push(Found {
+                        finding: Finding {
+                            kind: FindingKind::Rule { rule },
+                            class,
+                            value: Plaintext::new(std::mem::take(&mut *value)),
+                            location,
+                            scope: None,
+                        },
+                        place: Place { slot, sub: None },
+                        path,
+                    });
+                }
+                Event::Leak {
+                    slot,
+                    sub,
+                    location,
+                } => {
+                    if claimed == Some(slot) {
+                        continue;
+                    }
+                    let Some(s) = self.slots.get(slot) else {
+                        continue;
+                    };
+                    let value = decode(text, s)?;
+                    let part = value
+                        .get(sub.clone())
+                        .ok_or(Error::Internal("leak hit outside its value"))?;
+                    out.push(Found {
+                        finding: Finding {
+                            kind: FindingKind::Leak,
+                            class: DataClass::Pan,
+                            value: Plaintext::from_str_copy(part),
+                            location,
+                            scope: None,
+                        },
+                        place: Place {
+                            slot,
+                            sub: Some(sub),
+                        },
+                        path: Vec::new(),
+                    });
+                }
+            }
+        }
+        Ok((out, self.slots))
+    }
+}
+
+fn last_key(path: &dyn PathView) -> Option<&str> {
+    match path.get(path.len().checked_sub(1)?) {
+        Some(PathElem::Key(k)) => Some(k),
+        _ => None,
+    }
+}
+
+fn owned_path(path: &dyn PathView) -> Vec<OwnedElem> {
+    (0..path.len())
+        .filter_map(|i| path.get(i))
+        .map(|e| match e {
+            PathElem::Key(k) => OwnedElem::Key(k.to_owned()),
+            PathElem::Index(n) => OwnedElem::Index(n),
+        })
+        .collect()
+}
+
+/// A key as it may appear in a location: redacted if it is long, holds many digits
+/// or anything unprintable.
+fn safe_key(k: &str) -> &str {
+    let digits = k.bytes().filter(u8::is_ascii_digit).count();
+    if k.len() > 64 || digits >= 6 || k.chars().any(char::is_control) {
+        "<redacted>"
+    } else {
+        k
+    }
+}
+
+/// Splice replacements into a decoded value: `edits` are (range, token) sorted by
+/// range start, non-overlapping.
+pub(crate) fn splice(value: &str, edits: &[(Range<usize>, &str)]) -> Result<Zeroizing<String>> {
+    let mut out = Zeroizing::new(String::with_capacity(value.len()));
+    let mut at = 0;
+    for (range, token) in edits {
+        let before = value
+            .get(at..range.start)
+            .ok_or(Error::Internal("overlapping replacements"))?;
+        out.push_str(before);
+        out.push_str(token);
+        at = range.end;
+    }
+    out.push_str(
+        value
+            .get(at..)
+            .ok_or(Error::Internal("replacement past the value"))?,
+    );
+    Ok(out)
+}

@@ -1,0 +1,412 @@
+//! A strict, single-pass JSON scanner over bytes that records the span of every leaf.
+//!
+//! Nothing is re-serialised: the output of a rewrite is the input with only the
+//! replaced values' spans changed, so key order, whitespace, duplicate keys and number
+//! spellings survive byte for byte. Nesting uses an explicit stack with a depth limit,
+//! so deep input cannot overflow the call stack. Errors name the problem and a byte
+//! offset, never the content.
+
+use std::ops::Range;
+
+use zeroize::Zeroizing;
+
+use super::collect::{Collector, PathView, Slot, SlotKind, Text};
+use crate::error::{Error, Result};
+use crate::select::PathElem;
+
+/// The deepest nesting of arrays and objects accepted.
+pub const MAX_DEPTH: usize = 128;
+
+fn err(at: usize, what: &str) -> Error {
+    Error::InvalidBody(format!("invalid JSON at byte {at}: {what}"))
+}
+
+/// The key of the member being read, as a span of the document or decoded.
+enum Key {
+    Raw(Range<usize>),
+    Owned(String),
+}
+
+enum Frame {
+    Object(Key),
+    Array(usize),
+}
+
+struct JsonPath<'a> {
+    text: &'a str,
+    stack: &'a [Frame],
+}
+
+impl PathView for JsonPath<'_> {
+    fn len(&self) -> usize {
+        self.stack.len()
+    }
+
+    fn get(&self, i: usize) -> Option<PathElem<'_>> {
+        Some(match self.stack.get(i)? {
+            Frame::Object(Key::Raw(r)) => PathElem::Key(self.text.get(r.clone())?),
+            Frame::Object(Key::Owned(s)) => PathElem::Key(s),
+            Frame::Array(n) => PathElem::Index(*n),
+        })
+    }
+}
+
+#[inline]
+fn skip_ws(b: &[u8], mut pos: usize) -> usize {
+    while matches!(b.get(pos), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        pos += 1;
+    }
+    pos
+}
+
+/// Scan a whole document, reporting every leaf to `sink`.
+pub(crate) fn scan(text: &[u8], sink: &mut Collector<'_>) -> Result<()> {
+    let s = std::str::from_utf8(text).map_err(|e| err(e.valid_up_to(), "invalid UTF-8"))?;
+    let b = text;
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut pos = 0;
+    'value: loop {
+        pos = skip_ws(b, pos);
+        match b.get(pos) {
+            None => return Err(err(pos, "unexpected end of input")),
+            Some(b'{') => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(err(pos, "nesting is too deep"));
+                }
+                pos = skip_ws(b, pos + 1);
+                if b.get(pos) == Some(&b'}') {
+                    pos += 1;
+                } else {
+                    stack.push(Frame::Object(Key::Raw(0..0)));
+                    pos = member_key(s, pos, &mut stack, sink)?;
+                    continue 'value;
+                }
+            }
+            Some(b'[') => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(err(pos, "nesting is too deep"));
+                }
+                pos = skip_ws(b, pos + 1);
+                if b.get(pos) == Some(&b']') {
+                    pos += 1;
+                } else {
+                    stack.push(Frame::Array(0));
+                    continue 'value;
+                }
+            }
+            Some(b'"') => {
+                let (end, escaped) = scan_string(b, pos)?;
+                let text = string_text(s, pos..end, escaped)?;
+                let path = JsonPath {
+                    text: s,
+                    stack: &stack,
+                };
+                let slot = Slot {
+                    span: pos..end,
+                    kind: SlotKind::JsonString,
+                };
+                sink.value(&path, slot, text.as_str());
+                pos = end;
+            }
+            Some(b'-' | b'0'..=b'9') => {
+                let end = scan_number(b, pos)?;
+                let text = s.get(pos..end).ok_or(Error::Internal("number span"))?;
+                let path = JsonPath {
+                    text: s,
+                    stack: &stack,
+                };
+                let slot = Slot {
+                    span: pos..end,
+                    kind: SlotKind::JsonNumber,
+                };
+                sink.value(&path, slot, text);
+                pos = end;
+            }
+            Some(c @ (b't' | b'f' | b'n')) => {
+                let word: &str = match c {
+                    b't' => "true",
+                    b'f' => "false",
+                    _ => "null",
+                };
+                if b.get(pos..pos + word.len()) != Some(word.as_bytes()) {
+                    return Err(err(pos, "invalid literal"));
+                }
+                sink.literal(
+                    &JsonPath {
+                        text: s,
+                        stack: &stack,
+                    },
+                    word,
+                );
+                pos += word.len();
+            }
+            Some(_) => return Err(err(pos, "unexpected character")),
+        }
+        // After a value: close containers or move to the next member.
+        loop {
+            pos = skip_ws(b, pos);
+            let next = b.get(pos).copied();
+            match (stack.last_mut(), next) {
+                (None, None) => return Ok(()),
+                (None, Some(_)) => return Err(err(pos, "trailing characters after the document")),
+                (Some(_), None) => return Err(err(pos, "unexpected end of input")),
+                (Some(Frame::Object(_)), Some(b',')) => {
+                    pos = skip_ws(b, pos + 1);
+                    pos = member_key(s, pos, &mut stack, sink)?;
+                    continue 'value;
+                }
+                (Some(Frame::Array(i)), Some(b',')) => {
+                    *i += 1;
+                    pos += 1;
+                    continue 'value;
+                }
+                (Some(Frame::Object(_)), Some(b'}')) | (Some(Frame::Array(_)), Some(b']')) => {
+                    stack.pop();
+                    pos += 1;
+                }
+                (Some(Frame::Object(_)), Some(_)) => {
+                    return Err(err(pos, "expected `,` or `}`"));
+                }
+                (Some(Frame::Array(_)), Some(_)) => {
+                    return Err(err(pos, "expected `,` or `]`"));
+                }
+            }
+        }
+    }
+}
+
+/// Read `"key" :` at `pos`, set it as the top frame's key, report it to the leak
+/// guard, and return the position after the colon.
+fn member_key(s: &str, pos: usize, stack: &mut [Frame], sink: &mut Collector<'_>) -> Result<usize> {
+    let b = s.as_bytes();
+    if b.get(pos) != Some(&b'"') {
+        return Err(err(pos, "expected a string key"));
+    }
+    let (end, escaped) = scan_string(b, pos)?;
+    let key = if escaped {
+        Key::Owned(std::mem::take(&mut *unescape(
+            s.get(pos + 1..end - 1).ok_or(Error::Internal("key span"))?,
+        )?))
+    } else {
+        Key::Raw(pos + 1..end - 1)
+    };
+    if let Some(top) = stack.last_mut() {
+        *top = Frame::Object(key);
+    }
+    let path = JsonPath { text: s, stack };
+    if let Some(PathElem::Key(k)) = path.get(stack.len().saturating_sub(1)) {
+        let slot = Slot {
+            span: pos..end,
+            kind: SlotKind::JsonString,
+        };
+        sink.key(&path, slot, k);
+    }
+    let colon = skip_ws(b, end);
+    if b.get(colon) != Some(&b':') {
+        return Err(err(colon, "expected `:` after a key"));
+    }
+    Ok(colon + 1)
+}
+
+/// The decoded text of a string whose span (quotes included) is `span`.
+fn string_text(s: &str, span: Range<usize>, escaped: bool) -> Result<Text<'_>> {
+    let inner = s
+        .get(span.start + 1..span.end.saturating_sub(1))
+        .ok_or(Error::Internal("string span"))?;
+    Ok(if escaped {
+        Text::Owned(unescape(inner)?)
+    } else {
+        Text::Borrowed(inner)
+    })
+}
+
+/// Validate the string starting at the quote at `start`. Returns the offset after the
+/// closing quote and whether it holds escapes.
+fn scan_string(b: &[u8], start: usize) -> Result<(usize, bool)> {
+    let mut i = start + 1;
+    let mut escaped = false;
+    loop {
+        match b.get(i) {
+            None => return Err(err(start, "unterminated string")),
+            Some(b'"') => return Ok((i + 1, escaped)),
+            Some(b'\\') => {
+                escaped = true;
+                match b.get(i + 1) {
+                    Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
+                    Some(b'u') => {
+                        let cp = hex4(b, i + 2).ok_or_else(|| err(i, "invalid \\u escape"))?;
+                        if (0xD800..0xDC00).contains(&cp) {
+                            let low = (b.get(i + 6..i + 8) == Some(b"\\u"))
+                                .then(|| hex4(b, i + 8))
+                                .flatten()
+                                .filter(|lo| (0xDC00..0xE000).contains(lo));
+                            if low.is_none() {
+                                return Err(err(i, "unpaired surrogate in a \\u escape"));
+                            }
+                            i += 12;
+                        } else if (0xDC00..0xE000).contains(&cp) {
+                            return Err(err(i, "unpaired surrogate in a \\u escape"));
+                        } else {
+                            i += 6;
+                        }
+                    }
+                    None => return Err(err(start, "unterminated string")),
+                    Some(_) => return Err(err(i, "invalid escape")),
+                }
+            }
+            Some(c) if *c < 0x20 => return Err(err(i, "control character in a string")),
+            Some(_) => i += 1,
+        }
+    }
+}
+
+fn hex4(b: &[u8], at: usize) -> Option<u32> {
+    let digits = b.get(at..at + 4)?;
+    digits.iter().try_fold(0u32, |acc, c| {
+        let d = char::from(*c).to_digit(16)?;
+        Some(acc * 16 + d)
+    })
+}
+
+/// Decode the inside of a validated JSON string.
+pub(crate) fn unescape(inner: &str) -> Result<Zeroizing<String>> {
+    let mut out = Zeroizing::new(String::with_capacity(inner.len()));
+    let mut chars = inner.chars();
+    let bad = || Error::InvalidBody("invalid JSON string escape".into());
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let e = chars.next().ok_or_else(bad)?;
+        out.push(match e {
+            '"' => '"',
+            '\\' => '\\',
+            '/' => '/',
+            'b' => '\u{8}',
+            'f' => '\u{c}',
+            'n' => '\n',
+            'r' => '\r',
+            't' => '\t',
+            'u' => {
+                let hi = hex_chars(&mut chars).ok_or_else(bad)?;
+                let cp = if (0xD800..0xDC00).contains(&hi) {
+                    if chars.next() != Some('\\') || chars.next() != Some('u') {
+                        return Err(bad());
+                    }
+                    let lo = hex_chars(&mut chars).ok_or_else(bad)?;
+                    if !(0xDC00..0xE000).contains(&lo) {
+                        return Err(bad());
+                    }
+                    0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                } else {
+                    hi
+                };
+                char::from_u32(cp).ok_or_else(bad)?
+            }
+            _ => return Err(bad()),
+        });
+    }
+    Ok(out)
+}
+
+fn hex_chars(chars: &mut std::str::Chars<'_>) -> Option<u32> {
+    (0..4).try_fold(0u32, |acc, _| Some(acc * 16 + chars.next()?.to_digit(16)?))
+}
+
+/// Validate the number at `start`; returns the offset after it.
+fn scan_number(b: &[u8], start: usize) -> Result<usize> {
+    let mut i = start;
+    let digits = |i: &mut usize| {
+        let from = *i;
+        while b.get(*i).is_some_and(u8::is_ascii_digit) {
+            *i += 1;
+        }
+        *i > from
+    };
+    if b.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    match b.get(i) {
+        Some(b'0') => {
+            i += 1;
+            if b.get(i).is_some_and(u8::is_ascii_digit) {
+                return Err(err(i, "leading zero in a number"));
+            }
+        }
+        Some(b'1'..=b'9') => {
+            digits(&mut i);
+        }
+        _ => return Err(err(i, "invalid number")),
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        if !digits(&mut i) {
+            return Err(err(i, "expected a digit after the decimal point"));
+        }
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        if !digits(&mut i) {
+            return Err(err(i, "expected a digit in the exponent"));
+        }
+    }
+    Ok(i)
+}
+
+/// Whether `s` is exactly one JSON number.
+pub(crate) fn is_number(s: &str) -> bool {
+    scan_number(s.as_bytes(), 0).is_ok_and(|end| end == s.len())
+}
+
+/// Append `s` as a JSON string, quotes included.
+pub(crate) fn write_string(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    for c in s.chars() {
+        match c {
+            '"' => out.extend_from_slice(b"\\\""),
+            '\\' => out.extend_from_slice(b"\\\\"),
+            '\n' => out.extend_from_slice(b"\\n"),
+            '\r' => out.extend_from_slice(b"\\r"),
+            '\t' => out.extend_from_slice(b"\\t"),
+            c if u32::from(c) < 0x20 => {
+                out.extend_from_slice(format!("\\u{:04x}", u32::from(c)).as_bytes());
+            }
+            c => {
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            }
+        }
+    }
+    out.push(b'"');
+}
+
+/// The decoded text of a JSON slot.
+pub(crate) fn decode_slot(text: &[u8], slot: &Slot) -> Result<Zeroizing<String>> {
+    let raw = text
+        .get(slot.span.clone())
+        .and_then(|r| std::str::from_utf8(r).ok())
+        .ok_or(Error::Internal("slot outside the document"))?;
+    match slot.kind {
+        SlotKind::JsonString => {
+            let inner = raw
+                .get(1..raw.len().saturating_sub(1))
+                .ok_or(Error::Internal("string slot"))?;
+            unescape(inner)
+        }
+        _ => Ok(Zeroizing::new(raw.to_owned())),
+    }
+}
+
+/// Append the new value of a JSON slot. A number slot stays a number if the new text
+/// is one; otherwise it becomes a string.
+pub(crate) fn encode_slot(out: &mut Vec<u8>, kind: SlotKind, value: &str) {
+    if kind == SlotKind::JsonNumber && is_number(value) {
+        out.extend_from_slice(value.as_bytes());
+    } else {
+        write_string(out, value);
+    }
+}

@@ -1,0 +1,154 @@
+//! Content-Type and Content-Encoding headers.
+
+use std::io::{Read, Write};
+
+use flate2::Compression;
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+
+/// What a Content-Type says the body is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Media {
+    Json,
+    Form,
+    Other,
+}
+
+/// Classify a Content-Type: `application/json`, `application/*+json`,
+/// `application/x-www-form-urlencoded`, in any letter case, with parameters. A JSON
+/// or form body in a charset other than UTF-8 (or its subset US-ASCII) is refused.
+pub(crate) fn classify(content_type: Option<&str>) -> Result<Media> {
+    let Some(ct) = content_type else {
+        return Ok(Media::Other);
+    };
+    let mut parts = ct.split(';');
+    let essence = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+    let media = if essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    {
+        Media::Json
+    } else if essence == "application/x-www-form-urlencoded" {
+        Media::Form
+    } else {
+        return Ok(Media::Other);
+    };
+    for param in parts {
+        let Some((name, value)) = param.split_once('=') else {
+            continue;
+        };
+        if name.trim().eq_ignore_ascii_case("charset") {
+            let v = value.trim().trim_matches('"').to_ascii_lowercase();
+            if !matches!(v.as_str(), "utf-8" | "utf8" | "us-ascii" | "ascii") {
+                return Err(Error::UnsupportedMedia(
+                    "only UTF-8 request bodies are supported".into(),
+                ));
+            }
+        }
+    }
+    Ok(media)
+}
+
+/// A Content-Encoding we can undo and redo.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Coding {
+    Gzip,
+    /// `deflate` as the RFC means it: zlib-wrapped.
+    Zlib,
+    /// `deflate` as some clients send it: raw DEFLATE.
+    RawDeflate,
+}
+
+/// Parse a Content-Encoding header. `None` means identity.
+pub(crate) fn coding(header: Option<&str>) -> Result<Option<Coding>> {
+    let Some(h) = header.map(str::trim) else {
+        return Ok(None);
+    };
+    if h.contains(',') {
+        return Err(Error::UnsupportedMedia(
+            "multiple content codings are not supported".into(),
+        ));
+    }
+    match h.to_ascii_lowercase().as_str() {
+        "" | "identity" => Ok(None),
+        "gzip" | "x-gzip" => Ok(Some(Coding::Gzip)),
+        "deflate" => Ok(Some(Coding::Zlib)),
+        _ => Err(Error::UnsupportedMedia(
+            "the content encoding is not supported (use gzip, deflate or identity)".into(),
+        )),
+    }
+}
+
+/// Undo a content coding, stopping as soon as the output passes `max` bytes (a
+/// compression bomb costs at most `max + 1` bytes of memory). For `deflate`, the body
+/// is read as zlib when it has a zlib header and as raw DEFLATE otherwise; the
+/// returned coding says which.
+pub(crate) fn decompress(
+    coding: Coding,
+    body: &[u8],
+    max: usize,
+) -> Result<(Zeroizing<Vec<u8>>, Coding)> {
+    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+    let coding = match coding {
+        Coding::Gzip => Coding::Gzip,
+        Coding::Zlib | Coding::RawDeflate if zlib_header(body) => Coding::Zlib,
+        Coding::Zlib | Coding::RawDeflate => Coding::RawDeflate,
+    };
+    let mut out = Zeroizing::new(Vec::new());
+    let res = match coding {
+        Coding::Gzip => flate2::read::MultiGzDecoder::new(body)
+            .take(limit)
+            .read_to_end(&mut out),
+        Coding::Zlib => flate2::read::ZlibDecoder::new(body)
+            .take(limit)
+            .read_to_end(&mut out),
+        Coding::RawDeflate => flate2::read::DeflateDecoder::new(body)
+            .take(limit)
+            .read_to_end(&mut out),
+    };
+    if out.len() > max {
+        return Err(Error::BodyTooLarge { limit: max });
+    }
+    res.map_err(|_| {
+        Error::InvalidBody(match coding {
+            Coding::Gzip => "the body is not valid gzip".into(),
+            _ => "the body is not valid deflate".into(),
+        })
+    })?;
+    Ok((out, coding))
+}
+
+/// Redo a content coding.
+pub(crate) fn compress(coding: Coding, data: &[u8]) -> Result<Vec<u8>> {
+    let io = |e: std::io::Error| Error::io("compressing the rewritten body", e);
+    let level = Compression::default();
+    match coding {
+        Coding::Gzip => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), level);
+            e.write_all(data).map_err(io)?;
+            e.finish().map_err(io)
+        }
+        Coding::Zlib => {
+            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), level);
+            e.write_all(data).map_err(io)?;
+            e.finish().map_err(io)
+        }
+        Coding::RawDeflate => {
+            let mut e = flate2::write::DeflateEncoder::new(Vec::new(), level);
+            e.write_all(data).map_err(io)?;
+            e.finish().map_err(io)
+        }
+    }
+}
+
+/// A zlib stream header: CM = 8 (deflate), CINFO ≤ 7, and the check bits.
+fn zlib_header(body: &[u8]) -> bool {
+    match (body.first(), body.get(1)) {
+        (Some(&cmf), Some(&flg)) => {
+            cmf & 0x0f == 8
+                && cmf >> 4 <= 7
+                && (u16::from(cmf) * 256 + u16::from(flg)).is_multiple_of(31)
+        }
+        _ => false,
+    }
+}
