@@ -21,6 +21,7 @@ pub mod auth;
 pub mod cli;
 pub mod codec;
 pub mod error;
+pub mod pipeline;
 pub mod select;
 pub mod sensitive;
 pub mod vault;
