@@ -15,7 +15,7 @@ pub struct Sanitized {
     pub query: Option<String>,
 }
 
-fn header<'a>(parts: &'a http::request::Parts, name: http::HeaderName) -> Result<Option<&'a str>> {
+fn header(parts: &http::request::Parts, name: http::HeaderName) -> Result<Option<&str>> {
     match parts.headers.get(&name) {
         None => Ok(None),
         Some(v) => v
