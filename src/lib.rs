@@ -16,10 +16,16 @@
     )
 )]
 
+pub mod api;
 pub mod codec;
+pub mod config;
+pub mod demo;
 pub mod error;
+pub mod pipeline;
+pub mod proxy;
 pub mod select;
 pub mod sensitive;
+pub mod server;
 pub mod vault;
 
 pub use error::{Error, Result};
