@@ -187,8 +187,16 @@ fn default_method() -> String {
 impl Config {
     /// Parse and validate a config held in a string.
     pub fn from_toml_str(text: &str) -> Result<Config> {
-        let config: Config =
-            toml::from_str(text).map_err(|e| Error::Config(e.message().to_owned()))?;
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .and_then(|span| text.get(..span.start))
+                .map(|before| before.matches('\n').count() + 1);
+            match line {
+                Some(line) => Error::Config(format!("line {line}: {}", e.message())),
+                None => Error::Config(e.message().to_owned()),
+            }
+        })?;
         config.validate()?;
         Ok(config)
     }

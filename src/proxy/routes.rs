@@ -150,7 +150,7 @@ impl Route {
                 else {
                     return false;
                 };
-                types.iter().any(|t| *t == essence)
+                types.contains(&essence)
             }
         }
     }
