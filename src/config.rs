@@ -614,6 +614,16 @@ mod tests {
     }
 
     #[test]
+    fn example_configs_validate() {
+        let full =
+            Config::from_toml_str(include_str!("../examples/config/vaultgate.toml")).unwrap();
+        assert_eq!(full.routes.len(), 5);
+        assert_eq!(full.routes[2].rules().leak_guard, LeakPolicy::Reject);
+        assert!(full.routes[4].rules().is_pass_through());
+        Config::from_toml_str(include_str!("../examples/config/minimal.toml")).unwrap();
+    }
+
+    #[test]
     fn demo_config_validates() {
         let c = Config::demo(
             "127.0.0.1:0",
