@@ -229,3 +229,49 @@ async fn admin_endpoints_report_health_readiness_and_metrics() {
     server.wait().await;
     echo.stop().await;
 }
+
+#[tokio::test]
+async fn non_canonical_paths_are_refused_and_variants_route_alike() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (up, echo) = EchoUpstream::start().await.unwrap();
+    let server = start(&config_toml(&format!("http://{up}"), ROUTES)).await;
+    for path in [
+        "/pass/../tokenize",
+        "/pass//x",
+        "/pass/%2e%2e/tokenize",
+        "/pass%2Ftokenize",
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(server.proxy_addr())
+            .await
+            .unwrap();
+        stream
+            .write_all(
+                format!("POST {path} HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{{}}")
+                    .as_bytes(),
+            )
+            .await
+            .unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = stream.read(&mut buf).await.unwrap();
+        let head = String::from_utf8_lossy(&buf[..n]);
+        assert!(head.starts_with("HTTP/1.1 400"), "{path}: {head}");
+        assert!(head.contains("bad_request"), "{path}");
+    }
+    assert!(echo.received().is_empty());
+
+    // A case / trailing-slash / encoded variant of a rules route still takes that route.
+    let client = http1();
+    for path in ["/TOKENIZE", "/tokenize/", "/tok%65nize"] {
+        let reply = send(
+            &client,
+            Request::post(url(server.proxy_addr(), path))
+                .body(Full::new(Bytes::from(vec![b'x'; 2048])))
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+    }
+    assert!(echo.received().is_empty());
+    server.stop().await;
+    echo.stop().await;
+}

@@ -86,13 +86,13 @@ pub async fn handle(
     req: Request<Incoming>,
 ) -> std::result::Result<Response<Body>, Infallible> {
     let start = Instant::now();
-    let Some((index, route)) = state
+    let (index, route) = match state
         .routes
         .find(req.method(), req.uri().path(), req.headers())
-    else {
-        state.metrics.requests.inc(&["", Error::NoRoute.code()]);
-        tracing::debug!(method = %req.method(), status = 404, "no route");
-        return Ok(error_response(&Error::NoRoute));
+    {
+        Ok(Some(found)) => found,
+        Ok(None) => return Ok(unrouted(&state, &req, &Error::NoRoute)),
+        Err(err) => return Ok(unrouted(&state, &req, &err)),
     };
     // Spans carry the route name and method only: never paths, queries, headers or
     // bodies.
@@ -127,6 +127,13 @@ pub async fn handle(
         }
     });
     Ok(response)
+}
+
+/// The answer to a request that matched no route (or had an unroutable path).
+fn unrouted(state: &ProxyState, req: &Request<Incoming>, err: &Error) -> Response<Body> {
+    state.metrics.requests.inc(&["", err.code()]);
+    tracing::debug!(method = %req.method(), status = err.status().as_u16(), "not routed");
+    error_response(err)
 }
 
 async fn forward(

@@ -35,8 +35,15 @@ impl PathPattern {
             return Err("a path pattern must not contain '?' or '#'");
         }
         let mut segments = Vec::new();
+        if rest.is_empty() {
+            // `/` matches only the root.
+            segments.push(Segment::Literal(String::new()));
+            return Ok(PathPattern { segments });
+        }
         for seg in rest.split('/') {
-            let parsed = if seg == "*" {
+            let parsed = if seg.is_empty() {
+                return Err("a path pattern must not have empty segments or a trailing '/'");
+            } else if seg == "*" {
                 Segment::Wildcard
             } else if let Some(inner) = seg.strip_prefix('{') {
                 let name = inner
@@ -48,6 +55,8 @@ impl PathPattern {
                 Segment::Param
             } else if seg.contains(['{', '}', '*']) {
                 return Err("'{param}' and '*' must fill a whole segment");
+            } else if seg.contains(['%', ';', '\\']) {
+                return Err("a path pattern must not contain '%', ';' or '\\'");
             } else {
                 Segment::Literal(seg.to_owned())
             };
@@ -56,10 +65,18 @@ impl PathPattern {
         Ok(PathPattern { segments })
     }
 
-    /// Whether a request path (without the query) matches.
+    /// Whether a request path (without the query) matches. Literal segments compare
+    /// ASCII case-insensitively and one trailing `/` is ignored, because common
+    /// backends route that way: a request must not slip past a rules route by
+    /// spelling its path differently. Callers pass a [`canonical_path`].
     pub fn matches(&self, path: &str) -> bool {
         let Some(rest) = path.strip_prefix('/') else {
             return false;
+        };
+        let rest = if rest.is_empty() {
+            rest
+        } else {
+            rest.strip_suffix('/').unwrap_or(rest)
         };
         let mut req = rest.split('/');
         let mut pats = self.segments.iter().peekable();
@@ -72,7 +89,7 @@ impl PathPattern {
                 return false;
             };
             let ok = match pat {
-                Segment::Literal(lit) => lit == seg,
+                Segment::Literal(lit) => lit.eq_ignore_ascii_case(seg),
                 Segment::Param => !seg.is_empty(),
                 Segment::Wildcard => true,
             };
@@ -177,22 +194,88 @@ impl RouteTable {
         Ok(RouteTable { routes })
     }
 
-    /// The first route that matches, with its index, if any.
+    /// The first route that matches, with its index, if any. A path that is not in
+    /// canonical form is refused (see [`canonical_path`]).
     pub fn find(
         &self,
         method: &Method,
         path: &str,
         headers: &HeaderMap,
-    ) -> Option<(usize, &Route)> {
-        self.routes
+    ) -> Result<Option<(usize, &Route)>> {
+        let path = canonical_path(path)?;
+        Ok(self
+            .routes
             .iter()
             .enumerate()
-            .find(|(_, r)| r.matches(method, path, headers))
+            .find(|(_, r)| r.matches(method, &path, headers)))
     }
 
     /// All routes (for metrics registration).
     pub fn iter(&self) -> impl Iterator<Item = &Route> {
         self.routes.iter()
+    }
+}
+
+/// The path a route is matched against: percent-decoded, with `;params` dropped from
+/// each segment (servlet containers ignore them when routing).
+///
+/// Backends normalize paths before routing, so a path that normalizes to something
+/// else than it reads (`/x/../v1/payment`, `/v1//payment`, `/v1/pay%6dent`,
+/// `/v1%2Fpayment`) could otherwise reach a tokenizing endpoint through a pass-through
+/// route. Dot segments, empty segments, backslashes, encoded `/` and `\`, control
+/// characters and bad percent-escapes are refused with 400.
+pub fn canonical_path(raw: &str) -> Result<String> {
+    const REFUSED: &str = "the request path is not in canonical form";
+    let decoded = percent_decode(raw).ok_or_else(|| Error::BadRequest(REFUSED.to_owned()))?;
+    let has_encoded_separator = raw
+        .as_bytes()
+        .windows(3)
+        .any(|w| w.eq_ignore_ascii_case(b"%2f") || w.eq_ignore_ascii_case(b"%5c"));
+    if has_encoded_separator || decoded.contains('\\') || decoded.chars().any(char::is_control) {
+        return Err(Error::BadRequest(REFUSED.to_owned()));
+    }
+    let Some(rest) = decoded.strip_prefix('/') else {
+        return Err(Error::BadRequest(REFUSED.to_owned()));
+    };
+    let mut out = String::with_capacity(decoded.len());
+    let mut segments = rest.split('/').peekable();
+    while let Some(seg) = segments.next() {
+        let seg = seg.split(';').next().unwrap_or_default();
+        let is_last = segments.peek().is_none();
+        if seg == "." || seg == ".." || (seg.is_empty() && !is_last) {
+            return Err(Error::BadRequest(REFUSED.to_owned()));
+        }
+        out.push('/');
+        out.push_str(seg);
+    }
+    Ok(out)
+}
+
+/// Decode `%XX` escapes; `None` for a broken escape or a result that is not UTF-8.
+fn percent_decode(raw: &str) -> Option<String> {
+    if !raw.contains('%') {
+        return Some(raw.to_owned());
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    let mut bytes = raw.bytes();
+    while let Some(b) = bytes.next() {
+        if b == b'%' {
+            let hi = hex(bytes.next()?)?;
+            let lo = hex(bytes.next()?)?;
+            out.push(hi << 4 | lo);
+        } else {
+            out.push(b);
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
     }
 }
 
@@ -207,7 +290,7 @@ mod tests {
     #[test]
     fn literal_and_params() {
         assert!(m("/v1/payment", "/v1/payment"));
-        assert!(!m("/v1/payment", "/v1/payment/"));
+        assert!(m("/v1/payment", "/v1/payment/"));
         assert!(!m("/v1/payment", "/v1/payments"));
         assert!(!m("/v1/payment", "/v1"));
         assert!(m("/accounts/{id}/paymentInfo", "/accounts/42/paymentInfo"));
@@ -232,8 +315,41 @@ mod tests {
     }
 
     #[test]
+    fn spelling_variants_still_match() {
+        let c = |p: &str| canonical_path(p).unwrap();
+        assert!(m("/v1/payment", &c("/V1/Payment")));
+        assert!(m("/v1/payment", &c("/v1/payment/")));
+        assert!(m("/v1/payment", &c("/v1/pay%6dent")));
+        assert!(m("/v1/payment", &c("/v1/payment;jsessionid=1")));
+        assert!(m("/*", &c("/")));
+    }
+
+    #[test]
+    fn non_canonical_paths_are_refused() {
+        for p in [
+            "/x/../v1/payment",
+            "/./v1/payment",
+            "/v1//payment",
+            "/v1%2Fpayment",
+            "/v1%5cpayment",
+            "/v1\\payment",
+            "/v1/%2e%2e/x",
+            "/v1/%zz",
+            "/v1/%4",
+            "/v1/%00",
+            "/v1/%ff",
+            "relative",
+        ] {
+            assert!(canonical_path(p).is_err(), "{p}");
+        }
+        assert_eq!(canonical_path("/a/b%20c/").unwrap(), "/a/b c/");
+    }
+
+    #[test]
     fn bad_patterns() {
-        for p in ["", "x", "/a/{b", "/a/{}", "/a/b*", "/a?q", "/{a}b"] {
+        for p in [
+            "", "x", "/a/{b", "/a/{}", "/a/b*", "/a?q", "/{a}b", "/a%2f", "/a;b",
+        ] {
             assert!(PathPattern::parse(p).is_err(), "{p}");
         }
     }
