@@ -96,10 +96,9 @@ pub async fn handle(
     };
     // Spans carry the route name and method only: never paths, queries, headers or
     // bodies.
-    let span = tracing::info_span!("proxy", route = %route.name, method = %req.method());
-    let result = forward(&state, conn, route, req)
-        .instrument(span.clone())
-        .await;
+    let method = req.method().clone();
+    let span = tracing::info_span!("proxy", route = %route.name, method = %method);
+    let result = forward(&state, conn, route, req).instrument(span).await;
     let elapsed = start.elapsed();
     let metrics = state.route_metrics.get(index);
     if let Some(m) = metrics {
@@ -119,13 +118,14 @@ pub async fn handle(
     };
     let status = response.status().as_u16();
     let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-    span.in_scope(|| {
-        if status >= 500 {
-            tracing::warn!(status, latency_us, "request failed");
-        } else {
-            tracing::debug!(status, latency_us, "request done");
-        }
-    });
+    // The access line names route and method itself, so it reads the same with or
+    // without span context (JSON logs, filtered spans).
+    let route_name: &str = &route.name;
+    if status >= 500 {
+        tracing::warn!(route = route_name, %method, status, latency_us, "request failed");
+    } else {
+        tracing::debug!(route = route_name, %method, status, latency_us, "request done");
+    }
     Ok(response)
 }
 
@@ -179,6 +179,9 @@ async fn forward(
     );
     // The client sets Host (HTTP/1) or :authority (HTTP/2) from the upstream URI.
     parts.headers.remove(header::HOST);
+    // `100-continue` was answered on the client's side (hyper does so when the body is
+    // first read); the upstream gets the body without waiting.
+    parts.headers.remove(header::EXPECT);
 
     let query = new_query.as_deref().or(parts.uri.query());
     parts.uri = upstream.uri(parts.uri.path(), query)?;
