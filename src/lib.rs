@@ -16,14 +16,19 @@
     )
 )]
 
+pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod codec;
+pub mod config;
+pub mod demo;
 pub mod error;
 pub mod pipeline;
+pub mod proxy;
 pub mod select;
 pub mod sensitive;
+pub mod server;
 pub mod vault;
 
 pub use error::{Error, Result};

@@ -3,13 +3,16 @@
 
 use bytes::Bytes;
 
-use crate::codec::{self, CompiledRules, Extraction, FindingKind, RequestParts};
+pub use crate::codec::CompiledRules;
+use crate::codec::{self, Extraction, FindingKind, RequestParts};
 use crate::error::{Error, Result};
 use crate::select::LeakPolicy;
 use crate::sensitive::{DataClass, Sensitive};
-use crate::vault::{TokenizeOptions, Vault};
+use crate::vault::TokenizeOptions;
+pub use crate::vault::Vault;
 
 /// What changes in the forwarded request. `None` means unchanged.
+#[derive(Debug, Default)]
 pub struct Sanitized {
     pub body: Option<Bytes>,
     pub query: Option<String>,

@@ -1,0 +1,3 @@
+//! Pieces for `vaultgate demo` and the integration tests.
+
+pub mod echo;

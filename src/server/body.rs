@@ -1,0 +1,51 @@
+//! The body type every listener answers with, and the one way an [`Error`] becomes
+//! an HTTP response.
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, header};
+use http_body_util::{BodyExt, Empty, Full, combinators::UnsyncBoxBody};
+
+use crate::Error;
+
+/// Any boxed error a body can fail with.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A response (or forwarded request) body: buffered, empty or streamed.
+pub type Body = UnsyncBoxBody<Bytes, BoxError>;
+
+/// A body holding these bytes.
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// An empty body.
+pub fn empty() -> Body {
+    Empty::new().map_err(|never| match never {}).boxed_unsync()
+}
+
+/// Wrap any body whose error converts into a [`BoxError`].
+pub fn boxed<B>(body: B) -> Body
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    body.map_err(Into::into).boxed_unsync()
+}
+
+/// A JSON response with this status.
+pub fn json(status: http::StatusCode, json: impl Into<Bytes>) -> Response<Body> {
+    let mut res = Response::new(full(json));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    res
+}
+
+/// The JSON error response for an error: `Error::status()` and `Error::to_json()`.
+pub fn error_response(err: &Error) -> Response<Body> {
+    json(err.status(), err.to_json())
+}
