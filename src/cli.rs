@@ -40,6 +40,37 @@ pub struct Global {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Run the proxy with all five profiles in front of an echo upstream, on a
+    /// throwaway keyring and store.
+    Demo {
+        /// The proxy listener.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// The API listener.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        api_listen: String,
+    },
+    /// Run the proxy and the API from a config file.
+    Serve {
+        /// The TOML config.
+        #[arg(long, default_value = "vaultgate.toml")]
+        config: PathBuf,
+    },
+    /// Check a config file and exit.
+    CheckConfig {
+        #[arg(long, default_value = "vaultgate.toml")]
+        config: PathBuf,
+    },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+    /// API clients.
+    Clients {
+        #[command(subcommand)]
+        action: ClientsAction,
+    },
     /// Create a new keyring (refuses to overwrite one).
     Init {
         /// argon2id memory in KiB (default 65536; at least 19456).
@@ -89,6 +120,21 @@ pub enum KeysAction {
         #[arg(long)]
         new_passphrase_file: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditAction {
+    /// Check the hash chain of an audit log; exits non-zero at the first bad entry.
+    Verify {
+        /// The audit log file.
+        path: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClientsAction {
+    /// Make a new API key for a client: prints the key once and the config snippet.
+    Add { name: String },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -162,9 +208,91 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .map_err(|e| Error::io("start the async runtime", e))
 }
 
-/// Run a vault command (everything but the servers).
+fn multi_thread_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("start the async runtime", e))
+}
+
+/// `vaultgate serve`: open the keyring and store named in the config and serve
+/// until SIGTERM or SIGINT, then drain and flush.
+fn serve(global: &Global, path: &std::path::Path) -> Result<()> {
+    let config = crate::config::Config::load(path)?;
+    crate::server::logging::init(config.log.format, &config.log.level)?;
+    let pass = global.passphrase()?;
+    let keys = keyring::open(&config.vault.keyring, &pass)?;
+    drop(pass);
+    let vault = std::sync::Arc::new(Vault::open(&config.vault, keys)?);
+    multi_thread_runtime()?.block_on(async {
+        let handle = crate::server::start(&config, std::sync::Arc::clone(&vault)).await?;
+        tracing::info!(
+            proxy = %handle.proxy_addr(),
+            api = %handle.api_addr(),
+            "vaultgate is serving"
+        );
+        let sweeper = spawn_sweeper(std::sync::Arc::clone(&vault));
+        handle.run_until_signal().await?;
+        sweeper.abort();
+        vault.flush().await?;
+        tracing::info!("stopped; the store is flushed");
+        Ok(())
+    })
+}
+
+/// Drop expired CVVs once a minute (and once at start, for records left by a restart).
+pub fn spawn_sweeper(vault: std::sync::Arc<Vault>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            match vault.sweep().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(swept = n, "expired CVV records removed"),
+                Err(e) => tracing::warn!(error = %e, "CVV sweep failed"),
+            }
+        }
+    })
+}
+
+/// Run a command.
 pub fn run_vault_command(global: &Global, command: &Command) -> Result<()> {
     match command {
+        Command::Demo { listen, api_listen } => {
+            crate::server::logging::init(crate::config::LogFormat::Text, "warn")?;
+            multi_thread_runtime()?.block_on(crate::demo::run::run(crate::demo::run::DemoOptions {
+                proxy_listen: listen.clone(),
+                api_listen: api_listen.clone(),
+            }))
+        }
+        Command::Serve { config } => serve(global, config),
+        Command::CheckConfig { config } => {
+            crate::config::Config::load(config)?;
+            eprintln!("{} is valid", config.display());
+            Ok(())
+        }
+        Command::Audit {
+            action: AuditAction::Verify { path },
+        } => {
+            let report = crate::audit::verify(path)?;
+            println!("{report}");
+            if report.is_intact() {
+                Ok(())
+            } else {
+                Err(Error::Integrity("the audit log failed verification"))
+            }
+        }
+        Command::Clients {
+            action: ClientsAction::Add { name },
+        } => {
+            let (key, hash) = crate::auth::generate_api_key()?;
+            println!("API key for {name} (shown once; store it in the client's secret store):");
+            println!("{}", key.as_str());
+            println!();
+            println!("Add this to vaultgate.toml:");
+            println!("{}", crate::auth::client_toml_snippet(name, &hash));
+            Ok(())
+        }
         Command::Init {
             kdf_memory_kib,
             kdf_passes,

@@ -1,3 +1,5 @@
 //! Pieces for `vaultgate demo` and the integration tests.
 
+pub mod clients;
 pub mod echo;
+pub mod run;

@@ -1,0 +1,128 @@
+//! `vaultgate demo`: the proxy with all five profiles in front of an embedded echo
+//! upstream, on a throwaway keyring and store in a temp dir.
+
+use std::sync::Arc;
+
+use base64::Engine;
+
+use super::echo::EchoUpstream;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::server;
+use crate::vault::keyring::{self, KdfParams, Passphrase};
+use crate::vault::{Vault, crypto};
+
+/// Where the demo listens.
+pub struct DemoOptions {
+    pub proxy_listen: String,
+    pub api_listen: String,
+}
+
+/// The documented example requests, as (name, path, content type, body).
+pub fn examples() -> Vec<(&'static str, &'static str, &'static str, String)> {
+    let plano_params = r#"{"payment_method":{"name_on_card":"Demo User","card_number":"4242424242424242","cvc":"123","exp_month":12,"exp_year":2030,"street":"1 Demo St","city":"Denver","province_iso":"us_co","postal_code":"80202"},"token":"demo-session-token","application":"planoauth"}"#;
+    vec![
+        (
+            "q2open card",
+            "/v1/payment",
+            "application/json",
+            r#"{"clientId":"56e1ddbd1a05319bc198d36f","paymentType":"card","identifier":"optional_custom_identifier","cardNumber":"378282246310005","cardCode":"218","expMonth":"10","expYear":"2017","zipcode":"12345","name":"Demo User","setAsDefault":true,"customLabel":"Entertainment Rewards Card"}"#.to_owned(),
+        ),
+        (
+            "q2open bank",
+            "/v1/payment",
+            "application/json",
+            r#"{"clientId":"56e1ddbd1a05319bc198d36f","paymentType":"bank","identifier":"optional_custom_identifier","routingNumber":"021000021","accountNumber":"9900000002","accountType":"checking","name":"Demo User","customLabel":"For Utilities"}"#.to_owned(),
+        ),
+        (
+            "Oracle BRM",
+            "/brm/paymentMethods/v1/paymentMethod",
+            "application/json",
+            r#"{"name":"John Frank's Direct Debit Account","type":"bankAccountDebit","preferred":true,"account":[{"id":"0.0.0.1+-account+104221","name":"John Frank"}],"details":{"accountNumber":"12345678901236491","accountNumberType":"Savings","BIC":"111122334","owner":"John Frank","bank":"My Bank"}}"#.to_owned(),
+        ),
+        (
+            "Hostway credit card",
+            "/accounts/1042/paymentInfo",
+            "application/json",
+            r#"{"paymentInfoType":"credit_card","accountNumber":"4111111111111111","cardHolderName":"John Smith","verificationNumber":"555","creditCardType":"visa","expirationDate":"2030-06","billingAddress":{"street1":"Address Line 1","countryCode":"US","city":"Chicago","postalCode":"60606","stateOrProvince":"IL"}}"#.to_owned(),
+        ),
+        (
+            "stripe-backed payment method (no card: passes through untouched)",
+            "/payment-method",
+            "application/json",
+            r#"{"customerId":"cus_1234567890","isActive":true,"stripeId":"pm_1234567890","type":"card","last4":"1234","fingerprint":"1234567890","country":"US","brand":"Visa","exp_month":1,"exp_year":2025,"funding":"credit","wallet":{}}"#.to_owned(),
+        ),
+        (
+            "Plano (base64 sensitive params)",
+            "/payment-methods",
+            "text/plain",
+            base64::engine::general_purpose::STANDARD.encode(plano_params),
+        ),
+    ]
+}
+
+/// Run the demo until SIGINT or SIGTERM.
+pub async fn run(opts: DemoOptions) -> Result<()> {
+    let dir = tempfile::Builder::new()
+        .prefix("vaultgate-demo-")
+        .tempdir()
+        .map_err(|e| Error::io("create the demo's temp dir", e))?;
+    let (upstream, echo) = EchoUpstream::start().await?;
+    let mut config = Config::demo(
+        &opts.proxy_listen,
+        &opts.api_listen,
+        &format!("http://{upstream}"),
+        dir.path(),
+    );
+    let api_key = crate::demo::clients::add_demo_client(&mut config)?;
+    config.validate()?;
+
+    // A throwaway passphrase that nobody needs to know: the keyring dies with the demo.
+    let pass = Passphrase::new(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crypto::random_bytes::<24>()),
+    )?;
+    let keys = keyring::init(&config.vault.keyring, &pass, KdfParams::MINIMUM)?;
+    let vault = Arc::new(Vault::open(&config.vault, keys)?);
+    let handle = server::start(&config, Arc::clone(&vault)).await?;
+    let proxy = handle.proxy_addr();
+    let api = handle.api_addr();
+
+    println!("vaultgate demo");
+    println!();
+    println!("Proxy:    http://{proxy}   (all five profiles, in front of an echo upstream)");
+    println!("Upstream: http://{upstream}   (answers with exactly what it received)");
+    println!("API:      http://{api}   (/healthz, /readyz, /metrics, /v1/...)");
+    println!(
+        "Data:     {}   (throwaway; removed on exit)",
+        dir.path().display()
+    );
+    if let Some(key) = &api_key {
+        println!("API key: {}", key.as_str());
+    }
+    println!();
+    println!("Try the documented example requests (the echo shows what the backend got):");
+    for (name, path, ctype, body) in examples() {
+        println!();
+        println!("# {name}");
+        println!(
+            "curl -s http://{proxy}{path} -H 'Content-Type: {ctype}' -d '{}'",
+            body.replace('\'', "'\\''")
+        );
+    }
+    if api_key.is_some() {
+        println!();
+        println!("# Reveal a token from the echoed body (put it in place of TOKEN):");
+        println!(
+            "curl -s http://{api}/v1/detokenize -H 'Authorization: Bearer $VAULTGATE_API_KEY' \
+             -H 'Content-Type: application/json' -d '{{\"tokens\":[\"TOKEN\"]}}'"
+        );
+    }
+    println!();
+    println!("Press Ctrl-C to stop.");
+
+    handle.run_until_signal().await?;
+    vault.flush().await?;
+    echo.stop().await;
+    drop(dir);
+    Ok(())
+}
