@@ -620,6 +620,23 @@ mod tests {
         assert_eq!(full.routes[2].rules().leak_guard, LeakPolicy::Reject);
         assert!(full.routes[4].rules().is_pass_through());
         Config::from_toml_str(include_str!("../examples/config/minimal.toml")).unwrap();
+        for (profile, text) in [
+            ("q2open", include_str!("../examples/config/q2open.toml")),
+            (
+                "oracle_brm",
+                include_str!("../examples/config/oracle_brm.toml"),
+            ),
+            ("hostway", include_str!("../examples/config/hostway.toml")),
+            (
+                "payment_method",
+                include_str!("../examples/config/payment_method.toml"),
+            ),
+            ("plano", include_str!("../examples/config/plano.toml")),
+        ] {
+            let c = Config::from_toml_str(text).unwrap();
+            assert_eq!(c.routes[0].profile.as_deref(), Some(profile));
+            assert!(!c.routes[0].rules().is_pass_through());
+        }
     }
 
     #[test]

@@ -39,12 +39,27 @@ pub async fn handle(
     })
 }
 
+/// Copy the vault's own counters into the registry before it is rendered.
+fn sync_vault_counters(state: &ApiState) {
+    use std::sync::atomic::Ordering;
+    for class in crate::sensitive::DataClass::ALL {
+        state
+            .metrics
+            .tokens_issued
+            .with(&[class.as_str()])
+            .store(state.vault.issued(class), Ordering::Relaxed);
+    }
+}
+
 /// The routing table of the API listener.
 async fn route(state: &ApiState, req: Request<Incoming>) -> Result<Response<Body>> {
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/healthz") => Ok(health::healthz()),
         (&Method::GET, "/readyz") => Ok(health::readyz(&state.readiness)),
-        (&Method::GET, "/metrics") => Ok(metrics::metrics(&state.metrics)),
+        (&Method::GET, "/metrics") => {
+            sync_vault_counters(state);
+            Ok(metrics::metrics(&state.metrics))
+        }
         // (&Method::POST, "/v1/detokenize") => reveal::detokenize(state, req).await,
         _ => Err(Error::NoRoute),
     }
