@@ -386,6 +386,23 @@ impl Vault {
         self.detokenize_with(token, scope, &|_| Ok(())).await
     }
 
+    /// Reveal several tokens; each gets its own result (one missing token does not
+    /// fail the others). CVVs among them are consumed.
+    pub async fn detokenize_batch(
+        &self,
+        items: &[(String, Option<String>)],
+        authorize: &(dyn Fn(DataClass) -> Result<()> + Sync),
+    ) -> Vec<Result<Revealed>> {
+        let mut out = Vec::with_capacity(items.len());
+        for (token, scope) in items {
+            out.push(
+                self.detokenize_with(token, scope.as_deref(), authorize)
+                    .await,
+            );
+        }
+        out
+    }
+
     async fn reveal_cvv(
         &self,
         token: &str,
