@@ -35,7 +35,10 @@ async fn audit_verify_catches_each_kind_of_tampering() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("audit.log");
     let c = api_client("auditor", "reveal = [\"pan\"]\ntokenize = [\"pan\"]");
-    let toml = config_toml("http://127.0.0.1:9", &format!("{}{}", audit_toml(&log), c.toml));
+    let toml = config_toml(
+        "http://127.0.0.1:9",
+        &format!("{}{}", audit_toml(&log), c.toml),
+    );
     let handle = start(&toml).await;
     let addr = handle.api_addr();
     let r = api(
@@ -57,7 +60,14 @@ async fn audit_verify_catches_each_kind_of_tampering() {
         .map(|t| t["token"].as_str().unwrap().to_owned())
         .collect();
     for _ in 0..2 {
-        let r = api(addr, "POST", "/v1/detokenize", &c.key, json!({ "tokens": tokens })).await;
+        let r = api(
+            addr,
+            "POST",
+            "/v1/detokenize",
+            &c.key,
+            json!({ "tokens": tokens }),
+        )
+        .await;
         assert_eq!(r.status, StatusCode::OK);
     }
     handle.stop().await;

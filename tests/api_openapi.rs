@@ -32,7 +32,10 @@ fn check(doc: &Value, schema: &Value, value: &Value, at: &str) {
     if let Some(required) = schema.get("required").and_then(Value::as_array) {
         for key in required {
             let key = key.as_str().unwrap();
-            assert!(value.get(key).is_some(), "{at}: missing required field {key} in {value}");
+            assert!(
+                value.get(key).is_some(),
+                "{at}: missing required field {key} in {value}"
+            );
         }
     }
     match schema.get("type").and_then(Value::as_str) {
@@ -52,7 +55,10 @@ fn check(doc: &Value, schema: &Value, value: &Value, at: &str) {
             }
         }
         Some("string") => assert!(value.is_string(), "{at}: expected a string"),
-        Some("integer") => assert!(value.is_u64() || value.is_i64(), "{at}: expected an integer"),
+        Some("integer") => assert!(
+            value.is_u64() || value.is_i64(),
+            "{at}: expected an integer"
+        ),
         Some("boolean") => assert!(value.is_boolean(), "{at}: expected a boolean"),
         _ => {}
     }
@@ -114,15 +120,28 @@ async fn openapi_matches_the_server() {
             assert_eq!(r.status, StatusCode::OK, "{m} {template}: {:?}", r.body);
             let ok = &responses["200"];
             if let Some(schema) = ok["content"]["application/json"]["schema"].as_object() {
-                check(&doc, &Value::Object(schema.clone()), &r.json(), &format!("{m} {template}"));
+                check(
+                    &doc,
+                    &Value::Object(schema.clone()),
+                    &r.json(),
+                    &format!("{m} {template}"),
+                );
             }
 
             // Without a credential: 401 if the operation is secured.
             if op.get("security").is_some() {
                 let r = call(addr, &m, &path, None, body.clone()).await;
                 assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{m} {template}");
-                assert!(responses.contains_key("401"), "{m} {template}: 401 undocumented");
-                check(&doc, &responses["401"]["content"]["application/json"]["schema"], &r.json(), "401");
+                assert!(
+                    responses.contains_key("401"),
+                    "{m} {template}: 401 undocumented"
+                );
+                check(
+                    &doc,
+                    &responses["401"]["content"]["application/json"]["schema"],
+                    &r.json(),
+                    "401",
+                );
             }
             // A malformed body: a documented 4xx.
             if !body.is_null() {
@@ -135,7 +154,14 @@ async fn openapi_matches_the_server() {
             }
             // An unknown token: a documented status.
             if template.contains("{token}") {
-                let r = api(addr, &m, &template.replace("{token}", "tok_nope"), &c.key, Value::Null).await;
+                let r = api(
+                    addr,
+                    &m,
+                    &template.replace("{token}", "tok_nope"),
+                    &c.key,
+                    Value::Null,
+                )
+                .await;
                 assert!(
                     responses.contains_key(r.status.as_str()),
                     "{m} {template}: {} undocumented",
@@ -149,18 +175,28 @@ async fn openapi_matches_the_server() {
     // documented path and a few others; anything but `no_route` must be in the file.
     let token = fresh_token().await;
     let mut probes: Vec<String> = paths.keys().map(|p| p.replace("{token}", &token)).collect();
-    probes.extend(["/v1/tokens", "/v1/tokens/", "/v1/reveal", "/v2/detokenize", "/"].map(String::from));
+    probes.extend(
+        [
+            "/v1/tokens",
+            "/v1/tokens/",
+            "/v1/reveal",
+            "/v2/detokenize",
+            "/",
+        ]
+        .map(String::from),
+    );
     for path in &probes {
         for m in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
             let r = api(addr, m, path, &c.key, json!({ "tokens": ["x"] })).await;
             let no_route = r.status == StatusCode::NOT_FOUND
                 && r.json()["error"]["code"].as_str() == Some("no_route");
             if !no_route {
-                let template = if path.starts_with("/v1/tokens/") && path.len() > "/v1/tokens/".len() {
-                    "/v1/tokens/{token}".to_owned()
-                } else {
-                    path.clone()
-                };
+                let template =
+                    if path.starts_with("/v1/tokens/") && path.len() > "/v1/tokens/".len() {
+                        "/v1/tokens/{token}".to_owned()
+                    } else {
+                        path.clone()
+                    };
                 assert!(
                     documented.contains(&(template.clone(), m.to_owned())),
                     "{m} {template} answers {} but is not in openapi.json",

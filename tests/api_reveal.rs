@@ -24,7 +24,14 @@ use vaultgate::vault::TokenizeOptions;
 const CARD: &str = "4242424242424242";
 
 async fn tokenize(addr: std::net::SocketAddr, key: &str, values: Value) -> Vec<String> {
-    let r = api(addr, "POST", "/v1/tokenize", key, json!({ "values": values })).await;
+    let r = api(
+        addr,
+        "POST",
+        "/v1/tokenize",
+        key,
+        json!({ "values": values }),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     r.json()["results"]
         .as_array()
@@ -35,7 +42,14 @@ async fn tokenize(addr: std::net::SocketAddr, key: &str, values: Value) -> Vec<S
 }
 
 async fn reveal(addr: std::net::SocketAddr, key: &str, tokens: Value) -> Value {
-    let r = api(addr, "POST", "/v1/detokenize", key, json!({ "tokens": tokens })).await;
+    let r = api(
+        addr,
+        "POST",
+        "/v1/detokenize",
+        key,
+        json!({ "tokens": tokens }),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     r.json()["results"].clone()
 }
@@ -110,11 +124,25 @@ delete = true"#,
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 
     // No credential, a wrong one, a key-shaped wrong one: 401.
-    let r = call(addr, "POST", "/v1/detokenize", None, json!({ "tokens": [card] })).await;
+    let r = call(
+        addr,
+        "POST",
+        "/v1/detokenize",
+        None,
+        json!({ "tokens": [card] }),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.json()["error"]["code"], "unauthenticated");
     let (wrong, _) = vaultgate::auth::generate_api_key().unwrap();
-    let r = api(addr, "POST", "/v1/detokenize", &wrong, json!({ "tokens": [card] })).await;
+    let r = api(
+        addr,
+        "POST",
+        "/v1/detokenize",
+        &wrong,
+        json!({ "tokens": [card] }),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     let r = call(
         addr,
@@ -127,20 +155,48 @@ delete = true"#,
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 
     // Metadata: last four for a client that may see the class; hidden otherwise.
-    let r = api(addr, "GET", &format!("/v1/tokens/{card}"), &masked.key, Value::Null).await;
+    let r = api(
+        addr,
+        "GET",
+        &format!("/v1/tokens/{card}"),
+        &masked.key,
+        Value::Null,
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK);
     let meta = r.json();
     assert_eq!(meta["class"], "pan");
     assert_eq!(meta["last4"], "4242");
     assert!(meta["created"].as_u64().unwrap() > 0);
-    let r = api(addr, "GET", &format!("/v1/tokens/{card}"), &none.key, Value::Null).await;
+    let r = api(
+        addr,
+        "GET",
+        &format!("/v1/tokens/{card}"),
+        &none.key,
+        Value::Null,
+    )
+    .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.json()["error"]["code"], "token_not_found");
 
     // Delete: 403 without the right, then gone.
-    let r = api(addr, "DELETE", &format!("/v1/tokens/{card}"), &masked.key, Value::Null).await;
+    let r = api(
+        addr,
+        "DELETE",
+        &format!("/v1/tokens/{card}"),
+        &masked.key,
+        Value::Null,
+    )
+    .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = api(addr, "DELETE", &format!("/v1/tokens/{card}"), &full.key, Value::Null).await;
+    let r = api(
+        addr,
+        "DELETE",
+        &format!("/v1/tokens/{card}"),
+        &full.key,
+        Value::Null,
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK);
     let out = reveal(addr, &full.key, json!([card])).await;
     assert_eq!(out[0]["error"]["code"], "token_not_found");
@@ -159,7 +215,11 @@ delete = true"#,
         .filter(|l| l.contains(r#""client":"full""#) && l.contains(r#""action":"reveal""#))
         .count();
     assert_eq!(reveals, 4);
-    assert!(vaultgate::audit::verify(dir.path().join("audit.log")).unwrap().is_intact());
+    assert!(
+        vaultgate::audit::verify(dir.path().join("audit.log"))
+            .unwrap()
+            .is_intact()
+    );
 }
 
 #[tokio::test]
@@ -178,7 +238,14 @@ async fn rate_limit_refuses_with_429_and_counts() {
     let t = tokenize(addr, &slow.key, json!([{ "class": "pan", "value": CARD }])).await;
     let out = reveal(addr, &slow.key, json!([t[0], t[0]])).await;
     assert_eq!(out[1]["value"], CARD);
-    let r = api(addr, "POST", "/v1/detokenize", &slow.key, json!({ "tokens": [t[0], t[0]] })).await;
+    let r = api(
+        addr,
+        "POST",
+        "/v1/detokenize",
+        &slow.key,
+        json!({ "tokens": [t[0], t[0]] }),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(r.json()["error"]["code"], "rate_limited");
     assert!(!String::from_utf8_lossy(&r.body).contains(CARD));
@@ -198,7 +265,11 @@ async fn unwritable_audit_log_refuses_reveals() {
     let c = api_client("svc", "reveal = [\"pan\"]");
     let toml = config_toml(
         "http://127.0.0.1:9",
-        &format!("{}{}", audit_toml(std::path::Path::new("/dev/full")), c.toml),
+        &format!(
+            "{}{}",
+            audit_toml(std::path::Path::new("/dev/full")),
+            c.toml
+        ),
     );
     let config = Config::from_toml_str(&toml).unwrap();
     let vault = test_vault();
@@ -210,7 +281,14 @@ async fn unwritable_audit_log_refuses_reveals() {
         .await
         .unwrap();
     let handle = server::start(&config, Arc::clone(&vault)).await.unwrap();
-    let r = api(handle.api_addr(), "POST", "/v1/detokenize", &c.key, json!({ "tokens": [token] })).await;
+    let r = api(
+        handle.api_addr(),
+        "POST",
+        "/v1/detokenize",
+        &c.key,
+        json!({ "tokens": [token] }),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(r.json()["error"]["code"], "audit_unavailable");
     assert!(!String::from_utf8_lossy(&r.body).contains(CARD));
@@ -254,11 +332,16 @@ reveal = ["pan"]
         .await
         .unwrap();
     let handle = server::start(&config, Arc::clone(&vault)).await.unwrap();
-    let uri = format!("https://localhost:{}/v1/detokenize", handle.api_addr().port());
+    let uri = format!(
+        "https://localhost:{}/v1/detokenize",
+        handle.api_addr().port()
+    );
     let req = || {
         Request::post(&uri)
             .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(json!({ "tokens": [token] }).to_string())))
+            .body(Full::new(Bytes::from(
+                json!({ "tokens": [token] }).to_string(),
+            )))
             .unwrap()
     };
 

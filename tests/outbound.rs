@@ -52,8 +52,11 @@ async fn tokenize_inbound_then_charge_through_the_outbound_proxy() {
     .unwrap();
 
     let billing = api_client("billing", r#"reveal = ["pan", "cvv"]"#);
-    let support = api_client("support", r#"reveal = ["pan"]
-reveal_masked = ["cvv"]"#);
+    let support = api_client(
+        "support",
+        r#"reveal = ["pan"]
+reveal_masked = ["cvv"]"#,
+    );
     let extra = format!(
         r#"
 [[routes]]
@@ -112,14 +115,32 @@ reveal = [
     let charge_body = json!({ "amount": 1250, "card": { "number": card, "cvc": cvc } });
 
     // 2. Refusals: nothing reaches the processor.
-    let r = charge(outbound, "/elsewhere/charges", Some(&billing.key), &charge_body).await;
+    let r = charge(
+        outbound,
+        "/elsewhere/charges",
+        Some(&billing.key),
+        &charge_body,
+    )
+    .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(r.json()["error"]["code"], "forbidden");
-    let r = charge(outbound, "/processor/refunds", Some(&billing.key), &charge_body).await;
+    let r = charge(
+        outbound,
+        "/processor/refunds",
+        Some(&billing.key),
+        &charge_body,
+    )
+    .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let r = charge(outbound, "/processor/charges", None, &charge_body).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    let r = charge(outbound, "/processor/charges", Some(&support.key), &charge_body).await;
+    let r = charge(
+        outbound,
+        "/processor/charges",
+        Some(&support.key),
+        &charge_body,
+    )
+    .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     // The caller's Authorization is the processor's credential, not an identity.
     let r = send(
@@ -153,7 +174,13 @@ reveal = [
     assert!(processor_echo.received().is_empty());
 
     // 3. The charge: the processor gets the real values over TLS.
-    let r = charge(outbound, "/processor/charges", Some(&billing.key), &charge_body).await;
+    let r = charge(
+        outbound,
+        "/processor/charges",
+        Some(&billing.key),
+        &charge_body,
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     let got = processor_echo.received();
     assert_eq!(got.len(), 1);
@@ -162,15 +189,27 @@ reveal = [
     assert_eq!(sent["card"]["number"], CARD);
     assert_eq!(sent["card"]["cvc"], CVV);
     assert_eq!(sent["amount"], 1250);
-    assert_eq!(got[0].header("authorization"), Some("Bearer sk_processor_secret"));
+    assert_eq!(
+        got[0].header("authorization"),
+        Some("Bearer sk_processor_secret")
+    );
     assert_eq!(got[0].header("proxy-authorization"), None);
     // The processor's response, unchanged: the echo's JSON of what it received.
     let echoed = r.json();
     assert_eq!(echoed["path"], "/api/charges");
-    assert_eq!(echoed["body"], got[0].body.iter().map(|b| *b as char).collect::<String>());
+    assert_eq!(
+        echoed["body"],
+        got[0].body.iter().map(|b| *b as char).collect::<String>()
+    );
 
     // 4. The CVV was consumed: a second charge is refused and sends nothing.
-    let r = charge(outbound, "/processor/charges", Some(&billing.key), &charge_body).await;
+    let r = charge(
+        outbound,
+        "/processor/charges",
+        Some(&billing.key),
+        &charge_body,
+    )
+    .await;
     assert_eq!(r.status, StatusCode::GONE);
     assert_eq!(r.json()["error"]["code"], "cvv_expired");
     assert_eq!(processor_echo.received().len(), 1);
@@ -182,7 +221,19 @@ reveal = [
         .lines()
         .filter(|l| l.contains(r#""client":"billing""#) && l.contains(r#""action":"reveal""#))
         .collect();
-    assert!(reveals.iter().any(|l| l.contains(&card) && l.contains(r#""class":"pan""#)));
-    assert!(reveals.iter().any(|l| l.contains(&cvc) && l.contains(r#""class":"cvv""#)));
-    assert!(reveals.iter().any(|l| l.contains(r#""outcome":"cvv_expired""#)));
+    assert!(
+        reveals
+            .iter()
+            .any(|l| l.contains(&card) && l.contains(r#""class":"pan""#))
+    );
+    assert!(
+        reveals
+            .iter()
+            .any(|l| l.contains(&cvc) && l.contains(r#""class":"cvv""#))
+    );
+    assert!(
+        reveals
+            .iter()
+            .any(|l| l.contains(r#""outcome":"cvv_expired""#))
+    );
 }

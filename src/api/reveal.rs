@@ -126,9 +126,8 @@ pub async fn detokenize(
         .await?;
     let (parts, body) = req.into_parts();
     let bytes = read_body(&parts.headers, body, MAX_API_BODY).await?;
-    let request: DetokenizeRequest = serde_json::from_slice(&bytes).map_err(|_| {
-        Error::BadRequest("expected {\"tokens\": [\"…\", …]}".to_owned())
-    })?;
+    let request: DetokenizeRequest = serde_json::from_slice(&bytes)
+        .map_err(|_| Error::BadRequest("expected {\"tokens\": [\"…\", …]}".to_owned()))?;
     let n = request.tokens.len();
     if n == 0 || n > MAX_BATCH {
         return Err(Error::BadRequest(format!(
@@ -212,7 +211,9 @@ pub async fn detokenize(
                     class: None,
                     value: None,
                     masked: false,
-                    error: Some(ErrorOut { code: public_code(e) }),
+                    error: Some(ErrorOut {
+                        code: public_code(e),
+                    }),
                 },
             }
         })

@@ -98,8 +98,8 @@ impl OutboundState {
                         .map_err(|_| Error::Config(format!("{key}.method")))?,
                 ),
             };
-            let pattern =
-                PathPattern::parse(&r.path).map_err(|m| Error::Config(format!("{key}.path: {m}")))?;
+            let pattern = PathPattern::parse(&r.path)
+                .map_err(|m| Error::Config(format!("{key}.path: {m}")))?;
             let rules = CompiledRules::compile(&r.rules())?;
             let headers = r
                 .reveal_headers
@@ -191,7 +191,9 @@ async fn forward(
         .routes
         .iter()
         .find(|r| r.method.as_ref().is_none_or(|m| m == req.method()) && r.pattern.matches(&path))
-        .ok_or(Error::Forbidden("no allow-listed destination matches this request"))?;
+        .ok_or(Error::Forbidden(
+            "no allow-listed destination matches this request",
+        ))?;
     let client = state
         .access
         .authenticate(conn, req.headers(), &header::PROXY_AUTHORIZATION)
@@ -359,7 +361,11 @@ async fn reveal_all(
         let event = AuditEvent::new(client.name(), Action::Reveal)
             .token(w.token)
             .origin(origin.clone());
-        match state.vault.detokenize_with(w.token, w.scope, &authorize).await {
+        match state
+            .vault
+            .detokenize_with(w.token, w.scope, &authorize)
+            .await
+        {
             Ok(revealed) => {
                 events.push(event.class(revealed.class));
                 values.push(Some(revealed.value.expose().to_owned()));

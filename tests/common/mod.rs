@@ -244,7 +244,13 @@ pub fn bearer(key: &str) -> Option<(&'static str, String)> {
 }
 
 /// Call the vault API as the client with this key.
-pub async fn api(addr: SocketAddr, method: &str, path: &str, key: &str, body: serde_json::Value) -> Reply {
+pub async fn api(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    key: &str,
+    body: serde_json::Value,
+) -> Reply {
     let auth = format!("Bearer {key}");
     call(addr, method, path, Some(("authorization", &auth)), body).await
 }
@@ -320,10 +326,11 @@ impl Pki {
         identity: Option<&(PathBuf, PathBuf)>,
     ) -> Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>> {
         let roots = vaultgate::server::tls::root_store("test.ca", &self.ca).unwrap();
-        let builder = rustls::ClientConfig::builder_with_provider(vaultgate::server::tls::provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots);
+        let builder =
+            rustls::ClientConfig::builder_with_provider(vaultgate::server::tls::provider())
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots);
         let tls = match identity {
             Some((cert, key)) => builder
                 .with_client_auth_cert(
