@@ -36,6 +36,10 @@ pub struct Global {
     /// Read the passphrase from this file (else $VAULTGATE_PASSPHRASE, else a prompt).
     #[arg(long, global = true)]
     pub passphrase_file: Option<PathBuf>,
+    /// The audit log that key operations (init, keys rotate/rewrap/passwd) are
+    /// recorded in. Default: `<data>/audit.log`.
+    #[arg(long, global = true)]
+    pub audit_log: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -195,6 +199,21 @@ impl Global {
         }
     }
 
+    /// Record a key operation in the audit log (fsynced before returning).
+    fn audit_key_op(&self, action: crate::audit::Action, result: &Result<()>) -> Result<()> {
+        let path = self
+            .audit_log
+            .clone()
+            .unwrap_or_else(|| self.data.join("audit.log"));
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Error::io(format!("create {}", parent.display()), e))?;
+        }
+        let log = crate::audit::AuditLog::open(&path)?;
+        let event = crate::audit::AuditEvent::new("cli", action).outcome_of(result);
+        log.record_blocking(std::slice::from_ref(&event))
+    }
+
     fn open_vault(&self) -> Result<Vault> {
         let keys = keyring::open(&self.keyring, &self.passphrase()?)?;
         Vault::open(&self.settings(), keys)
@@ -305,11 +324,22 @@ pub fn run_vault_command(global: &Global, command: &Command) -> Result<()> {
                 params.t_cost = *t;
             }
             let pass = global.passphrase()?;
-            keyring::init(&global.keyring, &pass, params)?;
+            let result = keyring::init(&global.keyring, &pass, params).map(|_| ());
+            global.audit_key_op(crate::audit::Action::KeyringInit, &result)?;
+            result?;
             eprintln!("created keyring {}", global.keyring.display());
             Ok(())
         }
-        Command::Keys { action } => run_keys(global, action),
+        Command::Keys { action } => {
+            let result = run_keys(global, action);
+            let op = match action {
+                KeysAction::Rotate => crate::audit::Action::KeyRotate,
+                KeysAction::Rewrap => crate::audit::Action::KeyRewrap,
+                KeysAction::Passwd { .. } => crate::audit::Action::KeyPasswd,
+            };
+            global.audit_key_op(op, &result)?;
+            result
+        }
         Command::Tokenize {
             class,
             format,

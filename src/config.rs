@@ -31,6 +31,28 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     #[serde(default)]
     pub log: LogSettings,
+    /// `[[clients]]`: who may use the vault API and the outbound proxy, and for what.
+    #[serde(default)]
+    pub clients: Vec<crate::auth::ClientConfig>,
+    /// `[audit]`: where reveals, API tokenizations, deletes and refusals are logged.
+    #[serde(default)]
+    pub audit: AuditSettings,
+    /// `[outbound]`: the reveal proxy trusted services send processor requests through.
+    #[serde(default)]
+    pub outbound: Option<crate::outbound::OutboundConfig>,
+}
+
+/// `[audit]`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// The audit log file. Default: `audit.log` in the vault's data directory
+    /// (`data/audit.log`). It is opened at start-up when clients are configured.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// Group-committed `fdatasync` before a reveal is answered (default true).
+    #[serde(default)]
+    pub fsync: Option<bool>,
 }
 
 /// `[proxy]`: the listener that fronts the upstreams.
@@ -170,15 +192,15 @@ pub enum LogFormat {
     Json,
 }
 
-fn default_max_connections() -> usize {
+pub(crate) fn default_max_connections() -> usize {
     10_000
 }
 
-fn default_header_read_timeout_ms() -> u64 {
+pub(crate) fn default_header_read_timeout_ms() -> u64 {
     10_000
 }
 
-fn default_method() -> String {
+pub(crate) fn default_method() -> String {
     "*".to_owned()
 }
 
@@ -230,9 +252,14 @@ impl Config {
             .is_some_and(|t| t.client_ca.is_some())
         {
             return Err(Error::Config(
-                "proxy.tls.client_ca: client certificates are only supported on the api listener"
+                "proxy.tls.client_ca: client certificates are only supported on the api and \
+                 outbound listeners"
                     .into(),
             ));
+        }
+        crate::auth::validate_clients(&self.clients)?;
+        if let Some(outbound) = &self.outbound {
+            outbound.validate()?;
         }
         if self.limits.max_body_bytes == 0 {
             return Err(Error::Config(
@@ -329,6 +356,14 @@ impl Config {
         parse_listen("api.listen", &self.api.listen)
     }
 
+    /// The audit log file: `[audit] path`, or `audit.log` in the vault's data dir.
+    pub fn audit_path(&self) -> PathBuf {
+        self.audit
+            .path
+            .clone()
+            .unwrap_or_else(|| self.vault.data.join("audit.log"))
+    }
+
     /// A config for `vaultgate demo`: every built-in profile on its documented path, in
     /// front of one upstream, plus a pass-through catch-all.
     pub fn demo(
@@ -387,6 +422,9 @@ impl Config {
                 route("pass_through", "/*", None),
             ],
             log: LogSettings::default(),
+            clients: Vec::new(),
+            audit: AuditSettings::default(),
+            outbound: None,
         }
     }
 }
@@ -431,7 +469,7 @@ impl RouteConfig {
 
 // === helpers ===
 
-fn parse_listen(key: &str, value: &str) -> Result<SocketAddr> {
+pub(crate) fn parse_listen(key: &str, value: &str) -> Result<SocketAddr> {
     value
         .parse::<SocketAddr>()
         .map_err(|_| Error::Config(format!("{key}: expected ip:port, like 127.0.0.1:8080")))

@@ -24,6 +24,7 @@ pub mod codec;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod outbound;
 pub mod pipeline;
 pub mod proxy;
 pub mod select;

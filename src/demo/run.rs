@@ -109,12 +109,19 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
             body.replace('\'', "'\\''")
         );
     }
-    if api_key.is_some() {
+    if let Some(key) = &api_key {
         println!();
         println!("# Reveal a token from the echoed body (put it in place of TOKEN):");
         println!(
-            "curl -s http://{api}/v1/detokenize -H 'Authorization: Bearer $VAULTGATE_API_KEY' \
-             -H 'Content-Type: application/json' -d '{{\"tokens\":[\"TOKEN\"]}}'"
+            "curl -s http://{api}/v1/detokenize -H 'Authorization: Bearer {}' \
+             -H 'Content-Type: application/json' -d '{{\"tokens\":[\"TOKEN\"]}}'",
+            key.as_str()
+        );
+        println!();
+        println!("# Its metadata only (class, last four, created):");
+        println!(
+            "curl -s http://{api}/v1/tokens/TOKEN -H 'Authorization: Bearer {}'",
+            key.as_str()
         );
     }
     println!();

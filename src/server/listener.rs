@@ -38,10 +38,13 @@ pub struct ListenerOptions {
 }
 
 /// What a handler knows about the connection a request came on.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ConnInfo {
     pub peer: SocketAddr,
     pub tls: bool,
+    /// The names (CN, DNS SANs) of the client certificate that the TLS handshake
+    /// verified, if the client sent one. The only source of certificate identity.
+    pub peer_names: Option<Arc<[String]>>,
 }
 
 /// Bind a listening socket (SO_REUSEADDR, backlog 1024).
@@ -123,13 +126,14 @@ where
             let timeout = options.header_read_timeout;
             tokio::spawn(async move {
                 let _permit = permit;
-                let info = ConnInfo {
+                let mut info = ConnInfo {
                     peer,
                     tls: acceptor.is_some(),
+                    peer_names: None,
                 };
-                let service = service_fn(move |req| handler(info, req));
                 match acceptor {
                     None => {
+                        let service = service_fn(move |req| handler(info.clone(), req));
                         let conn = builder.serve_connection(TokioIo::new(stream), service);
                         if let Err(e) = watcher.watch(conn).await {
                             tracing::debug!(listener = name, error = %e, "connection ended with an error");
@@ -139,6 +143,13 @@ where
                         let Some(tls) = handshake(name, &acceptor, stream, timeout).await else {
                             return;
                         };
+                        info.peer_names = tls
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .and_then(|chain| chain.first())
+                            .map(|leaf| super::tls::peer_names(leaf).into());
+                        let service = service_fn(move |req| handler(info.clone(), req));
                         let conn = builder.serve_connection(TokioIo::new(tls), service);
                         if let Err(e) = watcher.watch(conn).await {
                             tracing::debug!(listener = name, error = %e, "connection ended with an error");

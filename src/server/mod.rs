@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::api::{self, ApiState, Metrics, Readiness};
+use crate::api::{self, Access, ApiState, Metrics, Readiness};
 use crate::config::Config;
 use crate::pipeline::Vault;
 use crate::proxy::{self, ProxyState};
@@ -33,6 +33,8 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
 pub struct ServerHandle {
     proxy_addr: SocketAddr,
     api_addr: SocketAddr,
+    outbound_addr: Option<SocketAddr>,
+    access: Arc<Access>,
     shutdown: watch::Sender<bool>,
     readiness: Arc<Readiness>,
     metrics: Arc<Metrics>,
@@ -48,6 +50,17 @@ impl ServerHandle {
     /// Where the API listener is bound.
     pub fn api_addr(&self) -> SocketAddr {
         self.api_addr
+    }
+
+    /// Where the outbound reveal proxy is bound, if `[outbound]` is configured.
+    pub fn outbound_addr(&self) -> Option<SocketAddr> {
+        self.outbound_addr
+    }
+
+    /// Authentication, rate limits and the audit log shared by the API and the
+    /// outbound proxy.
+    pub fn access(&self) -> &Arc<Access> {
+        &self.access
     }
 
     /// The metrics registry (for other components to register their counters).
@@ -132,11 +145,26 @@ pub async fn start_with_grace(
         Arc::clone(&vault),
         Arc::clone(&metrics),
     )?);
+    let access = Arc::new(Access::build(config, &metrics)?);
+    let outbound_state = config
+        .outbound
+        .as_ref()
+        .map(|o| {
+            crate::outbound::OutboundState::build(
+                o,
+                &config.limits,
+                Arc::clone(&access),
+                Arc::clone(&vault),
+            )
+            .map(Arc::new)
+        })
+        .transpose()?;
     readiness.set_upstreams_built(true);
     let api_state = Arc::new(ApiState {
         metrics: Arc::clone(&metrics),
         readiness: Arc::clone(&readiness),
         vault,
+        access: Arc::clone(&access),
     });
 
     let proxy_opts = ListenerOptions {
@@ -175,17 +203,50 @@ pub async fn start_with_grace(
         rx.clone(),
         move |conn, req| proxy::handle(Arc::clone(&proxy_state), conn, req),
     );
-    let api_task = listener::spawn("api", api_listener, api_opts, rx, move |_conn, req| {
-        api::handle(Arc::clone(&api_state), req)
-    });
-    tracing::info!(%proxy_addr, %api_addr, "listening");
+    let api_task = listener::spawn(
+        "api",
+        api_listener,
+        api_opts,
+        rx.clone(),
+        move |conn, req| api::handle(Arc::clone(&api_state), conn, req),
+    );
+    let mut tasks = vec![proxy_task, api_task];
+    let mut outbound_addr = None;
+    if let (Some(outbound), Some(state)) = (&config.outbound, outbound_state) {
+        let opts = ListenerOptions {
+            max_connections: outbound.max_connections,
+            header_read_timeout: Duration::from_millis(outbound.header_read_timeout_ms),
+            tls: outbound
+                .tls
+                .as_ref()
+                .map(|t| tls::server_config("outbound.tls", t))
+                .transpose()?,
+            grace,
+        };
+        let addr: SocketAddr = outbound
+            .listen
+            .parse()
+            .map_err(|_| Error::Config("outbound.listen: expected ip:port".into()))?;
+        let l = listener::bind("outbound.listen", addr)?;
+        outbound_addr = Some(local_addr("outbound.listen", &l)?);
+        tasks.push(listener::spawn(
+            "outbound",
+            l,
+            opts,
+            rx,
+            move |conn, req| crate::outbound::handle(Arc::clone(&state), conn, req),
+        ));
+    }
+    tracing::info!(%proxy_addr, %api_addr, ?outbound_addr, "listening");
     Ok(ServerHandle {
         proxy_addr,
         api_addr,
+        outbound_addr,
+        access,
         shutdown,
         readiness,
         metrics,
-        tasks: vec![proxy_task, api_task],
+        tasks,
     })
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 
 use crate::config::TlsFiles;
@@ -62,17 +63,48 @@ pub fn root_store(key: &str, path: &Path) -> Result<RootCertStore> {
 pub fn server_config(key: &str, files: &TlsFiles) -> Result<Arc<ServerConfig>> {
     let certs = load_certs(&format!("{key}.cert"), &files.cert)?;
     let private = load_key(&format!("{key}.key"), &files.key)?;
-    if let Some(ca) = &files.client_ca {
-        // Parsed now so a bad file fails at start-up; client-certificate verification
-        // is wired in with the vault API's mTLS.
-        root_store(&format!("{key}.client_ca"), ca)?;
-    }
-    let mut config = ServerConfig::builder_with_provider(provider())
+    let builder = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| Error::Config(format!("{key}: {e}")))?
-        .with_no_client_auth()
+        .map_err(|e| Error::Config(format!("{key}: {e}")))?;
+    let builder = match &files.client_ca {
+        // Client certificates are asked for and, when sent, verified against this CA;
+        // a client without one may still connect and authenticate by API key.
+        Some(ca) => {
+            let roots = Arc::new(root_store(&format!("{key}.client_ca"), ca)?);
+            let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider())
+                .allow_unauthenticated()
+                .build()
+                .map_err(|e| Error::Config(format!("{key}.client_ca: {e}")))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder
         .with_single_cert(certs, private)
         .map_err(|e| Error::Config(format!("{key}: certificate and key do not fit: {e}")))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// The names a verified client certificate presents: its subject common names and
+/// DNS subject alternative names. Only call this on a certificate the TLS layer has
+/// verified; an unparsable certificate yields no names (and so no identity).
+pub fn peer_names(cert: &CertificateDer<'_>) -> Vec<String> {
+    let Ok((_, parsed)) = x509_parser::parse_x509_certificate(cert.as_ref()) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = parsed
+        .subject()
+        .iter_common_name()
+        .filter_map(|cn| cn.as_str().ok())
+        .map(str::to_owned)
+        .collect();
+    if let Ok(Some(san)) = parsed.subject_alternative_name() {
+        for name in &san.value.general_names {
+            if let x509_parser::extensions::GeneralName::DNSName(dns) = name {
+                names.push((*dns).to_owned());
+            }
+        }
+    }
+    names
 }

@@ -191,3 +191,160 @@ impl Certs {
 pub fn path_str(p: &Path) -> String {
     p.display().to_string()
 }
+
+// === vault API and outbound helpers ===
+
+/// A configured API client: its key (shown once) and its `[[clients]]` TOML.
+pub struct ApiClient {
+    pub key: String,
+    pub toml: String,
+}
+
+/// A client with a fresh API key; `body` is the rest of its `[[clients]]` table
+/// (`reveal = ["pan"]`, …).
+pub fn api_client(name: &str, body: &str) -> ApiClient {
+    let (key, hash) = vaultgate::auth::generate_api_key().unwrap();
+    ApiClient {
+        key: key.as_str().to_owned(),
+        toml: format!("\n[[clients]]\nname = \"{name}\"\napi_key_hash = \"{hash}\"\n{body}\n"),
+    }
+}
+
+/// `[audit] path = …` for a file in `dir`.
+pub fn audit_toml(path: &Path) -> String {
+    format!("\n[audit]\npath = \"{}\"\n", path.display())
+}
+
+/// Send a JSON request (or none, for `Value::Null`) with an optional header.
+pub async fn call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    auth: Option<(&str, &str)>,
+    body: serde_json::Value,
+) -> Reply {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(url(addr, path))
+        .header("content-type", "application/json");
+    if let Some((name, value)) = auth {
+        req = req.header(name, value);
+    }
+    let bytes = if body.is_null() {
+        Bytes::new()
+    } else {
+        Bytes::from(body.to_string())
+    };
+    send(&http1(), req.body(Full::new(bytes)).unwrap()).await
+}
+
+/// `Authorization: Bearer <key>`.
+pub fn bearer(key: &str) -> Option<(&'static str, String)> {
+    Some(("authorization", format!("Bearer {key}")))
+}
+
+/// Call the vault API as the client with this key.
+pub async fn api(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    key: &str,
+    body: serde_json::Value,
+) -> Reply {
+    let auth = format!("Bearer {key}");
+    call(addr, method, path, Some(("authorization", &auth)), body).await
+}
+
+/// A CA that issues server and client certificates.
+pub struct Pki {
+    pub dir: tempfile::TempDir,
+    pub ca: PathBuf,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl Pki {
+    pub fn new(name: &str) -> Pki {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+        let dir = tempfile::tempdir().unwrap();
+        let ca_key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, format!("{name} CA"));
+        let cert = params.self_signed(&ca_key).unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, cert.pem()).unwrap();
+        Pki {
+            dir,
+            ca,
+            issuer: Issuer::new(params, ca_key),
+        }
+    }
+
+    /// A leaf for `localhost` (server use): (cert path, key path).
+    pub fn server(&self, file: &str) -> (PathBuf, PathBuf) {
+        self.leaf(file, "localhost", vec!["localhost".to_owned()])
+    }
+
+    /// A leaf with this common name (client use): (cert path, key path).
+    pub fn client(&self, file: &str, cn: &str) -> (PathBuf, PathBuf) {
+        self.leaf(file, cn, Vec::new())
+    }
+
+    fn leaf(&self, file: &str, cn: &str, sans: Vec<String>) -> (PathBuf, PathBuf) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(sans).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        let c = self.dir.path().join(format!("{file}.pem"));
+        let k = self.dir.path().join(format!("{file}-key.pem"));
+        std::fs::write(&c, cert.pem()).unwrap();
+        std::fs::write(&k, key.serialize_pem()).unwrap();
+        (c, k)
+    }
+
+    /// A rustls server config for a leaf.
+    pub fn server_config(&self, file: &str) -> Arc<rustls::ServerConfig> {
+        let (cert, key) = self.server(file);
+        vaultgate::server::tls::server_config(
+            "test.tls",
+            &vaultgate::config::TlsFiles {
+                cert,
+                key,
+                client_ca: None,
+            },
+        )
+        .unwrap()
+    }
+
+    /// An HTTPS client trusting this CA, presenting `identity` (cert, key) if given.
+    pub fn https_client(
+        &self,
+        identity: Option<&(PathBuf, PathBuf)>,
+    ) -> Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>> {
+        let roots = vaultgate::server::tls::root_store("test.ca", &self.ca).unwrap();
+        let builder =
+            rustls::ClientConfig::builder_with_provider(vaultgate::server::tls::provider())
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots);
+        let tls = match identity {
+            Some((cert, key)) => builder
+                .with_client_auth_cert(
+                    vaultgate::server::tls::load_certs("c", cert).unwrap(),
+                    vaultgate::server::tls::load_key("k", key).unwrap(),
+                )
+                .unwrap(),
+            None => builder.with_no_client_auth(),
+        };
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_only()
+            .enable_http1()
+            .build();
+        Client::builder(TokioExecutor::new()).build(https)
+    }
+}

@@ -1,0 +1,233 @@
+//! `POST /v1/detokenize`: tokens in, values out.
+//!
+//! The hot path is one cached authentication, one rate-limit check, one vault read
+//! per token, one audit `record_batch` (one write, one group commit), then values.
+//! Values leave only after their audit entries are durable (fail closed).
+//!
+//! Per-token failures (`token_not_found`, `cvv_expired`) are per item. A token of a
+//! class the client may not reveal answers exactly like a token that does not
+//! exist, and the check runs before a CVV is consumed.
+
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use serde::{Deserialize, Serialize};
+
+use super::ApiState;
+use super::access::{api_auth_header, read_body};
+use crate::audit::{Action, AuditEvent};
+use crate::auth::{Client, RevealMode};
+use crate::sensitive::{DataClass, Plaintext};
+use crate::server::ConnInfo;
+use crate::server::body::{Body, json};
+use crate::{Error, Result};
+
+/// The most tokens in one request.
+pub const MAX_BATCH: usize = 1000;
+/// The largest API request body.
+pub const MAX_API_BODY: usize = 1024 * 1024;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DetokenizeRequest {
+    tokens: Vec<TokenRef>,
+}
+
+/// A token, or a token with the card token that scopes a same-length CVV token.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum TokenRef {
+    Bare(String),
+    Scoped {
+        token: String,
+        #[serde(default)]
+        scope: Option<String>,
+    },
+}
+
+impl TokenRef {
+    fn parts(&self) -> (&str, Option<&str>) {
+        match self {
+            TokenRef::Bare(t) => (t, None),
+            TokenRef::Scoped { token, scope } => (token, scope.as_deref()),
+        }
+    }
+}
+
+/// The answer for one token.
+enum Outcome {
+    Value {
+        class: DataClass,
+        value: Plaintext,
+        masked: bool,
+    },
+    Failed(Error),
+}
+
+#[derive(Serialize)]
+struct ItemOut<'a> {
+    token: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    class: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    masked: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorOut>,
+}
+
+#[derive(Serialize)]
+struct ErrorOut {
+    code: &'static str,
+}
+
+#[derive(Serialize)]
+struct ResponseOut<'a> {
+    results: Vec<ItemOut<'a>>,
+}
+
+/// What a client may see of a class, with the answer to give when it may see
+/// nothing: the same as for a token that does not exist.
+pub(crate) fn reveal_mode(client: &Client, class: DataClass) -> Result<RevealMode> {
+    match client.may_reveal(class) {
+        // A masked CVV would be the whole CVV or nothing: never reveal one masked,
+        // and never consume one for a client that cannot see it.
+        RevealMode::Denied | RevealMode::Masked if class == DataClass::Cvv => {
+            Err(Error::CvvExpired)
+        }
+        RevealMode::Denied => Err(Error::TokenNotFound),
+        mode => Ok(mode),
+    }
+}
+
+/// `************4242`: the last four characters, the rest starred.
+pub(crate) fn mask(value: &Plaintext) -> Plaintext {
+    let len = value.expose().chars().count();
+    let mut out = String::with_capacity(len);
+    if len <= 4 {
+        out.extend(std::iter::repeat_n('*', len));
+    } else {
+        out.extend(std::iter::repeat_n('*', len - 4));
+        // Safe to show: the last four are what receipts and support screens show.
+        out.push_str(&value.last4());
+    }
+    Plaintext::new(out)
+}
+
+/// `POST /v1/detokenize`.
+pub async fn detokenize(
+    state: &ApiState,
+    conn: &ConnInfo,
+    req: Request<Incoming>,
+) -> Result<Response<Body>> {
+    let access = &state.access;
+    let client = access
+        .authenticate(conn, req.headers(), api_auth_header())
+        .await?;
+    let (parts, body) = req.into_parts();
+    let bytes = read_body(&parts.headers, body, MAX_API_BODY).await?;
+    let request: DetokenizeRequest = serde_json::from_slice(&bytes)
+        .map_err(|_| Error::BadRequest("expected {\"tokens\": [\"…\", …]}".to_owned()))?;
+    let n = request.tokens.len();
+    if n == 0 || n > MAX_BATCH {
+        return Err(Error::BadRequest(format!(
+            "tokens: between 1 and {MAX_BATCH} tokens per request"
+        )));
+    }
+    access.rate_limit(&client, n, conn).await?;
+
+    let authorize = |class: DataClass| reveal_mode(&client, class).map(|_| ());
+    let mut outcomes = Vec::with_capacity(n);
+    for item in &request.tokens {
+        let (token, scope) = item.parts();
+        let outcome = match state.vault.detokenize_with(token, scope, &authorize).await {
+            Ok(revealed) => match reveal_mode(&client, revealed.class) {
+                Ok(RevealMode::Masked) => Outcome::Value {
+                    class: revealed.class,
+                    value: mask(&revealed.value),
+                    masked: true,
+                },
+                Ok(_) => Outcome::Value {
+                    class: revealed.class,
+                    value: revealed.value,
+                    masked: false,
+                },
+                Err(e) => Outcome::Failed(e),
+            },
+            Err(e) => Outcome::Failed(e),
+        };
+        outcomes.push(outcome);
+    }
+
+    // Audit first; values leave only once their entries are durable.
+    let origin = conn.peer.to_string();
+    let events: Vec<AuditEvent> = request
+        .tokens
+        .iter()
+        .zip(&outcomes)
+        .map(|(item, outcome)| {
+            let (token, _) = item.parts();
+            match outcome {
+                Outcome::Value { class, masked, .. } => {
+                    let action = if *masked {
+                        Action::RevealMasked
+                    } else {
+                        Action::Reveal
+                    };
+                    AuditEvent::new(client.name(), action)
+                        .token(token)
+                        .class(*class)
+                        .origin(origin.clone())
+                }
+                Outcome::Failed(e) => AuditEvent::new(client.name(), Action::Reveal)
+                    .token(token)
+                    .origin(origin.clone())
+                    .failed(e),
+            }
+        })
+        .collect();
+    access.record(&events).await?;
+
+    let results = request
+        .tokens
+        .iter()
+        .zip(&outcomes)
+        .map(|(item, outcome)| {
+            let (token, _) = item.parts();
+            match outcome {
+                Outcome::Value {
+                    class,
+                    value,
+                    masked,
+                } => ItemOut {
+                    token,
+                    class: Some(class.as_str()),
+                    value: Some(value.expose()),
+                    masked: *masked,
+                    error: None,
+                },
+                Outcome::Failed(e) => ItemOut {
+                    token,
+                    class: None,
+                    value: None,
+                    masked: false,
+                    error: Some(ErrorOut {
+                        code: public_code(e),
+                    }),
+                },
+            }
+        })
+        .collect();
+    let body = serde_json::to_vec(&ResponseOut { results })
+        .map_err(|_| Error::Internal("encoding the reveal response"))?;
+    Ok(json(StatusCode::OK, body))
+}
+
+/// The per-item code: a store or integrity failure is not the client's business.
+fn public_code(e: &Error) -> &'static str {
+    match e {
+        Error::TokenNotFound | Error::CvvExpired => e.code(),
+        _ if e.status() == StatusCode::INTERNAL_SERVER_ERROR => "internal_error",
+        _ => e.code(),
+    }
+}
