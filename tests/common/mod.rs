@@ -191,3 +191,5 @@ impl Certs {
 pub fn path_str(p: &Path) -> String {
     p.display().to_string()
 }
+
+pub mod binary;
