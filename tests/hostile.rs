@@ -108,7 +108,7 @@ fn decodings(bytes: &[u8]) -> Vec<String> {
     if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         let _ = std::io::Read::read_to_end(
-            &mut flate2::read::GzDecoder::new(bytes).take(64 << 20),
+            &mut std::io::Read::take(flate2::read::GzDecoder::new(bytes), 64 << 20),
             &mut out,
         );
         layers.push(out);
@@ -137,13 +137,6 @@ fn decodings(bytes: &[u8]) -> Vec<String> {
     }
     texts
 }
-
-trait TakeExt: std::io::Read + Sized {
-    fn take(self, n: u64) -> std::io::Take<Self> {
-        std::io::Read::take(self, n)
-    }
-}
-impl<R: std::io::Read> TakeExt for R {}
 
 fn json_unescape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -502,7 +495,7 @@ fn cases() -> Vec<Case> {
         Case { name: "duplicate keys, card second", req: json_post("/v1/payment", format!(r#"{{"paymentType":"card","cardNumber":"tok","cardNumber":"{card}"}}"#)), expect: &[200, 400, 422] },
         Case { name: "duplicate keys, card first", req: json_post("/v1/payment", format!(r#"{{"paymentType":"card","cardNumber":"{card}","cardNumber":"tok"}}"#)), expect: &[200, 400, 422] },
         Case { name: "card in json escapes", req: json_post("/v1/payment", format!(r#"{{"paymentType":"card","cardNumber":"{esc}","cardCode":"123"}}"#)), expect: &[200] },
-        Case { name: "card partly escaped in another field", req: json_post("/v1/payment", format!(r#"{{"paymentType":"card","memo":"4242\u003424242424242"}}"#)), expect: &[200] },
+        Case { name: "card partly escaped in another field", req: json_post("/v1/payment", r#"{"paymentType":"card","memo":"4242\u003424242424242"}"#), expect: &[200] },
         Case { name: "card as a json number", req: json_post("/v1/payment", format!(r#"{{"paymentType":"card","cardNumber":{card},"cardCode":123}}"#)), expect: &[200, 400, 422] },
         Case { name: "card as a json number in another field", req: json_post("/payment-method", format!(r#"{{"amount":{card}}}"#)), expect: &[200, 400] },
         Case { name: "card with spaces", req: json_post("/v1/payment", card_body("4242 4242 4242 4242")), expect: &[200, 422] },
