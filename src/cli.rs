@@ -105,7 +105,12 @@ pub enum Command {
     },
     /// Print the value of a token.
     Detokenize {
-        token: String,
+        #[arg(required_unless_present = "batch")]
+        token: Option<String>,
+        /// Read tokens from stdin, one per line; print one line per token: the value,
+        /// or `!` and the error code (for tests and scripts).
+        #[arg(long, hide = true, conflicts_with = "token")]
+        batch: bool,
         /// For a same-length CVV token: its scope.
         #[arg(long)]
         scope: Option<String>,
@@ -374,10 +379,26 @@ pub fn run_vault_command(global: &Global, command: &Command) -> Result<()> {
             println!("{token}");
             Ok(())
         }
-        Command::Detokenize { token, scope } => {
+        Command::Detokenize {
+            token,
+            batch,
+            scope,
+        } => {
             let vault = global.open_vault()?;
-            let revealed = runtime()?.block_on(vault.detokenize(token, scope.as_deref()))?;
+            let rt = runtime()?;
             let mut out = std::io::stdout().lock();
+            let Some(token) = token.as_deref().filter(|_| !*batch) else {
+                for line in std::io::stdin().lines() {
+                    let line = line.map_err(|e| Error::io("read tokens from stdin", e))?;
+                    match rt.block_on(vault.detokenize(line.trim(), scope.as_deref())) {
+                        Ok(r) => writeln!(out, "{}", r.value.expose()),
+                        Err(e) => writeln!(out, "!{}", e.code()),
+                    }
+                    .map_err(|e| Error::io("write to stdout", e))?;
+                }
+                return Ok(());
+            };
+            let revealed = rt.block_on(vault.detokenize(token, scope.as_deref()))?;
             writeln!(out, "{}", revealed.value.expose())
                 .map_err(|e| Error::io("write to stdout", e))?;
             Ok(())

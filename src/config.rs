@@ -128,6 +128,9 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// How long to wait for an upstream's response head.
     pub upstream_timeout_ms: u64,
+    /// How long a rules route waits for the whole request body (a slowly dripped
+    /// body is cut off with 400, like a slow request head is with 408).
+    pub body_read_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -135,6 +138,7 @@ impl Default for Limits {
         Limits {
             max_body_bytes: 1_048_576,
             upstream_timeout_ms: 30_000,
+            body_read_timeout_ms: 10_000,
         }
     }
 }
@@ -269,6 +273,11 @@ impl Config {
         if self.limits.upstream_timeout_ms == 0 {
             return Err(Error::Config(
                 "limits.upstream_timeout_ms: must be at least 1".into(),
+            ));
+        }
+        if self.limits.body_read_timeout_ms == 0 {
+            return Err(Error::Config(
+                "limits.body_read_timeout_ms: must be at least 1".into(),
             ));
         }
 
@@ -523,6 +532,7 @@ mod tests {
         assert_eq!(c.proxy.header_read_timeout_ms, 10_000);
         assert_eq!(c.limits.max_body_bytes, 1_048_576);
         assert_eq!(c.limits.upstream_timeout_ms, 30_000);
+        assert_eq!(c.limits.body_read_timeout_ms, 10_000);
         assert_eq!(c.log.format, LogFormat::Text);
         assert_eq!(c.vault, VaultSettings::default());
     }

@@ -47,6 +47,7 @@ pub struct ProxyState {
     metrics: Arc<Metrics>,
     max_body: usize,
     upstream_timeout: Duration,
+    body_read_timeout: Duration,
 }
 
 impl ProxyState {
@@ -75,6 +76,7 @@ impl ProxyState {
             metrics,
             max_body: config.limits.max_body_bytes,
             upstream_timeout,
+            body_read_timeout: Duration::from_millis(config.limits.body_read_timeout_ms),
         })
     }
 }
@@ -151,7 +153,16 @@ async fn forward(
     let (body, new_query) = match &route.rules {
         None => (boxed(body), None),
         Some(rules) => {
-            let bytes = collect_limited(&parts.headers, body, state.max_body).await?;
+            // A body dripped byte by byte would otherwise hold the connection (and
+            // its slot under max_connections) for as long as the client likes.
+            let bytes = tokio::time::timeout(
+                state.body_read_timeout,
+                collect_limited(&parts.headers, body, state.max_body),
+            )
+            .await
+            .map_err(|_| {
+                Error::BadRequest("the request body was not received in time".to_owned())
+            })??;
             let out =
                 pipeline::sanitize(&state.vault, rules, &parts, &bytes, state.max_body).await?;
             let bytes = out.body.unwrap_or(bytes);

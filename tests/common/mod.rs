@@ -348,3 +348,5 @@ impl Pki {
         Client::builder(TokioExecutor::new()).build(https)
     }
 }
+
+pub mod binary;

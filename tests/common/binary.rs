@@ -1,0 +1,156 @@
+//! The real `vaultgate` binary as a child process: keyring, config file, `serve`.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_vaultgate");
+pub const PASS: &str = "a test passphrase";
+
+/// A port that was free a moment ago (bound, then released).
+pub fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// A vault directory: a keyring made with `vaultgate init` (fast KDF) and a store
+/// directory beside it.
+pub struct VaultDir {
+    pub dir: tempfile::TempDir,
+    pub keyring: PathBuf,
+    pub data: PathBuf,
+}
+
+impl VaultDir {
+    pub fn init() -> VaultDir {
+        let dir = tempfile::tempdir().unwrap();
+        let keyring = dir.path().join("keyring.json");
+        let data = dir.path().join("data");
+        let out = Command::new(BIN)
+            .args(["--keyring", super::path_str(&keyring).as_str()])
+            .args(["init", "--kdf-memory-kib", "19456", "--kdf-passes", "2"])
+            .env("VAULTGATE_PASSPHRASE", PASS)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        VaultDir { dir, keyring, data }
+    }
+
+    /// Write a config (the `[vault]` section is added here) and return its path.
+    pub fn write_config(&self, proxy: SocketAddr, api: SocketAddr, rest: &str) -> PathBuf {
+        let text = format!(
+            r#"
+[proxy]
+listen = "{proxy}"
+[api]
+listen = "{api}"
+[vault]
+keyring = "{}"
+data = "{}"
+cache_capacity_mb = 16
+[log]
+level = "warn"
+{rest}
+"#,
+            super::path_str(&self.keyring),
+            super::path_str(&self.data)
+        );
+        let path = self.dir.path().join("vaultgate.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// `vaultgate serve --config …`, its stderr appended to `serve.log` in the dir.
+    pub fn serve(&self, config: &Path) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("serve.log"))
+            .unwrap();
+        Command::new(BIN)
+            .args(["serve", "--config", super::path_str(config).as_str()])
+            .env("VAULTGATE_PASSPHRASE", PASS)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap()
+    }
+
+    pub fn serve_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
+    }
+
+    /// Reveal tokens through `vaultgate detokenize --batch` (the server must be
+    /// stopped: sled locks the store). One line per token: the value or `!code`.
+    pub fn detokenize_batch(&self, tokens: &[String]) -> Vec<String> {
+        use std::io::Write as _;
+        let mut child = Command::new(BIN)
+            .args(["--keyring", super::path_str(&self.keyring).as_str()])
+            .args(["--data", super::path_str(&self.data).as_str()])
+            .args(["detokenize", "--batch"])
+            .env("VAULTGATE_PASSPHRASE", PASS)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let input = tokens.join("\n") + "\n";
+        let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap().unwrap();
+        assert!(
+            out.status.success(),
+            "detokenize --batch: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// Wait until something accepts connections on `addr` (or the child exits).
+pub async fn wait_listening(child: &mut Child, addr: SocketAddr, patience: Duration) {
+    let deadline = Instant::now() + patience;
+    loop {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("vaultgate serve exited with {status} before listening on {addr}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "vaultgate serve is not listening on {addr}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// VmRSS of a process, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Open file descriptors of a process.
+pub fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
