@@ -229,7 +229,10 @@ impl Global {
             ..VaultSettings::default()
         };
         settings.validate().map_err(|_| {
-            Error::Config("--postgres-url (or VAULTGATE_POSTGRES_URL) is required with --store postgres".into())
+            Error::Config(
+                "--postgres-url (or VAULTGATE_POSTGRES_URL) is required with --store postgres"
+                    .into(),
+            )
         })?;
         Ok(settings)
     }

@@ -192,7 +192,10 @@ async fn fingerprint_race(f: Fixture) {
     assert_eq!(new.len(), 1);
     assert_eq!(existing.len(), 31);
     assert!(existing.iter().all(|k| *k == new[0]));
-    assert_eq!(store.fingerprint(&fp).await.unwrap().as_ref(), Some(&new[0]));
+    assert_eq!(
+        store.fingerprint(&fp).await.unwrap().as_ref(),
+        Some(&new[0])
+    );
     let (rows, _) = (store.scan(Space::Tokens, None, 100).await.unwrap(), ());
     assert_eq!(rows.len(), 1, "only the winner's record is stored");
     // A taken key with a fresh fingerprint reports Taken and stores nothing.
@@ -216,7 +219,11 @@ async fn deterministic_tokenize_race(f: Fixture) {
     };
     let tasks: Vec<_> = (0..24)
         .map(|i| {
-            let v = if i % 2 == 0 { Arc::clone(&a) } else { Arc::clone(&b) };
+            let v = if i % 2 == 0 {
+                Arc::clone(&a)
+            } else {
+                Arc::clone(&b)
+            };
             tokio::spawn(async move {
                 v.tokenize(&pan("4242424242424242"), &TokenizeOptions::default())
                     .await
@@ -312,7 +319,11 @@ async fn cvv_single_reveal_under_concurrency(f: Fixture) {
         .unwrap();
     let tasks: Vec<_> = (0..16)
         .map(|i| {
-            let v = if i % 2 == 0 { Arc::clone(&a) } else { Arc::clone(&b) };
+            let v = if i % 2 == 0 {
+                Arc::clone(&a)
+            } else {
+                Arc::clone(&b)
+            };
             let token = token.clone();
             tokio::spawn(async move {
                 v.detokenize(&token, None)
@@ -344,7 +355,10 @@ async fn scan_replace_remove(f: Fixture) {
     let mut seen = Vec::new();
     let mut after: Option<String> = None;
     loop {
-        let page = store.scan(Space::Tokens, after.as_deref(), 7).await.unwrap();
+        let page = store
+            .scan(Space::Tokens, after.as_deref(), 7)
+            .await
+            .unwrap();
         let Some((last, _)) = page.last() else { break };
         after = Some(last.clone());
         seen.extend(page.into_iter().map(|(k, _)| k));
@@ -352,18 +366,49 @@ async fn scan_replace_remove(f: Fixture) {
     let want: Vec<String> = (0..25).map(|i| format!("k{i:03}")).collect();
     assert_eq!(seen, want);
     // Compare-and-swap.
-    assert!(!store.replace(Space::Tokens, "k001", b"wrong", b"x").await.unwrap());
-    assert!(store.replace(Space::Tokens, "k001", b"k001", b"x").await.unwrap());
-    assert_eq!(store.get(Space::Tokens, "k001").await.unwrap().unwrap(), b"x");
-    assert!(!store.replace(Space::Tokens, "k001", b"k001", b"y").await.unwrap());
+    assert!(
+        !store
+            .replace(Space::Tokens, "k001", b"wrong", b"x")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .replace(Space::Tokens, "k001", b"k001", b"x")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.get(Space::Tokens, "k001").await.unwrap().unwrap(),
+        b"x"
+    );
+    assert!(
+        !store
+            .replace(Space::Tokens, "k001", b"k001", b"y")
+            .await
+            .unwrap()
+    );
     // Remove with the fingerprint mapping.
     assert_eq!(
-        store.insert_fingerprinted(b"fp", "fpk", b"r").await.unwrap(),
+        store
+            .insert_fingerprinted(b"fp", "fpk", b"r")
+            .await
+            .unwrap(),
         FingerprintInsert::New
     );
-    assert!(store.remove(Space::Tokens, "fpk", Some(b"fp")).await.unwrap());
+    assert!(
+        store
+            .remove(Space::Tokens, "fpk", Some(b"fp"))
+            .await
+            .unwrap()
+    );
     assert_eq!(store.fingerprint(b"fp").await.unwrap(), None);
-    assert!(!store.remove(Space::Tokens, "fpk", Some(b"fp")).await.unwrap());
+    assert!(
+        !store
+            .remove(Space::Tokens, "fpk", Some(b"fp"))
+            .await
+            .unwrap()
+    );
     assert!(store.remove(Space::Tokens, "k002", None).await.unwrap());
     assert_eq!(store.get(Space::Tokens, "k002").await.unwrap(), None);
 }
@@ -457,19 +502,34 @@ async fn postgres_cvv_window_keys_are_shared() {
     };
     let a = f.vault().await;
     let b = f.vault().await;
-    let ta = a.tokenize(&cvv("321"), &TokenizeOptions::default()).await.unwrap();
-    let tb = b.tokenize(&cvv("654"), &TokenizeOptions::default()).await.unwrap();
+    let ta = a
+        .tokenize(&cvv("321"), &TokenizeOptions::default())
+        .await
+        .unwrap();
+    let tb = b
+        .tokenize(&cvv("654"), &TokenizeOptions::default())
+        .await
+        .unwrap();
     assert_eq!(b.detokenize(&ta, None).await.unwrap().value.expose(), "321");
     assert_eq!(a.detokenize(&tb, None).await.unwrap().value.expose(), "654");
     // The window key is in the database; the sweeper keeps the current window's.
     let store = f.store().await;
     let epoch = now_secs() / f.settings.cvv_ttl_secs;
     assert!(store.cvv_key_get(epoch).await.unwrap().is_some());
-    assert_eq!(store.cvv_keys_destroy_before(epoch.saturating_sub(1)).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .cvv_keys_destroy_before(epoch.saturating_sub(1))
+            .await
+            .unwrap(),
+        0
+    );
     // Two candidates for a new window: the first one stays.
     let first = store.cvv_key_insert(epoch + 10, b"first").await.unwrap();
     let second = store.cvv_key_insert(epoch + 10, b"second").await.unwrap();
-    assert_eq!((first.as_slice(), second.as_slice()), (&b"first"[..], &b"first"[..]));
+    assert_eq!(
+        (first.as_slice(), second.as_slice()),
+        (&b"first"[..], &b"first"[..])
+    );
 }
 
 /// PostgreSQL only: a database that cannot be reached is `store_unavailable` (503).

@@ -7,8 +7,8 @@
 pub mod crypto;
 pub mod cvv;
 pub mod keyring;
-pub mod record;
 pub mod pg_store;
+pub mod record;
 pub mod settings;
 pub mod sled_store;
 pub mod store;
@@ -357,8 +357,7 @@ impl Vault {
                         deterministic: false,
                     };
                     let sealer = epochs.sealer(epoch, true).await?;
-                    let (nonce, ct) =
-                        sealer.seal(&header.aad(&key), value.expose().as_bytes())?;
+                    let (nonce, ct) = sealer.seal(&header.aad(&key), value.expose().as_bytes())?;
                     let record = header.encode_record(&nonce, &ct);
                     self.store
                         .insert(Space::Volatile, &key, &record, Some(expires))

@@ -165,9 +165,7 @@ fn tls_connector(settings: &VaultSettings) -> Result<tokio_postgres_rustls::Make
         },
     };
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(
-        builder
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
+        builder.with_root_certificates(roots).with_no_client_auth(),
     ))
 }
 
@@ -306,7 +304,11 @@ impl PgStore {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    async fn query_opt_bytes(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<Vec<u8>>> {
+    async fn query_opt_bytes(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Vec<u8>>> {
         let client = self.client().await?;
         let stmt = client.prepare_cached(sql).await.map_err(pg_error)?;
         let row = client.query_opt(&stmt, params).await.map_err(pg_error)?;
@@ -335,7 +337,9 @@ impl From<Error> for MigrateError {
 impl MigrateError {
     fn from_lock(e: tokio_postgres::Error) -> Self {
         match e.code() {
-            Some(c) if *c == SqlState::UNDEFINED_FUNCTION || *c == SqlState::FEATURE_NOT_SUPPORTED => {
+            Some(c)
+                if *c == SqlState::UNDEFINED_FUNCTION || *c == SqlState::FEATURE_NOT_SUPPORTED =>
+            {
                 MigrateError::NoAdvisoryLock
             }
             _ => MigrateError::from_pg(e),
@@ -344,7 +348,10 @@ impl MigrateError {
 
     fn from_pg(e: tokio_postgres::Error) -> Self {
         match e.code() {
-            Some(c) if *c == SqlState::UNIQUE_VIOLATION || *c == SqlState::T_R_SERIALIZATION_FAILURE => {
+            Some(c)
+                if *c == SqlState::UNIQUE_VIOLATION
+                    || *c == SqlState::T_R_SERIALIZATION_FAILURE =>
+            {
                 MigrateError::Conflict
             }
             _ => MigrateError::Store(pg_error(e)),
@@ -364,12 +371,18 @@ impl TokenStore for PgStore {
         let n = match space {
             Space::Tokens => self.execute(TOKENS.insert, &[&key, &record]).await?,
             Space::Volatile => {
-                let expires = expires.map(|e| to_i64(e, "expiry out of range")).transpose()?;
+                let expires = expires
+                    .map(|e| to_i64(e, "expiry out of range"))
+                    .transpose()?;
                 self.execute(VOLATILE.insert, &[&key, &record, &expires])
                     .await?
             }
         };
-        Ok(if n == 1 { Inserted::New } else { Inserted::Taken })
+        Ok(if n == 1 {
+            Inserted::New
+        } else {
+            Inserted::Taken
+        })
     }
 
     async fn insert_fingerprinted(
@@ -390,7 +403,9 @@ impl TokenStore for PgStore {
         // A mapping can vanish between the two statements (a concurrent delete):
         // then claiming it again is right.
         for _ in 0..4 {
-            let stored: i64 = match client.query_one(&insert, &[&fingerprint, &key, &record]).await
+            let stored: i64 = match client
+                .query_one(&insert, &[&fingerprint, &key, &record])
+                .await
             {
                 Ok(row) => row.get(0),
                 Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
@@ -451,7 +466,10 @@ impl TokenStore for PgStore {
 
     async fn replace(&self, space: Space, key: &str, old: &[u8], new: &[u8]) -> Result<bool> {
         // Compare-and-swap: only a record still holding `old` is replaced.
-        Ok(self.execute(sql(space).replace, &[&key, &old, &new]).await? == 1)
+        Ok(self
+            .execute(sql(space).replace, &[&key, &old, &new])
+            .await?
+            == 1)
     }
 
     async fn scan(
@@ -531,4 +549,3 @@ impl std::fmt::Debug for PgStore {
         f.debug_struct("PgStore").finish_non_exhaustive()
     }
 }
-
