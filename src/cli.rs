@@ -12,7 +12,8 @@ use zeroize::Zeroizing;
 use crate::error::{Error, Result};
 use crate::sensitive::{DataClass, Sensitive};
 use crate::vault::keyring::{self, KdfParams, Passphrase};
-use crate::vault::{TokenFormat, TokenizeOptions, Vault, VaultSettings};
+use crate::vault::settings::SecretUrl;
+use crate::vault::{StoreKind, TokenFormat, TokenizeOptions, Vault, VaultSettings};
 
 /// A tokenizing vault proxy.
 #[derive(Parser, Debug)]
@@ -40,6 +41,27 @@ pub struct Global {
     /// recorded in. Default: `<data>/audit.log`.
     #[arg(long, global = true)]
     pub audit_log: Option<PathBuf>,
+    /// The token store: sled (in --data) or postgres (at --postgres-url).
+    #[arg(long, global = true, value_enum, default_value = "sled")]
+    pub store: StoreArg,
+    /// The PostgreSQL URL for --store postgres.
+    #[arg(
+        long,
+        global = true,
+        env = "VAULTGATE_POSTGRES_URL",
+        hide_env_values = true
+    )]
+    pub postgres_url: Option<String>,
+    /// A PEM CA file for the database's TLS certificate.
+    #[arg(long, global = true)]
+    pub postgres_ca: Option<PathBuf>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+#[value(rename_all = "snake_case")]
+pub enum StoreArg {
+    Sled,
+    Postgres,
 }
 
 #[derive(Subcommand, Debug)]
@@ -102,6 +124,13 @@ pub enum Command {
         /// For a CVV: the card token it travels with.
         #[arg(long)]
         scope: Option<String>,
+    },
+    /// Apply pending PostgreSQL schema migrations (the store of --config, else of
+    /// --store postgres --postgres-url) and exit.
+    Migrate {
+        /// A TOML config whose [vault] names the database.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Print the value of a token.
     Detokenize {
@@ -196,12 +225,25 @@ impl Global {
         )
     }
 
-    fn settings(&self) -> VaultSettings {
-        VaultSettings {
+    fn settings(&self) -> Result<VaultSettings> {
+        let settings = VaultSettings {
             keyring: self.keyring.clone(),
             data: self.data.clone(),
+            store: match self.store {
+                StoreArg::Sled => StoreKind::Sled,
+                StoreArg::Postgres => StoreKind::Postgres,
+            },
+            postgres_url: self.postgres_url.clone().map(SecretUrl::new),
+            postgres_ca: self.postgres_ca.clone(),
             ..VaultSettings::default()
-        }
+        };
+        settings.validate().map_err(|_| {
+            Error::Config(
+                "--postgres-url (or VAULTGATE_POSTGRES_URL) is required with --store postgres"
+                    .into(),
+            )
+        })?;
+        Ok(settings)
     }
 
     /// Record a key operation in the audit log (fsynced before returning).
@@ -219,9 +261,10 @@ impl Global {
         log.record_blocking(std::slice::from_ref(&event))
     }
 
-    fn open_vault(&self) -> Result<Vault> {
+    async fn open_vault(&self) -> Result<Vault> {
+        let settings = self.settings()?;
         let keys = keyring::open(&self.keyring, &self.passphrase()?)?;
-        Vault::open(&self.settings(), keys)
+        Vault::open_async(&settings, keys).await
     }
 }
 
@@ -247,8 +290,8 @@ fn serve(global: &Global, path: &std::path::Path) -> Result<()> {
     let pass = global.passphrase()?;
     let keys = keyring::open(&config.vault.keyring, &pass)?;
     drop(pass);
-    let vault = std::sync::Arc::new(Vault::open(&config.vault, keys)?);
     multi_thread_runtime()?.block_on(async {
+        let vault = std::sync::Arc::new(Vault::open_async(&config.vault, keys).await?);
         let handle = crate::server::start(&config, std::sync::Arc::clone(&vault)).await?;
         tracing::info!(
             proxy = %handle.proxy_addr(),
@@ -363,20 +406,43 @@ pub fn run_vault_command(global: &Global, command: &Command) -> Result<()> {
                 .read_to_string(&mut raw)
                 .map_err(|e| Error::io("read the value from stdin", e))?;
             let value = Sensitive::parse(class, raw.trim_end_matches(['\r', '\n']))?;
-            if class == DataClass::Cvv {
+            if class == DataClass::Cvv && global.store == StoreArg::Sled {
                 eprintln!(
                     "note: CVV tokens live in memory only unless cvv_durable is set; \
                      this one ends with this process"
                 );
             }
-            let vault = global.open_vault()?;
             let opts = TokenizeOptions {
                 format,
                 deterministic: no_deterministic.then_some(false),
                 scope: scope.clone(),
             };
-            let token = runtime()?.block_on(vault.tokenize(&value, &opts))?;
+            let token = runtime()?.block_on(async {
+                let vault = global.open_vault().await?;
+                vault.tokenize(&value, &opts).await
+            })?;
             println!("{token}");
+            Ok(())
+        }
+        Command::Migrate { config } => {
+            let mut settings = match config {
+                Some(path) => crate::config::Config::load(path)?.vault,
+                None => global.settings()?,
+            };
+            if settings.store != StoreKind::Postgres {
+                return Err(Error::Config(
+                    "migrate: the store is sled, which has no schema; use a config with \
+                     vault.store = \"postgres\" or --store postgres"
+                        .into(),
+                ));
+            }
+            settings.postgres_migrate_on_start = false;
+            let applied = runtime()?.block_on(async {
+                let store = crate::vault::PgStore::connect(&settings).await?;
+                store.migrate().await?;
+                store.applied_migrations().await
+            })?;
+            eprintln!("the schema is at migrations {applied:?}");
             Ok(())
         }
         Command::Detokenize {
@@ -384,8 +450,8 @@ pub fn run_vault_command(global: &Global, command: &Command) -> Result<()> {
             batch,
             scope,
         } => {
-            let vault = global.open_vault()?;
             let rt = runtime()?;
+            let vault = rt.block_on(global.open_vault())?;
             let mut out = std::io::stdout().lock();
             let Some(token) = token.as_deref().filter(|_| !*batch) else {
                 for line in std::io::stdin().lines() {
@@ -417,8 +483,10 @@ fn run_keys(global: &Global, action: &KeysAction) -> Result<()> {
             Ok(())
         }
         KeysAction::Rewrap => {
-            let vault = global.open_vault()?;
-            let report = runtime()?.block_on(vault.rewrap())?;
+            let report = runtime()?.block_on(async {
+                let vault = global.open_vault().await?;
+                vault.rewrap().await
+            })?;
             eprintln!(
                 "rewrapped {} records; {} were already under the active key",
                 report.rewrapped, report.current

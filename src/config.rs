@@ -239,6 +239,7 @@ impl Config {
     pub fn validate(&self) -> Result<()> {
         parse_listen("proxy.listen", &self.proxy.listen)?;
         parse_listen("api.listen", &self.api.listen)?;
+        self.vault.validate()?;
         if self.proxy.max_connections == 0 {
             return Err(Error::Config(
                 "proxy.max_connections: must be at least 1".into(),

@@ -82,7 +82,7 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crypto::random_bytes::<24>()),
     )?;
     let keys = keyring::init(&config.vault.keyring, &pass, KdfParams::MINIMUM)?;
-    let vault = Arc::new(Vault::open(&config.vault, keys)?);
+    let vault = Arc::new(Vault::open_async(&config.vault, keys).await?);
     let handle = server::start(&config, Arc::clone(&vault)).await?;
     let proxy = handle.proxy_addr();
     let api = handle.api_addr();

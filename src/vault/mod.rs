@@ -7,6 +7,7 @@
 pub mod crypto;
 pub mod cvv;
 pub mod keyring;
+pub mod pg_store;
 pub mod record;
 pub mod settings;
 pub mod sled_store;
@@ -20,7 +21,8 @@ use crate::error::{Error, Result};
 use crate::sensitive::{DataClass, Plaintext, Sensitive};
 
 pub use keyring::{Keys, Passphrase};
-pub use settings::VaultSettings;
+pub use pg_store::PgStore;
+pub use settings::{StoreKind, VaultSettings};
 pub use sled_store::SledStore;
 pub use store::{Space, TokenStore};
 pub use token::TokenFormat;
@@ -141,19 +143,47 @@ fn candidates(t: &Template) -> impl Iterator<Item = String> + '_ {
 }
 
 impl Vault {
-    /// Open the vault on its sled store.
+    /// Open the vault on its sled store. A PostgreSQL store needs a runtime to
+    /// connect and migrate: use [`Vault::open_async`] for it.
     pub fn open(settings: &VaultSettings, keys: Keys) -> Result<Self> {
-        let store = SledStore::open(&settings.data, settings.cache_capacity_mb * 1024 * 1024)?;
-        Self::with_store(settings, keys, Arc::new(store))
+        match settings.store {
+            StoreKind::Sled => {
+                let store =
+                    SledStore::open(&settings.data, settings.cache_capacity_mb * 1024 * 1024)?;
+                Self::with_store(settings, keys, Arc::new(store))
+            }
+            StoreKind::Postgres => Err(Error::Config(
+                "vault.store = \"postgres\" is opened with Vault::open_async".into(),
+            )),
+        }
     }
 
-    /// Open the vault on any store.
+    /// Open the vault on the store its settings name (sled or PostgreSQL).
+    pub async fn open_async(settings: &VaultSettings, keys: Keys) -> Result<Self> {
+        match settings.store {
+            StoreKind::Sled => Self::open(settings, keys),
+            StoreKind::Postgres => {
+                let store = PgStore::connect(settings).await?;
+                Self::with_store(settings, keys, Arc::new(store))
+            }
+        }
+    }
+
+    /// Open the vault on any store. On a store shared by several instances, CVVs
+    /// always live in the store (under window keys kept in the store), so that a
+    /// CVV tokenized by one instance can be revealed, once, by any other.
     pub fn with_store(
         settings: &VaultSettings,
         keys: Keys,
         store: Arc<dyn TokenStore>,
     ) -> Result<Self> {
-        let cvv = if settings.cvv_durable {
+        let cvv = if store.is_shared() {
+            CvvMode::Durable(EpochKeys::shared(
+                Arc::clone(&store),
+                settings.cvv_ttl_secs,
+                keys.master(),
+            )?)
+        } else if settings.cvv_durable {
             std::fs::create_dir_all(&settings.data)
                 .map_err(|e| Error::io(format!("create {}", settings.data.display()), e))?;
             CvvMode::Durable(EpochKeys::open(
@@ -326,10 +356,9 @@ impl Vault {
                         expires: Some(expires),
                         deterministic: false,
                     };
-                    let record = epochs.with_key(epoch, true, |s| {
-                        let (nonce, ct) = s.seal(&header.aad(&key), value.expose().as_bytes())?;
-                        Ok(header.encode_record(&nonce, &ct))
-                    })?;
+                    let sealer = epochs.sealer(epoch, true).await?;
+                    let (nonce, ct) = sealer.seal(&header.aad(&key), value.expose().as_bytes())?;
+                    let record = header.encode_record(&nonce, &ct);
                     self.store
                         .insert(Space::Volatile, &key, &record, Some(expires))
                         .await?
@@ -430,11 +459,10 @@ impl Vault {
         let aad = record.aad(&key);
         let plain = match &self.cvv {
             CvvMode::Memory(mem) => mem.sealer().open(&aad, record.nonce, record.ciphertext)?,
-            CvvMode::Durable(epochs) => {
-                epochs.with_key(u64::from(record.header.key_version), false, |s| {
-                    s.open(&aad, record.nonce, record.ciphertext)
-                })?
-            }
+            CvvMode::Durable(epochs) => epochs
+                .sealer(u64::from(record.header.key_version), false)
+                .await?
+                .open(&aad, record.nonce, record.ciphertext)?,
         };
         Ok(Revealed {
             class: DataClass::Cvv,
@@ -587,7 +615,7 @@ impl Vault {
                         }
                     }
                 }
-                epochs.destroy_expired(now)?;
+                epochs.destroy_expired(now).await?;
                 self.store.durable().await?;
                 Ok(n)
             }

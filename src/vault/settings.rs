@@ -4,20 +4,69 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::error::{Error, Result};
+
+/// Which token store backs the vault.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// The embedded store in `data` (one instance).
+    #[default]
+    Sled,
+    /// A PostgreSQL database that several instances share.
+    Postgres,
+}
+
+/// A connection URL that may carry a password: never printed.
+#[derive(Clone, Deserialize, PartialEq)]
+#[serde(transparent)]
+pub struct SecretUrl(String);
+
+impl SecretUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        SecretUrl(url.into())
+    }
+
+    /// The URL itself, to hand to the database driver.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretUrl {
+    // The URL may hold a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretUrl(..)")
+    }
+}
+
 /// The `[vault]` section of the config.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct VaultSettings {
     /// The keyring file.
     pub keyring: PathBuf,
-    /// The store directory (sled).
+    /// The store directory (sled; with PostgreSQL only `cvv-keys.json` would go here,
+    /// and it does not: window keys live in the database).
     pub data: PathBuf,
     /// How long a CVV token lives, in seconds (PCI DSS 3.3.1: only until authorization).
     pub cvv_ttl_secs: u64,
-    /// Keep CVVs on disk (under short-lived keys) so they survive a restart.
+    /// Keep CVVs on disk (under short-lived keys) so they survive a restart. Always on
+    /// with PostgreSQL, where every instance must reach every CVV.
     pub cvv_durable: bool,
     /// sled's page cache, in MiB (sled's own default is 1 GiB).
     pub cache_capacity_mb: u64,
+    /// `sled` (default) or `postgres`.
+    pub store: StoreKind,
+    /// `postgres://user:password@host:port/db?options=…` when `store = "postgres"`.
+    pub postgres_url: Option<SecretUrl>,
+    /// A PEM file of CA certificates for the database's TLS certificate (else the
+    /// webpki roots). TLS is required unless the host is local (loopback or a socket).
+    pub postgres_ca: Option<PathBuf>,
+    /// Connections in the pool, per instance.
+    pub postgres_pool_size: usize,
+    /// Apply pending schema migrations when the vault opens.
+    pub postgres_migrate_on_start: bool,
 }
 
 impl Default for VaultSettings {
@@ -28,6 +77,33 @@ impl Default for VaultSettings {
             cvv_ttl_secs: 3600,
             cvv_durable: false,
             cache_capacity_mb: 64,
+            store: StoreKind::Sled,
+            postgres_url: None,
+            postgres_ca: None,
+            postgres_pool_size: 16,
+            postgres_migrate_on_start: true,
+        }
+    }
+}
+
+impl VaultSettings {
+    /// Check the store keys fit together.
+    pub fn validate(&self) -> Result<()> {
+        match self.store {
+            StoreKind::Sled => Ok(()),
+            StoreKind::Postgres => {
+                if self.postgres_url.is_none() {
+                    return Err(Error::Config(
+                        "vault.postgres_url: required when vault.store = \"postgres\"".into(),
+                    ));
+                }
+                if self.postgres_pool_size == 0 {
+                    return Err(Error::Config(
+                        "vault.postgres_pool_size: must be at least 1".into(),
+                    ));
+                }
+                Ok(())
+            }
         }
     }
 }

@@ -2,12 +2,17 @@
 //! tokens' formats or cryptography; the vault façade composes these operations.
 //!
 //! The trait is async and shaped for both an embedded store (sled) and a shared SQL
-//! database: every operation is one atomic step, and `durable()` is the barrier the
-//! vault waits on before a token may leave the process.
+//! database (PostgreSQL): every operation is one atomic step, and `durable()` is the
+//! barrier the vault waits on before a token may leave the process. An embedded
+//! store batches its fsyncs behind that barrier; a database commits every operation
+//! before it returns, so there `durable()` has nothing left to do.
+//!
+//! A store that several vaultgate instances share (`is_shared`) also keeps the CVV
+//! window keys, so that a CVV sealed by one instance opens on another.
 
 use async_trait::async_trait;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Which set of records an operation addresses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,7 +89,9 @@ pub trait TokenStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<(String, Vec<u8>)>>;
 
-    /// Up to `limit` volatile keys whose expiry is at or before `now`.
+    /// Up to `limit` volatile keys whose expiry is at or before `now`; the caller
+    /// removes them with [`TokenStore::take`]. A store may drop its expiry index
+    /// entries for the keys it returns (sled does), so a key is not promised twice.
     async fn scan_expired(&self, now: u64, limit: usize) -> Result<Vec<String>>;
 
     /// Return once every write made before this call is durable on disk.
@@ -93,5 +100,27 @@ pub trait TokenStore: Send + Sync + 'static {
     /// How many fsyncs (flushes) the store has made, for metrics.
     fn flushes(&self) -> u64 {
         0
+    }
+
+    /// Whether other vaultgate instances use this store at the same time. A shared
+    /// store keeps CVVs in its volatile space and the CVV window keys itself.
+    fn is_shared(&self) -> bool {
+        false
+    }
+
+    /// Store the wrapped key of a CVV window unless the window has one already;
+    /// return the window's key either way (so every instance agrees on one key).
+    async fn cvv_key_insert(&self, _epoch: u64, _wrapped: &[u8]) -> Result<Vec<u8>> {
+        Err(Error::Internal("this store does not keep CVV window keys"))
+    }
+
+    /// The wrapped key of a CVV window.
+    async fn cvv_key_get(&self, _epoch: u64) -> Result<Option<Vec<u8>>> {
+        Err(Error::Internal("this store does not keep CVV window keys"))
+    }
+
+    /// Destroy the keys of every window before `epoch`; returns how many.
+    async fn cvv_keys_destroy_before(&self, _epoch: u64) -> Result<u64> {
+        Err(Error::Internal("this store does not keep CVV window keys"))
     }
 }
