@@ -310,17 +310,48 @@ enum Decode {
     Base64,
 }
 
+const STORE_PREFIX: &str = "vaultgate-fuzz-";
+
+fn remove_stale_stores(base: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(STORE_PREFIX))
+            .and_then(|n| n.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let alive = std::path::Path::new(&format!("/proc/{pid}")).exists();
+        if !alive && std::path::Path::new("/proc/self").exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 fn pipeline_state() -> Option<PipelineState> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .ok()?;
-    // tmpfs when there is one: every sanitize flushes.
-    let dir = if std::path::Path::new("/dev/shm").is_dir() {
-        tempfile::tempdir_in("/dev/shm").ok()?
+    // tmpfs when there is one: every sanitize flushes. libFuzzer exits without
+    // dropping statics, so each run leaves its store behind: remove those of runs
+    // that are gone (named by process id) before making ours.
+    let shm = std::path::Path::new("/dev/shm");
+    let base = if shm.is_dir() {
+        shm.to_path_buf()
     } else {
-        tempfile::tempdir().ok()?
+        std::env::temp_dir()
     };
+    remove_stale_stores(&base);
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("{STORE_PREFIX}{}-", std::process::id()))
+        .tempdir_in(&base)
+        .ok()?;
     let settings = VaultSettings {
         data: dir.path().join("data"),
         cache_capacity_mb: 8,
@@ -536,7 +567,7 @@ mod tests {
             decode_json(br#"{"a":"\u0034242"}"#),
             b"{\0a\0:\x004242\0}".to_vec()
         );
-        assert_eq!(decode_form(b"a+b=%34%32"), b"\0a b\042".to_vec());
+        assert_eq!(decode_form(b"a+b=%34%32"), b"\x00a b\x0042".to_vec());
     }
 
     #[test]
