@@ -252,7 +252,16 @@ pub fn token(data: &[u8]) {
     };
     let Some(tok) = t.draw() else { return };
     assert!(tok != v, "a token equals its value");
-    if format == TokenFormat::Opaque {
+    // Opaque by request, or for an account number that is neither digits nor an IBAN.
+    let opaque = format == TokenFormat::Opaque
+        || (class == DataClass::BankAccount
+            && !token::is_iban(v)
+            && !v.bytes().all(|b| b.is_ascii_digit()));
+    if opaque {
+        assert!(
+            tok.starts_with(token::OPAQUE_PREFIX) || tok.starts_with(token::OPAQUE_CVV_PREFIX),
+            "an opaque token has its prefix"
+        );
         return;
     }
     assert!(tok.len() == v.len(), "a token keeps the value's length");
@@ -578,6 +587,9 @@ mod tests {
         base64(b"eyJwYXltZW50X21ldGhvZCI6eyJjYXJkX251bWJlciI6IjQyNDI0MjQyNDI0MjQyNDIifX0=");
         field_path(b"items[*].pan\nitems[0][pan]");
         token(b"\x00\x004242424242424242");
+        // Found by the fuzzer (a checker bug): a non-IBAN alphanumeric account
+        // number gets an opaque token even in the `digits` format.
+        token(b"\x02\x03DE89370400442013000");
         let body =
             br#"{"paymentType":"card","cardNumber":"4242424242424242","note":"4111111111111111"}"#;
         pipeline(&[b"\x00".as_slice(), body].concat());
