@@ -24,6 +24,8 @@ pub mod codec;
 pub mod config;
 pub mod demo;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod outbound;
 pub mod pipeline;
 pub mod proxy;

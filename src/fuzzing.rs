@@ -1,0 +1,598 @@
+//! Fuzz targets, one function per target, each taking the fuzzer's bytes.
+//!
+//! The `fuzz/` workspace calls these from one-line `fuzz_target!`s; they live here so
+//! they can reach crate-internal codec pieces and so `cargo test` keeps them
+//! compiling. Nothing here panics except the `assert!`s that report a finding.
+
+use std::collections::BTreeSet;
+use std::sync::OnceLock;
+
+use crate::codec::{self, CompiledRules, FindingKind, RequestParts};
+use crate::config::Config;
+use crate::select::{
+    BodyKind, Condition, FieldPath, FieldRule, LeakPolicy, Location, PathElem, RouteRules, luhn,
+    profiles,
+};
+use crate::sensitive::{DataClass, Sensitive};
+use crate::vault::keyring::KeyringFile;
+use crate::vault::record::Record;
+use crate::vault::token::{self, Template};
+use crate::vault::{Keys, TokenFormat, Vault, VaultSettings};
+
+const MAX: usize = 1 << 20;
+
+fn rule(path: &str, class: DataClass, location: Location) -> FieldRule {
+    FieldRule {
+        path: path.to_owned(),
+        class,
+        format: None,
+        deterministic: None,
+        when: None,
+        scope: None,
+        location,
+    }
+}
+
+fn compile(body: BodyKind, fields: Vec<FieldRule>) -> Option<CompiledRules> {
+    CompiledRules::compile(&RouteRules {
+        body,
+        fields,
+        leak_guard: LeakPolicy::Tokenize,
+    })
+    .ok()
+}
+
+/// Rules at a few paths of every shape: a conditional one, a scoped one, an array
+/// wildcard, a deep wildcard, a nested key.
+fn body_rules(body: BodyKind, location: Location) -> Option<CompiledRules> {
+    let mut card = rule("cardNumber", DataClass::Pan, location);
+    card.when = Some(Condition {
+        field: "paymentType".into(),
+        equals: Some("card".into()),
+        any_of: vec!["credit_card".into()],
+    });
+    let mut code = rule("cardCode", DataClass::Cvv, location);
+    code.scope = Some("cardNumber".into());
+    compile(
+        body,
+        vec![
+            card,
+            code,
+            rule("payment_method.card_number", DataClass::Pan, location),
+            rule("items[*].pan", DataClass::Pan, location),
+            rule("**.cvc", DataClass::Cvv, location),
+            rule("details.accountNumber", DataClass::BankAccount, location),
+        ],
+    )
+}
+
+/// A token with no digits (so it can neither be nor make a card number).
+fn fake_token(i: usize) -> String {
+    let mut s = String::from("tok");
+    let mut n = i;
+    loop {
+        s.push(char::from(b'A' + (n % 26) as u8));
+        n /= 26;
+        if n == 0 {
+            return s;
+        }
+    }
+}
+
+/// Extract, apply nothing (must be unchanged), apply tokens (must re-extract with
+/// the tokens in place and no leak left).
+fn codec_roundtrip(rules: &CompiledRules, content_type: &str, body: &[u8], query: Option<&str>) {
+    let req = |body, query| RequestParts {
+        content_type: Some(content_type),
+        content_encoding: None,
+        query,
+        body,
+        max_body: MAX,
+    };
+    let Ok(x) = codec::extract(rules, req(body, query)) else {
+        return;
+    };
+    let n = x.findings().len();
+    let same = x.apply(&vec![None; n]);
+    assert!(
+        same.as_ref()
+            .is_ok_and(|r| r.body.is_none() && r.query.is_none()),
+        "apply with no replacements must leave the request unchanged"
+    );
+    let x = codec::extract(rules, req(body, query));
+    assert!(x.is_ok(), "extract is deterministic");
+    let Ok(x) = x else { return };
+    let tokens: Vec<Option<String>> = (0..n).map(|i| Some(fake_token(i))).collect();
+    let rule_tokens: Vec<String> = x
+        .findings()
+        .iter()
+        .zip(&tokens)
+        .filter(|(f, _)| matches!(f.kind, FindingKind::Rule { .. }))
+        .filter_map(|(_, t)| t.clone())
+        .collect();
+    let out = x.apply(&tokens);
+    assert!(out.is_ok(), "apply with tokens must succeed");
+    let Ok(out) = out else { return };
+    let body2 = out.body.as_deref().unwrap_or(body);
+    let query2 = out.query.as_deref().or(query);
+    let again = codec::extract(rules, req(body2, query2));
+    assert!(again.is_ok(), "the rewritten request must extract again");
+    let Ok(again) = again else { return };
+    assert!(
+        again.findings().iter().all(|f| f.kind != FindingKind::Leak),
+        "a leak finding survived the rewrite"
+    );
+    let found: BTreeSet<&str> = again
+        .findings()
+        .iter()
+        .filter(|f| matches!(f.kind, FindingKind::Rule { .. }))
+        .map(|f| f.value.expose())
+        .collect();
+    for t in &rule_tokens {
+        assert!(found.contains(t.as_str()), "a rule token is not in place");
+    }
+}
+
+/// JSON bodies.
+pub fn json(data: &[u8]) {
+    if let Some(rules) = body_rules(BodyKind::Json, Location::Body) {
+        codec_roundtrip(&rules, "application/json", data, None);
+    }
+}
+
+/// Form bodies.
+pub fn form(data: &[u8]) {
+    if let Some(rules) = body_rules(BodyKind::Form, Location::Body) {
+        codec_roundtrip(&rules, "application/x-www-form-urlencoded", data, None);
+    }
+}
+
+/// Query strings (no body).
+pub fn query(data: &[u8]) {
+    let q = String::from_utf8_lossy(data);
+    if let Some(rules) = body_rules(BodyKind::Auto, Location::Query) {
+        codec_roundtrip(&rules, "application/json", b"", Some(&q));
+    }
+}
+
+/// Base64 "sensitive params" bodies (Plano).
+pub fn base64(data: &[u8]) {
+    if let Some(rules) = body_rules(BodyKind::Base64, Location::Body) {
+        codec_roundtrip(&rules, "text/plain", data, None);
+    }
+}
+
+/// The field-path parser, form-key splitting and matching.
+pub fn field_path(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    // First line: a rule path; second line: a concrete form key to match it against.
+    let (path, key) = text.split_once('\n').unwrap_or((&text, ""));
+    let mut elems = Vec::new();
+    FieldPath::split_form_key(key, &mut elems);
+    let concrete: Vec<PathElem<'_>> = elems
+        .iter()
+        .filter_map(|e| match e {
+            crate::select::path::FormElem::Key(r) => key.get(r.clone()).map(PathElem::Key),
+            crate::select::path::FormElem::Index(n) => Some(PathElem::Index(*n)),
+        })
+        .collect();
+    if let Ok(p) = FieldPath::parse(path) {
+        let _ = p.matches(&concrete);
+        let _ = p.last_key();
+        // A parsed path re-parses to the same segments.
+        let again = FieldPath::parse(p.as_str());
+        assert!(
+            again.is_ok_and(|q| q.segments() == p.segments()),
+            "a parsed path must re-parse the same"
+        );
+    }
+}
+
+/// The TOML config parser.
+pub fn config(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = Config::from_toml_str(text);
+    }
+}
+
+/// The keyring file parser (parse only: unsealing runs argon2).
+pub fn keyring(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Ok(file) = KeyringFile::parse(text)
+    {
+        let _ = file.kdf_params();
+        let _ = file.active_version();
+    }
+}
+
+/// The stored-record parser.
+pub fn record(data: &[u8]) {
+    if let Ok(r) = Record::parse(data) {
+        let _ = r.aad("tok_fuzz");
+    }
+}
+
+/// Token templates for an arbitrary class, format and value.
+pub fn token(data: &[u8]) {
+    let (Some(&c), Some(&f)) = (data.first(), data.get(1)) else {
+        return;
+    };
+    let class = DataClass::ALL
+        .get(usize::from(c) % DataClass::ALL.len())
+        .copied()
+        .unwrap_or(DataClass::Pan);
+    let formats = [
+        TokenFormat::PanSixFour,
+        TokenFormat::PanNonLuhn,
+        TokenFormat::Opaque,
+        TokenFormat::Digits,
+    ];
+    let format = formats
+        .get(usize::from(f) % formats.len())
+        .copied()
+        .unwrap_or(TokenFormat::Opaque);
+    let raw = String::from_utf8_lossy(data.get(2..).unwrap_or_default());
+    // Any value: no panic, never the value itself.
+    if let Ok(t) = Template::new(class, format, &raw) {
+        let _ = t.space();
+        if let Some(tok) = t.draw() {
+            assert!(tok != raw, "a token equals its value");
+        }
+        if let Some(tok) = t.nth(0) {
+            assert!(tok != raw, "a token equals its value");
+        }
+    }
+    // A valid value: the format's invariants.
+    let Ok(value) = Sensitive::parse(class, &raw) else {
+        return;
+    };
+    let v = value.expose();
+    let Ok(t) = Template::new(class, format, v) else {
+        return;
+    };
+    let Some(tok) = t.draw() else { return };
+    assert!(tok != v, "a token equals its value");
+    // Opaque by request, or for an account number that is neither digits nor an IBAN.
+    let opaque = format == TokenFormat::Opaque
+        || (class == DataClass::BankAccount
+            && !token::is_iban(v)
+            && !v.bytes().all(|b| b.is_ascii_digit()));
+    if opaque {
+        assert!(
+            tok.starts_with(token::OPAQUE_PREFIX) || tok.starts_with(token::OPAQUE_CVV_PREFIX),
+            "an opaque token has its prefix"
+        );
+        return;
+    }
+    assert!(tok.len() == v.len(), "a token keeps the value's length");
+    // The 0th token has every random digit zero: only kept characters (and the check
+    // digits) differ from zero.
+    let zero = t.nth(0);
+    let n = v.len();
+    match class {
+        DataClass::Pan => {
+            let ok = luhn::is_valid(&tok);
+            assert!(
+                ok == (format == TokenFormat::PanSixFour),
+                "pan token Luhn validity"
+            );
+            if let Some(z) = zero {
+                // Positions 6..n-4, but for the check digit (the last random one),
+                // are random.
+                let mid = z.get(6..n.saturating_sub(5)).unwrap_or_default();
+                assert!(mid.bytes().all(|b| b == b'0'), "pan token keeps too much");
+            }
+        }
+        DataClass::BankAccount if token::is_iban(v) => {
+            assert!(token::is_iban(&tok), "iban token is an IBAN");
+            assert!(tok.get(..2) == v.get(..2), "iban token keeps the country");
+        }
+        DataClass::BankAccount => {
+            if let Some(z) = zero {
+                let head = z.get(..n.saturating_sub(4)).unwrap_or_default();
+                assert!(
+                    head.bytes().all(|b| b == b'0'),
+                    "account token keeps too much"
+                );
+            }
+        }
+        DataClass::Cvv => {
+            assert!(tok.bytes().all(|b| b.is_ascii_digit()), "cvv token digits");
+        }
+        DataClass::Secret => {}
+    }
+}
+
+// === the whole pipeline ===
+
+struct PipelineState {
+    rt: tokio::runtime::Runtime,
+    vault: Vault,
+    routes: Vec<(CompiledRules, &'static str, Decode)>,
+    _dir: tempfile::TempDir,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Decode {
+    Json,
+    Form,
+    Base64,
+}
+
+const STORE_PREFIX: &str = "vaultgate-fuzz-";
+
+fn remove_stale_stores(base: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(STORE_PREFIX))
+            .and_then(|n| n.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let alive = std::path::Path::new(&format!("/proc/{pid}")).exists();
+        if !alive && std::path::Path::new("/proc/self").exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+fn pipeline_state() -> Option<PipelineState> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    // tmpfs when there is one: every sanitize flushes. libFuzzer exits without
+    // dropping statics, so each run leaves its store behind: remove those of runs
+    // that are gone (named by process id) before making ours.
+    let shm = std::path::Path::new("/dev/shm");
+    let base = if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    remove_stale_stores(&base);
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("{STORE_PREFIX}{}-", std::process::id()))
+        .tempdir_in(&base)
+        .ok()?;
+    let settings = VaultSettings {
+        data: dir.path().join("data"),
+        cache_capacity_mb: 8,
+        ..VaultSettings::default()
+    };
+    let vault = Vault::open(&settings, Keys::ephemeral().ok()?).ok()?;
+    let profile = |name| CompiledRules::compile(&profiles::get(name)?).ok();
+    let mut q2_form = profiles::get("q2open")?;
+    q2_form.body = BodyKind::Auto;
+    let routes = vec![
+        (profile("q2open")?, "application/json", Decode::Json),
+        (profile("hostway")?, "application/json", Decode::Json),
+        (profile("plano")?, "text/plain", Decode::Base64),
+        (
+            CompiledRules::compile(&q2_form).ok()?,
+            "application/x-www-form-urlencoded",
+            Decode::Form,
+        ),
+    ];
+    Some(PipelineState {
+        rt,
+        vault,
+        routes,
+        _dir: dir,
+    })
+}
+
+/// The request pipeline on a real vault: no card number in the input may reach the
+/// upstream unless it is one of the vault's own tokens.
+pub fn pipeline(data: &[u8]) {
+    static STATE: OnceLock<Option<PipelineState>> = OnceLock::new();
+    let state = STATE.get_or_init(pipeline_state);
+    assert!(state.is_some(), "the fuzz vault could not be set up");
+    let Some(state) = state else { return };
+    let Some((&sel, body)) = data.split_first() else {
+        return;
+    };
+    let Some((rules, content_type, decode)) =
+        state.routes.get(usize::from(sel) % state.routes.len())
+    else {
+        return;
+    };
+    let Ok(req) = http::Request::post("/v1/payment")
+        .header(http::header::CONTENT_TYPE, *content_type)
+        .body(())
+    else {
+        return;
+    };
+    let (parts, ()) = req.into_parts();
+    let vault = &state.vault;
+    state.rt.block_on(async {
+        let Ok(out) = crate::pipeline::sanitize(vault, rules, &parts, body, MAX).await else {
+            return; // fail closed
+        };
+        let sent = out.body.as_deref().unwrap_or(body);
+        let before = cards(&decoded(*decode, body));
+        for card in cards(&decoded(*decode, sent)) {
+            if before.contains(&card) {
+                let issued = vault.is_issued(&card).await;
+                assert!(
+                    matches!(issued, Ok(true)),
+                    "a card number from the request reached the upstream"
+                );
+            }
+        }
+    });
+}
+
+/// The request body's text as the upstream would read it: JSON strings unescaped,
+/// form components percent-decoded, base64 decoded. Values are kept apart by NULs.
+fn decoded(how: Decode, body: &[u8]) -> Vec<u8> {
+    match how {
+        Decode::Json => decode_json(body),
+        Decode::Form => decode_form(body),
+        Decode::Base64 => match codec::base64::decode(body, MAX) {
+            Ok((d, _)) => {
+                let json = d
+                    .iter()
+                    .find(|b| !b.is_ascii_whitespace())
+                    .is_some_and(|b| *b == b'{' || *b == b'[');
+                if json {
+                    decode_json(&d)
+                } else {
+                    decode_form(&d)
+                }
+            }
+            Err(_) => body.to_vec(),
+        },
+    }
+}
+
+fn decode_json(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while let Some(&b) = text.get(i) {
+        if b != b'"' {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        // A string literal: up to the next unescaped quote.
+        let mut j = i + 1;
+        while let Some(&c) = text.get(j) {
+            match c {
+                b'\\' => j += 2,
+                b'"' => break,
+                _ => j += 1,
+            }
+        }
+        let end = (j + 1).min(text.len());
+        let lit = text.get(i..end).unwrap_or_default();
+        out.push(0);
+        match serde_json::from_slice::<String>(lit) {
+            Ok(s) => out.extend_from_slice(s.as_bytes()),
+            Err(_) => out.extend_from_slice(lit),
+        }
+        out.push(0);
+        i = end;
+    }
+    out
+}
+
+fn decode_form(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    for pair in text.split(|b| *b == b'&') {
+        for part in pair.splitn(2, |b| *b == b'=') {
+            out.push(0);
+            let mut k = 0;
+            while let Some(&b) = part.get(k) {
+                let hex = |at: usize| {
+                    part.get(at)
+                        .and_then(|h| char::from(*h).to_digit(16))
+                        .and_then(|d| u8::try_from(d).ok())
+                };
+                match (b, hex(k + 1), hex(k + 2)) {
+                    (b'%', Some(h), Some(l)) => {
+                        out.push(h * 16 + l);
+                        k += 3;
+                    }
+                    (b'+', _, _) => {
+                        out.push(b' ');
+                        k += 1;
+                    }
+                    _ => {
+                        out.push(b);
+                        k += 1;
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Every Luhn-valid number of 13 to 19 digits made of whole digit groups (groups
+/// joined by single spaces or dashes), as plain digits.
+fn cards(text: &[u8]) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut groups: Vec<&[u8]> = Vec::new();
+    let mut i = 0;
+    while i < text.len() {
+        if !text.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+            continue;
+        }
+        groups.clear();
+        let mut start = i;
+        loop {
+            let mut end = start;
+            while text.get(end).is_some_and(u8::is_ascii_digit) {
+                end += 1;
+            }
+            groups.push(text.get(start..end).unwrap_or_default());
+            let sep = text.get(end).is_some_and(|b| *b == b' ' || *b == b'-');
+            if sep && text.get(end + 1).is_some_and(u8::is_ascii_digit) {
+                start = end + 1;
+            } else {
+                i = end;
+                break;
+            }
+        }
+        for first in 0..groups.len() {
+            let mut digits = String::new();
+            for g in groups.iter().skip(first) {
+                digits.extend(g.iter().map(|b| char::from(*b)));
+                if digits.len() > 19 {
+                    break;
+                }
+                if digits.len() >= 13 && luhn::is_valid(&digits) {
+                    out.insert(digits.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cards_finds_grouped_numbers_only() {
+        let c = cards(b"x 4242 4242 4242 4242 y 12345678901234567890 4111-1111-1111-1111");
+        assert!(c.contains("4242424242424242"));
+        assert!(c.contains("4111111111111111"));
+        assert_eq!(c.len(), 2);
+    }
+
+    #[test]
+    fn decoders() {
+        assert_eq!(
+            decode_json(br#"{"a":"\u0034242"}"#),
+            b"{\0a\0:\x004242\0}".to_vec()
+        );
+        assert_eq!(decode_form(b"a+b=%34%32"), b"\x00a b\x0042".to_vec());
+    }
+
+    #[test]
+    fn targets_run_on_seeds() {
+        json(br#"{"paymentType":"card","cardNumber":"4242424242424242","cardCode":"123","note":"4111 1111 1111 1111"}"#);
+        form(b"payment_method[card_number]=4242424242424242&x=4111-1111-1111-1111");
+        query(b"payment_method.card_number=4242424242424242&cvc=123");
+        base64(b"eyJwYXltZW50X21ldGhvZCI6eyJjYXJkX251bWJlciI6IjQyNDI0MjQyNDI0MjQyNDIifX0=");
+        field_path(b"items[*].pan\nitems[0][pan]");
+        token(b"\x00\x004242424242424242");
+        // Found by the fuzzer (a checker bug): a non-IBAN alphanumeric account
+        // number gets an opaque token even in the `digits` format.
+        token(b"\x02\x03DE89370400442013000");
+        let body =
+            br#"{"paymentType":"card","cardNumber":"4242424242424242","note":"4111111111111111"}"#;
+        pipeline(&[b"\x00".as_slice(), body].concat());
+        pipeline(b"\x03paymentType=card&cardNumber=4242424242424242&x=4111+1111+1111+1111");
+    }
+}
