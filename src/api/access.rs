@@ -6,10 +6,7 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http::{HeaderMap, HeaderName, header};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
-use hyper::body::Incoming;
 
 use crate::api::metrics::{CounterVec, Metrics};
 use crate::audit::{Action, AuditEvent, AuditLog, AuditOptions};
@@ -122,27 +119,9 @@ fn bearer<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
         .filter(|k| !k.is_empty())
 }
 
+pub use crate::server::body::read_body;
+
 /// The header the vault API reads a bearer key from.
 pub fn api_auth_header() -> &'static HeaderName {
     &header::AUTHORIZATION
-}
-
-/// Read a whole request body of at most `limit` bytes.
-pub async fn read_body(headers: &HeaderMap, body: Incoming, limit: usize) -> Result<Bytes> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX)) {
-        return Err(Error::BodyTooLarge { limit });
-    }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(Error::BodyTooLarge { limit })
-        }
-        Err(_) => Err(Error::BadRequest(
-            "the request body could not be read".to_owned(),
-        )),
-    }
 }

@@ -13,9 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use http::{HeaderValue, Request, Response, Version, header};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use tracing::Instrument as _;
 
@@ -157,7 +155,7 @@ async fn forward(
             // its slot under max_connections) for as long as the client likes.
             let bytes = tokio::time::timeout(
                 state.body_read_timeout,
-                collect_limited(&parts.headers, body, state.max_body),
+                crate::server::body::read_body(&parts.headers, body, state.max_body),
             )
             .await
             .map_err(|_| {
@@ -216,25 +214,4 @@ async fn forward(
     let (mut parts, body) = response.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers);
     Ok(Response::from_parts(parts, boxed(body)))
-}
-
-/// Read a whole body, refusing more than `limit` bytes (by Content-Length before
-/// reading, or while reading).
-async fn collect_limited(headers: &http::HeaderMap, body: Incoming, limit: usize) -> Result<Bytes> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX)) {
-        return Err(Error::BodyTooLarge { limit });
-    }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(Error::BodyTooLarge { limit })
-        }
-        Err(_) => Err(Error::BadRequest(
-            "the request body could not be read".to_owned(),
-        )),
-    }
 }

@@ -49,3 +49,31 @@ pub fn json(status: http::StatusCode, json: impl Into<Bytes>) -> Response<Body> 
 pub fn error_response(err: &Error) -> Response<Body> {
     json(err.status(), err.to_json())
 }
+
+/// Read a whole request body of at most `limit` bytes: refused by Content-Length
+/// before reading, or as soon as the stream goes over.
+pub async fn read_body(
+    headers: &http::HeaderMap,
+    body: hyper::body::Incoming,
+    limit: usize,
+) -> crate::Result<Bytes> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX)) {
+        return Err(Error::BodyTooLarge { limit });
+    }
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(Error::BodyTooLarge { limit })
+        }
+        Err(_) => Err(Error::BadRequest(
+            "the request body could not be read".to_owned(),
+        )),
+    }
+}
