@@ -99,7 +99,7 @@ pub enum Command {
     },
     /// Create a new keyring (refuses to overwrite one).
     Init {
-        /// argon2id memory in KiB (default 65536; at least 19456).
+        /// argon2id memory in KiB (default 262144; at least 19456).
         #[arg(long)]
         kdf_memory_kib: Option<u32>,
         /// argon2id passes (default 3; at least 2).
