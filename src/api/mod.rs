@@ -44,7 +44,10 @@ async fn route(state: &ApiState, req: Request<Incoming>) -> Result<Response<Body
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/healthz") => Ok(health::healthz()),
         (&Method::GET, "/readyz") => Ok(health::readyz(&state.readiness)),
-        (&Method::GET, "/metrics") => Ok(metrics::metrics(&state.metrics)),
+        (&Method::GET, "/metrics") => Ok(metrics::metrics(
+            &state.metrics,
+            state.vault.store().flushes(),
+        )),
         // (&Method::POST, "/v1/detokenize") => reveal::detokenize(state, req).await,
         _ => Err(Error::NoRoute),
     }
