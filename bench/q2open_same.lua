@@ -1,7 +1,6 @@
--- POST the q2open card example with the same card every time (path 5: the
--- deterministic lookup path; the CVV is still fresh per request, as in real traffic).
--- Also used, unchanged, for the direct / nginx / pass-through paths so that every
--- path moves the same bytes.
+-- POST the q2open card example with the same card and CVV every time, unchanged,
+-- to the direct, nginx and vaultgate pass-through paths (1-3), so that every path
+-- moves the same bytes.
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"clientId":"56e1ddbd1a05319bc198d36f","paymentType":"card",'

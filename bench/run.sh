@@ -264,8 +264,15 @@ to_us() {
 wrk_run() {
   local name=$1 url=$2 conns=$3 threads=$4 script=$5
   shift 5
-  local out="$WORK/wrk.out"
+  local out="$WORK/wrk.out" perf_pid=""
+  # BENCH_PERF=NAME: record a CPU profile of vaultgate during that path's runs.
+  if [ "${BENCH_PERF:-}" = "$name" ]; then
+    perf record -e cpu-clock -F 2000 -g -p "$VG_PID" -o "${BENCH_PERF_OUT:-/tmp/vaultgate-$name.perf}" \
+      -- sleep "$DUR" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   wrk -t"$threads" -c"$conns" -d"${DUR}s" --timeout 5s --latency -s "$script" "$url" -- "$@" >"$out" 2>&1 || true
+  [ -n "$perf_pid" ] && wait "$perf_pid" 2>/dev/null
   local rps p50 p99 bad sockerr
   rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
   p50=$(awk '$1 == "50%" {print $2}' "$out")
@@ -340,6 +347,31 @@ done
 wrk -t2 -c"$CONNS" -d1s -s "$FRESH" "$VGU/v1/payment" >/dev/null 2>&1 || true
 DUR=$DUR_SAVED
 
+# Memory with 1,000 keep-alive connections under load, measured before the rounds so
+# that it is not inflated by the rounds' tokens: first on the pass-through route (the
+# cost of the connections), then on the tokenizing route (plus new records and CVVs).
+rss() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$VG_PID/status" 2>/dev/null || echo 0; }
+mem_run() {
+  local name=$1 url=$2 script=$3 peak=0 r
+  wrk -t2 -c1000 -d"$((DUR < 3 ? 3 : DUR))s" --timeout 10s -s "$script" "$url" >"$WORK/$name.out" 2>&1 &
+  local w=$!
+  while kill -0 "$w" 2>/dev/null; do
+    r=$(rss VmRSS); [ "${r:-0}" -gt "$peak" ] && peak=$r
+    sleep 0.1
+  done
+  wait "$w" 2>/dev/null || true
+  local rps bad err
+  rps=$(awk '/^Requests\/sec:/ {print $2}' "$WORK/$name.out")
+  bad=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$WORK/$name.out")
+  err=$(awk '/Socket errors:/ {$1=$2=""; print}' "$WORK/$name.out")
+  echo "$((peak / 1024)) MiB VmRSS peak (${rps:-?} req/s${bad:+, $bad non-2xx}${err:+, socket errors:$err})"
+}
+log "1,000 connections"
+RSS_IDLE=$(( $(rss VmRSS) / 1024 ))
+MEM_PASS=$(mem_run mem_pass "$VGU/pass/v1/payment" "$SAME")
+MEM_TOK=$(mem_run mem_tok "$VGU/v1/payment" "$FRESH")
+HWM_MEM=$(( $(rss VmHWM) / 1024 ))
+
 FL0=0; RQ0=0; FL1=0; RQ1=0
 for r in $(seq 1 "$ROUNDS"); do
   log "round $r/$ROUNDS"
@@ -350,7 +382,7 @@ for r in $(seq 1 "$ROUNDS"); do
   wrk_run tok_fresh "$VGU/v1/payment" "$CONNS" 2 "$FRESH"
   f1=$(metric vaultgate_store_flushes_total ""); q1=$(metric vaultgate_requests_total 'route="q2open",outcome="ok"')
   FL1=$((FL1 + f1 - f0)); RQ1=$((RQ1 + q1 - q0))
-  wrk_run tok_same "$VGU/v1/payment" "$CONNS" 2 "$SAME"
+  wrk_run tok_same "$VGU/v1/payment" "$CONNS" 2 "$BENCH/q2open_same_card.lua"
   wrk_run plano "$VGU/payment-methods" "$CONNS" 2 "$PLANO"
   if [ "$REVEAL" = 1 ]; then
     wrk_run reveal "$API/v1/detokenize" "$CONNS" 2 "$BENCH/reveal.lua" "$WORK/batches.txt" "$API_KEY"
@@ -359,23 +391,6 @@ for r in $(seq 1 "$ROUNDS"); do
   wrk_run direct_c1 "$UP/v1/payment" 1 1 "$SAME"
   wrk_run tok_fresh_c1 "$VGU/v1/payment" 1 1 "$FRESH"
 done
-
-# Memory with 1,000 keep-alive connections under load (tokenizing route, fresh cards).
-log "1,000 connections"
-rss_max=0
-wrk -t2 -c1000 -d"$((DUR < 3 ? 3 : DUR))s" --timeout 10s -s "$FRESH" "$VGU/v1/payment" >"$WORK/wrk1000.out" 2>&1 &
-WRK1000=$!
-PIDS+=($WRK1000)
-while kill -0 "$WRK1000" 2>/dev/null; do
-  rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$VG_PID/status" 2>/dev/null || echo 0)
-  [ "${rss:-0}" -gt "$rss_max" ] && rss_max=$rss
-  sleep 0.2
-done
-wait "$WRK1000" 2>/dev/null || true
-HWM=$(awk '/^VmHWM:/ {print $2}' "/proc/$VG_PID/status")
-RPS1000=$(awk '/^Requests\/sec:/ {print $2}' "$WORK/wrk1000.out")
-BAD1000=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$WORK/wrk1000.out")
-ERR1000=$(awk '/Socket errors:/ {$1=$2=""; print}' "$WORK/wrk1000.out")
 
 # --- report --------------------------------------------------------------------------
 NG_RPS=$(col nginx 1)
@@ -413,7 +428,10 @@ if [ "$RQ1" -gt 0 ]; then
   awk -v f="$FL1" -v q="$RQ1" -v c="$CONNS" 'BEGIN {
     printf "fsyncs per tokenizing request at %d connections: %.3f (%d flushes / %d requests)\n", c, f / q, f, q }'
 fi
-echo "resident memory, 1,000 keep-alive connections (q2open fresh cards, ${RPS1000:-?} req/s${BAD1000:+, $BAD1000 non-2xx}${ERR1000:+, socket errors:$ERR1000}): VmRSS peak $((rss_max / 1024)) MiB, VmHWM $((HWM / 1024)) MiB"
+echo "resident memory, 1,000 keep-alive connections (wrk -c1000), VmRSS before: $RSS_IDLE MiB"
+echo "  pass-through route: $MEM_PASS"
+echo "  q2open fresh cards: $MEM_TOK; VmHWM $HWM_MEM MiB"
+echo "  after all rounds: VmRSS $(( $(rss VmRSS) / 1024 )) MiB, VmHWM $(( $(rss VmHWM) / 1024 )) MiB"
 if grep -qiE 'error|panic' "$WORK/vaultgate.log"; then
   log "vaultgate logged errors:"; grep -iE 'error|panic' "$WORK/vaultgate.log" | head -5 >&2
 fi
