@@ -264,7 +264,9 @@ async fn metrics_count_store_flushes() {
         &client,
         Request::post(url(server.proxy_addr(), "/tokenize"))
             .header("content-type", "application/json")
-            .body(Full::new(Bytes::from_static(br#"{"card":"4111111111111111"}"#)))
+            .body(Full::new(Bytes::from_static(
+                br#"{"card":"4111111111111111"}"#,
+            )))
             .unwrap(),
     )
     .await;

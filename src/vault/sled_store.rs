@@ -8,6 +8,7 @@ use std::ops::Bound;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -118,7 +119,12 @@ impl Drop for SledStore {
     }
 }
 
+/// The longest a flush waits for more writers to join it (see [`flusher`]).
+const GATHER_MAX: Duration = Duration::from_micros(500);
+
 fn flusher(db: sled::Db, c: Arc<GroupCommit>) {
+    // How many writes the previous flush covered.
+    let mut last_batch: u64 = 0;
     loop {
         {
             let Ok(mut wanted) = c.wanted.lock() else {
@@ -136,9 +142,33 @@ fn flusher(db: sled::Db, c: Arc<GroupCommit>) {
                     Err(_) => return,
                 };
             }
+            // Adaptive gather: when the previous flush was shared by several writers,
+            // the next group is usually still arriving (their requests were answered
+            // one flush ago). Wait, at most GATHER_MAX, until as many writes wait as
+            // the last flush covered, so that groups do not split into a big and a
+            // small flush. A lone writer (last_batch <= 1) is flushed at once: no
+            // added latency at low concurrency.
+            if last_batch > 1 {
+                let deadline = Instant::now() + GATHER_MAX;
+                let done = c.state.borrow().done;
+                while wanted.saturating_sub(done) < last_batch {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        break;
+                    }
+                    wanted = match c
+                        .wake
+                        .wait_timeout(wanted, deadline.saturating_duration_since(now))
+                    {
+                        Ok((w, _)) => w,
+                        Err(_) => return,
+                    };
+                }
+            }
         }
         // Every write numbered up to `target` was applied before this flush starts.
         let target = c.writes.load(Ordering::SeqCst);
+        last_batch = target.saturating_sub(c.state.borrow().done);
         let result = db.flush();
         c.flushes.fetch_add(1, Ordering::Relaxed);
         c.state.send_modify(|s| match &result {
