@@ -259,7 +259,7 @@ async fn metrics_count_store_flushes() {
             .unwrap()
     };
     let before = send(&client, metrics()).await;
-    let before = flushes(&String::from_utf8(before.body.to_vec()).unwrap());
+    let before = flushes(std::str::from_utf8(&before.body).unwrap());
     let ok = send(
         &client,
         Request::post(url(server.proxy_addr(), "/tokenize"))
