@@ -152,9 +152,11 @@ http {
 }
 EOF
 "$NGINX" -c "$WORK/up/nginx.conf" -p "$WORK/up" -e "$WORK/up/error.log" &
-PIDS+=($!)
+UP_MASTER=$!
+PIDS+=($UP_MASTER)
 "$NGINX" -c "$WORK/ng/nginx.conf" -p "$WORK/ng" -e "$WORK/ng/error.log" &
-PIDS+=($!)
+NG_MASTER=$!
+PIDS+=($NG_MASTER)
 
 # --- vaultgate -------------------------------------------------------------------
 export VAULTGATE_PASSPHRASE="bench-passphrase-$$-$RANDOM"
@@ -271,8 +273,10 @@ wrk_run() {
       -- sleep "$DUR" >/dev/null 2>&1 &
     perf_pid=$!
   fi
+  local t0; t0=$(cpu_ticks "$(pids_for "$name")")
   wrk -t"$threads" -c"$conns" -d"${DUR}s" --timeout 5s --latency -s "$script" "$url" -- "$@" >"$out" 2>&1 || true
   [ -n "$perf_pid" ] && wait "$perf_pid" 2>/dev/null
+  local t1; t1=$(cpu_ticks "$(pids_for "$name")")
   local rps p50 p99 bad sockerr
   rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
   p50=$(awk '$1 == "50%" {print $2}' "$out")
@@ -284,8 +288,30 @@ wrk_run() {
   fi
   [ -n "$bad" ] && log "WARNING: $name: $bad non-2xx responses"
   [ -n "$sockerr" ] && log "WARNING: $name: $sockerr"
-  echo "$rps $(to_us "$p50") $(to_us "$p99") ${bad:-0}" >>"$RES/$name"
+  # CPU time of the process under test per request, in µs.
+  local cpu_us
+  cpu_us=$(awk -v a="$t0" -v b="$t1" -v r="$rps" -v d="$DUR" -v hz="$CLK_TCK" 'BEGIN {
+    if (r > 0) printf "%.0f", (b - a) / hz * 1e6 / (r * d); else print 0 }')
+  echo "$rps $(to_us "$p50") $(to_us "$p99") ${bad:-0} $cpu_us" >>"$RES/$name"
   cp "$out" "$RES/$name.last.txt"
+}
+
+CLK_TCK=$(getconf CLK_TCK)
+# utime + stime (clock ticks) of a list of PIDs and their threads.
+cpu_ticks() {
+  local total=0 p
+  for p in $1; do
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
+# The processes serving a path: nginx workers (children of the master) or vaultgate.
+pids_for() {
+  case "$1" in
+    direct*) ps -o pid= --ppid "$UP_MASTER" | tr '\n' ' ' ;;
+    nginx*) ps -o pid= --ppid "$NG_MASTER" | tr '\n' ' ' ;;
+    *) echo "$VG_PID" ;;
+  esac
 }
 
 median() { sort -g | awk '{a[NR] = $1} END { if (NR == 0) print 0; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
@@ -398,16 +424,16 @@ UP_RPS=$(col direct 1)
 row() {
   local label=$1 name=$2 mult=${3:-1}
   [ -s "$RES/$name" ] || return 0
-  local rps p50 p99
-  rps=$(col "$name" 1); p50=$(col "$name" 2); p99=$(col "$name" 3)
-  awk -v l="$label" -v r="$rps" -v m="$mult" -v a="$p50" -v b="$p99" -v n="$NG_RPS" -v d="$UP_RPS" 'BEGIN {
-    printf "| %-44s | %9.0f | %8.0f | %8.0f | %5.2f | %5.2f |\n", l, r * m, a, b, r / n, r / d }'
+  local rps p50 p99 cpu
+  rps=$(col "$name" 1); p50=$(col "$name" 2); p99=$(col "$name" 3); cpu=$(col "$name" 5)
+  awk -v l="$label" -v r="$rps" -v m="$mult" -v a="$p50" -v b="$p99" -v n="$NG_RPS" -v d="$UP_RPS" -v c="$cpu" 'BEGIN {
+    printf "| %-42s | %9.0f | %7.0f | %7.0f | %6.2f | %7.2f | %5.0f |\n", l, r * m, a, b, r / n, r / d, c }'
 }
 echo
 echo "## vaultgate benchmark ($(date -u +%Y-%m-%d), $(nproc) cores, $WORKERS nginx workers, wrk -t2 -c$CONNS, $ROUNDS x ${DUR}s, medians)"
 echo
-echo "| path                                         |     req/s |  p50 µs |  p99 µs | ×nginx | ×direct |"
-echo "|----------------------------------------------|-----------|---------|---------|-------|-------|"
+echo "| path                                       |     req/s |  p50 µs |  p99 µs | ×nginx | ×direct | CPU µs/req |"
+echo "|--------------------------------------------|-----------|---------|---------|--------|---------|-------|"
 row "1. direct to upstream" direct
 row "2. nginx proxy_pass" nginx
 row "3. vaultgate pass-through" pass
@@ -417,7 +443,7 @@ row "6. vaultgate Plano base64, fresh card" plano
 if [ "$REVEAL" = 1 ]; then
   row "7. reveal API, batches of 100 (tokens/s)" reveal 100
 else
-  echo "| 7. reveal API, batches of 100                | not available in this build | | | | |"
+  echo "| 7. reveal API, batches of 100              | not available in this build | | | | | |"
 fi
 row "direct, 1 connection" direct_c1
 row "q2open fresh card, 1 connection" tok_fresh_c1
