@@ -230,25 +230,51 @@ impl TokenStore for SledStore {
         key: &str,
         record: &[u8],
     ) -> Result<FingerprintInsert> {
-        let outcome = (&self.tokens, &self.fingerprints)
-            .transaction(|(tokens, fps)| {
-                if let Some(existing) = fps.get(fingerprint)? {
-                    return Ok(FingerprintInsert::Existing(
-                        String::from_utf8_lossy(&existing).into_owned(),
-                    ));
-                }
-                if tokens.get(key)?.is_some() {
-                    return Ok(FingerprintInsert::Taken);
-                }
-                tokens.insert(key, record)?;
-                fps.insert(fingerprint, key.as_bytes())?;
-                Ok::<_, ConflictableTransactionError<()>>(FingerprintInsert::New)
-            })
-            .map_err(tx_error)?;
-        if outcome == FingerprintInsert::New {
-            self.wrote();
+        // No sled transaction here: every sled transaction takes sled's global
+        // concurrency-control write lock, which waits for any flush in progress (a
+        // flush holds the read side through its fsync), so a transaction on the hot
+        // path blocks a runtime worker for the rest of the fsync. Two compare-and-swaps
+        // instead, record first: a crash between them leaves an orphan record that was
+        // never handed out, never a fingerprint without its record.
+        if let Some(existing) = self.fingerprints.get(fingerprint)? {
+            return Ok(FingerprintInsert::Existing(
+                String::from_utf8_lossy(&existing).into_owned(),
+            ));
         }
-        Ok(outcome)
+        if self
+            .tokens
+            .compare_and_swap(key, None as Option<&[u8]>, Some(record))?
+            .is_err()
+        {
+            return Ok(FingerprintInsert::Taken);
+        }
+        match self.fingerprints.compare_and_swap(
+            fingerprint,
+            None as Option<&[u8]>,
+            Some(key.as_bytes()),
+        )? {
+            Ok(()) => {
+                self.wrote();
+                Ok(FingerprintInsert::New)
+            }
+            Err(race) => {
+                // The same value was tokenized concurrently and the other writer won:
+                // drop our record (never handed out) and answer with theirs. Take a
+                // write number after theirs was applied, so that a durability barrier
+                // taken from now on covers their record too.
+                let _ = self
+                    .tokens
+                    .compare_and_swap(key, Some(record), None as Option<&[u8]>)?;
+                self.wrote();
+                match race.current {
+                    Some(existing) => Ok(FingerprintInsert::Existing(
+                        String::from_utf8_lossy(&existing).into_owned(),
+                    )),
+                    // Removed again in between (a concurrent delete): try afresh.
+                    None => Ok(FingerprintInsert::Taken),
+                }
+            }
+        }
     }
 
     async fn fingerprint(&self, fingerprint: &[u8]) -> Result<Option<String>> {
