@@ -5,6 +5,8 @@
 #   bench/run.sh --smoke      every path once for 1 s, no thresholds (for CI)
 #   bench/run.sh --store-size also: store size on disk after 1M tokens (benches/store_size.rs)
 #   options: --rounds N  --duration SECS  --conns N  --no-build
+#   BENCH_PERF=NAME (direct, nginx, pass, tok_fresh, tok_same, plano, ...): record a
+#   `perf record -g` CPU profile of vaultgate during that path, into /tmp/vaultgate-NAME.perf.
 #
 # Everything binds 127.0.0.1 only. Needs nginx and wrk (installed from Debian's
 # packages when missing and running as root). Every child is killed on exit.
@@ -26,7 +28,7 @@ while [ $# -gt 0 ]; do
     --duration) DUR="$2"; shift ;;
     --conns) CONNS="$2"; shift ;;
     --no-build) BUILD=0 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "unknown option: $1" >&2; exit 2 ;;
   esac
   shift
