@@ -239,6 +239,46 @@ async fn admin_endpoints_report_health_readiness_and_metrics() {
     echo.stop().await;
 }
 
+/// `vaultgate_store_flushes_total` on `/metrics`: a tokenizing request is forwarded only
+/// after its record is durable, so it costs at least one store flush.
+#[tokio::test]
+async fn metrics_count_store_flushes() {
+    let (up, echo) = EchoUpstream::start().await.unwrap();
+    let server = start(&config_toml(&format!("http://{up}"), ROUTES)).await;
+    let client = http1();
+    let flushes = |text: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix("vaultgate_store_flushes_total "))
+            .unwrap_or_else(|| panic!("no flush counter in {text}"))
+            .parse()
+            .unwrap()
+    };
+    let metrics = || {
+        Request::get(url(server.api_addr(), "/metrics"))
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    };
+    let before = send(&client, metrics()).await;
+    let before = flushes(std::str::from_utf8(&before.body).unwrap());
+    let ok = send(
+        &client,
+        Request::post(url(server.proxy_addr(), "/tokenize"))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from_static(
+                br#"{"card":"4111111111111111"}"#,
+            )))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::OK);
+    let after = send(&client, metrics()).await;
+    let text = String::from_utf8(after.body.to_vec()).unwrap();
+    assert!(text.contains("# TYPE vaultgate_store_flushes_total counter"));
+    assert!(flushes(&text) > before, "{text}");
+    server.stop().await;
+    echo.stop().await;
+}
+
 #[tokio::test]
 async fn non_canonical_paths_are_refused_and_variants_route_alike() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

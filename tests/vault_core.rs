@@ -184,6 +184,48 @@ async fn deterministic_tokens_hold_under_concurrency() {
     assert_ne!(c1, c2);
 }
 
+/// The same cards tokenized at once from several runtime threads (real races on the
+/// store, not just interleavings): one token per card, each reveals its card, and the
+/// losers' records are not counted as issued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deterministic_tokens_hold_across_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = Arc::new(new_vault(dir.path()));
+    let cards = [
+        "4242424242424242",
+        "378282246310005",
+        "4111111111111111",
+        "5555555555554444",
+        "4000056655665556",
+    ];
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        for card in cards {
+            let v = Arc::clone(&vault);
+            tasks.push(tokio::spawn(async move {
+                let token = v
+                    .tokenize(&value(DataClass::Pan, card), &Default::default())
+                    .await
+                    .unwrap();
+                (card, token)
+            }));
+        }
+    }
+    let mut by_card: std::collections::HashMap<&str, HashSet<String>> = Default::default();
+    for t in tasks {
+        let (card, token) = t.await.unwrap();
+        by_card.entry(card).or_default().insert(token);
+    }
+    for card in cards {
+        let tokens = &by_card[card];
+        assert_eq!(tokens.len(), 1, "one token per card");
+        let token = tokens.iter().next().unwrap();
+        let revealed = vault.detokenize(token, None).await.unwrap();
+        assert_eq!(revealed.value.expose(), card);
+    }
+    assert_eq!(vault.issued(DataClass::Pan), 5);
+}
+
 #[tokio::test]
 async fn cvv_is_single_use_and_expires() {
     let dir = tempfile::tempdir().unwrap();

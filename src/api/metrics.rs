@@ -334,9 +334,17 @@ impl Default for Metrics {
     }
 }
 
-/// `GET /metrics`.
-pub fn metrics(metrics: &Metrics) -> Response<Body> {
-    let mut res = Response::new(full(Bytes::from(metrics.registry.render())));
+/// `GET /metrics`. `store_flushes` is the store's fsync count, rendered as
+/// `vaultgate_store_flushes_total` (it lives in the store, not in the registry).
+pub fn metrics(metrics: &Metrics, store_flushes: u64) -> Response<Body> {
+    let mut text = metrics.registry.render();
+    let _ = writeln!(
+        text,
+        "# HELP vaultgate_store_flushes_total Store flushes (fsyncs), shared by group commit."
+    );
+    let _ = writeln!(text, "# TYPE vaultgate_store_flushes_total counter");
+    let _ = writeln!(text, "vaultgate_store_flushes_total {store_flushes}");
+    let mut res = Response::new(full(Bytes::from(text)));
     *res.status_mut() = StatusCode::OK;
     res.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -360,7 +368,7 @@ mod tests {
             .observe(Duration::from_millis(3));
         let extra = m
             .registry
-            .counter_vec("vaultgate_store_flushes_total", "Store flushes.", &[]);
+            .counter_vec("vaultgate_cvv_swept_total", "CVVs swept.", &[]);
         extra.inc(&[]);
         let text = m.registry.render();
         assert!(text.contains("vaultgate_requests_total{route=\"cards\",outcome=\"ok\"} 3"));
@@ -379,7 +387,7 @@ mod tests {
             )
         );
         assert!(text.contains("vaultgate_request_duration_seconds_count{route=\"cards\"} 1"));
-        assert!(text.contains("vaultgate_store_flushes_total 1"));
+        assert!(text.contains("vaultgate_cvv_swept_total 1"));
         assert!(text.contains("# TYPE vaultgate_tokens_issued_total counter"));
     }
 }

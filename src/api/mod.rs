@@ -72,7 +72,10 @@ async fn route(
         (&Method::GET, "/readyz") => Ok(health::readyz(&state.readiness)),
         (&Method::GET, "/metrics") => {
             sync_vault_counters(state);
-            Ok(metrics::metrics(&state.metrics))
+            Ok(metrics::metrics(
+                &state.metrics,
+                state.vault.store().flushes(),
+            ))
         }
         (&Method::POST, "/v1/detokenize") => reveal::detokenize(state, conn, req).await,
         (&Method::POST, "/v1/tokenize") => tokens::tokenize(state, conn, req).await,

@@ -8,6 +8,7 @@ use std::ops::Bound;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -76,9 +77,14 @@ impl SledStore {
         });
         let flusher_db = db.clone();
         let flusher_commit = Arc::clone(&commit);
+        // sled 0.34 makes its log writes durable with `sync_file_range`, which neither
+        // flushes the disk's write cache nor the file's size; an `fdatasync` of the log
+        // file after each group flush does both, so "durable" survives a power loss too.
+        let log = std::fs::File::open(dir.join("db"))
+            .map_err(|e| Error::io(format!("open {}/db for fdatasync", dir.display()), e))?;
         std::thread::Builder::new()
             .name("vaultgate-flusher".into())
-            .spawn(move || flusher(flusher_db, flusher_commit))
+            .spawn(move || flusher(flusher_db, log, flusher_commit))
             .map_err(|e| Error::io("start the store flusher thread", e))?;
         Ok(SledStore {
             db,
@@ -118,7 +124,12 @@ impl Drop for SledStore {
     }
 }
 
-fn flusher(db: sled::Db, c: Arc<GroupCommit>) {
+/// The longest a flush waits for more writers to join it (see [`flusher`]).
+const GATHER_MAX: Duration = Duration::from_micros(500);
+
+fn flusher(db: sled::Db, log: std::fs::File, c: Arc<GroupCommit>) {
+    // How many writes the previous flush covered.
+    let mut last_batch: u64 = 0;
     loop {
         {
             let Ok(mut wanted) = c.wanted.lock() else {
@@ -136,10 +147,37 @@ fn flusher(db: sled::Db, c: Arc<GroupCommit>) {
                     Err(_) => return,
                 };
             }
+            // Adaptive gather: when the previous flush was shared by several writers,
+            // the next group is usually still arriving (their requests were answered
+            // one flush ago). Wait, at most GATHER_MAX, until as many writes wait as
+            // the last flush covered, so that groups do not split into a big and a
+            // small flush. A lone writer (last_batch <= 1) is flushed at once: no
+            // added latency at low concurrency.
+            if last_batch > 1 {
+                let deadline = Instant::now() + GATHER_MAX;
+                let done = c.state.borrow().done;
+                while wanted.saturating_sub(done) < last_batch {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        break;
+                    }
+                    wanted = match c
+                        .wake
+                        .wait_timeout(wanted, deadline.saturating_duration_since(now))
+                    {
+                        Ok((w, _)) => w,
+                        Err(_) => return,
+                    };
+                }
+            }
         }
         // Every write numbered up to `target` was applied before this flush starts.
         let target = c.writes.load(Ordering::SeqCst);
-        let result = db.flush();
+        last_batch = target.saturating_sub(c.state.borrow().done);
+        let result = db
+            .flush()
+            .map_err(|e| e.to_string())
+            .and_then(|_| log.sync_data().map_err(|e| e.to_string()));
         c.flushes.fetch_add(1, Ordering::Relaxed);
         c.state.send_modify(|s| match &result {
             Ok(_) => s.done = s.done.max(target),
@@ -200,25 +238,52 @@ impl TokenStore for SledStore {
         key: &str,
         record: &[u8],
     ) -> Result<FingerprintInsert> {
-        let outcome = (&self.tokens, &self.fingerprints)
-            .transaction(|(tokens, fps)| {
-                if let Some(existing) = fps.get(fingerprint)? {
-                    return Ok(FingerprintInsert::Existing(
-                        String::from_utf8_lossy(&existing).into_owned(),
-                    ));
-                }
-                if tokens.get(key)?.is_some() {
-                    return Ok(FingerprintInsert::Taken);
-                }
-                tokens.insert(key, record)?;
-                fps.insert(fingerprint, key.as_bytes())?;
-                Ok::<_, ConflictableTransactionError<()>>(FingerprintInsert::New)
-            })
-            .map_err(tx_error)?;
-        if outcome == FingerprintInsert::New {
-            self.wrote();
+        // No sled transaction here: every sled transaction takes sled's global
+        // concurrency-control write lock, which waits for any flush in progress (a
+        // flush holds the read side through its fsync), so a transaction on the hot
+        // path blocks a runtime worker for the rest of the fsync. Two compare-and-swaps
+        // instead, record first: a crash between them leaves an orphan record that was
+        // never handed out, never a fingerprint without its record.
+        if let Some(existing) = self.fingerprints.get(fingerprint)? {
+            return Ok(FingerprintInsert::Existing(
+                String::from_utf8_lossy(&existing).into_owned(),
+            ));
         }
-        Ok(outcome)
+        if self
+            .tokens
+            .compare_and_swap(key, None as Option<&[u8]>, Some(record))?
+            .is_err()
+        {
+            return Ok(FingerprintInsert::Taken);
+        }
+        // Number the record's write before the fingerprint makes it findable: anyone
+        // who finds the token through the fingerprint then takes a durability ticket
+        // that covers the record, and never forwards a token that is not on disk yet.
+        self.wrote();
+        match self.fingerprints.compare_and_swap(
+            fingerprint,
+            None as Option<&[u8]>,
+            Some(key.as_bytes()),
+        )? {
+            Ok(()) => Ok(FingerprintInsert::New),
+            Err(race) => {
+                // The same value was tokenized concurrently and the other writer won:
+                // drop our record (never handed out) and answer with theirs. Take a
+                // write number after theirs was applied, so that a durability barrier
+                // taken from now on covers their record too.
+                let _ = self
+                    .tokens
+                    .compare_and_swap(key, Some(record), None as Option<&[u8]>)?;
+                self.wrote();
+                match race.current {
+                    Some(existing) => Ok(FingerprintInsert::Existing(
+                        String::from_utf8_lossy(&existing).into_owned(),
+                    )),
+                    // Removed again in between (a concurrent delete): try afresh.
+                    None => Ok(FingerprintInsert::Taken),
+                }
+            }
+        }
     }
 
     async fn fingerprint(&self, fingerprint: &[u8]) -> Result<Option<String>> {

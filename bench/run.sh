@@ -1,0 +1,472 @@
+#!/usr/bin/env bash
+# vaultgate side-by-side benchmark: direct upstream vs nginx proxy_pass vs vaultgate.
+#
+#   bench/run.sh              full run: 3 interleaved rounds x 5 s per path, medians
+#   bench/run.sh --smoke      every path once for 1 s, no thresholds (for CI)
+#   bench/run.sh --store-size also: store size on disk after 1M tokens (benches/store_size.rs)
+#   options: --rounds N  --duration SECS  --conns N  --no-build
+#   BENCH_PERF=NAME (direct, nginx, pass, tok_fresh, tok_same, plano, ...): record a
+#   `perf record -g` CPU profile of vaultgate during that path, into /tmp/vaultgate-NAME.perf.
+#
+# Everything binds 127.0.0.1 only. Needs nginx and wrk (installed from Debian's
+# packages when missing and running as root). Every child is killed on exit.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BENCH="$ROOT/bench"
+ROUNDS=3
+DUR=5
+CONNS=32
+SMOKE=0
+STORE_SIZE=0
+BUILD=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --smoke) SMOKE=1; ROUNDS=1; DUR=1 ;;
+    --store-size) STORE_SIZE=1 ;;
+    --rounds) ROUNDS="$2"; shift ;;
+    --duration) DUR="$2"; shift ;;
+    --conns) CONNS="$2"; shift ;;
+    --no-build) BUILD=0 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "unknown option: $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+T0=$(date +%s.%N)
+log() { echo "[bench] $*" >&2; }
+
+# --- tools -------------------------------------------------------------------------
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
+command -v curl >/dev/null || need+=(curl)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing ${need[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "missing: ${need[*]} (install them: apt-get install -y ${need[*]})" >&2
+    exit 1
+  fi
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+# --- build -------------------------------------------------------------------------
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+if [ "$BUILD" = 1 ]; then
+  log "cargo build --release"
+  (cd "$ROOT" && cargo build --release --quiet --bin vaultgate)
+fi
+VG="$TARGET/release/vaultgate"
+[ -x "$VG" ] || { echo "no release binary at $VG" >&2; exit 1; }
+
+# --- workspace, cleanup ------------------------------------------------------------
+WORK=$(mktemp -d /tmp/vaultgate-bench.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  sleep 0.3
+  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+pick_port() {
+  local p=$1
+  while ! port_free "$p"; do p=$((p + 1)); done
+  echo "$p"
+}
+UP_PORT=$(pick_port 18700)
+NG_PORT=$(pick_port $((UP_PORT + 1)))
+VG_PORT=$(pick_port $((NG_PORT + 1)))
+API_PORT=$(pick_port $((VG_PORT + 1)))
+
+# vaultgate's runtime has one worker per core; nginx gets as many workers.
+WORKERS=$(nproc)
+
+wait_port() {
+  for _ in $(seq 1 100); do
+    port_free "$1" || return 0
+    sleep 0.1
+  done
+  echo "nothing listens on 127.0.0.1:$1" >&2
+  return 1
+}
+
+# --- the upstream: nginx answering a small fixed JSON 200, keep-alive -----------------
+mkdir -p "$WORK/up" "$WORK/ng"
+cat >"$WORK/up/nginx.conf" <<EOF
+daemon off;
+worker_processes $WORKERS;
+pid $WORK/up/nginx.pid;
+error_log $WORK/up/error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/up/body;
+  keepalive_requests 1000000;
+  log_format body escape=none '\$request_body';
+  server {
+    listen 127.0.0.1:$UP_PORT;
+    location / {
+      default_type application/json;
+      return 200 '{"id":"pm_123","status":"ok"}';
+    }
+    # Records what vaultgate forwarded (tokens only), for the reveal path.
+    location /capture/ {
+      access_log $WORK/up/captured.log body;
+      proxy_pass http://127.0.0.1:$UP_PORT/ok;
+    }
+  }
+}
+EOF
+cat >"$WORK/ng/nginx.conf" <<EOF
+daemon off;
+worker_processes $WORKERS;
+pid $WORK/ng/nginx.pid;
+error_log $WORK/ng/error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/ng/body;
+  proxy_temp_path $WORK/ng/proxy;
+  keepalive_requests 1000000;
+  upstream backend {
+    server 127.0.0.1:$UP_PORT;
+    keepalive 256;
+  }
+  server {
+    listen 127.0.0.1:$NG_PORT;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto \$scheme;
+    }
+  }
+}
+EOF
+"$NGINX" -c "$WORK/up/nginx.conf" -p "$WORK/up" -e "$WORK/up/error.log" &
+UP_MASTER=$!
+PIDS+=($UP_MASTER)
+"$NGINX" -c "$WORK/ng/nginx.conf" -p "$WORK/ng" -e "$WORK/ng/error.log" &
+NG_MASTER=$!
+PIDS+=($NG_MASTER)
+
+# --- vaultgate -------------------------------------------------------------------
+export VAULTGATE_PASSPHRASE="bench-passphrase-$$-$RANDOM"
+"$VG" --keyring "$WORK/keyring.json" init --kdf-memory-kib 19456 --kdf-passes 2 2>/dev/null
+CLIENT_OUT=$("$VG" clients add bench)
+API_KEY=$(echo "$CLIENT_OUT" | sed -n '2p')
+CLIENT_TOML=$(echo "$CLIENT_OUT" | sed -n '/^\[\[clients\]\]/,$p' \
+  | sed -e 's/^reveal = \[\]/reveal = ["pan"]/' -e 's/^tokenize = \[\]/tokenize = ["pan"]/')
+cat >"$WORK/vaultgate.toml" <<EOF
+[proxy]
+listen = "127.0.0.1:$VG_PORT"
+max_connections = 10000
+
+[api]
+listen = "127.0.0.1:$API_PORT"
+
+[vault]
+keyring = "$WORK/keyring.json"
+data = "$WORK/data"
+
+[[upstreams]]
+name = "up"
+url = "http://127.0.0.1:$UP_PORT"
+
+[[routes]]
+name = "pass"
+upstream = "up"
+method = "*"
+path = "/pass/*"
+
+[[routes]]
+name = "q2open"
+upstream = "up"
+method = "POST"
+path = "/v1/payment"
+profile = "q2open"
+
+[[routes]]
+name = "capture"
+upstream = "up"
+method = "POST"
+path = "/capture/payment"
+profile = "q2open"
+
+[[routes]]
+name = "plano"
+upstream = "up"
+method = "POST"
+path = "/payment-methods"
+profile = "plano"
+
+[log]
+level = "warn"
+
+$CLIENT_TOML
+rate_limit_per_minute = 4000000000
+EOF
+if ! "$VG" check-config --config "$WORK/vaultgate.toml" 2>"$WORK/check.err"; then
+  # A build without [[clients]] support: bench without the client.
+  log "config with [[clients]] refused ($(head -c 200 "$WORK/check.err")); dropping the client"
+  sed -i '/^\[\[clients\]\]/,$d' "$WORK/vaultgate.toml"
+  API_KEY=""
+fi
+"$VG" serve --config "$WORK/vaultgate.toml" 2>"$WORK/vaultgate.log" &
+VG_PID=$!
+PIDS+=($VG_PID)
+wait_port "$UP_PORT"; wait_port "$NG_PORT"; wait_port "$VG_PORT"; wait_port "$API_PORT"
+
+UP="http://127.0.0.1:$UP_PORT"
+NG="http://127.0.0.1:$NG_PORT"
+VGU="http://127.0.0.1:$VG_PORT"
+API="http://127.0.0.1:$API_PORT"
+
+# --- sanity: every path answers 200, and the tokenizing route does tokenize ----------
+# The body of bench/q2open_same.lua.
+SAME_BODY='{"clientId":"56e1ddbd1a05319bc198d36f","paymentType":"card","identifier":"optional_custom_identifier","cardNumber":"4242424242424242","cardCode":"218","expMonth":"10","expYear":"2030","zipcode":"12345","name":"Bench User","setAsDefault":true,"customLabel":"Entertainment Rewards Card"}'
+check() {
+  local name=$1 url=$2 ctype=$3 body=$4 code
+  code=$(curl -s -o "$WORK/check.out" -w '%{http_code}' -X POST -H "Content-Type: $ctype" --data-binary "$body" "$url")
+  if [ "$code" != 200 ]; then
+    echo "sanity check failed: $name answered $code: $(head -c 300 "$WORK/check.out")" >&2
+    exit 1
+  fi
+}
+check direct "$UP/v1/payment" application/json "$SAME_BODY"
+check nginx "$NG/v1/payment" application/json "$SAME_BODY"
+check pass "$VGU/pass/v1/payment" application/json "$SAME_BODY"
+check q2open "$VGU/v1/payment" application/json "$SAME_BODY"
+check capture "$VGU/capture/payment" application/json "$SAME_BODY"
+if grep -q 4242424242424242 "$WORK/up/captured.log"; then
+  echo "sanity check failed: the upstream saw a card number" >&2
+  exit 1
+fi
+
+# --- measuring -----------------------------------------------------------------------
+RES="$WORK/results"
+mkdir -p "$RES"
+
+# wrk_run NAME URL CONNS THREADS SCRIPT [SCRIPT ARGS...]: one wrk run; appends
+# "rps p50_us p99_us errors" to $RES/NAME.
+to_us() {
+  awk -v v="$1" 'BEGIN {
+    n = v + 0; u = v; sub(/^[0-9.]+/, "", u);
+    if (u == "us") m = 1; else if (u == "ms") m = 1000; else if (u == "s") m = 1000000; else m = 1;
+    printf "%.0f", n * m }'
+}
+wrk_run() {
+  local name=$1 url=$2 conns=$3 threads=$4 script=$5
+  shift 5
+  local out="$WORK/wrk.out" perf_pid=""
+  # BENCH_PERF=NAME: record a CPU profile of vaultgate during that path's runs.
+  if [ "${BENCH_PERF:-}" = "$name" ]; then
+    perf record -e cpu-clock -F 2000 -g -p "$VG_PID" -o "${BENCH_PERF_OUT:-/tmp/vaultgate-$name.perf}" \
+      -- sleep "$DUR" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
+  local t0; t0=$(cpu_ticks "$(pids_for "$name")")
+  wrk -t"$threads" -c"$conns" -d"${DUR}s" --timeout 5s --latency -s "$script" "$url" -- "$@" >"$out" 2>&1 || true
+  [ -n "$perf_pid" ] && wait "$perf_pid" 2>/dev/null
+  local t1; t1=$(cpu_ticks "$(pids_for "$name")")
+  local rps p50 p99 bad sockerr
+  rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+  p50=$(awk '$1 == "50%" {print $2}' "$out")
+  p99=$(awk '$1 == "99%" {print $2}' "$out")
+  bad=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$out")
+  sockerr=$(awk '/Socket errors:/ {print}' "$out")
+  if [ -z "$rps" ]; then
+    echo "wrk failed for $name:" >&2; cat "$out" >&2; exit 1
+  fi
+  [ -n "$bad" ] && log "WARNING: $name: $bad non-2xx responses"
+  [ -n "$sockerr" ] && log "WARNING: $name: $sockerr"
+  # CPU time of the process under test per request, in µs.
+  local cpu_us
+  cpu_us=$(awk -v a="$t0" -v b="$t1" -v r="$rps" -v d="$DUR" -v hz="$CLK_TCK" 'BEGIN {
+    if (r > 0) printf "%.0f", (b - a) / hz * 1e6 / (r * d); else print 0 }')
+  echo "$rps $(to_us "$p50") $(to_us "$p99") ${bad:-0} $cpu_us" >>"$RES/$name"
+  cp "$out" "$RES/$name.last.txt"
+}
+
+CLK_TCK=$(getconf CLK_TCK)
+# utime + stime (clock ticks) of a list of PIDs and their threads.
+cpu_ticks() {
+  local total=0 p
+  for p in $1; do
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
+# The processes serving a path: nginx workers (children of the master) or vaultgate.
+pids_for() {
+  case "$1" in
+    direct*) ps -o pid= --ppid "$UP_MASTER" | tr '\n' ' ' ;;
+    nginx*) ps -o pid= --ppid "$NG_MASTER" | tr '\n' ' ' ;;
+    *) echo "$VG_PID" ;;
+  esac
+}
+
+median() { sort -g | awk '{a[NR] = $1} END { if (NR == 0) print 0; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+col() { awk -v c="$2" '{print $c}' "$RES/$1" | median; }
+
+metric() {
+  curl -s "$API/metrics" | awk -v m="$1" -v l="$2" '
+    index($0, m) == 1 && (l == "" || index($0, l) > 0) && $0 !~ /^#/ { s += $NF } END { printf "%d", s }'
+}
+
+SAME="$BENCH/q2open_same.lua"
+FRESH="$BENCH/q2open_fresh.lua"
+PLANO="$BENCH/plano_fresh.lua"
+
+# Reveal API: is it in this build?
+REVEAL=0
+REVEAL_CODE=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+  --data '{"tokens":[]}' "$API/v1/detokenize")
+if [ "$REVEAL_CODE" = 404 ]; then
+  log "reveal API: not available in this build"
+elif [ -z "$API_KEY" ]; then
+  log "reveal API: present but no API client could be configured; skipped"
+else
+  # Collect 1,000 card tokens: tokenize through the capture route, read them back from
+  # what the upstream received.
+  log "reveal API: collecting 1,000 card tokens"
+  wrk -t1 -c4 -d60s -s "$FRESH" "$VGU/capture/payment" >/dev/null 2>&1 &
+  WRK_FILL=$!
+  for _ in $(seq 1 600); do
+    [ "$(wc -l <"$WORK/up/captured.log")" -ge 1001 ] && break
+    sleep 0.1
+  done
+  kill "$WRK_FILL" 2>/dev/null || true
+  wait "$WRK_FILL" 2>/dev/null || true
+  grep -o '"cardNumber":"[^"]*"' "$WORK/up/captured.log" | cut -d'"' -f4 | sort -u | head -1000 >"$WORK/tokens.txt"
+  # Batches of 100, each a rotation of the token list: 1,000 tokens, 10 distinct batches.
+  awk '{t[NR-1] = $0} END {
+    for (b = 0; b < NR; b += 100) {
+      s = "{\"tokens\":[";
+      for (k = 0; k < 100; k++) { s = s (k ? "," : "") "\"" t[(b + k) % NR] "\"" }
+      print s "]}" } }' "$WORK/tokens.txt" >"$WORK/batches.txt"
+  head -1 "$WORK/batches.txt" >"$WORK/batch1.json"
+  code=$(curl -s -o "$WORK/reveal.out" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+    -H "Authorization: Bearer $API_KEY" --data-binary "@$WORK/batch1.json" "$API/v1/detokenize" || true)
+  if [ "$code" = 200 ]; then
+    REVEAL=1
+    log "reveal API: $(wc -l <"$WORK/tokens.txt") tokens, batches of 100"
+  else
+    log "reveal API: a batch of 100 answered $code ($(head -c 200 "$WORK/reveal.out")); skipped"
+  fi
+fi
+
+# Warm-up: connections, page cache, allocator.
+DUR_SAVED=$DUR
+DUR=1
+for u in "$UP/v1/payment" "$NG/v1/payment" "$VGU/pass/v1/payment"; do
+  wrk -t2 -c"$CONNS" -d1s -s "$SAME" "$u" >/dev/null 2>&1 || true
+done
+wrk -t2 -c"$CONNS" -d1s -s "$FRESH" "$VGU/v1/payment" >/dev/null 2>&1 || true
+DUR=$DUR_SAVED
+
+# Memory with 1,000 keep-alive connections under load, measured before the rounds so
+# that it is not inflated by the rounds' tokens: first on the pass-through route (the
+# cost of the connections), then on the tokenizing route (plus new records and CVVs).
+rss() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$VG_PID/status" 2>/dev/null || echo 0; }
+mem_run() {
+  local name=$1 url=$2 script=$3 peak=0 r
+  wrk -t2 -c1000 -d"$((DUR < 3 ? 3 : DUR))s" --timeout 10s -s "$script" "$url" >"$WORK/$name.out" 2>&1 &
+  local w=$!
+  while kill -0 "$w" 2>/dev/null; do
+    r=$(rss VmRSS); [ "${r:-0}" -gt "$peak" ] && peak=$r
+    sleep 0.1
+  done
+  wait "$w" 2>/dev/null || true
+  local rps bad err
+  rps=$(awk '/^Requests\/sec:/ {print $2}' "$WORK/$name.out")
+  bad=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$WORK/$name.out")
+  err=$(awk '/Socket errors:/ {$1=$2=""; print}' "$WORK/$name.out")
+  echo "$((peak / 1024)) MiB VmRSS peak (${rps:-?} req/s${bad:+, $bad non-2xx}${err:+, socket errors:$err})"
+}
+log "1,000 connections"
+RSS_IDLE=$(( $(rss VmRSS) / 1024 ))
+MEM_PASS=$(mem_run mem_pass "$VGU/pass/v1/payment" "$SAME")
+MEM_TOK=$(mem_run mem_tok "$VGU/v1/payment" "$FRESH")
+HWM_MEM=$(( $(rss VmHWM) / 1024 ))
+
+FL0=0; RQ0=0; FL1=0; RQ1=0
+for r in $(seq 1 "$ROUNDS"); do
+  log "round $r/$ROUNDS"
+  wrk_run direct "$UP/v1/payment" "$CONNS" 2 "$SAME"
+  wrk_run nginx "$NG/v1/payment" "$CONNS" 2 "$SAME"
+  wrk_run pass "$VGU/pass/v1/payment" "$CONNS" 2 "$SAME"
+  f0=$(metric vaultgate_store_flushes_total ""); q0=$(metric vaultgate_requests_total 'route="q2open",outcome="ok"')
+  wrk_run tok_fresh "$VGU/v1/payment" "$CONNS" 2 "$FRESH"
+  f1=$(metric vaultgate_store_flushes_total ""); q1=$(metric vaultgate_requests_total 'route="q2open",outcome="ok"')
+  FL1=$((FL1 + f1 - f0)); RQ1=$((RQ1 + q1 - q0))
+  wrk_run tok_same "$VGU/v1/payment" "$CONNS" 2 "$BENCH/q2open_same_card.lua"
+  wrk_run plano "$VGU/payment-methods" "$CONNS" 2 "$PLANO"
+  if [ "$REVEAL" = 1 ]; then
+    wrk_run reveal "$API/v1/detokenize" "$CONNS" 2 "$BENCH/reveal.lua" "$WORK/batches.txt" "$API_KEY"
+  fi
+  # Added latency at one connection: direct vs tokenizing.
+  wrk_run direct_c1 "$UP/v1/payment" 1 1 "$SAME"
+  wrk_run tok_fresh_c1 "$VGU/v1/payment" 1 1 "$FRESH"
+done
+
+# --- report --------------------------------------------------------------------------
+NG_RPS=$(col nginx 1)
+UP_RPS=$(col direct 1)
+row() {
+  local label=$1 name=$2 mult=${3:-1}
+  [ -s "$RES/$name" ] || return 0
+  local rps p50 p99 cpu
+  rps=$(col "$name" 1); p50=$(col "$name" 2); p99=$(col "$name" 3); cpu=$(col "$name" 5)
+  awk -v l="$label" -v r="$rps" -v m="$mult" -v a="$p50" -v b="$p99" -v n="$NG_RPS" -v d="$UP_RPS" -v c="$cpu" 'BEGIN {
+    printf "| %-42s | %9.0f | %7.0f | %7.0f | %6.2f | %7.2f | %5.0f |\n", l, r * m, a, b, r / n, r / d, c }'
+}
+echo
+echo "## vaultgate benchmark ($(date -u +%Y-%m-%d), $(nproc) cores, $WORKERS nginx workers, wrk -t2 -c$CONNS, $ROUNDS x ${DUR}s, medians)"
+echo
+echo "| path                                       |     req/s |  p50 µs |  p99 µs | ×nginx | ×direct | CPU µs/req |"
+echo "|--------------------------------------------|-----------|---------|---------|--------|---------|-------|"
+row "1. direct to upstream" direct
+row "2. nginx proxy_pass" nginx
+row "3. vaultgate pass-through" pass
+row "4. vaultgate q2open, fresh card (durable)" tok_fresh
+row "5. vaultgate q2open, same card" tok_same
+row "6. vaultgate Plano base64, fresh card" plano
+if [ "$REVEAL" = 1 ]; then
+  row "7. reveal API, batches of 100 (tokens/s)" reveal 100
+else
+  echo "| 7. reveal API, batches of 100              | not available in this build | | | | | |"
+fi
+row "direct, 1 connection" direct_c1
+row "q2open fresh card, 1 connection" tok_fresh_c1
+echo
+awk -v a="$(col tok_fresh_c1 2)" -v b="$(col direct_c1 2)" -v c="$(col tok_fresh_c1 3)" -v d="$(col direct_c1 3)" 'BEGIN {
+  printf "added latency, tokenizing, 1 connection: p50 %+d µs, p99 %+d µs over direct\n", a - b, c - d }'
+if [ "$RQ1" -gt 0 ]; then
+  awk -v f="$FL1" -v q="$RQ1" -v c="$CONNS" 'BEGIN {
+    printf "fsyncs per tokenizing request at %d connections: %.3f (%d flushes / %d requests)\n", c, f / q, f, q }'
+fi
+echo "resident memory, 1,000 keep-alive connections (wrk -c1000), VmRSS before: $RSS_IDLE MiB"
+echo "  pass-through route: $MEM_PASS"
+echo "  q2open fresh cards: $MEM_TOK; VmHWM $HWM_MEM MiB"
+echo "  after all rounds: VmRSS $(( $(rss VmRSS) / 1024 )) MiB, VmHWM $(( $(rss VmHWM) / 1024 )) MiB"
+if grep -qiE 'error|panic' "$WORK/vaultgate.log"; then
+  log "vaultgate logged errors:"; grep -iE 'error|panic' "$WORK/vaultgate.log" | head -5 >&2
+fi
+
+if [ "$STORE_SIZE" = 1 ]; then
+  log "store size after 1M tokens (cargo bench --bench store_size)"
+  (cd "$ROOT" && cargo bench --quiet --bench store_size)
+fi
+T1=$(date +%s.%N)
+awk -v a="$T0" -v b="$T1" 'BEGIN { printf "wall time: %.1f s\n", b - a }'

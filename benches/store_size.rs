@@ -1,0 +1,153 @@
+//! Store size on disk after N distinct card tokens (default 1,000,000), against the
+//! logical data.
+//!
+//! `cargo bench --bench store_size` (or `-- --tokens 100000` for a shorter run).
+//! `bench/run.sh --store-size` runs it after the HTTP benchmark.
+//!
+//! Logical data: per token, the 16-byte PAN plus its token (16 characters for the
+//! default `pan_six_four` format), i.e. what a plain `token → PAN` table would hold
+//! with no encryption, no index and no fingerprint. On disk: the allocated blocks of
+//! every file under the sled directory (`du`), after a final flush, and again after
+//! reopening the store (sled may compact segments while it runs).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::os::unix::fs::MetadataExt as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use vaultgate::select::luhn;
+use vaultgate::sensitive::{DataClass, Sensitive};
+use vaultgate::vault::keyring::{self, KdfParams, Passphrase};
+use vaultgate::vault::{TokenizeOptions, Vault, VaultSettings};
+
+fn card(n: u64) -> Sensitive {
+    let body = format!("424242{:09}", n % 1_000_000_000);
+    Sensitive::parse(
+        DataClass::Pan,
+        &format!("{body}{}", luhn::check_digit(&body)),
+    )
+    .unwrap()
+}
+
+/// (allocated bytes, apparent bytes) of every file under `dir`.
+fn du(dir: &Path) -> (u64, u64) {
+    let mut alloc = 0;
+    let mut apparent = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let meta = entry.metadata().unwrap();
+        if meta.is_dir() {
+            let (a, b) = du(&entry.path());
+            alloc += a;
+            apparent += b;
+        } else {
+            alloc += meta.blocks() * 512;
+            apparent += meta.len();
+        }
+    }
+    (alloc, apparent)
+}
+
+fn mib(b: u64) -> f64 {
+    b as f64 / (1024.0 * 1024.0)
+}
+
+fn main() {
+    let mut args = std::env::args().skip_while(|a| a != "--tokens");
+    let total: u64 = match (args.next(), args.next()) {
+        (Some(_), Some(n)) => n.parse().unwrap(),
+        _ => 1_000_000,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let settings = VaultSettings {
+        keyring: dir.path().join("keyring.json"),
+        data: dir.path().join("data"),
+        ..VaultSettings::default()
+    };
+    let pass = Passphrase::new("benchmark passphrase".into()).unwrap();
+    keyring::init(&settings.keyring, &pass, KdfParams::MINIMUM).unwrap();
+    let open = || {
+        // The store's flusher thread holds the sled lock for a moment after a drop.
+        for _ in 0..100 {
+            let keys = keyring::open(&settings.keyring, &pass).unwrap();
+            match Vault::open(&settings, keys) {
+                Ok(v) => return Arc::new(v),
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+            }
+        }
+        panic!("the store did not reopen within 5 s");
+    };
+    let vault = open();
+
+    let start = Instant::now();
+    let mut token_bytes = 0u64;
+    const BATCH: u64 = 1000;
+    const TASKS: u64 = 4;
+    rt.block_on(async {
+        let mut next = 0u64;
+        while next < total {
+            let mut handles = Vec::new();
+            for _ in 0..TASKS {
+                if next >= total {
+                    break;
+                }
+                let end = (next + BATCH).min(total);
+                let items: Vec<_> = (next..end)
+                    .map(|n| (card(n), TokenizeOptions::default()))
+                    .collect();
+                next = end;
+                let vault = Arc::clone(&vault);
+                handles.push(tokio::spawn(
+                    async move { vault.tokenize_batch(&items).await },
+                ));
+            }
+            for h in handles {
+                let tokens = h.await.unwrap().unwrap();
+                token_bytes += tokens.iter().map(|t| t.len() as u64).sum::<u64>();
+            }
+        }
+        vault.flush().await.unwrap();
+    });
+    let secs = start.elapsed().as_secs_f64();
+    let logical = total * 16 + token_bytes;
+    let (alloc, apparent) = du(&settings.data);
+    drop(vault);
+    // Reopen: what a restarted process finds.
+    let vault = open();
+    rt.block_on(vault.flush()).unwrap();
+    drop(vault);
+    let (alloc2, apparent2) = du(&settings.data);
+
+    println!(
+        "store size after {total} distinct card tokens ({:.0} tokens/s, batches of {BATCH}, {TASKS} tasks)",
+        total as f64 / secs
+    );
+    println!(
+        "  logical data (PAN 16 B + token {:.1} B avg): {:.1} MiB",
+        token_bytes as f64 / total as f64,
+        mib(logical)
+    );
+    println!(
+        "  on disk, after the last flush: {:.1} MiB allocated ({:.2}x logical), {:.1} MiB apparent",
+        mib(alloc),
+        alloc as f64 / logical as f64,
+        mib(apparent)
+    );
+    println!(
+        "  on disk, after reopening:      {:.1} MiB allocated ({:.2}x logical), {:.1} MiB apparent",
+        mib(alloc2),
+        alloc2 as f64 / logical as f64,
+        mib(apparent2)
+    );
+}
