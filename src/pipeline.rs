@@ -61,6 +61,13 @@ pub async fn sanitize(
     })
 }
 
+/// Whether a leak-guard hit is one of our tokens rather than a card: issued by this
+/// vault and not itself a card number this vault holds.
+async fn leak_is_our_token(vault: &Vault, raw: &str) -> Result<bool> {
+    let compact: String = raw.chars().filter(|c| c.is_ascii_digit()).collect();
+    Ok(vault.is_issued(&compact).await? && !vault.holds_value(DataClass::Pan, &compact).await?)
+}
+
 async fn tokenize_findings(
     vault: &Vault,
     rules: &CompiledRules,
@@ -79,8 +86,10 @@ async fn tokenize_findings(
             if raw.is_empty() {
                 continue;
             }
-            // A value that already is one of our tokens goes through as it is.
-            if f.class != DataClass::Cvv && vault.is_issued(raw).await? {
+            // A value in a sensitive field is always tokenized, even if it equals a token
+            // this vault issued: a six-four token is a valid card number, and a real
+            // card that happens to equal one must never go upstream in clear.
+            if matches!(f.kind, FindingKind::Leak) && leak_is_our_token(vault, raw).await? {
                 continue;
             }
             let opts = match f.kind {

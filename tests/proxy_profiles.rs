@@ -480,3 +480,45 @@ impl Setup {
         self._dir.path().to_path_buf()
     }
 }
+
+/// A six-four token is a valid card number. A real card that happens to equal a token
+/// this vault issued must still be tokenized, in a card field and by the leak guard.
+#[tokio::test]
+async fn a_card_equal_to_an_issued_token_is_still_tokenized() {
+    let s = setup().await;
+    let (path, ctype, body) = example("q2open card");
+    let (got, _) = through(&s, path, ctype, &body).await;
+    let token = got["cardNumber"].as_str().unwrap().to_owned();
+    assert!(luhn::is_valid(&token));
+
+    // The token's digits arrive as a card number in the card field.
+    let as_card = body.replace("378282246310005", &token);
+    let (got, _) = through(&s, path, ctype, &as_card).await;
+    let second = got["cardNumber"].as_str().unwrap().to_owned();
+    assert_ne!(
+        second, token,
+        "the upstream must not receive the value as sent"
+    );
+    assert_eq!(
+        s.vault
+            .detokenize(&second, None)
+            .await
+            .unwrap()
+            .value
+            .expose(),
+        token
+    );
+
+    // The leak guard lets a token through in a free field: it is one of ours and no card
+    // this vault holds...
+    let fresh = r#"{"paymentType":"card","cardNumber":"4000056655665556","cardCode":"123"}"#;
+    let (got, _) = through(&s, path, ctype, fresh).await;
+    let other = got["cardNumber"].as_str().unwrap().to_owned();
+    let note = format!(r#"{{"customerId":"c","note":"{other}"}}"#);
+    let (got, _) = through(&s, "/payment-method", "application/json", &note).await;
+    assert_eq!(got["note"], other.as_str());
+    // ...but not when those digits are also a card the vault holds.
+    let note = format!(r#"{{"customerId":"c","note":"{token}"}}"#);
+    let (got, _) = through(&s, "/payment-method", "application/json", &note).await;
+    assert_ne!(got["note"], token.as_str());
+}

@@ -475,6 +475,31 @@ impl Vault {
         Ok(self.store.get(Space::Tokens, token).await?.is_some())
     }
 
+    /// Whether this vault holds `raw` as a value of `class` (by its fingerprint, in any
+    /// format): a card number that was tokenized before.
+    pub async fn holds_value(&self, class: DataClass, raw: &str) -> Result<bool> {
+        let Ok(value) = Sensitive::parse(class, raw) else {
+            return Ok(false);
+        };
+        for f in [
+            TokenFormat::PanSixFour,
+            TokenFormat::PanNonLuhn,
+            TokenFormat::Opaque,
+            TokenFormat::Digits,
+        ] {
+            if f.fits(class)
+                && self
+                    .store
+                    .fingerprint(&self.fingerprint(class, f, &value))
+                    .await?
+                    .is_some()
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Metadata of a token: class, last four, created, expires. A CVV is not consumed.
     pub async fn metadata(&self, token: &str, scope: Option<&str>) -> Result<TokenMeta> {
         if is_cvv(token, scope) {
