@@ -26,6 +26,7 @@ pub struct SledStore {
     volatile: Tree,
     expiry: Tree,
     commit: Arc<GroupCommit>,
+    flusher: Option<std::thread::JoinHandle<()>>,
 }
 
 /// Flush progress, published by the flusher thread.
@@ -82,7 +83,7 @@ impl SledStore {
         // file after each group flush does both, so "durable" survives a power loss too.
         let log = std::fs::File::open(dir.join("db"))
             .map_err(|e| Error::io(format!("open {}/db for fdatasync", dir.display()), e))?;
-        std::thread::Builder::new()
+        let flusher = std::thread::Builder::new()
             .name("vaultgate-flusher".into())
             .spawn(move || flusher(flusher_db, log, flusher_commit))
             .map_err(|e| Error::io("start the store flusher thread", e))?;
@@ -93,6 +94,7 @@ impl SledStore {
             volatile,
             expiry,
             commit,
+            flusher: Some(flusher),
         })
     }
 
@@ -116,10 +118,20 @@ impl SledStore {
 
 impl Drop for SledStore {
     fn drop(&mut self) {
-        if let Ok(mut stop) = self.commit.stop.lock() {
-            *stop = true;
+        {
+            // Set `stop` under the flusher's own lock so that the wake-up cannot fall
+            // between its check and its wait.
+            let _wanted = self.commit.wanted.lock();
+            if let Ok(mut stop) = self.commit.stop.lock() {
+                *stop = true;
+            }
+            self.commit.wake.notify_all();
         }
-        self.commit.wake.notify_all();
+        // Join the flusher so that its handle on the database is gone when this
+        // returns: reopening the same directory right away must not find it locked.
+        if let Some(flusher) = self.flusher.take() {
+            let _ = flusher.join();
+        }
         let _ = self.db.flush();
     }
 }
