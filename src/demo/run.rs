@@ -18,45 +18,48 @@ pub struct DemoOptions {
     pub api_listen: String,
 }
 
-/// The documented example requests, as (name, path, content type, body).
+/// The documented example requests, as (name, path, content type, body). The bodies
+/// are the APIs' own examples, kept in `examples/requests/` (well-known test card
+/// numbers only), so they can also be sent with `curl -d @examples/requests/…`.
 pub fn examples() -> Vec<(&'static str, &'static str, &'static str, String)> {
-    let plano_params = r#"{"payment_method":{"name_on_card":"Demo User","card_number":"4242424242424242","cvc":"123","exp_month":12,"exp_year":2030,"street":"1 Demo St","city":"Denver","province_iso":"us_co","postal_code":"80202"},"token":"demo-session-token","application":"planoauth"}"#;
+    let body = |text: &str| text.trim_end().to_owned();
     vec![
         (
             "q2open card",
             "/v1/payment",
             "application/json",
-            r#"{"clientId":"56e1ddbd1a05319bc198d36f","paymentType":"card","identifier":"optional_custom_identifier","cardNumber":"378282246310005","cardCode":"218","expMonth":"10","expYear":"2017","zipcode":"12345","name":"Demo User","setAsDefault":true,"customLabel":"Entertainment Rewards Card"}"#.to_owned(),
+            body(include_str!("../../examples/requests/q2open-card.json")),
         ),
         (
             "q2open bank",
             "/v1/payment",
             "application/json",
-            r#"{"clientId":"56e1ddbd1a05319bc198d36f","paymentType":"bank","identifier":"optional_custom_identifier","routingNumber":"021000021","accountNumber":"9900000002","accountType":"checking","name":"Demo User","customLabel":"For Utilities"}"#.to_owned(),
+            body(include_str!("../../examples/requests/q2open-bank.json")),
         ),
         (
             "Oracle BRM",
             "/brm/paymentMethods/v1/paymentMethod",
             "application/json",
-            r#"{"name":"John Frank's Direct Debit Account","type":"bankAccountDebit","preferred":true,"account":[{"id":"0.0.0.1+-account+104221","name":"John Frank"}],"details":{"accountNumber":"12345678901236491","accountNumberType":"Savings","BIC":"111122334","owner":"John Frank","bank":"My Bank"}}"#.to_owned(),
+            body(include_str!("../../examples/requests/oracle-brm.json")),
         ),
         (
             "Hostway credit card",
             "/accounts/1042/paymentInfo",
             "application/json",
-            r#"{"paymentInfoType":"credit_card","accountNumber":"4111111111111111","cardHolderName":"John Smith","verificationNumber":"555","creditCardType":"visa","expirationDate":"2030-06","billingAddress":{"street1":"Address Line 1","countryCode":"US","city":"Chicago","postalCode":"60606","stateOrProvince":"IL"}}"#.to_owned(),
+            body(include_str!("../../examples/requests/hostway-card.json")),
         ),
         (
             "stripe-backed payment method (no card: passes through untouched)",
             "/payment-method",
             "application/json",
-            r#"{"customerId":"cus_1234567890","isActive":true,"stripeId":"pm_1234567890","type":"card","last4":"1234","fingerprint":"1234567890","country":"US","brand":"Visa","exp_month":1,"exp_year":2025,"funding":"credit","wallet":{}}"#.to_owned(),
+            body(include_str!("../../examples/requests/stripe-backed.json")),
         ),
         (
             "Plano (base64 sensitive params)",
             "/payment-methods",
             "text/plain",
-            base64::engine::general_purpose::STANDARD.encode(plano_params),
+            base64::engine::general_purpose::STANDARD
+                .encode(include_str!("../../examples/requests/plano-params.json").trim_end()),
         ),
     ]
 }
