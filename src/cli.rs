@@ -252,10 +252,6 @@ impl Global {
             .audit_log
             .clone()
             .unwrap_or_else(|| self.data.join("audit.log"));
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| Error::io(format!("create {}", parent.display()), e))?;
-        }
         let log = crate::audit::AuditLog::open(&path)?;
         let event = crate::audit::AuditEvent::new("cli", action).outcome_of(result);
         log.record_blocking(std::slice::from_ref(&event))

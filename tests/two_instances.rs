@@ -37,8 +37,9 @@ fn vaultgate(dir: &Path, args: &[&str]) -> Command {
     c
 }
 
-fn serve(dir: &Path, name: &str, url: &str, upstream: &str) -> (Child, u16) {
+fn serve(dir: &Path, name: &str, url: &str, upstream: &str, client: &str) -> (Child, u16, u16) {
     let port = free_port();
+    let api = free_port();
     let config = format!(
         r#"
 [proxy]
@@ -60,8 +61,8 @@ upstream = "backend"
 method = "POST"
 path = "/v1/payment"
 profile = "q2open"
+{client}
 "#,
-        api = free_port(),
         keyring = dir.join("keyring.json").display(),
         data = dir.join(format!("data-{name}")).display(),
     );
@@ -77,7 +78,32 @@ profile = "q2open"
         assert!(Instant::now() < deadline, "instance {name} did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
-    (child, port)
+    (child, port, api)
+}
+
+/// `POST /v1/detokenize` on an instance's API: the first result.
+async fn reveal(api: u16, key: &str, token: &str, scope: Option<&str>) -> serde_json::Value {
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let item = match scope {
+        Some(s) => serde_json::json!({ "token": token, "scope": s }),
+        None => serde_json::json!(token),
+    };
+    let req = http::Request::post(format!("http://127.0.0.1:{api}/v1/detokenize"))
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {key}"))
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            serde_json::json!({ "tokens": [item] }).to_string(),
+        )))
+        .unwrap();
+    let resp = client.request(req).await.unwrap();
+    assert!(resp.status().is_success(), "reveal: {}", resp.status());
+    let bytes = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    v["results"][0].clone()
 }
 
 /// POST the q2open body; the upstream's copy of the body on success.
@@ -155,8 +181,13 @@ async fn two_instances_share_one_vault() {
 
     let (up_addr, upstream) = EchoUpstream::start().await.unwrap();
     let up = format!("http://{up_addr}");
-    let (mut a, port_a) = serve(dir.path(), "a", &url, &up);
-    let (mut b, port_b) = serve(dir.path(), "b", &url, &up);
+    // One reveal client, configured on both instances.
+    let (key, hash) = vaultgate::auth::generate_api_key().unwrap();
+    let client = format!(
+        "[[clients]]\nname = \"billing\"\napi_key_hash = \"{hash}\"\nreveal = [\"pan\", \"cvv\"]\n"
+    );
+    let (mut a, port_a, api_a) = serve(dir.path(), "a", &url, &up, &client);
+    let (mut b, port_b, api_b) = serve(dir.path(), "b", &url, &up, &client);
 
     // The same card through A and B: one token (the fingerprint is shared).
     let last = |u: &vaultgate::demo::echo::EchoHandle| -> serde_json::Value {
@@ -169,15 +200,20 @@ async fn two_instances_share_one_vault() {
     let card = via_a["cardNumber"].as_str().unwrap().to_owned();
     assert_ne!(card, "378282246310005");
     assert_eq!(via_b["cardNumber"].as_str().unwrap(), card);
+    // The card tokenized through A reveals through B's API (and the CLI on the database).
+    assert_eq!(
+        reveal(api_b, &key, &card, None).await["value"],
+        "378282246310005"
+    );
     let (ok, value, err) = detokenize(dir.path(), &url, &card, None);
     assert!(ok, "{err}");
     assert_eq!(value, "378282246310005");
 
-    // The CVV tokenized through A is in the database: first reveal ok, second gone.
+    // The CVV tokenized through A is consumed through B; a second reveal through A fails.
     let cvv = via_a["cardCode"].as_str().unwrap().to_owned();
-    let (ok, value, err) = detokenize(dir.path(), &url, &cvv, Some(&card));
-    assert!(ok, "{err}");
-    assert_eq!(value, "218");
+    assert_eq!(reveal(api_b, &key, &cvv, Some(&card)).await["value"], "218");
+    let again = reveal(api_a, &key, &cvv, Some(&card)).await;
+    assert_eq!(again["error"]["code"], "cvv_expired", "{again}");
     let (ok, _, err) = detokenize(dir.path(), &url, &cvv, Some(&card));
     assert!(!ok);
     assert!(err.contains("CVV"), "{err}");

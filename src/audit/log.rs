@@ -114,6 +114,10 @@ impl AuditLog {
     /// for the full check.
     pub fn open_with(path: impl AsRef<Path>, options: AuditOptions) -> Result<AuditLog> {
         let path = path.as_ref().to_path_buf();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
+        }
         let writer = Writer::open(&path)?;
         let shared = Arc::new(Shared {
             path,
