@@ -12,24 +12,16 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+use common::card;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use vaultgate::select::luhn;
-use vaultgate::sensitive::{DataClass, Sensitive};
 use vaultgate::vault::keyring::{self, KdfParams, Passphrase};
 use vaultgate::vault::settings::SecretUrl;
 use vaultgate::vault::{StoreKind, TokenizeOptions, Vault, VaultSettings};
-
-fn card(n: u64) -> Sensitive {
-    let body = format!("424242{:09}", n % 1_000_000_000);
-    Sensitive::parse(
-        DataClass::Pan,
-        &format!("{body}{}", luhn::check_digit(&body)),
-    )
-    .unwrap()
-}
 
 async fn round(vault: &Arc<Vault>, tasks: usize, dur: Duration, next: &Arc<AtomicU64>) -> f64 {
     let done = Arc::new(AtomicU64::new(0));

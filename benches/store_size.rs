@@ -17,24 +17,16 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+use common::card;
+
 use std::os::unix::fs::MetadataExt as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use vaultgate::select::luhn;
-use vaultgate::sensitive::{DataClass, Sensitive};
 use vaultgate::vault::keyring::{self, KdfParams, Passphrase};
 use vaultgate::vault::{TokenizeOptions, Vault, VaultSettings};
-
-fn card(n: u64) -> Sensitive {
-    let body = format!("424242{:09}", n % 1_000_000_000);
-    Sensitive::parse(
-        DataClass::Pan,
-        &format!("{body}{}", luhn::check_digit(&body)),
-    )
-    .unwrap()
-}
 
 /// (allocated bytes, apparent bytes) of every file under `dir`.
 fn du(dir: &Path) -> (u64, u64) {

@@ -12,23 +12,15 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+use common::card;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use vaultgate::select::luhn;
-use vaultgate::sensitive::{DataClass, Sensitive};
 use vaultgate::vault::keyring::{self, KdfParams, Passphrase};
 use vaultgate::vault::{TokenizeOptions, Vault, VaultSettings};
-
-fn card(n: u64) -> Sensitive {
-    let body = format!("424242{:09}", n % 1_000_000_000);
-    Sensitive::parse(
-        DataClass::Pan,
-        &format!("{body}{}", luhn::check_digit(&body)),
-    )
-    .unwrap()
-}
 
 #[derive(Clone, Copy)]
 enum Op {

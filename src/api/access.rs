@@ -121,6 +121,15 @@ fn bearer<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
 
 pub use crate::server::body::read_body;
 
+/// Authenticate a vault API request: its bearer key or its client certificate.
+pub async fn api_client(
+    access: &Access,
+    conn: &ConnInfo,
+    headers: &HeaderMap,
+) -> Result<Arc<Client>> {
+    access.authenticate(conn, headers, api_auth_header()).await
+}
+
 /// The header the vault API reads a bearer key from.
 pub fn api_auth_header() -> &'static HeaderName {
     &header::AUTHORIZATION

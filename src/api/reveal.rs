@@ -13,7 +13,7 @@ use hyper::body::Incoming;
 use serde::{Deserialize, Serialize};
 
 use super::ApiState;
-use super::access::{api_auth_header, read_body};
+use super::access::{api_client, read_body};
 use crate::audit::{Action, AuditEvent};
 use crate::auth::{Client, RevealMode};
 use crate::sensitive::{DataClass, Plaintext};
@@ -121,9 +121,7 @@ pub async fn detokenize(
     req: Request<Incoming>,
 ) -> Result<Response<Body>> {
     let access = &state.access;
-    let client = access
-        .authenticate(conn, req.headers(), api_auth_header())
-        .await?;
+    let client = api_client(access, conn, req.headers()).await?;
     let (parts, body) = req.into_parts();
     let bytes = read_body(&parts.headers, body, MAX_API_BODY).await?;
     let request: DetokenizeRequest = serde_json::from_slice(&bytes)

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
 
 use super::ApiState;
-use super::access::{api_auth_header, read_body};
+use super::access::{api_client, read_body};
 use super::reveal::{MAX_API_BODY, MAX_BATCH};
 use crate::audit::{Action, AuditEvent};
 use crate::sensitive::{DataClass, Sensitive};
@@ -54,9 +54,7 @@ pub async fn tokenize(
     req: Request<Incoming>,
 ) -> Result<Response<Body>> {
     let access = &state.access;
-    let client = access
-        .authenticate(conn, req.headers(), api_auth_header())
-        .await?;
+    let client = api_client(access, conn, req.headers()).await?;
     let (parts, body) = req.into_parts();
     let bytes = read_body(&parts.headers, body, MAX_API_BODY).await?;
     let request: TokenizeRequest = serde_json::from_slice(&bytes).map_err(|_| {
@@ -157,9 +155,7 @@ pub async fn metadata(
     req: Request<Incoming>,
 ) -> Result<Response<Body>> {
     let access = &state.access;
-    let client = access
-        .authenticate(conn, req.headers(), api_auth_header())
-        .await?;
+    let client = api_client(access, conn, req.headers()).await?;
     let (token, scope) = token_and_scope(&req)?;
     let result = match state.vault.metadata(&token, scope.as_deref()).await {
         Ok(meta) => match client.may_reveal(meta.class) {
@@ -198,9 +194,7 @@ pub async fn delete(
     req: Request<Incoming>,
 ) -> Result<Response<Body>> {
     let access = &state.access;
-    let client = access
-        .authenticate(conn, req.headers(), api_auth_header())
-        .await?;
+    let client = api_client(access, conn, req.headers()).await?;
     let (token, scope) = token_and_scope(&req)?;
     let result = if client.may_delete() {
         match state.vault.delete(&token, scope.as_deref()).await {
