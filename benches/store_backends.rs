@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use vaultgate::vault::keyring::{self, KdfParams, Passphrase};
+use vaultgate::vault::keys::keyring::{self, KdfParams, Passphrase};
 use vaultgate::vault::settings::SecretUrl;
 use vaultgate::vault::{StoreKind, TokenizeOptions, Vault, VaultSettings};
 

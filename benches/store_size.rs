@@ -25,7 +25,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use vaultgate::vault::keyring::{self, KdfParams, Passphrase};
+use vaultgate::vault::keys::keyring::{self, KdfParams, Passphrase};
 use vaultgate::vault::{TokenizeOptions, Vault, VaultSettings};
 
 /// (allocated bytes, apparent bytes) of every file under `dir`.

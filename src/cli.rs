@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 use crate::sensitive::{DataClass, Sensitive};
-use crate::vault::keyring::{self, KdfParams, Passphrase};
+use crate::vault::keys::keyring::{self, KdfParams, Passphrase};
 use crate::vault::settings::SecretUrl;
 use crate::vault::{StoreKind, TokenFormat, TokenizeOptions, Vault, VaultSettings};
 
@@ -282,13 +282,13 @@ fn multi_thread_runtime() -> Result<tokio::runtime::Runtime> {
 /// until SIGTERM or SIGINT, then drain and flush.
 fn serve(global: &Global, path: &std::path::Path) -> Result<()> {
     let config = crate::config::Config::load(path)?;
-    crate::server::logging::init(config.log.format, &config.log.level)?;
+    crate::logging::init(config.log.format, &config.log.level)?;
     let pass = global.passphrase()?;
     let keys = keyring::open(&config.vault.keyring, &pass)?;
     drop(pass);
     multi_thread_runtime()?.block_on(async {
         let vault = std::sync::Arc::new(Vault::open_async(&config.vault, keys).await?);
-        let handle = crate::server::start(&config, std::sync::Arc::clone(&vault)).await?;
+        let handle = crate::app::start(&config, std::sync::Arc::clone(&vault)).await?;
         tracing::info!(
             proxy = %handle.proxy_addr(),
             api = %handle.api_addr(),
@@ -322,7 +322,7 @@ pub fn spawn_sweeper(vault: std::sync::Arc<Vault>) -> tokio::task::JoinHandle<()
 pub fn run_vault_command(global: &Global, command: &Command) -> Result<()> {
     match command {
         Command::Demo { listen, api_listen } => {
-            crate::server::logging::init(crate::config::LogFormat::Text, "warn")?;
+            crate::logging::init(crate::config::LogFormat::Text, "warn")?;
             multi_thread_runtime()?.block_on(crate::demo::run::run(crate::demo::run::DemoOptions {
                 proxy_listen: listen.clone(),
                 api_listen: api_listen.clone(),

@@ -7,61 +7,59 @@
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
-use crate::codec::{self, CompiledRules, FindingKind, RequestParts};
+use crate::codec::{self, FindingKind, RequestParts};
 use crate::config::Config;
-use crate::select::{
-    BodyKind, Condition, FieldPath, FieldRule, LeakPolicy, Location, PathElem, RouteRules, luhn,
-    profiles,
+use crate::rules::{
+    BodyKind, Condition, FieldPath, FieldRule, LeakPolicy, Location, PathElem, RouteRules, profiles,
 };
-use crate::sensitive::{DataClass, Sensitive};
-use crate::vault::keyring::KeyringFile;
+use crate::sensitive::{DataClass, Sensitive, luhn};
+use crate::vault::keys::keyring::KeyringFile;
 use crate::vault::record::Record;
 use crate::vault::token::{self, Template};
 use crate::vault::{Keys, TokenFormat, Vault, VaultSettings};
 
 const MAX: usize = 1 << 20;
 
-fn rule(path: &str, class: DataClass, location: Location) -> FieldRule {
-    FieldRule {
-        path: path.to_owned(),
+fn rule(path: &str, class: DataClass, location: Location) -> Option<FieldRule> {
+    Some(FieldRule {
+        path: FieldPath::parse(path).ok()?,
         class,
         format: None,
         deterministic: None,
         when: None,
         scope: None,
         location,
-    }
+    })
 }
 
-fn compile(body: BodyKind, fields: Vec<FieldRule>) -> Option<CompiledRules> {
-    CompiledRules::compile(&RouteRules {
+fn compile(body: BodyKind, fields: Vec<FieldRule>) -> Option<RouteRules> {
+    Some(RouteRules {
         body,
         fields,
         leak_guard: LeakPolicy::Tokenize,
     })
-    .ok()
 }
 
 /// Rules at a few paths of every shape: a conditional one, a scoped one, an array
 /// wildcard, a deep wildcard, a nested key.
-fn body_rules(body: BodyKind, location: Location) -> Option<CompiledRules> {
-    let mut card = rule("cardNumber", DataClass::Pan, location);
+fn body_rules(body: BodyKind, location: Location) -> Option<RouteRules> {
+    let mut card = rule("cardNumber", DataClass::Pan, location)?;
     card.when = Some(Condition {
-        field: "paymentType".into(),
+        field: FieldPath::keys("paymentType"),
         equals: Some("card".into()),
         any_of: vec!["credit_card".into()],
     });
-    let mut code = rule("cardCode", DataClass::Cvv, location);
-    code.scope = Some("cardNumber".into());
+    let mut code = rule("cardCode", DataClass::Cvv, location)?;
+    code.scope = Some(FieldPath::keys("cardNumber"));
     compile(
         body,
         vec![
             card,
             code,
-            rule("payment_method.card_number", DataClass::Pan, location),
-            rule("items[*].pan", DataClass::Pan, location),
-            rule("**.cvc", DataClass::Cvv, location),
-            rule("details.accountNumber", DataClass::BankAccount, location),
+            rule("payment_method.card_number", DataClass::Pan, location)?,
+            rule("items[*].pan", DataClass::Pan, location)?,
+            rule("**.cvc", DataClass::Cvv, location)?,
+            rule("details.accountNumber", DataClass::BankAccount, location)?,
         ],
     )
 }
@@ -81,7 +79,7 @@ fn fake_token(i: usize) -> String {
 
 /// Extract, apply nothing (must be unchanged), apply tokens (must re-extract with
 /// the tokens in place and no leak left).
-fn codec_roundtrip(rules: &CompiledRules, content_type: &str, body: &[u8], query: Option<&str>) {
+fn codec_roundtrip(rules: &RouteRules, content_type: &str, body: &[u8], query: Option<&str>) {
     let req = |body, query| RequestParts {
         content_type: Some(content_type),
         content_encoding: None,
@@ -172,8 +170,8 @@ pub fn field_path(data: &[u8]) {
     let concrete: Vec<PathElem<'_>> = elems
         .iter()
         .filter_map(|e| match e {
-            crate::select::path::FormElem::Key(r) => key.get(r.clone()).map(PathElem::Key),
-            crate::select::path::FormElem::Index(n) => Some(PathElem::Index(*n)),
+            crate::rules::path::FormElem::Key(r) => key.get(r.clone()).map(PathElem::Key),
+            crate::rules::path::FormElem::Index(n) => Some(PathElem::Index(*n)),
         })
         .collect();
     if let Ok(p) = FieldPath::parse(path) {
@@ -308,7 +306,7 @@ pub fn token(data: &[u8]) {
 struct PipelineState {
     rt: tokio::runtime::Runtime,
     vault: Vault,
-    routes: Vec<(CompiledRules, &'static str, Decode)>,
+    routes: Vec<(RouteRules, &'static str, Decode)>,
     _dir: tempfile::TempDir,
 }
 
@@ -367,18 +365,14 @@ fn pipeline_state() -> Option<PipelineState> {
         ..VaultSettings::default()
     };
     let vault = Vault::open(&settings, Keys::ephemeral().ok()?).ok()?;
-    let profile = |name| CompiledRules::compile(&profiles::get(name)?).ok();
+    let profile = profiles::get;
     let mut q2_form = profiles::get("q2open")?;
     q2_form.body = BodyKind::Auto;
     let routes = vec![
         (profile("q2open")?, "application/json", Decode::Json),
         (profile("hostway")?, "application/json", Decode::Json),
         (profile("plano")?, "text/plain", Decode::Base64),
-        (
-            CompiledRules::compile(&q2_form).ok()?,
-            "application/x-www-form-urlencoded",
-            Decode::Form,
-        ),
+        (q2_form, "application/x-www-form-urlencoded", Decode::Form),
     ];
     Some(PipelineState {
         rt,
@@ -412,7 +406,8 @@ pub fn pipeline(data: &[u8]) {
     let (parts, ()) = req.into_parts();
     let vault = &state.vault;
     state.rt.block_on(async {
-        let Ok(out) = crate::pipeline::sanitize(vault, rules, &parts, body, MAX).await else {
+        let Ok(out) = crate::inbound::sanitize::sanitize(vault, rules, &parts, body, MAX).await
+        else {
             return; // fail closed
         };
         let sent = out.body.as_deref().unwrap_or(body);

@@ -2,8 +2,21 @@
 //!
 //! Card numbers, CVVs and bank account numbers in request bodies are swapped for
 //! tokens before a request reaches the upstream; the values are kept
-//! AES-256-GCM-encrypted in an embedded store. See `DESIGN.md` in the shared docs and
-//! the README for the architecture.
+//! AES-256-GCM-encrypted in an embedded store. The README's architecture section maps
+//! the modules and the one-way rules between them:
+//!
+//! ```text
+//! error, sensitive           the vocabulary: errors, data classes, secret values
+//! rules → codec              which fields hold what; decode, find, re-encode
+//! vault (keys, store)        tokens, records, keyring, sled / PostgreSQL
+//! audit, metrics, health     the keyed audit log, one registry, readiness
+//! net                        listeners, TLS, bodies, headers, upstream, forward
+//! auth                       clients, credentials, rate limits, what a client may see
+//! config, logging            the file, parsed once into section types
+//! inbound, outbound, api     the three handlers (never import each other)
+//! app                        wiring, reload, shutdown
+//! cli, demo                  entry points
+//! ```
 
 #![forbid(unsafe_code)]
 #![cfg_attr(
@@ -17,6 +30,7 @@
 )]
 
 pub mod api;
+pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod cli;
@@ -26,12 +40,14 @@ pub mod demo;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod health;
+pub mod inbound;
+pub mod logging;
+pub mod metrics;
+pub mod net;
 pub mod outbound;
-pub mod pipeline;
-pub mod proxy;
-pub mod select;
+pub mod rules;
 pub mod sensitive;
-pub mod server;
 pub mod vault;
 
 pub use error::{Error, Result};

@@ -1,6 +1,6 @@
 //! What the benches share.
 
-use vaultgate::select::luhn;
+use vaultgate::sensitive::luhn;
 use vaultgate::sensitive::{DataClass, Sensitive};
 
 /// The `n`-th distinct Luhn-valid test card number on the 424242 test BIN.

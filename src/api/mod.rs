@@ -1,12 +1,9 @@
-//! The API listener: health, readiness, metrics and (later) the vault's `/v1/...`
-//! endpoints.
+//! The API listener: health, readiness, metrics and the vault's `/v1/...` endpoints.
 //!
 //! Adding an endpoint is one match arm in [`route`]; a handler returns
 //! `Result<Response<Body>>` and its error becomes the JSON error response in [`handle`].
 
-pub mod access;
 pub mod health;
-pub mod metrics;
 pub mod reveal;
 pub mod tokens;
 
@@ -16,14 +13,15 @@ use std::sync::Arc;
 use http::{Method, Request, Response};
 use hyper::body::Incoming;
 
-use crate::pipeline::Vault;
-use crate::server::ConnInfo;
-use crate::server::body::{Body, error_response};
-use crate::{Error, Result};
+use bytes::Bytes;
 
-pub use access::Access;
-pub use health::Readiness;
-pub use metrics::Metrics;
+use crate::auth::Access;
+use crate::health::Readiness;
+use crate::metrics::Metrics;
+use crate::net::ConnInfo;
+use crate::net::body::{Body, error_response, full};
+use crate::vault::Vault;
+use crate::{Error, Result};
 
 /// What the API handlers share.
 #[derive(Debug)]
@@ -72,10 +70,7 @@ async fn route(
         (&Method::GET, "/readyz") => Ok(health::readyz(&state.readiness)),
         (&Method::GET, "/metrics") => {
             sync_vault_counters(state);
-            Ok(metrics::metrics(
-                &state.metrics,
-                state.vault.store().flushes(),
-            ))
+            Ok(metrics(state.metrics.render(state.vault.store().flushes())))
         }
         (&Method::POST, "/v1/detokenize") => reveal::detokenize(state, conn, req).await,
         (&Method::POST, "/v1/tokenize") => tokens::tokenize(state, conn, req).await,
@@ -87,4 +82,14 @@ async fn route(
         }
         _ => Err(Error::NoRoute),
     }
+}
+
+/// `GET /metrics`: the text exposition format.
+fn metrics(text: String) -> Response<Body> {
+    let mut res = Response::new(full(Bytes::from(text)));
+    res.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    res
 }

@@ -13,12 +13,13 @@ use hyper::body::Incoming;
 use serde::{Deserialize, Serialize};
 
 use super::ApiState;
-use super::access::{api_client, read_body};
 use crate::audit::{Action, AuditEvent};
-use crate::auth::{Client, RevealMode};
+use crate::auth::api_client;
+use crate::auth::{Client, Purpose, RevealMode};
+use crate::net::ConnInfo;
+use crate::net::body::read_body;
+use crate::net::body::{Body, json};
 use crate::sensitive::{DataClass, Plaintext};
-use crate::server::ConnInfo;
-use crate::server::body::{Body, json};
 use crate::{Error, Result};
 
 /// The most tokens in one request.
@@ -89,15 +90,7 @@ struct ResponseOut<'a> {
 /// What a client may see of a class, with the answer to give when it may see
 /// nothing: the same as for a token that does not exist.
 pub(crate) fn reveal_mode(client: &Client, class: DataClass) -> Result<RevealMode> {
-    match client.may_reveal(class) {
-        // A masked CVV would be the whole CVV or nothing: never reveal one masked,
-        // and never consume one for a client that cannot see it.
-        RevealMode::Denied | RevealMode::Masked if class == DataClass::Cvv => {
-            Err(Error::CvvExpired)
-        }
-        RevealMode::Denied => Err(Error::TokenNotFound),
-        mode => Ok(mode),
-    }
+    client.visible(class, Purpose::Reveal)
 }
 
 /// `************4242`: the last four characters, the rest starred.

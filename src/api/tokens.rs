@@ -7,12 +7,13 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
 
 use super::ApiState;
-use super::access::{api_client, read_body};
 use super::reveal::{MAX_API_BODY, MAX_BATCH};
 use crate::audit::{Action, AuditEvent};
+use crate::auth::api_client;
+use crate::net::ConnInfo;
+use crate::net::body::read_body;
+use crate::net::body::{Body, json};
 use crate::sensitive::{DataClass, Sensitive};
-use crate::server::ConnInfo;
-use crate::server::body::{Body, json};
 use crate::vault::{TokenFormat, TokenizeOptions};
 use crate::{Error, Result};
 
@@ -158,13 +159,9 @@ pub async fn metadata(
     let client = api_client(access, conn, req.headers()).await?;
     let (token, scope) = token_and_scope(&req)?;
     let result = match state.vault.metadata(&token, scope.as_deref()).await {
-        Ok(meta) => match client.may_reveal(meta.class) {
-            crate::auth::RevealMode::Denied if meta.class == DataClass::Cvv => {
-                Err(Error::CvvExpired)
-            }
-            crate::auth::RevealMode::Denied => Err(Error::TokenNotFound),
-            _ => Ok(meta),
-        },
+        Ok(meta) => client
+            .visible(meta.class, crate::auth::Purpose::Metadata)
+            .map(|_| meta),
         Err(e) => Err(e),
     };
     let mut event = AuditEvent::new(client.name(), Action::Metadata)

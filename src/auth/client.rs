@@ -1,7 +1,29 @@
 //! An authenticated client and what it may do. Holds no credential material.
 
 use super::config::ClientConfig;
+use crate::error::{Error, Result};
 use crate::sensitive::DataClass;
+
+/// What a caller wants to do with a token, for [`Client::visible`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// Read its metadata (class, last four, times).
+    Metadata,
+    /// Reveal it, whole or masked as the client may.
+    Reveal,
+    /// Reveal it whole (the outbound proxy sends values on, never masks).
+    RevealFull,
+}
+
+/// The answer for a token a client may not see: the same as for a token that does not
+/// exist, so a client learns nothing about tokens outside its grant.
+pub fn hidden(class: DataClass) -> Error {
+    if class == DataClass::Cvv {
+        Error::CvvExpired
+    } else {
+        Error::TokenNotFound
+    }
+}
 
 /// How much of a value a client may see.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +94,27 @@ impl Client {
             RevealMode::Masked
         } else {
             RevealMode::Denied
+        }
+    }
+
+    /// What this client may see of a token of `class` for `purpose`; a token it may not
+    /// see at all answers like a missing one ([`hidden`]). The one place the rule
+    /// lives, for the reveal API, the metadata endpoint and the outbound proxy.
+    pub fn visible(&self, class: DataClass, purpose: Purpose) -> Result<RevealMode> {
+        let mode = self.may_reveal(class);
+        let allowed = match (purpose, mode) {
+            (_, RevealMode::Denied) => false,
+            (Purpose::Metadata, _) => true,
+            // A masked CVV would be the whole CVV or nothing: never reveal one masked,
+            // and never consume one for a client that cannot see it.
+            (Purpose::Reveal, RevealMode::Masked) => class != DataClass::Cvv,
+            (Purpose::Reveal, RevealMode::Full) => true,
+            (Purpose::RevealFull, m) => m == RevealMode::Full,
+        };
+        if allowed {
+            Ok(mode)
+        } else {
+            Err(hidden(class))
         }
     }
 

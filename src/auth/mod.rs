@@ -6,10 +6,13 @@
 //! - [`Client::may_reveal`] and friends: authorization by data class.
 //! - [`RateLimiter`]: per-client token bucket over tokens revealed.
 //! - [`generate_api_key`]: a new key and its hash, for `vaultgate clients add`.
+//! - [`Access`]: the above plus the audit log, as the vault API and the outbound
+//!   proxy use them.
 //!
 //! Identity comes only from a checked credential or the verified TLS peer, never
 //! from a header.
 
+mod access;
 mod apikey;
 mod authenticator;
 mod client;
@@ -19,8 +22,9 @@ mod ratelimit;
 #[cfg(test)]
 mod tests;
 
+pub use access::{Access, api_auth_header, api_client};
 pub use apikey::{KEY_PREFIX, client_toml_snippet, generate_api_key};
 pub use authenticator::{Authenticator, CacheSettings};
-pub use client::{ClassSet, Client, RevealMode};
+pub use client::{ClassSet, Client, Purpose, RevealMode, hidden};
 pub use config::{ClientConfig, DEFAULT_RATE_LIMIT_PER_MINUTE, validate_clients};
 pub use ratelimit::RateLimiter;

@@ -12,10 +12,9 @@ use std::ops::Range;
 
 use zeroize::Zeroizing;
 
-use super::compiled::CompiledRules;
 use super::{Finding, FindingKind};
 use crate::error::{Error, Result};
-use crate::select::{Location, PathElem, guard};
+use crate::rules::{Location, PathElem, RouteRules, guard};
 use crate::sensitive::{DataClass, Plaintext};
 
 /// How the bytes of a slot are decoded and re-encoded.
@@ -115,7 +114,7 @@ enum Event {
 
 /// Gathers the rule candidates, condition results and leak hits of one document.
 pub(crate) struct Collector<'r> {
-    rules: &'r CompiledRules,
+    rules: &'r RouteRules,
     location: Location,
     prefix: &'static str,
     style: PathStyle,
@@ -132,17 +131,12 @@ pub(crate) struct Collector<'r> {
 
 impl<'r> Collector<'r> {
     pub fn new(
-        rules: &'r CompiledRules,
+        rules: &'r RouteRules,
         location: Location,
         prefix: &'static str,
         style: PathStyle,
     ) -> Self {
-        let enabled = rules
-            .rules()
-            .fields
-            .iter()
-            .map(|f| f.when.is_none())
-            .collect();
+        let enabled = rules.fields.iter().map(|f| f.when.is_none()).collect();
         Collector {
             rules,
             location,
@@ -297,7 +291,7 @@ impl<'r> Collector<'r> {
     ) -> Result<(Vec<Found>, Vec<Slot>)> {
         let mut out = Vec::new();
         let mut claimed: Option<usize> = None;
-        let fields = &self.rules.rules().fields;
+        let fields = &self.rules.fields;
         for event in self.events {
             match event {
                 Event::Candidate {

@@ -11,8 +11,8 @@ use zeroize::Zeroizing;
 
 use super::collect::{Collector, PathView, Slot, SlotKind, Text};
 use crate::error::{Error, Result};
-use crate::select::PathElem;
-use crate::select::path::{FieldPath, FormElem};
+use crate::rules::PathElem;
+use crate::rules::path::{FieldPath, FormElem};
 
 fn err(what: &str, at: usize) -> Error {
     Error::InvalidBody(format!("invalid form encoding at byte {at}: {what}"))

@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 
 use super::collect::{Collector, PathView, Slot, SlotKind, Text};
 use crate::error::{Error, Result};
-use crate::select::PathElem;
+use crate::rules::PathElem;
 
 /// The deepest nesting of arrays and objects accepted.
 pub const MAX_DEPTH: usize = 128;

@@ -1,7 +1,7 @@
 //! Body codecs: JSON, form, base64 "sensitive params", query strings.
 //!
 //! The proxy calls [`extract`] with the parts of a request and the route's
-//! [`CompiledRules`]; it gets back an [`Extraction`] holding the decoded document(s)
+//! [`RouteRules`]; it gets back an [`Extraction`] holding the decoded document(s)
 //! and the [`Finding`]s (rule matches and leak-guard hits, with their values in
 //! [`Plaintext`]). It tokenizes what it wants and calls [`Extraction::apply`] with one
 //! optional replacement per finding; the [`Rewritten`] request differs from the
@@ -15,7 +15,6 @@
 
 pub mod base64;
 mod collect;
-mod compiled;
 pub mod form;
 pub mod json;
 mod media;
@@ -29,10 +28,9 @@ use std::ops::Range;
 use zeroize::Zeroizing;
 
 use collect::{Collector, Found, OwnedElem, PathStyle, PathView, Place, Slot, SlotKind};
-pub use compiled::CompiledRules;
 
 use crate::error::{Error, Result};
-use crate::select::{BodyKind, Location, PathElem};
+use crate::rules::{BodyKind, Location, PathElem, RouteRules};
 use crate::sensitive::{DataClass, Plaintext};
 
 /// The parts of a request the body pipeline reads.
@@ -114,7 +112,7 @@ enum Codec {
 }
 
 /// Decode a request and find its sensitive values.
-pub fn extract(rules: &CompiledRules, req: RequestParts<'_>) -> Result<Extraction> {
+pub fn extract(rules: &RouteRules, req: RequestParts<'_>) -> Result<Extraction> {
     let guard = rules.guard_on();
     let mut found: Vec<(Target, Found)> = Vec::new();
     let mut body = None;
@@ -169,11 +167,11 @@ fn query_error(e: Error) -> Error {
 /// Decode the body's layers and scan its document. `None` when there is nothing to
 /// find (a binary body on a leak-guard-only route, or no findings).
 fn extract_body(
-    rules: &CompiledRules,
+    rules: &RouteRules,
     req: &RequestParts<'_>,
 ) -> Result<Option<(Vec<Found>, BodyDoc)>> {
     let has_rules = rules.has_rules_at(Location::Body);
-    let (mut codec, base64) = match rules.rules().body {
+    let (mut codec, base64) = match rules.body {
         BodyKind::Json => (Codec::Json, false),
         BodyKind::Form => (Codec::Form, false),
         BodyKind::Base64 => (Codec::Json, true),
@@ -279,7 +277,7 @@ fn decode_slot(text: &[u8], slot: &Slot) -> Result<Zeroizing<String>> {
 /// For each rule finding whose rule has a `scope`, the rule finding at the scope path:
 /// among several, the one sharing the longest path prefix (same document first),
 /// then the earliest.
-fn resolve_scopes(rules: &CompiledRules, found: &[(Target, Found)]) -> Vec<Option<usize>> {
+fn resolve_scopes(rules: &RouteRules, found: &[(Target, Found)]) -> Vec<Option<usize>> {
     found
         .iter()
         .enumerate()
@@ -331,6 +329,12 @@ impl Extraction {
     /// replaces the value (for a leak finding, just the matched substring), `None`
     /// keeps it. Parts with no replacement come back as `None` (unchanged).
     pub fn apply(self, replacements: &[Option<String>]) -> Result<Rewritten> {
+        self.apply_with(replacements)
+    }
+
+    /// [`apply`](Self::apply) with replacements held in any string type, such as the
+    /// zeroizing buffers of revealed values.
+    pub fn apply_with<S: AsRef<str>>(self, replacements: &[Option<S>]) -> Result<Rewritten> {
         if replacements.len() != self.findings.len() {
             return Err(Error::Internal("one replacement per finding is required"));
         }
@@ -341,7 +345,7 @@ impl Extraction {
             let edit = Edit {
                 slot: place.slot,
                 sub: place.sub.clone(),
-                token,
+                token: token.as_ref(),
             };
             match target {
                 Target::Body => body_edits.push(edit),

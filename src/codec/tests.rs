@@ -7,17 +7,17 @@ use ::base64::Engine as _;
 use ::base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
 use super::*;
-use crate::select::{Condition, FieldRule, LeakPolicy, RouteRules, profiles};
+use crate::rules::{Condition, FieldPath, FieldRule, LeakPolicy, RouteRules, profiles};
 
 const MAX: usize = 1 << 20;
 
-fn compiled(profile: &str) -> CompiledRules {
-    CompiledRules::compile(&profiles::get(profile).unwrap()).unwrap()
+fn compiled(profile: &str) -> RouteRules {
+    profiles::get(profile).unwrap()
 }
 
 fn rule(path: &str, class: DataClass) -> FieldRule {
     FieldRule {
-        path: path.into(),
+        path: FieldPath::parse(path).unwrap(),
         class,
         format: None,
         deterministic: None,
@@ -27,13 +27,12 @@ fn rule(path: &str, class: DataClass) -> FieldRule {
     }
 }
 
-fn route(body: BodyKind, fields: Vec<FieldRule>, leak_guard: LeakPolicy) -> CompiledRules {
-    CompiledRules::compile(&RouteRules {
+fn route(body: BodyKind, fields: Vec<FieldRule>, leak_guard: LeakPolicy) -> RouteRules {
+    RouteRules {
         body,
         fields,
         leak_guard,
-    })
-    .unwrap()
+    }
 }
 
 fn json_req(body: &[u8]) -> RequestParts<'_> {
@@ -415,7 +414,7 @@ fn base64_errors() {
 
 // === JSON ===
 
-fn pan_rule(path: &str) -> CompiledRules {
+fn pan_rule(path: &str) -> RouteRules {
     route(
         BodyKind::Json,
         vec![rule(path, DataClass::Pan)],
@@ -539,7 +538,7 @@ fn deep_paths_and_arrays() {
 #[test]
 fn scope_prefers_the_nearest_card() {
     let mut cvv = rule("items[*].cvc", DataClass::Cvv);
-    cvv.scope = Some("items[*].pan".into());
+    cvv.scope = Some(FieldPath::parse("items[*].pan").unwrap());
     let rules = route(
         BodyKind::Json,
         vec![rule("items[*].pan", DataClass::Pan), cvv],
@@ -856,7 +855,7 @@ fn no_replacements_means_unchanged() {
 fn conditions_use_any_of_and_literals() {
     let mut r = rule("n", DataClass::Pan);
     r.when = Some(Condition {
-        field: "flag".into(),
+        field: FieldPath::parse("flag").unwrap(),
         equals: None,
         any_of: vec!["true".into(), "yes".into()],
     });
@@ -1045,7 +1044,7 @@ mod props {
     }
 
     /// For each finding of `doc`, whether it is a leak hit.
-    fn x_kinds(doc: &str, rules: &CompiledRules) -> Vec<bool> {
+    fn x_kinds(doc: &str, rules: &RouteRules) -> Vec<bool> {
         extract(rules, json_req(doc.as_bytes()))
             .unwrap()
             .findings()

@@ -21,8 +21,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::Result;
-use crate::server::body::{Body, json};
-use crate::server::listener::{self, ListenerOptions};
+use crate::net::body::{Body, json};
+use crate::net::listener::{self, ListenerOptions};
 
 /// The largest body the echo server reads.
 const MAX_ECHO_BODY: usize = 64 * 1024 * 1024;

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use base64::Engine;
 
 use super::echo::EchoUpstream;
+use crate::app;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::server;
-use crate::vault::keyring::{self, KdfParams, Passphrase};
-use crate::vault::{Vault, crypto};
+use crate::vault::keys::keyring::{self, KdfParams, Passphrase};
+use crate::vault::{Vault, keys::crypto};
 
 /// Where the demo listens.
 pub struct DemoOptions {
@@ -76,7 +76,7 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
         &opts.api_listen,
         &format!("http://{upstream}"),
         dir.path(),
-    );
+    )?;
     let api_key = crate::demo::clients::add_demo_client(&mut config)?;
     config.validate()?;
 
@@ -86,7 +86,7 @@ pub async fn run(opts: DemoOptions) -> Result<()> {
     )?;
     let keys = keyring::init(&config.vault.keyring, &pass, KdfParams::MINIMUM)?;
     let vault = Arc::new(Vault::open_async(&config.vault, keys).await?);
-    let handle = server::start(&config, Arc::clone(&vault)).await?;
+    let handle = app::start(&config, Arc::clone(&vault)).await?;
     let proxy = handle.proxy_addr();
     let api = handle.api_addr();
 

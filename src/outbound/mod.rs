@@ -19,41 +19,36 @@
 //! each token (a CVV is consumed; its class is checked first) → audit every reveal
 //! (fail closed) → forward. The processor's response passes back unchanged.
 
-mod config;
-
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue, Method, Request, Response, Version, header};
 use hyper::body::Incoming;
-use zeroize::Zeroize;
+use zeroize::Zeroizing;
 
-pub use config::{HeaderReveal, OutboundConfig, OutboundRoute};
-
-use crate::api::Access;
-use crate::api::access::read_body;
 use crate::audit::{Action, AuditEvent};
-use crate::auth::{Client, RevealMode};
+use crate::auth::{Access, Client, Purpose, hidden};
 use crate::codec::{self, RequestParts};
-use crate::config::UpstreamConfig;
-use crate::pipeline::{CompiledRules, Vault};
-use crate::proxy::client::Upstream;
-use crate::proxy::headers;
-use crate::proxy::routes::{PathPattern, canonical_path};
+use crate::config::{Limits, OutboundConfig, UpstreamConfig};
+use crate::net::ConnInfo;
+use crate::net::body::{Body, error_response, full, read_body};
+use crate::net::forward;
+use crate::net::matcher::{MethodFilter, PathPattern, canonical_path};
+use crate::net::upstream::Upstream;
+use crate::rules::RouteRules;
 use crate::sensitive::DataClass;
-use crate::server::ConnInfo;
-use crate::server::body::{Body, boxed, error_response, full};
+use crate::vault::Vault;
 use crate::{Error, Result};
 
 /// One allow-listed route, ready to serve.
 #[derive(Debug)]
 struct Route {
-    method: Option<Method>,
+    method: MethodFilter,
     pattern: PathPattern,
     strip_prefix: Option<String>,
     destination: Upstream,
-    rules: CompiledRules,
+    rules: RouteRules,
     headers: Vec<(HeaderName, DataClass)>,
     /// Every class the route reveals: the caller must be allowed all of them.
     classes: Vec<DataClass>,
@@ -73,43 +68,27 @@ impl OutboundState {
     /// Build the routes and their destination clients from a validated config.
     pub fn build(
         config: &OutboundConfig,
-        limits: &crate::config::Limits,
+        limits: &Limits,
         access: Arc<Access>,
         vault: Arc<Vault>,
     ) -> Result<OutboundState> {
-        let timeout = Duration::from_millis(limits.upstream_timeout_ms);
+        let timeout = Duration::from_millis(limits.upstream_timeout_ms.get());
         let mut routes = Vec::with_capacity(config.routes.len());
         for (i, r) in config.routes.iter().enumerate() {
-            let key = format!("outbound.routes[{i}]");
             let destination = Upstream::build(
-                i,
+                &format!("outbound.routes[{i}]"),
                 &UpstreamConfig {
                     name: r.name.clone(),
                     url: r.destination.clone(),
                     ca: r.ca.clone(),
                 },
                 timeout,
-            )
-            .map_err(|e| Error::Config(format!("{key}: {e}")))?;
-            let method = match r.method.as_str() {
-                "*" => None,
-                m => Some(
-                    Method::from_bytes(m.as_bytes())
-                        .map_err(|_| Error::Config(format!("{key}.method")))?,
-                ),
-            };
-            let pattern = PathPattern::parse(&r.path)
-                .map_err(|m| Error::Config(format!("{key}.path: {m}")))?;
-            let rules = CompiledRules::compile(&r.rules())?;
+            )?;
             let headers = r
                 .reveal_headers
                 .iter()
-                .map(|h| {
-                    HeaderName::from_bytes(h.name.as_bytes())
-                        .map(|n| (n, h.class))
-                        .map_err(|_| Error::Config(format!("{key}.reveal_headers")))
-                })
-                .collect::<Result<Vec<_>>>()?;
+                .map(|h| (h.name.clone(), h.class))
+                .collect();
             let mut classes: Vec<DataClass> = r
                 .reveal
                 .iter()
@@ -119,11 +98,11 @@ impl OutboundState {
             classes.sort_by_key(|c| c.tag());
             classes.dedup();
             routes.push(Route {
-                method,
-                pattern,
+                method: r.method.clone(),
+                pattern: r.path.clone(),
                 strip_prefix: r.strip_prefix.clone(),
                 destination,
-                rules,
+                rules: r.rules(),
                 headers,
                 classes,
             });
@@ -132,7 +111,7 @@ impl OutboundState {
             routes,
             access,
             vault,
-            max_body: limits.max_body_bytes,
+            max_body: limits.max_body_bytes.get(),
             timeout,
         })
     }
@@ -152,16 +131,6 @@ pub async fn handle(
             error_response(&err)
         }
     })
-}
-
-/// The answer for a token the caller may not reveal: the same as for one that does
-/// not exist.
-fn hidden(class: DataClass) -> Error {
-    if class == DataClass::Cvv {
-        Error::CvvExpired
-    } else {
-        Error::TokenNotFound
-    }
 }
 
 /// One token to reveal: where it goes, what it is, and what it must be.
@@ -190,7 +159,7 @@ async fn forward(
     let route = state
         .routes
         .iter()
-        .find(|r| r.method.as_ref().is_none_or(|m| m == req.method()) && r.pattern.matches(&path))
+        .find(|r| r.method.allows(req.method()) && r.pattern.matches(&path))
         .ok_or(Error::Forbidden(
             "no allow-listed destination matches this request",
         ))?;
@@ -201,7 +170,7 @@ async fn forward(
     if route
         .classes
         .iter()
-        .any(|c| client.may_reveal(*c) != RevealMode::Full)
+        .any(|c| client.visible(*c, Purpose::RevealFull).is_err())
     {
         return Err(Error::Forbidden(
             "this client may not reveal what this route reveals",
@@ -255,31 +224,23 @@ async fn forward(
         state.access.rate_limit(&client, n, conn).await?;
     }
 
-    let (values, events, first_error) = reveal_all(state, &client, conn, &wanted).await;
+    // Revealed values stay in zeroizing buffers on every path out of here.
+    let (mut values, events, first_error) = reveal_all(state, &client, conn, &wanted).await;
     // Audit before anything leaves: no log, no request.
-    let mut values = values;
-    let audited = state.access.record(&events).await;
-    if let Err(err) = audited.and(first_error.map_or(Ok(()), Err)) {
-        for v in values.iter_mut().flatten() {
-            v.zeroize();
-        }
+    state.access.record(&events).await?;
+    if let Some(err) = first_error {
         return Err(err);
     }
 
     let n_fields = findings.len();
-    let mut replacements: Vec<Option<String>> = values;
-    let header_values = replacements.split_off(n_fields.min(replacements.len()));
+    let header_values = values.split_off(n_fields.min(values.len()));
     drop(wanted);
-    let out = extraction.apply(&replacements);
-    for v in replacements.iter_mut().flatten() {
-        v.zeroize();
-    }
-    let out = out?;
+    let out = extraction.apply_with(&values)?;
+    drop(values);
     for ((name, _), value) in route.headers.iter().zip(header_values) {
-        if let Some(mut value) = value {
-            let hv = HeaderValue::from_str(&value);
-            value.zeroize();
-            let mut hv = hv.map_err(|_| Error::BadRequest(format!("the {name} header")))?;
+        if let Some(value) = value {
+            let mut hv = HeaderValue::from_str(&value)
+                .map_err(|_| Error::BadRequest(format!("the {name} header")))?;
             hv.set_sensitive(true);
             parts.headers.insert(name.clone(), hv);
         }
@@ -289,10 +250,6 @@ async fn forward(
     parts
         .headers
         .insert(header::CONTENT_LENGTH, HeaderValue::from(body_bytes.len()));
-    headers::strip_hop_by_hop(&mut parts.headers);
-    headers::strip_own(&mut parts.headers);
-    parts.headers.remove(header::HOST);
-    parts.headers.remove(header::EXPECT);
     let raw_path = parts.uri.path();
     let rest = match &route.strip_prefix {
         Some(prefix) => raw_path
@@ -305,29 +262,22 @@ async fn forward(
     };
     let query = out.query.as_deref().or(parts.uri.query());
     let uri = route.destination.uri(rest, query)?;
-    parts.uri = uri;
-    parts.version = Version::HTTP_11;
-
-    let request = Request::from_parts(parts, full(body_bytes));
-    let response = match tokio::time::timeout(
+    forward::send(
+        &route.destination,
+        parts,
+        full(body_bytes),
+        uri,
+        None,
         state.timeout,
-        route.destination.client.request(request),
     )
     .await
-    {
-        Ok(Ok(res)) => res,
-        Ok(Err(e)) => {
-            tracing::warn!(destination = %route.destination.name, connect = e.is_connect(), "outbound request failed");
-            return Err(Error::UpstreamUnavailable);
-        }
-        Err(_) => return Err(Error::UpstreamTimeout),
-    };
-    let (mut parts, body) = response.into_parts();
-    headers::strip_hop_by_hop(&mut parts.headers);
-    Ok(Response::from_parts(parts, boxed(body)))
 }
 
-type Revealed = (Vec<Option<String>>, Vec<AuditEvent>, Option<Error>);
+type Revealed = (
+    Vec<Option<Zeroizing<String>>>,
+    Vec<AuditEvent>,
+    Option<Error>,
+);
 
 /// Reveal every wanted token, in order; stop revealing at the first failure (so no
 /// further CVV is consumed), and audit what was attempted.
@@ -352,11 +302,10 @@ async fn reveal_all(
         }
         let expect = w.expect;
         let authorize = |class: DataClass| {
-            if class == expect && client.may_reveal(class) == RevealMode::Full {
-                Ok(())
-            } else {
-                Err(hidden(expect))
+            if class != expect {
+                return Err(hidden(expect));
             }
+            client.visible(class, Purpose::RevealFull).map(|_| ())
         };
         let event = AuditEvent::new(client.name(), Action::Reveal)
             .token(w.token)
@@ -368,7 +317,7 @@ async fn reveal_all(
         {
             Ok(revealed) => {
                 events.push(event.class(revealed.class));
-                values.push(Some(revealed.value.expose().to_owned()));
+                values.push(Some(Zeroizing::new(revealed.value.expose().to_owned())));
             }
             Err(e) => {
                 events.push(event.failed(&e));

@@ -18,7 +18,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 
-use super::crypto::{NONCE_LEN, Sealer, SecretKey};
+use super::keys::crypto::{NONCE_LEN, Sealer, SecretKey};
 use super::store::TokenStore;
 use crate::error::{Error, Result};
 

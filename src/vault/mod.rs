@@ -4,13 +4,10 @@
 //! and the token formats. A token leaves [`Vault::tokenize`] only after its record
 //! is durable (group commit), and CVVs follow their own volatile rules.
 
-pub mod crypto;
 pub mod cvv;
-pub mod keyring;
-pub mod pg_store;
+pub mod keys;
 pub mod record;
 pub mod settings;
-pub mod sled_store;
 pub mod store;
 pub mod token;
 
@@ -20,10 +17,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::error::{Error, Result};
 use crate::sensitive::{DataClass, Plaintext, Sensitive};
 
-pub use keyring::{Keys, Passphrase};
-pub use pg_store::PgStore;
+pub use keys::{Keys, Passphrase, crypto, keyring};
 pub use settings::{StoreKind, VaultSettings};
-pub use sled_store::SledStore;
+pub use store::postgres::PgStore;
+pub use store::sled::SledStore;
 pub use store::{Space, TokenStore};
 pub use token::TokenFormat;
 

@@ -17,7 +17,7 @@
 use crate::error::{Error, Result};
 use crate::sensitive::DataClass;
 
-use super::crypto::NONCE_LEN;
+use super::keys::crypto::NONCE_LEN;
 
 const FORMAT: u8 = 1;
 const HEADER_LEN: usize = 23;

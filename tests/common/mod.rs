@@ -12,8 +12,8 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use vaultgate::app::{self, ServerHandle};
 use vaultgate::config::Config;
-use vaultgate::server::{self, ServerHandle};
 use vaultgate::vault::{Keys, Vault, VaultSettings};
 
 /// A config with one upstream named `backend` and the given routes (TOML).
@@ -64,11 +64,11 @@ pub fn test_vault() -> Arc<Vault> {
 
 pub async fn start(toml: &str) -> ServerHandle {
     let config = Config::from_toml_str(toml).expect("config");
-    server::start(&config, test_vault()).await.expect("start")
+    app::start(&config, test_vault()).await.expect("start")
 }
 
 pub async fn start_config(config: &Config, grace: std::time::Duration) -> ServerHandle {
-    server::start_with_grace(config, test_vault(), grace)
+    app::start_with_grace(config, test_vault(), grace)
         .await
         .expect("start")
 }
@@ -159,7 +159,7 @@ impl Certs {
 
     /// A rustls server config for this leaf (as the proxy would build it).
     pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
-        vaultgate::server::tls::server_config(
+        vaultgate::net::tls::server_config(
             "test.tls",
             &vaultgate::config::TlsFiles {
                 cert: self.cert.clone(),
@@ -172,8 +172,8 @@ impl Certs {
 
     /// An HTTPS client (h2 + http/1.1 by ALPN) trusting only this CA.
     pub fn client(&self) -> Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>> {
-        let roots = vaultgate::server::tls::root_store("test.ca", &self.ca).unwrap();
-        let tls = rustls::ClientConfig::builder_with_provider(vaultgate::server::tls::provider())
+        let roots = vaultgate::net::tls::root_store("test.ca", &self.ca).unwrap();
+        let tls = rustls::ClientConfig::builder_with_provider(vaultgate::net::tls::provider())
             .with_safe_default_protocol_versions()
             .unwrap()
             .with_root_certificates(roots)
@@ -309,7 +309,7 @@ impl Pki {
     /// A rustls server config for a leaf.
     pub fn server_config(&self, file: &str) -> Arc<rustls::ServerConfig> {
         let (cert, key) = self.server(file);
-        vaultgate::server::tls::server_config(
+        vaultgate::net::tls::server_config(
             "test.tls",
             &vaultgate::config::TlsFiles {
                 cert,
@@ -325,17 +325,16 @@ impl Pki {
         &self,
         identity: Option<&(PathBuf, PathBuf)>,
     ) -> Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>> {
-        let roots = vaultgate::server::tls::root_store("test.ca", &self.ca).unwrap();
-        let builder =
-            rustls::ClientConfig::builder_with_provider(vaultgate::server::tls::provider())
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_root_certificates(roots);
+        let roots = vaultgate::net::tls::root_store("test.ca", &self.ca).unwrap();
+        let builder = rustls::ClientConfig::builder_with_provider(vaultgate::net::tls::provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots);
         let tls = match identity {
             Some((cert, key)) => builder
                 .with_client_auth_cert(
-                    vaultgate::server::tls::load_certs("c", cert).unwrap(),
-                    vaultgate::server::tls::load_key("k", key).unwrap(),
+                    vaultgate::net::tls::load_certs("c", cert).unwrap(),
+                    vaultgate::net::tls::load_key("k", key).unwrap(),
                 )
                 .unwrap(),
             None => builder.with_no_client_auth(),

@@ -1,0 +1,324 @@
+//! The configuration file: TOML → section types, parsed once.
+//!
+//! Every value that has a shape (listen addresses, URLs, methods, path patterns, field
+//! paths, token formats, media types, profile names) becomes its type while the file
+//! is deserialized, and an error names the key path (`routes[2].fields[0].path: …`).
+//! [`Config::validate`] then only cross-checks names: unique route and upstream names,
+//! routes naming known upstreams, distinct listeners. Tests hand a config string in
+//! directly ([`Config::from_toml_str`]); nothing here reads process environment
+//! variables.
+
+mod outbound;
+mod routes;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use crate::auth::ClientConfig;
+pub use crate::logging::{LogFormat, LogSettings};
+pub use crate::net::listener::MaxConnections;
+pub use crate::net::{ListenerSettings, TlsFiles, UpstreamConfig, UpstreamUrl};
+pub use crate::vault::VaultSettings;
+pub use outbound::{HeaderReveal, OutboundConfig, OutboundRoute};
+pub use routes::{MediaType, RouteConfig};
+
+use crate::{Error, Result};
+
+/// The whole config file.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[proxy]`: the listener that fronts the upstreams.
+    pub proxy: ListenerSettings,
+    /// `[api]`: the vault API listener (default `127.0.0.1:8081`).
+    #[serde(default = "default_api")]
+    pub api: ListenerSettings,
+    #[serde(default)]
+    pub vault: VaultSettings,
+    #[serde(default)]
+    pub upstreams: Vec<UpstreamConfig>,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+    #[serde(default)]
+    pub log: LogSettings,
+    /// `[[clients]]`: who may use the vault API and the outbound proxy, and for what.
+    #[serde(default)]
+    pub clients: Vec<ClientConfig>,
+    /// `[audit]`: where reveals, API tokenizations, deletes and refusals are logged.
+    #[serde(default)]
+    pub audit: AuditSettings,
+    /// `[outbound]`: the reveal proxy trusted services send processor requests through.
+    #[serde(default)]
+    pub outbound: Option<OutboundConfig>,
+}
+
+fn default_api() -> ListenerSettings {
+    ListenerSettings::on(std::net::SocketAddr::from(([127, 0, 0, 1], 8081)))
+}
+
+/// `[audit]`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// The audit log file. Default: `audit.log` in the vault's data directory
+    /// (`data/audit.log`). It is opened at start-up when clients are configured.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// Group-committed `fdatasync` before a reveal is answered (default true).
+    #[serde(default)]
+    pub fsync: Option<bool>,
+}
+
+/// `[limits]`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// The largest body read on a route with rules.
+    pub max_body_bytes: Positive<usize>,
+    /// How long to wait for an upstream's response head.
+    pub upstream_timeout_ms: Positive<u64>,
+    /// How long a rules route waits for the whole request body (a slowly dripped
+    /// body is cut off with 400, like a slow request head is with 408).
+    pub body_read_timeout_ms: Positive<u64>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: Positive(1_048_576),
+            upstream_timeout_ms: Positive(30_000),
+            body_read_timeout_ms: Positive(10_000),
+        }
+    }
+}
+
+/// A number that must be at least 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "u64", bound(deserialize = "T: TryFrom<u64>"))]
+pub struct Positive<T>(pub T);
+
+impl<T: TryFrom<u64>> TryFrom<u64> for Positive<T> {
+    type Error = &'static str;
+
+    fn try_from(n: u64) -> std::result::Result<Self, &'static str> {
+        if n == 0 {
+            return Err("must be at least 1");
+        }
+        T::try_from(n).map(Positive).map_err(|_| "too large")
+    }
+}
+
+impl<T: PartialEq> PartialEq<T> for Positive<T> {
+    fn eq(&self, other: &T) -> bool {
+        self.0 == *other
+    }
+}
+
+impl<T: Copy> Positive<T> {
+    pub fn get(self) -> T {
+        self.0
+    }
+}
+
+// === impl Config ===
+
+impl Config {
+    /// Parse and validate a config held in a string. A parse error names the key
+    /// path and the line.
+    pub fn from_toml_str(text: &str) -> Result<Config> {
+        let de = toml::Deserializer::parse(text).map_err(|e| toml_error(text, "", &e))?;
+        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            toml_error(text, &path, e.inner())
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Read, parse and validate a config file.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::io(format!("reading config {}", path.display()), e))?;
+        Config::from_toml_str(&text)
+    }
+
+    /// Cross-check names: unique upstream and route names, routes that name known
+    /// upstreams, clients, distinct listener addresses. Shapes were checked while
+    /// parsing.
+    pub fn validate(&self) -> Result<()> {
+        if self
+            .proxy
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.client_ca.is_some())
+        {
+            return Err(Error::Config(
+                "proxy.tls.client_ca: client certificates are only supported on the api and \
+                 outbound listeners"
+                    .into(),
+            ));
+        }
+        self.vault.validate()?;
+        crate::auth::validate_clients(&self.clients)?;
+        if let Some(outbound) = &self.outbound {
+            outbound.validate()?;
+        }
+        let mut upstream_names = HashSet::new();
+        for (i, up) in self.upstreams.iter().enumerate() {
+            if up.name.is_empty() {
+                return Err(Error::Config(format!(
+                    "upstreams[{i}].name: must not be empty"
+                )));
+            }
+            if !upstream_names.insert(up.name.as_str()) {
+                return Err(Error::Config(format!(
+                    "upstreams[{i}].name: duplicate upstream name {:?}",
+                    up.name
+                )));
+            }
+        }
+        let mut route_names = HashSet::new();
+        for (i, route) in self.routes.iter().enumerate() {
+            let key = format!("routes[{i}]");
+            if route.name.is_empty() {
+                return Err(Error::Config(format!("{key}.name: must not be empty")));
+            }
+            if !route_names.insert(route.name.as_str()) {
+                return Err(Error::Config(format!(
+                    "{key}.name: duplicate route name {:?}",
+                    route.name
+                )));
+            }
+            if !upstream_names.contains(route.upstream.as_str()) {
+                return Err(Error::Config(format!(
+                    "{key}.upstream: unknown upstream {:?}",
+                    route.upstream
+                )));
+            }
+        }
+        self.check_listeners_distinct()
+    }
+
+    /// Two listeners on one address would fail at bind time; say so before.
+    fn check_listeners_distinct(&self) -> Result<()> {
+        let mut seen: Vec<(&str, std::net::SocketAddr)> = vec![("proxy", self.proxy.listen)];
+        let mut others = vec![("api", self.api.listen)];
+        if let Some(o) = &self.outbound {
+            others.push(("outbound", o.listener.listen));
+        }
+        for (name, addr) in others {
+            if let Some((first, _)) = seen.iter().find(|(_, a)| a.port() != 0 && *a == addr) {
+                return Err(Error::Config(format!(
+                    "{name}.listen: the same address as {first}.listen"
+                )));
+            }
+            seen.push((name, addr));
+        }
+        Ok(())
+    }
+
+    /// The audit log file: `[audit] path`, or `audit.log` in the vault's data dir.
+    pub fn audit_path(&self) -> PathBuf {
+        self.audit
+            .path
+            .clone()
+            .unwrap_or_else(|| self.vault.data.join("audit.log"))
+    }
+
+    /// A config for `vaultgate demo`: every built-in profile on its documented path, in
+    /// front of one upstream, plus a pass-through catch-all.
+    pub fn demo(
+        proxy_listen: &str,
+        api_listen: &str,
+        upstream_url: &str,
+        data_dir: &Path,
+    ) -> Result<Config> {
+        let listen = |key: &str, value: &str| {
+            value
+                .parse()
+                .map(ListenerSettings::on)
+                .map_err(|_| Error::Config(format!("{key}: expected ip:port")))
+        };
+        let url = UpstreamUrl::parse(upstream_url)
+            .map_err(|msg| Error::Config(format!("upstreams[0].url: {msg}")))?;
+        let route = |name: &str, path: &str, profile: Option<&str>| -> Result<RouteConfig> {
+            Ok(RouteConfig {
+                name: name.to_owned(),
+                upstream: "backend".to_owned(),
+                method: match profile {
+                    Some(_) => crate::net::matcher::MethodFilter::One(http::Method::POST),
+                    None => crate::net::matcher::MethodFilter::Any,
+                },
+                path: crate::net::matcher::PathPattern::parse(path)
+                    .map_err(|msg| Error::Config(format!("demo route {name}: {msg}")))?,
+                content_types: None,
+                profile: profile
+                    .map(|p| crate::rules::profiles::ProfileName::try_from(p.to_owned()))
+                    .transpose()
+                    .map_err(Error::Config)?,
+                fields: None,
+                body: None,
+                leak_guard: None,
+            })
+        };
+        Ok(Config {
+            proxy: listen("proxy.listen", proxy_listen)?,
+            api: listen("api.listen", api_listen)?,
+            vault: VaultSettings {
+                keyring: data_dir.join("keyring.json"),
+                data: data_dir.join("store"),
+                ..VaultSettings::default()
+            },
+            upstreams: vec![UpstreamConfig {
+                name: "backend".to_owned(),
+                url,
+                ca: None,
+            }],
+            limits: Limits::default(),
+            routes: vec![
+                route("q2open", "/v1/payment", Some("q2open"))?,
+                route(
+                    "oracle_brm",
+                    "/brm/paymentMethods/{version}/paymentMethod",
+                    Some("oracle_brm"),
+                )?,
+                route(
+                    "hostway",
+                    "/accounts/{accountId}/paymentInfo",
+                    Some("hostway"),
+                )?,
+                route("payment_method", "/payment-method", Some("payment_method"))?,
+                route("plano", "/payment-methods", Some("plano"))?,
+                route("pass_through", "/*", None)?,
+            ],
+            log: LogSettings::default(),
+            clients: Vec::new(),
+            audit: AuditSettings::default(),
+            outbound: None,
+        })
+    }
+}
+
+/// A TOML error as a config error: the key path when known, then the line.
+fn toml_error(text: &str, path: &str, e: &toml::de::Error) -> Error {
+    let line = e
+        .span()
+        .and_then(|span| text.get(..span.start))
+        .map(|before| before.matches('\n').count() + 1);
+    let at = match line {
+        Some(line) => format!(" (line {line})"),
+        None => String::new(),
+    };
+    let message = e.message().trim_end();
+    if path.is_empty() || path == "." {
+        Error::Config(format!("{message}{at}"))
+    } else {
+        Error::Config(format!("{path}: {message}{at}"))
+    }
+}

@@ -1,0 +1,137 @@
+//! Sanitize a request: decode its body, tokenize what the rules and the leak guard
+//! find, make the tokens durable, re-encode.
+
+use bytes::Bytes;
+
+use crate::codec::{self, Extraction, FindingKind, RequestParts};
+use crate::error::{Error, Result};
+use crate::rules::{LeakPolicy, RouteRules};
+use crate::sensitive::{DataClass, Sensitive};
+use crate::vault::{TokenizeOptions, Vault};
+
+/// What changes in the forwarded request. `None` means unchanged.
+#[derive(Debug, Default)]
+pub struct Sanitized {
+    pub body: Option<Bytes>,
+    pub query: Option<String>,
+}
+
+fn header(parts: &http::request::Parts, name: http::HeaderName) -> Result<Option<&str>> {
+    match parts.headers.get(&name) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .map(Some)
+            .map_err(|_| Error::UnsupportedMedia(format!("the {name} header is not ASCII"))),
+    }
+}
+
+/// Tokenize every sensitive value in a request. Returns only after every new token
+/// is durable; on any error nothing may be forwarded.
+#[tracing::instrument(skip_all)]
+pub async fn sanitize(
+    vault: &Vault,
+    rules: &RouteRules,
+    parts: &http::request::Parts,
+    body: &[u8],
+    max_body: usize,
+) -> Result<Sanitized> {
+    let req = RequestParts {
+        content_type: header(parts, http::header::CONTENT_TYPE)?,
+        content_encoding: header(parts, http::header::CONTENT_ENCODING)?,
+        query: parts.uri.query(),
+        body,
+        max_body,
+    };
+    let extraction = codec::extract(rules, req)?;
+    if extraction.findings().is_empty() {
+        return Ok(Sanitized {
+            body: None,
+            query: None,
+        });
+    }
+    let replacements = tokenize_findings(vault, rules, &extraction).await?;
+    vault.flush().await?;
+    let out = extraction.apply(&replacements)?;
+    Ok(Sanitized {
+        body: out.body,
+        query: out.query,
+    })
+}
+
+/// Whether a leak-guard hit is one of our tokens rather than a card: issued by this
+/// vault and not itself a card number this vault holds.
+async fn leak_is_our_token(vault: &Vault, raw: &str) -> Result<bool> {
+    let compact: String = raw.chars().filter(|c| c.is_ascii_digit()).collect();
+    Ok(vault.is_issued(&compact).await? && !vault.holds_value(DataClass::Pan, &compact).await?)
+}
+
+async fn tokenize_findings(
+    vault: &Vault,
+    rules: &RouteRules,
+    extraction: &Extraction,
+) -> Result<Vec<Option<String>>> {
+    let findings = extraction.findings();
+    let mut out: Vec<Option<String>> = vec![None; findings.len()];
+    let policy = rules.leak_guard;
+    // CVVs last: a same-length CVV token is scoped by the card token it travels with.
+    for pass_cvv in [false, true] {
+        for (i, f) in findings.iter().enumerate() {
+            if (f.class == DataClass::Cvv) != pass_cvv {
+                continue;
+            }
+            let raw = f.value.expose();
+            if raw.is_empty() {
+                continue;
+            }
+            // A value in a sensitive field is always tokenized, even if it equals a token
+            // this vault issued: a six-four token is a valid card number, and a real
+            // card that happens to equal one must never go upstream in clear.
+            if matches!(f.kind, FindingKind::Leak) && leak_is_our_token(vault, raw).await? {
+                continue;
+            }
+            let opts = match f.kind {
+                FindingKind::Rule { rule } => {
+                    let r = rules
+                        .fields
+                        .get(rule)
+                        .ok_or(Error::Internal("a finding names an unknown rule"))?;
+                    // A scope is always a token of this vault (the card field was
+                    // tokenized in the first pass); a raw value never becomes part of
+                    // a stored key.
+                    let scope = match f.scope {
+                        Some(j) => Some(out.get(j).cloned().flatten().ok_or_else(|| {
+                            Error::InvalidBody(format!(
+                                "{} has no card number to belong to",
+                                f.location
+                            ))
+                        })?),
+                        None => None,
+                    };
+                    TokenizeOptions {
+                        format: r.format,
+                        deterministic: r.deterministic,
+                        scope,
+                    }
+                }
+                FindingKind::Leak => match policy {
+                    LeakPolicy::Allow => continue,
+                    LeakPolicy::Reject => return Err(Error::LeakRejected(f.location.clone())),
+                    LeakPolicy::Tokenize => TokenizeOptions::default(),
+                },
+            };
+            let value = Sensitive::parse(f.class, raw).map_err(|_| {
+                Error::InvalidBody(format!(
+                    "{} is not a valid {}",
+                    f.location,
+                    f.class.as_str()
+                ))
+            })?;
+            let token = vault.tokenize_unsynced(&value, &opts).await?;
+            if let Some(slot) = out.get_mut(i) {
+                *slot = Some(token);
+            }
+        }
+    }
+    Ok(out)
+}

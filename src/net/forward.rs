@@ -1,0 +1,66 @@
+//! The one way a request leaves vaultgate, for the inbound and the outbound proxy
+//! alike: header hygiene, the upstream URI, a send bounded in time, and the mapping
+//! of upstream failures to errors.
+
+use std::time::Duration;
+
+use http::{Request, Response, Uri, Version, header};
+
+use super::body::{Body, boxed};
+use super::headers;
+use super::listener::ConnInfo;
+use super::upstream::Upstream;
+use crate::{Error, Result};
+
+/// Send a request to an upstream and return its response head with the body
+/// streaming.
+///
+/// `uri` is where it goes ([`Upstream::uri`]). With `via` (the client's connection),
+/// `X-Forwarded-*` headers name the client; without, none are added (the outbound
+/// proxy does not tell a processor who called it).
+pub async fn send(
+    upstream: &Upstream,
+    mut parts: http::request::Parts,
+    body: Body,
+    uri: Uri,
+    via: Option<&ConnInfo>,
+    timeout: Duration,
+) -> Result<Response<Body>> {
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| parts.uri.authority().map(|a| a.as_str().to_owned()));
+    headers::strip_hop_by_hop(&mut parts.headers);
+    headers::strip_own(&mut parts.headers);
+    if let Some(conn) = via {
+        headers::set_forwarded(
+            &mut parts.headers,
+            conn.peer.ip(),
+            conn.tls,
+            host.as_deref(),
+        );
+    }
+    // The client sets Host (HTTP/1) or :authority (HTTP/2) from the upstream URI.
+    parts.headers.remove(header::HOST);
+    // `100-continue` was answered on the client's side (hyper does so when the body is
+    // first read); the upstream gets the body without waiting.
+    parts.headers.remove(header::EXPECT);
+    parts.uri = uri;
+    // The pool picks HTTP/2 only where the upstream negotiated it by ALPN.
+    parts.version = Version::HTTP_11;
+
+    let request = Request::from_parts(parts, body);
+    let response = match tokio::time::timeout(timeout, upstream.client.request(request)).await {
+        Ok(Ok(res)) => res,
+        Ok(Err(e)) => {
+            tracing::warn!(upstream = %upstream.name, connect = e.is_connect(), "upstream request failed");
+            return Err(Error::UpstreamUnavailable);
+        }
+        Err(_) => return Err(Error::UpstreamTimeout),
+    };
+    let (mut parts, body) = response.into_parts();
+    headers::strip_hop_by_hop(&mut parts.headers);
+    Ok(Response::from_parts(parts, boxed(body)))
+}

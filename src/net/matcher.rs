@@ -1,0 +1,291 @@
+//! What a route matches on: its method, its path pattern, and the canonical form of
+//! a request path. Shared by the inbound and outbound proxies.
+
+use http::Method;
+use serde::Deserialize;
+
+use crate::{Error, Result};
+
+/// `method = "POST"` or `"*"`: which methods a route takes, parsed once.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum MethodFilter {
+    #[default]
+    Any,
+    One(Method),
+}
+
+impl TryFrom<String> for MethodFilter {
+    type Error = &'static str;
+
+    fn try_from(m: String) -> std::result::Result<MethodFilter, &'static str> {
+        if m == "*" {
+            return Ok(MethodFilter::Any);
+        }
+        Method::from_bytes(m.as_bytes())
+            .map(MethodFilter::One)
+            .map_err(|_| "not an HTTP method or \"*\"")
+    }
+}
+
+/// `"*"` or the method's name, as written in a config file.
+impl PartialEq<&str> for MethodFilter {
+    fn eq(&self, other: &&str) -> bool {
+        match self {
+            MethodFilter::Any => *other == "*",
+            MethodFilter::One(m) => m.as_str() == *other,
+        }
+    }
+}
+
+impl MethodFilter {
+    /// Whether a request method is taken. Methods compare ASCII case-insensitively:
+    /// some backends route `post` as `POST`.
+    pub fn allows(&self, method: &Method) -> bool {
+        match self {
+            MethodFilter::Any => true,
+            MethodFilter::One(m) => m.as_str().eq_ignore_ascii_case(method.as_str()),
+        }
+    }
+
+    /// The method, if one is named.
+    pub fn method(&self) -> Option<&Method> {
+        match self {
+            MethodFilter::Any => None,
+            MethodFilter::One(m) => Some(m),
+        }
+    }
+}
+
+/// One segment of a path pattern.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Segment {
+    /// Must equal the request segment.
+    Literal(String),
+    /// `{name}`: any one non-empty segment.
+    Param,
+    /// `*`: any one segment; as the last segment, the rest of the path (zero or more).
+    Wildcard,
+}
+
+/// A path pattern such as `/accounts/{id}/paymentInfo` or `/static/*`, parsed once
+/// when the config is read.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct PathPattern {
+    segments: Vec<Segment>,
+}
+
+impl TryFrom<String> for PathPattern {
+    type Error = &'static str;
+
+    fn try_from(pattern: String) -> std::result::Result<PathPattern, &'static str> {
+        PathPattern::parse(&pattern)
+    }
+}
+
+impl PathPattern {
+    /// Parse a pattern; the error says what is wrong (without the pattern itself).
+    pub fn parse(pattern: &str) -> std::result::Result<PathPattern, &'static str> {
+        let rest = pattern
+            .strip_prefix('/')
+            .ok_or("a path pattern must start with '/'")?;
+        if pattern.contains(['?', '#']) {
+            return Err("a path pattern must not contain '?' or '#'");
+        }
+        let mut segments = Vec::new();
+        if rest.is_empty() {
+            // `/` matches only the root.
+            segments.push(Segment::Literal(String::new()));
+            return Ok(PathPattern { segments });
+        }
+        for seg in rest.split('/') {
+            let parsed = if seg.is_empty() {
+                return Err("a path pattern must not have empty segments or a trailing '/'");
+            } else if seg == "*" {
+                Segment::Wildcard
+            } else if let Some(inner) = seg.strip_prefix('{') {
+                let name = inner
+                    .strip_suffix('}')
+                    .ok_or("a '{' segment must end with '}'")?;
+                if name.is_empty() || name.contains(['{', '}']) {
+                    return Err("a {param} segment needs a name");
+                }
+                Segment::Param
+            } else if seg.contains(['{', '}', '*']) {
+                return Err("'{param}' and '*' must fill a whole segment");
+            } else if seg.contains(['%', ';', '\\']) {
+                return Err("a path pattern must not contain '%', ';' or '\\'");
+            } else {
+                Segment::Literal(seg.to_owned())
+            };
+            segments.push(parsed);
+        }
+        Ok(PathPattern { segments })
+    }
+
+    /// Whether a request path (without the query) matches. Literal segments compare
+    /// ASCII case-insensitively and one trailing `/` is ignored, because common
+    /// backends route that way: a request must not slip past a rules route by
+    /// spelling its path differently. Callers pass a [`canonical_path`].
+    pub fn matches(&self, path: &str) -> bool {
+        let Some(rest) = path.strip_prefix('/') else {
+            return false;
+        };
+        let rest = if rest.is_empty() {
+            rest
+        } else {
+            rest.strip_suffix('/').unwrap_or(rest)
+        };
+        let mut req = rest.split('/');
+        let mut pats = self.segments.iter().peekable();
+        while let Some(pat) = pats.next() {
+            let is_last = pats.peek().is_none();
+            if is_last && *pat == Segment::Wildcard {
+                return true;
+            }
+            let Some(seg) = req.next() else {
+                return false;
+            };
+            let ok = match pat {
+                Segment::Literal(lit) => lit.eq_ignore_ascii_case(seg),
+                Segment::Param => !seg.is_empty(),
+                Segment::Wildcard => true,
+            };
+            if !ok {
+                return false;
+            }
+        }
+        req.next().is_none()
+    }
+}
+
+/// The path a route is matched against: percent-decoded, with `;params` dropped from
+/// each segment (servlet containers ignore them when routing).
+///
+/// Backends normalize paths before routing, so a path that normalizes to something
+/// else than it reads (`/x/../v1/payment`, `/v1//payment`, `/v1/pay%6dent`,
+/// `/v1%2Fpayment`) could otherwise reach a tokenizing endpoint through a pass-through
+/// route. Dot segments, empty segments, backslashes, encoded `/` and `\`, control
+/// characters and bad percent-escapes are refused with 400.
+pub fn canonical_path(raw: &str) -> Result<String> {
+    const REFUSED: &str = "the request path is not in canonical form";
+    let decoded = percent_decode(raw).ok_or_else(|| Error::BadRequest(REFUSED.to_owned()))?;
+    let decoded: &str = &decoded;
+    let has_encoded_separator = raw
+        .as_bytes()
+        .windows(3)
+        .any(|w| w.eq_ignore_ascii_case(b"%2f") || w.eq_ignore_ascii_case(b"%5c"));
+    if has_encoded_separator || decoded.contains('\\') || decoded.chars().any(char::is_control) {
+        return Err(Error::BadRequest(REFUSED.to_owned()));
+    }
+    let Some(rest) = decoded.strip_prefix('/') else {
+        return Err(Error::BadRequest(REFUSED.to_owned()));
+    };
+    let mut out = String::with_capacity(decoded.len());
+    let mut segments = rest.split('/').peekable();
+    while let Some(seg) = segments.next() {
+        let seg = seg.split(';').next().unwrap_or_default();
+        let is_last = segments.peek().is_none();
+        if seg == "." || seg == ".." || (seg.is_empty() && !is_last) {
+            return Err(Error::BadRequest(REFUSED.to_owned()));
+        }
+        out.push('/');
+        out.push_str(seg);
+    }
+    Ok(out)
+}
+
+/// Decode `%XX` escapes; `None` for a broken escape or a result that is not UTF-8.
+fn percent_decode(raw: &str) -> Option<std::borrow::Cow<'_, str>> {
+    // percent-encoding passes a malformed escape through as it is; a request path
+    // that carries one is refused rather than guessed at.
+    let bytes = raw.as_bytes();
+    let malformed = bytes.iter().enumerate().any(|(i, b)| {
+        *b == b'%'
+            && !matches!(
+                (bytes.get(i + 1), bytes.get(i + 2)),
+                (Some(h), Some(l)) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit()
+            )
+    });
+    if malformed {
+        return None;
+    }
+    percent_encoding::percent_decode_str(raw).decode_utf8().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(pattern: &str, path: &str) -> bool {
+        PathPattern::parse(pattern).unwrap().matches(path)
+    }
+
+    #[test]
+    fn literal_and_params() {
+        assert!(m("/v1/payment", "/v1/payment"));
+        assert!(m("/v1/payment", "/v1/payment/"));
+        assert!(!m("/v1/payment", "/v1/payments"));
+        assert!(!m("/v1/payment", "/v1"));
+        assert!(m("/accounts/{id}/paymentInfo", "/accounts/42/paymentInfo"));
+        assert!(!m("/accounts/{id}/paymentInfo", "/accounts//paymentInfo"));
+        assert!(!m(
+            "/accounts/{id}/paymentInfo",
+            "/accounts/42/x/paymentInfo"
+        ));
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(m("/*", "/"));
+        assert!(m("/*", "/anything/at/all"));
+        assert!(m("/static/*", "/static/a/b.css"));
+        assert!(m("/static/*", "/static"));
+        assert!(!m("/static/*", "/other"));
+        assert!(m("/brm/*/paymentMethod", "/brm/v1/paymentMethod"));
+        assert!(!m("/brm/*/paymentMethod", "/brm/a/b/paymentMethod"));
+        assert!(m("/", "/"));
+        assert!(!m("/", "/x"));
+    }
+
+    #[test]
+    fn spelling_variants_still_match() {
+        let c = |p: &str| canonical_path(p).unwrap();
+        assert!(m("/v1/payment", &c("/V1/Payment")));
+        assert!(m("/v1/payment", &c("/v1/payment/")));
+        assert!(m("/v1/payment", &c("/v1/pay%6dent")));
+        assert!(m("/v1/payment", &c("/v1/payment;jsessionid=1")));
+        assert!(m("/*", &c("/")));
+    }
+
+    #[test]
+    fn non_canonical_paths_are_refused() {
+        for p in [
+            "/x/../v1/payment",
+            "/./v1/payment",
+            "/v1//payment",
+            "/v1%2Fpayment",
+            "/v1%5cpayment",
+            "/v1\\payment",
+            "/v1/%2e%2e/x",
+            "/v1/%zz",
+            "/v1/%4",
+            "/v1/%00",
+            "/v1/%ff",
+            "relative",
+        ] {
+            assert!(canonical_path(p).is_err(), "{p}");
+        }
+        assert_eq!(canonical_path("/a/b%20c/").unwrap(), "/a/b c/");
+    }
+
+    #[test]
+    fn bad_patterns() {
+        for p in [
+            "", "x", "/a/{b", "/a/{}", "/a/b*", "/a?q", "/{a}b", "/a%2f", "/a;b",
+        ] {
+            assert!(PathPattern::parse(p).is_err(), "{p}");
+        }
+    }
+}

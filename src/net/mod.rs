@@ -1,0 +1,17 @@
+//! The network layer: listeners, TLS, bodies, header hygiene, route matching, the
+//! upstream client and the one `forward`.
+//!
+//! `net` takes its own settings types ([`ListenerSettings`], [`TlsFiles`],
+//! [`UpstreamConfig`]) and never imports the config file, a handler or the app.
+
+pub mod body;
+pub mod forward;
+pub mod headers;
+pub mod listener;
+pub mod matcher;
+pub mod tls;
+pub mod upstream;
+
+pub use listener::{ConnInfo, ListenerOptions, ListenerSettings};
+pub use tls::TlsFiles;
+pub use upstream::{UpstreamConfig, UpstreamUrl};

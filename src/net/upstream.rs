@@ -1,0 +1,157 @@
+//! Pooled upstream clients: one hyper-util legacy client per upstream, over
+//! hyper-rustls (ring), for both `http://` and `https://` upstreams.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http::Uri;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use serde::Deserialize;
+
+use super::body::Body;
+use super::tls;
+use crate::{Error, Result};
+
+/// `[[upstreams]]` (and an outbound route's destination): a backend to forward to.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    pub name: String,
+    /// `http://host:port` or `https://host:port`, optionally with a path prefix.
+    pub url: UpstreamUrl,
+    /// A PEM file of CA certificates trusted for this upstream instead of the
+    /// built-in web roots.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+}
+
+/// An upstream URL, checked once when the config is read: http or https, a host, an
+/// optional path prefix, no query or fragment.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct UpstreamUrl {
+    pub scheme: http::uri::Scheme,
+    pub authority: http::uri::Authority,
+    /// A path prefix from the URL, without a trailing `/` (often empty).
+    pub prefix: String,
+}
+
+impl TryFrom<String> for UpstreamUrl {
+    type Error = &'static str;
+
+    fn try_from(url: String) -> std::result::Result<UpstreamUrl, &'static str> {
+        UpstreamUrl::parse(&url)
+    }
+}
+
+impl UpstreamUrl {
+    /// Check an upstream URL: http or https, a host, no query or fragment.
+    pub fn parse(url: &str) -> std::result::Result<UpstreamUrl, &'static str> {
+        let uri: Uri = url.parse().map_err(|_| "not a valid URL")?;
+        match uri.scheme_str() {
+            Some("http" | "https") => {}
+            _ => return Err("the scheme must be http:// or https://"),
+        }
+        if uri.host().is_none_or(str::is_empty) {
+            return Err("missing host");
+        }
+        if uri.query().is_some() || url.contains('#') {
+            return Err("must not carry a query or fragment");
+        }
+        let parts = uri.into_parts();
+        let (Some(scheme), Some(authority)) = (parts.scheme, parts.authority) else {
+            return Err("missing scheme or host");
+        };
+        let prefix = parts
+            .path_and_query
+            .map(|pq| pq.path().trim_end_matches('/').to_owned())
+            .unwrap_or_default();
+        Ok(UpstreamUrl {
+            scheme,
+            authority,
+            prefix,
+        })
+    }
+}
+
+/// A pooled client.
+pub type HttpClient = Client<HttpsConnector<HttpConnector>, Body>;
+
+/// One upstream, ready to forward to.
+#[derive(Debug)]
+pub struct Upstream {
+    pub name: String,
+    /// `http` or `https`.
+    pub scheme: http::uri::Scheme,
+    pub authority: http::uri::Authority,
+    /// A path prefix from the URL, without a trailing `/` (often empty).
+    pub prefix: String,
+    pub client: HttpClient,
+}
+
+impl Upstream {
+    /// Build a client for an upstream; `key` names its config section in errors
+    /// (`upstreams[2]`).
+    pub fn build(key: &str, cfg: &UpstreamConfig, connect_timeout: Duration) -> Result<Upstream> {
+        let UpstreamUrl {
+            scheme,
+            authority,
+            prefix,
+        } = cfg.url.clone();
+
+        let builder = match &cfg.ca {
+            Some(ca) => HttpsConnectorBuilder::new().with_tls_config(
+                rustls::ClientConfig::builder_with_provider(tls::provider())
+                    .with_safe_default_protocol_versions()
+                    .map_err(|e| Error::Config(format!("{key}: {e}")))?
+                    .with_root_certificates(tls::root_store(&format!("{key}.ca"), ca)?)
+                    .with_no_client_auth(),
+            ),
+            None => HttpsConnectorBuilder::new()
+                .with_provider_and_webpki_roots(tls::provider())
+                .map_err(|e| Error::Config(format!("{key}: {e}")))?,
+        };
+
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(connect_timeout));
+        let connector = builder
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build(connector);
+        Ok(Upstream {
+            name: cfg.name.clone(),
+            scheme,
+            authority,
+            prefix,
+            client,
+        })
+    }
+
+    /// The upstream URI for a request path and (possibly rewritten) query.
+    pub fn uri(&self, path: &str, query: Option<&str>) -> Result<Uri> {
+        let mut pq = String::with_capacity(self.prefix.len() + path.len() + 1);
+        pq.push_str(&self.prefix);
+        pq.push_str(path);
+        if let Some(q) = query {
+            pq.push('?');
+            pq.push_str(q);
+        }
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(pq)
+            .build()
+            .map_err(|_| Error::BadRequest("the request target cannot be forwarded".to_owned()))
+    }
+}

@@ -1,0 +1,10 @@
+//! Which fields are sensitive: rules, field paths, conditions, profiles and the leak
+//! guard.
+
+pub mod guard;
+pub mod path;
+pub mod profiles;
+pub mod rules;
+
+pub use path::{FieldPath, PathElem, Segment};
+pub use rules::{BodyKind, Condition, FieldRule, LeakPolicy, Location, RouteRules};

@@ -1,0 +1,479 @@
+//! Field paths: which leaves of a document a rule names.
+//!
+//! Syntax (parsed once, at config load, by [`FieldPath::parse`]):
+//!
+//! - dot-separated keys: `details.accountNumber`; an optional leading `$` or `$.`;
+//! - `*`: any one key or array index; `**`: any depth, zero or more levels (crosses
+//!   arrays too);
+//! - `[n]` a given array index, `[*]` any array index;
+//! - keys containing dots or brackets: `` `a.b` `` or `["a.b"]`;
+//! - bracketed keys as forms write them: `payment_method[card_number]` is
+//!   `payment_method.card_number`, `items[0][pan]` is `items[0].pan`.
+//!
+//! Documents present the concrete path of a leaf as [`PathElem`]s; matching is an
+//! iterative glob match (no recursion), linear in practice.
+
+use crate::error::{Error, Result};
+
+/// One segment of a rule's path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Segment {
+    /// An object key (or form key component) exactly.
+    Key(String),
+    /// One array index exactly.
+    Index(usize),
+    /// `*`: any one key or index.
+    AnyOne,
+    /// `[*]`: any one array index.
+    AnyIndex,
+    /// `**`: any number of levels, zero included.
+    AnyDepth,
+}
+
+/// One step of a concrete path inside a document.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PathElem<'a> {
+    /// An object key (decoded).
+    Key(&'a str),
+    /// An array index.
+    Index(usize),
+}
+
+/// A parsed field path. Config files hold it as a string, parsed once when the file is
+/// read.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "String")]
+pub struct FieldPath {
+    source: String,
+    segments: Vec<Segment>,
+}
+
+impl TryFrom<String> for FieldPath {
+    type Error = Error;
+
+    fn try_from(path: String) -> Result<FieldPath> {
+        FieldPath::parse(&path)
+    }
+}
+
+fn invalid(path: &str, why: &str) -> Error {
+    Error::Config(format!("invalid field path `{path}`: {why}"))
+}
+
+impl FieldPath {
+    /// Parse a rule path. The error names the path and what is wrong with it.
+    pub fn parse(path: &str) -> Result<FieldPath> {
+        let segments = Parser {
+            src: path,
+            chars: path.char_indices().peekable(),
+            out: Vec::new(),
+        }
+        .run()?;
+        if segments.is_empty() {
+            return Err(invalid(path, "the path is empty"));
+        }
+        Ok(FieldPath {
+            source: path.to_owned(),
+            segments,
+        })
+    }
+
+    /// A path of plain keys, `a.b.c`, for the built-in profiles: no wildcards, no
+    /// quoting, so it cannot fail.
+    pub fn keys(dotted: &str) -> FieldPath {
+        FieldPath {
+            source: dotted.to_owned(),
+            segments: dotted
+                .split('.')
+                .map(|k| Segment::Key(k.to_owned()))
+                .collect(),
+        }
+    }
+
+    /// Parse a form or query key (`items[0][pan]`, `a.b`, `a[]`) into path elements
+    /// borrowed from the key. Empty brackets (`a[]`) count as index 0. Never fails:
+    /// unbalanced brackets are kept as part of the key.
+    pub fn split_form_key(key: &str, out: &mut Vec<FormElem>) {
+        out.clear();
+        let bytes = key.as_bytes();
+        // Head: up to the first `[` or `.`.
+        let mut i = 0;
+        let mut start = 0;
+        while let Some(&b) = bytes.get(i) {
+            match b {
+                b'.' => {
+                    out.push(FormElem::Key(start..i));
+                    i += 1;
+                    start = i;
+                }
+                b'[' => {
+                    // A closing bracket must follow; otherwise the `[` is literal.
+                    let close = bytes
+                        .get(i + 1..)
+                        .and_then(|rest| rest.iter().position(|c| *c == b']'))
+                        .map(|p| i + 1 + p);
+                    let Some(close) = close else {
+                        i += 1;
+                        continue;
+                    };
+                    // The head key (possibly empty, as in `[0]=x`); after a `]` there
+                    // is nothing between brackets.
+                    if i > start || out.is_empty() {
+                        out.push(FormElem::Key(start..i));
+                    }
+                    let inner = i + 1..close;
+                    let text = key.get(inner.clone()).unwrap_or_default();
+                    if text.is_empty() {
+                        out.push(FormElem::Index(0));
+                    } else if let Some(n) = parse_index(text) {
+                        out.push(FormElem::Index(n));
+                    } else {
+                        out.push(FormElem::Key(inner));
+                    }
+                    i = close + 1;
+                    start = i;
+                }
+                _ => i += 1,
+            }
+        }
+        if start < bytes.len() || out.is_empty() {
+            out.push(FormElem::Key(start..bytes.len()));
+        }
+    }
+
+    /// The path as written in the config.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// The parsed segments.
+    pub fn segments(&self) -> &[Segment] {
+        &self.segments
+    }
+
+    /// The key this path must end with, if its last segment is a plain key: a cheap
+    /// pre-filter before a full match.
+    pub fn last_key(&self) -> Option<&str> {
+        match self.segments.last() {
+            Some(Segment::Key(k)) => Some(k),
+            _ => None,
+        }
+    }
+
+    /// Whether the path matches a concrete path.
+    pub fn matches(&self, path: &[PathElem<'_>]) -> bool {
+        self.matches_by(path.len(), |i| path.get(i).copied())
+    }
+
+    /// Whether the path matches a concrete path of `len` elements read through `get`
+    /// (so callers need not build a slice). Classic glob matching with backtracking
+    /// to the last `**`: O(len × segments) worst case, no recursion.
+    pub fn matches_by<'s>(&self, len: usize, get: impl Fn(usize) -> Option<PathElem<'s>>) -> bool {
+        let segs = &self.segments;
+        let (mut s, mut p) = (0usize, 0usize);
+        // (segment index after the `**`, path index the `**` currently stops at)
+        let mut star: Option<(usize, usize)> = None;
+        loop {
+            if p == len {
+                // Only `**`s may remain.
+                return segs
+                    .get(s..)
+                    .is_some_and(|rest| rest.iter().all(|x| *x == Segment::AnyDepth));
+            }
+            match segs.get(s) {
+                Some(Segment::AnyDepth) => {
+                    star = Some((s + 1, p));
+                    s += 1;
+                    continue;
+                }
+                Some(seg) if get(p).is_some_and(|e| seg_matches(seg, e)) => {
+                    s += 1;
+                    p += 1;
+                    continue;
+                }
+                _ => {}
+            }
+            match star {
+                Some((after, at)) => {
+                    // Let the `**` swallow one more element and retry.
+                    star = Some((after, at + 1));
+                    s = after;
+                    p = at + 1;
+                }
+                None => return false,
+            }
+        }
+    }
+}
+
+/// A form key element as a byte range of the decoded key, or an index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FormElem {
+    Key(std::ops::Range<usize>),
+    Index(usize),
+}
+
+fn seg_matches(seg: &Segment, elem: PathElem<'_>) -> bool {
+    match (seg, elem) {
+        (Segment::Key(k), PathElem::Key(e)) => k == e,
+        (Segment::Index(n), PathElem::Index(i)) => *n == i,
+        (Segment::AnyOne, _) | (Segment::AnyIndex, PathElem::Index(_)) => true,
+        _ => false,
+    }
+}
+
+/// A decimal array index: ASCII digits, no sign, no leading zero (except `0`).
+fn parse_index(s: &str) -> Option<usize> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0'))
+    {
+        return None;
+    }
+    s.parse().ok()
+}
+
+// === parser ===
+
+struct Parser<'a> {
+    src: &'a str,
+    chars: std::iter::Peekable<std::str::CharIndices<'a>>,
+    out: Vec<Segment>,
+}
+
+impl Parser<'_> {
+    fn err(&self, why: &str) -> Error {
+        invalid(self.src, why)
+    }
+
+    fn run(mut self) -> Result<Vec<Segment>> {
+        // Optional `$` root marker.
+        if self.chars.peek().map(|(_, c)| *c) == Some('$') {
+            self.chars.next();
+            match self.chars.peek().map(|(_, c)| *c) {
+                None => return Err(self.err("the path is empty")),
+                Some('.') => {
+                    self.chars.next();
+                }
+                Some('[') => {}
+                Some(_) => return Err(self.err("`$` must be followed by `.` or `[`")),
+            }
+        }
+        // The grammar: segment (('.' segment) | bracket)*, where a leading bracket
+        // may stand in for the first segment.
+        let mut need_segment = !matches!(self.chars.peek(), Some((_, '[')));
+        loop {
+            if need_segment {
+                self.segment()?;
+            }
+            match self.chars.next() {
+                None => return Ok(self.out),
+                Some((_, '.')) => need_segment = true,
+                Some((_, '[')) => {
+                    self.bracket()?;
+                    need_segment = false;
+                }
+                Some(_) => return Err(self.err("expected `.` or `[` after a segment")),
+            }
+        }
+    }
+
+    /// A dotted segment: `**`, `*`, a backtick-quoted key or a bare key.
+    fn segment(&mut self) -> Result<()> {
+        match self.chars.peek().map(|(_, c)| *c) {
+            None | Some('.') => Err(self.err("empty segment")),
+            Some('[') => {
+                // `a.[0]` — tolerate as `a[0]`.
+                Ok(())
+            }
+            Some('`') => {
+                self.chars.next();
+                let mut key = String::new();
+                loop {
+                    match self.chars.next() {
+                        None => return Err(self.err("unterminated backtick-quoted key")),
+                        Some((_, '`')) => break,
+                        Some((_, c)) => key.push(c),
+                    }
+                }
+                self.out.push(Segment::Key(key));
+                self.stop_check()
+            }
+            Some(_) => {
+                let mut key = String::new();
+                while let Some((_, c)) = self.chars.peek().copied() {
+                    if c == '.' || c == '[' {
+                        break;
+                    }
+                    if c == ']' || c == '`' || c == '"' {
+                        return Err(self.err("unexpected character in a key"));
+                    }
+                    key.push(c);
+                    self.chars.next();
+                }
+                let seg = match key.as_str() {
+                    "**" => Segment::AnyDepth,
+                    "*" => Segment::AnyOne,
+                    k if k.contains('*') => {
+                        return Err(self.err("`*` must be a whole segment"));
+                    }
+                    _ => Segment::Key(key),
+                };
+                self.out.push(seg);
+                Ok(())
+            }
+        }
+    }
+
+    fn stop_check(&mut self) -> Result<()> {
+        match self.chars.peek().map(|(_, c)| *c) {
+            None | Some('.') | Some('[') => Ok(()),
+            Some(_) => Err(self.err("expected `.` or `[` after a quoted key")),
+        }
+    }
+
+    /// After `[`: `n]`, `*]`, `"key"]`, `key]`.
+    fn bracket(&mut self) -> Result<()> {
+        let mut inner = String::new();
+        let quoted = matches!(self.chars.peek(), Some((_, '"')));
+        if quoted {
+            self.chars.next();
+            loop {
+                match self.chars.next() {
+                    None => return Err(self.err("unterminated quoted key")),
+                    Some((_, '"')) => break,
+                    Some((_, '\\')) => match self.chars.next() {
+                        Some((_, c)) => inner.push(c),
+                        None => return Err(self.err("unterminated quoted key")),
+                    },
+                    Some((_, c)) => inner.push(c),
+                }
+            }
+            match self.chars.next() {
+                Some((_, ']')) => {}
+                _ => return Err(self.err("expected `]` after a quoted key")),
+            }
+            self.out.push(Segment::Key(inner));
+            return Ok(());
+        }
+        loop {
+            match self.chars.next() {
+                None => return Err(self.err("unterminated `[`")),
+                Some((_, ']')) => break,
+                Some((_, '[')) => return Err(self.err("nested `[`")),
+                Some((_, c)) => inner.push(c),
+            }
+        }
+        let seg = match inner.as_str() {
+            "" => return Err(self.err("empty `[]`")),
+            "*" => Segment::AnyIndex,
+            "**" => Segment::AnyDepth,
+            s => match parse_index(s) {
+                Some(n) => Segment::Index(n),
+                None if s.contains('*') => return Err(self.err("`*` must be a whole segment")),
+                None => Segment::Key(inner),
+            },
+        };
+        self.out.push(seg);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use PathElem::{Index as I, Key as K};
+
+    fn p(s: &str) -> FieldPath {
+        FieldPath::parse(s).unwrap()
+    }
+
+    #[test]
+    fn parses_the_forms() {
+        assert_eq!(
+            p("details.accountNumber").segments(),
+            [
+                Segment::Key("details".into()),
+                Segment::Key("accountNumber".into())
+            ]
+        );
+        assert_eq!(
+            p("payment_method[card_number]").segments(),
+            p("payment_method.card_number").segments()
+        );
+        assert_eq!(
+            p("items[0][pan]").segments(),
+            [
+                Segment::Key("items".into()),
+                Segment::Index(0),
+                Segment::Key("pan".into())
+            ]
+        );
+        assert_eq!(
+            p("$.a[*].**.*").segments(),
+            [
+                Segment::Key("a".into()),
+                Segment::AnyIndex,
+                Segment::AnyDepth,
+                Segment::AnyOne
+            ]
+        );
+        assert_eq!(
+            p("`a.b`.c").segments(),
+            [Segment::Key("a.b".into()), Segment::Key("c".into())]
+        );
+        assert_eq!(
+            p(r#"x["a.b"]"#).segments(),
+            [Segment::Key("x".into()), Segment::Key("a.b".into())]
+        );
+        assert_eq!(p("[0]").segments(), [Segment::Index(0)]);
+    }
+
+    #[test]
+    fn errors_name_the_path() {
+        for bad in [
+            "", "a..b", "a.", "a[", "a[]", "a*b", "`a", "$x", "a]b", ".a",
+        ] {
+            let e = FieldPath::parse(bad).unwrap_err().to_string();
+            assert!(e.contains(&format!("`{bad}`")), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn matching() {
+        assert!(p("cardNumber").matches(&[K("cardNumber")]));
+        assert!(!p("cardNumber").matches(&[K("x"), K("cardNumber")]));
+        assert!(p("**.cvc").matches(&[K("cvc")]));
+        assert!(p("**.cvc").matches(&[K("a"), I(3), K("b"), K("cvc")]));
+        assert!(!p("**.cvc").matches(&[K("cvc"), K("x")]));
+        assert!(p("a.**").matches(&[K("a")]));
+        assert!(p("a.**.b.**.c").matches(&[K("a"), K("b"), K("x"), K("b"), K("c")]));
+        assert!(p("items[*].pan").matches(&[K("items"), I(7), K("pan")]));
+        assert!(!p("items[*].pan").matches(&[K("items"), K("x"), K("pan")]));
+        assert!(p("items.*.pan").matches(&[K("items"), K("x"), K("pan")]));
+        assert!(p("items[1].pan").matches(&[K("items"), I(1), K("pan")]));
+        assert!(!p("items[1].pan").matches(&[K("items"), I(2), K("pan")]));
+        assert!(p("**").matches(&[]));
+    }
+
+    #[test]
+    fn form_keys_split() {
+        let mut out = Vec::new();
+        let key = "items[0][pan]";
+        FieldPath::split_form_key(key, &mut out);
+        assert_eq!(
+            out,
+            [
+                FormElem::Key(0..5),
+                FormElem::Index(0),
+                FormElem::Key(9..12)
+            ]
+        );
+        FieldPath::split_form_key("a.b", &mut out);
+        assert_eq!(out, [FormElem::Key(0..1), FormElem::Key(2..3)]);
+        FieldPath::split_form_key("a[", &mut out);
+        assert_eq!(out, [FormElem::Key(0..2)]);
+        FieldPath::split_form_key("", &mut out);
+        assert_eq!(out, [FormElem::Key(0..0)]);
+        FieldPath::split_form_key("a[]", &mut out);
+        assert_eq!(out, [FormElem::Key(0..1), FormElem::Index(0)]);
+    }
+}

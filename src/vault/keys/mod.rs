@@ -1,0 +1,7 @@
+//! Key material: the AES-GCM and HMAC primitives, and the keyring that seals the
+//! master key and wraps the versioned data keys.
+
+pub mod crypto;
+pub mod keyring;
+
+pub use keyring::{Keys, Passphrase};

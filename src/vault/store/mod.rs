@@ -1,0 +1,129 @@
+//! The token store: single operations on opaque records. It knows nothing about
+//! tokens' formats or cryptography; the vault façade composes these operations.
+//!
+//! The trait is async and shaped for both an embedded store (sled) and a shared SQL
+//! database (PostgreSQL): every operation is one atomic step, and `durable()` is the
+//! barrier the vault waits on before a token may leave the process. An embedded
+//! store batches its fsyncs behind that barrier; a database commits every operation
+//! before it returns, so there `durable()` has nothing left to do.
+//!
+//! A store that several vaultgate instances share (`is_shared`) also keeps the CVV
+//! window keys, so that a CVV sealed by one instance opens on another.
+
+use async_trait::async_trait;
+
+pub mod postgres;
+pub mod sled;
+
+use crate::error::{Error, Result};
+
+/// Which set of records an operation addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Space {
+    /// Long-lived records: PANs, bank accounts, secrets.
+    Tokens,
+    /// Records with an expiry (CVVs in durable mode).
+    Volatile,
+}
+
+/// The outcome of an insert.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Inserted {
+    /// The record was stored.
+    New,
+    /// The key is already taken (a token collision): draw another token.
+    Taken,
+}
+
+/// The outcome of a fingerprinted insert.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FingerprintInsert {
+    /// The fingerprint was new; the record was stored under the key.
+    New,
+    /// The fingerprint already maps to this token; nothing was stored.
+    Existing(String),
+    /// The key is already taken by another value: draw another token.
+    Taken,
+}
+
+/// Storage for encrypted token records.
+#[async_trait]
+pub trait TokenStore: Send + Sync + 'static {
+    /// Store a record unless the key exists. `expires` (unix seconds) indexes
+    /// volatile records for [`TokenStore::scan_expired`].
+    async fn insert(
+        &self,
+        space: Space,
+        key: &str,
+        record: &[u8],
+        expires: Option<u64>,
+    ) -> Result<Inserted>;
+
+    /// Atomically: if `fingerprint` maps to a token, return it; otherwise store the
+    /// record under `key` (unless taken) and map the fingerprint to it.
+    async fn insert_fingerprinted(
+        &self,
+        fingerprint: &[u8],
+        key: &str,
+        record: &[u8],
+    ) -> Result<FingerprintInsert>;
+
+    /// The token a fingerprint maps to.
+    async fn fingerprint(&self, fingerprint: &[u8]) -> Result<Option<String>>;
+
+    /// A record.
+    async fn get(&self, space: Space, key: &str) -> Result<Option<Vec<u8>>>;
+
+    /// Remove and return a record in one atomic step, so that two callers can never
+    /// both take it (single-use CVVs).
+    async fn take(&self, space: Space, key: &str) -> Result<Option<Vec<u8>>>;
+
+    /// Delete a record and, if given, its fingerprint mapping. True if it existed.
+    async fn remove(&self, space: Space, key: &str, fingerprint: Option<&[u8]>) -> Result<bool>;
+
+    /// Replace a record only if it still holds `old` (rewrap). True if replaced.
+    async fn replace(&self, space: Space, key: &str, old: &[u8], new: &[u8]) -> Result<bool>;
+
+    /// Up to `limit` records with keys after `after`, in key order.
+    async fn scan(
+        &self,
+        space: Space,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>>;
+
+    /// Up to `limit` volatile keys whose expiry is at or before `now`; the caller
+    /// removes them with [`TokenStore::take`]. A store may drop its expiry index
+    /// entries for the keys it returns (sled does), so a key is not promised twice.
+    async fn scan_expired(&self, now: u64, limit: usize) -> Result<Vec<String>>;
+
+    /// Return once every write made before this call is durable on disk.
+    async fn durable(&self) -> Result<()>;
+
+    /// How many fsyncs (flushes) the store has made, for metrics.
+    fn flushes(&self) -> u64 {
+        0
+    }
+
+    /// Whether other vaultgate instances use this store at the same time. A shared
+    /// store keeps CVVs in its volatile space and the CVV window keys itself.
+    fn is_shared(&self) -> bool {
+        false
+    }
+
+    /// Store the wrapped key of a CVV window unless the window has one already;
+    /// return the window's key either way (so every instance agrees on one key).
+    async fn cvv_key_insert(&self, _epoch: u64, _wrapped: &[u8]) -> Result<Vec<u8>> {
+        Err(Error::Internal("this store does not keep CVV window keys"))
+    }
+
+    /// The wrapped key of a CVV window.
+    async fn cvv_key_get(&self, _epoch: u64) -> Result<Option<Vec<u8>>> {
+        Err(Error::Internal("this store does not keep CVV window keys"))
+    }
+
+    /// Destroy the keys of every window before `epoch`; returns how many.
+    async fn cvv_keys_destroy_before(&self, _epoch: u64) -> Result<u64> {
+        Err(Error::Internal("this store does not keep CVV window keys"))
+    }
+}

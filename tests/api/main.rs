@@ -1,0 +1,20 @@
+//! The vault API, the audit log, the OpenAPI contract, the outbound reveal proxy and
+//! two instances sharing PostgreSQL.
+//!
+//! One test binary per area, its files as modules, so that the suite links a few
+//! binaries instead of one per file.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod api_audit;
+mod api_openapi;
+mod api_reveal;
+mod outbound;
+mod two_instances;

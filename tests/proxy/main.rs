@@ -1,0 +1,23 @@
+//! The tokenizing proxy end to end: forwarding, limits, logs, the five profiles,
+//! transports, hostile input, upstream faults and crash consistency.
+//!
+//! One test binary per area, its files as modules, so that the suite links a few
+//! binaries instead of one per file.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod crash;
+mod faults;
+mod hostile;
+mod proxy_forward;
+mod proxy_limits;
+mod proxy_logs;
+mod proxy_profiles;
+mod proxy_transport;

@@ -1,0 +1,75 @@
+//! Connection limit and header read timeout.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::time::Duration;
+
+use crate::common::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use vaultgate::demo::echo::EchoUpstream;
+
+async fn read_some(stream: &mut TcpStream, wait: Duration) -> Option<String> {
+    let mut buf = vec![0u8; 4096];
+    match tokio::time::timeout(wait, stream.read(&mut buf)).await {
+        Ok(Ok(n)) => Some(String::from_utf8_lossy(&buf[..n]).into_owned()),
+        Ok(Err(_)) => Some(String::new()),
+        Err(_) => None,
+    }
+}
+
+const GET: &[u8] = b"GET /pass/x HTTP/1.1\r\nhost: x\r\n\r\n";
+
+#[tokio::test]
+async fn connections_over_the_limit_wait_for_a_free_slot() {
+    let (up, echo) = EchoUpstream::start().await.unwrap();
+    let toml =
+        config_toml(&format!("http://{up}"), ROUTES).replace("[api]", "max_connections = 1\n[api]");
+    let server = start(&toml).await;
+
+    let mut first = TcpStream::connect(server.proxy_addr()).await.unwrap();
+    first.write_all(GET).await.unwrap();
+    let head = read_some(&mut first, Duration::from_secs(2)).await.unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+
+    // The first connection is idle but open: the second is not served yet.
+    let mut second = TcpStream::connect(server.proxy_addr()).await.unwrap();
+    second.write_all(GET).await.unwrap();
+    assert!(
+        read_some(&mut second, Duration::from_millis(300))
+            .await
+            .is_none()
+    );
+
+    drop(first);
+    let head = read_some(&mut second, Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    server.stop().await;
+    echo.stop().await;
+}
+
+#[tokio::test]
+async fn slow_request_heads_are_cut_off() {
+    let (up, echo) = EchoUpstream::start().await.unwrap();
+    let toml = config_toml(&format!("http://{up}"), ROUTES)
+        .replace("[api]", "header_read_timeout_ms = 200\n[api]");
+    let server = start(&toml).await;
+    let mut stream = TcpStream::connect(server.proxy_addr()).await.unwrap();
+    stream
+        .write_all(b"GET /pass/x HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    // Closed (possibly after a 408) well before the test's patience runs out.
+    let got = read_some(&mut stream, Duration::from_secs(3)).await;
+    assert!(got.is_some(), "the connection was left open");
+    assert!(!got.unwrap().contains("200 OK"));
+    assert!(echo.received().is_empty());
+    server.stop().await;
+    echo.stop().await;
+}
