@@ -34,7 +34,7 @@ PY=/usr/bin/python3
 # kubernetes-validate ships the Kubernetes OpenAPI schemas inside the package, so it
 # validates offline (validators that fetch schemas at run time cannot work here).
 KV_VERSION=1.37.0
-VENV="${XDG_CACHE_HOME:-$HOME/.cache}/vaultgate-deploy-checks/venv"
+VENV="${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/vaultgate-deploy-checks/venv"
 if ! "$VENV/bin/kubernetes-validate" --version 2>/dev/null | grep -qx "$KV_VERSION"; then
     rm -rf "$VENV"
     "$PY" -m venv "$VENV"
@@ -174,6 +174,34 @@ if [ -n "$VG" ]; then
 else
     echo "vaultgate check-config: skipped, no built binary (target/release or target/debug/vaultgate)"
 fi
+# The PostgreSQL variant's init container: run its script (paths moved to a temp dir,
+# the final check-config left out) on a URL with TOML-special characters, and parse.
+mkdir -p "$TMP/render/template" "$TMP/render/config"
+"$PY" - "$TMP/render" <<'PYEOF'
+import sys, yaml
+out = sys.argv[1]
+with open("deploy/kubernetes/deployment-postgres.yaml") as f:
+    pod = yaml.safe_load(f)["spec"]["template"]["spec"]
+(init,) = [c for c in pod["initContainers"] if c["name"] == "render-config"]
+script = init["args"][0].replace("/etc/vaultgate/", out + "/")
+assert "exec vaultgate check-config" in script
+script = script.replace("exec vaultgate check-config", ": vaultgate check-config")
+with open(f"{out}/render.sh", "w") as f:
+    f.write(script)
+with open("deploy/kubernetes/configmap-postgres.yaml") as f:
+    with open(f"{out}/template/vaultgate.toml", "w") as t:
+        t.write(yaml.safe_load(f)["data"]["vaultgate.toml"])
+PYEOF
+url='postgres://vaultgate:p&s"w\d|x@db.example.internal:5432/vaultgate?options=-c%20search_path%3Dvg'
+VAULTGATE_POSTGRES_URL="$url" bash -c "$(cat "$TMP/render/render.sh")"
+"$PY" - "$TMP/render/config/vaultgate.toml" "$url" <<'PYEOF'
+import sys, tomllib
+with open(sys.argv[1], "rb") as f:
+    cfg = tomllib.load(f)
+assert cfg["vault"]["postgres_url"] == sys.argv[2], cfg["vault"]["postgres_url"]
+print("init container render: the URL arrives intact")
+PYEOF
+[ -z "$VG" ] || "$VG" check-config --config "$TMP/render/config/vaultgate.toml"
 
 step "Grafana dashboard: JSON and every query parsed by promtool"
 "$PY" - "$TMP/dashboard-rules.yml" <<'PYEOF'
