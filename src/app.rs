@@ -182,7 +182,7 @@ pub async fn start_with_grace(
     let (api_addr, api_task) = serve("api", &config.api, grace, rx.clone(), move |conn, req| {
         api::handle(Arc::clone(&api_state), conn, req)
     })?;
-    let mut tasks = vec![proxy_task, api_task];
+    let mut tasks = vec![proxy_task, api_task, spawn_upkeep(&metrics, rx.clone())];
     let mut outbound_addr = None;
     if let (Some(outbound), Some(state)) = (&config.outbound, outbound_state) {
         let (addr, task) = serve(
@@ -205,6 +205,21 @@ pub async fn start_with_grace(
         readiness,
         metrics,
         tasks,
+    })
+}
+
+/// Fold buffered histogram samples every few seconds, so that an instance nobody
+/// scrapes keeps bounded memory; ends at shutdown.
+fn spawn_upkeep(metrics: &Arc<Metrics>, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+    let metrics = Arc::clone(metrics);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => metrics.registry.upkeep(),
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            }
+        }
     })
 }
 

@@ -1,7 +1,10 @@
-//! Prometheus metrics: a small hand-written registry of atomic counters and
-//! histograms, rendered in the text exposition format (version 0.0.4).
+//! Prometheus metrics through the `metrics` facade and its Prometheus exporter, with
+//! one local recorder per [`Metrics`] (no process-global state, so tests can run
+//! several servers in one process).
 //!
-//! Other modules register their own families through [`Registry::counter_vec`]:
+//! Families are declared once, with their label names, and their series are resolved
+//! to handles where they are used (per route at start-up, say), so the hot path is one
+//! atomic add:
 //!
 //! ```
 //! # let metrics = vaultgate::metrics::Metrics::new();
@@ -13,271 +16,207 @@
 //! Label values must never carry request data (no paths, no tokens): route names,
 //! outcome codes, data classes and client names only.
 
-use std::collections::HashMap;
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
+
+use metrics::{Key, Label, Level, Metadata, Recorder};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+
+pub use metrics::{Counter, Gauge};
 
 /// Histogram buckets, in seconds.
 pub const DURATION_BUCKETS: [f64; 14] = [
     0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
+const METADATA: Metadata<'static> = Metadata::new("vaultgate", Level::INFO, None);
+
+/// One family: its name, label names, and the recorder that holds its series.
+#[derive(Debug)]
+struct Family {
+    name: &'static str,
+    labels: &'static [&'static str],
+    recorder: Arc<PrometheusRecorder>,
+}
+
+impl Family {
+    fn key(&self, values: &[&str]) -> Key {
+        let labels: Vec<Label> = self
+            .labels
+            .iter()
+            .zip(values)
+            .map(|(k, v)| Label::new(*k, (*v).to_owned()))
+            .collect();
+        Key::from_parts(self.name, labels)
+    }
+}
+
 // === CounterVec ===
 
 /// A counter family with labels.
 #[derive(Debug)]
-pub struct CounterVec {
-    name: &'static str,
-    help: &'static str,
-    labels: &'static [&'static str],
-    values: RwLock<HashMap<Vec<String>, Arc<AtomicU64>>>,
-}
+pub struct CounterVec(Family);
 
 impl CounterVec {
-    /// The counter for one set of label values (created at zero on first use). Hold on
-    /// to the returned handle on hot paths to skip the lookup.
-    pub fn with(&self, values: &[&str]) -> Arc<AtomicU64> {
-        let key: Vec<String> = values.iter().map(|v| (*v).to_owned()).collect();
-        if let Ok(map) = self.values.read()
-            && let Some(c) = map.get(&key)
-        {
-            return Arc::clone(c);
-        }
-        match self.values.write() {
-            Ok(mut map) => Arc::clone(map.entry(key).or_default()),
-            // A poisoned lock only means a panic elsewhere; count into a detached cell.
-            Err(_) => Arc::new(AtomicU64::new(0)),
-        }
+    /// The counter for these label values (in the family's label order).
+    pub fn with(&self, values: &[&str]) -> Counter {
+        self.0
+            .recorder
+            .register_counter(&self.0.key(values), &METADATA)
     }
 
     /// Add one.
     pub fn inc(&self, values: &[&str]) {
-        self.add(values, 1);
+        self.with(values).increment(1);
     }
 
     /// Add `n`.
     pub fn add(&self, values: &[&str], n: u64) {
-        self.with(values).fetch_add(n, Ordering::Relaxed);
+        self.with(values).increment(n);
+    }
+}
+
+// === GaugeVec ===
+
+/// A gauge family with labels.
+#[derive(Debug)]
+pub struct GaugeVec(Family);
+
+impl GaugeVec {
+    /// The gauge for these label values.
+    pub fn with(&self, values: &[&str]) -> Gauge {
+        self.0
+            .recorder
+            .register_gauge(&self.0.key(values), &METADATA)
     }
 
-    /// The current value (zero if never touched).
-    pub fn get(&self, values: &[&str]) -> u64 {
-        self.with(values).load(Ordering::Relaxed)
-    }
-
-    fn render(&self, out: &mut String) {
-        let _ = writeln!(out, "# HELP {} {}", self.name, self.help);
-        let _ = writeln!(out, "# TYPE {} counter", self.name);
-        let Ok(map) = self.values.read() else { return };
-        let mut rows: Vec<_> = map.iter().collect();
-        rows.sort_by(|a, b| a.0.cmp(b.0));
-        for (values, v) in rows {
-            let _ = writeln!(
-                out,
-                "{}{} {}",
-                self.name,
-                label_set(self.labels, values, None),
-                v.load(Ordering::Relaxed)
-            );
-        }
+    /// Set the gauge.
+    pub fn set(&self, values: &[&str], value: f64) {
+        self.with(values).set(value);
     }
 }
 
 // === Histogram ===
 
-/// One histogram (a single label set).
-#[derive(Debug, Default)]
-pub struct Histogram {
-    buckets: [AtomicU64; DURATION_BUCKETS.len()],
-    count: AtomicU64,
-    sum_nanos: AtomicU64,
+/// One histogram series (seconds).
+#[derive(Clone)]
+pub struct Histogram(metrics::Histogram);
+
+impl std::fmt::Debug for Histogram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Histogram")
+    }
 }
 
 impl Histogram {
     /// Record one duration.
     pub fn observe(&self, d: Duration) {
-        let secs = d.as_secs_f64();
-        for (bound, bucket) in DURATION_BUCKETS.iter().zip(&self.buckets) {
-            if secs <= *bound {
-                bucket.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
-        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
-    }
-
-    /// How many observations.
-    pub fn count(&self) -> u64 {
-        self.count.load(Ordering::Relaxed)
+        self.0.record(d.as_secs_f64());
     }
 }
 
 /// A histogram family with labels.
 #[derive(Debug)]
-pub struct HistogramVec {
-    name: &'static str,
-    help: &'static str,
-    labels: &'static [&'static str],
-    values: RwLock<HashMap<Vec<String>, Arc<Histogram>>>,
-}
+pub struct HistogramVec(Family);
 
 impl HistogramVec {
-    /// The histogram for one label set (hold on to it on hot paths).
-    pub fn with(&self, values: &[&str]) -> Arc<Histogram> {
-        let key: Vec<String> = values.iter().map(|v| (*v).to_owned()).collect();
-        if let Ok(map) = self.values.read()
-            && let Some(h) = map.get(&key)
-        {
-            return Arc::clone(h);
-        }
-        match self.values.write() {
-            Ok(mut map) => Arc::clone(map.entry(key).or_default()),
-            Err(_) => Arc::new(Histogram::default()),
-        }
+    /// The histogram for these label values.
+    pub fn with(&self, values: &[&str]) -> Histogram {
+        Histogram(
+            self.0
+                .recorder
+                .register_histogram(&self.0.key(values), &METADATA),
+        )
     }
-
-    fn render(&self, out: &mut String) {
-        let _ = writeln!(out, "# HELP {} {}", self.name, self.help);
-        let _ = writeln!(out, "# TYPE {} histogram", self.name);
-        let Ok(map) = self.values.read() else { return };
-        let mut rows: Vec<_> = map.iter().collect();
-        rows.sort_by(|a, b| a.0.cmp(b.0));
-        for (values, h) in rows {
-            for (bound, bucket) in DURATION_BUCKETS.iter().zip(&h.buckets) {
-                let le = format!("{bound}");
-                let _ = writeln!(
-                    out,
-                    "{}_bucket{} {}",
-                    self.name,
-                    label_set(self.labels, values, Some(&le)),
-                    bucket.load(Ordering::Relaxed)
-                );
-            }
-            let count = h.count.load(Ordering::Relaxed);
-            let _ = writeln!(
-                out,
-                "{}_bucket{} {count}",
-                self.name,
-                label_set(self.labels, values, Some("+Inf"))
-            );
-            let labels = label_set(self.labels, values, None);
-            #[allow(clippy::cast_precision_loss)] // a sum of nanoseconds; f64 is plenty
-            let sum = h.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-            let _ = writeln!(out, "{}_sum{labels} {sum}", self.name);
-            let _ = writeln!(out, "{}_count{labels} {count}", self.name);
-        }
-    }
-}
-
-fn label_set(names: &[&str], values: &[String], le: Option<&str>) -> String {
-    let mut pairs: Vec<String> = names
-        .iter()
-        .zip(values)
-        .map(|(n, v)| format!("{n}=\"{}\"", escape(v)))
-        .collect();
-    if let Some(le) = le {
-        pairs.push(format!("le=\"{le}\""));
-    }
-    if pairs.is_empty() {
-        String::new()
-    } else {
-        format!("{{{}}}", pairs.join(","))
-    }
-}
-
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 // === Registry ===
 
+/// The families of one server, rendered together.
 #[derive(Debug)]
-enum Family {
-    Counter(Arc<CounterVec>),
-    Histogram(Arc<HistogramVec>),
+pub struct Registry {
+    recorder: Arc<PrometheusRecorder>,
+    handle: PrometheusHandle,
 }
 
-/// All metric families, in registration order.
-#[derive(Debug, Default)]
-pub struct Registry {
-    families: RwLock<Vec<Family>>,
+impl Default for Registry {
+    fn default() -> Self {
+        let builder = PrometheusBuilder::new();
+        // The buckets are a non-empty constant, so this cannot fail; summaries are
+        // the exporter's fallback if it ever did.
+        let builder = builder
+            .set_buckets(&DURATION_BUCKETS)
+            .unwrap_or_else(|_| PrometheusBuilder::new());
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        Registry {
+            recorder: Arc::new(recorder),
+            handle,
+        }
+    }
 }
 
 impl Registry {
-    /// Register (or fetch, if the name is taken by a counter) a counter family.
+    fn family(
+        &self,
+        name: &'static str,
+        labels: &'static [&'static str],
+        help: &'static str,
+        describe: fn(&PrometheusRecorder, metrics::KeyName, &'static str),
+    ) -> Family {
+        describe(&self.recorder, metrics::KeyName::from_const_str(name), help);
+        Family {
+            name,
+            labels,
+            recorder: Arc::clone(&self.recorder),
+        }
+    }
+
+    /// Declare a counter family.
     pub fn counter_vec(
         &self,
         name: &'static str,
         help: &'static str,
         labels: &'static [&'static str],
     ) -> Arc<CounterVec> {
-        let mut families = match self.families.write() {
-            Ok(f) => f,
-            Err(p) => p.into_inner(),
-        };
-        for f in families.iter() {
-            if let Family::Counter(c) = f
-                && c.name == name
-            {
-                return Arc::clone(c);
-            }
-        }
-        let c = Arc::new(CounterVec {
-            name,
-            help,
-            labels,
-            values: RwLock::default(),
-        });
-        families.push(Family::Counter(Arc::clone(&c)));
-        c
+        Arc::new(CounterVec(self.family(name, labels, help, |r, k, h| {
+            r.describe_counter(k, None, h.into());
+        })))
     }
 
-    /// Register (or fetch) a duration histogram family.
+    /// Declare a gauge family.
+    pub fn gauge_vec(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        labels: &'static [&'static str],
+    ) -> Arc<GaugeVec> {
+        Arc::new(GaugeVec(self.family(name, labels, help, |r, k, h| {
+            r.describe_gauge(k, None, h.into());
+        })))
+    }
+
+    /// Declare a histogram family (seconds, [`DURATION_BUCKETS`]).
     pub fn histogram_vec(
         &self,
         name: &'static str,
         help: &'static str,
         labels: &'static [&'static str],
     ) -> Arc<HistogramVec> {
-        let mut families = match self.families.write() {
-            Ok(f) => f,
-            Err(p) => p.into_inner(),
-        };
-        for f in families.iter() {
-            if let Family::Histogram(h) = f
-                && h.name == name
-            {
-                return Arc::clone(h);
-            }
-        }
-        let h = Arc::new(HistogramVec {
-            name,
-            help,
-            labels,
-            values: RwLock::default(),
-        });
-        families.push(Family::Histogram(Arc::clone(&h)));
-        h
+        Arc::new(HistogramVec(self.family(name, labels, help, |r, k, h| {
+            r.describe_histogram(k, None, h.into());
+        })))
     }
 
-    /// The text exposition of every family.
+    /// The text exposition (format 0.0.4) of every series.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        let Ok(families) = self.families.read() else {
-            return out;
-        };
-        for f in families.iter() {
-            match f {
-                Family::Counter(c) => c.render(&mut out),
-                Family::Histogram(h) => h.render(&mut out),
-            }
-        }
-        out
+        self.handle.render()
+    }
+
+    /// Fold buffered histogram samples into their buckets. Rendering does it too; a
+    /// periodic call bounds the buffer when nobody scrapes.
+    pub fn upkeep(&self) {
+        self.handle.run_upkeep();
     }
 }
 
@@ -294,6 +233,17 @@ pub struct Metrics {
     pub tokens_issued: Arc<CounterVec>,
     /// `vaultgate_request_duration_seconds{route}`.
     pub request_duration: Arc<HistogramVec>,
+    /// `vaultgate_store_flushes_total`: the store's fsyncs, shared by group commit.
+    store_flushes: Counter,
+    /// `process_*`: memory, descriptors and CPU of this process.
+    process: ProcessGauges,
+}
+
+#[derive(Debug)]
+struct ProcessGauges {
+    resident: Gauge,
+    open_fds: Gauge,
+    cpu: Counter,
 }
 
 impl Metrics {
@@ -309,16 +259,91 @@ impl Metrics {
             "Tokens issued by data class.",
             &["class"],
         );
+        for class in crate::sensitive::DataClass::ALL {
+            tokens_issued.add(&[class.as_str()], 0);
+        }
         let request_duration = registry.histogram_vec(
             "vaultgate_request_duration_seconds",
             "Time from request head to response head, by route.",
             &["route"],
         );
+        let store_flushes = registry
+            .counter_vec(
+                "vaultgate_store_flushes_total",
+                "Store flushes (fsyncs), shared by group commit.",
+                &[],
+            )
+            .with(&[]);
+        registry
+            .gauge_vec(
+                "vaultgate_build_info",
+                "The running build: always 1, with the version as a label.",
+                &["version"],
+            )
+            .set(&[env!("CARGO_PKG_VERSION")], 1.0);
+        let process = ProcessGauges {
+            resident: registry
+                .gauge_vec(
+                    "process_resident_memory_bytes",
+                    "Resident memory size in bytes.",
+                    &[],
+                )
+                .with(&[]),
+            open_fds: registry
+                .gauge_vec("process_open_fds", "Open file descriptors.", &[])
+                .with(&[]),
+            cpu: registry
+                .counter_vec(
+                    "process_cpu_seconds_total",
+                    "User and system CPU time spent, in seconds.",
+                    &[],
+                )
+                .with(&[]),
+        };
         Metrics {
             registry,
             requests,
             tokens_issued,
             request_duration,
+            store_flushes,
+            process,
+        }
+    }
+
+    /// The text exposition of every family. `store_flushes` is the store's fsync
+    /// count (it lives in the store, not in the registry); process figures are read
+    /// from `/proc` now.
+    pub fn render(&self, store_flushes: u64) -> String {
+        self.store_flushes.absolute(store_flushes);
+        self.sample_process();
+        self.registry.render()
+    }
+
+    /// Read this process's memory, descriptors and CPU time (Linux `/proc`; elsewhere
+    /// the gauges stay at zero).
+    fn sample_process(&self) {
+        // statm counts pages; 4 KiB pages are the norm on the platforms we ship for.
+        if let Ok(statm) = std::fs::read_to_string("/proc/self/statm")
+            && let Some(pages) = statm
+                .split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<f64>().ok())
+        {
+            self.process.resident.set(pages * 4096.0);
+        }
+        if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
+            self.process.open_fds.set(dir.count() as f64);
+        }
+        // utime and stime, fields 14 and 15, in clock ticks (USER_HZ, 100 on Linux).
+        if let Ok(stat) = std::fs::read_to_string("/proc/self/stat")
+            && let Some(after) = stat.rsplit_once(") ").map(|(_, rest)| rest)
+        {
+            let mut fields = after.split_whitespace().skip(11);
+            let utime = fields.next().and_then(|f| f.parse::<u64>().ok());
+            let stime = fields.next().and_then(|f| f.parse::<u64>().ok());
+            if let (Some(u), Some(s)) = (utime, stime) {
+                self.process.cpu.absolute((u + s) / 100);
+            }
         }
     }
 }
@@ -326,22 +351,6 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
-    }
-}
-
-impl Metrics {
-    /// The text exposition of every family. `store_flushes` is the store's fsync
-    /// count, rendered as `vaultgate_store_flushes_total` (it lives in the store, not
-    /// in the registry).
-    pub fn render(&self, store_flushes: u64) -> String {
-        let mut text = self.registry.render();
-        let _ = writeln!(
-            text,
-            "# HELP vaultgate_store_flushes_total Store flushes (fsyncs), shared by group commit."
-        );
-        let _ = writeln!(text, "# TYPE vaultgate_store_flushes_total counter");
-        let _ = writeln!(text, "vaultgate_store_flushes_total {store_flushes}");
-        text
     }
 }
 

@@ -46,13 +46,12 @@ pub async fn handle(
 
 /// Copy the vault's own counters into the registry before it is rendered.
 fn sync_vault_counters(state: &ApiState) {
-    use std::sync::atomic::Ordering;
     for class in crate::sensitive::DataClass::ALL {
         state
             .metrics
             .tokens_issued
             .with(&[class.as_str()])
-            .store(state.vault.issued(class), Ordering::Relaxed);
+            .absolute(state.vault.issued(class));
     }
 }
 

@@ -10,7 +10,6 @@ pub mod sanitize;
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use http::{HeaderValue, Request, Response, header};
@@ -18,7 +17,7 @@ use hyper::body::Incoming;
 use tracing::Instrument as _;
 
 use crate::config::Config;
-use crate::metrics::{Histogram, Metrics};
+use crate::metrics::{Counter, Histogram, Metrics};
 use crate::net::ConnInfo;
 use crate::net::body::{Body, boxed, error_response, full, read_body};
 use crate::net::forward;
@@ -31,8 +30,8 @@ use routes::{Route, RouteTable};
 /// Per-route metric handles, resolved once so the hot path does no map lookups.
 #[derive(Debug)]
 struct RouteMetrics {
-    ok: Arc<AtomicU64>,
-    duration: Arc<Histogram>,
+    ok: Counter,
+    duration: Histogram,
 }
 
 /// Everything the proxy handler needs; shared by all connections.
@@ -107,7 +106,7 @@ pub async fn handle(
     let response = match result {
         Ok(res) => {
             if let Some(m) = metrics {
-                m.ok.fetch_add(1, Ordering::Relaxed);
+                m.ok.increment(1);
             }
             res
         }

@@ -4,7 +4,7 @@
 pub mod guard;
 pub mod path;
 pub mod profiles;
-pub mod rules;
+pub mod field;
 
 pub use path::{FieldPath, PathElem, Segment};
-pub use rules::{BodyKind, Condition, FieldRule, LeakPolicy, Location, RouteRules};
+pub use field::{BodyKind, Condition, FieldRule, LeakPolicy, Location, RouteRules};
