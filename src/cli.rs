@@ -137,8 +137,8 @@ pub enum Command {
         #[arg(required_unless_present = "batch")]
         token: Option<String>,
         /// Read tokens from stdin, one per line; print one line per token: the value,
-        /// or `!` and the error code (for tests and scripts).
-        #[arg(long, hide = true, conflicts_with = "token")]
+        /// or `!` and the error code (bulk reveals for scripts and migrations).
+        #[arg(long, conflicts_with = "token")]
         batch: bool,
         /// For a same-length CVV token: its scope.
         #[arg(long)]

@@ -84,6 +84,9 @@ pub enum Error {
     /// The store failed.
     #[error("store: {0}")]
     Store(String),
+    /// The embedded store (sled) failed; the cause is kept as the error's source.
+    #[error("store: the embedded store failed")]
+    Sled(#[from] sled::Error),
     /// An I/O error outside a request (files, sockets at start-up).
     #[error("{context}: {source}")]
     Io {
@@ -139,6 +142,7 @@ impl Error {
             | Error::Keyring(_)
             | Error::Config(_)
             | Error::Store(_)
+            | Error::Sled(_)
             | Error::Io { .. }
             | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -167,7 +171,7 @@ impl Error {
             Error::TokenSpaceExhausted(_) => "token_space_exhausted",
             Error::Keyring(_) => "keyring_error",
             Error::Config(_) => "config_error",
-            Error::Store(_) => "store_error",
+            Error::Store(_) | Error::Sled(_) => "store_error",
             Error::Io { .. } => "io_error",
             Error::Internal(_) => "internal_error",
         }
@@ -189,12 +193,6 @@ impl Error {
             "error": { "code": self.code(), "message": self.public_message() }
         })
         .to_string()
-    }
-}
-
-impl From<sled::Error> for Error {
-    fn from(e: sled::Error) -> Self {
-        Error::Store(e.to_string())
     }
 }
 

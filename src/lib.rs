@@ -38,6 +38,9 @@ pub mod codec;
 pub mod config;
 pub mod demo;
 pub mod error;
+/// Fuzz entry points and their oracles: built for `cargo fuzz` (`--cfg fuzzing`) and
+/// for the unit tests that keep them compiling, never into a release library.
+#[cfg(any(fuzzing, test))]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod health;

@@ -41,8 +41,8 @@ impl RateLimiter {
         self.check_at(client, n_tokens, Instant::now())
     }
 
-    /// [`RateLimiter::check`] at a given instant (for tests).
-    pub fn check_at(&self, client: &Client, n_tokens: usize, now: Instant) -> Result<()> {
+    /// [`RateLimiter::check`] at a given instant (tests pass their own clock).
+    pub(super) fn check_at(&self, client: &Client, n_tokens: usize, now: Instant) -> Result<()> {
         let capacity = f64::from(client.rate_limit_per_minute());
         let per_second = capacity / 60.0;
         let want = n_tokens as f64;

@@ -261,7 +261,9 @@ impl Vault {
             .deterministic
             .unwrap_or(matches!(class, DataClass::Pan | DataClass::BankAccount));
         let template = Template::new(class, format, value.expose())?;
-        let fingerprint = deterministic.then(|| self.fingerprint(class, format, value));
+        let fingerprint = deterministic
+            .then(|| self.fingerprint(class, format, value))
+            .transpose()?;
         if let Some(fp) = &fingerprint
             && let Some(existing) = self.store.fingerprint(fp).await?
         {
@@ -302,8 +304,13 @@ impl Vault {
     }
 
     // Safe to store: a keyed HMAC, useless without the fingerprint key.
-    fn fingerprint(&self, class: DataClass, format: TokenFormat, value: &Sensitive) -> Vec<u8> {
-        crypto::hmac_sha256(
+    fn fingerprint(
+        &self,
+        class: DataClass,
+        format: TokenFormat,
+        value: &Sensitive,
+    ) -> Result<Vec<u8>> {
+        let mac = crypto::hmac_sha256(
             self.keys.fingerprint_key(),
             &[
                 b"vaultgate-fingerprint/1",
@@ -311,8 +318,8 @@ impl Vault {
                 format.as_str().as_bytes(),
                 value.expose().as_bytes(),
             ],
-        )
-        .to_vec()
+        )?;
+        Ok(mac.to_vec())
     }
 
     async fn tokenize_cvv(

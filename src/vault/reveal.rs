@@ -45,23 +45,6 @@ impl Vault {
         self.detokenize_with(token, scope, &|_| Ok(())).await
     }
 
-    /// Reveal several tokens; each gets its own result (one missing token does not
-    /// fail the others). CVVs among them are consumed.
-    pub async fn detokenize_batch(
-        &self,
-        items: &[(String, Option<String>)],
-        authorize: &(dyn Fn(DataClass) -> Result<()> + Sync),
-    ) -> Vec<Result<Revealed>> {
-        let mut out = Vec::with_capacity(items.len());
-        for (token, scope) in items {
-            out.push(
-                self.detokenize_with(token, scope.as_deref(), authorize)
-                    .await,
-            );
-        }
-        out
-    }
-
     async fn reveal_cvv(
         &self,
         token: &str,
@@ -120,7 +103,7 @@ impl Vault {
             if f.fits(class)
                 && self
                     .store
-                    .fingerprint(&self.fingerprint(class, f, &value))
+                    .fingerprint(&self.fingerprint(class, f, &value)?)
                     .await?
                     .is_some()
             {
@@ -194,7 +177,7 @@ impl Vault {
                 if !f.fits(revealed.class) {
                     continue;
                 }
-                let fp = self.fingerprint(revealed.class, f, &value);
+                let fp = self.fingerprint(revealed.class, f, &value)?;
                 if self.store.fingerprint(&fp).await?.as_deref() == Some(token) {
                     found = Some(fp);
                     break;

@@ -15,7 +15,7 @@ use http::StatusCode;
 use serde_json::json;
 
 fn verify(path: &Path) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_vaultgate"))
+    let out = Command::new(crate::common::binary::BIN)
         .args(["audit", "verify"])
         .arg(path)
         .output()

@@ -16,16 +16,12 @@ use std::time::{Duration, Instant};
 
 use vaultgate::demo::echo::EchoUpstream;
 
-const BIN: &str = env!("CARGO_BIN_EXE_vaultgate");
+use crate::common::binary::BIN;
 const PASS: &str = "two instances test passphrase";
 const BODY: &str = r#"{"clientId":"56e1ddbd1a05319bc198d36f","paymentType":"card","identifier":"x","cardNumber":"378282246310005","cardCode":"218","expMonth":"10","expYear":"2030","zipcode":"12345","name":"Test User"}"#;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    crate::common::binary::free_port().port()
 }
 
 fn vaultgate(dir: &Path, args: &[&str]) -> Command {

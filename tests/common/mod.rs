@@ -59,7 +59,19 @@ pub fn test_vault() -> Arc<Vault> {
         cache_capacity_mb: 8,
         ..VaultSettings::default()
     };
-    Arc::new(Vault::open(&settings, Keys::ephemeral().expect("keys")).expect("vault"))
+    Arc::new(Vault::open(&settings, test_keys(dir.path())).expect("vault"))
+}
+
+/// Keys sealed in a real keyring file under `dir`, with the cheapest KDF allowed.
+pub fn test_keys(dir: &Path) -> Keys {
+    let pass = vaultgate::vault::Passphrase::new("integration-test-passphrase".to_owned())
+        .expect("passphrase");
+    vaultgate::vault::keyring::init(
+        &dir.join("keyring.json"),
+        &pass,
+        vaultgate::vault::keyring::KdfParams::MINIMUM,
+    )
+    .expect("keys")
 }
 
 pub async fn start(toml: &str) -> ServerHandle {

@@ -22,7 +22,7 @@ use vaultgate::app::ServerHandle;
 use vaultgate::config::Config;
 use vaultgate::demo::echo::{EchoHandle, EchoUpstream};
 use vaultgate::sensitive::luhn;
-use vaultgate::vault::{Keys, Vault, VaultSettings};
+use vaultgate::vault::{Vault, VaultSettings};
 
 /// Every log line of this test binary, at TRACE, for the leak test.
 fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
@@ -72,7 +72,7 @@ async fn setup() -> Setup {
         cache_capacity_mb: 8,
         ..config.vault.clone()
     };
-    let vault = Arc::new(Vault::open(&settings, Keys::ephemeral().unwrap()).unwrap());
+    let vault = Arc::new(Vault::open(&settings, crate::common::test_keys(dir.path())).unwrap());
     let server = vaultgate::app::start_with_grace(&config, vault.clone(), Duration::from_secs(1))
         .await
         .unwrap();

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_vaultgate");
+use crate::common::binary::BIN;
 
 fn vaultgate(dir: &Path, pass: &str, args: &[&str], stdin: &str) -> Output {
     let mut child = Command::new(BIN)

@@ -93,18 +93,18 @@ impl Sealer {
 }
 
 /// HMAC-SHA256 under a key. Used for fingerprints and the keyring's MAC.
-pub fn hmac_sha256(key: &SecretKey, parts: &[&[u8]]) -> [u8; 32] {
-    // HMAC accepts keys of any length, so this cannot fail for a 32-byte key.
-    let mut mac = match <Hmac<Sha256> as KeyInit>::new_from_slice(key.expose()) {
-        Ok(m) => m,
-        Err(_) => return [0u8; 32],
-    };
+pub fn hmac_sha256(key: &SecretKey, parts: &[&[u8]]) -> Result<[u8; 32]> {
+    // HMAC accepts keys of any length, so this does not fail for a 32-byte key; if it
+    // ever did, an error (never a constant output that would make every fingerprint
+    // collide).
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.expose())
+        .map_err(|_| Error::Internal("HMAC key"))?;
     for p in parts {
         // Length-prefix each part so that ("ab","c") and ("a","bc") differ.
         mac.update(&(p.len() as u64).to_be_bytes());
         mac.update(p);
     }
-    mac.finalize().into_bytes().into()
+    Ok(mac.finalize().into_bytes().into())
 }
 
 /// Fill a buffer with random bytes from the OS generator.
@@ -142,12 +142,12 @@ mod tests {
     fn hmac_is_keyed_and_framed() {
         let k = SecretKey::random();
         assert_ne!(
-            hmac_sha256(&k, &[b"ab", b"c"]),
-            hmac_sha256(&k, &[b"a", b"bc"])
+            hmac_sha256(&k, &[b"ab", b"c"]).unwrap(),
+            hmac_sha256(&k, &[b"a", b"bc"]).unwrap()
         );
         assert_ne!(
-            hmac_sha256(&k, &[b"x"]),
-            hmac_sha256(&SecretKey::random(), &[b"x"])
+            hmac_sha256(&k, &[b"x"]).unwrap(),
+            hmac_sha256(&SecretKey::random(), &[b"x"]).unwrap()
         );
     }
 }

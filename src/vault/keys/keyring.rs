@@ -170,7 +170,9 @@ impl Keys {
         self.data.keys().copied()
     }
 
-    /// Throwaway keys that never touch disk (tests and fuzzing).
+    /// Throwaway keys that never touch disk (unit tests and fuzzing only; integration
+    /// tests seal a real keyring file).
+    #[cfg(any(test, fuzzing))]
     pub fn ephemeral() -> Result<Self> {
         let mut data = BTreeMap::new();
         data.insert(1, Sealer::new(&SecretKey::random())?);
@@ -271,8 +273,8 @@ impl KeyringFile {
         body.mac = String::new();
         let bytes =
             serde_json::to_vec(&body).map_err(|_| Error::Internal("keyring serialisation"))?;
-        let mac_key = SecretKey::from_slice(&crypto::hmac_sha256(master, &[MAC_LABEL]))?;
-        Ok(B64.encode(crypto::hmac_sha256(&mac_key, &[&bytes])))
+        let mac_key = SecretKey::from_slice(&crypto::hmac_sha256(master, &[MAC_LABEL])?)?;
+        Ok(B64.encode(crypto::hmac_sha256(&mac_key, &[&bytes])?))
     }
 
     /// Parse a keyring file's text. Fails on anything truncated or malformed.
