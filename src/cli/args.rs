@@ -1,0 +1,187 @@
+//! The command line's shape: global options, commands and their arguments (clap).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::sensitive::DataClass;
+
+/// A tokenizing vault proxy.
+#[derive(Parser, Debug)]
+#[command(name = "vaultgate", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command understands.
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// The keyring file.
+    #[arg(long, global = true, default_value = "keys/keyring.json")]
+    pub keyring: PathBuf,
+    /// The store directory.
+    #[arg(long, global = true, default_value = "data")]
+    pub data: PathBuf,
+    /// Read the passphrase from this file (else $VAULTGATE_PASSPHRASE, else a prompt).
+    #[arg(long, global = true)]
+    pub passphrase_file: Option<PathBuf>,
+    /// The audit log that key operations (init, keys rotate/rewrap/passwd) are
+    /// recorded in. Default: `<data>/audit.log`.
+    #[arg(long, global = true)]
+    pub audit_log: Option<PathBuf>,
+    /// The token store: sled (in --data) or postgres (at --postgres-url).
+    #[arg(long, global = true, value_enum, default_value = "sled")]
+    pub store: StoreArg,
+    /// The PostgreSQL URL for --store postgres.
+    #[arg(
+        long,
+        global = true,
+        env = "VAULTGATE_POSTGRES_URL",
+        hide_env_values = true
+    )]
+    pub postgres_url: Option<String>,
+    /// A PEM CA file for the database's TLS certificate.
+    #[arg(long, global = true)]
+    pub postgres_ca: Option<PathBuf>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+#[value(rename_all = "snake_case")]
+pub enum StoreArg {
+    Sled,
+    Postgres,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the proxy with all five profiles in front of an echo upstream, on a
+    /// throwaway keyring and store.
+    Demo {
+        /// The proxy listener.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// The API listener.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        api_listen: String,
+    },
+    /// Run the proxy and the API from a config file.
+    Serve {
+        /// The TOML config.
+        #[arg(long, default_value = "vaultgate.toml")]
+        config: PathBuf,
+    },
+    /// Check a config file and exit.
+    CheckConfig {
+        #[arg(long, default_value = "vaultgate.toml")]
+        config: PathBuf,
+    },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+    /// API clients.
+    Clients {
+        #[command(subcommand)]
+        action: ClientsAction,
+    },
+    /// Create a new keyring (refuses to overwrite one).
+    Init {
+        /// argon2id memory in KiB (default 262144; at least 19456).
+        #[arg(long)]
+        kdf_memory_kib: Option<u32>,
+        /// argon2id passes (default 3; at least 2).
+        #[arg(long)]
+        kdf_passes: Option<u32>,
+    },
+    /// Key management.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+    /// Read a value from stdin and print its token.
+    Tokenize {
+        #[arg(long, value_enum)]
+        class: ClassArg,
+        /// pan_six_four, pan_non_luhn, opaque or digits.
+        #[arg(long)]
+        format: Option<String>,
+        /// Give a fresh token even if the value was tokenized before.
+        #[arg(long)]
+        no_deterministic: bool,
+        /// For a CVV: the card token it travels with.
+        #[arg(long)]
+        scope: Option<String>,
+    },
+    /// Apply pending PostgreSQL schema migrations (the store of --config, else of
+    /// --store postgres --postgres-url) and exit.
+    Migrate {
+        /// A TOML config whose [vault] names the database.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Print the value of a token.
+    Detokenize {
+        #[arg(required_unless_present = "batch")]
+        token: Option<String>,
+        /// Read tokens from stdin, one per line; print one line per token: the value,
+        /// or `!` and the error code (bulk reveals for scripts and migrations).
+        #[arg(long, conflicts_with = "token")]
+        batch: bool,
+        /// For a same-length CVV token: its scope.
+        #[arg(long)]
+        scope: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysAction {
+    /// Make a new data key version active.
+    Rotate,
+    /// Re-encrypt every record sealed under an older key version.
+    Rewrap,
+    /// Re-seal the master key under a new passphrase.
+    Passwd {
+        /// Read the new passphrase from this file (else $VAULTGATE_NEW_PASSPHRASE, else a prompt).
+        #[arg(long)]
+        new_passphrase_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditAction {
+    /// Check the hash chain of an audit log; exits non-zero at the first bad entry.
+    Verify {
+        /// The audit log file.
+        path: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClientsAction {
+    /// Make a new API key for a client: prints the key once and the config snippet.
+    Add { name: String },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+#[value(rename_all = "snake_case")]
+pub enum ClassArg {
+    Pan,
+    Cvv,
+    BankAccount,
+    Secret,
+}
+
+impl From<ClassArg> for DataClass {
+    fn from(c: ClassArg) -> Self {
+        match c {
+            ClassArg::Pan => DataClass::Pan,
+            ClassArg::Cvv => DataClass::Cvv,
+            ClassArg::BankAccount => DataClass::BankAccount,
+            ClassArg::Secret => DataClass::Secret,
+        }
+    }
+}
