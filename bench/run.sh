@@ -4,6 +4,8 @@
 #   bench/run.sh              full run: 3 interleaved rounds x 5 s per path, medians
 #   bench/run.sh --smoke      every path once for 1 s, no thresholds (for CI)
 #   bench/run.sh --store-size also: store size on disk after 1M tokens (benches/store_size.rs)
+#   bench/run.sh --pin        per-core ratios: upstream and wrk on core 0, the process
+#                             under test (nginx with 1 worker, or vaultgate) on core 1
 #   options: --rounds N  --duration SECS  --conns N  --no-build
 #   BENCH_PERF=NAME (direct, nginx, pass, tok_fresh, tok_same, plano, ...): record a
 #   `perf record -g` CPU profile of vaultgate during that path, into /tmp/vaultgate-NAME.perf.
@@ -20,6 +22,7 @@ CONNS=32
 SMOKE=0
 STORE_SIZE=0
 BUILD=1
+PIN=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) SMOKE=1; ROUNDS=1; DUR=1 ;;
@@ -28,7 +31,8 @@ while [ $# -gt 0 ]; do
     --duration) DUR="$2"; shift ;;
     --conns) CONNS="$2"; shift ;;
     --no-build) BUILD=0 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --pin) PIN=1 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "unknown option: $1" >&2; exit 2 ;;
   esac
   shift
@@ -87,8 +91,23 @@ NG_PORT=$(pick_port $((UP_PORT + 1)))
 VG_PORT=$(pick_port $((NG_PORT + 1)))
 API_PORT=$(pick_port $((VG_PORT + 1)))
 
-# vaultgate's runtime has one worker per core; nginx gets as many workers.
-WORKERS=$(nproc)
+# vaultgate's runtime has one worker per core it may run on; nginx gets as many workers.
+# --pin: the process under test gets core 1 only (tokio's worker count follows the CPU
+# affinity), the upstream and wrk share core 0, so the ratio is per core and the shared
+# machine's noise disturbs it less.
+if [ "$PIN" = 1 ]; then
+  command -v taskset >/dev/null || { echo "--pin needs taskset (util-linux)" >&2; exit 1; }
+  [ "$(nproc)" -ge 2 ] || { echo "--pin needs 2 cores" >&2; exit 1; }
+  WORKERS=1
+  ON_UP=(taskset -c 0)
+  ON_SUT=(taskset -c 1)
+  WRK_THREADS=1
+else
+  WORKERS=$(nproc)
+  ON_UP=()
+  ON_SUT=()
+  WRK_THREADS=2
+fi
 
 wait_port() {
   for _ in $(seq 1 100); do
@@ -153,10 +172,10 @@ http {
   }
 }
 EOF
-"$NGINX" -c "$WORK/up/nginx.conf" -p "$WORK/up" -e "$WORK/up/error.log" &
+"${ON_UP[@]}" "$NGINX" -c "$WORK/up/nginx.conf" -p "$WORK/up" -e "$WORK/up/error.log" &
 UP_MASTER=$!
 PIDS+=($UP_MASTER)
-"$NGINX" -c "$WORK/ng/nginx.conf" -p "$WORK/ng" -e "$WORK/ng/error.log" &
+"${ON_SUT[@]}" "$NGINX" -c "$WORK/ng/nginx.conf" -p "$WORK/ng" -e "$WORK/ng/error.log" &
 NG_MASTER=$!
 PIDS+=($NG_MASTER)
 
@@ -222,7 +241,7 @@ if ! "$VG" check-config --config "$WORK/vaultgate.toml" 2>"$WORK/check.err"; the
   sed -i '/^\[\[clients\]\]/,$d' "$WORK/vaultgate.toml"
   API_KEY=""
 fi
-"$VG" serve --config "$WORK/vaultgate.toml" 2>"$WORK/vaultgate.log" &
+"${ON_SUT[@]}" "$VG" serve --config "$WORK/vaultgate.toml" 2>"$WORK/vaultgate.log" &
 VG_PID=$!
 PIDS+=($VG_PID)
 wait_port "$UP_PORT"; wait_port "$NG_PORT"; wait_port "$VG_PORT"; wait_port "$API_PORT"
@@ -276,7 +295,7 @@ wrk_run() {
     perf_pid=$!
   fi
   local t0; t0=$(cpu_ticks "$(pids_for "$name")")
-  wrk -t"$threads" -c"$conns" -d"${DUR}s" --timeout 5s --latency -s "$script" "$url" -- "$@" >"$out" 2>&1 || true
+  "${ON_UP[@]}" wrk -t"$threads" -c"$conns" -d"${DUR}s" --timeout 5s --latency -s "$script" "$url" -- "$@" >"$out" 2>&1 || true
   [ -n "$perf_pid" ] && wait "$perf_pid" 2>/dev/null
   local t1; t1=$(cpu_ticks "$(pids_for "$name")")
   local rps p50 p99 bad sockerr
@@ -403,17 +422,17 @@ HWM_MEM=$(( $(rss VmHWM) / 1024 ))
 FL0=0; RQ0=0; FL1=0; RQ1=0
 for r in $(seq 1 "$ROUNDS"); do
   log "round $r/$ROUNDS"
-  wrk_run direct "$UP/v1/payment" "$CONNS" 2 "$SAME"
-  wrk_run nginx "$NG/v1/payment" "$CONNS" 2 "$SAME"
-  wrk_run pass "$VGU/pass/v1/payment" "$CONNS" 2 "$SAME"
+  wrk_run direct "$UP/v1/payment" "$CONNS" "$WRK_THREADS" "$SAME"
+  wrk_run nginx "$NG/v1/payment" "$CONNS" "$WRK_THREADS" "$SAME"
+  wrk_run pass "$VGU/pass/v1/payment" "$CONNS" "$WRK_THREADS" "$SAME"
   f0=$(metric vaultgate_store_flushes_total ""); q0=$(metric vaultgate_requests_total 'route="q2open",outcome="ok"')
-  wrk_run tok_fresh "$VGU/v1/payment" "$CONNS" 2 "$FRESH"
+  wrk_run tok_fresh "$VGU/v1/payment" "$CONNS" "$WRK_THREADS" "$FRESH"
   f1=$(metric vaultgate_store_flushes_total ""); q1=$(metric vaultgate_requests_total 'route="q2open",outcome="ok"')
   FL1=$((FL1 + f1 - f0)); RQ1=$((RQ1 + q1 - q0))
-  wrk_run tok_same "$VGU/v1/payment" "$CONNS" 2 "$BENCH/q2open_same_card.lua"
-  wrk_run plano "$VGU/payment-methods" "$CONNS" 2 "$PLANO"
+  wrk_run tok_same "$VGU/v1/payment" "$CONNS" "$WRK_THREADS" "$BENCH/q2open_same_card.lua"
+  wrk_run plano "$VGU/payment-methods" "$CONNS" "$WRK_THREADS" "$PLANO"
   if [ "$REVEAL" = 1 ]; then
-    wrk_run reveal "$API/v1/detokenize" "$CONNS" 2 "$BENCH/reveal.lua" "$WORK/batches.txt" "$API_KEY"
+    wrk_run reveal "$API/v1/detokenize" "$CONNS" "$WRK_THREADS" "$BENCH/reveal.lua" "$WORK/batches.txt" "$API_KEY"
   fi
   # Added latency at one connection: direct vs tokenizing.
   wrk_run direct_c1 "$UP/v1/payment" 1 1 "$SAME"
@@ -432,7 +451,11 @@ row() {
     printf "| %-42s | %9.0f | %7.0f | %7.0f | %6.2f | %7.2f | %5.0f |\n", l, r * m, a, b, r / n, r / d, c }'
 }
 echo
-echo "## vaultgate benchmark ($(date -u +%Y-%m-%d), $(nproc) cores, $WORKERS nginx workers, wrk -t2 -c$CONNS, $ROUNDS x ${DUR}s, medians)"
+if [ "$PIN" = 1 ]; then
+  echo "## vaultgate benchmark, pinned ($(date -u +%Y-%m-%d): process under test on core 1, upstream and wrk on core 0; 1 nginx worker; wrk -t1 -c$CONNS, $ROUNDS x ${DUR}s, medians)"
+else
+  echo "## vaultgate benchmark ($(date -u +%Y-%m-%d), $(nproc) cores, $WORKERS nginx workers, wrk -t2 -c$CONNS, $ROUNDS x ${DUR}s, medians)"
+fi
 echo
 echo "| path                                       |     req/s |  p50 µs |  p99 µs | ×nginx | ×direct | CPU µs/req |"
 echo "|--------------------------------------------|-----------|---------|---------|--------|---------|-------|"
