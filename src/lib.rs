@@ -35,6 +35,7 @@ pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod codec;
+pub mod commit;
 pub mod config;
 pub mod demo;
 pub mod error;

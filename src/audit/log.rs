@@ -1,17 +1,16 @@
-//! The writer: one append-mode file, a chain head, and a group-commit flusher thread.
+//! The writer: one append-mode file, a chain head, and a group-commit flusher thread
+//! ([`GroupCommit`]) that syncs every file written since its last sync.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc};
-use std::thread::JoinHandle;
-
-use tokio::sync::oneshot;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::AuditEvent;
 use super::line::{self, Body, Digest32, GENESIS};
+use crate::commit::GroupCommit;
 use crate::error::{Error, Result};
 
 /// How the log is written.
@@ -40,15 +39,17 @@ pub struct ChainHead {
 /// An append-only, hash-chained audit log, shared by every task (wrap it in an `Arc`).
 pub struct AuditLog {
     shared: Arc<Shared>,
-    flusher: Option<JoinHandle<()>>,
+    /// The flusher, with fsync on. Its `sync` holds `shared`; dropping it joins the
+    /// thread.
+    commit: Option<GroupCommit>,
 }
 
 struct Shared {
     path: PathBuf,
-    options: AuditOptions,
     writer: Mutex<Writer>,
-    queue: Mutex<Queue>,
-    wake: Condvar,
+    /// The files written to since the flusher's last sync, each once (by
+    /// `Arc::ptr_eq`): usually one, two if the log was reopened in between.
+    unsynced: Mutex<Vec<Arc<File>>>,
     /// Set by the flusher when the file was unlinked under us.
     reopen: AtomicBool,
     /// fdatasync calls made, for metrics (fsyncs per request).
@@ -65,34 +66,6 @@ struct Writer {
     dirty: bool,
     /// Reused line buffer.
     buf: Vec<u8>,
-}
-
-/// Writers waiting for a sync of the file they wrote to.
-#[derive(Default)]
-struct Queue {
-    waiters: Vec<(Arc<File>, Waiter)>,
-    shutdown: bool,
-}
-
-enum Waiter {
-    Async(oneshot::Sender<bool>),
-    Blocking(mpsc::Sender<bool>),
-}
-
-impl Waiter {
-    fn send(self, ok: bool) {
-        // A waiter that gave up (a dropped request) does not care.
-        let _ = match self {
-            Waiter::Async(tx) => tx.send(ok).map_err(|_| ()),
-            Waiter::Blocking(tx) => tx.send(ok).map_err(|_| ()),
-        };
-    }
-}
-
-enum Wait {
-    Done,
-    Async(oneshot::Receiver<bool>),
-    Blocking(mpsc::Receiver<bool>),
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -121,24 +94,18 @@ impl AuditLog {
         let writer = Writer::open(&path)?;
         let shared = Arc::new(Shared {
             path,
-            options,
             writer: Mutex::new(writer),
-            queue: Mutex::new(Queue::default()),
-            wake: Condvar::new(),
+            unsynced: Mutex::new(Vec::new()),
             reopen: AtomicBool::new(false),
             syncs: AtomicU64::new(0),
         });
-        let flusher = if options.fsync {
+        let commit = if options.fsync {
             let s = Arc::clone(&shared);
-            let handle = std::thread::Builder::new()
-                .name("audit-flusher".to_owned())
-                .spawn(move || s.flush_loop())
-                .map_err(|e| Error::io("starting the audit flusher thread", e))?;
-            Some(handle)
+            Some(GroupCommit::start("audit-flusher", move || s.sync())?)
         } else {
             None
         };
-        Ok(AuditLog { shared, flusher })
+        Ok(AuditLog { shared, commit })
     }
 
     /// Write one entry; returns once it is written (and synced, with fsync on).
@@ -152,27 +119,54 @@ impl AuditLog {
 
     /// Write the entries of one request in one write and one group commit.
     pub async fn record_batch(&self, events: &[AuditEvent]) -> Result<()> {
-        match self.shared.append(events, false)? {
-            Wait::Done => Ok(()),
-            Wait::Async(rx) => match rx.await {
-                Ok(true) => Ok(()),
-                _ => Err(Error::AuditUnavailable),
-            },
-            Wait::Blocking(_) => Err(Error::AuditUnavailable),
+        match self.append(events)? {
+            Some(commit) => commit.durable().await.map_err(|_| Error::AuditUnavailable),
+            None => Ok(()),
         }
     }
 
     /// [`AuditLog::record_batch`] for synchronous callers (CLI commands). Blocks the
     /// thread until the entries are synced: never call it from an async task.
     pub fn record_blocking(&self, events: &[AuditEvent]) -> Result<()> {
-        match self.shared.append(events, true)? {
-            Wait::Done => Ok(()),
-            Wait::Blocking(rx) => match rx.recv() {
-                Ok(true) => Ok(()),
-                _ => Err(Error::AuditUnavailable),
-            },
-            Wait::Async(_) => Err(Error::AuditUnavailable),
+        match self.append(events)? {
+            Some(commit) => commit
+                .durable_blocking()
+                .map_err(|_| Error::AuditUnavailable),
+            None => Ok(()),
         }
+    }
+
+    /// Write the lines under the writer lock and mark the write for the flusher:
+    /// returns the flusher to wait on, if fsync is on and there was something to write.
+    fn append(&self, events: &[AuditEvent]) -> Result<Option<&GroupCommit>> {
+        if events.is_empty() {
+            return Ok(None);
+        }
+        let file = {
+            let mut w = lock(&self.shared.writer);
+            if self.shared.reopen.swap(false, Ordering::AcqRel) {
+                w.file = None;
+            }
+            let file = w.ready(&self.shared.path).map_err(|e| {
+                tracing::error!(error = %e, "audit log is not writable");
+                Error::AuditUnavailable
+            })?;
+            w.write(&file, events)?;
+            file
+        };
+        let Some(commit) = &self.commit else {
+            return Ok(None);
+        };
+        // List the file before taking the ticket: the flush that covers the ticket
+        // then finds the file in the list (or a sync of it that started after our write).
+        {
+            let mut unsynced = lock(&self.shared.unsynced);
+            if !unsynced.iter().any(|f| Arc::ptr_eq(f, &file)) {
+                unsynced.push(file);
+            }
+        }
+        commit.wrote();
+        Ok(Some(commit))
     }
 
     /// The last entry written, to anchor elsewhere.
@@ -196,16 +190,6 @@ impl AuditLog {
     }
 }
 
-impl Drop for AuditLog {
-    fn drop(&mut self) {
-        lock(&self.shared.queue).shutdown = true;
-        self.shared.wake.notify_all();
-        if let Some(handle) = self.flusher.take() {
-            let _ = handle.join();
-        }
-    }
-}
-
 impl std::fmt::Debug for AuditLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuditLog")
@@ -217,90 +201,34 @@ impl std::fmt::Debug for AuditLog {
 // === impl Shared ===
 
 impl Shared {
-    /// Write the lines under the writer lock; queue for a sync if fsync is on.
-    fn append(&self, events: &[AuditEvent], blocking: bool) -> Result<Wait> {
-        if events.is_empty() {
-            return Ok(Wait::Done);
-        }
-        let mut w = lock(&self.writer);
-        if self.reopen.swap(false, Ordering::AcqRel) {
-            w.file = None;
-        }
-        let file = w.ready(&self.path).map_err(|e| {
-            tracing::error!(error = %e, "audit log is not writable");
-            Error::AuditUnavailable
-        })?;
-        w.write(&file, events)?;
-
-        if !self.options.fsync {
-            return Ok(Wait::Done);
-        }
-        let (waiter, wait) = if blocking {
-            let (tx, rx) = mpsc::channel();
-            (Waiter::Blocking(tx), Wait::Blocking(rx))
+    /// The flusher's sync: every file written since the last sync. Err if any failed,
+    /// which fails every write of this flush.
+    fn sync(&self) -> std::result::Result<(), String> {
+        let files = std::mem::take(&mut *lock(&self.unsynced));
+        let errors: Vec<String> = files
+            .iter()
+            .filter_map(|file| self.sync_file(file).err())
+            .collect();
+        if errors.is_empty() {
+            Ok(())
         } else {
-            let (tx, rx) = oneshot::channel();
-            (Waiter::Async(tx), Wait::Async(rx))
-        };
-        // Queue while still holding the writer lock, so that the queue is in write order.
-        lock(&self.queue).waiters.push((file, waiter));
-        drop(w);
-        self.wake.notify_one();
-        Ok(wait)
-    }
-
-    /// The flusher thread: sync the file for everyone who wrote since the last sync.
-    fn flush_loop(&self) {
-        loop {
-            let batch = {
-                let mut q = lock(&self.queue);
-                while q.waiters.is_empty() && !q.shutdown {
-                    q = self
-                        .wake
-                        .wait(q)
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                }
-                if q.waiters.is_empty() {
-                    return;
-                }
-                std::mem::take(&mut q.waiters)
-            };
-            // Usually one file; more only if the log was reopened in between.
-            let mut synced: Vec<(Arc<File>, bool)> = Vec::new();
-            for (file, waiter) in batch {
-                let known = synced.iter().find(|(f, _)| Arc::ptr_eq(f, &file));
-                let ok = match known {
-                    Some((_, ok)) => *ok,
-                    None => {
-                        let ok = self.sync(&file);
-                        synced.push((file, ok));
-                        ok
-                    }
-                };
-                waiter.send(ok);
-            }
+            Err(errors.join("; "))
         }
     }
 
-    fn sync(&self, file: &File) -> bool {
+    fn sync_file(&self, file: &File) -> std::result::Result<(), String> {
         self.syncs.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = file.sync_data() {
-            tracing::error!(error = %e, "audit log sync failed");
-            return false;
-        }
+        file.sync_data()
+            .map_err(|e| format!("audit log sync failed: {e}"))?;
         // Entries written to a file that was deleted under us are lost: refuse them
         // and open the path afresh on the next write.
         match file.metadata() {
-            Ok(m) if m.nlink() > 0 || !m.is_file() => true,
+            Ok(m) if m.nlink() > 0 || !m.is_file() => Ok(()),
             Ok(_) => {
-                tracing::error!("audit log file was deleted; reopening");
                 self.reopen.store(true, Ordering::Release);
-                false
+                Err("audit log file was deleted; reopening".to_owned())
             }
-            Err(e) => {
-                tracing::error!(error = %e, "audit log stat failed");
-                false
-            }
+            Err(e) => Err(format!("audit log stat failed: {e}")),
         }
     }
 }

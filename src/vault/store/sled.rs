@@ -1,21 +1,18 @@
 //! The embedded token store on sled, with a group-commit flusher.
 //!
 //! sled 0.34.7's `flush_async` deadlocks under concurrent callers (sled issue 1308),
-//! so one dedicated thread calls the blocking `flush()` and wakes every waiter whose
+//! so a [`GroupCommit`] thread calls the blocking `flush()` and wakes every waiter whose
 //! writes that flush covered. Concurrent tokenizations therefore share fsyncs.
 
 use std::ops::Bound;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::{Transactional, Tree};
-use tokio::sync::watch;
 
 use super::{FingerprintInsert, Inserted, Space, TokenStore};
+use crate::commit::GroupCommit;
 use crate::error::{Error, Result};
 
 /// The sled store: trees for tokens, fingerprints, volatile records and their expiry index.
@@ -25,28 +22,8 @@ pub struct SledStore {
     fingerprints: Tree,
     volatile: Tree,
     expiry: Tree,
-    commit: Arc<GroupCommit>,
-    flusher: Option<std::thread::JoinHandle<()>>,
-}
-
-/// Flush progress, published by the flusher thread.
-#[derive(Clone, Copy, Default)]
-struct FlushState {
-    /// Every write numbered at or below this is durable.
-    done: u64,
-    /// Every write numbered at or below this was in a failed flush.
-    failed: u64,
-}
-
-struct GroupCommit {
-    /// Writes so far; a write takes its number after it has been applied.
-    writes: AtomicU64,
-    /// The highest write number somebody waits for.
-    wanted: Mutex<u64>,
-    wake: Condvar,
-    state: watch::Sender<FlushState>,
-    flushes: AtomicU64,
-    stop: Mutex<bool>,
+    /// Group commit: `wrote()` after each write, `durable()` flushes them together.
+    commit: GroupCommit,
 }
 
 impl SledStore {
@@ -67,26 +44,16 @@ impl SledStore {
         let fingerprints = db.open_tree("fingerprints")?;
         let volatile = db.open_tree("volatile")?;
         let expiry = db.open_tree("volatile_expiry")?;
-        let (state, _) = watch::channel(FlushState::default());
-        let commit = Arc::new(GroupCommit {
-            writes: AtomicU64::new(0),
-            wanted: Mutex::new(0),
-            wake: Condvar::new(),
-            state,
-            flushes: AtomicU64::new(0),
-            stop: Mutex::new(false),
-        });
         let flusher_db = db.clone();
-        let flusher_commit = Arc::clone(&commit);
         // sled 0.34 makes its log writes durable with `sync_file_range`, which neither
         // flushes the disk's write cache nor the file's size; an `fdatasync` of the log
         // file after each group flush does both, so "durable" survives a power loss too.
         let log = std::fs::File::open(dir.join("db"))
             .map_err(|e| Error::io(format!("open {}/db for fdatasync", dir.display()), e))?;
-        let flusher = std::thread::Builder::new()
-            .name("vaultgate-flusher".into())
-            .spawn(move || flusher(flusher_db, log, flusher_commit))
-            .map_err(|e| Error::io("start the store flusher thread", e))?;
+        let commit = GroupCommit::start("vaultgate-flusher", move || {
+            flusher_db.flush().map_err(|e| e.to_string())?;
+            log.sync_data().map_err(|e| e.to_string())
+        })?;
         Ok(SledStore {
             db,
             tokens,
@@ -94,7 +61,6 @@ impl SledStore {
             volatile,
             expiry,
             commit,
-            flusher: Some(flusher),
         })
     }
 
@@ -107,7 +73,7 @@ impl SledStore {
 
     /// Mark a write as applied; `durable()` covers it from now on.
     fn wrote(&self) {
-        self.commit.writes.fetch_add(1, Ordering::SeqCst);
+        self.commit.wrote();
     }
 
     /// Size of the store's files on disk, in bytes.
@@ -118,87 +84,10 @@ impl SledStore {
 
 impl Drop for SledStore {
     fn drop(&mut self) {
-        {
-            // Set `stop` under the flusher's own lock so that the wake-up cannot fall
-            // between its check and its wait.
-            let _wanted = self.commit.wanted.lock();
-            if let Ok(mut stop) = self.commit.stop.lock() {
-                *stop = true;
-            }
-            self.commit.wake.notify_all();
-        }
         // Join the flusher so that its handle on the database is gone when this
         // returns: reopening the same directory right away must not find it locked.
-        if let Some(flusher) = self.flusher.take() {
-            let _ = flusher.join();
-        }
+        self.commit.stop();
         let _ = self.db.flush();
-    }
-}
-
-/// The longest a flush waits for more writers to join it (see [`flusher`]).
-const GATHER_MAX: Duration = Duration::from_micros(500);
-
-fn flusher(db: sled::Db, log: std::fs::File, c: Arc<GroupCommit>) {
-    // How many writes the previous flush covered.
-    let mut last_batch: u64 = 0;
-    loop {
-        {
-            let Ok(mut wanted) = c.wanted.lock() else {
-                return;
-            };
-            loop {
-                if c.stop.lock().map(|s| *s).unwrap_or(true) {
-                    return;
-                }
-                if *wanted > c.state.borrow().done {
-                    break;
-                }
-                wanted = match c.wake.wait(wanted) {
-                    Ok(w) => w,
-                    Err(_) => return,
-                };
-            }
-            // Adaptive gather: when the previous flush was shared by several writers,
-            // the next group is usually still arriving (their requests were answered
-            // one flush ago). Wait, at most GATHER_MAX, until as many writes wait as
-            // the last flush covered, so that groups do not split into a big and a
-            // small flush. A lone writer (last_batch <= 1) is flushed at once: no
-            // added latency at low concurrency.
-            if last_batch > 1 {
-                let deadline = Instant::now() + GATHER_MAX;
-                let done = c.state.borrow().done;
-                while wanted.saturating_sub(done) < last_batch {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        break;
-                    }
-                    wanted = match c
-                        .wake
-                        .wait_timeout(wanted, deadline.saturating_duration_since(now))
-                    {
-                        Ok((w, _)) => w,
-                        Err(_) => return,
-                    };
-                }
-            }
-        }
-        // Every write numbered up to `target` was applied before this flush starts.
-        let target = c.writes.load(Ordering::SeqCst);
-        last_batch = target.saturating_sub(c.state.borrow().done);
-        let result = db
-            .flush()
-            .map_err(|e| e.to_string())
-            .and_then(|_| log.sync_data().map_err(|e| e.to_string()));
-        c.flushes.fetch_add(1, Ordering::Relaxed);
-        c.state.send_modify(|s| match &result {
-            Ok(_) => s.done = s.done.max(target),
-            Err(_) => s.failed = s.failed.max(target),
-        });
-        if let Err(e) = result {
-            tracing::error!(error = %e, "store flush failed");
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
     }
 }
 
@@ -377,37 +266,13 @@ impl TokenStore for SledStore {
     }
 
     async fn durable(&self) -> Result<()> {
-        let ticket = self.commit.writes.load(Ordering::SeqCst);
-        let mut rx = self.commit.state.subscribe();
-        if rx.borrow().done >= ticket {
-            return Ok(());
-        }
-        {
-            let mut wanted = self
-                .commit
-                .wanted
-                .lock()
-                .map_err(|_| Error::Internal("flusher lock poisoned"))?;
-            *wanted = (*wanted).max(ticket);
-        }
-        self.commit.wake.notify_one();
-        loop {
-            {
-                let s = *rx.borrow_and_update();
-                if s.done >= ticket {
-                    return Ok(());
-                }
-                if s.failed >= ticket {
-                    return Err(Error::Store("flushing the store to disk failed".into()));
-                }
-            }
-            rx.changed()
-                .await
-                .map_err(|_| Error::Store("the store flusher stopped".into()))?;
-        }
+        self.commit
+            .durable()
+            .await
+            .map_err(|_| Error::Store("flushing the store to disk failed".into()))
     }
 
     fn flushes(&self) -> u64 {
-        self.commit.flushes.load(Ordering::Relaxed)
+        self.commit.flushes()
     }
 }

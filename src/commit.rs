@@ -1,0 +1,401 @@
+//! Group commit: one flusher thread makes many writers' writes durable with one sync.
+//!
+//! A writer applies its write (to sled, to a file), calls [`GroupCommit::wrote`], then
+//! waits with [`GroupCommit::durable`]. The flusher thread runs the caller's `sync`
+//! closure once for everyone who is waiting, so concurrent writers share fsyncs.
+//!
+//! The sync runs on a dedicated thread rather than in the waiters: sled 0.34.7's
+//! `flush_async` deadlocks under concurrent callers (sled issue 1308), and a blocking
+//! fsync must not hold a runtime worker.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use crate::error::{Error, Result};
+
+/// The longest a flush waits for more writers to join it (see [`run`]).
+const GATHER_MAX: Duration = Duration::from_micros(500);
+
+/// The pause after a failed sync, so that a broken disk is not retried in a busy loop.
+const FAILURE_PAUSE: Duration = Duration::from_millis(50);
+
+/// The sync covering a write failed (or the flusher stopped): the write may be lost.
+/// Callers map it to their own error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the group commit flush failed")]
+pub struct Failed;
+
+/// A group-commit flusher: a thread that runs `sync` whenever somebody waits.
+pub struct GroupCommit {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Flush progress, published by the flusher thread.
+#[derive(Clone, Copy, Debug, Default)]
+struct FlushState {
+    /// Every write numbered at or below this is durable.
+    done: u64,
+    /// Every write numbered at or below this was in a failed flush.
+    failed: u64,
+}
+
+/// What the waiters ask of the flusher.
+#[derive(Default)]
+struct Demand {
+    /// The highest write number somebody waits for.
+    wanted: u64,
+    /// Set on drop: the flusher returns.
+    stop: bool,
+}
+
+struct Shared {
+    name: String,
+    /// Writes so far; a write takes its number after it has been applied.
+    writes: AtomicU64,
+    demand: Mutex<Demand>,
+    /// To the flusher: `demand` changed.
+    wake: Condvar,
+    /// To blocking waiters (with `demand`'s lock): `state` moved.
+    flushed: Condvar,
+    /// For async waiters; also the source of truth for blocking ones.
+    state: watch::Sender<FlushState>,
+    flushes: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl GroupCommit {
+    /// Start the flusher thread, named `name`. `sync` makes everything written so far
+    /// durable; its error message is logged.
+    pub fn start(
+        name: &str,
+        sync: impl FnMut() -> std::result::Result<(), String> + Send + 'static,
+    ) -> Result<GroupCommit> {
+        let (state, _) = watch::channel(FlushState::default());
+        let shared = Arc::new(Shared {
+            name: name.to_owned(),
+            writes: AtomicU64::new(0),
+            demand: Mutex::new(Demand::default()),
+            wake: Condvar::new(),
+            flushed: Condvar::new(),
+            state,
+            flushes: AtomicU64::new(0),
+        });
+        let s = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || run(&s, sync))
+            .map_err(|e| Error::io(format!("starting the {name} thread"), e))?;
+        Ok(GroupCommit {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// Mark a write as applied (call it after the write); returns the write's ticket.
+    /// Every [`GroupCommit::durable`] call from now on covers it.
+    pub fn wrote(&self) -> u64 {
+        self.shared.writes.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// Wait until every write marked so far is durable.
+    pub async fn durable(&self) -> std::result::Result<(), Failed> {
+        let Some(ticket) = self.ask() else {
+            return Ok(());
+        };
+        let mut rx = self.shared.state.subscribe();
+        loop {
+            if let Some(outcome) = outcome(*rx.borrow_and_update(), ticket) {
+                return outcome;
+            }
+            rx.changed().await.map_err(|_| Failed)?;
+        }
+    }
+
+    /// [`GroupCommit::durable`] for synchronous callers (CLI commands). Blocks the
+    /// thread: never call it from an async task.
+    pub fn durable_blocking(&self) -> std::result::Result<(), Failed> {
+        let Some(ticket) = self.ask() else {
+            return Ok(());
+        };
+        // The state is read under `demand`'s lock and the flusher takes that lock
+        // before notifying `flushed`, so a flush cannot end unseen between the two.
+        let mut demand = lock(&self.shared.demand);
+        loop {
+            if let Some(outcome) = outcome(*self.shared.state.borrow(), ticket) {
+                return outcome;
+            }
+            demand = self
+                .shared
+                .flushed
+                .wait(demand)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// How many flushes (calls of `sync`) the flusher has made.
+    pub fn flushes(&self) -> u64 {
+        self.shared.flushes.load(Ordering::Relaxed)
+    }
+
+    /// Stop the flusher thread and wait for it, so that whatever `sync` holds (a
+    /// database handle, a file) is released when this returns. Also done on drop.
+    pub fn stop(&mut self) {
+        {
+            let mut demand = lock(&self.shared.demand);
+            demand.stop = true;
+            self.shared.wake.notify_all();
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+
+    /// Ask the flusher for everything written so far: the ticket to wait for, or
+    /// `None` when it is durable already.
+    fn ask(&self) -> Option<u64> {
+        let ticket = self.shared.writes.load(Ordering::SeqCst);
+        if self.shared.state.borrow().done >= ticket {
+            return None;
+        }
+        {
+            let mut demand = lock(&self.shared.demand);
+            demand.wanted = demand.wanted.max(ticket);
+        }
+        self.shared.wake.notify_one();
+        Some(ticket)
+    }
+}
+
+/// Whether `ticket` is settled in `state`: durable, failed, or not yet (`None`).
+fn outcome(state: FlushState, ticket: u64) -> Option<std::result::Result<(), Failed>> {
+    if state.done >= ticket {
+        Some(Ok(()))
+    } else if state.failed >= ticket {
+        Some(Err(Failed))
+    } else {
+        None
+    }
+}
+
+impl Drop for GroupCommit {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl std::fmt::Debug for GroupCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupCommit")
+            .field("name", &self.shared.name)
+            .field("writes", &self.shared.writes.load(Ordering::Relaxed))
+            .field("state", &*self.shared.state.borrow())
+            .field("flushes", &self.flushes())
+            .finish()
+    }
+}
+
+/// Fails every write not yet durable when the flusher thread ends, however it ends
+/// (a panicking `sync` included), so that no waiter waits forever.
+struct FailOnExit<'a>(&'a Shared);
+
+impl Drop for FailOnExit<'_> {
+    fn drop(&mut self) {
+        self.0.state.send_modify(|s| s.failed = u64::MAX);
+        let _demand = lock(&self.0.demand);
+        self.0.flushed.notify_all();
+    }
+}
+
+/// The flusher thread.
+fn run(c: &Shared, mut sync: impl FnMut() -> std::result::Result<(), String>) {
+    let _fail_on_exit = FailOnExit(c);
+    // How many writes the previous flush covered.
+    let mut last_batch: u64 = 0;
+    loop {
+        {
+            let mut demand = lock(&c.demand);
+            loop {
+                if demand.stop {
+                    return;
+                }
+                if demand.wanted > c.state.borrow().done {
+                    break;
+                }
+                demand = c.wake.wait(demand).unwrap_or_else(PoisonError::into_inner);
+            }
+            // Adaptive gather: when the previous flush was shared by several writers,
+            // the next group is usually still arriving (their requests were answered
+            // one flush ago). Wait, at most GATHER_MAX, until as many writes wait as
+            // the last flush covered, so that groups do not split into a big and a
+            // small flush. A lone writer (last_batch <= 1) is flushed at once: no
+            // added latency at low concurrency.
+            if last_batch > 1 {
+                let deadline = Instant::now() + GATHER_MAX;
+                let done = c.state.borrow().done;
+                while demand.wanted.saturating_sub(done) < last_batch {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        break;
+                    }
+                    demand = c
+                        .wake
+                        .wait_timeout(demand, deadline.saturating_duration_since(now))
+                        .map(|(d, _)| d)
+                        .unwrap_or_else(|e| e.into_inner().0);
+                }
+            }
+        }
+        // Every write numbered up to `target` was applied before this sync starts.
+        let target = c.writes.load(Ordering::SeqCst);
+        last_batch = target.saturating_sub(c.state.borrow().done);
+        let result = sync();
+        c.flushes.fetch_add(1, Ordering::Relaxed);
+        c.state.send_modify(|s| match &result {
+            Ok(()) => s.done = s.done.max(target),
+            Err(_) => s.failed = s.failed.max(target),
+        });
+        {
+            let _demand = lock(&c.demand);
+            c.flushed.notify_all();
+        }
+        if let Err(e) = result {
+            tracing::error!(flusher = %c.name, error = %e, "group commit flush failed");
+            std::thread::sleep(FAILURE_PAUSE);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    /// A sync that takes a little while, like an fsync, and counts its calls.
+    fn slow_sync(calls: Arc<AtomicU64>) -> impl FnMut() -> std::result::Result<(), String> {
+        move || {
+            calls.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(2));
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writers_share_flushes() {
+        let calls = Arc::new(AtomicU64::new(0));
+        let commit =
+            Arc::new(GroupCommit::start("test-flusher", slow_sync(calls.clone())).unwrap());
+        const N: u64 = 64;
+        let mut tasks = Vec::new();
+        for _ in 0..N {
+            let commit = Arc::clone(&commit);
+            tasks.push(tokio::spawn(async move {
+                commit.wrote();
+                commit.durable().await
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let flushes = commit.flushes();
+        assert_eq!(flushes, calls.load(Ordering::SeqCst));
+        assert!(
+            (1..N).contains(&flushes),
+            "{flushes} flushes for {N} writers"
+        );
+    }
+
+    #[tokio::test]
+    async fn nothing_written_needs_no_flush() {
+        let commit = GroupCommit::start("test-flusher", || Ok(())).unwrap();
+        commit.durable().await.unwrap();
+        commit.durable_blocking().unwrap();
+        assert_eq!(commit.flushes(), 0);
+        assert_eq!(commit.wrote(), 1);
+        assert_eq!(commit.wrote(), 2);
+        commit.durable().await.unwrap();
+        // Already durable: no second flush.
+        commit.durable().await.unwrap();
+        assert_eq!(commit.flushes(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failing_sync_fails_its_waiters() {
+        let fail = Arc::new(AtomicBool::new(true));
+        let f = Arc::clone(&fail);
+        let commit = GroupCommit::start("test-flusher", move || {
+            if f.load(Ordering::SeqCst) {
+                Err("disk on fire".to_owned())
+            } else {
+                Ok(())
+            }
+        })
+        .unwrap();
+        commit.wrote();
+        assert_eq!(commit.durable().await, Err(Failed));
+        // A failed ticket stays failed until a later write is flushed.
+        assert_eq!(commit.durable_blocking(), Err(Failed));
+        fail.store(false, Ordering::SeqCst);
+        commit.wrote();
+        commit.durable().await.unwrap();
+        commit.durable_blocking().unwrap();
+    }
+
+    #[test]
+    fn blocking_waiters_outside_a_runtime() {
+        let calls = Arc::new(AtomicU64::new(0));
+        let commit =
+            Arc::new(GroupCommit::start("test-flusher", slow_sync(calls.clone())).unwrap());
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let commit = Arc::clone(&commit);
+                std::thread::spawn(move || {
+                    commit.wrote();
+                    commit.durable_blocking()
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap().unwrap();
+        }
+        assert!(commit.flushes() >= 1);
+    }
+
+    #[test]
+    fn a_panicking_sync_fails_waiters_instead_of_hanging() {
+        let commit = GroupCommit::start("test-flusher", || panic!("sync panicked")).unwrap();
+        commit.wrote();
+        assert_eq!(commit.durable_blocking(), Err(Failed));
+    }
+
+    #[test]
+    fn drop_joins_the_thread() {
+        // The closure owns a value whose drop we can observe: once the GroupCommit is
+        // dropped, the thread has ended and released it.
+        struct Held(Arc<AtomicBool>);
+        impl Drop for Held {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let released = Arc::new(AtomicBool::new(false));
+        let held = Held(Arc::clone(&released));
+        let commit = GroupCommit::start("test-flusher", move || {
+            let _ = &held;
+            Ok(())
+        })
+        .unwrap();
+        commit.wrote();
+        commit.durable_blocking().unwrap();
+        assert!(!released.load(Ordering::SeqCst));
+        drop(commit);
+        assert!(released.load(Ordering::SeqCst));
+    }
+}
