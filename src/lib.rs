@@ -6,7 +6,8 @@
 //! the modules and the one-way rules between them:
 //!
 //! ```text
-//! error, sensitive           the vocabulary: errors, data classes, secret values
+//! error, sensitive, commit   the vocabulary: errors, data classes, secret values;
+//!                            one group-commit primitive
 //! rules → codec              which fields hold what; decode, find, re-encode
 //! vault (keys, store)        tokens, records, keyring, sled / PostgreSQL
 //! audit, metrics, health     the keyed audit log, one registry, readiness
