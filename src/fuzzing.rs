@@ -37,6 +37,7 @@ fn compile(body: BodyKind, fields: Vec<FieldRule>) -> Option<RouteRules> {
         body,
         fields,
         leak_guard: LeakPolicy::Tokenize,
+        ..RouteRules::default()
     })
 }
 

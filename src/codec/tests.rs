@@ -32,6 +32,7 @@ fn route(body: BodyKind, fields: Vec<FieldRule>, leak_guard: LeakPolicy) -> Rout
         body,
         fields,
         leak_guard,
+        ..RouteRules::default()
     }
 }
 
