@@ -331,7 +331,7 @@ mod tests {
             assert_eq!(h.range.start, 3);
         }
         // Mixed with plain digits.
-        assert!(!one(b"4242&#52;242424242424").plain);
+        assert!(!one(b"4242&#52;24242424242").plain);
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub mod query;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_hostile;
 
 use std::ops::Range;
 

@@ -297,3 +297,7 @@ pub(crate) fn emit(layout: &Layout, contents: &[Zeroizing<Vec<u8>>]) -> Result<V
     out.extend_from_slice(b"--\r\n");
     Ok(out)
 }
+
+#[cfg(test)]
+#[path = "multipart_tests.rs"]
+mod tests;

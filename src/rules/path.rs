@@ -532,6 +532,40 @@ mod tests {
     }
 
     #[test]
+    fn shapes_and_case() {
+        let shape = |rule: &str, keys: KeyMatch, path: &[PathElem<'_>]| {
+            let keys_only: Vec<PathElem<'_>> = path
+                .iter()
+                .filter(|e| matches!(e, PathElem::Key(_)))
+                .copied()
+                .collect();
+            p(rule).matches_shape(keys, path, &keys_only)
+        };
+        let ins = KeyMatch::Insensitive;
+        assert!(shape("cardCode", ins, &[K("CARDCODE")]));
+        assert!(!shape("cardCode", KeyMatch::Exact, &[K("CARDCODE")]));
+        assert!(shape("details.accountNumber", ins, &[K("Details"), K("AccountNumber")]));
+        // Wrappers: arrays, objects, a few levels deep.
+        assert!(shape("cardCode", ins, &[K("cardCode"), I(0)]));
+        assert!(shape("cardCode", ins, &[K("cardCode"), K("value")]));
+        assert!(shape("cardCode", ins, &[K("cardCode"), K("v"), I(2), K("x")]));
+        assert!(!shape(
+            "cardCode",
+            ins,
+            &[K("cardCode"), K("a"), K("b"), K("c"), K("d"), K("e")]
+        ));
+        // Indices the rule does not name.
+        assert!(shape("details.accountNumber", ins, &[K("details"), I(0), K("accountNumber")]));
+        assert!(shape("cardCode", ins, &[I(3), K("cardCode")]));
+        // Not a different field.
+        assert!(!shape("cardCode", ins, &[K("x"), K("cardCode")]));
+        assert!(!shape("cardCode", ins, &[K("cardCodes")]));
+        assert!(!shape("a.b", ins, &[K("a")]));
+        assert!(KeyMatch::Insensitive.same("Direct_Debit", "direct_debit"));
+        assert!(!KeyMatch::Insensitive.same("direct-debit", "direct_debit"));
+    }
+
+    #[test]
     fn form_keys_split() {
         let mut out = Vec::new();
         let key = "items[0][pan]";
