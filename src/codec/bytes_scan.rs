@@ -279,7 +279,11 @@ mod tests {
     /// (a NUL as a separator, say), the decoded (not plain) hit.
     fn one(data: &[u8]) -> Hit {
         let hits = scan(data);
-        assert!(!hits.is_empty(), "no hit in {:?}", String::from_utf8_lossy(data));
+        assert!(
+            !hits.is_empty(),
+            "no hit in {:?}",
+            String::from_utf8_lossy(data)
+        );
         let decoded: Vec<&Hit> = hits.iter().filter(|h| !h.plain).collect();
         match decoded.as_slice() {
             [] if hits.len() == 1 => hits[0].clone(),
@@ -308,7 +312,10 @@ mod tests {
 
     #[test]
     fn json_escapes_are_decoded_and_not_plain() {
-        let esc: String = CARD.chars().map(|c| format!("\\u{:04x}", c as u32)).collect();
+        let esc: String = CARD
+            .chars()
+            .map(|c| format!("\\u{:04x}", c as u32))
+            .collect();
         let data = format!(r#"{{"note":"{esc}"}}"#);
         let h = one(data.as_bytes());
         assert!(!h.plain);
@@ -323,8 +330,14 @@ mod tests {
     #[test]
     fn character_references_are_decoded() {
         let dec: String = CARD.chars().map(|c| format!("&#{};", c as u32)).collect();
-        let hex: String = CARD.chars().map(|c| format!("&#x{:x};", c as u32)).collect();
-        let no_semi: String = CARD.chars().map(|c| format!("&#X{:04X}", c as u32)).collect();
+        let hex: String = CARD
+            .chars()
+            .map(|c| format!("&#x{:x};", c as u32))
+            .collect();
+        let no_semi: String = CARD
+            .chars()
+            .map(|c| format!("&#X{:04X}", c as u32))
+            .collect();
         for data in [dec, hex, no_semi] {
             let h = one(format!("<p>{data}</p>").as_bytes());
             assert!(!h.plain, "{data}");

@@ -100,7 +100,7 @@ pub(crate) fn looks_like_form(text: &[u8]) -> bool {
             .split(|b| *b == b'&')
             .filter(|p| !p.is_empty())
             .all(|p| p.iter().position(|b| *b == b'=').is_some_and(|eq| eq > 0))
-        && body.iter().any(|b| *b == b'=')
+        && body.contains(&b'=')
 }
 
 /// Percent-decode one component (`+` is a space). Borrowed when nothing to decode.

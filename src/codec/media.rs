@@ -120,9 +120,8 @@ pub(crate) fn decompress(
     };
     let mut out = Zeroizing::new(Vec::new());
     let mut input: &[u8] = body;
-    let trailing = || {
-        Error::InvalidBody("the body has data after the end of its compressed stream".into())
-    };
+    let trailing =
+        || Error::InvalidBody("the body has data after the end of its compressed stream".into());
     // One stream, or for gzip one member per turn, until the input is used up.
     for member in 0usize.. {
         let left = max.saturating_sub(out.len());

@@ -285,8 +285,7 @@ fn wrapped_codec(decoded: &[u8]) -> Result<Codec> {
         Some(b'{') => Ok(Codec::Json),
         _ if form::looks_like_form(decoded) => Ok(Codec::Form),
         _ => Err(Error::InvalidBody(
-            "the decoded body is neither a JSON object nor a form (invalid-encoded-params)"
-                .into(),
+            "the decoded body is neither a JSON object nor a form (invalid-encoded-params)".into(),
         )),
     }
 }
@@ -329,18 +328,16 @@ fn resolve_scopes(rules: &RouteRules, found: &[(Target, Found)]) -> Vec<Option<u
                 .iter()
                 .enumerate()
                 .filter(|(j, (_, g))| {
-                    *j != i
-                        && matches!(g.finding.kind, FindingKind::Rule { .. })
-                        && {
-                            let elems: Vec<PathElem<'_>> =
-                                g.path.iter().map(OwnedElem::as_elem).collect();
-                            let keys_only: Vec<PathElem<'_>> = elems
-                                .iter()
-                                .filter(|e| matches!(e, PathElem::Key(_)))
-                                .copied()
-                                .collect();
-                            scope.matches_shape(rules.keys, &elems, &keys_only)
-                        }
+                    *j != i && matches!(g.finding.kind, FindingKind::Rule { .. }) && {
+                        let elems: Vec<PathElem<'_>> =
+                            g.path.iter().map(OwnedElem::as_elem).collect();
+                        let keys_only: Vec<PathElem<'_>> = elems
+                            .iter()
+                            .filter(|e| matches!(e, PathElem::Key(_)))
+                            .copied()
+                            .collect();
+                        scope.matches_shape(rules.keys, &elems, &keys_only)
+                    }
                 })
                 .map(|(j, (t, g))| {
                     let common = f

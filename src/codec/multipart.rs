@@ -160,7 +160,9 @@ fn ready<F: Future>(fut: F) -> Result<F::Output> {
             return Ok(v);
         }
     }
-    Err(Error::Internal("the multipart parser waited on an in-memory body"))
+    Err(Error::Internal(
+        "the multipart parser waited on an in-memory body",
+    ))
 }
 
 fn header<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<&'h str> {
@@ -203,7 +205,9 @@ fn undo_transfer(
                 .map_err(|_| invalid("a part's quoted-printable content is invalid"))?;
             Ok((Zeroizing::new(d), Transfer::QuotedPrintable))
         }
-        _ => Err(invalid("a part has an unsupported Content-Transfer-Encoding")),
+        _ => Err(invalid(
+            "a part has an unsupported Content-Transfer-Encoding",
+        )),
     }
 }
 

@@ -80,8 +80,16 @@ fn form_fields_follow_the_rules() {
     assert_eq!(
         kinds,
         [
-            (FindingKind::Rule { rule: 0 }, DataClass::Pan, "body:CardNumber".into()),
-            (FindingKind::Rule { rule: 1 }, DataClass::Cvv, "body:cardCode".into()),
+            (
+                FindingKind::Rule { rule: 0 },
+                DataClass::Pan,
+                "body:CardNumber".into()
+            ),
+            (
+                FindingKind::Rule { rule: 1 },
+                DataClass::Cvv,
+                "body:cardCode".into()
+            ),
             (FindingKind::Leak, DataClass::Pan, "body:note".into()),
         ]
     );
@@ -145,10 +153,9 @@ fn binary_parts_are_scanned_at_the_byte_level() {
     let mut png = vec![0x89, b'P', b'N', b'G', 0xff];
     png.extend_from_slice(CARD.as_bytes());
     png.push(0);
-    let file = format!(
-        "Content-Disposition: form-data; name=\"f\"; filename=\"a.png\"\r\nContent-Type: image/png"
-    );
-    let b = body(&[(&file, &png)]);
+    let file =
+        "Content-Disposition: form-data; name=\"f\"; filename=\"a.png\"\r\nContent-Type: image/png";
+    let b = body(&[(file, &png)]);
     let x = extract(&guard(), req(&b)).unwrap();
     assert_eq!(x.findings().len(), 1);
     let out = apply(x);
@@ -157,7 +164,7 @@ fn binary_parts_are_scanned_at_the_byte_level() {
 
     // UTF-16 digits cannot be replaced in place: refused.
     let utf16: Vec<u8> = CARD.encode_utf16().flat_map(u16::to_le_bytes).collect();
-    let b = body(&[(&file, &utf16)]);
+    let b = body(&[(file, &utf16)]);
     let e = extract(&guard(), req(&b)).err().unwrap();
     assert_eq!(e.code(), "card_number_detected");
 }
@@ -179,7 +186,10 @@ fn what_cannot_be_rewritten_is_refused() {
         Err(Error::LeakRejected(_))
     ));
     // A card in an escape in a text part.
-    let esc: String = CARD.chars().map(|c| format!("\\u{:04x}", c as u32)).collect();
+    let esc: String = CARD
+        .chars()
+        .map(|c| format!("\\u{:04x}", c as u32))
+        .collect();
     let b = body(&[(&field("a"), esc.as_bytes())]);
     assert!(matches!(
         extract(&guard(), req(&b)),
@@ -215,7 +225,12 @@ fn nothing_found_means_unchanged() {
     let b = body(&[(&field("a"), b"hello"), (&field("b"), b"1234")]);
     let x = extract(&guard(), req(&b)).unwrap();
     assert!(x.findings().is_empty());
-    assert!(x.apply(&Vec::<Option<String>>::new()).unwrap().body.is_none());
+    assert!(
+        x.apply(&Vec::<Option<String>>::new())
+            .unwrap()
+            .body
+            .is_none()
+    );
     // Rule fields across parts: duplicates and conditions.
     let dup = body(&[
         (&field("paymentType"), b"card"),
@@ -224,7 +239,10 @@ fn nothing_found_means_unchanged() {
     ]);
     let e = extract(&q2_auto(), req(&dup)).err().unwrap();
     assert_eq!(e.code(), "duplicate_sensitive_field");
-    let amb = body(&[(&field("paymentType"), b"paypal"), (&field("cardCode"), b"739")]);
+    let amb = body(&[
+        (&field("paymentType"), b"paypal"),
+        (&field("cardCode"), b"739"),
+    ]);
     let e = extract(&q2_auto(), req(&amb)).err().unwrap();
     assert_eq!(e.code(), "ambiguous_sensitive_field");
 }

@@ -493,11 +493,21 @@ fn duplicate_sensitive_keys_are_refused() {
         br#"{"pan":"4242424242424242","PAN":"4111111111111111"}"#,
     ] {
         let e = extract(&pan_rule("pan"), json_req(body)).err().unwrap();
-        assert!(matches!(&e, Error::DuplicateSensitiveField(l) if l.eq_ignore_ascii_case("body:$.pan")), "{e:?}");
+        assert!(
+            matches!(&e, Error::DuplicateSensitiveField(l) if l.eq_ignore_ascii_case("body:$.pan")),
+            "{e:?}"
+        );
         assert_eq!(e.code(), "duplicate_sensitive_field");
     }
-    let form = route(BodyKind::Form, vec![rule("pan", DataClass::Pan)], LeakPolicy::Allow);
-    let e = extract(&form, json_req(b"pan=4242424242424242&pan=4111111111111111"));
+    let form = route(
+        BodyKind::Form,
+        vec![rule("pan", DataClass::Pan)],
+        LeakPolicy::Allow,
+    );
+    let e = extract(
+        &form,
+        json_req(b"pan=4242424242424242&pan=4111111111111111"),
+    );
     assert!(matches!(e, Err(Error::DuplicateSensitiveField(_))));
     // Elements of an array are not duplicates; other keys are not either.
     let body = br#"{"pan":["4242424242424242","4111111111111111"],"x":"1","x":"2"}"#;

@@ -85,7 +85,8 @@ fn keys_in_another_case_match() {
     .unwrap();
     assert_eq!(rule_findings(&x).len(), 1);
 
-    let plano = STANDARD.encode(r#"{"Payment_Method":{"Card_Number":"4242424242424242","CVC":"739"}}"#);
+    let plano =
+        STANDARD.encode(r#"{"Payment_Method":{"Card_Number":"4242424242424242","CVC":"739"}}"#);
     let x = extract(&profile("plano"), req(Some("text/plain"), plano.as_bytes())).unwrap();
     assert_eq!(rule_findings(&x).len(), 2);
 }
@@ -112,9 +113,18 @@ fn exact_keys_opt_out() {
 fn values_in_wrappers_are_reached() {
     let rules = profile("q2open");
     for (body, want) in [
-        (r#"{"paymentType":"card","cardNumber":"4242424242424242","cardCode":["739"]}"#, r#"{"paymentType":"card","cardNumber":"tok0","cardCode":["tok1"]}"#),
-        (r#"{"paymentType":"card","cardNumber":"4242424242424242","cardCode":{"value":"739"}}"#, r#"{"paymentType":"card","cardNumber":"tok0","cardCode":{"value":"tok1"}}"#),
-        (r#"{"paymentType":["card"],"cardNumber":["4242424242424242"],"cardCode":{"v":[739]}}"#, r#"{"paymentType":["card"],"cardNumber":["tok0"],"cardCode":{"v":["tok1"]}}"#),
+        (
+            r#"{"paymentType":"card","cardNumber":"4242424242424242","cardCode":["739"]}"#,
+            r#"{"paymentType":"card","cardNumber":"tok0","cardCode":["tok1"]}"#,
+        ),
+        (
+            r#"{"paymentType":"card","cardNumber":"4242424242424242","cardCode":{"value":"739"}}"#,
+            r#"{"paymentType":"card","cardNumber":"tok0","cardCode":{"value":"tok1"}}"#,
+        ),
+        (
+            r#"{"paymentType":["card"],"cardNumber":["4242424242424242"],"cardCode":{"v":[739]}}"#,
+            r#"{"paymentType":["card"],"cardNumber":["tok0"],"cardCode":{"v":["tok1"]}}"#,
+        ),
     ] {
         let x = extract(&rules, json(body)).unwrap();
         assert_eq!(rule_findings(&x).len(), 2, "{body}");
@@ -140,7 +150,10 @@ fn values_in_wrappers_are_reached() {
     form.body = BodyKind::Form;
     let x = extract(
         &form,
-        req(None, b"paymentType=card&cardNumber[]=4242424242424242&CardCode[]=739"),
+        req(
+            None,
+            b"paymentType=card&cardNumber[]=4242424242424242&CardCode[]=739",
+        ),
     )
     .unwrap();
     assert_eq!(rule_findings(&x).len(), 2);
@@ -177,7 +190,9 @@ fn conditions_that_do_not_hold_are_ambiguous() {
 fn two_cards_scope_nothing_they_are_refused() {
     let e = extract(
         &profile("q2open"),
-        json(r#"{"paymentType":"card","cardNumber":"4242424242424242","cardCode":"739","CARDNUMBER":"4111111111111111"}"#),
+        json(
+            r#"{"paymentType":"card","cardNumber":"4242424242424242","cardCode":"739","CARDNUMBER":"4111111111111111"}"#,
+        ),
     );
     assert_eq!(code(e), "duplicate_sensitive_field");
 }
@@ -190,7 +205,10 @@ fn guard_route() -> RouteRules {
 
 #[test]
 fn escaped_json_outside_a_json_type_is_refused() {
-    let esc: String = CARD.chars().map(|c| format!("\\u{:04x}", c as u32)).collect();
+    let esc: String = CARD
+        .chars()
+        .map(|c| format!("\\u{:04x}", c as u32))
+        .collect();
     let body = format!(r#"{{"note":"{esc}"}}"#);
     for ct in [
         Some("text/plain"),
@@ -208,9 +226,15 @@ fn escaped_json_outside_a_json_type_is_refused() {
 #[test]
 fn character_references_and_utf16_are_refused() {
     let dec: String = CARD.chars().map(|c| format!("&#{};", c as u32)).collect();
-    let hex: String = CARD.chars().map(|c| format!("&#x{:x};", c as u32)).collect();
+    let hex: String = CARD
+        .chars()
+        .map(|c| format!("&#x{:x};", c as u32))
+        .collect();
     for body in [format!("<card>{dec}</card>"), format!("<p>{hex}</p>")] {
-        let e = extract(&guard_route(), req(Some("application/xml"), body.as_bytes()));
+        let e = extract(
+            &guard_route(),
+            req(Some("application/xml"), body.as_bytes()),
+        );
         assert_eq!(code(e), "card_number_detected");
     }
     let utf16: Vec<u8> = format!(r#"{{"note":"{CARD}"}}"#)
@@ -235,7 +259,11 @@ fn text_with_one_byte_that_is_not_utf8() {
     let x = extract(&guard_route(), req(Some("text/plain"), &body)).unwrap();
     assert_eq!(x.findings().len(), 1);
     let n = x.findings().len();
-    let out = x.apply(&vec![Some("tok".to_owned()); n]).unwrap().body.unwrap();
+    let out = x
+        .apply(&vec![Some("tok".to_owned()); n])
+        .unwrap()
+        .body
+        .unwrap();
     assert!(out.starts_with(b"note tok "));
     assert_eq!(out.last(), Some(&0xff));
 }
@@ -252,11 +280,7 @@ fn gzip_of_a_binary_body() {
     };
     let x = extract(&guard_route(), r).unwrap();
     assert_eq!(x.findings().len(), 1);
-    let out = x
-        .apply(&[Some("tok0".to_owned())])
-        .unwrap()
-        .body
-        .unwrap();
+    let out = x.apply(&[Some("tok0".to_owned())]).unwrap().body.unwrap();
     let back = media::decompress(media::Coding::Gzip, &out, MAX).unwrap().0;
     assert!(back.windows(4).any(|w| w == b"tok0"));
     assert!(!back.windows(16).any(|w| w == CARD.as_bytes()));
@@ -310,7 +334,8 @@ fn json_bytes(body: &[u8]) -> RequestParts<'_> {
 
 #[test]
 fn plano_bom_is_accepted_and_kept() {
-    let inner = format!("\u{feff}{{\"payment_method\":{{\"card_number\":\"{CARD}\",\"cvc\":\"739\"}}}}");
+    let inner =
+        format!("\u{feff}{{\"payment_method\":{{\"card_number\":\"{CARD}\",\"cvc\":\"739\"}}}}");
     let body = STANDARD.encode(&inner);
     let x = extract(&profile("plano"), req(Some("text/plain"), body.as_bytes())).unwrap();
     assert_eq!(rule_findings(&x).len(), 2);
@@ -329,7 +354,7 @@ fn plano_bodies_that_are_neither_object_nor_form_are_refused() {
         format!("[{{\"payment_method\":{{\"card_number\":\"{CARD}\"}}}}]"),
         "739".to_owned(),
         format!("card {CARD} cvc 739"),
-        format!("\u{feff}payment_method[cvc]=739"),
+        "\u{feff}payment_method[cvc]=739".to_owned(),
     ] {
         let body = STANDARD.encode(&inner);
         let e = extract(&profile("plano"), req(Some("text/plain"), body.as_bytes()));

@@ -544,18 +544,30 @@ mod tests {
         let ins = KeyMatch::Insensitive;
         assert!(shape("cardCode", ins, &[K("CARDCODE")]));
         assert!(!shape("cardCode", KeyMatch::Exact, &[K("CARDCODE")]));
-        assert!(shape("details.accountNumber", ins, &[K("Details"), K("AccountNumber")]));
+        assert!(shape(
+            "details.accountNumber",
+            ins,
+            &[K("Details"), K("AccountNumber")]
+        ));
         // Wrappers: arrays, objects, a few levels deep.
         assert!(shape("cardCode", ins, &[K("cardCode"), I(0)]));
         assert!(shape("cardCode", ins, &[K("cardCode"), K("value")]));
-        assert!(shape("cardCode", ins, &[K("cardCode"), K("v"), I(2), K("x")]));
+        assert!(shape(
+            "cardCode",
+            ins,
+            &[K("cardCode"), K("v"), I(2), K("x")]
+        ));
         assert!(!shape(
             "cardCode",
             ins,
             &[K("cardCode"), K("a"), K("b"), K("c"), K("d"), K("e")]
         ));
         // Indices the rule does not name.
-        assert!(shape("details.accountNumber", ins, &[K("details"), I(0), K("accountNumber")]));
+        assert!(shape(
+            "details.accountNumber",
+            ins,
+            &[K("details"), I(0), K("accountNumber")]
+        ));
         assert!(shape("cardCode", ins, &[I(3), K("cardCode")]));
         // Not a different field.
         assert!(!shape("cardCode", ins, &[K("x"), K("cardCode")]));

@@ -1,4 +1,5 @@
 //! Field rules as they appear in the config: which field holds which data class.
+#![allow(clippy::module_inception)] // `rules::rules`: the rules module's config types.
 
 use serde::Deserialize;
 

@@ -454,7 +454,8 @@ fn percent_decode(s: &str) -> String {
     while i < b.len() {
         if b[i] == b'%'
             && i + 2 < b.len()
-            && let Ok(v) = u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+            && let Ok(v) =
+                u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
         {
             out.push(v);
             i += 3;
@@ -478,7 +479,13 @@ fn char_refs(s: &str) -> String {
         };
         let n = digits
             .chars()
-            .take_while(|c| if hex { c.is_ascii_hexdigit() } else { c.is_ascii_digit() })
+            .take_while(|c| {
+                if hex {
+                    c.is_ascii_hexdigit()
+                } else {
+                    c.is_ascii_digit()
+                }
+            })
             .count();
         let cp = u32::from_str_radix(&digits[..n], if hex { 16 } else { 10 }).ok();
         match cp.and_then(char::from_u32) {
@@ -503,8 +510,18 @@ pub fn squeeze(s: &str) -> String {
         .filter(|c| {
             !matches!(
                 c,
-                ' ' | '-' | '.' | '/' | '\t' | '\n' | '\r' | '_' | '\0' | '\u{a0}' | '\u{2009}'
-                    | '\u{2013}' | '\u{2212}'
+                ' ' | '-'
+                    | '.'
+                    | '/'
+                    | '\t'
+                    | '\n'
+                    | '\r'
+                    | '_'
+                    | '\0'
+                    | '\u{a0}'
+                    | '\u{2009}'
+                    | '\u{2013}'
+                    | '\u{2212}'
             )
         })
         .collect()
@@ -517,12 +534,13 @@ pub fn holds_raw(bytes: &[u8], value: &str) -> bool {
         text.match_indices(value).any(|(i, _)| {
             let before = text[..i].chars().next_back();
             let after = text[i + value.len()..].chars().next();
-            !before.is_some_and(|c| c.is_ascii_digit()) && !after.is_some_and(|c| c.is_ascii_digit())
+            !before.is_some_and(|c| c.is_ascii_digit())
+                && !after.is_some_and(|c| c.is_ascii_digit())
         })
     };
-    readings(bytes).iter().any(|t| {
-        whole(t) || (value.len() >= 13 && squeeze(t).contains(value))
-    })
+    readings(bytes)
+        .iter()
+        .any(|t| whole(t) || (value.len() >= 13 && squeeze(t).contains(value)))
 }
 
 /// Every run of 13 to 19 ASCII digits in a reading of `bytes` that passes the Luhn

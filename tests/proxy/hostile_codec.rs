@@ -57,8 +57,13 @@ keys = "exact"
 /// The demo config (five profiles), the routes above, the catch-all under /pass/.
 pub fn codec_config(upstream: std::net::SocketAddr) -> Config {
     let dir = std::env::temp_dir();
-    let mut c = Config::demo("127.0.0.1:0", "127.0.0.1:0", &format!("http://{upstream}"), &dir)
-        .unwrap();
+    let mut c = Config::demo(
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+        &format!("http://{upstream}"),
+        &dir,
+    )
+    .unwrap();
     let extra = Config::from_toml_str(EXTRA_ROUTES).unwrap();
     let last = c.routes.len() - 1;
     for (i, r) in extra.routes.into_iter().enumerate() {
@@ -178,7 +183,8 @@ fn cases() -> Vec<Case> {
         case(name, path, mp_ct().as_deref(), mp(&parts), expect, raw)
     };
     let note = format!(r#"{{"note":"{}"}}"#, escaped(CARD));
-    let plaintext_after = format!(r#"{{"paymentType":"card","cardNumber":"{CARD}","cardCode":"{CVV}"}}"#);
+    let plaintext_after =
+        format!(r#"{{"paymentType":"card","cardNumber":"{CARD}","cardCode":"{CVV}"}}"#);
     let trailing = |compressed: Vec<u8>| {
         let mut b = compressed;
         b.extend_from_slice(plaintext_after.as_bytes());
@@ -193,84 +199,399 @@ fn cases() -> Vec<Case> {
 
     let mut all = vec![
         // --- class 2: multipart ---
-        mp_case("multipart: binary part", "/payment-method", vec![
-            part("file", "Content-Type: application/octet-stream", binary.clone()),
-            part("note", "", format!("card {MC}")),
-        ], OK, &[CARD, MC]),
-        mp_case("multipart: base64 part", "/payment-method", vec![
-            part("doc", "Content-Type: application/json\r\nContent-Transfer-Encoding: base64", b64(format!(r#"{{"pan":"{CARD}"}}"#))),
-        ], OK, &[CARD]),
-        mp_case("multipart: quoted-printable part, soft break in the digits", "/payment-method", vec![
-            part("note", "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable", format!("card=3D{}=\r\n{}", &VISA[..8], &VISA[8..])),
-        ], OK, &[VISA]),
-        mp_case("multipart: rule fields as parts", "/rules-auto", vec![
-            part("paymentType", "", "card"),
-            part("CardNumber", "", AMEX),
-            part("cardCode", "", CVV),
-        ], OK, &[AMEX, CVV]),
-        mp_case("multipart: json part with rule fields", "/rules-auto", vec![
-            part("payment", "Content-Type: application/json", q2("card", "")),
-        ], OK, &[CARD, CVV]),
-        mp_case("multipart: utf-16 part", "/payment-method", vec![
-            part("file", "Content-Type: application/octet-stream", utf16le(&format!("card {CARD}"))),
-        ], DETECTED, &[CARD]),
-        mp_case("multipart: card in a filename", "/payment-method", vec![
-            (format!("Content-Disposition: form-data; name=\"f\"; filename=\"{CARD}.txt\""), b"x".to_vec()),
-        ], DETECTED, &[CARD]),
-        mp_case("multipart: ambiguous payment type", "/rules-auto", vec![
-            part("paymentType", "", "paypal"),
-            part("cardCode", "", CVV),
-        ], AMBIGUOUS, &[CVV]),
+        mp_case(
+            "multipart: binary part",
+            "/payment-method",
+            vec![
+                part(
+                    "file",
+                    "Content-Type: application/octet-stream",
+                    binary.clone(),
+                ),
+                part("note", "", format!("card {MC}")),
+            ],
+            OK,
+            &[CARD, MC],
+        ),
+        mp_case(
+            "multipart: base64 part",
+            "/payment-method",
+            vec![part(
+                "doc",
+                "Content-Type: application/json\r\nContent-Transfer-Encoding: base64",
+                b64(format!(r#"{{"pan":"{CARD}"}}"#)),
+            )],
+            OK,
+            &[CARD],
+        ),
+        mp_case(
+            "multipart: quoted-printable part, soft break in the digits",
+            "/payment-method",
+            vec![part(
+                "note",
+                "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable",
+                format!("card=3D{}=\r\n{}", &VISA[..8], &VISA[8..]),
+            )],
+            OK,
+            &[VISA],
+        ),
+        mp_case(
+            "multipart: rule fields as parts",
+            "/rules-auto",
+            vec![
+                part("paymentType", "", "card"),
+                part("CardNumber", "", AMEX),
+                part("cardCode", "", CVV),
+            ],
+            OK,
+            &[AMEX, CVV],
+        ),
+        mp_case(
+            "multipart: json part with rule fields",
+            "/rules-auto",
+            vec![part(
+                "payment",
+                "Content-Type: application/json",
+                q2("card", ""),
+            )],
+            OK,
+            &[CARD, CVV],
+        ),
+        mp_case(
+            "multipart: utf-16 part",
+            "/payment-method",
+            vec![part(
+                "file",
+                "Content-Type: application/octet-stream",
+                utf16le(&format!("card {CARD}")),
+            )],
+            DETECTED,
+            &[CARD],
+        ),
+        mp_case(
+            "multipart: card in a filename",
+            "/payment-method",
+            vec![(
+                format!("Content-Disposition: form-data; name=\"f\"; filename=\"{CARD}.txt\""),
+                b"x".to_vec(),
+            )],
+            DETECTED,
+            &[CARD],
+        ),
+        mp_case(
+            "multipart: ambiguous payment type",
+            "/rules-auto",
+            vec![part("paymentType", "", "paypal"), part("cardCode", "", CVV)],
+            AMBIGUOUS,
+            &[CVV],
+        ),
         // --- class 2: bodies the codecs cannot decode ---
-        case("text with one byte that is not utf-8", "/payment-method", Some("text/plain"), one_bad_byte, OK, &[VISA]),
-        with_encoding(case("gzip of a binary body", "/payment-method", Some("application/octet-stream"), gzip(&binary), OK, &[CARD]), "gzip"),
-        case("utf-16 under text/json", "/payment-method", Some("text/json"), utf16le(&format!(r#"{{"note":"{CARD}"}}"#)), DETECTED, &[CARD]),
-        case("utf-16 with a BOM, no type", "/payment-method", None, [&[0xff, 0xfe][..], &utf16le(&format!("card {AMEX}"))].concat(), DETECTED, &[AMEX]),
-        case("escaped json as text/plain", "/payment-method", Some("text/plain"), note.clone(), DETECTED, &[CARD]),
-        case("escaped json as a form", "/payment-method", Some("application/x-www-form-urlencoded"), note.clone(), DETECTED, &[CARD]),
-        case("escaped json with no type", "/payment-method", None, note.clone(), DETECTED, &[CARD]),
-        case("decimal character references", "/payment-method", Some("application/xml"), format!("<card>{}</card>", CARD.chars().map(|c| format!("&#{};", c as u32)).collect::<String>()), DETECTED, &[CARD]),
-        case("hex character references", "/payment-method", Some("text/html"), format!("<p>{}</p>", VISA.chars().map(|c| format!("&#x{:x};", c as u32)).collect::<String>()), DETECTED, &[VISA]),
+        case(
+            "text with one byte that is not utf-8",
+            "/payment-method",
+            Some("text/plain"),
+            one_bad_byte,
+            OK,
+            &[VISA],
+        ),
+        with_encoding(
+            case(
+                "gzip of a binary body",
+                "/payment-method",
+                Some("application/octet-stream"),
+                gzip(&binary),
+                OK,
+                &[CARD],
+            ),
+            "gzip",
+        ),
+        case(
+            "utf-16 under text/json",
+            "/payment-method",
+            Some("text/json"),
+            utf16le(&format!(r#"{{"note":"{CARD}"}}"#)),
+            DETECTED,
+            &[CARD],
+        ),
+        case(
+            "utf-16 with a BOM, no type",
+            "/payment-method",
+            None,
+            [&[0xff, 0xfe][..], &utf16le(&format!("card {AMEX}"))].concat(),
+            DETECTED,
+            &[AMEX],
+        ),
+        case(
+            "escaped json as text/plain",
+            "/payment-method",
+            Some("text/plain"),
+            note.clone(),
+            DETECTED,
+            &[CARD],
+        ),
+        case(
+            "escaped json as a form",
+            "/payment-method",
+            Some("application/x-www-form-urlencoded"),
+            note.clone(),
+            DETECTED,
+            &[CARD],
+        ),
+        case(
+            "escaped json with no type",
+            "/payment-method",
+            None,
+            note.clone(),
+            DETECTED,
+            &[CARD],
+        ),
+        case(
+            "decimal character references",
+            "/payment-method",
+            Some("application/xml"),
+            format!(
+                "<card>{}</card>",
+                CARD.chars()
+                    .map(|c| format!("&#{};", c as u32))
+                    .collect::<String>()
+            ),
+            DETECTED,
+            &[CARD],
+        ),
+        case(
+            "hex character references",
+            "/payment-method",
+            Some("text/html"),
+            format!(
+                "<p>{}</p>",
+                VISA.chars()
+                    .map(|c| format!("&#x{:x};", c as u32))
+                    .collect::<String>()
+            ),
+            DETECTED,
+            &[VISA],
+        ),
         Case {
             name: "two content-type headers",
             path: "/payment-method",
-            headers: vec![("content-type", "text/plain".into()), ("content-type", "application/json".into())],
+            headers: vec![
+                ("content-type", "text/plain".into()),
+                ("content-type", "application/json".into()),
+            ],
             body: note.clone().into_bytes(),
             expect: (400, Some("duplicate_content_type")),
             raw: vec![CARD],
         },
         // --- class 3: key case and shape ---
-        case("keys in another case (q2open)", "/v1/payment", JSON, format!(r#"{{"PaymentType":"card","CardNumber":"{CARD}","CardCode":"{CVV}"}}"#), OK, &[CARD, CVV]),
-        case("VerificationNumber (hostway)", "/accounts/7/paymentInfo", JSON, format!(r#"{{"paymentInfoType":"credit_card","AccountNumber":"{VISA}","VerificationNumber":"{CVV}"}}"#), OK, &[VISA, CVV]),
-        case("Details.AccountNumber (oracle)", "/brm/paymentMethods/v1/paymentMethod", JSON, format!(r#"{{"Details":{{"AccountNumber":"{ACCOUNT}"}}}}"#), OK, &[ACCOUNT]),
-        case("Payment_Method.CVC (plano)", "/payment-methods", Some("text/plain"), plano_json(&format!(r#"{{"Payment_Method":{{"Card_Number":"{MC}","CVC":"{CVV}"}}}}"#)), OK, &[MC, CVV]),
-        case("condition value in another case (CARD)", "/v1/payment", JSON, q2("CARD", ""), OK, &[CARD, CVV]),
-        case("condition value in another case (Direct_Debit)", "/accounts/7/paymentInfo", JSON, format!(r#"{{"paymentInfoType":"Direct_Debit","accountNumber":"{BANK}"}}"#), OK, &[BANK]),
-        case("cvv in an array", "/v1/payment", JSON, format!(r#"{{"paymentType":"card","cardNumber":"{CARD}","cardCode":["{CVV}"]}}"#), OK, &[CARD, CVV]),
-        case("cvv in an object", "/v1/payment", JSON, format!(r#"{{"paymentType":"card","cardNumber":"{CARD}","cardCode":{{"value":"{CVV}"}}}}"#), OK, &[CARD, CVV]),
-        case("details as an array", "/brm/paymentMethods/v1/paymentMethod", JSON, format!(r#"{{"details":[{{"accountNumber":"{ACCOUNT}"}}]}}"#), OK, &[ACCOUNT]),
-        case("form keys with []", "/rules-auto", Some("application/x-www-form-urlencoded"), format!("paymentType=card&cardNumber[]={CARD}&cardCode[]={CVV}"), OK, &[CARD, CVV]),
-        case("unknown condition value (hostway paypal)", "/accounts/7/paymentInfo", JSON, format!(r#"{{"paymentInfoType":"paypal","accountNumber":"{BANK}"}}"#), AMBIGUOUS, &[BANK]),
-        case("condition field missing", "/v1/payment", JSON, format!(r#"{{"cardCode":"{CVV}"}}"#), AMBIGUOUS, &[CVV]),
-        case("bank payment with a cvv", "/v1/payment", JSON, format!(r#"{{"paymentType":"bank","cardCode":"{CVV}"}}"#), AMBIGUOUS, &[CVV]),
-        case("exact keys: CARD is unknown", "/exact", JSON, q2("CARD", ""), AMBIGUOUS, &[CARD, CVV]),
-        case("duplicate card numbers", "/v1/payment", JSON, q2("card", &format!(r#","cardNumber":"{VISA}""#)), DUPLICATE, &[CARD, CVV, VISA]),
-        case("duplicate cvv in another case", "/v1/payment", JSON, q2("card", r#","CARDCODE":"740""#), DUPLICATE, &[CARD, CVV]),
-        case("repeated form keys", "/rules-auto", Some("application/x-www-form-urlencoded"), format!("paymentType=card&cardNumber={CARD}&cardCode={CVV}&cardCode=740"), DUPLICATE, &[CARD, CVV]),
+        case(
+            "keys in another case (q2open)",
+            "/v1/payment",
+            JSON,
+            format!(r#"{{"PaymentType":"card","CardNumber":"{CARD}","CardCode":"{CVV}"}}"#),
+            OK,
+            &[CARD, CVV],
+        ),
+        case(
+            "VerificationNumber (hostway)",
+            "/accounts/7/paymentInfo",
+            JSON,
+            format!(
+                r#"{{"paymentInfoType":"credit_card","AccountNumber":"{VISA}","VerificationNumber":"{CVV}"}}"#
+            ),
+            OK,
+            &[VISA, CVV],
+        ),
+        case(
+            "Details.AccountNumber (oracle)",
+            "/brm/paymentMethods/v1/paymentMethod",
+            JSON,
+            format!(r#"{{"Details":{{"AccountNumber":"{ACCOUNT}"}}}}"#),
+            OK,
+            &[ACCOUNT],
+        ),
+        case(
+            "Payment_Method.CVC (plano)",
+            "/payment-methods",
+            Some("text/plain"),
+            plano_json(&format!(
+                r#"{{"Payment_Method":{{"Card_Number":"{MC}","CVC":"{CVV}"}}}}"#
+            )),
+            OK,
+            &[MC, CVV],
+        ),
+        case(
+            "condition value in another case (CARD)",
+            "/v1/payment",
+            JSON,
+            q2("CARD", ""),
+            OK,
+            &[CARD, CVV],
+        ),
+        case(
+            "condition value in another case (Direct_Debit)",
+            "/accounts/7/paymentInfo",
+            JSON,
+            format!(r#"{{"paymentInfoType":"Direct_Debit","accountNumber":"{BANK}"}}"#),
+            OK,
+            &[BANK],
+        ),
+        case(
+            "cvv in an array",
+            "/v1/payment",
+            JSON,
+            format!(r#"{{"paymentType":"card","cardNumber":"{CARD}","cardCode":["{CVV}"]}}"#),
+            OK,
+            &[CARD, CVV],
+        ),
+        case(
+            "cvv in an object",
+            "/v1/payment",
+            JSON,
+            format!(
+                r#"{{"paymentType":"card","cardNumber":"{CARD}","cardCode":{{"value":"{CVV}"}}}}"#
+            ),
+            OK,
+            &[CARD, CVV],
+        ),
+        case(
+            "details as an array",
+            "/brm/paymentMethods/v1/paymentMethod",
+            JSON,
+            format!(r#"{{"details":[{{"accountNumber":"{ACCOUNT}"}}]}}"#),
+            OK,
+            &[ACCOUNT],
+        ),
+        case(
+            "form keys with []",
+            "/rules-auto",
+            Some("application/x-www-form-urlencoded"),
+            format!("paymentType=card&cardNumber[]={CARD}&cardCode[]={CVV}"),
+            OK,
+            &[CARD, CVV],
+        ),
+        case(
+            "unknown condition value (hostway paypal)",
+            "/accounts/7/paymentInfo",
+            JSON,
+            format!(r#"{{"paymentInfoType":"paypal","accountNumber":"{BANK}"}}"#),
+            AMBIGUOUS,
+            &[BANK],
+        ),
+        case(
+            "condition field missing",
+            "/v1/payment",
+            JSON,
+            format!(r#"{{"cardCode":"{CVV}"}}"#),
+            AMBIGUOUS,
+            &[CVV],
+        ),
+        case(
+            "bank payment with a cvv",
+            "/v1/payment",
+            JSON,
+            format!(r#"{{"paymentType":"bank","cardCode":"{CVV}"}}"#),
+            AMBIGUOUS,
+            &[CVV],
+        ),
+        case(
+            "exact keys: CARD is unknown",
+            "/exact",
+            JSON,
+            q2("CARD", ""),
+            AMBIGUOUS,
+            &[CARD, CVV],
+        ),
+        case(
+            "duplicate card numbers",
+            "/v1/payment",
+            JSON,
+            q2("card", &format!(r#","cardNumber":"{VISA}""#)),
+            DUPLICATE,
+            &[CARD, CVV, VISA],
+        ),
+        case(
+            "duplicate cvv in another case",
+            "/v1/payment",
+            JSON,
+            q2("card", r#","CARDCODE":"740""#),
+            DUPLICATE,
+            &[CARD, CVV],
+        ),
+        case(
+            "repeated form keys",
+            "/rules-auto",
+            Some("application/x-www-form-urlencoded"),
+            format!("paymentType=card&cardNumber={CARD}&cardCode={CVV}&cardCode=740"),
+            DUPLICATE,
+            &[CARD, CVV],
+        ),
         // --- class 6: Plano ---
-        case("plano: json with a BOM", "/payment-methods", Some("text/plain"), plano_json(&format!("\u{feff}{{\"payment_method\":{{\"card_number\":\"{CARD}\",\"cvc\":\"{CVV}\"}}}}")), OK, &[CARD, CVV]),
-        case("plano: a json string", "/payment-methods", Some("text/plain"), plano_json(&format!("\"payment_method[card_number]={CARD}&payment_method[cvc]={CVV}\"")), INVALID, &[CARD, CVV]),
-        case("plano: an array", "/payment-methods", Some("text/plain"), plano_json(&format!("[{{\"payment_method\":{{\"cvc\":\"{CVV}\"}}}}]")), INVALID, &[CVV]),
+        case(
+            "plano: json with a BOM",
+            "/payment-methods",
+            Some("text/plain"),
+            plano_json(&format!(
+                "\u{feff}{{\"payment_method\":{{\"card_number\":\"{CARD}\",\"cvc\":\"{CVV}\"}}}}"
+            )),
+            OK,
+            &[CARD, CVV],
+        ),
+        case(
+            "plano: a json string",
+            "/payment-methods",
+            Some("text/plain"),
+            plano_json(&format!(
+                "\"payment_method[card_number]={CARD}&payment_method[cvc]={CVV}\""
+            )),
+            INVALID,
+            &[CARD, CVV],
+        ),
+        case(
+            "plano: an array",
+            "/payment-methods",
+            Some("text/plain"),
+            plano_json(&format!("[{{\"payment_method\":{{\"cvc\":\"{CVV}\"}}}}]")),
+            INVALID,
+            &[CVV],
+        ),
     ];
     // --- class 4: data after a compressed stream ---
     for (name, path, body, coding) in [
-        ("zlib of {} then plaintext (q2open)", "/v1/payment", trailing(zlib(b"{}")), "deflate"),
-        ("raw deflate of {} then plaintext (q2open)", "/v1/payment", trailing(deflate(b"{}")), "deflate"),
-        ("gzip of {} then plaintext (q2open)", "/v1/payment", trailing(gzip(b"{}")), "gzip"),
-        ("zlib of {} then plaintext (leak guard)", "/payment-method", trailing(zlib(b"{}")), "deflate"),
-        ("raw deflate of {} then plaintext (leak guard)", "/payment-method", trailing(deflate(b"{}")), "deflate"),
+        (
+            "zlib of {} then plaintext (q2open)",
+            "/v1/payment",
+            trailing(zlib(b"{}")),
+            "deflate",
+        ),
+        (
+            "raw deflate of {} then plaintext (q2open)",
+            "/v1/payment",
+            trailing(deflate(b"{}")),
+            "deflate",
+        ),
+        (
+            "gzip of {} then plaintext (q2open)",
+            "/v1/payment",
+            trailing(gzip(b"{}")),
+            "gzip",
+        ),
+        (
+            "zlib of {} then plaintext (leak guard)",
+            "/payment-method",
+            trailing(zlib(b"{}")),
+            "deflate",
+        ),
+        (
+            "raw deflate of {} then plaintext (leak guard)",
+            "/payment-method",
+            trailing(deflate(b"{}")),
+            "deflate",
+        ),
     ] {
-        all.push(with_encoding(case(name, path, JSON, body, INVALID, &[CARD, CVV]), coding));
+        all.push(with_encoding(
+            case(name, path, JSON, body, INVALID, &[CARD, CVV]),
+            coding,
+        ));
     }
     all
 }
@@ -289,11 +610,17 @@ async fn hostile_codec_catalogue() {
         for (n, v) in &c.headers {
             b = b.header(*n, v.as_str());
         }
-        let reply = send(&client, b.body(Full::new(Bytes::from(c.body.clone()))).unwrap()).await;
+        let reply = send(
+            &client,
+            b.body(Full::new(Bytes::from(c.body.clone()))).unwrap(),
+        )
+        .await;
         let code = serde_json::from_slice::<serde_json::Value>(&reply.body)
             .ok()
             .and_then(|v| v["error"]["code"].as_str().map(str::to_owned));
-        if reply.status.as_u16() != c.expect.0 || (c.expect.1.is_some() && code.as_deref() != c.expect.1) {
+        if reply.status.as_u16() != c.expect.0
+            || (c.expect.1.is_some() && code.as_deref() != c.expect.1)
+        {
             failures.push(format!(
                 "{}: expected {:?}, got {} {:?}",
                 c.name, c.expect, reply.status, code
@@ -309,7 +636,11 @@ async fn hostile_codec_catalogue() {
         for r in new {
             let bytes = received_bytes(r);
             for v in &c.raw {
-                assert!(!holds_raw(&bytes, v), "{}: the upstream received {v}", c.name);
+                assert!(
+                    !holds_raw(&bytes, v),
+                    "{}: the upstream received {v}",
+                    c.name
+                );
             }
         }
     }
@@ -337,9 +668,16 @@ fn the_upstream_scanner_sees_every_reading() {
         utf16le(&card_body),
         escaped(&card_body).into_bytes(),
         b64(&card_body).into_bytes(),
-        CARD.chars().map(|c| format!("&#{};", c as u32)).collect::<String>().into_bytes() ,
+        CARD.chars()
+            .map(|c| format!("&#{};", c as u32))
+            .collect::<String>()
+            .into_bytes(),
     ] {
-        assert!(holds_raw(&bytes, CARD), "{}", String::from_utf8_lossy(&bytes));
+        assert!(
+            holds_raw(&bytes, CARD),
+            "{}",
+            String::from_utf8_lossy(&bytes)
+        );
     }
     assert!(holds_raw(card_body.as_bytes(), CVV));
     assert!(!holds_raw(b"{\"c\":\"17390\"}", CVV));

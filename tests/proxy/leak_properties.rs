@@ -68,18 +68,20 @@ fn gen_strategy() -> impl Strategy<Value = Gen> {
         0u8..4,
     )
         .prop_map(
-            |((route, encoding, gzip, ptype), (card, cvv, account), cases, wraps, include, sep)| Gen {
-                route,
-                encoding,
-                gzip,
-                ptype,
-                card,
-                cvv,
-                account,
-                cases,
-                wraps,
-                include,
-                sep,
+            |((route, encoding, gzip, ptype), (card, cvv, account), cases, wraps, include, sep)| {
+                Gen {
+                    route,
+                    encoding,
+                    gzip,
+                    ptype,
+                    card,
+                    cvv,
+                    account,
+                    cases,
+                    wraps,
+                    include,
+                    sep,
+                }
             },
         )
 }
@@ -162,7 +164,11 @@ impl Gen {
                 }
             }
             1 => {
-                push(&["paymentInfoType"], ptype("credit_card", "direct_debit"), &mut fields);
+                push(
+                    &["paymentInfoType"],
+                    ptype("credit_card", "direct_debit"),
+                    &mut fields,
+                );
                 let value = if self.include[0] { card } else { account };
                 push(&["accountNumber"], value.into(), &mut fields);
                 raw.push(value);
@@ -252,13 +258,20 @@ impl Gen {
     }
 
     /// (content type, body, content encoding).
-    fn request(&self) -> (Option<String>, Vec<u8>, Option<&'static str>, Vec<&'static str>) {
+    fn request(
+        &self,
+    ) -> (
+        Option<String>,
+        Vec<u8>,
+        Option<&'static str>,
+        Vec<&'static str>,
+    ) {
         let (fields, raw) = self.fields();
         const B: &str = "prop-boundary-7";
         let mp = format!("multipart/form-data; boundary={B}");
         let (ct, body): (Option<String>, Vec<u8>) = if self.route == 2 {
             // Plano: base64 of JSON or of a form.
-            let inner = if self.encoding % 2 == 0 {
+            let inner = if self.encoding.is_multiple_of(2) {
                 Self::json(&fields)
             } else {
                 Self::form(&fields)
@@ -267,7 +280,10 @@ impl Gen {
             (Some("text/plain".into()), b64.into_bytes())
         } else {
             match self.encoding {
-                0 => (Some("application/json".into()), Self::json(&fields).into_bytes()),
+                0 => (
+                    Some("application/json".into()),
+                    Self::json(&fields).into_bytes(),
+                ),
                 1 => (
                     Some("application/x-www-form-urlencoded".into()),
                     Self::form(&fields).into_bytes(),
@@ -357,7 +373,10 @@ fn no_raw_value_reaches_the_upstream() {
         for r in new {
             let bytes = received_bytes(r);
             for v in &raw {
-                prop_assert!(!holds_raw(&bytes, v), "the upstream received {v} ({status})");
+                prop_assert!(
+                    !holds_raw(&bytes, v),
+                    "the upstream received {v} ({status})"
+                );
             }
             for run in luhn_runs(&bytes) {
                 let issued = rt.block_on(vault.is_issued(&run)).unwrap_or(false);
