@@ -97,6 +97,18 @@ pub enum Error {
     /// Something that should not happen; reported instead of panicking.
     #[error("internal error: {0}")]
     Internal(&'static str),
+    /// A conditional field rule's field is present but none of its conditions holds
+    /// (the condition field is missing or has an unknown value); the location names
+    /// the field.
+    #[error("the sensitive field at {0} cannot be classified: no condition of its rule holds")]
+    AmbiguousSensitiveField(String),
+    /// A sensitive field appears more than once at the same place (duplicate JSON
+    /// keys, repeated form keys, keys that differ only in case).
+    #[error("the sensitive field at {0} appears more than once")]
+    DuplicateSensitiveField(String),
+    /// The request carries more than one Content-Type header.
+    #[error("the request has more than one Content-Type header")]
+    DuplicateContentType,
 }
 
 /// The crate's result type.
@@ -123,9 +135,12 @@ impl Error {
     /// The one place an error becomes an HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
-            Error::InvalidBody(_) | Error::BadRequest(_) | Error::LeakRejected(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Error::InvalidBody(_)
+            | Error::BadRequest(_)
+            | Error::LeakRejected(_)
+            | Error::AmbiguousSensitiveField(_)
+            | Error::DuplicateSensitiveField(_)
+            | Error::DuplicateContentType => StatusCode::BAD_REQUEST,
             Error::InvalidValue(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -174,6 +189,9 @@ impl Error {
             Error::Store(_) | Error::Sled(_) => "store_error",
             Error::Io { .. } => "io_error",
             Error::Internal(_) => "internal_error",
+            Error::AmbiguousSensitiveField(_) => "ambiguous_sensitive_field",
+            Error::DuplicateSensitiveField(_) => "duplicate_sensitive_field",
+            Error::DuplicateContentType => "duplicate_content_type",
         }
     }
 

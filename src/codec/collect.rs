@@ -12,8 +12,10 @@ use std::ops::Range;
 
 use zeroize::Zeroizing;
 
+use super::bytes_scan;
 use super::{Finding, FindingKind};
 use crate::error::{Error, Result};
+use crate::rules::path::KeyMatch;
 use crate::rules::{Location, PathElem, RouteRules, guard};
 use crate::sensitive::{DataClass, Plaintext};
 
@@ -68,7 +70,7 @@ pub(crate) enum PathStyle {
 }
 
 /// An owned copy of a concrete path element (kept for rule findings, for scopes).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum OwnedElem {
     Key(String),
     Index(usize),
@@ -127,6 +129,12 @@ pub(crate) struct Collector<'r> {
     hits: Vec<Range<usize>>,
     /// Whether any rule applies to this document at all (a fast skip otherwise).
     any_rules: bool,
+    keys: KeyMatch,
+    /// Added to every slot span: where the text being scanned starts in the document
+    /// (a multipart body's document is its parts' contents, one after another).
+    base: usize,
+    /// The location of the first card-shaped hit that cannot be replaced in place.
+    refused: Option<String>,
 }
 
 impl<'r> Collector<'r> {
@@ -149,13 +157,27 @@ impl<'r> Collector<'r> {
             events: Vec::new(),
             hits: Vec::new(),
             any_rules: rules.has_rules_at(location),
+            keys: rules.keys,
+            base: 0,
+            refused: None,
         }
+    }
+
+    /// Where the text scanned next starts in the document.
+    pub fn set_base(&mut self, base: usize) {
+        self.base = base;
+    }
+
+    /// How the locations of what is scanned next are written.
+    pub fn set_style(&mut self, style: PathStyle) {
+        self.style = style;
     }
 
     /// A leaf that can only matter to conditions (`true`, `false`, `null`).
     pub fn literal(&mut self, path: &dyn PathView, text: &str) {
         if self.any_rules {
-            self.conditions(path, text);
+            let (elems, keys_only) = views(path);
+            self.conditions(&elems, &keys_only, text);
         }
     }
 
@@ -163,13 +185,12 @@ impl<'r> Collector<'r> {
     pub fn value(&mut self, path: &dyn PathView, slot: Slot, text: &str) {
         let mut slot_idx = None;
         if self.any_rules {
-            self.conditions(path, text);
+            let (elems, keys_only) = views(path);
+            self.conditions(&elems, &keys_only, text);
             if !text.is_empty() {
                 let start = self.cand_rules.len();
                 for (r, p) in self.rules.paths_at(self.location) {
-                    if p.last_key().is_none_or(|k| last_key(path) == Some(k))
-                        && p.matches_by(path.len(), |i| path.get(i))
-                    {
+                    if p.matches_shape(self.keys, &elems, &keys_only) {
                         self.cand_rules.push(r);
                     }
                 }
@@ -194,6 +215,51 @@ impl<'r> Collector<'r> {
         self.leaks(path, &slot, &mut slot_idx, text);
     }
 
+    /// Bytes no codec reads (not UTF-8, or of a type we do not decode), at `span`
+    /// of the text being scanned: scanned at the byte level. A plain hit gets a slot
+    /// of its own and is replaced in place; any other hit refuses the request.
+    pub fn bytes(&mut self, path: &dyn PathView, span: Range<usize>, data: &[u8]) {
+        if !self.guard {
+            return;
+        }
+        let hits = bytes_scan::scan(data);
+        if hits.is_empty() {
+            return;
+        }
+        let location = self.render(path);
+        for hit in hits {
+            let text = data
+                .get(hit.range.clone())
+                .and_then(|t| std::str::from_utf8(t).ok());
+            match text {
+                Some(t) if hit.plain => {
+                    let slot = Slot {
+                        span: span.start + hit.range.start..span.start + hit.range.end,
+                        kind: SlotKind::Raw,
+                    };
+                    let idx = self.push_slot(&mut None, &slot);
+                    self.events.push(Event::Leak {
+                        slot: idx,
+                        sub: 0..t.len(),
+                        location: location.clone(),
+                    });
+                }
+                _ => {
+                    self.refused.get_or_insert_with(|| location.clone());
+                }
+            }
+        }
+    }
+
+    /// Text that is forwarded but cannot be rewritten (a multipart part's headers):
+    /// any card-shaped hit in it refuses the request.
+    pub fn unreplaceable(&mut self, path: &dyn PathView, data: &[u8]) {
+        if self.guard && !bytes_scan::scan(data).is_empty() {
+            let location = self.render(path);
+            self.refused.get_or_insert(location);
+        }
+    }
+
     fn leaks(
         &mut self,
         path: &dyn PathView,
@@ -206,6 +272,20 @@ impl<'r> Collector<'r> {
         }
         self.hits.clear();
         guard::scan(text.as_bytes(), &mut self.hits);
+        // Digits the guard does not read as they are (escaped, referenced, UTF-16):
+        // a hit not among the guard's own cannot be replaced in place.
+        if bytes_scan::worth_scanning(text.as_bytes()) {
+            let uncovered = bytes_scan::scan(text.as_bytes()).into_iter().any(|h| {
+                !self
+                    .hits
+                    .iter()
+                    .any(|g| g.start <= h.range.start && h.range.end <= g.end)
+            });
+            if uncovered {
+                let location = self.render(path);
+                self.refused.get_or_insert(location);
+            }
+        }
         if self.hits.is_empty() {
             return;
         }
@@ -227,20 +307,23 @@ impl<'r> Collector<'r> {
             Some(i) => *i,
             None => {
                 let i = self.slots.len();
-                self.slots.push(slot.clone());
+                self.slots.push(Slot {
+                    span: slot.span.start + self.base..slot.span.end + self.base,
+                    kind: slot.kind,
+                });
                 *slot_idx = Some(i);
                 i
             }
         }
     }
 
-    fn conditions(&mut self, path: &dyn PathView, text: &str) {
+    fn conditions(&mut self, elems: &[PathElem<'_>], keys_only: &[PathElem<'_>], text: &str) {
+        let keys = self.keys;
         for (r, cond, c) in self.rules.conditions_at(self.location) {
             if let Some(flag) = self.enabled.get_mut(r)
                 && !*flag
-                && c.last_key().is_none_or(|k| last_key(path) == Some(k))
-                && c.matches_by(path.len(), |i| path.get(i))
-                && cond.matches(text)
+                && c.matches_shape(keys, elems, keys_only)
+                && cond.matches_with(keys, text)
             {
                 *flag = true;
             }
@@ -289,9 +372,13 @@ impl<'r> Collector<'r> {
         text: &[u8],
         decode: impl Fn(&[u8], &Slot) -> Result<Zeroizing<String>>,
     ) -> Result<(Vec<Found>, Vec<Slot>)> {
+        if let Some(location) = self.refused {
+            return Err(Error::LeakRejected(location));
+        }
         let mut out = Vec::new();
         let mut claimed: Option<usize> = None;
         let fields = &self.rules.fields;
+        let mut seen: std::collections::HashSet<Vec<OwnedElem>> = std::collections::HashSet::new();
         for event in self.events {
             match event {
                 Event::Candidate {
@@ -300,16 +387,25 @@ impl<'r> Collector<'r> {
                     path,
                     location,
                 } => {
-                    let rule = self
-                        .cand_rules
-                        .get(rules)
-                        .unwrap_or_default()
+                    let cands = self.cand_rules.get(rules).unwrap_or_default();
+                    let rule = cands
                         .iter()
                         .copied()
                         .find(|r| self.enabled.get(*r).copied().unwrap_or(false));
-                    let (Some(rule), Some(s)) = (rule, self.slots.get(slot)) else {
+                    let Some(rule) = rule else {
+                        // Only conditional rules name this field, and none holds:
+                        // neither forwarded as it is nor guessed at.
+                        if cands.iter().any(|r| self.rules.is_conditional(*r)) {
+                            return Err(Error::AmbiguousSensitiveField(location));
+                        }
                         continue;
                     };
+                    let Some(s) = self.slots.get(slot) else {
+                        continue;
+                    };
+                    if !seen.insert(fold_path(self.keys, &path)) {
+                        return Err(Error::DuplicateSensitiveField(location));
+                    }
                     let class = fields
                         .get(rule)
                         .map(|f| f.class)
@@ -364,11 +460,26 @@ impl<'r> Collector<'r> {
     }
 }
 
-fn last_key(path: &dyn PathView) -> Option<&str> {
-    match path.get(path.len().checked_sub(1)?) {
-        Some(PathElem::Key(k)) => Some(k),
-        _ => None,
-    }
+/// A leaf's path as elements, and the same without its array indices.
+fn views<'p>(path: &'p dyn PathView) -> (Vec<PathElem<'p>>, Vec<PathElem<'p>>) {
+    let elems: Vec<PathElem<'p>> = (0..path.len()).filter_map(|i| path.get(i)).collect();
+    let keys_only = elems
+        .iter()
+        .filter(|e| matches!(e, PathElem::Key(_)))
+        .copied()
+        .collect();
+    (elems, keys_only)
+}
+
+/// A path as the route compares keys: the same key in another letter case is the
+/// same field when keys are case-insensitive.
+fn fold_path(keys: KeyMatch, path: &[OwnedElem]) -> Vec<OwnedElem> {
+    path.iter()
+        .map(|e| match (keys, e) {
+            (KeyMatch::Insensitive, OwnedElem::Key(k)) => OwnedElem::Key(k.to_ascii_lowercase()),
+            _ => e.clone(),
+        })
+        .collect()
 }
 
 fn owned_path(path: &dyn PathView) -> Vec<OwnedElem> {

@@ -18,9 +18,10 @@ fn err(what: &str, at: usize) -> Error {
     Error::InvalidBody(format!("invalid form encoding at byte {at}: {what}"))
 }
 
-struct FormPath<'a> {
-    key: &'a str,
-    elems: &'a [FormElem],
+/// A form key as a path: its elements, as [`FieldPath::split_form_key`] splits it.
+pub(crate) struct FormPath<'a> {
+    pub key: &'a str,
+    pub elems: &'a [FormElem],
 }
 
 impl PathView for FormPath<'_> {
@@ -81,6 +82,25 @@ pub(crate) fn scan(text: &[u8], sink: &mut Collector<'_>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether decoded base64 text is a form (`a=1&b[c]=2`): printable ASCII without
+/// quotes, braces or backslashes (anything else would be percent-encoded), every
+/// pair with a non-empty key and an `=`; one line ending may close it.
+pub(crate) fn looks_like_form(text: &[u8]) -> bool {
+    let body = text
+        .strip_suffix(b"\r\n")
+        .or_else(|| text.strip_suffix(b"\n"))
+        .unwrap_or(text);
+    !body.is_empty()
+        && body
+            .iter()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b'{' | b'}' | b'\\'))
+        && body
+            .split(|b| *b == b'&')
+            .filter(|p| !p.is_empty())
+            .all(|p| p.iter().position(|b| *b == b'=').is_some_and(|eq| eq > 0))
+        && body.contains(&b'=')
 }
 
 /// Percent-decode one component (`+` is a space). Borrowed when nothing to decode.

@@ -64,7 +64,9 @@ pub(crate) fn scan(text: &[u8], sink: &mut Collector<'_>) -> Result<()> {
     let s = std::str::from_utf8(text).map_err(|e| err(e.valid_up_to(), "invalid UTF-8"))?;
     let b = text;
     let mut stack: Vec<Frame> = Vec::new();
-    let mut pos = 0;
+    // A UTF-8 byte order mark may open the document (RFC 8259 §8.1 lets a parser
+    // ignore it); it stays in the output like every other byte.
+    let mut pos = if b.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
     'value: loop {
         pos = skip_ws(b, pos);
         match b.get(pos) {

@@ -12,24 +12,40 @@ use crate::error::{Error, Result};
 pub(crate) enum Media {
     Json,
     Form,
+    /// `multipart/form-data` (its boundary is read by the multipart codec).
+    Multipart,
     Other,
 }
 
+/// The media type of a Content-Type, lower-cased, without parameters.
+pub(crate) fn essence(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
 /// Classify a Content-Type: `application/json`, `application/*+json`,
-/// `application/x-www-form-urlencoded`, in any letter case, with parameters. A JSON
-/// or form body in a charset other than UTF-8 (or its subset US-ASCII) is refused.
+/// `application/x-www-form-urlencoded`, `multipart/form-data`, in any letter case,
+/// with parameters. A JSON or form body in a charset other than UTF-8 (or its subset
+/// US-ASCII) is refused.
 pub(crate) fn classify(content_type: Option<&str>) -> Result<Media> {
     let Some(ct) = content_type else {
         return Ok(Media::Other);
     };
     let mut parts = ct.split(';');
-    let essence = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+    parts.next();
+    let essence = essence(ct);
     let media = if essence == "application/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"))
     {
         Media::Json
     } else if essence == "application/x-www-form-urlencoded" {
         Media::Form
+    } else if essence == "multipart/form-data" {
+        return Ok(Media::Multipart);
     } else {
         return Ok(Media::Other);
     };
@@ -83,39 +99,63 @@ pub(crate) fn coding(header: Option<&str>) -> Result<Option<Coding>> {
 /// compression bomb costs at most `max + 1` bytes of memory). For `deflate`, the body
 /// is read as zlib when it has a zlib header and as raw DEFLATE otherwise; the
 /// returned coding says which.
+///
+/// The whole body must be compressed data: any byte after the end of the stream (for
+/// gzip, after the last member) is an error, never forwarded unread.
 pub(crate) fn decompress(
     coding: Coding,
     body: &[u8],
     max: usize,
 ) -> Result<(Zeroizing<Vec<u8>>, Coding)> {
-    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
     let coding = match coding {
         Coding::Gzip => Coding::Gzip,
         Coding::Zlib | Coding::RawDeflate if zlib_header(body) => Coding::Zlib,
         Coding::Zlib | Coding::RawDeflate => Coding::RawDeflate,
     };
-    let mut out = Zeroizing::new(Vec::new());
-    let res = match coding {
-        Coding::Gzip => flate2::read::MultiGzDecoder::new(body)
-            .take(limit)
-            .read_to_end(&mut out),
-        Coding::Zlib => flate2::read::ZlibDecoder::new(body)
-            .take(limit)
-            .read_to_end(&mut out),
-        Coding::RawDeflate => flate2::read::DeflateDecoder::new(body)
-            .take(limit)
-            .read_to_end(&mut out),
-    };
-    if out.len() > max {
-        return Err(Error::BodyTooLarge { limit: max });
-    }
-    res.map_err(|_| {
+    let invalid = || {
         Error::InvalidBody(match coding {
             Coding::Gzip => "the body is not valid gzip".into(),
             _ => "the body is not valid deflate".into(),
         })
-    })?;
-    Ok((out, coding))
+    };
+    let mut out = Zeroizing::new(Vec::new());
+    let mut input: &[u8] = body;
+    let trailing =
+        || Error::InvalidBody("the body has data after the end of its compressed stream".into());
+    // One stream, or for gzip one member per turn, until the input is used up.
+    for member in 0usize.. {
+        let left = max.saturating_sub(out.len());
+        let limit = u64::try_from(left).unwrap_or(u64::MAX).saturating_add(1);
+        let (res, rest) = match coding {
+            Coding::Gzip => {
+                let mut d = flate2::bufread::GzDecoder::new(input);
+                let res = d.by_ref().take(limit).read_to_end(&mut out);
+                (res, d.into_inner())
+            }
+            Coding::Zlib => {
+                let mut d = flate2::bufread::ZlibDecoder::new(input);
+                let res = d.by_ref().take(limit).read_to_end(&mut out);
+                (res, d.into_inner())
+            }
+            Coding::RawDeflate => {
+                let mut d = flate2::bufread::DeflateDecoder::new(input);
+                let res = d.by_ref().take(limit).read_to_end(&mut out);
+                (res, d.into_inner())
+            }
+        };
+        if out.len() > max {
+            return Err(Error::BodyTooLarge { limit: max });
+        }
+        res.map_err(|_| if member > 0 { trailing() } else { invalid() })?;
+        if rest.is_empty() {
+            return Ok((out, coding));
+        }
+        if coding != Coding::Gzip || rest.len() == input.len() {
+            return Err(trailing());
+        }
+        input = rest;
+    }
+    Err(Error::Internal("decompression ended without a result"))
 }
 
 /// Redo a content coding.

@@ -8,20 +8,30 @@
 //! original only in the replaced values (and in the re-encoding of the layers around
 //! them: base64, gzip/deflate).
 //!
-//! Layers, outermost first: Content-Encoding (gzip, deflate) → base64 (for
-//! `BodyKind::Base64`) → JSON, form, or (on a route with no body rules and a content
-//! type that is neither) raw UTF-8 text for the leak guard. Binary bodies of other
-//! types on such routes are not examined.
+//! Layers, outermost first: Content-Encoding (gzip, deflate; nothing may follow the
+//! compressed stream) → base64 (for `BodyKind::Base64`: a JSON object, a UTF-8 BOM
+//! allowed, or a form; anything else is refused) → JSON, form, multipart/form-data
+//! (each part through its own codec, see [`multipart`]), or (on a route with no body
+//! rules and a content type that is none of these) raw text for the leak guard.
+//!
+//! Whatever no codec reads — a body that is not UTF-8, a binary part — is still
+//! scanned at the byte level ([`bytes_scan`]: ASCII and UTF-16 digits, `\u` escapes,
+//! character references). A card-shaped hit that cannot be replaced in place refuses
+//! the request with `card_number_detected`.
 
 pub mod base64;
+mod bytes_scan;
 mod collect;
 pub mod form;
 pub mod json;
 mod media;
+mod multipart;
 pub mod query;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_hostile;
 
 use std::ops::Range;
 
@@ -100,6 +110,8 @@ struct BodyDoc {
     doc: Doc,
     base64: Option<base64::Style>,
     coding: Option<media::Coding>,
+    /// For a multipart body: its parts (the document is their decoded contents).
+    multipart: Option<multipart::Layout>,
 }
 
 /// Which document codec reads a body.
@@ -107,7 +119,8 @@ struct BodyDoc {
 enum Codec {
     Json,
     Form,
-    /// Raw UTF-8 text, for the leak guard only.
+    Multipart,
+    /// Raw text (or bytes), for the leak guard only.
     Raw,
 }
 
@@ -178,6 +191,7 @@ fn extract_body(
         BodyKind::Auto => match media::classify(req.content_type)? {
             media::Media::Json => (Codec::Json, false),
             media::Media::Form => (Codec::Form, false),
+            media::Media::Multipart => (Codec::Multipart, false),
             media::Media::Other if has_rules => {
                 return Err(Error::UnsupportedMedia(
                     "this route reads JSON or form bodies; the content type is missing or is neither"
@@ -200,47 +214,56 @@ fn extract_body(
     let layer: &[u8] = decompressed.as_ref().map_or(req.body, |d| d.as_slice());
     let (unwrapped, style) = if base64 {
         let (d, s) = base64::decode(layer, max)?;
-        let starts_json = d
-            .iter()
-            .find(|b| !b.is_ascii_whitespace())
-            .is_some_and(|b| *b == b'{' || *b == b'[');
-        if !starts_json {
-            codec = Codec::Form;
-        }
+        codec = wrapped_codec(&d)?;
         (Some(d), Some(s))
     } else {
         (None, None)
     };
     let text: &[u8] = unwrapped.as_ref().map_or(layer, |d| d.as_slice());
-    if codec == Codec::Raw && std::str::from_utf8(text).is_err() {
-        return Ok(None);
-    }
-    let style_of = if codec == Codec::Form {
+    let style_of = if matches!(codec, Codec::Form | Codec::Multipart) {
         PathStyle::Form
     } else {
         PathStyle::Json
     };
     let mut c = Collector::new(rules, Location::Body, "body:", style_of);
+    let mut parts = None;
     match codec {
         Codec::Json => json::scan(text, &mut c)?,
         Codec::Form => form::scan(text, &mut c)?,
-        Codec::Raw => {
-            let s = std::str::from_utf8(text).map_err(|_| Error::Internal("raw text"))?;
-            let slot = Slot {
-                span: 0..text.len(),
-                kind: SlotKind::Raw,
-            };
-            c.value(&RootPath, slot, s);
+        Codec::Multipart => {
+            let ct = req.content_type.unwrap_or_default();
+            let (doc, layout) = multipart::split(ct, text, max)?;
+            multipart::scan(&doc, &layout, &mut c)?;
+            parts = Some((doc, layout));
         }
+        Codec::Raw => match std::str::from_utf8(text) {
+            Ok(s) => {
+                let slot = Slot {
+                    span: 0..text.len(),
+                    kind: SlotKind::Raw,
+                };
+                c.value(&RootPath, slot, s);
+            }
+            // Not UTF-8: scanned at the byte level.
+            Err(_) => c.bytes(&RootPath, 0..text.len(), text),
+        },
     }
-    let (found, slots) = c.finish(text, decode_slot)?;
+    let doc_text: &[u8] = parts.as_ref().map_or(text, |(d, _)| d.as_slice());
+    let (found, slots) = c.finish(doc_text, decode_slot)?;
     if found.is_empty() {
+        // A multipart body with nothing found goes upstream as it came: nothing in
+        // it (a preamble, an epilogue, anything the parser read differently) may
+        // look like a card either.
+        if parts.is_some() && rules.guard_on() && !bytes_scan::scan(text).is_empty() {
+            return Err(Error::LeakRejected("body".into()));
+        }
         return Ok(None);
     }
-    let text = match (unwrapped, decompressed) {
-        (Some(u), _) => u,
-        (None, Some(d)) => d,
-        (None, None) => Zeroizing::new(req.body.to_vec()),
+    let (text, multipart) = match (parts, unwrapped, decompressed) {
+        (Some((d, layout)), _, _) => (d, Some(layout)),
+        (None, Some(u), _) => (u, None),
+        (None, None, Some(d)) => (d, None),
+        (None, None, None) => (Zeroizing::new(req.body.to_vec()), None),
     };
     Ok(Some((
         found,
@@ -248,8 +271,23 @@ fn extract_body(
             doc: Doc { text, slots },
             base64: style,
             coding,
+            multipart,
         },
     )))
+}
+
+/// The codec for a base64 body's content: a JSON object (a UTF-8 byte order mark
+/// may open it) or a form. Anything else — a JSON string, an array, a number, text —
+/// is refused rather than guessed at.
+fn wrapped_codec(decoded: &[u8]) -> Result<Codec> {
+    let after_bom = decoded.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(decoded);
+    match after_bom.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => Ok(Codec::Json),
+        _ if form::looks_like_form(decoded) => Ok(Codec::Form),
+        _ => Err(Error::InvalidBody(
+            "the decoded body is neither a JSON object nor a form (invalid-encoded-params)".into(),
+        )),
+    }
 }
 
 /// The empty path of a document's root.
@@ -290,9 +328,16 @@ fn resolve_scopes(rules: &RouteRules, found: &[(Target, Found)]) -> Vec<Option<u
                 .iter()
                 .enumerate()
                 .filter(|(j, (_, g))| {
-                    *j != i
-                        && matches!(g.finding.kind, FindingKind::Rule { .. })
-                        && scope.matches_by(g.path.len(), |k| g.path.get(k).map(OwnedElem::as_elem))
+                    *j != i && matches!(g.finding.kind, FindingKind::Rule { .. }) && {
+                        let elems: Vec<PathElem<'_>> =
+                            g.path.iter().map(OwnedElem::as_elem).collect();
+                        let keys_only: Vec<PathElem<'_>> = elems
+                            .iter()
+                            .filter(|e| matches!(e, PathElem::Key(_)))
+                            .copied()
+                            .collect();
+                        scope.matches_shape(rules.keys, &elems, &keys_only)
+                    }
                 })
                 .map(|(j, (t, g))| {
                     let common = f
@@ -327,7 +372,9 @@ impl Extraction {
 
     /// Rewrite the request: `replacements[i]` is for `findings()[i]`; `Some(token)`
     /// replaces the value (for a leak finding, just the matched substring), `None`
-    /// keeps it. Parts with no replacement come back as `None` (unchanged).
+    /// keeps it. Parts with no replacement come back as `None` (unchanged), except a
+    /// multipart body with findings: it is always emitted anew from its parts, so
+    /// the upstream gets exactly what was scanned.
     pub fn apply(self, replacements: &[Option<String>]) -> Result<Rewritten> {
         self.apply_with(replacements)
     }
@@ -353,6 +400,35 @@ impl Extraction {
             }
         }
         let mut out = Rewritten::default();
+        if let Some(b) = &self.body
+            && let Some(layout) = &b.multipart
+        {
+            body_edits.sort_by_key(|e| (e.slot, e.sub.as_ref().map_or(0, |r| r.start)));
+            let mut contents = Vec::with_capacity(layout.parts.len());
+            for part in &layout.parts {
+                let mut edits: Vec<Edit<'_>> = body_edits
+                    .iter()
+                    .filter(|e| {
+                        b.doc.slots.get(e.slot).is_some_and(|s| {
+                            part.range.start <= s.span.start && s.span.end <= part.range.end
+                        })
+                    })
+                    .map(|e| Edit {
+                        slot: e.slot,
+                        sub: e.sub.clone(),
+                        token: e.token,
+                    })
+                    .collect();
+                contents.push(rewrite_range(&b.doc, &mut edits, part.range.clone())?);
+            }
+            let bytes = multipart::emit(layout, &contents)?;
+            let bytes = match b.coding {
+                Some(c) => media::compress(c, &bytes)?,
+                None => bytes,
+            };
+            out.body = Some(bytes::Bytes::from(bytes));
+            body_edits.clear();
+        }
         if let (Some(b), false) = (&self.body, body_edits.is_empty()) {
             let mut bytes = rewrite(&b.doc, &mut body_edits)?;
             if let Some(style) = &b.base64 {
@@ -377,10 +453,20 @@ impl Extraction {
 /// Rebuild a document with the edits made: every byte outside an edited slot is
 /// copied as it was.
 fn rewrite(doc: &Doc, edits: &mut [Edit<'_>]) -> Result<Zeroizing<Vec<u8>>> {
+    rewrite_range(doc, edits, 0..doc.text.len())
+}
+
+/// [`rewrite`] for the bytes of `range` only (one part of a multipart document);
+/// every edit's slot must lie inside it.
+fn rewrite_range(
+    doc: &Doc,
+    edits: &mut [Edit<'_>],
+    range: Range<usize>,
+) -> Result<Zeroizing<Vec<u8>>> {
     edits.sort_by_key(|e| (e.slot, e.sub.as_ref().map_or(0, |r| r.start)));
     let text = &doc.text;
-    let mut out = Zeroizing::new(Vec::with_capacity(text.len() + 64));
-    let mut at = 0;
+    let mut out = Zeroizing::new(Vec::with_capacity(range.len() + 64));
+    let mut at = range.start;
     for group in edits.chunk_by(|a, b| a.slot == b.slot) {
         let Some(first) = group.first() else { continue };
         let slot = doc
@@ -411,6 +497,9 @@ fn rewrite(doc: &Doc, edits: &mut [Edit<'_>]) -> Result<Zeroizing<Vec<u8>>> {
         }
         at = slot.span.end;
     }
-    out.extend_from_slice(text.get(at..).ok_or(Error::Internal("slot past the end"))?);
+    out.extend_from_slice(
+        text.get(at..range.end)
+            .ok_or(Error::Internal("slot past the end"))?,
+    );
     Ok(out)
 }

@@ -7,6 +7,7 @@ use ::base64::Engine as _;
 use ::base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
 use super::*;
+use crate::rules::path::KeyMatch;
 use crate::rules::{Condition, FieldPath, FieldRule, LeakPolicy, RouteRules, profiles};
 
 const MAX: usize = 1 << 20;
@@ -32,6 +33,7 @@ fn route(body: BodyKind, fields: Vec<FieldRule>, leak_guard: LeakPolicy) -> Rout
         body,
         fields,
         leak_guard,
+        ..RouteRules::default()
     }
 }
 
@@ -483,12 +485,41 @@ fn numbers_where_strings_were_expected() {
 }
 
 #[test]
-fn duplicate_keys_are_all_processed() {
-    let body = br#"{"pan":"4242424242424242","pan":"4111111111111111"}"#;
+fn duplicate_sensitive_keys_are_refused() {
+    // Which of two values a backend binds is its own business: refused, in any
+    // letter case, in JSON and in forms.
+    for body in [
+        &br#"{"pan":"4242424242424242","pan":"4111111111111111"}"#[..],
+        br#"{"pan":"4242424242424242","PAN":"4111111111111111"}"#,
+    ] {
+        let e = extract(&pan_rule("pan"), json_req(body)).err().unwrap();
+        assert!(
+            matches!(&e, Error::DuplicateSensitiveField(l) if l.eq_ignore_ascii_case("body:$.pan")),
+            "{e:?}"
+        );
+        assert_eq!(e.code(), "duplicate_sensitive_field");
+    }
+    let form = route(
+        BodyKind::Form,
+        vec![rule("pan", DataClass::Pan)],
+        LeakPolicy::Allow,
+    );
+    let e = extract(
+        &form,
+        json_req(b"pan=4242424242424242&pan=4111111111111111"),
+    );
+    assert!(matches!(e, Err(Error::DuplicateSensitiveField(_))));
+    // Elements of an array are not duplicates; other keys are not either.
+    let body = br#"{"pan":["4242424242424242","4111111111111111"],"x":"1","x":"2"}"#;
     let x = extract(&pan_rule("pan"), json_req(body)).unwrap();
     assert_eq!(x.findings().len(), 2);
     let out = x.apply(&tokens(2)).unwrap();
-    assert_eq!(body_str(&out), r#"{"pan":"tok0","pan":"tok1"}"#);
+    assert_eq!(body_str(&out), r#"{"pan":["tok0","tok1"],"x":"1","x":"2"}"#);
+    // With exact keys, `PAN` is another field.
+    let mut exact = pan_rule("pan");
+    exact.keys = KeyMatch::Exact;
+    let body = br#"{"pan":"4242424242424242","PAN":"x"}"#;
+    assert_eq!(extract(&exact, json_req(body)).unwrap().findings().len(), 1);
 }
 
 #[test]
@@ -497,10 +528,17 @@ fn conditions_with_duplicates_fail_safe() {
     let body = br#"{"paymentType":"bank","paymentType":"card","cardNumber":"4242424242424242"}"#;
     let x = extract(&compiled("q2open"), json_req(body)).unwrap();
     assert_eq!(x.findings()[0].kind, FindingKind::Rule { rule: 0 });
-    // With the condition false the leak guard still reports the card.
-    let body = br#"{"paymentType":"bank","cardNumber":"4242424242424242"}"#;
-    let x = extract(&compiled("q2open"), json_req(body)).unwrap();
-    assert_eq!(x.findings()[0].kind, FindingKind::Leak);
+    // With the condition false (or its field missing, or an unknown value) the field
+    // is ambiguous: refused, never forwarded as it is.
+    for body in [
+        &br#"{"paymentType":"bank","cardNumber":"4242424242424242"}"#[..],
+        br#"{"cardCode":"123"}"#,
+        br#"{"paymentType":"paypal","cardCode":"123"}"#,
+    ] {
+        let e = extract(&compiled("q2open"), json_req(body)).err().unwrap();
+        assert!(matches!(e, Error::AmbiguousSensitiveField(_)), "{e:?}");
+        assert_eq!(e.code(), "ambiguous_sensitive_field");
+    }
 }
 
 #[test]
@@ -685,11 +723,16 @@ fn unknown_type_on_a_guard_only_route_is_scanned_as_text() {
         body_str(&x.apply(&tokens(1)).unwrap()),
         "my card is tok0 ok"
     );
+    // Bytes that are not UTF-8 are scanned at the byte level; plain digits are
+    // replaced where they are.
     let req = RequestParts {
         content_type: Some("image/png"),
         ..json_req(b"\x89PNG\xff4242424242424242")
     };
-    assert!(extract(&rules, req).unwrap().findings().is_empty());
+    let x = extract(&rules, req).unwrap();
+    assert_eq!(x.findings().len(), 1);
+    let out = x.apply(&tokens(1)).unwrap();
+    assert_eq!(out.body.as_deref(), Some(&b"\x89PNG\xfftok0"[..]));
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {
@@ -862,8 +905,12 @@ fn conditions_use_any_of_and_literals() {
     let rules = route(BodyKind::Json, vec![r], LeakPolicy::Allow);
     let on = extract(&rules, json_req(br#"{"n":"1","flag":true}"#)).unwrap();
     assert_eq!(on.findings().len(), 1);
-    let off = extract(&rules, json_req(br#"{"n":"1","flag":false}"#)).unwrap();
-    assert!(off.findings().is_empty());
+    // The field is there but no condition holds: ambiguous.
+    let off = extract(&rules, json_req(br#"{"n":"1","flag":false}"#));
+    assert!(matches!(off, Err(Error::AmbiguousSensitiveField(_))));
+    // No field, nothing to decide.
+    let none = extract(&rules, json_req(br#"{"flag":false}"#)).unwrap();
+    assert!(none.findings().is_empty());
 }
 
 // === round-trip properties ===
@@ -920,7 +967,16 @@ mod props {
                     ),
                     ws()
                 )
-                    .prop_map(|(m, w)| J::Obj(m, w)),
+                    .prop_map(|(m, w)| {
+                        // One `card` per object: duplicates of a rule field are
+                        // refused (see `duplicate_sensitive_keys_are_refused`).
+                        let mut seen = false;
+                        let m = m
+                            .into_iter()
+                            .filter(|(k, _)| k != "card" || !std::mem::replace(&mut seen, true))
+                            .collect();
+                        J::Obj(m, w)
+                    }),
             ]
         })
     }
@@ -1028,9 +1084,16 @@ mod props {
              "([a-z0-9+]|%2[0-9A-F]){0,10}"), 0..8)) {
             let rules = route(BodyKind::Form, vec![rule("card", DataClass::Pan)], LeakPolicy::Allow);
             let body = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
+            let cards = pairs.iter().filter(|(k, v)| *k == "card" && !v.is_empty()).count();
+            if cards > 1 {
+                // A repeated rule field is refused.
+                let e = extract(&rules, json_req(body.as_bytes()));
+                prop_assert!(matches!(e, Err(Error::DuplicateSensitiveField(_))));
+                return Ok(());
+            }
             let x = extract(&rules, json_req(body.as_bytes())).unwrap();
             let n = x.findings().len();
-            prop_assert_eq!(n, pairs.iter().filter(|(k, v)| *k == "card" && !v.is_empty()).count());
+            prop_assert_eq!(n, cards);
             prop_assert!(x.apply(&vec![None; n]).unwrap().body.is_none());
             let x = extract(&rules, json_req(body.as_bytes())).unwrap();
             let out = x.apply(&tokens(n)).unwrap();

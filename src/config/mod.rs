@@ -265,6 +265,7 @@ impl Config {
                 fields: None,
                 body: None,
                 leak_guard: None,
+                keys: None,
             })
         };
         Ok(Config {

@@ -91,6 +91,8 @@ impl OutboundRoute {
             body: self.body.unwrap_or_default(),
             fields: self.reveal.clone(),
             leak_guard: LeakPolicy::Allow,
+            // Reveal only into the fields exactly as configured.
+            keys: crate::rules::path::KeyMatch::Exact,
         }
     }
 }

@@ -3,6 +3,7 @@
 use serde::Deserialize;
 
 use crate::net::matcher::{MethodFilter, PathPattern};
+use crate::rules::path::KeyMatch;
 use crate::rules::profiles::{self, ProfileName};
 use crate::rules::{BodyKind, FieldRule, LeakPolicy, RouteRules};
 
@@ -30,6 +31,10 @@ pub struct RouteConfig {
     pub body: Option<BodyKind>,
     #[serde(default)]
     pub leak_guard: Option<LeakPolicy>,
+    /// How keys and `when` values are compared: `"insensitive"` (the default: ASCII
+    /// letter case is ignored, as many backends bind keys) or `"exact"`.
+    #[serde(default)]
+    pub keys: Option<KeyMatch>,
 }
 
 /// A media type without parameters (`application/json`), lower-cased.
@@ -86,6 +91,9 @@ impl RouteConfig {
         }
         if let Some(leak) = self.leak_guard {
             rules.leak_guard = leak;
+        }
+        if let Some(keys) = self.keys {
+            rules.keys = keys;
         }
         rules
     }

@@ -16,8 +16,20 @@ pub struct Sanitized {
     pub query: Option<String>,
 }
 
+/// A header the body pipeline reads. Two of them would let us read the body one
+/// way and the upstream another: a second Content-Type is refused with
+/// `duplicate_content_type`, a second Content-Encoding as stacked codings.
 fn header(parts: &http::request::Parts, name: http::HeaderName) -> Result<Option<&str>> {
-    match parts.headers.get(&name) {
+    let mut all = parts.headers.get_all(&name).iter();
+    let first = all.next();
+    if all.next().is_some() {
+        return Err(if name == http::header::CONTENT_TYPE {
+            Error::DuplicateContentType
+        } else {
+            Error::UnsupportedMedia(format!("the request has more than one {name} header"))
+        });
+    }
+    match first {
         None => Ok(None),
         Some(v) => v
             .to_str()

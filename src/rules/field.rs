@@ -1,8 +1,9 @@
 //! Field rules as they appear in the config: which field holds which data class.
+#![allow(clippy::module_inception)] // `rules::rules`: the rules module's config types.
 
 use serde::Deserialize;
 
-use super::path::FieldPath;
+use super::path::{FieldPath, KeyMatch};
 use crate::error::Error;
 use crate::sensitive::{DataClass, TokenFormat};
 
@@ -77,9 +78,16 @@ impl TryFrom<ConditionSpec> for Condition {
 }
 
 impl Condition {
-    /// Whether a field value satisfies the condition.
+    /// Whether a field value satisfies the condition, compared exactly.
     pub fn matches(&self, value: &str) -> bool {
-        self.equals.as_deref() == Some(value) || self.any_of.iter().any(|v| v == value)
+        self.matches_with(KeyMatch::Exact, value)
+    }
+
+    /// Whether a field value satisfies the condition, compared as the route's `keys`
+    /// setting says (`"CARD"` is `"card"` unless `keys = "exact"`).
+    pub fn matches_with(&self, keys: KeyMatch, value: &str) -> bool {
+        self.equals.as_deref().is_some_and(|e| keys.same(e, value))
+            || self.any_of.iter().any(|v| keys.same(v, value))
     }
 }
 
@@ -125,6 +133,8 @@ pub struct RouteRules {
     pub body: BodyKind,
     pub fields: Vec<FieldRule>,
     pub leak_guard: LeakPolicy,
+    /// How keys and `when` values are compared (`keys` in the route's config).
+    pub keys: KeyMatch,
 }
 
 impl RouteRules {
@@ -165,6 +175,11 @@ impl RouteRules {
                 let c = f.when.as_ref()?;
                 Some((i, c, &c.field))
             })
+    }
+
+    /// Whether the rule at this index has a `when` condition.
+    pub fn is_conditional(&self, rule: usize) -> bool {
+        self.fields.get(rule).is_some_and(|f| f.when.is_some())
     }
 
     /// The `scope` path of a rule.

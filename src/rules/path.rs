@@ -12,6 +12,11 @@
 //!
 //! Documents present the concrete path of a leaf as [`PathElem`]s; matching is an
 //! iterative glob match (no recursion), linear in practice.
+//!
+//! Keys match in any ASCII letter case unless a route asks for [`KeyMatch::Exact`]
+//! (many backends bind keys case-insensitively). [`FieldPath::matches_shape`] also
+//! sees through the shapes a value can be wrapped in: array indices the rule does not
+//! name, and up to [`MAX_WRAP`] levels of arrays or objects around the value.
 
 use crate::error::{Error, Result};
 
@@ -38,6 +43,32 @@ pub enum PathElem<'a> {
     /// An array index.
     Index(usize),
 }
+
+/// How a route compares keys (and `when` values): `keys = "insensitive"` (the
+/// default: ASCII letter case is ignored) or `keys = "exact"`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyMatch {
+    #[default]
+    Insensitive,
+    Exact,
+}
+
+impl KeyMatch {
+    /// Whether two keys or values are the same under this comparison.
+    #[inline]
+    pub fn same(self, a: &str, b: &str) -> bool {
+        match self {
+            KeyMatch::Insensitive => a.eq_ignore_ascii_case(b),
+            KeyMatch::Exact => a == b,
+        }
+    }
+}
+
+/// The most levels of wrapping (array elements, object members) between the field a
+/// rule names and a scalar it holds: `"cardCode": ["739"]` is one level,
+/// `"cardCode": {"value": ["739"]}` two.
+pub const MAX_WRAP: usize = 4;
 
 /// A parsed field path. Config files hold it as a string, parsed once when the file is
 /// read.
@@ -166,9 +197,55 @@ impl FieldPath {
     }
 
     /// Whether the path matches a concrete path of `len` elements read through `get`
-    /// (so callers need not build a slice). Classic glob matching with backtracking
-    /// to the last `**`: O(len × segments) worst case, no recursion.
+    /// (so callers need not build a slice), keys compared exactly.
     pub fn matches_by<'s>(&self, len: usize, get: impl Fn(usize) -> Option<PathElem<'s>>) -> bool {
+        self.matches_with(KeyMatch::Exact, len, get)
+    }
+
+    /// Whether the path names a leaf at `path` or a container holding it: the path
+    /// itself, or `path` without the array indices the rule does not name, each with
+    /// up to [`MAX_WRAP`] trailing elements (the wrappers) dropped. `keys_only` is
+    /// `path` without its indices (the caller builds it once per leaf).
+    pub fn matches_shape(
+        &self,
+        keys: KeyMatch,
+        path: &[PathElem<'_>],
+        keys_only: &[PathElem<'_>],
+    ) -> bool {
+        let last = self.last_key();
+        let views: [&[PathElem<'_>]; 2] = [path, keys_only];
+        for (v, view) in views.into_iter().enumerate() {
+            if v == 1 && keys_only.len() == path.len() {
+                break;
+            }
+            let max_strip = MAX_WRAP.min(view.len().saturating_sub(1));
+            for strip in 0..=max_strip {
+                let Some(p) = view.get(..view.len() - strip) else {
+                    continue;
+                };
+                if let Some(k) = last {
+                    match p.last() {
+                        Some(PathElem::Key(e)) if keys.same(k, e) => {}
+                        _ => continue,
+                    }
+                }
+                if self.matches_with(keys, p.len(), |i| p.get(i).copied()) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// [`matches_by`](Self::matches_by) with keys compared as `keys` says. Classic
+    /// glob matching with backtracking to the last `**`: O(len × segments) worst
+    /// case, no recursion.
+    pub fn matches_with<'s>(
+        &self,
+        keys: KeyMatch,
+        len: usize,
+        get: impl Fn(usize) -> Option<PathElem<'s>>,
+    ) -> bool {
         let segs = &self.segments;
         let (mut s, mut p) = (0usize, 0usize);
         // (segment index after the `**`, path index the `**` currently stops at)
@@ -186,7 +263,7 @@ impl FieldPath {
                     s += 1;
                     continue;
                 }
-                Some(seg) if get(p).is_some_and(|e| seg_matches(seg, e)) => {
+                Some(seg) if get(p).is_some_and(|e| seg_matches(keys, seg, e)) => {
                     s += 1;
                     p += 1;
                     continue;
@@ -213,9 +290,9 @@ pub enum FormElem {
     Index(usize),
 }
 
-fn seg_matches(seg: &Segment, elem: PathElem<'_>) -> bool {
+fn seg_matches(keys: KeyMatch, seg: &Segment, elem: PathElem<'_>) -> bool {
     match (seg, elem) {
-        (Segment::Key(k), PathElem::Key(e)) => k == e,
+        (Segment::Key(k), PathElem::Key(e)) => keys.same(k, e),
         (Segment::Index(n), PathElem::Index(i)) => *n == i,
         (Segment::AnyOne, _) | (Segment::AnyIndex, PathElem::Index(_)) => true,
         _ => false,
@@ -452,6 +529,52 @@ mod tests {
         assert!(p("items[1].pan").matches(&[K("items"), I(1), K("pan")]));
         assert!(!p("items[1].pan").matches(&[K("items"), I(2), K("pan")]));
         assert!(p("**").matches(&[]));
+    }
+
+    #[test]
+    fn shapes_and_case() {
+        let shape = |rule: &str, keys: KeyMatch, path: &[PathElem<'_>]| {
+            let keys_only: Vec<PathElem<'_>> = path
+                .iter()
+                .filter(|e| matches!(e, PathElem::Key(_)))
+                .copied()
+                .collect();
+            p(rule).matches_shape(keys, path, &keys_only)
+        };
+        let ins = KeyMatch::Insensitive;
+        assert!(shape("cardCode", ins, &[K("CARDCODE")]));
+        assert!(!shape("cardCode", KeyMatch::Exact, &[K("CARDCODE")]));
+        assert!(shape(
+            "details.accountNumber",
+            ins,
+            &[K("Details"), K("AccountNumber")]
+        ));
+        // Wrappers: arrays, objects, a few levels deep.
+        assert!(shape("cardCode", ins, &[K("cardCode"), I(0)]));
+        assert!(shape("cardCode", ins, &[K("cardCode"), K("value")]));
+        assert!(shape(
+            "cardCode",
+            ins,
+            &[K("cardCode"), K("v"), I(2), K("x")]
+        ));
+        assert!(!shape(
+            "cardCode",
+            ins,
+            &[K("cardCode"), K("a"), K("b"), K("c"), K("d"), K("e")]
+        ));
+        // Indices the rule does not name.
+        assert!(shape(
+            "details.accountNumber",
+            ins,
+            &[K("details"), I(0), K("accountNumber")]
+        ));
+        assert!(shape("cardCode", ins, &[I(3), K("cardCode")]));
+        // Not a different field.
+        assert!(!shape("cardCode", ins, &[K("x"), K("cardCode")]));
+        assert!(!shape("cardCode", ins, &[K("cardCodes")]));
+        assert!(!shape("a.b", ins, &[K("a")]));
+        assert!(KeyMatch::Insensitive.same("Direct_Debit", "direct_debit"));
+        assert!(!KeyMatch::Insensitive.same("direct-debit", "direct_debit"));
     }
 
     #[test]

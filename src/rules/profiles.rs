@@ -2,6 +2,7 @@
 //!
 //! Token formats and determinism are left to the vault's per-class defaults.
 
+use super::path::KeyMatch;
 use super::{BodyKind, Condition, FieldPath, FieldRule, LeakPolicy, Location, RouteRules};
 use crate::sensitive::DataClass;
 
@@ -72,6 +73,7 @@ pub fn get(name: &str) -> Option<RouteRules> {
                 ),
             ],
             leak_guard: LeakPolicy::Tokenize,
+            keys: KeyMatch::Insensitive,
         },
         // POST …/paymentMethod: an IBAN or account number under `details`.
         "oracle_brm" => RouteRules {
@@ -83,6 +85,7 @@ pub fn get(name: &str) -> Option<RouteRules> {
                 None,
             )],
             leak_guard: LeakPolicy::Tokenize,
+            keys: KeyMatch::Insensitive,
         },
         // POST /accounts/{id}/paymentInfo: `accountNumber` is a card or a bank account
         // depending on `paymentInfoType`.
@@ -109,6 +112,7 @@ pub fn get(name: &str) -> Option<RouteRules> {
                 ),
             ],
             leak_guard: LeakPolicy::Tokenize,
+            keys: KeyMatch::Insensitive,
         },
         // POST /payment-method (Stripe-backed): only `last4` and a fingerprint; the
         // leak guard watches for a card number sent by mistake. `Auto`: with no field
@@ -118,6 +122,7 @@ pub fn get(name: &str) -> Option<RouteRules> {
             body: BodyKind::Auto,
             fields: Vec::new(),
             leak_guard: LeakPolicy::Tokenize,
+            keys: KeyMatch::Insensitive,
         },
         // Plano "sensitive params": a base64 body wrapping JSON (or a form).
         "plano" => RouteRules {
@@ -132,6 +137,7 @@ pub fn get(name: &str) -> Option<RouteRules> {
                 ),
             ],
             leak_guard: LeakPolicy::Tokenize,
+            keys: KeyMatch::Insensitive,
         },
         _ => return None,
     };

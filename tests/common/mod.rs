@@ -361,3 +361,245 @@ impl Pki {
 }
 
 pub mod binary;
+
+// === what an upstream received, read every way a backend might ===
+
+/// Every reading of `bytes` worth scanning for a raw value: as they are,
+/// decompressed (gzip, zlib, raw deflate), as UTF-16 (both byte orders), and each of
+/// those JSON-unescaped, percent-decoded, quoted-printable-decoded and with numeric
+/// character references decoded; then base64 runs in all of them, decoded the same
+/// ways. Bounded: at most two base64 levels.
+pub fn readings(bytes: &[u8]) -> Vec<String> {
+    use std::io::Read as _;
+    let mut layers = vec![bytes.to_vec()];
+    let inflate = |r: &mut dyn std::io::Read| {
+        let mut out = Vec::new();
+        let _ = r.take(16 << 20).read_to_end(&mut out);
+        out
+    };
+    layers.push(inflate(&mut flate2::read::MultiGzDecoder::new(bytes)));
+    layers.push(inflate(&mut flate2::read::ZlibDecoder::new(bytes)));
+    layers.push(inflate(&mut flate2::read::DeflateDecoder::new(bytes)));
+    let mut texts = Vec::new();
+    for layer in layers.into_iter().filter(|l| !l.is_empty()) {
+        for text in text_readings(&layer) {
+            texts.push(text);
+        }
+    }
+    let mut more = Vec::new();
+    for _ in 0..2 {
+        for t in texts.iter().chain(more.clone().iter()) {
+            for run in t
+                .split(|c: char| !(c.is_ascii_alphanumeric() || "+/-_=".contains(c)))
+                .filter(|r| r.len() >= 8)
+            {
+                use base64::Engine as _;
+                for engine in [
+                    &base64::engine::general_purpose::STANDARD_NO_PAD,
+                    &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                ] {
+                    if let Ok(d) = engine.decode(run.trim_end_matches('=')) {
+                        more.extend(text_readings(&d));
+                    }
+                }
+            }
+        }
+    }
+    texts.extend(more);
+    texts.sort();
+    texts.dedup();
+    texts
+}
+
+fn text_readings(bytes: &[u8]) -> Vec<String> {
+    let mut bases = vec![String::from_utf8_lossy(bytes).into_owned()];
+    for le in [true, false] {
+        for skip in [0, 1] {
+            let units: Vec<u16> = bytes
+                .get(skip..)
+                .unwrap_or_default()
+                .chunks_exact(2)
+                .map(|c| {
+                    if le {
+                        u16::from_le_bytes([c[0], c[1]])
+                    } else {
+                        u16::from_be_bytes([c[0], c[1]])
+                    }
+                })
+                .collect();
+            bases.push(String::from_utf16_lossy(&units));
+        }
+    }
+    let mut out = Vec::new();
+    for b in bases {
+        out.push(unescape_json(&b));
+        out.push(percent_decode(&b));
+        out.push(b.replace("=\r\n", "").replace("=3D", "="));
+        out.push(char_refs(&b));
+        out.push(b);
+    }
+    out
+}
+
+fn unescape_json(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' && matches!(chars.peek(), Some('u' | 'U')) {
+            chars.next();
+            let hex: String = chars.by_ref().take(4).collect();
+            match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+                Some(ch) => out.push(ch),
+                None => out.push_str(&hex),
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Ok(v) =
+                u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(if b[i] == b'+' { b' ' } else { b[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn char_refs(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find("&#") {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at + 2..];
+        let (hex, digits) = match tail.strip_prefix(['x', 'X']) {
+            Some(t) => (true, t),
+            None => (false, tail),
+        };
+        let n = digits
+            .chars()
+            .take_while(|c| {
+                if hex {
+                    c.is_ascii_hexdigit()
+                } else {
+                    c.is_ascii_digit()
+                }
+            })
+            .count();
+        let cp = u32::from_str_radix(&digits[..n], if hex { 16 } else { 10 }).ok();
+        match cp.and_then(char::from_u32) {
+            Some(c) if n > 0 => {
+                out.push(c);
+                let after = &digits[n..];
+                rest = after.strip_prefix(';').unwrap_or(after);
+            }
+            _ => {
+                out.push_str("&#");
+                rest = tail;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `s` without the separators a card's digit groups may be written with.
+pub fn squeeze(s: &str) -> String {
+    s.chars()
+        .filter(|c| {
+            !matches!(
+                c,
+                ' ' | '-'
+                    | '.'
+                    | '/'
+                    | '\t'
+                    | '\n'
+                    | '\r'
+                    | '_'
+                    | '\0'
+                    | '\u{a0}'
+                    | '\u{2009}'
+                    | '\u{2013}'
+                    | '\u{2212}'
+            )
+        })
+        .collect()
+}
+
+/// Whether `value` appears in a reading of `bytes` as a whole number (not inside a
+/// longer digit run); card-length values also with separators squeezed out.
+pub fn holds_raw(bytes: &[u8], value: &str) -> bool {
+    let whole = |text: &str| {
+        text.match_indices(value).any(|(i, _)| {
+            let before = text[..i].chars().next_back();
+            let after = text[i + value.len()..].chars().next();
+            !before.is_some_and(|c| c.is_ascii_digit())
+                && !after.is_some_and(|c| c.is_ascii_digit())
+        })
+    };
+    readings(bytes)
+        .iter()
+        .any(|t| whole(t) || (value.len() >= 13 && squeeze(t).contains(value)))
+}
+
+/// Every run of 13 to 19 ASCII digits in a reading of `bytes` that passes the Luhn
+/// check.
+pub fn luhn_runs(bytes: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in readings(bytes) {
+        for run in t.split(|c: char| !c.is_ascii_digit()) {
+            if (13..=19).contains(&run.len()) && luhn(run) {
+                out.push(run.to_owned());
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+pub fn luhn(digits: &str) -> bool {
+    let mut sum = 0;
+    for (i, c) in digits.bytes().rev().enumerate() {
+        let mut d = u32::from(c - b'0');
+        if i % 2 == 1 {
+            d *= 2;
+            if d > 9 {
+                d -= 9;
+            }
+        }
+        sum += d;
+    }
+    sum % 10 == 0
+}
+
+/// All the bytes of what an upstream received: body, path, query and header values.
+pub fn received_bytes(r: &vaultgate::demo::echo::Received) -> Vec<u8> {
+    let mut all = r.body.to_vec();
+    all.extend_from_slice(b" ");
+    all.extend_from_slice(r.path.as_bytes());
+    all.extend_from_slice(b" ");
+    all.extend_from_slice(r.query.as_deref().unwrap_or("").as_bytes());
+    for (n, v) in &r.headers {
+        // Lengths are numbers the client did not choose.
+        if n.eq_ignore_ascii_case("content-length") {
+            continue;
+        }
+        all.extend_from_slice(b" ");
+        all.extend_from_slice(v.as_bytes());
+    }
+    all
+}

@@ -16,6 +16,8 @@ mod common;
 mod crash;
 mod faults;
 mod hostile;
+mod hostile_codec;
+mod leak_properties;
 mod proxy_forward;
 mod proxy_limits;
 mod proxy_logs;

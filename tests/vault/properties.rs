@@ -176,6 +176,7 @@ fn rules(body: BodyKind) -> RouteRules {
             rule("payment_method.cvc", DataClass::Cvv),
         ],
         leak_guard: LeakPolicy::Tokenize,
+        ..RouteRules::default()
     }
 }
 

@@ -1,0 +1,398 @@
+//! Byte-level leak scanning, for bodies and parts no codec reads and for text that
+//! still holds an encoding after its codec decoded it.
+//!
+//! The bytes are read as a few *views*, each a digit stream with a position map back
+//! to the bytes, and every view is handed to the leak guard ([`guard::scan`]):
+//!
+//! - the **direct** view: UTF-8 as it is (so the guard's own Unicode handling
+//!   applies), with `\uXXXX` escapes (surrogate pairs included), XML/HTML numeric
+//!   character references (`&#52;`, `&#x34;`, `&#X0034`, with or without `;`),
+//!   `&nbsp;` and `%XX` escapes of ASCII decoded; a byte that is not UTF-8 reads as a
+//!   space, so it cannot split a card the upstream may still read around it;
+//! - two **UTF-16LE** views (at even and at odd offsets), when the bytes hold enough
+//!   NULs to be UTF-16 text: ASCII digits in UTF-16, little- or big-endian, read as
+//!   digits in one of them.
+//!
+//! A hit is *plain* when its bytes are exactly what the guard read (no decoding
+//! between them): only those can be replaced in place. The caller refuses the rest.
+
+use std::ops::Range;
+
+use crate::rules::guard;
+
+/// One card-shaped hit in the scanned bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Hit {
+    /// The bytes it covers.
+    pub range: Range<usize>,
+    /// Whether those bytes are the digits as the guard read them (replaceable).
+    pub plain: bool,
+}
+
+/// The fewest NUL bytes for which the UTF-16 views are read: every ASCII digit of a
+/// card in UTF-16 comes with one.
+const MIN_NULS: usize = guard::MIN_DIGITS;
+
+/// The longest character reference read (`&#x0000034;`).
+const MAX_REF: usize = 12;
+
+/// Whether text a codec has decoded may still hide a card in an encoding the guard
+/// does not read: a `\u` escape, a character reference, a `%` escape or a NUL. A
+/// cheap check for hot paths; every such encoding of a card also has at least
+/// [`guard::MIN_DIGITS`] ASCII digits, so callers check [`guard::may_contain`] first.
+pub(crate) fn worth_scanning(text: &[u8]) -> bool {
+    text.windows(2).any(|w| {
+        matches!(
+            w,
+            [b'\\', b'u' | b'U'] | [b'&', b'#' | b'n' | b'N'] | [b'%', b'0'..=b'9']
+        )
+    }) || text.contains(&0)
+}
+
+/// Every hit in `data`, in every view, in order of position, without duplicates.
+pub(crate) fn scan(data: &[u8]) -> Vec<Hit> {
+    let mut hits = Vec::new();
+    if !guard::may_contain(data) {
+        return hits;
+    }
+    let mut view = View::with_capacity(data.len());
+    direct(data, &mut view);
+    view.hits(data, &mut hits);
+    if data.iter().filter(|b| **b == 0).count() >= MIN_NULS {
+        for align in [0, 1] {
+            view.clear();
+            utf16le(data, align, &mut view);
+            view.hits(data, &mut hits);
+        }
+    }
+    hits.sort_by_key(|h| (h.range.start, h.range.end));
+    hits.dedup();
+    hits
+}
+
+/// A decoded view: bytes for the guard and, per byte, the source bytes it came from.
+struct View {
+    text: Vec<u8>,
+    from: Vec<(u32, u32)>,
+    ranges: Vec<Range<usize>>,
+}
+
+impl View {
+    fn with_capacity(n: usize) -> View {
+        View {
+            text: Vec::with_capacity(n),
+            from: Vec::with_capacity(n),
+            ranges: Vec::new(),
+        }
+    }
+
+    fn clear(&mut self) {
+        self.text.clear();
+        self.from.clear();
+    }
+
+    /// Append `bytes`, all read from `src`.
+    fn push(&mut self, bytes: &[u8], src: Range<usize>) {
+        let s = u32::try_from(src.start).unwrap_or(u32::MAX);
+        let e = u32::try_from(src.end).unwrap_or(u32::MAX);
+        for b in bytes {
+            self.text.push(*b);
+            self.from.push((s, e));
+        }
+    }
+
+    fn push_char(&mut self, c: char, src: Range<usize>) {
+        let mut buf = [0u8; 4];
+        self.push(c.encode_utf8(&mut buf).as_bytes(), src);
+    }
+
+    /// Run the guard over the view and map its hits back to `data`.
+    fn hits(&mut self, data: &[u8], out: &mut Vec<Hit>) {
+        self.ranges.clear();
+        guard::scan(&self.text, &mut self.ranges);
+        for r in &self.ranges {
+            let (Some(first), Some(last)) = (
+                self.from.get(r.start),
+                r.end.checked_sub(1).and_then(|i| self.from.get(i)),
+            ) else {
+                continue;
+            };
+            let (Ok(start), Ok(end)) = (usize::try_from(first.0), usize::try_from(last.1)) else {
+                continue;
+            };
+            if start >= end || end > data.len() {
+                continue;
+            }
+            let plain = data.get(start..end) == self.text.get(r.clone());
+            out.push(Hit {
+                range: start..end,
+                plain,
+            });
+        }
+    }
+}
+
+/// The direct view: UTF-8 as is, escapes and references decoded.
+fn direct(data: &[u8], view: &mut View) {
+    let mut i = 0;
+    while let Some(&b) = data.get(i) {
+        if b.is_ascii() {
+            if let Some((c, len)) = escape_at(data, i) {
+                view.push_char(c, i..i + len);
+                i += len;
+            } else {
+                view.push(&[b], i..i + 1);
+                i += 1;
+            }
+            continue;
+        }
+        let len = utf8_len(b);
+        match data.get(i..i + len).map(std::str::from_utf8) {
+            Some(Ok(s)) => {
+                view.push(s.as_bytes(), i..i + len);
+                i += len;
+            }
+            _ => {
+                view.push(b" ", i..i + 1);
+                i += 1;
+            }
+        }
+    }
+}
+
+/// The length a UTF-8 sequence starting with `b` claims.
+fn utf8_len(b: u8) -> usize {
+    match b {
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF7 => 4,
+        _ => 1,
+    }
+}
+
+/// The character an escape or reference at `i` stands for, and its length.
+fn escape_at(data: &[u8], i: usize) -> Option<(char, usize)> {
+    match data.get(i)? {
+        b'\\' if matches!(data.get(i + 1), Some(b'u' | b'U')) => {
+            let hi = hex_at(data, i + 2, 4)?;
+            if (0xD800..0xDC00).contains(&hi) {
+                let lo = (matches!(data.get(i + 6..i + 8), Some([b'\\', b'u' | b'U'])))
+                    .then(|| hex_at(data, i + 8, 4))
+                    .flatten()
+                    .filter(|lo| (0xDC00..0xE000).contains(lo))?;
+                let cp = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+                return Some((char::from_u32(cp)?, 12));
+            }
+            Some((char::from_u32(hi)?, 6))
+        }
+        b'&' => char_ref(data, i),
+        b'%' => {
+            let v = hex_at(data, i + 1, 2)?;
+            let c = char::from_u32(v).filter(char::is_ascii)?;
+            Some((c, 3))
+        }
+        _ => None,
+    }
+}
+
+/// `&#52;`, `&#x34;`, `&#X0034` (the `;` is optional, as browsers read it) or `&nbsp;`.
+fn char_ref(data: &[u8], i: usize) -> Option<(char, usize)> {
+    let rest = data.get(i + 1..)?;
+    if rest
+        .get(..5)
+        .is_some_and(|n| n.eq_ignore_ascii_case(b"nbsp;"))
+    {
+        return Some(('\u{a0}', 6));
+    }
+    if rest.first() != Some(&b'#') {
+        return None;
+    }
+    let hex = matches!(rest.get(1), Some(b'x' | b'X'));
+    let start = if hex { 2 } else { 1 };
+    let digits = rest
+        .iter()
+        .skip(start)
+        .take(MAX_REF)
+        .take_while(|c| {
+            if hex {
+                c.is_ascii_hexdigit()
+            } else {
+                c.is_ascii_digit()
+            }
+        })
+        .count();
+    if digits == 0 {
+        return None;
+    }
+    let text = std::str::from_utf8(rest.get(start..start + digits)?).ok()?;
+    let cp = u32::from_str_radix(text, if hex { 16 } else { 10 }).ok()?;
+    let c = char::from_u32(cp)?;
+    let semi = usize::from(rest.get(start + digits) == Some(&b';'));
+    Some((c, 1 + start + digits + semi))
+}
+
+fn hex_at(data: &[u8], at: usize, n: usize) -> Option<u32> {
+    data.get(at..at + n)?.iter().try_fold(0u32, |acc, c| {
+        let d = char::from(*c).to_digit(16)?;
+        Some(acc * 16 + d)
+    })
+}
+
+/// A UTF-16LE view starting at byte `align` (0 or 1). Big-endian text reads as
+/// little-endian at the other alignment as far as ASCII goes.
+fn utf16le(data: &[u8], align: usize, view: &mut View) {
+    let unit = |at: usize| -> Option<u32> {
+        let b = data.get(at..at + 2)?;
+        Some(u32::from(*b.first()?) | (u32::from(*b.get(1)?) << 8))
+    };
+    let mut i = align;
+    while let Some(u) = unit(i) {
+        if (0xD800..0xDC00).contains(&u)
+            && let Some(lo) = unit(i + 2).filter(|lo| (0xDC00..0xE000).contains(lo))
+            && let Some(c) = char::from_u32(0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00))
+        {
+            view.push_char(c, i..i + 4);
+            i += 4;
+            continue;
+        }
+        match char::from_u32(u) {
+            Some(c) => view.push_char(c, i..i + 2),
+            None => view.push(b"x", i..i + 2),
+        }
+        i += 2;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CARD: &str = "4242424242424242";
+
+    fn utf16(s: &str, le: bool) -> Vec<u8> {
+        s.encode_utf16()
+            .flat_map(|u| if le { u.to_le_bytes() } else { u.to_be_bytes() })
+            .collect()
+    }
+
+    /// The one hit in `data`; where the guard also reads some encoding on its own
+    /// (a NUL as a separator, say), the decoded (not plain) hit.
+    fn one(data: &[u8]) -> Hit {
+        let hits = scan(data);
+        assert!(
+            !hits.is_empty(),
+            "no hit in {:?}",
+            String::from_utf8_lossy(data)
+        );
+        let decoded: Vec<&Hit> = hits.iter().filter(|h| !h.plain).collect();
+        match decoded.as_slice() {
+            [] if hits.len() == 1 => hits[0].clone(),
+            [h] => (*h).clone(),
+            _ => panic!("{hits:?} in {:?}", String::from_utf8_lossy(data)),
+        }
+    }
+
+    #[test]
+    fn plain_digits_are_plain_hits() {
+        let data = format!("note: {CARD}.");
+        let h = one(data.as_bytes());
+        assert_eq!(&data[h.range.clone()], CARD);
+        assert!(h.plain);
+    }
+
+    #[test]
+    fn digits_around_bytes_that_are_not_utf8() {
+        let mut data = b"\xff\xfe".to_vec();
+        data.extend_from_slice(CARD.as_bytes());
+        data.extend_from_slice(b"\x80 x");
+        let h = one(&data);
+        assert_eq!(h.range, 2..18);
+        assert!(h.plain);
+    }
+
+    #[test]
+    fn json_escapes_are_decoded_and_not_plain() {
+        let esc: String = CARD
+            .chars()
+            .map(|c| format!("\\u{:04x}", c as u32))
+            .collect();
+        let data = format!(r#"{{"note":"{esc}"}}"#);
+        let h = one(data.as_bytes());
+        assert!(!h.plain);
+        assert_eq!(h.range, 9..9 + esc.len());
+        // Partly escaped.
+        let h = one(br#"{"n":"4242\u003424242424242"}"#);
+        assert!(!h.plain);
+        // Upper-case U.
+        assert!(!one(br"\U0034242424242424242").plain);
+    }
+
+    #[test]
+    fn character_references_are_decoded() {
+        let dec: String = CARD.chars().map(|c| format!("&#{};", c as u32)).collect();
+        let hex: String = CARD
+            .chars()
+            .map(|c| format!("&#x{:x};", c as u32))
+            .collect();
+        let no_semi: String = CARD
+            .chars()
+            .map(|c| format!("&#X{:04X}", c as u32))
+            .collect();
+        for data in [dec, hex, no_semi] {
+            let h = one(format!("<p>{data}</p>").as_bytes());
+            assert!(!h.plain, "{data}");
+            assert_eq!(h.range.start, 3);
+        }
+        // Mixed with plain digits.
+        assert!(!one(b"4242&#52;24242424242").plain);
+    }
+
+    #[test]
+    fn percent_escapes_are_decoded() {
+        assert!(!one(b"card=4242%204242%204242%204242").plain);
+    }
+
+    #[test]
+    fn utf16_either_endianness_any_alignment() {
+        for le in [true, false] {
+            for prefix in [&b""[..], b"x", b"\xff\xfe", b"\xfe\xff\x00"] {
+                let mut data = prefix.to_vec();
+                data.extend(utf16(&format!("{{\"n\":\"{CARD}\"}}"), le));
+                let h = one(&data);
+                assert!(!h.plain, "le={le} prefix={prefix:?}");
+            }
+        }
+        // With separators, and the hit's bytes cover the card.
+        let data = utf16("x 4242 4242 4242 4242 y", true);
+        let h = one(&data);
+        assert_eq!(h.range, 4..42);
+    }
+
+    #[test]
+    fn nothing_to_find() {
+        assert!(scan(b"").is_empty());
+        assert!(scan(b"4242424242424241").is_empty());
+        assert!(scan(&utf16("4242424242424241", true)).is_empty());
+        assert!(scan(b"\\u0034\\u0032 &#52; %34").is_empty());
+        assert!(scan(&[0u8; 64]).is_empty());
+        // Broken escapes are read as text.
+        assert!(scan(b"\\u00zz &# &#x; %zz \\ud800 4242").is_empty());
+    }
+
+    #[test]
+    fn worth_scanning_spots_encodings() {
+        assert!(worth_scanning(br"\u0034"));
+        assert!(worth_scanning(b"&#52;"));
+        assert!(worth_scanning(b"a\0b"));
+        assert!(worth_scanning(b"%34"));
+        assert!(!worth_scanning(b"plain 4242 text & more"));
+    }
+
+    #[test]
+    fn long_inputs_stay_linear() {
+        let data = "&#52;".repeat(200_000);
+        let _ = scan(data.as_bytes());
+        let data = "4\0".repeat(200_000);
+        let _ = scan(data.as_bytes());
+    }
+}

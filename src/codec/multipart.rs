@@ -1,0 +1,307 @@
+//! `multipart/form-data` bodies, read part by part with `multer`.
+//!
+//! Each part's `Content-Transfer-Encoding` is undone (`base64`, `quoted-printable`;
+//! `7bit`, `8bit` and `binary` are identity; anything else is refused), then the part
+//! goes through the codec its Content-Type names:
+//!
+//! - no Content-Type, or `text/plain`: a form field named by the part's `name`
+//!   (`payment_method[card_number]` is a path, as in a form), its whole content the
+//!   value (rules apply to it; a value that is not UTF-8 is scanned at the byte level);
+//! - JSON (`application/json`, `application/*+json`): the JSON codec, paths from the
+//!   part's root;
+//! - `application/x-www-form-urlencoded`: the form codec;
+//! - anything else (files, images, nested multipart): the byte-level scanner.
+//!
+//! The document the collector sees is the parts' decoded contents one after another;
+//! [`Layout`] keeps where each part is and how to write it back. A rewritten body is
+//! emitted anew from the parts with the same boundary (headers as they were, contents
+//! re-encoded with their transfer encoding); a preamble or epilogue is dropped, so
+//! the upstream gets exactly what was scanned.
+
+use std::future::Future;
+use std::ops::Range;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use zeroize::Zeroizing;
+
+use super::base64;
+use super::collect::{Collector, PathStyle};
+use super::form::{self, FormPath};
+use super::json;
+use super::media::{self, Media};
+use crate::error::{Error, Result};
+use crate::rules::path::FieldPath;
+
+fn invalid(what: &str) -> Error {
+    Error::InvalidBody(format!("invalid multipart body: {what}"))
+}
+
+/// How a part's content is written on the wire.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Transfer {
+    Identity,
+    Base64(base64::Style),
+    QuotedPrintable,
+}
+
+/// Which codec reads a part.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PartKind {
+    /// A form field: its content is one value.
+    Field,
+    Json,
+    Form,
+    /// Bytes no codec reads.
+    Opaque,
+}
+
+/// One part of a multipart body.
+pub(crate) struct Part {
+    /// The field name from `Content-Disposition`, if any.
+    pub name: Option<String>,
+    pub kind: PartKind,
+    /// The header block as it is written back: `name: value\r\n` per header.
+    pub head: Vec<u8>,
+    /// Where the decoded content is in the document.
+    pub range: Range<usize>,
+    pub transfer: Transfer,
+}
+
+/// A multipart body's boundary and parts.
+pub(crate) struct Layout {
+    pub boundary: String,
+    pub parts: Vec<Part>,
+}
+
+/// Split a multipart body into its parts and decode each part's transfer encoding.
+/// Returns the document (the decoded contents, one after another) and the layout.
+pub(crate) fn split(
+    content_type: &str,
+    body: &[u8],
+    max: usize,
+) -> Result<(Zeroizing<Vec<u8>>, Layout)> {
+    let boundary = multer::parse_boundary(content_type)
+        .map_err(|_| invalid("the Content-Type has no valid boundary"))?;
+    let raw = read_parts(&boundary, body, max)?;
+    let mut doc = Zeroizing::new(Vec::with_capacity(body.len()));
+    let mut parts = Vec::with_capacity(raw.len());
+    for (name, headers, data) in raw {
+        let (content, transfer) = undo_transfer(&headers, &data, max)?;
+        let start = doc.len();
+        doc.extend_from_slice(&content);
+        if doc.len() > max {
+            return Err(Error::BodyTooLarge { limit: max });
+        }
+        let mut head = Vec::new();
+        for (n, v) in &headers {
+            head.extend_from_slice(n.as_str().as_bytes());
+            head.extend_from_slice(b": ");
+            head.extend_from_slice(v.as_bytes());
+            head.extend_from_slice(b"\r\n");
+        }
+        parts.push(Part {
+            name,
+            kind: kind_of(&headers),
+            head,
+            range: start..doc.len(),
+            transfer,
+        });
+    }
+    Ok((doc, Layout { boundary, parts }))
+}
+
+type RawPart = (Option<String>, http::HeaderMap, Bytes);
+
+/// Run multer over the in-memory body. Its stream is ready at once, so the future
+/// completes on its first poll; one that does not is an error, never a wait.
+fn read_parts(boundary: &str, body: &[u8], max: usize) -> Result<Vec<RawPart>> {
+    let stream = futures_util::stream::iter([Ok::<Bytes, std::convert::Infallible>(
+        Bytes::copy_from_slice(body),
+    )]);
+    let limit = u64::try_from(max).unwrap_or(u64::MAX);
+    let constraints = multer::Constraints::new()
+        .size_limit(multer::SizeLimit::new().whole_stream(limit.saturating_add(4096)));
+    let mut mp = multer::Multipart::with_constraints(stream, boundary.to_owned(), constraints);
+    let read = async move {
+        let mut out = Vec::new();
+        while let Some(field) = mp.next_field().await.map_err(multer_error)? {
+            let name = field.name().map(str::to_owned);
+            let headers = field.headers().clone();
+            let data = field.bytes().await.map_err(multer_error)?;
+            out.push((name, headers, data));
+        }
+        Ok::<_, Error>(out)
+    };
+    ready(read)?
+}
+
+fn multer_error(e: multer::Error) -> Error {
+    match e {
+        multer::Error::StreamSizeExceeded { .. } | multer::Error::FieldSizeExceeded { .. } => {
+            invalid("it is too large")
+        }
+        multer::Error::IncompleteStream => invalid("it ends before its closing boundary"),
+        multer::Error::IncompleteHeaders | multer::Error::ReadHeaderFailed(_) => {
+            invalid("a part's headers are malformed")
+        }
+        multer::Error::IncompleteFieldData { .. } => invalid("a part is not terminated"),
+        _ => invalid("it could not be parsed"),
+    }
+}
+
+/// Poll a future that never waits to its end.
+fn ready<F: Future>(fut: F) -> Result<F::Output> {
+    let mut fut = pin!(fut);
+    let mut cx = Context::from_waker(Waker::noop());
+    for _ in 0..16 {
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return Ok(v);
+        }
+    }
+    Err(Error::Internal(
+        "the multipart parser waited on an in-memory body",
+    ))
+}
+
+fn header<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Undo a part's `Content-Transfer-Encoding`.
+fn undo_transfer(
+    headers: &http::HeaderMap,
+    data: &[u8],
+    max: usize,
+) -> Result<(Zeroizing<Vec<u8>>, Transfer)> {
+    let cte = match headers.get("content-transfer-encoding") {
+        None => String::new(),
+        Some(v) => v
+            .to_str()
+            .map_err(|_| invalid("a Content-Transfer-Encoding is not ASCII"))?
+            .trim()
+            .to_ascii_lowercase(),
+    };
+    match cte.as_str() {
+        "" | "7bit" | "8bit" | "binary" => Ok((Zeroizing::new(data.to_vec()), Transfer::Identity)),
+        "base64" if data.iter().all(u8::is_ascii_whitespace) => Ok((
+            Zeroizing::new(Vec::new()),
+            Transfer::Base64(base64::Style {
+                url_safe: false,
+                padded: true,
+                wrap: None,
+                crlf: true,
+                final_newline: false,
+            }),
+        )),
+        "base64" => {
+            let (d, style) = base64::decode(data, max)
+                .map_err(|_| invalid("a part's base64 content is invalid"))?;
+            Ok((d, Transfer::Base64(style)))
+        }
+        "quoted-printable" => {
+            let d = quoted_printable::decode(data, quoted_printable::ParseMode::Robust)
+                .map_err(|_| invalid("a part's quoted-printable content is invalid"))?;
+            Ok((Zeroizing::new(d), Transfer::QuotedPrintable))
+        }
+        _ => Err(invalid(
+            "a part has an unsupported Content-Transfer-Encoding",
+        )),
+    }
+}
+
+/// Which codec reads a part, by its Content-Type.
+fn kind_of(headers: &http::HeaderMap) -> PartKind {
+    let Some(ct) = header(headers, "content-type") else {
+        return if headers.contains_key("content-type") {
+            PartKind::Opaque
+        } else {
+            PartKind::Field
+        };
+    };
+    if media::essence(ct) == "text/plain" {
+        return PartKind::Field;
+    }
+    match media::classify(Some(ct)) {
+        Ok(Media::Json) => PartKind::Json,
+        Ok(Media::Form) => PartKind::Form,
+        _ => PartKind::Opaque,
+    }
+}
+
+/// Report every part to the collector.
+pub(crate) fn scan(doc: &[u8], layout: &Layout, c: &mut Collector<'_>) -> Result<()> {
+    let mut elems = Vec::new();
+    for part in &layout.parts {
+        let name = part.name.as_deref().unwrap_or_default();
+        FieldPath::split_form_key(name, &mut elems);
+        let path = FormPath {
+            key: name,
+            elems: &elems,
+        };
+        let data = doc
+            .get(part.range.clone())
+            .ok_or(Error::Internal("part outside the document"))?;
+        c.set_base(part.range.start);
+        c.set_style(PathStyle::Form);
+        // The headers (name, filename) go upstream as they are.
+        c.unreplaceable(&path, &part.head);
+        let whole = 0..data.len();
+        match part.kind {
+            PartKind::Field => match std::str::from_utf8(data) {
+                Ok(text) => c.value(
+                    &path,
+                    super::collect::Slot {
+                        span: whole,
+                        kind: super::collect::SlotKind::Raw,
+                    },
+                    text,
+                ),
+                Err(_) => c.bytes(&path, whole, data),
+            },
+            PartKind::Json => {
+                c.set_style(PathStyle::Json);
+                json::scan(data, c)?;
+            }
+            PartKind::Form => form::scan(data, c)?,
+            PartKind::Opaque => c.bytes(&path, whole, data),
+        }
+    }
+    c.set_base(0);
+    c.set_style(PathStyle::Form);
+    Ok(())
+}
+
+/// Write the body back: every part with its (possibly rewritten) decoded content,
+/// `contents[i]` for `layout.parts[i]`, re-encoded with its transfer encoding.
+pub(crate) fn emit(layout: &Layout, contents: &[Zeroizing<Vec<u8>>]) -> Result<Vec<u8>> {
+    if contents.len() != layout.parts.len() {
+        return Err(Error::Internal("one content per part is required"));
+    }
+    let size: usize = contents.iter().map(|c| c.len() * 2 + 256).sum();
+    let mut out = Vec::with_capacity(size);
+    for (part, content) in layout.parts.iter().zip(contents) {
+        out.extend_from_slice(b"--");
+        out.extend_from_slice(layout.boundary.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&part.head);
+        out.extend_from_slice(b"\r\n");
+        match &part.transfer {
+            Transfer::Identity => out.extend_from_slice(content),
+            Transfer::Base64(style) => out.extend_from_slice(&base64::encode(content, style)),
+            Transfer::QuotedPrintable => {
+                out.extend_from_slice(&quoted_printable::encode(content.as_slice()));
+            }
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"--");
+    out.extend_from_slice(layout.boundary.as_bytes());
+    out.extend_from_slice(b"--\r\n");
+    Ok(out)
+}
+
+#[cfg(test)]
+#[path = "multipart_tests.rs"]
+mod tests;

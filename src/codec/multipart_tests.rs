@@ -1,0 +1,248 @@
+//! The multipart codec through [`crate::codec::extract`].
+
+use ::base64::Engine as _;
+use ::base64::engine::general_purpose::STANDARD;
+
+use crate::codec::{Extraction, FindingKind, RequestParts, extract};
+use crate::error::Error;
+use crate::rules::{BodyKind, RouteRules, profiles};
+use crate::sensitive::DataClass;
+
+const CARD: &str = "4242424242424242";
+const B: &str = "XyZzY-boundary";
+const CT: &str = "multipart/form-data; boundary=XyZzY-boundary";
+
+/// A multipart body from (headers, content) parts.
+fn body(parts: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = b"preamble\r\n".to_vec();
+    for (head, content) in parts {
+        out.extend_from_slice(format!("--{B}\r\n{head}\r\n\r\n").as_bytes());
+        out.extend_from_slice(content);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("--{B}--\r\n").as_bytes());
+    out
+}
+
+fn field(name: &str) -> String {
+    format!("Content-Disposition: form-data; name=\"{name}\"")
+}
+
+fn req(body: &[u8]) -> RequestParts<'_> {
+    RequestParts {
+        content_type: Some(CT),
+        content_encoding: None,
+        query: None,
+        body,
+        max_body: 1 << 20,
+    }
+}
+
+/// The q2open rules reading any body type (multipart included).
+fn q2_auto() -> RouteRules {
+    let mut r = profiles::get("q2open").unwrap();
+    r.body = BodyKind::Auto;
+    r
+}
+
+fn guard() -> RouteRules {
+    profiles::get("payment_method").unwrap()
+}
+
+fn apply(x: Extraction) -> Vec<u8> {
+    let n = x.findings().len();
+    let toks: Vec<Option<String>> = (0..n).map(|i| Some(format!("tok{i}"))).collect();
+    x.apply(&toks).unwrap().body.unwrap().to_vec()
+}
+
+fn parts_of(out: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(out).into_owned();
+    text.split(&format!("--{B}"))
+        .map(str::to_owned)
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+#[test]
+fn form_fields_follow_the_rules() {
+    let b = body(&[
+        (&field("paymentType"), b"card"),
+        (&field("CardNumber"), CARD.as_bytes()),
+        (&field("cardCode"), b"739"),
+        (&field("note"), b"card 4111 1111 1111 1111 here"),
+    ]);
+    let x = extract(&q2_auto(), req(&b)).unwrap();
+    let kinds: Vec<_> = x
+        .findings()
+        .iter()
+        .map(|f| (f.kind, f.class, f.location.clone()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (
+                FindingKind::Rule { rule: 0 },
+                DataClass::Pan,
+                "body:CardNumber".into()
+            ),
+            (
+                FindingKind::Rule { rule: 1 },
+                DataClass::Cvv,
+                "body:cardCode".into()
+            ),
+            (FindingKind::Leak, DataClass::Pan, "body:note".into()),
+        ]
+    );
+    assert_eq!(x.findings()[1].scope, Some(0));
+    let out = apply(x);
+    let want = body(&[
+        (&field("paymentType"), b"card"),
+        (&field("CardNumber"), b"tok0"),
+        (&field("cardCode"), b"tok1"),
+        (&field("note"), b"card tok2 here"),
+    ]);
+    // Emitted anew with the same boundary (header names as HTTP reads them, in
+    // lower case); the preamble is dropped.
+    let want = want.strip_prefix(b"preamble\r\n".as_slice()).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        String::from_utf8_lossy(want).replace("Content-Disposition", "content-disposition")
+    );
+}
+
+#[test]
+fn parts_go_through_their_codec_and_transfer_encoding() {
+    let json = format!(r#"{{"paymentType":"card","cardNumber":"{CARD}","cardCode":"739"}}"#);
+    let b64 = STANDARD.encode(&json);
+    let qp = format!("note=3D{CARD}");
+    let b = body(&[
+        (
+            &format!("{}\r\nContent-Type: application/json", field("a")),
+            json.as_bytes(),
+        ),
+        (
+            &format!(
+                "{}\r\nContent-Type: application/json\r\nContent-Transfer-Encoding: base64",
+                field("b")
+            ),
+            b64.as_bytes(),
+        ),
+        (
+            &format!(
+                "{}\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable",
+                field("c")
+            ),
+            qp.as_bytes(),
+        ),
+    ]);
+    // On a guard-only route the JSON parts' cards are leaks; the CVVs mean nothing.
+    let x = extract(&guard(), req(&b)).unwrap();
+    assert_eq!(x.findings().len(), 3);
+    let out = apply(x);
+    let parts = parts_of(&out);
+    assert!(parts[0].contains(r#""cardNumber":"tok0""#), "{}", parts[0]);
+    let b64_out = parts[1].rsplit("\r\n\r\n").next().unwrap().trim();
+    let decoded = String::from_utf8(STANDARD.decode(b64_out).unwrap()).unwrap();
+    assert!(decoded.contains(r#""cardNumber":"tok1""#), "{decoded}");
+    assert!(parts[2].contains("note=3Dtok2"), "{}", parts[2]);
+    assert!(!String::from_utf8_lossy(&out).contains(CARD));
+}
+
+#[test]
+fn binary_parts_are_scanned_at_the_byte_level() {
+    let mut png = vec![0x89, b'P', b'N', b'G', 0xff];
+    png.extend_from_slice(CARD.as_bytes());
+    png.push(0);
+    let file =
+        "Content-Disposition: form-data; name=\"f\"; filename=\"a.png\"\r\nContent-Type: image/png";
+    let b = body(&[(file, &png)]);
+    let x = extract(&guard(), req(&b)).unwrap();
+    assert_eq!(x.findings().len(), 1);
+    let out = apply(x);
+    assert!(!out.windows(16).any(|w| w == CARD.as_bytes()));
+    assert!(out.windows(9).any(|w| w == b"PNG\xfftok0\0"));
+
+    // UTF-16 digits cannot be replaced in place: refused.
+    let utf16: Vec<u8> = CARD.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let b = body(&[(file, &utf16)]);
+    let e = extract(&guard(), req(&b)).err().unwrap();
+    assert_eq!(e.code(), "card_number_detected");
+}
+
+#[test]
+fn what_cannot_be_rewritten_is_refused() {
+    // A card in a part's headers.
+    let head = format!("Content-Disposition: form-data; name=\"f\"; filename=\"{CARD}.txt\"");
+    let b = body(&[(&head, b"x")]);
+    assert!(matches!(
+        extract(&guard(), req(&b)),
+        Err(Error::LeakRejected(_))
+    ));
+    // A card in the preamble, nothing in the parts.
+    let mut b = format!("{CARD}\r\n").into_bytes();
+    b.extend(body(&[(&field("a"), b"1")]));
+    assert!(matches!(
+        extract(&guard(), req(&b)),
+        Err(Error::LeakRejected(_))
+    ));
+    // A card in an escape in a text part.
+    let esc: String = CARD
+        .chars()
+        .map(|c| format!("\\u{:04x}", c as u32))
+        .collect();
+    let b = body(&[(&field("a"), esc.as_bytes())]);
+    assert!(matches!(
+        extract(&guard(), req(&b)),
+        Err(Error::LeakRejected(_))
+    ));
+}
+
+#[test]
+fn malformed_bodies_are_refused() {
+    let mut unterminated = body(&[(&field("a"), b"1")]);
+    unterminated.truncate(unterminated.len() - 4);
+    let unknown_cte = body(&[(
+        &format!("{}\r\nContent-Transfer-Encoding: x-uuencode", field("a")),
+        b"1",
+    )]);
+    let bad_b64 = body(&[(
+        &format!("{}\r\nContent-Transfer-Encoding: base64", field("a")),
+        b"!!!",
+    )]);
+    for b in [unterminated, unknown_cte, bad_b64] {
+        let e = extract(&guard(), req(&b)).err().unwrap();
+        assert_eq!(e.code(), "invalid_body", "{e}");
+    }
+    let no_boundary = RequestParts {
+        content_type: Some("multipart/form-data"),
+        ..req(b"x")
+    };
+    assert!(extract(&guard(), no_boundary).is_err());
+}
+
+#[test]
+fn nothing_found_means_unchanged() {
+    let b = body(&[(&field("a"), b"hello"), (&field("b"), b"1234")]);
+    let x = extract(&guard(), req(&b)).unwrap();
+    assert!(x.findings().is_empty());
+    assert!(
+        x.apply(&Vec::<Option<String>>::new())
+            .unwrap()
+            .body
+            .is_none()
+    );
+    // Rule fields across parts: duplicates and conditions.
+    let dup = body(&[
+        (&field("paymentType"), b"card"),
+        (&field("cardCode"), b"739"),
+        (&field("cardcode"), b"740"),
+    ]);
+    let e = extract(&q2_auto(), req(&dup)).err().unwrap();
+    assert_eq!(e.code(), "duplicate_sensitive_field");
+    let amb = body(&[
+        (&field("paymentType"), b"paypal"),
+        (&field("cardCode"), b"739"),
+    ]);
+    let e = extract(&q2_auto(), req(&amb)).err().unwrap();
+    assert_eq!(e.code(), "ambiguous_sensitive_field");
+}
