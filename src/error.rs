@@ -91,6 +91,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A request carries more sensitive values than `limits.max_sensitive_values`.
+    #[error("the request carries more than {limit} sensitive values")]
+    TooManySensitiveValues { limit: usize },
+    /// The in-memory CVV store is full (`vault.cvv_max_entries` / `cvv_max_bytes`).
+    #[error("the CVV store is full; try again later")]
+    CvvStoreFull,
     /// Something that should not happen; reported instead of panicking.
     #[error("internal error: {0}")]
     Internal(&'static str),
@@ -120,9 +126,10 @@ impl Error {
     /// The one place an error becomes an HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
-            Error::InvalidBody(_) | Error::BadRequest(_) | Error::LeakRejected(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Error::InvalidBody(_)
+            | Error::BadRequest(_)
+            | Error::LeakRejected(_)
+            | Error::TooManySensitiveValues { .. } => StatusCode::BAD_REQUEST,
             Error::InvalidValue(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -133,7 +140,9 @@ impl Error {
             Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Error::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
             Error::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
-            Error::StoreUnavailable | Error::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Error::StoreUnavailable | Error::AuditUnavailable | Error::CvvStoreFull => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Error::Integrity(_)
             | Error::TokenSpaceExhausted(_)
             | Error::Keyring(_)
@@ -170,6 +179,8 @@ impl Error {
             Error::Store(_) => "store_error",
             Error::Io { .. } => "io_error",
             Error::Internal(_) => "internal_error",
+            Error::TooManySensitiveValues { .. } => "too_many_sensitive_values",
+            Error::CvvStoreFull => "cvv_store_full",
         }
     }
 

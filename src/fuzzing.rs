@@ -406,7 +406,8 @@ pub fn pipeline(data: &[u8]) {
     let (parts, ()) = req.into_parts();
     let vault = &state.vault;
     state.rt.block_on(async {
-        let Ok(out) = crate::inbound::sanitize::sanitize(vault, rules, &parts, body, MAX).await
+        let limits = crate::inbound::sanitize::Limits::with_max_body(MAX);
+        let Ok(out) = crate::inbound::sanitize::sanitize(vault, rules, &parts, body, &limits).await
         else {
             return; // fail closed
         };

@@ -105,9 +105,12 @@ enum Event {
         path: Vec<OwnedElem>,
         location: String,
     },
+    /// A leak-guard hit: `sub` is its range in the slot's text when it can be
+    /// replaced in place; otherwise `value` holds its digits.
     Leak {
         slot: usize,
-        sub: Range<usize>,
+        sub: Option<Range<usize>>,
+        value: Option<Plaintext>,
         location: String,
     },
 }
@@ -201,12 +204,20 @@ impl<'r> Collector<'r> {
         slot_idx: &mut Option<usize>,
         text: &str,
     ) {
-        if !self.guard || !guard::may_contain(text.as_bytes()) {
+        if !self.guard {
             return;
         }
+        // Hits in ASCII digits in the text itself are replaced in place; the guard
+        // also reads numbers as integers and decodes nested encodings, and what it
+        // finds there can only be refused (`FindingKind::Hidden`).
+        let leaf = match slot.kind {
+            SlotKind::JsonNumber => guard::Leaf::Number,
+            _ => guard::Leaf::Text,
+        };
         self.hits.clear();
-        guard::scan(text.as_bytes(), &mut self.hits);
-        if self.hits.is_empty() {
+        let mut hidden = Vec::new();
+        guard::scan_leaf(text, leaf, &mut self.hits, &mut hidden);
+        if self.hits.is_empty() && hidden.is_empty() {
             return;
         }
         let location = self.render(path);
@@ -215,11 +226,20 @@ impl<'r> Collector<'r> {
         for sub in &hits {
             self.events.push(Event::Leak {
                 slot: idx,
-                sub: sub.clone(),
+                sub: Some(sub.clone()),
+                value: None,
                 location: location.clone(),
             });
         }
         self.hits = hits;
+        for value in hidden {
+            self.events.push(Event::Leak {
+                slot: idx,
+                sub: None,
+                value: Some(value),
+                location: location.clone(),
+            });
+        }
     }
 
     fn push_slot(&mut self, slot_idx: &mut Option<usize>, slot: &Slot) -> usize {
@@ -331,6 +351,7 @@ impl<'r> Collector<'r> {
                 Event::Leak {
                     slot,
                     sub,
+                    value,
                     location,
                 } => {
                     if claimed == Some(slot) {
@@ -339,22 +360,26 @@ impl<'r> Collector<'r> {
                     let Some(s) = self.slots.get(slot) else {
                         continue;
                     };
-                    let value = decode(text, s)?;
-                    let part = value
-                        .get(sub.clone())
-                        .ok_or(Error::Internal("leak hit outside its value"))?;
+                    let (kind, value) = match (&sub, value) {
+                        (_, Some(hidden)) => (FindingKind::Hidden, hidden),
+                        (Some(sub), None) => {
+                            let value = decode(text, s)?;
+                            let part = value
+                                .get(sub.clone())
+                                .ok_or(Error::Internal("leak hit outside its value"))?;
+                            (FindingKind::Leak, Plaintext::from_str_copy(part))
+                        }
+                        (None, None) => return Err(Error::Internal("a leak hit without a place")),
+                    };
                     out.push(Found {
                         finding: Finding {
-                            kind: FindingKind::Leak,
+                            kind,
                             class: DataClass::Pan,
-                            value: Plaintext::from_str_copy(part),
+                            value,
                             location,
                             scope: None,
                         },
-                        place: Place {
-                            slot,
-                            sub: Some(sub),
-                        },
+                        place: Place { slot, sub },
                         path: Vec::new(),
                     });
                 }

@@ -1,7 +1,10 @@
 //! Which fields are sensitive: rules, field paths, conditions, profiles and the leak
 //! guard.
 
+pub mod deep;
+pub mod digits;
 pub mod guard;
+pub mod iin;
 pub mod path;
 pub mod profiles;
 pub mod rules;
