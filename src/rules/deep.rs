@@ -145,6 +145,12 @@ fn decode(text: &str, level: usize, max: usize, found: &mut Found<'_>) {
         && let Ok(value) = serde_json::from_str::<serde_json::Value>(trimmed)
     {
         json_value(&value, next, max, found);
+        // Numbers from their literals: a parsed float may be off in the last digit.
+        for lit in number_literals(trimmed) {
+            if let Some(digits) = integer_digits(lit) {
+                found.card_if_shaped(&digits);
+            }
+        }
     }
     if let Some(unescaped) = unescape(text) {
         decoded(unescaped.as_bytes(), next, max, found);
@@ -161,20 +167,6 @@ fn json_value(v: &serde_json::Value, level: usize, max: usize, found: &mut Found
     use serde_json::Value;
     match v {
         Value::String(s) => decoded(s.as_bytes(), level, max, found),
-        Value::Number(n) => {
-            let digits = if let Some(u) = n.as_u64() {
-                Some(u.to_string())
-            } else if let Some(i) = n.as_i64() {
-                Some(i.unsigned_abs().to_string())
-            } else {
-                n.as_f64()
-                    .filter(|f| f.is_finite() && f.fract() == 0.0 && f.abs() < 1e19)
-                    .map(|f| format!("{:.0}", f.abs()))
-            };
-            if let Some(d) = digits {
-                found.card_if_shaped(d.as_bytes());
-            }
-        }
         Value::Array(items) => {
             for item in items {
                 json_value(item, level, max, found);
@@ -186,7 +178,9 @@ fn json_value(v: &serde_json::Value, level: usize, max: usize, found: &mut Found
                 json_value(item, level, max, found);
             }
         }
-        Value::Null | Value::Bool(_) => {}
+        // Integers are digits in the text, found by the flat scan; other numbers
+        // are read from their literals.
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
     }
 }
 
@@ -214,6 +208,14 @@ fn may_hide(bytes: &[u8]) -> bool {
 }
 
 // === numbers ===
+
+/// The number literals in JSON text written with a fraction or an exponent (plain
+/// integers are digits the flat scan sees).
+fn number_literals(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-')))
+        .map(|t| t.trim_start_matches(['+', '.', 'e', 'E']))
+        .filter(|t| t.contains(['.', 'e', 'E']) && t.bytes().any(|b| b.is_ascii_digit()))
+}
 
 /// `-?[0-9]+`: a number whose text is its digits, replaceable in place.
 fn is_plain_integer(lit: &str) -> bool {

@@ -94,11 +94,20 @@ impl Drop for Hit {
 }
 
 /// Call `f` for every hit in `text`, in order, without overlap.
-pub fn scan_hits(text: &[u8], mut f: impl FnMut(&Hit)) {
+pub fn scan_hits(text: &[u8], f: impl FnMut(&Hit)) {
+    scan_with(text, is_card_shaped, f);
+}
+
+/// [`scan_hits`] with another test of which digit strings are hits.
+fn scan_with(text: &[u8], shaped: fn(&[u8]) -> bool, mut f: impl FnMut(&Hit)) {
     if !may_contain(text) {
         return;
     }
-    let mut window = Window::default();
+    let mut window = Window {
+        groups: VecDeque::new(),
+        digits: 0,
+        shaped,
+    };
     let mut i = 0;
     while i < text.len() {
         let (c, w) = char_at(text, i);
@@ -210,10 +219,10 @@ fn read_group(text: &[u8], start: usize) -> Group {
 
 /// The groups of a run whose hits are not decided yet: at most the groups within
 /// [`MAX_DIGITS`] digits of the first.
-#[derive(Default)]
 struct Window {
     groups: VecDeque<Group>,
     digits: usize,
+    shaped: fn(&[u8]) -> bool,
 }
 
 impl Window {
@@ -253,7 +262,7 @@ impl Window {
             };
             dst.copy_from_slice(src);
             hit.len += n;
-            if is_card_shaped(hit.digits()) {
+            if hit.len >= MIN_DIGITS && (self.shaped)(hit.digits()) {
                 best = Some((k, hit.len));
             }
         }
