@@ -120,3 +120,12 @@ fn card_shaped() {
     assert!(!is_card_shaped(b"4242424242424241"));
     assert!(!is_card_shaped(b"424242424242"));
 }
+
+#[test]
+fn fuzz_seeds_hold_the_properties() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/guard");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        crate::fuzzing::guard(&bytes);
+    }
+}
