@@ -554,45 +554,6 @@ fn cards(text: &[u8]) -> BTreeSet<String> {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cards_finds_grouped_numbers_only() {
-        let c = cards(b"x 4242 4242 4242 4242 y 12345678901234567890 4111-1111-1111-1111");
-        assert!(c.contains("4242424242424242"));
-        assert!(c.contains("4111111111111111"));
-        assert_eq!(c.len(), 2);
-    }
-
-    #[test]
-    fn decoders() {
-        assert_eq!(
-            decode_json(br#"{"a":"\u0034242"}"#),
-            b"{\0a\0:\x004242\0}".to_vec()
-        );
-        assert_eq!(decode_form(b"a+b=%34%32"), b"\x00a b\x0042".to_vec());
-    }
-
-    #[test]
-    fn targets_run_on_seeds() {
-        json(br#"{"paymentType":"card","cardNumber":"4242424242424242","cardCode":"123","note":"4111 1111 1111 1111"}"#);
-        form(b"payment_method[card_number]=4242424242424242&x=4111-1111-1111-1111");
-        query(b"payment_method.card_number=4242424242424242&cvc=123");
-        base64(b"eyJwYXltZW50X21ldGhvZCI6eyJjYXJkX251bWJlciI6IjQyNDI0MjQyNDI0MjQyNDIifX0=");
-        field_path(b"items[*].pan\nitems[0][pan]");
-        token(b"\x00\x004242424242424242");
-        // Found by the fuzzer (a checker bug): a non-IBAN alphanumeric account
-        // number gets an opaque token even in the `digits` format.
-        token(b"\x02\x03DE89370400442013000");
-        let body =
-            br#"{"paymentType":"card","cardNumber":"4242424242424242","note":"4111111111111111"}"#;
-        pipeline(&[b"\x00".as_slice(), body].concat());
-        pipeline(b"\x03paymentType=card&cardNumber=4242424242424242&x=4111+1111+1111+1111");
-    }
-}
-
 /// The leak guard's normalizing scanner, on any bytes: every hit lies within the
 /// text, in order and without overlap, on character boundaries, with card-shaped
 /// digits; once the in-place hits are replaced, a rescan finds none. The field
@@ -605,7 +566,10 @@ pub fn guard(data: &[u8]) {
     guard::scan_hits(data, |hit| {
         assert!(hit.range.start >= end && hit.range.start < hit.range.end);
         assert!(hit.range.end <= data.len());
-        assert!(guard::is_card_shaped(hit.digits()), "a hit that is not card-shaped");
+        assert!(
+            guard::is_card_shaped(hit.digits()),
+            "a hit that is not card-shaped"
+        );
         if hit.ascii {
             let bytes = data.get(hit.range.clone()).unwrap_or_default();
             let digits = bytes.iter().filter(|b| b.is_ascii_digit()).count();
@@ -648,4 +612,43 @@ pub fn guard(data: &[u8]) {
     let mut again = Vec::new();
     guard::scan_leaf(&out, guard::Leaf::Text, &mut again, &mut hidden);
     assert!(again.is_empty(), "a card survived its replacement");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cards_finds_grouped_numbers_only() {
+        let c = cards(b"x 4242 4242 4242 4242 y 12345678901234567890 4111-1111-1111-1111");
+        assert!(c.contains("4242424242424242"));
+        assert!(c.contains("4111111111111111"));
+        assert_eq!(c.len(), 2);
+    }
+
+    #[test]
+    fn decoders() {
+        assert_eq!(
+            decode_json(br#"{"a":"\u0034242"}"#),
+            b"{\0a\0:\x004242\0}".to_vec()
+        );
+        assert_eq!(decode_form(b"a+b=%34%32"), b"\x00a b\x0042".to_vec());
+    }
+
+    #[test]
+    fn targets_run_on_seeds() {
+        json(br#"{"paymentType":"card","cardNumber":"4242424242424242","cardCode":"123","note":"4111 1111 1111 1111"}"#);
+        form(b"payment_method[card_number]=4242424242424242&x=4111-1111-1111-1111");
+        query(b"payment_method.card_number=4242424242424242&cvc=123");
+        base64(b"eyJwYXltZW50X21ldGhvZCI6eyJjYXJkX251bWJlciI6IjQyNDI0MjQyNDI0MjQyNDIifX0=");
+        field_path(b"items[*].pan\nitems[0][pan]");
+        token(b"\x00\x004242424242424242");
+        // Found by the fuzzer (a checker bug): a non-IBAN alphanumeric account
+        // number gets an opaque token even in the `digits` format.
+        token(b"\x02\x03DE89370400442013000");
+        let body =
+            br#"{"paymentType":"card","cardNumber":"4242424242424242","note":"4111111111111111"}"#;
+        pipeline(&[b"\x00".as_slice(), body].concat());
+        pipeline(b"\x03paymentType=card&cardNumber=4242424242424242&x=4111+1111+1111+1111");
+    }
 }

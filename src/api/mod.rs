@@ -56,10 +56,23 @@ fn sync_vault_counters(state: &ApiState) {
     }
     let gauge = |name, help, v: usize| {
         let v = u64::try_from(v).unwrap_or(u64::MAX);
-        state.metrics.registry.counter_vec(name, help, &[]).with(&[]).store(v, Ordering::Relaxed);
+        state
+            .metrics
+            .registry
+            .counter_vec(name, help, &[])
+            .with(&[])
+            .store(v, Ordering::Relaxed);
     };
-    gauge("vaultgate_cvv_store_entries", "CVV records held in memory.", state.vault.cvv_store_len());
-    gauge("vaultgate_cvv_store_capacity", "CVV records memory may hold.", state.vault.cvv_store_capacity());
+    gauge(
+        "vaultgate_cvv_store_entries",
+        "CVV records held in memory.",
+        state.vault.cvv_store_len(),
+    );
+    gauge(
+        "vaultgate_cvv_store_capacity",
+        "CVV records memory may hold.",
+        state.vault.cvv_store_capacity(),
+    );
 }
 
 /// The routing table of the API listener.

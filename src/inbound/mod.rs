@@ -163,8 +163,9 @@ async fn forward(
             .map_err(|_| {
                 Error::BadRequest("the request body was not received in time".to_owned())
             })??;
-            let out = sanitize::sanitize(&state.vault, rules, &parts, &bytes, &state.sanitize_limits)
-                .await?;
+            let out =
+                sanitize::sanitize(&state.vault, rules, &parts, &bytes, &state.sanitize_limits)
+                    .await?;
             let bytes = out.body.unwrap_or(bytes);
             // The body may have changed; either way it is now exactly these bytes.
             parts

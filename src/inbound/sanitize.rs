@@ -79,9 +79,8 @@ pub async fn sanitize(
         body,
         max_body: limits.max_body,
     };
-    let extraction = guard::with_decode_depth(limits.max_decode_depth, || {
-        codec::extract(rules, req)
-    })?;
+    let extraction =
+        guard::with_decode_depth(limits.max_decode_depth, || codec::extract(rules, req))?;
     if extraction.findings().is_empty() {
         return Ok(Sanitized {
             body: None,

@@ -15,8 +15,8 @@
 use std::ops::Range;
 
 use base64::Engine as _;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 
 use super::guard::{self, MAX_DIGITS, MIN_DIGITS};
 use crate::sensitive::Plaintext;
@@ -248,7 +248,11 @@ fn integer_digits(lit: &str) -> Option<Vec<u8>> {
     } else {
         exp_digits.parse().ok()?
     };
-    let exp = if exp.starts_with('-') { -exp_abs } else { exp_abs };
+    let exp = if exp.starts_with('-') {
+        -exp_abs
+    } else {
+        exp_abs
+    };
     let all: Vec<u8> = int.bytes().chain(frac.bytes()).collect();
     // value = all × 10^(exp − frac.len())
     let shift = exp.checked_sub(i64::try_from(frac.len()).ok()?)?;

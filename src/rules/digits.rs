@@ -29,7 +29,7 @@ pub fn value(c: char) -> Option<u8> {
     let i = ZEROS.partition_point(|z| *z <= cp).checked_sub(1)?;
     let zero = *ZEROS.get(i)?;
     let d = cp - zero;
-    (d < 10).then(|| d as u8)
+    if d < 10 { u8::try_from(d).ok() } else { None }
 }
 
 /// Whether a character may stand between two digit groups of one number: spaces of

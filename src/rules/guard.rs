@@ -254,10 +254,9 @@ impl Window {
         let mut best: Option<(usize, usize)> = None;
         for (k, g) in self.groups.iter().enumerate() {
             let Some(n) = g.n else { break };
-            let (Some(dst), Some(src)) = (
-                hit.digits.get_mut(hit.len..hit.len + n),
-                g.digits.get(..n),
-            ) else {
+            let (Some(dst), Some(src)) =
+                (hit.digits.get_mut(hit.len..hit.len + n), g.digits.get(..n))
+            else {
                 break;
             };
             dst.copy_from_slice(src);

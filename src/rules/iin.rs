@@ -17,8 +17,7 @@
 /// The number formed by the first `n` digits (ASCII), or `None` if there are fewer.
 fn prefix(digits: &[u8], n: usize) -> Option<u32> {
     digits.get(..n)?.iter().try_fold(0u32, |acc, d| {
-        d.is_ascii_digit()
-            .then(|| acc * 10 + u32::from(d - b'0'))
+        d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0'))
     })
 }
 

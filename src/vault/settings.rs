@@ -103,7 +103,9 @@ impl VaultSettings {
             ));
         }
         if self.cvv_max_bytes == 0 {
-            return Err(Error::Config("vault.cvv_max_bytes: must be at least 1".into()));
+            return Err(Error::Config(
+                "vault.cvv_max_bytes: must be at least 1".into(),
+            ));
         }
         match self.store {
             StoreKind::Sled => Ok(()),

@@ -62,7 +62,10 @@ async fn post(addr: SocketAddr, path: &str, ct: &str, body: impl Into<Bytes>) ->
 }
 
 fn code(reply: &Reply) -> String {
-    reply.json()["error"]["code"].as_str().unwrap_or("").to_owned()
+    reply.json()["error"]["code"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned()
 }
 
 // === an independent check for raw cards ===
@@ -191,19 +194,24 @@ async fn cards_in_any_spelling_never_reach_the_upstream() {
     let card = "4242424242424242";
     let json_string = |v: &str| serde_json::json!({ "note": v }).to_string();
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-    let esc: String = card.chars().map(|c| format!("\\u{:04x}", c as u32)).collect();
+    let esc: String = card
+        .chars()
+        .map(|c| format!("\\u{:04x}", c as u32))
+        .collect();
 
     // Replaceable in place: ASCII digits with separators → tokenized, 200.
     let mut in_place: Vec<(String, String)> = [
         ".", "/", "  ", "\u{a0}", "\u{2009}", "\u{2013}", "\u{2212}", "_", "\t", "\n", "\0",
     ]
     .iter()
-    .map(|sep| (format!("separator {:?}", sep), json_string(&grouped(card, sep))))
+    .map(|sep| {
+        (
+            format!("separator {:?}", sep),
+            json_string(&grouped(card, sep)),
+        )
+    })
     .collect();
-    in_place.push((
-        "amex, dots".into(),
-        json_string("3782.822463.10005"),
-    ));
+    in_place.push(("amex, dots".into(), json_string("3782.822463.10005")));
     in_place.push(("a plain JSON number".into(), format!("{{\"n\":{card}}}")));
     for (name, body) in &in_place {
         let before = echo.received().len();
@@ -226,11 +234,23 @@ async fn cards_in_any_spelling_never_reach_the_upstream() {
     // Not replaceable in place → 400 card_number_detected, nothing forwarded.
     let hidden: Vec<(&str, String)> = vec![
         ("full-width digits", json_string(&script(card, 0xFF10))),
-        ("Arabic-Indic digits", json_string(&script("4111111111111111", 0x660))),
-        ("extended Arabic-Indic digits", json_string(&script(card, 0x6F0))),
+        (
+            "Arabic-Indic digits",
+            json_string(&script("4111111111111111", 0x660)),
+        ),
+        (
+            "extended Arabic-Indic digits",
+            json_string(&script(card, 0x6F0)),
+        ),
         ("exponent number", "{\"n\":4.242424242424242e15}".into()),
-        ("negative exponent number", "{\"n\":42424242424242420e-1}".into()),
-        ("exponent number, amex", "{\"n\":3.78282246310005E14}".into()),
+        (
+            "negative exponent number",
+            "{\"n\":42424242424242420e-1}".into(),
+        ),
+        (
+            "exponent number, amex",
+            "{\"n\":3.78282246310005E14}".into(),
+        ),
         (
             "JSON in a string, \\u-escaped digits",
             json_string(&format!("{{\"card\":\"{esc}\"}}")),
@@ -283,7 +303,13 @@ async fn our_own_tokens_inside_encodings_pass() {
     let v = vault(|_| {});
     let (server, echo) = start_with(Arc::clone(&v), |_| {}).await;
     let addr = server.proxy_addr();
-    let reply = post(addr, "/payment-method", "application/json", "{\"note\":\"4242424242424242\"}").await;
+    let reply = post(
+        addr,
+        "/payment-method",
+        "application/json",
+        "{\"note\":\"4242424242424242\"}",
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::OK);
     let sent: serde_json::Value = serde_json::from_slice(&echo.received()[0].body).unwrap();
     let token = sent["note"].as_str().unwrap().to_owned();
@@ -344,7 +370,13 @@ async fn a_lower_limit_from_the_config_holds() {
     })
     .await;
     let body = serde_json::json!({ "note": "4242424242424242 4111111111111111" }).to_string();
-    let reply = post(server.proxy_addr(), "/payment-method", "application/json", body).await;
+    let reply = post(
+        server.proxy_addr(),
+        "/payment-method",
+        "application/json",
+        body,
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert_eq!(code(&reply), "too_many_sensitive_values");
     assert!(echo.received().is_empty());

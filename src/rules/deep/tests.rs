@@ -29,11 +29,21 @@ fn numbers_are_read_as_integers() {
         "0.4242424242424242e16",
         "-4.242424242424242E+15",
     ] {
-        assert_eq!(leaf(lit, Leaf::Number), (vec![], vec![CARD.to_owned()]), "{lit}");
+        assert_eq!(
+            leaf(lit, Leaf::Number),
+            (vec![], vec![CARD.to_owned()]),
+            "{lit}"
+        );
     }
     // A plain integer is replaced in place, as before.
     assert_eq!(leaf(CARD, Leaf::Number), (vec![CARD.to_owned()], vec![]));
-    for lit in ["4.2424242424242425e15", "1e400", "1e-400", "12.5", "4242424242424242e5"] {
+    for lit in [
+        "4.2424242424242425e15",
+        "1e400",
+        "1e-400",
+        "12.5",
+        "4242424242424242e5",
+    ] {
         assert_eq!(leaf(lit, Leaf::Number), (vec![], vec![]), "{lit}");
     }
     assert_eq!(integer_digits("1.5e1").as_deref(), Some(&b"15"[..]));
@@ -43,20 +53,28 @@ fn numbers_are_read_as_integers() {
 
 #[test]
 fn nested_json_and_escapes_are_decoded() {
-    let esc: String = CARD.chars().map(|c| format!("\\u{:04x}", c as u32)).collect();
+    let esc: String = CARD
+        .chars()
+        .map(|c| format!("\\u{:04x}", c as u32))
+        .collect();
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     let cases = [
         format!("{{\"card\":\"{esc}\"}}"),
         format!("[\"{esc}\"]"),
-        format!("{{\"n\":42424242424242420e-1}}"),
+        "{\"n\":42424242424242420e-1}".to_owned(),
         b64(&format!("{{\"card\":\"{CARD}\"}}")),
-        format!("data:application/json;base64,{}", b64(&format!("{{\"c\":{CARD}}}"))),
+        format!(
+            "data:application/json;base64,{}",
+            b64(&format!("{{\"c\":{CARD}}}"))
+        ),
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{{\"card\":\"{CARD}\"}}")),
         b64(&b64(&format!("{{\"card\":\"{CARD}\"}}"))),
-        "&#52;&#50;&#52;&#50;&#52;&#50;&#52;&#50;&#52;&#50;&#52;&#50;&#52;&#50;&#52;&#50;".to_owned(),
+        "&#52;&#50;&#52;&#50;&#52;&#50;&#52;&#50;&#52;&#50;&#52;&#50;&#52;&#50;&#52;&#50;"
+            .to_owned(),
         "&#x34;242424242424242".to_owned(),
         "%34%32%34%32%34%32%34%32%34%32%34%32%34%32%34%32".to_owned(),
-        "\\x34\\x32\\x34\\x32\\x34\\x32\\x34\\x32\\x34\\x32\\x34\\x32\\x34\\x32\\x34\\x32".to_owned(),
+        "\\x34\\x32\\x34\\x32\\x34\\x32\\x34\\x32\\x34\\x32\\x34\\x32\\x34\\x32\\x34\\x32"
+            .to_owned(),
         // JSON in a JSON string in a JSON string.
         serde_json::to_string(&format!("{{\"c\":\"{esc}\"}}")).unwrap(),
     ];
@@ -81,7 +99,10 @@ fn depth_is_bounded() {
     // A number in exponent form inside a JSON string: the digits and the dot are
     // in the text itself, and are replaced there.
     let text = "{\"n\":4.242424242424242e15}";
-    assert_eq!(leaf(text, Leaf::Text), (vec!["4.242424242424242".to_owned()], vec![]));
+    assert_eq!(
+        leaf(text, Leaf::Text),
+        (vec!["4.242424242424242".to_owned()], vec![])
+    );
 }
 
 #[test]
@@ -105,4 +126,3 @@ fn plain_text_stays_quiet() {
         assert_eq!(leaf(text, Leaf::Text), (vec![], vec![]), "{text}");
     }
 }
-

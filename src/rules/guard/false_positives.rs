@@ -40,7 +40,8 @@ fn snowflake(rng: &mut StdRng) -> String {
 
 fn random_id(rng: &mut StdRng) -> String {
     // A 64-bit id drawn uniformly, of 18 or 19 digits.
-    rng.random_range(100_000_000_000_000_000u64..=u64::MAX).to_string()
+    rng.random_range(100_000_000_000_000_000u64..=u64::MAX)
+        .to_string()
 }
 
 fn timestamp(rng: &mut StdRng) -> String {
@@ -139,7 +140,8 @@ fn uuid(rng: &mut StdRng) -> String {
 
 #[test]
 fn false_positive_rates() {
-    let kinds: [(&str, fn(&mut StdRng) -> String); 8] = [
+    type Make = fn(&mut StdRng) -> String;
+    let kinds: [(&str, Make); 8] = [
         ("snowflake id", snowflake),
         ("random 64-bit id", random_id),
         ("unix time ms/us/ns", timestamp),
@@ -150,12 +152,19 @@ fn false_positive_rates() {
             uuid(rng).chars().filter(char::is_ascii_digit).collect()
         }),
         ("snowflake in text", |rng| {
-            format!("{{\"id\":\"{}\",\"ts\":{}}}", snowflake(rng), timestamp(rng))
+            format!(
+                "{{\"id\":\"{}\",\"ts\":{}}}",
+                snowflake(rng),
+                timestamp(rng)
+            )
         }),
     ];
     let mut rng = StdRng::seed_from_u64(11);
     let (mut total, mut luhn_total, mut iin_total) = (0usize, 0usize, 0usize);
-    println!("{:<20} {:>8} {:>12} {:>12}", "kind", "values", "Luhn only", "Luhn + IIN");
+    println!(
+        "{:<20} {:>8} {:>12} {:>12}",
+        "kind", "values", "Luhn only", "Luhn + IIN"
+    );
     for (name, make) in kinds {
         let (mut luhn, mut iin) = (0usize, 0usize);
         for _ in 0..PER_KIND {

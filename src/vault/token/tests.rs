@@ -99,7 +99,10 @@ fn luhn_enumeration_covers_the_whole_space() {
     let distinct: std::collections::HashSet<_> = all.iter().collect();
     assert_eq!(distinct.len(), 99);
     assert!(all.iter().all(|x| luhn::is_valid(x) && x != card));
-    assert!(all.iter().all(|x| x.starts_with("422222") && x.ends_with("2222")));
+    assert!(
+        all.iter()
+            .all(|x| x.starts_with("422222") && x.ends_with("2222"))
+    );
     assert_eq!(t.nth(100), None);
 }
 
