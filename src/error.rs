@@ -94,6 +94,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A request carries more sensitive values than `limits.max_sensitive_values`.
+    #[error("the request carries more than {limit} sensitive values")]
+    TooManySensitiveValues { limit: usize },
+    /// The in-memory CVV store is full (`vault.cvv_max_entries` / `cvv_max_bytes`).
+    #[error("the CVV store is full; try again later")]
+    CvvStoreFull,
     /// Something that should not happen; reported instead of panicking.
     #[error("internal error: {0}")]
     Internal(&'static str),
@@ -140,7 +146,8 @@ impl Error {
             | Error::LeakRejected(_)
             | Error::AmbiguousSensitiveField(_)
             | Error::DuplicateSensitiveField(_)
-            | Error::DuplicateContentType => StatusCode::BAD_REQUEST,
+            | Error::DuplicateContentType
+            | Error::TooManySensitiveValues { .. } => StatusCode::BAD_REQUEST,
             Error::InvalidValue(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -151,7 +158,9 @@ impl Error {
             Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Error::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
             Error::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
-            Error::StoreUnavailable | Error::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Error::StoreUnavailable | Error::AuditUnavailable | Error::CvvStoreFull => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Error::Integrity(_)
             | Error::TokenSpaceExhausted(_)
             | Error::Keyring(_)
@@ -192,6 +201,8 @@ impl Error {
             Error::AmbiguousSensitiveField(_) => "ambiguous_sensitive_field",
             Error::DuplicateSensitiveField(_) => "duplicate_sensitive_field",
             Error::DuplicateContentType => "duplicate_content_type",
+            Error::TooManySensitiveValues { .. } => "too_many_sensitive_values",
+            Error::CvvStoreFull => "cvv_store_full",
         }
     }
 

@@ -407,7 +407,8 @@ pub fn pipeline(data: &[u8]) {
     let (parts, ()) = req.into_parts();
     let vault = &state.vault;
     state.rt.block_on(async {
-        let Ok(out) = crate::inbound::sanitize::sanitize(vault, rules, &parts, body, MAX).await
+        let limits = crate::inbound::sanitize::Limits::with_max_body(MAX);
+        let Ok(out) = crate::inbound::sanitize::sanitize(vault, rules, &parts, body, &limits).await
         else {
             return; // fail closed
         };
@@ -552,6 +553,66 @@ fn cards(text: &[u8]) -> BTreeSet<String> {
         }
     }
     out
+}
+
+/// The leak guard's normalizing scanner, on any bytes: every hit lies within the
+/// text, in order and without overlap, on character boundaries, with card-shaped
+/// digits; once the in-place hits are replaced, a rescan finds none. The field
+/// scanner (`scan_leaf`) runs on the text as a string and as a number, at every
+/// decode depth up to the default, without panicking.
+pub fn guard(data: &[u8]) {
+    use crate::rules::guard;
+    let mut end = 0;
+    let mut ranges = Vec::new();
+    guard::scan_hits(data, |hit| {
+        assert!(hit.range.start >= end && hit.range.start < hit.range.end);
+        assert!(hit.range.end <= data.len());
+        assert!(
+            guard::is_card_shaped(hit.digits()),
+            "a hit that is not card-shaped"
+        );
+        if hit.ascii {
+            let bytes = data.get(hit.range.clone()).unwrap_or_default();
+            let digits = bytes.iter().filter(|b| b.is_ascii_digit()).count();
+            assert_eq!(digits, hit.digits().len(), "an ASCII hit with other digits");
+        }
+        end = hit.range.end;
+        ranges.push(hit.range.clone());
+    });
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    for r in &ranges {
+        assert!(text.is_char_boundary(r.start) && text.is_char_boundary(r.end));
+    }
+    let mut in_place = Vec::new();
+    let mut hidden = Vec::new();
+    for depth in 0..=crate::rules::deep::DEFAULT_DECODE_DEPTH {
+        for leaf in [guard::Leaf::Text, guard::Leaf::Number] {
+            in_place.clear();
+            hidden.clear();
+            guard::with_decode_depth(depth, || {
+                guard::scan_leaf(text, leaf, &mut in_place, &mut hidden);
+            });
+            for h in &hidden {
+                assert!(guard::is_card_shaped(h.expose().as_bytes()));
+            }
+        }
+    }
+    // Replace the in-place hits of the text leaf (as the proxy does) and rescan.
+    in_place.clear();
+    guard::scan_leaf(text, guard::Leaf::Text, &mut in_place, &mut hidden);
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for r in &in_place {
+        out.push_str(text.get(at..r.start).unwrap_or_default());
+        out.push_str("TOKEN");
+        at = r.end;
+    }
+    out.push_str(text.get(at..).unwrap_or_default());
+    let mut again = Vec::new();
+    guard::scan_leaf(&out, guard::Leaf::Text, &mut again, &mut hidden);
+    assert!(again.is_empty(), "a card survived its replacement");
 }
 
 #[cfg(test)]

@@ -53,6 +53,24 @@ fn sync_vault_counters(state: &ApiState) {
             .with(&[class.as_str()])
             .absolute(state.vault.issued(class));
     }
+    let gauge = |name, help, v: usize| {
+        let v = u64::try_from(v).unwrap_or(u64::MAX);
+        state
+            .metrics
+            .registry
+            .gauge_vec(name, help, &[])
+            .set(&[], v as f64);
+    };
+    gauge(
+        "vaultgate_cvv_store_entries",
+        "CVV records held in memory.",
+        state.vault.cvv_store_len(),
+    );
+    gauge(
+        "vaultgate_cvv_store_capacity",
+        "CVV records memory may hold.",
+        state.vault.cvv_store_capacity(),
+    );
 }
 
 /// The routing table of the API listener.

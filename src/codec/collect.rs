@@ -107,9 +107,12 @@ enum Event {
         path: Vec<OwnedElem>,
         location: String,
     },
+    /// A leak-guard hit: `sub` is its range in the slot's text when it can be
+    /// replaced in place; otherwise `value` holds its digits.
     Leak {
         slot: usize,
-        sub: Range<usize>,
+        sub: Option<Range<usize>>,
+        value: Option<Plaintext>,
         location: String,
     },
 }
@@ -240,7 +243,8 @@ impl<'r> Collector<'r> {
                     let idx = self.push_slot(&mut None, &slot);
                     self.events.push(Event::Leak {
                         slot: idx,
-                        sub: 0..t.len(),
+                        sub: Some(0..t.len()),
+                        value: None,
                         location: location.clone(),
                     });
                 }
@@ -267,13 +271,21 @@ impl<'r> Collector<'r> {
         slot_idx: &mut Option<usize>,
         text: &str,
     ) {
-        if !self.guard || !guard::may_contain(text.as_bytes()) {
+        if !self.guard {
             return;
         }
+        // Hits in ASCII digits in the text itself are replaced in place; the guard
+        // also reads numbers as integers and decodes nested encodings, and what it
+        // finds there can only be refused (`FindingKind::Hidden`).
+        let leaf = match slot.kind {
+            SlotKind::JsonNumber => guard::Leaf::Number,
+            _ => guard::Leaf::Text,
+        };
         self.hits.clear();
-        guard::scan(text.as_bytes(), &mut self.hits);
-        // Digits the guard does not read as they are (escaped, referenced, UTF-16):
-        // a hit not among the guard's own cannot be replaced in place.
+        let mut hidden = Vec::new();
+        guard::scan_leaf(text, leaf, &mut self.hits, &mut hidden);
+        // Digits the guard does not read as they are (UTF-16 and the like): a hit not
+        // among the guard's own replaceable ones cannot be replaced in place.
         if bytes_scan::worth_scanning(text.as_bytes()) {
             let uncovered = bytes_scan::scan(text.as_bytes()).into_iter().any(|h| {
                 !self
@@ -286,7 +298,7 @@ impl<'r> Collector<'r> {
                 self.refused.get_or_insert(location);
             }
         }
-        if self.hits.is_empty() {
+        if self.hits.is_empty() && hidden.is_empty() {
             return;
         }
         let location = self.render(path);
@@ -295,11 +307,20 @@ impl<'r> Collector<'r> {
         for sub in &hits {
             self.events.push(Event::Leak {
                 slot: idx,
-                sub: sub.clone(),
+                sub: Some(sub.clone()),
+                value: None,
                 location: location.clone(),
             });
         }
         self.hits = hits;
+        for value in hidden {
+            self.events.push(Event::Leak {
+                slot: idx,
+                sub: None,
+                value: Some(value),
+                location: location.clone(),
+            });
+        }
     }
 
     fn push_slot(&mut self, slot_idx: &mut Option<usize>, slot: &Slot) -> usize {
@@ -427,6 +448,7 @@ impl<'r> Collector<'r> {
                 Event::Leak {
                     slot,
                     sub,
+                    value,
                     location,
                 } => {
                     if claimed == Some(slot) {
@@ -435,22 +457,26 @@ impl<'r> Collector<'r> {
                     let Some(s) = self.slots.get(slot) else {
                         continue;
                     };
-                    let value = decode(text, s)?;
-                    let part = value
-                        .get(sub.clone())
-                        .ok_or(Error::Internal("leak hit outside its value"))?;
+                    let (kind, value) = match (&sub, value) {
+                        (_, Some(hidden)) => (FindingKind::Hidden, hidden),
+                        (Some(sub), None) => {
+                            let value = decode(text, s)?;
+                            let part = value
+                                .get(sub.clone())
+                                .ok_or(Error::Internal("leak hit outside its value"))?;
+                            (FindingKind::Leak, Plaintext::from_str_copy(part))
+                        }
+                        (None, None) => return Err(Error::Internal("a leak hit without a place")),
+                    };
                     out.push(Found {
                         finding: Finding {
-                            kind: FindingKind::Leak,
+                            kind,
                             class: DataClass::Pan,
-                            value: Plaintext::from_str_copy(part),
+                            value,
                             location,
                             scope: None,
                         },
-                        place: Place {
-                            slot,
-                            sub: Some(sub),
-                        },
+                        place: Place { slot, sub },
                         path: Vec::new(),
                     });
                 }

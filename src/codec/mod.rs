@@ -61,6 +61,11 @@ pub enum FindingKind {
     Rule { rule: usize },
     /// The leak guard found a card-number-shaped substring no rule claims.
     Leak,
+    /// The leak guard found a card number it cannot replace in place (digits of
+    /// another script, a number in exponent form, inside a nested encoding). The
+    /// value holds its ASCII digits. It cannot be tokenized: the request is refused
+    /// unless the digits are a token of this vault.
+    Hidden,
 }
 
 /// One sensitive value in a request. Deliberately not `Debug`.

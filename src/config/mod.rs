@@ -86,7 +86,18 @@ pub struct Limits {
     /// How long a rules route waits for the whole request body (a slowly dripped
     /// body is cut off with 400, like a slow request head is with 408).
     pub body_read_timeout_ms: Positive<u64>,
+    /// The most sensitive values (rule fields and leak-guard hits, tokens of this
+    /// vault included) one request may carry; more is refused with 400
+    /// `too_many_sensitive_values` before anything is stored.
+    pub max_sensitive_values: Positive<usize>,
+    /// How many layers of encoding (a JSON document inside a string, base64, `\u`,
+    /// `&#…;` or `%` escapes) the leak guard decodes inside a free field, at most
+    /// [`MAX_DECODE_DEPTH`]. 0 scans field text only as it is.
+    pub max_decode_depth: usize,
 }
+
+/// The largest `limits.max_decode_depth`.
+pub const MAX_DECODE_DEPTH: usize = 8;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -94,7 +105,21 @@ impl Default for Limits {
             max_body_bytes: Positive(1_048_576),
             upstream_timeout_ms: Positive(30_000),
             body_read_timeout_ms: Positive(10_000),
+            max_sensitive_values: Positive(64),
+            max_decode_depth: 3,
         }
+    }
+}
+
+impl Limits {
+    /// What serde cannot say per field.
+    pub fn validate(&self) -> Result<()> {
+        if self.max_decode_depth > MAX_DECODE_DEPTH {
+            return Err(Error::Config(format!(
+                "limits.max_decode_depth: at most {MAX_DECODE_DEPTH}"
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -165,6 +190,7 @@ impl Config {
             ));
         }
         self.vault.validate()?;
+        self.limits.validate()?;
         crate::auth::validate_clients(&self.clients)?;
         if let Some(outbound) = &self.outbound {
             outbound.validate()?;

@@ -43,6 +43,7 @@ pub struct ProxyState {
     vault: Arc<Vault>,
     metrics: Arc<Metrics>,
     max_body: usize,
+    sanitize_limits: sanitize::Limits,
     upstream_timeout: Duration,
     body_read_timeout: Duration,
 }
@@ -72,6 +73,7 @@ impl ProxyState {
             vault,
             metrics,
             max_body: config.limits.max_body_bytes.get(),
+            sanitize_limits: sanitize::Limits::from(&config.limits),
             upstream_timeout,
             body_read_timeout: Duration::from_millis(config.limits.body_read_timeout_ms.get()),
         })
@@ -161,7 +163,8 @@ async fn forward(
                 Error::BadRequest("the request body was not received in time".to_owned())
             })??;
             let out =
-                sanitize::sanitize(&state.vault, rules, &parts, &bytes, state.max_body).await?;
+                sanitize::sanitize(&state.vault, rules, &parts, &bytes, &state.sanitize_limits)
+                    .await?;
             let bytes = out.body.unwrap_or(bytes);
             // The body may have changed; either way it is now exactly these bytes.
             parts

@@ -1,8 +1,11 @@
 //! Which fields are sensitive: rules, field paths, conditions, profiles and the leak
 //! guard.
 
+pub mod deep;
+pub mod digits;
 pub mod field;
 pub mod guard;
+pub mod iin;
 pub mod path;
 pub mod profiles;
 

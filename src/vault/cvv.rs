@@ -22,21 +22,63 @@ use super::keys::crypto::{NONCE_LEN, Sealer, SecretKey};
 use super::store::TokenStore;
 use crate::error::{Error, Result};
 
-/// Memory-only CVV records: key → (expiry, record bytes).
+/// Memory-only CVV records: key → (expiry, record bytes), bounded in count and in
+/// bytes so that a flood of CVVs cannot grow the process without limit.
 pub struct MemoryCvv {
     sealer: Sealer,
     map: Mutex<CvvMap>,
+    max_entries: usize,
+    max_bytes: u64,
 }
 
-/// Volatile key → (expiry, record bytes).
-type CvvMap = HashMap<String, (u64, Vec<u8>)>;
+/// What one record costs in memory beyond its key and record bytes: the map's slot,
+/// the `String` and `Vec` headers and allocator rounding, roughly.
+const ENTRY_OVERHEAD: u64 = 96;
+
+/// Volatile key → (expiry, record bytes), with the running byte count.
+#[derive(Default)]
+struct CvvMap {
+    records: HashMap<String, (u64, Vec<u8>)>,
+    bytes: u64,
+}
+
+fn entry_bytes(key: &str, record: &[u8]) -> u64 {
+    u64::try_from(key.len().saturating_add(record.len()))
+        .unwrap_or(u64::MAX)
+        .saturating_add(ENTRY_OVERHEAD)
+}
+
+impl CvvMap {
+    fn remove(&mut self, key: &str) -> Option<(u64, Vec<u8>)> {
+        let (exp, record) = self.records.remove(key)?;
+        self.bytes = self.bytes.saturating_sub(entry_bytes(key, &record));
+        Some((exp, record))
+    }
+
+    fn sweep(&mut self, now: u64) -> usize {
+        let before = self.records.len();
+        let mut freed = 0u64;
+        self.records.retain(|k, (exp, r)| {
+            let keep = *exp > now;
+            if !keep {
+                freed = freed.saturating_add(entry_bytes(k, r));
+            }
+            keep
+        });
+        self.bytes = self.bytes.saturating_sub(freed);
+        before - self.records.len()
+    }
+}
 
 impl MemoryCvv {
-    /// A fresh store under a key that exists only in this process.
-    pub fn new() -> Result<Self> {
+    /// A fresh store under a key that exists only in this process, holding at most
+    /// `max_entries` records and about `max_bytes` bytes.
+    pub fn new(max_entries: usize, max_bytes: u64) -> Result<Self> {
         Ok(MemoryCvv {
             sealer: Sealer::new(&SecretKey::random())?,
-            map: Mutex::new(HashMap::new()),
+            map: Mutex::new(CvvMap::default()),
+            max_entries,
+            max_bytes,
         })
     }
 
@@ -51,13 +93,26 @@ impl MemoryCvv {
             .map_err(|_| Error::Internal("CVV map lock poisoned"))
     }
 
-    /// Insert unless the key exists. True if inserted.
+    /// Insert unless the key exists. True if inserted. When the store is full,
+    /// expired records are dropped first; if it is still full, the insert is refused
+    /// with [`Error::CvvStoreFull`].
     pub fn insert(&self, key: String, expires: u64, record: Vec<u8>) -> Result<bool> {
         let mut map = self.lock()?;
-        if map.contains_key(&key) {
+        if map.records.contains_key(&key) {
             return Ok(false);
         }
-        map.insert(key, (expires, record));
+        let cost = entry_bytes(&key, &record);
+        let fits = |m: &CvvMap| {
+            m.records.len() < self.max_entries && m.bytes.saturating_add(cost) <= self.max_bytes
+        };
+        if !fits(&map) {
+            map.sweep(super::now_secs());
+            if !fits(&map) {
+                return Err(Error::CvvStoreFull);
+            }
+        }
+        map.records.insert(key, (expires, record));
+        map.bytes = map.bytes.saturating_add(cost);
         Ok(true)
     }
 
@@ -68,15 +123,27 @@ impl MemoryCvv {
 
     /// Look at a record without consuming it.
     pub fn peek(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.lock()?.get(key).map(|(_, r)| r.clone()))
+        Ok(self.lock()?.records.get(key).map(|(_, r)| r.clone()))
     }
 
     /// Drop expired records; returns how many.
     pub fn sweep(&self, now: u64) -> Result<usize> {
-        let mut map = self.lock()?;
-        let before = map.len();
-        map.retain(|_, (exp, _)| *exp > now);
-        Ok(before - map.len())
+        Ok(self.lock()?.sweep(now))
+    }
+
+    /// How many records are held.
+    pub fn len(&self) -> usize {
+        self.lock().map(|m| m.records.len()).unwrap_or(0)
+    }
+
+    /// Whether no record is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How many records the store may hold.
+    pub fn capacity(&self) -> usize {
+        self.max_entries
     }
 }
 

@@ -191,7 +191,10 @@ impl Vault {
                 keys.master(),
             )?)
         } else {
-            CvvMode::Memory(MemoryCvv::new()?)
+            CvvMode::Memory(MemoryCvv::new(
+                settings.cvv_max_entries,
+                settings.cvv_max_bytes,
+            )?)
         };
         Ok(Vault {
             keys,
@@ -205,6 +208,24 @@ impl Vault {
     /// The store under this vault.
     pub fn store(&self) -> &Arc<dyn TokenStore> {
         &self.store
+    }
+
+    /// CVV records held in memory (zero when CVVs are durable: they live in the
+    /// store then), for the `vaultgate_cvv_store_entries` metric.
+    pub fn cvv_store_len(&self) -> usize {
+        match &self.cvv {
+            CvvMode::Memory(mem) => mem.len(),
+            CvvMode::Durable(_) => 0,
+        }
+    }
+
+    /// How many CVV records memory may hold (`vault.cvv_max_entries`; zero when CVVs
+    /// are durable), for the `vaultgate_cvv_store_capacity` metric.
+    pub fn cvv_store_capacity(&self) -> usize {
+        match &self.cvv {
+            CvvMode::Memory(mem) => mem.capacity(),
+            CvvMode::Durable(_) => 0,
+        }
     }
 
     /// Tokens issued by this process, per class (for metrics).

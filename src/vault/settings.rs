@@ -54,6 +54,12 @@ pub struct VaultSettings {
     /// Keep CVVs on disk (under short-lived keys) so they survive a restart. Always on
     /// with PostgreSQL, where every instance must reach every CVV.
     pub cvv_durable: bool,
+    /// The most CVV records held in memory at once (not durable mode). A full
+    /// store drops expired records, then refuses new CVVs with 503 `cvv_store_full`.
+    pub cvv_max_entries: usize,
+    /// The most bytes (keys, sealed records and bookkeeping) CVV records take in
+    /// memory at once.
+    pub cvv_max_bytes: u64,
     /// sled's page cache, in MiB (sled's own default is 1 GiB).
     pub cache_capacity_mb: u64,
     /// `sled` (default) or `postgres`.
@@ -76,6 +82,8 @@ impl Default for VaultSettings {
             data: PathBuf::from("data"),
             cvv_ttl_secs: 3600,
             cvv_durable: false,
+            cvv_max_entries: 100_000,
+            cvv_max_bytes: 64 * 1024 * 1024,
             cache_capacity_mb: 64,
             store: StoreKind::Sled,
             postgres_url: None,
@@ -89,6 +97,16 @@ impl Default for VaultSettings {
 impl VaultSettings {
     /// Check the store keys fit together.
     pub fn validate(&self) -> Result<()> {
+        if self.cvv_max_entries == 0 {
+            return Err(Error::Config(
+                "vault.cvv_max_entries: must be at least 1".into(),
+            ));
+        }
+        if self.cvv_max_bytes == 0 {
+            return Err(Error::Config(
+                "vault.cvv_max_bytes: must be at least 1".into(),
+            ));
+        }
         match self.store {
             StoreKind::Sled => Ok(()),
             StoreKind::Postgres => {

@@ -144,25 +144,36 @@ impl Template {
         }
     }
 
+    /// How many values each position of the template takes in [`nth`](Self::nth)'s
+    /// enumeration: 1 for a kept character or a check digit (computed, not chosen),
+    /// 9 for the last random digit of a Luhn-invalid format (one of its ten values
+    /// would make the token Luhn-valid), 10 for a digit, 26 for a letter.
+    fn radices(&self) -> impl DoubleEndedIterator<Item = u64> + ExactSizeIterator + '_ {
+        let last_random = self.slots.iter().rposition(|s| *s == Slot::Digit);
+        self.slots.iter().enumerate().map(move |(pos, s)| {
+            let is_check = match self.check {
+                Check::Luhn => Some(pos) == last_random,
+                Check::Iban => pos == 2 || pos == 3,
+                Check::None | Check::NotLuhn => false,
+            };
+            match s {
+                Slot::Keep(_) => 1,
+                _ if is_check => 1,
+                Slot::Digit if self.check == Check::NotLuhn && Some(pos) == last_random => 9,
+                Slot::Digit => 10,
+                Slot::Letter => 26,
+            }
+        })
+    }
+
     /// How many distinct tokens the template can produce, if small enough to count.
+    /// [`nth`](Self::nth) yields each of them exactly once for `i` in `0..space`
+    /// (except the value itself, which it never yields).
     pub fn space(&self) -> Option<u64> {
         if self.opaque_prefix.is_some() {
             return None;
         }
-        let mut size: u64 = 1;
-        for s in &self.slots {
-            size = size.checked_mul(match s {
-                Slot::Keep(_) => 1,
-                Slot::Digit => 10,
-                Slot::Letter => 26,
-            })?;
-        }
-        // A check digit takes one free digit (Luhn) or two (IBAN) out of the space.
-        Some(match self.check {
-            Check::Luhn => size / 10,
-            Check::Iban => size / 100,
-            _ => size,
-        })
+        self.radices().try_fold(1u64, u64::checked_mul)
     }
 
     /// A random token, or `None` when the draw produced the value itself.
@@ -184,27 +195,44 @@ impl Template {
         self.finish(raw)
     }
 
-    /// The `i`-th token in a fixed order, for enumerating a small space.
+    /// The `i`-th token in a fixed order, for enumerating a small space: `i` is read
+    /// as a mixed-radix number over the freely chosen positions (see `radices`), so
+    /// that `0..space()` covers every token once. Check digits are not enumerated:
+    /// [`finish`](Self::finish) computes them.
     pub fn nth(&self, mut i: u64) -> Option<String> {
-        if self.opaque_prefix.is_some() {
+        if self.opaque_prefix.is_some() || i >= self.space()? {
             return None;
         }
         let mut raw = vec![0u8; self.slots.len()];
-        for (pos, s) in self.slots.iter().enumerate().rev() {
+        let mut not_luhn_last = None;
+        for ((pos, s), radix) in self.slots.iter().enumerate().zip(self.radices()).rev() {
+            let d = i % radix;
+            i /= radix;
             let c = match s {
                 Slot::Keep(c) => *c,
-                Slot::Digit => {
-                    let d = (i % 10) as u8;
-                    i /= 10;
-                    b'0' + d
+                Slot::Digit if radix == 9 => {
+                    // Chosen below, once every other digit is known.
+                    not_luhn_last = Some((pos, d));
+                    b'0'
                 }
-                Slot::Letter => {
-                    let d = (i % 26) as u8;
-                    i /= 26;
-                    b'A' + d
-                }
+                Slot::Digit => b'0' + u8::try_from(d).ok()?,
+                Slot::Letter => b'A' + u8::try_from(d).ok()?,
             };
             *raw.get_mut(pos)? = c;
+        }
+        if let Some((pos, k)) = not_luhn_last {
+            // The k-th of the nine digits that leave the token Luhn-invalid.
+            let mut valid = None;
+            for d in 0..10u8 {
+                *raw.get_mut(pos)? = b'0' + d;
+                if std::str::from_utf8(&raw).is_ok_and(luhn::is_valid) {
+                    valid = Some(d);
+                    break;
+                }
+            }
+            let valid = valid?;
+            let k = u8::try_from(k).ok()?;
+            *raw.get_mut(pos)? = b'0' + if k < valid { k } else { k + 1 };
         }
         self.finish(raw)
     }

@@ -17,6 +17,7 @@ mod crash;
 mod faults;
 mod hostile;
 mod hostile_codec;
+mod hostile_guard;
 mod leak_properties;
 mod proxy_forward;
 mod proxy_limits;

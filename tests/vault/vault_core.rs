@@ -491,6 +491,51 @@ async fn a_full_token_space_is_a_clear_error() {
     assert!(matches!(err, Error::TokenSpaceExhausted("cvv")));
 }
 
+/// Issue every token of a small space once, then expect exhaustion.
+async fn fill_space(vault: &Vault, class: DataClass, v: &str, opts: &TokenizeOptions, size: usize) {
+    let mut seen = HashSet::new();
+    for i in 0..size {
+        let t = vault
+            .tokenize(&value(class, v), opts)
+            .await
+            .unwrap_or_else(|e| panic!("token {i} of {size}: {e}"));
+        assert_ne!(t, v);
+        assert!(seen.insert(t), "token {i} issued twice");
+    }
+    let err = vault.tokenize(&value(class, v), opts).await.err().unwrap();
+    assert!(matches!(err, Error::TokenSpaceExhausted(_)), "{err}");
+}
+
+#[tokio::test]
+async fn a_luhn_token_space_is_used_up_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = new_vault(dir.path());
+    // 13 digits: six kept, four kept, two random and a check digit: 100 Luhn-valid
+    // numbers, 99 besides the card itself.
+    let card = "4222222222222";
+    assert!(luhn::is_valid(card));
+    let luhn_opts = TokenizeOptions {
+        format: Some(TokenFormat::PanSixFour),
+        deterministic: Some(false),
+        ..Default::default()
+    };
+    fill_space(&vault, DataClass::Pan, card, &luhn_opts, 99).await;
+    // The same head and tail, Luhn-invalid: 900 numbers.
+    let non_luhn = TokenizeOptions {
+        format: Some(TokenFormat::PanNonLuhn),
+        deterministic: Some(false),
+        ..Default::default()
+    };
+    fill_space(&vault, DataClass::Pan, card, &non_luhn, 900).await;
+    // Plain digits: a three-digit account number has 999 others.
+    let digits = TokenizeOptions {
+        format: Some(TokenFormat::Digits),
+        deterministic: Some(false),
+        ..Default::default()
+    };
+    fill_space(&vault, DataClass::BankAccount, "123", &digits, 999).await;
+}
+
 /// Every encoding a value could leak in.
 fn encodings(v: &str) -> Vec<Vec<u8>> {
     use base64::Engine;

@@ -80,3 +80,54 @@ fn cvv_space_is_enumerable_and_excludes_the_value() {
 fn wrong_format_for_class_is_refused() {
     assert!(Template::new(DataClass::Cvv, TokenFormat::PanSixFour, "123").is_err());
 }
+
+/// Every token of a template's space, by enumeration.
+fn enumerate_all(t: &Template) -> Vec<String> {
+    (0..t.space().unwrap()).filter_map(|i| t.nth(i)).collect()
+}
+
+#[test]
+fn luhn_enumeration_covers_the_whole_space() {
+    // 13 digits: six kept, three random (one of them the check digit), four kept.
+    let card = "4222222222222";
+    assert!(luhn::is_valid(card));
+    let t = Template::new(DataClass::Pan, TokenFormat::PanSixFour, card).unwrap();
+    assert_eq!(t.space(), Some(100));
+    let all = enumerate_all(&t);
+    // Every Luhn-valid 13-digit number with this head and tail but the card itself.
+    assert_eq!(all.len(), 99);
+    let distinct: std::collections::HashSet<_> = all.iter().collect();
+    assert_eq!(distinct.len(), 99);
+    assert!(all.iter().all(|x| luhn::is_valid(x) && x != card));
+    assert!(
+        all.iter()
+            .all(|x| x.starts_with("422222") && x.ends_with("2222"))
+    );
+    assert_eq!(t.nth(100), None);
+}
+
+#[test]
+fn non_luhn_enumeration_covers_the_whole_space() {
+    let card = "4222222222222";
+    let t = Template::new(DataClass::Pan, TokenFormat::PanNonLuhn, card).unwrap();
+    assert_eq!(t.space(), Some(900));
+    let all = enumerate_all(&t);
+    let distinct: std::collections::HashSet<_> = all.iter().collect();
+    assert_eq!(distinct.len(), 900);
+    assert!(all.iter().all(|x| !luhn::is_valid(x)));
+    // Random draws land in the same space.
+    for _ in 0..200 {
+        let d = t.draw().unwrap();
+        assert!(distinct.contains(&d), "{d}");
+    }
+}
+
+#[test]
+fn iban_enumeration_is_distinct() {
+    let iban = "DE89370400440532013000";
+    let t = Template::new(DataClass::BankAccount, TokenFormat::Digits, iban).unwrap();
+    let all: Vec<String> = (0..5000).filter_map(|i| t.nth(i)).collect();
+    let distinct: std::collections::HashSet<_> = all.iter().collect();
+    assert_eq!(distinct.len(), all.len());
+    assert!(all.iter().all(|x| is_iban(x)));
+}

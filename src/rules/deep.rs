@@ -1,0 +1,406 @@
+//! The leak guard inside one field: what a backend could read as a card number
+//! beyond the digits written in the field's text.
+//!
+//! - A JSON number is read as the integer it denotes (`4.242424242424242e15`).
+//! - Nested encodings are decoded, down to `limits.max_decode_depth` layers
+//!   (default [`DEFAULT_DECODE_DEPTH`]): a JSON document inside a string, base64
+//!   runs, and `\u`/`\x` escapes, HTML character references and percent-encoding.
+//!
+//! A hit written in ASCII digits in the field's own text can be replaced in place
+//! (the caller tokenizes or rejects it by the route's policy). Every other hit (digits
+//! of another script, an exponent number, anything found after decoding) cannot: the
+//! caller gets its digits and must refuse the request unless they are a token of its
+//! own.
+
+use std::ops::Range;
+
+use base64::Engine as _;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+
+use super::guard::{self, MAX_DIGITS, MIN_DIGITS};
+use crate::sensitive::Plaintext;
+
+/// Decoding layers when no limit is set.
+pub const DEFAULT_DECODE_DEPTH: usize = 3;
+/// The fewest characters of a base64 run worth decoding (13 bytes decode from 18).
+const MIN_BASE64_RUN: usize = 16;
+/// The most distinct hidden hits kept per field; more are refused anyway.
+const MAX_HIDDEN: usize = 1024;
+
+tokio::task_local! {
+    static DECODE_DEPTH: usize;
+}
+
+/// Run `f` (which scans fields, through the codecs) with the given decode depth.
+pub fn with_decode_depth<R>(depth: usize, f: impl FnOnce() -> R) -> R {
+    DECODE_DEPTH.sync_scope(depth, f)
+}
+
+fn decode_depth() -> usize {
+    DECODE_DEPTH
+        .try_with(|d| *d)
+        .unwrap_or(DEFAULT_DECODE_DEPTH)
+}
+
+/// What kind of leaf a field's text is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Leaf {
+    /// A string, key, form value or raw text.
+    Text,
+    /// A JSON number literal.
+    Number,
+}
+
+/// Scan one field. Hits that can be replaced in place go to `in_place` (byte ranges
+/// of `text`); the digits of every other hit go to `hidden`, each value once.
+pub fn scan_leaf(
+    text: &str,
+    leaf: Leaf,
+    in_place: &mut Vec<Range<usize>>,
+    hidden: &mut Vec<Plaintext>,
+) {
+    let mut found = Found { hidden };
+    if leaf == Leaf::Number && !is_plain_integer(text) {
+        if let Some(digits) = integer_digits(text) {
+            found.card_if_shaped(&digits);
+        }
+        return;
+    }
+    let bytes = text.as_bytes();
+    let first = in_place.len();
+    guard::scan_hits(bytes, |hit| {
+        if hit.ascii {
+            in_place.push(hit.range.clone());
+        } else {
+            found.push(hit.digits());
+        }
+    });
+    let max = decode_depth();
+    if leaf == Leaf::Number || max == 0 || !may_hide(bytes) {
+        return;
+    }
+    // Decode what is left once the in-place hits are taken out (they will be
+    // tokens), so that the same card is not also found, hidden, in an escape.
+    match in_place.get(first..).filter(|r| !r.is_empty()) {
+        None => decode(text, 0, max, &mut found),
+        Some(ranges) => {
+            let mut masked = zeroize::Zeroizing::new(bytes.to_vec());
+            for r in ranges {
+                if let Some(span) = masked.get_mut(r.clone()) {
+                    span.fill(b'x');
+                }
+            }
+            if let Ok(t) = std::str::from_utf8(&masked) {
+                decode(t, 0, max, &mut found);
+            }
+        }
+    }
+}
+
+/// Where hidden hits go.
+struct Found<'a> {
+    hidden: &'a mut Vec<Plaintext>,
+}
+
+impl Found<'_> {
+    fn push(&mut self, digits: &[u8]) {
+        let Ok(s) = std::str::from_utf8(digits) else {
+            return;
+        };
+        if self.hidden.len() < MAX_HIDDEN && !self.hidden.iter().any(|h| h.expose() == s) {
+            self.hidden.push(Plaintext::from_str_copy(s));
+        }
+    }
+
+    fn card_if_shaped(&mut self, digits: &[u8]) {
+        if guard::is_card_shaped(digits) {
+            self.push(digits);
+        }
+    }
+
+    /// Every hit in text that was decoded at least once.
+    fn scan(&mut self, bytes: &[u8]) {
+        guard::scan_hits(bytes, |hit| self.push(hit.digits()));
+    }
+}
+
+/// Text that has been decoded `level` times: scan it, and decode it further while
+/// the depth allows.
+fn decoded(bytes: &[u8], level: usize, max: usize, found: &mut Found<'_>) {
+    found.scan(bytes);
+    if level < max
+        && may_hide(bytes)
+        && let Ok(text) = std::str::from_utf8(bytes)
+    {
+        decode(text, level, max, found);
+    }
+}
+
+/// Apply every decoder to `text` (decoded `level` times so far).
+fn decode(text: &str, level: usize, max: usize, found: &mut Found<'_>) {
+    let next = level + 1;
+    let trimmed = text.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+    if trimmed.starts_with(['{', '[', '"'])
+        && let Ok(value) = serde_json::from_str::<serde_json::Value>(trimmed)
+    {
+        json_value(&value, next, max, found);
+        // Numbers from their literals: a parsed float may be off in the last digit.
+        for lit in number_literals(trimmed) {
+            if let Some(digits) = integer_digits(lit) {
+                found.card_if_shaped(&digits);
+            }
+        }
+    }
+    if let Some(unescaped) = unescape(text) {
+        decoded(unescaped.as_bytes(), next, max, found);
+    }
+    for run in base64_runs(text) {
+        if let Some(bytes) = base64_decode(run) {
+            decoded(&bytes, next, max, found);
+        }
+    }
+}
+
+/// The strings, keys and numbers of a JSON document decoded from a field.
+fn json_value(v: &serde_json::Value, level: usize, max: usize, found: &mut Found<'_>) {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => decoded(s.as_bytes(), level, max, found),
+        Value::Array(items) => {
+            for item in items {
+                json_value(item, level, max, found);
+            }
+        }
+        Value::Object(map) => {
+            for (k, item) in map {
+                decoded(k.as_bytes(), level, max, found);
+                json_value(item, level, max, found);
+            }
+        }
+        // Integers are digits in the text, found by the flat scan; other numbers
+        // are read from their literals.
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+/// Whether text may hide a hit behind an encoding: long enough to hold one, and
+/// holding a JSON opener, an escape, a percent sign or a base64-sized word.
+fn may_hide(bytes: &[u8]) -> bool {
+    if bytes.len() < MIN_DIGITS {
+        return false;
+    }
+    let mut run = 0usize;
+    for b in bytes {
+        if matches!(b, b'{' | b'[' | b'"' | b'\\' | b'&' | b'%') {
+            return true;
+        }
+        if is_base64_byte(*b) {
+            run += 1;
+            if run >= MIN_BASE64_RUN {
+                return true;
+            }
+        } else {
+            run = 0;
+        }
+    }
+    false
+}
+
+// === numbers ===
+
+/// The number literals in JSON text written with a fraction or an exponent (plain
+/// integers are digits the flat scan sees).
+fn number_literals(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-')))
+        .map(|t| t.trim_start_matches(['+', '.', 'e', 'E']))
+        .filter(|t| t.contains(['.', 'e', 'E']) && t.bytes().any(|b| b.is_ascii_digit()))
+}
+
+/// `-?[0-9]+`: a number whose text is its digits, replaceable in place.
+fn is_plain_integer(lit: &str) -> bool {
+    let digits = lit.strip_prefix('-').unwrap_or(lit);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The digits of the integer a JSON number literal denotes (`4.2e1` → `42`), if it
+/// is an integer of at most [`MAX_DIGITS`] digits.
+fn integer_digits(lit: &str) -> Option<Vec<u8>> {
+    let body = lit.strip_prefix('-').unwrap_or(lit);
+    let (mantissa, exp) = match body.find(['e', 'E']) {
+        Some(i) => (body.get(..i)?, body.get(i + 1..)?),
+        None => (body, "0"),
+    };
+    let (int, frac) = match mantissa.split_once('.') {
+        Some((a, b)) => (a, b),
+        None => (mantissa, ""),
+    };
+    if int.is_empty() || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let exp_digits = exp.strip_prefix(['+', '-']).unwrap_or(exp);
+    if exp_digits.is_empty() || !exp_digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // Beyond this the integer is far too long (or too small) to be a card.
+    let exp_abs: i64 = if exp_digits.len() > 6 {
+        1_000_000
+    } else {
+        exp_digits.parse().ok()?
+    };
+    let exp = if exp.starts_with('-') {
+        -exp_abs
+    } else {
+        exp_abs
+    };
+    let all: Vec<u8> = int.bytes().chain(frac.bytes()).collect();
+    // value = all × 10^(exp − frac.len())
+    let shift = exp.checked_sub(i64::try_from(frac.len()).ok()?)?;
+    let mut digits: Vec<u8> = all.into_iter().skip_while(|b| *b == b'0').collect();
+    if shift >= 0 {
+        let zeros = usize::try_from(shift).ok()?;
+        if digits.len().saturating_add(zeros) > MAX_DIGITS {
+            return None;
+        }
+        if !digits.is_empty() {
+            digits.resize(digits.len() + zeros, b'0');
+        }
+    } else {
+        let cut = usize::try_from(shift.unsigned_abs()).ok()?;
+        let keep = digits.len().checked_sub(cut)?;
+        if digits.get(keep..)?.iter().any(|b| *b != b'0') {
+            return None;
+        }
+        digits.truncate(keep);
+    }
+    (digits.len() <= MAX_DIGITS).then_some(digits)
+}
+
+// === escapes ===
+
+/// Text with `\uXXXX`, `\xHH`, `&#N;`, `&#xH;` and `%HH` escapes decoded, if it
+/// has any.
+fn unescape(text: &str) -> Option<String> {
+    if !text.contains(['\\', '&', '%']) {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut changed = false;
+    let mut rest = text;
+    let mut pct: Vec<u8> = Vec::new();
+    while let Some(c) = rest.chars().next() {
+        let (decoded, used) = match c {
+            '\\' => escape_at(rest),
+            '&' => char_ref_at(rest),
+            '%' => match hex_value(rest.get(1..3)) {
+                Some(b) => {
+                    // Percent-encoded bytes may spell a multi-byte character.
+                    pct.push(u8::try_from(b).ok()?);
+                    rest = rest.get(3..)?;
+                    changed = true;
+                    continue;
+                }
+                None => (None, 1),
+            },
+            _ => (None, c.len_utf8()),
+        };
+        if !pct.is_empty() {
+            out.push_str(&String::from_utf8_lossy(&pct));
+            pct.clear();
+        }
+        match decoded {
+            Some(d) => {
+                out.push(d);
+                changed = true;
+            }
+            None => out.push_str(rest.get(..used)?),
+        }
+        rest = rest.get(used..)?;
+    }
+    if !pct.is_empty() {
+        out.push_str(&String::from_utf8_lossy(&pct));
+    }
+    changed.then_some(out)
+}
+
+fn hex_value(s: Option<&str>) -> Option<u32> {
+    let s = s?;
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u32::from_str_radix(s, 16).ok()
+}
+
+/// A backslash escape at the start of `s`: the character and the bytes used.
+fn escape_at(s: &str) -> (Option<char>, usize) {
+    let (len, digits) = match s.as_bytes().get(1) {
+        Some(b'u') => (6, s.get(2..6)),
+        Some(b'x') => (4, s.get(2..4)),
+        _ => return (None, 1),
+    };
+    match hex_value(digits).and_then(char::from_u32) {
+        Some(c) => (Some(c), len),
+        None => (None, 1),
+    }
+}
+
+/// A numeric character reference at the start of `s`: the character and the bytes
+/// used.
+fn char_ref_at(s: &str) -> (Option<char>, usize) {
+    let Some(body) = s.strip_prefix("&#") else {
+        return (None, 1);
+    };
+    let Some(end) = body.find(';').filter(|e| *e <= 8) else {
+        return (None, 1);
+    };
+    let num = body.get(..end).unwrap_or_default();
+    let value = match num.strip_prefix(['x', 'X']) {
+        Some(hex) => hex_value(Some(hex)),
+        None if !num.is_empty() && num.bytes().all(|b| b.is_ascii_digit()) => num.parse().ok(),
+        None => None,
+    };
+    match value.and_then(char::from_u32) {
+        Some(c) => (Some(c), 2 + end + 1),
+        None => (None, 1),
+    }
+}
+
+// === base64 ===
+
+fn is_base64_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_')
+}
+
+/// The runs of base64 characters (with their `=` padding) long enough to hold a
+/// card, that are not just digits.
+fn base64_runs(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !(c.is_ascii() && is_base64_byte(c as u8)) && c != '=')
+        .flat_map(|s| s.split_inclusive('=').filter(|p| !p.starts_with('=')))
+        .map(|s| s.trim_end_matches('='))
+        .filter(|r| r.len() >= MIN_BASE64_RUN && !r.bytes().all(|b| b.is_ascii_digit()))
+}
+
+const LENIENT: GeneralPurposeConfig = GeneralPurposeConfig::new()
+    .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+    .with_decode_allow_trailing_bits(true);
+const STANDARD: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::STANDARD, LENIENT);
+const URL_SAFE: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::URL_SAFE, LENIENT);
+
+/// Decode a base64 run in whichever alphabet it is written in.
+fn base64_decode(run: &str) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+    let url = run.contains(['-', '_']);
+    if url && run.contains(['+', '/']) {
+        return None;
+    }
+    // A length of 4n+1 cannot be base64: drop the stray character.
+    let run = if run.len() % 4 == 1 {
+        run.get(..run.len() - 1)?
+    } else {
+        run
+    };
+    let engine = if url { &URL_SAFE } else { &STANDARD };
+    engine.decode(run).ok().map(zeroize::Zeroizing::new)
+}
+
+#[cfg(test)]
+mod tests;

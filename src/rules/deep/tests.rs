@@ -1,0 +1,128 @@
+use super::*;
+
+const CARD: &str = "4242424242424242";
+
+/// (in-place hits as text, hidden hits as digits)
+fn leaf(text: &str, kind: Leaf) -> (Vec<String>, Vec<String>) {
+    let mut in_place = Vec::new();
+    let mut hidden = Vec::new();
+    scan_leaf(text, kind, &mut in_place, &mut hidden);
+    (
+        in_place.into_iter().map(|r| text[r].to_owned()).collect(),
+        hidden.iter().map(|p| p.expose().to_owned()).collect(),
+    )
+}
+
+fn hidden(text: &str) -> Vec<String> {
+    let (in_place, hidden) = leaf(text, Leaf::Text);
+    assert!(in_place.is_empty(), "{text}: {in_place:?}");
+    hidden
+}
+
+#[test]
+fn numbers_are_read_as_integers() {
+    for lit in [
+        "4.242424242424242e15",
+        "42424242424242420e-1",
+        "4242424242424242.0",
+        "4242424242424242E0",
+        "0.4242424242424242e16",
+        "-4.242424242424242E+15",
+    ] {
+        assert_eq!(
+            leaf(lit, Leaf::Number),
+            (vec![], vec![CARD.to_owned()]),
+            "{lit}"
+        );
+    }
+    // A plain integer is replaced in place, as before.
+    assert_eq!(leaf(CARD, Leaf::Number), (vec![CARD.to_owned()], vec![]));
+    for lit in [
+        "4.2424242424242425e15",
+        "1e400",
+        "1e-400",
+        "12.5",
+        "4242424242424242e5",
+    ] {
+        assert_eq!(leaf(lit, Leaf::Number), (vec![], vec![]), "{lit}");
+    }
+    assert_eq!(integer_digits("1.5e1").as_deref(), Some(&b"15"[..]));
+    assert_eq!(integer_digits("0e0").as_deref(), Some(&b""[..]));
+    assert_eq!(integer_digits("1e9999999999"), None);
+}
+
+#[test]
+fn nested_json_and_escapes_are_decoded() {
+    let esc: String = CARD
+        .chars()
+        .map(|c| format!("\\u{:04x}", c as u32))
+        .collect();
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let cases = [
+        format!("{{\"card\":\"{esc}\"}}"),
+        format!("[\"{esc}\"]"),
+        "{\"n\":42424242424242420e-1}".to_owned(),
+        b64(&format!("{{\"card\":\"{CARD}\"}}")),
+        format!(
+            "data:application/json;base64,{}",
+            b64(&format!("{{\"c\":{CARD}}}"))
+        ),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{{\"card\":\"{CARD}\"}}")),
+        b64(&b64(&format!("{{\"card\":\"{CARD}\"}}"))),
+        "&#52;&#50;&#52;&#50;&#52;&#50;&#52;&#50;&#52;&#50;&#52;&#50;&#52;&#50;&#52;&#50;"
+            .to_owned(),
+        "&#x34;242424242424242".to_owned(),
+        "%34%32%34%32%34%32%34%32%34%32%34%32%34%32%34%32".to_owned(),
+        "\\x34\\x32\\x34\\x32\\x34\\x32\\x34\\x32\\x34\\x32\\x34\\x32\\x34\\x32\\x34\\x32"
+            .to_owned(),
+        // JSON in a JSON string in a JSON string.
+        serde_json::to_string(&format!("{{\"c\":\"{esc}\"}}")).unwrap(),
+    ];
+    for text in &cases {
+        assert_eq!(hidden(text), [CARD], "{text}");
+    }
+}
+
+#[test]
+fn depth_is_bounded() {
+    let mut text = format!("{{\"card\":\"{CARD}\"}}");
+    for _ in 0..4 {
+        text = base64::engine::general_purpose::STANDARD.encode(&text);
+    }
+    // Four layers of base64 are one too many by default...
+    assert!(hidden(&text).is_empty());
+    // ...and within a limit of four.
+    assert_eq!(with_decode_depth(4, || hidden(&text)), [CARD]);
+    let one = base64::engine::general_purpose::STANDARD.encode(format!("{{\"n\":{CARD}}}"));
+    assert_eq!(hidden(&one), [CARD]);
+    assert!(with_decode_depth(0, || hidden(&one)).is_empty());
+    // A number in exponent form inside a JSON string: the digits and the dot are
+    // in the text itself, and are replaced there.
+    let text = "{\"n\":4.242424242424242e15}";
+    assert_eq!(
+        leaf(text, Leaf::Text),
+        (vec!["4.242424242424242".to_owned()], vec![])
+    );
+}
+
+#[test]
+fn in_place_hits_are_not_also_hidden() {
+    let text = format!("card {CARD} %20 and \\n");
+    assert_eq!(leaf(&text, Leaf::Text), (vec![CARD.to_owned()], vec![]));
+    let text = format!("{{\"card\":\"{CARD}\"}}");
+    assert_eq!(leaf(&text, Leaf::Text), (vec![CARD.to_owned()], vec![]));
+}
+
+#[test]
+fn plain_text_stays_quiet() {
+    for text in [
+        "The quick brown fox jumps over the lazy dog",
+        "internationalization and localization",
+        "550e8400-e29b-41d4-a716-446655440000",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.abc",
+        "{\"id\":1780000000000000002,\"n\":1.5e3}",
+        "100% of 50% & \\ more",
+    ] {
+        assert_eq!(leaf(text, Leaf::Text), (vec![], vec![]), "{text}");
+    }
+}

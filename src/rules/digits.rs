@@ -1,0 +1,98 @@
+//! Unicode decimal digits (general category `Nd`) and the separators people and
+//! attackers put between digit groups, for the leak guard's normalizing scanner.
+//!
+//! Every `Nd` digit belongs to a block of ten consecutive code points, zero to nine,
+//! so the table below holds only each block's zero.
+
+/// The code point of digit zero of every non-ASCII `Nd` block (Unicode 16), sorted.
+const ZEROS: &[u32] = &[
+    0x660, 0x6F0, 0x7C0, 0x966, 0x9E6, 0xA66, 0xAE6, 0xB66, 0xBE6, 0xC66, 0xCE6, 0xD66, 0xDE6,
+    0xE50, 0xED0, 0xF20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90, 0x1B50,
+    0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0, 0xFF10,
+    0x104A0, 0x10D30, 0x10D40, 0x11066, 0x110F0, 0x11136, 0x111D0, 0x112F0, 0x11450, 0x114D0,
+    0x11650, 0x116C0, 0x116D0, 0x116DA, 0x11730, 0x118E0, 0x11950, 0x11BF0, 0x11C50, 0x11D50,
+    0x11DA0, 0x11F50, 0x16130, 0x16A60, 0x16AC0, 0x16B50, 0x16D70, 0x1CCF0, 0x1D7CE, 0x1D7D8,
+    0x1D7E2, 0x1D7EC, 0x1D7F6, 0x1E140, 0x1E2F0, 0x1E4F0, 0x1E5F1, 0x1E950, 0x1FBF0,
+];
+
+/// The value of a decimal digit in any script (`Nd`), or `None`.
+#[inline]
+pub fn value(c: char) -> Option<u8> {
+    if c.is_ascii_digit() {
+        return Some((c as u8) - b'0');
+    }
+    let cp = u32::from(c);
+    if cp < 0x660 {
+        return None;
+    }
+    // The last block zero at or below `cp`.
+    let i = ZEROS.partition_point(|z| *z <= cp).checked_sub(1)?;
+    let zero = *ZEROS.get(i)?;
+    let d = cp - zero;
+    if d < 10 { u8::try_from(d).ok() } else { None }
+}
+
+/// Whether a character may stand between two digit groups of one number: spaces of
+/// every width, dashes and minus signs, dots, slashes, underscores, commas, line
+/// breaks, NUL and the invisible joiners.
+#[inline]
+pub fn is_separator(c: char) -> bool {
+    matches!(
+        c,
+        ' ' | '-'
+            | '.'
+            | '/'
+            | '_'
+            | ','
+            | '\t'
+            | '\n'
+            | '\r'
+            | '\u{b}'
+            | '\u{c}'
+            | '\0'
+            | '\u{a0}'  // no-break space
+            | '\u{ad}'  // soft hyphen
+            | '\u{2000}'..='\u{200d}' // en quad … zero-width joiner
+            | '\u{2010}'..='\u{2015}' // hyphen … horizontal bar
+            | '\u{2024}' // one dot leader
+            | '\u{2027}' // hyphenation point
+            | '\u{2028}' | '\u{2029}'
+            | '\u{202f}' // narrow no-break space
+            | '\u{205f}' | '\u{2060}'
+            | '\u{2212}' // minus sign
+            | '\u{2215}' // division slash
+            | '\u{3000}' // ideographic space
+            | '\u{30fb}' // katakana middle dot
+            | '\u{fe58}' | '\u{fe63}'
+            | '\u{feff}'
+            | '\u{ff0c}' | '\u{ff0d}' | '\u{ff0e}' | '\u{ff0f}' | '\u{ff3f}'
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_block_is_ten_numeric_digits() {
+        for &z in ZEROS {
+            for d in 0..10 {
+                let c = char::from_u32(z + d).unwrap();
+                assert!(c.is_numeric(), "{:x}", z + d);
+                assert_eq!(value(c), Some(d as u8));
+            }
+        }
+        assert!(ZEROS.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
+    fn values() {
+        assert_eq!(value('7'), Some(7));
+        assert_eq!(value('\u{ff14}'), Some(4)); // full-width four
+        assert_eq!(value('\u{664}'), Some(4)); // Arabic-Indic four
+        assert_eq!(value('\u{6f4}'), Some(4)); // extended Arabic-Indic four
+        assert_eq!(value('a'), None);
+        assert_eq!(value('\u{b2}'), None); // superscript two is not Nd
+        assert_eq!(value('\u{665f}'), None);
+    }
+}

@@ -1,0 +1,149 @@
+use super::*;
+
+fn hits(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    scan(s.as_bytes(), &mut out);
+    out.into_iter().map(|r| &s[r]).collect()
+}
+
+#[test]
+fn finds_cards() {
+    assert_eq!(hits("4242424242424242"), ["4242424242424242"]);
+    assert_eq!(hits("card 4242 4242 4242 4242."), ["4242 4242 4242 4242"]);
+    assert_eq!(hits("x4111-1111-1111-1111y"), ["4111-1111-1111-1111"]);
+    assert_eq!(hits("amex 378282246310005"), ["378282246310005"]);
+    assert_eq!(
+        hits("4242424242424242 and 5555555555554444"),
+        ["4242424242424242", "5555555555554444"]
+    );
+    // A card followed by a CVV in the same run.
+    assert_eq!(hits("4242 4242 4242 4242 123"), ["4242 4242 4242 4242"]);
+    assert_eq!(hits("99 4000056655665556"), ["4000056655665556"]);
+}
+
+#[test]
+fn finds_cards_behind_separators() {
+    for (text, hit) in [
+        ("4242.4242.4242.4242", "4242.4242.4242.4242"),
+        ("4242/4242/4242/4242", "4242/4242/4242/4242"),
+        ("4242  4242  4242  4242", "4242  4242  4242  4242"),
+        (
+            "4242\u{a0}4242\u{a0}4242\u{a0}4242",
+            "4242\u{a0}4242\u{a0}4242\u{a0}4242",
+        ),
+        (
+            "4242\u{2009}4242\u{2009}4242\u{2009}4242",
+            "4242\u{2009}4242\u{2009}4242\u{2009}4242",
+        ),
+        (
+            "4242\u{2013}4242\u{2013}4242\u{2013}4242",
+            "4242\u{2013}4242\u{2013}4242\u{2013}4242",
+        ),
+        (
+            "4242\u{2212}4242\u{2212}4242\u{2212}4242",
+            "4242\u{2212}4242\u{2212}4242\u{2212}4242",
+        ),
+        ("4242_4242_4242_4242", "4242_4242_4242_4242"),
+        ("4242\t4242\t4242\t4242", "4242\t4242\t4242\t4242"),
+        ("4242\n4242\n4242\n4242", "4242\n4242\n4242\n4242"),
+        (
+            "4242\r\n4242\r\n4242\r\n4242",
+            "4242\r\n4242\r\n4242\r\n4242",
+        ),
+        (
+            "4242\u{0}4242\u{0}4242\u{0}4242",
+            "4242\u{0}4242\u{0}4242\u{0}4242",
+        ),
+        ("4242 - 4242 - 4242 - 4242", "4242 - 4242 - 4242 - 4242"),
+        ("4242--4242-4242-4242", "4242--4242-4242-4242"),
+        ("3782 822463 10005", "3782 822463 10005"),
+    ] {
+        assert_eq!(hits(text), [hit], "{text:?}");
+    }
+}
+
+#[test]
+fn finds_cards_in_other_scripts() {
+    let full_width: String = "4242424242424242"
+        .chars()
+        .map(|c| char::from_u32(0xFF10 + c.to_digit(10).unwrap()).unwrap())
+        .collect();
+    let arabic: String = "4111111111111111"
+        .chars()
+        .map(|c| char::from_u32(0x660 + c.to_digit(10).unwrap()).unwrap())
+        .collect();
+    let mixed = "4242\u{ff14}242 4242 4242";
+    for (text, digits) in [
+        (full_width.as_str(), "4242424242424242"),
+        (arabic.as_str(), "4111111111111111"),
+        (mixed, "4242424242424242"),
+    ] {
+        let mut seen = Vec::new();
+        scan_hits(text.as_bytes(), |h| {
+            seen.push((h.range.clone(), h.ascii, h.digits().to_vec()));
+        });
+        assert_eq!(seen.len(), 1, "{text}");
+        let (range, ascii, d) = &seen[0];
+        assert_eq!(*range, 0..text.len());
+        assert!(!ascii);
+        assert_eq!(d, digits.as_bytes());
+    }
+}
+
+#[test]
+fn ignores_non_cards() {
+    assert!(hits("4242424242424241").is_empty()); // Luhn-invalid
+    assert!(hits("424242424242424242424").is_empty()); // too long, no separator
+    assert!(hits("14242424242424242").is_empty()); // adjacent digit changes it
+    assert!(hits("4242    4242 4242 4242").is_empty()); // four spaces split
+    assert!(hits("4242:4242:4242:4242").is_empty()); // not a separator
+    assert!(hits("12345").is_empty());
+    assert!(hits("").is_empty());
+    // Luhn-valid, but no network issues these.
+    assert!(hits("1780000000000000002").is_empty());
+    assert!(hits("7000000000000006").is_empty());
+    assert!(hits("42424242424242").is_empty()); // a 14-digit "Visa"
+}
+
+#[test]
+fn any_bytes_are_scanned() {
+    let mut text = b"\xff\xfe4242424242424242\xc3".to_vec();
+    text.extend_from_slice(b"\xe2\x80");
+    assert_eq!(
+        {
+            let mut out = Vec::new();
+            scan(&text, &mut out);
+            out
+        },
+        vec![2..18]
+    );
+}
+
+#[test]
+fn long_separated_runs_are_linear() {
+    let s = "1 ".repeat(100_000);
+    let mut out = Vec::new();
+    scan(s.as_bytes(), &mut out);
+    assert!(out.is_empty());
+    let s = "4 ".repeat(100_000);
+    scan(s.as_bytes(), &mut out);
+    assert!(out.len() <= 100_000 / 13 + 1);
+    let s = "4".repeat(1_000_000);
+    scan(s.as_bytes(), &mut out);
+}
+
+#[test]
+fn card_shaped() {
+    assert!(is_card_shaped(b"4242424242424242"));
+    assert!(!is_card_shaped(b"4242424242424241"));
+    assert!(!is_card_shaped(b"424242424242"));
+}
+
+#[test]
+fn fuzz_seeds_hold_the_properties() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/guard");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        crate::fuzzing::guard(&bytes);
+    }
+}

@@ -1,0 +1,415 @@
+//! Issue 11, classes 5, 8 and 9 at the edge: cards written so that a plain digit
+//! scan misses them, requests that carry too many sensitive values, and a full CVV
+//! store, against the real server in front of the recording echo upstream.
+//!
+//! Every case asserts its status and that the upstream received no raw card (in any
+//! spelling: separators removed, other scripts' digits read, escapes and base64
+//! decoded).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use http_body_util::Full;
+use vaultgate::app::{self, ServerHandle};
+use vaultgate::config::Config;
+use vaultgate::demo::echo::{EchoHandle, EchoUpstream, Received};
+use vaultgate::sensitive::DataClass;
+use vaultgate::vault::{Vault, VaultSettings};
+
+use crate::common::*;
+
+const CARDS: [&str; 4] = [
+    "4242424242424242",
+    "378282246310005",
+    "4111111111111111",
+    "5555555555554444",
+];
+
+fn vault(tweak: impl FnOnce(&mut VaultSettings)) -> Arc<Vault> {
+    let dir = Box::leak(Box::new(tempfile::tempdir().unwrap()));
+    let mut settings = VaultSettings {
+        data: dir.path().join("data"),
+        cache_capacity_mb: 8,
+        ..VaultSettings::default()
+    };
+    tweak(&mut settings);
+    Arc::new(Vault::open(&settings, crate::common::test_keys(dir.path())).unwrap())
+}
+
+/// The demo config (every profile on its documented path) in front of an echo
+/// upstream, with a given vault.
+async fn start_with(
+    vault: Arc<Vault>,
+    tweak: impl FnOnce(&mut Config),
+) -> (ServerHandle, EchoHandle) {
+    let (up, echo) = EchoUpstream::start().await.unwrap();
+    let dir = std::env::temp_dir();
+    let mut c = Config::demo("127.0.0.1:0", "127.0.0.1:0", &format!("http://{up}"), &dir).unwrap();
+    tweak(&mut c);
+    c.validate().unwrap();
+    (app::start(&c, vault).await.unwrap(), echo)
+}
+
+async fn post(addr: SocketAddr, path: &str, ct: &str, body: impl Into<Bytes>) -> Reply {
+    let req = Request::post(url(addr, path))
+        .header("content-type", ct)
+        .body(Full::new(body.into()))
+        .unwrap();
+    send(&http1(), req).await
+}
+
+fn code(reply: &Reply) -> String {
+    reply.json()["error"]["code"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned()
+}
+
+// === an independent check for raw cards ===
+
+/// Digits of the scripts the cases use, read as ASCII.
+fn ascii_digit(c: char) -> Option<char> {
+    let cp = c as u32;
+    for zero in [0x30, 0x660, 0x6F0, 0xFF10] {
+        if (zero..zero + 10).contains(&cp) {
+            return char::from_digit(cp - zero, 10);
+        }
+    }
+    None
+}
+
+fn squeeze(text: &str) -> String {
+    text.chars()
+        .filter_map(|c| {
+            ascii_digit(c).or(if c.is_alphanumeric() || "{}[]\":,+=".contains(c) {
+                Some(c)
+            } else {
+                None
+            })
+        })
+        .collect::<String>()
+        .replace(['.'], "")
+}
+
+fn unescape(s: &str) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' && chars.peek() == Some(&'u') {
+            chars.next();
+            let hex: String = chars.by_ref().take(4).collect();
+            match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+                Some(ch) => out.push(ch),
+                None => out.push_str(&hex),
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Every reading of a body worth checking: as is, unescaped, and its base64 runs
+/// decoded, three layers deep.
+fn readings(text: &str, depth: usize, out: &mut Vec<String>) {
+    out.push(text.to_owned());
+    let un = unescape(text);
+    if un != text {
+        out.push(un.clone());
+    }
+    if depth == 0 {
+        return;
+    }
+    for run in un
+        .split(|c: char| !(c.is_ascii_alphanumeric() || "+/-_=".contains(c)))
+        .filter(|r| r.len() >= 16)
+    {
+        for e in [
+            &base64::engine::general_purpose::STANDARD_NO_PAD,
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        ] {
+            if let Ok(d) = e.decode(run.trim_end_matches('=')) {
+                readings(&String::from_utf8_lossy(&d), depth - 1, out);
+            }
+        }
+    }
+}
+
+fn assert_no_card(name: &str, received: &[Received]) {
+    for r in received {
+        let mut texts = Vec::new();
+        readings(&String::from_utf8_lossy(&r.body), 3, &mut texts);
+        readings(r.query.as_deref().unwrap_or(""), 3, &mut texts);
+        for t in texts {
+            let s = squeeze(&t);
+            for card in CARDS {
+                assert!(!s.contains(card), "{name}: the upstream received {card}");
+            }
+        }
+    }
+}
+
+/// Card digits in another script.
+fn script(card: &str, zero: u32) -> String {
+    card.chars()
+        .map(|c| char::from_u32(zero + c.to_digit(10).unwrap()).unwrap())
+        .collect()
+}
+
+fn grouped(card: &str, sep: &str) -> String {
+    card.as_bytes()
+        .chunks(4)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
+fn luhn_complete(payload: &str) -> String {
+    let sum: u32 = payload
+        .chars()
+        .rev()
+        .enumerate()
+        .map(|(i, c)| {
+            let d = c.to_digit(10).unwrap();
+            if i % 2 == 0 {
+                let x = d * 2;
+                if x > 9 { x - 9 } else { x }
+            } else {
+                d
+            }
+        })
+        .sum();
+    format!("{payload}{}", (10 - sum % 10) % 10)
+}
+
+// === class 5: cards the guard must see ===
+
+#[tokio::test]
+async fn cards_in_any_spelling_never_reach_the_upstream() {
+    let (server, echo) = start_with(vault(|_| {}), |_| {}).await;
+    let addr = server.proxy_addr();
+    let card = "4242424242424242";
+    let json_string = |v: &str| serde_json::json!({ "note": v }).to_string();
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let esc: String = card
+        .chars()
+        .map(|c| format!("\\u{:04x}", c as u32))
+        .collect();
+
+    // Replaceable in place: ASCII digits with separators → tokenized, 200.
+    let mut in_place: Vec<(String, String)> = [
+        ".", "/", "  ", "\u{a0}", "\u{2009}", "\u{2013}", "\u{2212}", "_", "\t", "\n", "\0",
+    ]
+    .iter()
+    .map(|sep| {
+        (
+            format!("separator {:?}", sep),
+            json_string(&grouped(card, sep)),
+        )
+    })
+    .collect();
+    in_place.push(("amex, dots".into(), json_string("3782.822463.10005")));
+    in_place.push(("a plain JSON number".into(), format!("{{\"n\":{card}}}")));
+    for (name, body) in &in_place {
+        let before = echo.received().len();
+        let reply = post(addr, "/payment-method", "application/json", body.clone()).await;
+        assert_eq!(reply.status, StatusCode::OK, "{name}");
+        let got = echo.received();
+        assert_eq!(got.len(), before + 1, "{name}");
+        assert_no_card(name, &got[before..]);
+    }
+    // A form body on the same route.
+    let reply = post(
+        addr,
+        "/payment-method",
+        "application/x-www-form-urlencoded",
+        "note=4111.1111.1111.1111&x=1",
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+
+    // Not replaceable in place → 400 card_number_detected, nothing forwarded.
+    let hidden: Vec<(&str, String)> = vec![
+        ("full-width digits", json_string(&script(card, 0xFF10))),
+        (
+            "Arabic-Indic digits",
+            json_string(&script("4111111111111111", 0x660)),
+        ),
+        (
+            "extended Arabic-Indic digits",
+            json_string(&script(card, 0x6F0)),
+        ),
+        ("exponent number", "{\"n\":4.242424242424242e15}".into()),
+        (
+            "negative exponent number",
+            "{\"n\":42424242424242420e-1}".into(),
+        ),
+        (
+            "exponent number, amex",
+            "{\"n\":3.78282246310005E14}".into(),
+        ),
+        (
+            "JSON in a string, \\u-escaped digits",
+            json_string(&format!("{{\"card\":\"{esc}\"}}")),
+        ),
+        (
+            "base64 of JSON in a string",
+            json_string(&b64(&format!("{{\"card\":\"{card}\"}}"))),
+        ),
+        (
+            "base64 of JSON with a number",
+            json_string(&b64("{\"card\":5555555555554444}")),
+        ),
+        (
+            "base64 of base64 of JSON",
+            json_string(&b64(&b64(&format!("{{\"card\":\"{card}\"}}")))),
+        ),
+    ];
+    for (name, body) in &hidden {
+        let before = echo.received().len();
+        let reply = post(addr, "/payment-method", "application/json", body.clone()).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{name}");
+        assert_eq!(code(&reply), "card_number_detected", "{name}");
+        assert_eq!(echo.received().len(), before, "{name}: forwarded");
+    }
+    assert_no_card("all cases", &echo.received());
+    server.shutdown();
+}
+
+#[tokio::test]
+async fn ids_that_are_not_cards_pass_unchanged() {
+    let (server, echo) = start_with(vault(|_| {}), |_| {}).await;
+    let addr = server.proxy_addr();
+    // Luhn-valid, 19 digits, but no card network starts with 1 (a snowflake id),
+    // nor issues 14-digit cards starting with 4.
+    let id = luhn_complete("178000000000000000");
+    let short = luhn_complete("4242424242424");
+    let body = format!(
+        "{{\"id\":\"{id}\",\"n\":{id},\"ts\":1735689600000,\"phone\":\"+14155550123\",\"x\":\"{short}\",\"f\":1.5e3}}"
+    );
+    let reply = post(addr, "/payment-method", "application/json", body.clone()).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let got = echo.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body, Bytes::from(body));
+    server.shutdown();
+}
+
+#[tokio::test]
+async fn our_own_tokens_inside_encodings_pass() {
+    let v = vault(|_| {});
+    let (server, echo) = start_with(Arc::clone(&v), |_| {}).await;
+    let addr = server.proxy_addr();
+    let reply = post(
+        addr,
+        "/payment-method",
+        "application/json",
+        "{\"note\":\"4242424242424242\"}",
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let sent: serde_json::Value = serde_json::from_slice(&echo.received()[0].body).unwrap();
+    let token = sent["note"].as_str().unwrap().to_owned();
+    assert!(v.is_issued(&token).await.unwrap());
+    // The token (a Luhn-valid six-four number) inside base64 of JSON: not a card.
+    let inner = base64::engine::general_purpose::STANDARD.encode(format!("{{\"t\":\"{token}\"}}"));
+    let body = format!("{{\"saved\":\"{inner}\"}}");
+    let reply = post(addr, "/payment-method", "application/json", body.clone()).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(echo.received()[1].body, Bytes::from(body));
+    server.shutdown();
+}
+
+// === class 8: limits ===
+
+#[tokio::test]
+async fn too_many_sensitive_values_are_refused_before_anything_is_stored() {
+    let v = vault(|_| {});
+    let (server, echo) = start_with(Arc::clone(&v), |_| {}).await;
+    let addr = server.proxy_addr();
+
+    // 65 distinct Visa numbers in a free field.
+    let cards: Vec<String> = (0..65)
+        .map(|i| luhn_complete(&format!("400000000{i:06}")))
+        .collect();
+    let body = serde_json::json!({ "note": cards.join(" and ") }).to_string();
+    let reply = post(addr, "/payment-method", "application/json", body).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(code(&reply), "too_many_sensitive_values");
+
+    // 64 are fine.
+    let body = serde_json::json!({ "note": cards[..64].join(" and ") }).to_string();
+    let reply = post(addr, "/payment-method", "application/json", body).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(v.issued(DataClass::Pan), 64);
+
+    // 1,000 duplicate cardCode keys.
+    let mut body = String::from(r#"{"paymentType":"card","cardNumber":"4111111111111111""#);
+    for _ in 0..1000 {
+        body.push_str(r#","cardCode":"123""#);
+    }
+    body.push('}');
+    let reply = post(addr, "/v1/payment", "application/json", body).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(v.issued(DataClass::Cvv), 0);
+    assert_eq!(v.cvv_store_len(), 0);
+    assert_eq!(v.issued(DataClass::Pan), 64, "nothing new was stored");
+
+    assert_eq!(echo.received().len(), 1);
+    assert_no_card("limits", &echo.received()[..0]);
+    server.shutdown();
+}
+
+#[tokio::test]
+async fn a_lower_limit_from_the_config_holds() {
+    let (server, echo) = start_with(vault(|_| {}), |c| {
+        c.limits.max_sensitive_values = vaultgate::config::Positive(1);
+    })
+    .await;
+    let body = serde_json::json!({ "note": "4242424242424242 4111111111111111" }).to_string();
+    let reply = post(
+        server.proxy_addr(),
+        "/payment-method",
+        "application/json",
+        body,
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(code(&reply), "too_many_sensitive_values");
+    assert!(echo.received().is_empty());
+    server.shutdown();
+}
+
+#[tokio::test]
+async fn a_full_cvv_store_answers_503() {
+    let v = vault(|s| s.cvv_max_entries = 2);
+    let (server, echo) = start_with(Arc::clone(&v), |_| {}).await;
+    let addr = server.proxy_addr();
+    let body = |card: &str| {
+        format!(r#"{{"paymentType":"card","cardNumber":"{card}","cardCode":"123","amount":1}}"#)
+    };
+    for card in &CARDS[..2] {
+        let reply = post(addr, "/v1/payment", "application/json", body(card)).await;
+        assert_eq!(reply.status, StatusCode::OK);
+    }
+    let reply = post(addr, "/v1/payment", "application/json", body(CARDS[2])).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(code(&reply), "cvv_store_full");
+    assert_eq!(echo.received().len(), 2);
+    assert_eq!(v.cvv_store_len(), 2);
+    assert_eq!(v.cvv_store_capacity(), 2);
+    assert_no_card("cvv store", &echo.received());
+
+    let req = Request::get(url(server.api_addr(), "/metrics"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let metrics = send(&http1(), req).await;
+    let text = String::from_utf8_lossy(&metrics.body);
+    assert!(text.contains("vaultgate_cvv_store_entries 2"), "{text}");
+    assert!(text.contains("vaultgate_cvv_store_capacity 2"), "{text}");
+    assert!(text.contains("outcome=\"cvv_store_full\""), "{text}");
+    server.shutdown();
+}
