@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::api::{self, ApiState};
-use crate::audit::{AuditLog, AuditOptions};
+use crate::audit::{AuditKey, AuditLog, AuditOptions};
 use crate::auth::Access;
 use crate::config::Config;
 use crate::health::Readiness;
@@ -79,12 +79,18 @@ impl ServerHandle {
         self.shutdown.send_replace(true);
     }
 
-    /// Wait until both listeners have drained (or their grace period ran out).
+    /// Wait until both listeners have drained (or their grace period ran out), then
+    /// write the audit log's shutdown checkpoint.
     pub async fn wait(self) {
         for task in self.tasks {
             if let Err(e) = task.await {
                 tracing::error!(error = %e, "listener task failed");
             }
+        }
+        if let Some(log) = self.access.audit_log()
+            && let Err(e) = log.checkpoint()
+        {
+            tracing::error!(error = %e, "the audit shutdown checkpoint failed");
         }
     }
 
@@ -151,8 +157,14 @@ pub async fn start_with_grace(
     } else {
         let options = AuditOptions {
             fsync: config.audit.fsync.unwrap_or(true),
+            ..AuditOptions::default()
         };
-        Some(Arc::new(AuditLog::open_with(config.audit_path(), options)?))
+        let key = AuditKey::new(vault.audit_key()?);
+        Some(Arc::new(AuditLog::open_with(
+            config.audit_path(),
+            key,
+            options,
+        )?))
     };
     let access = Arc::new(Access::build(&config.clients, audit, &metrics)?);
     let outbound_state = config
@@ -182,7 +194,12 @@ pub async fn start_with_grace(
     let (api_addr, api_task) = serve("api", &config.api, grace, rx.clone(), move |conn, req| {
         api::handle(Arc::clone(&api_state), conn, req)
     })?;
-    let mut tasks = vec![proxy_task, api_task, spawn_upkeep(&metrics, rx.clone())];
+    let mut tasks = vec![
+        proxy_task,
+        api_task,
+        spawn_upkeep(&metrics, rx.clone()),
+        spawn_audit_upkeep(&access, rx.clone())?,
+    ];
     let mut outbound_addr = None;
     if let (Some(outbound), Some(state)) = (&config.outbound, outbound_state) {
         let (addr, task) = serve(
@@ -221,6 +238,49 @@ fn spawn_upkeep(metrics: &Arc<Metrics>, mut shutdown: watch::Receiver<bool>) -> 
             }
         }
     })
+}
+
+/// The audit log's housekeeping: write aggregated auth failures every
+/// [`AUTH_FAILURE_INTERVAL`](crate::auth::AUTH_FAILURE_INTERVAL) and at
+/// shutdown, and reopen the file on SIGHUP or SIGUSR1 (logrotate renames the file, then
+/// signals). A later config reload on SIGHUP can call [`AuditLog::reopen`] as well.
+fn spawn_audit_upkeep(
+    access: &Arc<Access>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<JoinHandle<()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let access = Arc::clone(access);
+    let mut hup =
+        signal(SignalKind::hangup()).map_err(|e| Error::io("installing the SIGHUP handler", e))?;
+    let mut usr1 = signal(SignalKind::user_defined1())
+        .map_err(|e| Error::io("installing the SIGUSR1 handler", e))?;
+    Ok(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(crate::auth::AUTH_FAILURE_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => access.flush_auth_failures().await,
+                _ = hup.recv() => reopen_audit(&access),
+                _ = usr1.recv() => reopen_audit(&access),
+                () = stopped(&mut shutdown) => break,
+            }
+        }
+        access.flush_auth_failures().await;
+    }))
+}
+
+/// Until shutdown starts (the guard `wait_for` returns is not `Send`).
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+fn reopen_audit(access: &Access) {
+    if let Some(log) = access.audit_log() {
+        match log.reopen() {
+            Ok(()) => {}
+            Err(e) => tracing::error!(error = %e, "reopening the audit log failed"),
+        }
+    }
 }
 
 /// Bind one listener block and spawn its accept loop; `name` is its config section.

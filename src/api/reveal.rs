@@ -125,6 +125,9 @@ pub async fn detokenize(
             "tokens: between 1 and {MAX_BATCH} tokens per request"
         )));
     }
+    for item in &request.tokens {
+        crate::vault::token::check_token_len(item.parts().0)?;
+    }
     access.rate_limit(&client, n, conn).await?;
 
     let authorize = |class: DataClass| reveal_mode(&client, class).map(|_| ());

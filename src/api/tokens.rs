@@ -129,6 +129,7 @@ fn token_and_scope(req: &Request<Incoming>) -> Result<(String, Option<String>)> 
         .strip_prefix("/v1/tokens/")
         .filter(|t| !t.is_empty() && !t.contains('/'))
         .ok_or(Error::NoRoute)?;
+    crate::vault::token::check_token_len(token)?;
     let scope = req.uri().query().and_then(|q| {
         q.split('&')
             .find_map(|kv| kv.strip_prefix("scope="))

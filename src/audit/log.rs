@@ -1,15 +1,21 @@
 //! The writer: one append-mode file, a chain head, and a group-commit flusher thread
 //! ([`GroupCommit`]) that syncs every file written since its last sync.
+//!
+//! Several processes may append to one log (`serve` instances, CLI commands): each
+//! append holds an exclusive `flock` on the log file, and re-reads the chain head
+//! from the file's tail when its length is not what this process last wrote.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::AuditEvent;
-use super::line::{self, Body, Digest32, GENESIS};
+use super::checkpoint::{self, Checkpoint, checkpoints_path};
+use super::key::AuditKey;
+use super::line::{self, Body, Digest32, GENESIS, VERSION};
 use crate::commit::GroupCommit;
 use crate::error::{Error, Result};
 
@@ -19,11 +25,20 @@ pub struct AuditOptions {
     /// `fdatasync` (group-committed) before `record` returns. On by default; turn it
     /// off only for development, where losing the last entries in a crash is fine.
     pub fsync: bool,
+    /// Write a signed checkpoint every this many entries (0: only on reopen and at
+    /// clean shutdown).
+    pub checkpoint_every: u64,
 }
+
+/// The default checkpoint interval: a checkpoint line per 1,000 entries.
+pub const DEFAULT_CHECKPOINT_EVERY: u64 = 1000;
 
 impl Default for AuditOptions {
     fn default() -> Self {
-        AuditOptions { fsync: true }
+        AuditOptions {
+            fsync: true,
+            checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
+        }
     }
 }
 
@@ -46,20 +61,31 @@ pub struct AuditLog {
 
 struct Shared {
     path: PathBuf,
+    checkpoints: PathBuf,
+    key: AuditKey,
+    checkpoint_every: u64,
     writer: Mutex<Writer>,
     /// The files written to since the flusher's last sync, each once (by
     /// `Arc::ptr_eq`): usually one, two if the log was reopened in between.
-    unsynced: Mutex<Vec<Arc<File>>>,
+    /// The checkpoint file is listed with `true`: it is synced but not counted.
+    unsynced: Mutex<Vec<(Arc<File>, bool)>>,
     /// Set by the flusher when the file was unlinked under us.
     reopen: AtomicBool,
-    /// fdatasync calls made, for metrics (fsyncs per request).
+    /// fdatasync calls of the log file made, for metrics (fsyncs per request); the
+    /// checkpoint file's (one per `checkpoint_every` entries) are not counted.
     syncs: AtomicU64,
 }
 
 struct Writer {
     file: Option<Arc<File>>,
+    /// The checkpoint file, opened at the first checkpoint.
+    checkpoints: Option<Arc<File>>,
     seq: u64,
     last: Digest32,
+    /// The hash of this file's first entry, once known.
+    chain: Option<Digest32>,
+    /// The seq of the last checkpoint this process wrote.
+    last_checkpoint: u64,
     /// The file length after the last complete write; a failed write is cut back here.
     good_len: u64,
     /// A failed write may have left a partial line after `good_len`.
@@ -76,24 +102,32 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl AuditLog {
     /// Open (or create) the log at `path` with fsync on, continuing its chain.
-    pub fn open(path: impl AsRef<Path>) -> Result<AuditLog> {
-        AuditLog::open_with(path, AuditOptions::default())
+    pub fn open(path: impl AsRef<Path>, key: AuditKey) -> Result<AuditLog> {
+        AuditLog::open_with(path, key, AuditOptions::default())
     }
 
     /// Open (or create) the log with explicit options.
     ///
     /// The last line (and the one before it) must verify; otherwise the log is refused,
     /// since appending to a broken chain would hide the break. Run [`super::verify`]
-    /// for the full check.
-    pub fn open_with(path: impl AsRef<Path>, options: AuditOptions) -> Result<AuditLog> {
+    /// for the full check. `key` must be the audit key of the keyring the log was
+    /// written under.
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        key: AuditKey,
+        options: AuditOptions,
+    ) -> Result<AuditLog> {
         let path = path.as_ref().to_path_buf();
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
                 .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
         }
-        let writer = Writer::open(&path)?;
+        let writer = Writer::open(&path, &key)?;
         let shared = Arc::new(Shared {
+            checkpoints: checkpoints_path(&path),
             path,
+            key,
+            checkpoint_every: options.checkpoint_every,
             writer: Mutex::new(writer),
             unsynced: Mutex::new(Vec::new()),
             reopen: AtomicBool::new(false),
@@ -136,23 +170,41 @@ impl AuditLog {
         }
     }
 
-    /// Write the lines under the writer lock and mark the write for the flusher:
-    /// returns the flusher to wait on, if fsync is on and there was something to write.
+    /// Write the lines under the writer lock and the file lock, and mark the write for
+    /// the flusher: returns the flusher to wait on, if fsync is on and there was
+    /// something to write.
     fn append(&self, events: &[AuditEvent]) -> Result<Option<&GroupCommit>> {
         if events.is_empty() {
             return Ok(None);
         }
-        let file = {
-            let mut w = lock(&self.shared.writer);
-            if self.shared.reopen.swap(false, Ordering::AcqRel) {
+        let shared = &*self.shared;
+        let (file, checkpoints) = {
+            let mut w = lock(&shared.writer);
+            if shared.reopen.swap(false, Ordering::AcqRel) {
                 w.file = None;
             }
-            let file = w.ready(&self.shared.path).map_err(|e| {
+            let file = w.ready(shared).map_err(|e| {
                 tracing::error!(error = %e, "audit log is not writable");
                 Error::AuditUnavailable
             })?;
-            w.write(&file, events)?;
-            file
+            let checkpoints = {
+                let _locked = FileLock::acquire(&file)?;
+                w.catch_up(&file, &shared.key).map_err(|e| {
+                    tracing::error!(error = %e, "audit log head is not readable");
+                    Error::AuditUnavailable
+                })?;
+                let before = w.seq;
+                w.write(&file, events, &shared.key)?;
+                let every = shared.checkpoint_every;
+                if every > 0 && w.seq / every != before / every {
+                    w.write_checkpoint(&file, shared)
+                        .inspect_err(|e| tracing::error!(error = %e, "audit checkpoint failed"))
+                        .ok()
+                } else {
+                    None
+                }
+            };
+            (file, checkpoints)
         };
         let Some(commit) = &self.commit else {
             return Ok(None);
@@ -160,13 +212,58 @@ impl AuditLog {
         // List the file before taking the ticket: the flush that covers the ticket
         // then finds the file in the list (or a sync of it that started after our write).
         {
-            let mut unsynced = lock(&self.shared.unsynced);
-            if !unsynced.iter().any(|f| Arc::ptr_eq(f, &file)) {
-                unsynced.push(file);
+            let mut unsynced = lock(&shared.unsynced);
+            let listed = std::iter::once((file, false)).chain(checkpoints.map(|c| (c, true)));
+            for (f, is_checkpoints) in listed {
+                if !unsynced.iter().any(|(u, _)| Arc::ptr_eq(u, &f)) {
+                    unsynced.push((f, is_checkpoints));
+                }
             }
         }
         commit.wrote();
         Ok(Some(commit))
+    }
+
+    /// Write a signed checkpoint of the current head to `<log>.checkpoints` and sync
+    /// it (at clean shutdown, before a reopen, at the end of a CLI command). Nothing is
+    /// written when the head was checkpointed already or the log is empty.
+    pub fn checkpoint(&self) -> Result<()> {
+        let shared = &*self.shared;
+        let mut w = lock(&shared.writer);
+        let Some(file) = w.file.clone() else {
+            return Ok(());
+        };
+        let written = {
+            let _locked = FileLock::acquire(&file)?;
+            w.catch_up(&file, &shared.key)?;
+            if w.seq == 0 || w.last_checkpoint == w.seq {
+                return Ok(());
+            }
+            w.write_checkpoint(&file, shared)?
+        };
+        file.sync_data()
+            .and_then(|()| written.sync_data())
+            .map_err(|e| Error::io("syncing the audit checkpoint", e))?;
+        tracing::info!(seq = w.seq, head = %line::to_hex(&w.last), "audit checkpoint");
+        Ok(())
+    }
+
+    /// Close the file and open the path afresh: after logrotate renamed the file,
+    /// entries go to a new file (a new chain) at the configured path. The file being
+    /// closed gets a checkpoint first. Called on SIGHUP and SIGUSR1.
+    pub fn reopen(&self) -> Result<()> {
+        if let Err(e) = self.checkpoint() {
+            tracing::warn!(error = %e, "no checkpoint for the audit file being closed");
+        }
+        let shared = &*self.shared;
+        let mut w = lock(&shared.writer);
+        let fresh = Writer::open(&shared.path, &shared.key)?;
+        *w = Writer {
+            buf: std::mem::take(&mut w.buf),
+            ..fresh
+        };
+        tracing::info!(seq = w.seq, "audit log reopened");
+        Ok(())
     }
 
     /// The last entry written, to anchor elsewhere.
@@ -207,7 +304,15 @@ impl Shared {
         let files = std::mem::take(&mut *lock(&self.unsynced));
         let errors: Vec<String> = files
             .iter()
-            .filter_map(|file| self.sync_file(file).err())
+            .filter_map(|(file, is_checkpoints)| {
+                if *is_checkpoints {
+                    file.sync_data()
+                        .map_err(|e| format!("audit checkpoint sync failed: {e}"))
+                        .err()
+                } else {
+                    self.sync_file(file).err()
+                }
+            })
             .collect();
         if errors.is_empty() {
             Ok(())
@@ -237,7 +342,7 @@ impl Shared {
 
 impl Writer {
     /// Open the file and read the chain head from its tail.
-    fn open(path: &Path) -> Result<Writer> {
+    fn open(path: &Path, key: &AuditKey) -> Result<Writer> {
         let mut file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -248,62 +353,99 @@ impl Writer {
             .metadata()
             .map_err(|e| Error::io("reading audit log metadata", e))?
             .len();
-        let (seq, last) = read_head(&mut file, len)?;
+        let (seq, last) = read_head(&mut file, len, key)?;
         Ok(Writer {
             file: Some(Arc::new(file)),
+            checkpoints: None,
             seq,
             last,
+            chain: None,
+            last_checkpoint: 0,
             good_len: len,
             dirty: false,
             buf: Vec::new(),
         })
     }
 
-    /// The file to write to: reopened if needed, cut back after a failed write.
-    fn ready(&mut self, path: &Path) -> Result<Arc<File>> {
-        let file = match &self.file {
-            Some(f) => Arc::clone(f),
-            None => {
-                let fresh = Writer::open(path)?;
-                *self = Writer {
-                    buf: std::mem::take(&mut self.buf),
-                    ..fresh
-                };
-                match &self.file {
-                    Some(f) => Arc::clone(f),
-                    None => return Err(Error::Internal("audit file missing after open")),
-                }
-            }
+    /// The file to write to, reopened if needed.
+    fn ready(&mut self, shared: &Shared) -> Result<Arc<File>> {
+        if let Some(f) = &self.file {
+            return Ok(Arc::clone(f));
+        }
+        let fresh = Writer::open(&shared.path, &shared.key)?;
+        *self = Writer {
+            buf: std::mem::take(&mut self.buf),
+            ..fresh
         };
+        match &self.file {
+            Some(f) => Ok(Arc::clone(f)),
+            None => Err(Error::Internal("audit file missing after open")),
+        }
+    }
+
+    /// Under the file lock: cut back a partial line of ours, and re-read the head if
+    /// another process appended since our last write.
+    fn catch_up(&mut self, file: &Arc<File>, key: &AuditKey) -> Result<()> {
         if self.dirty {
             file.set_len(self.good_len)
                 .map_err(|e| Error::io("cutting back a partial audit line", e))?;
             self.dirty = false;
         }
-        Ok(file)
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io("reading audit log metadata", e))?
+            .len();
+        if len == self.good_len {
+            return Ok(());
+        }
+        if len < self.good_len {
+            tracing::error!("the audit log shrank under this process");
+            self.chain = None;
+        }
+        let mut reader: &File = file;
+        let (seq, last) = read_head(&mut reader, len, key)?;
+        self.seq = seq;
+        self.last = last;
+        self.good_len = len;
+        if seq == 0 {
+            self.chain = None;
+        }
+        Ok(())
     }
 
     /// Format and write the lines; the chain head moves only if the write succeeds.
-    fn write(&mut self, file: &File, events: &[AuditEvent]) -> Result<()> {
+    fn write(&mut self, file: &File, events: &[AuditEvent], key: &AuditKey) -> Result<()> {
         self.buf.clear();
         let mut seq = self.seq;
         let mut last = self.last;
+        let mut first = None;
         for event in events {
             seq += 1;
             let time = line::rfc3339(event.time);
             let prev = line::to_hex(&last);
+            let token = event
+                .token
+                .as_deref()
+                .map(|t| key.token_ref(t, event.outcome))
+                .transpose()
+                .map_err(|_| Error::AuditUnavailable)?;
             let body = Body {
+                v: VERSION,
                 seq,
                 time: &time,
                 client: &event.client,
                 action: event.action,
-                token: event.token.as_deref(),
+                token: token.as_deref(),
                 class: event.class,
                 outcome: event.outcome,
                 origin: event.origin.as_deref(),
+                count: event.count,
                 prev: &prev,
             };
-            last = line::encode(&body, &mut self.buf).map_err(|_| Error::AuditUnavailable)?;
+            last = line::encode(&body, key, &mut self.buf).map_err(|_| Error::AuditUnavailable)?;
+            if seq == 1 {
+                first = Some(last);
+            }
         }
         let mut out: &File = file;
         if let Err(e) = out.write_all(&self.buf) {
@@ -316,20 +458,106 @@ impl Writer {
         }
         self.seq = seq;
         self.last = last;
+        if first.is_some() {
+            self.chain = first;
+        }
         self.good_len += u64::try_from(self.buf.len()).unwrap_or(u64::MAX);
         if self.buf.capacity() > 1 << 20 {
             self.buf = Vec::new();
         }
         Ok(())
     }
+
+    /// Append a checkpoint of the current head (under the file lock). Returns the
+    /// checkpoint file, for the caller to sync.
+    fn write_checkpoint(&mut self, file: &File, shared: &Shared) -> Result<Arc<File>> {
+        let chain = match self.chain {
+            Some(c) => c,
+            None => {
+                let mut reader: &File = file;
+                let c = read_first(&mut reader, &shared.key)?;
+                self.chain = Some(c);
+                c
+            }
+        };
+        let out = match &self.checkpoints {
+            Some(f) => Arc::clone(f),
+            None => {
+                let f = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&shared.checkpoints)
+                    .map(Arc::new)
+                    .map_err(|e| Error::io("opening the audit checkpoint file", e))?;
+                self.checkpoints = Some(Arc::clone(&f));
+                f
+            }
+        };
+        let mut text = Vec::new();
+        let cp = Checkpoint {
+            chain,
+            seq: self.seq,
+            hash: self.last,
+        };
+        checkpoint::encode(&cp, &shared.key, &mut text)?;
+        let mut w: &File = &out;
+        w.write_all(&text)
+            .map_err(|e| Error::io("writing the audit checkpoint", e))?;
+        self.last_checkpoint = self.seq;
+        Ok(out)
+    }
 }
 
+/// An exclusive `flock` on the log file, released on drop: one appender at a time
+/// across processes.
+struct FileLock<'a>(&'a File);
+
+impl<'a> FileLock<'a> {
+    fn acquire(file: &'a File) -> Result<FileLock<'a>> {
+        file.lock().map_err(|e| {
+            tracing::error!(error = %e, "cannot lock the audit log");
+            Error::AuditUnavailable
+        })?;
+        Ok(FileLock(file))
+    }
+}
+
+impl Drop for FileLock<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
+/// The hash of the file's first entry (which must verify).
+fn read_first(file: &mut impl ReadSeek, key: &AuditKey) -> Result<Digest32> {
+    const REFUSE: &str =
+        "the audit log's first entry does not verify; run `vaultgate audit verify`";
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| Error::io("reading the audit log head", e))?;
+    let mut first = Vec::new();
+    std::io::BufReader::new(Read::by_ref(file).take(1 << 20))
+        .read_until(b'\n', &mut first)
+        .map_err(|e| Error::io("reading the audit log head", e))?;
+    let text = first.strip_suffix(b"\n").ok_or(Error::Integrity(REFUSE))?;
+    let checked = line::check(text, Some(key)).map_err(|_| Error::Integrity(REFUSE))?;
+    if checked.seq != 1 || checked.prev != GENESIS {
+        return Err(Error::Integrity(REFUSE));
+    }
+    Ok(checked.hash)
+}
+
+/// A file, or a shared reference to one.
+trait ReadSeek: Read + Seek {}
+impl<T: Read + Seek> ReadSeek for T {}
+
 /// Read the last line (and the one before it) and check that they chain.
-fn read_head(file: &mut File, len: u64) -> Result<(u64, Digest32)> {
+fn read_head(file: &mut impl ReadSeek, len: u64, key: &AuditKey) -> Result<(u64, Digest32)> {
     if len == 0 {
         return Ok((0, GENESIS));
     }
-    const REFUSE: &str = "the audit log's last entry does not verify; run `vaultgate audit verify`";
+    const REFUSE: &str = "the audit log's last entry does not verify (edited, cut short, \
+                          written under another keyring, or in the old unkeyed format); \
+                          run `vaultgate audit verify`";
     let mut window: u64 = 64 * 1024;
     loop {
         let start = len.saturating_sub(window);
@@ -352,11 +580,12 @@ fn read_head(file: &mut File, len: u64) -> Result<(u64, Digest32)> {
             window = window.saturating_mul(4);
             continue;
         }
-        let last = line::check(last.unwrap_or_default()).map_err(|_| Error::Integrity(REFUSE))?;
+        let last = line::check(last.unwrap_or_default(), Some(key))
+            .map_err(|_| Error::Integrity(REFUSE))?;
         let (want_seq, want_prev) = match before {
             None => (1, GENESIS),
             Some(b) => {
-                let b = line::check(b).map_err(|_| Error::Integrity(REFUSE))?;
+                let b = line::check(b, Some(key)).map_err(|_| Error::Integrity(REFUSE))?;
                 (b.seq + 1, b.hash)
             }
         };

@@ -1,12 +1,41 @@
 //! The audit log: who did what to which token, when, and with what outcome — never a
 //! value.
 //!
-//! The log is a file of JSON lines, appended to and never rewritten. Each line carries
-//! a SHA-256 of its own bytes (`hash`) and the hash of the line before it (`prev`), and
-//! a sequence number (`seq`, from 1). [`verify`] walks the chain and names the first
-//! line that was edited, deleted, inserted, reordered or cut short. Removing whole
-//! lines from the *end* of the file cannot be seen from the file alone: anchor the head
-//! ([`AuditLog::head`]) somewhere else (metrics, a remote log) if that matters.
+//! The log is a file of JSON lines, appended to and never rewritten (the byte format,
+//! version 2, is documented in `line.rs`). Each line carries a sequence number
+//! (`seq`, from 1), the hash of the line before it (`prev`), a MAC under the **audit
+//! key** (`mac`) and a SHA-256 of its own bytes (`hash`). The audit key is
+//! HMAC-SHA256(master key, `vaultgate-audit/1`), so writing or re-chaining entries
+//! needs the keyring: [`verify`] with the key names the first line that was edited,
+//! forged, deleted, inserted, reordered or cut short, even when every hash was
+//! recomputed. Without the key (`audit verify --no-key`) only the hashes are checked,
+//! and the report says so.
+//!
+//! Signed checkpoints (seq, head hash, time, MAC) go to `<log>.checkpoints` every
+//! [`AuditOptions::checkpoint_every`] entries, before a reopen, and at clean shutdown
+//! (see `checkpoint.rs`). [`verify`] compares the log with them and reports a missing
+//! tail: entries cut off the end after the last checkpoint cannot be seen, nor can the
+//! deletion of both files; ship the checkpoints (also logged at `info` by
+//! [`AuditLog::checkpoint`]) elsewhere if that matters.
+//!
+//! Version 1 lines (no `v`, no `mac`) are not read: verify an old log with the
+//! vaultgate that wrote it, and move it aside before upgrading.
+//!
+//! # What an entry names
+//!
+//! A token string is written only when it can only be a token (an opaque `tok_`/
+//! `cvv_` token), or when it has the shape of one of this vault's tokens and the vault
+//! found it (outcome `ok`). Anything else, a card number sent as a "token" included,
+//! is written as `h:` and 16 hex digits of HMAC(audit key, string). Strings longer than
+//! any token ([`crate::vault::token::MAX_TOKEN_LEN`]) are refused with 400 before they
+//! get here.
+//!
+//! # Several writers
+//!
+//! `serve` instances and CLI commands append to the same file: each append holds an
+//! exclusive `flock` on it and re-reads the head when the file grew under it. After
+//! logrotate's rename, SIGHUP or SIGUSR1 makes the server reopen the path
+//! ([`AuditLog::reopen`]); the new file starts a new chain.
 //!
 //! # Durability and batching
 //!
@@ -21,6 +50,8 @@
 //! reached the file before a failed sync stay in it: the log may over-report a refused
 //! reveal, never under-report a served one.
 
+mod checkpoint;
+mod key;
 mod line;
 mod log;
 mod verify;
@@ -35,8 +66,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::sensitive::DataClass;
 
-pub use log::{AuditLog, AuditOptions, ChainHead};
-pub use verify::{BadLine, VerifyReport, verify};
+pub use checkpoint::checkpoints_path;
+pub use key::AuditKey;
+pub use log::{AuditLog, AuditOptions, ChainHead, DEFAULT_CHECKPOINT_EVERY};
+pub use verify::{BadLine, Checkpoints, MissingTail, VerifyReport, verify, verify_with};
 
 /// What was done.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -105,6 +138,8 @@ pub struct AuditEvent {
     pub outcome: &'static str,
     /// The peer address, if the event came over the network.
     pub origin: Option<String>,
+    /// For an aggregated entry (`auth_failure`): how many events it stands for.
+    pub count: Option<u64>,
 }
 
 impl AuditEvent {
@@ -118,10 +153,18 @@ impl AuditEvent {
             class: None,
             outcome: "ok",
             origin: None,
+            count: None,
         }
     }
 
-    /// Name the token.
+    /// The number of events an aggregated entry stands for.
+    pub fn count(mut self, n: u64) -> Self {
+        self.count = Some(n);
+        self
+    }
+
+    /// Name the token as submitted. The log writes it only if it is well-formed for a
+    /// token of this vault (see the module docs); otherwise a keyed hash of it.
     pub fn token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
         self

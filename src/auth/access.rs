@@ -4,7 +4,9 @@
 //! Identity comes from the client certificate the TLS handshake verified
 //! ([`ConnInfo::peer_names`]) or from a checked API key; never from any other header.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use http::{HeaderMap, HeaderName, header};
 
@@ -22,7 +24,18 @@ pub struct Access {
     /// `None` when no client is configured: nothing can be revealed then.
     audit: Option<Arc<AuditLog>>,
     rate_limited: Arc<CounterVec>,
+    auth_failures: Arc<CounterVec>,
+    /// Failed authentications not yet written, per source address (`None`: the
+    /// sources past [`MAX_FAILURE_SOURCES`]) and error code.
+    pending_failures: Mutex<HashMap<(Option<IpAddr>, &'static str), u64>>,
 }
+
+/// How often failed authentications are written to the audit log, in aggregate.
+pub const AUTH_FAILURE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The most source addresses counted separately between two writes; the rest are
+/// counted together (origin `*`), so that memory stays bounded.
+const MAX_FAILURE_SOURCES: usize = 4096;
 
 impl Access {
     /// Build from the configured clients and the audit log (the caller opens one
@@ -39,11 +52,18 @@ impl Access {
             "Reveal requests refused by a client's rate limit.",
             &["client"],
         );
+        let auth_failures = metrics.registry.counter_vec(
+            "vaultgate_auth_failures_total",
+            "Requests whose credential was refused, per listener.",
+            &["listener"],
+        );
         Ok(Access {
             auth,
             limiter: RateLimiter::new(),
             audit,
             rate_limited,
+            auth_failures,
+            pending_failures: Mutex::new(HashMap::new()),
         })
     }
 
@@ -73,13 +93,60 @@ impl Access {
             None => Err(Error::Unauthenticated),
         };
         if let Err(err) = &result {
-            let event = AuditEvent::new("-", Action::AuthFailure)
-                .origin(conn.peer.to_string())
-                .failed(err);
-            // The caller gets 401 either way; a failed audit write is logged by the log.
-            let _ = self.record(std::slice::from_ref(&event)).await;
+            let listener = if *header == http::header::PROXY_AUTHORIZATION {
+                "outbound"
+            } else {
+                "api"
+            };
+            self.auth_failures.inc(&[listener]);
+            self.note_failure(conn.peer.ip(), err.code());
         }
         result
+    }
+
+    /// Count a refused credential; [`Access::flush_auth_failures`] writes the counts.
+    /// No write and no fsync per request: an unauthenticated caller cannot turn
+    /// requests into disk syncs.
+    fn note_failure(&self, ip: IpAddr, code: &'static str) {
+        let mut pending = self
+            .pending_failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let source =
+            if pending.len() < MAX_FAILURE_SOURCES || pending.contains_key(&(Some(ip), code)) {
+                Some(ip)
+            } else {
+                None
+            };
+        *pending.entry((source, code)).or_insert(0) += 1;
+    }
+
+    /// Write the failed authentications counted since the last call: one
+    /// `auth_failure` entry per source address and error code, with a `count`, in one
+    /// batch. Run every [`AUTH_FAILURE_INTERVAL`] and at shutdown.
+    pub async fn flush_auth_failures(&self) {
+        let pending = std::mem::take(
+            &mut *self
+                .pending_failures
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        if pending.is_empty() {
+            return;
+        }
+        let events: Vec<AuditEvent> = pending
+            .into_iter()
+            .map(|((source, code), n)| {
+                let mut event = AuditEvent::new("-", Action::AuthFailure)
+                    .origin(source.map_or_else(|| "*".to_owned(), |ip| ip.to_string()))
+                    .count(n);
+                event.outcome = code;
+                event
+            })
+            .collect();
+        if let Err(e) = self.record(&events).await {
+            tracing::error!(error = %e, "failed authentications could not be audited");
+        }
     }
 
     /// Take `n` reveals from the client's budget; a refusal is audited and counted.

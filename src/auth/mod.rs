@@ -22,7 +22,7 @@ mod ratelimit;
 #[cfg(test)]
 mod tests;
 
-pub use access::{Access, api_auth_header, api_client};
+pub use access::{AUTH_FAILURE_INTERVAL, Access, api_auth_header, api_client};
 pub use apikey::{KEY_PREFIX, client_toml_snippet, generate_api_key};
 pub use authenticator::{Authenticator, CacheSettings};
 pub use client::{ClassSet, Client, Purpose, RevealMode, hidden};

@@ -28,7 +28,7 @@ pub struct Global {
     /// Read the passphrase from this file (else $VAULTGATE_PASSPHRASE, else a prompt).
     #[arg(long, global = true)]
     pub passphrase_file: Option<PathBuf>,
-    /// The audit log that key operations (init, keys rotate/rewrap/passwd) are
+    /// The audit log that CLI commands (init, keys, tokenize, detokenize) are
     /// recorded in. Default: `<data>/audit.log`.
     #[arg(long, global = true)]
     pub audit_log: Option<PathBuf>,
@@ -153,10 +153,20 @@ pub enum KeysAction {
 
 #[derive(Subcommand, Debug)]
 pub enum AuditAction {
-    /// Check the hash chain of an audit log; exits non-zero at the first bad entry.
+    /// Check an audit log: every hash and MAC (with the keyring and passphrase), and
+    /// the tail against the signed checkpoints; exits non-zero at the first bad entry
+    /// or a missing tail.
     Verify {
         /// The audit log file.
         path: PathBuf,
+        /// The checkpoint file (default: `<path>.checkpoints`; for a rotated log, the
+        /// live log's).
+        #[arg(long)]
+        checkpoints: Option<PathBuf>,
+        /// Check hashes only, without the keyring: a forger who recomputed every hash
+        /// passes this check.
+        #[arg(long)]
+        no_key: bool,
     },
 }
 

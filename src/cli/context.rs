@@ -5,7 +5,9 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use super::args::{Global, StoreArg};
+use crate::audit::{Action, AuditEvent, AuditKey, AuditLog};
 use crate::error::{Error, Result};
+use crate::vault::keys::crypto::SecretKey;
 use crate::vault::keys::keyring::{self, Passphrase};
 use crate::vault::settings::SecretUrl;
 use crate::vault::{StoreKind, Vault, VaultSettings};
@@ -61,19 +63,36 @@ impl Global {
         Ok(settings)
     }
 
-    /// Record a key operation in the audit log (fsynced before returning).
+    /// The audit log that CLI commands write to: `--audit-log`, else
+    /// `<data>/audit.log`.
+    pub(super) fn audit_path(&self) -> PathBuf {
+        self.audit_log
+            .clone()
+            .unwrap_or_else(|| self.data.join("audit.log"))
+    }
+
+    /// Open the audit log under the keyring's audit key.
+    pub(super) fn open_audit(&self, key: SecretKey) -> Result<AuditLog> {
+        AuditLog::open(self.audit_path(), AuditKey::new(key))
+    }
+
+    /// Record a key operation in the audit log (fsynced, then checkpointed, before
+    /// returning), as `cli:<OS user>`. Without the audit key (the keyring was never
+    /// opened, so no key was touched) nothing can be signed: say so on stderr.
     pub(super) fn audit_key_op(
         &self,
-        action: crate::audit::Action,
+        action: Action,
         result: &Result<()>,
+        key: Option<SecretKey>,
     ) -> Result<()> {
-        let path = self
-            .audit_log
-            .clone()
-            .unwrap_or_else(|| self.data.join("audit.log"));
-        let log = crate::audit::AuditLog::open(&path)?;
-        let event = crate::audit::AuditEvent::new("cli", action).outcome_of(result);
-        log.record_blocking(std::slice::from_ref(&event))
+        let Some(key) = key else {
+            eprintln!("vaultgate: not audited: the keyring was not opened");
+            return Ok(());
+        };
+        let log = self.open_audit(key)?;
+        let event = AuditEvent::new(cli_actor(), action).outcome_of(result);
+        log.record_blocking(std::slice::from_ref(&event))?;
+        log.checkpoint()
     }
 
     pub(super) async fn open_vault(&self) -> Result<Vault> {
@@ -81,6 +100,27 @@ impl Global {
         let keys = keyring::open(&self.keyring, &self.passphrase()?)?;
         Vault::open_async(&settings, keys).await
     }
+}
+
+/// The actor of CLI audit entries: `cli:` and the OS user ($USER, else $LOGNAME,
+/// else the real uid from /proc/self/status).
+pub(super) fn cli_actor() -> String {
+    let user = ["USER", "LOGNAME"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .find(|u| !u.is_empty())
+        .or_else(|| {
+            let status = std::fs::read_to_string("/proc/self/status").ok()?;
+            let uid = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+            uid.split_whitespace().next().map(|u| format!("uid={u}"))
+        })
+        .unwrap_or_else(|| "unknown".to_owned());
+    let user: String = user
+        .chars()
+        .take(64)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    format!("cli:{user}")
 }
 
 pub(super) fn runtime() -> Result<tokio::runtime::Runtime> {

@@ -3,12 +3,20 @@
 use super::args::{Global, KeysAction};
 use super::context::{read_passphrase, runtime};
 use crate::error::Result;
+use crate::vault::keys::crypto::SecretKey;
 use crate::vault::keys::keyring;
 
-pub(super) fn run_keys(global: &Global, action: &KeysAction) -> Result<()> {
+/// Run a key command. `audit_key` receives the audit key as soon as the keyring is
+/// open, so that the caller can audit the outcome, failures included.
+pub(super) fn run_keys(
+    global: &Global,
+    action: &KeysAction,
+    audit_key: &mut Option<SecretKey>,
+) -> Result<()> {
     match action {
         KeysAction::Rotate => {
-            let (version, _) = keyring::rotate(&global.keyring, &global.passphrase()?)?;
+            let (version, keys) = keyring::rotate(&global.keyring, &global.passphrase()?)?;
+            *audit_key = keys.audit_key().ok();
             eprintln!(
                 "data key version {version} is now active; run `vaultgate keys rewrap` to \
                  re-encrypt older records"
@@ -18,6 +26,7 @@ pub(super) fn run_keys(global: &Global, action: &KeysAction) -> Result<()> {
         KeysAction::Rewrap => {
             let report = runtime()?.block_on(async {
                 let vault = global.open_vault().await?;
+                *audit_key = vault.audit_key().ok();
                 vault.rewrap().await
             })?;
             eprintln!(
@@ -36,6 +45,10 @@ pub(super) fn run_keys(global: &Global, action: &KeysAction) -> Result<()> {
                 "new passphrase: ",
             )?;
             keyring::passwd(&global.keyring, &old, &new)?;
+            // The master key (and so the audit key) is unchanged; one more unseal.
+            *audit_key = keyring::open(&global.keyring, &new)
+                .and_then(|k| k.audit_key())
+                .ok();
             eprintln!("the master key is sealed under the new passphrase");
             Ok(())
         }

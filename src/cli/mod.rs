@@ -4,11 +4,12 @@
 //! [`crate::Error`], printed on stderr with a non-zero exit.
 
 mod args;
+mod audit;
 mod context;
 mod keys;
 mod serve;
 
-use std::io::{Read, Write};
+use std::io::Read;
 
 use clap::Parser;
 use zeroize::Zeroizing;
@@ -43,16 +44,13 @@ pub fn run_vault_command(global: &Global, command: &Command) -> Result<()> {
             Ok(())
         }
         Command::Audit {
-            action: AuditAction::Verify { path },
-        } => {
-            let report = crate::audit::verify(path)?;
-            println!("{report}");
-            if report.is_intact() {
-                Ok(())
-            } else {
-                Err(Error::Integrity("the audit log failed verification"))
-            }
-        }
+            action:
+                AuditAction::Verify {
+                    path,
+                    checkpoints,
+                    no_key,
+                },
+        } => audit::verify(global, path, checkpoints.as_ref(), *no_key),
         Command::Clients {
             action: ClientsAction::Add { name },
         } => {
@@ -76,20 +74,23 @@ pub fn run_vault_command(global: &Global, command: &Command) -> Result<()> {
                 params.t_cost = *t;
             }
             let pass = global.passphrase()?;
-            let result = keyring::init(&global.keyring, &pass, params).map(|_| ());
-            global.audit_key_op(crate::audit::Action::KeyringInit, &result)?;
+            let result = keyring::init(&global.keyring, &pass, params);
+            let key = result.as_ref().ok().and_then(|k| k.audit_key().ok());
+            let result = result.map(|_| ());
+            global.audit_key_op(crate::audit::Action::KeyringInit, &result, key)?;
             result?;
             eprintln!("created keyring {}", global.keyring.display());
             Ok(())
         }
         Command::Keys { action } => {
-            let result = run_keys(global, action);
+            let mut key = None;
+            let result = run_keys(global, action, &mut key);
             let op = match action {
                 KeysAction::Rotate => crate::audit::Action::KeyRotate,
                 KeysAction::Rewrap => crate::audit::Action::KeyRewrap,
                 KeysAction::Passwd { .. } => crate::audit::Action::KeyPasswd,
             };
-            global.audit_key_op(op, &result)?;
+            global.audit_key_op(op, &result, key)?;
             result
         }
         Command::Tokenize {
@@ -121,11 +122,12 @@ pub fn run_vault_command(global: &Global, command: &Command) -> Result<()> {
                 deterministic: no_deterministic.then_some(false),
                 scope: scope.clone(),
             };
-            let token = runtime()?.block_on(async {
+            let (key, token) = runtime()?.block_on(async {
                 let vault = global.open_vault().await?;
-                vault.tokenize(&value, &opts).await
+                Ok::<_, Error>((vault.audit_key()?, vault.tokenize(&value, &opts).await))
             })?;
-            println!("{token}");
+            audit::audit_tokenize(global, key, class, &token)?;
+            println!("{}", token?);
             Ok(())
         }
         Command::Migrate { config } => {
@@ -153,26 +155,7 @@ pub fn run_vault_command(global: &Global, command: &Command) -> Result<()> {
             token,
             batch,
             scope,
-        } => {
-            let rt = runtime()?;
-            let vault = rt.block_on(global.open_vault())?;
-            let mut out = std::io::stdout().lock();
-            let Some(token) = token.as_deref().filter(|_| !*batch) else {
-                for line in std::io::stdin().lines() {
-                    let line = line.map_err(|e| Error::io("read tokens from stdin", e))?;
-                    match rt.block_on(vault.detokenize(line.trim(), scope.as_deref())) {
-                        Ok(r) => writeln!(out, "{}", r.value.expose()),
-                        Err(e) => writeln!(out, "!{}", e.code()),
-                    }
-                    .map_err(|e| Error::io("write to stdout", e))?;
-                }
-                return Ok(());
-            };
-            let revealed = rt.block_on(vault.detokenize(token, scope.as_deref()))?;
-            writeln!(out, "{}", revealed.value.expose())
-                .map_err(|e| Error::io("write to stdout", e))?;
-            Ok(())
-        }
+        } => audit::detokenize(global, token.as_deref(), *batch, scope.as_deref()),
     }
 }
 

@@ -219,6 +219,9 @@ async fn forward(
             expect: *class,
         }));
     }
+    for w in wanted.iter().flatten() {
+        crate::vault::token::check_token_len(w.token)?;
+    }
     let n = wanted.iter().flatten().count();
     if n > 0 {
         state.access.rate_limit(&client, n, conn).await?;

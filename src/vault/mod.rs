@@ -205,6 +205,11 @@ impl Vault {
         })
     }
 
+    /// The audit log's MAC key, derived from the master key ([`Keys::audit_key`]).
+    pub fn audit_key(&self) -> Result<crypto::SecretKey> {
+        self.keys.audit_key()
+    }
+
     /// The store under this vault.
     pub fn store(&self) -> &Arc<dyn TokenStore> {
         &self.store

@@ -19,6 +19,43 @@ pub const OPAQUE_PREFIX: &str = "tok_";
 /// Prefix of opaque CVV tokens, so a reveal knows to look among volatile records.
 pub const OPAQUE_CVV_PREFIX: &str = "cvv_";
 
+/// The longest string any token format of this vault can produce (an IBAN-shaped
+/// token is at most 34 characters, an opaque one 26). Longer inputs are refused with
+/// 400 before they reach a store lookup or the audit log.
+pub const MAX_TOKEN_LEN: usize = 64;
+
+/// Refuse a submitted "token" longer than any token can be.
+pub fn check_token_len(token: &str) -> Result<()> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(Error::BadRequest(format!(
+            "a token is at most {MAX_TOKEN_LEN} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether `s` is an opaque token: `tok_` or `cvv_` and 22 base64url characters.
+pub fn is_opaque_token(s: &str) -> bool {
+    let rest = s
+        .strip_prefix(OPAQUE_PREFIX)
+        .or_else(|| s.strip_prefix(OPAQUE_CVV_PREFIX));
+    rest.is_some_and(|r| {
+        r.len() == 22
+            && r.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
+}
+
+/// Whether `s` is well-formed for some token format of this vault: an opaque token,
+/// 1 to 34 digits (card, CVV and digit bank-account tokens keep their value's
+/// length), or an IBAN-shaped token. Digit and IBAN shapes are also the shapes of
+/// values, so this alone does not make a string safe to log (see the audit module).
+pub fn looks_like_token(s: &str) -> bool {
+    is_opaque_token(s)
+        || ((1..=34).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()))
+        || is_iban(s)
+}
+
 /// Where each character of a token comes from.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Slot {

@@ -15,9 +15,13 @@ use http::StatusCode;
 use serde_json::json;
 
 fn verify(path: &Path) -> (bool, String) {
+    let keyring = path.parent().unwrap().join("keyring.json");
     let out = Command::new(crate::common::binary::BIN)
+        .arg("--keyring")
+        .arg(&keyring)
         .args(["audit", "verify"])
         .arg(path)
+        .env("VAULTGATE_PASSPHRASE", TEST_PASSPHRASE)
         .output()
         .unwrap();
     let text = format!(
@@ -37,7 +41,7 @@ async fn audit_verify_catches_each_kind_of_tampering() {
         "http://127.0.0.1:9",
         &format!("{}{}", audit_toml(&log), c.toml),
     );
-    let handle = start(&toml).await;
+    let handle = start_in(dir.path(), &toml).await;
     let addr = handle.api_addr();
     let r = api(
         addr,

@@ -214,7 +214,7 @@ delete = true"#,
         .count();
     assert_eq!(reveals, 4);
     assert!(
-        vaultgate::audit::verify(dir.path().join("audit.log"))
+        vaultgate::audit::verify(dir.path().join("audit.log"), None)
             .unwrap()
             .is_intact()
     );

@@ -16,5 +16,6 @@ mod common;
 mod api_audit;
 mod api_openapi;
 mod api_reveal;
+mod audit_log;
 mod outbound;
 mod two_instances;

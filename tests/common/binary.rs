@@ -31,6 +31,7 @@ impl VaultDir {
         let data = dir.path().join("data");
         let out = Command::new(BIN)
             .args(["--keyring", super::path_str(&keyring).as_str()])
+            .args(["--data", super::path_str(&data).as_str()])
             .args(["init", "--kdf-memory-kib", "19456", "--kdf-passes", "2"])
             .env("VAULTGATE_PASSPHRASE", PASS)
             .output()

@@ -62,10 +62,25 @@ pub fn test_vault() -> Arc<Vault> {
     Arc::new(Vault::open(&settings, test_keys(dir.path())).expect("vault"))
 }
 
+/// The passphrase of [`test_keys`]' keyring.
+pub const TEST_PASSPHRASE: &str = "integration-test-passphrase";
+
+/// [`start`] on a vault whose keyring is `dir/keyring.json` (passphrase
+/// [`TEST_PASSPHRASE`]), so that the test can run `vaultgate audit verify --keyring`.
+pub async fn start_in(dir: &Path, toml: &str) -> ServerHandle {
+    let config = Config::from_toml_str(toml).expect("config");
+    let settings = VaultSettings {
+        data: dir.join("data"),
+        cache_capacity_mb: 8,
+        ..VaultSettings::default()
+    };
+    let vault = Arc::new(Vault::open(&settings, test_keys(dir)).expect("vault"));
+    app::start(&config, vault).await.expect("start")
+}
+
 /// Keys sealed in a real keyring file under `dir`, with the cheapest KDF allowed.
 pub fn test_keys(dir: &Path) -> Keys {
-    let pass = vaultgate::vault::Passphrase::new("integration-test-passphrase".to_owned())
-        .expect("passphrase");
+    let pass = vaultgate::vault::Passphrase::new(TEST_PASSPHRASE.to_owned()).expect("passphrase");
     vaultgate::vault::keyring::init(
         &dir.join("keyring.json"),
         &pass,

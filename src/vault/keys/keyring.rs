@@ -165,6 +165,13 @@ impl Keys {
         &self.master
     }
 
+    /// The audit log's MAC key: HMAC-SHA256(master, "vaultgate-audit/1"). Derived,
+    /// never stored, and the same across rotations (the master key does not change).
+    pub fn audit_key(&self) -> Result<SecretKey> {
+        let derived = Zeroizing::new(crypto::hmac_sha256(&self.master, &[AUDIT_LABEL])?);
+        SecretKey::from_slice(derived.as_ref())
+    }
+
     /// The known data key versions.
     pub fn versions(&self) -> impl Iterator<Item = u32> + '_ {
         self.data.keys().copied()
@@ -188,6 +195,7 @@ impl Keys {
 const AAD_MASTER: &[u8] = b"vaultgate-keyring/1 master";
 const AAD_FINGERPRINT: &[u8] = b"vaultgate-keyring/1 fingerprint-key";
 const MAC_LABEL: &[u8] = b"vaultgate-keyring/1 mac";
+const AUDIT_LABEL: &[u8] = b"vaultgate-audit/1";
 
 fn data_key_aad(version: u32) -> Vec<u8> {
     format!("vaultgate-keyring/1 data-key {version}").into_bytes()

@@ -131,3 +131,32 @@ fn iban_enumeration_is_distinct() {
     assert_eq!(distinct.len(), all.len());
     assert!(all.iter().all(|x| is_iban(x)));
 }
+
+#[test]
+fn token_shapes() {
+    for class in [DataClass::Pan, DataClass::Cvv, DataClass::BankAccount] {
+        let value = match class {
+            DataClass::Pan => "4242424242424242",
+            DataClass::Cvv => "123",
+            _ => "GB82WEST12345698765432",
+        };
+        let shaped = match class {
+            DataClass::Pan => TokenFormat::PanSixFour,
+            _ => TokenFormat::Digits,
+        };
+        for f in [TokenFormat::Opaque, shaped] {
+            let t = draw(class, f, value);
+            assert!(looks_like_token(&t), "{t}");
+            assert!(check_token_len(&t).is_ok());
+        }
+    }
+    assert!(is_opaque_token(&draw(
+        DataClass::Secret,
+        TokenFormat::Opaque,
+        "s"
+    )));
+    assert!(!looks_like_token("tok_short"));
+    assert!(!looks_like_token("hello world"));
+    assert!(!looks_like_token(&"1".repeat(35)));
+    assert!(check_token_len(&"x".repeat(65)).is_err());
+}
