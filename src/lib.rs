@@ -36,6 +36,7 @@ pub mod auth;
 pub mod cli;
 pub mod codec;
 pub mod config;
+pub mod custody;
 pub mod demo;
 pub mod error;
 /// Fuzz entry points and their oracles: built for `cargo fuzz` (`--cfg fuzzing`) and

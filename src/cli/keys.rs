@@ -1,14 +1,16 @@
-//! `vaultgate keys rotate | rewrap | passwd`.
+//! `vaultgate keys rotate | rewrap | passwd | rekey | reseal | seal-info`.
 
-use super::args::{Global, KeysAction};
+use super::args::{Global, KeysAction, SealArg, SplitArgs};
 use super::context::{read_passphrase, runtime};
-use crate::error::Result;
-use crate::vault::keys::keyring;
+use crate::error::{Error, Result};
+use crate::vault::keys::keyring::{self, KdfParams, KeyringFile};
+use crate::vault::keys::seal::{NewSeal, SealFile, ShareText};
 
 pub(super) fn run_keys(global: &Global, action: &KeysAction) -> Result<()> {
     match action {
         KeysAction::Rotate => {
-            let (version, _) = keyring::rotate(&global.keyring, &global.passphrase()?)?;
+            let (version, _) =
+                keyring::rotate_with(&global.keyring, &global.credential()?.unlock())?;
             eprintln!(
                 "data key version {version} is now active; run `vaultgate keys rewrap` to \
                  re-encrypt older records"
@@ -39,5 +41,104 @@ pub(super) fn run_keys(global: &Global, action: &KeysAction) -> Result<()> {
             eprintln!("the master key is sealed under the new passphrase");
             Ok(())
         }
+        KeysAction::Rekey { split } => {
+            let SealFile::Shamir(current) = KeyringFile::load(&global.keyring)?.seal()? else {
+                return Err(Error::Keyring(
+                    "the keyring is not sealed by Shamir shares; use `keys reseal --to shamir`"
+                        .into(),
+                ));
+            };
+            let old = global.shares(current.threshold())?;
+            let shares = keyring::rekey(&global.keyring, &old, split.shares, split.threshold)?;
+            print_shares(&shares, *split);
+            eprintln!("the old shares no longer open this keyring");
+            Ok(())
+        }
+        KeysAction::Reseal {
+            to,
+            split,
+            kdf_memory_kib,
+            kdf_passes,
+            new_passphrase_file,
+        } => {
+            let old = global.credential()?;
+            let hsm = global.hsm_settings();
+            let pass;
+            let new = match to {
+                SealArg::Passphrase => {
+                    pass = read_passphrase(
+                        new_passphrase_file.as_ref(),
+                        "VAULTGATE_NEW_PASSPHRASE",
+                        "new passphrase: ",
+                    )?;
+                    NewSeal::Passphrase {
+                        pass: &pass,
+                        params: kdf_params(*kdf_memory_kib, *kdf_passes),
+                    }
+                }
+                SealArg::Shamir => NewSeal::Shamir {
+                    shares: split.shares,
+                    threshold: split.threshold,
+                },
+                SealArg::Pkcs11 => NewSeal::Pkcs11(&hsm),
+            };
+            let shares = keyring::reseal(&global.keyring, &old.unlock(), &new)?;
+            print_shares(&shares, *split);
+            eprintln!(
+                "the master key is now sealed with `{}`",
+                crate::vault::keys::seal::SealKind::from(*to).as_str()
+            );
+            Ok(())
+        }
+        KeysAction::SealInfo => {
+            let seal = KeyringFile::load(&global.keyring)?.seal()?;
+            println!("seal: {}", seal.kind().as_str());
+            match &seal {
+                SealFile::Passphrase(_) => {}
+                SealFile::Shamir(s) => {
+                    let (id, generation) = s.split_id();
+                    println!("keyring id: {id}");
+                    println!("generation: {generation}");
+                    println!("threshold: {} of {}", s.threshold(), s.shares());
+                }
+                SealFile::Pkcs11(p) => {
+                    let info = p.key_info(&global.hsm_settings())?;
+                    println!("key label: {}", info.label);
+                    println!("key length: {} bytes", info.value_len);
+                    println!("sensitive: {}", info.sensitive);
+                    println!("extractable: {}", info.extractable);
+                    println!("never extractable: {}", info.never_extractable);
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// argon2id parameters: the defaults, with the options given.
+pub(super) fn kdf_params(memory_kib: Option<u32>, passes: Option<u32>) -> KdfParams {
+    let mut params = KdfParams::default();
+    if let Some(m) = memory_kib {
+        params.m_cost_kib = m;
+    }
+    if let Some(t) = passes {
+        params.t_cost = t;
+    }
+    params
+}
+
+/// Print new shares once, on stdout, one per line, for their holders.
+pub(super) fn print_shares(shares: &[ShareText], split: SplitArgs) {
+    if shares.is_empty() {
+        return;
+    }
+    eprintln!(
+        "{} shares follow, any {} of which unseal the vault. They are shown once and \
+         stored nowhere: give each to a different holder now.",
+        shares.len(),
+        split.threshold
+    );
+    for share in shares {
+        println!("{}", share.expose());
     }
 }

@@ -6,6 +6,7 @@
 mod args;
 mod context;
 mod keys;
+mod seal;
 mod serve;
 
 use std::io::{Read, Write};
@@ -13,17 +14,21 @@ use std::io::{Read, Write};
 use clap::Parser;
 use zeroize::Zeroizing;
 
-pub use args::{AuditAction, ClassArg, Cli, ClientsAction, Command, Global, KeysAction, StoreArg};
-pub use context::read_passphrase;
-pub use serve::spawn_sweeper;
+pub use crate::custody::spawn_sweeper;
+pub use args::{
+    ApiArgs, AuditAction, ClassArg, Cli, ClientsAction, Command, Global, HsmArgs, KeysAction,
+    SealArg, SplitArgs, StoreArg,
+};
+pub use context::{read_passphrase, read_share};
 
 use context::{multi_thread_runtime, runtime};
-use keys::run_keys;
+use keys::{kdf_params, print_shares, run_keys};
 use serve::serve;
 
 use crate::error::{Error, Result};
 use crate::sensitive::{DataClass, Sensitive};
-use crate::vault::keys::keyring::{self, KdfParams};
+use crate::vault::keys::keyring;
+use crate::vault::keys::seal::NewSeal;
 use crate::vault::{StoreKind, TokenFormat, TokenizeOptions};
 
 /// Run a command.
@@ -67,27 +72,48 @@ pub fn run_vault_command(global: &Global, command: &Command) -> Result<()> {
         Command::Init {
             kdf_memory_kib,
             kdf_passes,
+            seal,
+            split,
         } => {
-            let mut params = KdfParams::default();
-            if let Some(m) = kdf_memory_kib {
-                params.m_cost_kib = *m;
-            }
-            if let Some(t) = kdf_passes {
-                params.t_cost = *t;
-            }
-            let pass = global.passphrase()?;
-            let result = keyring::init(&global.keyring, &pass, params).map(|_| ());
+            let pass;
+            let hsm = global.hsm_settings();
+            let new = match seal {
+                SealArg::Passphrase => {
+                    pass = global.passphrase()?;
+                    NewSeal::Passphrase {
+                        pass: &pass,
+                        params: kdf_params(*kdf_memory_kib, *kdf_passes),
+                    }
+                }
+                SealArg::Shamir => NewSeal::Shamir {
+                    shares: split.shares,
+                    threshold: split.threshold,
+                },
+                SealArg::Pkcs11 => NewSeal::Pkcs11(&hsm),
+            };
+            let result = keyring::init_sealed(&global.keyring, &new);
             global.audit_key_op(crate::audit::Action::KeyringInit, &result)?;
-            result?;
-            eprintln!("created keyring {}", global.keyring.display());
+            let (_, shares) = result?;
+            eprintln!(
+                "created keyring {} (seal: {})",
+                global.keyring.display(),
+                crate::vault::keys::seal::SealKind::from(*seal).as_str()
+            );
+            print_shares(&shares, *split);
             Ok(())
         }
+        Command::Unseal { api } => seal::unseal(global, api),
+        Command::Seal { api } => seal::seal(api),
+        Command::SealStatus { api } => seal::status(api),
         Command::Keys { action } => {
             let result = run_keys(global, action);
             let op = match action {
                 KeysAction::Rotate => crate::audit::Action::KeyRotate,
                 KeysAction::Rewrap => crate::audit::Action::KeyRewrap,
                 KeysAction::Passwd { .. } => crate::audit::Action::KeyPasswd,
+                KeysAction::Rekey { .. } => crate::audit::Action::KeyRekey,
+                KeysAction::Reseal { .. } => crate::audit::Action::KeyReseal,
+                KeysAction::SealInfo => return result,
             };
             global.audit_key_op(op, &result)?;
             result
