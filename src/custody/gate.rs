@@ -171,10 +171,10 @@ impl Slot for Gate {
             api,
             outbound,
         })));
-        if self.sweep {
-            if let Some(old) = self.sweeper().replace(spawn_sweeper(vault)) {
-                old.abort();
-            }
+        if self.sweep
+            && let Some(old) = self.sweeper().replace(spawn_sweeper(vault))
+        {
+            old.abort();
         }
         self.readiness.set_sealed(false);
         Ok(())
