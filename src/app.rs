@@ -12,15 +12,13 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::api::{self, ApiState};
-use crate::audit::{AuditKey, AuditLog, AuditOptions};
+use crate::audit::{AuditKey, AuditLog};
 use crate::auth::Access;
 use crate::config::Config;
+use crate::custody::{Custody, Gate, Slot};
 use crate::health::Readiness;
-use crate::inbound::{self, ProxyState};
 use crate::metrics::Metrics;
 use crate::net::{ListenerSettings, listener, tls};
-use crate::outbound::{self, OutboundState};
 use crate::vault::Vault;
 use crate::{Error, Result};
 
@@ -140,79 +138,79 @@ pub async fn start_with_grace(
     vault: Arc<Vault>,
     grace: Duration,
 ) -> Result<ServerHandle> {
+    let custody = Arc::new(Custody::unsealed(&config.vault, vault));
+    start_custody(config, custody, grace, false).await
+}
+
+/// Start with the keys in `custody`, sealed or not: while sealed the proxy and the
+/// vault API answer `503 sealed` and `/readyz` is 503, until the custody is unsealed
+/// (`/v1/sys/unseal`). `sweep` runs the CVV sweeper while unsealed.
+pub async fn start_custody(
+    config: &Config,
+    custody: Arc<Custody>,
+    grace: Duration,
+    sweep: bool,
+) -> Result<ServerHandle> {
     let metrics = Arc::new(Metrics::new());
     let readiness = Arc::new(Readiness::default());
-    // The caller hands over an opened vault.
+    // The custody holds an open store, whether sealed or not.
     readiness.set_store_open(true);
 
-    let proxy_state = Arc::new(ProxyState::build(
-        config,
-        Arc::clone(&vault),
-        Arc::clone(&metrics),
-    )?);
-    // The audit log is opened whenever anything can be revealed, so that a server
-    // that can reveal always audits.
-    let audit = if config.clients.is_empty() && config.outbound.is_none() {
-        None
-    } else {
-        let options = AuditOptions {
-            fsync: config.audit.fsync.unwrap_or(true),
-            ..AuditOptions::default()
-        };
-        let key = AuditKey::new(vault.audit_key()?);
-        Some(Arc::new(AuditLog::open_with(
+    // The audit log is opened whenever anything can be revealed (and under a seal
+    // other than a passphrase), so that a server that can reveal always audits. Its
+    // key comes from the master key: a server that starts sealed opens it at unseal.
+    let audit = match custody.vault() {
+        Some(vault) if crate::custody::audit_wanted(config) => Some(Arc::new(AuditLog::open_with(
             config.audit_path(),
-            key,
-            options,
-        )?))
+            AuditKey::new(vault.audit_key()?),
+            crate::custody::audit_options(config),
+        )?)),
+        _ => None,
     };
     let access = Arc::new(Access::build(&config.clients, audit, &metrics)?);
-    let outbound_state = config
-        .outbound
-        .as_ref()
-        .map(|o| {
-            OutboundState::build(o, &config.limits, Arc::clone(&access), Arc::clone(&vault))
-                .map(Arc::new)
-        })
-        .transpose()?;
-    readiness.set_upstreams_built(true);
-    let api_state = Arc::new(ApiState {
-        metrics: Arc::clone(&metrics),
-        readiness: Arc::clone(&readiness),
-        vault,
-        access: Arc::clone(&access),
-    });
+    let gate = Arc::new(Gate::new(
+        config,
+        Arc::clone(&metrics),
+        Arc::clone(&readiness),
+        Arc::clone(&access),
+        Arc::clone(&custody),
+        sweep,
+    ));
+    custody.attach(Arc::clone(&gate) as Arc<dyn Slot>, Arc::clone(&access))?;
 
     let (shutdown, rx) = watch::channel(false);
+    let proxy_gate = Arc::clone(&gate);
     let (proxy_addr, proxy_task) = serve(
         "proxy",
         &config.proxy,
         grace,
         rx.clone(),
-        move |conn, req| inbound::handle(Arc::clone(&proxy_state), conn, req),
+        move |conn, req| Arc::clone(&proxy_gate).proxy(conn, req),
     )?;
+    let api_gate = Arc::clone(&gate);
     let (api_addr, api_task) = serve("api", &config.api, grace, rx.clone(), move |conn, req| {
-        api::handle(Arc::clone(&api_state), conn, req)
+        Arc::clone(&api_gate).api(conn, req)
     })?;
     let mut tasks = vec![
         proxy_task,
         api_task,
         spawn_upkeep(&metrics, rx.clone()),
         spawn_audit_upkeep(&access, rx.clone())?,
+        spawn_share_expiry(&custody, rx.clone()),
     ];
     let mut outbound_addr = None;
-    if let (Some(outbound), Some(state)) = (&config.outbound, outbound_state) {
+    if let Some(outbound) = &config.outbound {
         let (addr, task) = serve(
             "outbound",
             &outbound.listener,
             grace,
             rx,
-            move |conn, req| outbound::handle(Arc::clone(&state), conn, req),
+            move |conn, req| Arc::clone(&gate).outbound(conn, req),
         )?;
         outbound_addr = Some(addr);
         tasks.push(task);
     }
-    tracing::info!(%proxy_addr, %api_addr, ?outbound_addr, "listening");
+    tracing::info!(%proxy_addr, %api_addr, ?outbound_addr, sealed = custody.is_sealed(), "listening");
     Ok(ServerHandle {
         proxy_addr,
         api_addr,
@@ -222,6 +220,23 @@ pub async fn start_with_grace(
         readiness,
         metrics,
         tasks,
+    })
+}
+
+/// Forget unseal shares that waited too long (checked every second); ends at shutdown.
+fn spawn_share_expiry(
+    custody: &Arc<Custody>,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let custody = Arc::clone(custody);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => { custody.expire(); }
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            }
+        }
     })
 }
 

@@ -6,6 +6,23 @@
 
 use http::StatusCode;
 
+/// What went wrong with an HSM (PKCS#11) seal; each has its own error code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HsmFailure {
+    /// The module (shared library) could not be loaded or initialised.
+    ModuleLoad,
+    /// No token in the named slot or with the named label.
+    TokenMissing,
+    /// No key (or more than one) with the named label in the token.
+    KeyMissing,
+    /// The token refused the PIN, or none was given.
+    PinIncorrect,
+    /// The wrapping key is extractable or not sensitive.
+    KeyExtractable,
+    /// Any other failure of the module.
+    Failed,
+}
+
 /// Which side of the proxy caused a failure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Side {
@@ -75,6 +92,16 @@ pub enum Error {
     /// No free token is left in this token space.
     #[error("no free token is left in this token space ({0})")]
     TokenSpaceExhausted(&'static str),
+    /// The vault is sealed: its keys are not in memory until it is unsealed.
+    #[error("the vault is sealed")]
+    Sealed,
+    /// An unseal share that is malformed, mistyped, or not one of this keyring's.
+    #[error("invalid share: {0}")]
+    InvalidShare(&'static str),
+    /// The HSM of a PKCS#11 seal failed; the message names the module, token or key
+    /// label, never the PIN.
+    #[error("hsm: {1}")]
+    Hsm(HsmFailure, String),
     /// The keyring could not be opened or written.
     #[error("keyring: {0}")]
     Keyring(String),
@@ -158,12 +185,15 @@ impl Error {
             Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Error::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
             Error::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
-            Error::StoreUnavailable | Error::AuditUnavailable | Error::CvvStoreFull => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Error::StoreUnavailable
+            | Error::AuditUnavailable
+            | Error::CvvStoreFull
+            | Error::Sealed => StatusCode::SERVICE_UNAVAILABLE,
+            Error::InvalidShare(_) => StatusCode::BAD_REQUEST,
             Error::Integrity(_)
             | Error::TokenSpaceExhausted(_)
             | Error::Keyring(_)
+            | Error::Hsm(..)
             | Error::Config(_)
             | Error::Store(_)
             | Error::Sled(_)
@@ -193,6 +223,16 @@ impl Error {
             Error::AuditUnavailable => "audit_unavailable",
             Error::Integrity(_) => "integrity_error",
             Error::TokenSpaceExhausted(_) => "token_space_exhausted",
+            Error::Sealed => "sealed",
+            Error::InvalidShare(_) => "invalid_share",
+            Error::Hsm(kind, _) => match kind {
+                HsmFailure::ModuleLoad => "hsm_module_load_failed",
+                HsmFailure::TokenMissing => "hsm_token_missing",
+                HsmFailure::KeyMissing => "hsm_key_missing",
+                HsmFailure::PinIncorrect => "hsm_pin_incorrect",
+                HsmFailure::KeyExtractable => "hsm_key_extractable",
+                HsmFailure::Failed => "hsm_error",
+            },
             Error::Keyring(_) => "keyring_error",
             Error::Config(_) => "config_error",
             Error::Store(_) | Error::Sled(_) => "store_error",

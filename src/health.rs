@@ -9,6 +9,7 @@ pub struct Readiness {
     store_open: AtomicBool,
     upstreams_built: AtomicBool,
     draining: AtomicBool,
+    sealed: AtomicBool,
 }
 
 impl Readiness {
@@ -22,6 +23,11 @@ impl Readiness {
         self.upstreams_built.store(built, Ordering::Release);
     }
 
+    /// The vault's keys are out of memory (or back in).
+    pub fn set_sealed(&self, sealed: bool) {
+        self.sealed.store(sealed, Ordering::Release);
+    }
+
     /// Shutdown started: report not ready so load balancers drain this instance.
     pub fn set_draining(&self) {
         self.draining.store(true, Ordering::Release);
@@ -32,5 +38,6 @@ impl Readiness {
         self.store_open.load(Ordering::Acquire)
             && self.upstreams_built.load(Ordering::Acquire)
             && !self.draining.load(Ordering::Acquire)
+            && !self.sealed.load(Ordering::Acquire)
     }
 }

@@ -38,6 +38,7 @@ pub mod cli;
 pub mod codec;
 pub mod commit;
 pub mod config;
+pub mod custody;
 pub mod demo;
 pub mod error;
 /// Fuzz entry points and their oracles: built for `cargo fuzz` (`--cfg fuzzing`) and

@@ -95,6 +95,16 @@ pub enum Action {
     KeyringInit,
     /// A credential was refused.
     AuthFailure,
+    /// An unseal share (or other unseal credential) was submitted; never the share.
+    UnsealAttempt,
+    /// The vault was unsealed: its keys are in memory.
+    Unseal,
+    /// The vault was sealed: its keys were dropped from memory.
+    Seal,
+    /// The Shamir shares were split anew (`keys rekey`).
+    KeyRekey,
+    /// The master key was moved to another seal (`keys reseal`).
+    KeyReseal,
     /// A request refused by the rate limiter.
     RateLimited,
 }
@@ -113,6 +123,11 @@ impl Action {
             Action::KeyPasswd => "key_passwd",
             Action::KeyringInit => "keyring_init",
             Action::AuthFailure => "auth_failure",
+            Action::UnsealAttempt => "unseal_attempt",
+            Action::Unseal => "unseal",
+            Action::Seal => "seal",
+            Action::KeyRekey => "key_rekey",
+            Action::KeyReseal => "key_reseal",
             Action::RateLimited => "rate_limited",
         }
     }

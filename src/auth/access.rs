@@ -22,7 +22,7 @@ pub struct Access {
     auth: Authenticator,
     limiter: RateLimiter,
     /// `None` when no client is configured: nothing can be revealed then.
-    audit: Option<Arc<AuditLog>>,
+    audit: arc_swap::ArcSwapOption<AuditLog>,
     rate_limited: Arc<CounterVec>,
     auth_failures: Arc<CounterVec>,
     /// Failed authentications not yet written, per source address (`None`: the
@@ -60,7 +60,7 @@ impl Access {
         Ok(Access {
             auth,
             limiter: RateLimiter::new(),
-            audit,
+            audit: arc_swap::ArcSwapOption::new(audit),
             rate_limited,
             auth_failures,
             pending_failures: Mutex::new(HashMap::new()),
@@ -68,8 +68,14 @@ impl Access {
     }
 
     /// The audit log, if one is open.
-    pub fn audit_log(&self) -> Option<&Arc<AuditLog>> {
-        self.audit.as_ref()
+    pub fn audit_log(&self) -> Option<Arc<AuditLog>> {
+        self.audit.load_full()
+    }
+
+    /// Install the audit log once it can be opened: a server that starts sealed gets
+    /// its audit key (derived from the master key) only at unseal.
+    pub fn install_audit_log(&self, log: Arc<AuditLog>) {
+        self.audit.store(Some(log));
     }
 
     /// The caller: by verified client certificate, else by `Bearer` key in `header`
@@ -165,7 +171,7 @@ impl Access {
     /// Write audit entries (one write, one group commit). Without a log, or when it
     /// cannot be written: `AuditUnavailable`, and the caller must refuse.
     pub async fn record(&self, events: &[AuditEvent]) -> Result<()> {
-        match &self.audit {
+        match self.audit.load_full() {
             Some(log) => log.record_batch(events).await,
             None => Err(Error::AuditUnavailable),
         }

@@ -65,6 +65,7 @@ pub struct Client {
     reveal_masked: ClassSet,
     tokenize: ClassSet,
     delete: bool,
+    seal: bool,
     rate_limit_per_minute: u32,
 }
 
@@ -77,6 +78,7 @@ impl Client {
             reveal_masked: c.reveal_masked.iter().copied().collect(),
             tokenize: c.tokenize.iter().copied().collect(),
             delete: c.delete,
+            seal: c.seal,
             rate_limit_per_minute: c.rate_limit_per_minute,
         }
     }
@@ -126,6 +128,11 @@ impl Client {
     /// Whether this client may delete tokens.
     pub fn may_delete(&self) -> bool {
         self.delete
+    }
+
+    /// Whether this client may seal the vault.
+    pub fn may_seal(&self) -> bool {
+        self.seal
     }
 
     /// Tokens this client may reveal per minute.

@@ -23,6 +23,7 @@ pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 60_000;
 /// reveal_masked = ["bank_account"]
 /// tokenize = ["pan", "cvv", "bank_account", "secret"]
 /// delete = false
+/// seal = false                 # may seal the vault (POST /v1/sys/seal)
 /// rate_limit_per_minute = 6000
 /// ```
 #[derive(Clone, Deserialize, PartialEq, Eq)]
@@ -49,6 +50,9 @@ pub struct ClientConfig {
     /// Whether the client may delete tokens.
     #[serde(default)]
     pub delete: bool,
+    /// Whether the client may seal the vault (drop its keys from memory).
+    #[serde(default)]
+    pub seal: bool,
     /// Tokens revealed per minute (a token bucket holding one minute's worth).
     #[serde(default = "default_rate")]
     pub rate_limit_per_minute: u32,
@@ -68,6 +72,7 @@ impl fmt::Debug for ClientConfig {
             .field("reveal_masked", &self.reveal_masked)
             .field("tokenize", &self.tokenize)
             .field("delete", &self.delete)
+            .field("seal", &self.seal)
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
             .finish()
     }
@@ -84,6 +89,7 @@ impl ClientConfig {
             reveal_masked: Vec::new(),
             tokenize: Vec::new(),
             delete: false,
+            seal: false,
             rate_limit_per_minute: DEFAULT_RATE_LIMIT_PER_MINUTE,
         }
     }

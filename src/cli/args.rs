@@ -46,6 +46,44 @@ pub struct Global {
     /// A PEM CA file for the database's TLS certificate.
     #[arg(long, global = true)]
     pub postgres_ca: Option<PathBuf>,
+    /// A Shamir share, in a file (repeat for a quorum). `serve` unseals with these at
+    /// start; key commands open a Shamir-sealed keyring with them.
+    #[arg(long, global = true)]
+    pub share_file: Vec<PathBuf>,
+    #[command(flatten)]
+    pub hsm: HsmArgs,
+}
+
+/// Where the HSM of a PKCS#11 seal is (the CLI's `[vault.seal]`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct HsmArgs {
+    /// The PKCS#11 module (shared library).
+    #[arg(long, global = true, env = "VAULTGATE_HSM_MODULE")]
+    pub hsm_module: Option<PathBuf>,
+    /// The token's label (default: the keyring's).
+    #[arg(long, global = true)]
+    pub hsm_token: Option<String>,
+    /// The slot id, instead of a token label.
+    #[arg(long, global = true)]
+    pub hsm_slot: Option<u64>,
+    /// A file holding the user PIN (else $VAULTGATE_HSM_PIN).
+    #[arg(long, global = true)]
+    pub hsm_pin_file: Option<PathBuf>,
+    /// The wrapping key's label (default: the keyring's; at init `vaultgate-master`).
+    #[arg(long, global = true)]
+    pub hsm_key_label: Option<String>,
+    /// Accept a wrapping key that is extractable or not sensitive.
+    #[arg(long, global = true)]
+    pub hsm_allow_extractable: bool,
+}
+
+/// A seal, on the command line.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+#[value(rename_all = "snake_case")]
+pub enum SealArg {
+    Passphrase,
+    Shamir,
+    Pkcs11,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,6 +134,27 @@ pub enum Command {
         /// argon2id passes (default 3; at least 2).
         #[arg(long)]
         kdf_passes: Option<u32>,
+        /// How the master key is sealed.
+        #[arg(long, value_enum, default_value = "passphrase")]
+        seal: SealArg,
+        #[command(flatten)]
+        split: SplitArgs,
+    },
+    /// Send one unseal share to a running server (from --share-file, stdin, or a
+    /// prompt); with an HSM seal, ask the server to unseal from its HSM.
+    Unseal {
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Drop the keys of a running server from memory (a client with `seal = true`).
+    Seal {
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Print a running server's seal status.
+    SealStatus {
+        #[command(flatten)]
+        api: ApiArgs,
     },
     /// Key management.
     Keys {
@@ -149,6 +208,62 @@ pub enum KeysAction {
         #[arg(long)]
         new_passphrase_file: Option<PathBuf>,
     },
+    /// Split a Shamir-sealed master key anew with a quorum of the current shares
+    /// (--share-file); the old shares stop working.
+    Rekey {
+        #[command(flatten)]
+        split: SplitArgs,
+    },
+    /// Move the master key to another seal; no record changes.
+    Reseal {
+        /// The new seal.
+        #[arg(long, value_enum)]
+        to: SealArg,
+        #[command(flatten)]
+        split: SplitArgs,
+        /// For --to passphrase: argon2id memory in KiB (default 262144).
+        #[arg(long)]
+        kdf_memory_kib: Option<u32>,
+        /// For --to passphrase: argon2id passes (default 3).
+        #[arg(long)]
+        kdf_passes: Option<u32>,
+        /// For --to passphrase: the new passphrase's file (else
+        /// $VAULTGATE_NEW_PASSPHRASE, else a prompt).
+        #[arg(long)]
+        new_passphrase_file: Option<PathBuf>,
+    },
+    /// Print how the keyring is sealed; for an HSM seal, the wrapping key's attributes
+    /// as the module reports them.
+    SealInfo,
+}
+
+/// The split of a Shamir seal.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct SplitArgs {
+    /// Shares to make.
+    #[arg(long, default_value_t = 5)]
+    pub shares: u8,
+    /// Shares needed to unseal.
+    #[arg(long, default_value_t = 3)]
+    pub threshold: u8,
+}
+
+/// A running server's API listener.
+#[derive(Args, Debug, Clone)]
+pub struct ApiArgs {
+    /// The API listener's URL.
+    #[arg(
+        long,
+        env = "VAULTGATE_API_URL",
+        default_value = "http://127.0.0.1:8081"
+    )]
+    pub api_url: String,
+    /// A PEM CA file for the API's TLS certificate (else the webpki roots).
+    #[arg(long)]
+    pub api_ca: Option<PathBuf>,
+    /// The API key, in a file (else $VAULTGATE_API_KEY); `seal` needs one.
+    #[arg(long)]
+    pub api_key_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

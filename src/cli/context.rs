@@ -4,11 +4,12 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use super::args::{Global, StoreArg};
+use super::args::{Global, SealArg, StoreArg};
 use crate::audit::{Action, AuditEvent, AuditKey, AuditLog};
 use crate::error::{Error, Result};
 use crate::vault::keys::crypto::SecretKey;
-use crate::vault::keys::keyring::{self, Passphrase};
+use crate::vault::keys::keyring::{self, KeyringFile, Passphrase};
+use crate::vault::keys::seal::{SealFile, SealKind, SealSettings, Share, Unlock};
 use crate::vault::settings::SecretUrl;
 use crate::vault::{StoreKind, Vault, VaultSettings};
 
@@ -32,6 +33,50 @@ pub fn read_passphrase(file: Option<&PathBuf>, env: &str, prompt: &str) -> Resul
     )))
 }
 
+/// Read one share: a file, else stdin when it is not a terminal, else a prompt.
+pub fn read_share(file: Option<&PathBuf>, prompt: &str) -> Result<Share> {
+    let text = zeroize::Zeroizing::new(match file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| Error::io(format!("read the share file {}", path.display()), e))?,
+        None if !std::io::stdin().is_terminal() => {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                .map_err(|e| Error::io("read the share from stdin", e))?;
+            text
+        }
+        None => rpassword::prompt_password(prompt)
+            .map_err(|e| Error::io("read the share from the terminal", e))?,
+    });
+    Share::parse(&text)
+}
+
+/// What opens the keyring for this invocation, owned.
+pub(super) enum Credential {
+    Passphrase(Passphrase),
+    Shares(Vec<Share>),
+    Hsm(SealSettings),
+}
+
+impl Credential {
+    pub(super) fn unlock(&self) -> Unlock<'_> {
+        match self {
+            Credential::Passphrase(p) => Unlock::Passphrase(p),
+            Credential::Shares(s) => Unlock::Shares(s),
+            Credential::Hsm(s) => Unlock::Hsm(s),
+        }
+    }
+}
+
+impl From<SealArg> for SealKind {
+    fn from(s: SealArg) -> Self {
+        match s {
+            SealArg::Passphrase => SealKind::Passphrase,
+            SealArg::Shamir => SealKind::Shamir,
+            SealArg::Pkcs11 => SealKind::Pkcs11,
+        }
+    }
+}
+
 impl Global {
     /// The passphrase for this invocation.
     pub fn passphrase(&self) -> Result<Passphrase> {
@@ -40,6 +85,49 @@ impl Global {
             "VAULTGATE_PASSPHRASE",
             "vaultgate passphrase: ",
         )
+    }
+
+    /// The `[vault.seal]` the HSM options describe.
+    pub(super) fn hsm_settings(&self) -> SealSettings {
+        let h = &self.hsm;
+        SealSettings {
+            kind: SealKind::Pkcs11,
+            module: h.hsm_module.clone(),
+            token_label: h.hsm_token.clone(),
+            slot: h.hsm_slot,
+            pin_file: h.hsm_pin_file.clone(),
+            key_label: h.hsm_key_label.clone(),
+            allow_extractable: h.hsm_allow_extractable,
+            ..SealSettings::default()
+        }
+    }
+
+    /// The shares of --share-file, else `need` prompts on a terminal.
+    pub(super) fn shares(&self, need: u8) -> Result<Vec<Share>> {
+        if !self.share_file.is_empty() {
+            return self
+                .share_file
+                .iter()
+                .map(|f| read_share(Some(f), ""))
+                .collect();
+        }
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::Keyring(
+                "the keyring is sealed by Shamir shares: give a quorum with --share-file".into(),
+            ));
+        }
+        (1..=need)
+            .map(|i| read_share(None, &format!("share {i} of {need}: ")))
+            .collect()
+    }
+
+    /// What opens the keyring, by the seal its file names.
+    pub(super) fn credential(&self) -> Result<Credential> {
+        Ok(match KeyringFile::load(&self.keyring)?.seal()? {
+            SealFile::Passphrase(_) => Credential::Passphrase(self.passphrase()?),
+            SealFile::Shamir(s) => Credential::Shares(self.shares(s.threshold())?),
+            SealFile::Pkcs11(_) => Credential::Hsm(self.hsm_settings()),
+        })
     }
 
     pub(super) fn settings(&self) -> Result<VaultSettings> {
@@ -79,10 +167,10 @@ impl Global {
     /// Record a key operation in the audit log (fsynced, then checkpointed, before
     /// returning), as `cli:<OS user>`. Without the audit key (the keyring was never
     /// opened, so no key was touched) nothing can be signed: say so on stderr.
-    pub(super) fn audit_key_op(
+    pub(super) fn audit_key_op<T>(
         &self,
         action: Action,
-        result: &Result<()>,
+        result: &Result<T>,
         key: Option<SecretKey>,
     ) -> Result<()> {
         let Some(key) = key else {
@@ -97,7 +185,7 @@ impl Global {
 
     pub(super) async fn open_vault(&self) -> Result<Vault> {
         let settings = self.settings()?;
-        let keys = keyring::open(&self.keyring, &self.passphrase()?)?;
+        let keys = keyring::open_with(&self.keyring, &self.credential()?.unlock())?;
         Vault::open_async(&settings, keys).await
     }
 }

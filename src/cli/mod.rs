@@ -7,6 +7,7 @@ mod args;
 mod audit;
 mod context;
 mod keys;
+mod seal;
 mod serve;
 
 use std::io::Read;
@@ -14,17 +15,21 @@ use std::io::Read;
 use clap::Parser;
 use zeroize::Zeroizing;
 
-pub use args::{AuditAction, ClassArg, Cli, ClientsAction, Command, Global, KeysAction, StoreArg};
-pub use context::read_passphrase;
-pub use serve::spawn_sweeper;
+pub use crate::custody::spawn_sweeper;
+pub use args::{
+    ApiArgs, AuditAction, ClassArg, Cli, ClientsAction, Command, Global, HsmArgs, KeysAction,
+    SealArg, SplitArgs, StoreArg,
+};
+pub use context::{read_passphrase, read_share};
 
 use context::{multi_thread_runtime, runtime};
-use keys::run_keys;
+use keys::{kdf_params, print_shares, run_keys};
 use serve::serve;
 
 use crate::error::{Error, Result};
 use crate::sensitive::{DataClass, Sensitive};
-use crate::vault::keys::keyring::{self, KdfParams};
+use crate::vault::keys::keyring;
+use crate::vault::keys::seal::NewSeal;
 use crate::vault::{StoreKind, TokenFormat, TokenizeOptions};
 
 /// Run a command.
@@ -65,23 +70,40 @@ pub fn run_vault_command(global: &Global, command: &Command) -> Result<()> {
         Command::Init {
             kdf_memory_kib,
             kdf_passes,
+            seal,
+            split,
         } => {
-            let mut params = KdfParams::default();
-            if let Some(m) = kdf_memory_kib {
-                params.m_cost_kib = *m;
-            }
-            if let Some(t) = kdf_passes {
-                params.t_cost = *t;
-            }
-            let pass = global.passphrase()?;
-            let result = keyring::init(&global.keyring, &pass, params);
-            let key = result.as_ref().ok().and_then(|k| k.audit_key().ok());
-            let result = result.map(|_| ());
+            let pass;
+            let hsm = global.hsm_settings();
+            let new = match seal {
+                SealArg::Passphrase => {
+                    pass = global.passphrase()?;
+                    NewSeal::Passphrase {
+                        pass: &pass,
+                        params: kdf_params(*kdf_memory_kib, *kdf_passes),
+                    }
+                }
+                SealArg::Shamir => NewSeal::Shamir {
+                    shares: split.shares,
+                    threshold: split.threshold,
+                },
+                SealArg::Pkcs11 => NewSeal::Pkcs11(&hsm),
+            };
+            let result = keyring::init_sealed(&global.keyring, &new);
+            let key = result.as_ref().ok().and_then(|(k, _)| k.audit_key().ok());
             global.audit_key_op(crate::audit::Action::KeyringInit, &result, key)?;
-            result?;
-            eprintln!("created keyring {}", global.keyring.display());
+            let (_, shares) = result?;
+            eprintln!(
+                "created keyring {} (seal: {})",
+                global.keyring.display(),
+                crate::vault::keys::seal::SealKind::from(*seal).as_str()
+            );
+            print_shares(&shares, *split);
             Ok(())
         }
+        Command::Unseal { api } => seal::unseal(global, api),
+        Command::Seal { api } => seal::seal(api),
+        Command::SealStatus { api } => seal::status(api),
         Command::Keys { action } => {
             let mut key = None;
             let result = run_keys(global, action, &mut key);
@@ -89,6 +111,9 @@ pub fn run_vault_command(global: &Global, command: &Command) -> Result<()> {
                 KeysAction::Rotate => crate::audit::Action::KeyRotate,
                 KeysAction::Rewrap => crate::audit::Action::KeyRewrap,
                 KeysAction::Passwd { .. } => crate::audit::Action::KeyPasswd,
+                KeysAction::Rekey { .. } => crate::audit::Action::KeyRekey,
+                KeysAction::Reseal { .. } => crate::audit::Action::KeyReseal,
+                KeysAction::SealInfo => return result,
             };
             global.audit_key_op(op, &result, key)?;
             result

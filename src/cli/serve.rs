@@ -1,47 +1,77 @@
-//! `vaultgate serve` and the CVV sweeper it runs.
+//! `vaultgate serve`: open the store, unseal what can be unsealed at start, and serve.
+
+use std::sync::Arc;
 
 use super::args::Global;
-use super::context::multi_thread_runtime;
-use crate::error::Result;
-use crate::vault::Vault;
-use crate::vault::keys::keyring;
+use super::context::{multi_thread_runtime, read_share};
+use crate::custody::Custody;
+use crate::error::{Error, Result};
+use crate::vault::keys::keyring::KeyringFile;
+use crate::vault::keys::seal::{SealFile, Unlock};
 
 /// `vaultgate serve`: open the keyring and store named in the config and serve
 /// until SIGTERM or SIGINT, then drain and flush.
+///
+/// A passphrase or HSM seal is opened before listening. A Shamir seal is opened with
+/// the `--share-file` shares if they reach the threshold; otherwise the server
+/// starts sealed and waits for `vaultgate unseal`.
 pub(super) fn serve(global: &Global, path: &std::path::Path) -> Result<()> {
     let config = crate::config::Config::load(path)?;
     crate::logging::init(config.log.format, &config.log.level)?;
-    let pass = global.passphrase()?;
-    let keys = keyring::open(&config.vault.keyring, &pass)?;
-    drop(pass);
+    let file = KeyringFile::load(&config.vault.keyring)?;
+    let seal = file.seal()?;
+    if seal.kind() != config.vault.seal.kind {
+        return Err(Error::Config(format!(
+            "vault.seal.kind is \"{}\" but the keyring is sealed with `{}`",
+            config.vault.seal.kind.as_str(),
+            seal.kind().as_str()
+        )));
+    }
+    let keys = match &seal {
+        SealFile::Passphrase(_) => Some(file.unseal(&global.passphrase()?)?),
+        SealFile::Pkcs11(_) => Some(file.unseal_with(&Unlock::Hsm(&config.vault.seal))?),
+        SealFile::Shamir(s) => {
+            let shares = global
+                .share_file
+                .iter()
+                .map(|f| read_share(Some(f), ""))
+                .collect::<Result<Vec<_>>>()?;
+            if shares.len() >= usize::from(s.threshold()) {
+                Some(file.unseal_with(&Unlock::Shares(&shares))?)
+            } else {
+                if !shares.is_empty() {
+                    return Err(Error::Config(format!(
+                        "--share-file: {} shares given, {} needed",
+                        shares.len(),
+                        s.threshold()
+                    )));
+                }
+                None
+            }
+        }
+    };
     multi_thread_runtime()?.block_on(async {
-        let vault = std::sync::Arc::new(Vault::open_async(&config.vault, keys).await?);
-        let handle = crate::app::start(&config, std::sync::Arc::clone(&vault)).await?;
+        let store = crate::vault::open_store(&config.vault).await?;
+        let custody = Arc::new(Custody::sealed(&config.vault, store));
+        if let Some(keys) = keys {
+            custody.unseal_with_keys(keys)?;
+        }
+        let handle = crate::app::start_custody(
+            &config,
+            Arc::clone(&custody),
+            crate::app::DEFAULT_GRACE,
+            true,
+        )
+        .await?;
         tracing::info!(
             proxy = %handle.proxy_addr(),
             api = %handle.api_addr(),
+            sealed = custody.is_sealed(),
             "vaultgate is serving"
         );
-        let sweeper = spawn_sweeper(std::sync::Arc::clone(&vault));
         handle.run_until_signal().await?;
-        sweeper.abort();
-        vault.flush().await?;
+        custody.store().durable().await?;
         tracing::info!("stopped; the store is flushed");
         Ok(())
-    })
-}
-
-/// Drop expired CVVs once a minute (and once at start, for records left by a restart).
-pub fn spawn_sweeper(vault: std::sync::Arc<Vault>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-        loop {
-            tick.tick().await;
-            match vault.sweep().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(swept = n, "expired CVV records removed"),
-                Err(e) => tracing::warn!(error = %e, "CVV sweep failed"),
-            }
-        }
     })
 }

@@ -141,6 +141,18 @@ fn candidates(t: &Template) -> impl Iterator<Item = String> + '_ {
     draws.chain(sweep)
 }
 
+/// Open the store the settings name, without keys: a server that starts sealed opens
+/// its store first and builds a [`Vault`] on it ([`Vault::with_store`]) at each unseal.
+pub async fn open_store(settings: &VaultSettings) -> Result<Arc<dyn TokenStore>> {
+    Ok(match settings.store {
+        StoreKind::Sled => Arc::new(SledStore::open(
+            &settings.data,
+            settings.cache_capacity_mb * 1024 * 1024,
+        )?),
+        StoreKind::Postgres => Arc::new(PgStore::connect(settings).await?),
+    })
+}
+
 impl Vault {
     /// Open the vault on its sled store. A PostgreSQL store needs a runtime to
     /// connect and migrate: use [`Vault::open_async`] for it.

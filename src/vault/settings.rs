@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::vault::keys::seal::SealSettings;
 
 /// Which token store backs the vault.
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -73,6 +74,8 @@ pub struct VaultSettings {
     pub postgres_pool_size: usize,
     /// Apply pending schema migrations when the vault opens.
     pub postgres_migrate_on_start: bool,
+    /// `[vault.seal]`: how the master key is sealed (default: a passphrase).
+    pub seal: SealSettings,
 }
 
 impl Default for VaultSettings {
@@ -90,6 +93,7 @@ impl Default for VaultSettings {
             postgres_ca: None,
             postgres_pool_size: 16,
             postgres_migrate_on_start: true,
+            seal: SealSettings::default(),
         }
     }
 }
@@ -107,6 +111,7 @@ impl VaultSettings {
                 "vault.cvv_max_bytes: must be at least 1".into(),
             ));
         }
+        self.seal.validate()?;
         match self.store {
             StoreKind::Sled => Ok(()),
             StoreKind::Postgres => {

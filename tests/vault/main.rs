@@ -15,5 +15,8 @@ mod common;
 
 mod cli_vault;
 mod properties;
+mod seal_pkcs11;
+mod seal_shamir;
+mod seal_support;
 mod store_conformance;
 mod vault_core;

@@ -1,6 +1,6 @@
-//! The keyring file: a master key sealed under a passphrase, and the data and
-//! fingerprint keys wrapped by the master key. The format is documented in
-//! `keys/README.md`.
+//! The keyring file: a master key held by a seal (a passphrase, Shamir shares or an
+//! HSM: see [`super::seal`]), and the data and fingerprint keys wrapped by the master
+//! key. The format is documented in `keys/README.md`.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -13,100 +13,17 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::crypto::{self, Sealer, SecretKey};
+use super::seal::passphrase::Kdf;
+use super::seal::{self, NewSeal, PassphraseSeal, SealFile, ShareText, Unlock, Wrapped};
 use crate::error::{Error, Result};
 
-/// The format tag written into every keyring file.
-pub const FORMAT: &str = "vaultgate-keyring/1";
+pub use super::seal::{KdfParams, Passphrase};
 
-/// An operator passphrase in a zeroizing buffer.
-pub struct Passphrase(Zeroizing<String>);
-
-impl Passphrase {
-    /// Wrap a passphrase, trimming one trailing newline (as files and prompts add).
-    pub fn new(mut s: String) -> Result<Self> {
-        if s.ends_with('\n') {
-            s.pop();
-            if s.ends_with('\r') {
-                s.pop();
-            }
-        }
-        let p = Passphrase(Zeroizing::new(s));
-        if p.0.chars().count() < 8 {
-            return Err(Error::Keyring(
-                "the passphrase must be at least 8 characters".into(),
-            ));
-        }
-        Ok(p)
-    }
-
-    fn expose(&self) -> &[u8] {
-        self.0.as_bytes()
-    }
-}
-
-/// argon2id parameters, stored in the keyring file.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct KdfParams {
-    /// Memory in KiB.
-    pub m_cost_kib: u32,
-    /// Iterations.
-    pub t_cost: u32,
-    /// Lanes.
-    pub p_cost: u32,
-}
-
-impl Default for KdfParams {
-    /// 256 MiB, 3 passes, 1 lane: about 0.6 s per unseal on a shared 2-core machine,
-    /// well above argon2's minimum recommendation (19 MiB, 2 passes) and still under
-    /// the second an operator should wait at start-up. Measured 2026-11-21: 64 MiB /
-    /// 3 passes took 0.13 s, 256 MiB / 3 passes 0.66 s, 512 MiB / 3 passes 1.28 s.
-    fn default() -> Self {
-        KdfParams {
-            m_cost_kib: 256 * 1024,
-            t_cost: 3,
-            p_cost: 1,
-        }
-    }
-}
-
-impl KdfParams {
-    /// The cheapest parameters accepted: argon2's own recommended minimum.
-    pub const MINIMUM: KdfParams = KdfParams {
-        m_cost_kib: 19 * 1024,
-        t_cost: 2,
-        p_cost: 1,
-    };
-
-    fn check(&self) -> Result<()> {
-        if self.m_cost_kib < Self::MINIMUM.m_cost_kib
-            || self.t_cost < Self::MINIMUM.t_cost
-            || self.p_cost < 1
-            || self.m_cost_kib > 4 * 1024 * 1024
-            || self.t_cost > 64
-            || self.p_cost > 64
-        {
-            return Err(Error::Keyring("argon2 parameters are out of range".into()));
-        }
-        Ok(())
-    }
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-struct Kdf {
-    algorithm: String,
-    #[serde(flatten)]
-    params: KdfParams,
-    salt: String,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-struct Wrapped {
-    nonce: String,
-    ciphertext: String,
-}
+/// The format tag written into every keyring file: the seal is a `seal` object.
+pub const FORMAT: &str = "vaultgate-keyring/2";
+/// The first format: always a passphrase seal, as top-level `kdf` and `master`. Still
+/// read; rewritten as `vaultgate-keyring/2` by the next operation that writes the file.
+pub const FORMAT_V1: &str = "vaultgate-keyring/1";
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -122,8 +39,15 @@ struct WrappedDataKey {
 #[serde(deny_unknown_fields)]
 pub struct KeyringFile {
     format: String,
-    kdf: Kdf,
-    master: Wrapped,
+    /// `vaultgate-keyring/1` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kdf: Option<Kdf>,
+    /// `vaultgate-keyring/1` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    master: Option<Wrapped>,
+    /// `vaultgate-keyring/2`: how the master key is sealed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    seal: Option<SealFile>,
     fingerprint_key: Wrapped,
     data_keys: Vec<WrappedDataKey>,
     active_version: u32,
@@ -192,7 +116,6 @@ impl Keys {
     }
 }
 
-const AAD_MASTER: &[u8] = b"vaultgate-keyring/1 master";
 const AAD_FINGERPRINT: &[u8] = b"vaultgate-keyring/1 fingerprint-key";
 const MAC_LABEL: &[u8] = b"vaultgate-keyring/1 mac";
 const AUDIT_LABEL: &[u8] = b"vaultgate-audit/1";
@@ -201,33 +124,7 @@ fn data_key_aad(version: u32) -> Vec<u8> {
     format!("vaultgate-keyring/1 data-key {version}").into_bytes()
 }
 
-fn wrap(sealer: &Sealer, aad: &[u8], key: &SecretKey) -> Result<Wrapped> {
-    let (nonce, ct) = sealer.seal(aad, key.expose())?;
-    Ok(Wrapped {
-        nonce: B64.encode(nonce),
-        ciphertext: B64.encode(ct),
-    })
-}
-
-fn unwrap_key(sealer: &Sealer, aad: &[u8], w: &Wrapped) -> Result<SecretKey> {
-    let bad = || Error::Keyring("the keyring file is damaged or was edited".into());
-    let nonce = B64.decode(&w.nonce).map_err(|_| bad())?;
-    let ct = B64.decode(&w.ciphertext).map_err(|_| bad())?;
-    let raw = sealer.open(aad, &nonce, &ct).map_err(|_| bad())?;
-    SecretKey::from_slice(&raw).map_err(|_| bad())
-}
-
-fn derive_kek(pass: &Passphrase, salt: &[u8], p: KdfParams) -> Result<SecretKey> {
-    p.check()?;
-    let params = argon2::Params::new(p.m_cost_kib, p.t_cost, p.p_cost, Some(crypto::KEY_LEN))
-        .map_err(|_| Error::Keyring("argon2 parameters are out of range".into()))?;
-    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
-    let mut out = Zeroizing::new([0u8; crypto::KEY_LEN]);
-    argon
-        .hash_password_into(pass.expose(), salt, out.as_mut())
-        .map_err(|_| Error::Keyring("argon2 key derivation failed".into()))?;
-    SecretKey::from_slice(out.as_ref())
-}
+use seal::{unwrap_key, wrap};
 
 fn now_secs() -> u64 {
     std::time::SystemTime::now()
@@ -237,22 +134,18 @@ fn now_secs() -> u64 {
 }
 
 impl KeyringFile {
-    /// A new keyring: fresh master, fingerprint and first data key.
-    fn create(pass: &Passphrase, params: KdfParams) -> Result<(KeyringFile, Keys)> {
-        let salt: [u8; 16] = crypto::random_bytes();
-        let kek = Sealer::new(&derive_kek(pass, &salt, params)?)?;
+    /// A new keyring: fresh master, fingerprint and first data key, under `new`.
+    fn create(new: &NewSeal<'_>) -> Result<(KeyringFile, Keys, Vec<ShareText>)> {
         let master = SecretKey::random();
         let fingerprint = SecretKey::random();
         let data_key = SecretKey::random();
         let ms = Sealer::new(&master)?;
+        let (sealed, shares) = seal::seal(new, &master)?;
         let mut file = KeyringFile {
             format: FORMAT.to_owned(),
-            kdf: Kdf {
-                algorithm: "argon2id".to_owned(),
-                params,
-                salt: B64.encode(salt),
-            },
-            master: wrap(&kek, AAD_MASTER, &master)?,
+            kdf: None,
+            master: None,
+            seal: Some(sealed),
             fingerprint_key: wrap(&ms, AAD_FINGERPRINT, &fingerprint)?,
             data_keys: vec![WrappedDataKey {
                 version: 1,
@@ -273,6 +166,7 @@ impl KeyringFile {
                 data,
                 active: 1,
             },
+            shares,
         ))
     }
 
@@ -294,11 +188,15 @@ impl KeyringFile {
                 e.column()
             ))
         })?;
-        if file.format != FORMAT {
-            return Err(Error::Keyring("unknown keyring format".into()));
-        }
-        if file.kdf.algorithm != "argon2id" {
-            return Err(Error::Keyring("unknown key derivation algorithm".into()));
+        match (file.format.as_str(), &file.kdf, &file.master, &file.seal) {
+            (FORMAT_V1, Some(kdf), Some(_), None) => kdf.check_algorithm()?,
+            (FORMAT, None, None, Some(_)) => {}
+            (FORMAT_V1 | FORMAT, ..) => {
+                return Err(Error::Keyring(
+                    "the keyring file's seal fields do not fit its format".into(),
+                ));
+            }
+            _ => return Err(Error::Keyring("unknown keyring format".into())),
         }
         Ok(file)
     }
@@ -311,9 +209,24 @@ impl KeyringFile {
         KeyringFile::parse(&text)
     }
 
-    /// The argon2 parameters of this keyring.
-    pub fn kdf_params(&self) -> KdfParams {
-        self.kdf.params
+    /// The seal of this keyring (a `vaultgate-keyring/1` file's is a passphrase seal).
+    pub fn seal(&self) -> Result<SealFile> {
+        match (&self.seal, &self.kdf, &self.master) {
+            (Some(s), ..) => Ok(s.clone()),
+            (None, Some(kdf), Some(master)) => Ok(SealFile::Passphrase(PassphraseSeal {
+                kdf: kdf.clone(),
+                master: master.clone(),
+            })),
+            _ => Err(Error::Keyring("the keyring file has no seal".into())),
+        }
+    }
+
+    /// The argon2 parameters of this keyring, if it is sealed by a passphrase.
+    pub fn kdf_params(&self) -> Option<KdfParams> {
+        match self.seal().ok()? {
+            SealFile::Passphrase(p) => Some(p.kdf.params()),
+            _ => None,
+        }
     }
 
     /// The active data key version.
@@ -323,13 +236,18 @@ impl KeyringFile {
 
     /// Open the master key with the passphrase, check the file's MAC and unwrap every key.
     pub fn unseal(&self, pass: &Passphrase) -> Result<Keys> {
-        let salt = B64
-            .decode(&self.kdf.salt)
-            .map_err(|_| Error::Keyring("the keyring salt is damaged".into()))?;
-        let kek = Sealer::new(&derive_kek(pass, &salt, self.kdf.params)?)?;
-        let master = unwrap_key(&kek, AAD_MASTER, &self.master).map_err(|_| {
-            Error::Keyring("wrong passphrase, or the keyring file was edited".into())
-        })?;
+        self.unseal_with(&Unlock::Passphrase(pass))
+    }
+
+    /// Open the master key with any seal's credential, check the file's MAC and unwrap
+    /// every key.
+    pub fn unseal_with(&self, unlock: &Unlock<'_>) -> Result<Keys> {
+        let master = self.seal()?.open(unlock)?;
+        self.keys_under(master)
+    }
+
+    /// Check the MAC with an opened master key and unwrap the other keys.
+    fn keys_under(&self, master: SecretKey) -> Result<Keys> {
         let expected = self.compute_mac(&master)?;
         let ok: bool =
             subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), self.mac.as_bytes()).into();
@@ -373,17 +291,30 @@ impl KeyringFile {
             key: wrap(&ms, &data_key_aad(next), &SecretKey::random())?,
         });
         self.active_version = next;
+        self.upgrade()?;
         self.mac = self.compute_mac(&keys.master)?;
         Ok(next)
     }
 
-    /// Re-seal the master key under a new passphrase (new salt); data keys are unchanged.
-    fn reseal(&mut self, keys: &Keys, new: &Passphrase) -> Result<()> {
-        let salt: [u8; 16] = crypto::random_bytes();
-        let kek = Sealer::new(&derive_kek(new, &salt, self.kdf.params)?)?;
-        self.kdf.salt = B64.encode(salt);
-        self.master = wrap(&kek, AAD_MASTER, &keys.master)?;
+    /// Replace the seal (written as `vaultgate-keyring/2`); data keys are unchanged.
+    fn set_seal(&mut self, keys: &Keys, sealed: SealFile) -> Result<()> {
+        self.format = FORMAT.to_owned();
+        self.kdf = None;
+        self.master = None;
+        self.seal = Some(sealed);
         self.mac = self.compute_mac(&keys.master)?;
+        Ok(())
+    }
+
+    /// Move a `vaultgate-keyring/1` file's seal into a `seal` object.
+    fn upgrade(&mut self) -> Result<()> {
+        if self.seal.is_none() {
+            let sealed = self.seal()?;
+            self.format = FORMAT.to_owned();
+            self.kdf = None;
+            self.master = None;
+            self.seal = Some(sealed);
+        }
         Ok(())
     }
 
@@ -425,17 +356,23 @@ impl KeyringFile {
     }
 }
 
-/// `vaultgate init`: create a keyring, refusing to overwrite one.
+/// `vaultgate init`: create a passphrase-sealed keyring, refusing to overwrite one.
 pub fn init(path: &Path, pass: &Passphrase, params: KdfParams) -> Result<Keys> {
+    init_sealed(path, &NewSeal::Passphrase { pass, params }).map(|(keys, _)| keys)
+}
+
+/// `vaultgate init --seal …`: create a keyring under any seal, refusing to overwrite
+/// one. Returns the keys and, for Shamir, the shares (to print once).
+pub fn init_sealed(path: &Path, new: &NewSeal<'_>) -> Result<(Keys, Vec<ShareText>)> {
     if path.exists() {
         return Err(Error::Keyring(format!(
             "a keyring already exists at {}; refusing to overwrite it",
             path.display()
         )));
     }
-    let (file, keys) = KeyringFile::create(pass, params)?;
+    let (file, keys, shares) = KeyringFile::create(new)?;
     file.write(path, true)?;
-    Ok(keys)
+    Ok((keys, shares))
 }
 
 /// Open a keyring file with its passphrase.
@@ -443,21 +380,73 @@ pub fn open(path: &Path, pass: &Passphrase) -> Result<Keys> {
     KeyringFile::load(path)?.unseal(pass)
 }
 
+/// Open a keyring file with its seal's credential.
+pub fn open_with(path: &Path, unlock: &Unlock<'_>) -> Result<Keys> {
+    KeyringFile::load(path)?.unseal_with(unlock)
+}
+
 /// `vaultgate keys rotate`: add a data key version and make it active.
 pub fn rotate(path: &Path, pass: &Passphrase) -> Result<(u32, Keys)> {
+    rotate_with(path, &Unlock::Passphrase(pass))
+}
+
+/// [`rotate`] under any seal.
+pub fn rotate_with(path: &Path, unlock: &Unlock<'_>) -> Result<(u32, Keys)> {
     let mut file = KeyringFile::load(path)?;
-    let keys = file.unseal(pass)?;
+    let keys = file.unseal_with(unlock)?;
     let v = file.rotate(&keys)?;
     file.write(path, false)?;
-    Ok((v, file.unseal(pass)?))
+    Ok((
+        v,
+        KeyringFile::load(path)?.keys_under(SecretKey::from_slice(keys.master.expose())?)?,
+    ))
 }
 
 /// `vaultgate keys passwd`: re-seal the master key under a new passphrase.
 pub fn passwd(path: &Path, old: &Passphrase, new: &Passphrase) -> Result<()> {
+    let file = KeyringFile::load(path)?;
+    let params = file.kdf_params().ok_or_else(|| {
+        Error::Keyring("the keyring is not sealed by a passphrase; use `keys reseal`".into())
+    })?;
+    reseal(
+        path,
+        &Unlock::Passphrase(old),
+        &NewSeal::Passphrase { pass: new, params },
+    )
+    .map(|_| ())
+}
+
+/// `vaultgate keys reseal`: open the master key with the current seal and seal it
+/// under `new`; data keys and records are unchanged. Returns new shares for Shamir.
+pub fn reseal(path: &Path, old: &Unlock<'_>, new: &NewSeal<'_>) -> Result<Vec<ShareText>> {
     let mut file = KeyringFile::load(path)?;
-    let keys = file.unseal(old)?;
-    file.reseal(&keys, new)?;
-    file.write(path, false)
+    let keys = file.unseal_with(old)?;
+    let (sealed, shares) = seal::seal(new, &keys.master)?;
+    file.set_seal(&keys, sealed)?;
+    file.write(path, false)?;
+    Ok(shares)
+}
+
+/// `vaultgate keys rekey`: with a quorum of the current shares, split the master key's
+/// seal anew into `shares` shares of which `threshold` open it. The old shares stop
+/// working (the split's generation goes up).
+pub fn rekey(
+    path: &Path,
+    old: &[seal::Share],
+    shares: u8,
+    threshold: u8,
+) -> Result<Vec<ShareText>> {
+    let mut file = KeyringFile::load(path)?;
+    let SealFile::Shamir(current) = file.seal()? else {
+        return Err(Error::Keyring(
+            "the keyring is not sealed by Shamir shares; use `keys reseal --to shamir`".into(),
+        ));
+    };
+    let keys = file.unseal_with(&Unlock::Shares(old))?;
+    let (next, texts) = current.resplit(shares, threshold, &keys.master)?;
+    file.set_seal(&keys, SealFile::Shamir(next))?;
+    file.write(path, false)?;
+    Ok(texts)
 }
 
 #[cfg(test)]

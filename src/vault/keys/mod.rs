@@ -3,5 +3,6 @@
 
 pub mod crypto;
 pub mod keyring;
+pub mod seal;
 
 pub use keyring::{Keys, Passphrase};

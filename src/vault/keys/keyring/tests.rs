@@ -59,3 +59,62 @@ fn truncated_or_edited_files_fail() {
     file.data_keys[0].created += 1;
     assert!(file.unseal(&p).is_err(), "MAC covers every field");
 }
+
+/// A keyring written by vaultgate before seals existed (`vaultgate-keyring/1`).
+const V1: &str = include_str!("v1.json");
+
+#[test]
+fn v1_keyrings_still_open_and_are_upgraded_on_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.json");
+    fs::write(&path, V1).unwrap();
+    let p = pass("correct horse battery");
+    let before = open(&path, &p).unwrap();
+    assert_eq!(
+        KeyringFile::load(&path).unwrap().kdf_params(),
+        Some(KdfParams::MINIMUM)
+    );
+
+    let (v, _) = rotate(&path, &p).unwrap();
+    assert_eq!(v, 2);
+    let text = fs::read_to_string(&path).unwrap();
+    assert!(text.contains("\"vaultgate-keyring/2\""), "{text}");
+    assert!(text.contains("\"kind\": \"passphrase\""), "{text}");
+    let after = open(&path, &p).unwrap();
+    assert_eq!(after.master().expose(), before.master().expose());
+}
+
+#[test]
+fn reseal_moves_between_seals_and_keeps_the_keys() {
+    use crate::vault::keys::seal::{NewSeal, Share, Unlock};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.json");
+    let p = pass("correct horse battery");
+    let keys = init(&path, &p, KdfParams::MINIMUM).unwrap();
+    let texts = reseal(
+        &path,
+        &Unlock::Passphrase(&p),
+        &NewSeal::Shamir {
+            shares: 3,
+            threshold: 2,
+        },
+    )
+    .unwrap();
+    assert!(open(&path, &p).is_err());
+    let shares: Vec<Share> = texts
+        .iter()
+        .map(|t| Share::parse(t.expose()).unwrap())
+        .collect();
+    let opened = open_with(&path, &Unlock::Shares(&shares[1..])).unwrap();
+    assert_eq!(opened.master().expose(), keys.master().expose());
+
+    let new = rekey(&path, &shares[..2], 4, 3).unwrap();
+    assert_eq!(new.len(), 4);
+    assert!(open_with(&path, &Unlock::Shares(&shares)).is_err());
+    let new: Vec<Share> = new
+        .iter()
+        .map(|t| Share::parse(t.expose()).unwrap())
+        .collect();
+    let (_, rotated) = rotate_with(&path, &Unlock::Shares(&new[1..])).unwrap();
+    assert_eq!(rotated.master().expose(), keys.master().expose());
+}

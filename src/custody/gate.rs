@@ -1,0 +1,240 @@
+//! The gate in front of the handlers: each request reads the current handler states
+//! once; while sealed there are none, and the request is answered `503 sealed`
+//! without reaching a handler (so nothing is forwarded upstream). The API's health,
+//! readiness and metrics, and the seal endpoints, answer either way.
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use arc_swap::ArcSwapOption;
+use bytes::Bytes;
+use http::{Method, Request, Response};
+use hyper::body::Incoming;
+use tokio::task::JoinHandle;
+
+use super::{Custody, Slot};
+use crate::api::{self, ApiState};
+use crate::audit::{AuditKey, AuditLog, AuditOptions};
+use crate::auth::Access;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::health::Readiness;
+use crate::inbound::{self, ProxyState};
+use crate::metrics::Metrics;
+use crate::net::ConnInfo;
+use crate::net::body::{Body, error_response, full};
+use crate::outbound::{self, OutboundState};
+use crate::vault::Vault;
+
+type Answer = std::result::Result<Response<Body>, Infallible>;
+
+/// The handler states built on one unsealed vault.
+struct Live {
+    proxy: Arc<ProxyState>,
+    api: Arc<ApiState>,
+    outbound: Option<Arc<OutboundState>>,
+}
+
+/// What the listeners share: the config to build handler states from, and the
+/// current ones (none while sealed).
+pub struct Gate {
+    config: Config,
+    metrics: Arc<Metrics>,
+    readiness: Arc<Readiness>,
+    access: Arc<Access>,
+    custody: Arc<Custody>,
+    live: ArcSwapOption<Live>,
+    /// Run the CVV sweeper while unsealed.
+    sweep: bool,
+    sweeper: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gate")
+            .field("sealed", &self.live.load().is_none())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gate {
+    /// A gate with no handler states yet (sealed until the custody installs a vault).
+    pub fn new(
+        config: &Config,
+        metrics: Arc<Metrics>,
+        readiness: Arc<Readiness>,
+        access: Arc<Access>,
+        custody: Arc<Custody>,
+        sweep: bool,
+    ) -> Gate {
+        readiness.set_sealed(true);
+        Gate {
+            config: config.clone(),
+            metrics,
+            readiness,
+            access,
+            custody,
+            live: ArcSwapOption::empty(),
+            sweep,
+            sweeper: Mutex::new(None),
+        }
+    }
+
+    /// The proxy listener's handler.
+    pub async fn proxy(self: Arc<Self>, conn: ConnInfo, req: Request<Incoming>) -> Answer {
+        let live = self.live.load_full();
+        match live {
+            Some(live) => inbound::handle(Arc::clone(&live.proxy), conn, req).await,
+            None => Ok(error_response(&Error::Sealed)),
+        }
+    }
+
+    /// The outbound listener's handler.
+    pub async fn outbound(self: Arc<Self>, conn: ConnInfo, req: Request<Incoming>) -> Answer {
+        let live = self.live.load_full();
+        match live.as_ref().and_then(|l| l.outbound.clone()) {
+            Some(state) => outbound::handle(state, conn, req).await,
+            None => Ok(error_response(&Error::Sealed)),
+        }
+    }
+
+    /// The API listener's handler: the seal endpoints first, then the vault API.
+    pub async fn api(self: Arc<Self>, conn: ConnInfo, req: Request<Incoming>) -> Answer {
+        if super::http::is_sys(req.uri().path()) {
+            return Ok(super::http::handle(
+                Arc::clone(&self.custody),
+                Arc::clone(&self.access),
+                conn,
+                req,
+            )
+            .await);
+        }
+        let live = self.live.load_full();
+        match live {
+            Some(live) => api::handle(Arc::clone(&live.api), conn, req).await,
+            None => Ok(self.sealed_api(&req)),
+        }
+    }
+
+    /// The API while sealed: health, readiness and metrics only.
+    fn sealed_api(&self, req: &Request<Incoming>) -> Response<Body> {
+        match (req.method(), req.uri().path()) {
+            (&Method::GET, "/healthz") => api::health::healthz(),
+            (&Method::GET, "/readyz") => api::health::readyz(&self.readiness),
+            (&Method::GET, "/metrics") => {
+                let text = self.metrics.render(self.custody.store().flushes());
+                let mut res = Response::new(full(Bytes::from(text)));
+                res.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                );
+                res
+            }
+            _ => error_response(&Error::Sealed),
+        }
+    }
+
+    fn sweeper(&self) -> std::sync::MutexGuard<'_, Option<JoinHandle<()>>> {
+        self.sweeper.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Gate {
+    /// Open the audit log with the vault's audit key if the server audits and it is
+    /// not open yet (a server that started sealed had no key until now).
+    fn open_audit(&self, vault: &Vault) -> Result<()> {
+        if !audit_wanted(&self.config) || self.access.audit_log().is_some() {
+            return Ok(());
+        }
+        let log = AuditLog::open_with(
+            self.config.audit_path(),
+            AuditKey::new(vault.audit_key()?),
+            audit_options(&self.config),
+        )?;
+        self.access.install_audit_log(Arc::new(log));
+        Ok(())
+    }
+}
+
+/// Whether this server keeps an audit log: whenever anything can be revealed, and
+/// whenever the seal is not a passphrase (unseal and seal events are audited).
+pub fn audit_wanted(config: &Config) -> bool {
+    !config.clients.is_empty()
+        || config.outbound.is_some()
+        || config.vault.seal.kind != crate::vault::keys::seal::SealKind::Passphrase
+}
+
+/// The audit log's options from the config.
+pub fn audit_options(config: &Config) -> AuditOptions {
+    AuditOptions {
+        fsync: config.audit.fsync.unwrap_or(true),
+        ..AuditOptions::default()
+    }
+}
+
+impl Slot for Gate {
+    fn install(&self, vault: Arc<Vault>) -> Result<()> {
+        self.open_audit(&vault)?;
+        let config = &self.config;
+        let proxy = Arc::new(ProxyState::build(
+            config,
+            Arc::clone(&vault),
+            Arc::clone(&self.metrics),
+        )?);
+        let outbound = config
+            .outbound
+            .as_ref()
+            .map(|o| {
+                OutboundState::build(
+                    o,
+                    &config.limits,
+                    Arc::clone(&self.access),
+                    Arc::clone(&vault),
+                )
+                .map(Arc::new)
+            })
+            .transpose()?;
+        let api = Arc::new(ApiState {
+            metrics: Arc::clone(&self.metrics),
+            readiness: Arc::clone(&self.readiness),
+            vault: Arc::clone(&vault),
+            access: Arc::clone(&self.access),
+        });
+        self.readiness.set_upstreams_built(true);
+        self.live.store(Some(Arc::new(Live {
+            proxy,
+            api,
+            outbound,
+        })));
+        if self.sweep
+            && let Some(old) = self.sweeper().replace(spawn_sweeper(vault))
+        {
+            old.abort();
+        }
+        self.readiness.set_sealed(false);
+        Ok(())
+    }
+
+    fn clear(&self) {
+        self.readiness.set_sealed(true);
+        self.live.store(None);
+        if let Some(sweeper) = self.sweeper().take() {
+            sweeper.abort();
+        }
+    }
+}
+
+/// Drop expired CVVs once a minute (and once at start, for records left by a restart).
+pub fn spawn_sweeper(vault: Arc<Vault>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            match vault.sweep().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(swept = n, "expired CVV records removed"),
+                Err(e) => tracing::warn!(error = %e, "CVV sweep failed"),
+            }
+        }
+    })
+}
