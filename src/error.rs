@@ -94,6 +94,16 @@ pub enum Error {
     /// Something that should not happen; reported instead of panicking.
     #[error("internal error: {0}")]
     Internal(&'static str),
+    /// The route that owns the path does not take this method. `allow` lists the
+    /// methods it takes (from the config), for the `Allow` header.
+    #[error("this path does not take this method; allowed: {allow}")]
+    MethodNotAllowed { allow: String },
+    /// A method-override header on a path a rules route owns.
+    #[error("method-override headers are refused on this path")]
+    MethodOverrideRefused,
+    /// Every connection slot is taken by a busy connection.
+    #[error("too many connections")]
+    Overloaded,
 }
 
 /// The crate's result type.
@@ -120,9 +130,12 @@ impl Error {
     /// The one place an error becomes an HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
-            Error::InvalidBody(_) | Error::BadRequest(_) | Error::LeakRejected(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Error::InvalidBody(_)
+            | Error::BadRequest(_)
+            | Error::LeakRejected(_)
+            | Error::MethodOverrideRefused => StatusCode::BAD_REQUEST,
+            Error::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Error::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Error::InvalidValue(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -170,6 +183,9 @@ impl Error {
             Error::Store(_) => "store_error",
             Error::Io { .. } => "io_error",
             Error::Internal(_) => "internal_error",
+            Error::MethodNotAllowed { .. } => "method_not_allowed",
+            Error::MethodOverrideRefused => "method_override_refused",
+            Error::Overloaded => "overloaded",
         }
     }
 

@@ -24,7 +24,7 @@ pub use crate::net::listener::MaxConnections;
 pub use crate::net::{ListenerSettings, TlsFiles, UpstreamConfig, UpstreamUrl};
 pub use crate::vault::VaultSettings;
 pub use outbound::{HeaderReveal, OutboundConfig, OutboundRoute};
-pub use routes::{MediaType, RouteConfig};
+pub use routes::{GuardMode, MediaType, RouteConfig, route_warnings};
 
 use crate::{Error, Result};
 
@@ -265,6 +265,8 @@ impl Config {
                 fields: None,
                 body: None,
                 leak_guard: None,
+                stream_guard: None,
+                scan_headers: None,
             })
         };
         Ok(Config {

@@ -30,6 +30,38 @@ pub struct RouteConfig {
     pub body: Option<BodyKind>,
     #[serde(default)]
     pub leak_guard: Option<LeakPolicy>,
+    /// The streaming leak guard of a pass-through route (default `block`).
+    #[serde(default)]
+    pub stream_guard: Option<GuardMode>,
+    /// Scan header values (not `Authorization`), cookies and the path of a rules
+    /// route for card numbers (default false: numeric ids are common there).
+    #[serde(default)]
+    pub scan_headers: Option<bool>,
+}
+
+/// `stream_guard = "block" | "detect" | "off"`: what the streaming leak guard of a
+/// pass-through route does with a card number in the query or the body.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GuardMode {
+    /// Refuse with 400 `card_number_detected`; the upstream never gets the digits.
+    #[default]
+    Block,
+    /// Log (masked), count, forward.
+    Detect,
+    /// Stream unread.
+    Off,
+}
+
+impl GuardMode {
+    /// The config spelling, for metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GuardMode::Block => "block",
+            GuardMode::Detect => "detect",
+            GuardMode::Off => "off",
+        }
+    }
 }
 
 /// A media type without parameters (`application/json`), lower-cased.
@@ -89,4 +121,40 @@ impl RouteConfig {
         }
         rules
     }
+}
+
+/// Routing hazards worth a warning (`check-config`): a pass-through route that takes
+/// requests for a path a rules route is meant to sanitize. With "the path decides", an
+/// earlier pass-through route whose pattern overlaps a later rules route's owns those
+/// paths; one with the very same pattern takes the methods the rules route does not.
+pub fn route_warnings(routes: &[RouteConfig]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (j, rules) in routes.iter().enumerate() {
+        if rules.rules().is_pass_through() {
+            continue;
+        }
+        for (i, pass) in routes.iter().enumerate() {
+            if i == j || !pass.rules().is_pass_through() {
+                continue;
+            }
+            if pass.path == rules.path {
+                if pass.method != rules.method {
+                    out.push(format!(
+                        "routes[{i}] ({:?}) is a pass-through route on the same path as the \
+                         rules route routes[{j}] ({:?}) under other methods: requests with \
+                         those methods are forwarded without tokenization",
+                        pass.name, rules.name
+                    ));
+                }
+            } else if i < j && pass.path.overlaps(&rules.path) {
+                out.push(format!(
+                    "routes[{i}] ({:?}) is a pass-through route before the rules route \
+                     routes[{j}] ({:?}) and its path pattern covers paths of that route: \
+                     it owns them, and their bodies are forwarded without tokenization",
+                    pass.name, rules.name
+                ));
+            }
+        }
+    }
+    out
 }

@@ -7,6 +7,7 @@
 pub mod body;
 pub mod forward;
 pub mod headers;
+pub mod linger;
 pub mod listener;
 pub mod matcher;
 pub mod tls;
