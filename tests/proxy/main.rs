@@ -16,6 +16,7 @@ mod common;
 mod crash;
 mod faults;
 mod hostile;
+mod hostile_routing;
 mod proxy_forward;
 mod proxy_limits;
 mod proxy_logs;
