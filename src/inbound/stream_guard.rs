@@ -133,32 +133,51 @@ impl TailScanner {
     /// The digits of every hit that `chunk` completes: in the chunk, or across the
     /// seam with the held tail.
     pub fn hits(&mut self, chunk: &[u8], out: &mut Vec<HitDigits>) {
+        // The run that begins the chunk continues the held tail: it is scanned whole,
+        // from the tail's start, in the seam. (Unless it is longer than the seam.)
+        let mut chunk_from = 0;
         if !self.tail.is_empty() {
+            let head = chunk.get(..chunk.len().min(MAX_TAIL)).unwrap_or(chunk);
+            let boundary = self.tail.len();
+            // The run that crosses the boundary ends where the chunk's first run does.
+            let seam_limit = match head.iter().position(|b| !run_like(*b)) {
+                Some(end) => {
+                    chunk_from = end;
+                    boundary + end
+                }
+                None => usize::MAX,
+            };
             self.seam.clear();
             self.seam.extend_from_slice(&self.tail);
-            self.seam
-                .extend_from_slice(chunk.get(..chunk.len().min(MAX_TAIL)).unwrap_or(chunk));
-            let boundary = self.tail.len();
+            self.seam.extend_from_slice(head);
             self.ranges.clear();
             if guard::may_contain(&self.seam) {
                 guard::scan(&self.seam, &mut self.ranges);
             }
-            // Only hits across the seam are new: the others are found in the chunk
-            // below, or were found with the earlier chunk.
+            // Hits before the boundary were found with the earlier chunk.
             for r in self.ranges.drain(..) {
-                if r.start < boundary && r.end > boundary {
+                if r.end > boundary && r.start < seam_limit {
                     out.push(exposure::digits(&self.seam, r));
                 }
             }
         }
-        exposure::collect_hits(chunk, &mut self.ranges, out);
+        self.ranges.clear();
+        if guard::may_contain(chunk) {
+            guard::scan(chunk, &mut self.ranges);
+        }
+        for r in self.ranges.drain(..) {
+            if r.start >= chunk_from {
+                out.push(exposure::digits(chunk, r));
+            }
+        }
     }
 
     /// Let a clean chunk through: returns up to two parts to emit in order (the held
     /// tail, then the chunk up to its own new tail) and holds back the new tail.
     pub fn pass(&mut self, chunk: Bytes) -> (Option<Bytes>, Option<Bytes>) {
-        let cut = tail_start(&chunk);
-        if cut == 0 && !self.tail.is_empty() {
+        let continues_run =
+            !self.tail.is_empty() && chunk.len() <= MAX_TAIL && chunk.iter().all(|b| run_like(*b));
+        if continues_run {
             // The whole chunk continues the held run (a body sent a few bytes at a
             // time): the run grows across chunks, so join it.
             let mut joined = BytesMut::with_capacity(self.tail.len() + chunk.len());
@@ -170,7 +189,7 @@ impl TailScanner {
             return (non_empty(joined), None);
         }
         let mut chunk = chunk;
-        let new_tail = chunk.split_off(cut);
+        let new_tail = chunk.split_off(tail_start(&chunk));
         let held = std::mem::replace(&mut self.tail, new_tail);
         (non_empty(held), non_empty(chunk))
     }
@@ -202,18 +221,24 @@ pub fn tail_start(chunk: &[u8]) -> usize {
         let Some(&b) = chunk.get(start - 1) else {
             break;
         };
-        let digitish = b.is_ascii_digit() || b >= 0x80;
-        let separator = matches!(
-            b,
-            b' ' | b'-' | b'.' | b'/' | b'_' | b'\t' | b'\n' | b'\r' | 0 | b',' | b'+'
-        );
-        if !(digitish || separator) {
+        if !run_like(b) {
             break;
         }
-        relevant |= digitish;
+        relevant |= b.is_ascii_digit() || b >= 0x80;
         start -= 1;
     }
     if relevant { start } else { chunk.len() }
+}
+
+/// Whether a byte may be part of a card number as written: a digit, a separator, or
+/// part of a multi-byte character (a Unicode digit or space).
+fn run_like(b: u8) -> bool {
+    b.is_ascii_digit()
+        || b >= 0x80
+        || matches!(
+            b,
+            b' ' | b'-' | b'.' | b'/' | b'_' | b'\t' | b'\n' | b'\r' | 0 | b',' | b'+' | b':'
+        )
 }
 
 /// A request body scanned as it streams; see the module docs.
@@ -392,13 +417,32 @@ mod tests {
             let (a, b) = body.split_at(split);
             let (out, hits) = run(&[a, b]);
             assert_eq!(out, body);
-            assert_eq!(hits, 1, "split at {split}");
+            // A prefix of a card may itself look like one (Luhn-valid, 13+ digits).
+            assert!(hits >= 1, "split at {split}");
         }
         let bytes: Vec<&[u8]> = body.chunks(1).collect();
         let (out, hits) = run(&bytes);
-        assert_eq!((out.as_slice(), hits), (&body[..], 1));
+        assert_eq!(out.as_slice(), &body[..]);
+        assert!(hits >= 1);
         let (out, hits) = run(&[b"no digits here", b" nor here"]);
         assert_eq!((out.as_slice(), hits), (&b"no digits here nor here"[..], 0));
+    }
+
+    #[test]
+    fn every_chunking_finds_what_the_whole_scan_finds() {
+        let bodies: [&[u8]; 4] = [
+            b"{\"a\":\"4242 4242 4242 4242\",\"b\":[378282246310005]}",
+            b"id 5 4111-1111-1111-1111 9 and 99 4000056655665556 end",
+            b"1234567890123456789012345 4242424242424242",
+            b"\xef\xbc\x91 12 34 5555555555554444\n\n",
+        ];
+        for body in bodies {
+            for step in 0..64u8 {
+                let mut data = vec![step];
+                data.extend_from_slice(body);
+                crate::fuzzing::stream_guard(&data);
+            }
+        }
     }
 
     #[test]
@@ -406,8 +450,8 @@ mod tests {
         let mut s = TailScanner::default();
         let chunk = Bytes::from_static(b"{\"id\":12,\"x\":\"y\"}");
         let ptr = chunk.as_ptr();
-        let (a, b) = s.pass(chunk);
-        assert!(b.is_none());
-        assert_eq!(a.unwrap().as_ptr(), ptr);
+        let (held, rest) = s.pass(chunk);
+        assert!(held.is_none());
+        assert_eq!(rest.unwrap().as_ptr(), ptr);
     }
 }
