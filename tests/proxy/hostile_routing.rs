@@ -512,7 +512,7 @@ async fn headers_cookies_and_paths_are_scanned_where_the_route_asks() {
 #[tokio::test]
 async fn idle_connections_make_room_at_max_connections() {
     let (server, echo) =
-        start_with("max_connections = 8\nheader_read_timeout_ms = 3000\nidle_timeout_ms = 3000")
+        start_with("max_connections = 8\nheader_read_timeout_ms = 5000\nidle_timeout_ms = 5000")
             .await;
     let addr = server.proxy_addr();
     let mut idle = Vec::new();
@@ -529,7 +529,7 @@ async fn idle_connections_make_room_at_max_connections() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let started = Instant::now();
     let r = tokio::time::timeout(
-        Duration::from_secs(2),
+        Duration::from_secs(4),
         request(
             &http1(),
             addr,
@@ -542,14 +542,15 @@ async fn idle_connections_make_room_at_max_connections() {
     .await
     .expect("a real request is answered while idle sockets fill max_connections");
     assert_eq!(r.status, StatusCode::OK);
-    assert!(started.elapsed() < Duration::from_secs(2));
+    // Well before the idle sockets' own timeout: one of them made room.
+    assert!(started.elapsed() < Duration::from_secs(4));
     assert_clean("exhaustion", &echo.received());
 
     // The rest are closed by the first-request timeout.
     let mut closed = 0;
     for mut s in idle {
         let mut buf = [0u8; 64];
-        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await {
+        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await {
             closed += 1;
         }
     }
