@@ -158,3 +158,66 @@ pub fn route_warnings(routes: &[RouteConfig]) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn warnings(routes: &str) -> Vec<String> {
+        let toml = format!(
+            "[proxy]\nlisten = \"127.0.0.1:0\"\n[[upstreams]]\nname = \"b\"\nurl = \"http://127.0.0.1:9\"\n{routes}"
+        );
+        route_warnings(&Config::from_toml_str(&toml).unwrap().routes)
+    }
+
+    const RULES: &str = "[[routes]]\nname = \"r\"\nupstream = \"b\"\nmethod = \"POST\"\npath = \"/v1/payment\"\nprofile = \"q2open\"\n";
+
+    #[test]
+    fn a_pass_through_route_that_takes_a_rules_path_is_warned_about() {
+        let pass = |method: &str, path: &str| {
+            format!(
+                "[[routes]]\nname = \"p\"\nupstream = \"b\"\nmethod = \"{method}\"\npath = \"{path}\"\n"
+            )
+        };
+        // A catch-all after the rules route: the rules route owns its path.
+        assert!(warnings(&format!("{RULES}{}", pass("*", "/*"))).is_empty());
+        // Before it, the catch-all owns the path.
+        assert_eq!(warnings(&format!("{}{RULES}", pass("*", "/v1/*"))).len(), 1);
+        // The same path under other methods goes through raw.
+        assert_eq!(
+            warnings(&format!("{RULES}{}", pass("*", "/v1/payment"))).len(),
+            1
+        );
+        assert_eq!(
+            warnings(&format!("{}{RULES}", pass("PUT", "/v1/payment"))).len(),
+            1
+        );
+        // Disjoint paths are fine.
+        assert!(warnings(&format!("{}{RULES}", pass("*", "/static/*"))).is_empty());
+    }
+
+    #[test]
+    fn the_examples_and_the_demo_have_no_hazard() {
+        for text in [
+            include_str!("../../examples/config/vaultgate.toml"),
+            include_str!("../../examples/config/minimal.toml"),
+            include_str!("../../examples/config/q2open.toml"),
+            include_str!("../../examples/config/hostway.toml"),
+            include_str!("../../examples/config/oracle_brm.toml"),
+            include_str!("../../examples/config/payment_method.toml"),
+            include_str!("../../examples/config/plano.toml"),
+        ] {
+            let config = Config::from_toml_str(text).unwrap();
+            assert!(route_warnings(&config.routes).is_empty());
+        }
+        let demo = Config::demo(
+            "127.0.0.1:0",
+            "127.0.0.1:0",
+            "http://127.0.0.1:9",
+            std::path::Path::new("/tmp"),
+        )
+        .unwrap();
+        assert!(route_warnings(&demo.routes).is_empty());
+    }
+}

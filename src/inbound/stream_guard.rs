@@ -354,7 +354,7 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_none()
+        self.inner.as_ref().is_none_or(Body::is_end_stream)
             && self.queued.is_none()
             && self.pending.is_none()
             && self.scanner.held() == 0
@@ -369,16 +369,17 @@ where
                 .map_or(0, Bytes::len)
             + self.pending.as_ref().map_or(0, |p| p.chunk.len());
         let held = u64::try_from(held).unwrap_or(u64::MAX);
-        let mut hint = match &self.inner {
+        let inner = match &self.inner {
             Some(inner) => inner.size_hint(),
             None => SizeHint::with_exact(0),
         };
-        let lower = hint.lower().saturating_add(held);
-        let upper = hint.upper().map(|u| u.saturating_add(held));
-        hint.set_lower(lower);
-        if let Some(u) = upper {
-            hint.set_upper(u);
+        // Built afresh: moving the lower bound of an exact hint first would cross its
+        // upper bound.
+        let mut hint = SizeHint::new();
+        if let Some(upper) = inner.upper() {
+            hint.set_upper(upper.saturating_add(held));
         }
+        hint.set_lower(inner.lower().saturating_add(held));
         hint
     }
 }
