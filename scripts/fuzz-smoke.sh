@@ -16,7 +16,7 @@ SECONDS_PER_TARGET="${FUZZ_SECONDS:-10}"
 # instead of ~8, which is what CI wants for a smoke run; fewer executions per second.
 PROFILE=()
 [ "${FUZZ_DEV:-0}" = 1 ] && PROFILE=(--dev)
-TARGETS=(json form query base64 field_path config keyring record token pipeline multipart guard)
+TARGETS=(json form query base64 field_path config keyring record token pipeline multipart guard stream_guard)
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "fuzz-smoke: installing cargo-fuzz" >&2

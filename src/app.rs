@@ -323,6 +323,7 @@ where
     let options = listener::ListenerOptions {
         max_connections: settings.max_connections.0,
         header_read_timeout: Duration::from_millis(settings.header_read_timeout_ms),
+        idle_timeout: Duration::from_millis(settings.idle_timeout_ms),
         tls: settings
             .tls
             .as_ref()

@@ -142,6 +142,16 @@ pub enum Error {
     /// The request carries more than one Content-Type header.
     #[error("the request has more than one Content-Type header")]
     DuplicateContentType,
+    /// The route that owns the path does not take this method. `allow` lists the
+    /// methods it takes (from the config), for the `Allow` header.
+    #[error("this path does not take this method; allowed: {allow}")]
+    MethodNotAllowed { allow: String },
+    /// A method-override header on a path a rules route owns.
+    #[error("method-override headers are refused on this path")]
+    MethodOverrideRefused,
+    /// Every connection slot is taken by a busy connection.
+    #[error("too many connections")]
+    Overloaded,
 }
 
 /// The crate's result type.
@@ -174,7 +184,10 @@ impl Error {
             | Error::AmbiguousSensitiveField(_)
             | Error::DuplicateSensitiveField(_)
             | Error::DuplicateContentType
-            | Error::TooManySensitiveValues { .. } => StatusCode::BAD_REQUEST,
+            | Error::TooManySensitiveValues { .. }
+            | Error::MethodOverrideRefused => StatusCode::BAD_REQUEST,
+            Error::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Error::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Error::InvalidValue(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -243,6 +256,9 @@ impl Error {
             Error::DuplicateContentType => "duplicate_content_type",
             Error::TooManySensitiveValues { .. } => "too_many_sensitive_values",
             Error::CvvStoreFull => "cvv_store_full",
+            Error::MethodNotAllowed { .. } => "method_not_allowed",
+            Error::MethodOverrideRefused => "method_override_refused",
+            Error::Overloaded => "overloaded",
         }
     }
 

@@ -615,6 +615,39 @@ pub fn guard(data: &[u8]) {
     assert!(again.is_empty(), "a card survived its replacement");
 }
 
+/// The streaming leak guard's scanner: chunk boundaries taken from the first byte.
+/// Every byte comes out once and in order, at most `MAX_TAIL` bytes are held back,
+/// and a card the whole-body scan finds is found while streaming (when no run of
+/// digits and separators is longer than the seam the scanner looks across).
+pub fn stream_guard(data: &[u8]) {
+    use crate::inbound::stream_guard::{MAX_TAIL, TailScanner, tail_start};
+    let Some((&step, body)) = data.split_first() else {
+        return;
+    };
+    let step = usize::from(step % 64) + 1;
+    let mut scanner = TailScanner::default();
+    let mut out = Vec::with_capacity(body.len());
+    let mut found = Vec::new();
+    for chunk in body.chunks(step) {
+        scanner.hits(chunk, &mut found);
+        let (a, b) = scanner.pass(bytes::Bytes::copy_from_slice(chunk));
+        for part in a.iter().chain(b.iter()) {
+            out.extend_from_slice(part);
+        }
+        assert!(scanner.held() <= MAX_TAIL, "held back too much");
+    }
+    out.extend_from_slice(&scanner.finish().unwrap_or_default());
+    assert_eq!(out, body, "the stream changed");
+    let whole = crate::inbound::exposure::hits(body);
+    let longest_run = (0..=body.len())
+        .map(|end| end - tail_start(body.get(..end).unwrap_or_default()).min(end))
+        .max()
+        .unwrap_or(0);
+    if !whole.is_empty() && longest_run < MAX_TAIL / 2 {
+        assert!(!found.is_empty(), "a card the whole scan finds was missed");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

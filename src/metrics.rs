@@ -74,6 +74,31 @@ impl CounterVec {
     pub fn add(&self, values: &[&str], n: u64) {
         self.with(values).increment(n);
     }
+
+    /// The current value of one series, read back from the exposition (0 when it
+    /// has no sample yet). For checks and tools, not for the request path.
+    pub fn get(&self, values: &[&str]) -> u64 {
+        let labels: Vec<String> = self
+            .0
+            .labels
+            .iter()
+            .zip(values)
+            .map(|(k, v)| format!("{k}=\"{v}\""))
+            .collect();
+        let series = if labels.is_empty() {
+            format!("{} ", self.0.name)
+        } else {
+            format!("{}{{{}}} ", self.0.name, labels.join(","))
+        };
+        self.0
+            .recorder
+            .handle()
+            .render()
+            .lines()
+            .find_map(|l| l.strip_prefix(series.as_str()))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map_or(0, |v| v as u64)
+    }
 }
 
 // === GaugeVec ===

@@ -44,7 +44,11 @@ pub fn run_vault_command(global: &Global, command: &Command) -> Result<()> {
         }
         Command::Serve { config } => serve(global, config),
         Command::CheckConfig { config } => {
-            crate::config::Config::load(config)?;
+            let loaded = crate::config::Config::load(config)?;
+            // Warnings do not fail the check: the config is valid, only risky.
+            for warning in crate::config::route_warnings(&loaded.routes) {
+                eprintln!("warning: {warning}");
+            }
             eprintln!("{} is valid", config.display());
             Ok(())
         }

@@ -24,7 +24,7 @@ pub use crate::net::listener::MaxConnections;
 pub use crate::net::{ListenerSettings, TlsFiles, UpstreamConfig, UpstreamUrl};
 pub use crate::vault::VaultSettings;
 pub use outbound::{HeaderReveal, OutboundConfig, OutboundRoute};
-pub use routes::{MediaType, RouteConfig};
+pub use routes::{GuardMode, MediaType, RouteConfig, route_warnings};
 
 use crate::{Error, Result};
 
@@ -292,6 +292,8 @@ impl Config {
                 body: None,
                 leak_guard: None,
                 keys: None,
+                stream_guard: None,
+                scan_headers: None,
             })
         };
         Ok(Config {

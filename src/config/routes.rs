@@ -35,6 +35,38 @@ pub struct RouteConfig {
     /// letter case is ignored, as many backends bind keys) or `"exact"`.
     #[serde(default)]
     pub keys: Option<KeyMatch>,
+    /// The streaming leak guard of a pass-through route (default `block`).
+    #[serde(default)]
+    pub stream_guard: Option<GuardMode>,
+    /// Scan header values (not `Authorization`), cookies and the path of a rules
+    /// route for card numbers (default false: numeric ids are common there).
+    #[serde(default)]
+    pub scan_headers: Option<bool>,
+}
+
+/// `stream_guard = "block" | "detect" | "off"`: what the streaming leak guard of a
+/// pass-through route does with a card number in the query or the body.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GuardMode {
+    /// Refuse with 400 `card_number_detected`; the upstream never gets the digits.
+    #[default]
+    Block,
+    /// Log (masked), count, forward.
+    Detect,
+    /// Stream unread.
+    Off,
+}
+
+impl GuardMode {
+    /// The config spelling, for metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GuardMode::Block => "block",
+            GuardMode::Detect => "detect",
+            GuardMode::Off => "off",
+        }
+    }
 }
 
 /// A media type without parameters (`application/json`), lower-cased.
@@ -96,5 +128,104 @@ impl RouteConfig {
             rules.keys = keys;
         }
         rules
+    }
+}
+
+/// Routing hazards worth a warning (`check-config`): a pass-through route that takes
+/// requests for a path a rules route is meant to sanitize. With "the path decides", an
+/// earlier pass-through route whose pattern overlaps a later rules route's owns those
+/// paths; one with the very same pattern takes the methods the rules route does not.
+pub fn route_warnings(routes: &[RouteConfig]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (j, rules) in routes.iter().enumerate() {
+        if rules.rules().is_pass_through() {
+            continue;
+        }
+        for (i, pass) in routes.iter().enumerate() {
+            if i == j || !pass.rules().is_pass_through() {
+                continue;
+            }
+            if pass.path == rules.path {
+                if pass.method != rules.method {
+                    out.push(format!(
+                        "routes[{i}] ({:?}) is a pass-through route on the same path as the \
+                         rules route routes[{j}] ({:?}) under other methods: requests with \
+                         those methods are forwarded without tokenization",
+                        pass.name, rules.name
+                    ));
+                }
+            } else if i < j && pass.path.overlaps(&rules.path) {
+                out.push(format!(
+                    "routes[{i}] ({:?}) is a pass-through route before the rules route \
+                     routes[{j}] ({:?}) and its path pattern covers paths of that route: \
+                     it owns them, and their bodies are forwarded without tokenization",
+                    pass.name, rules.name
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn warnings(routes: &str) -> Vec<String> {
+        let toml = format!(
+            "[proxy]\nlisten = \"127.0.0.1:0\"\n[[upstreams]]\nname = \"b\"\nurl = \"http://127.0.0.1:9\"\n{routes}"
+        );
+        route_warnings(&Config::from_toml_str(&toml).unwrap().routes)
+    }
+
+    const RULES: &str = "[[routes]]\nname = \"r\"\nupstream = \"b\"\nmethod = \"POST\"\npath = \"/v1/payment\"\nprofile = \"q2open\"\n";
+
+    #[test]
+    fn a_pass_through_route_that_takes_a_rules_path_is_warned_about() {
+        let pass = |method: &str, path: &str| {
+            format!(
+                "[[routes]]\nname = \"p\"\nupstream = \"b\"\nmethod = \"{method}\"\npath = \"{path}\"\n"
+            )
+        };
+        // A catch-all after the rules route: the rules route owns its path.
+        assert!(warnings(&format!("{RULES}{}", pass("*", "/*"))).is_empty());
+        // Before it, the catch-all owns the path.
+        assert_eq!(warnings(&format!("{}{RULES}", pass("*", "/v1/*"))).len(), 1);
+        // The same path under other methods goes through raw.
+        assert_eq!(
+            warnings(&format!("{RULES}{}", pass("*", "/v1/payment"))).len(),
+            1
+        );
+        assert_eq!(
+            warnings(&format!("{}{RULES}", pass("PUT", "/v1/payment"))).len(),
+            1
+        );
+        // Disjoint paths are fine.
+        assert!(warnings(&format!("{}{RULES}", pass("*", "/static/*"))).is_empty());
+    }
+
+    #[test]
+    fn the_examples_and_the_demo_have_no_hazard() {
+        for text in [
+            include_str!("../../examples/config/vaultgate.toml"),
+            include_str!("../../examples/config/minimal.toml"),
+            include_str!("../../examples/config/q2open.toml"),
+            include_str!("../../examples/config/hostway.toml"),
+            include_str!("../../examples/config/oracle_brm.toml"),
+            include_str!("../../examples/config/payment_method.toml"),
+            include_str!("../../examples/config/plano.toml"),
+        ] {
+            let config = Config::from_toml_str(text).unwrap();
+            assert!(route_warnings(&config.routes).is_empty());
+        }
+        let demo = Config::demo(
+            "127.0.0.1:0",
+            "127.0.0.1:0",
+            "http://127.0.0.1:9",
+            std::path::Path::new("/tmp"),
+        )
+        .unwrap();
+        assert!(route_warnings(&demo.routes).is_empty());
     }
 }

@@ -110,6 +110,7 @@ impl EchoUpstream {
         let opts = ListenerOptions {
             max_connections: 1024,
             header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
             tls: options.tls.clone(),
             grace: Duration::from_secs(5),
         };

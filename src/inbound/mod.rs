@@ -1,31 +1,37 @@
 //! The tokenizing reverse proxy: route, read (or stream) the body, sanitize, forward,
 //! answer.
 //!
-//! Pass-through routes stream both ways without buffering. Rules routes collect the
+//! Pass-through routes stream both ways without buffering, through the streaming leak
+//! guard ([`stream_guard`]) unless the route turns it off. Rules routes collect the
 //! body under `limits.max_body_bytes` and hand it to [`sanitize::sanitize`]; any error
-//! there becomes the JSON error response and nothing is forwarded.
+//! there becomes the JSON error response and nothing is forwarded. After an early
+//! error on HTTP/1 the unread rest of the body is drained ([`crate::net::linger`]).
 
+pub mod exposure;
 pub mod routes;
 pub mod sanitize;
+pub mod stream_guard;
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::{HeaderValue, Request, Response, header};
+use http::{HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use tracing::Instrument as _;
 
-use crate::config::Config;
+use crate::config::{Config, GuardMode};
 use crate::metrics::{Counter, Histogram, Metrics};
 use crate::net::ConnInfo;
-use crate::net::body::{Body, boxed, error_response, full, read_body};
-use crate::net::forward;
+use crate::net::body::{Body, boxed, error_response, full};
+use crate::net::linger::{self, read_limited, should_linger};
 use crate::net::upstream::Upstream;
+use crate::net::{forward, matcher};
 use crate::vault::Vault;
 use crate::{Error, Result};
 
 use routes::{Route, RouteTable};
+use stream_guard::{GuardCtx, GuardOutcome, StreamGuard};
 
 /// Per-route metric handles, resolved once so the hot path does no map lookups.
 #[derive(Debug)]
@@ -40,6 +46,9 @@ pub struct ProxyState {
     routes: RouteTable,
     upstreams: Vec<Upstream>,
     route_metrics: Vec<RouteMetrics>,
+    /// The streaming guard of each route (by index); `None` for rules routes and
+    /// routes with `stream_guard = "off"`. Header scans on rules routes count here too.
+    guards: Vec<Option<Arc<GuardCtx>>>,
     vault: Arc<Vault>,
     metrics: Arc<Metrics>,
     max_body: usize,
@@ -66,10 +75,39 @@ impl ProxyState {
                 duration: metrics.request_duration.with(&[&r.name]),
             })
             .collect();
+        let leak_hits = metrics.registry.counter_vec(
+            "vaultgate_leak_guard_hits_total",
+            "Card numbers found where no rule tokenizes them: pass-through queries and bodies, \
+             and scanned headers of rules routes.",
+            &["route", "mode"],
+        );
+        let guards = routes
+            .iter()
+            .map(|r| {
+                let mode = if r.rules.is_some() {
+                    GuardMode::Block
+                } else {
+                    r.stream_guard
+                };
+                let wanted = match &r.rules {
+                    None => mode != GuardMode::Off,
+                    Some(_) => r.scan_headers,
+                };
+                wanted.then(|| {
+                    Arc::new(GuardCtx {
+                        route: Arc::clone(&r.name),
+                        mode,
+                        vault: Arc::clone(&vault),
+                        hits: leak_hits.with(&[&r.name, mode.as_str()]),
+                    })
+                })
+            })
+            .collect();
         Ok(ProxyState {
             routes,
             upstreams,
             route_metrics,
+            guards,
             vault,
             metrics,
             max_body: config.limits.max_body_bytes.get(),
@@ -87,19 +125,24 @@ pub async fn handle(
     req: Request<Incoming>,
 ) -> std::result::Result<Response<Body>, Infallible> {
     let start = Instant::now();
+    let (parts, body) = req.into_parts();
     let (index, route) = match state
         .routes
-        .find(req.method(), req.uri().path(), req.headers())
+        .find(&parts.method, parts.uri.path(), &parts.headers)
     {
         Ok(Some(found)) => found,
-        Ok(None) => return Ok(unrouted(&state, &req, &Error::NoRoute)),
-        Err(err) => return Ok(unrouted(&state, &req, &err)),
+        Ok(None) => return Ok(unrouted(&state, &parts, body, &Error::NoRoute)),
+        Err(err) => return Ok(unrouted(&state, &parts, body, &err)),
     };
     // Spans carry the route name and method only: never paths, queries, headers or
     // bodies.
-    let method = req.method().clone();
+    let method = parts.method.clone();
     let span = tracing::info_span!("proxy", route = %route.name, method = %method);
-    let result = forward(&state, conn, route, req).instrument(span).await;
+    let linger = should_linger(&parts);
+    let mut body = Some(body);
+    let result = forward(&state, conn, index, route, parts, &mut body)
+        .instrument(span)
+        .await;
     let elapsed = start.elapsed();
     let metrics = state.route_metrics.get(index);
     if let Some(m) = metrics {
@@ -114,6 +157,9 @@ pub async fn handle(
         }
         Err(err) => {
             state.metrics.requests.inc(&[&route.name, err.code()]);
+            if let (true, Some(body)) = (linger, body) {
+                linger::spawn_drain(body);
+            }
             error_response(&err)
         }
     };
@@ -130,33 +176,103 @@ pub async fn handle(
     Ok(response)
 }
 
-/// The answer to a request that matched no route (or had an unroutable path).
-fn unrouted(state: &ProxyState, req: &Request<Incoming>, err: &Error) -> Response<Body> {
+/// The answer to a request that no route serves: no pattern matches (404), an
+/// unroutable path (400), a method (405, with `Allow`) or content type (415) the
+/// owning route does not take, a method override (400).
+fn unrouted(
+    state: &ProxyState,
+    parts: &http::request::Parts,
+    body: Incoming,
+    err: &Error,
+) -> Response<Body> {
     state.metrics.requests.inc(&["", err.code()]);
-    tracing::debug!(method = %req.method(), status = err.status().as_u16(), "not routed");
-    error_response(err)
+    tracing::debug!(method = %parts.method, status = err.status().as_u16(), "not routed");
+    if should_linger(parts) {
+        linger::spawn_drain(body);
+    }
+    let mut res = error_response(err);
+    if let Error::MethodNotAllowed { allow } = err
+        && res.status() == StatusCode::METHOD_NOT_ALLOWED
+        && let Ok(v) = HeaderValue::from_str(allow)
+    {
+        res.headers_mut().insert(header::ALLOW, v);
+    }
+    res
 }
 
+/// Refuse (block) or report (detect) card numbers found outside any rule; hits that are
+/// our own tokens pass.
+async fn guard_hits(
+    guard: &GuardCtx,
+    place: &'static str,
+    hits: &[exposure::HitDigits],
+) -> Result<()> {
+    if hits.is_empty() || exposure::all_ours(&guard.vault, hits).await {
+        return Ok(());
+    }
+    match guard.mode {
+        GuardMode::Block => {
+            guard.count_blocked(place);
+            Err(Error::LeakRejected(place.to_owned()))
+        }
+        GuardMode::Detect | GuardMode::Off => {
+            let masked: Vec<String> = hits.iter().map(|d| exposure::mask(d)).collect();
+            guard.report(place, &masked);
+            Ok(())
+        }
+    }
+}
+
+/// Sanitize and send one routed request. `body` is taken when it is handed on; on an
+/// error it holds the unread rest of the client's body, if any.
 async fn forward(
     state: &ProxyState,
     conn: ConnInfo,
+    index: usize,
     route: &Route,
-    req: Request<Incoming>,
+    mut parts: http::request::Parts,
+    body: &mut Option<Incoming>,
 ) -> Result<Response<Body>> {
     let upstream = state
         .upstreams
         .get(route.upstream)
         .ok_or(Error::Internal("a route names a missing upstream"))?;
-    let (mut parts, body) = req.into_parts();
+    let guard = state.guards.get(index).and_then(Option::as_ref);
 
-    let (body, new_query) = match &route.rules {
-        None => (boxed(body), None),
+    let (out_body, new_query, outcome) = match &route.rules {
+        None => {
+            let incoming = body.take().ok_or(Error::Internal("the body was taken"))?;
+            match guard {
+                None => (boxed(incoming), None, None),
+                Some(guard) => {
+                    if let Some(query) = parts.uri.query()
+                        && crate::rules::guard::may_contain(query.as_bytes())
+                    {
+                        let hits = exposure::hits(&exposure::decoded_query(query));
+                        if let Err(e) = guard_hits(guard, "the query string", &hits).await {
+                            *body = Some(incoming);
+                            return Err(e);
+                        }
+                    }
+                    let outcome = GuardOutcome::new();
+                    let guarded =
+                        StreamGuard::new(incoming, Arc::clone(guard), Arc::clone(&outcome));
+                    (boxed(guarded), None, Some(outcome))
+                }
+            }
+        }
         Some(rules) => {
+            if let Some(guard) = guard {
+                let path = matcher::canonical_path(parts.uri.path())?;
+                let hits = exposure::header_hits(&parts.headers, &path);
+                guard_hits(guard, "a header, a cookie or the path", &hits).await?;
+            }
+            let incoming = body.as_mut().ok_or(Error::Internal("the body was taken"))?;
             // A body dripped byte by byte would otherwise hold the connection (and
             // its slot under max_connections) for as long as the client likes.
             let bytes = tokio::time::timeout(
                 state.body_read_timeout,
-                read_body(&parts.headers, body, state.max_body),
+                read_limited(&parts.headers, incoming, state.max_body),
             )
             .await
             .map_err(|_| {
@@ -170,18 +286,28 @@ async fn forward(
             parts
                 .headers
                 .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-            (full(bytes), out.query)
+            (full(bytes), out.query, None)
         }
     };
     let query = new_query.as_deref().or(parts.uri.query());
     let uri = upstream.uri(parts.uri.path(), query)?;
-    forward::send(
+    let sent = forward::send(
         upstream,
         parts,
-        body,
+        out_body,
         uri,
         Some(&conn),
         state.upstream_timeout,
     )
-    .await
+    .await;
+    // A blocked body fails the upstream send (or, if the upstream answered early, its
+    // answer is dropped): the client gets 400 either way, and the rest of its body is
+    // drained.
+    if let Some(outcome) = outcome
+        && outcome.blocked()
+    {
+        *body = outcome.take_rest();
+        return Err(Error::LeakRejected("the request body".to_owned()));
+    }
+    sent
 }

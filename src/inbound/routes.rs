@@ -1,4 +1,11 @@
-//! The route table: method + path pattern + content types, first match wins.
+//! The route table. **The path decides**: the first route whose path pattern matches
+//! owns the request, together with every other route that has the very same pattern
+//! (one path, several methods). Among those, the method picks the route, then the
+//! content type. A method none of them takes is 405 with `Allow`; a content type none
+//! of them accepts is 415 naming the accepted types. A request is never passed on to a
+//! later route with another pattern: a `POST` spelled `post`, a `PUT`, or a body
+//! without the expected content type must not slip past a rules route to a
+//! pass-through catch-all.
 
 use std::sync::Arc;
 
@@ -9,6 +16,15 @@ use crate::net::matcher::{MethodFilter, PathPattern, canonical_path};
 use crate::rules::RouteRules;
 use crate::{Error, Result};
 
+use crate::config::GuardMode;
+
+/// Headers that ask a backend to treat a request as another method.
+pub const METHOD_OVERRIDE_HEADERS: [&str; 3] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
 /// A route, ready to serve.
 #[derive(Debug)]
 pub struct Route {
@@ -18,8 +34,13 @@ pub struct Route {
     method: MethodFilter,
     path: PathPattern,
     content_types: Option<Vec<MediaType>>,
-    /// `None` for a pure pass-through route (the body streams unread).
+    /// `None` for a pure pass-through route (the body streams, scanned by the
+    /// streaming guard).
     pub rules: Option<Arc<RouteRules>>,
+    /// The streaming leak guard of a pass-through route.
+    pub stream_guard: GuardMode,
+    /// Scan header values, cookies and the path with the leak guard (rules routes).
+    pub scan_headers: bool,
 }
 
 impl Route {
@@ -32,30 +53,29 @@ impl Route {
             path: cfg.path.clone(),
             content_types: cfg.content_types.clone(),
             rules: (!rules.is_pass_through()).then(|| Arc::new(rules)),
+            stream_guard: cfg.stream_guard.unwrap_or_default(),
+            scan_headers: cfg.scan_headers.unwrap_or(false),
         }
     }
 
-    fn matches(&self, method: &Method, path: &str, headers: &HeaderMap) -> bool {
-        if !self.method.allows(method) {
+    fn accepts(&self, headers: &HeaderMap) -> bool {
+        let Some(types) = &self.content_types else {
+            return true;
+        };
+        // Exactly one Content-Type: with two, the backend may read the other one.
+        let mut values = headers.get_all(header::CONTENT_TYPE).iter();
+        let (Some(value), None) = (values.next(), values.next()) else {
             return false;
-        }
-        if !self.path.matches(path) {
+        };
+        let Some(essence) = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim().to_ascii_lowercase())
+        else {
             return false;
-        }
-        match &self.content_types {
-            None => true,
-            Some(types) => {
-                let Some(essence) = headers
-                    .get(header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.split(';').next())
-                    .map(|v| v.trim().to_ascii_lowercase())
-                else {
-                    return false;
-                };
-                types.iter().any(|t| t.as_str() == essence)
-            }
-        }
+        };
+        types.iter().any(|t| t.as_str() == essence)
     }
 }
 
@@ -80,8 +100,10 @@ impl RouteTable {
         Ok(RouteTable { routes })
     }
 
-    /// The first route that matches, with its index, if any. A path that is not in
-    /// canonical form is refused (see [`canonical_path`]).
+    /// The route that serves a request, with its index; `Ok(None)` when no pattern
+    /// matches the path. A path that is not in canonical form is refused (see
+    /// [`canonical_path`]); so are a method or a content type that the owning routes
+    /// do not take, and a method-override header on a path a rules route owns.
     pub fn find(
         &self,
         method: &Method,
@@ -89,15 +111,69 @@ impl RouteTable {
         headers: &HeaderMap,
     ) -> Result<Option<(usize, &Route)>> {
         let path = canonical_path(path)?;
-        Ok(self
-            .routes
-            .iter()
-            .enumerate()
-            .find(|(_, r)| r.matches(method, &path, headers)))
+        let Some(owner) = self.routes.iter().find(|r| r.path.matches(&path)) else {
+            return Ok(None);
+        };
+        let owners = || {
+            self.routes
+                .iter()
+                .enumerate()
+                .filter(move |(_, r)| r.path == owner.path)
+        };
+        if owners().any(|(_, r)| r.rules.is_some())
+            && METHOD_OVERRIDE_HEADERS
+                .iter()
+                .any(|h| headers.contains_key(*h))
+        {
+            return Err(Error::MethodOverrideRefused);
+        }
+        let mut method_taken = false;
+        for (i, route) in owners().filter(|(_, r)| r.method.allows(method)) {
+            method_taken = true;
+            if route.accepts(headers) {
+                return Ok(Some((i, route)));
+            }
+        }
+        if method_taken {
+            Err(Error::UnsupportedMedia(format!(
+                "this path accepts {}",
+                accepted_types(owners().map(|(_, r)| r).filter(|r| r.method.allows(method)))
+            )))
+        } else {
+            Err(Error::MethodNotAllowed {
+                allow: allowed_methods(owners().map(|(_, r)| r)),
+            })
+        }
     }
 
     /// All routes (for metrics registration).
     pub fn iter(&self) -> impl Iterator<Item = &Route> {
         self.routes.iter()
     }
+}
+
+/// The methods of routes, for an `Allow` header: `POST, PUT`.
+fn allowed_methods<'a>(routes: impl Iterator<Item = &'a Route>) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for r in routes {
+        if let Some(m) = r.method.method()
+            && !out.contains(&m.as_str())
+        {
+            out.push(m.as_str());
+        }
+    }
+    out.join(", ")
+}
+
+/// The content types of routes, for a 415 message: `application/json or text/xml`.
+fn accepted_types<'a>(routes: impl Iterator<Item = &'a Route>) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for r in routes {
+        for t in r.content_types.iter().flatten() {
+            if !out.contains(&t.as_str()) {
+                out.push(t.as_str());
+            }
+        }
+    }
+    out.join(" or ")
 }

@@ -12,15 +12,15 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use serde::Deserialize;
 
 use super::body::Body;
+use super::conns::{ConnTable, Registered, Tracked};
 use super::tls::TlsFiles;
 use crate::{Error, Result};
 
@@ -35,8 +35,16 @@ pub struct ListenerSettings {
     /// Connections served at once.
     #[serde(default = "default_max_connections")]
     pub max_connections: MaxConnections,
+    /// Time allowed for the TLS handshake, for each HTTP/1 request head, and for a new
+    /// connection's first request (a connection that sends nothing, or only the HTTP/2
+    /// preface, is closed after it).
     #[serde(default = "default_header_read_timeout_ms")]
     pub header_read_timeout_ms: u64,
+    /// A connection with no request in flight is closed after this long (HTTP/1
+    /// keep-alive and HTTP/2 alike). HTTP/2 connections are also pinged, and closed
+    /// when a ping goes unanswered.
+    #[serde(default = "default_idle_timeout_ms")]
+    pub idle_timeout_ms: u64,
 }
 
 impl ListenerSettings {
@@ -47,6 +55,7 @@ impl ListenerSettings {
             tls: None,
             max_connections: default_max_connections(),
             header_read_timeout_ms: default_header_read_timeout_ms(),
+            idle_timeout_ms: default_idle_timeout_ms(),
         }
     }
 }
@@ -82,17 +91,33 @@ fn default_header_read_timeout_ms() -> u64 {
     10_000
 }
 
+fn default_idle_timeout_ms() -> u64 {
+    60_000
+}
+
+/// How often an HTTP/2 connection is pinged, and how long the answer may take.
+const H2_PING_INTERVAL: Duration = Duration::from_secs(20);
+const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long an idle connection that was told to close may take to do so.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// How long a new connection at `max_connections` waits for an evicted idle one.
+const EVICT_WAIT: Duration = Duration::from_millis(250);
+
 /// HTTP/2 limit on the decoded header list (64 KiB).
 const H2_MAX_HEADER_LIST: u32 = 64 * 1024;
 
 /// How a listener behaves.
 #[derive(Clone)]
 pub struct ListenerOptions {
-    /// Connections served at once; beyond it the listener stops accepting (the
-    /// kernel backlog holds the rest).
+    /// Connections served at once. At the limit, the connection idle longest is
+    /// closed to make room; when none is idle, the new one is refused at once (a 503
+    /// over clear-text HTTP/1, or closed).
     pub max_connections: usize,
-    /// Time allowed for the TLS handshake and for each request head (HTTP/1).
+    /// Time allowed for the TLS handshake, each request head (HTTP/1) and a new
+    /// connection's first request.
     pub header_read_timeout: Duration,
+    /// A connection with no request in flight is closed after this long.
+    pub idle_timeout: Duration,
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// How long in-flight requests may run after shutdown starts.
     pub grace: Duration,
@@ -150,22 +175,18 @@ where
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_header_list_size(H2_MAX_HEADER_LIST);
+        .max_header_list_size(H2_MAX_HEADER_LIST)
+        .keep_alive_interval(H2_PING_INTERVAL)
+        .keep_alive_timeout(H2_PING_TIMEOUT);
     let builder = Arc::new(builder);
     let acceptor = options.tls.clone().map(TlsAcceptor::from);
     let limit = Arc::new(Semaphore::new(options.max_connections));
+    let table = ConnTable::new();
 
     tokio::spawn(async move {
-        let graceful = GracefulShutdown::new();
+        // Every connection task holds a sender; `recv` returns `None` once all ended.
+        let (drained_tx, mut drained) = mpsc::channel::<()>(1);
         loop {
-            let permit = tokio::select! {
-                biased;
-                () = stopped(&mut shutdown) => break,
-                permit = Arc::clone(&limit).acquire_owned() => match permit {
-                    Ok(p) => p,
-                    Err(_) => break,
-                },
-            };
             let (stream, peer) = tokio::select! {
                 biased;
                 () = stopped(&mut shutdown) => break,
@@ -179,29 +200,40 @@ where
                     }
                 },
             };
+            let Some(permit) = make_room(&limit, &table).await else {
+                tracing::debug!(listener = name, "at max_connections; connection refused");
+                refuse(stream, acceptor.is_some());
+                continue;
+            };
             let _ = stream.set_nodelay(true);
-            let watcher = graceful.watcher();
-            let builder = Arc::clone(&builder);
+            let conn = Conn {
+                name,
+                builder: Arc::clone(&builder),
+                registered: table.register(),
+                shutdown: shutdown.clone(),
+                first: options.header_read_timeout,
+                idle: options.idle_timeout,
+            };
             let acceptor = acceptor.clone();
             let handler = handler.clone();
-            let timeout = options.header_read_timeout;
+            let drained_tx = drained_tx.clone();
             tokio::spawn(async move {
                 let _permit = permit;
+                let _drained = drained_tx;
                 let mut info = ConnInfo {
                     peer,
                     tls: acceptor.is_some(),
                     peer_names: None,
                 };
                 match acceptor {
-                    None => {
-                        let service = service_fn(move |req| handler(info.clone(), req));
-                        let conn = builder.serve_connection(TokioIo::new(stream), service);
-                        if let Err(e) = watcher.watch(conn).await {
-                            tracing::debug!(listener = name, error = %e, "connection ended with an error");
-                        }
-                    }
+                    None => conn.serve(TokioIo::new(stream), info, handler).await,
                     Some(acceptor) => {
-                        let Some(tls) = handshake(name, &acceptor, stream, timeout).await else {
+                        let slot = Arc::clone(&conn.registered.slot);
+                        let tls = tokio::select! {
+                            tls = handshake(name, &acceptor, stream, conn.first) => tls,
+                            () = slot.evicted() => None,
+                        };
+                        let Some(tls) = tls else {
                             return;
                         };
                         info.peer_names = tls
@@ -210,24 +242,122 @@ where
                             .peer_certificates()
                             .and_then(|chain| chain.first())
                             .map(|leaf| super::tls::peer_names(leaf).into());
-                        let service = service_fn(move |req| handler(info.clone(), req));
-                        let conn = builder.serve_connection(TokioIo::new(tls), service);
-                        if let Err(e) = watcher.watch(conn).await {
-                            tracing::debug!(listener = name, error = %e, "connection ended with an error");
-                        }
+                        conn.serve(TokioIo::new(tls), info, handler).await;
                     }
                 }
             });
         }
         drop(listener);
+        drop(drained_tx);
         tracing::info!(listener = name, "stopped accepting; draining connections");
-        if tokio::time::timeout(options.grace, graceful.shutdown())
+        if tokio::time::timeout(options.grace, drained.recv())
             .await
             .is_err()
         {
             tracing::warn!(listener = name, "grace period over; dropping connections");
         }
     })
+}
+
+/// A connection slot: at once if one is free, else after the connection idle longest
+/// closed; `None` when every connection is busy.
+async fn make_room(limit: &Arc<Semaphore>, table: &ConnTable) -> Option<OwnedSemaphorePermit> {
+    if let Ok(permit) = Arc::clone(limit).try_acquire_owned() {
+        return Some(permit);
+    }
+    if !table.evict_oldest_idle() {
+        return None;
+    }
+    tokio::time::timeout(EVICT_WAIT, Arc::clone(limit).acquire_owned())
+        .await
+        .ok()
+        .and_then(std::result::Result::ok)
+}
+
+/// Turn a connection away: a 503 over clear text (read by HTTP/1 clients), then close.
+fn refuse(stream: TcpStream, tls: bool) {
+    use std::io::Write as _;
+    if tls {
+        return;
+    }
+    let body = Error::Overloaded.to_json();
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    // A fresh socket's send buffer has room; if not, the client only sees the close.
+    // (The socket stays non-blocking; tokio's readiness is not known yet this early.)
+    if let Ok(std) = stream.into_std() {
+        let _ = (&std).write(answer.as_bytes());
+    }
+}
+
+/// One accepted connection and what serving it needs.
+struct Conn {
+    name: &'static str,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    registered: Registered,
+    shutdown: watch::Receiver<bool>,
+    first: Duration,
+    idle: Duration,
+}
+
+impl Conn {
+    /// Serve HTTP on `io` until the client closes, the connection stays idle too long
+    /// or is evicted, or shutdown drains it.
+    async fn serve<I, H, F>(mut self, io: TokioIo<I>, info: ConnInfo, handler: H)
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+        H: Fn(ConnInfo, Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+        F: Future<Output = std::result::Result<Response<Body>, Infallible>> + Send + 'static,
+    {
+        let slot = Arc::clone(&self.registered.slot);
+        let tracked = Arc::clone(&slot);
+        let service = service_fn(move |req| {
+            let busy = tracked.busy();
+            let answer = handler(info.clone(), req);
+            async move {
+                let res = answer.await?;
+                Ok::<_, Infallible>(res.map(|body| Tracked::new(body, busy)))
+            }
+        });
+        let conn = self.builder.serve_connection(io, service);
+        tokio::pin!(conn);
+        let idle = slot.idle_expired(self.first, self.idle);
+        tokio::pin!(idle);
+        let close_by = tokio::time::sleep(Duration::from_secs(86_400 * 365));
+        tokio::pin!(close_by);
+        let mut closing = false;
+        let mut stopping = false;
+        loop {
+            tokio::select! {
+                done = conn.as_mut() => {
+                    if let Err(e) = done {
+                        tracing::debug!(listener = self.name, error = %e, "connection ended with an error");
+                    }
+                    return;
+                }
+                () = &mut idle, if !closing => {
+                    tracing::debug!(listener = self.name, "idle connection closed");
+                    conn.as_mut().graceful_shutdown();
+                    closing = true;
+                    close_by.as_mut().reset(tokio::time::Instant::now() + CLOSE_GRACE);
+                }
+                () = slot.evicted(), if !closing => {
+                    tracing::debug!(listener = self.name, "idle connection closed to make room");
+                    conn.as_mut().graceful_shutdown();
+                    closing = true;
+                    close_by.as_mut().reset(tokio::time::Instant::now() + CLOSE_GRACE);
+                }
+                () = stopped(&mut self.shutdown), if !stopping && !closing => {
+                    conn.as_mut().graceful_shutdown();
+                    stopping = true;
+                }
+                () = &mut close_by, if closing => return,
+            }
+        }
+    }
 }
 
 /// Resolves once shutdown is requested (or the handle that could request it is gone).

@@ -158,6 +158,28 @@ impl PathPattern {
         }
         req.next().is_none()
     }
+
+    /// Whether some request path matches both patterns (for configuration warnings).
+    pub fn overlaps(&self, other: &PathPattern) -> bool {
+        segments_overlap(&self.segments, &other.segments)
+    }
+}
+
+fn segments_overlap(a: &[Segment], b: &[Segment]) -> bool {
+    match (a.split_first(), b.split_first()) {
+        (None, None) => true,
+        // A trailing `*` takes any rest, including none.
+        (Some((Segment::Wildcard, [])), _) | (_, Some((Segment::Wildcard, []))) => true,
+        (None, Some(_)) | (Some(_), None) => false,
+        (Some((x, rest_a)), Some((y, rest_b))) => {
+            let one = match (x, y) {
+                (Segment::Literal(p), Segment::Literal(q)) => p.eq_ignore_ascii_case(q),
+                (Segment::Literal(l), _) | (_, Segment::Literal(l)) => !l.is_empty(),
+                _ => true,
+            };
+            one && segments_overlap(rest_a, rest_b)
+        }
+    }
 }
 
 /// The path a route is matched against: percent-decoded, with `;params` dropped from
@@ -278,6 +300,27 @@ mod tests {
             assert!(canonical_path(p).is_err(), "{p}");
         }
         assert_eq!(canonical_path("/a/b%20c/").unwrap(), "/a/b c/");
+    }
+
+    #[test]
+    fn overlaps() {
+        let o = |a: &str, b: &str| {
+            let (a, b) = (
+                PathPattern::parse(a).unwrap(),
+                PathPattern::parse(b).unwrap(),
+            );
+            assert_eq!(a.overlaps(&b), b.overlaps(&a));
+            a.overlaps(&b)
+        };
+        assert!(o("/*", "/v1/payment"));
+        assert!(o("/v1/*", "/v1/payment"));
+        assert!(o("/v1/{x}", "/V1/payment"));
+        assert!(o("/static/*", "/static"));
+        assert!(o("/a/*/c", "/a/b/{c}"));
+        assert!(!o("/v1/payment", "/v1/payments"));
+        assert!(!o("/pass/*", "/v1/payment"));
+        assert!(!o("/a/{b}", "/a"));
+        assert!(!o("/", "/{x}"));
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! [`UpstreamConfig`]) and never imports the config file, a handler or the app.
 
 pub mod body;
+pub mod conns;
 pub mod forward;
 pub mod headers;
+pub mod linger;
 pub mod listener;
 pub mod matcher;
 pub mod tls;

@@ -18,7 +18,8 @@ async fn pass_through_forwards_byte_for_byte() {
     let (up, echo) = EchoUpstream::start().await.unwrap();
     let server = start(&config_toml(&format!("http://{up}"), ROUTES)).await;
     let client = http1();
-    let body: &[u8] = b"\x00\xffnot utf-8 \x80 card 4111111111111111";
+    // No card number: the streaming leak guard would refuse it (hostile_routing).
+    let body: &[u8] = b"\x00\xffnot utf-8 \x80 order 4111111111111112";
 
     let via_proxy = send(
         &client,
@@ -103,7 +104,7 @@ async fn no_route_is_a_json_404() {
     let (up, echo) = EchoUpstream::start().await.unwrap();
     let server = start(&config_toml(&format!("http://{up}"), ROUTES)).await;
     let client = http1();
-    for (method, path) in [("GET", "/elsewhere"), ("GET", "/tokenize")] {
+    for (method, path) in [("GET", "/elsewhere")] {
         let reply = send(
             &client,
             Request::builder()
@@ -116,6 +117,18 @@ async fn no_route_is_a_json_404() {
         assert_eq!(reply.status, StatusCode::NOT_FOUND);
         assert_eq!(reply.json()["error"]["code"], "no_route");
     }
+    // The path decides: /tokenize belongs to a POST route, so a GET there is 405
+    // (it used to fall through, and would now be refused rather than passed on).
+    let reply = send(
+        &client,
+        Request::get(url(server.proxy_addr(), "/tokenize"))
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(reply.headers["allow"], "POST");
+    assert_eq!(reply.json()["error"]["code"], "method_not_allowed");
     assert!(echo.received().is_empty());
     server.stop().await;
     echo.stop().await;

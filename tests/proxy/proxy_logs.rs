@@ -48,7 +48,8 @@ async fn logs_carry_no_paths_queries_headers_or_bodies() {
     drop(gone);
     let extra = format!(
         "[[upstreams]]\nname = \"dead\"\nurl = \"http://{dead}\"\n\n\
-         [[routes]]\nname = \"dead\"\nupstream = \"dead\"\npath = \"/dead/*\"\n{ROUTES}"
+         [[routes]]\nname = \"dead\"\nupstream = \"dead\"\npath = \"/dead/*\"\n\
+         stream_guard = \"off\"\n{ROUTES}"
     );
     let toml = config_toml(&format!("http://{up}"), &extra);
     let server = start(&toml).await;

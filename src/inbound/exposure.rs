@@ -1,0 +1,139 @@
+//! Card numbers outside a body's fields: in the query or the body of a pass-through
+//! route, and in the header values, cookies and path of a rules route that opts in
+//! (`scan_headers = true`). Finding them, telling our own tokens apart, and the masked
+//! form that `detect` mode logs.
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+use http::{HeaderMap, header};
+use zeroize::Zeroizing;
+
+use crate::rules::guard;
+use crate::sensitive::DataClass;
+use crate::vault::Vault;
+
+/// The digits of one card-shaped hit (separators removed). Zeroized on drop.
+pub type HitDigits = Zeroizing<String>;
+
+/// Push the digits of every hit in `text` onto `out`; `ranges` is scratch space.
+pub fn collect_hits(text: &[u8], ranges: &mut Vec<Range<usize>>, out: &mut Vec<HitDigits>) {
+    if !guard::may_contain(text) {
+        return;
+    }
+    ranges.clear();
+    guard::scan(text, ranges);
+    for r in ranges.drain(..) {
+        out.push(digits(text, r));
+    }
+}
+
+/// The digits of one hit.
+pub fn digits(text: &[u8], hit: Range<usize>) -> HitDigits {
+    Zeroizing::new(
+        text.get(hit)
+            .unwrap_or_default()
+            .iter()
+            .filter(|b| b.is_ascii_digit())
+            .map(|b| char::from(*b))
+            .collect(),
+    )
+}
+
+/// The hits in a text, as digits.
+pub fn hits(text: &[u8]) -> Vec<HitDigits> {
+    let mut out = Vec::new();
+    collect_hits(text, &mut Vec::new(), &mut out);
+    out
+}
+
+/// Whether every hit is a token this vault issued (and not itself a card number it
+/// holds). A store error counts as "not ours": the guard fails closed.
+pub async fn all_ours(vault: &Vault, hits: &[HitDigits]) -> bool {
+    for digits in hits {
+        let ours = match vault.is_issued(digits).await {
+            Ok(true) => !vault
+                .holds_value(DataClass::Pan, digits)
+                .await
+                .unwrap_or(true),
+            Ok(false) | Err(_) => false,
+        };
+        if !ours {
+            return false;
+        }
+    }
+    true
+}
+
+/// A hit as `detect` mode logs it: the first six and the last four digits, the rest
+/// masked. Safe to log: PCI DSS allows showing at most these ten digits.
+pub fn mask(digits: &str) -> String {
+    let n = digits.len();
+    let head = digits.get(..6.min(n)).unwrap_or_default();
+    let tail = digits
+        .get(n.saturating_sub(4).max(6.min(n))..)
+        .unwrap_or_default();
+    format!(
+        "{head}{}{tail}",
+        "*".repeat(n.saturating_sub(head.len() + tail.len()))
+    )
+}
+
+/// A query string as a backend reads it: `+` as a space, `%XX` decoded. Borrowed when
+/// there is nothing to decode.
+pub fn decoded_query(query: &str) -> Cow<'_, [u8]> {
+    if !query.contains(['%', '+']) {
+        return Cow::Borrowed(query.as_bytes());
+    }
+    let spaced = query.replace('+', " ");
+    Cow::Owned(percent_encoding::percent_decode(spaced.as_bytes()).collect())
+}
+
+/// The hits in a request's header values (except `Authorization`), its cookies and its
+/// (canonical) path. Header names are not scanned.
+pub fn header_hits(headers: &HeaderMap, path: &str) -> Vec<HitDigits> {
+    let mut ranges = Vec::new();
+    let mut out = Vec::new();
+    for (name, value) in headers {
+        if name == header::AUTHORIZATION || name == header::PROXY_AUTHORIZATION {
+            continue;
+        }
+        let bytes = value.as_bytes();
+        collect_hits(bytes, &mut ranges, &mut out);
+        // Cookie values and other header values are often percent-encoded.
+        if bytes.contains(&b'%')
+            && let Ok(text) = std::str::from_utf8(bytes)
+        {
+            collect_hits(&decoded_query(text), &mut ranges, &mut out);
+        }
+    }
+    collect_hits(path.as_bytes(), &mut ranges, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_keep_six_and_four() {
+        assert_eq!(mask("4242424242424242"), "424242******4242");
+        assert_eq!(mask("378282246310005"), "378282*****0005");
+        assert_eq!(mask("123"), "123");
+    }
+
+    #[test]
+    fn finds_cards_in_queries_and_headers() {
+        assert_eq!(hits(&decoded_query("a=4242+4242+4242+4242")).len(), 1);
+        assert_eq!(hits(&decoded_query("a=%34242424242424242")).len(), 1);
+        assert!(hits(&decoded_query("id=1234567890")).is_empty());
+        let mut h = HeaderMap::new();
+        h.insert("cookie", "c=4111111111111111".parse().unwrap());
+        h.insert("authorization", "Bearer 4242424242424242".parse().unwrap());
+        assert_eq!(header_hits(&h, "/x").len(), 1);
+        assert_eq!(
+            header_hits(&HeaderMap::new(), "/c/378282246310005").len(),
+            1
+        );
+    }
+}

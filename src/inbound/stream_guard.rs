@@ -1,0 +1,458 @@
+//! The streaming leak guard of pass-through routes: a body wrapper that scans each
+//! chunk as it passes to the upstream.
+//!
+//! Only the tail of a chunk that could start a card number is held back (the trailing
+//! run of digits and separator-like bytes, at most [`MAX_TAIL`] bytes) and sent with
+//! the next chunk, after the seam between the two was scanned. A chunk with no such
+//! tail and no hit goes on as it came, without a copy. On a hit:
+//!
+//! - hits that are tokens this vault issued pass (the chunk waits for that check);
+//! - `block`: the wrapper yields an error instead of the chunk, so the upstream request
+//!   is aborted before the digits are sent, and the handler answers 400
+//!   `card_number_detected` (see [`GuardOutcome`]);
+//! - `detect`: logged masked (first six, last four), counted in
+//!   `vaultgate_leak_guard_hits_total{route,mode}`, then forwarded.
+
+use std::future::Future;
+use std::ops::Range;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, ready};
+
+use bytes::{Bytes, BytesMut};
+use hyper::body::{Body, Frame, SizeHint};
+
+use super::exposure::{self, HitDigits};
+use crate::config::GuardMode;
+use crate::net::body::BoxError;
+use crate::rules::guard;
+use crate::vault::Vault;
+
+/// The most bytes held back from one chunk: a 19-digit card written with multi-byte
+/// digits and short separator runs fits.
+pub const MAX_TAIL: usize = 256;
+
+/// What a route's guard needs, built once per route.
+#[derive(Debug)]
+pub struct GuardCtx {
+    pub route: Arc<str>,
+    pub mode: GuardMode,
+    pub vault: Arc<Vault>,
+    /// `vaultgate_leak_guard_hits_total{route,mode}` for this route.
+    pub hits: crate::metrics::Counter,
+}
+
+impl GuardCtx {
+    /// Log and count hits that were let through (`detect` mode).
+    pub fn report(&self, place: &'static str, masked: &[String]) {
+        self.hits
+            .increment(u64::try_from(masked.len()).unwrap_or(1));
+        for m in masked {
+            tracing::warn!(route = %self.route, place, card = %m, "card number detected; forwarded (detect mode)");
+        }
+    }
+
+    /// Count hits that were refused (`block` mode).
+    pub fn count_blocked(&self, place: &'static str) {
+        self.hits.increment(1);
+        tracing::warn!(route = %self.route, place, "card number detected; request refused");
+    }
+}
+
+/// What the handler learns from a guarded body after the upstream send: whether the
+/// guard blocked it, and the rest of the client's body (to drain before answering).
+#[derive(Debug)]
+pub struct GuardOutcome<B> {
+    blocked: AtomicBool,
+    rest: Mutex<Option<B>>,
+}
+
+impl<B> GuardOutcome<B> {
+    pub fn new() -> Arc<GuardOutcome<B>> {
+        Arc::new(GuardOutcome {
+            blocked: AtomicBool::new(false),
+            rest: Mutex::new(None),
+        })
+    }
+
+    /// Whether the guard stopped the body.
+    pub fn blocked(&self) -> bool {
+        self.blocked.load(Ordering::Acquire)
+    }
+
+    /// The unread rest of the client's body, once blocked.
+    pub fn take_rest(&self) -> Option<B> {
+        match self.rest.lock() {
+            Ok(mut r) => r.take(),
+            Err(p) => p.into_inner().take(),
+        }
+    }
+
+    fn block(&self, rest: Option<B>) {
+        match self.rest.lock() {
+            Ok(mut r) => *r = rest,
+            Err(p) => *p.into_inner() = rest,
+        }
+        self.blocked.store(true, Ordering::Release);
+    }
+}
+
+/// The error a blocked body ends with (never sent anywhere; the handler answers 400).
+#[derive(Debug)]
+pub struct CardBlocked;
+
+impl std::fmt::Display for CardBlocked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a card number was found in a pass-through body")
+    }
+}
+
+impl std::error::Error for CardBlocked {}
+
+type Check = Pin<Box<dyn Future<Output = bool> + Send>>;
+
+/// A chunk with hits, waiting for the "are these our tokens" check.
+struct Pending {
+    chunk: Bytes,
+    masked: Vec<String>,
+    check: Check,
+}
+
+/// The scanning state that does not depend on the body type (also fuzzed).
+#[derive(Default)]
+pub struct TailScanner {
+    /// Bytes held back from earlier chunks, not yet emitted.
+    tail: Bytes,
+    /// Scratch: the tail and the head of the next chunk, contiguous.
+    seam: Vec<u8>,
+    ranges: Vec<Range<usize>>,
+}
+
+impl TailScanner {
+    /// The digits of every hit that `chunk` completes: in the chunk, or across the
+    /// seam with the held tail.
+    pub fn hits(&mut self, chunk: &[u8], out: &mut Vec<HitDigits>) {
+        // The run that begins the chunk continues the held tail: it is scanned whole,
+        // from the tail's start, in the seam. (Unless it is longer than the seam.)
+        let mut chunk_from = 0;
+        if !self.tail.is_empty() {
+            let head = chunk.get(..chunk.len().min(MAX_TAIL)).unwrap_or(chunk);
+            let boundary = self.tail.len();
+            // The run that crosses the boundary ends where the chunk's first run does.
+            let seam_limit = match head.iter().position(|b| !run_like(*b)) {
+                Some(end) => {
+                    chunk_from = end;
+                    boundary + end
+                }
+                None => usize::MAX,
+            };
+            self.seam.clear();
+            self.seam.extend_from_slice(&self.tail);
+            self.seam.extend_from_slice(head);
+            self.ranges.clear();
+            if guard::may_contain(&self.seam) {
+                guard::scan(&self.seam, &mut self.ranges);
+            }
+            // Hits before the boundary were found with the earlier chunk.
+            for r in self.ranges.drain(..) {
+                if r.end > boundary && r.start < seam_limit {
+                    out.push(exposure::digits(&self.seam, r));
+                }
+            }
+        }
+        self.ranges.clear();
+        if guard::may_contain(chunk) {
+            guard::scan(chunk, &mut self.ranges);
+        }
+        for r in self.ranges.drain(..) {
+            if r.start >= chunk_from {
+                out.push(exposure::digits(chunk, r));
+            }
+        }
+    }
+
+    /// Let a clean chunk through: returns up to two parts to emit in order (the held
+    /// tail, then the chunk up to its own new tail) and holds back the new tail.
+    pub fn pass(&mut self, chunk: Bytes) -> (Option<Bytes>, Option<Bytes>) {
+        let continues_run =
+            !self.tail.is_empty() && chunk.len() <= MAX_TAIL && chunk.iter().all(|b| run_like(*b));
+        if continues_run {
+            // The whole chunk continues the held run (a body sent a few bytes at a
+            // time): the run grows across chunks, so join it.
+            let mut joined = BytesMut::with_capacity(self.tail.len() + chunk.len());
+            joined.extend_from_slice(&self.tail);
+            joined.extend_from_slice(&chunk);
+            let mut joined = joined.freeze();
+            let cut = tail_start(&joined);
+            self.tail = joined.split_off(cut);
+            return (non_empty(joined), None);
+        }
+        let mut chunk = chunk;
+        let new_tail = chunk.split_off(tail_start(&chunk));
+        let held = std::mem::replace(&mut self.tail, new_tail);
+        (non_empty(held), non_empty(chunk))
+    }
+
+    /// The held tail, at the end of the body.
+    pub fn finish(&mut self) -> Option<Bytes> {
+        non_empty(std::mem::take(&mut self.tail))
+    }
+
+    /// Bytes held back right now.
+    pub fn held(&self) -> usize {
+        self.tail.len()
+    }
+}
+
+fn non_empty(b: Bytes) -> Option<Bytes> {
+    (!b.is_empty()).then_some(b)
+}
+
+/// Where the trailing run that could start a card number begins: the last bytes that
+/// are digits, separators or non-ASCII (a multi-byte digit or space), at most
+/// [`MAX_TAIL`] of them. `chunk.len()` (nothing held) when that run holds no digit
+/// and no non-ASCII byte.
+pub fn tail_start(chunk: &[u8]) -> usize {
+    let mut start = chunk.len();
+    let mut relevant = false;
+    let floor = chunk.len().saturating_sub(MAX_TAIL);
+    while start > floor {
+        let Some(&b) = chunk.get(start - 1) else {
+            break;
+        };
+        if !run_like(b) {
+            break;
+        }
+        relevant |= b.is_ascii_digit() || b >= 0x80;
+        start -= 1;
+    }
+    if relevant { start } else { chunk.len() }
+}
+
+/// Whether a byte may be part of a card number as written: a digit, a separator, or
+/// part of a multi-byte character (a Unicode digit or space).
+fn run_like(b: u8) -> bool {
+    b.is_ascii_digit()
+        || b >= 0x80
+        || matches!(
+            b,
+            b' ' | b'-' | b'.' | b'/' | b'_' | b'\t' | b'\n' | b'\r' | 0 | b',' | b'+' | b':'
+        )
+}
+
+/// A request body scanned as it streams; see the module docs.
+pub struct StreamGuard<B> {
+    inner: Option<B>,
+    ctx: Arc<GuardCtx>,
+    outcome: Arc<GuardOutcome<B>>,
+    scanner: TailScanner,
+    queued: Option<Frame<Bytes>>,
+    pending: Option<Pending>,
+    found: Vec<HitDigits>,
+}
+
+impl<B> StreamGuard<B> {
+    pub fn new(inner: B, ctx: Arc<GuardCtx>, outcome: Arc<GuardOutcome<B>>) -> StreamGuard<B> {
+        StreamGuard {
+            inner: Some(inner),
+            ctx,
+            outcome,
+            scanner: TailScanner::default(),
+            queued: None,
+            pending: None,
+            found: Vec::new(),
+        }
+    }
+
+    /// Emit a clean chunk (minus its new tail); `None` when all of it was held back.
+    fn pass(&mut self, chunk: Bytes) -> Option<Frame<Bytes>> {
+        match self.scanner.pass(chunk) {
+            (Some(first), second) => {
+                self.queued = second.map(Frame::data);
+                Some(Frame::data(first))
+            }
+            (None, Some(only)) => Some(Frame::data(only)),
+            (None, None) => None,
+        }
+    }
+}
+
+impl<B> Body for StreamGuard<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(frame) = this.queued.take() {
+                return Poll::Ready(Some(Ok(frame)));
+            }
+            if let Some(pending) = &mut this.pending {
+                let ours = ready!(pending.check.as_mut().poll(cx));
+                let Some(Pending { chunk, masked, .. }) = this.pending.take() else {
+                    continue;
+                };
+                if !ours {
+                    if this.ctx.mode == GuardMode::Block {
+                        this.ctx.count_blocked("body");
+                        this.outcome.block(this.inner.take());
+                        return Poll::Ready(Some(Err(Box::new(CardBlocked))));
+                    }
+                    this.ctx.report("body", &masked);
+                }
+                if let Some(frame) = this.pass(chunk) {
+                    return Poll::Ready(Some(Ok(frame)));
+                }
+                continue;
+            }
+            let Some(inner) = this.inner.as_mut() else {
+                return Poll::Ready(None);
+            };
+            let frame = match ready!(Pin::new(inner).poll_frame(cx)) {
+                None => {
+                    this.inner = None;
+                    return Poll::Ready(this.scanner.finish().map(|t| Ok(Frame::data(t))));
+                }
+                Some(Err(e)) => return Poll::Ready(Some(Err(e.into()))),
+                Some(Ok(frame)) => frame,
+            };
+            let chunk = match frame.into_data() {
+                Ok(chunk) => chunk,
+                Err(trailers) => match this.scanner.finish() {
+                    Some(tail) => {
+                        this.queued = Some(trailers);
+                        return Poll::Ready(Some(Ok(Frame::data(tail))));
+                    }
+                    None => return Poll::Ready(Some(Ok(trailers))),
+                },
+            };
+            this.found.clear();
+            this.scanner.hits(&chunk, &mut this.found);
+            if this.found.is_empty() {
+                if let Some(frame) = this.pass(chunk) {
+                    return Poll::Ready(Some(Ok(frame)));
+                }
+                continue;
+            }
+            let hits = std::mem::take(&mut this.found);
+            let masked = hits.iter().map(|d| exposure::mask(d)).collect();
+            let vault = Arc::clone(&this.ctx.vault);
+            this.pending = Some(Pending {
+                chunk,
+                masked,
+                check: Box::pin(async move { exposure::all_ours(&vault, &hits).await }),
+            });
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(Body::is_end_stream)
+            && self.queued.is_none()
+            && self.pending.is_none()
+            && self.scanner.held() == 0
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let held = self.scanner.held()
+            + self
+                .queued
+                .as_ref()
+                .and_then(Frame::data_ref)
+                .map_or(0, Bytes::len)
+            + self.pending.as_ref().map_or(0, |p| p.chunk.len());
+        let held = u64::try_from(held).unwrap_or(u64::MAX);
+        let inner = match &self.inner {
+            Some(inner) => inner.size_hint(),
+            None => SizeHint::with_exact(0),
+        };
+        // Built afresh: moving the lower bound of an exact hint first would cross its
+        // upper bound.
+        let mut hint = SizeHint::new();
+        if let Some(upper) = inner.upper() {
+            hint.set_upper(upper.saturating_add(held));
+        }
+        hint.set_lower(inner.lower().saturating_add(held));
+        hint
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(chunks: &[&[u8]]) -> (Vec<u8>, usize) {
+        let mut s = TailScanner::default();
+        let mut out = Vec::new();
+        let mut hits = 0;
+        for c in chunks {
+            let mut found = Vec::new();
+            s.hits(c, &mut found);
+            hits += found.len();
+            let (a, b) = s.pass(Bytes::copy_from_slice(c));
+            out.extend(a.iter().chain(b.iter()).flat_map(|x| x.to_vec()));
+        }
+        out.extend(s.finish().unwrap_or_default());
+        (out, hits)
+    }
+
+    #[test]
+    fn tails_hold_only_digit_runs() {
+        assert_eq!(tail_start(b"{\"a\":\"x\"}"), 9);
+        assert_eq!(tail_start(b"abc 4242 42"), 3);
+        assert_eq!(tail_start(b"abc   "), 6);
+        assert_eq!(tail_start(&[b'1'; 1000]), 1000 - MAX_TAIL);
+    }
+
+    #[test]
+    fn finds_cards_across_chunks_and_keeps_bytes() {
+        let body = b"{\"note\":\"pay with 4242 4242 4242 4242 please\"}";
+        for split in 1..body.len() {
+            let (a, b) = body.split_at(split);
+            let (out, hits) = run(&[a, b]);
+            assert_eq!(out, body);
+            // A prefix of a card may itself look like one (Luhn-valid, 13+ digits).
+            assert!(hits >= 1, "split at {split}");
+        }
+        let bytes: Vec<&[u8]> = body.chunks(1).collect();
+        let (out, hits) = run(&bytes);
+        assert_eq!(out.as_slice(), &body[..]);
+        assert!(hits >= 1);
+        let (out, hits) = run(&[b"no digits here", b" nor here"]);
+        assert_eq!((out.as_slice(), hits), (&b"no digits here nor here"[..], 0));
+    }
+
+    #[test]
+    fn every_chunking_finds_what_the_whole_scan_finds() {
+        let bodies: [&[u8]; 4] = [
+            b"{\"a\":\"4242 4242 4242 4242\",\"b\":[378282246310005]}",
+            b"id 5 4111-1111-1111-1111 9 and 99 4000056655665556 end",
+            b"1234567890123456789012345 4242424242424242",
+            b"\xef\xbc\x91 12 34 5555555555554444\n\n",
+        ];
+        for body in bodies {
+            for step in 0..64u8 {
+                let mut data = vec![step];
+                data.extend_from_slice(body);
+                crate::fuzzing::stream_guard(&data);
+            }
+        }
+    }
+
+    #[test]
+    fn clean_chunks_go_on_without_a_copy() {
+        let mut s = TailScanner::default();
+        let chunk = Bytes::from_static(b"{\"id\":12,\"x\":\"y\"}");
+        let ptr = chunk.as_ptr();
+        let (held, rest) = s.pass(chunk);
+        assert!(held.is_none());
+        assert_eq!(rest.unwrap().as_ptr(), ptr);
+    }
+}

@@ -1,0 +1,98 @@
+//! Reading a request body so that it can still be drained after an early answer, and
+//! the drain itself ("lingering close", as nginx calls it).
+//!
+//! A client that writes its whole body before it reads (Python's `urllib`, Java's
+//! `HttpURLConnection`) gets a broken pipe instead of our 413 or 400 when we close the
+//! connection with its body unread. So after an early error on HTTP/1, the rest of the
+//! body is read and thrown away, up to [`LINGER_BYTES`] and [`LINGER_TIME`], while the
+//! answer is written.
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::header;
+use http_body_util::BodyExt as _;
+use hyper::body::Body;
+
+use crate::{Error, Result};
+
+/// The most body bytes drained after an early answer.
+pub const LINGER_BYTES: u64 = 16 * 1024 * 1024;
+/// The longest a drain runs.
+pub const LINGER_TIME: Duration = Duration::from_secs(5);
+
+/// Read a whole body of at most `limit` bytes through `&mut`, so that the caller keeps
+/// the unread rest when it is refused: by Content-Length before reading, or as soon as
+/// the stream goes over.
+pub async fn read_limited<B>(headers: &http::HeaderMap, body: &mut B, limit: usize) -> Result<Bytes>
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX)) {
+        return Err(Error::BodyTooLarge { limit });
+    }
+    // One chunk (the common case) is kept as it is; more are joined.
+    let mut first: Option<Bytes> = None;
+    let mut joined = BytesMut::new();
+    let mut total: usize = 0;
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|_| Error::BadRequest("the request body could not be read".to_owned()))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total = total.saturating_add(data.len());
+        if total > limit {
+            return Err(Error::BodyTooLarge { limit });
+        }
+        match first.take() {
+            None if joined.is_empty() => first = Some(data),
+            earlier => {
+                if let Some(earlier) = earlier {
+                    joined.extend_from_slice(&earlier);
+                }
+                joined.extend_from_slice(&data);
+            }
+        }
+    }
+    Ok(first.unwrap_or_else(|| joined.freeze()))
+}
+
+/// Whether a request's unread body should be drained after an early answer: HTTP/1
+/// only (HTTP/2 resets the stream instead), and not when the client waits for
+/// `100 Continue` (it has not sent the body).
+pub fn should_linger(parts: &http::request::Parts) -> bool {
+    parts.version < http::Version::HTTP_2 && !parts.headers.contains_key(header::EXPECT)
+}
+
+/// Drain the rest of a body in the background, bounded in bytes and time.
+pub fn spawn_drain<B>(body: B)
+where
+    B: Body<Data = Bytes> + Send + Unpin + 'static,
+{
+    if body.is_end_stream() {
+        return;
+    }
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(LINGER_TIME, drain(body, LINGER_BYTES)).await;
+    });
+}
+
+async fn drain<B>(mut body: B, max: u64)
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    let mut read: u64 = 0;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Some(data) = frame.data_ref() {
+            read = read.saturating_add(u64::try_from(data.len()).unwrap_or(u64::MAX));
+            if read > max {
+                return;
+            }
+        }
+    }
+}
