@@ -54,9 +54,10 @@ pub enum Error {
     /// A value that does not fit the data class (a PAN with letters, say).
     #[error("the value is not a valid {0}")]
     InvalidValue(&'static str),
-    /// The caller went over its reveal rate limit.
+    /// The caller went over its reveal rate limit; it may try again after this many
+    /// seconds (the `Retry-After` header).
     #[error("rate limit exceeded")]
-    RateLimited,
+    RateLimited { retry_after_secs: u64 },
     /// The upstream could not be reached or broke the connection.
     #[error("the upstream is unavailable")]
     UpstreamUnavailable,
@@ -97,6 +98,9 @@ pub enum Error {
     /// Something that should not happen; reported instead of panicking.
     #[error("internal error: {0}")]
     Internal(&'static str),
+    /// A known path with a method it does not answer; holds the `Allow` header value.
+    #[error("this method is not allowed here")]
+    MethodNotAllowed(&'static str),
 }
 
 /// The crate's result type.
@@ -133,7 +137,8 @@ impl Error {
             Error::Unauthenticated => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::CvvExpired => StatusCode::GONE,
-            Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Error::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
             Error::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Error::StoreUnavailable | Error::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -162,7 +167,8 @@ impl Error {
             Error::TokenNotFound => "token_not_found",
             Error::CvvExpired => "cvv_expired",
             Error::InvalidValue(_) => "invalid_value",
-            Error::RateLimited => "rate_limited",
+            Error::RateLimited { .. } => "rate_limited",
+            Error::MethodNotAllowed(_) => "method_not_allowed",
             Error::UpstreamUnavailable => "upstream_unavailable",
             Error::UpstreamTimeout => "upstream_timeout",
             Error::StoreUnavailable => "store_unavailable",

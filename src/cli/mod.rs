@@ -4,6 +4,7 @@
 //! [`crate::Error`], printed on stderr with a non-zero exit.
 
 mod args;
+mod clients;
 mod context;
 mod keys;
 mod serve;
@@ -14,6 +15,7 @@ use clap::Parser;
 use zeroize::Zeroizing;
 
 pub use args::{AuditAction, ClassArg, Cli, ClientsAction, Command, Global, KeysAction, StoreArg};
+pub use clients::clients_table;
 pub use context::read_passphrase;
 pub use serve::spawn_sweeper;
 
@@ -30,7 +32,12 @@ use crate::vault::{StoreKind, TokenFormat, TokenizeOptions};
 pub fn run_vault_command(global: &Global, command: &Command) -> Result<()> {
     match command {
         Command::Demo { listen, api_listen } => {
-            crate::logging::init(crate::config::LogFormat::Text, "warn")?;
+            // One line per request on the console: the proxy's and the API's request
+            // lines (method, route, status, latency; never a body or query string).
+            crate::logging::init(
+                crate::config::LogFormat::Text,
+                "warn,vaultgate::inbound=debug,vaultgate::api=debug",
+            )?;
             multi_thread_runtime()?.block_on(crate::demo::run::run(crate::demo::run::DemoOptions {
                 proxy_listen: listen.clone(),
                 api_listen: api_listen.clone(),
@@ -53,17 +60,7 @@ pub fn run_vault_command(global: &Global, command: &Command) -> Result<()> {
                 Err(Error::Integrity("the audit log failed verification"))
             }
         }
-        Command::Clients {
-            action: ClientsAction::Add { name },
-        } => {
-            let (key, hash) = crate::auth::generate_api_key()?;
-            println!("API key for {name} (shown once; store it in the client's secret store):");
-            println!("{}", key.as_str());
-            println!();
-            println!("Add this to vaultgate.toml:");
-            println!("{}", crate::auth::client_toml_snippet(name, &hash));
-            Ok(())
-        }
+        Command::Clients { action } => clients::run_clients(action),
         Command::Init {
             kdf_memory_kib,
             kdf_passes,
