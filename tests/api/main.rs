@@ -14,7 +14,10 @@
 mod common;
 
 mod api_audit;
+mod api_clients;
+mod api_conventions;
 mod api_openapi;
 mod api_reveal;
+mod demo;
 mod outbound;
 mod two_instances;
