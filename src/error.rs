@@ -71,9 +71,10 @@ pub enum Error {
     /// A value that does not fit the data class (a PAN with letters, say).
     #[error("the value is not a valid {0}")]
     InvalidValue(&'static str),
-    /// The caller went over its reveal rate limit.
+    /// The caller went over its reveal rate limit; it may try again after this many
+    /// seconds (the `Retry-After` header).
     #[error("rate limit exceeded")]
-    RateLimited,
+    RateLimited { retry_after_secs: u64 },
     /// The upstream could not be reached or broke the connection.
     #[error("the upstream is unavailable")]
     UpstreamUnavailable,
@@ -195,7 +196,7 @@ impl Error {
             Error::Unauthenticated => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::CvvExpired => StatusCode::GONE,
-            Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
             Error::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Error::StoreUnavailable
@@ -229,7 +230,7 @@ impl Error {
             Error::TokenNotFound => "token_not_found",
             Error::CvvExpired => "cvv_expired",
             Error::InvalidValue(_) => "invalid_value",
-            Error::RateLimited => "rate_limited",
+            Error::RateLimited { .. } => "rate_limited",
             Error::UpstreamUnavailable => "upstream_unavailable",
             Error::UpstreamTimeout => "upstream_timeout",
             Error::StoreUnavailable => "store_unavailable",

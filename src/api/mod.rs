@@ -1,6 +1,7 @@
-//! The API listener: health, readiness, metrics and the vault's `/v1/...` endpoints.
+//! The API listener: health, readiness, metrics, the OpenAPI document and the
+//! vault's `/v1/...` endpoints.
 //!
-//! Adding an endpoint is one match arm in [`route`]; a handler returns
+//! Adding an endpoint is an [`Endpoint`] and its match arm in [`route`]; a handler returns
 //! `Result<Response<Body>>` and its error becomes the JSON error response in [`handle`].
 
 pub mod health;
@@ -10,7 +11,7 @@ pub mod tokens;
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use http::{Method, Request, Response};
+use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use bytes::Bytes;
@@ -19,7 +20,7 @@ use crate::auth::Access;
 use crate::health::Readiness;
 use crate::metrics::Metrics;
 use crate::net::ConnInfo;
-use crate::net::body::{Body, error_response, full};
+use crate::net::body::{Body, error_response, full, json};
 use crate::vault::Vault;
 use crate::{Error, Result};
 
@@ -38,10 +39,22 @@ pub async fn handle(
     conn: ConnInfo,
     req: Request<Incoming>,
 ) -> std::result::Result<Response<Body>, Infallible> {
-    Ok(match route(&state, &conn, req).await {
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let endpoint = Endpoint::of(req.uri().path()).map_or("-", Endpoint::template);
+    let res = match route(&state, &conn, req).await {
         Ok(res) => res,
         Err(err) => error_response(&err),
-    })
+    };
+    // The path template, never the path: a token in a path is not logged.
+    tracing::debug!(
+        endpoint,
+        %method,
+        status = res.status().as_u16(),
+        latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        "api request done"
+    );
+    Ok(res)
 }
 
 /// Copy the vault's own counters into the registry before it is rendered.
@@ -73,33 +86,93 @@ fn sync_vault_counters(state: &ApiState) {
     );
 }
 
-/// The routing table of the API listener.
+/// The paths the API listener answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Endpoint {
+    Healthz,
+    Readyz,
+    Metrics,
+    OpenApi,
+    Detokenize,
+    Tokenize,
+    /// `/v1/tokens/{token}`.
+    Token,
+}
+
+impl Endpoint {
+    /// The endpoint a path names, if any.
+    fn of(path: &str) -> Option<Endpoint> {
+        Some(match path {
+            "/healthz" => Endpoint::Healthz,
+            "/readyz" => Endpoint::Readyz,
+            "/metrics" => Endpoint::Metrics,
+            "/openapi.json" => Endpoint::OpenApi,
+            "/v1/detokenize" => Endpoint::Detokenize,
+            "/v1/tokenize" => Endpoint::Tokenize,
+            p if p
+                .strip_prefix("/v1/tokens/")
+                .is_some_and(|t| !t.is_empty() && !t.contains('/')) =>
+            {
+                Endpoint::Token
+            }
+            _ => return None,
+        })
+    }
+
+    /// Its path template, for logs.
+    fn template(self) -> &'static str {
+        match self {
+            Endpoint::Healthz => "/healthz",
+            Endpoint::Readyz => "/readyz",
+            Endpoint::Metrics => "/metrics",
+            Endpoint::OpenApi => "/openapi.json",
+            Endpoint::Detokenize => "/v1/detokenize",
+            Endpoint::Tokenize => "/v1/tokenize",
+            Endpoint::Token => "/v1/tokens/{token}",
+        }
+    }
+
+    /// The methods it answers: the `Allow` header of a 405.
+    fn allow(self) -> &'static str {
+        match self {
+            Endpoint::Healthz | Endpoint::Readyz | Endpoint::Metrics | Endpoint::OpenApi => "GET",
+            Endpoint::Detokenize | Endpoint::Tokenize => "POST",
+            Endpoint::Token => "GET, DELETE",
+        }
+    }
+}
+
+/// The routing table of the API listener. A known path with another method answers
+/// 405 with `Allow`; an unknown path 404 `no_route`.
 ///
-/// Every route here is documented in `openapi.json` at the repository root; the
-/// `api_openapi` test keeps the two in step.
+/// Every route here is documented in `openapi.json` at the repository root (served
+/// at `/openapi.json`); the `api_openapi` test keeps the two in step.
 async fn route(
     state: &ApiState,
     conn: &ConnInfo,
     req: Request<Incoming>,
 ) -> Result<Response<Body>> {
-    match (req.method(), req.uri().path()) {
-        (&Method::GET, "/healthz") => Ok(health::healthz()),
-        (&Method::GET, "/readyz") => Ok(health::readyz(&state.readiness)),
-        (&Method::GET, "/metrics") => {
+    let endpoint = Endpoint::of(req.uri().path()).ok_or(Error::NoRoute)?;
+    match (endpoint, req.method()) {
+        (Endpoint::Healthz, &Method::GET) => Ok(health::healthz()),
+        (Endpoint::Readyz, &Method::GET) => Ok(health::readyz(&state.readiness)),
+        (Endpoint::Metrics, &Method::GET) => {
             sync_vault_counters(state);
             Ok(metrics(state.metrics.render(state.vault.store().flushes())))
         }
-        (&Method::POST, "/v1/detokenize") => reveal::detokenize(state, conn, req).await,
-        (&Method::POST, "/v1/tokenize") => tokens::tokenize(state, conn, req).await,
-        (&Method::GET, p) if p.starts_with("/v1/tokens/") => {
-            tokens::metadata(state, conn, req).await
-        }
-        (&Method::DELETE, p) if p.starts_with("/v1/tokens/") => {
-            tokens::delete(state, conn, req).await
-        }
-        _ => Err(Error::NoRoute),
+        (Endpoint::OpenApi, &Method::GET) => Ok(json(StatusCode::OK, OPENAPI)),
+        (Endpoint::Detokenize, &Method::POST) => reveal::detokenize(state, conn, req).await,
+        (Endpoint::Tokenize, &Method::POST) => tokens::tokenize(state, conn, req).await,
+        (Endpoint::Token, &Method::GET) => tokens::metadata(state, conn, req).await,
+        (Endpoint::Token, &Method::DELETE) => tokens::delete(state, conn, req).await,
+        (e, _) => Err(Error::MethodNotAllowed {
+            allow: e.allow().to_owned(),
+        }),
     }
 }
+
+/// The API's OpenAPI document, served at `GET /openapi.json`.
+pub const OPENAPI: &str = include_str!("../../openapi.json");
 
 /// `GET /metrics`: the text exposition format.
 fn metrics(text: String) -> Response<Body> {

@@ -4,9 +4,10 @@
 //! per token, one audit `record_batch` (one write, one group commit), then values.
 //! Values leave only after their audit entries are durable (fail closed).
 //!
-//! Per-token failures (`token_not_found`, `cvv_expired`) are per item. A token of a
-//! class the client may not reveal answers exactly like a token that does not
-//! exist, and the check runs before a CVV is consumed.
+//! Per-token failures (`token_not_found`) are per item. A token of a class the
+//! client may not reveal answers exactly like a token that does not exist, and the
+//! check runs before a CVV is consumed. A CVV that was revealed or has expired
+//! answers `token_not_found` too; the audit log records `cvv_expired`.
 
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -38,18 +39,22 @@ struct DetokenizeRequest {
 #[serde(untagged)]
 enum TokenRef {
     Bare(String),
-    Scoped {
-        token: String,
-        #[serde(default)]
-        scope: Option<String>,
-    },
+    Scoped(Scoped),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Scoped {
+    token: String,
+    #[serde(default)]
+    scope: Option<String>,
 }
 
 impl TokenRef {
     fn parts(&self) -> (&str, Option<&str>) {
         match self {
             TokenRef::Bare(t) => (t, None),
-            TokenRef::Scoped { token, scope } => (token, scope.as_deref()),
+            TokenRef::Scoped(s) => (&s.token, s.scope.as_deref()),
         }
     }
 }
@@ -217,10 +222,11 @@ pub async fn detokenize(
     Ok(json(StatusCode::OK, body))
 }
 
-/// The per-item code: a store or integrity failure is not the client's business.
+/// The per-item code: a store or integrity failure is not the client's business, and
+/// a CVV that is gone answers like one never issued ([`super::tokens::public_error`]).
 fn public_code(e: &Error) -> &'static str {
     match e {
-        Error::TokenNotFound | Error::CvvExpired => e.code(),
+        Error::TokenNotFound | Error::CvvExpired => Error::TokenNotFound.code(),
         _ if e.status() == StatusCode::INTERNAL_SERVER_ERROR => "internal_error",
         _ => e.code(),
     }

@@ -48,7 +48,9 @@ struct TokenizeOut<'a> {
 }
 
 /// `POST /v1/tokenize`. Every value's class must be one the client may tokenize,
-/// or nothing is tokenized (403).
+/// or nothing is tokenized (403). A value gets a deterministic token (the class's
+/// default, or `deterministic: true`) only if the client is granted `deterministic`
+/// for its class; otherwise a fresh random one.
 pub async fn tokenize(
     state: &ApiState,
     conn: &ConnInfo,
@@ -88,9 +90,16 @@ pub async fn tokenize(
                 "values[{i}].format: does not fit the class"
             )));
         }
+        // Same value, same token only for a client granted it: a deterministic token
+        // tells its holder that two records hold the same card.
+        let deterministic = if client.may_tokenize_deterministic(item.class) {
+            item.deterministic
+        } else {
+            Some(false)
+        };
         let opts = TokenizeOptions {
             format,
-            deterministic: item.deterministic,
+            deterministic,
             scope: item.scope,
         };
         items.push((value, opts));
@@ -121,21 +130,43 @@ pub async fn tokenize(
     Ok(json(StatusCode::OK, body))
 }
 
-/// The `{token}` of `/v1/tokens/{token}` and the optional `scope` query parameter.
+/// The `{token}` of `/v1/tokens/{token}` and the optional `scope` query parameter,
+/// percent-decoded (`+` in the query is a space, as forms and most clients send it).
 fn token_and_scope(req: &Request<Incoming>) -> Result<(String, Option<String>)> {
-    let token = req
+    let raw = req
         .uri()
         .path()
         .strip_prefix("/v1/tokens/")
         .filter(|t| !t.is_empty() && !t.contains('/'))
         .ok_or(Error::NoRoute)?;
-    crate::vault::token::check_token_len(token)?;
-    let scope = req.uri().query().and_then(|q| {
-        q.split('&')
-            .find_map(|kv| kv.strip_prefix("scope="))
-            .map(str::to_owned)
-    });
-    Ok((token.to_owned(), scope))
+    crate::vault::token::check_token_len(raw)?;
+    // Not UTF-8 after decoding: no token has that name.
+    let token = decode(raw).ok_or(Error::TokenNotFound)?;
+    let scope = req
+        .uri()
+        .query()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("scope=")))
+        .map(|s| decode(&s.replace('+', " ")).ok_or(Error::TokenNotFound))
+        .transpose()?;
+    Ok((token, scope))
+}
+
+fn decode(s: &str) -> Option<String> {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .ok()
+        .map(String::from)
+}
+
+/// What the API answers for a vault error about one token. A CVV that is gone
+/// (revealed, expired, dropped by a restart) answers like one never issued: the vault
+/// keeps nothing of a used CVV, so it cannot tell them apart, and a token that does
+/// not exist is 404 whatever its scope. The audit log keeps the vault's own reason.
+pub(crate) fn public_error(e: Error) -> Error {
+    match e {
+        Error::CvvExpired => Error::TokenNotFound,
+        e => e,
+    }
 }
 
 #[derive(Serialize)]
@@ -173,7 +204,7 @@ pub async fn metadata(
         event = event.class(meta.class);
     }
     access.record(std::slice::from_ref(&event)).await?;
-    let meta = result?;
+    let meta = result.map_err(public_error)?;
     let body = serde_json::to_vec(&MetaOut {
         token: &token,
         class: meta.class.as_str(),
@@ -208,7 +239,7 @@ pub async fn delete(
         .origin(conn.peer.to_string())
         .outcome_of(&result);
     access.record(std::slice::from_ref(&event)).await?;
-    result?;
+    result.map_err(public_error)?;
     let body = serde_json::json!({ "token": token, "deleted": true }).to_string();
     Ok(json(StatusCode::OK, body))
 }

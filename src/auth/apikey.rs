@@ -8,9 +8,12 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::TryRngCore;
 use rand::rngs::OsRng;
+use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use super::config::ClientConfig;
 use crate::error::{Error, Result};
+use crate::sensitive::DataClass;
 
 /// Every key starts with this, so that secret scanners can find leaked keys.
 pub const KEY_PREFIX: &str = "vg_live_";
@@ -44,13 +47,46 @@ pub(crate) fn hash_key(key: &str, argon2: &Argon2<'_>) -> Result<String> {
         .map_err(|_| Error::Internal("argon2 hashing failed"))
 }
 
-/// The `[[clients]]` snippet that `vaultgate clients add NAME` prints.
-pub fn client_toml_snippet(name: &str, phc_hash: &str) -> String {
-    let name = toml_string(name);
-    let hash = toml_string(phc_hash);
-    format!(
-        "[[clients]]\nname = {name}\napi_key_hash = {hash}\nreveal = []\nreveal_masked = []\ntokenize = []\ndelete = false\n"
-    )
+/// The `[[clients]]` snippet that `vaultgate clients add NAME …` prints: every key
+/// of the client, so the operator sees what was (and was not) granted.
+pub fn client_toml_snippet(c: &ClientConfig) -> String {
+    let list = |classes: &[DataClass]| {
+        let items: Vec<String> = classes.iter().map(|k| toml_string(k.as_str())).collect();
+        format!("[{}]", items.join(", "))
+    };
+    let hashes: Vec<String> = c.key_hashes().map(toml_string).collect();
+    let hash = match hashes.as_slice() {
+        [one] => one.clone(),
+        many => format!("[{}]", many.join(", ")),
+    };
+    let mut out = format!(
+        "[[clients]]\nname = {}\napi_key_hash = {hash}\n",
+        toml_string(&c.name)
+    );
+    if let Some(subject) = &c.cert_subject {
+        out.push_str(&format!("cert_subject = {}\n", toml_string(subject)));
+    }
+    out.push_str(&format!(
+        "reveal = {}\nreveal_masked = {}\ntokenize = {}\ndeterministic = {}\ndelete = {}\nrate_limit_per_minute = {}\n",
+        list(&c.reveal),
+        list(&c.reveal_masked),
+        list(&c.tokenize),
+        list(&c.deterministic),
+        c.delete,
+        c.rate_limit_per_minute,
+    ));
+    out
+}
+
+/// A short public name for a stored key hash: the first 8 hex digits of its SHA-256.
+// Safe to show: a digest of the (already one-way) argon2 hash, 32 bits of it, enough
+// to tell a client's keys apart and useless for checking a guessed key.
+pub fn key_id(phc_hash: &str) -> String {
+    Sha256::digest(phc_hash.as_bytes())
+        .iter()
+        .take(4)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn toml_string(s: &str) -> String {

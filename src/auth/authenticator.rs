@@ -12,8 +12,9 @@
 //!
 //! A key does not name its client, so a key not in the cache is checked against every
 //! client's hash, all of them every time (no early exit, so timing does not tell which
-//! client matched), and it must match exactly one. That costs one argon2 per client
-//! with an API key, which is fine for tens of clients. To keep a flood of wrong keys
+//! client matched), and it must match exactly one client. That costs one argon2 per
+//! key hash (two for a client in the middle of a key rollover), which is fine for tens
+//! of clients. To keep a flood of wrong keys
 //! from filling the blocking pool, at most [`CacheSettings::argon2_concurrency`] argon2
 //! runs happen at once, and malformed keys are refused before any argon2 work.
 
@@ -122,7 +123,7 @@ impl Authenticator {
         let mut all = Vec::new();
         for c in clients {
             let client = Arc::new(Client::from_config(c));
-            if let Some(hash) = &c.api_key_hash {
+            for hash in c.key_hashes() {
                 keyed.push((apikey::parse_phc(hash)?, Arc::clone(&client)));
             }
             if let Some(subject) = &c.cert_subject {
@@ -284,16 +285,19 @@ impl Authenticator {
 }
 
 impl Inner {
-    /// Run argon2 against every client's hash; exactly one must match.
+    /// Run argon2 against every hash; the hashes that match must all be one client's
+    /// (a client has two during a key rollover).
     fn find(&self, key: &[u8]) -> Option<Arc<Client>> {
-        let mut found = None;
-        let mut matches = 0usize;
+        let mut found: Option<&Arc<Client>> = None;
+        let mut ambiguous = false;
         for (hash, client) in &self.keyed {
             if apikey::matches(key, hash) {
-                matches += 1;
-                found = Some(Arc::clone(client));
+                match found {
+                    Some(f) if !Arc::ptr_eq(f, client) => ambiguous = true,
+                    _ => found = Some(client),
+                }
             }
         }
-        if matches == 1 { found } else { None }
+        found.filter(|_| !ambiguous).map(Arc::clone)
     }
 }

@@ -64,6 +64,7 @@ pub struct Client {
     reveal: ClassSet,
     reveal_masked: ClassSet,
     tokenize: ClassSet,
+    deterministic: ClassSet,
     delete: bool,
     seal: bool,
     rate_limit_per_minute: u32,
@@ -77,6 +78,7 @@ impl Client {
             reveal: c.reveal.iter().copied().collect(),
             reveal_masked: c.reveal_masked.iter().copied().collect(),
             tokenize: c.tokenize.iter().copied().collect(),
+            deterministic: c.deterministic.iter().copied().collect(),
             delete: c.delete,
             seal: c.seal,
             rate_limit_per_minute: c.rate_limit_per_minute,
@@ -123,6 +125,11 @@ impl Client {
     /// Whether this client may tokenize values of `class` through the API.
     pub fn may_tokenize(&self, class: DataClass) -> bool {
         self.tokenize.contains(class)
+    }
+
+    /// Whether this client may get deterministic tokens of `class` from the API.
+    pub fn may_tokenize_deterministic(&self, class: DataClass) -> bool {
+        self.deterministic.contains(class)
     }
 
     /// Whether this client may delete tokens.

@@ -4,6 +4,7 @@ use std::collections::HashSet;
 use std::fmt;
 
 use serde::Deserialize;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
 use super::apikey;
 use crate::error::{Error, Result};
@@ -17,11 +18,12 @@ pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 60_000;
 /// ```toml
 /// [[clients]]
 /// name = "checkout"
-/// api_key_hash = "$argon2id$v=19$m=19456,t=2,p=1$…"   # optional
+/// api_key_hash = "$argon2id$v=19$m=19456,t=2,p=1$…"   # optional; or a list
 /// cert_subject = "CN=checkout"                          # optional
 /// reveal = ["pan", "cvv"]
 /// reveal_masked = ["bank_account"]
 /// tokenize = ["pan", "cvv", "bank_account", "secret"]
+/// deterministic = ["pan"]
 /// delete = false
 /// seal = false                 # may seal the vault (POST /v1/sys/seal)
 /// rate_limit_per_minute = 6000
@@ -31,9 +33,13 @@ pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 60_000;
 pub struct ClientConfig {
     /// A unique name: `[A-Za-z0-9_.-]`, 1 to 64 characters (it goes into the audit log).
     pub name: String,
-    /// An argon2id PHC string for the client's API key (see `generate_api_key`).
+    /// argon2id PHC strings of the client's API keys (see `generate_api_key`): one
+    /// string, or a list while a key is rolled over (every listed key authenticates).
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub api_key_hash: Vec<String>,
+    /// More key hashes, the same as listing them in `api_key_hash`.
     #[serde(default)]
-    pub api_key_hash: Option<String>,
+    pub api_key_hashes: Vec<String>,
     /// The identity in a verified client certificate: `CN=name`, `DNS=name`, or a bare
     /// name; matched against the certificate's common name or a DNS SAN.
     #[serde(default)]
@@ -47,6 +53,10 @@ pub struct ClientConfig {
     /// Classes the client may tokenize through the API.
     #[serde(default)]
     pub tokenize: Vec<DataClass>,
+    /// Classes whose API tokens may be deterministic (the same value, the same token).
+    /// For other classes the API hands this client a fresh random token every time.
+    #[serde(default)]
+    pub deterministic: Vec<DataClass>,
     /// Whether the client may delete tokens.
     #[serde(default)]
     pub delete: bool,
@@ -66,11 +76,12 @@ impl fmt::Debug for ClientConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientConfig")
             .field("name", &self.name)
-            .field("api_key_hash", &self.api_key_hash.as_ref().map(|_| "<set>"))
+            .field("api_key_hashes", &self.key_hashes().count())
             .field("cert_subject", &self.cert_subject)
             .field("reveal", &self.reveal)
             .field("reveal_masked", &self.reveal_masked)
             .field("tokenize", &self.tokenize)
+            .field("deterministic", &self.deterministic)
             .field("delete", &self.delete)
             .field("seal", &self.seal)
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
@@ -83,16 +94,53 @@ impl ClientConfig {
     pub fn named(name: impl Into<String>) -> Self {
         ClientConfig {
             name: name.into(),
-            api_key_hash: None,
+            api_key_hash: Vec::new(),
+            api_key_hashes: Vec::new(),
             cert_subject: None,
             reveal: Vec::new(),
             reveal_masked: Vec::new(),
             tokenize: Vec::new(),
+            deterministic: Vec::new(),
             delete: false,
             seal: false,
             rate_limit_per_minute: DEFAULT_RATE_LIMIT_PER_MINUTE,
         }
     }
+}
+
+impl ClientConfig {
+    /// Every API key hash of this client (`api_key_hash` and `api_key_hashes`).
+    pub fn key_hashes(&self) -> impl Iterator<Item = &str> {
+        self.api_key_hash
+            .iter()
+            .chain(&self.api_key_hashes)
+            .map(String::as_str)
+    }
+}
+
+/// `api_key_hash = "…"` or `api_key_hash = ["…", "…"]`.
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
+    struct OneOrMany;
+    impl<'de> Visitor<'de> for OneOrMany {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an argon2id PHC string or a list of them")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+            Ok(vec![v.to_owned()])
+        }
+        fn visit_seq<A: SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> std::result::Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(s) = seq.next_element::<String>()? {
+                out.push(s);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_any(OneOrMany)
 }
 
 /// The name a certificate must present for `cert_subject`: `CN=x`, `DNS=x` or `x`.
@@ -126,15 +174,17 @@ pub fn validate_clients(clients: &[ClientConfig]) -> Result<()> {
         if !names.insert(c.name.as_str()) {
             return Err(at("the name is used by more than one client"));
         }
-        if c.api_key_hash.is_none() && c.cert_subject.is_none() {
+        if c.key_hashes().next().is_none() && c.cert_subject.is_none() {
             return Err(at("needs api_key_hash or cert_subject"));
         }
-        if let Some(hash) = &c.api_key_hash {
+        for hash in c.key_hashes() {
             apikey::parse_phc(hash).map_err(|_| {
                 at("api_key_hash is not an argon2id PHC string ($argon2id$v=19$m=…,t=…,p=…$salt$hash)")
             })?;
-            if !hashes.insert(hash.as_str()) {
-                return Err(at("api_key_hash is shared with another client"));
+            if !hashes.insert(hash) {
+                return Err(at(
+                    "api_key_hash is listed twice or shared with another client",
+                ));
             }
         }
         if let Some(subject) = &c.cert_subject {

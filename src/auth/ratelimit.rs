@@ -36,7 +36,8 @@ impl RateLimiter {
         RateLimiter::default()
     }
 
-    /// Take `n_tokens` from the client's bucket, or `RateLimited`.
+    /// Take `n_tokens` from the client's bucket, or `RateLimited` with the seconds
+    /// until the bucket will hold them.
     pub fn check(&self, client: &Client, n_tokens: usize) -> Result<()> {
         self.check_at(client, n_tokens, Instant::now())
     }
@@ -63,7 +64,25 @@ impl RateLimiter {
             bucket.tokens -= want;
             Ok(())
         } else {
-            Err(Error::RateLimited)
+            Err(Error::RateLimited {
+                retry_after_secs: if want > capacity {
+                    // Never passes: wait for a full bucket, then send smaller batches.
+                    60
+                } else {
+                    retry_after(want - bucket.tokens, per_second)
+                },
+            })
         }
+    }
+}
+
+/// Whole seconds until `missing` tokens have refilled at `per_second`: 1 to 60.
+fn retry_after(missing: f64, per_second: f64) -> u64 {
+    let secs = (missing / per_second).ceil();
+    if secs.is_finite() && secs >= 1.0 {
+        // At most 60 s: the bucket holds one minute's worth.
+        secs.min(60.0) as u64
+    } else {
+        1
     }
 }

@@ -26,7 +26,7 @@ fn cheap_key() -> (String, String) {
 
 fn client_with_key(name: &str, hash: &str) -> ClientConfig {
     ClientConfig {
-        api_key_hash: Some(hash.to_owned()),
+        api_key_hash: vec![hash.to_owned()],
         reveal: vec![DataClass::Pan],
         ..ClientConfig::named(name)
     }
@@ -141,11 +141,24 @@ async fn generated_keys_have_the_documented_shape_and_verify() {
     assert_eq!(key.len(), "vg_live_".len() + 43);
     assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
 
-    let snippet = client_toml_snippet("checkout", &hash);
+    let granted = ClientConfig {
+        api_key_hash: vec![hash.clone()],
+        reveal: vec![DataClass::Pan, DataClass::BankAccount],
+        reveal_masked: vec![DataClass::Secret],
+        tokenize: vec![DataClass::Pan],
+        deterministic: vec![DataClass::Pan],
+        delete: true,
+        rate_limit_per_minute: 120,
+        ..ClientConfig::named("checkout")
+    };
+    let snippet = client_toml_snippet(&granted);
     let clients = parse(&snippet).unwrap();
+    assert_eq!(clients, vec![granted]);
     let auth = Authenticator::new(&clients).unwrap();
     let client = auth.authenticate_bearer(&key).await.unwrap();
     assert_eq!(client.name(), "checkout");
+    assert!(client.may_tokenize_deterministic(DataClass::Pan));
+    assert!(!client.may_tokenize_deterministic(DataClass::BankAccount));
 }
 
 #[tokio::test]
@@ -319,9 +332,19 @@ fn the_rate_limiter_is_a_per_client_token_bucket() {
     let t0 = Instant::now();
     limiter.check_at(&a, 500, t0).unwrap();
     limiter.check_at(&a, 100, t0).unwrap();
+    // Empty: one token comes back in 0.1 s, so try again in a second.
     assert!(matches!(
         limiter.check_at(&a, 1, t0),
-        Err(Error::RateLimited)
+        Err(Error::RateLimited {
+            retry_after_secs: 1
+        })
+    ));
+    // 25 tokens take 2.5 s to refill: 3 s.
+    assert!(matches!(
+        limiter.check_at(&a, 25, t0),
+        Err(Error::RateLimited {
+            retry_after_secs: 3
+        })
     ));
     // Another client has its own bucket.
     limiter.check_at(&b, 600, t0).unwrap();
@@ -331,7 +354,12 @@ fn the_rate_limiter_is_a_per_client_token_bucket() {
     assert!(limiter.check_at(&a, 1, t1).is_err());
     // Never above one minute's worth, and a batch larger than that never passes.
     let t2 = t1 + Duration::from_secs(3600);
-    assert!(limiter.check_at(&a, 601, t2).is_err());
+    assert!(matches!(
+        limiter.check_at(&a, 601, t2),
+        Err(Error::RateLimited {
+            retry_after_secs: 60
+        })
+    ));
     limiter.check_at(&a, 600, t2).unwrap();
     // A clock that goes backwards does not mint tokens.
     assert!(limiter.check_at(&a, 1, t0).is_err());

@@ -287,8 +287,36 @@ pub enum AuditAction {
 
 #[derive(Subcommand, Debug)]
 pub enum ClientsAction {
-    /// Make a new API key for a client: prints the key once and the config snippet.
-    Add { name: String },
+    /// Make a new API key for a client: prints the key once and a ready `[[clients]]`
+    /// snippet with the grants below.
+    Add {
+        /// The client's name (`A-Z a-z 0-9 _ - .`, as written to the audit log).
+        name: String,
+        /// Classes it may reveal in full (comma-separated).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        reveal: Vec<ClassArg>,
+        /// Classes it may reveal masked, last four only.
+        #[arg(long, value_enum, value_delimiter = ',')]
+        reveal_masked: Vec<ClassArg>,
+        /// Classes it may tokenize through the API.
+        #[arg(long, value_enum, value_delimiter = ',')]
+        tokenize: Vec<ClassArg>,
+        /// Classes whose API tokens may be deterministic (same value, same token).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        deterministic: Vec<ClassArg>,
+        /// It may delete tokens.
+        #[arg(long)]
+        delete: bool,
+        /// Tokens it may reveal per minute.
+        #[arg(long, value_name = "N")]
+        rate_limit: Option<u32>,
+    },
+    /// Show the configured clients: names, grants and key ids (never the hashes).
+    List {
+        /// The TOML config.
+        #[arg(long, default_value = "vaultgate.toml")]
+        config: PathBuf,
+    },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]

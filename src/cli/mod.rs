@@ -5,6 +5,7 @@
 
 mod args;
 mod audit;
+mod clients;
 mod context;
 mod keys;
 mod seal;
@@ -20,6 +21,7 @@ pub use args::{
     ApiArgs, AuditAction, ClassArg, Cli, ClientsAction, Command, Global, HsmArgs, KeysAction,
     SealArg, SplitArgs, StoreArg,
 };
+pub use clients::clients_table;
 pub use context::{read_passphrase, read_share};
 
 use context::{multi_thread_runtime, runtime};
@@ -36,7 +38,12 @@ use crate::vault::{StoreKind, TokenFormat, TokenizeOptions};
 pub fn run_vault_command(global: &Global, command: &Command) -> Result<()> {
     match command {
         Command::Demo { listen, api_listen } => {
-            crate::logging::init(crate::config::LogFormat::Text, "warn")?;
+            // One line per request on the console: the proxy's and the API's request
+            // lines (method, route, status, latency; never a body or query string).
+            crate::logging::init(
+                crate::config::LogFormat::Text,
+                "warn,vaultgate::inbound=debug,vaultgate::api=debug",
+            )?;
             multi_thread_runtime()?.block_on(crate::demo::run::run(crate::demo::run::DemoOptions {
                 proxy_listen: listen.clone(),
                 api_listen: api_listen.clone(),
@@ -60,17 +67,7 @@ pub fn run_vault_command(global: &Global, command: &Command) -> Result<()> {
                     no_key,
                 },
         } => audit::verify(global, path, checkpoints.as_ref(), *no_key),
-        Command::Clients {
-            action: ClientsAction::Add { name },
-        } => {
-            let (key, hash) = crate::auth::generate_api_key()?;
-            println!("API key for {name} (shown once; store it in the client's secret store):");
-            println!("{}", key.as_str());
-            println!();
-            println!("Add this to vaultgate.toml:");
-            println!("{}", crate::auth::client_toml_snippet(name, &hash));
-            Ok(())
-        }
+        Command::Clients { action } => clients::run_clients(action),
         Command::Init {
             kdf_memory_kib,
             kdf_passes,

@@ -1040,7 +1040,12 @@ mod props {
             render(&t, &mut original, &mut |v| { cards.push(v.to_owned()); format!("\"{v}\"") });
             prop_assert!(serde_json::from_str::<serde_json::Value>(&original).is_ok());
 
-            let x = extract(&rules, json_req(original.as_bytes())).unwrap();
+            // Keys that decode alike (`k\u0041` and `kA`) can put two cards at one
+            // path: that is refused, never forwarded.
+            let x = match extract(&rules, json_req(original.as_bytes())) {
+                Err(Error::DuplicateSensitiveField(_)) => return Ok(()),
+                other => other.unwrap(),
+            };
             let rule_values: Vec<String> = x.findings().iter()
                 .filter(|f| f.kind != FindingKind::Leak)
                 .map(|f| f.value.expose().to_owned()).collect();

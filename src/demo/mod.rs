@@ -2,4 +2,5 @@
 
 pub mod clients;
 pub mod echo;
+pub mod reveal;
 pub mod run;

@@ -16,7 +16,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderValue, Request, Response, header};
 use hyper::body::Incoming;
 use tracing::Instrument as _;
 
@@ -190,14 +190,7 @@ fn unrouted(
     if should_linger(parts) {
         linger::spawn_drain(body);
     }
-    let mut res = error_response(err);
-    if let Error::MethodNotAllowed { allow } = err
-        && res.status() == StatusCode::METHOD_NOT_ALLOWED
-        && let Ok(v) = HeaderValue::from_str(allow)
-    {
-        res.headers_mut().insert(header::ALLOW, v);
-    }
-    res
+    error_response(err)
 }
 
 /// Refuse (block) or report (detect) card numbers found outside any rule; hits that are

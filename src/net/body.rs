@@ -40,9 +40,26 @@ pub fn json(status: http::StatusCode, json: impl Into<Bytes>) -> Response<Body> 
     res
 }
 
-/// The JSON error response for an error: `Error::status()` and `Error::to_json()`.
+/// The JSON error response for an error: `Error::status()` and `Error::to_json()`,
+/// with `WWW-Authenticate` on a 401, `Retry-After` on a 429 and `Allow` on a 405.
 pub fn error_response(err: &Error) -> Response<Body> {
-    json(err.status(), err.to_json())
+    let mut res = json(err.status(), err.to_json());
+    let (name, value) = match err {
+        Error::Unauthenticated => (
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"vaultgate\""),
+        ),
+        Error::RateLimited { retry_after_secs } => {
+            (header::RETRY_AFTER, HeaderValue::from(*retry_after_secs))
+        }
+        Error::MethodNotAllowed { allow } => match HeaderValue::from_str(allow) {
+            Ok(v) => (header::ALLOW, v),
+            Err(_) => return res,
+        },
+        _ => return res,
+    };
+    res.headers_mut().insert(name, value);
+    res
 }
 
 /// Read a whole request body of at most `limit` bytes: refused by Content-Length

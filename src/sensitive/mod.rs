@@ -168,7 +168,7 @@ impl AccountNumber {
     pub fn parse(raw: &str) -> Result<Self> {
         let v = compact(raw);
         let n = v.len();
-        if !(1..=34).contains(&n) || !v.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        if !(4..=34).contains(&n) || !v.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(Error::InvalidValue("bank account number"));
         }
         Ok(AccountNumber(Plaintext::from_str_copy(
@@ -198,7 +198,8 @@ impl Sensitive {
             DataClass::Cvv => Sensitive::Cvv(Cvv::parse(raw)?),
             DataClass::BankAccount => Sensitive::BankAccount(AccountNumber::parse(raw)?),
             DataClass::Secret => {
-                if raw.is_empty() || raw.len() > 4096 {
+                // Characters, not bytes: the limit the OpenAPI document states.
+                if raw.is_empty() || raw.chars().count() > 4096 {
                     return Err(Error::InvalidValue("secret"));
                 }
                 Sensitive::Secret(Plaintext::from_str_copy(raw))

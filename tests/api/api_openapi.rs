@@ -62,6 +62,19 @@ fn check(doc: &Value, schema: &Value, value: &Value, at: &str) {
     }
 }
 
+/// The documented path template a concrete path falls under.
+fn documented_template(paths: &serde_json::Map<String, Value>, path: &str) -> String {
+    if path.starts_with("/v1/tokens/") && path.len() > "/v1/tokens/".len() {
+        "/v1/tokens/{token}".to_owned()
+    } else {
+        assert!(
+            paths.contains_key(path),
+            "405 for an undocumented path {path}"
+        );
+        path.to_owned()
+    }
+}
+
 /// A valid request body for an operation.
 fn body_for(path: &str, method: &str, token: &str) -> Value {
     match (path, method) {
@@ -170,7 +183,8 @@ async fn openapi_matches_the_server() {
     }
 
     // Every route the server answers is documented: probe every method on every
-    // documented path and a few others; anything but `no_route` must be in the file.
+    // documented path and a few others; anything but `no_route` (unknown path) or
+    // `method_not_allowed` (a documented path, another method) must be in the file.
     let token = fresh_token().await;
     let mut probes: Vec<String> = paths.keys().map(|p| p.replace("{token}", &token)).collect();
     probes.extend(
@@ -184,10 +198,28 @@ async fn openapi_matches_the_server() {
         .map(String::from),
     );
     for path in &probes {
-        for m in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+        for m in ["GET", "POST", "PUT", "PATCH", "DELETE", "TRACE", "OPTIONS"] {
             let r = api(addr, m, path, &c.key, json!({ "tokens": ["x"] })).await;
             let no_route = r.status == StatusCode::NOT_FOUND
                 && r.json()["error"]["code"].as_str() == Some("no_route");
+            if r.status == StatusCode::METHOD_NOT_ALLOWED {
+                let allow = r.headers["allow"].to_str().unwrap();
+                let template = documented_template(paths, path);
+                let mut want: Vec<String> = documented
+                    .iter()
+                    .filter(|(t, _)| *t == template)
+                    .map(|(_, m)| m.clone())
+                    .collect();
+                want.sort();
+                let mut got: Vec<String> = allow.split(", ").map(str::to_owned).collect();
+                got.sort();
+                assert_eq!(got, want, "{m} {path}: Allow: {allow}");
+                assert!(
+                    !want.contains(&m.to_owned()),
+                    "{m} {path}: 405 but documented"
+                );
+                continue;
+            }
             if !no_route {
                 let template =
                     if path.starts_with("/v1/tokens/") && path.len() > "/v1/tokens/".len() {

@@ -99,16 +99,18 @@ delete = true"#,
     assert_eq!(hidden[0]["error"]["code"], "token_not_found");
     assert!(hidden[0].get("value").is_none());
 
-    // A masked-only client cannot see a CVV, and does not consume it.
+    // A masked-only client cannot see a CVV (it answers like a missing token), and
+    // does not consume it.
     let out = reveal(addr, &masked.key, json!([cvv_ref])).await;
-    assert_eq!(out[0]["error"]["code"], "cvv_expired");
+    assert_eq!(out[0]["error"]["code"], "token_not_found");
     let out = reveal(addr, &full.key, json!([cvv_ref, card])).await;
     assert_eq!(out[0]["value"], "123");
     assert_eq!(out[0]["class"], "cvv");
     assert_eq!(out[1]["value"], CARD);
-    // Consumed on reveal.
+    // Consumed on reveal: from then on it answers like a token never issued (the audit
+    // log says `cvv_expired`).
     let out = reveal(addr, &full.key, json!([cvv_ref])).await;
-    assert_eq!(out[0]["error"]["code"], "cvv_expired");
+    assert_eq!(out[0]["error"]["code"], "token_not_found");
 
     // Tokenize outside the client's classes: 403, and nothing else in the batch.
     let r = api(

@@ -14,8 +14,11 @@
 mod common;
 
 mod api_audit;
+mod api_clients;
+mod api_conventions;
 mod api_openapi;
 mod api_reveal;
 mod audit_log;
+mod demo;
 mod outbound;
 mod two_instances;
