@@ -7,6 +7,8 @@
 #   bench/run.sh --pin        per-core ratios: upstream and wrk on core 0, the process
 #                             under test (nginx with 1 worker, or vaultgate) on core 1
 #   options: --rounds N  --duration SECS  --conns N  --no-build
+#            --debug   use the debug binary `cargo test` already built (CI's smoke: checks
+#                      that every path works, measures nothing)
 #   BENCH_PERF=NAME (direct, nginx, pass, tok_fresh, tok_same, plano, ...): record a
 #   `perf record -g` CPU profile of vaultgate during that path, into /tmp/vaultgate-NAME.perf.
 #
@@ -23,6 +25,7 @@ SMOKE=0
 STORE_SIZE=0
 BUILD=1
 PIN=0
+PROFILE_DIR=release
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) SMOKE=1; ROUNDS=1; DUR=1 ;;
@@ -32,7 +35,8 @@ while [ $# -gt 0 ]; do
     --conns) CONNS="$2"; shift ;;
     --no-build) BUILD=0 ;;
     --pin) PIN=1 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --debug) PROFILE_DIR=debug ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "unknown option: $1" >&2; exit 2 ;;
   esac
   shift
@@ -60,10 +64,14 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 # --- build -------------------------------------------------------------------------
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 if [ "$BUILD" = 1 ]; then
-  log "cargo build --release"
-  (cd "$ROOT" && cargo build --release --quiet --bin vaultgate)
+  if [ "$PROFILE_DIR" = release ]; then
+    log "cargo build --release"
+    (cd "$ROOT" && cargo build --release --quiet --bin vaultgate)
+  else
+    (cd "$ROOT" && cargo build --quiet --bin vaultgate)
+  fi
 fi
-VG="$TARGET/release/vaultgate"
+VG="$TARGET/$PROFILE_DIR/vaultgate"
 [ -x "$VG" ] || { echo "no release binary at $VG" >&2; exit 1; }
 
 # --- workspace, cleanup ------------------------------------------------------------
