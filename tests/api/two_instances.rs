@@ -26,7 +26,10 @@ fn free_port() -> u16 {
 
 fn vaultgate(dir: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(BIN);
+    // The CLI audits into `<data>/audit.log`: each test keeps its own (one keyed chain
+    // per keyring).
     c.args(["--keyring", dir.join("keyring.json").to_str().unwrap()])
+        .args(["--data", dir.join("data").to_str().unwrap()])
         .args(args)
         .env("VAULTGATE_PASSPHRASE", PASS)
         .env_remove("VAULTGATE_POSTGRES_URL");
