@@ -42,9 +42,11 @@ impl Node {
         let mut lines = out.lines();
         node.key = lines.nth(1).unwrap().trim().to_owned();
         let snippet: String = out
-            .split("Add this to vaultgate.toml:")
+            .split("Add this to vaultgate.toml")
             .nth(1)
+            .and_then(|rest| rest.split_once('\n'))
             .unwrap()
+            .1
             .lines()
             .filter(|l| {
                 !l.starts_with("reveal") && !l.starts_with("tokenize") && !l.starts_with("delete")

@@ -277,7 +277,7 @@ async fn durable_cvvs_survive_a_restart_and_are_swept() {
         cvv_durable: true,
         // Long enough that a reopen (an argon2 unseal) on a loaded 2-core machine
         // still finds the CVV alive.
-        cvv_ttl_secs: 5,
+        cvv_ttl_secs: 15,
         ..settings(dir.path())
     };
     let keys = keyring::init(&s.keyring, &pass(), KdfParams::MINIMUM).unwrap();
@@ -300,7 +300,7 @@ async fn durable_cvvs_survive_a_restart_and_are_swept() {
         vault.detokenize(&t, None).await,
         Err(Error::CvvExpired)
     ));
-    tokio::time::sleep(Duration::from_millis(10_500)).await;
+    tokio::time::sleep(Duration::from_millis(31_000)).await;
     assert!(vault.sweep().await.unwrap() >= 1);
     assert!(matches!(
         vault.detokenize(&gone, None).await,
@@ -527,13 +527,14 @@ async fn a_luhn_token_space_is_used_up_exactly() {
         ..Default::default()
     };
     fill_space(&vault, DataClass::Pan, card, &non_luhn, 900).await;
-    // Plain digits: a three-digit account number has 999 others.
+    // Plain digits: a four-digit account number (the shortest one accepted) has
+    // 9,999 others.
     let digits = TokenizeOptions {
         format: Some(TokenFormat::Digits),
         deterministic: Some(false),
         ..Default::default()
     };
-    fill_space(&vault, DataClass::BankAccount, "123", &digits, 999).await;
+    fill_space(&vault, DataClass::BankAccount, "1234", &digits, 9_999).await;
 }
 
 /// Every encoding a value could leak in.
