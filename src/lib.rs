@@ -41,6 +41,7 @@ pub mod config;
 pub mod custody;
 pub mod demo;
 pub mod error;
+pub mod explain;
 /// Fuzz entry points and their oracles: built for `cargo fuzz` (`--cfg fuzzing`) and
 /// for the unit tests that keep them compiling, never into a release library.
 #[cfg(any(fuzzing, test))]

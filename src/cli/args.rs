@@ -111,6 +111,10 @@ pub enum Command {
         #[arg(long, default_value = "vaultgate.toml")]
         config: PathBuf,
     },
+    /// Show how the proxy would route, sanitize and forward (or refuse) one request,
+    /// values masked, tokens as placeholders. Touches neither the store nor the
+    /// keyring. Exit 0: forwarded; 1: refused; 2: a usage or config error.
+    Explain(ExplainArgs),
     /// Check a config file and exit.
     CheckConfig {
         #[arg(long, default_value = "vaultgate.toml")]
@@ -337,4 +341,30 @@ impl From<ClassArg> for DataClass {
             ClassArg::Secret => DataClass::Secret,
         }
     }
+}
+
+/// `vaultgate explain`: the request to explain.
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    /// The TOML config.
+    #[arg(long, default_value = "vaultgate.toml")]
+    pub config: PathBuf,
+    /// The request method.
+    #[arg(long)]
+    pub method: String,
+    /// The request path, with a query string if any (`/v1/payment?x=1`).
+    #[arg(long)]
+    pub path: String,
+    /// A request header, `Name: value` (repeatable).
+    #[arg(long = "header", short = 'H')]
+    pub headers: Vec<String>,
+    /// Read the body from this file.
+    #[arg(long, conflicts_with = "body")]
+    pub body_file: Option<PathBuf>,
+    /// The body, as a string.
+    #[arg(long)]
+    pub body: Option<String>,
+    /// Print the explanation as JSON.
+    #[arg(long)]
+    pub json: bool,
 }

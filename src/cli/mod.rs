@@ -7,6 +7,7 @@ mod args;
 mod audit;
 mod clients;
 mod context;
+pub mod explain;
 mod keys;
 mod seal;
 mod serve;
@@ -18,8 +19,8 @@ use zeroize::Zeroizing;
 
 pub use crate::custody::spawn_sweeper;
 pub use args::{
-    ApiArgs, AuditAction, ClassArg, Cli, ClientsAction, Command, Global, HsmArgs, KeysAction,
-    SealArg, SplitArgs, StoreArg,
+    ApiArgs, AuditAction, ClassArg, Cli, ClientsAction, Command, ExplainArgs, Global, HsmArgs,
+    KeysAction, SealArg, SplitArgs, StoreArg,
 };
 pub use clients::clients_table;
 pub use context::{read_passphrase, read_share};
@@ -50,6 +51,7 @@ pub fn run_vault_command(global: &Global, command: &Command) -> Result<()> {
             }))
         }
         Command::Serve { config } => serve(global, config),
+        Command::Explain(args) => explain::run(args).map(|_| ()),
         Command::CheckConfig { config } => {
             let loaded = crate::config::Config::load(config)?;
             // Warnings do not fail the check: the config is valid, only risky.
@@ -188,6 +190,16 @@ pub fn run_vault_command(global: &Global, command: &Command) -> Result<()> {
 /// Parse the command line and run it. Returns the process exit code.
 pub fn run() -> i32 {
     let cli = Cli::parse();
+    if let Command::Explain(args) = &cli.command {
+        return match explain::run(args) {
+            Ok(true) => 0,
+            Ok(false) => explain::EXIT_REFUSED,
+            Err(e) => {
+                eprintln!("vaultgate: {e}");
+                explain::EXIT_USAGE
+            }
+        };
+    }
     match run_vault_command(&cli.global, &cli.command) {
         Ok(()) => 0,
         Err(e) => {

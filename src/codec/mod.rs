@@ -387,6 +387,41 @@ impl Extraction {
     /// [`apply`](Self::apply) with replacements held in any string type, such as the
     /// zeroizing buffers of revealed values.
     pub fn apply_with<S: AsRef<str>>(self, replacements: &[Option<S>]) -> Result<Rewritten> {
+        self.rewrite_with(replacements, true)
+    }
+
+    /// [`apply`](Self::apply) without re-encoding the body's outer layers (base64,
+    /// gzip/deflate): the document as the codec read it, for people to look at.
+    pub fn preview(self, replacements: &[Option<String>]) -> Result<Rewritten> {
+        self.rewrite_with(replacements, false)
+    }
+
+    /// The body's outer layers, outermost first (`gzip`, `base64`), as [`preview`]
+    /// leaves them off.
+    ///
+    /// [`preview`]: Self::preview
+    pub fn body_layers(&self) -> Vec<&'static str> {
+        let Some(b) = &self.body else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if let Some(c) = b.coding {
+            out.push(match c {
+                media::Coding::Gzip => "gzip",
+                media::Coding::Zlib | media::Coding::RawDeflate => "deflate",
+            });
+        }
+        if b.base64.is_some() {
+            out.push("base64");
+        }
+        out
+    }
+
+    fn rewrite_with<S: AsRef<str>>(
+        self,
+        replacements: &[Option<S>],
+        layers: bool,
+    ) -> Result<Rewritten> {
         if replacements.len() != self.findings.len() {
             return Err(Error::Internal("one replacement per finding is required"));
         }
@@ -428,20 +463,20 @@ impl Extraction {
             }
             let bytes = multipart::emit(layout, &contents)?;
             let bytes = match b.coding {
-                Some(c) => media::compress(c, &bytes)?,
-                None => bytes,
+                Some(c) if layers => media::compress(c, &bytes)?,
+                _ => bytes,
             };
             out.body = Some(bytes::Bytes::from(bytes));
             body_edits.clear();
         }
         if let (Some(b), false) = (&self.body, body_edits.is_empty()) {
             let mut bytes = rewrite(&b.doc, &mut body_edits)?;
-            if let Some(style) = &b.base64 {
+            if let (Some(style), true) = (&b.base64, layers) {
                 bytes = Zeroizing::new(base64::encode(&bytes, style));
             }
             let bytes = match b.coding {
-                Some(c) => media::compress(c, &bytes)?,
-                None => std::mem::take(&mut *bytes),
+                Some(c) if layers => media::compress(c, &bytes)?,
+                _ => std::mem::take(&mut *bytes),
             };
             out.body = Some(bytes::Bytes::from(bytes));
         }

@@ -8,6 +8,7 @@
 //! error on HTTP/1 the unread rest of the body is drained ([`crate::net::linger`]).
 
 pub mod exposure;
+pub mod plan;
 pub mod routes;
 pub mod sanitize;
 pub mod stream_guard;

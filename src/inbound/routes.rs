@@ -58,6 +58,11 @@ impl Route {
         }
     }
 
+    /// The method the route takes; `None` for any.
+    pub fn method(&self) -> Option<&Method> {
+        self.method.method()
+    }
+
     fn accepts(&self, headers: &HeaderMap) -> bool {
         let Some(types) = &self.content_types else {
             return true;
@@ -144,6 +149,22 @@ impl RouteTable {
                 allow: allowed_methods(owners().map(|(_, r)| r)),
             })
         }
+    }
+
+    /// Every route whose pattern matches a (canonical) path, in config order: the
+    /// first owns the request together with the routes of the very same pattern;
+    /// the rest are never consulted.
+    pub fn matching(&self, path: &str) -> Result<Vec<(usize, &Route, bool)>> {
+        let path = canonical_path(path)?;
+        let mut out = Vec::new();
+        let mut owner: Option<&PathPattern> = None;
+        for (i, r) in self.routes.iter().enumerate() {
+            if r.path.matches(&path) {
+                let owns = **owner.get_or_insert(&r.path) == r.path;
+                out.push((i, r, owns));
+            }
+        }
+        Ok(out)
     }
 
     /// All routes (for metrics registration).

@@ -4,11 +4,13 @@
 use bytes::Bytes;
 use zeroize::Zeroizing;
 
-use crate::codec::{self, Extraction, FindingKind, RequestParts};
+use crate::codec::{self, Extraction, RequestParts};
 use crate::error::{Error, Result};
-use crate::rules::{LeakPolicy, RouteRules, guard};
-use crate::sensitive::{DataClass, Sensitive};
+use crate::rules::{RouteRules, guard};
+use crate::sensitive::DataClass;
 use crate::vault::{TokenizeOptions, Vault};
+
+use super::plan::{Plan, Step, needs_ownership_check, plan};
 
 /// What changes in the forwarded request. `None` means unchanged.
 #[derive(Debug, Default)]
@@ -70,6 +72,24 @@ impl From<&crate::config::Limits> for Limits {
     }
 }
 
+/// Decode a request and find its sensitive values, as the route's rules and the leak
+/// guard read it. Touches no vault.
+pub fn extract(
+    rules: &RouteRules,
+    parts: &http::request::Parts,
+    body: &[u8],
+    limits: &Limits,
+) -> Result<Extraction> {
+    let req = RequestParts {
+        content_type: header(parts, http::header::CONTENT_TYPE)?,
+        content_encoding: header(parts, http::header::CONTENT_ENCODING)?,
+        query: parts.uri.query(),
+        body,
+        max_body: limits.max_body,
+    };
+    guard::with_decode_depth(limits.max_decode_depth, || codec::extract(rules, req))
+}
+
 /// Tokenize every sensitive value in a request. Returns only after every new token
 /// is durable; on any error nothing may be forwarded.
 ///
@@ -84,27 +104,14 @@ pub async fn sanitize(
     body: &[u8],
     limits: &Limits,
 ) -> Result<Sanitized> {
-    let req = RequestParts {
-        content_type: header(parts, http::header::CONTENT_TYPE)?,
-        content_encoding: header(parts, http::header::CONTENT_ENCODING)?,
-        query: parts.uri.query(),
-        body,
-        max_body: limits.max_body,
-    };
-    let extraction =
-        guard::with_decode_depth(limits.max_decode_depth, || codec::extract(rules, req))?;
+    let extraction = extract(rules, parts, body, limits)?;
     if extraction.findings().is_empty() {
         return Ok(Sanitized {
             body: None,
             query: None,
         });
     }
-    if extraction.findings().len() > limits.max_sensitive_values {
-        return Err(Error::TooManySensitiveValues {
-            limit: limits.max_sensitive_values,
-        });
-    }
-    let replacements = tokenize_findings(vault, rules, &extraction).await?;
+    let replacements = tokenize_findings(vault, rules, &extraction, limits).await?;
     vault.flush().await?;
     let out = extraction.apply(&replacements)?;
     Ok(Sanitized {
@@ -124,104 +131,45 @@ async fn tokenize_findings(
     vault: &Vault,
     rules: &RouteRules,
     extraction: &Extraction,
+    limits: &Limits,
 ) -> Result<Vec<Option<String>>> {
     let findings = extraction.findings();
-    let mut out: Vec<Option<String>> = vec![None; findings.len()];
-    let policy = rules.leak_guard;
-    // Decide every leak-guard hit before anything is stored: one that is refused
-    // must not leave records behind.
+    // Decide every finding before anything is stored: a refused request must not
+    // leave records behind.
     let mut ours = vec![false; findings.len()];
-    for (i, f) in findings.iter().enumerate() {
-        let refusable = match f.kind {
-            FindingKind::Rule { .. } => continue,
-            FindingKind::Hidden => true,
-            FindingKind::Leak => policy == LeakPolicy::Reject,
-        };
-        if policy == LeakPolicy::Allow || f.value.is_empty() {
-            continue;
-        }
-        let is_ours = leak_is_our_token(vault, f.value.expose()).await?;
-        if let Some(slot) = ours.get_mut(i) {
-            *slot = is_ours;
-        }
-        if refusable && !is_ours {
-            return Err(Error::LeakRejected(f.location.clone()));
+    if findings.len() <= limits.max_sensitive_values {
+        for (i, f) in findings.iter().enumerate() {
+            if needs_ownership_check(rules, f)
+                && let Some(slot) = ours.get_mut(i)
+            {
+                *slot = leak_is_our_token(vault, f.value.expose()).await?;
+            }
         }
     }
-    // CVVs last: a same-length CVV token is scoped by the card token it travels with.
-    for pass_cvv in [false, true] {
-        for (i, f) in findings.iter().enumerate() {
-            if (f.class == DataClass::Cvv) != pass_cvv {
-                continue;
-            }
-            let raw = f.value.expose();
-            if raw.is_empty() {
-                continue;
-            }
-            // A value in a sensitive field is always tokenized, even if it equals a token
-            // this vault issued: a six-four token is a valid card number, and a real
-            // card that happens to equal one must never go upstream in clear.
-            if !matches!(f.kind, FindingKind::Rule { .. }) && ours.get(i).copied().unwrap_or(false)
-            {
-                continue;
-            }
-            let opts = match f.kind {
-                FindingKind::Rule { rule } => {
-                    let r = rules
-                        .fields
-                        .get(rule)
-                        .ok_or(Error::Internal("a finding names an unknown rule"))?;
-                    // A scope is always a token of this vault (the card field was
-                    // tokenized in the first pass); a raw value never becomes part of
-                    // a stored key.
-                    let scope = match f.scope {
-                        Some(j) => Some(out.get(j).cloned().flatten().ok_or_else(|| {
-                            Error::InvalidBody(format!(
-                                "{} has no card number to belong to",
-                                f.location
-                            ))
-                        })?),
-                        None => None,
-                    };
-                    TokenizeOptions {
-                        format: r.format,
-                        deterministic: r.deterministic,
-                        scope,
-                    }
-                }
-                FindingKind::Leak => match policy {
-                    LeakPolicy::Allow => continue,
-                    LeakPolicy::Reject => return Err(Error::LeakRejected(f.location.clone())),
-                    LeakPolicy::Tokenize => TokenizeOptions::default(),
-                },
-                // Refused above unless it is one of our tokens.
-                FindingKind::Hidden => match policy {
-                    LeakPolicy::Allow => continue,
-                    _ => return Err(Error::LeakRejected(f.location.clone())),
-                },
-            };
-            // A hit may be written with any separators; the card is its digits.
-            let compact;
-            let raw = match f.kind {
-                FindingKind::Leak => {
-                    compact = Zeroizing::new(
-                        raw.chars().filter(char::is_ascii_digit).collect::<String>(),
-                    );
-                    compact.as_str()
-                }
-                _ => raw,
-            };
-            let value = Sensitive::parse(f.class, raw).map_err(|_| {
-                Error::InvalidBody(format!(
-                    "{} is not a valid {}",
-                    f.location,
-                    f.class.as_str()
-                ))
-            })?;
-            let token = vault.tokenize_unsynced(&value, &opts).await?;
-            if let Some(slot) = out.get_mut(i) {
-                *slot = Some(token);
-            }
+    let plan = plan(rules, findings, limits, &ours)?;
+    let mut out: Vec<Option<String>> = vec![None; findings.len()];
+    for i in Plan::order(findings) {
+        let Some(Step::Tokenize(t)) = plan.steps.get(i) else {
+            continue;
+        };
+        // The plan checked that the scope finding was tokenized before this one.
+        let scope = match t.scope {
+            Some(j) => Some(
+                out.get(j)
+                    .cloned()
+                    .flatten()
+                    .ok_or(Error::Internal("a scope without a token"))?,
+            ),
+            None => None,
+        };
+        let opts = TokenizeOptions {
+            format: t.format,
+            deterministic: t.deterministic,
+            scope,
+        };
+        let token = vault.tokenize_unsynced(&t.value, &opts).await?;
+        if let Some(slot) = out.get_mut(i) {
+            *slot = Some(token);
         }
     }
     Ok(out)

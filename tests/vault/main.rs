@@ -14,6 +14,7 @@
 mod common;
 
 mod cli_vault;
+mod explain;
 mod properties;
 mod seal_pkcs11;
 mod seal_shamir;
