@@ -153,6 +153,14 @@ pub enum Error {
     /// Every connection slot is taken by a busy connection.
     #[error("too many connections")]
     Overloaded,
+    /// Too many new card numbers sharing a first six and last four in one window
+    /// (`vault.sweep_threshold` per `vault.sweep_window_secs`): an enumeration of
+    /// candidates against a deterministic token. 429 with `Retry-After`.
+    #[error("too many new card numbers with this first six and last four; try again later")]
+    TokenizationSweepDetected { retry_after_secs: u64 },
+    /// A CVV's `scope` that is not a token of this vault.
+    #[error("scope: not a token of this vault")]
+    InvalidScope,
 }
 
 /// The crate's result type.
@@ -196,7 +204,10 @@ impl Error {
             Error::Unauthenticated => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::CvvExpired => StatusCode::GONE,
-            Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::RateLimited { .. } | Error::TokenizationSweepDetected { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            Error::InvalidScope => StatusCode::BAD_REQUEST,
             Error::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
             Error::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Error::StoreUnavailable
@@ -260,6 +271,8 @@ impl Error {
             Error::MethodNotAllowed { .. } => "method_not_allowed",
             Error::MethodOverrideRefused => "method_override_refused",
             Error::Overloaded => "overloaded",
+            Error::TokenizationSweepDetected { .. } => "tokenization_sweep_detected",
+            Error::InvalidScope => "invalid_scope",
         }
     }
 

@@ -66,6 +66,16 @@ fn sync_vault_counters(state: &ApiState) {
             .with(&[class.as_str()])
             .absolute(state.vault.issued(class));
     }
+    state
+        .metrics
+        .registry
+        .counter_vec(
+            "vaultgate_sweep_refusals_total",
+            "Tokenizations refused by the sweep detector (too many new card numbers sharing a first six and last four).",
+            &[],
+        )
+        .with(&[])
+        .absolute(state.vault.sweep_refusals());
     let gauge = |name, help, v: usize| {
         let v = u64::try_from(v).unwrap_or(u64::MAX);
         state

@@ -69,6 +69,8 @@ pub async fn tokenize(
             "values: between 1 and {MAX_BATCH} values per request"
         )));
     }
+    // One budget per client for every API call: tokenize counts its values.
+    access.rate_limit(&client, n, conn).await?;
     if request.values.iter().any(|v| !client.may_tokenize(v.class)) {
         return Err(Error::Forbidden("this client may not tokenize that class"));
     }
@@ -104,8 +106,20 @@ pub async fn tokenize(
         };
         items.push((value, opts));
     }
-    let tokens = state.vault.tokenize_batch(&items).await?;
     let origin = conn.peer.to_string();
+    let tokens = match state.vault.tokenize_batch(&items).await {
+        Ok(tokens) => tokens,
+        Err(err @ Error::TokenizationSweepDetected { .. }) => {
+            // Audited without the value or its digits: who, when, from where.
+            let event = AuditEvent::new(client.name(), Action::Tokenize)
+                .class(DataClass::Pan)
+                .origin(origin)
+                .failed(&err);
+            access.record(std::slice::from_ref(&event)).await?;
+            return Err(err);
+        }
+        Err(err) => return Err(err),
+    };
     let events: Vec<AuditEvent> = tokens
         .iter()
         .zip(&items)
@@ -189,6 +203,8 @@ pub async fn metadata(
 ) -> Result<Response<Body>> {
     let access = &state.access;
     let client = api_client(access, conn, req.headers()).await?;
+    // Metadata tells the last four: it draws on the same budget as reveals.
+    access.rate_limit(&client, 1, conn).await?;
     let (token, scope) = token_and_scope(&req)?;
     let result = match state.vault.metadata(&token, scope.as_deref()).await {
         Ok(meta) => client
@@ -224,6 +240,7 @@ pub async fn delete(
 ) -> Result<Response<Body>> {
     let access = &state.access;
     let client = api_client(access, conn, req.headers()).await?;
+    access.rate_limit(&client, 1, conn).await?;
     let (token, scope) = token_and_scope(&req)?;
     let result = if client.may_delete() {
         match state.vault.delete(&token, scope.as_deref()).await {

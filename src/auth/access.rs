@@ -49,7 +49,7 @@ impl Access {
         let auth = Authenticator::new(clients)?;
         let rate_limited = metrics.registry.counter_vec(
             "vaultgate_rate_limited_total",
-            "Reveal requests refused by a client's rate limit.",
+            "API and outbound calls refused by a client's rate limit.",
             &["client"],
         );
         let auth_failures = metrics.registry.counter_vec(

@@ -1,5 +1,12 @@
 //! API keys: `vg_live_` + 43 characters of base64url (32 random bytes), stored only as
-//! an argon2id PHC string.
+//! `sha256:<64 hex digits>`, the SHA-256 of the whole key.
+//!
+//! A key carries 256 random bits, so a fast hash is as safe to store as a slow one:
+//! nobody can search 2^256 candidates, whatever each costs. Checking one costs a
+//! microsecond, so a flood of wrong keys costs nothing (argon2id made every unknown
+//! key cost ~30 ms of CPU). Hashes made before (`$argon2id$…` PHC strings) keep
+//! working, checked with argon2 behind the authenticator's cache; argon2id stays
+//! for passphrases, which are guessable.
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
@@ -20,7 +27,17 @@ pub const KEY_PREFIX: &str = "vg_live_";
 /// base64url of 32 bytes, unpadded.
 const SECRET_LEN: usize = 43;
 
-/// Make a new API key and its argon2id hash (default cost: 19 MiB, t=2).
+/// The prefix of a stored SHA-256 key hash.
+pub const SHA256_PREFIX: &str = "sha256:";
+
+/// A configured key hash: SHA-256 (what `clients add` writes) or a legacy argon2id
+/// PHC string.
+pub(crate) enum KeyHash {
+    Sha256([u8; 32]),
+    Argon2(Box<PasswordHash>),
+}
+
+/// Make a new API key and its stored form, `sha256:<hex>`.
 ///
 /// The key is shown once to the operator; only the hash goes into the config.
 pub fn generate_api_key() -> Result<(Zeroizing<String>, String)> {
@@ -31,11 +48,47 @@ pub fn generate_api_key() -> Result<(Zeroizing<String>, String)> {
     let mut key = Zeroizing::new(String::with_capacity(KEY_PREFIX.len() + SECRET_LEN));
     key.push_str(KEY_PREFIX);
     URL_SAFE_NO_PAD.encode_string(secret.as_ref(), &mut key);
-    let hash = hash_key(&key, &Argon2::default())?;
+    let hash = sha256_hash(&key);
     Ok((key, hash))
 }
 
-/// Hash a key with the given argon2 instance and a fresh random salt.
+/// The stored form of a key: `sha256:` and the hex SHA-256 of the whole key string.
+pub fn sha256_hash(key: &str) -> String {
+    let digest = Sha256::digest(key.as_bytes());
+    let mut out = String::with_capacity(SHA256_PREFIX.len() + 64);
+    out.push_str(SHA256_PREFIX);
+    for b in digest {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// The SHA-256 of a presented key, to compare (in constant time) with stored ones.
+pub(crate) fn sha256_of(key: &[u8]) -> [u8; 32] {
+    Sha256::digest(key).into()
+}
+
+/// Parse and check a configured hash: `sha256:<64 lowercase hex>` or an argon2id PHC
+/// string with valid parameters.
+pub(crate) fn parse_key_hash(s: &str) -> Result<KeyHash> {
+    let Some(hex) = s.strip_prefix(SHA256_PREFIX) else {
+        return parse_phc(s).map(|h| KeyHash::Argon2(Box::new(h)));
+    };
+    let bad = || Error::Config("api_key_hash".to_owned());
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    let mut out = [0u8; 32];
+    for (byte, pair) in out.iter_mut().zip(hex.as_bytes().chunks(2)) {
+        let text = std::str::from_utf8(pair).map_err(|_| bad())?;
+        *byte = u8::from_str_radix(text, 16).map_err(|_| bad())?;
+    }
+    Ok(KeyHash::Sha256(out))
+}
+
+/// Hash a key with the given argon2 instance and a fresh random salt (the legacy
+/// form, still accepted; tests build such hashes).
+#[allow(dead_code)] // used by tests only
 pub(crate) fn hash_key(key: &str, argon2: &Argon2<'_>) -> Result<String> {
     let mut salt = [0u8; 16];
     OsRng

@@ -1,4 +1,13 @@
-//! Credential checks: API keys (argon2, behind a keyed cache) and certificate names.
+//! Credential checks: API keys and certificate names.
+//!
+//! # SHA-256 keys: no cache needed
+//!
+//! A key stored as `sha256:<hex>` (what `clients add` writes) is checked by hashing
+//! the presented key once and comparing the digest, in constant time, with every
+//! such stored digest (no early exit). That costs about a microsecond, so a flood of
+//! random keys costs nothing and never delays a real client.
+//!
+//! # Legacy argon2id hashes
 //!
 //! # Why a cache, and what it holds
 //!
@@ -91,6 +100,8 @@ pub struct Authenticator {
     mac: Hmac<Sha256>,
     by_cert: HashMap<String, Arc<Client>>,
     clients: Vec<Arc<Client>>,
+    /// SHA-256 digests of keys and their clients.
+    digests: Vec<([u8; 32], Arc<Client>)>,
     cache: RwLock<HashMap<CacheId, Cached>>,
     refused: Mutex<HashMap<CacheId, Instant>>,
     argon2_permits: Arc<Semaphore>,
@@ -119,12 +130,16 @@ impl Authenticator {
     pub fn with_settings(clients: &[ClientConfig], settings: CacheSettings) -> Result<Self> {
         validate_clients(clients)?;
         let mut keyed = Vec::new();
+        let mut digests = Vec::new();
         let mut by_cert = HashMap::new();
         let mut all = Vec::new();
         for c in clients {
             let client = Arc::new(Client::from_config(c));
             for hash in c.key_hashes() {
-                keyed.push((apikey::parse_phc(hash)?, Arc::clone(&client)));
+                match apikey::parse_key_hash(hash)? {
+                    apikey::KeyHash::Sha256(d) => digests.push((d, Arc::clone(&client))),
+                    apikey::KeyHash::Argon2(h) => keyed.push((*h, Arc::clone(&client))),
+                }
             }
             if let Some(subject) = &c.cert_subject {
                 by_cert.insert(cert_name(subject).to_ascii_lowercase(), Arc::clone(&client));
@@ -143,6 +158,7 @@ impl Authenticator {
             mac,
             by_cert,
             clients: all,
+            digests,
             cache: RwLock::new(HashMap::new()),
             refused: Mutex::new(HashMap::new()),
             argon2_permits: Arc::new(Semaphore::new(settings.argon2_concurrency.max(1))),
@@ -160,6 +176,13 @@ impl Authenticator {
     /// otherwise argon2 runs on the blocking pool.
     pub async fn authenticate_bearer(&self, key: &str) -> Result<Arc<Client>> {
         if !apikey::well_formed(key) {
+            return Err(Error::Unauthenticated);
+        }
+        if let Some(client) = self.find_digest(key)? {
+            return Ok(client);
+        }
+        if self.inner.keyed.is_empty() {
+            // No legacy hash to try: a miss is final, and cost one SHA-256.
             return Err(Error::Unauthenticated);
         }
         let id = self.cache_id(key);
@@ -222,6 +245,26 @@ impl Authenticator {
             }
         }
         found.ok_or(Error::Unauthenticated)
+    }
+
+    /// The client whose SHA-256 digest matches `key`: every digest is compared, in
+    /// constant time, and the matches must all be one client's.
+    fn find_digest(&self, key: &str) -> Result<Option<Arc<Client>>> {
+        let digest = apikey::sha256_of(key.as_bytes());
+        let mut found: Option<&Arc<Client>> = None;
+        let mut ambiguous = false;
+        for (stored, client) in &self.digests {
+            if bool::from(stored.ct_eq(&digest)) {
+                match found {
+                    Some(f) if !Arc::ptr_eq(f, client) => ambiguous = true,
+                    _ => found = Some(client),
+                }
+            }
+        }
+        if ambiguous {
+            return Err(Error::Unauthenticated);
+        }
+        Ok(found.map(Arc::clone))
     }
 
     fn cache_id(&self, key: &str) -> CacheId {

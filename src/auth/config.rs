@@ -18,7 +18,7 @@ pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 60_000;
 /// ```toml
 /// [[clients]]
 /// name = "checkout"
-/// api_key_hash = "$argon2id$v=19$m=19456,t=2,p=1$…"   # optional; or a list
+/// api_key_hash = "sha256:…"          # optional; or a list; legacy "$argon2id$…" too
 /// cert_subject = "CN=checkout"                          # optional
 /// reveal = ["pan", "cvv"]
 /// reveal_masked = ["bank_account"]
@@ -33,7 +33,8 @@ pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 60_000;
 pub struct ClientConfig {
     /// A unique name: `[A-Za-z0-9_.-]`, 1 to 64 characters (it goes into the audit log).
     pub name: String,
-    /// argon2id PHC strings of the client's API keys (see `generate_api_key`): one
+    /// Hashes of the client's API keys, `sha256:<hex>` (see `generate_api_key`) or
+    /// legacy argon2id PHC strings: one
     /// string, or a list while a key is rolled over (every listed key authenticates).
     #[serde(default, deserialize_with = "one_or_many")]
     pub api_key_hash: Vec<String>,
@@ -178,8 +179,8 @@ pub fn validate_clients(clients: &[ClientConfig]) -> Result<()> {
             return Err(at("needs api_key_hash or cert_subject"));
         }
         for hash in c.key_hashes() {
-            apikey::parse_phc(hash).map_err(|_| {
-                at("api_key_hash is not an argon2id PHC string ($argon2id$v=19$m=…,t=…,p=…$salt$hash)")
+            apikey::parse_key_hash(hash).map_err(|_| {
+                at("api_key_hash is neither sha256:<64 hex digits> nor an argon2id PHC string ($argon2id$v=19$m=…,t=…,p=…$salt$hash)")
             })?;
             if !hashes.insert(hash) {
                 return Err(at(

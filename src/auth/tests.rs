@@ -139,7 +139,8 @@ async fn generated_keys_have_the_documented_shape_and_verify() {
     let (key, hash) = generate_api_key().unwrap();
     assert!(key.starts_with("vg_live_"));
     assert_eq!(key.len(), "vg_live_".len() + 43);
-    assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+    // Issue 12: new keys are stored as SHA-256 (was: an argon2id PHC string).
+    assert!(hash.starts_with("sha256:") && hash.len() == "sha256:".len() + 64);
 
     let granted = ClientConfig {
         api_key_hash: vec![hash.clone()],
@@ -365,4 +366,68 @@ fn the_rate_limiter_is_a_per_client_token_bucket() {
     assert!(limiter.check_at(&a, 1, t0).is_err());
     // Asking for nothing always passes.
     limiter.check(&b, 0).unwrap();
+}
+
+// === SHA-256 key hashes (issue 12) ===
+
+#[tokio::test]
+async fn sha256_and_legacy_argon2_keys_both_authenticate() {
+    let (new_key, new_hash) = generate_api_key().unwrap();
+    let (old_key, old_hash) = cheap_key();
+    let auth = Authenticator::new(&[
+        client_with_key("new", &new_hash),
+        client_with_key("old", &old_hash),
+    ])
+    .unwrap();
+    assert_eq!(
+        auth.authenticate_bearer(&new_key).await.unwrap().name(),
+        "new"
+    );
+    assert_eq!(
+        auth.authenticate_bearer(&old_key).await.unwrap().name(),
+        "old"
+    );
+    let (stranger, _) = generate_api_key().unwrap();
+    assert!(matches!(
+        auth.authenticate_bearer(&stranger).await,
+        Err(Error::Unauthenticated)
+    ));
+}
+
+#[tokio::test]
+async fn random_keys_cost_no_argon2_when_every_hash_is_sha256() {
+    let (key, hash) = generate_api_key().unwrap();
+    let auth = Authenticator::new(&[client_with_key("checkout", &hash)]).unwrap();
+    let start = Instant::now();
+    for _ in 0..2_000 {
+        let (random, _) = generate_api_key().unwrap();
+        assert!(auth.authenticate_bearer(&random).await.is_err());
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(
+        auth.authenticate_bearer(&key).await.unwrap().name(),
+        "checkout"
+    );
+}
+
+#[test]
+fn malformed_sha256_hashes_are_refused() {
+    for bad in [
+        "sha256:",
+        "sha256:abc",
+        &format!("sha256:{}", "g".repeat(64)),
+        &format!("sha256:{}", "0".repeat(63)),
+    ] {
+        assert!(
+            validate_clients(&[client_with_key("a", bad)]).is_err(),
+            "{bad}"
+        );
+    }
+    assert!(
+        validate_clients(&[client_with_key("a", &format!("sha256:{}", "0a".repeat(32)))]).is_ok()
+    );
 }

@@ -49,7 +49,8 @@ pub fn error_response(err: &Error) -> Response<Body> {
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static("Bearer realm=\"vaultgate\""),
         ),
-        Error::RateLimited { retry_after_secs } => {
+        Error::RateLimited { retry_after_secs }
+        | Error::TokenizationSweepDetected { retry_after_secs } => {
             (header::RETRY_AFTER, HeaderValue::from(*retry_after_secs))
         }
         Error::MethodNotAllowed { allow } => match HeaderValue::from_str(allow) {

@@ -20,12 +20,28 @@ use crate::{Error, Result};
 /// proxy does not tell a processor who called it).
 pub async fn send(
     upstream: &Upstream,
-    mut parts: http::request::Parts,
+    parts: http::request::Parts,
     body: Body,
     uri: Uri,
     via: Option<&ConnInfo>,
     timeout: Duration,
 ) -> Result<Response<Body>> {
+    send_tracked(upstream, parts, body, uri, via, timeout)
+        .await
+        .0
+}
+
+/// [`send`], also telling whether the request may have reached the upstream: false
+/// only when the connection failed before any byte of the request was sent (the
+/// outbound proxy then keeps the CVVs it revealed for it).
+pub async fn send_tracked(
+    upstream: &Upstream,
+    mut parts: http::request::Parts,
+    body: Body,
+    uri: Uri,
+    via: Option<&ConnInfo>,
+    timeout: Duration,
+) -> (Result<Response<Body>>, bool) {
     let host = parts
         .headers
         .get(header::HOST)
@@ -56,11 +72,12 @@ pub async fn send(
         Ok(Ok(res)) => res,
         Ok(Err(e)) => {
             tracing::warn!(upstream = %upstream.name, connect = e.is_connect(), "upstream request failed");
-            return Err(Error::UpstreamUnavailable);
+            return (Err(Error::UpstreamUnavailable), !e.is_connect());
         }
-        Err(_) => return Err(Error::UpstreamTimeout),
+        // The request may be on the wire: count it as sent.
+        Err(_) => return (Err(Error::UpstreamTimeout), true),
     };
     let (mut parts, body) = response.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers);
-    Ok(Response::from_parts(parts, boxed(body)))
+    (Ok(Response::from_parts(parts, boxed(body))), true)
 }

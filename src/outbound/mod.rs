@@ -16,8 +16,10 @@
 //! route → caller (verified client certificate, or `Proxy-Authorization: Bearer
 //! <key>`, so that `Authorization` stays free for the processor's own credential) →
 //! the caller may reveal every class the route reveals, in full → rate limit → reveal
-//! each token (a CVV is consumed; its class is checked first) → audit every reveal
-//! (fail closed) → forward. The processor's response passes back unchanged.
+//! each token (a CVV is taken out of the store; its class is checked first) → audit
+//! every reveal (fail closed) → forward. A CVV is consumed only once the request was
+//! handed to the processor: a refusal of another field, a failed audit write or a
+//! connect failure before any byte was sent puts it back. The processor's response passes back unchanged.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -38,7 +40,7 @@ use crate::net::matcher::{MethodFilter, PathPattern, canonical_path};
 use crate::net::upstream::Upstream;
 use crate::rules::RouteRules;
 use crate::sensitive::DataClass;
-use crate::vault::Vault;
+use crate::vault::{CvvHold, Vault};
 use crate::{Error, Result};
 
 /// One allow-listed route, ready to serve.
@@ -177,7 +179,7 @@ async fn forward(
         ));
     }
 
-    let (mut parts, body) = req.into_parts();
+    let (parts, body) = req.into_parts();
     let bytes = read_body(&parts.headers, body, state.max_body).await?;
     let extraction = codec::extract(
         &route.rules,
@@ -228,16 +230,74 @@ async fn forward(
     }
 
     // Revealed values stay in zeroizing buffers on every path out of here.
-    let (mut values, events, first_error) = reveal_all(state, &client, conn, &wanted).await;
+    let (values, events, first_error, holds) = reveal_all(state, &client, conn, &wanted).await;
+    // CVVs are taken out of the store but consumed only once the request carrying
+    // them has been handed to the processor: on any failure before that, they go back.
+    let mut holds = Holds {
+        vault: &state.vault,
+        holds,
+    };
     // Audit before anything leaves: no log, no request.
-    state.access.record(&events).await?;
+    if let Err(e) = state.access.record(&events).await {
+        holds.restore().await;
+        return Err(e);
+    }
     if let Some(err) = first_error {
+        holds.restore().await;
         return Err(err);
     }
-
     let n_fields = findings.len();
-    let header_values = values.split_off(n_fields.min(values.len()));
     drop(wanted);
+    let result = forward_revealed(state, route, parts, bytes, extraction, values, n_fields).await;
+    match result {
+        Ok(Sent { response, handed }) => {
+            if !handed {
+                holds.restore().await;
+            }
+            response
+        }
+        Err(e) => {
+            holds.restore().await;
+            Err(e)
+        }
+    }
+}
+
+/// CVVs revealed for one request, not yet consumed.
+struct Holds<'a> {
+    vault: &'a Vault,
+    holds: Vec<CvvHold>,
+}
+
+impl Holds<'_> {
+    /// Put every CVV back: the request did not reach the processor.
+    async fn restore(&mut self) {
+        for hold in self.holds.drain(..) {
+            if let Err(e) = self.vault.restore_cvv(hold).await {
+                tracing::error!(error = %e, "a CVV could not be put back after a failed request");
+            }
+        }
+    }
+}
+
+/// What [`forward_revealed`] did: the upstream's answer, and whether the request may
+/// have reached it.
+struct Sent {
+    response: Result<Response<Body>>,
+    handed: bool,
+}
+
+/// Put the revealed values into the request and send it.
+async fn forward_revealed(
+    state: &OutboundState,
+    route: &Route,
+    mut parts: http::request::Parts,
+    bytes: bytes::Bytes,
+    extraction: codec::Extraction,
+    mut values: Vec<Option<Zeroizing<String>>>,
+    n_fields: usize,
+) -> Result<Sent> {
+    let header_values = values.split_off(n_fields.min(values.len()));
     let out = extraction.apply_with(&values)?;
     drop(values);
     for ((name, _), value) in route.headers.iter().zip(header_values) {
@@ -265,7 +325,7 @@ async fn forward(
     };
     let query = out.query.as_deref().or(parts.uri.query());
     let uri = route.destination.uri(rest, query)?;
-    forward::send(
+    let (response, handed) = forward::send_tracked(
         &route.destination,
         parts,
         full(body_bytes),
@@ -273,13 +333,15 @@ async fn forward(
         None,
         state.timeout,
     )
-    .await
+    .await;
+    Ok(Sent { response, handed })
 }
 
 type Revealed = (
     Vec<Option<Zeroizing<String>>>,
     Vec<AuditEvent>,
     Option<Error>,
+    Vec<CvvHold>,
 );
 
 /// Reveal every wanted token, in order; stop revealing at the first failure (so no
@@ -294,6 +356,7 @@ async fn reveal_all(
     let mut values = Vec::with_capacity(wanted.len());
     let mut events = Vec::with_capacity(wanted.len());
     let mut first_error = None;
+    let mut holds = Vec::new();
     for w in wanted {
         let Some(w) = w else {
             values.push(None);
@@ -315,10 +378,11 @@ async fn reveal_all(
             .origin(origin.clone());
         match state
             .vault
-            .detokenize_with(w.token, w.scope, &authorize)
+            .detokenize_held(w.token, w.scope, &authorize)
             .await
         {
-            Ok(revealed) => {
+            Ok((revealed, hold)) => {
+                holds.extend(hold);
                 events.push(event.class(revealed.class));
                 values.push(Some(Zeroizing::new(revealed.value.expose().to_owned())));
             }
@@ -329,7 +393,7 @@ async fn reveal_all(
             }
         }
     }
-    (values, events, first_error)
+    (values, events, first_error, holds)
 }
 
 fn header_str<'a>(headers: &'a http::HeaderMap, name: &HeaderName) -> Result<Option<&'a str>> {

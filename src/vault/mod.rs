@@ -11,10 +11,12 @@ pub mod record;
 mod reveal;
 pub mod settings;
 pub mod store;
+pub mod sweep;
 pub mod token;
 
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
 use crate::sensitive::{DataClass, Plaintext, Sensitive};
@@ -79,12 +81,34 @@ enum CvvMode {
     Durable(EpochKeys),
 }
 
+/// A CVV taken out of the store for a request that may not reach its processor:
+/// [`Vault::restore_cvv`] puts it back, dropping it consumes it.
+pub struct CvvHold {
+    key: String,
+    expires: u64,
+    record: Vec<u8>,
+}
+
+/// The live CVV keys of each card scope, oldest first, so that a scope holds at most
+/// `cvv_per_scope` of them (a new CVV evicts the oldest). Keyed by the scope's keyed
+/// hash, like the records.
+#[derive(Default)]
+struct ScopeIndex {
+    scopes: HashMap<String, VecDeque<(String, u64)>>,
+    entries: usize,
+}
+
 /// The vault.
 pub struct Vault {
     keys: Keys,
     store: Arc<dyn TokenStore>,
     cvv: CvvMode,
     cvv_ttl: u64,
+    cvv_per_scope: usize,
+    /// The most CVV keys the scope index remembers (`cvv_max_entries`).
+    scope_index_max: usize,
+    scope_index: Mutex<ScopeIndex>,
+    sweep: sweep::SweepDetector,
     issued: [AtomicU64; 4],
 }
 
@@ -109,14 +133,6 @@ fn class_index(c: DataClass) -> usize {
         DataClass::Cvv => 1,
         DataClass::BankAccount => 2,
         DataClass::Secret => 3,
-    }
-}
-
-/// The volatile key of a CVV token.
-fn cvv_key(token: &str, scope: Option<&str>) -> String {
-    match scope {
-        Some(s) => format!("{s}{SCOPE_SEP}{token}"),
-        None => token.to_owned(),
     }
 }
 
@@ -213,6 +229,10 @@ impl Vault {
             store,
             cvv,
             cvv_ttl: settings.cvv_ttl_secs.max(1),
+            cvv_per_scope: settings.cvv_per_scope.max(1),
+            scope_index_max: settings.cvv_max_entries.max(1),
+            scope_index: Mutex::new(ScopeIndex::default()),
+            sweep: sweep::SweepDetector::new(settings.sweep_threshold, settings.sweep_window_secs),
             issued: Default::default(),
         })
     }
@@ -243,6 +263,33 @@ impl Vault {
             CvvMode::Memory(mem) => mem.capacity(),
             CvvMode::Durable(_) => 0,
         }
+    }
+
+    /// Tokenizations refused by the sweep detector (for metrics).
+    pub fn sweep_refusals(&self) -> u64 {
+        self.sweep.refusals()
+    }
+
+    /// The volatile key of a CVV token: the token, after the scope's keyed hash when
+    /// it has one. The scope itself (a card token, or whatever a caller sent) is never
+    /// stored.
+    fn cvv_key(&self, token: &str, scope: Option<&str>) -> Result<String> {
+        let Some(scope) = scope else {
+            return Ok(token.to_owned());
+        };
+        let mut key = self.scope_hash(scope)?;
+        key.push(SCOPE_SEP);
+        key.push_str(token);
+        Ok(key)
+    }
+
+    // Safe to store: a keyed HMAC, useless without the fingerprint key.
+    fn scope_hash(&self, scope: &str) -> Result<String> {
+        let mac = crypto::hmac_sha256(
+            self.keys.fingerprint_key(),
+            &[b"vaultgate-cvv-scope/1", scope.as_bytes()],
+        )?;
+        Ok(mac.iter().map(|b| format!("{b:02x}")).collect())
     }
 
     /// Tokens issued by this process, per class (for metrics).
@@ -302,10 +349,22 @@ impl Vault {
         let fingerprint = deterministic
             .then(|| self.fingerprint(class, format, value))
             .transpose()?;
+        // A deterministic PAN token is an oracle for its number: count the numbers
+        // seen for the first time per first six and last four (see `sweep`).
+        let bucket = (deterministic && class == DataClass::Pan)
+            .then(|| sweep::bucket_of(value.expose()))
+            .flatten();
+        let now = now_secs();
+        if let Some(b) = bucket {
+            self.sweep.check(b, now)?;
+        }
         if let Some(fp) = &fingerprint
             && let Some(existing) = self.store.fingerprint(fp).await?
         {
             return Ok(existing);
+        }
+        if let Some(b) = bucket {
+            self.sweep.note_new(b, now)?;
         }
         let (version, sealer) = self.keys.active()?;
         let header = Header {
@@ -372,11 +431,22 @@ impl Vault {
             (TokenFormat::Digits, None) => TokenFormat::Opaque,
             (f, _) => f,
         };
+        // A scope must be a token of this vault: anything else (a PAN, say) would
+        // make a card's CVV slots fillable by name, and is refused.
+        if let Some(s) = scope
+            && !self.is_issued(s).await?
+        {
+            return Err(Error::InvalidScope);
+        }
         let template = Template::new(DataClass::Cvv, format, value.expose())?;
         let now = now_secs();
         let expires = now.saturating_add(self.cvv_ttl);
+        let scope_hash = scope.map(|s| self.scope_hash(s)).transpose()?;
+        if let Some(h) = &scope_hash {
+            self.make_room(h, now).await?;
+        }
         for token in candidates(&template) {
-            let key = cvv_key(&token, scope);
+            let key = self.cvv_key(&token, scope)?;
             let inserted = match &self.cvv {
                 CvvMode::Memory(mem) => {
                     let header = Header {
@@ -389,7 +459,7 @@ impl Vault {
                     let (nonce, ct) = mem
                         .sealer()
                         .seal(&header.aad(&key), value.expose().as_bytes())?;
-                    mem.insert(key, expires, header.encode_record(&nonce, &ct))?
+                    mem.insert(key.clone(), expires, header.encode_record(&nonce, &ct))?
                 }
                 CvvMode::Durable(epochs) => {
                     let epoch = epochs.epoch_of(now);
@@ -410,11 +480,80 @@ impl Vault {
                 }
             };
             if inserted {
+                if let Some(h) = scope_hash {
+                    self.remember_scoped(h, key, expires)?;
+                }
                 self.count_issued(DataClass::Cvv);
                 return Ok(token);
             }
         }
         Err(Error::TokenSpaceExhausted("cvv"))
+    }
+
+    fn scope_index(&self) -> Result<std::sync::MutexGuard<'_, ScopeIndex>> {
+        self.scope_index
+            .lock()
+            .map_err(|_| Error::Internal("CVV scope index lock"))
+    }
+
+    /// Before a scoped CVV is stored: evict the scope's oldest live CVVs so that it
+    /// keeps at most `cvv_per_scope` (counting the new one). Nobody can fill a card's
+    /// token space; a flood only pushes out earlier CVVs of that card.
+    async fn make_room(&self, scope_hash: &str, now: u64) -> Result<()> {
+        let evicted: Vec<String> = {
+            let mut index = self.scope_index()?;
+            let ScopeIndex { scopes, entries } = &mut *index;
+            let mut evicted = Vec::new();
+            if let Some(keys) = scopes.get_mut(scope_hash) {
+                let before = keys.len();
+                keys.retain(|(_, exp)| *exp > now);
+                while keys.len() >= self.cvv_per_scope {
+                    match keys.pop_front() {
+                        Some((k, _)) => evicted.push(k),
+                        None => break,
+                    }
+                }
+                *entries = entries.saturating_sub(before - keys.len());
+            }
+            evicted
+        };
+        for key in evicted {
+            match &self.cvv {
+                CvvMode::Memory(mem) => {
+                    mem.take(&key)?;
+                }
+                CvvMode::Durable(_) => {
+                    self.store.take(Space::Volatile, &key).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Note a scoped CVV in the index. Bounded by `cvv_max_entries`: when full,
+    /// expired keys go first; if it is still full, the CVV store counts as full.
+    fn remember_scoped(&self, scope_hash: String, key: String, expires: u64) -> Result<()> {
+        let mut index = self.scope_index()?;
+        if index.entries >= self.scope_index_max {
+            let now = now_secs();
+            let mut left = 0;
+            index.scopes.retain(|_, keys| {
+                keys.retain(|(_, exp)| *exp > now);
+                left += keys.len();
+                !keys.is_empty()
+            });
+            index.entries = left;
+            if index.entries >= self.scope_index_max {
+                return Err(Error::CvvStoreFull);
+            }
+        }
+        index
+            .scopes
+            .entry(scope_hash)
+            .or_default()
+            .push_back((key, expires));
+        index.entries += 1;
+        Ok(())
     }
 
     /// Make every write so far durable.

@@ -40,6 +40,63 @@ impl Vault {
         Ok((record.header, Plaintext::from_utf8(plain)?))
     }
 
+    /// Reveal a token; a CVV is taken out of the store and handed back as a
+    /// [`CvvHold`]: dropping the hold consumes the CVV, [`Vault::restore_cvv`] puts
+    /// it back (the outbound proxy does when its request never reached the
+    /// processor).
+    pub async fn detokenize_held(
+        &self,
+        token: &str,
+        scope: Option<&str>,
+        authorize: &(dyn Fn(DataClass) -> Result<()> + Sync),
+    ) -> Result<(Revealed, Option<CvvHold>)> {
+        if !is_cvv(token, scope) {
+            return self
+                .detokenize_with(token, scope, authorize)
+                .await
+                .map(|r| (r, None));
+        }
+        authorize(DataClass::Cvv)?;
+        let key = self.cvv_key(token, scope)?;
+        let bytes = match &self.cvv {
+            CvvMode::Memory(mem) => mem.take(&key)?,
+            CvvMode::Durable(_) => self.store.take(Space::Volatile, &key).await?,
+        }
+        .ok_or(Error::CvvExpired)?;
+        if matches!(self.cvv, CvvMode::Durable(_)) {
+            self.store.durable().await?;
+        }
+        let expires = Record::parse(&bytes)?.header.expires.unwrap_or(0);
+        let hold = CvvHold {
+            key,
+            expires,
+            record: bytes,
+        };
+        match self.open_cvv(&hold.key, &hold.record).await {
+            Ok(revealed) => Ok((revealed, Some(hold))),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Put back a CVV taken by [`Vault::detokenize_held`] (unless it has expired).
+    pub async fn restore_cvv(&self, hold: CvvHold) -> Result<()> {
+        if hold.expires <= now_secs() {
+            return Ok(());
+        }
+        match &self.cvv {
+            CvvMode::Memory(mem) => {
+                mem.insert(hold.key, hold.expires, hold.record)?;
+            }
+            CvvMode::Durable(_) => {
+                self.store
+                    .insert(Space::Volatile, &hold.key, &hold.record, Some(hold.expires))
+                    .await?;
+                self.store.durable().await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Reveal a token with no per-class check (the CLI and trusted in-process callers).
     pub async fn detokenize(&self, token: &str, scope: Option<&str>) -> Result<Revealed> {
         self.detokenize_with(token, scope, &|_| Ok(())).await
@@ -51,7 +108,7 @@ impl Vault {
         scope: Option<&str>,
         consume: bool,
     ) -> Result<Revealed> {
-        let key = cvv_key(token, scope);
+        let key = self.cvv_key(token, scope)?;
         let bytes = match &self.cvv {
             CvvMode::Memory(mem) if consume => mem.take(&key)?,
             CvvMode::Memory(mem) => mem.peek(&key)?,
@@ -62,14 +119,19 @@ impl Vault {
         if consume && matches!(self.cvv, CvvMode::Durable(_)) {
             self.store.durable().await?;
         }
-        let record = Record::parse(&bytes)?;
+        self.open_cvv(&key, &bytes).await
+    }
+
+    /// Check and decrypt a CVV record stored under `key`.
+    async fn open_cvv(&self, key: &str, bytes: &[u8]) -> Result<Revealed> {
+        let record = Record::parse(bytes)?;
         if record.header.class != DataClass::Cvv {
             return Err(Error::Integrity("a volatile record is not a CVV"));
         }
         if record.header.expires.is_none_or(|e| e <= now_secs()) {
             return Err(Error::CvvExpired);
         }
-        let aad = record.aad(&key);
+        let aad = record.aad(key);
         let plain = match &self.cvv {
             CvvMode::Memory(mem) => mem.sealer().open(&aad, record.nonce, record.ciphertext)?,
             CvvMode::Durable(epochs) => epochs
@@ -141,7 +203,7 @@ impl Vault {
     }
 
     async fn cvv_bytes(&self, token: &str, scope: Option<&str>) -> Result<Option<Vec<u8>>> {
-        let key = cvv_key(token, scope);
+        let key = self.cvv_key(token, scope)?;
         match &self.cvv {
             CvvMode::Memory(mem) => mem.peek(&key),
             CvvMode::Durable(_) => self.store.get(Space::Volatile, &key).await,
@@ -151,7 +213,7 @@ impl Vault {
     /// Delete a token (and its fingerprint mapping). True if it existed.
     pub async fn delete(&self, token: &str, scope: Option<&str>) -> Result<bool> {
         if is_cvv(token, scope) {
-            let key = cvv_key(token, scope);
+            let key = self.cvv_key(token, scope)?;
             let existed = match &self.cvv {
                 CvvMode::Memory(mem) => mem.take(&key)?.is_some(),
                 CvvMode::Durable(_) => self.store.take(Space::Volatile, &key).await?.is_some(),

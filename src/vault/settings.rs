@@ -61,6 +61,15 @@ pub struct VaultSettings {
     /// The most bytes (keys, sealed records and bookkeeping) CVV records take in
     /// memory at once.
     pub cvv_max_bytes: u64,
+    /// The most live CVV tokens per card scope; a new one evicts the oldest, so that
+    /// nobody can fill a card's token space (default 8).
+    pub cvv_per_scope: usize,
+    /// New card numbers sharing one first six and last four that may be tokenized
+    /// deterministically per `sweep_window_secs` (default 32; 0 turns the detector
+    /// off). Past it, that bucket answers 429 `tokenization_sweep_detected`.
+    pub sweep_threshold: u32,
+    /// The sweep detector's window, in seconds (default 600).
+    pub sweep_window_secs: u64,
     /// sled's page cache, in MiB (sled's own default is 1 GiB).
     pub cache_capacity_mb: u64,
     /// `sled` (default) or `postgres`.
@@ -87,6 +96,9 @@ impl Default for VaultSettings {
             cvv_durable: false,
             cvv_max_entries: 100_000,
             cvv_max_bytes: 64 * 1024 * 1024,
+            cvv_per_scope: 8,
+            sweep_threshold: 32,
+            sweep_window_secs: 600,
             cache_capacity_mb: 64,
             store: StoreKind::Sled,
             postgres_url: None,
@@ -109,6 +121,16 @@ impl VaultSettings {
         if self.cvv_max_bytes == 0 {
             return Err(Error::Config(
                 "vault.cvv_max_bytes: must be at least 1".into(),
+            ));
+        }
+        if self.cvv_per_scope == 0 {
+            return Err(Error::Config(
+                "vault.cvv_per_scope: must be at least 1".into(),
+            ));
+        }
+        if self.sweep_window_secs == 0 {
+            return Err(Error::Config(
+                "vault.sweep_window_secs: must be at least 1".into(),
             ));
         }
         self.seal.validate()?;

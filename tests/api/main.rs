@@ -17,6 +17,7 @@ mod api_audit;
 mod api_clients;
 mod api_conventions;
 mod api_openapi;
+mod api_oracle;
 mod api_reveal;
 mod audit_log;
 mod demo;

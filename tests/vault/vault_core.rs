@@ -469,9 +469,23 @@ async fn reopening_keeps_every_token_and_delete_forgets() {
 #[tokio::test]
 async fn a_full_token_space_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let vault = new_vault(dir.path());
+    // Issue 12: a scope holds at most `cvv_per_scope` live CVVs (default 8) and must be
+    // a token of this vault; to fill a space, allow them all and scope by a card token.
+    let s = VaultSettings {
+        cvv_per_scope: 1000,
+        ..settings(dir.path())
+    };
+    let keys = keyring::init(&s.keyring, &pass(), KdfParams::MINIMUM).unwrap();
+    let vault = Vault::open(&s, keys).unwrap();
+    let card = vault
+        .tokenize(
+            &value(DataClass::Pan, "4242424242424242"),
+            &Default::default(),
+        )
+        .await
+        .unwrap();
     let scope = TokenizeOptions {
-        scope: Some("tok_scope".into()),
+        scope: Some(card),
         ..Default::default()
     };
     // 3 digits: 999 tokens other than the value itself.
@@ -489,6 +503,58 @@ async fn a_full_token_space_is_a_clear_error() {
         .err()
         .unwrap();
     assert!(matches!(err, Error::TokenSpaceExhausted("cvv")));
+}
+
+#[tokio::test]
+async fn a_scope_keeps_its_newest_cvvs_and_never_fills() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = new_vault(dir.path());
+    let card = vault
+        .tokenize(
+            &value(DataClass::Pan, "4242424242424242"),
+            &Default::default(),
+        )
+        .await
+        .unwrap();
+    let scope = TokenizeOptions {
+        scope: Some(card.clone()),
+        ..Default::default()
+    };
+    let mut tokens = Vec::new();
+    for _ in 0..1500 {
+        tokens.push(
+            vault
+                .tokenize(&value(DataClass::Cvv, "123"), &scope)
+                .await
+                .unwrap(),
+        );
+    }
+    // The newest eight reveal; the oldest were evicted.
+    let newest = &tokens[tokens.len() - 8..];
+    for t in newest {
+        assert_eq!(
+            vault
+                .detokenize(t, Some(&card))
+                .await
+                .unwrap()
+                .value
+                .expose(),
+            "123"
+        );
+    }
+    if !newest.contains(&tokens[0]) {
+        assert!(vault.detokenize(&tokens[0], Some(&card)).await.is_err());
+    }
+    // A scope that is not a token of this vault: refused, nothing stored.
+    let bad = TokenizeOptions {
+        scope: Some("4111111111111111".into()),
+        ..Default::default()
+    };
+    let err = vault
+        .tokenize(&value(DataClass::Cvv, "123"), &bad)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidScope), "{err}");
 }
 
 /// Issue every token of a small space once, then expect exhaustion.
