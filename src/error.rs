@@ -87,6 +87,10 @@ pub enum Error {
     /// The audit log cannot be written, so reveals are refused.
     #[error("the audit log cannot be written")]
     AuditUnavailable,
+    /// A record is sealed under a data key version this server does not hold, even
+    /// after reloading the keyring (a rotation it has not seen yet).
+    #[error("the record's data key version is not available on this server")]
+    KeyUnavailable,
     /// A record or keyring failed its integrity check (AES-GCM tag, MAC, format).
     #[error("integrity check failed: {0}")]
     Integrity(&'static str),
@@ -212,6 +216,7 @@ impl Error {
             Error::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Error::StoreUnavailable
             | Error::AuditUnavailable
+            | Error::KeyUnavailable
             | Error::CvvStoreFull
             | Error::Sealed => StatusCode::SERVICE_UNAVAILABLE,
             Error::InvalidShare(_) => StatusCode::BAD_REQUEST,
@@ -246,6 +251,7 @@ impl Error {
             Error::UpstreamTimeout => "upstream_timeout",
             Error::StoreUnavailable => "store_unavailable",
             Error::AuditUnavailable => "audit_unavailable",
+            Error::KeyUnavailable => "key_unavailable",
             Error::Integrity(_) => "integrity_error",
             Error::TokenSpaceExhausted(_) => "token_space_exhausted",
             Error::Sealed => "sealed",

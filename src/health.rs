@@ -10,6 +10,12 @@ pub struct Readiness {
     upstreams_built: AtomicBool,
     draining: AtomicBool,
     sealed: AtomicBool,
+    /// The store did not answer the last ping (a database down).
+    store_unreachable: AtomicBool,
+    /// The keyring cannot open the active data key version.
+    keys_unavailable: AtomicBool,
+    /// The audit log cannot be written.
+    audit_unwritable: AtomicBool,
 }
 
 impl Readiness {
@@ -33,9 +39,27 @@ impl Readiness {
         self.draining.store(true, Ordering::Release);
     }
 
+    /// The last store ping failed (or succeeded again).
+    pub fn set_store_reachable(&self, reachable: bool) {
+        self.store_unreachable.store(!reachable, Ordering::Release);
+    }
+
+    /// The keyring could (or could not) open the active data key version.
+    pub fn set_keys_available(&self, available: bool) {
+        self.keys_unavailable.store(!available, Ordering::Release);
+    }
+
+    /// The audit log can (or cannot) be written.
+    pub fn set_audit_writable(&self, writable: bool) {
+        self.audit_unwritable.store(!writable, Ordering::Release);
+    }
+
     /// Whether every condition holds.
     pub fn is_ready(&self) -> bool {
         self.store_open.load(Ordering::Acquire)
+            && !self.store_unreachable.load(Ordering::Acquire)
+            && !self.keys_unavailable.load(Ordering::Acquire)
+            && !self.audit_unwritable.load(Ordering::Acquire)
             && self.upstreams_built.load(Ordering::Acquire)
             && !self.draining.load(Ordering::Acquire)
             && !self.sealed.load(Ordering::Acquire)

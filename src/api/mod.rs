@@ -94,6 +94,29 @@ fn sync_vault_counters(state: &ApiState) {
         "CVV records memory may hold.",
         state.vault.cvv_store_capacity(),
     );
+    let registry = &state.metrics.registry;
+    registry
+        .counter_vec(
+            "vaultgate_rewrap_records_total",
+            "Records re-encrypted under the active data key by this process.",
+            &[],
+        )
+        .with(&[])
+        .absolute(state.vault.rewrapped_total());
+    registry
+        .gauge_vec(
+            "vaultgate_rewrap_remaining",
+            "Records still under an older data key in the rewrap under way.",
+            &[],
+        )
+        .set(&[], state.vault.rewrap_remaining() as f64);
+    registry
+        .gauge_vec(
+            "vaultgate_key_active_version",
+            "The data key version new records are sealed under.",
+            &[],
+        )
+        .set(&[], f64::from(state.vault.active_key_version()));
 }
 
 /// The paths the API listener answers.

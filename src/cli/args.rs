@@ -205,7 +205,13 @@ pub enum KeysAction {
     /// Make a new data key version active.
     Rotate,
     /// Re-encrypt every record sealed under an older key version.
-    Rewrap,
+    Rewrap {
+        /// Ask the running server to rewrap (`POST <URL>/v1/sys/rewrap`), for a sled
+        /// store it holds open; the API key of a client with `seal = true` is read from
+        /// $VAULTGATE_API_KEY.
+        #[arg(long, value_name = "URL")]
+        api: Option<String>,
+    },
     /// Re-seal the master key under a new passphrase.
     Passwd {
         /// Read the new passphrase from this file (else $VAULTGATE_NEW_PASSPHRASE, else a prompt).

@@ -1,6 +1,6 @@
 //! `vaultgate keys rotate | rewrap | passwd | rekey | reseal | seal-info`.
 
-use super::args::{Global, KeysAction, SealArg, SplitArgs};
+use super::args::{Global, KeysAction, SealArg, SplitArgs, StoreArg};
 use super::context::{read_passphrase, runtime};
 use crate::error::{Error, Result};
 use crate::vault::keys::crypto::SecretKey;
@@ -19,15 +19,33 @@ pub(super) fn run_keys(
             let (version, keys) =
                 keyring::rotate_with(&global.keyring, &global.credential()?.unlock())?;
             *audit_key = keys.audit_key().ok();
+            if global.store == StoreArg::Postgres {
+                // Every instance on the database switches to the new version together.
+                runtime()?.block_on(async {
+                    let store = crate::vault::open_store(&global.settings()?).await?;
+                    store.set_shared_key_version(version).await
+                })?;
+            }
             eprintln!(
                 "data key version {version} is now active; run `vaultgate keys rewrap` to \
                  re-encrypt older records"
             );
             Ok(())
         }
-        KeysAction::Rewrap => {
+        KeysAction::Rewrap { api: Some(url) } => {
+            let body = runtime()?.block_on(rewrap_through(url))?;
+            eprintln!("the server rewrapped: {body}");
+            Ok(())
+        }
+        KeysAction::Rewrap { api: None } => {
             let report = runtime()?.block_on(async {
-                let vault = global.open_vault().await?;
+                let vault = global.open_vault().await.map_err(|e| match e {
+                    Error::Store(m) if global.store == StoreArg::Sled => Error::Store(format!(
+                        "{m}; while a server holds the store, rewrap through it with \
+                         `keys rewrap --api http://<api listen>`"
+                    )),
+                    other => other,
+                })?;
                 *audit_key = vault.audit_key().ok();
                 vault.rewrap().await
             })?;
@@ -132,6 +150,38 @@ pub(super) fn run_keys(
             Ok(())
         }
     }
+}
+
+/// `POST <url>/v1/sys/rewrap` with the API key in $VAULTGATE_API_KEY: the server's
+/// answer on success.
+async fn rewrap_through(url: &str) -> Result<String> {
+    let key = std::env::var("VAULTGATE_API_KEY").map_err(|_| {
+        Error::Config(
+            "--api needs the API key of a client with seal = true in $VAULTGATE_API_KEY".into(),
+        )
+    })?;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let req = http::Request::post(format!("{}/v1/sys/rewrap", url.trim_end_matches('/')))
+        .header(http::header::AUTHORIZATION, format!("Bearer {key}"))
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .map_err(|_| Error::Config("--api is not a valid URL".into()))?;
+    let resp = client
+        .request(req)
+        .await
+        .map_err(|_| Error::Config("cannot reach the server named by --api".into()))?;
+    let status = resp.status();
+    let bytes = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .map_err(|_| Error::Config("the server's answer was cut".into()))?
+        .to_bytes();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    if !status.is_success() {
+        return Err(Error::Keyring(format!(
+            "the server refused the rewrap ({status}): {text}"
+        )));
+    }
+    Ok(text)
 }
 
 /// argon2id parameters: the defaults, with the options given.

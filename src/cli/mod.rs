@@ -112,7 +112,7 @@ pub fn run_vault_command(global: &Global, command: &Command) -> Result<()> {
             let result = run_keys(global, action, &mut key);
             let op = match action {
                 KeysAction::Rotate => crate::audit::Action::KeyRotate,
-                KeysAction::Rewrap => crate::audit::Action::KeyRewrap,
+                KeysAction::Rewrap { .. } => crate::audit::Action::KeyRewrap,
                 KeysAction::Passwd { .. } => crate::audit::Action::KeyPasswd,
                 KeysAction::Rekey { .. } => crate::audit::Action::KeyRekey,
                 KeysAction::Reseal { .. } => crate::audit::Action::KeyReseal,

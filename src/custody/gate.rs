@@ -24,7 +24,7 @@ use crate::metrics::Metrics;
 use crate::net::ConnInfo;
 use crate::net::body::{Body, error_response, full};
 use crate::outbound::{self, OutboundState};
-use crate::vault::Vault;
+use crate::vault::{Vault, WATCH_PERIOD};
 
 type Answer = std::result::Result<Response<Body>, Infallible>;
 
@@ -47,6 +47,8 @@ pub struct Gate {
     /// Run the CVV sweeper while unsealed.
     sweep: bool,
     sweeper: Mutex<Option<JoinHandle<()>>>,
+    /// The key and readiness watch of the vault in service.
+    watch: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for Gate {
@@ -77,6 +79,7 @@ impl Gate {
             live: ArcSwapOption::empty(),
             sweep,
             sweeper: Mutex::new(None),
+            watch: Mutex::new(None),
         }
     }
 
@@ -136,6 +139,10 @@ impl Gate {
 
     fn sweeper(&self) -> std::sync::MutexGuard<'_, Option<JoinHandle<()>>> {
         self.sweeper.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn watch(&self) -> std::sync::MutexGuard<'_, Option<JoinHandle<()>>> {
+        self.watch.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -207,8 +214,15 @@ impl Slot for Gate {
             outbound,
         })));
         if self.sweep
-            && let Some(old) = self.sweeper().replace(spawn_sweeper(vault))
+            && let Some(old) = self.sweeper().replace(spawn_sweeper(Arc::clone(&vault)))
         {
+            old.abort();
+        }
+        if let Some(old) = self.watch().replace(spawn_watch(
+            vault,
+            Arc::clone(&self.readiness),
+            Arc::clone(&self.access),
+        )) {
             old.abort();
         }
         self.readiness.set_sealed(false);
@@ -221,7 +235,64 @@ impl Slot for Gate {
         if let Some(sweeper) = self.sweeper().take() {
             sweeper.abort();
         }
+        if let Some(watch) = self.watch().take() {
+            watch.abort();
+        }
     }
+}
+
+/// Every [`WATCH_PERIOD`]: pick up a rotated keyring (and, on a shared store, the
+/// published active version), ping the store, and check that the audit log can be
+/// written; `/readyz` follows. A change of state is logged once, not at every tick.
+pub fn spawn_watch(
+    vault: Arc<Vault>,
+    readiness: Arc<Readiness>,
+    access: Arc<Access>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(WATCH_PERIOD);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last = (true, true, true);
+        loop {
+            tick.tick().await;
+            let ping = tokio::time::timeout(WATCH_PERIOD * 2, vault.store().ping()).await;
+            let store_ok = matches!(ping, Ok(Ok(())));
+            let keys_ok = if store_ok {
+                match tokio::time::timeout(WATCH_PERIOD * 2, vault.refresh_keys()).await {
+                    Ok(Ok(_)) => true,
+                    Ok(Err(Error::StoreUnavailable | Error::Store(_))) | Err(_) => last.1,
+                    Ok(Err(_)) => false,
+                }
+            } else {
+                last.1
+            };
+            let audit_ok = access
+                .audit_log()
+                .is_none_or(|log| audit_writable(log.path()));
+            readiness.set_store_reachable(store_ok);
+            readiness.set_keys_available(keys_ok);
+            readiness.set_audit_writable(audit_ok);
+            let now = (store_ok, keys_ok, audit_ok);
+            if now != last {
+                if store_ok && keys_ok && audit_ok {
+                    tracing::info!("store, keyring and audit log available again: ready");
+                } else {
+                    tracing::error!(
+                        store = store_ok,
+                        keyring = keys_ok,
+                        audit_log = audit_ok,
+                        "not ready: a dependency is unavailable"
+                    );
+                }
+                last = now;
+            }
+        }
+    })
+}
+
+/// Whether the audit log file can be opened for appending (nothing is written).
+fn audit_writable(path: &std::path::Path) -> bool {
+    std::fs::OpenOptions::new().append(true).open(path).is_ok()
 }
 
 /// Drop expired CVVs once a minute (and once at start, for records left by a restart).

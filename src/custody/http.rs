@@ -6,6 +6,11 @@
 //!   for an HSM seal, or `{"passphrase": …}` for a passphrase seal, after a seal;
 //! - `POST /v1/sys/seal`: drop the keys from memory; an authenticated client with
 //!   `seal = true` only.
+//! - `POST /v1/sys/rewrap`: re-encrypt every record under the active data key
+//!   version, through the running server (whose sled store no other process can
+//!   open); a client with `seal = true` only. Picks up a rotated keyring first.
+//!   Resumable: run it again after an interruption. Progress is in the
+//!   `vaultgate_rewrap_*` metrics.
 //!
 //! Unsealing takes no API key: the share (or the HSM) is the credential, as each
 //! share's holder is a different operator. Every call is audited with its peer
@@ -84,6 +89,28 @@ async fn route(
                 Some(share) => custody.submit_share(&share, &origin).await?,
                 None => custody.unseal_other(passphrase, &origin).await?,
             }
+        }
+        (&Method::POST, "/v1/sys/rewrap") => {
+            let client = api_client(access, conn, req.headers()).await?;
+            if !client.may_seal() {
+                return Err(Error::Forbidden("this client may not rewrap the vault"));
+            }
+            let vault = custody.vault_or_sealed()?;
+            let result = vault.rewrap().await;
+            if let Some(log) = access.audit_log() {
+                let event =
+                    crate::audit::AuditEvent::new(client.name(), crate::audit::Action::KeyRewrap)
+                        .origin(&origin)
+                        .outcome_of(&result);
+                log.record(event).await?;
+            }
+            let report = result?;
+            let body = serde_json::json!({
+                "rewrapped": report.rewrapped,
+                "current": report.current,
+                "active_version": vault.active_key_version(),
+            });
+            return Ok(json(StatusCode::OK, Bytes::from(body.to_string())));
         }
         (&Method::POST, "/v1/sys/seal") => {
             let client = api_client(access, conn, req.headers()).await?;

@@ -9,6 +9,7 @@ pub mod keys;
 mod maintain;
 pub mod record;
 mod reveal;
+mod rotation;
 pub mod settings;
 pub mod store;
 pub mod sweep;
@@ -22,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::sensitive::{DataClass, Plaintext, Sensitive};
 
 pub use keys::{Keys, Passphrase, crypto, keyring};
+pub use rotation::{SHARED_SWITCH_GRACE, WATCH_PERIOD};
 pub use settings::{StoreKind, VaultSettings};
 pub use store::postgres::PgStore;
 pub use store::sled::SledStore;
@@ -100,7 +102,15 @@ struct ScopeIndex {
 
 /// The vault.
 pub struct Vault {
-    keys: Keys,
+    /// The current keys: swapped whole when a rotated keyring is picked up
+    /// ([`Vault::refresh_keys`]); a request uses the keys it loaded throughout.
+    keys: arc_swap::ArcSwap<Keys>,
+    /// Where the keyring file is, to pick up rotations from.
+    keyring: std::path::PathBuf,
+    /// Serialises reloads; holds the keyring file's stamp as last read.
+    reload: tokio::sync::Mutex<Option<rotation::FileStamp>>,
+    /// Rewrap progress, for metrics.
+    rewrap: rotation::RewrapProgress,
     store: Arc<dyn TokenStore>,
     cvv: CvvMode,
     cvv_ttl: u64,
@@ -225,7 +235,10 @@ impl Vault {
             )?)
         };
         Ok(Vault {
-            keys,
+            keys: arc_swap::ArcSwap::from_pointee(keys),
+            keyring: settings.keyring.clone(),
+            reload: tokio::sync::Mutex::new(rotation::FileStamp::of(&settings.keyring)),
+            rewrap: rotation::RewrapProgress::default(),
             store,
             cvv,
             cvv_ttl: settings.cvv_ttl_secs.max(1),
@@ -239,7 +252,7 @@ impl Vault {
 
     /// The audit log's MAC key, derived from the master key ([`Keys::audit_key`]).
     pub fn audit_key(&self) -> Result<crypto::SecretKey> {
-        self.keys.audit_key()
+        self.keys.load().audit_key()
     }
 
     /// The store under this vault.
@@ -286,7 +299,7 @@ impl Vault {
     // Safe to store: a keyed HMAC, useless without the fingerprint key.
     fn scope_hash(&self, scope: &str) -> Result<String> {
         let mac = crypto::hmac_sha256(
-            self.keys.fingerprint_key(),
+            self.keys.load().fingerprint_key(),
             &[b"vaultgate-cvv-scope/1", scope.as_bytes()],
         )?;
         Ok(mac.iter().map(|b| format!("{b:02x}")).collect())
@@ -366,7 +379,8 @@ impl Vault {
         if let Some(b) = bucket {
             self.sweep.note_new(b, now)?;
         }
-        let (version, sealer) = self.keys.active()?;
+        let keys = self.keys.load_full();
+        let (version, sealer) = keys.active()?;
         let header = Header {
             class,
             key_version: version,
@@ -408,7 +422,7 @@ impl Vault {
         value: &Sensitive,
     ) -> Result<Vec<u8>> {
         let mac = crypto::hmac_sha256(
-            self.keys.fingerprint_key(),
+            self.keys.load().fingerprint_key(),
             &[
                 b"vaultgate-fingerprint/1",
                 class.as_str().as_bytes(),

@@ -35,7 +35,8 @@ impl Vault {
             .ok_or(Error::TokenNotFound)?;
         let record = Record::parse(&bytes)?;
         authorize(record.header.class)?;
-        let sealer = self.keys.version(record.header.key_version)?;
+        let keys = self.keys_for(record.header.key_version).await?;
+        let sealer = keys.version(record.header.key_version)?;
         let plain = sealer.open(&record.aad(token), record.nonce, record.ciphertext)?;
         Ok((record.header, Plaintext::from_utf8(plain)?))
     }

@@ -21,5 +21,6 @@ mod api_oracle;
 mod api_reveal;
 mod audit_log;
 mod demo;
+mod key_lifecycle;
 mod outbound;
 mod two_instances;

@@ -270,3 +270,170 @@ async fn two_instances_share_one_vault() {
         .await
         .unwrap();
 }
+
+/// `POST /v1/detokenize` on an instance's API without asserting: the value, or why not.
+async fn try_reveal(api: u16, key: &str, token: &str) -> Result<String, String> {
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let req = http::Request::post(format!("http://127.0.0.1:{api}/v1/detokenize"))
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {key}"))
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            serde_json::json!({ "tokens": [token] }).to_string(),
+        )))
+        .unwrap();
+    let resp = client.request(req).await.map_err(|e| e.to_string())?;
+    let status = resp.status();
+    let bytes = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+    match v["results"][0]["value"].as_str() {
+        Some(value) if status.is_success() => Ok(value.to_owned()),
+        _ => Err(format!("{status}: {v}")),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_rotate_and_rewrap_under_traffic() {
+    let Ok(base) = std::env::var("VAULTGATE_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: VAULTGATE_TEST_POSTGRES_URL not set");
+        return;
+    };
+    let schema = format!("test_{:016x}", rand::random::<u64>());
+    let (admin, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    admin
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    let dir = tempfile::tempdir().unwrap();
+    let init = vaultgate(
+        dir.path(),
+        &["init", "--kdf-memory-kib", "19456", "--kdf-passes", "2"],
+    )
+    .output()
+    .unwrap();
+    assert!(init.status.success());
+    let (up_addr, upstream) = EchoUpstream::start().await.unwrap();
+    let up = format!("http://{up_addr}");
+    let (key, hash) = vaultgate::auth::generate_api_key().unwrap();
+    let client = format!(
+        "[[clients]]\nname = \"billing\"\napi_key_hash = \"{hash}\"\nreveal = [\"pan\", \"cvv\"]\n"
+    );
+    let (mut a, port_a, api_a) = serve(dir.path(), "a", &url, &up, &client);
+    let (mut b, port_b, api_b) = serve(dir.path(), "b", &url, &up, &client);
+
+    // Tokenize through one instance, reveal through the other, in a loop on both.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut loops = Vec::new();
+    for (n, (port, api)) in [(port_a, api_b), (port_b, api_a)].into_iter().enumerate() {
+        let stop = std::sync::Arc::clone(&stop);
+        let key = key.clone();
+        loops.push(tokio::spawn(async move {
+            let mut done = Vec::new();
+            let mut failed = Vec::new();
+            let mut i = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let digits = format!("4{n}{i:013}");
+                let pan = format!(
+                    "{digits}{}",
+                    vaultgate::sensitive::luhn::check_digit(&digits)
+                );
+                i += 1;
+                let Some(echo) = post(port, &BODY.replace("378282246310005", &pan)).await else {
+                    failed.push(format!("tokenize {pan}"));
+                    continue;
+                };
+                // The echo upstream answers with the body it received.
+                let forwarded: serde_json::Value =
+                    serde_json::from_str(echo["body"].as_str().unwrap_or("{}")).unwrap_or_default();
+                let Some(token) = forwarded["cardNumber"].as_str().map(str::to_owned) else {
+                    failed.push(format!("no token in {echo}"));
+                    continue;
+                };
+                match try_reveal(api, &key, &token).await {
+                    Ok(v) if v == pan => {}
+                    other => failed.push(format!("reveal: {other:?}")),
+                }
+                done.push((token, pan));
+            }
+            (done, failed)
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pg = ["--store", "postgres", "--postgres-url", url.as_str()];
+    let rotate = vaultgate(dir.path(), &[&["keys", "rotate"][..], &pg[..]].concat())
+        .output()
+        .unwrap();
+    assert!(
+        rotate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rotate.stderr)
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rewrap = vaultgate(dir.path(), &[&["keys", "rewrap"][..], &pg[..]].concat())
+        .output()
+        .unwrap();
+    assert!(
+        rewrap.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rewrap.stderr)
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut tokens = Vec::new();
+    for l in loops {
+        let (done, failed) = l.await.unwrap();
+        assert!(failed.is_empty(), "failed requests: {failed:?}");
+        tokens.extend(done);
+    }
+    assert!(
+        tokens.len() > 20,
+        "traffic ran throughout: {}",
+        tokens.len()
+    );
+
+    // Every token reveals to its card on both instances.
+    for (token, pan) in &tokens {
+        assert_eq!(
+            try_reveal(api_a, &key, token).await.as_deref(),
+            Ok(pan.as_str())
+        );
+        assert_eq!(
+            try_reveal(api_b, &key, token).await.as_deref(),
+            Ok(pan.as_str())
+        );
+    }
+    // No record is left under version 1.
+    let rows = admin
+        .query(
+            &format!("SELECT key, record FROM {schema}.vaultgate_tokens"),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(rows.len() >= tokens.len());
+    for row in rows {
+        let record: Vec<u8> = row.get(1);
+        let parsed = vaultgate::vault::record::Record::parse(&record).unwrap();
+        assert_eq!(
+            parsed.header.key_version, 2,
+            "a record under the old version"
+        );
+    }
+    a.kill().unwrap();
+    b.kill().unwrap();
+    let _ = a.wait();
+    let _ = b.wait();
+    upstream.stop().await;
+    admin
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
+}

@@ -101,6 +101,41 @@ impl Keys {
         self.data.keys().copied()
     }
 
+    /// The active data key version.
+    pub fn active_version(&self) -> u32 {
+        self.active
+    }
+
+    /// Whether this keyring holds a data key version.
+    pub fn holds(&self, version: u32) -> bool {
+        self.data.contains_key(&version)
+    }
+
+    /// The keys of a keyring file that was rotated since these were opened, without
+    /// its seal's credential: the file's MAC is checked and its data keys unwrapped
+    /// with the master key held here (a rotation never changes the master key). A
+    /// file of another keyring fails its MAC.
+    pub fn reload_from(&self, file: &KeyringFile) -> Result<Keys> {
+        let keys = file.keys_under(SecretKey::from_slice(self.master.expose())?)?;
+        // Versions are never removed; a file that lost one is not this keyring's newer self.
+        if self.data.keys().any(|v| !keys.data.contains_key(v)) {
+            return Err(Error::Keyring(
+                "the reloaded keyring lacks a data key version held before".into(),
+            ));
+        }
+        Ok(keys)
+    }
+
+    /// These keys with another active version (the one every instance on a shared
+    /// store agreed on). Fails if the version is not held.
+    pub fn with_active(mut self, version: u32) -> Result<Keys> {
+        if !self.data.contains_key(&version) {
+            return Err(Error::KeyUnavailable);
+        }
+        self.active = version;
+        Ok(self)
+    }
+
     /// Throwaway keys that never touch disk (unit tests and fuzzing only; integration
     /// tests seal a real keyring file).
     #[cfg(any(test, fuzzing))]

@@ -122,6 +122,23 @@ pub trait TokenStore: Send + Sync + 'static {
         Err(Error::Internal("this store does not keep CVV window keys"))
     }
 
+    /// A cheap round trip proving the store is reachable (`/readyz`); an embedded
+    /// store is always reachable while open.
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// The active data key version every instance of a shared store agreed on, if
+    /// one was published ([`TokenStore::set_shared_key_version`]).
+    async fn shared_key_version(&self) -> Result<Option<u32>> {
+        Ok(None)
+    }
+
+    /// Publish the active data key version to every instance (it only goes up).
+    async fn set_shared_key_version(&self, _version: u32) -> Result<()> {
+        Err(Error::Internal("this store does not share a key version"))
+    }
+
     /// Destroy the keys of every window before `epoch`; returns how many.
     async fn cvv_keys_destroy_before(&self, _epoch: u64) -> Result<u64> {
         Err(Error::Internal("this store does not keep CVV window keys"))

@@ -26,8 +26,10 @@ use crate::error::{Error, Result};
 use crate::vault::settings::VaultSettings;
 
 /// The schema migrations, embedded in the binary, applied in order.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../../../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../../../migrations/0001_init.sql")),
+    (2, "meta", include_str!("../../../migrations/0002_meta.sql")),
+];
 
 /// The advisory lock that serializes migrations between instances starting together.
 const MIGRATION_LOCK: i64 = 0x7661_756c_7467_6174; // "vaultgat"
@@ -102,6 +104,12 @@ const SCAN_EXPIRED: &str = "SELECT key FROM vaultgate_volatile WHERE expires <= 
                             ORDER BY expires LIMIT $2";
 const CVV_KEY_INSERT: &str = "INSERT INTO vaultgate_cvv_keys (epoch, wrapped) VALUES ($1, $2) \
                               ON CONFLICT (epoch) DO NOTHING";
+const PING: &str = "SELECT 1";
+const KEY_VERSION_GET: &str = "SELECT active_key_version FROM vaultgate_meta WHERE id = 1";
+// Monotonic: a late or repeated publish never moves the version back.
+const KEY_VERSION_SET: &str = "INSERT INTO vaultgate_meta (id, active_key_version) VALUES (1, $1) \
+     ON CONFLICT (id) DO UPDATE SET active_key_version = \
+     GREATEST(vaultgate_meta.active_key_version, EXCLUDED.active_key_version)";
 const CVV_KEY_GET: &str = "SELECT wrapped FROM vaultgate_cvv_keys WHERE epoch = $1";
 const CVV_KEYS_DESTROY: &str = "DELETE FROM vaultgate_cvv_keys WHERE epoch < $1";
 
@@ -541,6 +549,32 @@ impl TokenStore for PgStore {
     async fn cvv_keys_destroy_before(&self, epoch: u64) -> Result<u64> {
         let epoch = to_i64(epoch, "epoch out of range")?;
         self.execute(CVV_KEYS_DESTROY, &[&epoch]).await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.execute(PING, &[]).await.map(|_| ())
+    }
+
+    async fn shared_key_version(&self) -> Result<Option<u32>> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(KEY_VERSION_GET)
+            .await
+            .map_err(pg_error)?;
+        let row = client.query_opt(&stmt, &[]).await.map_err(pg_error)?;
+        let Some(row) = row else { return Ok(None) };
+        let v: i64 = row.try_get(0).map_err(|_| {
+            Error::Store("vaultgate_meta.active_key_version is not a bigint".into())
+        })?;
+        u32::try_from(v)
+            .map(Some)
+            .map_err(|_| Error::Store("vaultgate_meta.active_key_version is out of range".into()))
+    }
+
+    async fn set_shared_key_version(&self, version: u32) -> Result<()> {
+        self.execute(KEY_VERSION_SET, &[&i64::from(version)])
+            .await
+            .map(|_| ())
     }
 }
 

@@ -118,3 +118,30 @@ fn reseal_moves_between_seals_and_keeps_the_keys() {
     let (_, rotated) = rotate_with(&path, &Unlock::Shares(&new[1..])).unwrap();
     assert_eq!(rotated.master().expose(), keys.master().expose());
 }
+
+#[test]
+fn a_running_server_reloads_a_rotated_keyring_with_its_master_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keyring.json");
+    let p = pass("reload passphrase");
+    let held = init(&path, &p, KdfParams::MINIMUM).unwrap();
+    let (v, _) = rotate(&path, &p).unwrap();
+    assert_eq!(v, 2);
+    // No passphrase: the held master key checks the MAC and unwraps version 2.
+    let reloaded = held
+        .reload_from(&KeyringFile::load(&path).unwrap())
+        .unwrap();
+    assert_eq!(reloaded.active_version(), 2);
+    assert!(reloaded.holds(1) && reloaded.holds(2));
+    // The shared version may hold the active one back; a version not held fails.
+    let back = reloaded.with_active(1).unwrap();
+    assert_eq!(back.active_version(), 1);
+    assert!(matches!(back.with_active(3), Err(Error::KeyUnavailable)));
+    // Another keyring's file fails the MAC under this master key.
+    let other = dir.path().join("other.json");
+    init(&other, &p, KdfParams::MINIMUM).unwrap();
+    assert!(
+        held.reload_from(&KeyringFile::load(&other).unwrap())
+            .is_err()
+    );
+}
