@@ -216,6 +216,13 @@ method = "*"
 path = "/pass/*"
 
 [[routes]]
+name = "pass_noguard"
+upstream = "up"
+method = "*"
+path = "/raw/*"
+stream_guard = "off"
+
+[[routes]]
 name = "q2open"
 upstream = "up"
 method = "POST"
@@ -271,7 +278,9 @@ check() {
 }
 check direct "$UP/v1/payment" application/json "$SAME_BODY"
 check nginx "$NG/v1/payment" application/json "$SAME_BODY"
-check pass "$VGU/pass/v1/payment" application/json "$SAME_BODY"
+PASS_BODY=${SAME_BODY/4242424242424242/4242424242424241}
+check pass "$VGU/pass/v1/payment" application/json "$PASS_BODY"
+check pass_noguard "$VGU/raw/v1/payment" application/json "$PASS_BODY"
 check q2open "$VGU/v1/payment" application/json "$SAME_BODY"
 check capture "$VGU/capture/payment" application/json "$SAME_BODY"
 if grep -q 4242424242424242 "$WORK/up/captured.log"; then
@@ -351,6 +360,7 @@ metric() {
 }
 
 SAME="$BENCH/q2open_same.lua"
+PASS="$BENCH/pass.lua"
 FRESH="$BENCH/q2open_fresh.lua"
 PLANO="$BENCH/plano_fresh.lua"
 
@@ -396,7 +406,7 @@ fi
 DUR_SAVED=$DUR
 DUR=1
 for u in "$UP/v1/payment" "$NG/v1/payment" "$VGU/pass/v1/payment"; do
-  wrk -t2 -c"$CONNS" -d1s -s "$SAME" "$u" >/dev/null 2>&1 || true
+  wrk -t2 -c"$CONNS" -d1s -s "$PASS" "$u" >/dev/null 2>&1 || true
 done
 wrk -t2 -c"$CONNS" -d1s -s "$FRESH" "$VGU/v1/payment" >/dev/null 2>&1 || true
 DUR=$DUR_SAVED
@@ -422,16 +432,17 @@ mem_run() {
 }
 log "1,000 connections"
 RSS_IDLE=$(( $(rss VmRSS) / 1024 ))
-MEM_PASS=$(mem_run mem_pass "$VGU/pass/v1/payment" "$SAME")
+MEM_PASS=$(mem_run mem_pass "$VGU/pass/v1/payment" "$PASS")
 MEM_TOK=$(mem_run mem_tok "$VGU/v1/payment" "$FRESH")
 HWM_MEM=$(( $(rss VmHWM) / 1024 ))
 
 FL0=0; RQ0=0; FL1=0; RQ1=0
 for r in $(seq 1 "$ROUNDS"); do
   log "round $r/$ROUNDS"
-  wrk_run direct "$UP/v1/payment" "$CONNS" "$WRK_THREADS" "$SAME"
-  wrk_run nginx "$NG/v1/payment" "$CONNS" "$WRK_THREADS" "$SAME"
-  wrk_run pass "$VGU/pass/v1/payment" "$CONNS" "$WRK_THREADS" "$SAME"
+  wrk_run direct "$UP/v1/payment" "$CONNS" "$WRK_THREADS" "$PASS"
+  wrk_run nginx "$NG/v1/payment" "$CONNS" "$WRK_THREADS" "$PASS"
+  wrk_run pass "$VGU/pass/v1/payment" "$CONNS" "$WRK_THREADS" "$PASS"
+  wrk_run pass_noguard "$VGU/raw/v1/payment" "$CONNS" "$WRK_THREADS" "$PASS"
   f0=$(metric vaultgate_store_flushes_total ""); q0=$(metric vaultgate_requests_total 'route="q2open",outcome="ok"')
   wrk_run tok_fresh "$VGU/v1/payment" "$CONNS" "$WRK_THREADS" "$FRESH"
   f1=$(metric vaultgate_store_flushes_total ""); q1=$(metric vaultgate_requests_total 'route="q2open",outcome="ok"')
@@ -468,7 +479,8 @@ echo "| path                                       |     req/s |  p50 µs |  p99
 echo "|--------------------------------------------|-----------|---------|---------|--------|---------|-------|"
 row "1. direct to upstream" direct
 row "2. nginx proxy_pass" nginx
-row "3. vaultgate pass-through" pass
+row "3. vaultgate pass-through (streaming guard)" pass
+row "3b. vaultgate pass-through, stream_guard off" pass_noguard
 row "4. vaultgate q2open, fresh card (durable)" tok_fresh
 row "5. vaultgate q2open, same card" tok_same
 row "6. vaultgate Plano base64, fresh card" plano
