@@ -33,6 +33,16 @@ impl Readiness {
         self.draining.store(true, Ordering::Release);
     }
 
+    /// Each check by name (`vaultgate_ready{check}`): whether it holds.
+    pub fn checks(&self) -> [(&'static str, bool); 4] {
+        [
+            ("store", self.store_open.load(Ordering::Acquire)),
+            ("upstreams", self.upstreams_built.load(Ordering::Acquire)),
+            ("unsealed", !self.sealed.load(Ordering::Acquire)),
+            ("not_draining", !self.draining.load(Ordering::Acquire)),
+        ]
+    }
+
     /// Whether every condition holds.
     pub fn is_ready(&self) -> bool {
         self.store_open.load(Ordering::Acquire)

@@ -9,7 +9,6 @@ use zeroize::Zeroize;
 use super::ApiState;
 use super::reveal::{MAX_API_BODY, MAX_BATCH};
 use crate::audit::{Action, AuditEvent};
-use crate::auth::api_client;
 use crate::net::ConnInfo;
 use crate::net::body::read_body;
 use crate::net::body::{Body, json};
@@ -57,7 +56,7 @@ pub async fn tokenize(
     req: Request<Incoming>,
 ) -> Result<Response<Body>> {
     let access = &state.access;
-    let client = api_client(access, conn, req.headers()).await?;
+    let client = super::authenticate(access, conn, &req).await?;
     let (parts, body) = req.into_parts();
     let bytes = read_body(&parts.headers, body, MAX_API_BODY).await?;
     let request: TokenizeRequest = serde_json::from_slice(&bytes).map_err(|_| {
@@ -104,7 +103,13 @@ pub async fn tokenize(
         };
         items.push((value, opts));
     }
+    let timer = std::time::Instant::now();
     let tokens = state.vault.tokenize_batch(&items).await?;
+    state
+        .metrics
+        .store_ops
+        .with(&["tokenize"])
+        .observe(timer.elapsed());
     let origin = conn.peer.to_string();
     let events: Vec<AuditEvent> = tokens
         .iter()
@@ -116,7 +121,8 @@ pub async fn tokenize(
                 .origin(origin.clone())
         })
         .collect();
-    access.record(&events).await?;
+    super::record(state, &events).await?;
+    super::note_values(&parts.extensions, tokens.len());
     let results = tokens
         .iter()
         .zip(&items)
@@ -188,7 +194,7 @@ pub async fn metadata(
     req: Request<Incoming>,
 ) -> Result<Response<Body>> {
     let access = &state.access;
-    let client = api_client(access, conn, req.headers()).await?;
+    let client = super::authenticate(access, conn, &req).await?;
     let (token, scope) = token_and_scope(&req)?;
     let result = match state.vault.metadata(&token, scope.as_deref()).await {
         Ok(meta) => client
@@ -223,7 +229,7 @@ pub async fn delete(
     req: Request<Incoming>,
 ) -> Result<Response<Body>> {
     let access = &state.access;
-    let client = api_client(access, conn, req.headers()).await?;
+    let client = super::authenticate(access, conn, &req).await?;
     let (token, scope) = token_and_scope(&req)?;
     let result = if client.may_delete() {
         match state.vault.delete(&token, scope.as_deref()).await {
