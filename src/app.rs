@@ -105,6 +105,11 @@ impl ServerHandle {
         self.reloader.reload(config)
     }
 
+    /// Re-read `path` and reload it, logging the outcome (what SIGHUP does).
+    pub fn reload_file(&self, path: &std::path::Path) {
+        self.reloader.reload_file(path);
+    }
+
     /// Reload from `path` on every SIGHUP until shutdown; a refused config is logged
     /// at error and the old one keeps serving. (The audit log is reopened on SIGHUP
     /// as well, by its own task.)
