@@ -5,6 +5,7 @@
 
 mod args;
 mod audit;
+mod check;
 mod clients;
 mod context;
 mod keys;
@@ -51,7 +52,7 @@ pub fn run_vault_command(global: &Global, command: &Command) -> Result<()> {
         }
         Command::Serve { config } => serve(global, config),
         Command::CheckConfig { config } => {
-            let loaded = crate::config::Config::load(config)?;
+            let loaded = check::check_config(config)?;
             // Warnings do not fail the check: the config is valid, only risky.
             for warning in crate::config::route_warnings(&loaded.routes) {
                 eprintln!("warning: {warning}");

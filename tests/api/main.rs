@@ -20,5 +20,6 @@ mod api_openapi;
 mod api_reveal;
 mod audit_log;
 mod demo;
+mod ops;
 mod outbound;
 mod two_instances;
