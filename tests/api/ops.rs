@@ -1,59 +1,43 @@
 //! Running it: API access lines and metrics, client revocation by reload, and a
 //! `check-config` that catches what `serve` would fail on.
 
-use std::io::Write;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use crate::common::binary::{BIN, VaultDir, free_port};
+use crate::common::binary::{BIN, VaultDir, free_port, wait_listening};
 use crate::common::*;
 use http::StatusCode;
 use serde_json::json;
-use vaultgate::config::Config;
 
 const CARD: &str = "4242424242424242";
 
-/// A writer that appends to a shared buffer.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+/// A config for the real binary: JSON logs at info, the vault in `v`, `rest` after.
+fn binary_config(
+    v: &VaultDir,
+    proxy: std::net::SocketAddr,
+    api: std::net::SocketAddr,
+    rest: &str,
+) -> std::path::PathBuf {
+    let text = format!(
+        "[proxy]\nlisten = \"{proxy}\"\n[api]\nlisten = \"{api}\"\n[vault]\nkeyring = \"{}\"\n\
+         data = \"{}\"\ncache_capacity_mb = 16\n[log]\nlevel = \"info\"\nformat = \"json\"\n{rest}\n",
+        path_str(&v.keyring),
+        path_str(&v.data)
+    );
+    let path = v.dir.path().join("vaultgate.toml");
+    std::fs::write(&path, text).unwrap();
+    path
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn api_access_lines_metrics_and_revocation_by_reload() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .json()
-        .flatten_event(true)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+#[tokio::test]
+async fn api_access_lines_metrics_and_revocation_by_sighup() {
+    let v = VaultDir::init();
+    let (proxy, addr) = (free_port(), free_port());
+    let svc = api_client("svc", "tokenize = [\"pan\"]\nreveal = [\"pan\"]");
+    let config = binary_config(&v, proxy, addr, &svc.toml);
+    let mut child = v.serve(&config);
+    wait_listening(&mut child, addr, Duration::from_secs(20)).await;
 
-    let dir = tempfile::tempdir().unwrap();
-    let svc = api_client(
-        "svc",
-        r#"tokenize = ["pan"]
-reveal = ["pan"]"#,
-    );
-    let base = config_toml("http://127.0.0.1:9", "");
-    let toml = format!(
-        "{base}{}{}",
-        svc.toml,
-        audit_toml(&dir.path().join("audit.log"))
-    );
-    let server = start_in(dir.path(), &toml).await;
-    let addr = server.api_addr();
     let r = api(
         addr,
         "POST",
@@ -89,45 +73,76 @@ reveal = ["pan"]"#,
         "vaultgate_store_operation_duration_seconds_bucket{op=\"tokenize\"",
         "vaultgate_store_operation_duration_seconds_bucket{op=\"detokenize\"",
         "vaultgate_store_operation_duration_seconds_bucket{op=\"durable\"",
+        "vaultgate_config_generation 1",
     ] {
         assert!(metrics.contains(want), "{want} missing from\n{metrics}");
     }
 
-    // Revocation: remove the client and reload; the audit log stays open.
-    let without = format!("{base}{}", audit_toml(&dir.path().join("audit.log")));
-    server
-        .reload(Config::from_toml_str(&without).unwrap())
-        .unwrap();
-    let r = api(
-        addr,
-        "POST",
-        "/v1/detokenize",
-        &svc.key,
-        json!({"tokens": ["x"]}),
+    // Revocation: remove the client, SIGHUP; the same process serves on.
+    binary_config(&v, proxy, addr, "");
+    let hup = |sig: &str| {
+        Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .unwrap()
+    };
+    assert!(hup("-HUP").success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = api(
+            addr,
+            "POST",
+            "/v1/detokenize",
+            &svc.key,
+            json!({"tokens": ["x"]}),
+        )
+        .await;
+        if r.status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the client was not revoked"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let metrics = String::from_utf8(
+        call(addr, "GET", "/metrics", None, serde_json::Value::Null)
+            .await
+            .body
+            .to_vec(),
     )
-    .await;
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    assert!(server.access().audit_log().is_some());
-    server.stop().await;
+    .unwrap();
+    assert!(
+        metrics.contains("vaultgate_config_generation 2"),
+        "{metrics}"
+    );
+    assert!(hup("-TERM").success());
+    let status = child.wait().unwrap();
+    assert!(status.success());
 
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = v.serve_log();
     assert!(!logs.contains(CARD), "{logs}");
     let access: Vec<serde_json::Value> = logs
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|v| v["target"] == "vaultgate::access")
         .collect();
-    let tokenize = access.iter().find(|v| v["path"] == "/v1/tokenize").unwrap();
+    let tokenize = access
+        .iter()
+        .find(|v| v["path"] == "/v1/tokenize")
+        .expect(&logs);
     assert_eq!(tokenize["client"], "svc");
     assert_eq!(tokenize["values"], 1);
     assert_eq!(tokenize["status"], 200);
     assert_eq!(tokenize["listener"], "api");
-    assert!(tokenize["request_id"].as_str().unwrap().len() == 36);
+    assert_eq!(tokenize["request_id"].as_str().unwrap().len(), 36);
     let reveal = access
         .iter()
         .find(|v| v["path"] == "/v1/detokenize")
         .unwrap();
     assert_eq!(reveal["values"], 1);
+    assert!(logs.contains("config reloaded"), "{logs}");
 }
 
 fn check(config: &std::path::Path, cwd: &std::path::Path) -> (bool, String) {
