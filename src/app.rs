@@ -281,6 +281,7 @@ pub async fn start_custody(
     let (shutdown, rx) = watch::channel(false);
     let proxy_gate = Arc::clone(&gate);
     let mut tls_slots = Vec::new();
+    let mut open_counts = Vec::new();
     let (proxy_addr, proxy_task) = serve(
         Bind {
             name: "proxy",
@@ -288,6 +289,7 @@ pub async fn start_custody(
             grace,
             metrics: &metrics,
             tls_slots: &mut tls_slots,
+            open_counts: &mut open_counts,
         },
         rx.clone(),
         move |conn, req| Arc::clone(&proxy_gate).proxy(conn, req),
@@ -300,6 +302,7 @@ pub async fn start_custody(
             grace,
             metrics: &metrics,
             tls_slots: &mut tls_slots,
+            open_counts: &mut open_counts,
         },
         rx.clone(),
         move |conn, req| Arc::clone(&api_gate).api(conn, req),
@@ -307,7 +310,6 @@ pub async fn start_custody(
     let mut tasks = vec![
         proxy_task,
         api_task,
-        spawn_upkeep(&metrics, rx.clone()),
         spawn_audit_upkeep(&gate, rx.clone())?,
         spawn_share_expiry(&custody, rx.clone()),
     ];
@@ -321,6 +323,7 @@ pub async fn start_custody(
                 grace,
                 metrics: &metrics,
                 tls_slots: &mut tls_slots,
+                open_counts: &mut open_counts,
             },
             rx,
             move |conn, req| Arc::clone(&out_gate).outbound(conn, req),
@@ -328,6 +331,7 @@ pub async fn start_custody(
         outbound_addr = Some(addr);
         tasks.push(task);
     }
+    tasks.push(spawn_upkeep(&metrics, open_counts, shutdown.subscribe()));
     tracing::info!(%proxy_addr, %api_addr, ?outbound_addr, sealed = custody.is_sealed(), "listening");
     Ok(ServerHandle {
         proxy_addr,
@@ -365,13 +369,24 @@ fn spawn_share_expiry(
 
 /// Fold buffered histogram samples every few seconds, so that an instance nobody
 /// scrapes keeps bounded memory; ends at shutdown.
-fn spawn_upkeep(metrics: &Arc<Metrics>, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+/// Also copies each listener's open connections into `vaultgate_open_connections`.
+fn spawn_upkeep(
+    metrics: &Arc<Metrics>,
+    open: OpenCounts,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
     let metrics = Arc::clone(metrics);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(5));
         loop {
             tokio::select! {
-                _ = tick.tick() => metrics.registry.upkeep(),
+                _ = tick.tick() => {
+                    for (name, n) in &open {
+                        let n = n.load(std::sync::atomic::Ordering::Relaxed);
+                        metrics.open_connections.set(&[name], n as f64);
+                    }
+                    metrics.registry.upkeep();
+                }
                 _ = shutdown.wait_for(|stop| *stop) => return,
             }
         }
@@ -439,7 +454,12 @@ struct Bind<'a> {
     grace: Duration,
     metrics: &'a Arc<Metrics>,
     tls_slots: &'a mut Vec<(&'static str, Arc<ArcSwap<rustls::ServerConfig>>)>,
+    /// Each listener's open connections, copied into the gauge by the upkeep task.
+    open_counts: &'a mut OpenCounts,
 }
+
+/// Each listener's count of open connections.
+type OpenCounts = Vec<(&'static str, Arc<std::sync::atomic::AtomicUsize>)>;
 
 /// Bind one listener block and spawn its accept loop.
 fn serve<H, F>(
@@ -467,6 +487,7 @@ where
         grace,
         metrics,
         tls_slots,
+        open_counts,
     } = bind;
     let tls = match &settings.tls {
         Some(files) => {
@@ -479,14 +500,15 @@ where
         }
         None => None,
     };
-    let open = metrics.open_connections.with(&[name]);
-    open.set(0.0);
+    let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    metrics.open_connections.set(&[name], 0.0);
+    open_counts.push((name, Arc::clone(&open)));
     let options = listener::ListenerOptions {
         max_connections: settings.max_connections.0,
         header_read_timeout: Duration::from_millis(settings.header_read_timeout_ms),
         idle_timeout: Duration::from_millis(settings.idle_timeout_ms),
         tls,
-        on_open: Some(Arc::new(move |n| open.set(n as f64))),
+        open: Some(open),
         grace,
     };
     let key = format!("{name}.listen");

@@ -115,7 +115,7 @@ impl EchoUpstream {
                 .tls
                 .clone()
                 .map(|t| Arc::new(arc_swap::ArcSwap::new(t))),
-            on_open: None,
+            open: None,
             grace: Duration::from_secs(5),
         };
         let store = Arc::clone(&received);

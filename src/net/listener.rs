@@ -130,8 +130,8 @@ pub struct ListenerOptions {
     /// The TLS config, read at each handshake: a reload swaps in new certificates
     /// for new connections while open ones keep theirs.
     pub tls: Option<Arc<ArcSwap<rustls::ServerConfig>>>,
-    /// Told the number of open connections whenever it changes.
-    pub on_open: Option<Arc<dyn Fn(usize) + Send + Sync>>,
+    /// Counts the open connections (for the `vaultgate_open_connections` gauge).
+    pub open: Option<Arc<std::sync::atomic::AtomicUsize>>,
     /// How long in-flight requests may run after shutdown starts.
     pub grace: Duration,
 }
@@ -193,10 +193,7 @@ where
         .keep_alive_timeout(H2_PING_TIMEOUT);
     let builder = Arc::new(builder);
     let tls = options.tls.clone();
-    let open = Arc::new(OpenCount {
-        n: std::sync::atomic::AtomicUsize::new(0),
-        report: options.on_open.clone(),
-    });
+    let open = options.open.clone().unwrap_or_default();
     let limit = Arc::new(Semaphore::new(options.max_connections));
     let table = ConnTable::new();
 
@@ -237,7 +234,7 @@ where
             let open = Arc::clone(&open);
             tokio::spawn(async move {
                 let _permit = permit;
-                let _open = OpenCount::enter(open);
+                let _open = OpenGuard::enter(open);
                 let _drained = drained_tx;
                 let mut info = ConnInfo {
                     peer,
@@ -278,33 +275,19 @@ where
     })
 }
 
-/// The open connections of one listener, reported as they change.
-struct OpenCount {
-    n: std::sync::atomic::AtomicUsize,
-    report: Option<Arc<dyn Fn(usize) + Send + Sync>>,
-}
+/// One open connection, counted in while it lives.
+struct OpenGuard(Arc<std::sync::atomic::AtomicUsize>);
 
-/// One open connection; its drop counts it out.
-struct OpenGuard(Arc<OpenCount>);
-
-impl OpenCount {
-    fn enter(count: Arc<OpenCount>) -> OpenGuard {
-        let n = count.n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        count.report(n.saturating_add(1));
+impl OpenGuard {
+    fn enter(count: Arc<std::sync::atomic::AtomicUsize>) -> OpenGuard {
+        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         OpenGuard(count)
-    }
-
-    fn report(&self, n: usize) {
-        if let Some(report) = &self.report {
-            report(n);
-        }
     }
 }
 
 impl Drop for OpenGuard {
     fn drop(&mut self) {
-        let n = self.0.n.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        self.0.report(n.saturating_sub(1));
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
