@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -31,7 +32,8 @@ pub struct ServerHandle {
     proxy_addr: SocketAddr,
     api_addr: SocketAddr,
     outbound_addr: Option<SocketAddr>,
-    access: Arc<Access>,
+    gate: Arc<Gate>,
+    reloader: Reloader,
     shutdown: watch::Sender<bool>,
     readiness: Arc<Readiness>,
     metrics: Arc<Metrics>,
@@ -56,8 +58,8 @@ impl ServerHandle {
 
     /// Authentication, rate limits and the audit log shared by the API and the
     /// outbound proxy.
-    pub fn access(&self) -> &Arc<Access> {
-        &self.access
+    pub fn access(&self) -> Arc<Access> {
+        self.gate.access()
     }
 
     /// The metrics registry (for other components to register their counters).
@@ -85,7 +87,7 @@ impl ServerHandle {
                 tracing::error!(error = %e, "listener task failed");
             }
         }
-        if let Some(log) = self.access.audit_log()
+        if let Some(log) = self.gate.access().audit_log()
             && let Err(e) = log.checkpoint()
         {
             tracing::error!(error = %e, "the audit shutdown checkpoint failed");
@@ -98,12 +100,107 @@ impl ServerHandle {
         self.wait().await;
     }
 
+    /// Swap in a new config; see [`Reloader::reload`].
+    pub fn reload(&self, config: Config) -> Result<()> {
+        self.reloader.reload(config)
+    }
+
+    /// Re-read `path` and reload it, logging the outcome (what SIGHUP does).
+    pub fn reload_file(&self, path: &std::path::Path) {
+        self.reloader.reload_file(path);
+    }
+
+    /// Reload from `path` on every SIGHUP until shutdown; a refused config is logged
+    /// at error and the old one keeps serving. (The audit log is reopened on SIGHUP
+    /// as well, by its own task.)
+    pub fn reload_on_hangup(&mut self, path: std::path::PathBuf) -> Result<()> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hup = signal(SignalKind::hangup())
+            .map_err(|e| Error::io("installing the SIGHUP handler", e))?;
+        let mut shutdown = self.shutdown.subscribe();
+        let reloader = self.reloader.clone();
+        self.tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = hup.recv() => reloader.reload_file(&path),
+                    () = stopped(&mut shutdown) => break,
+                }
+            }
+        }));
+        Ok(())
+    }
+
     /// Serve until SIGTERM or SIGINT, then drain and return.
     pub async fn run_until_signal(self) -> Result<()> {
         shutdown_signal().await?;
         tracing::info!("shutdown signal received");
         self.stop().await;
         Ok(())
+    }
+}
+
+/// What a config reload swaps: the gate's states and each TLS listener's config.
+#[derive(Clone, Debug)]
+pub struct Reloader {
+    gate: Arc<Gate>,
+    tls: Vec<(&'static str, Arc<ArcSwap<rustls::ServerConfig>>)>,
+    metrics: Arc<Metrics>,
+}
+
+impl Reloader {
+    /// Swap in a new config (see [`Gate::reload`]) and the TLS certificates and log
+    /// level it names; new handshakes use the new certificates. A refused config
+    /// changes nothing; either way `vaultgate_config_last_reload_success` says how it
+    /// went, and `vaultgate_config_generation` counts the configs swapped in.
+    pub fn reload(&self, config: Config) -> Result<()> {
+        let result = self.try_reload(config);
+        let ok = result.is_ok();
+        self.metrics
+            .config_reload_ok
+            .set(if ok { 1.0 } else { 0.0 });
+        if ok {
+            self.metrics.config_generation.increment(1.0);
+        }
+        result
+    }
+
+    fn try_reload(&self, config: Config) -> Result<()> {
+        crate::logging::check_level(&config.log.level)?;
+        // Everything that can fail is built before anything is swapped.
+        let mut certs = Vec::new();
+        for (name, slot) in &self.tls {
+            let Some(files) = listener_settings(&config, name).and_then(|l| l.tls.as_ref()) else {
+                return Err(Error::Config(format!(
+                    "{name}.tls removed; that needs a restart (the reload was refused)"
+                )));
+            };
+            let server = tls::server_config(&format!("{name}.tls"), files)?;
+            let expiry = tls::leaf_not_after(&format!("{name}.tls.cert"), &files.cert)?;
+            certs.push((*name, Arc::clone(slot), server, expiry));
+        }
+        let level = config.log.level.clone();
+        self.gate.reload(config)?;
+        for (name, slot, server, expiry) in certs {
+            slot.store(server);
+            self.metrics.tls_expiry.set(&[name], expiry as f64);
+        }
+        if let Err(e) = crate::logging::set_level(&level) {
+            tracing::warn!(error = %e, "the log level was not changed");
+        }
+        Ok(())
+    }
+
+    /// Re-read `path` and [`reload`](Self::reload) it, logging the outcome.
+    pub fn reload_file(&self, path: &std::path::Path) {
+        let result = Config::load(path).and_then(|config| self.reload(config));
+        match result {
+            Ok(()) => tracing::info!("config reloaded"),
+            Err(e) => {
+                // A file that does not parse is a refused reload too.
+                self.metrics.config_reload_ok.set(0.0);
+                tracing::error!(error = %e, "config reload refused; the old config keeps serving");
+            }
+        }
     }
 }
 
@@ -168,6 +265,9 @@ pub async fn start_custody(
         _ => None,
     };
     let access = Arc::new(Access::build(&config.clients, audit, &metrics)?);
+    for (check, ok) in readiness.checks() {
+        metrics.ready.set(&[check], if ok { 1.0 } else { 0.0 });
+    }
     let gate = Arc::new(Gate::new(
         config,
         Arc::clone(&metrics),
@@ -180,42 +280,69 @@ pub async fn start_custody(
 
     let (shutdown, rx) = watch::channel(false);
     let proxy_gate = Arc::clone(&gate);
+    let mut tls_slots = Vec::new();
+    let mut open_counts = Vec::new();
     let (proxy_addr, proxy_task) = serve(
-        "proxy",
-        &config.proxy,
-        grace,
+        Bind {
+            name: "proxy",
+            settings: &config.proxy,
+            grace,
+            metrics: &metrics,
+            tls_slots: &mut tls_slots,
+            open_counts: &mut open_counts,
+        },
         rx.clone(),
         move |conn, req| Arc::clone(&proxy_gate).proxy(conn, req),
     )?;
     let api_gate = Arc::clone(&gate);
-    let (api_addr, api_task) = serve("api", &config.api, grace, rx.clone(), move |conn, req| {
-        Arc::clone(&api_gate).api(conn, req)
-    })?;
+    let (api_addr, api_task) = serve(
+        Bind {
+            name: "api",
+            settings: &config.api,
+            grace,
+            metrics: &metrics,
+            tls_slots: &mut tls_slots,
+            open_counts: &mut open_counts,
+        },
+        rx.clone(),
+        move |conn, req| Arc::clone(&api_gate).api(conn, req),
+    )?;
     let mut tasks = vec![
         proxy_task,
         api_task,
-        spawn_upkeep(&metrics, rx.clone()),
-        spawn_audit_upkeep(&access, rx.clone())?,
+        spawn_audit_upkeep(&gate, rx.clone())?,
         spawn_share_expiry(&custody, rx.clone()),
     ];
     let mut outbound_addr = None;
     if let Some(outbound) = &config.outbound {
+        let out_gate = Arc::clone(&gate);
         let (addr, task) = serve(
-            "outbound",
-            &outbound.listener,
-            grace,
+            Bind {
+                name: "outbound",
+                settings: &outbound.listener,
+                grace,
+                metrics: &metrics,
+                tls_slots: &mut tls_slots,
+                open_counts: &mut open_counts,
+            },
             rx,
-            move |conn, req| Arc::clone(&gate).outbound(conn, req),
+            move |conn, req| Arc::clone(&out_gate).outbound(conn, req),
         )?;
         outbound_addr = Some(addr);
         tasks.push(task);
     }
+    tasks.push(spawn_upkeep(&metrics, open_counts, shutdown.subscribe()));
     tracing::info!(%proxy_addr, %api_addr, ?outbound_addr, sealed = custody.is_sealed(), "listening");
     Ok(ServerHandle {
         proxy_addr,
         api_addr,
         outbound_addr,
-        access,
+        reloader: Reloader {
+            gate: Arc::clone(&gate),
+            tls: tls_slots,
+            metrics: Arc::clone(&metrics),
+        },
+        gate,
         shutdown,
         readiness,
         metrics,
@@ -242,13 +369,24 @@ fn spawn_share_expiry(
 
 /// Fold buffered histogram samples every few seconds, so that an instance nobody
 /// scrapes keeps bounded memory; ends at shutdown.
-fn spawn_upkeep(metrics: &Arc<Metrics>, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+/// Also copies each listener's open connections into `vaultgate_open_connections`.
+fn spawn_upkeep(
+    metrics: &Arc<Metrics>,
+    open: OpenCounts,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
     let metrics = Arc::clone(metrics);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(5));
         loop {
             tokio::select! {
-                _ = tick.tick() => metrics.registry.upkeep(),
+                _ = tick.tick() => {
+                    for (name, n) in &open {
+                        let n = n.load(std::sync::atomic::Ordering::Relaxed);
+                        metrics.open_connections.set(&[name], n as f64);
+                    }
+                    metrics.registry.upkeep();
+                }
                 _ = shutdown.wait_for(|stop| *stop) => return,
             }
         }
@@ -260,11 +398,11 @@ fn spawn_upkeep(metrics: &Arc<Metrics>, mut shutdown: watch::Receiver<bool>) -> 
 /// shutdown, and reopen the file on SIGHUP or SIGUSR1 (logrotate renames the file, then
 /// signals). A later config reload on SIGHUP can call [`AuditLog::reopen`] as well.
 fn spawn_audit_upkeep(
-    access: &Arc<Access>,
+    gate: &Arc<Gate>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<JoinHandle<()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let access = Arc::clone(access);
+    let gate = Arc::clone(gate);
     let mut hup =
         signal(SignalKind::hangup()).map_err(|e| Error::io("installing the SIGHUP handler", e))?;
     let mut usr1 = signal(SignalKind::user_defined1())
@@ -274,13 +412,13 @@ fn spawn_audit_upkeep(
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = tick.tick() => access.flush_auth_failures().await,
-                _ = hup.recv() => reopen_audit(&access),
-                _ = usr1.recv() => reopen_audit(&access),
+                _ = tick.tick() => gate.access().flush_auth_failures().await,
+                _ = hup.recv() => reopen_audit(&gate.access()),
+                _ = usr1.recv() => reopen_audit(&gate.access()),
                 () = stopped(&mut shutdown) => break,
             }
         }
-        access.flush_auth_failures().await;
+        gate.access().flush_auth_failures().await;
     }))
 }
 
@@ -298,11 +436,34 @@ fn reopen_audit(access: &Access) {
     }
 }
 
-/// Bind one listener block and spawn its accept loop; `name` is its config section.
-fn serve<H, F>(
+/// The listener block named `name` (`proxy`, `api`, `outbound`) of a config.
+fn listener_settings<'a>(config: &'a Config, name: &str) -> Option<&'a ListenerSettings> {
+    match name {
+        "proxy" => Some(&config.proxy),
+        "api" => Some(&config.api),
+        "outbound" => config.outbound.as_ref().map(|o| &o.listener),
+        _ => None,
+    }
+}
+
+/// One listener block to bind, and where its TLS config and metrics go.
+struct Bind<'a> {
+    /// Its config section.
     name: &'static str,
-    settings: &ListenerSettings,
+    settings: &'a ListenerSettings,
     grace: Duration,
+    metrics: &'a Arc<Metrics>,
+    tls_slots: &'a mut Vec<(&'static str, Arc<ArcSwap<rustls::ServerConfig>>)>,
+    /// Each listener's open connections, copied into the gauge by the upkeep task.
+    open_counts: &'a mut OpenCounts,
+}
+
+/// Each listener's count of open connections.
+type OpenCounts = Vec<(&'static str, Arc<std::sync::atomic::AtomicUsize>)>;
+
+/// Bind one listener block and spawn its accept loop.
+fn serve<H, F>(
+    bind: Bind<'_>,
     shutdown: watch::Receiver<bool>,
     handler: H,
 ) -> Result<(SocketAddr, JoinHandle<()>)>
@@ -320,15 +481,34 @@ where
         > + Send
         + 'static,
 {
+    let Bind {
+        name,
+        settings,
+        grace,
+        metrics,
+        tls_slots,
+        open_counts,
+    } = bind;
+    let tls = match &settings.tls {
+        Some(files) => {
+            let server = tls::server_config(&format!("{name}.tls"), files)?;
+            let expiry = tls::leaf_not_after(&format!("{name}.tls.cert"), &files.cert)?;
+            metrics.tls_expiry.set(&[name], expiry as f64);
+            let slot = Arc::new(ArcSwap::new(server));
+            tls_slots.push((name, Arc::clone(&slot)));
+            Some(slot)
+        }
+        None => None,
+    };
+    let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    metrics.open_connections.set(&[name], 0.0);
+    open_counts.push((name, Arc::clone(&open)));
     let options = listener::ListenerOptions {
         max_connections: settings.max_connections.0,
         header_read_timeout: Duration::from_millis(settings.header_read_timeout_ms),
         idle_timeout: Duration::from_millis(settings.idle_timeout_ms),
-        tls: settings
-            .tls
-            .as_ref()
-            .map(|t| tls::server_config(&format!("{name}.tls"), t))
-            .transpose()?,
+        tls,
+        open: Some(open),
         grace,
     };
     let key = format!("{name}.listen");

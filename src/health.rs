@@ -54,6 +54,22 @@ impl Readiness {
         self.audit_unwritable.store(!writable, Ordering::Release);
     }
 
+    /// Each check by name (`vaultgate_ready{check}`): whether it holds.
+    pub fn checks(&self) -> [(&'static str, bool); 7] {
+        [
+            ("store", self.store_open.load(Ordering::Acquire)),
+            (
+                "store_reachable",
+                !self.store_unreachable.load(Ordering::Acquire),
+            ),
+            ("keys", !self.keys_unavailable.load(Ordering::Acquire)),
+            ("audit", !self.audit_unwritable.load(Ordering::Acquire)),
+            ("upstreams", self.upstreams_built.load(Ordering::Acquire)),
+            ("unsealed", !self.sealed.load(Ordering::Acquire)),
+            ("not_draining", !self.draining.load(Ordering::Acquire)),
+        ]
+    }
+
     /// Whether every condition holds.
     pub fn is_ready(&self) -> bool {
         self.store_open.load(Ordering::Acquire)

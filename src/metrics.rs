@@ -245,6 +245,103 @@ impl Registry {
     }
 }
 
+// === Ops ===
+
+/// The operational families: API and reveal counts, connections, readiness,
+/// certificates, reloads, audit and store health.
+struct Ops {
+    api_requests: Arc<CounterVec>,
+    reveals: Arc<CounterVec>,
+    upstream_responses: Arc<CounterVec>,
+    open_connections: Arc<GaugeVec>,
+    ready: Arc<GaugeVec>,
+    tls_expiry: Arc<GaugeVec>,
+    config_generation: Gauge,
+    config_reload_ok: Gauge,
+    audit_write_failures: Counter,
+    store_ops: Arc<HistogramVec>,
+}
+
+impl Ops {
+    fn new(registry: &Registry) -> Ops {
+        let config_generation = registry
+            .gauge_vec(
+                "vaultgate_config_generation",
+                "The config in use: 1 at start, +1 per successful reload.",
+                &[],
+            )
+            .with(&[]);
+        config_generation.set(1.0);
+        let config_reload_ok = registry
+            .gauge_vec(
+                "vaultgate_config_last_reload_success",
+                "1 if the last config reload (or the start) succeeded, 0 if it was refused.",
+                &[],
+            )
+            .with(&[]);
+        config_reload_ok.set(1.0);
+        let audit_write_failures = registry
+            .counter_vec(
+                "vaultgate_audit_write_failures_total",
+                "Audit log writes that failed (the request they covered was refused).",
+                &[],
+            )
+            .with(&[]);
+        audit_write_failures.absolute(0);
+        Ops {
+            api_requests: registry.counter_vec(
+                "vaultgate_api_requests_total",
+                "Vault API requests by endpoint, client and outcome.",
+                &["endpoint", "client", "outcome"],
+            ),
+            reveals: registry.counter_vec(
+                "vaultgate_reveals_total",
+                "Values revealed through the API or the outbound proxy, by class.",
+                &["class"],
+            ),
+            upstream_responses: registry.counter_vec(
+                "vaultgate_upstream_responses_total",
+                "Upstream responses by route and status class.",
+                &["route", "status_class"],
+            ),
+            open_connections: registry.gauge_vec(
+                "vaultgate_open_connections",
+                "Open client connections per listener.",
+                &["listener"],
+            ),
+            ready: registry.gauge_vec(
+                "vaultgate_ready",
+                "The checks behind /readyz: 1 when the check holds.",
+                &["check"],
+            ),
+            tls_expiry: registry.gauge_vec(
+                "vaultgate_tls_cert_expiry_timestamp_seconds",
+                "notAfter of each listener's TLS leaf certificate, in Unix seconds.",
+                &["listener"],
+            ),
+            config_generation,
+            config_reload_ok,
+            audit_write_failures,
+            store_ops: registry.histogram_vec(
+                "vaultgate_store_operation_duration_seconds",
+                "Vault store operations (tokenize, detokenize, durable) by operation.",
+                &["op"],
+            ),
+        }
+    }
+}
+
+/// The status class of an HTTP status: `2xx`, `4xx`, …
+pub fn status_class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
 // === Metrics ===
 
 /// The registry plus the families the proxy itself uses.
@@ -258,6 +355,26 @@ pub struct Metrics {
     pub tokens_issued: Arc<CounterVec>,
     /// `vaultgate_request_duration_seconds{route}`.
     pub request_duration: Arc<HistogramVec>,
+    /// `vaultgate_api_requests_total{endpoint,client,outcome}`.
+    pub api_requests: Arc<CounterVec>,
+    /// `vaultgate_reveals_total{class}`: values revealed (in full or masked).
+    pub reveals: Arc<CounterVec>,
+    /// `vaultgate_upstream_responses_total{route,status_class}` (`2xx`…`5xx`).
+    pub upstream_responses: Arc<CounterVec>,
+    /// `vaultgate_open_connections{listener}`.
+    pub open_connections: Arc<GaugeVec>,
+    /// `vaultgate_ready{check}`: 1 when the `/readyz` check holds.
+    pub ready: Arc<GaugeVec>,
+    /// `vaultgate_tls_cert_expiry_timestamp_seconds{listener}`: the leaf's notAfter.
+    pub tls_expiry: Arc<GaugeVec>,
+    /// `vaultgate_config_generation`: 1 at start, +1 per successful reload.
+    pub config_generation: Gauge,
+    /// `vaultgate_config_last_reload_success`: 1 if the last reload worked, else 0.
+    pub config_reload_ok: Gauge,
+    /// `vaultgate_audit_write_failures_total`.
+    pub audit_write_failures: Counter,
+    /// `vaultgate_store_operation_duration_seconds{op}`.
+    pub store_ops: Arc<HistogramVec>,
     /// `vaultgate_store_flushes_total`: the store's fsyncs, shared by group commit.
     store_flushes: Counter,
     /// `process_*`: memory, descriptors and CPU of this process.
@@ -325,11 +442,22 @@ impl Metrics {
                 )
                 .with(&[]),
         };
+        let ops = Ops::new(&registry);
         Metrics {
             registry,
             requests,
             tokens_issued,
             request_duration,
+            api_requests: ops.api_requests,
+            reveals: ops.reveals,
+            upstream_responses: ops.upstream_responses,
+            open_connections: ops.open_connections,
+            ready: ops.ready,
+            tls_expiry: ops.tls_expiry,
+            config_generation: ops.config_generation,
+            config_reload_ok: ops.config_reload_ok,
+            audit_write_failures: ops.audit_write_failures,
+            store_ops: ops.store_ops,
             store_flushes,
             process,
         }

@@ -21,6 +21,7 @@ use crate::health::Readiness;
 use crate::metrics::Metrics;
 use crate::net::ConnInfo;
 use crate::net::body::{Body, error_response, full, json};
+use crate::net::trace::RequestIds;
 use crate::vault::Vault;
 use crate::{Error, Result};
 
@@ -31,6 +32,8 @@ pub struct ApiState {
     pub readiness: Arc<Readiness>,
     pub vault: Arc<Vault>,
     pub access: Arc<Access>,
+    /// Write a `vaultgate::access` line per request (`api.access_log`).
+    pub access_log: bool,
 }
 
 /// The API service: route, run, and turn any error into its JSON response.
@@ -39,26 +42,111 @@ pub async fn handle(
     conn: ConnInfo,
     req: Request<Incoming>,
 ) -> std::result::Result<Response<Body>, Infallible> {
+    use hyper::body::Body as _;
+    use tracing::Instrument as _;
     let started = std::time::Instant::now();
+    let mut req = req;
+    let ids = RequestIds::take(req.headers_mut());
+    let note = Arc::new(Note::default());
+    req.extensions_mut().insert(Arc::clone(&note));
     let method = req.method().clone();
     let endpoint = Endpoint::of(req.uri().path()).map_or("-", Endpoint::template);
-    let res = match route(&state, &conn, req).await {
-        Ok(res) => res,
-        Err(err) => error_response(&err),
-    };
-    // The path template, never the path: a token in a path is not logged.
-    tracing::debug!(
-        endpoint,
-        %method,
-        status = res.status().as_u16(),
-        latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-        "api request done"
+    let bytes_in = req.body().size_hint().exact();
+    let span = tracing::info_span!(
+        "api",
+        request_id = ids.request_id(),
+        trace_id = %ids.trace_id
     );
+    let (mut res, outcome) = match route(&state, &conn, req).instrument(span.clone()).await {
+        Ok(res) => (res, "ok"),
+        Err(err) => (error_response(&err), err.code()),
+    };
+    ids.answer(res.headers_mut());
+    let status = res.status().as_u16();
+    let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let client = note.client.get().map_or("-", |c| c.as_str());
+    let values = note.values.load(std::sync::atomic::Ordering::Relaxed);
+    if endpoint.starts_with("/v1/") {
+        state.metrics.api_requests.inc(&[endpoint, client, outcome]);
+    }
+    // The path template, never the path: a token in a path is not logged.
+    span.in_scope(|| {
+        tracing::debug!(endpoint, %method, status, latency_us, "api request done");
+    });
+    if state.access_log {
+        tracing::info!(
+            target: "vaultgate::access",
+            request_id = ids.request_id(),
+            trace_id = %ids.trace_id,
+            listener = "api",
+            route = endpoint,
+            method = %method,
+            path = endpoint,
+            status,
+            bytes_in,
+            bytes_out = res.body().size_hint().exact(),
+            latency_us,
+            client,
+            values,
+            outcome,
+            "access"
+        );
+    }
     Ok(res)
+}
+
+/// What a handler learns about a request for its access line and metrics: the
+/// authenticated client and the number of values tokenized or revealed. Travels in
+/// the request's extensions.
+#[derive(Debug, Default)]
+pub struct Note {
+    client: std::sync::OnceLock<String>,
+    values: std::sync::atomic::AtomicUsize,
+}
+
+/// Authenticate an API request and note its client.
+async fn authenticate(
+    access: &Access,
+    conn: &ConnInfo,
+    req: &Request<Incoming>,
+) -> Result<Arc<crate::auth::Client>> {
+    let client = crate::auth::api_client(access, conn, req.headers()).await?;
+    if let Some(note) = req.extensions().get::<Arc<Note>>() {
+        let _ = note.client.set(client.name().to_owned());
+    }
+    Ok(client)
+}
+
+/// Note how many values a request tokenized or revealed.
+fn note_values(extensions: &http::Extensions, n: usize) {
+    if let Some(note) = extensions.get::<Arc<Note>>() {
+        note.values.store(n, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Write audit events, counting a failed write.
+async fn record(state: &ApiState, events: &[crate::audit::AuditEvent]) -> Result<()> {
+    let timer = std::time::Instant::now();
+    let result = state.access.record(events).await;
+    state
+        .metrics
+        .store_ops
+        .with(&["durable"])
+        .observe(timer.elapsed());
+    if result.is_err() {
+        state.metrics.audit_write_failures.increment(1);
+    }
+    result
 }
 
 /// Copy the vault's own counters into the registry before it is rendered.
 fn sync_vault_counters(state: &ApiState) {
+    for (check, ok) in state.readiness.checks() {
+        state
+            .metrics
+            .ready
+            .set(&[check], if ok { 1.0 } else { 0.0 });
+    }
     for class in crate::sensitive::DataClass::ALL {
         state
             .metrics

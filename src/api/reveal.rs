@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 
 use super::ApiState;
 use crate::audit::{Action, AuditEvent};
-use crate::auth::api_client;
 use crate::auth::{Client, Purpose, RevealMode};
 use crate::net::ConnInfo;
 use crate::net::body::read_body;
@@ -119,7 +118,7 @@ pub async fn detokenize(
     req: Request<Incoming>,
 ) -> Result<Response<Body>> {
     let access = &state.access;
-    let client = api_client(access, conn, req.headers()).await?;
+    let client = super::authenticate(access, conn, &req).await?;
     let (parts, body) = req.into_parts();
     let bytes = read_body(&parts.headers, body, MAX_API_BODY).await?;
     let request: DetokenizeRequest = serde_json::from_slice(&bytes)
@@ -139,7 +138,14 @@ pub async fn detokenize(
     let mut outcomes = Vec::with_capacity(n);
     for item in &request.tokens {
         let (token, scope) = item.parts();
-        let outcome = match state.vault.detokenize_with(token, scope, &authorize).await {
+        let timer = std::time::Instant::now();
+        let revealed = state.vault.detokenize_with(token, scope, &authorize).await;
+        state
+            .metrics
+            .store_ops
+            .with(&["detokenize"])
+            .observe(timer.elapsed());
+        let outcome = match revealed {
             Ok(revealed) => match reveal_mode(&client, revealed.class) {
                 Ok(RevealMode::Masked) => Outcome::Value {
                     class: revealed.class,
@@ -185,7 +191,15 @@ pub async fn detokenize(
             }
         })
         .collect();
-    access.record(&events).await?;
+    super::record(state, &events).await?;
+    let mut revealed = 0;
+    for outcome in &outcomes {
+        if let Outcome::Value { class, .. } = outcome {
+            state.metrics.reveals.inc(&[class.as_str()]);
+            revealed += 1;
+        }
+    }
+    super::note_values(&parts.extensions, revealed);
 
     let results = request
         .tokens

@@ -9,7 +9,6 @@ use zeroize::Zeroize;
 use super::ApiState;
 use super::reveal::{MAX_API_BODY, MAX_BATCH};
 use crate::audit::{Action, AuditEvent};
-use crate::auth::api_client;
 use crate::net::ConnInfo;
 use crate::net::body::read_body;
 use crate::net::body::{Body, json};
@@ -57,7 +56,7 @@ pub async fn tokenize(
     req: Request<Incoming>,
 ) -> Result<Response<Body>> {
     let access = &state.access;
-    let client = api_client(access, conn, req.headers()).await?;
+    let client = super::authenticate(access, conn, &req).await?;
     let (parts, body) = req.into_parts();
     let bytes = read_body(&parts.headers, body, MAX_API_BODY).await?;
     let request: TokenizeRequest = serde_json::from_slice(&bytes).map_err(|_| {
@@ -106,6 +105,7 @@ pub async fn tokenize(
         };
         items.push((value, opts));
     }
+    let timer = std::time::Instant::now();
     let origin = conn.peer.to_string();
     let tokens = match state.vault.tokenize_batch(&items).await {
         Ok(tokens) => tokens,
@@ -120,6 +120,11 @@ pub async fn tokenize(
         }
         Err(err) => return Err(err),
     };
+    state
+        .metrics
+        .store_ops
+        .with(&["tokenize"])
+        .observe(timer.elapsed());
     let events: Vec<AuditEvent> = tokens
         .iter()
         .zip(&items)
@@ -130,7 +135,8 @@ pub async fn tokenize(
                 .origin(origin.clone())
         })
         .collect();
-    access.record(&events).await?;
+    super::record(state, &events).await?;
+    super::note_values(&parts.extensions, tokens.len());
     let results = tokens
         .iter()
         .zip(&items)
@@ -202,7 +208,7 @@ pub async fn metadata(
     req: Request<Incoming>,
 ) -> Result<Response<Body>> {
     let access = &state.access;
-    let client = api_client(access, conn, req.headers()).await?;
+    let client = super::authenticate(access, conn, &req).await?;
     // Metadata tells the last four: it draws on the same budget as reveals.
     access.rate_limit(&client, 1, conn).await?;
     let (token, scope) = token_and_scope(&req)?;
@@ -239,7 +245,7 @@ pub async fn delete(
     req: Request<Incoming>,
 ) -> Result<Response<Body>> {
     let access = &state.access;
-    let client = api_client(access, conn, req.headers()).await?;
+    let client = super::authenticate(access, conn, &req).await?;
     access.rate_limit(&client, 1, conn).await?;
     let (token, scope) = token_and_scope(&req)?;
     let result = if client.may_delete() {

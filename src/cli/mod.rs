@@ -5,6 +5,7 @@
 
 mod args;
 mod audit;
+mod check;
 mod clients;
 mod context;
 pub mod explain;
@@ -53,7 +54,7 @@ pub fn run_vault_command(global: &Global, command: &Command) -> Result<()> {
         Command::Serve { config } => serve(global, config),
         Command::Explain(args) => explain::run(args).map(|_| ()),
         Command::CheckConfig { config } => {
-            let loaded = crate::config::Config::load(config)?;
+            let loaded = check::check_config(config)?;
             // Warnings do not fail the check: the config is valid, only risky.
             for warning in crate::config::route_warnings(&loaded.routes) {
                 eprintln!("warning: {warning}");

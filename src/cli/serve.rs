@@ -56,13 +56,15 @@ pub(super) fn serve(global: &Global, path: &std::path::Path) -> Result<()> {
         if let Some(keys) = keys {
             custody.unseal_with_keys(keys)?;
         }
-        let handle = crate::app::start_custody(
+        let mut handle = crate::app::start_custody(
             &config,
             Arc::clone(&custody),
             crate::app::DEFAULT_GRACE,
             true,
         )
         .await?;
+        // SIGHUP re-reads this file (and reopens the audit log).
+        handle.reload_on_hangup(path.to_path_buf())?;
         tracing::info!(
             proxy = %handle.proxy_addr(),
             api = %handle.api_addr(),

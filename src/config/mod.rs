@@ -170,7 +170,54 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::io(format!("reading config {}", path.display()), e))?;
-        Config::from_toml_str(&text)
+        let mut config = Config::from_toml_str(&text)?;
+        if let Some(dir) = path.parent() {
+            config.resolve_paths(dir);
+        }
+        Ok(config)
+    }
+
+    /// Make every relative path in the config (keyring, data, audit log, TLS and CA
+    /// files) relative to `dir`, the config file's folder, instead of the working
+    /// directory.
+    pub fn resolve_paths(&mut self, dir: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        };
+        let fix_tls = |t: &mut Option<TlsFiles>| {
+            if let Some(t) = t {
+                fix(&mut t.cert);
+                fix(&mut t.key);
+                if let Some(ca) = &mut t.client_ca {
+                    fix(ca);
+                }
+            }
+        };
+        fix(&mut self.vault.keyring);
+        fix(&mut self.vault.data);
+        if let Some(p) = &mut self.vault.postgres_ca {
+            fix(p);
+        }
+        if let Some(p) = &mut self.audit.path {
+            fix(p);
+        }
+        fix_tls(&mut self.proxy.tls);
+        fix_tls(&mut self.api.tls);
+        for up in &mut self.upstreams {
+            if let Some(ca) = &mut up.ca {
+                fix(ca);
+            }
+        }
+        if let Some(o) = &mut self.outbound {
+            fix_tls(&mut o.listener.tls);
+            for r in &mut o.routes {
+                if let Some(ca) = &mut r.ca {
+                    fix(ca);
+                }
+            }
+        }
     }
 
     /// Cross-check names: unique upstream and route names, routes that name known
@@ -189,6 +236,7 @@ impl Config {
                     .into(),
             ));
         }
+        crate::logging::check_level(&self.log.level)?;
         self.vault.validate()?;
         self.limits.validate()?;
         crate::auth::validate_clients(&self.clients)?;

@@ -6,7 +6,7 @@
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use arc_swap::ArcSwapOption;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use bytes::Bytes;
 use http::{Method, Request, Response};
 use hyper::body::Incoming;
@@ -38,10 +38,16 @@ struct Live {
 /// What the listeners share: the config to build handler states from, and the
 /// current ones (none while sealed).
 pub struct Gate {
-    config: Config,
+    /// The config in use; a reload swaps it.
+    config: ArcSwap<Config>,
     metrics: Arc<Metrics>,
     readiness: Arc<Readiness>,
-    access: Arc<Access>,
+    /// Clients, rate limits and the audit log; a reload builds a new one around the
+    /// same audit log.
+    access: ArcSwap<Access>,
+    /// Held while the handler states are swapped (install, clear, reload), so a
+    /// reload cannot put states back after a seal.
+    swapping: Mutex<()>,
     custody: Arc<Custody>,
     live: ArcSwapOption<Live>,
     /// Run the CVV sweeper while unsealed.
@@ -71,10 +77,11 @@ impl Gate {
     ) -> Gate {
         readiness.set_sealed(true);
         Gate {
-            config: config.clone(),
+            config: ArcSwap::from_pointee(config.clone()),
             metrics,
             readiness,
-            access,
+            access: ArcSwap::new(access),
+            swapping: Mutex::new(()),
             custody,
             live: ArcSwapOption::empty(),
             sweep,
@@ -106,7 +113,7 @@ impl Gate {
         if super::http::is_sys(req.uri().path()) {
             return Ok(super::http::handle(
                 Arc::clone(&self.custody),
-                Arc::clone(&self.access),
+                self.access.load_full(),
                 conn,
                 req,
             )
@@ -125,6 +132,9 @@ impl Gate {
             (&Method::GET, "/healthz") => api::health::healthz(),
             (&Method::GET, "/readyz") => api::health::readyz(&self.readiness),
             (&Method::GET, "/metrics") => {
+                for (check, ok) in self.readiness.checks() {
+                    self.metrics.ready.set(&[check], if ok { 1.0 } else { 0.0 });
+                }
                 let text = self.metrics.render(self.custody.store().flushes());
                 let mut res = Response::new(full(Bytes::from(text)));
                 res.headers_mut().insert(
@@ -144,21 +154,150 @@ impl Gate {
     fn watch(&self) -> std::sync::MutexGuard<'_, Option<JoinHandle<()>>> {
         self.watch.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    fn swapping(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.swapping.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The access (clients, limits, audit log) in use.
+    pub fn access(&self) -> Arc<Access> {
+        self.access.load_full()
+    }
+
+    /// The config in use.
+    pub fn config(&self) -> Arc<Config> {
+        self.config.load_full()
+    }
+
+    /// Swap in a new config: routes, upstreams, clients and limits. Refused, with the
+    /// reason, when it changes what needs a restart (listener addresses, TLS on or
+    /// off, `[vault]`, the audit log's path) or when its states cannot be built; the
+    /// old config then keeps serving. Requests in flight finish on the old states.
+    pub fn reload(&self, new: Config) -> Result<()> {
+        let old = self.config.load_full();
+        restart_needed(&old, &new)?;
+        let _swapping = self.swapping();
+        let access = Arc::new(Access::build(
+            &new.clients,
+            self.access.load().audit_log(),
+            &self.metrics,
+        )?);
+        let live = match self.custody.vault() {
+            Some(vault) => {
+                if audit_wanted(&new) && access.audit_log().is_none() {
+                    access.install_audit_log(Arc::new(AuditLog::open_with(
+                        new.audit_path(),
+                        AuditKey::new(vault.audit_key()?),
+                        audit_options(&new),
+                    )?));
+                }
+                Some(build_live(
+                    &new,
+                    &access,
+                    &self.metrics,
+                    &self.readiness,
+                    vault,
+                )?)
+            }
+            None => None,
+        };
+        self.config.store(Arc::new(new));
+        self.access.store(access);
+        if let Some(live) = live {
+            self.live.store(Some(Arc::new(live)));
+        }
+        Ok(())
+    }
+}
+
+/// Why `new` cannot be swapped in without a restart, if it cannot.
+fn restart_needed(old: &Config, new: &Config) -> Result<()> {
+    let refuse = |what: &str| {
+        Err(Error::Config(format!(
+            "{what} changed; that needs a restart (the reload was refused)"
+        )))
+    };
+    let listeners = |c: &Config| {
+        let mut l = vec![
+            ("proxy", c.proxy.listen, c.proxy.tls.is_some()),
+            ("api", c.api.listen, c.api.tls.is_some()),
+        ];
+        if let Some(o) = &c.outbound {
+            l.push(("outbound", o.listener.listen, o.listener.tls.is_some()));
+        }
+        l
+    };
+    let (a, b) = (listeners(old), listeners(new));
+    if a.len() != b.len() {
+        return refuse("[outbound] (added or removed)");
+    }
+    for ((name, old_addr, old_tls), (_, new_addr, new_tls)) in a.iter().zip(&b) {
+        if old_addr != new_addr {
+            return refuse(&format!("{name}.listen"));
+        }
+        if old_tls != new_tls {
+            return refuse(&format!("{name}.tls (turned on or off)"));
+        }
+    }
+    if old.vault != new.vault {
+        return refuse("[vault]");
+    }
+    if old.audit_path() != new.audit_path() {
+        return refuse("audit.path");
+    }
+    Ok(())
+}
+
+/// The handler states of `config` on an unsealed vault.
+fn build_live(
+    config: &Config,
+    access: &Arc<Access>,
+    metrics: &Arc<Metrics>,
+    readiness: &Arc<Readiness>,
+    vault: Arc<Vault>,
+) -> Result<Live> {
+    let proxy = Arc::new(ProxyState::build(
+        config,
+        Arc::clone(&vault),
+        Arc::clone(metrics),
+    )?);
+    let outbound = config
+        .outbound
+        .as_ref()
+        .map(|o| {
+            OutboundState::build(o, &config.limits, Arc::clone(access), Arc::clone(&vault))
+                .map(Arc::new)
+        })
+        .transpose()?;
+    let api = Arc::new(ApiState {
+        metrics: Arc::clone(metrics),
+        readiness: Arc::clone(readiness),
+        vault,
+        access: Arc::clone(access),
+        access_log: config.api.access_log,
+    });
+    Ok(Live {
+        proxy,
+        api,
+        outbound,
+    })
 }
 
 impl Gate {
     /// Open the audit log with the vault's audit key if the server audits and it is
     /// not open yet (a server that started sealed had no key until now).
     fn open_audit(&self, vault: &Vault) -> Result<()> {
-        if !audit_wanted(&self.config) || self.access.audit_log().is_some() {
+        let config = self.config.load();
+        let access = self.access.load();
+        if !audit_wanted(&config) || access.audit_log().is_some() {
             return Ok(());
         }
         let log = AuditLog::open_with(
-            self.config.audit_path(),
+            config.audit_path(),
             AuditKey::new(vault.audit_key()?),
-            audit_options(&self.config),
+            audit_options(&config),
         )?;
-        self.access.install_audit_log(Arc::new(log));
+        access.install_audit_log(Arc::new(log));
         Ok(())
     }
 }
@@ -181,47 +320,29 @@ pub fn audit_options(config: &Config) -> AuditOptions {
 
 impl Slot for Gate {
     fn install(&self, vault: Arc<Vault>) -> Result<()> {
+        let _swapping = self.swapping();
         self.open_audit(&vault)?;
-        let config = &self.config;
-        let proxy = Arc::new(ProxyState::build(
-            config,
+        let config = self.config.load_full();
+        let live = build_live(
+            &config,
+            &self.access.load_full(),
+            &self.metrics,
+            &self.readiness,
             Arc::clone(&vault),
-            Arc::clone(&self.metrics),
-        )?);
-        let outbound = config
-            .outbound
-            .as_ref()
-            .map(|o| {
-                OutboundState::build(
-                    o,
-                    &config.limits,
-                    Arc::clone(&self.access),
-                    Arc::clone(&vault),
-                )
-                .map(Arc::new)
-            })
-            .transpose()?;
-        let api = Arc::new(ApiState {
-            metrics: Arc::clone(&self.metrics),
-            readiness: Arc::clone(&self.readiness),
-            vault: Arc::clone(&vault),
-            access: Arc::clone(&self.access),
-        });
+        )?;
         self.readiness.set_upstreams_built(true);
-        self.live.store(Some(Arc::new(Live {
-            proxy,
-            api,
-            outbound,
-        })));
+        self.live.store(Some(Arc::new(live)));
         if self.sweep
             && let Some(old) = self.sweeper().replace(spawn_sweeper(Arc::clone(&vault)))
         {
             old.abort();
         }
+        // The watch checks the audit log's file: the log itself outlives reloads
+        // (a reloaded access keeps the same one).
         if let Some(old) = self.watch().replace(spawn_watch(
             vault,
             Arc::clone(&self.readiness),
-            Arc::clone(&self.access),
+            self.access.load_full(),
         )) {
             old.abort();
         }
@@ -230,6 +351,7 @@ impl Slot for Gate {
     }
 
     fn clear(&self) {
+        let _swapping = self.swapping();
         self.readiness.set_sealed(true);
         self.live.store(None);
         if let Some(sweeper) = self.sweeper().take() {

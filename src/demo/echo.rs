@@ -111,7 +111,11 @@ impl EchoUpstream {
             max_connections: 1024,
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
-            tls: options.tls.clone(),
+            tls: options
+                .tls
+                .clone()
+                .map(|t| Arc::new(arc_swap::ArcSwap::new(t))),
+            open: None,
             grace: Duration::from_secs(5),
         };
         let store = Arc::clone(&received);

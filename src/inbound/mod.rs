@@ -26,6 +26,7 @@ use crate::metrics::{Counter, Histogram, Metrics};
 use crate::net::ConnInfo;
 use crate::net::body::{Body, boxed, error_response, full};
 use crate::net::linger::{self, read_limited, should_linger};
+use crate::net::trace::RequestIds;
 use crate::net::upstream::Upstream;
 use crate::net::{forward, matcher};
 use crate::vault::Vault;
@@ -56,6 +57,8 @@ pub struct ProxyState {
     sanitize_limits: sanitize::Limits,
     upstream_timeout: Duration,
     body_read_timeout: Duration,
+    /// Write a `vaultgate::access` line per request (`proxy.access_log`).
+    access_log: bool,
 }
 
 impl ProxyState {
@@ -115,33 +118,91 @@ impl ProxyState {
             sanitize_limits: sanitize::Limits::from(&config.limits),
             upstream_timeout,
             body_read_timeout: Duration::from_millis(config.limits.body_read_timeout_ms.get()),
+            access_log: config.proxy.access_log,
         })
     }
 }
 
-/// The proxy service for one request.
+/// What one request's access line says beyond its status.
+#[derive(Debug, Default)]
+struct Seen {
+    route: Option<Arc<str>>,
+    template: Option<Arc<str>>,
+    upstream_status: Option<u16>,
+    upstream_latency: Option<Duration>,
+}
+
+/// The proxy service for one request: its ids, its span, its access line.
 pub async fn handle(
     state: Arc<ProxyState>,
     conn: ConnInfo,
     req: Request<Incoming>,
 ) -> std::result::Result<Response<Body>, Infallible> {
+    use hyper::body::Body as _;
     let start = Instant::now();
+    let mut req = req;
+    let ids = RequestIds::take(req.headers_mut());
+    let method = req.method().clone();
+    let bytes_in = req.body().size_hint().exact();
+    // The span carries the ids only: never paths, queries, headers or bodies.
+    let span = tracing::info_span!(
+        "request",
+        request_id = ids.request_id(),
+        trace_id = %ids.trace_id
+    );
+    let mut seen = Seen::default();
+    let mut response = serve(&state, conn, req, start, &mut seen)
+        .instrument(span)
+        .await;
+    ids.answer(response.headers_mut());
+    if state.access_log {
+        let latency_us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+        tracing::info!(
+            target: "vaultgate::access",
+            request_id = ids.request_id(),
+            trace_id = %ids.trace_id,
+            listener = "proxy",
+            route = seen.route.as_deref().unwrap_or("-"),
+            method = %method,
+            path = seen.template.as_deref().unwrap_or("-"),
+            status = response.status().as_u16(),
+            upstream_status = seen.upstream_status,
+            bytes_in,
+            bytes_out = response.body().size_hint().exact(),
+            latency_us,
+            upstream_latency_us = seen
+                .upstream_latency
+                .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+            "access"
+        );
+    }
+    Ok(response)
+}
+
+/// Route, forward and answer one request (inside its span).
+async fn serve(
+    state: &ProxyState,
+    conn: ConnInfo,
+    req: Request<Incoming>,
+    start: Instant,
+    seen: &mut Seen,
+) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let (index, route) = match state
         .routes
         .find(&parts.method, parts.uri.path(), &parts.headers)
     {
         Ok(Some(found)) => found,
-        Ok(None) => return Ok(unrouted(&state, &parts, body, &Error::NoRoute)),
-        Err(err) => return Ok(unrouted(&state, &parts, body, &err)),
+        Ok(None) => return unrouted(state, &parts, body, &Error::NoRoute),
+        Err(err) => return unrouted(state, &parts, body, &err),
     };
-    // Spans carry the route name and method only: never paths, queries, headers or
-    // bodies.
+    seen.route = Some(Arc::clone(&route.name));
+    seen.template = Some(Arc::clone(&route.template));
     let method = parts.method.clone();
     let span = tracing::info_span!("proxy", route = %route.name, method = %method);
     let linger = should_linger(&parts);
     let mut body = Some(body);
-    let result = forward(&state, conn, index, route, parts, &mut body)
+    let result = forward(state, conn, index, route, parts, &mut body, seen)
         .instrument(span)
         .await;
     let elapsed = start.elapsed();
@@ -166,15 +227,15 @@ pub async fn handle(
     };
     let status = response.status().as_u16();
     let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-    // The access line names route and method itself, so it reads the same with or
-    // without span context (JSON logs, filtered spans).
+    // The line names route and method itself, so it reads the same with or without
+    // span context (JSON logs, filtered spans).
     let route_name: &str = &route.name;
     if status >= 500 {
         tracing::warn!(route = route_name, %method, status, latency_us, "request failed");
     } else {
         tracing::debug!(route = route_name, %method, status, latency_us, "request done");
     }
-    Ok(response)
+    response
 }
 
 /// The answer to a request that no route serves: no pattern matches (404), an
@@ -226,6 +287,7 @@ async fn forward(
     route: &Route,
     mut parts: http::request::Parts,
     body: &mut Option<Incoming>,
+    seen: &mut Seen,
 ) -> Result<Response<Body>> {
     let upstream = state
         .upstreams
@@ -285,6 +347,7 @@ async fn forward(
     };
     let query = new_query.as_deref().or(parts.uri.query());
     let uri = upstream.uri(parts.uri.path(), query)?;
+    let sent_at = Instant::now();
     let sent = forward::send(
         upstream,
         parts,
@@ -294,6 +357,15 @@ async fn forward(
         state.upstream_timeout,
     )
     .await;
+    seen.upstream_latency = Some(sent_at.elapsed());
+    if let Ok(res) = &sent {
+        let status = res.status().as_u16();
+        seen.upstream_status = Some(status);
+        state
+            .metrics
+            .upstream_responses
+            .inc(&[&route.name, crate::metrics::status_class(status)]);
+    }
     // A blocked body fails the upstream send (or, if the upstream answered early, its
     // answer is dropped): the client gets 400 either way, and the rest of its body is
     // drained.

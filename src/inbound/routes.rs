@@ -29,6 +29,8 @@ pub const METHOD_OVERRIDE_HEADERS: [&str; 3] = [
 #[derive(Debug)]
 pub struct Route {
     pub name: Arc<str>,
+    /// The path pattern as text (never a request's path), for the access log.
+    pub template: Arc<str>,
     /// Index into the proxy's upstream list.
     pub upstream: usize,
     method: MethodFilter,
@@ -48,6 +50,7 @@ impl Route {
         let rules = cfg.rules();
         Route {
             name: Arc::from(cfg.name.as_str()),
+            template: Arc::from(cfg.path.to_string()),
             upstream,
             method: cfg.method.clone(),
             path: cfg.path.clone(),

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -45,6 +46,9 @@ pub struct ListenerSettings {
     /// when a ping goes unanswered.
     #[serde(default = "default_idle_timeout_ms")]
     pub idle_timeout_ms: u64,
+    /// One `vaultgate::access` line per request at info (default true).
+    #[serde(default = "default_access_log")]
+    pub access_log: bool,
 }
 
 impl ListenerSettings {
@@ -56,6 +60,7 @@ impl ListenerSettings {
             max_connections: default_max_connections(),
             header_read_timeout_ms: default_header_read_timeout_ms(),
             idle_timeout_ms: default_idle_timeout_ms(),
+            access_log: default_access_log(),
         }
     }
 }
@@ -95,6 +100,10 @@ fn default_idle_timeout_ms() -> u64 {
     60_000
 }
 
+fn default_access_log() -> bool {
+    true
+}
+
 /// How often an HTTP/2 connection is pinged, and how long the answer may take.
 const H2_PING_INTERVAL: Duration = Duration::from_secs(20);
 const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
@@ -118,7 +127,11 @@ pub struct ListenerOptions {
     pub header_read_timeout: Duration,
     /// A connection with no request in flight is closed after this long.
     pub idle_timeout: Duration,
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The TLS config, read at each handshake: a reload swaps in new certificates
+    /// for new connections while open ones keep theirs.
+    pub tls: Option<Arc<ArcSwap<rustls::ServerConfig>>>,
+    /// Counts the open connections (for the `vaultgate_open_connections` gauge).
+    pub open: Option<Arc<std::sync::atomic::AtomicUsize>>,
     /// How long in-flight requests may run after shutdown starts.
     pub grace: Duration,
 }
@@ -179,7 +192,8 @@ where
         .keep_alive_interval(H2_PING_INTERVAL)
         .keep_alive_timeout(H2_PING_TIMEOUT);
     let builder = Arc::new(builder);
-    let acceptor = options.tls.clone().map(TlsAcceptor::from);
+    let tls = options.tls.clone();
+    let open = options.open.clone().unwrap_or_default();
     let limit = Arc::new(Semaphore::new(options.max_connections));
     let table = ConnTable::new();
 
@@ -202,7 +216,7 @@ where
             };
             let Some(permit) = make_room(&limit, &table).await else {
                 tracing::debug!(listener = name, "at max_connections; connection refused");
-                refuse(stream, acceptor.is_some());
+                refuse(stream, tls.is_some());
                 continue;
             };
             let _ = stream.set_nodelay(true);
@@ -214,11 +228,13 @@ where
                 first: options.header_read_timeout,
                 idle: options.idle_timeout,
             };
-            let acceptor = acceptor.clone();
+            let acceptor = tls.as_ref().map(|t| TlsAcceptor::from(t.load_full()));
             let handler = handler.clone();
             let drained_tx = drained_tx.clone();
+            let open = Arc::clone(&open);
             tokio::spawn(async move {
                 let _permit = permit;
+                let _open = OpenGuard::enter(open);
                 let _drained = drained_tx;
                 let mut info = ConnInfo {
                     peer,
@@ -257,6 +273,22 @@ where
             tracing::warn!(listener = name, "grace period over; dropping connections");
         }
     })
+}
+
+/// One open connection, counted in while it lives.
+struct OpenGuard(Arc<std::sync::atomic::AtomicUsize>);
+
+impl OpenGuard {
+    fn enter(count: Arc<std::sync::atomic::AtomicUsize>) -> OpenGuard {
+        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        OpenGuard(count)
+    }
+}
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// A connection slot: at once if one is free, else after the connection idle longest

@@ -76,6 +76,22 @@ pub struct PathPattern {
     segments: Vec<Segment>,
 }
 
+/// The pattern as written in the config (a parameter shows as `{param}`): a path
+/// template that holds no request value, for logs.
+impl std::fmt::Display for PathPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for segment in &self.segments {
+            f.write_str("/")?;
+            match segment {
+                Segment::Literal(s) => f.write_str(s)?,
+                Segment::Param => f.write_str("{param}")?,
+                Segment::Wildcard => f.write_str("*")?,
+            }
+        }
+        Ok(())
+    }
+}
+
 impl TryFrom<String> for PathPattern {
     type Error = &'static str;
 

@@ -12,6 +12,7 @@ pub mod linger;
 pub mod listener;
 pub mod matcher;
 pub mod tls;
+pub mod trace;
 pub mod upstream;
 
 pub use listener::{ConnInfo, ListenerOptions, ListenerSettings};

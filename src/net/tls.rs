@@ -103,6 +103,17 @@ pub fn server_config(key: &str, files: &TlsFiles) -> Result<Arc<ServerConfig>> {
     Ok(Arc::new(config))
 }
 
+/// The notAfter of the leaf certificate in a PEM chain, as Unix seconds.
+pub fn leaf_not_after(key: &str, path: &Path) -> Result<i64> {
+    let certs = load_certs(key, path)?;
+    let leaf = certs
+        .first()
+        .ok_or_else(|| Error::Config(format!("{key}: no certificate found")))?;
+    let (_, parsed) = x509_parser::parse_x509_certificate(leaf.as_ref())
+        .map_err(|e| Error::Config(format!("{key}: not an X.509 certificate: {e}")))?;
+    Ok(parsed.validity().not_after.timestamp())
+}
+
 /// The names a verified client certificate presents: its subject common names and
 /// DNS subject alternative names. Only call this on a certificate the TLS layer has
 /// verified; an unparsable certificate yields no names (and so no identity).

@@ -22,5 +22,6 @@ mod api_reveal;
 mod audit_log;
 mod demo;
 mod key_lifecycle;
+mod ops;
 mod outbound;
 mod two_instances;

@@ -20,6 +20,7 @@ mod hostile_codec;
 mod hostile_guard;
 mod hostile_routing;
 mod leak_properties;
+mod ops;
 mod proxy_forward;
 mod proxy_limits;
 mod proxy_logs;

@@ -1,0 +1,178 @@
+//! Request ids and W3C trace context: taken from the client when well-formed, made up
+//! otherwise, sent upstream and back.
+//!
+//! An id is logged, so only a sane one is taken: at most 128 visible ASCII characters
+//! for `x-request-id`, the exact `traceparent` shape (version `00`, non-zero ids).
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use rand::RngCore as _;
+
+/// `x-request-id`.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// `traceparent` (W3C Trace Context).
+pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+
+/// The longest `x-request-id` taken from a client.
+pub const MAX_REQUEST_ID: usize = 128;
+
+/// The ids of one request.
+#[derive(Clone, Debug)]
+pub struct RequestIds {
+    /// The client's `x-request-id`, or a new UUIDv7.
+    pub request_id: HeaderValue,
+    /// The 32 hex digits of the trace id (the client's or a new one).
+    pub trace_id: String,
+}
+
+impl RequestIds {
+    /// Take the ids from `headers` (or make new ones) and leave exactly one sane
+    /// `x-request-id` and `traceparent` in them, to be forwarded.
+    pub fn take(headers: &mut HeaderMap) -> RequestIds {
+        let request_id = headers
+            .get(&REQUEST_ID)
+            .filter(|v| headers.get_all(&REQUEST_ID).iter().count() == 1 && sane_id(v))
+            .cloned()
+            .unwrap_or_else(new_request_id);
+        headers.insert(REQUEST_ID, request_id.clone());
+        let given = headers
+            .get(&TRACEPARENT)
+            .filter(|_| headers.get_all(&TRACEPARENT).iter().count() == 1)
+            .and_then(|v| v.to_str().ok())
+            .and_then(trace_id_of)
+            .map(str::to_owned);
+        let trace_id = match given {
+            Some(id) => id,
+            None => {
+                // Start a trace: a new trace id and parent id, sampled flag off.
+                let trace_id = hex(&random::<16>());
+                let parent = hex(&random::<8>());
+                if let Ok(v) = HeaderValue::from_str(&format!("00-{trace_id}-{parent}-00")) {
+                    headers.insert(TRACEPARENT, v);
+                }
+                trace_id
+            }
+        };
+        RequestIds {
+            request_id,
+            trace_id,
+        }
+    }
+
+    /// The request id as text (it is visible ASCII).
+    pub fn request_id(&self) -> &str {
+        self.request_id.to_str().unwrap_or("-")
+    }
+
+    /// Put the request id on a response.
+    pub fn answer(&self, headers: &mut HeaderMap) {
+        headers.insert(REQUEST_ID, self.request_id.clone());
+    }
+}
+
+/// At most [`MAX_REQUEST_ID`] visible ASCII characters, at least one.
+pub fn sane_id(v: &HeaderValue) -> bool {
+    let b = v.as_bytes();
+    !b.is_empty() && b.len() <= MAX_REQUEST_ID && b.iter().all(|c| c.is_ascii_graphic())
+}
+
+/// The trace id of a well-formed version-00 `traceparent`
+/// (`00-<32 hex>-<16 hex>-<2 hex>`, lower case, ids not all zero).
+pub fn trace_id_of(v: &str) -> Option<&str> {
+    let mut parts = v.split('-');
+    let (Some(version), Some(trace), Some(parent), Some(flags), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return None;
+    };
+    let hex_of = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+    };
+    let zero = |s: &str| s.bytes().all(|c| c == b'0');
+    (version == "00"
+        && hex_of(trace, 32)
+        && hex_of(parent, 16)
+        && hex_of(flags, 2)
+        && !zero(trace)
+        && !zero(parent))
+    .then_some(trace)
+}
+
+/// A new UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then random bits, with the
+/// version and variant bits set.
+pub fn new_request_id() -> HeaderValue {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let mut b = random::<16>();
+    let ts = millis.to_be_bytes();
+    for (dst, src) in b.iter_mut().zip(ts.iter().skip(2)) {
+        *dst = *src;
+    }
+    if let Some(v) = b.get_mut(6) {
+        *v = (*v & 0x0f) | 0x70;
+    }
+    if let Some(v) = b.get_mut(8) {
+        *v = (*v & 0x3f) | 0x80;
+    }
+    let h = hex(&b);
+    let text = format!(
+        "{}-{}-{}-{}-{}",
+        h.get(0..8).unwrap_or_default(),
+        h.get(8..12).unwrap_or_default(),
+        h.get(12..16).unwrap_or_default(),
+        h.get(16..20).unwrap_or_default(),
+        h.get(20..32).unwrap_or_default()
+    );
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("-"))
+}
+
+fn random<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    rand::rng().fill_bytes(&mut b);
+    b
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn takes_sane_ids_and_makes_new_ones() {
+        let mut h = HeaderMap::new();
+        h.insert(REQUEST_ID, HeaderValue::from_static("abc-123"));
+        h.insert(
+            TRACEPARENT,
+            HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        );
+        let ids = RequestIds::take(&mut h);
+        assert_eq!(ids.request_id(), "abc-123");
+        assert_eq!(ids.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+
+        let mut h = HeaderMap::new();
+        h.insert(REQUEST_ID, HeaderValue::from_static("has space"));
+        h.insert(TRACEPARENT, HeaderValue::from_static("00-zz-00-01"));
+        let ids = RequestIds::take(&mut h);
+        let id = ids.request_id();
+        assert_eq!(id.len(), 36);
+        assert_eq!(id.as_bytes()[14], b'7');
+        assert_eq!(h.get(&REQUEST_ID).unwrap(), id);
+        let tp = h.get(&TRACEPARENT).unwrap().to_str().unwrap();
+        assert_eq!(trace_id_of(tp), Some(ids.trace_id.as_str()));
+        assert!(sane_id(&HeaderValue::from_str(&"a".repeat(128)).unwrap()));
+        assert!(!sane_id(&HeaderValue::from_str(&"a".repeat(129)).unwrap()));
+    }
+}

@@ -1,0 +1,241 @@
+//! Running it: API access lines and metrics, client revocation by reload, and a
+//! `check-config` that catches what `serve` would fail on.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::common::binary::{BIN, VaultDir, free_port, wait_listening};
+use crate::common::*;
+use http::StatusCode;
+use serde_json::json;
+
+const CARD: &str = "4242424242424242";
+
+/// A config for the real binary: JSON logs at info, the vault in `v`, `rest` after.
+fn binary_config(
+    v: &VaultDir,
+    proxy: std::net::SocketAddr,
+    api: std::net::SocketAddr,
+    rest: &str,
+) -> std::path::PathBuf {
+    let text = format!(
+        "[proxy]\nlisten = \"{proxy}\"\n[api]\nlisten = \"{api}\"\n[vault]\nkeyring = \"{}\"\n\
+         data = \"{}\"\ncache_capacity_mb = 16\n[log]\nlevel = \"info\"\nformat = \"json\"\n{rest}\n",
+        path_str(&v.keyring),
+        path_str(&v.data)
+    );
+    let path = v.dir.path().join("vaultgate.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn api_access_lines_metrics_and_revocation_by_sighup() {
+    let v = VaultDir::init();
+    let (proxy, addr) = (free_port(), free_port());
+    let svc = api_client("svc", "tokenize = [\"pan\"]\nreveal = [\"pan\"]");
+    let config = binary_config(&v, proxy, addr, &svc.toml);
+    let mut child = v.serve(&config);
+    wait_listening(&mut child, addr, Duration::from_secs(20)).await;
+
+    let r = api(
+        addr,
+        "POST",
+        "/v1/tokenize",
+        &svc.key,
+        json!({"values": [{"class": "pan", "value": CARD}]}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.headers.contains_key("x-request-id"));
+    let token = r.json()["results"][0]["token"].as_str().unwrap().to_owned();
+    let r = api(
+        addr,
+        "POST",
+        "/v1/detokenize",
+        &svc.key,
+        json!({"tokens": [token]}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    let metrics = String::from_utf8(
+        call(addr, "GET", "/metrics", None, serde_json::Value::Null)
+            .await
+            .body
+            .to_vec(),
+    )
+    .unwrap();
+    for want in [
+        "vaultgate_api_requests_total{endpoint=\"/v1/tokenize\",client=\"svc\",outcome=\"ok\"} 1",
+        "vaultgate_api_requests_total{endpoint=\"/v1/detokenize\",client=\"svc\",outcome=\"ok\"} 1",
+        "vaultgate_reveals_total{class=\"pan\"} 1",
+        "vaultgate_store_operation_duration_seconds_bucket{op=\"tokenize\"",
+        "vaultgate_store_operation_duration_seconds_bucket{op=\"detokenize\"",
+        "vaultgate_store_operation_duration_seconds_bucket{op=\"durable\"",
+        "vaultgate_config_generation 1",
+    ] {
+        assert!(metrics.contains(want), "{want} missing from\n{metrics}");
+    }
+
+    // Revocation: remove the client, SIGHUP; the same process serves on.
+    binary_config(&v, proxy, addr, "");
+    let hup = |sig: &str| {
+        Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .unwrap()
+    };
+    assert!(hup("-HUP").success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = api(
+            addr,
+            "POST",
+            "/v1/detokenize",
+            &svc.key,
+            json!({"tokens": ["x"]}),
+        )
+        .await;
+        if r.status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the client was not revoked"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let metrics = String::from_utf8(
+        call(addr, "GET", "/metrics", None, serde_json::Value::Null)
+            .await
+            .body
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(
+        metrics.contains("vaultgate_config_generation 2"),
+        "{metrics}"
+    );
+    assert!(hup("-TERM").success());
+    let status = child.wait().unwrap();
+    assert!(status.success());
+
+    let logs = v.serve_log();
+    assert!(!logs.contains(CARD), "{logs}");
+    let access: Vec<serde_json::Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["target"] == "vaultgate::access")
+        .collect();
+    let tokenize = access
+        .iter()
+        .find(|v| v["path"] == "/v1/tokenize")
+        .expect(&logs);
+    assert_eq!(tokenize["client"], "svc");
+    assert_eq!(tokenize["values"], 1);
+    assert_eq!(tokenize["status"], 200);
+    assert_eq!(tokenize["listener"], "api");
+    assert_eq!(tokenize["request_id"].as_str().unwrap().len(), 36);
+    let reveal = access
+        .iter()
+        .find(|v| v["path"] == "/v1/detokenize")
+        .unwrap();
+    assert_eq!(reveal["values"], 1);
+    assert!(logs.contains("config reloaded"), "{logs}");
+}
+
+fn check(config: &std::path::Path, cwd: &std::path::Path) -> (bool, String) {
+    let out = Command::new(BIN)
+        .current_dir(cwd)
+        .args(["check-config", "--config", path_str(config).as_str()])
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_config_catches_what_serve_would_fail_on() {
+    let v = VaultDir::init();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let (proxy, api) = (free_port(), free_port());
+    let write = |extra: &str, vault: &str| {
+        let text = format!(
+            "[proxy]\nlisten = \"{proxy}\"\n{extra}\n[api]\nlisten = \"{api}\"\n[vault]\n{vault}\n"
+        );
+        let path = v.dir.path().join("check.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    // Relative paths resolve against the config's folder, not the working directory.
+    let good = write("", "keyring = \"keyring.json\"\ndata = \"data\"");
+    let (ok, err) = check(&good, elsewhere.path());
+    assert!(ok, "{err}");
+
+    let keys = "keyring = \"keyring.json\"\ndata = \"data\"";
+    let pki = Pki::new("check");
+    let other = Pki::new("other");
+    let (cert, _) = pki.server("a");
+    let (_, key) = other.server("b");
+    for (extra, vault, want) in [
+        (
+            "tls = { cert = \"missing.pem\", key = \"missing-key.pem\" }",
+            keys,
+            "proxy.tls.cert",
+        ),
+        (
+            &*format!(
+                "tls = {{ cert = \"{}\", key = \"{}\" }}",
+                path_str(&cert),
+                path_str(&key)
+            ),
+            keys,
+            "do not fit",
+        ),
+        (
+            "",
+            "keyring = \"nope.json\"\ndata = \"data\"",
+            "vault.keyring",
+        ),
+        (
+            "",
+            "keyring = \"keyring.json\"\ndata = \"check.toml\"",
+            "vault.data",
+        ),
+    ] {
+        let path = write(extra, vault);
+        let (ok, err) = check(&path, elsewhere.path());
+        assert!(!ok && err.contains(want), "{want}: {err}");
+    }
+    let write_raw = |text: String| {
+        let path = v.dir.path().join("raw.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    for (text, want) in [
+        (
+            format!(
+                "[proxy]\nlisten = \"{proxy}\"\n[api]\nlisten = \"{proxy}\"\n[vault]\n{keys}\n"
+            ),
+            "api.listen",
+        ),
+        (
+            format!(
+                "[proxy]\nlisten = \"{proxy}\"\n[api]\nlisten = \"{api}\"\n[vault]\n{keys}\n[log]\nlevel = \"information\"\n"
+            ),
+            "log.level",
+        ),
+        (
+            format!(
+                "[proxy]\nlisten = \"{proxy}\"\n[api]\nlisten = \"{api}\"\n[vault]\n{keys}\n[[upstreams]]\nname = \"b\"\nurl = \"http://127.0.0.1:9\"\n[[routes]]\nname = \"r\"\nupstream = \"b\"\npath = \"/x\"\nfields = [{{ path = \"\", class = \"pan\" }}]\n"
+            ),
+            "routes[0].fields[0]",
+        ),
+    ] {
+        let (ok, err) = check(&write_raw(text), elsewhere.path());
+        assert!(!ok && err.contains(want), "{want}: {err}");
+    }
+}
