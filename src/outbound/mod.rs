@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use http::{HeaderName, HeaderValue, Method, Request, Response, Version, header};
 use hyper::body::Incoming;
+use tracing::Instrument as _;
 use zeroize::Zeroizing;
 
 use crate::audit::{Action, AuditEvent};
@@ -37,6 +38,7 @@ use crate::net::ConnInfo;
 use crate::net::body::{Body, error_response, full, read_body};
 use crate::net::forward;
 use crate::net::matcher::{MethodFilter, PathPattern, canonical_path};
+use crate::net::trace::RequestIds;
 use crate::net::upstream::Upstream;
 use crate::rules::RouteRules;
 use crate::sensitive::DataClass;
@@ -46,6 +48,8 @@ use crate::{Error, Result};
 /// One allow-listed route, ready to serve.
 #[derive(Debug)]
 struct Route {
+    /// The route's name, for the access line.
+    name: Arc<str>,
     method: MethodFilter,
     pattern: PathPattern,
     strip_prefix: Option<String>,
@@ -64,6 +68,8 @@ pub struct OutboundState {
     vault: Arc<Vault>,
     max_body: usize,
     timeout: Duration,
+    /// Write a `vaultgate::access` line per request (`outbound.access_log`).
+    access_log: bool,
 }
 
 impl OutboundState {
@@ -100,6 +106,7 @@ impl OutboundState {
             classes.sort_by_key(|c| c.tag());
             classes.dedup();
             routes.push(Route {
+                name: Arc::from(r.name.as_str()),
                 method: r.method.clone(),
                 pattern: r.path.clone(),
                 strip_prefix: r.strip_prefix.clone(),
@@ -115,6 +122,7 @@ impl OutboundState {
             vault,
             max_body: limits.max_body_bytes.get(),
             timeout,
+            access_log: config.listener.access_log,
         })
     }
 }
@@ -125,14 +133,46 @@ pub async fn handle(
     conn: ConnInfo,
     req: Request<Incoming>,
 ) -> std::result::Result<Response<Body>, Infallible> {
+    let started = std::time::Instant::now();
+    let mut req = req;
+    // The request id and trace context go on to the processor and back to the caller.
+    let ids = RequestIds::take(req.headers_mut());
     let method = req.method().clone();
-    Ok(match forward(&state, &conn, req).await {
-        Ok(res) => res,
+    let span = tracing::info_span!(
+        "outbound",
+        request_id = ids.request_id(),
+        trace_id = %ids.trace_id
+    );
+    let mut route: Option<Arc<str>> = None;
+    let (mut res, outcome) = match forward(&state, &conn, req, &mut route)
+        .instrument(span.clone())
+        .await
+    {
+        Ok(res) => (res, "ok"),
         Err(err) => {
-            tracing::debug!(%method, code = err.code(), "outbound request refused");
-            error_response(&err)
+            span.in_scope(|| {
+                tracing::debug!(%method, code = err.code(), "outbound request refused");
+            });
+            (error_response(&err), err.code())
         }
-    })
+    };
+    ids.answer(res.headers_mut());
+    if state.access_log {
+        // The route's name only: never the path, query, headers or body.
+        tracing::info!(
+            target: "vaultgate::access",
+            request_id = ids.request_id(),
+            trace_id = %ids.trace_id,
+            listener = "outbound",
+            route = route.as_deref().unwrap_or("-"),
+            method = %method,
+            status = res.status().as_u16(),
+            latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            outcome,
+            "access"
+        );
+    }
+    Ok(res)
 }
 
 /// One token to reveal: where it goes, what it is, and what it must be.
@@ -146,6 +186,7 @@ async fn forward(
     state: &OutboundState,
     conn: &ConnInfo,
     req: Request<Incoming>,
+    matched: &mut Option<Arc<str>>,
 ) -> Result<Response<Body>> {
     if req.method() == Method::CONNECT {
         return Err(Error::Forbidden("CONNECT is not allowed"));
@@ -165,6 +206,7 @@ async fn forward(
         .ok_or(Error::Forbidden(
             "no allow-listed destination matches this request",
         ))?;
+    *matched = Some(Arc::clone(&route.name));
     let client = state
         .access
         .authenticate(conn, req.headers(), &header::PROXY_AUTHORIZATION)

@@ -140,7 +140,11 @@ impl Vault {
         }
         // A version at or below the newest one held was never issued (versions only
         // grow, and old ones stay): the record itself is damaged, not the keyring late.
-        if keys.versions().max().is_some_and(|newest| version <= newest) {
+        if keys
+            .versions()
+            .max()
+            .is_some_and(|newest| version <= newest)
+        {
             return Err(Error::Integrity("a record names an unknown key version"));
         }
         tracing::error!(

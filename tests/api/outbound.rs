@@ -192,6 +192,13 @@ reveal = [
         Some("Bearer sk_processor_secret")
     );
     assert_eq!(got[0].header("proxy-authorization"), None);
+    // One request id, given to the processor and back to the caller.
+    let id = r
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("a request id on the answer");
+    assert_eq!(got[0].header("x-request-id"), Some(id));
     // The processor's response, unchanged: the echo's JSON of what it received.
     let echoed = r.json();
     assert_eq!(echoed["path"], "/api/charges");
