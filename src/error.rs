@@ -211,7 +211,9 @@ impl Error {
             Error::RateLimited { .. } | Error::TokenizationSweepDetected { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
-            Error::InvalidScope => StatusCode::BAD_REQUEST,
+            // The scope names a token that does not exist here: a missing token is
+            // 404 everywhere in the API (and schema-valid input is never a 400).
+            Error::InvalidScope => StatusCode::NOT_FOUND,
             Error::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
             Error::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Error::StoreUnavailable

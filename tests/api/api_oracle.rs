@@ -505,7 +505,8 @@ tokenize = ["pan", "cvv"]"#,
     let handle = app::start(&config, vault).await.unwrap();
     let addr = handle.api_addr();
 
-    // A raw PAN as a scope: 400, nothing stored.
+    // A raw PAN as a scope: refused (404 `invalid_scope`: no such card token), nothing
+    // stored.
     for _ in 0..22 {
         let r = tokenize_one(
             addr,
@@ -513,7 +514,7 @@ tokenize = ["pan", "cvv"]"#,
             json!({ "class": "cvv", "value": "123", "scope": pan }),
         )
         .await;
-        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{:?}", r.body);
         assert_eq!(r.json()["error"]["code"], "invalid_scope");
     }
     // A real scope (a card token) works, and only its keyed hash is stored.
