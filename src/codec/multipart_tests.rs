@@ -1,4 +1,5 @@
-//! The multipart codec through [`crate::codec::extract`].
+//! The multipart codec through [`crate::codec::extract`]. Compiled only for tests:
+//! `#[cfg(test)] mod tests;` in `codec/multipart.rs`.
 
 use ::base64::Engine as _;
 use ::base64::engine::general_purpose::STANDARD;

@@ -1,5 +1,6 @@
 //! Tests of the fail-closed corners (issue 11): key case and shape, ambiguous
 //! conditions, bodies no codec reads, data after a compressed stream, Plano bodies.
+//! Compiled only for tests: `#[cfg(test)] mod tests_hostile;` in `codec/mod.rs`.
 
 use ::base64::Engine as _;
 use ::base64::engine::general_purpose::STANDARD;
