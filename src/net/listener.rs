@@ -109,8 +109,9 @@ const H2_PING_INTERVAL: Duration = Duration::from_secs(20);
 const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long an idle connection that was told to close may take to do so.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
-/// How long a new connection at `max_connections` waits for an evicted idle one.
-const EVICT_WAIT: Duration = Duration::from_millis(250);
+/// How long a new connection at `max_connections` waits for an evicted idle one: as
+/// long as that one may take to close (a loaded machine can take most of it).
+const EVICT_WAIT: Duration = Duration::from_millis(1_200);
 
 /// HTTP/2 limit on the decoded header list (64 KiB).
 const H2_MAX_HEADER_LIST: u32 = 64 * 1024;
