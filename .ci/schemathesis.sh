@@ -53,7 +53,7 @@ trap cleanup EXIT
 
 step "keyring, client and config"
 export VAULTGATE_PASSPHRASE="schemathesis-$$-$RANDOM"
-"$VG" --keyring "$WORK/keyring.json" init --kdf-memory-kib 19456 --kdf-passes 2 2>/dev/null
+"$VG" --keyring "$WORK/keyring.json" --data "$WORK/data" init --kdf-memory-kib 19456 --kdf-passes 2 2>/dev/null
 CLIENT_OUT=$("$VG" clients add schemathesis \
     --reveal pan,cvv,bank_account,secret --tokenize pan,cvv,bank_account,secret \
     --deterministic pan,bank_account --delete)

@@ -189,7 +189,7 @@ PIDS+=($NG_MASTER)
 
 # --- vaultgate -------------------------------------------------------------------
 export VAULTGATE_PASSPHRASE="bench-passphrase-$$-$RANDOM"
-"$VG" --keyring "$WORK/keyring.json" init --kdf-memory-kib 19456 --kdf-passes 2 2>/dev/null
+"$VG" --keyring "$WORK/keyring.json" --data "$WORK/data" init --kdf-memory-kib 19456 --kdf-passes 2 2>/dev/null
 CLIENT_OUT=$("$VG" clients add bench --reveal pan --tokenize pan --deterministic pan)
 API_KEY=$(echo "$CLIENT_OUT" | sed -n '2p')
 CLIENT_TOML=$(echo "$CLIENT_OUT" | sed -n '/^\[\[clients\]\]/,$p')
