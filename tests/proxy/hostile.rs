@@ -113,8 +113,8 @@ fn decodings(bytes: &[u8]) -> Vec<String> {
     let mut texts = Vec::new();
     for layer in layers {
         let t = String::from_utf8_lossy(&layer).into_owned();
-        let json = json_unescape(&t);
-        let pct = percent_decode(&t);
+        let json = crate::common::unescape_json(&t);
+        let pct = crate::common::percent_decode(&t);
         for s in [t, json, pct] {
             for run in base64_runs(&s) {
                 for engine in [
@@ -123,8 +123,8 @@ fn decodings(bytes: &[u8]) -> Vec<String> {
                 ] {
                     if let Ok(d) = engine.decode(run.trim_end_matches('=')) {
                         let d = String::from_utf8_lossy(&d).into_owned();
-                        texts.push(json_unescape(&d));
-                        texts.push(percent_decode(&d));
+                        texts.push(crate::common::unescape_json(&d));
+                        texts.push(crate::common::percent_decode(&d));
                         texts.push(d);
                     }
                 }
@@ -133,44 +133,6 @@ fn decodings(bytes: &[u8]) -> Vec<String> {
         }
     }
     texts
-}
-
-fn json_unescape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\\' && chars.peek() == Some(&'u') {
-            chars.next();
-            let hex: String = chars.by_ref().take(4).collect();
-            match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
-                Some(ch) => out.push(ch),
-                None => out.push_str(&hex),
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let Ok(v) =
-                u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(if b[i] == b'+' { b' ' } else { b[i] });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn base64_runs(s: &str) -> Vec<&str> {
