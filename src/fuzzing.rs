@@ -512,7 +512,7 @@ fn decode_form(text: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Every Luhn-valid number of 13 to 19 digits made of whole digit groups (groups
+/// Every card-shaped number (`guard::is_card_shaped`) made of whole digit groups (groups
 /// joined by single spaces or dashes), as plain digits.
 fn cards(text: &[u8]) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
@@ -546,7 +546,9 @@ fn cards(text: &[u8]) -> BTreeSet<String> {
                 if digits.len() > 19 {
                     break;
                 }
-                if digits.len() >= 13 && luhn::is_valid(&digits) {
+                // A card number as the guard defines one: Luhn-valid, with the
+                // prefix and length of a network's cards (a 14-digit "4242…" is not).
+                if crate::rules::guard::is_card_shaped(digits.as_bytes()) {
                     out.insert(digits.clone());
                 }
             }
@@ -684,6 +686,11 @@ mod tests {
             br#"{"paymentType":"card","cardNumber":"4242424242424242","note":"4111111111111111"}"#;
         pipeline(&[b"\x00".as_slice(), body].concat());
         pipeline(b"\x03paymentType=card&cardNumber=4242424242424242&x=4111+1111+1111+1111");
+        // Found by the fuzzer: a form value holding '=' and a card number.
+        pipeline(b"\x03mentTypE=car=378282246310005&ser");
+        // Found by the fuzzer (a checker bug): 14 Luhn-valid digits after a 4 are
+        // no network's card, so the guard rightly leaves them.
+        pipeline(b"\x03items[0][pan]=7555555555554444&note=4111+1111+1111+1111&x=%34%32%34%324242424242h2");
     }
 }
 
