@@ -290,6 +290,7 @@ pub async fn start_custody(
             metrics: &metrics,
             tls_slots: &mut tls_slots,
             open_counts: &mut open_counts,
+            shards: config.proxy_shards(),
         },
         rx.clone(),
         move |conn, req| Arc::clone(&proxy_gate).proxy(conn, req),
@@ -303,6 +304,7 @@ pub async fn start_custody(
             metrics: &metrics,
             tls_slots: &mut tls_slots,
             open_counts: &mut open_counts,
+            shards: config.api.workers.shards(false),
         },
         rx.clone(),
         move |conn, req| Arc::clone(&api_gate).api(conn, req),
@@ -324,6 +326,7 @@ pub async fn start_custody(
                 metrics: &metrics,
                 tls_slots: &mut tls_slots,
                 open_counts: &mut open_counts,
+                shards: config.outbound_shards(),
             },
             rx,
             move |conn, req| Arc::clone(&out_gate).outbound(conn, req),
@@ -456,6 +459,8 @@ struct Bind<'a> {
     tls_slots: &'a mut Vec<(&'static str, Arc<ArcSwap<rustls::ServerConfig>>)>,
     /// Each listener's open connections, copied into the gauge by the upkeep task.
     open_counts: &'a mut OpenCounts,
+    /// Threads of its own (thread-per-core); 0 for the shared runtime.
+    shards: usize,
 }
 
 /// Each listener's count of open connections.
@@ -488,6 +493,7 @@ where
         metrics,
         tls_slots,
         open_counts,
+        shards,
     } = bind;
     let tls = match &settings.tls {
         Some(files) => {
@@ -512,6 +518,17 @@ where
         grace,
     };
     let key = format!("{name}.listen");
+    if shards > 0 {
+        return listener::spawn_sharded(
+            name,
+            &key,
+            settings.listen,
+            shards,
+            options,
+            shutdown,
+            handler,
+        );
+    }
     let socket = listener::bind(&key, settings.listen)?;
     let addr = socket
         .local_addr()

@@ -154,6 +154,18 @@ impl<T: Copy> Positive<T> {
 // === impl Config ===
 
 impl Config {
+    /// The proxy's shards (`proxy.workers`): one per CPU unless set otherwise.
+    pub fn proxy_shards(&self) -> usize {
+        self.proxy.workers.shards(true)
+    }
+
+    /// The outbound proxy's shards (`outbound.workers`): the shared runtime unless set.
+    pub fn outbound_shards(&self) -> usize {
+        self.outbound
+            .as_ref()
+            .map_or(0, |o| o.listener.workers.shards(false))
+    }
+
     /// Parse and validate a config held in a string. A parse error names the key
     /// path and the line.
     pub fn from_toml_str(text: &str) -> Result<Config> {
@@ -352,11 +364,7 @@ impl Config {
                 data: data_dir.join("store"),
                 ..VaultSettings::default()
             },
-            upstreams: vec![UpstreamConfig {
-                name: "backend".to_owned(),
-                url,
-                ca: None,
-            }],
+            upstreams: vec![UpstreamConfig::new("backend".to_owned(), url, None)],
             limits: Limits::default(),
             routes: vec![
                 route("q2open", "/v1/payment", Some("q2open"))?,

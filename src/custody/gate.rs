@@ -265,8 +265,14 @@ fn build_live(
         .outbound
         .as_ref()
         .map(|o| {
-            OutboundState::build(o, &config.limits, Arc::clone(access), Arc::clone(&vault))
-                .map(Arc::new)
+            OutboundState::build(
+                o,
+                &config.limits,
+                Arc::clone(access),
+                Arc::clone(&vault),
+                config.outbound_shards(),
+            )
+            .map(Arc::new)
         })
         .transpose()?;
     let api = Arc::new(ApiState {

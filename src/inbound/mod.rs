@@ -69,7 +69,14 @@ impl ProxyState {
             .upstreams
             .iter()
             .enumerate()
-            .map(|(i, u)| Upstream::build(&format!("upstreams[{i}]"), u, upstream_timeout))
+            .map(|(i, u)| {
+                Upstream::build(
+                    &format!("upstreams[{i}]"),
+                    u,
+                    upstream_timeout,
+                    config.proxy_shards(),
+                )
+            })
             .collect::<Result<Vec<_>>>()?;
         let routes = RouteTable::build(config)?;
         let route_metrics = routes

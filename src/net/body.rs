@@ -1,9 +1,13 @@
 //! The body type every listener answers with, and the one way an [`Error`] becomes
 //! an HTTP response.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use bytes::Bytes;
 use http::{HeaderValue, Response, header};
 use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
+use hyper::body::{Frame, SizeHint};
 
 use crate::Error;
 
@@ -27,6 +31,50 @@ where
     B::Error: Into<BoxError>,
 {
     body.map_err(Into::into).boxed_unsync()
+}
+
+/// A body that holds `G` (a busy mark, a connection slot) until it ends or is dropped.
+pub struct Hold<B, G> {
+    inner: B,
+    guard: Option<G>,
+}
+
+impl<B, G> Hold<B, G> {
+    pub fn new(inner: B, guard: G) -> Hold<B, G> {
+        Hold {
+            inner,
+            guard: Some(guard),
+        }
+    }
+}
+
+impl<B, G> hyper::body::Body for Hold<B, G>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+    G: Unpin,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) {
+            this.guard = None;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// A JSON response with this status.

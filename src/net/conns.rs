@@ -7,14 +7,10 @@
 //! the header read timeout; between requests, the idle timeout.
 
 use std::collections::HashMap;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use hyper::body::{Body, Frame, SizeHint};
 use tokio::sync::Notify;
 
 /// Every open connection of one listener.
@@ -168,44 +164,4 @@ impl Drop for Busy {
 }
 
 /// A response body that keeps its connection busy until it ends or is dropped.
-pub struct Tracked<B> {
-    inner: B,
-    busy: Option<Busy>,
-}
-
-impl<B> Tracked<B> {
-    pub fn new(inner: B, busy: Busy) -> Tracked<B> {
-        Tracked {
-            inner,
-            busy: Some(busy),
-        }
-    }
-}
-
-impl<B> Body for Tracked<B>
-where
-    B: Body<Data = Bytes> + Unpin,
-{
-    type Data = Bytes;
-    type Error = B::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
-        let this = self.get_mut();
-        let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        if matches!(polled, Poll::Ready(None)) {
-            this.busy = None;
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
+pub type Tracked<B> = super::body::Hold<B, Busy>;

@@ -2,11 +2,12 @@
 //! alike: header hygiene, the upstream URI, a send bounded in time, and the mapping
 //! of upstream failures to errors.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Request, Response, Uri, Version, header};
 
-use super::body::{Body, boxed};
+use super::body::{Body, Hold, boxed};
 use super::headers;
 use super::listener::ConnInfo;
 use super::upstream::Upstream;
@@ -68,7 +69,23 @@ pub async fn send_tracked(
     parts.version = Version::HTTP_11;
 
     let request = Request::from_parts(parts, body);
-    let response = match tokio::time::timeout(timeout, upstream.client.request(request)).await {
+    let Some(pool) = upstream.pool() else {
+        return (Err(Error::UpstreamUnavailable), false);
+    };
+    // A slot under the upstream's cap first, within the same time limit; the response
+    // body holds it until it ends.
+    let deadline = tokio::time::Instant::now() + timeout;
+    let slot = match tokio::time::timeout_at(deadline, Arc::clone(&pool.slots).acquire_owned())
+        .await
+    {
+        Ok(Ok(slot)) => slot,
+        Ok(Err(_)) => return (Err(Error::UpstreamUnavailable), false),
+        Err(_) => {
+            tracing::warn!(upstream = %upstream.name, "no upstream connection free within the timeout");
+            return (Err(Error::UpstreamTimeout), false);
+        }
+    };
+    let response = match tokio::time::timeout_at(deadline, pool.client.request(request)).await {
         Ok(Ok(res)) => res,
         Ok(Err(e)) => {
             tracing::warn!(upstream = %upstream.name, connect = e.is_connect(), "upstream request failed");
@@ -79,5 +96,8 @@ pub async fn send_tracked(
     };
     let (mut parts, body) = response.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers);
-    (Ok(Response::from_parts(parts, boxed(body))), true)
+    (
+        Ok(Response::from_parts(parts, boxed(Hold::new(body, slot)))),
+        true,
+    )
 }

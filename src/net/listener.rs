@@ -22,6 +22,7 @@ use serde::Deserialize;
 
 use super::body::Body;
 use super::conns::{ConnTable, Registered, Tracked};
+use super::shard::Workers;
 use super::tls::TlsFiles;
 use crate::{Error, Result};
 
@@ -49,6 +50,11 @@ pub struct ListenerSettings {
     /// One `vaultgate::access` line per request at info (default true).
     #[serde(default = "default_access_log")]
     pub access_log: bool,
+    /// Threads serving this listener: `"auto"` (one shard per CPU, each with its own
+    /// runtime, socket and upstream connections; the proxy's default), `"shared"`
+    /// (the process's shared runtime; the default of the others) or a number.
+    #[serde(default)]
+    pub workers: Workers,
 }
 
 impl ListenerSettings {
@@ -61,6 +67,7 @@ impl ListenerSettings {
             header_read_timeout_ms: default_header_read_timeout_ms(),
             idle_timeout_ms: default_idle_timeout_ms(),
             access_log: default_access_log(),
+            workers: Workers::Default,
         }
     }
 }
@@ -166,114 +173,214 @@ pub fn bind(key: &str, addr: SocketAddr) -> Result<TcpListener> {
         .map_err(|e| Error::io(format!("{key}: listen on {addr}"), e))
 }
 
-/// Spawn the accept loop on a bound listener. The task ends after `shutdown` turns
-/// true (or its sender is dropped) and the in-flight connections drained, or the
-/// grace period ran out.
+/// Spawn the accept loop on a bound listener, on the calling runtime. The task ends
+/// after `shutdown` turns true (or its sender is dropped) and the in-flight
+/// connections drained, or the grace period ran out.
 pub fn spawn<H, F>(
     name: &'static str,
     listener: TcpListener,
     options: ListenerOptions,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
     handler: H,
 ) -> JoinHandle<()>
 where
     H: Fn(ConnInfo, Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = std::result::Result<Response<Body>, Infallible>> + Send + 'static,
 {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(options.header_read_timeout)
-        .keep_alive(true);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(H2_MAX_HEADER_LIST)
-        .keep_alive_interval(H2_PING_INTERVAL)
-        .keep_alive_timeout(H2_PING_TIMEOUT);
-    let builder = Arc::new(builder);
-    let tls = options.tls.clone();
-    let open = options.open.clone().unwrap_or_default();
-    let limit = Arc::new(Semaphore::new(options.max_connections));
-    let table = ConnTable::new();
+    let shared = Shared::new(&options);
+    tokio::spawn(accept_loop(
+        name, listener, options, shared, shutdown, handler,
+    ))
+}
 
-    tokio::spawn(async move {
-        // Every connection task holds a sender; `recv` returns `None` once all ended.
-        let (drained_tx, mut drained) = mpsc::channel::<()>(1);
-        loop {
-            let (stream, peer) = tokio::select! {
-                biased;
-                () = stopped(&mut shutdown) => break,
-                accepted = listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        // EMFILE and friends: back off instead of spinning.
-                        tracing::warn!(listener = name, error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
+/// Bind `addr` once per shard (`SO_REUSEPORT`) and run one accept loop per shard,
+/// each on its own thread and current-thread runtime ([`super::shard`]). The shards
+/// share the connection limit. Returns the bound address (the port is chosen once,
+/// when `addr` asks for port 0) and a task that ends once every shard has drained.
+pub fn spawn_sharded<H, F>(
+    name: &'static str,
+    key: &str,
+    addr: std::net::SocketAddr,
+    shards: usize,
+    options: ListenerOptions,
+    shutdown: watch::Receiver<bool>,
+    handler: H,
+) -> Result<(std::net::SocketAddr, JoinHandle<()>)>
+where
+    H: Fn(ConnInfo, Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = std::result::Result<Response<Body>, Infallible>> + Send + 'static,
+{
+    let first = super::shard::bind(key, addr)?;
+    let bound = first
+        .local_addr()
+        .map_err(|e| Error::io(format!("{key}: local address"), e))?;
+    let mut sockets = vec![first];
+    for _ in 1..shards {
+        sockets.push(super::shard::bind(key, bound)?);
+    }
+    let shared = Shared::new(&options);
+    let mut done = Vec::with_capacity(shards);
+    for (index, socket) in sockets.into_iter().enumerate() {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (options, shared, shutdown, handler) = (
+            options.clone(),
+            shared.clone(),
+            shutdown.clone(),
+            handler.clone(),
+        );
+        super::shard::start(
+            format!("vg-{name}-{index}"),
+            index,
+            move || async move {
+                match TcpListener::from_std(socket) {
+                    Ok(listener) => {
+                        accept_loop(name, listener, options, shared, shutdown, handler).await;
                     }
-                },
-            };
-            let Some(permit) = make_room(&limit, &table).await else {
-                tracing::debug!(listener = name, "at max_connections; connection refused");
-                refuse(stream, tls.is_some());
-                continue;
-            };
-            let _ = stream.set_nodelay(true);
-            let conn = Conn {
-                name,
-                builder: Arc::clone(&builder),
-                registered: table.register(),
-                shutdown: shutdown.clone(),
-                first: options.header_read_timeout,
-                idle: options.idle_timeout,
-            };
-            let acceptor = tls.as_ref().map(|t| TlsAcceptor::from(t.load_full()));
-            let handler = handler.clone();
-            let drained_tx = drained_tx.clone();
-            let open = Arc::clone(&open);
-            tokio::spawn(async move {
-                let _permit = permit;
-                let _open = OpenGuard::enter(open);
-                let _drained = drained_tx;
-                let mut info = ConnInfo {
-                    peer,
-                    tls: acceptor.is_some(),
-                    peer_names: None,
-                };
-                match acceptor {
-                    None => conn.serve(TokioIo::new(stream), info, handler).await,
-                    Some(acceptor) => {
-                        let slot = Arc::clone(&conn.registered.slot);
-                        let tls = tokio::select! {
-                            tls = handshake(name, &acceptor, stream, conn.first) => tls,
-                            () = slot.evicted() => None,
-                        };
-                        let Some(tls) = tls else {
-                            return;
-                        };
-                        info.peer_names = tls
-                            .get_ref()
-                            .1
-                            .peer_certificates()
-                            .and_then(|chain| chain.first())
-                            .map(|leaf| super::tls::peer_names(leaf).into());
-                        conn.serve(TokioIo::new(tls), info, handler).await;
+                    Err(e) => {
+                        tracing::error!(listener = name, shard = index, error = %e, "cannot register the listening socket")
                     }
                 }
-            });
+            },
+            tx,
+        )?;
+        done.push(rx);
+    }
+    tracing::debug!(listener = name, shards, %bound, "listening on every shard");
+    Ok((
+        bound,
+        tokio::spawn(async move {
+            for rx in done {
+                let _ = rx.await;
+            }
+        }),
+    ))
+}
+
+/// What the accept loops of one listener share: the HTTP builder, the connection
+/// limit and the table of open connections.
+#[derive(Clone)]
+struct Shared {
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    limit: Arc<Semaphore>,
+    table: Arc<ConnTable>,
+}
+
+impl Shared {
+    fn new(options: &ListenerOptions) -> Shared {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(options.header_read_timeout)
+            .keep_alive(true);
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(H2_MAX_HEADER_LIST)
+            .keep_alive_interval(H2_PING_INTERVAL)
+            .keep_alive_timeout(H2_PING_TIMEOUT);
+        Shared {
+            builder: Arc::new(builder),
+            limit: Arc::new(Semaphore::new(options.max_connections)),
+            table: ConnTable::new(),
         }
-        drop(listener);
-        drop(drained_tx);
-        tracing::info!(listener = name, "stopped accepting; draining connections");
-        if tokio::time::timeout(options.grace, drained.recv())
-            .await
-            .is_err()
-        {
-            tracing::warn!(listener = name, "grace period over; dropping connections");
-        }
-    })
+    }
+}
+
+/// Accept connections until shutdown, serving each on a task of the current
+/// runtime; then wait for them to drain (at most the grace period).
+async fn accept_loop<H, F>(
+    name: &'static str,
+    listener: TcpListener,
+    options: ListenerOptions,
+    shared: Shared,
+    mut shutdown: watch::Receiver<bool>,
+    handler: H,
+) where
+    H: Fn(ConnInfo, Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = std::result::Result<Response<Body>, Infallible>> + Send + 'static,
+{
+    let Shared {
+        builder,
+        limit,
+        table,
+    } = shared;
+    let tls = options.tls.clone();
+    let open = options.open.clone().unwrap_or_default();
+    // Every connection task holds a sender; `recv` returns `None` once all ended.
+    let (drained_tx, mut drained) = mpsc::channel::<()>(1);
+    loop {
+        let (stream, peer) = tokio::select! {
+            biased;
+            () = stopped(&mut shutdown) => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(listener = name, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Some(permit) = make_room(&limit, &table).await else {
+            tracing::debug!(listener = name, "at max_connections; connection refused");
+            refuse(stream, tls.is_some());
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let conn = Conn {
+            name,
+            builder: Arc::clone(&builder),
+            registered: table.register(),
+            shutdown: shutdown.clone(),
+            first: options.header_read_timeout,
+            idle: options.idle_timeout,
+        };
+        let acceptor = tls.as_ref().map(|t| TlsAcceptor::from(t.load_full()));
+        let handler = handler.clone();
+        let drained_tx = drained_tx.clone();
+        let open = Arc::clone(&open);
+        tokio::spawn(async move {
+            let _permit = permit;
+            let _open = OpenGuard::enter(open);
+            let _drained = drained_tx;
+            let mut info = ConnInfo {
+                peer,
+                tls: acceptor.is_some(),
+                peer_names: None,
+            };
+            match acceptor {
+                None => conn.serve(TokioIo::new(stream), info, handler).await,
+                Some(acceptor) => {
+                    let slot = Arc::clone(&conn.registered.slot);
+                    let tls = tokio::select! {
+                        tls = handshake(name, &acceptor, stream, conn.first) => tls,
+                        () = slot.evicted() => None,
+                    };
+                    let Some(tls) = tls else {
+                        return;
+                    };
+                    info.peer_names = tls
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|chain| chain.first())
+                        .map(|leaf| super::tls::peer_names(leaf).into());
+                    conn.serve(TokioIo::new(tls), info, handler).await;
+                }
+            }
+        });
+    }
+    drop(listener);
+    drop(drained_tx);
+    tracing::info!(listener = name, "stopped accepting; draining connections");
+    if tokio::time::timeout(options.grace, drained.recv())
+        .await
+        .is_err()
+    {
+        tracing::warn!(listener = name, "grace period over; dropping connections");
+    }
 }
 
 /// One open connection, counted in while it lives.

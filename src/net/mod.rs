@@ -11,10 +11,12 @@ pub mod headers;
 pub mod linger;
 pub mod listener;
 pub mod matcher;
+pub mod shard;
 pub mod tls;
 pub mod trace;
 pub mod upstream;
 
 pub use listener::{ConnInfo, ListenerOptions, ListenerSettings};
+pub use shard::Workers;
 pub use tls::TlsFiles;
 pub use upstream::{UpstreamConfig, UpstreamUrl};

@@ -1,7 +1,11 @@
-//! Pooled upstream clients: one hyper-util legacy client per upstream, over
-//! hyper-rustls (ring), for both `http://` and `https://` upstreams.
+//! Pooled upstream clients over hyper-rustls (ring), for both `http://` and
+//! `https://` upstreams: one hyper-util client (and connection pool) per upstream and
+//! shard, so a shard's requests use its own connections and nothing else's lock, and
+//! a cap on the requests in flight to each upstream.
 
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::Uri;
@@ -10,9 +14,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::Deserialize;
+use tokio::sync::Semaphore;
 
 use super::body::Body;
-use super::tls;
+use super::{shard, tls};
 use crate::{Error, Result};
 
 /// `[[upstreams]]` (and an outbound route's destination): a backend to forward to.
@@ -26,6 +31,27 @@ pub struct UpstreamConfig {
     /// built-in web roots.
     #[serde(default)]
     pub ca: Option<PathBuf>,
+    /// Requests in flight to this upstream at once, over all shards (default 256);
+    /// more wait for a slot within the upstream timeout. Bounds the upstream
+    /// connections, which are kept alive for reuse.
+    #[serde(default = "default_upstream_connections")]
+    pub max_connections: NonZeroUsize,
+}
+
+fn default_upstream_connections() -> NonZeroUsize {
+    NonZeroUsize::new(256).unwrap_or(NonZeroUsize::MIN)
+}
+
+impl UpstreamConfig {
+    /// An upstream with the default limits.
+    pub fn new(name: String, url: UpstreamUrl, ca: Option<PathBuf>) -> UpstreamConfig {
+        UpstreamConfig {
+            name,
+            url,
+            ca,
+            max_connections: default_upstream_connections(),
+        }
+    }
 }
 
 /// An upstream URL, checked once when the config is read: http or https, a host, an
@@ -80,6 +106,13 @@ impl UpstreamUrl {
 /// A pooled client.
 pub type HttpClient = Client<HttpsConnector<HttpConnector>, Body>;
 
+/// One shard's connections to an upstream, and its share of the in-flight cap.
+#[derive(Debug)]
+pub struct Pool {
+    pub client: HttpClient,
+    pub slots: Arc<Semaphore>,
+}
+
 /// One upstream, ready to forward to.
 #[derive(Debug)]
 pub struct Upstream {
@@ -89,13 +122,19 @@ pub struct Upstream {
     pub authority: http::uri::Authority,
     /// A path prefix from the URL, without a trailing `/` (often empty).
     pub prefix: String,
-    pub client: HttpClient,
+    /// Index 0 for the shared runtime, `i + 1` for shard `i` ([`shard::current`]).
+    pools: Box<[Pool]>,
 }
 
 impl Upstream {
-    /// Build a client for an upstream; `key` names its config section in errors
-    /// (`upstreams[2]`).
-    pub fn build(key: &str, cfg: &UpstreamConfig, connect_timeout: Duration) -> Result<Upstream> {
+    /// Build the clients for an upstream served from `shards` shards (0: the shared
+    /// runtime only); `key` names its config section in errors (`upstreams[2]`).
+    pub fn build(
+        key: &str,
+        cfg: &UpstreamConfig,
+        connect_timeout: Duration,
+        shards: usize,
+    ) -> Result<Upstream> {
         let UpstreamUrl {
             scheme,
             authority,
@@ -124,18 +163,33 @@ impl Upstream {
             .enable_http1()
             .enable_http2()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build(connector);
+        // The cap is split over the shards (rounded up), each holding its share.
+        let per_pool = cfg.max_connections.get().div_ceil(shards.max(1));
+        let pools = (0..=shards)
+            .map(|_| Pool {
+                client: Client::builder(TokioExecutor::new())
+                    .pool_timer(TokioTimer::new())
+                    .timer(TokioTimer::new())
+                    .pool_idle_timeout(Duration::from_secs(90))
+                    .pool_max_idle_per_host(per_pool)
+                    .build(connector.clone()),
+                slots: Arc::new(Semaphore::new(per_pool)),
+            })
+            .collect();
         Ok(Upstream {
             name: cfg.name.clone(),
             scheme,
             authority,
             prefix,
-            client,
+            pools,
         })
+    }
+
+    /// The calling shard's pool (the shared runtime's off any shard).
+    pub fn pool(&self) -> Option<&Pool> {
+        self.pools
+            .get(shard::current())
+            .or_else(|| self.pools.first())
     }
 
     /// The upstream URI for a request path and (possibly rewritten) query.

@@ -79,18 +79,16 @@ impl OutboundState {
         limits: &Limits,
         access: Arc<Access>,
         vault: Arc<Vault>,
+        shards: usize,
     ) -> Result<OutboundState> {
         let timeout = Duration::from_millis(limits.upstream_timeout_ms.get());
         let mut routes = Vec::with_capacity(config.routes.len());
         for (i, r) in config.routes.iter().enumerate() {
             let destination = Upstream::build(
                 &format!("outbound.routes[{i}]"),
-                &UpstreamConfig {
-                    name: r.name.clone(),
-                    url: r.destination.clone(),
-                    ca: r.ca.clone(),
-                },
+                &UpstreamConfig::new(r.name.clone(), r.destination.clone(), r.ca.clone()),
                 timeout,
+                shards,
             )?;
             let headers = r
                 .reveal_headers

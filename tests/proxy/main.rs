@@ -26,3 +26,4 @@ mod proxy_limits;
 mod proxy_logs;
 mod proxy_profiles;
 mod proxy_transport;
+mod scaling;
