@@ -11,6 +11,9 @@
 #                      that every path works, measures nothing)
 #   BENCH_PERF=NAME (direct, nginx, pass, tok_fresh, tok_same, plano, ...): record a
 #   `perf record -g` CPU profile of vaultgate during that path, into /tmp/vaultgate-NAME.perf.
+#   BENCH_SYNC="NAME ...": count, per vaultgate thread, the futex calls (a lock or
+#   condvar that had to wait or wake: cross-thread synchronisation) and context switches
+#   per request during those paths (`perf stat --per-thread` on tracepoints).
 #
 # Everything binds 127.0.0.1 only. Needs nginx and wrk (installed from Debian's
 # packages when missing and running as root). Every child is killed on exit.
@@ -246,7 +249,7 @@ profile = "plano"
 [log]
 level = "warn"
 
-$CLIENT_TOML
+$(echo "$CLIENT_TOML" | grep -v '^rate_limit_per_minute')
 rate_limit_per_minute = 4000000000
 EOF
 if ! "$VG" check-config --config "$WORK/vaultgate.toml" 2>"$WORK/check.err"; then
@@ -310,9 +313,16 @@ wrk_run() {
       -- sleep "$DUR" >/dev/null 2>&1 &
     perf_pid=$!
   fi
+  local sync_pid=""
+  if [[ " ${BENCH_SYNC:-} " == *" $name "* ]]; then
+    perf stat --per-thread -x, -e syscalls:sys_enter_futex,sched:sched_switch -p "$VG_PID" \
+      -o "$WORK/$name.sync" -- sleep "$DUR" >/dev/null 2>&1 &
+    sync_pid=$!
+  fi
   local t0; t0=$(cpu_ticks "$(pids_for "$name")")
   "${ON_UP[@]}" wrk -t"$threads" -c"$conns" -d"${DUR}s" --timeout 5s --latency -s "$script" "$url" -- "$@" >"$out" 2>&1 || true
   [ -n "$perf_pid" ] && wait "$perf_pid" 2>/dev/null
+  [ -n "$sync_pid" ] && wait "$sync_pid" 2>/dev/null
   local t1; t1=$(cpu_ticks "$(pids_for "$name")")
   local rps p50 p99 bad sockerr
   rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
@@ -330,6 +340,18 @@ wrk_run() {
   cpu_us=$(awk -v a="$t0" -v b="$t1" -v r="$rps" -v d="$DUR" -v hz="$CLK_TCK" 'BEGIN {
     if (r > 0) printf "%.0f", (b - a) / hz * 1e6 / (r * d); else print 0 }')
   echo "$rps $(to_us "$p50") $(to_us "$p99") ${bad:-0} $cpu_us" >>"$RES/$name"
+  if [ -n "$sync_pid" ] && [ -s "$WORK/$name.sync" ]; then
+    # Lines: "thread-TID,count,,event,...": sum per thread name (the TID stripped).
+    awk -F, -v r="$rps" -v d="$DUR" -v n="$name" '
+      NF > 3 && $2 ~ /^[0-9]+$/ {
+        t = $1; sub(/-[0-9]+$/, "", t); gsub(/ /, "", t); ev = ($4 ~ /futex/) ? "futex" : "switch"
+        c[t, ev] += $2; names[t] = 1 }
+      END {
+        printf "%s, per 1,000 requests (%.0f req/s): thread futex-calls context-switches\n", n, r
+        for (t in names) if (c[t, "futex"] + c[t, "switch"] > 0)
+          printf "  %-24s %8.1f %8.1f\n", t, c[t, "futex"] * 1000 / (r * d), c[t, "switch"] * 1000 / (r * d) }
+    ' "$WORK/$name.sync" >>"$RES/sync.txt"
+  fi
   cp "$out" "$RES/$name.last.txt"
 }
 
@@ -458,6 +480,11 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 
 # --- report --------------------------------------------------------------------------
+if [ -s "$RES/sync.txt" ]; then
+  echo "## cross-thread synchronisation (BENCH_SYNC)"
+  cat "$RES/sync.txt"
+  echo
+fi
 NG_RPS=$(col nginx 1)
 UP_RPS=$(col direct 1)
 row() {

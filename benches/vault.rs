@@ -77,6 +77,37 @@ async fn round(
     done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
 }
 
+/// CPU time of the whole process so far (user + system, every thread), from
+/// `/proc/self/stat` (in clock ticks of 10 ms).
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which ends with the last ')'): utime is the
+    // 12th, stime the 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<u64> = rest
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+/// New tokens with no durability wait, one task on a current-thread runtime: CPU
+/// time of the whole process (sled's own threads included) per token.
+fn cpu_per_new_token(vault: &Arc<Vault>, next: &Arc<AtomicU64>, dur: Duration) -> (f64, f64) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let cpu0 = process_cpu();
+    let n0 = next.load(Ordering::Relaxed);
+    let tokens = Arc::new(Vec::new());
+    let rate = rt.block_on(round(vault, Op::NoSync, 1, dur, &tokens, next));
+    let cpu = process_cpu() - cpu0;
+    let n = next.load(Ordering::Relaxed) - n0;
+    (cpu.as_secs_f64() * 1e6 / n.max(1) as f64, rate)
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let dur = Duration::from_millis(if quick { 200 } else { 2000 });
@@ -135,4 +166,9 @@ fn main() {
         }
         println!("{:<28} {:>12} {:>12} {:>12}", name, row[0], row[1], row[2]);
     }
+    let (us, rate) = cpu_per_new_token(&vault, &next, dur * 3);
+    println!(
+        "one core, new token, no durability wait: {us:.1} µs CPU per token \
+         (process CPU, sled's threads included; {rate:.0} tokens/s on one task)"
+    );
 }
