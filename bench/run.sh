@@ -452,7 +452,38 @@ mem_run() {
   err=$(awk '/Socket errors:/ {$1=$2=""; print}' "$WORK/$name.out")
   echo "$((peak / 1024)) MiB VmRSS peak (${rps:-?} req/s${bad:+, $bad non-2xx}${err:+, socket errors:$err})"
 }
+# 1,000 keep-alive connections that each made one pass-through request and stay open
+# idle (what a fleet of clients with connection pools holds), VmRSS while they are open.
+idle_conns() {
+  python3 - "$VG_PORT" "$VG_PID" <<'PY'
+import socket, sys, time
+port, pid = int(sys.argv[1]), sys.argv[2]
+def rss():
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+before = rss()
+req = b"GET /pass/idle HTTP/1.1\r\nhost: bench\r\n\r\n"
+socks = []
+for _ in range(1000):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(req)
+    socks.append(s)
+ok = 0
+for s in socks:
+    s.settimeout(10)
+    if s.recv(4096).startswith(b"HTTP/1.1 200"):
+        ok += 1
+time.sleep(1)
+peak = rss()
+for s in socks:
+    s.close()
+print(f"{(peak - before) // 1024} MiB over the {before // 1024} MiB before ({ok} of 1000 answered 200)")
+PY
+}
 log "1,000 connections"
+MEM_IDLE=$(idle_conns)
 RSS_IDLE=$(( $(rss VmRSS) / 1024 ))
 MEM_PASS=$(mem_run mem_pass "$VGU/pass/v1/payment" "$PASS")
 MEM_TOK=$(mem_run mem_tok "$VGU/v1/payment" "$FRESH")
@@ -525,7 +556,8 @@ if [ "$RQ1" -gt 0 ]; then
   awk -v f="$FL1" -v q="$RQ1" -v c="$CONNS" 'BEGIN {
     printf "fsyncs per tokenizing request at %d connections: %.3f (%d flushes / %d requests)\n", c, f / q, f, q }'
 fi
-echo "resident memory, 1,000 keep-alive connections (wrk -c1000), VmRSS before: $RSS_IDLE MiB"
+echo "resident memory, 1,000 open keep-alive connections, idle after one request each: $MEM_IDLE"
+echo "resident memory, 1,000 busy keep-alive connections (wrk -c1000), VmRSS before: $RSS_IDLE MiB"
 echo "  pass-through route: $MEM_PASS"
 echo "  q2open fresh cards: $MEM_TOK; VmHWM $HWM_MEM MiB"
 echo "  after all rounds: VmRSS $(( $(rss VmRSS) / 1024 )) MiB, VmHWM $(( $(rss VmHWM) / 1024 )) MiB"
