@@ -145,6 +145,9 @@ pub struct Reloader {
     gate: Arc<Gate>,
     tls: Vec<(&'static str, Arc<ArcSwap<rustls::ServerConfig>>)>,
     metrics: Arc<Metrics>,
+    /// The listener blocks the sockets were bound with (their TLS aside, which
+    /// reloads): a change to the rest waits for a restart, and a reload says so.
+    bound: Vec<(&'static str, ListenerSettings)>,
 }
 
 impl Reloader {
@@ -179,7 +182,25 @@ impl Reloader {
             certs.push((*name, Arc::clone(slot), server, expiry));
         }
         let level = config.log.level.clone();
+        let pending: Vec<&'static str> = self
+            .bound
+            .iter()
+            .filter(|(name, old)| {
+                listener_settings(&config, name).map(|new| ListenerSettings {
+                    tls: old.tls.clone(),
+                    ..new.clone()
+                }) != Some(old.clone())
+            })
+            .map(|(name, _)| *name)
+            .collect();
         self.gate.reload(config)?;
+        for name in pending {
+            tracing::warn!(
+                listener = name,
+                "listen, max_connections, timeouts or workers changed; they take effect at \
+                 restart (the rest of the config was reloaded)"
+            );
+        }
         for (name, slot, server, expiry) in certs {
             slot.store(server);
             self.metrics.tls_expiry.set(&[name], expiry as f64);
@@ -344,6 +365,10 @@ pub async fn start_custody(
             gate: Arc::clone(&gate),
             tls: tls_slots,
             metrics: Arc::clone(&metrics),
+            bound: ["proxy", "api", "outbound"]
+                .into_iter()
+                .filter_map(|name| Some((name, listener_settings(config, name)?.clone())))
+                .collect(),
         },
         gate,
         shutdown,

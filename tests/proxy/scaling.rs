@@ -169,6 +169,35 @@ async fn the_binary_serves_the_proxy_on_one_thread_per_worker() {
         assert_eq!(r.status, StatusCode::OK, "request {i}: {}", v.serve_log());
     }
     assert_eq!(seen.requests.load(Ordering::SeqCst), 30);
+
+    // A reload cannot re-shard bound sockets: it says so, and serves on as it was.
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replacen("workers = 3", "workers = 2", 1);
+    std::fs::write(&config, text).unwrap();
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !v.serve_log().contains("take effect at restart") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no warning: {}",
+            v.serve_log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(thread_names(child.id()).contains("vg-proxy-2"));
+    let r = send(
+        &client,
+        Request::get(url(proxy, "/pass/after-reload"))
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
     child.kill().unwrap();
     child.wait().unwrap();
 }
