@@ -100,6 +100,27 @@ struct ScopeIndex {
     entries: usize,
 }
 
+/// Bytes of a value's fingerprint that new index entries are stored under: 128 bits
+/// of HMAC-SHA256, ample for an equality index (a chance collision needs about 2^64
+/// values), at half the size of the full MAC.
+const FINGERPRINT_LEN: usize = 16;
+
+/// A value's keyed fingerprint. Stored in its short form; stores written before
+/// the short form hold the full 32-byte MAC, which lookups fall back to.
+struct Fingerprint([u8; 32]);
+
+impl Fingerprint {
+    /// The form new index entries use: the MAC truncated to [`FINGERPRINT_LEN`].
+    fn short(&self) -> &[u8] {
+        self.0.get(..FINGERPRINT_LEN).unwrap_or(&self.0)
+    }
+
+    /// The full MAC, as index entries written before the short form hold it.
+    fn legacy(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 /// The vault.
 pub struct Vault {
     /// The current keys: swapped whole when a rotated keyring is picked up
@@ -372,7 +393,7 @@ impl Vault {
             self.sweep.check(b, now)?;
         }
         if let Some(fp) = &fingerprint
-            && let Some(existing) = self.store.fingerprint(fp).await?
+            && let Some((_, existing)) = self.find_fingerprint(fp).await?
         {
             return Ok(existing);
         }
@@ -392,7 +413,11 @@ impl Vault {
             let (nonce, ct) = sealer.seal(&header.aad(&token), value.expose().as_bytes())?;
             let record = header.encode_record(&nonce, &ct);
             let outcome = match &fingerprint {
-                Some(fp) => self.store.insert_fingerprinted(fp, &token, &record).await?,
+                Some(fp) => {
+                    self.store
+                        .insert_fingerprinted(fp.short(), &token, &record)
+                        .await?
+                }
                 None => match self
                     .store
                     .insert(Space::Tokens, &token, &record, None)
@@ -420,7 +445,7 @@ impl Vault {
         class: DataClass,
         format: TokenFormat,
         value: &Sensitive,
-    ) -> Result<Vec<u8>> {
+    ) -> Result<Fingerprint> {
         let mac = crypto::hmac_sha256(
             self.keys.load().fingerprint_key(),
             &[
@@ -430,7 +455,18 @@ impl Vault {
                 value.expose().as_bytes(),
             ],
         )?;
-        Ok(mac.to_vec())
+        Ok(Fingerprint(mac))
+    }
+
+    /// The token a fingerprint maps to, and the stored form that mapped it: the short
+    /// form first, then the full one that stores written before it hold.
+    async fn find_fingerprint(&self, fp: &Fingerprint) -> Result<Option<(Vec<u8>, String)>> {
+        for form in [fp.short(), fp.legacy()] {
+            if let Some(token) = self.store.fingerprint(form).await? {
+                return Ok(Some((form.to_vec(), token)));
+            }
+        }
+        Ok(None)
     }
 
     async fn tokenize_cvv(
