@@ -31,7 +31,7 @@ pub use store::{Space, TokenStore};
 pub use token::TokenFormat;
 
 use cvv::{EpochKeys, MemoryCvv};
-use record::{Header, Record};
+use record::{Format, Header, Record};
 use store::{FingerprintInsert, Inserted};
 use token::Template;
 
@@ -105,8 +105,9 @@ struct ScopeIndex {
 /// values), at half the size of the full MAC.
 const FINGERPRINT_LEN: usize = 16;
 
-/// A value's keyed fingerprint. Stored in its short form; stores written before
-/// the short form hold the full 32-byte MAC, which lookups fall back to.
+/// A value's keyed fingerprint. Stored in its short form (in a store only this
+/// process writes); stores written before the short form, and shared stores, hold
+/// the full 32-byte MAC, which lookups fall back to.
 struct Fingerprint([u8; 32]);
 
 impl Fingerprint {
@@ -410,12 +411,15 @@ impl Vault {
             deterministic,
         };
         for token in candidates(&template) {
-            let (nonce, ct) = sealer.seal(&header.aad(&token), value.expose().as_bytes())?;
-            let record = header.encode_record(&nonce, &ct);
+            let (nonce, ct) = sealer.seal(
+                &header.aad(self.record_format(), &token),
+                value.expose().as_bytes(),
+            )?;
+            let record = header.encode_record(self.record_format(), &nonce, &ct);
             let outcome = match &fingerprint {
                 Some(fp) => {
                     self.store
-                        .insert_fingerprinted(fp.short(), &token, &record)
+                        .insert_fingerprinted(self.stored_fingerprint(fp), &token, &record)
                         .await?
                 }
                 None => match self
@@ -456,6 +460,28 @@ impl Vault {
             ],
         )?;
         Ok(Fingerprint(mac))
+    }
+
+    /// The layout new records are written in. A store only this process writes
+    /// (sled) gets format 2. A shared store (PostgreSQL) keeps format 1 for now: during
+    /// a rolling update, instances of an earlier release run against the same store
+    /// and read neither format 2 nor a short fingerprint; a later release can switch
+    /// once every instance reads both (this one does).
+    fn record_format(&self) -> Format {
+        if self.store.is_shared() {
+            Format::V1
+        } else {
+            Format::V2
+        }
+    }
+
+    /// The form a new fingerprint index entry is stored under (see `record_format`).
+    fn stored_fingerprint<'a>(&self, fp: &'a Fingerprint) -> &'a [u8] {
+        if self.store.is_shared() {
+            fp.legacy()
+        } else {
+            fp.short()
+        }
     }
 
     /// The token a fingerprint maps to, and the stored form that mapped it: the short
@@ -506,10 +532,15 @@ impl Vault {
                         expires: Some(expires),
                         deterministic: false,
                     };
-                    let (nonce, ct) = mem
-                        .sealer()
-                        .seal(&header.aad(&key), value.expose().as_bytes())?;
-                    mem.insert(key.clone(), expires, header.encode_record(&nonce, &ct))?
+                    let (nonce, ct) = mem.sealer().seal(
+                        &header.aad(self.record_format(), &key),
+                        value.expose().as_bytes(),
+                    )?;
+                    mem.insert(
+                        key.clone(),
+                        expires,
+                        header.encode_record(self.record_format(), &nonce, &ct),
+                    )?
                 }
                 CvvMode::Durable(epochs) => {
                     let epoch = epochs.epoch_of(now);
@@ -521,8 +552,11 @@ impl Vault {
                         deterministic: false,
                     };
                     let sealer = epochs.sealer(epoch, true).await?;
-                    let (nonce, ct) = sealer.seal(&header.aad(&key), value.expose().as_bytes())?;
-                    let record = header.encode_record(&nonce, &ct);
+                    let (nonce, ct) = sealer.seal(
+                        &header.aad(self.record_format(), &key),
+                        value.expose().as_bytes(),
+                    )?;
+                    let record = header.encode_record(self.record_format(), &nonce, &ct);
                     self.store
                         .insert(Space::Volatile, &key, &record, Some(expires))
                         .await?

@@ -13,8 +13,8 @@
 //! ```
 //!
 //! A card token's header is 8 bytes this way. Format 1, the fixed 23-byte header
-//! below, is read forever, so that every token issued before stays revealable; a
-//! rewrap under a new key writes it back in format 2:
+//! below, is read forever, so that every token issued before stays revealable. Which
+//! format the vault writes is its choice (`Vault::record_format`):
 //!
 //! ```text
 //! 0      format (1)
@@ -50,15 +50,10 @@ const V2_EXPIRES: u8 = 1 << 5;
 /// A record's layout version: its first byte.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
-    /// The fixed 23-byte header; read, no longer written.
+    /// The fixed 23-byte header.
     V1 = 1,
     /// The packed header.
     V2 = 2,
-}
-
-impl Format {
-    /// The format new records are written in.
-    pub const CURRENT: Format = Format::V2;
 }
 
 /// A record's clear header.
@@ -116,30 +111,18 @@ impl Header {
         }
     }
 
-    /// The associated data for a record under `key` with this header, in the
-    /// current format.
-    pub fn aad(&self, key: &str) -> Vec<u8> {
-        aad(key, &self.encode(Format::CURRENT))
+    /// The associated data for a record under `key` with this header, in `format`.
+    pub fn aad(&self, format: Format, key: &str) -> Vec<u8> {
+        aad(key, &self.encode(format))
     }
 
-    /// The stored bytes, in the current format: header, nonce, ciphertext.
-    pub fn encode_record(&self, nonce: &[u8; NONCE_LEN], ciphertext: &[u8]) -> Vec<u8> {
-        self.encode_record_as(Format::CURRENT, nonce, ciphertext)
-    }
-
-    /// The stored bytes in a given format. Only the current format is written by the
-    /// vault; the others are here for compatibility tests and the fuzz round trip.
-    pub fn encode_record_as(&self, format: Format, nonce: &[u8], ciphertext: &[u8]) -> Vec<u8> {
+    /// The stored bytes in `format`: header, nonce, ciphertext.
+    pub fn encode_record(&self, format: Format, nonce: &[u8], ciphertext: &[u8]) -> Vec<u8> {
         let mut out = self.encode(format);
         out.reserve(nonce.len() + ciphertext.len());
         out.extend_from_slice(nonce);
         out.extend_from_slice(ciphertext);
         out
-    }
-
-    /// The associated data for a record under `key` in a given format.
-    pub fn aad_as(&self, format: Format, key: &str) -> Vec<u8> {
-        aad(key, &self.encode(format))
     }
 }
 

@@ -50,9 +50,9 @@ async fn write_old_store(s: &VaultSettings) -> Vec<u8> {
         deterministic: true,
     };
     let (nonce, ct) = sealer
-        .seal(&header.aad_as(Format::V1, OLD_TOKEN), PAN.as_bytes())
+        .seal(&header.aad(Format::V1, OLD_TOKEN), PAN.as_bytes())
         .unwrap();
-    let record = header.encode_record_as(Format::V1, &nonce, &ct);
+    let record = header.encode_record(Format::V1, &nonce, &ct);
     assert_eq!(record.len(), 23 + 12 + 16 + 16);
     let vault = Vault::open(s, keys).unwrap();
     vault

@@ -22,11 +22,11 @@ fn header_round_trips_and_short_input_is_an_error() {
                 ..header()
             },
         ] {
-            let bytes = h.encode_record_as(format, &[9u8; NONCE_LEN], &[1u8; 20]);
+            let bytes = h.encode_record(format, &[9u8; NONCE_LEN], &[1u8; 20]);
             let r = Record::parse(&bytes).unwrap();
             assert_eq!(r.format, format);
             assert_eq!(r.header, h);
-            assert_eq!(r.aad("k"), h.aad_as(format, "k"));
+            assert_eq!(r.aad("k"), h.aad(format, "k"));
             assert_eq!(r.nonce, &[9u8; NONCE_LEN]);
             assert_eq!(r.ciphertext, &[1u8; 20]);
             for n in 0..bytes.len() - 20 + TAG_LEN {
@@ -43,8 +43,8 @@ fn a_card_record_is_shorter_in_format_2() {
         key_version: 1,
         ..header()
     };
-    let v2 = h.encode_record(&[0u8; NONCE_LEN], &[0u8; 32]);
-    let v1 = h.encode_record_as(Format::V1, &[0u8; NONCE_LEN], &[0u8; 32]);
+    let v2 = h.encode_record(Format::V2, &[0u8; NONCE_LEN], &[0u8; 32]);
+    let v1 = h.encode_record(Format::V1, &[0u8; NONCE_LEN], &[0u8; 32]);
     assert_eq!(v1.len(), 23 + 12 + 32);
     assert_eq!(v2.len(), 8 + 12 + 32);
 }
@@ -93,7 +93,7 @@ fn non_canonical_headers_are_refused() {
     assert!(Record::parse(&with(&[2, 0x41, 1, 5])).is_err());
     assert!(Record::parse(&with(&[2, 0x09, 1, 5])).is_err());
     assert!(Record::parse(&with(&[3, 0x01, 1, 5])).is_err());
-    let mut v1 = header().encode_record_as(Format::V1, &[0u8; NONCE_LEN], &[0u8; TAG_LEN]);
+    let mut v1 = header().encode_record(Format::V1, &[0u8; NONCE_LEN], &[0u8; TAG_LEN]);
     v1[22] = 2;
     assert!(Record::parse(&v1).is_err());
     // A key version over 32 bits.
