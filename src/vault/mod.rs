@@ -394,7 +394,7 @@ impl Vault {
             self.sweep.check(b, now)?;
         }
         if let Some(fp) = &fingerprint
-            && let Some((_, existing)) = self.find_fingerprint(fp).await?
+            && let Some(existing) = self.find_fingerprint(fp).await?
         {
             return Ok(existing);
         }
@@ -477,19 +477,27 @@ impl Vault {
 
     /// The form a new fingerprint index entry is stored under (see `record_format`).
     fn stored_fingerprint<'a>(&self, fp: &'a Fingerprint) -> &'a [u8] {
+        let [stored, _] = self.fingerprint_forms(fp);
+        stored
+    }
+
+    /// Every form a fingerprint may be stored under, the one new entries use first.
+    /// Both are read from every store: a sled store holds full MACs from before the
+    /// short form, and a shared store will hold short ones once a later release
+    /// writes them, while this one may still run next to it.
+    fn fingerprint_forms<'a>(&self, fp: &'a Fingerprint) -> [&'a [u8]; 2] {
         if self.store.is_shared() {
-            fp.legacy()
+            [fp.legacy(), fp.short()]
         } else {
-            fp.short()
+            [fp.short(), fp.legacy()]
         }
     }
 
-    /// The token a fingerprint maps to, and the stored form that mapped it: the short
-    /// form first, then the full one that stores written before it hold.
-    async fn find_fingerprint(&self, fp: &Fingerprint) -> Result<Option<(Vec<u8>, String)>> {
-        for form in [fp.short(), fp.legacy()] {
+    /// The token a fingerprint maps to, under any of its forms.
+    async fn find_fingerprint(&self, fp: &Fingerprint) -> Result<Option<String>> {
+        for form in self.fingerprint_forms(fp) {
             if let Some(token) = self.store.fingerprint(form).await? {
-                return Ok(Some((form.to_vec(), token)));
+                return Ok(Some(token));
             }
         }
         Ok(None)

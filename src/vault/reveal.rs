@@ -240,7 +240,7 @@ impl Vault {
                     continue;
                 }
                 let fp = self.fingerprint(revealed.class, f, &value)?;
-                for form in [fp.short(), fp.legacy()] {
+                for form in self.fingerprint_forms(&fp) {
                     if self.store.fingerprint(form).await?.as_deref() == Some(token) {
                         found = Some(form.to_vec());
                         break;
