@@ -204,10 +204,16 @@ pub fn keyring(data: &[u8]) {
     }
 }
 
-/// The stored-record parser.
+/// The stored-record parser: whatever parses re-encodes, in its own format, to
+/// exactly the bytes it came from, with the associated data it was sealed with.
 pub fn record(data: &[u8]) {
     if let Ok(r) = Record::parse(data) {
-        let _ = r.aad("tok_fuzz");
+        let again = r.header.encode_record(r.format, r.nonce, r.ciphertext);
+        assert!(again == data, "a record does not re-encode to its bytes");
+        assert!(
+            r.aad("tok_fuzz") == r.header.aad(r.format, "tok_fuzz"),
+            "a record's associated data differs from its header's"
+        );
     }
 }
 

@@ -31,7 +31,7 @@ pub use store::{Space, TokenStore};
 pub use token::TokenFormat;
 
 use cvv::{EpochKeys, MemoryCvv};
-use record::{Header, Record};
+use record::{Format, Header, Record};
 use store::{FingerprintInsert, Inserted};
 use token::Template;
 
@@ -98,6 +98,28 @@ pub struct CvvHold {
 struct ScopeIndex {
     scopes: HashMap<String, VecDeque<(String, u64)>>,
     entries: usize,
+}
+
+/// Bytes of a value's fingerprint that new index entries are stored under: 128 bits
+/// of HMAC-SHA256, ample for an equality index (a chance collision needs about 2^64
+/// values), at half the size of the full MAC.
+const FINGERPRINT_LEN: usize = 16;
+
+/// A value's keyed fingerprint. Stored in its short form (in a store only this
+/// process writes); stores written before the short form, and shared stores, hold
+/// the full 32-byte MAC, which lookups fall back to.
+struct Fingerprint([u8; 32]);
+
+impl Fingerprint {
+    /// The form new index entries use: the MAC truncated to [`FINGERPRINT_LEN`].
+    fn short(&self) -> &[u8] {
+        self.0.get(..FINGERPRINT_LEN).unwrap_or(&self.0)
+    }
+
+    /// The full MAC, as index entries written before the short form hold it.
+    fn legacy(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 /// The vault.
@@ -372,7 +394,7 @@ impl Vault {
             self.sweep.check(b, now)?;
         }
         if let Some(fp) = &fingerprint
-            && let Some(existing) = self.store.fingerprint(fp).await?
+            && let Some(existing) = self.find_fingerprint(fp).await?
         {
             return Ok(existing);
         }
@@ -389,10 +411,17 @@ impl Vault {
             deterministic,
         };
         for token in candidates(&template) {
-            let (nonce, ct) = sealer.seal(&header.aad(&token), value.expose().as_bytes())?;
-            let record = header.encode_record(&nonce, &ct);
+            let (nonce, ct) = sealer.seal(
+                &header.aad(self.record_format(), &token),
+                value.expose().as_bytes(),
+            )?;
+            let record = header.encode_record(self.record_format(), &nonce, &ct);
             let outcome = match &fingerprint {
-                Some(fp) => self.store.insert_fingerprinted(fp, &token, &record).await?,
+                Some(fp) => {
+                    self.store
+                        .insert_fingerprinted(self.stored_fingerprint(fp), &token, &record)
+                        .await?
+                }
                 None => match self
                     .store
                     .insert(Space::Tokens, &token, &record, None)
@@ -420,7 +449,7 @@ impl Vault {
         class: DataClass,
         format: TokenFormat,
         value: &Sensitive,
-    ) -> Result<Vec<u8>> {
+    ) -> Result<Fingerprint> {
         let mac = crypto::hmac_sha256(
             self.keys.load().fingerprint_key(),
             &[
@@ -430,7 +459,48 @@ impl Vault {
                 value.expose().as_bytes(),
             ],
         )?;
-        Ok(mac.to_vec())
+        Ok(Fingerprint(mac))
+    }
+
+    /// The layout new records are written in. A store only this process writes
+    /// (sled) gets format 2. A shared store (PostgreSQL) keeps format 1 for now: during
+    /// a rolling update, instances of an earlier release run against the same store
+    /// and read neither format 2 nor a short fingerprint; a later release can switch
+    /// once every instance reads both (this one does).
+    fn record_format(&self) -> Format {
+        if self.store.is_shared() {
+            Format::V1
+        } else {
+            Format::V2
+        }
+    }
+
+    /// The form a new fingerprint index entry is stored under (see `record_format`).
+    fn stored_fingerprint<'a>(&self, fp: &'a Fingerprint) -> &'a [u8] {
+        let [stored, _] = self.fingerprint_forms(fp);
+        stored
+    }
+
+    /// Every form a fingerprint may be stored under, the one new entries use first.
+    /// Both are read from every store: a sled store holds full MACs from before the
+    /// short form, and a shared store will hold short ones once a later release
+    /// writes them, while this one may still run next to it.
+    fn fingerprint_forms<'a>(&self, fp: &'a Fingerprint) -> [&'a [u8]; 2] {
+        if self.store.is_shared() {
+            [fp.legacy(), fp.short()]
+        } else {
+            [fp.short(), fp.legacy()]
+        }
+    }
+
+    /// The token a fingerprint maps to, under any of its forms.
+    async fn find_fingerprint(&self, fp: &Fingerprint) -> Result<Option<String>> {
+        for form in self.fingerprint_forms(fp) {
+            if let Some(token) = self.store.fingerprint(form).await? {
+                return Ok(Some(token));
+            }
+        }
+        Ok(None)
     }
 
     async fn tokenize_cvv(
@@ -470,10 +540,15 @@ impl Vault {
                         expires: Some(expires),
                         deterministic: false,
                     };
-                    let (nonce, ct) = mem
-                        .sealer()
-                        .seal(&header.aad(&key), value.expose().as_bytes())?;
-                    mem.insert(key.clone(), expires, header.encode_record(&nonce, &ct))?
+                    let (nonce, ct) = mem.sealer().seal(
+                        &header.aad(self.record_format(), &key),
+                        value.expose().as_bytes(),
+                    )?;
+                    mem.insert(
+                        key.clone(),
+                        expires,
+                        header.encode_record(self.record_format(), &nonce, &ct),
+                    )?
                 }
                 CvvMode::Durable(epochs) => {
                     let epoch = epochs.epoch_of(now);
@@ -485,8 +560,11 @@ impl Vault {
                         deterministic: false,
                     };
                     let sealer = epochs.sealer(epoch, true).await?;
-                    let (nonce, ct) = sealer.seal(&header.aad(&key), value.expose().as_bytes())?;
-                    let record = header.encode_record(&nonce, &ct);
+                    let (nonce, ct) = sealer.seal(
+                        &header.aad(self.record_format(), &key),
+                        value.expose().as_bytes(),
+                    )?;
+                    let record = header.encode_record(self.record_format(), &nonce, &ct);
                     self.store
                         .insert(Space::Volatile, &key, &record, Some(expires))
                         .await?

@@ -1,5 +1,21 @@
 //! The binary layout of a stored record, read through checked slices.
 //!
+//! Format 2, written since the store-size work (issue #14):
+//!
+//! ```text
+//! 0      format (2)
+//! 1      bits 0-3: data class tag; bit 4: deterministic; bit 5: has an expiry
+//! ..     key version (u32, LEB128)
+//! ..     created (unix seconds, u64, LEB128)
+//! ..     expires (unix seconds, u64, LEB128), only if bit 5 is set
+//! ..     AES-GCM nonce (12)
+//! ..     ciphertext and tag
+//! ```
+//!
+//! A card token's header is 8 bytes this way. Format 1, the fixed 23-byte header
+//! below, is read forever, so that every token issued before stays revealable. Which
+//! format the vault writes is its choice (`Vault::record_format`):
+//!
 //! ```text
 //! 0      format (1)
 //! 1      data class tag
@@ -11,17 +27,34 @@
 //! 35..   ciphertext and tag
 //! ```
 //!
-//! The first 23 bytes and the record's key are the AES-GCM associated data, so the
-//! ciphertext is bound to its token, class, key version, times and flags.
+//! The header bytes and the record's key are the AES-GCM associated data, so the
+//! ciphertext is bound to its token, format, class, key version, times and flags.
+//! Every encoding is canonical (minimal LEB128, no unknown bits), so a record parses
+//! back to exactly the bytes it was encoded from.
 
 use crate::error::{Error, Result};
 use crate::sensitive::DataClass;
 
 use super::keys::crypto::NONCE_LEN;
 
-const FORMAT: u8 = 1;
-const HEADER_LEN: usize = 23;
-const FLAG_DETERMINISTIC: u8 = 1;
+/// The AES-GCM tag at the end of the ciphertext.
+const TAG_LEN: usize = 16;
+
+const V1_HEADER_LEN: usize = 23;
+const V1_DETERMINISTIC: u8 = 1;
+
+const V2_CLASS_MASK: u8 = 0x0f;
+const V2_DETERMINISTIC: u8 = 1 << 4;
+const V2_EXPIRES: u8 = 1 << 5;
+
+/// A record's layout version: its first byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// The fixed 23-byte header.
+    V1 = 1,
+    /// The packed header.
+    V2 = 2,
+}
 
 /// A record's clear header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +68,7 @@ pub struct Header {
 
 /// A parsed record borrowing the stored bytes.
 pub struct Record<'a> {
+    pub format: Format,
     pub header: Header,
     header_bytes: &'a [u8],
     pub nonce: &'a [u8],
@@ -42,46 +76,53 @@ pub struct Record<'a> {
 }
 
 impl Header {
-    fn encode(&self) -> [u8; HEADER_LEN] {
-        let mut h = [0u8; HEADER_LEN];
-        let mut w = Writer(&mut h, 0);
-        w.put(&[FORMAT, self.class.tag()]);
-        w.put(&self.key_version.to_be_bytes());
-        w.put(&self.created.to_be_bytes());
-        w.put(&self.expires.unwrap_or(0).to_be_bytes());
-        w.put(&[if self.deterministic {
-            FLAG_DETERMINISTIC
-        } else {
-            0
-        }]);
-        h
+    fn encode(&self, format: Format) -> Vec<u8> {
+        match format {
+            Format::V1 => {
+                let mut h = Vec::with_capacity(V1_HEADER_LEN);
+                h.extend_from_slice(&[Format::V1 as u8, self.class.tag()]);
+                h.extend_from_slice(&self.key_version.to_be_bytes());
+                h.extend_from_slice(&self.created.to_be_bytes());
+                h.extend_from_slice(&self.expires.unwrap_or(0).to_be_bytes());
+                h.push(if self.deterministic {
+                    V1_DETERMINISTIC
+                } else {
+                    0
+                });
+                h
+            }
+            Format::V2 => {
+                let mut bits = self.class.tag() & V2_CLASS_MASK;
+                if self.deterministic {
+                    bits |= V2_DETERMINISTIC;
+                }
+                if self.expires.is_some() {
+                    bits |= V2_EXPIRES;
+                }
+                let mut h = Vec::with_capacity(2 + 5 + 10 + 10);
+                h.extend_from_slice(&[Format::V2 as u8, bits]);
+                put_varint(&mut h, u64::from(self.key_version));
+                put_varint(&mut h, self.created);
+                if let Some(e) = self.expires {
+                    put_varint(&mut h, e);
+                }
+                h
+            }
+        }
     }
 
-    /// The associated data for a record under `key` with this header.
-    pub fn aad(&self, key: &str) -> Vec<u8> {
-        aad(key, &self.encode())
+    /// The associated data for a record under `key` with this header, in `format`.
+    pub fn aad(&self, format: Format, key: &str) -> Vec<u8> {
+        aad(key, &self.encode(format))
     }
 
-    /// The stored bytes: header, nonce, ciphertext.
-    pub fn encode_record(&self, nonce: &[u8; NONCE_LEN], ciphertext: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(HEADER_LEN + NONCE_LEN + ciphertext.len());
-        out.extend_from_slice(&self.encode());
+    /// The stored bytes in `format`: header, nonce, ciphertext.
+    pub fn encode_record(&self, format: Format, nonce: &[u8], ciphertext: &[u8]) -> Vec<u8> {
+        let mut out = self.encode(format);
+        out.reserve(nonce.len() + ciphertext.len());
         out.extend_from_slice(nonce);
         out.extend_from_slice(ciphertext);
         out
-    }
-}
-
-struct Writer<'a>(&'a mut [u8], usize);
-
-impl Writer<'_> {
-    fn put(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            if let Some(slot) = self.0.get_mut(self.1) {
-                *slot = *b;
-            }
-            self.1 += 1;
-        }
     }
 }
 
@@ -94,50 +135,150 @@ fn aad(key: &str, header: &[u8]) -> Vec<u8> {
     a
 }
 
-fn u64_at(b: &[u8], at: usize) -> Result<u64> {
-    let s: [u8; 8] = b
-        .get(at..at + 8)
-        .and_then(|s| s.try_into().ok())
-        .ok_or(Error::Integrity("record too short"))?;
-    Ok(u64::from_be_bytes(s))
+/// Unsigned LEB128.
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v & 0x7f) as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// A cursor over untrusted bytes.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        let end = self
+            .at
+            .checked_add(n)
+            .ok_or(Error::Integrity("record too short"))?;
+        let s = self
+            .bytes
+            .get(self.at..end)
+            .ok_or(Error::Integrity("record too short"))?;
+        self.at = end;
+        Ok(s)
+    }
+
+    fn byte(&mut self) -> Result<u8> {
+        Ok(self.take(1)?.first().copied().unwrap_or(0))
+    }
+
+    fn u64_be(&mut self) -> Result<u64> {
+        let s: [u8; 8] = self
+            .take(8)?
+            .try_into()
+            .map_err(|_| Error::Integrity("record too short"))?;
+        Ok(u64::from_be_bytes(s))
+    }
+
+    fn u32_be(&mut self) -> Result<u32> {
+        let s: [u8; 4] = self
+            .take(4)?
+            .try_into()
+            .map_err(|_| Error::Integrity("record too short"))?;
+        Ok(u32::from_be_bytes(s))
+    }
+
+    /// Minimal LEB128 of at most 64 bits: an overlong or overflowing encoding is an
+    /// error, so that each value has exactly one encoding.
+    fn varint(&mut self) -> Result<u64> {
+        let bad = Error::Integrity("malformed number in record");
+        let mut v = 0u64;
+        for i in 0..10u32 {
+            let b = self.byte()?;
+            let part = u64::from(b & 0x7f);
+            let shift = 7 * i;
+            if i == 9 && part > 1 {
+                return Err(bad);
+            }
+            v |= part << shift;
+            if b & 0x80 == 0 {
+                if b == 0 && i > 0 {
+                    return Err(bad);
+                }
+                return Ok(v);
+            }
+        }
+        Err(bad)
+    }
+
+    fn rest(&self) -> &'a [u8] {
+        self.bytes.get(self.at..).unwrap_or_default()
+    }
+}
+
+fn class_of(tag: u8) -> Result<DataClass> {
+    DataClass::from_tag(tag).ok_or(Error::Integrity("unknown data class in record"))
 }
 
 impl<'a> Record<'a> {
     /// Parse stored bytes. A short, unknown or malformed record is an integrity error.
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
-        let short = Error::Integrity("record too short");
-        let header_bytes = bytes.get(..HEADER_LEN).ok_or(short)?;
-        if header_bytes.first() != Some(&FORMAT) {
-            return Err(Error::Integrity("unknown record format"));
-        }
-        let class = header_bytes
-            .get(1)
-            .and_then(|t| DataClass::from_tag(*t))
-            .ok_or(Error::Integrity("unknown data class in record"))?;
-        let version: [u8; 4] = header_bytes
-            .get(2..6)
-            .and_then(|s| s.try_into().ok())
-            .ok_or(Error::Integrity("record too short"))?;
-        let expires = u64_at(header_bytes, 14)?;
-        let flags = header_bytes.get(22).copied().unwrap_or(0);
-        let nonce = bytes
-            .get(HEADER_LEN..HEADER_LEN + NONCE_LEN)
-            .ok_or(Error::Integrity("record too short"))?;
-        let ciphertext = bytes.get(HEADER_LEN + NONCE_LEN..).unwrap_or_default();
-        if ciphertext.len() < 16 {
+        let mut r = Reader { bytes, at: 0 };
+        let (format, header) = match r.byte()? {
+            1 => (Format::V1, Self::header_v1(&mut r)?),
+            2 => (Format::V2, Self::header_v2(&mut r)?),
+            _ => return Err(Error::Integrity("unknown record format")),
+        };
+        let header_bytes = bytes.get(..r.at).unwrap_or_default();
+        let nonce = r.take(NONCE_LEN)?;
+        let ciphertext = r.rest();
+        if ciphertext.len() < TAG_LEN {
             return Err(Error::Integrity("record too short"));
         }
         Ok(Record {
-            header: Header {
-                class,
-                key_version: u32::from_be_bytes(version),
-                created: u64_at(header_bytes, 6)?,
-                expires: (expires != 0).then_some(expires),
-                deterministic: flags & FLAG_DETERMINISTIC != 0,
-            },
+            format,
+            header,
             header_bytes,
             nonce,
             ciphertext,
+        })
+    }
+
+    fn header_v1(r: &mut Reader<'_>) -> Result<Header> {
+        let class = class_of(r.byte()?)?;
+        let key_version = r.u32_be()?;
+        let created = r.u64_be()?;
+        let expires = r.u64_be()?;
+        let flags = r.byte()?;
+        // Format 1 only ever wrote bit 0.
+        if flags & !V1_DETERMINISTIC != 0 {
+            return Err(Error::Integrity("unknown flags in record"));
+        }
+        Ok(Header {
+            class,
+            key_version,
+            created,
+            expires: (expires != 0).then_some(expires),
+            deterministic: flags & V1_DETERMINISTIC != 0,
+        })
+    }
+
+    fn header_v2(r: &mut Reader<'_>) -> Result<Header> {
+        let bits = r.byte()?;
+        if bits & !(V2_CLASS_MASK | V2_DETERMINISTIC | V2_EXPIRES) != 0 {
+            return Err(Error::Integrity("unknown flags in record"));
+        }
+        let class = class_of(bits & V2_CLASS_MASK)?;
+        let key_version = u32::try_from(r.varint()?)
+            .map_err(|_| Error::Integrity("malformed number in record"))?;
+        let created = r.varint()?;
+        let expires = if bits & V2_EXPIRES != 0 {
+            Some(r.varint()?)
+        } else {
+            None
+        };
+        Ok(Header {
+            class,
+            key_version,
+            created,
+            expires,
+            deterministic: bits & V2_DETERMINISTIC != 0,
         })
     }
 
@@ -148,24 +289,4 @@ impl<'a> Record<'a> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn header_round_trips_and_short_input_is_an_error() {
-        let h = Header {
-            class: DataClass::Pan,
-            key_version: 7,
-            created: 1_700_000_000,
-            expires: Some(1_700_003_600),
-            deterministic: true,
-        };
-        let bytes = h.encode_record(&[9u8; NONCE_LEN], &[1u8; 20]);
-        let r = Record::parse(&bytes).unwrap();
-        assert_eq!(r.header, h);
-        assert_eq!(r.aad("k"), h.aad("k"));
-        for n in 0..bytes.len() - 20 + 15 {
-            assert!(Record::parse(&bytes[..n]).is_err());
-        }
-    }
-}
+mod tests;

@@ -165,8 +165,7 @@ impl Vault {
         ] {
             if f.fits(class)
                 && self
-                    .store
-                    .fingerprint(&self.fingerprint(class, f, &value)?)
+                    .find_fingerprint(&self.fingerprint(class, f, &value)?)
                     .await?
                     .is_some()
             {
@@ -241,8 +240,13 @@ impl Vault {
                     continue;
                 }
                 let fp = self.fingerprint(revealed.class, f, &value)?;
-                if self.store.fingerprint(&fp).await?.as_deref() == Some(token) {
-                    found = Some(fp);
+                for form in self.fingerprint_forms(&fp) {
+                    if self.store.fingerprint(form).await?.as_deref() == Some(token) {
+                        found = Some(form.to_vec());
+                        break;
+                    }
+                }
+                if found.is_some() {
                     break;
                 }
             }

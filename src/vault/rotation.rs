@@ -216,8 +216,8 @@ impl Vault {
                     key_version: active,
                     ..rec.header
                 };
-                let (nonce, ct) = sealer.seal(&header.aad(token), &plain)?;
-                let new = header.encode_record(&nonce, &ct);
+                let (nonce, ct) = sealer.seal(&header.aad(self.record_format(), token), &plain)?;
+                let new = header.encode_record(self.record_format(), &nonce, &ct);
                 if self
                     .store
                     .replace(Space::Tokens, token, bytes, &new)

@@ -19,5 +19,6 @@ mod properties;
 mod seal_pkcs11;
 mod seal_shamir;
 mod seal_support;
+mod store_compat;
 mod store_conformance;
 mod vault_core;
