@@ -1,8 +1,12 @@
 //! Request ids and W3C trace context: taken from the client when well-formed, made up
 //! otherwise, sent upstream and back.
 //!
-//! An id is logged, so only a sane one is taken: at most 128 visible ASCII characters
-//! for `x-request-id`, the exact `traceparent` shape (version `00`, non-zero ids).
+//! An id is logged and forwarded, so only a sane one is taken: at most 128 visible
+//! ASCII characters for `x-request-id`, the exact `traceparent` shape (version `00`,
+//! non-zero ids), and neither may hold a card-shaped number (the leak guard's
+//! definition). Ids made up here never hold one either: random hex has a run of
+//! digits that passes the Luhn check and a network's prefix about once a thousand ids,
+//! which a downstream scanner would flag.
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use rand::RngCore as _;
@@ -44,9 +48,12 @@ impl RequestIds {
             Some(id) => id,
             None => {
                 // Start a trace: a new trace id and parent id, sampled flag off.
-                let trace_id = hex(&random::<16>());
-                let parent = hex(&random::<8>());
-                if let Ok(v) = HeaderValue::from_str(&format!("00-{trace_id}-{parent}-00")) {
+                let (trace_id, header) = made_up(|| {
+                    let trace_id = hex(&random::<16>());
+                    let header = format!("00-{trace_id}-{}-00", hex(&random::<8>()));
+                    (trace_id, header)
+                });
+                if let Ok(v) = HeaderValue::from_str(&header) {
                     headers.insert(TRACEPARENT, v);
                 }
                 trace_id
@@ -69,10 +76,34 @@ impl RequestIds {
     }
 }
 
-/// At most [`MAX_REQUEST_ID`] visible ASCII characters, at least one.
+/// At most [`MAX_REQUEST_ID`] visible ASCII characters, at least one, holding no
+/// card-shaped number.
 pub fn sane_id(v: &HeaderValue) -> bool {
     let b = v.as_bytes();
-    !b.is_empty() && b.len() <= MAX_REQUEST_ID && b.iter().all(|c| c.is_ascii_graphic())
+    !b.is_empty()
+        && b.len() <= MAX_REQUEST_ID
+        && b.iter().all(|c| c.is_ascii_graphic())
+        && !holds_card(b)
+}
+
+/// Whether the leak guard finds a card-shaped number in `text`.
+fn holds_card(text: &[u8]) -> bool {
+    let mut found = false;
+    crate::rules::guard::scan_hits(text, |_| found = true);
+    found
+}
+
+/// A made-up id whose text (the second part) holds no card-shaped number: drawn again
+/// until it does not (a few draws in a thousand need a second).
+fn made_up<T>(draw: impl Fn() -> (T, String)) -> (T, String) {
+    let mut id = draw();
+    for _ in 0..16 {
+        if !holds_card(id.1.as_bytes()) {
+            break;
+        }
+        id = draw();
+    }
+    id
 }
 
 /// The trace id of a well-formed version-00 `traceparent`
@@ -99,13 +130,19 @@ pub fn trace_id_of(v: &str) -> Option<&str> {
         && hex_of(parent, 16)
         && hex_of(flags, 2)
         && !zero(trace)
-        && !zero(parent))
+        && !zero(parent)
+        && !holds_card(v.as_bytes()))
     .then_some(trace)
 }
 
 /// A new UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then random bits, with the
 /// version and variant bits set.
 pub fn new_request_id() -> HeaderValue {
+    let ((), text) = made_up(|| ((), uuid_v7()));
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("-"))
+}
+
+fn uuid_v7() -> String {
     let millis = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
@@ -121,15 +158,14 @@ pub fn new_request_id() -> HeaderValue {
         *v = (*v & 0x3f) | 0x80;
     }
     let h = hex(&b);
-    let text = format!(
+    format!(
         "{}-{}-{}-{}-{}",
         h.get(0..8).unwrap_or_default(),
         h.get(8..12).unwrap_or_default(),
         h.get(12..16).unwrap_or_default(),
         h.get(16..20).unwrap_or_default(),
         h.get(20..32).unwrap_or_default()
-    );
-    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("-"))
+    )
 }
 
 fn random<const N: usize>() -> [u8; N] {
@@ -174,5 +210,46 @@ mod tests {
         assert_eq!(trace_id_of(tp), Some(ids.trace_id.as_str()));
         assert!(sane_id(&HeaderValue::from_str(&"a".repeat(128)).unwrap()));
         assert!(!sane_id(&HeaderValue::from_str(&"a".repeat(129)).unwrap()));
+    }
+
+    #[test]
+    fn ids_holding_a_card_number_are_replaced() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            REQUEST_ID,
+            HeaderValue::from_static("order-4242424242424242"),
+        );
+        h.insert(
+            TRACEPARENT,
+            HeaderValue::from_static("00-0000000000000000411111111111111a-00f067aa0ba902b7-01"),
+        );
+        let ids = RequestIds::take(&mut h);
+        assert!(!ids.request_id().contains("4242424242424242"));
+        assert!(!ids.trace_id.contains("4111111111111111"));
+        let tp = h.get(&TRACEPARENT).unwrap().to_str().unwrap();
+        assert!(!tp.contains("4111111111111111"), "{tp}");
+        assert!(
+            !h.get(&REQUEST_ID)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .contains("4242")
+        );
+    }
+
+    #[test]
+    fn made_up_ids_never_hold_a_card_number() {
+        // About one draw in a thousand would without the redraw.
+        for _ in 0..20_000 {
+            let mut h = HeaderMap::new();
+            let ids = RequestIds::take(&mut h);
+            let tp = h.get(&TRACEPARENT).unwrap().as_bytes().to_vec();
+            assert!(!holds_card(&tp), "{}", String::from_utf8_lossy(&tp));
+            assert!(
+                !holds_card(ids.request_id().as_bytes()),
+                "{}",
+                ids.request_id()
+            );
+        }
     }
 }

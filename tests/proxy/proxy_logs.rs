@@ -65,6 +65,8 @@ async fn logs_carry_no_paths_queries_headers_or_bodies() {
             &client,
             Request::post(url(server.proxy_addr(), &path))
                 .header("x-card", card)
+                // An id is logged and forwarded: one holding a card number is replaced.
+                .header("x-request-id", format!("order-{card}"))
                 .body(Full::new(Bytes::from(format!(r#"{{"card":"{card}"}}"#))))
                 .unwrap(),
         )
@@ -78,6 +80,27 @@ async fn logs_carry_no_paths_queries_headers_or_bodies() {
     )
     .await;
     assert_eq!(big.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let clean = send(
+        &client,
+        Request::post(url(server.proxy_addr(), "/pass/clean"))
+            .header("x-request-id", format!("order-{card}"))
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(clean.status, StatusCode::OK);
+    let received = echo.received();
+    assert!(!received.is_empty());
+    for r in &received {
+        let ids: Vec<&String> = r
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("x-request-id"))
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(ids.len(), 1, "{:?}", r.headers);
+        assert!(!ids[0].contains(card), "forwarded id {}", ids[0]);
+    }
     server.stop().await;
     echo.stop().await;
 
