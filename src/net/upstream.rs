@@ -36,10 +36,18 @@ pub struct UpstreamConfig {
     /// connections, which are kept alive for reuse.
     #[serde(default = "default_upstream_connections")]
     pub max_connections: NonZeroUsize,
+    /// Connections kept open for reuse while idle, over all shards (default 64,
+    /// nginx's `keepalive`); past a burst the others are closed.
+    #[serde(default = "default_idle_connections")]
+    pub max_idle_connections: usize,
 }
 
 fn default_upstream_connections() -> NonZeroUsize {
     NonZeroUsize::new(256).unwrap_or(NonZeroUsize::MIN)
+}
+
+fn default_idle_connections() -> usize {
+    64
 }
 
 impl UpstreamConfig {
@@ -50,6 +58,7 @@ impl UpstreamConfig {
             url,
             ca,
             max_connections: default_upstream_connections(),
+            max_idle_connections: default_idle_connections(),
         }
     }
 }
@@ -163,15 +172,16 @@ impl Upstream {
             .enable_http1()
             .enable_http2()
             .wrap_connector(http);
-        // The cap is split over the shards (rounded up), each holding its share.
+        // The caps are split over the shards (rounded up), each holding its share.
         let per_pool = cfg.max_connections.get().div_ceil(shards.max(1));
+        let idle_per_pool = cfg.max_idle_connections.div_ceil(shards.max(1));
         let pools = (0..=shards)
             .map(|_| Pool {
                 client: Client::builder(TokioExecutor::new())
                     .pool_timer(TokioTimer::new())
                     .timer(TokioTimer::new())
                     .pool_idle_timeout(Duration::from_secs(90))
-                    .pool_max_idle_per_host(per_pool)
+                    .pool_max_idle_per_host(idle_per_pool)
                     .build(connector.clone()),
                 slots: Arc::new(Semaphore::new(per_pool)),
             })
