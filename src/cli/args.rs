@@ -115,10 +115,15 @@ pub enum Command {
     /// values masked, tokens as placeholders. Touches neither the store nor the
     /// keyring. Exit 0: forwarded; 1: refused; 2: a usage or config error.
     Explain(ExplainArgs),
-    /// Check a config file and exit.
+    /// Check a config file and exit: parse and validate it, then open what `serve`
+    /// would (TLS files, CA files, the keyring, writable data and audit paths).
     CheckConfig {
         #[arg(long, default_value = "vaultgate.toml")]
         config: PathBuf,
+        /// Parse and validate only; open none of the files it names (for a config
+        /// checked away from where it runs, such as a Kubernetes ConfigMap in CI).
+        #[arg(long)]
+        offline: bool,
     },
     /// The audit log.
     Audit {

@@ -53,8 +53,12 @@ pub fn run_vault_command(global: &Global, command: &Command) -> Result<()> {
         }
         Command::Serve { config } => serve(global, config),
         Command::Explain(args) => explain::run(args).map(|_| ()),
-        Command::CheckConfig { config } => {
-            let loaded = check::check_config(config)?;
+        Command::CheckConfig { config, offline } => {
+            let loaded = if *offline {
+                crate::config::Config::load(config)?
+            } else {
+                check::check_config(config)?
+            };
             // Warnings do not fail the check: the config is valid, only risky.
             for warning in crate::config::route_warnings(&loaded.routes) {
                 eprintln!("warning: {warning}");

@@ -209,6 +209,22 @@ fn check_config_catches_what_serve_would_fail_on() {
         let path = write(extra, vault);
         let (ok, err) = check(&path, elsewhere.path());
         assert!(!ok && err.contains(want), "{want}: {err}");
+        // `--offline` parses and validates only: the same file passes.
+        let offline = Command::new(BIN)
+            .current_dir(elsewhere.path())
+            .args([
+                "check-config",
+                "--offline",
+                "--config",
+                path_str(&path).as_str(),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            offline.status.success(),
+            "--offline, {want}: {}",
+            String::from_utf8_lossy(&offline.stderr)
+        );
     }
     let write_raw = |text: String| {
         let path = v.dir.path().join("raw.toml");
