@@ -49,7 +49,8 @@ trap 'rm -rf "$TMP"' EXIT
 
 # A vaultgate binary, if one is built (this script never builds one).
 VG=""
-for b in target/release/vaultgate target/debug/vaultgate; do
+# The debug binary first: `cargo test` built it from this checkout in the same CI run.
+for b in target/debug/vaultgate target/release/vaultgate; do
     if [ -x "$b" ]; then VG="$PWD/$b"; break; fi
 done
 
