@@ -150,10 +150,20 @@ async fn the_binary_serves_the_proxy_on_one_thread_per_worker() {
     let mut child = v.serve(&config);
     wait_listening(&mut child, proxy, Duration::from_secs(20)).await;
 
-    let names = thread_names(child.id());
-    for shard in ["vg-proxy-0", "vg-proxy-1", "vg-proxy-2"] {
-        assert!(names.contains(shard), "no thread {shard} in {names:?}");
-    }
+    // The sockets listen before the shard threads start: wait for the threads.
+    let shards = ["vg-proxy-0", "vg-proxy-1", "vg-proxy-2"];
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let names = loop {
+        let names = thread_names(child.id());
+        if shards.iter().all(|s| names.contains(*s)) {
+            break names;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not every shard thread runs: {names:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert!(!names.contains("vg-proxy-3"), "{names:?}");
     // Fresh connections, spread by the kernel over the shards' sockets, are served.
     let client = http1();
