@@ -156,6 +156,18 @@ pub struct ConnInfo {
 
 /// Bind a listening socket (SO_REUSEADDR, backlog 1024).
 pub fn bind(key: &str, addr: SocketAddr) -> Result<TcpListener> {
+    listen(key, addr, false)
+}
+
+/// Bind one shard's socket (also `SO_REUSEPORT`), as a non-blocking std listener to
+/// be registered on the shard's own runtime.
+fn bind_shard(key: &str, addr: SocketAddr) -> Result<std::net::TcpListener> {
+    listen(key, addr, true)?
+        .into_std()
+        .map_err(|e| Error::io(format!("{key}: listen on {addr}"), e))
+}
+
+fn listen(key: &str, addr: SocketAddr, reuse_port: bool) -> Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()
     } else {
@@ -165,6 +177,11 @@ pub fn bind(key: &str, addr: SocketAddr) -> Result<TcpListener> {
     socket
         .set_reuseaddr(true)
         .map_err(|e| Error::io(format!("{key}: SO_REUSEADDR"), e))?;
+    if reuse_port {
+        socket
+            .set_reuseport(true)
+            .map_err(|e| Error::io(format!("{key}: SO_REUSEPORT"), e))?;
+    }
     socket
         .bind(addr)
         .map_err(|e| Error::io(format!("{key}: bind {addr}"), e))?;
@@ -210,13 +227,13 @@ where
     H: Fn(ConnInfo, Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = std::result::Result<Response<Body>, Infallible>> + Send + 'static,
 {
-    let first = super::shard::bind(key, addr)?;
+    let first = bind_shard(key, addr)?;
     let bound = first
         .local_addr()
         .map_err(|e| Error::io(format!("{key}: local address"), e))?;
     let mut sockets = vec![first];
     for _ in 1..shards {
-        sockets.push(super::shard::bind(key, bound)?);
+        sockets.push(bind_shard(key, bound)?);
     }
     let shared = Shared::new(&options);
     let mut done = Vec::with_capacity(shards);

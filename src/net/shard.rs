@@ -8,7 +8,6 @@
 //! what is shared by nature: the vault's store and its group commit.
 
 use std::cell::Cell;
-use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 
 use serde::Deserialize;
@@ -83,30 +82,6 @@ impl Workers {
 /// The CPUs this process may run on (at least 1).
 fn cpus() -> usize {
     std::thread::available_parallelism().map_or(1, NonZeroUsize::get)
-}
-
-/// Bind one shard's socket: `SO_REUSEADDR` and `SO_REUSEPORT`, backlog 1024, as a
-/// non-blocking std listener to be registered on the shard's own runtime.
-pub fn bind(key: &str, addr: SocketAddr) -> Result<std::net::TcpListener> {
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()
-    } else {
-        tokio::net::TcpSocket::new_v6()
-    }
-    .map_err(|e| Error::io(format!("{key}: socket"), e))?;
-    socket
-        .set_reuseaddr(true)
-        .map_err(|e| Error::io(format!("{key}: SO_REUSEADDR"), e))?;
-    socket
-        .set_reuseport(true)
-        .map_err(|e| Error::io(format!("{key}: SO_REUSEPORT"), e))?;
-    socket
-        .bind(addr)
-        .map_err(|e| Error::io(format!("{key}: bind {addr}"), e))?;
-    socket
-        .listen(1024)
-        .and_then(tokio::net::TcpListener::into_std)
-        .map_err(|e| Error::io(format!("{key}: listen on {addr}"), e))
 }
 
 /// Run `serve` on a new thread named `name`, as shard `index`, on a current-thread
