@@ -69,9 +69,7 @@ pub async fn send_tracked(
     parts.version = Version::HTTP_11;
 
     let request = Request::from_parts(parts, body);
-    let Some(pool) = upstream.pool() else {
-        return (Err(Error::UpstreamUnavailable), false);
-    };
+    let pool = upstream.pool();
     // A slot under the upstream's cap first, within the same time limit; the response
     // body holds it until it ends.
     let deadline = tokio::time::Instant::now() + timeout;

@@ -131,8 +131,10 @@ pub struct Upstream {
     pub authority: http::uri::Authority,
     /// A path prefix from the URL, without a trailing `/` (often empty).
     pub prefix: String,
-    /// Index 0 for the shared runtime, `i + 1` for shard `i` ([`shard::current`]).
-    pools: Box<[Pool]>,
+    /// The shared runtime's pool (used off any shard).
+    shared: Pool,
+    /// Shard `i`'s pool at index `i` ([`shard::current`] is `i + 1` there).
+    shards: Box<[Pool]>,
 }
 
 impl Upstream {
@@ -175,31 +177,31 @@ impl Upstream {
         // The caps are split over the shards (rounded up), each holding its share.
         let per_pool = cfg.max_connections.get().div_ceil(shards.max(1));
         let idle_per_pool = cfg.max_idle_connections.div_ceil(shards.max(1));
-        let pools = (0..=shards)
-            .map(|_| Pool {
-                client: Client::builder(TokioExecutor::new())
-                    .pool_timer(TokioTimer::new())
-                    .timer(TokioTimer::new())
-                    .pool_idle_timeout(Duration::from_secs(90))
-                    .pool_max_idle_per_host(idle_per_pool)
-                    .build(connector.clone()),
-                slots: Arc::new(Semaphore::new(per_pool)),
-            })
-            .collect();
+        let pool = || Pool {
+            client: Client::builder(TokioExecutor::new())
+                .pool_timer(TokioTimer::new())
+                .timer(TokioTimer::new())
+                .pool_idle_timeout(Duration::from_secs(90))
+                .pool_max_idle_per_host(idle_per_pool)
+                .build(connector.clone()),
+            slots: Arc::new(Semaphore::new(per_pool)),
+        };
         Ok(Upstream {
             name: cfg.name.clone(),
             scheme,
             authority,
             prefix,
-            pools,
+            shared: pool(),
+            shards: (0..shards).map(|_| pool()).collect(),
         })
     }
 
     /// The calling shard's pool (the shared runtime's off any shard).
-    pub fn pool(&self) -> Option<&Pool> {
-        self.pools
-            .get(shard::current())
-            .or_else(|| self.pools.first())
+    pub fn pool(&self) -> &Pool {
+        shard::current()
+            .checked_sub(1)
+            .and_then(|i| self.shards.get(i))
+            .unwrap_or(&self.shared)
     }
 
     /// The upstream URI for a request path and (possibly rewritten) query.
