@@ -48,15 +48,14 @@ impl RequestIds {
             Some(id) => id,
             None => {
                 // Start a trace: a new trace id and parent id, sampled flag off.
-                let (trace_id, header) = made_up(|| {
-                    let trace_id = hex(&random::<16>());
-                    let header = format!("00-{trace_id}-{}-00", hex(&random::<8>()));
-                    (trace_id, header)
+                let header = made_up(|| {
+                    format!("00-{}-{}-00", hex(&random::<16>()), hex(&random::<8>()))
                 });
                 if let Ok(v) = HeaderValue::from_str(&header) {
                     headers.insert(TRACEPARENT, v);
                 }
-                trace_id
+                // `00-` then the 32 hex digits of the trace id.
+                header.get(3..35).unwrap_or_default().to_owned()
             }
         };
         RequestIds {
@@ -93,12 +92,12 @@ fn holds_card(text: &[u8]) -> bool {
     found
 }
 
-/// A made-up id whose text (the second part) holds no card-shaped number: drawn again
-/// until it does not (a few draws in a thousand need a second).
-fn made_up<T>(draw: impl Fn() -> (T, String)) -> (T, String) {
+/// A made-up id that holds no card-shaped number: drawn again until it does not (a
+/// few draws in a thousand need a second).
+fn made_up(draw: impl Fn() -> String) -> String {
     let mut id = draw();
     for _ in 0..16 {
-        if !holds_card(id.1.as_bytes()) {
+        if !holds_card(id.as_bytes()) {
             break;
         }
         id = draw();
@@ -138,8 +137,7 @@ pub fn trace_id_of(v: &str) -> Option<&str> {
 /// A new UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then random bits, with the
 /// version and variant bits set.
 pub fn new_request_id() -> HeaderValue {
-    let ((), text) = made_up(|| ((), uuid_v7()));
-    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("-"))
+    HeaderValue::from_str(&made_up(uuid_v7)).unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
 fn uuid_v7() -> String {
