@@ -48,9 +48,8 @@ impl RequestIds {
             Some(id) => id,
             None => {
                 // Start a trace: a new trace id and parent id, sampled flag off.
-                let header = made_up(|| {
-                    format!("00-{}-{}-00", hex(&random::<16>()), hex(&random::<8>()))
-                });
+                let header =
+                    made_up(|| format!("00-{}-{}-00", hex(&random::<16>()), hex(&random::<8>())));
                 if let Ok(v) = HeaderValue::from_str(&header) {
                     headers.insert(TRACEPARENT, v);
                 }

@@ -1,30 +1,15 @@
 //! Stores written before the compact layouts (record format 2, 16-byte fingerprints)
 //! keep working: a token issued then is revealed, found again by value and deleted.
 
-use std::path::Path;
-
+use crate::vault_core::{pass, settings};
 use vaultgate::sensitive::{DataClass, Sensitive};
-use vaultgate::vault::keys::keyring::{self, KdfParams, Passphrase};
+use vaultgate::vault::keys::keyring::{self, KdfParams};
 use vaultgate::vault::record::{Format, Header, Record};
 use vaultgate::vault::{Space, TokenFormat, TokenizeOptions, Vault, VaultSettings, crypto};
 
-const PASS: &str = "test passphrase, not a real one";
 const PAN: &str = "4242424242424242";
 /// A token as the vault drew them before the change (first six, last four).
 const OLD_TOKEN: &str = "4242425551234242";
-
-fn settings(dir: &Path) -> VaultSettings {
-    VaultSettings {
-        keyring: dir.join("keyring.json"),
-        data: dir.join("data"),
-        cache_capacity_mb: 8,
-        ..VaultSettings::default()
-    }
-}
-
-fn pass() -> Passphrase {
-    Passphrase::new(PASS.to_owned()).unwrap()
-}
 
 /// Write `OLD_TOKEN → PAN` the way the vault did before: a format-1 record and the
 /// full 32-byte HMAC as the fingerprint key.

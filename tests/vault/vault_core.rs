@@ -21,7 +21,7 @@ use vaultgate::vault::{Space, TokenFormat, TokenizeOptions, Vault, VaultSettings
 
 const PASS: &str = "test passphrase, not a real one";
 
-fn settings(dir: &Path) -> VaultSettings {
+pub(crate) fn settings(dir: &Path) -> VaultSettings {
     VaultSettings {
         keyring: dir.join("keyring.json"),
         data: dir.join("data"),
@@ -30,7 +30,7 @@ fn settings(dir: &Path) -> VaultSettings {
     }
 }
 
-fn pass() -> Passphrase {
+pub(crate) fn pass() -> Passphrase {
     Passphrase::new(PASS.to_owned()).unwrap()
 }
 
