@@ -10,7 +10,8 @@
 #            --debug   use the debug binary `cargo test` already built (CI's smoke: checks
 #                      that every path works, measures nothing)
 #   BENCH_PERF=NAME (direct, nginx, pass, tok_fresh, tok_same, plano, ...): record a
-#   `perf record -g` CPU profile of vaultgate during that path, into /tmp/vaultgate-NAME.perf.
+#   `perf record -g` CPU profile of vaultgate during that path, into /tmp/vaultgate-NAME.perf
+#   (BENCH_PERF_CALLGRAPH=dwarf for whole call chains through code built without frame pointers).
 #   BENCH_SYNC="NAME ...": count, per vaultgate thread, the futex calls (a lock or
 #   condvar that had to wait or wake: cross-thread synchronisation) and context switches
 #   per request during those paths (`perf stat --per-thread` on tracepoints).
@@ -309,7 +310,7 @@ wrk_run() {
   local out="$WORK/wrk.out" perf_pid=""
   # BENCH_PERF=NAME: record a CPU profile of vaultgate during that path's runs.
   if [ "${BENCH_PERF:-}" = "$name" ]; then
-    perf record -e cpu-clock -F 2000 -g -p "$VG_PID" -o "${BENCH_PERF_OUT:-/tmp/vaultgate-$name.perf}" \
+    perf record -e cpu-clock -F 2000 --call-graph "${BENCH_PERF_CALLGRAPH:-fp}" -p "$VG_PID" -o "${BENCH_PERF_OUT:-/tmp/vaultgate-$name.perf}" \
       -- sleep "$DUR" >/dev/null 2>&1 &
     perf_pid=$!
   fi

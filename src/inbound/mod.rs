@@ -40,6 +40,8 @@ use stream_guard::{GuardCtx, GuardOutcome, StreamGuard};
 struct RouteMetrics {
     ok: Counter,
     duration: Histogram,
+    /// `vaultgate_upstream_responses_total` by status class: 1xx at 0 … 5xx at 4.
+    upstream: [Counter; 5],
 }
 
 /// Everything the proxy handler needs; shared by all connections.
@@ -84,6 +86,11 @@ impl ProxyState {
             .map(|r| RouteMetrics {
                 ok: metrics.requests.with(&[&r.name, "ok"]),
                 duration: metrics.request_duration.with(&[&r.name]),
+                upstream: [100, 200, 300, 400, 500].map(|status| {
+                    metrics
+                        .upstream_responses
+                        .with(&[&r.name, crate::metrics::status_class(status)])
+                }),
             })
             .collect();
         let leak_hits = metrics.registry.counter_vec(
@@ -368,10 +375,14 @@ async fn forward(
     if let Ok(res) = &sent {
         let status = res.status().as_u16();
         seen.upstream_status = Some(status);
-        state
-            .metrics
-            .upstream_responses
-            .inc(&[&route.name, crate::metrics::status_class(status)]);
+        let class = usize::from(status.clamp(100, 599) / 100 - 1);
+        if let Some(counter) = state
+            .route_metrics
+            .get(index)
+            .and_then(|m| m.upstream.get(class))
+        {
+            counter.increment(1);
+        }
     }
     // A blocked body fails the upstream send (or, if the upstream answered early, its
     // answer is dropped): the client gets 400 either way, and the rest of its body is

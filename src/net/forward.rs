@@ -59,8 +59,12 @@ pub async fn send_tracked(
             host.as_deref(),
         );
     }
-    // The client sets Host (HTTP/1) or :authority (HTTP/2) from the upstream URI.
-    parts.headers.remove(header::HOST);
+    // The upstream's own Host; for https the client sets Host (HTTP/1) or
+    // :authority (HTTP/2) from the upstream URI.
+    match &upstream.host {
+        Some(host) => parts.headers.insert(header::HOST, host.clone()),
+        None => parts.headers.remove(header::HOST),
+    };
     // `100-continue` was answered on the client's side (hyper does so when the body is
     // first read); the upstream gets the body without waiting.
     parts.headers.remove(header::EXPECT);

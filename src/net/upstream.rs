@@ -129,6 +129,10 @@ pub struct Upstream {
     /// `http` or `https`.
     pub scheme: http::uri::Scheme,
     pub authority: http::uri::Authority,
+    /// The `Host` header for a plain-HTTP upstream (always HTTP/1.1), set once here
+    /// rather than per request by the client; `None` for `https` (the client sets
+    /// it, or `:authority` on HTTP/2).
+    pub host: Option<http::HeaderValue>,
     /// A path prefix from the URL, without a trailing `/` (often empty).
     pub prefix: String,
     /// The shared runtime's pool (used off any shard).
@@ -186,10 +190,14 @@ impl Upstream {
                 .build(connector.clone()),
             slots: Arc::new(Semaphore::new(per_pool)),
         };
+        let host = (scheme == http::uri::Scheme::HTTP)
+            .then(|| http::HeaderValue::from_str(authority.as_str()).ok())
+            .flatten();
         Ok(Upstream {
             name: cfg.name.clone(),
             scheme,
             authority,
+            host,
             prefix,
             shared: pool(),
             shards: (0..shards).map(|_| pool()).collect(),
