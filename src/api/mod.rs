@@ -55,7 +55,7 @@ pub async fn handle(
     let span = tracing::info_span!(
         "api",
         request_id = ids.request_id(),
-        trace_id = %ids.trace_id
+        trace_id = ids.trace_id()
     );
     let (mut res, outcome) = match route(&state, &conn, req).instrument(span.clone()).await {
         Ok(res) => (res, "ok"),
@@ -77,7 +77,7 @@ pub async fn handle(
         tracing::info!(
             target: "vaultgate::access",
             request_id = ids.request_id(),
-            trace_id = %ids.trace_id,
+            trace_id = ids.trace_id(),
             listener = "api",
             route = endpoint,
             method = %method,

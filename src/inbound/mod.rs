@@ -162,7 +162,7 @@ pub async fn handle(
     let span = tracing::info_span!(
         "request",
         request_id = ids.request_id(),
-        trace_id = %ids.trace_id
+        trace_id = ids.trace_id()
     );
     let mut seen = Seen::default();
     let mut response = serve(&state, conn, req, start, &mut seen)
@@ -174,7 +174,7 @@ pub async fn handle(
         tracing::info!(
             target: "vaultgate::access",
             request_id = ids.request_id(),
-            trace_id = %ids.trace_id,
+            trace_id = ids.trace_id(),
             listener = "proxy",
             route = seen.route.as_deref().unwrap_or("-"),
             method = %method,

@@ -43,21 +43,16 @@ pub async fn send_tracked(
     via: Option<&ConnInfo>,
     timeout: Duration,
 ) -> (Result<Response<Body>>, bool) {
-    let host = parts
-        .headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| parts.uri.authority().map(|a| a.as_str().to_owned()));
+    let host = parts.headers.get(header::HOST).cloned().or_else(|| {
+        parts
+            .uri
+            .authority()
+            .and_then(|a| http::HeaderValue::from_str(a.as_str()).ok())
+    });
     headers::strip_hop_by_hop(&mut parts.headers);
     headers::strip_own(&mut parts.headers);
     if let Some(conn) = via {
-        headers::set_forwarded(
-            &mut parts.headers,
-            conn.peer.ip(),
-            conn.tls,
-            host.as_deref(),
-        );
+        headers::set_forwarded(&mut parts.headers, &conn.forwarded_for, conn.tls, host);
     }
     // The upstream's own Host; for https the client sets Host (HTTP/1) or
     // :authority (HTTP/2) from the upstream URI.

@@ -1,7 +1,5 @@
 //! Header hygiene between client, proxy and upstream.
 
-use std::net::IpAddr;
-
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 /// Headers that describe one hop and are never forwarded (RFC 9110 §7.6.1), besides
@@ -22,12 +20,18 @@ const OWN_PREFIX: &str = "x-vaultgate-";
 /// Remove hop-by-hop headers: `Connection` and every header it names, `Keep-Alive`,
 /// `Proxy-*`, `TE`, `Trailer`, `Transfer-Encoding`, `Upgrade`.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // `keep-alive` and `close` are the usual `Connection` tokens and name nothing
+    // else to remove: only other tokens are collected (rarely any).
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .map(str::trim)
+        .filter(|name| {
+            !name.eq_ignore_ascii_case("keep-alive") && !name.eq_ignore_ascii_case("close")
+        })
+        .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
         .collect();
     for name in named {
         headers.remove(name);
@@ -36,53 +40,55 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
         headers.remove(name);
     }
     headers.remove(header::UPGRADE);
-    let proxy: Vec<HeaderName> = headers
-        .keys()
-        .filter(|k| k.as_str().starts_with("proxy-"))
-        .cloned()
-        .collect();
-    for name in proxy {
-        headers.remove(name);
-    }
+    remove_prefixed(headers, "proxy-");
 }
 
 /// Remove every `x-vaultgate-*` header a client sent.
 pub fn strip_own(headers: &mut HeaderMap) {
-    let own: Vec<HeaderName> = headers
-        .keys()
-        .filter(|k| k.as_str().starts_with(OWN_PREFIX))
-        .cloned()
-        .collect();
-    for name in own {
+    remove_prefixed(headers, OWN_PREFIX);
+}
+
+/// Remove the headers whose (lower-case) names start with `prefix`; looks before it
+/// allocates, since there usually are none.
+fn remove_prefixed(headers: &mut HeaderMap, prefix: &str) {
+    let matches = |k: &HeaderName| k.as_str().starts_with(prefix);
+    if !headers.keys().any(matches) {
+        return;
+    }
+    let found: Vec<HeaderName> = headers.keys().filter(|k| matches(k)).cloned().collect();
+    for name in found {
         headers.remove(name);
     }
 }
 
-/// Set `X-Forwarded-For` (appending the peer), `X-Forwarded-Proto` and
-/// `X-Forwarded-Host` (the host the client asked for).
-pub fn set_forwarded(headers: &mut HeaderMap, peer: IpAddr, tls: bool, host: Option<&str>) {
+/// Set `X-Forwarded-For` (appending the peer, `peer` being its address as a header
+/// value), `X-Forwarded-Proto` and `X-Forwarded-Host` (the host the client asked
+/// for).
+pub fn set_forwarded(
+    headers: &mut HeaderMap,
+    peer: &HeaderValue,
+    tls: bool,
+    host: Option<HeaderValue>,
+) {
     let xff = HeaderName::from_static("x-forwarded-for");
-    let prior: Vec<String> = headers
-        .get_all(&xff)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .collect();
-    let value = if prior.is_empty() {
-        peer.to_string()
+    let value = if headers.contains_key(&xff) {
+        let mut joined: Vec<u8> = Vec::new();
+        for prior in headers.get_all(&xff) {
+            joined.extend_from_slice(prior.as_bytes());
+            joined.extend_from_slice(b", ");
+        }
+        joined.extend_from_slice(peer.as_bytes());
+        HeaderValue::from_bytes(&joined).unwrap_or_else(|_| peer.clone())
     } else {
-        format!("{}, {peer}", prior.join(", "))
+        peer.clone()
     };
-    headers.remove(&xff);
-    if let Ok(v) = HeaderValue::from_str(&value) {
-        headers.insert(xff, v);
-    }
+    headers.insert(xff, value);
     headers.insert(
         HeaderName::from_static("x-forwarded-proto"),
         HeaderValue::from_static(if tls { "https" } else { "http" }),
     );
     let xfh = HeaderName::from_static("x-forwarded-host");
-    match host.and_then(|h| HeaderValue::from_str(h).ok()) {
+    match host {
         Some(v) => {
             headers.insert(xfh, v);
         }
@@ -126,9 +132,9 @@ mod tests {
         strip_own(&mut h);
         set_forwarded(
             &mut h,
-            "127.0.0.1".parse().unwrap(),
+            &HeaderValue::from_static("127.0.0.1"),
             true,
-            Some("shop.example"),
+            Some(HeaderValue::from_static("shop.example")),
         );
         assert_eq!(h["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
         assert_eq!(h["x-forwarded-proto"], "https");

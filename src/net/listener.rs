@@ -152,6 +152,21 @@ pub struct ConnInfo {
     /// The names (CN, DNS SANs) of the client certificate that the TLS handshake
     /// verified, if the client sent one. The only source of certificate identity.
     pub peer_names: Option<Arc<[String]>>,
+    /// The peer's address as an `X-Forwarded-For` entry, made once per connection.
+    pub forwarded_for: http::HeaderValue,
+}
+
+impl ConnInfo {
+    /// A connection from `peer`, over TLS or not, with no client certificate (yet).
+    pub fn new(peer: SocketAddr, tls: bool) -> ConnInfo {
+        ConnInfo {
+            peer,
+            tls,
+            peer_names: None,
+            forwarded_for: http::HeaderValue::from_str(&peer.ip().to_string())
+                .unwrap_or_else(|_| http::HeaderValue::from_static("unknown")),
+        }
+    }
 }
 
 /// Bind a listening socket (SO_REUSEADDR, backlog 1024).
@@ -362,11 +377,7 @@ async fn accept_loop<H, F>(
             let _permit = permit;
             let _open = OpenGuard::enter(open);
             let _drained = drained_tx;
-            let mut info = ConnInfo {
-                peer,
-                tls: acceptor.is_some(),
-                peer_names: None,
-            };
+            let mut info = ConnInfo::new(peer, acceptor.is_some());
             match acceptor {
                 None => conn.serve(TokioIo::new(stream), info, handler).await,
                 Some(acceptor) => {

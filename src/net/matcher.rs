@@ -1,6 +1,8 @@
 //! What a route matches on: its method, its path pattern, and the canonical form of
 //! a request path. Shared by the inbound and outbound proxies.
 
+use std::borrow::Cow;
+
 use http::Method;
 use serde::Deserialize;
 
@@ -206,10 +208,9 @@ fn segments_overlap(a: &[Segment], b: &[Segment]) -> bool {
 /// `/v1%2Fpayment`) could otherwise reach a tokenizing endpoint through a pass-through
 /// route. Dot segments, empty segments, backslashes, encoded `/` and `\`, control
 /// characters and bad percent-escapes are refused with 400.
-pub fn canonical_path(raw: &str) -> Result<String> {
+pub fn canonical_path(raw: &str) -> Result<Cow<'_, str>> {
     const REFUSED: &str = "the request path is not in canonical form";
     let decoded = percent_decode(raw).ok_or_else(|| Error::BadRequest(REFUSED.to_owned()))?;
-    let decoded: &str = &decoded;
     let has_encoded_separator = raw
         .as_bytes()
         .windows(3)
@@ -220,7 +221,6 @@ pub fn canonical_path(raw: &str) -> Result<String> {
     let Some(rest) = decoded.strip_prefix('/') else {
         return Err(Error::BadRequest(REFUSED.to_owned()));
     };
-    let mut out = String::with_capacity(decoded.len());
     let mut segments = rest.split('/').peekable();
     while let Some(seg) = segments.next() {
         let seg = seg.split(';').next().unwrap_or_default();
@@ -228,14 +228,22 @@ pub fn canonical_path(raw: &str) -> Result<String> {
         if seg == "." || seg == ".." || (seg.is_empty() && !is_last) {
             return Err(Error::BadRequest(REFUSED.to_owned()));
         }
-        out.push('/');
-        out.push_str(seg);
     }
-    Ok(out)
+    // Without parameters the checked path is its own canonical form (the usual
+    // case: no copy); else each segment loses its `;…`.
+    if !decoded.contains(';') {
+        return Ok(decoded);
+    }
+    let mut out = String::with_capacity(decoded.len());
+    for seg in rest.split('/') {
+        out.push('/');
+        out.push_str(seg.split(';').next().unwrap_or_default());
+    }
+    Ok(Cow::Owned(out))
 }
 
 /// Decode `%XX` escapes; `None` for a broken escape or a result that is not UTF-8.
-fn percent_decode(raw: &str) -> Option<std::borrow::Cow<'_, str>> {
+fn percent_decode(raw: &str) -> Option<Cow<'_, str>> {
     // percent-encoding passes a malformed escape through as it is; a request path
     // that carries one is refused rather than guessed at.
     let bytes = raw.as_bytes();
@@ -289,12 +297,15 @@ mod tests {
 
     #[test]
     fn spelling_variants_still_match() {
-        let c = |p: &str| canonical_path(p).unwrap();
+        let c = |p: &str| canonical_path(p).unwrap().into_owned();
         assert!(m("/v1/payment", &c("/V1/Payment")));
         assert!(m("/v1/payment", &c("/v1/payment/")));
         assert!(m("/v1/payment", &c("/v1/pay%6dent")));
         assert!(m("/v1/payment", &c("/v1/payment;jsessionid=1")));
         assert!(m("/*", &c("/")));
+        assert_eq!(c("/a;x=1/b;y/"), "/a/b/");
+        assert_eq!(c("/a/b%20c"), "/a/b c");
+        assert!(matches!(canonical_path("/v1/payment"), Ok(Cow::Borrowed(_))));
     }
 
     #[test]

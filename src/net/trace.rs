@@ -24,8 +24,8 @@ pub const MAX_REQUEST_ID: usize = 128;
 pub struct RequestIds {
     /// The client's `x-request-id`, or a new UUIDv7.
     pub request_id: HeaderValue,
-    /// The 32 hex digits of the trace id (the client's or a new one).
-    pub trace_id: String,
+    /// The `traceparent` forwarded: the client's, or a new one.
+    traceparent: HeaderValue,
 }
 
 impl RequestIds {
@@ -41,14 +41,13 @@ impl RequestIds {
         let given = headers
             .get(&TRACEPARENT)
             .filter(|_| headers.get_all(&TRACEPARENT).iter().count() == 1)
-            .and_then(|v| v.to_str().ok())
-            .and_then(trace_id_of)
-            .map(str::to_owned);
-        let trace_id = match given {
-            Some(id) => id,
+            .filter(|v| v.to_str().ok().and_then(trace_id_of).is_some())
+            .cloned();
+        let traceparent = match given {
+            Some(v) => v,
             None => {
                 // Start a trace: a new trace id and parent id, sampled flag off.
-                let header = made_up(|| {
+                let v = header_value(made_up(|| {
                     let mut tp = String::with_capacity(55);
                     tp.push_str("00-");
                     hex_into(&mut tp, &random::<16>());
@@ -56,17 +55,14 @@ impl RequestIds {
                     hex_into(&mut tp, &random::<8>());
                     tp.push_str("-00");
                     tp
-                });
-                if let Ok(v) = HeaderValue::from_str(&header) {
-                    headers.insert(TRACEPARENT, v);
-                }
-                // `00-` then the 32 hex digits of the trace id.
-                header.get(3..35).unwrap_or_default().to_owned()
+                }));
+                headers.insert(TRACEPARENT, v.clone());
+                v
             }
         };
         RequestIds {
             request_id,
-            trace_id,
+            traceparent,
         }
     }
 
@@ -75,10 +71,26 @@ impl RequestIds {
         self.request_id.to_str().unwrap_or("-")
     }
 
+    /// The 32 hex digits of the trace id.
+    pub fn trace_id(&self) -> &str {
+        // `00-` then the trace id: checked or made so.
+        self.traceparent
+            .to_str()
+            .ok()
+            .and_then(|tp| tp.get(3..35))
+            .unwrap_or("-")
+    }
+
     /// Put the request id on a response.
     pub fn answer(&self, headers: &mut HeaderMap) {
         headers.insert(REQUEST_ID, self.request_id.clone());
     }
+}
+
+/// A header value that takes the string's buffer (no copy).
+fn header_value(s: String) -> HeaderValue {
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(s))
+        .unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
 /// At most [`MAX_REQUEST_ID`] visible ASCII characters, at least one, holding no
@@ -164,7 +176,7 @@ pub fn trace_id_of(v: &str) -> Option<&str> {
 /// A new UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then random bits, with the
 /// version and variant bits set.
 pub fn new_request_id() -> HeaderValue {
-    HeaderValue::from_str(&made_up(uuid_v7)).unwrap_or_else(|_| HeaderValue::from_static("-"))
+    header_value(made_up(uuid_v7))
 }
 
 fn uuid_v7() -> String {
@@ -224,7 +236,7 @@ mod tests {
         );
         let ids = RequestIds::take(&mut h);
         assert_eq!(ids.request_id(), "abc-123");
-        assert_eq!(ids.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(ids.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
 
         let mut h = HeaderMap::new();
         h.insert(REQUEST_ID, HeaderValue::from_static("has space"));
@@ -235,7 +247,7 @@ mod tests {
         assert_eq!(id.as_bytes()[14], b'7');
         assert_eq!(h.get(&REQUEST_ID).unwrap(), id);
         let tp = h.get(&TRACEPARENT).unwrap().to_str().unwrap();
-        assert_eq!(trace_id_of(tp), Some(ids.trace_id.as_str()));
+        assert_eq!(trace_id_of(tp), Some(ids.trace_id()));
         assert!(sane_id(&HeaderValue::from_str(&"a".repeat(128)).unwrap()));
         assert!(!sane_id(&HeaderValue::from_str(&"a".repeat(129)).unwrap()));
     }
@@ -253,7 +265,7 @@ mod tests {
         );
         let ids = RequestIds::take(&mut h);
         assert!(!ids.request_id().contains("4242424242424242"));
-        assert!(!ids.trace_id.contains("4111111111111111"));
+        assert!(!ids.trace_id().contains("4111111111111111"));
         let tp = h.get(&TRACEPARENT).unwrap().to_str().unwrap();
         assert!(!tp.contains("4111111111111111"), "{tp}");
         assert!(

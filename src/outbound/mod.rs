@@ -139,7 +139,7 @@ pub async fn handle(
     let span = tracing::info_span!(
         "outbound",
         request_id = ids.request_id(),
-        trace_id = %ids.trace_id
+        trace_id = ids.trace_id()
     );
     let mut route: Option<Arc<str>> = None;
     let (mut res, outcome) = match forward(&state, &conn, req, &mut route)
@@ -160,7 +160,7 @@ pub async fn handle(
         tracing::info!(
             target: "vaultgate::access",
             request_id = ids.request_id(),
-            trace_id = %ids.trace_id,
+            trace_id = ids.trace_id(),
             listener = "outbound",
             route = route.as_deref().unwrap_or("-"),
             method = %method,

@@ -275,11 +275,7 @@ async fn argon2_flood_does_not_delay_a_valid_key() {
     // Let the flood arrive first.
     tokio::time::sleep(Duration::from_millis(5)).await;
     // The key check itself, in the server's own `Access`, while the flood arrives.
-    let conn = vaultgate::net::ConnInfo {
-        peer: "127.0.0.1:1".parse().unwrap(),
-        tls: false,
-        peer_names: None,
-    };
+    let conn = vaultgate::net::ConnInfo::new("127.0.0.1:1".parse().unwrap(), false);
     let mut headers = http::HeaderMap::new();
     headers.insert(
         http::header::AUTHORIZATION,
