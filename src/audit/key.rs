@@ -44,9 +44,7 @@ impl AuditKey {
         let digest = self.mac(TOKEN_LABEL, token.as_bytes())?;
         let mut out = String::with_capacity(18);
         out.push_str("h:");
-        for b in digest.iter().take(8) {
-            out.push_str(&format!("{b:02x}"));
-        }
+        data_encoding::HEXLOWER.encode_append(digest.get(..8).unwrap_or_default(), &mut out);
         Ok(out)
     }
 }

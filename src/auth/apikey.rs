@@ -57,9 +57,7 @@ pub fn sha256_hash(key: &str) -> String {
     let digest = Sha256::digest(key.as_bytes());
     let mut out = String::with_capacity(SHA256_PREFIX.len() + 64);
     out.push_str(SHA256_PREFIX);
-    for b in digest {
-        out.push_str(&format!("{b:02x}"));
-    }
+    data_encoding::HEXLOWER.encode_append(&digest, &mut out);
     out
 }
 
@@ -135,11 +133,8 @@ pub fn client_toml_snippet(c: &ClientConfig) -> String {
 // Safe to show: a digest of the (already one-way) argon2 hash, 32 bits of it, enough
 // to tell a client's keys apart and useless for checking a guessed key.
 pub fn key_id(phc_hash: &str) -> String {
-    Sha256::digest(phc_hash.as_bytes())
-        .iter()
-        .take(4)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let digest = Sha256::digest(phc_hash.as_bytes());
+    data_encoding::HEXLOWER.encode(digest.get(..4).unwrap_or_default())
 }
 
 fn toml_string(s: &str) -> String {

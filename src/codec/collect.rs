@@ -10,6 +10,7 @@
 
 use std::ops::Range;
 
+use smallvec::SmallVec;
 use zeroize::Zeroizing;
 
 use super::bytes_scan;
@@ -487,8 +488,12 @@ impl<'r> Collector<'r> {
 }
 
 /// A leaf's path as elements, and the same without its array indices.
-fn views<'p>(path: &'p dyn PathView) -> (Vec<PathElem<'p>>, Vec<PathElem<'p>>) {
-    let elems: Vec<PathElem<'p>> = (0..path.len()).filter_map(|i| path.get(i)).collect();
+/// A path's elements, and its keys alone: on the stack for paths up to eight deep
+/// (two heap allocations per leaf value otherwise, on every request).
+type Elems<'p> = SmallVec<[PathElem<'p>; 8]>;
+
+fn views<'p>(path: &'p dyn PathView) -> (Elems<'p>, Elems<'p>) {
+    let elems: Elems<'p> = (0..path.len()).filter_map(|i| path.get(i)).collect();
     let keys_only = elems
         .iter()
         .filter(|e| matches!(e, PathElem::Key(_)))

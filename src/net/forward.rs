@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Request, Response, Uri, Version, header};
+use tokio::sync::TryAcquireError;
 
 use super::body::{Body, Hold, boxed};
 use super::headers;
@@ -71,15 +72,20 @@ pub async fn send_tracked(
     let pool = upstream.pool();
     // A slot under the upstream's cap first, within the same time limit; the response
     // body holds it until it ends.
+    // (Usually a slot is free: taken without arming a timer.)
     let deadline = tokio::time::Instant::now() + timeout;
-    let slot = match tokio::time::timeout_at(deadline, Arc::clone(&pool.slots).acquire_owned())
-        .await
-    {
-        Ok(Ok(slot)) => slot,
-        Ok(Err(_)) => return (Err(Error::UpstreamUnavailable), false),
-        Err(_) => {
-            tracing::warn!(upstream = %upstream.name, "no upstream connection free within the timeout");
-            return (Err(Error::UpstreamTimeout), false);
+    let slot = match Arc::clone(&pool.slots).try_acquire_owned() {
+        Ok(slot) => slot,
+        Err(TryAcquireError::Closed) => return (Err(Error::UpstreamUnavailable), false),
+        Err(TryAcquireError::NoPermits) => {
+            match tokio::time::timeout_at(deadline, Arc::clone(&pool.slots).acquire_owned()).await {
+                Ok(Ok(slot)) => slot,
+                Ok(Err(_)) => return (Err(Error::UpstreamUnavailable), false),
+                Err(_) => {
+                    tracing::warn!(upstream = %upstream.name, "no upstream connection free within the timeout");
+                    return (Err(Error::UpstreamTimeout), false);
+                }
+            }
         }
     };
     let response = match tokio::time::timeout_at(deadline, pool.client.request(request)).await {

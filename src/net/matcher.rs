@@ -305,7 +305,10 @@ mod tests {
         assert!(m("/*", &c("/")));
         assert_eq!(c("/a;x=1/b;y/"), "/a/b/");
         assert_eq!(c("/a/b%20c"), "/a/b c");
-        assert!(matches!(canonical_path("/v1/payment"), Ok(Cow::Borrowed(_))));
+        assert!(matches!(
+            canonical_path("/v1/payment"),
+            Ok(Cow::Borrowed(_))
+        ));
     }
 
     #[test]

@@ -215,11 +215,7 @@ fn random<const N: usize>() -> [u8; N] {
 
 /// Append `bytes` in lower-case hex.
 fn hex_into(out: &mut String, bytes: &[u8]) {
-    for b in bytes {
-        for nibble in [b >> 4, b & 0x0f] {
-            out.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
-        }
-    }
+    data_encoding::HEXLOWER.encode_append(bytes, out);
 }
 
 #[cfg(test)]
