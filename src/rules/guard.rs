@@ -108,8 +108,45 @@ fn scan_with(text: &[u8], shaped: fn(&[u8]) -> bool, mut f: impl FnMut(&Hit)) {
         digits: 0,
         shaped,
     };
-    let mut i = 0;
-    while i < text.len() {
+    for run in candidate_runs(text) {
+        scan_run(text, run, &mut window, &mut f);
+    }
+}
+
+/// The stretches of `text` a hit can lie in: maximal runs of bytes that are ASCII
+/// digits, the guard's ASCII separators or non-ASCII (any of which may belong to a
+/// digit or separator character), holding at least [`MIN_DIGITS`] bytes that may
+/// belong to a digit. Every hit lies within one, so only they are decoded and
+/// scanned: most text is passed over a byte at a time.
+fn candidate_runs(text: &[u8]) -> impl Iterator<Item = Range<usize>> + '_ {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        while at < text.len() {
+            let start = at;
+            let mut digits = 0;
+            while let Some(&b) = text.get(at) {
+                if b.is_ascii_digit() || !b.is_ascii() {
+                    digits += 1;
+                } else if !digits::is_separator(char::from(b)) {
+                    break;
+                }
+                at += 1;
+            }
+            let run = start..at;
+            // Skip the byte that ended the run (if any).
+            at += 1;
+            if digits >= MIN_DIGITS {
+                return Some(run);
+            }
+        }
+        None
+    })
+}
+
+/// Scan one candidate run of `text` (see [`candidate_runs`]).
+fn scan_run(text: &[u8], run: Range<usize>, window: &mut Window, f: &mut impl FnMut(&Hit)) {
+    let mut i = run.start;
+    while i < run.end {
         let (c, w) = char_at(text, i);
         if c.and_then(digits::value).is_none() {
             i += w;
@@ -122,9 +159,9 @@ fn scan_with(text: &[u8], shaped: fn(&[u8]) -> bool, mut f: impl FnMut(&Hit)) {
             let group = read_group(text, at);
             at = group.bytes.end;
             match group.n {
-                Some(_) => window.push(group, &mut f),
+                Some(_) => window.push(group, f),
                 // Too long for a card: no hit spans it.
-                None => window.finish(&mut f),
+                None => window.finish(f),
             }
             let mut k = at;
             let mut seps = 0;
@@ -143,7 +180,7 @@ fn scan_with(text: &[u8], shaped: fn(&[u8]) -> bool, mut f: impl FnMut(&Hit)) {
                 break;
             }
         }
-        window.finish(&mut f);
+        window.finish(f);
         i = at;
     }
 }

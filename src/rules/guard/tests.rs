@@ -147,3 +147,61 @@ fn fuzz_seeds_hold_the_properties() {
         crate::fuzzing::guard(&bytes);
     }
 }
+
+/// Scanning only the candidate runs finds exactly what scanning the whole text
+/// does, on texts dense in digits, separators and multi-byte digits and spaces.
+#[test]
+fn candidate_runs_lose_no_hit() {
+    use rand::Rng as _;
+    let whole = |text: &[u8]| {
+        let mut window = Window {
+            groups: VecDeque::new(),
+            digits: 0,
+            shaped: is_card_shaped,
+        };
+        let mut out = Vec::new();
+        scan_run(text, 0..text.len(), &mut window, &mut |h: &Hit| {
+            out.push(h.range.clone())
+        });
+        out
+    };
+    let pieces = [
+        "4242",
+        "4242424242424242",
+        "378282246310005",
+        "4111",
+        "1111",
+        "0",
+        "9",
+        " ",
+        "-",
+        ".",
+        "  ",
+        "x",
+        "\"",
+        "\u{a0}",
+        "\u{2009}",
+        "\u{ff14}\u{ff12}",
+        "\u{664}\u{662}",
+        ":",
+        "+",
+        "é",
+        "\u{0}",
+        "5555555555554444",
+        "12",
+        "e",
+    ];
+    let mut rng = rand::rng();
+    let mut found = 0;
+    for _ in 0..20_000 {
+        let n = rng.random_range(1..24);
+        let text: String = (0..n)
+            .map(|_| pieces[rng.random_range(0..pieces.len())])
+            .collect();
+        let mut fast = Vec::new();
+        scan(text.as_bytes(), &mut fast);
+        assert_eq!(fast, whole(text.as_bytes()), "{text:?}");
+        found += fast.len();
+    }
+    assert!(found > 1000, "too few hits to compare: {found}");
+}
