@@ -727,6 +727,25 @@ async fn a_connection_flood_is_capped() {
         tokio::time::timeout(Duration::from_millis(500), fresh_client().request(req)).await;
     assert!(waited.is_err(), "served beyond max_connections");
     drop(flood);
+    // The server learns of the flood's closes as they arrive; until a slot is free a
+    // new connection is turned away (a 503, or a reset if the request was still being
+    // sent). Service must come back within moments.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let req = Request::get(url(addr, "/pass/x"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        match tokio::time::timeout(Duration::from_secs(2), fresh_client().request(req)).await {
+            Ok(Ok(res)) if res.status() == StatusCode::OK => break,
+            other => {
+                assert!(
+                    Instant::now() < deadline,
+                    "not served again after the flood: {other:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
     assert_healthy("after the flood", addr, &echo).await;
     server.stop().await;
     echo.stop().await;
