@@ -21,7 +21,7 @@ use crate::health::Readiness;
 use crate::metrics::Metrics;
 use crate::net::ConnInfo;
 use crate::net::body::{Body, error_response, full, json};
-use crate::net::trace::RequestIds;
+use crate::net::trace::{AccessLine, RequestIds};
 use crate::vault::Vault;
 use crate::{Error, Result};
 
@@ -74,23 +74,21 @@ pub async fn handle(
         tracing::debug!(endpoint, %method, status, latency_us, "api request done");
     });
     if state.access_log {
-        tracing::info!(
-            target: "vaultgate::access",
-            request_id = ids.request_id(),
-            trace_id = ids.trace_id(),
-            listener = "api",
-            route = endpoint,
-            method = %method,
-            path = endpoint,
+        AccessLine {
+            listener: "api",
+            route: Some(endpoint),
+            method: Some(&method),
+            path: Some(endpoint),
             status,
             bytes_in,
-            bytes_out = res.body().size_hint().exact(),
-            latency_us,
-            client,
-            values,
-            outcome,
-            "access"
-        );
+            bytes_out: res.body().size_hint().exact(),
+            latency: started.elapsed(),
+            client: Some(client),
+            values: Some(values),
+            outcome: Some(outcome),
+            ..AccessLine::default()
+        }
+        .write(&ids);
     }
     Ok(res)
 }

@@ -26,7 +26,7 @@ use crate::metrics::{Counter, Histogram, Metrics};
 use crate::net::ConnInfo;
 use crate::net::body::{Body, boxed, error_response, full};
 use crate::net::linger::{self, read_limited, should_linger};
-use crate::net::trace::RequestIds;
+use crate::net::trace::{AccessLine, RequestIds};
 use crate::net::upstream::Upstream;
 use crate::net::{forward, matcher};
 use crate::vault::Vault;
@@ -170,25 +170,20 @@ pub async fn handle(
         .await;
     ids.answer(response.headers_mut());
     if state.access_log {
-        let latency_us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
-        tracing::info!(
-            target: "vaultgate::access",
-            request_id = ids.request_id(),
-            trace_id = ids.trace_id(),
-            listener = "proxy",
-            route = seen.route.as_deref().unwrap_or("-"),
-            method = %method,
-            path = seen.template.as_deref().unwrap_or("-"),
-            status = response.status().as_u16(),
-            upstream_status = seen.upstream_status,
+        AccessLine {
+            listener: "proxy",
+            route: seen.route.as_deref(),
+            method: Some(&method),
+            path: Some(seen.template.as_deref().unwrap_or("-")),
+            status: response.status().as_u16(),
+            upstream_status: seen.upstream_status,
             bytes_in,
-            bytes_out = response.body().size_hint().exact(),
-            latency_us,
-            upstream_latency_us = seen
-                .upstream_latency
-                .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
-            "access"
-        );
+            bytes_out: response.body().size_hint().exact(),
+            latency: start.elapsed(),
+            upstream_latency: seen.upstream_latency,
+            ..AccessLine::default()
+        }
+        .write(&ids);
     }
     Ok(response)
 }

@@ -87,6 +87,58 @@ impl RequestIds {
     }
 }
 
+/// One request's access line (`vaultgate::access`, at info): the same fields from
+/// every listener, each leaving out what it does not know. Names, templates, sizes
+/// and times only: never a path, query, header or body.
+#[derive(Debug, Default)]
+pub struct AccessLine<'a> {
+    /// `proxy`, `api` or `outbound`.
+    pub listener: &'static str,
+    /// The route (or endpoint) that served the request; `-` when none did.
+    pub route: Option<&'a str>,
+    pub method: Option<&'a http::Method>,
+    /// The route's path template, never the path.
+    pub path: Option<&'a str>,
+    pub status: u16,
+    pub upstream_status: Option<u16>,
+    pub bytes_in: Option<u64>,
+    pub bytes_out: Option<u64>,
+    pub latency: std::time::Duration,
+    pub upstream_latency: Option<std::time::Duration>,
+    /// The authenticated client (the API).
+    pub client: Option<&'a str>,
+    /// Values tokenized or revealed (the API).
+    pub values: Option<usize>,
+    /// `ok` or the error code.
+    pub outcome: Option<&'a str>,
+}
+
+impl AccessLine<'_> {
+    /// Write the line for the request `ids` name.
+    pub fn write(&self, ids: &RequestIds) {
+        let micros = |d: std::time::Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        tracing::info!(
+            target: "vaultgate::access",
+            request_id = ids.request_id(),
+            trace_id = ids.trace_id(),
+            listener = self.listener,
+            route = self.route.unwrap_or("-"),
+            method = self.method.map(http::Method::as_str),
+            path = self.path,
+            status = self.status,
+            upstream_status = self.upstream_status,
+            bytes_in = self.bytes_in,
+            bytes_out = self.bytes_out,
+            latency_us = micros(self.latency),
+            upstream_latency_us = self.upstream_latency.map(micros),
+            client = self.client,
+            values = self.values,
+            outcome = self.outcome,
+            "access"
+        );
+    }
+}
+
 /// A header value that takes the string's buffer (no copy).
 fn header_value(s: String) -> HeaderValue {
     HeaderValue::from_maybe_shared(bytes::Bytes::from(s))

@@ -38,7 +38,7 @@ use crate::net::ConnInfo;
 use crate::net::body::{Body, error_response, full, read_body};
 use crate::net::forward;
 use crate::net::matcher::{MethodFilter, PathPattern, canonical_path};
-use crate::net::trace::RequestIds;
+use crate::net::trace::{AccessLine, RequestIds};
 use crate::net::upstream::Upstream;
 use crate::rules::RouteRules;
 use crate::sensitive::DataClass;
@@ -157,18 +157,16 @@ pub async fn handle(
     ids.answer(res.headers_mut());
     if state.access_log {
         // The route's name only: never the path, query, headers or body.
-        tracing::info!(
-            target: "vaultgate::access",
-            request_id = ids.request_id(),
-            trace_id = ids.trace_id(),
-            listener = "outbound",
-            route = route.as_deref().unwrap_or("-"),
-            method = %method,
-            status = res.status().as_u16(),
-            latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-            outcome,
-            "access"
-        );
+        AccessLine {
+            listener: "outbound",
+            route: route.as_deref(),
+            method: Some(&method),
+            status: res.status().as_u16(),
+            latency: started.elapsed(),
+            outcome: Some(outcome),
+            ..AccessLine::default()
+        }
+        .write(&ids);
     }
     Ok(res)
 }
