@@ -363,4 +363,86 @@ mod tests {
         }
         assert!(found > 0, "the sample held no card number to check against");
     }
+
+    /// Log lines written while `f` runs, as the JSON the `json` log format prints.
+    fn json_lines(f: impl FnOnce()) -> Vec<serde_json::Value> {
+        #[derive(Clone, Default)]
+        struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Sink {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let sink = Sink::default();
+        let out = sink.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_writer(move || sink.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn access_lines_share_their_fields_and_leave_out_what_is_unknown() {
+        let mut h = HeaderMap::new();
+        h.insert(REQUEST_ID, HeaderValue::from_static("req-7"));
+        let ids = RequestIds::take(&mut h);
+        let post = http::Method::POST;
+        let lines = json_lines(|| {
+            AccessLine {
+                listener: "proxy",
+                route: Some("pay"),
+                method: Some(&post),
+                path: Some("/v1/payment"),
+                status: 200,
+                upstream_status: Some(201),
+                bytes_in: Some(10),
+                latency: std::time::Duration::from_micros(1500),
+                upstream_latency: Some(std::time::Duration::from_micros(700)),
+                ..AccessLine::default()
+            }
+            .write(&ids);
+            AccessLine {
+                listener: "outbound",
+                method: Some(&post),
+                status: 502,
+                outcome: Some("upstream_unavailable"),
+                ..AccessLine::default()
+            }
+            .write(&ids);
+        });
+        assert_eq!(lines.len(), 2);
+        let (proxy, outbound) = (&lines[0], &lines[1]);
+        for line in &lines {
+            assert_eq!(line["target"], "vaultgate::access");
+            assert_eq!(line["level"], "INFO");
+            assert_eq!(line["request_id"], "req-7");
+            assert_eq!(line["trace_id"], ids.trace_id());
+            assert_eq!(line["method"], "POST");
+        }
+        assert_eq!(proxy["listener"], "proxy");
+        assert_eq!(proxy["route"], "pay");
+        assert_eq!(proxy["path"], "/v1/payment");
+        assert_eq!(proxy["status"], 200);
+        assert_eq!(proxy["upstream_status"], 201);
+        assert_eq!(proxy["latency_us"], 1500);
+        assert_eq!(proxy["upstream_latency_us"], 700);
+        assert!(proxy.get("client").is_none() && proxy.get("outcome").is_none());
+        assert_eq!(outbound["listener"], "outbound");
+        assert_eq!(outbound["route"], "-");
+        assert_eq!(outbound["status"], 502);
+        assert_eq!(outbound["outcome"], "upstream_unavailable");
+        for absent in ["path", "upstream_status", "bytes_in", "client", "values"] {
+            assert!(outbound.get(absent).is_none(), "{absent}: {outbound}");
+        }
+    }
 }
