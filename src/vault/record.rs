@@ -168,20 +168,18 @@ impl<'a> Reader<'a> {
         Ok(self.take(1)?.first().copied().unwrap_or(0))
     }
 
-    fn u64_be(&mut self) -> Result<u64> {
-        let s: [u8; 8] = self
-            .take(8)?
+    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        self.take(N)?
             .try_into()
-            .map_err(|_| Error::Integrity("record too short"))?;
-        Ok(u64::from_be_bytes(s))
+            .map_err(|_| Error::Integrity("record too short"))
+    }
+
+    fn u64_be(&mut self) -> Result<u64> {
+        Ok(u64::from_be_bytes(self.array()?))
     }
 
     fn u32_be(&mut self) -> Result<u32> {
-        let s: [u8; 4] = self
-            .take(4)?
-            .try_into()
-            .map_err(|_| Error::Integrity("record too short"))?;
-        Ok(u32::from_be_bytes(s))
+        Ok(u32::from_be_bytes(self.array()?))
     }
 
     /// Minimal LEB128 of at most 64 bits: an overlong or overflowing encoding is an
