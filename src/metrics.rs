@@ -331,14 +331,17 @@ impl Ops {
     }
 }
 
-/// The status class of an HTTP status: `2xx`, `4xx`, …
-pub fn status_class(status: u16) -> &'static str {
+/// The status classes, as the `status_class` label spells them.
+pub const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// The index in [`STATUS_CLASSES`] of an HTTP status's class.
+pub fn status_class_index(status: u16) -> usize {
     match status {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
+        100..=199 => 0,
+        200..=299 => 1,
+        300..=399 => 2,
+        400..=499 => 3,
+        _ => 4,
     }
 }
 

@@ -40,7 +40,8 @@ use stream_guard::{GuardCtx, GuardOutcome, StreamGuard};
 struct RouteMetrics {
     ok: Counter,
     duration: Histogram,
-    /// `vaultgate_upstream_responses_total` by status class: 1xx at 0 … 5xx at 4.
+    /// `vaultgate_upstream_responses_total` by status class, as in
+    /// [`crate::metrics::STATUS_CLASSES`].
     upstream: [Counter; 5],
 }
 
@@ -86,11 +87,8 @@ impl ProxyState {
             .map(|r| RouteMetrics {
                 ok: metrics.requests.with(&[&r.name, "ok"]),
                 duration: metrics.request_duration.with(&[&r.name]),
-                upstream: [100, 200, 300, 400, 500].map(|status| {
-                    metrics
-                        .upstream_responses
-                        .with(&[&r.name, crate::metrics::status_class(status)])
-                }),
+                upstream: crate::metrics::STATUS_CLASSES
+                    .map(|class| metrics.upstream_responses.with(&[&r.name, class])),
             })
             .collect();
         let leak_hits = metrics.registry.counter_vec(
@@ -370,11 +368,10 @@ async fn forward(
     if let Ok(res) = &sent {
         let status = res.status().as_u16();
         seen.upstream_status = Some(status);
-        let class = usize::from(status.clamp(100, 599) / 100 - 1);
         if let Some(counter) = state
             .route_metrics
             .get(index)
-            .and_then(|m| m.upstream.get(class))
+            .and_then(|m| m.upstream.get(crate::metrics::status_class_index(status)))
         {
             counter.increment(1);
         }

@@ -8,6 +8,7 @@
 //! digits that passes the Luhn check and a network's prefix about once a thousand ids,
 //! which a downstream scanner would flag.
 
+use data_encoding::HEXLOWER;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use rand::RngCore as _;
 
@@ -50,9 +51,9 @@ impl RequestIds {
                 let v = header_value(made_up(|| {
                     let mut tp = String::with_capacity(55);
                     tp.push_str("00-");
-                    hex_into(&mut tp, &random::<16>());
+                    HEXLOWER.encode_append(&random::<16>(), &mut tp);
                     tp.push('-');
-                    hex_into(&mut tp, &random::<8>());
+                    HEXLOWER.encode_append(&random::<8>(), &mut tp);
                     tp.push_str("-00");
                     tp
                 }));
@@ -253,7 +254,7 @@ fn uuid_v7() -> String {
         if at > 0 {
             id.push('-');
         }
-        hex_into(&mut id, b.get(at..at + len).unwrap_or_default());
+        HEXLOWER.encode_append(b.get(at..at + len).unwrap_or_default(), &mut id);
         at += len;
     }
     id
@@ -263,11 +264,6 @@ fn random<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
     rand::rng().fill_bytes(&mut b);
     b
-}
-
-/// Append `bytes` in lower-case hex.
-fn hex_into(out: &mut String, bytes: &[u8]) {
-    data_encoding::HEXLOWER.encode_append(bytes, out);
 }
 
 #[cfg(test)]
