@@ -9,9 +9,10 @@ use http::{Request, Response, Uri, Version, header};
 use tokio::sync::TryAcquireError;
 
 use super::body::{Body, Hold, boxed};
+use super::h1pool::Failed;
 use super::headers;
 use super::listener::ConnInfo;
-use super::upstream::Upstream;
+use super::upstream::{Conns, Upstream};
 use crate::{Error, Result};
 
 /// Send a request to an upstream and return its response head with the body
@@ -88,14 +89,37 @@ pub async fn send_tracked(
             }
         }
     };
-    let response = match tokio::time::timeout_at(deadline, pool.client.request(request)).await {
-        Ok(Ok(res)) => res,
-        Ok(Err(e)) => {
-            tracing::warn!(upstream = %upstream.name, connect = e.is_connect(), "upstream request failed");
-            return (Err(Error::UpstreamUnavailable), !e.is_connect());
+    let response = match &pool.conns {
+        Conns::Http1(conns) => {
+            // HTTP/1.1 to the upstream itself: the request target in origin form.
+            let (mut parts, body) = request.into_parts();
+            parts.uri = origin_form(&parts.uri);
+            match tokio::time::timeout_at(deadline, conns.send(Request::from_parts(parts, body)))
+                .await
+            {
+                Ok(Ok(res)) => res,
+                Ok(Err(Failed::Connect(e))) => {
+                    tracing::warn!(upstream = %upstream.name, connect = true, error = %e, "upstream request failed");
+                    return (Err(Error::UpstreamUnavailable), false);
+                }
+                Ok(Err(Failed::Request(e))) => {
+                    tracing::warn!(upstream = %upstream.name, connect = false, error = %e, "upstream request failed");
+                    return (Err(Error::UpstreamUnavailable), true);
+                }
+                Err(_) => return (Err(Error::UpstreamTimeout), true),
+            }
         }
-        // The request may be on the wire: count it as sent.
-        Err(_) => return (Err(Error::UpstreamTimeout), true),
+        Conns::Pooled(client) => {
+            match tokio::time::timeout_at(deadline, client.request(request)).await {
+                Ok(Ok(res)) => res.map(boxed),
+                Ok(Err(e)) => {
+                    tracing::warn!(upstream = %upstream.name, connect = e.is_connect(), "upstream request failed");
+                    return (Err(Error::UpstreamUnavailable), !e.is_connect());
+                }
+                // The request may be on the wire: count it as sent.
+                Err(_) => return (Err(Error::UpstreamTimeout), true),
+            }
+        }
     };
     let (mut parts, body) = response.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers);
@@ -103,4 +127,10 @@ pub async fn send_tracked(
         Ok(Response::from_parts(parts, boxed(Hold::new(body, slot)))),
         true,
     )
+}
+
+/// A request target in origin form (`/path?query`), as HTTP/1.1 sends it to a server.
+fn origin_form(uri: &Uri) -> Uri {
+    uri.path_and_query()
+        .map_or_else(|| Uri::from_static("/"), |pq| Uri::from(pq.clone()))
 }

@@ -7,6 +7,7 @@
 pub mod body;
 pub mod conns;
 pub mod forward;
+pub mod h1pool;
 pub mod headers;
 pub mod linger;
 pub mod listener;

@@ -1,7 +1,8 @@
-//! Pooled upstream clients over hyper-rustls (ring), for both `http://` and
-//! `https://` upstreams: one hyper-util client (and connection pool) per upstream and
-//! shard, so a shard's requests use its own connections and nothing else's lock, and
-//! a cap on the requests in flight to each upstream.
+//! Upstream connections, per upstream and shard, so a shard's requests use its own
+//! connections and nothing else's lock, and a cap on the requests in flight to each
+//! upstream: HTTP/1.1 connections the shard keeps itself ([`H1Pool`]) for `http://`
+//! upstreams, and a hyper-util pooled client over hyper-rustls (ring) for `https://`
+//! ones, where ALPN may pick HTTP/2.
 
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
@@ -17,6 +18,7 @@ use serde::Deserialize;
 use tokio::sync::Semaphore;
 
 use super::body::Body;
+use super::h1pool::H1Pool;
 use super::{shard, tls};
 use crate::{Error, Result};
 
@@ -118,8 +120,17 @@ pub type HttpClient = Client<HttpsConnector<HttpConnector>, Body>;
 /// One shard's connections to an upstream, and its share of the in-flight cap.
 #[derive(Debug)]
 pub struct Pool {
-    pub client: HttpClient,
+    pub conns: Conns,
     pub slots: Arc<Semaphore>,
+}
+
+/// How a pool reaches its upstream.
+#[derive(Debug)]
+pub enum Conns {
+    /// A plain-HTTP upstream: HTTP/1.1 connections kept by the shard itself.
+    Http1(Arc<H1Pool>),
+    /// An `https` upstream: hyper-util's pooled client, HTTP/2 where ALPN picks it.
+    Pooled(Box<HttpClient>),
 }
 
 /// One upstream, ready to forward to.
@@ -181,26 +192,39 @@ impl Upstream {
         // The caps are split over the shards (rounded up), each holding its share.
         let per_pool = cfg.max_connections.get().div_ceil(shards.max(1));
         let idle_per_pool = cfg.max_idle_connections.div_ceil(shards.max(1));
+        let plain = scheme == http::uri::Scheme::HTTP;
         let pool = || Pool {
-            client: Client::builder(TokioExecutor::new())
-                .pool_timer(TokioTimer::new())
-                .timer(TokioTimer::new())
-                .pool_idle_timeout(Duration::from_secs(90))
-                .pool_max_idle_per_host(idle_per_pool)
-                .build(connector.clone()),
+            conns: if plain {
+                Conns::Http1(Arc::new(H1Pool::new(
+                    &authority,
+                    connect_timeout,
+                    idle_per_pool,
+                )))
+            } else {
+                Conns::Pooled(Box::new(
+                    Client::builder(TokioExecutor::new())
+                        .pool_timer(TokioTimer::new())
+                        .timer(TokioTimer::new())
+                        .pool_idle_timeout(Duration::from_secs(90))
+                        .pool_max_idle_per_host(idle_per_pool)
+                        .build(connector.clone()),
+                ))
+            },
             slots: Arc::new(Semaphore::new(per_pool)),
         };
-        let host = (scheme == http::uri::Scheme::HTTP)
+        let host = plain
             .then(|| http::HeaderValue::from_str(authority.as_str()).ok())
             .flatten();
+        let shared = pool();
+        let shards = (0..shards).map(|_| pool()).collect();
         Ok(Upstream {
             name: cfg.name.clone(),
             scheme,
             authority,
             host,
             prefix,
-            shared: pool(),
-            shards: (0..shards).map(|_| pool()).collect(),
+            shared,
+            shards,
         })
     }
 

@@ -616,3 +616,16 @@ pub fn received_bytes(r: &vaultgate::demo::echo::Received) -> Vec<u8> {
     }
     all
 }
+
+/// Read from a raw upstream socket up to the end of a request head (or EOF).
+pub async fn read_head(s: &mut tokio::net::TcpStream) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}

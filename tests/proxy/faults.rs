@@ -19,8 +19,8 @@ use crate::common::*;
 use bytes::Bytes;
 use http::Request;
 use http_body_util::{BodyExt, Full};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
 use vaultgate::demo::echo::EchoUpstream;
 
 const CARDS: [&str; 5] = [
@@ -49,17 +49,6 @@ const FAULTS: [(Fault, &str, u16); 4] = [
     (Fault::Slow, "slow", 504),
     (Fault::Garbage, "garbage", 502),
 ];
-
-async fn read_head(s: &mut TcpStream) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-        match s.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-}
 
 /// Start a faulty upstream; its address.
 async fn faulty(fault: Fault) -> SocketAddr {

@@ -27,3 +27,4 @@ mod proxy_logs;
 mod proxy_profiles;
 mod proxy_transport;
 mod scaling;
+mod upstream_conns;

@@ -1,0 +1,245 @@
+//! The proxy's own HTTP/1.1 connections to a plain-HTTP upstream, as the upstream
+//! sees them: reused while they last, never reused once the upstream closed them or a
+//! response was cut short, and no more kept idle than `max_idle_connections`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::common::*;
+
+/// Connections an upstream accepted and saw closed, and requests it answered.
+#[derive(Default)]
+struct Seen {
+    opened: AtomicUsize,
+    closed: AtomicUsize,
+    requests: AtomicUsize,
+}
+
+impl Seen {
+    fn open(&self) -> usize {
+        self.opened.load(Ordering::SeqCst) - self.closed.load(Ordering::SeqCst)
+    }
+}
+
+const BIG: usize = 1 << 20;
+
+/// An HTTP/1.1 upstream: `/pass/slow` answers after 200 ms, `/pass/big` streams
+/// 1 MiB in 16 KiB chunks, anything else answers its path at once.
+async fn upstream() -> (SocketAddr, Arc<Seen>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Seen::default());
+    let counts = Arc::clone(&seen);
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            counts.opened.fetch_add(1, Ordering::SeqCst);
+            let counts = Arc::clone(&counts);
+            tokio::spawn(async move {
+                let per_request = Arc::clone(&counts);
+                let service = service_fn(move |req: Request<hyper::body::Incoming>| {
+                    per_request.requests.fetch_add(1, Ordering::SeqCst);
+                    async move {
+                        let path = req.uri().path().to_owned();
+                        let body = match path.as_str() {
+                            "/pass/big" => {
+                                let chunks = (0..BIG / 16384).map(|_| {
+                                    Ok::<_, Infallible>(Frame::data(Bytes::from(vec![b'x'; 16384])))
+                                });
+                                let stream = futures_util::stream::iter(chunks).then(|c| async {
+                                    tokio::time::sleep(Duration::from_millis(2)).await;
+                                    c
+                                });
+                                BodyExt::boxed(StreamBody::new(stream))
+                            }
+                            _ => {
+                                if path == "/pass/slow" {
+                                    tokio::time::sleep(Duration::from_millis(200)).await;
+                                }
+                                Full::new(Bytes::from(path)).boxed()
+                            }
+                        };
+                        Ok::<_, Infallible>(Response::new(body))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+                counts.closed.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+    });
+    (addr, seen)
+}
+
+/// A proxy on one shard in front of `up`, with `extra` lines in its upstream block.
+async fn proxy(up: SocketAddr, extra: &str) -> vaultgate::app::ServerHandle {
+    let toml = config_toml(&format!("http://{up}"), ROUTES)
+        .replace("[api]", "workers = 1\n[api]")
+        .replace(
+            &format!("url = \"http://{up}\"\n"),
+            &format!("url = \"http://{up}\"\n{extra}"),
+        );
+    start(&toml).await
+}
+
+async fn get(client: &Http, proxy: SocketAddr, path: &str) -> Reply {
+    send(
+        client,
+        Request::get(url(proxy, path))
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    )
+    .await
+}
+
+/// Wait (up to 5 s) until `check` holds.
+async fn settle(what: &str, check: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !check() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn requests_one_after_another_share_one_upstream_connection() {
+    let (up, seen) = upstream().await;
+    let server = proxy(up, "").await;
+    let client = http1();
+    for i in 0..20 {
+        let r = get(&client, server.proxy_addr(), &format!("/pass/{i}")).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.body, format!("/pass/{i}").as_bytes());
+    }
+    assert_eq!(seen.requests.load(Ordering::SeqCst), 20);
+    assert_eq!(seen.opened.load(Ordering::SeqCst), 1);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn idle_upstream_connections_stay_under_the_cap() {
+    let (up, seen) = upstream().await;
+    let server = proxy(up, "max_idle_connections = 2\n").await;
+    let proxy = server.proxy_addr();
+    // 8 requests at once, each on its own client connection: 8 upstream connections.
+    let calls: Vec<_> = (0..8)
+        .map(|_| tokio::spawn(async move { get(&http1(), proxy, "/pass/slow").await.status }))
+        .collect();
+    for call in calls {
+        assert_eq!(call.await.unwrap(), StatusCode::OK);
+    }
+    assert_eq!(seen.opened.load(Ordering::SeqCst), 8);
+    // Past the burst, two are kept and the rest closed.
+    settle("idle connections were not closed down to the cap", || {
+        seen.open() == 2
+    })
+    .await;
+    // The kept ones serve the next requests.
+    let client = http1();
+    for _ in 0..3 {
+        assert_eq!(
+            get(&client, proxy, "/pass/again").await.status,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(seen.opened.load(Ordering::SeqCst), 8);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_response_the_client_abandons_does_not_spoil_the_next() {
+    let (up, seen) = upstream().await;
+    let server = proxy(up, "").await;
+    let proxy = server.proxy_addr();
+
+    // Read the head of a long response, then hang up.
+    let mut raw = tokio::net::TcpStream::connect(proxy).await.unwrap();
+    raw.write_all(b"GET /pass/big HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = [0u8; 64];
+    let n = raw.read(&mut head).await.unwrap();
+    assert!(head[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &head[..n]);
+    drop(raw);
+    // The upstream connection it used is closed, not put back half-read.
+    settle("the abandoned upstream connection stayed open", || {
+        seen.closed.load(Ordering::SeqCst) == 1
+    })
+    .await;
+
+    let client = http1();
+    let r = get(&client, proxy, "/pass/small").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body, b"/pass/small".as_slice());
+    let r = get(&client, proxy, "/pass/big").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body.len(), BIG);
+    assert!(r.body.iter().all(|b| *b == b'x'));
+    server.stop().await;
+}
+
+/// An upstream that answers one request per connection, keep-alive in form, and
+/// closes the connection 50 ms later, as a short `keepalive_timeout` does.
+async fn closing_upstream() -> (SocketAddr, Arc<Seen>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Seen::default());
+    let counts = Arc::clone(&seen);
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            counts.opened.fetch_add(1, Ordering::SeqCst);
+            let counts = Arc::clone(&counts);
+            tokio::spawn(async move {
+                read_head(&mut s).await;
+                counts.requests.fetch_add(1, Ordering::SeqCst);
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    .await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                drop(s);
+                counts.closed.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+    });
+    (addr, seen)
+}
+
+#[tokio::test]
+async fn a_connection_the_upstream_closed_while_idle_is_not_reused() {
+    let (up, seen) = closing_upstream().await;
+    let server = proxy(up, "").await;
+    let client = http1();
+    for i in 0..5 {
+        let r = get(&client, server.proxy_addr(), &format!("/pass/{i}")).await;
+        assert_eq!(r.status, StatusCode::OK, "request {i}");
+        assert_eq!(r.body, b"ok".as_slice());
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    assert_eq!(seen.requests.load(Ordering::SeqCst), 5);
+    assert_eq!(seen.opened.load(Ordering::SeqCst), 5);
+    server.stop().await;
+}
