@@ -288,13 +288,45 @@ where
     ))
 }
 
-/// What the accept loops of one listener share: the HTTP builder, the connection
+/// What the accept loops of one listener share: the HTTP builders, the connection
 /// limit and the table of open connections.
 #[derive(Clone)]
 struct Shared {
-    builder: Arc<auto::Builder<TokioExecutor>>,
+    builders: Arc<Builders>,
     limit: Arc<Semaphore>,
     table: Arc<ConnTable>,
+}
+
+type Builder = auto::Builder<TokioExecutor>;
+
+/// One HTTP builder for a connection whose protocol is known before it is served
+/// (by ALPN, or by its first bytes), and one that reads the protocol itself.
+///
+/// A connection served by protocol skips hyper-util's version sniffing. That sniffing
+/// hands the first bytes of a request to HTTP/1 in a read of their own, and HTTP/1's
+/// read buffer then doubles to 16 KiB, which an idle keep-alive connection holds.
+struct Builders {
+    http1: Arc<Builder>,
+    http2: Arc<Builder>,
+    either: Arc<Builder>,
+}
+
+/// What a connection speaks, as far as is known before it is served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Proto {
+    Http1,
+    Http2,
+    Unknown,
+}
+
+impl Builders {
+    fn pick(&self, proto: Proto) -> Arc<Builder> {
+        Arc::clone(match proto {
+            Proto::Http1 => &self.http1,
+            Proto::Http2 => &self.http2,
+            Proto::Unknown => &self.either,
+        })
+    }
 }
 
 impl Shared {
@@ -312,7 +344,11 @@ impl Shared {
             .keep_alive_interval(H2_PING_INTERVAL)
             .keep_alive_timeout(H2_PING_TIMEOUT);
         Shared {
-            builder: Arc::new(builder),
+            builders: Arc::new(Builders {
+                http1: Arc::new(builder.clone().http1_only()),
+                http2: Arc::new(builder.clone().http2_only()),
+                either: Arc::new(builder),
+            }),
             limit: Arc::new(Semaphore::new(options.max_connections)),
             table: ConnTable::new(),
         }
@@ -333,7 +369,7 @@ async fn accept_loop<H, F>(
     F: Future<Output = std::result::Result<Response<Body>, Infallible>> + Send + 'static,
 {
     let Shared {
-        builder,
+        builders,
         limit,
         table,
     } = shared;
@@ -361,9 +397,10 @@ async fn accept_loop<H, F>(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let conn = Conn {
+        let builders = Arc::clone(&builders);
+        let mut conn = Conn {
             name,
-            builder: Arc::clone(&builder),
+            builder: Arc::clone(&builders.either),
             registered: table.register(),
             shutdown: shutdown.clone(),
             first: options.header_read_timeout,
@@ -379,7 +416,18 @@ async fn accept_loop<H, F>(
             let _drained = drained_tx;
             let mut info = ConnInfo::new(peer, acceptor.is_some());
             match acceptor {
-                None => conn.serve(TokioIo::new(stream), info, handler).await,
+                None => {
+                    let slot = Arc::clone(&conn.registered.slot);
+                    let proto = tokio::select! {
+                        proto = sniff(&stream, conn.first) => proto,
+                        () = slot.evicted() => None,
+                    };
+                    let Some(proto) = proto else {
+                        return;
+                    };
+                    conn.builder = builders.pick(proto);
+                    conn.serve(TokioIo::new(stream), info, handler).await;
+                }
                 Some(acceptor) => {
                     let slot = Arc::clone(&conn.registered.slot);
                     let tls = tokio::select! {
@@ -395,6 +443,11 @@ async fn accept_loop<H, F>(
                         .peer_certificates()
                         .and_then(|chain| chain.first())
                         .map(|leaf| super::tls::peer_names(leaf).into());
+                    conn.builder = builders.pick(match tls.get_ref().1.alpn_protocol() {
+                        Some(b"h2") => Proto::Http2,
+                        Some(b"http/1.1") => Proto::Http1,
+                        _ => Proto::Unknown,
+                    });
                     conn.serve(TokioIo::new(tls), info, handler).await;
                 }
             }
@@ -528,6 +581,25 @@ impl Conn {
                 () = &mut close_by, if closing => return,
             }
         }
+    }
+}
+
+/// The protocol of a clear-text connection from its first bytes, left unread: HTTP/2's
+/// preface starts with `PRI`, a method HTTP/1 never uses (RFC 9113 §3.4). `None` when
+/// the client closes or sends nothing within `timeout`.
+async fn sniff(stream: &TcpStream, timeout: Duration) -> Option<Proto> {
+    const PREFACE: &[u8] = b"PRI";
+    let mut first = [0u8; 3];
+    let n = tokio::time::timeout(timeout, stream.peek(&mut first))
+        .await
+        .ok()?
+        .ok()?;
+    match first.get(..n)? {
+        [] => None,
+        b"PRI" => Some(Proto::Http2),
+        // Too few bytes yet to tell: hyper-util reads on until it can.
+        some if PREFACE.starts_with(some) => Some(Proto::Unknown),
+        _ => Some(Proto::Http1),
     }
 }
 

@@ -102,6 +102,56 @@ async fn h2c_prior_knowledge_works() {
     echo.stop().await;
 }
 
+/// A request written a byte or two at a time, as a slow client may, still gets through:
+/// the protocol is told from the first bytes only when they suffice.
+#[tokio::test]
+async fn a_request_trickled_in_pieces_is_served() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (up, echo) = EchoUpstream::start().await.unwrap();
+    let server = start(&config_toml(&format!("http://{up}"), ROUTES)).await;
+    let request = b"POST /pass/trickle HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\
+                    connection: close\r\n\r\nhi";
+    // "P", then "R"... would be HTTP/2's preface; "P", "O" is not.
+    for split in [&[1usize, 2][..], &[1], &[3]] {
+        let mut s = tokio::net::TcpStream::connect(server.proxy_addr())
+            .await
+            .unwrap();
+        let mut at = 0;
+        for n in split {
+            s.write_all(&request[at..at + n]).await.unwrap();
+            at += n;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        s.write_all(&request[at..]).await.unwrap();
+        let mut answer = Vec::new();
+        s.read_to_end(&mut answer).await.unwrap();
+        assert!(
+            answer.starts_with(b"HTTP/1.1 200"),
+            "split {split:?}: {}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+    let got = echo.received();
+    assert_eq!(got.len(), 3);
+    assert!(got.iter().all(|r| &r.body[..] == b"hi"));
+
+    // HTTP/2's preface in two pieces, then an empty SETTINGS frame: the answer is the
+    // server's own SETTINGS frame (type 4), not an HTTP/1 error.
+    let mut s = tokio::net::TcpStream::connect(server.proxy_addr())
+        .await
+        .unwrap();
+    s.write_all(b"PR").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    s.write_all(b"I * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .await
+        .unwrap();
+    let mut frame = [0u8; 9];
+    s.read_exact(&mut frame).await.unwrap();
+    assert_eq!(frame[3], 4, "{frame:?}");
+    server.stop().await;
+    echo.stop().await;
+}
+
 #[tokio::test]
 async fn tls_on_the_listener_and_to_an_https_upstream() {
     let proxy_certs = Certs::generate();
