@@ -428,27 +428,32 @@ async fn accept_loop<H, F>(
                     conn.builder = builders.pick(proto);
                     conn.serve(TokioIo::new(stream), info, handler).await;
                 }
+                // Boxed: a TLS session's state is large, and a clear-text connection's
+                // task would otherwise hold room for it.
                 Some(acceptor) => {
-                    let slot = Arc::clone(&conn.registered.slot);
-                    let tls = tokio::select! {
-                        tls = handshake(name, &acceptor, stream, conn.first) => tls,
-                        () = slot.evicted() => None,
-                    };
-                    let Some(tls) = tls else {
-                        return;
-                    };
-                    info.peer_names = tls
-                        .get_ref()
-                        .1
-                        .peer_certificates()
-                        .and_then(|chain| chain.first())
-                        .map(|leaf| super::tls::peer_names(leaf).into());
-                    conn.builder = builders.pick(match tls.get_ref().1.alpn_protocol() {
-                        Some(b"h2") => Proto::Http2,
-                        Some(b"http/1.1") => Proto::Http1,
-                        _ => Proto::Unknown,
-                    });
-                    conn.serve(TokioIo::new(tls), info, handler).await;
+                    Box::pin(async move {
+                        let slot = Arc::clone(&conn.registered.slot);
+                        let tls = tokio::select! {
+                            tls = handshake(name, &acceptor, stream, conn.first) => tls,
+                            () = slot.evicted() => None,
+                        };
+                        let Some(tls) = tls else {
+                            return;
+                        };
+                        info.peer_names = tls
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .and_then(|chain| chain.first())
+                            .map(|leaf| super::tls::peer_names(leaf).into());
+                        conn.builder = builders.pick(match tls.get_ref().1.alpn_protocol() {
+                            Some(b"h2") => Proto::Http2,
+                            Some(b"http/1.1") => Proto::Http1,
+                            _ => Proto::Unknown,
+                        });
+                        conn.serve(TokioIo::new(tls), info, handler).await;
+                    })
+                    .await
                 }
             }
         });
