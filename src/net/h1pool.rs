@@ -116,19 +116,36 @@ impl H1Pool {
         }
     }
 
-    /// The most recently used idle connection that is still open, ready for a request.
+    /// The most recently used idle connection that is open and ready for a request now.
     async fn checkout(&self) -> Option<SendRequest<Body>> {
-        loop {
-            let idle = self.list().pop_back()?;
-            if idle.sender.is_closed() || idle.since.elapsed() > IDLE_TIMEOUT {
+        std::future::poll_fn(|cx| Poll::Ready(self.take_ready(cx))).await
+    }
+
+    /// Take the newest ready connection off the idle list, closing the ones found
+    /// closed or expired on the way. A connection whose response has ended while its
+    /// request is still being written (the upstream answered before reading the whole
+    /// body) is not ready: it goes back to the cold end of the list rather than make
+    /// this request wait on another client's upload.
+    fn take_ready(&self, cx: &mut Context<'_>) -> Option<SendRequest<Body>> {
+        let mut idle = self.list();
+        let mut busy = Vec::new();
+        let found = loop {
+            let Some(mut entry) = idle.pop_back() else {
+                break None;
+            };
+            if entry.sender.is_closed() || entry.since.elapsed() > IDLE_TIMEOUT {
                 continue;
             }
-            let mut sender = idle.sender;
-            // Ready at once unless the connection is still finishing the last response.
-            if sender.ready().await.is_ok() {
-                return Some(sender);
+            match entry.sender.poll_ready(cx) {
+                Poll::Ready(Ok(())) => break Some(entry.sender),
+                Poll::Ready(Err(_)) => {}
+                Poll::Pending => busy.push(entry),
             }
+        };
+        for entry in busy.into_iter().rev() {
+            idle.push_front(entry);
         }
+        found
     }
 
     /// Put a connection whose response has ended back on the idle list, closing the

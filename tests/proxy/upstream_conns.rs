@@ -243,3 +243,76 @@ async fn a_connection_the_upstream_closed_while_idle_is_not_reused() {
     assert_eq!(seen.opened.load(Ordering::SeqCst), 5);
     server.stop().await;
 }
+
+/// An upstream that answers `/pass/early` with a 401 at once, without reading the
+/// request body (as an upstream rejecting credentials may), and keeps that connection
+/// open; anything else gets a 200, connection kept alive.
+async fn early_upstream() -> (SocketAddr, Arc<Seen>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Seen::default());
+    let counts = Arc::clone(&seen);
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            counts.opened.fetch_add(1, Ordering::SeqCst);
+            let counts = Arc::clone(&counts);
+            tokio::spawn(async move {
+                loop {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        if s.read(&mut byte).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        head.push(byte[0]);
+                    }
+                    counts.requests.fetch_add(1, Ordering::SeqCst);
+                    if head.starts_with(b"POST /pass/early ") {
+                        let _ = s
+                            .write_all(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n")
+                            .await;
+                        // Hold the connection, the body unread.
+                        tokio::time::sleep(Duration::from_secs(30)).await;
+                        return;
+                    }
+                    let _ = s
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                        .await;
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
+#[tokio::test]
+async fn an_upload_still_under_way_does_not_hold_up_other_requests() {
+    let (up, _seen) = early_upstream().await;
+    let server = proxy(up, "").await;
+    let proxy = server.proxy_addr();
+
+    // A slow upload: the head and a few bytes of a long body, then nothing more.
+    let mut slow = tokio::net::TcpStream::connect(proxy).await.unwrap();
+    slow.write_all(
+        b"POST /pass/early HTTP/1.1\r\nhost: x\r\ncontent-length: 100000\r\n\r\nsome bytes",
+    )
+    .await
+    .unwrap();
+    let mut head = [0u8; 64];
+    let n = slow.read(&mut head).await.unwrap();
+    assert!(head[..n].starts_with(b"HTTP/1.1 401"), "{:?}", &head[..n]);
+
+    // The upstream connection still carries that upload; the next requests must not
+    // wait for it (they would time out: 504 after the upstream timeout of 2 s).
+    let client = http1();
+    for _ in 0..3 {
+        let r = get(&client, proxy, "/pass/other").await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.body, b"ok".as_slice());
+    }
+    drop(slow);
+    server.stop().await;
+}
