@@ -72,7 +72,7 @@ impl Default for CacheSettings {
 
 /// The HMAC of a key under the per-process cache key. Compared in constant time.
 #[derive(Clone, Copy)]
-struct CacheId([u8; 32]);
+pub(super) struct CacheId([u8; 32]);
 
 impl PartialEq for CacheId {
     fn eq(&self, other: &Self) -> bool {
@@ -267,14 +267,14 @@ impl Authenticator {
         Ok(found.map(Arc::clone))
     }
 
-    fn cache_id(&self, key: &str) -> CacheId {
+    pub(super) fn cache_id(&self, key: &str) -> CacheId {
         let mut mac = self.mac.clone();
         mac.update(key.as_bytes());
         CacheId(mac.finalize().into_bytes().into())
     }
 
     /// A cached client, `Err` for a recently refused key, `None` to run argon2.
-    fn lookup(&self, id: &CacheId) -> Result<Option<Arc<Client>>> {
+    pub(super) fn lookup(&self, id: &CacheId) -> Result<Option<Arc<Client>>> {
         let now = Instant::now();
         {
             let cache = self.cache.read().unwrap_or_else(PoisonError::into_inner);

@@ -166,19 +166,25 @@ async fn generated_keys_have_the_documented_shape_and_verify() {
 async fn the_cache_makes_repeat_authentications_cheap() {
     let (key, hash) = cheap_key();
     let auth = Authenticator::new(&[client_with_key("checkout", &hash)]).unwrap();
+    let id = auth.cache_id(&key);
+    // Before the first check the key is unknown: argon2 has to run.
+    assert!(auth.lookup(&id).unwrap().is_none());
     assert_eq!(
         auth.authenticate_bearer(&key).await.unwrap().name(),
         "checkout"
     );
-
+    // After it, the key's HMAC finds the client without argon2, and repeats use it.
+    assert_eq!(auth.lookup(&id).unwrap().unwrap().name(), "checkout");
     let start = Instant::now();
     for _ in 0..10_000 {
         let c = auth.authenticate_bearer(&key).await.unwrap();
         assert_eq!(c.name(), "checkout");
     }
-    let elapsed = start.elapsed();
-    eprintln!("10,000 cached authentications: {elapsed:?}");
-    assert!(elapsed < Duration::from_millis(500), "{elapsed:?}");
+    // Timing is reported, not asserted: a loaded CI machine makes it noise.
+    eprintln!("10,000 cached authentications: {:?}", start.elapsed());
+    // Another key is not served from that entry.
+    let (other, _) = cheap_key();
+    assert!(auth.lookup(&auth.cache_id(&other)).unwrap().is_none());
 }
 
 #[tokio::test]
