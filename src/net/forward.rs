@@ -9,7 +9,6 @@ use http::{Request, Response, Uri, Version, header};
 use tokio::sync::TryAcquireError;
 
 use super::body::{Body, Hold, boxed};
-use super::h1pool::Failed;
 use super::headers;
 use super::listener::ConnInfo;
 use super::upstream::{Conns, Upstream};
@@ -98,13 +97,10 @@ pub async fn send_tracked(
                 .await
             {
                 Ok(Ok(res)) => res,
-                Ok(Err(Failed::Connect(e))) => {
-                    tracing::warn!(upstream = %upstream.name, connect = true, error = %e, "upstream request failed");
-                    return (Err(Error::UpstreamUnavailable), false);
-                }
-                Ok(Err(Failed::Request(e))) => {
-                    tracing::warn!(upstream = %upstream.name, connect = false, error = %e, "upstream request failed");
-                    return (Err(Error::UpstreamUnavailable), true);
+                Ok(Err(failed)) => {
+                    let sent = failed.may_have_sent();
+                    tracing::warn!(upstream = %upstream.name, connect = failed.is_connect(), sent, error = %failed, "upstream request failed");
+                    return (Err(Error::UpstreamUnavailable), sent);
                 }
                 Err(_) => return (Err(Error::UpstreamTimeout), true),
             }

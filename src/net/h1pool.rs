@@ -37,8 +37,31 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 pub enum Failed {
     /// No connection could be opened: nothing was sent.
     Connect(io::Error),
+    /// A new connection failed before it took the request: nothing was sent.
+    NotSent(hyper::Error),
     /// The connection failed while the request or response was under way.
     Request(hyper::Error),
+}
+
+impl Failed {
+    /// Whether no connection could be opened.
+    pub fn is_connect(&self) -> bool {
+        matches!(self, Failed::Connect(_))
+    }
+
+    /// Whether any byte of the request may have reached the upstream.
+    pub fn may_have_sent(&self) -> bool {
+        matches!(self, Failed::Request(_))
+    }
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failed::Connect(e) => write!(f, "connect: {e}"),
+            Failed::NotSent(e) | Failed::Request(e) => e.fmt(f),
+        }
+    }
 }
 
 struct Idle {
@@ -110,7 +133,8 @@ impl H1Pool {
                 Err(mut e) => match e.take_message() {
                     // An idle connection the upstream had closed: nothing was written.
                     Some(back) if reused => request = back,
-                    _ => return Err(Failed::Request(e.into_error())),
+                    Some(_) => return Err(Failed::NotSent(e.into_error())),
+                    None => return Err(Failed::Request(e.into_error())),
                 },
             }
         }
@@ -184,7 +208,7 @@ impl H1Pool {
         stream.set_nodelay(true).map_err(Failed::Connect)?;
         let (sender, conn) = http1::handshake(TokioIo::new(stream))
             .await
-            .map_err(Failed::Request)?;
+            .map_err(Failed::NotSent)?;
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "upstream connection ended");
