@@ -253,6 +253,7 @@ struct Ops {
     api_requests: Arc<CounterVec>,
     reveals: Arc<CounterVec>,
     upstream_responses: Arc<CounterVec>,
+    upstream_connections: Arc<CounterVec>,
     open_connections: Arc<GaugeVec>,
     ready: Arc<GaugeVec>,
     tls_expiry: Arc<GaugeVec>,
@@ -303,6 +304,12 @@ impl Ops {
                 "vaultgate_upstream_responses_total",
                 "Upstream responses by route and status class.",
                 &["route", "status_class"],
+            ),
+            upstream_connections: registry.counter_vec(
+                "vaultgate_upstream_connections_opened_total",
+                "HTTP/1.1 connections the proxy opened to each plain-HTTP upstream; a rate \
+                 near the request rate means connections are not being reused.",
+                &["upstream"],
             ),
             open_connections: registry.gauge_vec(
                 "vaultgate_open_connections",
@@ -364,6 +371,8 @@ pub struct Metrics {
     pub reveals: Arc<CounterVec>,
     /// `vaultgate_upstream_responses_total{route,status_class}` (`2xx`…`5xx`).
     pub upstream_responses: Arc<CounterVec>,
+    /// `vaultgate_upstream_connections_opened_total{upstream}`.
+    pub upstream_connections: Arc<CounterVec>,
     /// `vaultgate_open_connections{listener}`.
     pub open_connections: Arc<GaugeVec>,
     /// `vaultgate_ready{check}`: 1 when the `/readyz` check holds.
@@ -454,6 +463,7 @@ impl Metrics {
             api_requests: ops.api_requests,
             reveals: ops.reveals,
             upstream_responses: ops.upstream_responses,
+            upstream_connections: ops.upstream_connections,
             open_connections: ops.open_connections,
             ready: ops.ready,
             tls_expiry: ops.tls_expiry,

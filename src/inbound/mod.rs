@@ -78,6 +78,7 @@ impl ProxyState {
                     u,
                     upstream_timeout,
                     config.proxy_shards(),
+                    Some(&metrics.upstream_connections.with(&[&u.name])),
                 )
             })
             .collect::<Result<Vec<_>>>()?;

@@ -76,6 +76,8 @@ pub struct H1Pool {
     connect_timeout: Duration,
     max_idle: usize,
     idle: Mutex<VecDeque<Idle>>,
+    /// Counts the connections opened, when the caller keeps such a metric.
+    opened: Option<metrics::Counter>,
 }
 
 impl std::fmt::Debug for H1Pool {
@@ -90,11 +92,12 @@ impl std::fmt::Debug for H1Pool {
 
 impl H1Pool {
     /// Connections to `authority` (port 80 when it names none), at most `max_idle`
-    /// of them kept while idle.
+    /// of them kept while idle, each new one counted in `opened`.
     pub fn new(
         authority: &http::uri::Authority,
         connect_timeout: Duration,
         max_idle: usize,
+        opened: Option<metrics::Counter>,
     ) -> H1Pool {
         // An IPv6 literal comes bracketed in an authority, not in a socket address.
         let host = authority
@@ -108,6 +111,7 @@ impl H1Pool {
             connect_timeout,
             max_idle,
             idle: Mutex::new(VecDeque::new()),
+            opened,
         }
     }
 
@@ -206,6 +210,9 @@ impl H1Pool {
         .map_err(|_| Failed::Connect(io::ErrorKind::TimedOut.into()))?
         .map_err(Failed::Connect)?;
         stream.set_nodelay(true).map_err(Failed::Connect)?;
+        if let Some(opened) = &self.opened {
+            opened.increment(1);
+        }
         let (sender, conn) = http1::handshake(TokioIo::new(stream))
             .await
             .map_err(Failed::NotSent)?;

@@ -155,11 +155,13 @@ pub struct Upstream {
 impl Upstream {
     /// Build the clients for an upstream served from `shards` shards (0: the shared
     /// runtime only); `key` names its config section in errors (`upstreams[2]`).
+    /// `opened` counts the HTTP/1.1 connections opened to a plain-HTTP upstream.
     pub fn build(
         key: &str,
         cfg: &UpstreamConfig,
         connect_timeout: Duration,
         shards: usize,
+        opened: Option<&metrics::Counter>,
     ) -> Result<Upstream> {
         let UpstreamUrl {
             scheme,
@@ -199,6 +201,7 @@ impl Upstream {
                     &authority,
                     connect_timeout,
                     idle_per_pool,
+                    opened.cloned(),
                 )))
             } else {
                 Conns::Pooled(Box::new(

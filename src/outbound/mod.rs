@@ -89,6 +89,7 @@ impl OutboundState {
                 &UpstreamConfig::new(r.name.clone(), r.destination.clone(), r.ca.clone()),
                 timeout,
                 shards,
+                None,
             )?;
             let headers = r
                 .reveal_headers

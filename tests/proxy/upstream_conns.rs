@@ -134,7 +134,23 @@ async fn requests_one_after_another_share_one_upstream_connection() {
     }
     assert_eq!(seen.requests.load(Ordering::SeqCst), 20);
     assert_eq!(seen.opened.load(Ordering::SeqCst), 1);
+    // The metric an operator watches for reuse says the same.
+    assert_eq!(opened_metric(&server).await, 1);
     server.stop().await;
+}
+
+/// `vaultgate_upstream_connections_opened_total{upstream="backend"}` from `/metrics`.
+async fn opened_metric(server: &vaultgate::app::ServerHandle) -> u64 {
+    let reply = get(&http1(), server.api_addr(), "/metrics").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let text = String::from_utf8(reply.body.to_vec()).unwrap();
+    let line = text
+        .lines()
+        .find(|l| {
+            l.starts_with("vaultgate_upstream_connections_opened_total{upstream=\"backend\"}")
+        })
+        .unwrap_or_else(|| panic!("no upstream connections metric in:\n{text}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
 }
 
 #[tokio::test]
@@ -164,6 +180,7 @@ async fn idle_upstream_connections_stay_under_the_cap() {
         );
     }
     assert_eq!(seen.opened.load(Ordering::SeqCst), 8);
+    assert_eq!(opened_metric(&server).await, 8);
     server.stop().await;
 }
 
