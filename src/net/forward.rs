@@ -90,12 +90,8 @@ pub async fn send_tracked(
     };
     let response = match &pool.conns {
         Conns::Http1(conns) => {
-            // HTTP/1.1 to the upstream itself: the request target in origin form.
-            let (mut parts, body) = request.into_parts();
-            parts.uri = origin_form(&parts.uri);
-            match tokio::time::timeout_at(deadline, conns.send(Request::from_parts(parts, body)))
-                .await
-            {
+            // The URI is in origin form already ([`Upstream::uri`]).
+            match tokio::time::timeout_at(deadline, conns.send(request)).await {
                 Ok(Ok(res)) => res,
                 Ok(Err(failed)) => {
                     let sent = failed.may_have_sent();
@@ -123,10 +119,4 @@ pub async fn send_tracked(
         Ok(Response::from_parts(parts, boxed(Hold::new(body, slot)))),
         true,
     )
-}
-
-/// A request target in origin form (`/path?query`), as HTTP/1.1 sends it to a server.
-fn origin_form(uri: &Uri) -> Uri {
-    uri.path_and_query()
-        .map_or_else(|| Uri::from_static("/"), |pq| Uri::from(pq.clone()))
 }

@@ -239,20 +239,33 @@ impl Upstream {
             .unwrap_or(&self.shared)
     }
 
-    /// The upstream URI for a request path and (possibly rewritten) query.
+    /// The upstream URI for a request path and (possibly rewritten) query: in origin
+    /// form (`/path?query`) for a plain-HTTP upstream, which gets it over the proxy's
+    /// own HTTP/1.1 connections as is, and absolute for an `https` one, whose pooled
+    /// client picks its connection by the URI.
     pub fn uri(&self, path: &str, query: Option<&str>) -> Result<Uri> {
-        let mut pq = String::with_capacity(self.prefix.len() + path.len() + 1);
+        // Exactly sized: a `Vec` whose length is its capacity becomes `Bytes` (and the
+        // URI) without another allocation.
+        let len = self.prefix.len() + path.len() + query.map_or(0, |q| q.len() + 1);
+        let mut pq = String::with_capacity(len);
         pq.push_str(&self.prefix);
         pq.push_str(path);
         if let Some(q) = query {
             pq.push('?');
             pq.push_str(q);
         }
+        let unforwardable =
+            || Error::BadRequest("the request target cannot be forwarded".to_owned());
+        let pq = http::uri::PathAndQuery::from_maybe_shared(bytes::Bytes::from(pq))
+            .map_err(|_| unforwardable())?;
+        if self.scheme == http::uri::Scheme::HTTP {
+            return Ok(Uri::from(pq));
+        }
         Uri::builder()
             .scheme(self.scheme.clone())
             .authority(self.authority.clone())
             .path_and_query(pq)
             .build()
-            .map_err(|_| Error::BadRequest("the request target cannot be forwarded".to_owned()))
+            .map_err(|_| unforwardable())
     }
 }
