@@ -41,9 +41,13 @@ impl Seen {
 
 const BIG: usize = 1 << 20;
 
-/// An HTTP/1.1 upstream: `/pass/slow` answers after 200 ms, `/pass/big` streams
-/// 1 MiB in 16 KiB chunks, anything else answers its path at once.
-async fn upstream() -> (SocketAddr, Arc<Seen>) {
+/// An upstream on `127.0.0.1:0` that counts its connections (opened, and closed when
+/// `serve` returns) and serves each with `serve`.
+async fn counting_upstream<F, Fut>(serve: F) -> (SocketAddr, Arc<Seen>)
+where
+    F: Fn(tokio::net::TcpStream, Arc<Seen>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Seen::default());
@@ -54,42 +58,51 @@ async fn upstream() -> (SocketAddr, Arc<Seen>) {
                 return;
             };
             counts.opened.fetch_add(1, Ordering::SeqCst);
+            let served = serve(stream, Arc::clone(&counts));
             let counts = Arc::clone(&counts);
             tokio::spawn(async move {
-                let per_request = Arc::clone(&counts);
-                let service = service_fn(move |req: Request<hyper::body::Incoming>| {
-                    per_request.requests.fetch_add(1, Ordering::SeqCst);
-                    async move {
-                        let path = req.uri().path().to_owned();
-                        let body = match path.as_str() {
-                            "/pass/big" => {
-                                let chunks = (0..BIG / 16384).map(|_| {
-                                    Ok::<_, Infallible>(Frame::data(Bytes::from(vec![b'x'; 16384])))
-                                });
-                                let stream = futures_util::stream::iter(chunks).then(|c| async {
-                                    tokio::time::sleep(Duration::from_millis(2)).await;
-                                    c
-                                });
-                                BodyExt::boxed(StreamBody::new(stream))
-                            }
-                            _ => {
-                                if path == "/pass/slow" {
-                                    tokio::time::sleep(Duration::from_millis(200)).await;
-                                }
-                                Full::new(Bytes::from(path)).boxed()
-                            }
-                        };
-                        Ok::<_, Infallible>(Response::new(body))
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                served.await;
                 counts.closed.fetch_add(1, Ordering::SeqCst);
             });
         }
     });
     (addr, seen)
+}
+
+/// An HTTP/1.1 upstream: `/pass/slow` answers after 200 ms, `/pass/big` streams
+/// 1 MiB in 16 KiB chunks, anything else answers its path at once.
+async fn upstream() -> (SocketAddr, Arc<Seen>) {
+    counting_upstream(|stream, counts| async move {
+        let service = service_fn(move |req: Request<hyper::body::Incoming>| {
+            counts.requests.fetch_add(1, Ordering::SeqCst);
+            async move {
+                let path = req.uri().path().to_owned();
+                let body = match path.as_str() {
+                    "/pass/big" => {
+                        let chunks = (0..BIG / 16384).map(|_| {
+                            Ok::<_, Infallible>(Frame::data(Bytes::from(vec![b'x'; 16384])))
+                        });
+                        let stream = futures_util::stream::iter(chunks).then(|c| async {
+                            tokio::time::sleep(Duration::from_millis(2)).await;
+                            c
+                        });
+                        BodyExt::boxed(StreamBody::new(stream))
+                    }
+                    _ => {
+                        if path == "/pass/slow" {
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                        Full::new(Bytes::from(path)).boxed()
+                    }
+                };
+                Ok::<_, Infallible>(Response::new(body))
+            }
+        });
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(stream), service)
+            .await;
+    })
+    .await
 }
 
 /// A proxy on one shard in front of `up`, with `extra` lines in its upstream block.
@@ -219,30 +232,15 @@ async fn a_response_the_client_abandons_does_not_spoil_the_next() {
 /// An upstream that answers one request per connection, keep-alive in form, and
 /// closes the connection 50 ms later, as a short `keepalive_timeout` does.
 async fn closing_upstream() -> (SocketAddr, Arc<Seen>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let seen = Arc::new(Seen::default());
-    let counts = Arc::clone(&seen);
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut s, _)) = listener.accept().await else {
-                return;
-            };
-            counts.opened.fetch_add(1, Ordering::SeqCst);
-            let counts = Arc::clone(&counts);
-            tokio::spawn(async move {
-                read_head(&mut s).await;
-                counts.requests.fetch_add(1, Ordering::SeqCst);
-                let _ = s
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                    .await;
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                drop(s);
-                counts.closed.fetch_add(1, Ordering::SeqCst);
-            });
-        }
-    });
-    (addr, seen)
+    counting_upstream(|mut s, counts| async move {
+        read_head(&mut s).await;
+        counts.requests.fetch_add(1, Ordering::SeqCst);
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            .await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    })
+    .await
 }
 
 #[tokio::test]
@@ -265,44 +263,31 @@ async fn a_connection_the_upstream_closed_while_idle_is_not_reused() {
 /// request body (as an upstream rejecting credentials may), and keeps that connection
 /// open; anything else gets a 200, connection kept alive.
 async fn early_upstream() -> (SocketAddr, Arc<Seen>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let seen = Arc::new(Seen::default());
-    let counts = Arc::clone(&seen);
-    tokio::spawn(async move {
+    counting_upstream(|mut s, counts| async move {
         loop {
-            let Ok((mut s, _)) = listener.accept().await else {
-                return;
-            };
-            counts.opened.fetch_add(1, Ordering::SeqCst);
-            let counts = Arc::clone(&counts);
-            tokio::spawn(async move {
-                loop {
-                    let mut head = Vec::new();
-                    let mut byte = [0u8; 1];
-                    while !head.ends_with(b"\r\n\r\n") {
-                        if s.read(&mut byte).await.unwrap_or(0) == 0 {
-                            return;
-                        }
-                        head.push(byte[0]);
-                    }
-                    counts.requests.fetch_add(1, Ordering::SeqCst);
-                    if head.starts_with(b"POST /pass/early ") {
-                        let _ = s
-                            .write_all(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n")
-                            .await;
-                        // Hold the connection, the body unread.
-                        tokio::time::sleep(Duration::from_secs(30)).await;
-                        return;
-                    }
-                    let _ = s
-                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                        .await;
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                if s.read(&mut byte).await.unwrap_or(0) == 0 {
+                    return;
                 }
-            });
+                head.push(byte[0]);
+            }
+            counts.requests.fetch_add(1, Ordering::SeqCst);
+            if head.starts_with(b"POST /pass/early ") {
+                let _ = s
+                    .write_all(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+                // Hold the connection, the body unread.
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                return;
+            }
+            let _ = s
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                .await;
         }
-    });
-    (addr, seen)
+    })
+    .await
 }
 
 #[tokio::test]
