@@ -114,6 +114,37 @@ impl UpstreamUrl {
     }
 }
 
+/// The connector of an https upstream's pooled client: the built-in web roots, or
+/// only the CA in `ca`; HTTP/2 or HTTP/1.1 by ALPN.
+fn https_connector(
+    key: &str,
+    cfg: &UpstreamConfig,
+    connect_timeout: Duration,
+) -> Result<HttpsConnector<HttpConnector>> {
+    let builder = match &cfg.ca {
+        Some(ca) => HttpsConnectorBuilder::new().with_tls_config(
+            rustls::ClientConfig::builder_with_provider(tls::provider())
+                .with_safe_default_protocol_versions()
+                .map_err(|e| Error::Config(format!("{key}: {e}")))?
+                .with_root_certificates(tls::root_store(&format!("{key}.ca"), ca)?)
+                .with_no_client_auth(),
+        ),
+        None => HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(tls::provider())
+            .map_err(|e| Error::Config(format!("{key}: {e}")))?,
+    };
+
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(connect_timeout));
+    Ok(builder
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(http))
+}
+
 /// A pooled client.
 pub type HttpClient = Client<HttpsConnector<HttpConnector>, Body>;
 
@@ -169,49 +200,35 @@ impl Upstream {
             prefix,
         } = cfg.url.clone();
 
-        let builder = match &cfg.ca {
-            Some(ca) => HttpsConnectorBuilder::new().with_tls_config(
-                rustls::ClientConfig::builder_with_provider(tls::provider())
-                    .with_safe_default_protocol_versions()
-                    .map_err(|e| Error::Config(format!("{key}: {e}")))?
-                    .with_root_certificates(tls::root_store(&format!("{key}.ca"), ca)?)
-                    .with_no_client_auth(),
-            ),
-            None => HttpsConnectorBuilder::new()
-                .with_provider_and_webpki_roots(tls::provider())
-                .map_err(|e| Error::Config(format!("{key}: {e}")))?,
-        };
-
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(connect_timeout));
-        let connector = builder
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(http);
         // The caps are split over the shards (rounded up), each holding its share.
         let per_pool = cfg.max_connections.get().div_ceil(shards.max(1));
         let idle_per_pool = cfg.max_idle_connections.div_ceil(shards.max(1));
         let plain = scheme == http::uri::Scheme::HTTP;
+        // TLS roots are loaded only for an https upstream.
+        let connector = if plain {
+            if cfg.ca.is_some() {
+                tracing::warn!("{key}.ca is ignored: the upstream is plain http");
+            }
+            None
+        } else {
+            Some(https_connector(key, cfg, connect_timeout)?)
+        };
         let pool = || Pool {
-            conns: if plain {
-                Conns::Http1(Arc::new(H1Pool::new(
+            conns: match &connector {
+                None => Conns::Http1(Arc::new(H1Pool::new(
                     &authority,
                     connect_timeout,
                     idle_per_pool,
                     opened.cloned(),
-                )))
-            } else {
-                Conns::Pooled(Box::new(
+                ))),
+                Some(connector) => Conns::Pooled(Box::new(
                     Client::builder(TokioExecutor::new())
                         .pool_timer(TokioTimer::new())
                         .timer(TokioTimer::new())
                         .pool_idle_timeout(Duration::from_secs(90))
                         .pool_max_idle_per_host(idle_per_pool)
                         .build(connector.clone()),
-                ))
+                )),
             },
             slots: Arc::new(Semaphore::new(per_pool)),
         };
