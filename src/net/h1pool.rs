@@ -240,13 +240,10 @@ pub struct Leased {
 impl Leased {
     /// The response body, boxed, holding its connection.
     fn boxed(body: Incoming, lease: Lease) -> Body {
-        use http_body_util::BodyExt;
-        Leased {
+        super::body::boxed(Leased {
             body,
             lease: Some(lease),
-        }
-        .map_err(Into::into)
-        .boxed_unsync()
+        })
     }
 
     fn release(&mut self) {
