@@ -286,6 +286,38 @@ async fn guard_hits(
     }
 }
 
+/// Read a tokenizing route's body and sanitize it and the query: the body to send
+/// (its `Content-Length` set in `parts`) and the query, if it changed.
+async fn sanitized(
+    state: &ProxyState,
+    rules: &crate::rules::RouteRules,
+    guard: Option<&Arc<GuardCtx>>,
+    parts: &mut http::request::Parts,
+    incoming: &mut Incoming,
+) -> Result<(bytes::Bytes, Option<String>)> {
+    if let Some(guard) = guard {
+        let path = matcher::canonical_path(parts.uri.path())?;
+        let hits = exposure::header_hits(&parts.headers, &path);
+        guard_hits(guard, "a header, a cookie or the path", &hits).await?;
+    }
+    // A body dripped byte by byte would otherwise hold the connection (and its slot
+    // under max_connections) for as long as the client likes.
+    let bytes = tokio::time::timeout(
+        state.body_read_timeout,
+        read_limited(&parts.headers, incoming, state.max_body),
+    )
+    .await
+    .map_err(|_| Error::BadRequest("the request body was not received in time".to_owned()))??;
+    let out =
+        sanitize::sanitize(&state.vault, rules, parts, &bytes, &state.sanitize_limits).await?;
+    let bytes = out.body.unwrap_or(bytes);
+    // The body may have changed; either way it is now exactly these bytes.
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    Ok((bytes, out.query))
+}
+
 /// Sanitize and send one routed request. `body` is taken when it is handed on; on an
 /// error it holds the unread rest of the client's body, if any.
 async fn forward(
@@ -326,31 +358,12 @@ async fn forward(
             }
         }
         Some(rules) => {
-            if let Some(guard) = guard {
-                let path = matcher::canonical_path(parts.uri.path())?;
-                let hits = exposure::header_hits(&parts.headers, &path);
-                guard_hits(guard, "a header, a cookie or the path", &hits).await?;
-            }
             let incoming = body.as_mut().ok_or(Error::Internal("the body was taken"))?;
-            // A body dripped byte by byte would otherwise hold the connection (and
-            // its slot under max_connections) for as long as the client likes.
-            let bytes = tokio::time::timeout(
-                state.body_read_timeout,
-                read_limited(&parts.headers, incoming, state.max_body),
-            )
-            .await
-            .map_err(|_| {
-                Error::BadRequest("the request body was not received in time".to_owned())
-            })??;
-            let out =
-                sanitize::sanitize(&state.vault, rules, &parts, &bytes, &state.sanitize_limits)
-                    .await?;
-            let bytes = out.body.unwrap_or(bytes);
-            // The body may have changed; either way it is now exactly these bytes.
-            parts
-                .headers
-                .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-            (full(bytes), out.query, None)
+            // Boxed: a pass-through request's future then holds a pointer, not room
+            // for reading and sanitizing a body.
+            let (bytes, query) =
+                Box::pin(sanitized(state, rules, guard, &mut parts, incoming)).await?;
+            (full(bytes), query, None)
         }
     };
     let query = new_query.as_deref().or(parts.uri.query());
