@@ -151,9 +151,7 @@ impl TailScanner {
             self.seam.extend_from_slice(&self.tail);
             self.seam.extend_from_slice(head);
             self.ranges.clear();
-            if guard::may_contain(&self.seam) {
-                guard::scan(&self.seam, &mut self.ranges);
-            }
+            guard::scan(&self.seam, &mut self.ranges);
             // Hits before the boundary were found with the earlier chunk.
             for r in self.ranges.drain(..) {
                 if r.end > boundary && r.start < seam_limit {
@@ -162,9 +160,8 @@ impl TailScanner {
             }
         }
         self.ranges.clear();
-        if guard::may_contain(chunk) {
-            guard::scan(chunk, &mut self.ranges);
-        }
+        // `scan` passes over a chunk that cannot hold a hit at once.
+        guard::scan(chunk, &mut self.ranges);
         for r in self.ranges.drain(..) {
             if r.start >= chunk_from {
                 out.push(exposure::digits(chunk, r));
@@ -235,10 +232,8 @@ pub fn tail_start(chunk: &[u8]) -> usize {
 /// The ASCII separators are the guard's own (`digits::is_separator`), so the two
 /// cannot drift apart (a form feed was one until the fuzzer found it missing here).
 fn run_like(b: u8) -> bool {
-    b.is_ascii_digit()
-        || b >= 0x80
+    crate::rules::digits::byte_class(b) != crate::rules::digits::ByteClass::Other
         || matches!(b, b'+' | b':')
-        || crate::rules::digits::is_separator(char::from(b))
 }
 
 /// A request body scanned as it streams; see the module docs.

@@ -36,7 +36,7 @@ pub fn value(c: char) -> Option<u8> {
 /// every width, dashes and minus signs, dots, slashes, underscores, commas, line
 /// breaks, NUL and the invisible joiners.
 #[inline]
-pub fn is_separator(c: char) -> bool {
+pub const fn is_separator(c: char) -> bool {
     matches!(
         c,
         ' ' | '-'
@@ -69,9 +69,69 @@ pub fn is_separator(c: char) -> bool {
     )
 }
 
+/// What a byte can be in a number, for scanners that pass over plain text a byte at a
+/// time ([`byte_class`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ByteClass {
+    /// An ASCII digit, or any non-ASCII byte (part of a character that may be a digit
+    /// or a separator in another script).
+    DigitLike,
+    /// An ASCII separator ([`is_separator`]).
+    Separator,
+    /// Any other ASCII byte: no number continues across it.
+    Other,
+}
+
+/// [`ByteClass`] of every byte, built at compile time from [`is_separator`].
+#[allow(clippy::indexing_slicing)] // evaluated at compile time: an index out of range fails the build
+static BYTE_CLASSES: [ByteClass; 256] = {
+    let mut t = [ByteClass::Other; 256];
+    let mut b = 0;
+    while b < 256 {
+        #[allow(clippy::cast_possible_truncation)] // b < 256
+        let byte = b as u8;
+        t[b] = if byte.is_ascii_digit() || byte >= 0x80 {
+            ByteClass::DigitLike
+        } else if is_separator(byte as char) {
+            ByteClass::Separator
+        } else {
+            ByteClass::Other
+        };
+        b += 1;
+    }
+    t
+};
+
+/// The [`ByteClass`] of a byte: one table lookup.
+#[inline]
+pub fn byte_class(b: u8) -> ByteClass {
+    // A `u8` always indexes a 256-entry table.
+    BYTE_CLASSES
+        .get(usize::from(b))
+        .copied()
+        .unwrap_or(ByteClass::Other)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_byte_table_agrees_with_the_definitions() {
+        for b in 0..=255u8 {
+            let expected = if b.is_ascii_digit() || !b.is_ascii() {
+                ByteClass::DigitLike
+            } else if is_separator(char::from(b)) {
+                ByteClass::Separator
+            } else {
+                ByteClass::Other
+            };
+            assert_eq!(byte_class(b), expected, "byte {b:#04x}");
+        }
+        assert_eq!(byte_class(b' '), ByteClass::Separator);
+        assert_eq!(byte_class(b'7'), ByteClass::DigitLike);
+        assert_eq!(byte_class(b'a'), ByteClass::Other);
+    }
 
     #[test]
     fn every_block_is_ten_numeric_digits() {

@@ -24,7 +24,8 @@ use std::ops::Range;
 
 use zeroize::Zeroize;
 
-use super::{digits, iin};
+use super::digits::{self, ByteClass};
+use super::iin;
 use crate::sensitive::luhn;
 
 pub use super::deep::{Leaf, scan_leaf, with_decode_depth};
@@ -47,12 +48,22 @@ pub const MAX_SEPARATOR_RUN: usize = 3;
 /// another script). A cheap pre-check for hot paths.
 #[inline]
 pub fn may_contain(text: &[u8]) -> bool {
-    text.len() >= MIN_DIGITS
-        && text
-            .iter()
-            .filter(|b| b.is_ascii_digit() || **b >= 0xC0)
-            .count()
-            >= MIN_DIGITS
+    if text.len() < MIN_DIGITS {
+        return false;
+    }
+    // Counted in byte-wide lanes, 255 bytes at a time so that no lane overflows:
+    // branch-free, so that it compiles to vector code.
+    let mut n = 0usize;
+    for part in text.chunks(255) {
+        let in_part = part.iter().fold(0u8, |acc, &b| {
+            acc.wrapping_add(u8::from(b.wrapping_sub(b'0') < 10) | u8::from(b >= 0xC0))
+        });
+        n += usize::from(in_part);
+        if n >= MIN_DIGITS {
+            return true;
+        }
+    }
+    false
 }
 
 /// Push the byte ranges of every hit in `text` onto `out`, in order, without overlap.
@@ -122,21 +133,24 @@ fn candidate_runs(text: &[u8]) -> impl Iterator<Item = Range<usize>> + '_ {
     let mut at = 0;
     std::iter::from_fn(move || {
         while at < text.len() {
+            // Pass over the bytes that no number continues across, in a tight loop.
+            at += text.get(at..).map_or(0, |rest| {
+                rest.iter()
+                    .take_while(|&&b| digits::byte_class(b) == ByteClass::Other)
+                    .count()
+            });
             let start = at;
             let mut digits = 0;
             while let Some(&b) = text.get(at) {
-                if b.is_ascii_digit() || !b.is_ascii() {
-                    digits += 1;
-                } else if !digits::is_separator(char::from(b)) {
-                    break;
+                match digits::byte_class(b) {
+                    ByteClass::DigitLike => digits += 1,
+                    ByteClass::Separator => {}
+                    ByteClass::Other => break,
                 }
                 at += 1;
             }
-            let run = start..at;
-            // Skip the byte that ended the run (if any).
-            at += 1;
             if digits >= MIN_DIGITS {
-                return Some(run);
+                return Some(start..at);
             }
         }
         None
