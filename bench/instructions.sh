@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Instructions per request, counted by valgrind's callgrind: a figure that does not
+# move with the machine's noise (the same binary and requests give the same count to
+# about 0.1 %), for comparing two builds on a shared machine where req/s and CPU time
+# move by 2x between runs.
+#
+#   bench/instructions.sh [--requests N] [--no-build]
+#
+# For each path it starts a fresh vaultgate (one proxy shard) under callgrind in
+# front of nginx, warms up with 200 requests, then counts the user-space
+# instructions of every vaultgate thread over N requests (default 2,000) on one
+# keep-alive connection, sent one after another by a Python client. Paths:
+#   floor       examples/hyper_floor: a bare hyper proxy, none of vaultgate's work
+#   pass_noguard  vaultgate pass-through, stream_guard off
+#   pass        vaultgate pass-through, the streaming leak guard on (the default)
+#   tok_same    vaultgate q2open tokenizing route, the same card each time
+# Kernel time (the TCP stack, wake-ups) is not counted: callgrind sees user space only.
+# Needs valgrind, nginx and python3.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+N=2000
+BUILD=1
+while [ $# -gt 0 ]; do
+  case $1 in
+    --requests) N=$2; shift ;;
+    --no-build) BUILD=0 ;;
+    *) echo "usage: $0 [--requests N] [--no-build]" >&2; exit 2 ;;
+  esac
+  shift
+done
+for cmd in valgrind callgrind_annotate callgrind_control nginx python3 curl; do
+  command -v "$cmd" >/dev/null || { echo "$0: needs $cmd" >&2; exit 1; }
+done
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+if [ "$BUILD" = 1 ]; then
+  (cd "$ROOT" && cargo build --release --quiet --bin vaultgate --example hyper_floor)
+fi
+VG="$TARGET/release/vaultgate"
+FLOOR="$TARGET/release/examples/hyper_floor"
+
+WORK=$(mktemp -d /tmp/vaultgate-instructions.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+UP_PORT=$(free_port)
+mkdir -p "$WORK/up/body"
+cat >"$WORK/up/nginx.conf" <<EOF
+worker_processes 1; daemon off; pid $WORK/up/nginx.pid; error_log $WORK/up/error.log warn;
+events { worker_connections 1024; }
+http { access_log off; client_body_temp_path $WORK/up/body; keepalive_requests 1000000;
+  server { listen 127.0.0.1:$UP_PORT; location / { default_type application/json;
+    return 200 '{"id":"pm_123","status":"ok"}'; } } }
+EOF
+nginx -c "$WORK/up/nginx.conf" -p "$WORK/up" -e "$WORK/up/error.log" &
+PIDS+=($!)
+
+export VAULTGATE_PASSPHRASE=instructions-bench-passphrase
+"$VG" --keyring "$WORK/keyring.json" --data "$WORK/data" init --kdf-memory-kib 19456 --kdf-passes 2 >/dev/null 2>&1
+
+# send PORT PATH BODY_KIND COUNT: COUNT POSTs on one keep-alive connection, each 200.
+send() {
+  python3 - "$@" <<'PY'
+import http.client, sys
+port, path, kind, n = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+# The bench bodies (bench/pass.lua, bench/q2open_same_card.lua).
+body = {
+  "pass": b'{"clientId":"56e1ddbd1a05319bc198d36f","paymentType":"card",'
+          b'"identifier":"optional_custom_identifier","cardNumber":"4242424242424241",'
+          b'"cardCode":"218","expMonth":"10","expYear":"2030","zipcode":"12345",'
+          b'"name":"Bench User","setAsDefault":true,"customLabel":"Entertainment Rewards Card"}',
+  "card": b'{"clientId":"56e1ddbd1a05319bc198d36f","paymentType":"card",'
+          b'"identifier":"optional_custom_identifier","cardNumber":"4242424242424242",'
+          b'"expMonth":"10","expYear":"2030","zipcode":"12345",'
+          b'"name":"Bench User","setAsDefault":true,"customLabel":"Entertainment Rewards Card"}',
+}[kind]
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+for _ in range(n):
+    c.request("POST", path, body=body, headers={"content-type": "application/json"})
+    r = c.getresponse(); r.read()
+    if r.status != 200:
+        sys.exit(f"{path}: answered {r.status}")
+PY
+}
+
+# measure NAME PATH BODY_KIND CMD...: instructions per request of CMD serving PATH.
+measure() {
+  local name=$1 path=$2 kind=$3 port=$4; shift 4
+  local out="$WORK/$name.cg"
+  valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" "$@" \
+    2>"$WORK/$name.valgrind" &
+  local pid=$!
+  PIDS+=("$pid")
+  # Ready when a request is answered 200 (under valgrind, starting takes seconds).
+  local ready=0
+  for _ in $(seq 240); do
+    if send "$port" "$path" "$kind" 1 2>/dev/null; then ready=1; break; fi
+    sleep 0.25
+  done
+  [ "$ready" = 1 ] || { echo "$name: not answering; $WORK/$name.valgrind:" >&2; tail -5 "$WORK/$name.valgrind" >&2; exit 1; }
+  send "$port" "$path" "$kind" 200
+  callgrind_control -i on "$pid" >/dev/null 2>&1
+  send "$port" "$path" "$kind" "$N"
+  callgrind_control -i off "$pid" >/dev/null 2>&1
+  callgrind_control -d "$pid" >/dev/null 2>&1
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  local total
+  total=$(callgrind_annotate "$out.1" 2>/dev/null | awk '/PROGRAM TOTALS/ && !seen { gsub(",", "", $1); print $1; seen = 1 }')
+  printf '%-13s %8d instructions per request\n' "$name" "$((total / N))"
+}
+
+vg_config() {
+  local port=$1
+  cat >"$WORK/vg-$port.toml" <<EOF
+[proxy]
+listen = "127.0.0.1:$port"
+workers = 1
+
+[api]
+listen = "127.0.0.1:$(free_port)"
+
+[vault]
+keyring = "$WORK/keyring.json"
+data = "$WORK/data"
+
+[[upstreams]]
+name = "up"
+url = "http://127.0.0.1:$UP_PORT"
+
+[[routes]]
+name = "pass"
+upstream = "up"
+method = "*"
+path = "/pass/*"
+
+[[routes]]
+name = "raw"
+upstream = "up"
+method = "*"
+path = "/raw/*"
+stream_guard = "off"
+
+[[routes]]
+name = "q2open"
+upstream = "up"
+method = "POST"
+path = "/v1/payment"
+profile = "q2open"
+
+[log]
+level = "warn"
+EOF
+  echo "$WORK/vg-$port.toml"
+}
+
+echo "## instructions per request ($(date -u +%Y-%m-%d), callgrind, $N requests on one connection, user space only)"
+p=$(free_port); measure floor /v1/payment pass "$p" "$FLOOR" "127.0.0.1:$p" "127.0.0.1:$UP_PORT"
+p=$(free_port); measure pass_noguard /raw/v1/payment pass "$p" "$VG" serve --config "$(vg_config "$p")"
+p=$(free_port); measure pass /pass/v1/payment pass "$p" "$VG" serve --config "$(vg_config "$p")"
+p=$(free_port); measure tok_same /v1/payment card "$p" "$VG" serve --config "$(vg_config "$p")"
