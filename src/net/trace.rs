@@ -33,12 +33,18 @@ impl RequestIds {
     /// Take the ids from `headers` (or make new ones) and leave exactly one sane
     /// `x-request-id` and `traceparent` in them, to be forwarded.
     pub fn take(headers: &mut HeaderMap) -> RequestIds {
-        let request_id = headers
+        let given = headers
             .get(&REQUEST_ID)
             .filter(|v| headers.get_all(&REQUEST_ID).iter().count() == 1 && sane_id(v))
-            .cloned()
-            .unwrap_or_else(new_request_id);
-        headers.insert(REQUEST_ID, request_id.clone());
+            .cloned();
+        let request_id = match given {
+            Some(v) => v,
+            None => {
+                let v = new_request_id();
+                headers.insert(REQUEST_ID, v.clone());
+                v
+            }
+        };
         let given = headers
             .get(&TRACEPARENT)
             .filter(|_| headers.get_all(&TRACEPARENT).iter().count() == 1)
@@ -48,15 +54,7 @@ impl RequestIds {
             Some(v) => v,
             None => {
                 // Start a trace: a new trace id and parent id, sampled flag off.
-                let v = header_value(made_up(|| {
-                    let mut tp = String::with_capacity(55);
-                    tp.push_str("00-");
-                    HEXLOWER.encode_append(&random::<16>(), &mut tp);
-                    tp.push('-');
-                    HEXLOWER.encode_append(&random::<8>(), &mut tp);
-                    tp.push_str("-00");
-                    tp
-                }));
+                let v = header_value(&made_up(new_traceparent));
                 headers.insert(TRACEPARENT, v.clone());
                 v
             }
@@ -140,10 +138,9 @@ impl AccessLine<'_> {
     }
 }
 
-/// A header value that takes the string's buffer (no copy).
-fn header_value(s: String) -> HeaderValue {
-    HeaderValue::from_maybe_shared(bytes::Bytes::from(s))
-        .unwrap_or_else(|_| HeaderValue::from_static("-"))
+/// A made-up id as a header value (it is visible ASCII).
+fn header_value(id: &[u8]) -> HeaderValue {
+    HeaderValue::from_bytes(id).unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
 /// At most [`MAX_REQUEST_ID`] visible ASCII characters, at least one, holding no
@@ -166,10 +163,10 @@ fn holds_card(text: &[u8]) -> bool {
 /// A made-up id that holds no card-shaped number: drawn again until it does not (a
 /// few draws in a thousand need a second). Only an id with a long enough digit run
 /// is scanned, about one in forty.
-fn made_up(draw: impl Fn() -> String) -> String {
+fn made_up<const N: usize>(draw: impl Fn() -> [u8; N]) -> [u8; N] {
     let mut id = draw();
     for _ in 0..16 {
-        if !(long_digit_run(id.as_bytes()) && holds_card(id.as_bytes())) {
+        if !(long_digit_run(&id) && holds_card(&id)) {
             break;
         }
         id = draw();
@@ -229,10 +226,11 @@ pub fn trace_id_of(v: &str) -> Option<&str> {
 /// A new UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then random bits, with the
 /// version and variant bits set.
 pub fn new_request_id() -> HeaderValue {
-    header_value(made_up(uuid_v7))
+    header_value(&made_up(uuid_v7))
 }
 
-fn uuid_v7() -> String {
+/// A UUIDv7 in its 8-4-4-4-12 hex form.
+fn uuid_v7() -> [u8; 36] {
     let millis = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
@@ -247,17 +245,37 @@ fn uuid_v7() -> String {
     if let Some(v) = b.get_mut(8) {
         *v = (*v & 0x3f) | 0x80;
     }
-    // 8-4-4-4-12 hex digits.
-    let mut id = String::with_capacity(36);
-    let mut at = 0;
-    for len in [4, 2, 2, 2, 6] {
-        if at > 0 {
-            id.push('-');
-        }
-        HEXLOWER.encode_append(b.get(at..at + len).unwrap_or_default(), &mut id);
-        at += len;
+    let hex = hex::<16, 32>(&b);
+    let mut id = [b'-'; 36];
+    for (at, from, len) in [(0, 0, 8), (9, 8, 4), (14, 12, 4), (19, 16, 4), (24, 20, 12)] {
+        splice(&mut id, at, hex.get(from..from + len));
     }
     id
+}
+
+/// A new `traceparent`: version 00, a random trace id and parent id, not sampled.
+fn new_traceparent() -> [u8; 55] {
+    let hex = hex::<24, 48>(&random::<24>());
+    let mut tp = *b"00-________________________________-________________-00";
+    splice(&mut tp, 3, hex.get(..32));
+    splice(&mut tp, 36, hex.get(32..));
+    tp
+}
+
+/// `bytes` in lower-case hex, in one pass (`H` is twice `N`).
+fn hex<const N: usize, const H: usize>(bytes: &[u8; N]) -> [u8; H] {
+    let mut out = [0u8; H];
+    if HEXLOWER.encode_len(N) == H {
+        HEXLOWER.encode_mut(bytes, &mut out);
+    }
+    out
+}
+
+/// Copy `part` into `into` at `at` (both lengths are fixed by the caller).
+fn splice(into: &mut [u8], at: usize, part: Option<&[u8]>) {
+    if let Some((dst, src)) = part.and_then(|p| Some((into.get_mut(at..at + p.len())?, p))) {
+        dst.copy_from_slice(src);
+    }
 }
 
 fn random<const N: usize>() -> [u8; N] {
@@ -289,6 +307,21 @@ mod tests {
         let id = ids.request_id();
         assert_eq!(id.len(), 36);
         assert_eq!(id.as_bytes()[14], b'7');
+        assert!(b"89ab".contains(&id.as_bytes()[19]), "{id}");
+        for (i, c) in id.bytes().enumerate() {
+            let dash = [8, 13, 18, 23].contains(&i);
+            assert_eq!(c == b'-', dash, "{id}");
+            assert!(
+                dash || c.is_ascii_digit() || (b'a'..=b'f').contains(&c),
+                "{id}"
+            );
+        }
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis();
+        let stamped = u128::from_str_radix(&id.replace('-', "")[..12], 16).unwrap();
+        assert!(millis.abs_diff(stamped) < 60_000, "{id}");
         assert_eq!(h.get(&REQUEST_ID).unwrap(), id);
         let tp = h.get(&TRACEPARENT).unwrap().to_str().unwrap();
         assert_eq!(trace_id_of(tp), Some(ids.trace_id()));
