@@ -50,8 +50,10 @@ pub async fn send_tracked(
             .authority()
             .and_then(|a| http::HeaderValue::from_str(a.as_str()).ok())
     });
-    headers::strip_hop_by_hop(&mut parts.headers);
-    headers::strip_own(&mut parts.headers);
+    // Hop-by-hop headers, vaultgate's own and `Expect`: `100-continue` was answered
+    // on the client's side (hyper does so when the body is first read), and the
+    // upstream gets the body without waiting.
+    headers::strip_request(&mut parts.headers);
     if let Some(conn) = via {
         headers::set_forwarded(&mut parts.headers, &conn.forwarded_for, conn.tls, host);
     }
@@ -61,9 +63,6 @@ pub async fn send_tracked(
         Some(host) => parts.headers.insert(header::HOST, host.clone()),
         None => parts.headers.remove(header::HOST),
     };
-    // `100-continue` was answered on the client's side (hyper does so when the body is
-    // first read); the upstream gets the body without waiting.
-    parts.headers.remove(header::EXPECT);
     parts.uri = uri;
     // The pool picks HTTP/2 only where the upstream negotiated it by ALPN.
     parts.version = Version::HTTP_11;

@@ -2,60 +2,73 @@
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-/// Headers that describe one hop and are never forwarded (RFC 9110 §7.6.1), besides
-/// the ones named in `Connection`.
-const HOP_BY_HOP: [HeaderName; 7] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-];
-
 /// The prefix of vaultgate's own headers; a client never gets to set them.
 const OWN_PREFIX: &str = "x-vaultgate-";
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const HTTP: HeaderValue = HeaderValue::from_static("http");
+const HTTPS: HeaderValue = HeaderValue::from_static("https");
+
+/// Whether `name` describes one hop and is never forwarded (RFC 9110 §7.6.1):
+/// `Connection`, `Keep-Alive`, `Proxy-*`, `TE`, `Trailer`, `Transfer-Encoding`,
+/// `Upgrade`. (Headers that `Connection` names are hop-by-hop too.)
+fn hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection" | "keep-alive" | "te" | "trailer" | "transfer-encoding" | "upgrade"
+    ) || name.as_str().starts_with("proxy-")
+}
+
+/// Whether a client may not send `name` on through the proxy: a hop-by-hop header,
+/// one of vaultgate's own (`x-vaultgate-*`), or `Expect` (`100-continue` is answered
+/// on the client's side, so the upstream gets the body without waiting).
+fn not_forwarded(name: &HeaderName) -> bool {
+    hop_by_hop(name) || name == header::EXPECT || name.as_str().starts_with(OWN_PREFIX)
+}
 
 /// Remove hop-by-hop headers: `Connection` and every header it names, `Keep-Alive`,
 /// `Proxy-*`, `TE`, `Trailer`, `Transfer-Encoding`, `Upgrade`.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // `keep-alive` and `close` are the usual `Connection` tokens and name nothing
-    // else to remove: only other tokens are collected (rarely any).
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|name| {
-            !name.eq_ignore_ascii_case("keep-alive") && !name.eq_ignore_ascii_case("close")
-        })
-        .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
-    }
-    for name in &HOP_BY_HOP {
-        headers.remove(name);
-    }
-    headers.remove(header::UPGRADE);
-    remove_prefixed(headers, "proxy-");
+    strip(headers, hop_by_hop);
 }
 
-/// Remove every `x-vaultgate-*` header a client sent.
-pub fn strip_own(headers: &mut HeaderMap) {
-    remove_prefixed(headers, OWN_PREFIX);
+/// Remove what a request may not take to the upstream: the hop-by-hop headers
+/// ([`strip_hop_by_hop`]), vaultgate's own `x-vaultgate-*` headers and `Expect`.
+pub fn strip_request(headers: &mut HeaderMap) {
+    strip(headers, not_forwarded);
 }
 
-/// Remove the headers whose (lower-case) names start with `prefix`; looks before it
-/// allocates, since there usually are none.
-fn remove_prefixed(headers: &mut HeaderMap, prefix: &str) {
-    let matches = |k: &HeaderName| k.as_str().starts_with(prefix);
-    if !headers.keys().any(matches) {
+/// Remove the headers `drop` picks, and with `Connection` the ones it names. One pass
+/// over the names finds whether there is any (there usually is none) before anything
+/// is allocated or removed.
+fn strip(headers: &mut HeaderMap, drop: fn(&HeaderName) -> bool) {
+    if !headers.keys().any(drop) {
         return;
     }
-    let found: Vec<HeaderName> = headers.keys().filter(|k| matches(k)).cloned().collect();
+    // `keep-alive` and `close` are the usual `Connection` tokens and name nothing
+    // else to remove: only other tokens are collected (rarely any).
+    let named: Vec<HeaderName> = if drop(&header::CONNECTION) {
+        headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|name| {
+                !name.eq_ignore_ascii_case("keep-alive") && !name.eq_ignore_ascii_case("close")
+            })
+            .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let found: Vec<HeaderName> = headers
+        .keys()
+        .filter(|k| drop(k) || named.contains(k))
+        .cloned()
+        .collect();
     for name in found {
         headers.remove(name);
     }
@@ -70,10 +83,9 @@ pub fn set_forwarded(
     tls: bool,
     host: Option<HeaderValue>,
 ) {
-    let xff = HeaderName::from_static("x-forwarded-for");
-    let value = if headers.contains_key(&xff) {
+    let value = if headers.contains_key(&X_FORWARDED_FOR) {
         let mut joined: Vec<u8> = Vec::new();
-        for prior in headers.get_all(&xff) {
+        for prior in headers.get_all(&X_FORWARDED_FOR) {
             joined.extend_from_slice(prior.as_bytes());
             joined.extend_from_slice(b", ");
         }
@@ -82,18 +94,14 @@ pub fn set_forwarded(
     } else {
         peer.clone()
     };
-    headers.insert(xff, value);
-    headers.insert(
-        HeaderName::from_static("x-forwarded-proto"),
-        HeaderValue::from_static(if tls { "https" } else { "http" }),
-    );
-    let xfh = HeaderName::from_static("x-forwarded-host");
+    headers.insert(X_FORWARDED_FOR, value);
+    headers.insert(X_FORWARDED_PROTO, if tls { HTTPS } else { HTTP });
     match host {
         Some(v) => {
-            headers.insert(xfh, v);
+            headers.insert(X_FORWARDED_HOST, v);
         }
         None => {
-            headers.remove(xfh);
+            headers.remove(X_FORWARDED_HOST);
         }
     }
 }
@@ -125,11 +133,41 @@ mod tests {
     }
 
     #[test]
+    fn a_request_leaves_without_hop_by_hop_own_or_expect_headers() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, HeaderValue::from_static("close, x-hop"));
+        h.append(header::CONNECTION, HeaderValue::from_static("X-Other"));
+        h.insert("x-hop", HeaderValue::from_static("1"));
+        h.insert("x-other", HeaderValue::from_static("1"));
+        h.insert("x-vaultgate-client", HeaderValue::from_static("admin"));
+        h.insert("X-VaultGate-Route", HeaderValue::from_static("pass"));
+        h.insert(header::EXPECT, HeaderValue::from_static("100-continue"));
+        h.insert("proxy-authorization", HeaderValue::from_static("Basic x"));
+        h.insert(header::TRAILER, HeaderValue::from_static("x-sum"));
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        h.insert("x-keep", HeaderValue::from_static("1"));
+        strip_request(&mut h);
+        let mut left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["content-type", "x-keep"]);
+
+        // Nothing to strip: the map is left as it was.
+        let before = h.clone();
+        strip_request(&mut h);
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h, before);
+        // A response keeps `Expect`-like and own-prefixed names it may carry.
+        h.insert("x-vaultgate-route", HeaderValue::from_static("pass"));
+        strip_hop_by_hop(&mut h);
+        assert!(h.contains_key("x-vaultgate-route"));
+    }
+
+    #[test]
     fn forwarded_headers() {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
         h.insert("x-vaultgate-client", HeaderValue::from_static("admin"));
-        strip_own(&mut h);
+        strip_request(&mut h);
         set_forwarded(
             &mut h,
             &HeaderValue::from_static("127.0.0.1"),
