@@ -127,18 +127,14 @@ fn scan_with(text: &[u8], shaped: fn(&[u8]) -> bool, mut f: impl FnMut(&Hit)) {
 /// The stretches of `text` a hit can lie in: maximal runs of bytes that are ASCII
 /// digits, the guard's ASCII separators or non-ASCII (any of which may belong to a
 /// digit or separator character), holding at least [`MIN_DIGITS`] bytes that may
-/// belong to a digit. Every hit lies within one, so only they are decoded and
-/// scanned: most text is passed over a byte at a time.
+/// belong to a digit, each run starting at such a byte. Every hit lies within one,
+/// so only they are decoded and scanned: the rest of the text is passed over a block
+/// at a time where a block holds no byte of a digit, and a byte at a time elsewhere.
 fn candidate_runs(text: &[u8]) -> impl Iterator<Item = Range<usize>> + '_ {
     let mut at = 0;
     std::iter::from_fn(move || {
-        while at < text.len() {
-            // Pass over the bytes that no number continues across, in a tight loop.
-            at += text.get(at..).map_or(0, |rest| {
-                rest.iter()
-                    .take_while(|&&b| digits::byte_class(b) == ByteClass::Other)
-                    .count()
-            });
+        loop {
+            at = next_digit_like(text, at)?;
             let start = at;
             let mut digits = 0;
             while let Some(&b) = text.get(at) {
@@ -153,8 +149,39 @@ fn candidate_runs(text: &[u8]) -> impl Iterator<Item = Range<usize>> + '_ {
                 return Some(start..at);
             }
         }
-        None
     })
+}
+
+/// The first byte at or after `at` that is an ASCII digit or non-ASCII
+/// ([`ByteClass::DigitLike`]), found eight bytes at a time ([`digit_like_mask`]).
+/// The byte after eight passed over is a character boundary, since they are ASCII.
+fn next_digit_like(text: &[u8], mut at: usize) -> Option<usize> {
+    while let Some(word) = text
+        .get(at..at + 8)
+        .and_then(|w| <[u8; 8]>::try_from(w).ok())
+    {
+        let mask = digit_like_mask(u64::from_le_bytes(word));
+        if mask != 0 {
+            return Some(at + (mask.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    let rest = text.get(at..)?;
+    rest.iter()
+        .position(|&b| b.is_ascii_digit() || !b.is_ascii())
+        .map(|i| at + i)
+}
+
+/// The high bit of each byte of `word` that is an ASCII digit or non-ASCII, tested
+/// all at once: for an ASCII byte `y`, adding `0x80 - n` sets its high bit exactly
+/// when `y >= n`, and no sum carries into the next byte.
+const fn digit_like_mask(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let ascii = word & !HIGH;
+    let from_zero = ascii.wrapping_add(ONES * (0x80 - 0x30)) & HIGH;
+    let past_nine = ascii.wrapping_add(ONES * (0x80 - 0x3a)) & HIGH;
+    (word & HIGH) | (from_zero & !past_nine)
 }
 
 /// Scan one candidate run of `text` (see [`candidate_runs`]).
@@ -248,11 +275,18 @@ fn read_group(text: &[u8], start: usize) -> Group {
     };
     let mut at = start;
     loop {
-        let (c, w) = char_at(text, at);
-        let Some((c, v)) = c.and_then(|c| Some((c, digits::value(c)?))) else {
-            break;
+        // ASCII digits first, without decoding a character.
+        let (v, w) = match text.get(at) {
+            Some(&b) if b.is_ascii_digit() => (b - b'0', 1),
+            _ => {
+                let (c, w) = char_at(text, at);
+                let Some((c, v)) = c.and_then(|c| Some((c, digits::value(c)?))) else {
+                    break;
+                };
+                g.ascii &= c.is_ascii();
+                (v, w)
+            }
         };
-        g.ascii &= c.is_ascii();
         if let Some(n) = g.n {
             match g.digits.get_mut(n) {
                 Some(slot) => {

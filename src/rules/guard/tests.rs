@@ -205,3 +205,29 @@ fn candidate_runs_lose_no_hit() {
     }
     assert!(found > 1000, "too few hits to compare: {found}");
 }
+
+/// The eight-at-a-time test agrees with the byte classes for every byte in every
+/// lane, beside every other kind of byte.
+#[test]
+fn digit_like_mask_agrees_with_the_byte_classes() {
+    for b in 0..=255u8 {
+        for lane in 0..8 {
+            for filler in [b'a', b' ', b'5', 0x80, 0xff, 0x00, 0x7f] {
+                let mut word = [filler; 8];
+                word[lane] = b;
+                let mask = digit_like_mask(u64::from_le_bytes(word));
+                for (i, &byte) in word.iter().enumerate() {
+                    let expected = digits::byte_class(byte) == ByteClass::DigitLike;
+                    assert_eq!(mask >> (8 * i + 7) & 1 == 1, expected, "{word:?} lane {i}");
+                }
+                assert_eq!(mask & !0x8080_8080_8080_8080, 0);
+            }
+        }
+    }
+    let text = b"card: 4242 and \xef\xbc\x94 later";
+    for at in 0..text.len() {
+        let expected =
+            (at..text.len()).find(|&i| digits::byte_class(text[i]) == ByteClass::DigitLike);
+        assert_eq!(next_digit_like(text, at), expected, "from {at}");
+    }
+}
