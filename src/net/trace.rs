@@ -174,21 +174,25 @@ fn made_up<const N: usize>(draw: impl Fn() -> [u8; N]) -> [u8; N] {
     id
 }
 
-/// Whether ASCII `text` has [`MIN_DIGITS`] digits in one run, counting through the
-/// leak guard's separators: the least a card-shaped number needs (the guard also
-/// limits the separators between digit groups, so this says yes more often).
+/// Whether `text` has [`MIN_DIGITS`] digit-like bytes in one run, counting through
+/// the leak guard's separators: the least a card-shaped number needs (the guard also
+/// limits the separators between digit groups, and a non-ASCII byte counts as a
+/// digit here, so this says yes more often).
 ///
 /// [`MIN_DIGITS`]: crate::rules::guard::MIN_DIGITS
 fn long_digit_run(text: &[u8]) -> bool {
+    use crate::rules::digits::{ByteClass, byte_class};
     let mut digits = 0;
     for &c in text {
-        if c.is_ascii_digit() {
-            digits += 1;
-            if digits >= crate::rules::guard::MIN_DIGITS {
-                return true;
+        match byte_class(c) {
+            ByteClass::DigitLike => {
+                digits += 1;
+                if digits >= crate::rules::guard::MIN_DIGITS {
+                    return true;
+                }
             }
-        } else if !crate::rules::digits::is_separator(char::from(c)) {
-            digits = 0;
+            ByteClass::Separator => {}
+            ByteClass::Other => digits = 0,
         }
     }
     false
