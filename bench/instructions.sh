@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Instructions per request, counted by valgrind's callgrind: a figure that does not
 # move with the machine's noise (the same binary and requests give the same count to
-# about 0.1 %), for comparing two builds on a shared machine where req/s and CPU time
+# within about 2 %), for comparing two builds on a shared machine where req/s and CPU time
 # move by 2x between runs.
 #
 #   bench/instructions.sh [--requests N] [--no-build]
@@ -15,6 +15,11 @@
 #   pass        vaultgate pass-through, the streaming leak guard on (the default)
 #   tok_same    vaultgate q2open tokenizing route, the same card each time
 # Kernel time (the TCP stack, wake-ups) is not counted: callgrind sees user space only.
+# What varies between repeat runs is how many reads and wake-ups a request takes,
+# which the client's and the kernel's timing decide.
+# tok_same overstates HMAC: valgrind hides the CPU's SHA extensions, so sha2 falls back
+# to its software SHA-256 (a quarter of a tokenizing request's instructions in one
+# profile; a `perf` profile of the real run shows sha2's SHA-NI code at under 1 %).
 # Needs valgrind, nginx and python3.
 set -euo pipefail
 
