@@ -4,13 +4,21 @@
 //!
 //! A connection is busy from the moment a request arrives until its response body is
 //! done (or dropped); otherwise it is idle. Before its first request a connection gets
-//! the header read timeout; between requests, the idle timeout.
+//! the header read timeout; between requests, the idle timeout. On HTTP/1, the header
+//! read timeout also runs from the first byte of each request head until the head is
+//! read (the connection's reads tell [`ConnSlot::head_begun`]): a client dripping a
+//! head is cut off, and a keep-alive connection that sends nothing waits out the idle
+//! timeout.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 
 /// Every open connection of one listener.
@@ -32,6 +40,9 @@ pub struct ConnSlot {
     served: AtomicBool,
     /// When it last became idle, in ms since `epoch`.
     idle_since_ms: AtomicU64,
+    /// When the request head being read began, in ms since `epoch`, plus one; 0 when
+    /// none is.
+    head_since_ms: AtomicU64,
     /// Chosen to make room; do not choose again.
     closing: AtomicBool,
     evict: Notify,
@@ -72,6 +83,7 @@ impl ConnTable {
             active: AtomicUsize::new(0),
             served: AtomicBool::new(false),
             idle_since_ms: AtomicU64::new(ms_since(self.epoch)),
+            head_since_ms: AtomicU64::new(0),
             closing: AtomicBool::new(false),
             evict: Notify::new(),
         });
@@ -116,13 +128,30 @@ impl ConnSlot {
     /// A request arrived; the connection is busy until the guard drops.
     pub fn busy(self: &Arc<Self>) -> Busy {
         self.served.store(true, Ordering::Relaxed);
+        self.head_since_ms.store(0, Ordering::Relaxed);
         self.active.fetch_add(1, Ordering::AcqRel);
         Busy(Arc::clone(self))
     }
 
-    /// Resolves once the connection has been idle for its timeout: `first` before any
-    /// request, `idle` after one.
-    pub async fn idle_expired(&self, first: Duration, idle: Duration) {
+    /// Bytes arrived with no request in flight: a request head has begun (unless one
+    /// already had), and the header read timeout runs from now.
+    pub fn head_begun(&self) {
+        if self.active.load(Ordering::Acquire) == 0
+            && self.head_since_ms.load(Ordering::Relaxed) == 0
+        {
+            self.head_since_ms
+                .store(ms_since(self.epoch).saturating_add(1), Ordering::Relaxed);
+        }
+    }
+
+    /// Resolves once the connection has been idle for its timeout (`first` before any
+    /// request, `idle` after one), or, with `head` (HTTP/1), once a request head has
+    /// taken longer than `head` to arrive ([`head_begun`](Self::head_begun)).
+    ///
+    /// A head may begin at any time, so with `head` it looks again at least every half
+    /// of it: a slow head is cut off between 1 and 1.5 times `head` after it began, and
+    /// no timer is armed or cancelled per request.
+    pub async fn idle_expired(&self, first: Duration, idle: Duration, head: Option<Duration>) {
         loop {
             let timeout = if self.served.load(Ordering::Relaxed) {
                 idle
@@ -132,21 +161,90 @@ impl ConnSlot {
             let wait = if self.active.load(Ordering::Acquire) > 0 {
                 timeout
             } else {
-                let since =
-                    ms_since(self.epoch).saturating_sub(self.idle_since_ms.load(Ordering::Acquire));
-                let since = Duration::from_millis(since);
-                if since >= timeout {
+                let now = ms_since(self.epoch);
+                let since = |ms: u64| Duration::from_millis(now.saturating_sub(ms));
+                let idle_left =
+                    timeout.saturating_sub(since(self.idle_since_ms.load(Ordering::Acquire)));
+                let head_left = match (head, self.head_since_ms.load(Ordering::Relaxed)) {
+                    (Some(head), begun) if begun > 0 => head.saturating_sub(since(begun - 1)),
+                    _ => Duration::MAX,
+                };
+                let left = idle_left.min(head_left);
+                if left.is_zero() {
                     return;
                 }
-                timeout - since
+                left
             };
-            tokio::time::sleep(wait).await;
+            let wait = head.map_or(wait, |head| wait.min(head / 2));
+            tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
         }
     }
 
     /// Resolves when the listener chose this connection to make room.
     pub async fn evicted(&self) {
         self.evict.notified().await;
+    }
+}
+
+/// A connection's socket that tells its slot when bytes arrive
+/// ([`ConnSlot::head_begun`]); without a slot, just the socket.
+#[derive(Debug)]
+pub struct Watched<I> {
+    io: I,
+    slot: Option<Arc<ConnSlot>>,
+}
+
+impl<I> Watched<I> {
+    pub fn new(io: I, slot: Option<Arc<ConnSlot>>) -> Watched<I> {
+        Watched { io, slot }
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.io).poll_read(cx, buf);
+        if let (Poll::Ready(Ok(())), Some(slot)) = (&polled, &this.slot)
+            && buf.filled().len() > before
+        {
+            slot.head_begun();
+        }
+        polled
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
     }
 }
 

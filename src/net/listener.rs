@@ -21,7 +21,7 @@ use tokio_rustls::TlsAcceptor;
 use serde::Deserialize;
 
 use super::body::Body;
-use super::conns::{ConnTable, Registered, Tracked};
+use super::conns::{ConnTable, Registered, Tracked, Watched};
 use super::shard::Workers;
 use super::tls::TlsFiles;
 use crate::{Error, Result};
@@ -37,7 +37,8 @@ pub struct ListenerSettings {
     /// Connections served at once.
     #[serde(default = "default_max_connections")]
     pub max_connections: MaxConnections,
-    /// Time allowed for the TLS handshake, for each HTTP/1 request head, and for a new
+    /// Time allowed for the TLS handshake, for each HTTP/1 request head (from its
+    /// first byte; a head is cut off between 1 and 1.5 times this), and for a new
     /// connection's first request (a connection that sends nothing, or only the HTTP/2
     /// preface, is closed after it).
     #[serde(default = "default_header_read_timeout_ms")]
@@ -343,9 +344,15 @@ impl Shared {
             .max_header_list_size(H2_MAX_HEADER_LIST)
             .keep_alive_interval(H2_PING_INTERVAL)
             .keep_alive_timeout(H2_PING_TIMEOUT);
+        // A connection known to be HTTP/1 times its request heads itself
+        // (`ConnSlot::idle_expired`): hyper's timer would also close a keep-alive
+        // connection idle for longer than a head may take, and costs a timer armed and
+        // cancelled per request.
+        let mut http1 = builder.clone().http1_only();
+        http1.http1().header_read_timeout(None);
         Shared {
             builders: Arc::new(Builders {
-                http1: Arc::new(builder.clone().http1_only()),
+                http1: Arc::new(http1),
                 http2: Arc::new(builder.clone().http2_only()),
                 either: Arc::new(builder),
             }),
@@ -405,6 +412,7 @@ async fn accept_loop<H, F>(
             shutdown: shutdown.clone(),
             first: options.header_read_timeout,
             idle: options.idle_timeout,
+            head: None,
         };
         let acceptor = tls.as_ref().map(|t| TlsAcceptor::from(t.load_full()));
         let handler = handler.clone();
@@ -425,8 +433,8 @@ async fn accept_loop<H, F>(
                     let Some(proto) = proto else {
                         return;
                     };
-                    conn.builder = builders.pick(proto);
-                    conn.serve(TokioIo::new(stream), info, handler).await;
+                    conn.pick(&builders, proto, options.header_read_timeout);
+                    conn.serve(stream, info, handler).await;
                 }
                 // Boxed: a TLS session's state is large, and a clear-text connection's
                 // task would otherwise hold room for it.
@@ -446,12 +454,14 @@ async fn accept_loop<H, F>(
                             .peer_certificates()
                             .and_then(|chain| chain.first())
                             .map(|leaf| super::tls::peer_names(leaf).into());
-                        conn.builder = builders.pick(match tls.get_ref().1.alpn_protocol() {
+                        // HTTP/2 over TLS needs ALPN (RFC 9113 §3.2): a client that
+                        // names no protocol speaks HTTP/1.1.
+                        let proto = match tls.get_ref().1.alpn_protocol() {
                             Some(b"h2") => Proto::Http2,
-                            Some(b"http/1.1") => Proto::Http1,
-                            _ => Proto::Unknown,
-                        });
-                        conn.serve(TokioIo::new(tls), info, handler).await;
+                            _ => Proto::Http1,
+                        };
+                        conn.pick(&builders, proto, options.header_read_timeout);
+                        conn.serve(tls, info, handler).await;
                     })
                     .await
                 }
@@ -527,12 +537,21 @@ struct Conn {
     shutdown: watch::Receiver<bool>,
     first: Duration,
     idle: Duration,
+    /// The time allowed for each request head, where the connection times its heads
+    /// itself (HTTP/1); hyper's builder does it otherwise.
+    head: Option<Duration>,
 }
 
 impl Conn {
+    /// Serve the connection as `proto`.
+    fn pick(&mut self, builders: &Builders, proto: Proto, head: Duration) {
+        self.builder = builders.pick(proto);
+        self.head = matches!(proto, Proto::Http1).then_some(head);
+    }
+
     /// Serve HTTP on `io` until the client closes, the connection stays idle too long
     /// or is evicted, or shutdown drains it.
-    async fn serve<I, H, F>(mut self, io: TokioIo<I>, info: ConnInfo, handler: H)
+    async fn serve<I, H, F>(mut self, io: I, info: ConnInfo, handler: H)
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
         H: Fn(ConnInfo, Request<Incoming>) -> F + Clone + Send + Sync + 'static,
@@ -551,9 +570,12 @@ impl Conn {
                 Ok::<_, Infallible>(res.map(|body| Tracked::new(body, busy)))
             }
         });
-        let conn = self.builder.serve_connection(io, service);
+        let watched = self.head.map(|_| Arc::clone(&slot));
+        let conn = self
+            .builder
+            .serve_connection(TokioIo::new(Watched::new(io, watched)), service);
         tokio::pin!(conn);
-        let idle = slot.idle_expired(self.first, self.idle);
+        let idle = slot.idle_expired(self.first, self.idle, self.head);
         tokio::pin!(idle);
         let close_by = tokio::time::sleep(Duration::from_secs(86_400 * 365));
         tokio::pin!(close_by);
