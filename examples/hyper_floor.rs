@@ -42,6 +42,8 @@ async fn forward(
     };
     let origin_form = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
     *req.uri_mut() = Uri::try_from(origin_form).map_err(std::io::Error::other)?;
+    // The connection task may not have seen the last response's end yet.
+    sender.ready().await.map_err(std::io::Error::other)?;
     let response = sender.send_request(req).await;
     *upstream.borrow_mut() = Some(sender);
     response.map_err(std::io::Error::other)
