@@ -40,16 +40,16 @@ pub fn strip_request(headers: &mut HeaderMap) {
     strip(headers, not_forwarded);
 }
 
-/// Remove the headers `drop` picks, and with `Connection` the ones it names. One pass
+/// Remove the headers `goes` picks, and with `Connection` the ones it names. One pass
 /// over the names finds whether there is any (there usually is none) before anything
 /// is allocated or removed.
-fn strip(headers: &mut HeaderMap, drop: fn(&HeaderName) -> bool) {
-    if !headers.keys().any(drop) {
+fn strip(headers: &mut HeaderMap, goes: fn(&HeaderName) -> bool) {
+    if !headers.keys().any(goes) {
         return;
     }
     // `keep-alive` and `close` are the usual `Connection` tokens and name nothing
     // else to remove: only other tokens are collected (rarely any).
-    let named: Vec<HeaderName> = if drop(&header::CONNECTION) {
+    let named: Vec<HeaderName> = if goes(&header::CONNECTION) {
         headers
             .get_all(header::CONNECTION)
             .iter()
@@ -66,7 +66,7 @@ fn strip(headers: &mut HeaderMap, drop: fn(&HeaderName) -> bool) {
     };
     let found: Vec<HeaderName> = headers
         .keys()
-        .filter(|k| drop(k) || named.contains(k))
+        .filter(|k| goes(k) || named.contains(k))
         .cloned()
         .collect();
     for name in found {

@@ -433,7 +433,7 @@ async fn accept_loop<H, F>(
                     let Some(proto) = proto else {
                         return;
                     };
-                    conn.pick(&builders, proto, options.header_read_timeout);
+                    conn.pick(&builders, proto);
                     conn.serve(stream, info, handler).await;
                 }
                 // Boxed: a TLS session's state is large, and a clear-text connection's
@@ -460,7 +460,7 @@ async fn accept_loop<H, F>(
                             Some(b"h2") => Proto::Http2,
                             _ => Proto::Http1,
                         };
-                        conn.pick(&builders, proto, options.header_read_timeout);
+                        conn.pick(&builders, proto);
                         conn.serve(tls, info, handler).await;
                     })
                     .await
@@ -543,10 +543,11 @@ struct Conn {
 }
 
 impl Conn {
-    /// Serve the connection as `proto`.
-    fn pick(&mut self, builders: &Builders, proto: Proto, head: Duration) {
+    /// Serve the connection as `proto`; on HTTP/1 it times its request heads itself,
+    /// allowing each the header read timeout (`first`).
+    fn pick(&mut self, builders: &Builders, proto: Proto) {
         self.builder = builders.pick(proto);
-        self.head = matches!(proto, Proto::Http1).then_some(head);
+        self.head = matches!(proto, Proto::Http1).then_some(self.first);
     }
 
     /// Serve HTTP on `io` until the client closes, the connection stays idle too long
