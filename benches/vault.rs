@@ -1,7 +1,9 @@
 //! In-process vault rates: tokenize with durable writes (group commit) and without,
 //! and detokenize, on 1, 8 and 64 concurrent tasks.
 //!
-//! `cargo bench --bench vault` (add `-- --quick` for a short smoke run). Every run
+//! `cargo bench --bench vault` (add `-- --quick` for a short smoke run, `-- --cpu-only`
+//! for the CPU per new token alone, e.g. under `valgrind --tool=callgrind
+//! --toggle-collect='*cpu_per_new_token*'` to count instructions). Every run
 //! uses real sled in a temp dir and a real keyring; each figure is the median of
 //! three rounds.
 
@@ -110,6 +112,7 @@ fn cpu_per_new_token(vault: &Arc<Vault>, next: &Arc<AtomicU64>, dur: Duration) -
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    let cpu_only = std::env::args().any(|a| a == "--cpu-only");
     let dur = Duration::from_millis(if quick { 200 } else { 2000 });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -139,6 +142,10 @@ fn main() {
         }
         v
     }));
+    if cpu_only {
+        print_cpu_per_new_token(&vault, &next, dur * 3);
+        return;
+    }
     println!("vault in-process rates (ops/s, median of 3 rounds of {dur:?}; sled in a temp dir)");
     println!(
         "{:<28} {:>12} {:>12} {:>12}",
@@ -168,9 +175,15 @@ fn main() {
         }
         println!("{:<28} {:>12} {:>12} {:>12}", name, row[0], row[1], row[2]);
     }
-    let (us, rate) = cpu_per_new_token(&vault, &next, dur * 3);
+    print_cpu_per_new_token(&vault, &next, dur * 3);
+}
+
+fn print_cpu_per_new_token(vault: &Arc<Vault>, next: &Arc<AtomicU64>, dur: Duration) {
+    let n0 = next.load(Ordering::Relaxed);
+    let (us, rate) = cpu_per_new_token(vault, next, dur);
+    let n = next.load(Ordering::Relaxed) - n0;
     println!(
         "one core, new token, no durability wait: {us:.1} µs CPU per token \
-         (process CPU, sled's threads included; {rate:.0} tokens/s on one task)"
+         (process CPU, sled's threads included; {rate:.0} tokens/s on one task, {n} tokens)"
     );
 }
