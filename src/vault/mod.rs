@@ -19,6 +19,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use smallvec::{SmallVec, smallvec};
+
 use crate::error::{Error, Result};
 use crate::sensitive::{DataClass, Plaintext, Sensitive};
 
@@ -477,30 +479,33 @@ impl Vault {
 
     /// The form a new fingerprint index entry is stored under (see `record_format`).
     fn stored_fingerprint<'a>(&self, fp: &'a Fingerprint) -> &'a [u8] {
-        let [stored, _] = self.fingerprint_forms(fp);
-        stored
+        if self.store.is_shared() {
+            fp.legacy()
+        } else {
+            fp.short()
+        }
     }
 
     /// Every form a fingerprint may be stored under, the one new entries use first.
-    /// Both are read from every store: a sled store holds full MACs from before the
-    /// short form, and a shared store will hold short ones once a later release
-    /// writes them, while this one may still run next to it.
-    fn fingerprint_forms<'a>(&self, fp: &'a Fingerprint) -> [&'a [u8]; 2] {
+    /// Both are read from most stores: a sled store made by an earlier release holds
+    /// full MACs from before the short form, and a shared store will hold short ones
+    /// once a later release writes them, while this one may still run next to it.
+    /// A store that holds short ones only is asked for that form alone.
+    fn fingerprint_forms<'a>(&self, fp: &'a Fingerprint) -> SmallVec<[&'a [u8]; 2]> {
         if self.store.is_shared() {
-            [fp.legacy(), fp.short()]
+            smallvec![fp.legacy(), fp.short()]
+        } else if self.store.short_fingerprints_only() {
+            smallvec![fp.short()]
         } else {
-            [fp.short(), fp.legacy()]
+            smallvec![fp.short(), fp.legacy()]
         }
     }
 
     /// The token a fingerprint maps to, under any of its forms.
     async fn find_fingerprint(&self, fp: &Fingerprint) -> Result<Option<String>> {
-        for form in self.fingerprint_forms(fp) {
-            if let Some(token) = self.store.fingerprint(form).await? {
-                return Ok(Some(token));
-            }
-        }
-        Ok(None)
+        self.store
+            .fingerprint_any(&self.fingerprint_forms(fp))
+            .await
     }
 
     async fn tokenize_cvv(

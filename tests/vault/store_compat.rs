@@ -46,6 +46,17 @@ async fn write_old_store(s: &VaultSettings) -> Vec<u8> {
         .await
         .unwrap();
     vault.flush().await.unwrap();
+    drop(vault);
+    // An earlier release left no mark that its index holds short forms only (this
+    // one marks a store whose index was empty when it first opened it).
+    let db = sled::open(&s.data).unwrap();
+    assert!(
+        db.remove("vaultgate/fingerprints-short-only")
+            .unwrap()
+            .is_some()
+    );
+    db.flush().unwrap();
+    drop(db);
     legacy_fp
 }
 

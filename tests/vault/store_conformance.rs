@@ -124,6 +124,7 @@ macro_rules! conformance {
 conformance!(
     insert_if_absent_race,
     fingerprint_race,
+    fingerprint_forms,
     deterministic_tokenize_race,
     expiry,
     single_use_take,
@@ -207,6 +208,43 @@ async fn fingerprint_race(f: Fixture) {
         FingerprintInsert::Taken
     );
     assert_eq!(store.fingerprint(&[8u8; 32]).await.unwrap(), None);
+}
+
+/// A value's fingerprint can be stored whole or truncated: a lookup over several
+/// forms answers with the first form asked for that is stored, in one call.
+async fn fingerprint_forms(f: Fixture) {
+    let store = f.store().await;
+    let full = [9u8; 32];
+    let short = &full[..16];
+    let other = [10u8; 32];
+    assert_eq!(store.fingerprint_any(&[short, &full]).await.unwrap(), None);
+    store
+        .insert_fingerprinted(&full, "form-full", b"r1")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.fingerprint_any(&[short, &full]).await.unwrap(),
+        Some("form-full".to_owned())
+    );
+    store
+        .insert_fingerprinted(short, "form-short", b"r2")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.fingerprint_any(&[short, &full]).await.unwrap(),
+        Some("form-short".to_owned())
+    );
+    assert_eq!(
+        store.fingerprint_any(&[&full, short]).await.unwrap(),
+        Some("form-full".to_owned())
+    );
+    assert_eq!(
+        store
+            .fingerprint_any(&[&other[..16], &other])
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 /// Two vaults over one store (two instances on PostgreSQL) tokenize the same new

@@ -71,6 +71,18 @@ pub trait TokenStore: Send + Sync + 'static {
     /// The token a fingerprint maps to.
     async fn fingerprint(&self, fingerprint: &[u8]) -> Result<Option<String>>;
 
+    /// The token a value maps to under the first of its fingerprint `forms` that is
+    /// stored (the same MAC kept whole or truncated, the preferred form first). A
+    /// store may answer all forms in one lookup; this default asks them in turn.
+    async fn fingerprint_any(&self, forms: &[&[u8]]) -> Result<Option<String>> {
+        for form in forms {
+            if let Some(token) = self.fingerprint(form).await? {
+                return Ok(Some(token));
+            }
+        }
+        Ok(None)
+    }
+
     /// A record.
     async fn get(&self, space: Space, key: &str) -> Result<Option<Vec<u8>>>;
 
@@ -103,6 +115,13 @@ pub trait TokenStore: Send + Sync + 'static {
     /// How many fsyncs (flushes) the store has made, for metrics.
     fn flushes(&self) -> u64 {
         0
+    }
+
+    /// Whether every fingerprint this store holds is in the short form: it was
+    /// created by a release that writes no other, so a lookup need not ask for the
+    /// full MAC as well.
+    fn short_fingerprints_only(&self) -> bool {
+        false
     }
 
     /// Whether other vaultgate instances use this store at the same time. A shared

@@ -100,6 +100,8 @@ const INSERT_FINGERPRINTED: &str = "WITH fp AS ( \
         RETURNING key) \
     SELECT count(*) FROM tok";
 const GET_FINGERPRINT: &str = "SELECT token FROM vaultgate_fingerprints WHERE fingerprint = $1";
+const GET_FINGERPRINT_ANY: &str =
+    "SELECT fingerprint, token FROM vaultgate_fingerprints WHERE fingerprint = ANY($1::bytea[])";
 const SCAN_EXPIRED: &str = "SELECT key FROM vaultgate_volatile WHERE expires <= $1 \
                             ORDER BY expires LIMIT $2";
 const CVV_KEY_INSERT: &str = "INSERT INTO vaultgate_cvv_keys (epoch, wrapped) VALUES ($1, $2) \
@@ -448,6 +450,24 @@ impl TokenStore for PgStore {
             .await
             .map_err(pg_error)?;
         Ok(row.map(|r| r.get(0)))
+    }
+
+    /// One round trip for every form (a new card costs one lookup, not two).
+    async fn fingerprint_any(&self, forms: &[&[u8]]) -> Result<Option<String>> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(GET_FINGERPRINT_ANY)
+            .await
+            .map_err(pg_error)?;
+        let rows = client.query(&stmt, &[&forms]).await.map_err(pg_error)?;
+        // Both forms of one value can be stored (an earlier and a later release
+        // side by side): the first form asked for wins.
+        let found = forms.iter().find_map(|form| {
+            rows.iter()
+                .find(|r| r.get::<_, &[u8]>(0) == *form)
+                .map(|r| r.get::<_, String>(1))
+        });
+        Ok(found)
     }
 
     async fn get(&self, space: Space, key: &str) -> Result<Option<Vec<u8>>> {

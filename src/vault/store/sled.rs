@@ -24,7 +24,15 @@ pub struct SledStore {
     expiry: Tree,
     /// Group commit: `wrote()` after each write, `durable()` flushes them together.
     commit: GroupCommit,
+    /// The store holds short fingerprints only ([`SHORT_FINGERPRINTS`]).
+    short_fingerprints: bool,
 }
+
+/// A key in sled's default tree, set when the store's fingerprint index was empty
+/// when this release (which writes short fingerprints only) opened it: no full-MAC
+/// entry from an earlier release can be in it, so lookups ask one form, not two.
+/// A store without it (made by an earlier release) is asked for both forms.
+const SHORT_FINGERPRINTS: &[u8] = b"vaultgate/fingerprints-short-only";
 
 impl SledStore {
     /// Open (or create) the store in `dir` with an explicit page cache size.
@@ -53,6 +61,15 @@ impl SledStore {
         let fingerprints = db.open_tree("fingerprints")?;
         let volatile = db.open_tree("volatile")?;
         let expiry = db.open_tree("volatile_expiry")?;
+        let short_fingerprints = if db.contains_key(SHORT_FINGERPRINTS)? {
+            true
+        } else if fingerprints.is_empty() {
+            db.insert(SHORT_FINGERPRINTS, &[])?;
+            db.flush()?;
+            true
+        } else {
+            false
+        };
         let flusher_db = db.clone();
         // sled 0.34 makes its log writes durable with `sync_file_range`, which neither
         // flushes the disk's write cache nor the file's size; an `fdatasync` of the log
@@ -70,6 +87,7 @@ impl SledStore {
             volatile,
             expiry,
             commit,
+            short_fingerprints,
         })
     }
 
@@ -154,11 +172,9 @@ impl TokenStore for SledStore {
         // path blocks a runtime worker for the rest of the fsync. Two compare-and-swaps
         // instead, record first: a crash between them leaves an orphan record that was
         // never handed out, never a fingerprint without its record.
-        if let Some(existing) = self.fingerprints.get(fingerprint)? {
-            return Ok(FingerprintInsert::Existing(
-                String::from_utf8_lossy(&existing).into_owned(),
-            ));
-        }
+        //
+        // No lookup first: the vault has just looked the value up, and a value
+        // tokenized in between loses the fingerprint's compare-and-swap below.
         if self
             .tokens
             .compare_and_swap(key, None as Option<&[u8]>, Some(record))?
@@ -283,5 +299,9 @@ impl TokenStore for SledStore {
 
     fn flushes(&self) -> u64 {
         self.commit.flushes()
+    }
+
+    fn short_fingerprints_only(&self) -> bool {
+        self.short_fingerprints
     }
 }
