@@ -314,7 +314,7 @@ pub async fn start_custody(
             shards: config.proxy_shards(),
         },
         rx.clone(),
-        move |conn, req| Arc::clone(&proxy_gate).proxy(conn, req),
+        move |conn, req| proxy_gate.proxy(conn, req),
     )?;
     let api_gate = Arc::clone(&gate);
     let (api_addr, api_task) = serve(
@@ -395,9 +395,8 @@ fn spawn_share_expiry(
     })
 }
 
-/// Fold buffered histogram samples every few seconds, so that an instance nobody
-/// scrapes keeps bounded memory; ends at shutdown.
-/// Also copies each listener's open connections into `vaultgate_open_connections`.
+/// Copy each listener's open connections into `vaultgate_open_connections` every few
+/// seconds; ends at shutdown.
 fn spawn_upkeep(
     metrics: &Arc<Metrics>,
     open: OpenCounts,
@@ -413,7 +412,6 @@ fn spawn_upkeep(
                         let n = n.load(std::sync::atomic::Ordering::Relaxed);
                         metrics.open_connections.set(&[name], n as f64);
                     }
-                    metrics.registry.upkeep();
                 }
                 _ = shutdown.wait_for(|stop| *stop) => return,
             }

@@ -16,11 +16,18 @@
 //! Label values must never carry request data (no paths, no tokens): route names,
 //! outcome codes, data classes and client names only.
 
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use crossbeam_utils::CachePadded;
 use metrics::{Key, Label, Level, Metadata, Recorder};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+
+use crate::net::shard;
 
 pub use metrics::{Counter, Gauge};
 
@@ -29,7 +36,116 @@ pub const DURATION_BUCKETS: [f64; 14] = [
     0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
+/// [`DURATION_BUCKETS`] in nanoseconds.
+const BUCKETS_NS: [u64; 14] = [
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    25_000_000,
+    50_000_000,
+    100_000_000,
+    250_000_000,
+    500_000_000,
+    1_000_000_000,
+    2_500_000_000,
+    10_000_000_000,
+];
+
 const METADATA: Metadata<'static> = Metadata::new("vaultgate", Level::INFO, None);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+// === Per-shard cells ===
+
+/// One value per shard ([`shard::current`]), each on a cache line of its own: a
+/// series counted on every request is written by each core in its own cell, and
+/// the cells are summed when the metrics are read. A shared atomic instead would
+/// be one cache line that every core pulls back and forth on every request.
+struct PerShard<T>(Box<[CachePadded<T>]>);
+
+impl<T: Default> PerShard<T> {
+    fn new() -> Self {
+        // One cell per CPU (the proxy's default shard count) plus one for the
+        // threads off any shard; a listener with more shards shares cells round
+        // robin, which stays correct (they are atomics).
+        let n = std::thread::available_parallelism().map_or(1, NonZeroUsize::get) + 1;
+        PerShard((0..n).map(|_| CachePadded::new(T::default())).collect())
+    }
+}
+
+impl<T> PerShard<T> {
+    /// The calling thread's cell.
+    fn here(&self) -> Option<&T> {
+        shard::current()
+            .checked_rem(self.0.len())
+            .and_then(|i| self.0.get(i))
+            .map(|c| &**c)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &T> {
+        self.0.iter().map(|c| &**c)
+    }
+}
+
+// === ShardedCounter ===
+
+/// A counter for the request path: counted per shard, and added to its series in
+/// the registry when the metrics are rendered. Handles for the same series share
+/// their cells, so a config reload (new handles) neither loses nor repeats counts.
+#[derive(Clone)]
+pub struct ShardedCounter(Arc<CounterCells>);
+
+struct CounterCells {
+    cells: PerShard<AtomicU64>,
+    /// The series in the registry.
+    out: Counter,
+    /// How much of the cells' sum `out` has been given.
+    folded: Mutex<u64>,
+}
+
+impl std::fmt::Debug for ShardedCounter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ShardedCounter")
+    }
+}
+
+impl ShardedCounter {
+    pub fn increment(&self, n: u64) {
+        if let Some(cell) = self.0.cells.here() {
+            cell.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+}
+
+impl CounterCells {
+    /// Give the registry's series what was counted since the last fold.
+    fn fold(&self) {
+        let sum: u64 = self.cells.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+        let mut folded = lock(&self.folded);
+        if sum > *folded {
+            self.out.increment(sum - *folded);
+            *folded = sum;
+        }
+    }
+}
+
+/// The sharded series of one registry, and its histogram families.
+#[derive(Default)]
+struct Sharded {
+    counters: Mutex<HashMap<Key, Arc<CounterCells>>>,
+    histograms: Mutex<Vec<Arc<HistogramVec>>>,
+}
+
+impl std::fmt::Debug for Sharded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sharded")
+    }
+}
 
 /// One family: its name, label names, and the recorder that holds its series.
 #[derive(Debug)]
@@ -37,6 +153,7 @@ struct Family {
     name: &'static str,
     labels: &'static [&'static str],
     recorder: Arc<PrometheusRecorder>,
+    sharded: Arc<Sharded>,
 }
 
 impl Family {
@@ -58,6 +175,20 @@ impl Family {
 pub struct CounterVec(Family);
 
 impl CounterVec {
+    /// The per-shard counter for these label values, for the request path.
+    pub fn sharded(&self, values: &[&str]) -> ShardedCounter {
+        let key = self.0.key(values);
+        let mut counters = lock(&self.0.sharded.counters);
+        let cells = counters.entry(key).or_insert_with(|| {
+            Arc::new(CounterCells {
+                cells: PerShard::new(),
+                out: self.with(values),
+                folded: Mutex::new(0),
+            })
+        });
+        ShardedCounter(Arc::clone(cells))
+    }
+
     /// The counter for these label values (in the family's label order).
     pub fn with(&self, values: &[&str]) -> Counter {
         self.0
@@ -123,9 +254,17 @@ impl GaugeVec {
 
 // === Histogram ===
 
-/// One histogram series (seconds).
+/// One histogram series (seconds, [`DURATION_BUCKETS`]), counted per shard and
+/// summed when rendered.
 #[derive(Clone)]
-pub struct Histogram(metrics::Histogram);
+pub struct Histogram(Arc<PerShard<HistogramCell>>);
+
+#[derive(Default)]
+struct HistogramCell {
+    /// Observations per bucket (not cumulative); the last is above every bound.
+    buckets: [AtomicU64; BUCKETS_NS.len() + 1],
+    sum_ns: AtomicU64,
+}
 
 impl std::fmt::Debug for Histogram {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -136,23 +275,108 @@ impl std::fmt::Debug for Histogram {
 impl Histogram {
     /// Record one duration.
     pub fn observe(&self, d: Duration) {
-        self.0.record(d.as_secs_f64());
+        let Some(cell) = self.0.here() else {
+            return;
+        };
+        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let bucket = BUCKETS_NS
+            .iter()
+            .position(|b| ns <= *b)
+            .unwrap_or(BUCKETS_NS.len());
+        if let Some(b) = cell.buckets.get(bucket) {
+            b.fetch_add(1, Ordering::Relaxed);
+        }
+        cell.sum_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+
+    /// Cumulative counts per bound (the last is `+Inf`, the count) and the sum in
+    /// seconds.
+    fn totals(&self) -> ([u64; BUCKETS_NS.len() + 1], f64) {
+        let mut counts = [0u64; BUCKETS_NS.len() + 1];
+        let mut sum_ns: u128 = 0;
+        for cell in self.0.iter() {
+            for (total, b) in counts.iter_mut().zip(&cell.buckets) {
+                *total += b.load(Ordering::Relaxed);
+            }
+            sum_ns += u128::from(cell.sum_ns.load(Ordering::Relaxed));
+        }
+        let mut running = 0;
+        for c in &mut counts {
+            running += *c;
+            *c = running;
+        }
+        #[allow(clippy::cast_precision_loss)] // a sum of durations: f64 is plenty
+        let sum = sum_ns as f64 / 1e9;
+        (counts, sum)
     }
 }
 
-/// A histogram family with labels.
-#[derive(Debug)]
-pub struct HistogramVec(Family);
+/// A histogram family with labels. vaultgate renders these itself (the exporter's
+/// histograms share one sample buffer per series across every core).
+pub struct HistogramVec {
+    name: &'static str,
+    help: &'static str,
+    labels: &'static [&'static str],
+    /// Series by label values; handles for the same values share one series.
+    series: Mutex<BTreeMap<Vec<String>, Histogram>>,
+}
+
+impl std::fmt::Debug for HistogramVec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HistogramVec")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
 
 impl HistogramVec {
     /// The histogram for these label values.
     pub fn with(&self, values: &[&str]) -> Histogram {
-        Histogram(
-            self.0
-                .recorder
-                .register_histogram(&self.0.key(values), &METADATA),
-        )
+        let values: Vec<String> = values.iter().map(|v| (*v).to_owned()).collect();
+        lock(&self.series)
+            .entry(values)
+            .or_insert_with(|| Histogram(Arc::new(PerShard::new())))
+            .clone()
     }
+
+    /// The family in the text exposition format (nothing while it has no series).
+    fn render(&self, out: &mut String) {
+        let series = lock(&self.series);
+        if series.is_empty() {
+            return;
+        }
+        let name = self.name;
+        let _ = writeln!(out, "# HELP {name} {}", self.help);
+        let _ = writeln!(out, "# TYPE {name} histogram");
+        for (values, h) in series.iter() {
+            let mut labels = String::new();
+            for (k, v) in self.labels.iter().zip(values) {
+                let _ = write!(labels, "{k}=\"{}\",", escape_label(v));
+            }
+            let (counts, sum) = h.totals();
+            let bounds = DURATION_BUCKETS.iter().map(|b| b.to_string());
+            for (le, count) in bounds.chain(["+Inf".to_owned()]).zip(counts) {
+                let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{le}\"}} {count}");
+            }
+            let plain = labels.trim_end_matches(',');
+            let braced = if plain.is_empty() {
+                String::new()
+            } else {
+                format!("{{{plain}}}")
+            };
+            let count = counts.last().copied().unwrap_or(0);
+            let _ = writeln!(out, "{name}_sum{braced} {sum}");
+            let _ = writeln!(out, "{name}_count{braced} {count}");
+        }
+        out.push('\n');
+    }
+}
+
+/// A label value as the exposition format quotes it.
+fn escape_label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 // === Registry ===
@@ -162,21 +386,18 @@ impl HistogramVec {
 pub struct Registry {
     recorder: Arc<PrometheusRecorder>,
     handle: PrometheusHandle,
+    sharded: Arc<Sharded>,
 }
 
 impl Default for Registry {
     fn default() -> Self {
-        let builder = PrometheusBuilder::new();
-        // The buckets are a non-empty constant, so this cannot fail; summaries are
-        // the exporter's fallback if it ever did.
-        let builder = builder
-            .set_buckets(&DURATION_BUCKETS)
-            .unwrap_or_else(|_| PrometheusBuilder::new());
-        let recorder = builder.build_recorder();
+        // Counters and gauges only: histograms are vaultgate's own (`HistogramVec`).
+        let recorder = PrometheusBuilder::new().build_recorder();
         let handle = recorder.handle();
         Registry {
             recorder: Arc::new(recorder),
             handle,
+            sharded: Arc::default(),
         }
     }
 }
@@ -194,6 +415,7 @@ impl Registry {
             name,
             labels,
             recorder: Arc::clone(&self.recorder),
+            sharded: Arc::clone(&self.sharded),
         }
     }
 
@@ -228,20 +450,28 @@ impl Registry {
         help: &'static str,
         labels: &'static [&'static str],
     ) -> Arc<HistogramVec> {
-        Arc::new(HistogramVec(self.family(name, labels, help, |r, k, h| {
-            r.describe_histogram(k, None, h.into());
-        })))
+        let family = Arc::new(HistogramVec {
+            name,
+            help,
+            labels,
+            series: Mutex::new(BTreeMap::new()),
+        });
+        lock(&self.sharded.histograms).push(Arc::clone(&family));
+        family
     }
 
     /// The text exposition (format 0.0.4) of every series.
     pub fn render(&self) -> String {
-        self.handle.render()
-    }
-
-    /// Fold buffered histogram samples into their buckets. Rendering does it too; a
-    /// periodic call bounds the buffer when nobody scrapes.
-    pub fn upkeep(&self) {
-        self.handle.run_upkeep();
+        let counters: Vec<Arc<CounterCells>> =
+            lock(&self.sharded.counters).values().cloned().collect();
+        for c in counters {
+            c.fold();
+        }
+        let mut out = self.handle.render();
+        for h in lock(&self.sharded.histograms).iter() {
+            h.render(&mut out);
+        }
+        out
     }
 }
 
@@ -556,5 +786,93 @@ mod tests {
         assert!(text.contains("vaultgate_request_duration_seconds_count{route=\"cards\"} 1"));
         assert!(text.contains("vaultgate_cvv_swept_total 1"));
         assert!(text.contains("# TYPE vaultgate_tokens_issued_total counter"));
+    }
+
+    #[test]
+    fn sharded_counters_add_up_once_across_threads_handles_and_renders() {
+        let m = Metrics::new();
+        let a = m.requests.sharded(&["cards", "ok"]);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                let a = a.clone();
+                s.spawn(move || {
+                    for _ in 0..1000 {
+                        a.increment(1);
+                    }
+                });
+            }
+        });
+        let line = |text: &str| {
+            text.lines()
+                .find(|l| l.starts_with("vaultgate_requests_total{route=\"cards\",outcome=\"ok\"}"))
+                .map(str::to_owned)
+        };
+        assert_eq!(
+            line(&m.registry.render()).as_deref(),
+            Some("vaultgate_requests_total{route=\"cards\",outcome=\"ok\"} 4000")
+        );
+        // A second handle on the series (a reloaded config's) counts into the same
+        // series; counting outside the shards adds too; a render counts nothing twice.
+        let b = m.requests.sharded(&["cards", "ok"]);
+        b.increment(5);
+        m.requests.inc(&["cards", "ok"]);
+        assert_eq!(
+            line(&m.registry.render()).as_deref(),
+            Some("vaultgate_requests_total{route=\"cards\",outcome=\"ok\"} 4006")
+        );
+        assert_eq!(
+            line(&m.registry.render()).as_deref(),
+            Some("vaultgate_requests_total{route=\"cards\",outcome=\"ok\"} 4006")
+        );
+    }
+
+    #[test]
+    fn histograms_render_cumulative_buckets_sum_and_count() {
+        let m = Metrics::new();
+        let h = m.request_duration.with(&["a\\b\"c"]);
+        for ms in [0, 1, 3, 3, 20_000] {
+            h.observe(Duration::from_millis(ms));
+        }
+        // The same labels: the same series.
+        m.request_duration
+            .with(&["a\\b\"c"])
+            .observe(Duration::from_micros(100));
+        let none = m
+            .registry
+            .histogram_vec("vaultgate_test_seconds", "Unlabelled.", &[]);
+        none.with(&[]).observe(Duration::from_millis(2));
+        let text = m.registry.render();
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("vaultgate_request_duration_seconds"))
+            .collect();
+        let labels = r#"route="a\\b\"c""#;
+        let expect = |le: &str, n: u32| {
+            format!("vaultgate_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {n}")
+        };
+        assert_eq!(lines.first().copied(), Some(expect("0.00025", 2).as_str()));
+        assert!(lines.contains(&expect("0.001", 3).as_str()), "{text}");
+        assert!(lines.contains(&expect("0.0025", 3).as_str()), "{text}");
+        assert!(lines.contains(&expect("0.005", 5).as_str()), "{text}");
+        assert!(lines.contains(&expect("10", 5).as_str()), "{text}");
+        assert!(lines.contains(&expect("+Inf", 6).as_str()), "{text}");
+        assert!(
+            lines.contains(
+                &format!("vaultgate_request_duration_seconds_sum{{{labels}}} 20.0071").as_str()
+            ),
+            "{text}"
+        );
+        assert!(
+            lines.contains(
+                &format!("vaultgate_request_duration_seconds_count{{{labels}}} 6").as_str()
+            ),
+            "{text}"
+        );
+        assert!(text.contains("# TYPE vaultgate_request_duration_seconds histogram\n"));
+        assert!(text.contains("vaultgate_test_seconds_bucket{le=\"0.0025\"} 1\n"));
+        assert!(text.contains("vaultgate_test_seconds_sum 0.002\n"));
+        assert!(text.contains("vaultgate_test_seconds_count 1\n"));
+        // A family with no series renders nothing.
+        assert!(!text.contains("vaultgate_store_operation_duration_seconds"));
     }
 }

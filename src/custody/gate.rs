@@ -3,7 +3,9 @@
 //! without reaching a handler (so nothing is forwarded upstream). The API's health,
 //! readiness and metrics, and the seal endpoints, answer either way.
 
+use std::cell::RefCell;
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
@@ -19,7 +21,7 @@ use crate::auth::Access;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::health::Readiness;
-use crate::inbound::{self, ProxyState};
+use crate::inbound::{self, ProxyState, ShardState};
 use crate::metrics::Metrics;
 use crate::net::ConnInfo;
 use crate::net::body::{Body, error_response, full};
@@ -27,6 +29,23 @@ use crate::outbound::{self, OutboundState};
 use crate::vault::{Vault, WATCH_PERIOD};
 
 type Answer = std::result::Result<Response<Body>, Infallible>;
+
+/// Gives every gate its own id, so a thread's cached handle names the gate it is for.
+static NEXT_GATE: AtomicU64 = AtomicU64::new(1);
+
+/// A thread's handle on a gate's proxy state.
+struct CachedProxy {
+    /// The gate's id.
+    gate: u64,
+    /// The generation of the gate's handler states the handle was made from.
+    generation: u64,
+    /// None while sealed.
+    state: Option<Arc<ShardState>>,
+}
+
+thread_local! {
+    static PROXY: RefCell<Option<CachedProxy>> = const { RefCell::new(None) };
+}
 
 /// The handler states built on one unsealed vault.
 struct Live {
@@ -50,6 +69,11 @@ pub struct Gate {
     swapping: Mutex<()>,
     custody: Arc<Custody>,
     live: ArcSwapOption<Live>,
+    /// This gate, among the process's gates (tests run several).
+    id: u64,
+    /// Bumped after every store into `live`: a thread's handle on the proxy state
+    /// is remade when it moved ([`Gate::proxy`]).
+    generation: AtomicU64,
     /// Run the CVV sweeper while unsealed.
     sweep: bool,
     sweeper: Mutex<Option<JoinHandle<()>>>,
@@ -84,19 +108,63 @@ impl Gate {
             swapping: Mutex::new(()),
             custody,
             live: ArcSwapOption::empty(),
+            id: NEXT_GATE.fetch_add(1, Ordering::Relaxed),
+            generation: AtomicU64::new(0),
             sweep,
             sweeper: Mutex::new(None),
             watch: Mutex::new(None),
         }
     }
 
-    /// The proxy listener's handler.
-    pub async fn proxy(self: Arc<Self>, conn: ConnInfo, req: Request<Incoming>) -> Answer {
-        let live = self.live.load_full();
-        match live {
-            Some(live) => inbound::handle(Arc::clone(&live.proxy), conn, req).await,
-            None => Ok(error_response(&Error::Sealed)),
+    /// The proxy listener's handler. It takes the proxy state through this thread's
+    /// handle ([`ShardState`]): a request writes no reference count that requests
+    /// on other cores write too.
+    pub fn proxy(
+        &self,
+        conn: ConnInfo,
+        req: Request<Incoming>,
+    ) -> impl Future<Output = Answer> + Send + use<> {
+        let state = self.proxy_state();
+        async move {
+            match state {
+                Some(state) => inbound::handle(state, conn, req).await,
+                None => Ok(error_response(&Error::Sealed)),
+            }
         }
+    }
+
+    /// This thread's handle on the proxy state, remade when the states changed since
+    /// it was made (a reload, a seal, an unseal). The generation is read before the
+    /// states and bumped after they are stored, so a handle is never older than the
+    /// generation it is cached under.
+    fn proxy_state(&self) -> Option<Arc<ShardState>> {
+        let generation = self.generation.load(Ordering::Acquire);
+        PROXY.with(|cached| {
+            let mut cached = cached.borrow_mut();
+            if let Some(c) = cached.as_ref()
+                && c.gate == self.id
+                && c.generation == generation
+            {
+                return c.state.clone();
+            }
+            let state = self
+                .live
+                .load()
+                .as_ref()
+                .map(|live| ShardState::new(Arc::clone(&live.proxy)));
+            *cached = Some(CachedProxy {
+                gate: self.id,
+                generation,
+                state: state.clone(),
+            });
+            state
+        })
+    }
+
+    /// Store new handler states (or none) and tell every thread's cached handle.
+    fn set_live(&self, live: Option<Live>) {
+        self.live.store(live.map(Arc::new));
+        self.generation.fetch_add(1, Ordering::Release);
     }
 
     /// The outbound listener's handler.
@@ -204,7 +272,7 @@ impl Gate {
         self.config.store(Arc::new(new));
         self.access.store(access);
         if let Some(live) = live {
-            self.live.store(Some(Arc::new(live)));
+            self.set_live(Some(live));
         }
         Ok(())
     }
@@ -337,7 +405,7 @@ impl Slot for Gate {
             Arc::clone(&vault),
         )?;
         self.readiness.set_upstreams_built(true);
-        self.live.store(Some(Arc::new(live)));
+        self.set_live(Some(live));
         if self.sweep
             && let Some(old) = self.sweeper().replace(spawn_sweeper(Arc::clone(&vault)))
         {
@@ -359,7 +427,7 @@ impl Slot for Gate {
     fn clear(&self) {
         let _swapping = self.swapping();
         self.readiness.set_sealed(true);
-        self.live.store(None);
+        self.set_live(None);
         if let Some(sweeper) = self.sweeper().take() {
             sweeper.abort();
         }

@@ -22,7 +22,7 @@ use hyper::body::Incoming;
 use tracing::Instrument as _;
 
 use crate::config::{Config, GuardMode};
-use crate::metrics::{Counter, Histogram, Metrics};
+use crate::metrics::{Histogram, Metrics, ShardedCounter};
 use crate::net::ConnInfo;
 use crate::net::body::{Body, boxed, error_response, full};
 use crate::net::linger::{self, read_limited, should_linger};
@@ -38,11 +38,45 @@ use stream_guard::{GuardCtx, GuardOutcome, StreamGuard};
 /// Per-route metric handles, resolved once so the hot path does no map lookups.
 #[derive(Debug)]
 struct RouteMetrics {
-    ok: Counter,
+    ok: ShardedCounter,
     duration: Histogram,
     /// `vaultgate_upstream_responses_total` by status class, as in
     /// [`crate::metrics::STATUS_CLASSES`].
-    upstream: [Counter; 5],
+    upstream: [ShardedCounter; 5],
+}
+
+/// The proxy state as one shard's requests hold it. Cloning an `Arc` writes its
+/// reference count, and a count that every core writes for every request is a
+/// cache line they all pull back and forth: requests then wait on each other
+/// without taking any lock. A shard makes this once (and again when the state is
+/// replaced, see `Gate::proxy`), so a request clones a handle whose count only its
+/// shard writes, and the shared state's count is written once per shard. The
+/// stream guard's context, which every guarded body holds, is copied per shard
+/// for the same reason.
+pub struct ShardState {
+    shared: Arc<ProxyState>,
+    /// Per route (by index): a copy of `shared.guards`, this shard's own.
+    guards: Box<[Option<Arc<GuardCtx>>]>,
+}
+
+impl ShardState {
+    /// The calling shard's handle on `shared`.
+    pub fn new(shared: Arc<ProxyState>) -> Arc<ShardState> {
+        let guards = shared
+            .guards
+            .iter()
+            .map(|g| g.as_deref().map(|g| Arc::new(g.clone())))
+            .collect();
+        Arc::new(ShardState { shared, guards })
+    }
+}
+
+impl std::ops::Deref for ShardState {
+    type Target = ProxyState;
+
+    fn deref(&self) -> &ProxyState {
+        &self.shared
+    }
 }
 
 /// Everything the proxy handler needs; shared by all connections.
@@ -86,10 +120,10 @@ impl ProxyState {
         let route_metrics = routes
             .iter()
             .map(|r| RouteMetrics {
-                ok: metrics.requests.with(&[&r.name, "ok"]),
+                ok: metrics.requests.sharded(&[&r.name, "ok"]),
                 duration: metrics.request_duration.with(&[&r.name]),
                 upstream: crate::metrics::STATUS_CLASSES
-                    .map(|class| metrics.upstream_responses.with(&[&r.name, class])),
+                    .map(|class| metrics.upstream_responses.sharded(&[&r.name, class])),
             })
             .collect();
         let leak_hits = metrics.registry.counter_vec(
@@ -139,15 +173,16 @@ impl ProxyState {
 /// What one request's access line says beyond its status.
 #[derive(Debug, Default)]
 struct Seen {
-    route: Option<Arc<str>>,
-    template: Option<Arc<str>>,
+    /// The route's index in the table (its name and template are read from there:
+    /// no reference count written per request).
+    route: Option<usize>,
     upstream_status: Option<u16>,
     upstream_latency: Option<Duration>,
 }
 
 /// The proxy service for one request: its ids, its span, its access line.
 pub async fn handle(
-    state: Arc<ProxyState>,
+    state: Arc<ShardState>,
     conn: ConnInfo,
     req: Request<Incoming>,
 ) -> std::result::Result<Response<Body>, Infallible> {
@@ -169,11 +204,12 @@ pub async fn handle(
         .await;
     ids.answer(response.headers_mut());
     if state.access_log {
+        let route = seen.route.and_then(|i| state.routes.get(i));
         AccessLine {
             listener: "proxy",
-            route: seen.route.as_deref(),
+            route: route.map(|r| &*r.name),
             method: Some(&method),
-            path: Some(seen.template.as_deref().unwrap_or("-")),
+            path: Some(route.map_or("-", |r| &*r.template)),
             status: response.status().as_u16(),
             upstream_status: seen.upstream_status,
             bytes_in,
@@ -189,7 +225,7 @@ pub async fn handle(
 
 /// Route, forward and answer one request (inside its span).
 async fn serve(
-    state: &ProxyState,
+    state: &ShardState,
     conn: ConnInfo,
     req: Request<Incoming>,
     start: Instant,
@@ -204,8 +240,7 @@ async fn serve(
         Ok(None) => return unrouted(state, &parts, body, &Error::NoRoute),
         Err(err) => return unrouted(state, &parts, body, &err),
     };
-    seen.route = Some(Arc::clone(&route.name));
-    seen.template = Some(Arc::clone(&route.template));
+    seen.route = Some(index);
     let method = parts.method.clone();
     let span = tracing::info_span!("proxy", route = %route.name, method = %method);
     let linger = should_linger(&parts);
@@ -321,7 +356,7 @@ async fn sanitized(
 /// Sanitize and send one routed request. `body` is taken when it is handed on; on an
 /// error it holds the unread rest of the client's body, if any.
 async fn forward(
-    state: &ProxyState,
+    state: &ShardState,
     conn: ConnInfo,
     index: usize,
     route: &Route,
@@ -333,6 +368,7 @@ async fn forward(
         .upstreams
         .get(route.upstream)
         .ok_or(Error::Internal("a route names a missing upstream"))?;
+    // This shard's copy: a guarded body clones it.
     let guard = state.guards.get(index).and_then(Option::as_ref);
 
     let (out_body, new_query, outcome) = match &route.rules {

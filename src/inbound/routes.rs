@@ -171,6 +171,11 @@ impl RouteTable {
     }
 
     /// All routes (for metrics registration).
+    /// The route at `index` (as [`RouteTable::find`] numbers them).
+    pub fn get(&self, index: usize) -> Option<&Route> {
+        self.routes.get(index)
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Route> {
         self.routes.iter()
     }

@@ -33,8 +33,9 @@ use crate::vault::Vault;
 /// digits and short separator runs fits.
 pub const MAX_TAIL: usize = 256;
 
-/// What a route's guard needs, built once per route.
-#[derive(Debug)]
+/// What a route's guard needs, built once per route (and copied once per shard, see
+/// [`super::ShardState`]).
+#[derive(Clone, Debug)]
 pub struct GuardCtx {
     pub route: Arc<str>,
     pub mode: GuardMode,

@@ -59,7 +59,8 @@ pub async fn send_tracked(
     }
     // The upstream's own Host; for https the client sets Host (HTTP/1) or
     // :authority (HTTP/2) from the upstream URI.
-    match &upstream.host {
+    let pool = upstream.pool();
+    match &pool.host {
         Some(host) => parts.headers.insert(header::HOST, host.clone()),
         None => parts.headers.remove(header::HOST),
     };
@@ -68,7 +69,6 @@ pub async fn send_tracked(
     parts.version = Version::HTTP_11;
 
     let request = Request::from_parts(parts, body);
-    let pool = upstream.pool();
     // A slot under the upstream's cap first, within the same time limit; the response
     // body holds it until it ends.
     // (Usually a slot is free: taken without arming a timer.)

@@ -153,6 +153,13 @@ pub type HttpClient = Client<HttpsConnector<HttpConnector>, Body>;
 pub struct Pool {
     pub conns: Conns,
     pub slots: Arc<Semaphore>,
+    /// The `Host` header for a plain-HTTP upstream (always HTTP/1.1), set once here
+    /// rather than per request by the client; `None` for `https` (the client sets
+    /// it, or `:authority` on HTTP/2). It and the authority are copied per pool, so
+    /// that cloning them per request writes a reference count only this pool's
+    /// shard uses.
+    pub host: Option<http::HeaderValue>,
+    authority: http::uri::Authority,
 }
 
 /// How a pool reaches its upstream.
@@ -171,10 +178,6 @@ pub struct Upstream {
     /// `http` or `https`.
     pub scheme: http::uri::Scheme,
     pub authority: http::uri::Authority,
-    /// The `Host` header for a plain-HTTP upstream (always HTTP/1.1), set once here
-    /// rather than per request by the client; `None` for `https` (the client sets
-    /// it, or `:authority` on HTTP/2).
-    pub host: Option<http::HeaderValue>,
     /// A path prefix from the URL, without a trailing `/` (often empty).
     pub prefix: String,
     /// The shared runtime's pool (used off any shard).
@@ -231,17 +234,21 @@ impl Upstream {
                 )),
             },
             slots: Arc::new(Semaphore::new(per_pool)),
+            host: plain
+                .then(|| http::HeaderValue::from_str(authority.as_str()).ok())
+                .flatten(),
+            // A copy of its own, not a clone sharing the same bytes.
+            authority: http::uri::Authority::from_maybe_shared(bytes::Bytes::copy_from_slice(
+                authority.as_str().as_bytes(),
+            ))
+            .unwrap_or_else(|_| authority.clone()),
         };
-        let host = plain
-            .then(|| http::HeaderValue::from_str(authority.as_str()).ok())
-            .flatten();
         let shared = pool();
         let shards = (0..shards).map(|_| pool()).collect();
         Ok(Upstream {
             name: cfg.name.clone(),
             scheme,
             authority,
-            host,
             prefix,
             shared,
             shards,
@@ -280,7 +287,7 @@ impl Upstream {
         }
         Uri::builder()
             .scheme(self.scheme.clone())
-            .authority(self.authority.clone())
+            .authority(self.pool().authority.clone())
             .path_and_query(pq)
             .build()
             .map_err(|_| unforwardable())

@@ -37,8 +37,11 @@ async fn reload_under_load_fails_no_request() {
     let new = config_toml(&format!("http://{up}"), &format!("{ROUTES}{NEW_ROUTE}"));
     let server = start(&old).await;
     let addr = server.proxy_addr();
+    // A keep-alive connection served under the old config: its shard holds the
+    // old state until the reload tells it otherwise.
+    let kept = http1();
     assert_eq!(
-        send(&http1(), get(addr, "/fresh/a")).await.status,
+        send(&kept, get(addr, "/fresh/a")).await.status,
         StatusCode::NOT_FOUND
     );
 
@@ -77,9 +80,14 @@ async fn reload_under_load_fails_no_request() {
         total += ok;
     }
     assert!(total > 0);
-    // The changed route serves after the reload.
+    // The changed route serves after the reload, on a new connection and on the
+    // one kept from before.
     assert_eq!(
         send(&http1(), get(addr, "/fresh/a")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(&kept, get(addr, "/fresh/a")).await.status,
         StatusCode::OK
     );
     let text = metrics_text(&server).await;
