@@ -192,11 +192,15 @@ pub async fn handle(
     let ids = RequestIds::take(req.headers_mut());
     let method = req.method().clone();
     let bytes_in = req.body().size_hint().exact();
-    // The span carries the ids only: never paths, queries, headers or bodies.
+    // The span carries the ids, the method and the route (once found) only: never
+    // paths, queries, headers or bodies. One span per request: each costs its
+    // fields' formatting and an enter and exit per poll.
     let span = tracing::info_span!(
         "request",
         request_id = ids.request_id(),
-        trace_id = ids.trace_id()
+        trace_id = ids.trace_id(),
+        method = %method,
+        route = tracing::field::Empty,
     );
     let mut seen = Seen::default();
     let mut response = serve(&state, conn, req, start, &mut seen)
@@ -241,13 +245,11 @@ async fn serve(
         Err(err) => return unrouted(state, &parts, body, &err),
     };
     seen.route = Some(index);
+    tracing::Span::current().record("route", tracing::field::display(&route.name));
     let method = parts.method.clone();
-    let span = tracing::info_span!("proxy", route = %route.name, method = %method);
     let linger = should_linger(&parts);
     let mut body = Some(body);
-    let result = forward(state, conn, index, route, parts, &mut body, seen)
-        .instrument(span)
-        .await;
+    let result = forward(state, conn, index, route, parts, &mut body, seen).await;
     let elapsed = start.elapsed();
     let metrics = state.route_metrics.get(index);
     if let Some(m) = metrics {
