@@ -108,12 +108,30 @@ where
         .spawn(move || {
             SHARD.with(|s| s.set(index + 1));
             let _logging = tracing::dispatcher::set_default(&dispatch);
-            runtime.block_on(serve());
+            // A shard's access lines are written in batches (see `logging::Sink`).
+            crate::logging::hold_lines_on_this_thread();
+            runtime.block_on(async {
+                tokio::select! {
+                    () = serve() => {}
+                    () = flush_logs() => {}
+                }
+            });
             drop(runtime);
+            crate::logging::flush_this_thread();
             let _ = done.send(());
         })
         .map_err(|e| Error::io(format!("start thread {name}"), e))?;
     Ok(())
+}
+
+/// Write the shard's held-back log lines every [`crate::logging::FLUSH_EVERY`].
+async fn flush_logs() {
+    let mut tick = tokio::time::interval(crate::logging::FLUSH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        crate::logging::flush_this_thread();
+    }
 }
 
 #[cfg(test)]

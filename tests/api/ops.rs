@@ -255,3 +255,64 @@ fn check_config_catches_what_serve_would_fail_on() {
         assert!(!ok && err.contains(want), "{want}: {err}");
     }
 }
+
+/// A proxy shard writes its access lines in batches: they reach the log within the
+/// flush interval while the server runs, and none is lost when it stops.
+#[tokio::test]
+async fn proxy_access_lines_arrive_while_serving_and_none_is_lost_at_shutdown() {
+    let (up, echo) = vaultgate::demo::echo::EchoUpstream::start().await.unwrap();
+    let v = VaultDir::init();
+    let (proxy, addr) = (free_port(), free_port());
+    let routes = format!(
+        "[[upstreams]]\nname = \"up\"\nurl = \"http://{up}\"\n\
+         [[routes]]\nname = \"pass\"\nupstream = \"up\"\nmethod = \"*\"\npath = \"/pass/*\"\n"
+    );
+    let config = binary_config(&v, proxy, addr, &routes);
+    let mut child = v.serve(&config);
+    wait_listening(&mut child, proxy, Duration::from_secs(20)).await;
+    let access = |logs: &str| {
+        logs.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["target"] == "vaultgate::access" && v["listener"] == "proxy")
+            .count()
+    };
+
+    // Twenty lines are far below a batch's size: only the shard's timer writes them.
+    let client = http1();
+    for _ in 0..20 {
+        let r = send(&client, pass_get(proxy, "/pass/x")).await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while access(&v.serve_log()) < 20 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the access lines were not written while serving:\n{}",
+            v.serve_log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Stopped right after more requests: their held lines are written on the way out.
+    for _ in 0..30 {
+        let r = send(&client, pass_get(proxy, "/pass/y")).await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    assert!(child.wait().unwrap().success());
+    assert_eq!(access(&v.serve_log()), 50, "{}", v.serve_log());
+    echo.stop().await;
+}
+
+fn pass_get(
+    addr: std::net::SocketAddr,
+    path: &str,
+) -> http::Request<http_body_util::Full<bytes::Bytes>> {
+    http::Request::get(url(addr, path))
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap()
+}
