@@ -7,9 +7,14 @@ use std::cell::RefCell;
 use std::io::Write as _;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 use serde::Deserialize;
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::fmt::{self, MakeWriter};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt as _};
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 use crate::{Error, Result};
 
@@ -40,15 +45,14 @@ pub enum LogFormat {
     Json,
 }
 
-/// Swaps the global subscriber's filter; set by [`init`].
-type SetFilter = Box<dyn Fn(EnvFilter) -> bool + Send + Sync>;
-static RELOAD: std::sync::OnceLock<SetFilter> = std::sync::OnceLock::new();
+/// The global subscriber's filter; set by [`init`], swapped by [`set_level`].
+static FILTER: std::sync::OnceLock<Arc<ArcSwap<Targets>>> = std::sync::OnceLock::new();
 
 /// The level names `log.level` takes.
 const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
 
 /// Check a `log.level`: comma-separated directives, each a level name or
-/// `target=level`. (`EnvFilter` would take `information` as a target name and then
+/// `target=level`. (A filter would take `information` as a target name and then
 /// log nothing.)
 pub fn check_level(level: &str) -> Result<()> {
     let bad = |why: &str| Err(Error::Config(format!("log.level: {why}")));
@@ -74,51 +78,93 @@ pub fn check_level(level: &str) -> Result<()> {
                  (optionally as target=level)");
         }
     }
-    EnvFilter::try_new(level)
-        .map(|_| ())
+    targets(level).map(|_| ())
+}
+
+/// The directives of a `log.level` (spaces around them dropped, levels in lower
+/// case).
+fn targets(level: &str) -> Result<Targets> {
+    let directives: Vec<String> = level
+        .split(',')
+        .map(str::trim)
+        .map(|d| match d.rsplit_once('=') {
+            Some((target, lvl)) => format!("{target}={}", lvl.to_ascii_lowercase()),
+            None => d.to_ascii_lowercase(),
+        })
+        .collect();
+    directives
+        .join(",")
+        .parse::<Targets>()
         .map_err(|e| Error::Config(format!("log.level: not a valid filter: {e}")))
+}
+
+/// The level filter: a default level and `target=level` directives, swapped whole
+/// by [`set_level`]. Whether a span or event is logged is decided once per call
+/// site (and again after a swap), so it takes no lock per span or event: the
+/// `EnvFilter` this replaces took two `RwLock`s, shared by every thread, on each
+/// span's enter and exit (once per poll of a request's future) when spans were on.
+struct Levels(Arc<ArcSwap<Targets>>);
+
+impl<S: tracing::Subscriber> Layer<S> for Levels {
+    fn register_callsite(
+        &self,
+        meta: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        if self.0.load().would_enable(meta.target(), meta.level()) {
+            tracing::subscriber::Interest::always()
+        } else {
+            tracing::subscriber::Interest::never()
+        }
+    }
+
+    fn enabled(&self, meta: &tracing::Metadata<'_>, _: Context<'_, S>) -> bool {
+        self.0.load().would_enable(meta.target(), meta.level())
+    }
+
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        Layer::<S>::max_level_hint(&**self.0.load())
+    }
 }
 
 /// Install the global subscriber. `level` is a filter directive (`info`,
 /// `vaultgate=debug,hyper=warn`); [`set_level`] changes it later.
 pub fn init(format: LogFormat, level: &str) -> Result<()> {
     check_level(level)?;
-    let filter = EnvFilter::try_new(level)
-        .map_err(|e| Error::Config(format!("log.level: not a valid filter: {e}")))?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        // Colour codes only on a terminal: a file or a journal gets plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(Sink);
+    let levels = Arc::new(ArcSwap::from_pointee(targets(level)?));
+    let filter = Levels(Arc::clone(&levels));
+    // Colour codes only on a terminal: a file or a journal gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let registry = tracing_subscriber::registry().with(filter);
     let installed = match format {
-        LogFormat::Text => {
-            let builder = builder.with_filter_reloading();
-            let handle = builder.reload_handle();
-            let _ = RELOAD.set(Box::new(move |f| handle.reload(f).is_ok()));
-            builder.try_init()
-        }
-        LogFormat::Json => {
-            let builder = builder.json().flatten_event(true).with_filter_reloading();
-            let handle = builder.reload_handle();
-            let _ = RELOAD.set(Box::new(move |f| handle.reload(f).is_ok()));
-            builder.try_init()
-        }
+        LogFormat::Text => registry
+            .with(fmt::layer().with_ansi(ansi).with_writer(Sink))
+            .try_init(),
+        LogFormat::Json => registry
+            .with(
+                fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_ansi(ansi)
+                    .with_writer(Sink),
+            )
+            .try_init(),
     };
-    installed.map_err(|_| Error::Internal("a global logger is already installed"))
+    installed.map_err(|_| Error::Internal("a global logger is already installed"))?;
+    let _ = FILTER.set(levels);
+    Ok(())
 }
 
 /// Change the level of the subscriber [`init`] installed (a no-op without one, as in
 /// tests that install their own).
 pub fn set_level(level: &str) -> Result<()> {
     check_level(level)?;
-    let filter = EnvFilter::try_new(level)
-        .map_err(|e| Error::Config(format!("log.level: not a valid filter: {e}")))?;
-    match RELOAD.get() {
-        Some(reload) if !reload(filter) => {
-            Err(Error::Internal("the log filter could not be swapped"))
-        }
-        _ => Ok(()),
+    let new = targets(level)?;
+    if let Some(levels) = FILTER.get() {
+        levels.store(Arc::new(new));
+        // Every call site asks the filter again.
+        tracing::callsite::rebuild_interest_cache();
     }
+    Ok(())
 }
 
 // === Where lines go ===
@@ -242,4 +288,41 @@ pub fn flush_this_thread() {
             held.write_out();
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::Level;
+
+    #[test]
+    fn levels_take_a_default_and_target_directives() {
+        let t = targets("info").unwrap();
+        assert!(t.would_enable("vaultgate::access", &Level::INFO));
+        assert!(t.would_enable("hyper::proto", &Level::WARN));
+        assert!(!t.would_enable("vaultgate::access", &Level::DEBUG));
+
+        let t = targets(" vaultgate=DEBUG , hyper=warn").unwrap();
+        assert!(t.would_enable("vaultgate::inbound", &Level::DEBUG));
+        assert!(!t.would_enable("vaultgate::inbound", &Level::TRACE));
+        assert!(t.would_enable("hyper::proto::h1", &Level::WARN));
+        assert!(!t.would_enable("hyper::proto::h1", &Level::INFO));
+        // No default: other targets are off.
+        assert!(!t.would_enable("sled::pagecache", &Level::ERROR));
+
+        let t = targets("warn,vaultgate::access=info").unwrap();
+        assert!(t.would_enable("vaultgate::access", &Level::INFO));
+        assert!(!t.would_enable("vaultgate::inbound", &Level::INFO));
+        assert!(t.would_enable("sled", &Level::WARN));
+
+        for bad in [
+            "",
+            "information",
+            "vaultgate=loud",
+            "a b=info",
+            "x[span]=info",
+        ] {
+            assert!(check_level(bad).is_err(), "{bad}");
+        }
+    }
 }

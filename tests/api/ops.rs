@@ -18,9 +18,20 @@ fn binary_config(
     api: std::net::SocketAddr,
     rest: &str,
 ) -> std::path::PathBuf {
+    binary_config_at(v, proxy, api, "info", rest)
+}
+
+/// [`binary_config`] with logs at `level`.
+fn binary_config_at(
+    v: &VaultDir,
+    proxy: std::net::SocketAddr,
+    api: std::net::SocketAddr,
+    level: &str,
+    rest: &str,
+) -> std::path::PathBuf {
     let text = format!(
         "[proxy]\nlisten = \"{proxy}\"\n[api]\nlisten = \"{api}\"\n[vault]\nkeyring = \"{}\"\n\
-         data = \"{}\"\ncache_capacity_mb = 16\n[log]\nlevel = \"info\"\nformat = \"json\"\n{rest}\n",
+         data = \"{}\"\ncache_capacity_mb = 16\n[log]\nlevel = \"{level}\"\nformat = \"json\"\n{rest}\n",
         path_str(&v.keyring),
         path_str(&v.data)
     );
@@ -315,4 +326,79 @@ fn pass_get(
     http::Request::get(url(addr, path))
         .body(http_body_util::Full::new(bytes::Bytes::new()))
         .unwrap()
+}
+
+/// `log.level` changes with a SIGHUP: access lines (info) appear once the level is
+/// `info` and stop again at `warn`, in the same process.
+#[tokio::test]
+async fn sighup_changes_the_log_level() {
+    let (up, echo) = vaultgate::demo::echo::EchoUpstream::start().await.unwrap();
+    let v = VaultDir::init();
+    let (proxy, addr) = (free_port(), free_port());
+    let routes = format!(
+        "[[upstreams]]\nname = \"up\"\nurl = \"http://{up}\"\n\
+         [[routes]]\nname = \"pass\"\nupstream = \"up\"\nmethod = \"*\"\npath = \"/pass/*\"\n"
+    );
+    let config = binary_config_at(&v, proxy, addr, "warn", &routes);
+    let mut child = v.serve(&config);
+    wait_listening(&mut child, proxy, Duration::from_secs(20)).await;
+    let access = |logs: &str, path: &str| {
+        logs.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["target"] == "vaultgate::access" && v["path"] == path)
+            .count()
+    };
+    let client = http1();
+    let generation = |n: u32| async move {
+        let text = String::from_utf8(
+            call(addr, "GET", "/metrics", None, serde_json::Value::Null)
+                .await
+                .body
+                .to_vec(),
+        )
+        .unwrap();
+        text.contains(&format!("vaultgate_config_generation {n}"))
+    };
+    let reload = |level: &str, n: u32| {
+        binary_config_at(&v, proxy, addr, level, &routes);
+        let hup = Command::new("kill")
+            .args(["-HUP", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(hup.success());
+        async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while !generation(n).await {
+                assert!(std::time::Instant::now() < deadline, "no reload");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let hit = |path: &'static str| {
+        let client = client.clone();
+        async move {
+            let r = send(&client, pass_get(proxy, path)).await;
+            assert_eq!(r.status, StatusCode::OK);
+        }
+    };
+
+    hit("/pass/*").await;
+    reload("info", 2).await;
+    hit("/pass/*").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while access(&v.serve_log(), "/pass/*") < 1 {
+        assert!(std::time::Instant::now() < deadline, "{}", v.serve_log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    reload("warn", 3).await;
+    hit("/pass/*").await;
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    assert!(child.wait().unwrap().success());
+    // One line: the request at info; none at warn, before or after.
+    assert_eq!(access(&v.serve_log(), "/pass/*"), 1, "{}", v.serve_log());
+    echo.stop().await;
 }

@@ -35,11 +35,18 @@ impl Write for Capture {
 async fn logs_carry_no_paths_queries_headers_or_bodies() {
     let capture = Capture::default();
     let writer = capture.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("vaultgate=trace"))
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let subscriber = tracing_subscriber::registry()
+        .with(
+            "vaultgate=trace"
+                .parse::<tracing_subscriber::filter::Targets>()
+                .unwrap(),
+        )
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(move || writer.clone())
+                .with_ansi(false),
+        );
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let (up, echo) = EchoUpstream::start().await.unwrap();
