@@ -136,7 +136,9 @@ impl Gate {
     /// This thread's handle on the proxy state, remade when the states changed since
     /// it was made (a reload, a seal, an unseal). The generation is read before the
     /// states and bumped after they are stored, so a handle is never older than the
-    /// generation it is cached under.
+    /// generation it is cached under. A worker that serves no request after a reload
+    /// keeps the old states (and their idle upstream connections) until its next
+    /// request.
     fn proxy_state(&self) -> Option<Arc<ShardState>> {
         let generation = self.generation.load(Ordering::Acquire);
         PROXY.with(|cached| {
