@@ -274,19 +274,11 @@ async fn proxy_access_lines_arrive_while_serving_and_none_is_lost_at_shutdown() 
     let (up, echo) = vaultgate::demo::echo::EchoUpstream::start().await.unwrap();
     let v = VaultDir::init();
     let (proxy, addr) = (free_port(), free_port());
-    let routes = format!(
-        "[[upstreams]]\nname = \"up\"\nurl = \"http://{up}\"\n\
-         [[routes]]\nname = \"pass\"\nupstream = \"up\"\nmethod = \"*\"\npath = \"/pass/*\"\n"
-    );
+    let routes = pass_route(up);
     let config = binary_config(&v, proxy, addr, &routes);
     let mut child = v.serve(&config);
     wait_listening(&mut child, proxy, Duration::from_secs(20)).await;
-    let access = |logs: &str| {
-        logs.lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v["target"] == "vaultgate::access" && v["listener"] == "proxy")
-            .count()
-    };
+    let access = |logs: &str| proxy_access_lines(logs, "/pass/*");
 
     // Twenty lines are far below a batch's size: only the shard's timer writes them.
     let client = http1();
@@ -309,14 +301,37 @@ async fn proxy_access_lines_arrive_while_serving_and_none_is_lost_at_shutdown() 
         let r = send(&client, pass_get(proxy, "/pass/y")).await;
         assert_eq!(r.status, StatusCode::OK);
     }
+    stop(&mut child);
+    assert_eq!(access(&v.serve_log()), 50, "{}", v.serve_log());
+    echo.stop().await;
+}
+
+/// An upstream `up` at `addr` and a pass-through route `pass` on `/pass/*` to it.
+fn pass_route(addr: std::net::SocketAddr) -> String {
+    format!(
+        "[[upstreams]]\nname = \"up\"\nurl = \"http://{addr}\"\n\
+         [[routes]]\nname = \"pass\"\nupstream = \"up\"\nmethod = \"*\"\npath = \"/pass/*\"\n"
+    )
+}
+
+/// The proxy's access lines for the route template `path` in a JSON log.
+fn proxy_access_lines(logs: &str, path: &str) -> usize {
+    logs.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| {
+            v["target"] == "vaultgate::access" && v["listener"] == "proxy" && v["path"] == path
+        })
+        .count()
+}
+
+/// SIGTERM, and a clean exit.
+fn stop(child: &mut std::process::Child) {
     let term = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(term.success());
     assert!(child.wait().unwrap().success());
-    assert_eq!(access(&v.serve_log()), 50, "{}", v.serve_log());
-    echo.stop().await;
 }
 
 fn pass_get(
@@ -335,19 +350,10 @@ async fn sighup_changes_the_log_level() {
     let (up, echo) = vaultgate::demo::echo::EchoUpstream::start().await.unwrap();
     let v = VaultDir::init();
     let (proxy, addr) = (free_port(), free_port());
-    let routes = format!(
-        "[[upstreams]]\nname = \"up\"\nurl = \"http://{up}\"\n\
-         [[routes]]\nname = \"pass\"\nupstream = \"up\"\nmethod = \"*\"\npath = \"/pass/*\"\n"
-    );
+    let routes = pass_route(up);
     let config = binary_config_at(&v, proxy, addr, "warn", &routes);
     let mut child = v.serve(&config);
     wait_listening(&mut child, proxy, Duration::from_secs(20)).await;
-    let access = |logs: &str, path: &str| {
-        logs.lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v["target"] == "vaultgate::access" && v["path"] == path)
-            .count()
-    };
     let client = http1();
     let generation = |n: u32| async move {
         let text = String::from_utf8(
@@ -386,19 +392,19 @@ async fn sighup_changes_the_log_level() {
     reload("info", 2).await;
     hit("/pass/*").await;
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while access(&v.serve_log(), "/pass/*") < 1 {
+    while proxy_access_lines(&v.serve_log(), "/pass/*") < 1 {
         assert!(std::time::Instant::now() < deadline, "{}", v.serve_log());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     reload("warn", 3).await;
     hit("/pass/*").await;
-    let term = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(term.success());
-    assert!(child.wait().unwrap().success());
+    stop(&mut child);
     // One line: the request at info; none at warn, before or after.
-    assert_eq!(access(&v.serve_log(), "/pass/*"), 1, "{}", v.serve_log());
+    assert_eq!(
+        proxy_access_lines(&v.serve_log(), "/pass/*"),
+        1,
+        "{}",
+        v.serve_log()
+    );
     echo.stop().await;
 }
