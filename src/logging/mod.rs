@@ -58,12 +58,19 @@ const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
 /// `target=level`. (A filter would take `information` as a target name and then
 /// log nothing.)
 pub fn check_level(level: &str) -> Result<()> {
+    targets(level).map(|_| ())
+}
+
+/// The directives of a `log.level`, checked (see [`check_level`]); spaces around
+/// them are dropped and levels read in any case.
+fn targets(level: &str) -> Result<Targets> {
     let bad = |why: &str| Err(Error::Config(format!("log.level: {why}")));
     if level.trim().is_empty() {
         return bad("empty; use one of trace, debug, info, warn, error, off");
     }
+    let mut directives = Vec::new();
     for directive in level.split(',').map(str::trim) {
-        let lvl = match directive.rsplit_once('=') {
+        let (target, lvl) = match directive.rsplit_once('=') {
             Some((target, lvl)) => {
                 let ok_target = !target.is_empty()
                     && target
@@ -72,29 +79,19 @@ pub fn check_level(level: &str) -> Result<()> {
                 if !ok_target {
                     return bad("a directive is `level` or `target=level`");
                 }
-                lvl
+                (Some(target), lvl.to_ascii_lowercase())
             }
-            None => directive,
+            None => (None, directive.to_ascii_lowercase()),
         };
-        if !LEVELS.contains(&lvl.to_ascii_lowercase().as_str()) {
+        if !LEVELS.contains(&lvl.as_str()) {
             return bad("not a level; use trace, debug, info, warn, error or off \
                  (optionally as target=level)");
         }
+        directives.push(match target {
+            Some(target) => format!("{target}={lvl}"),
+            None => lvl,
+        });
     }
-    targets(level).map(|_| ())
-}
-
-/// The directives of a `log.level` (spaces around them dropped, levels in lower
-/// case).
-fn targets(level: &str) -> Result<Targets> {
-    let directives: Vec<String> = level
-        .split(',')
-        .map(str::trim)
-        .map(|d| match d.rsplit_once('=') {
-            Some((target, lvl)) => format!("{target}={}", lvl.to_ascii_lowercase()),
-            None => d.to_ascii_lowercase(),
-        })
-        .collect();
     directives
         .join(",")
         .parse::<Targets>()
@@ -132,7 +129,6 @@ impl<S: tracing::Subscriber> Layer<S> for Levels {
 /// Install the global subscriber. `level` is a filter directive (`info`,
 /// `vaultgate=debug,hyper=warn`); [`set_level`] changes it later.
 pub fn init(format: LogFormat, level: &str) -> Result<()> {
-    check_level(level)?;
     let levels = Arc::new(ArcSwap::from_pointee(targets(level)?));
     let filter = Levels(Arc::clone(&levels));
     // Colour codes only on a terminal: a file or a journal gets plain text.
@@ -169,7 +165,6 @@ pub fn init(format: LogFormat, level: &str) -> Result<()> {
 /// Change the level of the subscriber [`init`] installed (a no-op without one, as in
 /// tests that install their own).
 pub fn set_level(level: &str) -> Result<()> {
-    check_level(level)?;
     let new = targets(level)?;
     if let Some(levels) = FILTER.get() {
         levels.store(Arc::new(new));
