@@ -70,13 +70,7 @@ async fn api_access_lines_metrics_and_revocation_by_sighup() {
     .await;
     assert_eq!(r.status, StatusCode::OK);
 
-    let metrics = String::from_utf8(
-        call(addr, "GET", "/metrics", None, serde_json::Value::Null)
-            .await
-            .body
-            .to_vec(),
-    )
-    .unwrap();
+    let metrics = metrics_text(addr).await;
     for want in [
         "vaultgate_api_requests_total{endpoint=\"/v1/tokenize\",client=\"svc\",outcome=\"ok\"} 1",
         "vaultgate_api_requests_total{endpoint=\"/v1/detokenize\",client=\"svc\",outcome=\"ok\"} 1",
@@ -117,13 +111,7 @@ async fn api_access_lines_metrics_and_revocation_by_sighup() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let metrics = String::from_utf8(
-        call(addr, "GET", "/metrics", None, serde_json::Value::Null)
-            .await
-            .body
-            .to_vec(),
-    )
-    .unwrap();
+    let metrics = metrics_text(addr).await;
     assert!(
         metrics.contains("vaultgate_config_generation 2"),
         "{metrics}"
@@ -356,13 +344,7 @@ async fn sighup_changes_the_log_level() {
     wait_listening(&mut child, proxy, Duration::from_secs(20)).await;
     let client = http1();
     let generation = |n: u32| async move {
-        let text = String::from_utf8(
-            call(addr, "GET", "/metrics", None, serde_json::Value::Null)
-                .await
-                .body
-                .to_vec(),
-        )
-        .unwrap();
+        let text = metrics_text(addr).await;
         text.contains(&format!("vaultgate_config_generation {n}"))
     };
     let reload = |level: &str, n: u32| {
@@ -407,4 +389,15 @@ async fn sighup_changes_the_log_level() {
         v.serve_log()
     );
     echo.stop().await;
+}
+
+/// The API's `/metrics` text.
+async fn metrics_text(api: std::net::SocketAddr) -> String {
+    String::from_utf8(
+        call(api, "GET", "/metrics", None, serde_json::Value::Null)
+            .await
+            .body
+            .to_vec(),
+    )
+    .unwrap()
 }
