@@ -31,13 +31,9 @@ use crate::net::shard;
 
 pub use metrics::{Counter, Gauge};
 
-/// Histogram buckets, in seconds.
-pub const DURATION_BUCKETS: [f64; 14] = [
-    0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
-];
-
-/// [`DURATION_BUCKETS`] in nanoseconds.
-const BUCKETS_NS: [u64; 14] = [
+/// Histogram buckets (upper bounds, in nanoseconds; rendered in seconds): 0.25 ms
+/// to 10 s.
+pub const BUCKETS_NS: [u64; 14] = [
     250_000,
     500_000,
     1_000_000,
@@ -254,7 +250,7 @@ impl GaugeVec {
 
 // === Histogram ===
 
-/// One histogram series (seconds, [`DURATION_BUCKETS`]), counted per shard and
+/// One histogram series (seconds, [`BUCKETS_NS`]), counted per shard and
 /// summed when rendered.
 #[derive(Clone)]
 pub struct Histogram(Arc<PerShard<HistogramCell>>);
@@ -354,7 +350,9 @@ impl HistogramVec {
                 let _ = write!(labels, "{k}=\"{}\",", escape_label(v));
             }
             let (counts, sum) = h.totals();
-            let bounds = DURATION_BUCKETS.iter().map(|b| b.to_string());
+            let bounds = BUCKETS_NS
+                .iter()
+                .map(|ns| Duration::from_nanos(*ns).as_secs_f64().to_string());
             for (le, count) in bounds.chain(["+Inf".to_owned()]).zip(counts) {
                 let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{le}\"}} {count}");
             }
@@ -443,7 +441,7 @@ impl Registry {
         })))
     }
 
-    /// Declare a histogram family (seconds, [`DURATION_BUCKETS`]).
+    /// Declare a histogram family (seconds, [`BUCKETS_NS`]).
     pub fn histogram_vec(
         &self,
         name: &'static str,
