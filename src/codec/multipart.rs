@@ -12,6 +12,8 @@
 //! - `application/x-www-form-urlencoded`: the form codec;
 //! - anything else (files, images, nested multipart): the byte-level scanner.
 //!
+//! A part without a `Content-Disposition` (RFC 7578 requires one) is refused.
+//!
 //! The document the collector sees is the parts' decoded contents one after another;
 //! [`Layout`] keeps where each part is and how to write it back. A rewritten body is
 //! emitted anew from the parts with the same boundary (headers as they were, contents
@@ -88,6 +90,13 @@ pub(crate) fn split(
     let mut doc = Zeroizing::new(Vec::with_capacity(body.len()));
     let mut parts = Vec::with_capacity(raw.len());
     for (name, headers, data) in raw {
+        // RFC 7578 §4.2: every part has a `Content-Disposition`. multer reads a part
+        // whose header block is empty as if its headers ran to the first blank line
+        // inside its content, and drops what lies between; refusing such a part keeps
+        // the parts the upstream parses the ones scanned here.
+        if !headers.contains_key(http::header::CONTENT_DISPOSITION) {
+            return Err(invalid("a part has no Content-Disposition"));
+        }
         let (content, transfer) = undo_transfer(&headers, &data, max)?;
         let start = doc.len();
         doc.extend_from_slice(&content);

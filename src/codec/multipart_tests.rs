@@ -210,7 +210,20 @@ fn malformed_bodies_are_refused() {
         &format!("{}\r\nContent-Transfer-Encoding: base64", field("a")),
         b"!!!",
     )]);
-    for b in [unterminated, unknown_cte, bad_b64] {
+    // No Content-Disposition; and an empty header block whose content holds a blank
+    // line, which multer would read as the end of the part's headers (found by the
+    // fuzz smoke).
+    let no_disposition = body(&[("Content-Type: text/plain", CARD.as_bytes())]);
+    let mut empty_head = format!("--{B}\r\n\r\nnote\r\n").into_bytes();
+    empty_head.extend_from_slice(field("x").as_bytes());
+    empty_head.extend_from_slice(format!("\r\n\r\n{CARD}\r\n--{B}--\r\n").as_bytes());
+    for b in [
+        unterminated,
+        unknown_cte,
+        bad_b64,
+        no_disposition,
+        empty_head,
+    ] {
         let e = extract(&guard(), req(&b)).err().unwrap();
         assert_eq!(e.code(), "invalid_body", "{e}");
     }
