@@ -4,7 +4,7 @@
 # within about 2 %), for comparing two builds on a shared machine where req/s and CPU time
 # move by 2x between runs.
 #
-#   bench/instructions.sh [--requests N] [--no-build]
+#   bench/instructions.sh [--requests N] [--no-build] [--keep]
 #
 # For each path it starts a fresh vaultgate (one proxy shard) under callgrind in
 # front of nginx, warms up with 200 requests, then counts the user-space
@@ -20,17 +20,20 @@
 # tok_same overstates HMAC: valgrind hides the CPU's SHA extensions, so sha2 falls back
 # to its software SHA-256 (a quarter of a tokenizing request's instructions in one
 # profile; a `perf` profile of the real run shows sha2's SHA-NI code at under 1 %).
-# Needs valgrind, nginx and python3.
+# --keep leaves the callgrind profiles (NAME.cg.1) for callgrind_annotate and prints
+# where they are. Needs valgrind, nginx and python3.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 N=2000
 BUILD=1
+KEEP=0
 while [ $# -gt 0 ]; do
   case $1 in
     --requests) N=$2; shift ;;
     --no-build) BUILD=0 ;;
-    *) echo "usage: $0 [--requests N] [--no-build]" >&2; exit 2 ;;
+    --keep) KEEP=1 ;;
+    *) echo "usage: $0 [--requests N] [--no-build] [--keep]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -49,7 +52,7 @@ PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  rm -rf "$WORK"
+  if [ "$KEEP" = 1 ]; then echo "profiles kept in $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 

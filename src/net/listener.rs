@@ -4,12 +4,14 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use http::{Request, Response};
 use hyper::body::Incoming;
+use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -21,7 +23,7 @@ use tokio_rustls::TlsAcceptor;
 use serde::Deserialize;
 
 use super::body::Body;
-use super::conns::{ConnTable, Registered, Tracked, Watched};
+use super::conns::{ConnSlot, ConnTable, Registered, Tracked, Watched};
 use super::shard::Workers;
 use super::tls::TlsFiles;
 use crate::{Error, Result};
@@ -306,10 +308,19 @@ type Builder = auto::Builder<TokioExecutor>;
 /// A connection served by protocol skips hyper-util's version sniffing. That sniffing
 /// hands the first bytes of a request to HTTP/1 in a read of their own, and HTTP/1's
 /// read buffer then doubles to 16 KiB, which an idle keep-alive connection holds.
+/// HTTP/1 is served by hyper's own builder: hyper-util's would put every read through
+/// its rewind buffer and its connection state (about 1,500 instructions a request).
 struct Builders {
-    http1: Arc<Builder>,
+    http1: Arc<http1::Builder>,
     http2: Arc<Builder>,
     either: Arc<Builder>,
+}
+
+/// The builder that serves one connection.
+#[derive(Clone)]
+enum Serving {
+    Http1(Arc<http1::Builder>),
+    Auto(Arc<Builder>),
 }
 
 /// What a connection speaks, as far as is known before it is served.
@@ -321,12 +332,12 @@ enum Proto {
 }
 
 impl Builders {
-    fn pick(&self, proto: Proto) -> Arc<Builder> {
-        Arc::clone(match proto {
-            Proto::Http1 => &self.http1,
-            Proto::Http2 => &self.http2,
-            Proto::Unknown => &self.either,
-        })
+    fn pick(&self, proto: Proto) -> Serving {
+        match proto {
+            Proto::Http1 => Serving::Http1(Arc::clone(&self.http1)),
+            Proto::Http2 => Serving::Auto(Arc::clone(&self.http2)),
+            Proto::Unknown => Serving::Auto(Arc::clone(&self.either)),
+        }
     }
 }
 
@@ -348,8 +359,11 @@ impl Shared {
         // (`ConnSlot::idle_expired`): hyper's timer would also close a keep-alive
         // connection idle for longer than a head may take, and costs a timer armed and
         // cancelled per request.
-        let mut http1 = builder.clone().http1_only();
-        http1.http1().header_read_timeout(None);
+        let mut http1 = http1::Builder::new();
+        http1
+            .timer(TokioTimer::new())
+            .header_read_timeout(None)
+            .keep_alive(true);
         Shared {
             builders: Arc::new(Builders {
                 http1: Arc::new(http1),
@@ -407,7 +421,7 @@ async fn accept_loop<H, F>(
         let builders = Arc::clone(&builders);
         let mut conn = Conn {
             name,
-            builder: Arc::clone(&builders.either),
+            builder: Serving::Auto(Arc::clone(&builders.either)),
             registered: table.register(),
             shutdown: shutdown.clone(),
             first: options.header_read_timeout,
@@ -532,7 +546,7 @@ fn refuse(stream: TcpStream, tls: bool) {
 /// One accepted connection and what serving it needs.
 struct Conn {
     name: &'static str,
-    builder: Arc<auto::Builder<TokioExecutor>>,
+    builder: Serving,
     registered: Registered,
     shutdown: watch::Receiver<bool>,
     first: Duration,
@@ -572,9 +586,26 @@ impl Conn {
             }
         });
         let watched = self.head.map(|_| Arc::clone(&slot));
-        let conn = self
-            .builder
-            .serve_connection(TokioIo::new(Watched::new(io, watched)), service);
+        let io = TokioIo::new(Watched::new(io, watched));
+        match self.builder.clone() {
+            Serving::Http1(b) => {
+                let conn = b.serve_connection(io, service);
+                self.drive(conn, &slot, |c| c.graceful_shutdown()).await;
+            }
+            Serving::Auto(b) => {
+                let conn = b.serve_connection(io, service);
+                self.drive(conn, &slot, |c| c.graceful_shutdown()).await;
+            }
+        }
+    }
+
+    /// Run `conn` to its end, asking it to finish (`shutdown`) when the connection
+    /// idles out, is evicted, or the listener stops.
+    async fn drive<C, E>(&mut self, conn: C, slot: &ConnSlot, shutdown: impl Fn(Pin<&mut C>))
+    where
+        C: Future<Output = std::result::Result<(), E>>,
+        E: std::fmt::Display,
+    {
         tokio::pin!(conn);
         let idle = slot.idle_expired(self.first, self.idle, self.head);
         tokio::pin!(idle);
@@ -592,18 +623,18 @@ impl Conn {
                 }
                 () = &mut idle, if !closing => {
                     tracing::debug!(listener = self.name, "idle connection closed");
-                    conn.as_mut().graceful_shutdown();
+                    shutdown(conn.as_mut());
                     closing = true;
                     close_by.as_mut().reset(tokio::time::Instant::now() + CLOSE_GRACE);
                 }
                 () = slot.evicted(), if !closing => {
                     tracing::debug!(listener = self.name, "idle connection closed to make room");
-                    conn.as_mut().graceful_shutdown();
+                    shutdown(conn.as_mut());
                     closing = true;
                     close_by.as_mut().reset(tokio::time::Instant::now() + CLOSE_GRACE);
                 }
                 () = stopped(&mut self.shutdown), if !stopping && !closing => {
-                    conn.as_mut().graceful_shutdown();
+                    shutdown(conn.as_mut());
                     stopping = true;
                 }
                 () = &mut close_by, if closing => return,
