@@ -14,9 +14,11 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 
 use crate::{Error, Result};
 
+mod clock;
 mod sink;
 mod text;
 
+use clock::Clock;
 use sink::Sink;
 pub use sink::{FLUSH_EVERY, flush_this_thread, hold_lines_on_this_thread};
 use text::TextFields;
@@ -137,12 +139,18 @@ pub fn init(format: LogFormat, level: &str) -> Result<()> {
     let installed = match format {
         // Colours only on a terminal; without, the fields are written directly.
         LogFormat::Text if ansi => registry
-            .with(fmt::layer().with_ansi(true).with_writer(Sink))
+            .with(
+                fmt::layer()
+                    .with_ansi(true)
+                    .with_timer(Clock)
+                    .with_writer(Sink),
+            )
             .try_init(),
         LogFormat::Text => registry
             .with(
                 fmt::layer()
                     .with_ansi(false)
+                    .with_timer(Clock)
                     .fmt_fields(TextFields)
                     .with_writer(Sink),
             )
@@ -153,6 +161,7 @@ pub fn init(format: LogFormat, level: &str) -> Result<()> {
                     .json()
                     .flatten_event(true)
                     .with_ansi(ansi)
+                    .with_timer(Clock)
                     .with_writer(Sink),
             )
             .try_init(),

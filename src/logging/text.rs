@@ -68,12 +68,66 @@ impl fmt::Display for Sources<'_> {
     }
 }
 
+impl TextVisitor<'_> {
+    /// Write `name=` for a field that is not the message; false if it is not to be
+    /// written (or writing failed).
+    fn name(&mut self, field: &Field) -> bool {
+        if !self.start(field) {
+            return false;
+        }
+        let name = field.name();
+        let name = name.strip_prefix("r#").unwrap_or(name);
+        self.result = self
+            .writer
+            .write_str(name)
+            .and_then(|()| self.writer.write_char('='));
+        self.result.is_ok()
+    }
+
+    fn integer(&mut self, field: &Field, value: impl itoa::Integer) {
+        if self.name(field) {
+            self.result = self.writer.write_str(itoa::Buffer::new().format(value));
+        }
+    }
+}
+
+/// Whether `Debug` writes `s` as it is between quotes: printable ASCII but for `"`
+/// and `\` (what an id, a route name or a template holds).
+fn debug_is_plain(s: &str) -> bool {
+    s.bytes()
+        .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
+}
+
+/// Numbers, booleans and plain strings are written directly, as their `Debug` form
+/// reads; everything else through `Debug`.
 impl Visit for TextVisitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "message" {
             self.record_debug(field, &format_args!("{value}"));
+        } else if debug_is_plain(value) {
+            if self.name(field) {
+                self.result = self
+                    .writer
+                    .write_char('"')
+                    .and_then(|()| self.writer.write_str(value))
+                    .and_then(|()| self.writer.write_char('"'));
+            }
         } else {
             self.record_debug(field, &value);
+        }
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.integer(field, value);
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.integer(field, value);
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        if self.name(field) {
+            self.result = self.writer.write_str(if value { "true" } else { "false" });
         }
     }
 
@@ -103,7 +157,10 @@ impl Visit for TextVisitor<'_> {
             write!(Escaping(&mut self.writer), "{value:?}")
         } else {
             let name = name.strip_prefix("r#").unwrap_or(name);
-            write!(self.writer, "{name}={value:?}")
+            self.writer
+                .write_str(name)
+                .and_then(|()| self.writer.write_char('='))
+                .and_then(|()| write!(self.writer, "{value:?}"))
         };
     }
 }
@@ -196,6 +253,15 @@ mod tests {
                 target: "vaultgate::access",
                 status = 200u16,
                 path = "/pass/*",
+                quoted = "a \"b\" \\ c",
+                tab = "a\tb",
+                accent = "café",
+                negative = -12i64,
+                big = u64::MAX,
+                flag = true,
+                off = false,
+                ratio = 0.5f64,
+                absent = Option::<u64>::None,
                 r#type = "card",
                 latency_us = 12u64,
                 error = &err as &(dyn std::error::Error + 'static),
@@ -213,7 +279,10 @@ mod tests {
         assert!(
             ours.contains(
                 "INFO request{request_id=\"abc\" method=POST}: vaultgate::access: access \
-                 status=200 path=\"/pass/*\" type=\"card\" latency_us=12 error=boom"
+                 status=200 path=\"/pass/*\" quoted=\"a \\\"b\\\" \\\\ c\" tab=\"a\\tb\""
+            ) && ours.contains(
+                "negative=-12 big=18446744073709551615 flag=true off=false ratio=0.5 \
+                 type=\"card\" latency_us=12 error=boom"
             ),
             "{ours}"
         );
