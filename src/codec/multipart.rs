@@ -18,7 +18,9 @@
 //! [`Layout`] keeps where each part is and how to write it back. A rewritten body is
 //! emitted anew from the parts with the same boundary (headers as they were, contents
 //! re-encoded with their transfer encoding); a preamble or epilogue is dropped, so
-//! the upstream gets exactly what was scanned.
+//! the upstream gets exactly what was scanned. A rewritten body is read back before it
+//! goes: one whose parts do not read back as written (a re-encoded content that now
+//! holds the boundary) is refused.
 
 use std::future::Future;
 use std::ops::Range;
@@ -103,17 +105,10 @@ pub(crate) fn split(
         if doc.len() > max {
             return Err(Error::BodyTooLarge { limit: max });
         }
-        let mut head = Vec::new();
-        for (n, v) in &headers {
-            head.extend_from_slice(n.as_str().as_bytes());
-            head.extend_from_slice(b": ");
-            head.extend_from_slice(v.as_bytes());
-            head.extend_from_slice(b"\r\n");
-        }
         parts.push(Part {
             name,
             kind: kind_of(&headers),
-            head,
+            head: head_of(&headers),
             range: start..doc.len(),
             transfer,
         });
@@ -308,7 +303,41 @@ pub(crate) fn emit(layout: &Layout, contents: &[Zeroizing<Vec<u8>>]) -> Result<V
     out.extend_from_slice(b"--");
     out.extend_from_slice(layout.boundary.as_bytes());
     out.extend_from_slice(b"--\r\n");
+    reads_back(layout, contents, &out)?;
     Ok(out)
+}
+
+/// Check that `out` reads back as the parts it was written from: the same number of
+/// parts, each with its header block and, once its transfer encoding is undone, its
+/// content. A re-encoded content can hold the boundary where the original did not:
+/// quoted-printable writes a line break before a `--boundary` that followed a bare
+/// `\n`, or a soft line break can fall just before one. An upstream would then read
+/// other parts, with other headers, than the ones scanned here; such a body is refused.
+fn reads_back(layout: &Layout, contents: &[Zeroizing<Vec<u8>>], out: &[u8]) -> Result<()> {
+    let differs = || invalid("a part would not read back as it is written");
+    let raw = read_parts(&layout.boundary, out, out.len()).map_err(|_| differs())?;
+    if raw.len() != layout.parts.len() {
+        return Err(differs());
+    }
+    for ((_, headers, data), (part, content)) in raw.iter().zip(layout.parts.iter().zip(contents)) {
+        let (decoded, _) = undo_transfer(headers, data, out.len()).map_err(|_| differs())?;
+        if decoded.as_slice() != content.as_slice() || head_of(headers) != part.head {
+            return Err(differs());
+        }
+    }
+    Ok(())
+}
+
+/// A part's header block as it is written back: `name: value\r\n` per header.
+fn head_of(headers: &http::HeaderMap) -> Vec<u8> {
+    let mut head = Vec::new();
+    for (n, v) in headers {
+        head.extend_from_slice(n.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(v.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    head
 }
 
 #[cfg(test)]

@@ -260,3 +260,30 @@ fn nothing_found_means_unchanged() {
     let e = extract(&q2_auto(), req(&amb)).err().unwrap();
     assert_eq!(e.code(), "ambiguous_sensitive_field");
 }
+
+#[test]
+fn a_rewrite_that_would_not_read_back_is_refused() {
+    // A quoted-printable part whose content has a bare `\n` before a line that looks
+    // like the boundary, and a base64 "part" after it holding a card. Read here, it is
+    // one part. Re-encoded, the `\n` becomes a line break, so an upstream would read
+    // a second part and decode the card from its base64.
+    let hidden = STANDARD.encode(CARD);
+    let content = format!(
+        "card {CARD}\n--{B}\r\nContent-Disposition: form-data; name=\"evil\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{hidden}"
+    );
+    let b = body(&[(
+        &format!(
+            "{}\r\nContent-Type: application/octet-stream\r\n\
+             Content-Transfer-Encoding: quoted-printable",
+            field("note")
+        ),
+        content.as_bytes(),
+    )]);
+    let x = extract(&guard(), req(&b)).unwrap();
+    let n = x.findings().len();
+    assert!(n >= 1, "the visible card");
+    let toks: Vec<Option<String>> = (0..n).map(|i| Some(format!("tok{i}"))).collect();
+    let e = x.apply(&toks).err().expect("refused");
+    assert_eq!(e.code(), "invalid_body", "{e}");
+}
