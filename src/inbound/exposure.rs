@@ -14,7 +14,27 @@ use crate::sensitive::DataClass;
 use crate::vault::Vault;
 
 /// The digits of one card-shaped hit (separators removed). Zeroized on drop.
-pub type HitDigits = Zeroizing<String>;
+pub struct HitDigits {
+    digits: Zeroizing<String>,
+    /// The hit's text is ASCII digits alone, as this vault writes its tokens.
+    plain: bool,
+}
+
+impl std::ops::Deref for HitDigits {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.digits
+    }
+}
+
+impl HitDigits {
+    /// Whether the hit was written as digits alone (no separators, no other
+    /// script's digits): only such a hit can be one of our tokens.
+    pub fn is_plain(&self) -> bool {
+        self.plain
+    }
+}
 
 /// Push the digits of every hit in `text` onto `out`; `ranges` is scratch space.
 pub fn collect_hits(text: &[u8], ranges: &mut Vec<Range<usize>>, out: &mut Vec<HitDigits>) {
@@ -30,14 +50,16 @@ pub fn collect_hits(text: &[u8], ranges: &mut Vec<Range<usize>>, out: &mut Vec<H
 
 /// The digits of one hit.
 pub fn digits(text: &[u8], hit: Range<usize>) -> HitDigits {
-    Zeroizing::new(
-        text.get(hit)
-            .unwrap_or_default()
-            .iter()
-            .filter(|b| b.is_ascii_digit())
-            .map(|b| char::from(*b))
-            .collect(),
-    )
+    let text = text.get(hit).unwrap_or_default();
+    HitDigits {
+        digits: Zeroizing::new(
+            text.iter()
+                .filter(|b| b.is_ascii_digit())
+                .map(|b| char::from(*b))
+                .collect(),
+        ),
+        plain: text.iter().all(u8::is_ascii_digit),
+    }
 }
 
 /// The hits in a text, as digits.
@@ -49,8 +71,17 @@ pub fn hits(text: &[u8]) -> Vec<HitDigits> {
 
 /// Whether every hit is a token this vault issued (and not itself a card number it
 /// holds). A store error counts as "not ours": the guard fails closed.
+///
+/// A hit written with separators is never ours: tokens are written as digits alone,
+/// and the guard takes the longest card-shaped run of digit groups, so a token-shaped
+/// run such as `30000053948067,0` can hold a card (`30000053948067`) that an upstream
+/// splitting at the comma would read (found by the pipeline fuzz target).
 pub async fn all_ours(vault: &Vault, hits: &[HitDigits]) -> bool {
     for digits in hits {
+        if !digits.is_plain() {
+            return false;
+        }
+        let digits: &str = digits;
         let ours = match vault.is_issued(digits).await {
             Ok(true) => !vault
                 .holds_value(DataClass::Pan, digits)

@@ -2,7 +2,6 @@
 //! find, make the tokens durable, re-encode.
 
 use bytes::Bytes;
-use zeroize::Zeroizing;
 
 use crate::codec::{self, Extraction, RequestParts};
 use crate::error::{Error, Result};
@@ -120,11 +119,17 @@ pub async fn sanitize(
     })
 }
 
-/// Whether a leak-guard hit is one of our tokens rather than a card: issued by this
-/// vault and not itself a card number this vault holds.
+/// Whether a leak-guard hit is one of our tokens rather than a card: written as
+/// digits alone (as tokens are; see [`exposure::all_ours`] for why a hit with
+/// separators never is), issued by this vault, and not itself a card number this
+/// vault holds.
+///
+/// [`exposure::all_ours`]: super::exposure::all_ours
 async fn leak_is_our_token(vault: &Vault, raw: &str) -> Result<bool> {
-    let compact = Zeroizing::new(raw.chars().filter(char::is_ascii_digit).collect::<String>());
-    Ok(vault.is_issued(&compact).await? && !vault.holds_value(DataClass::Pan, &compact).await?)
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(false);
+    }
+    Ok(vault.is_issued(raw).await? && !vault.holds_value(DataClass::Pan, raw).await?)
 }
 
 async fn tokenize_findings(

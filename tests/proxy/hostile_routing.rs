@@ -452,6 +452,115 @@ async fn our_own_tokens_pass_the_streaming_guard() {
     server.stop().await;
 }
 
+/// Whether ASCII digits pass the Luhn check.
+fn luhn_ok(digits: &str) -> bool {
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 1 {
+                if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+/// `payload` with the Luhn check digit appended.
+fn luhn_complete(payload: &str) -> String {
+    (0..10)
+        .map(|d| format!("{payload}{d}"))
+        .find(|c| luhn_ok(c))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_token_written_with_separators_is_not_ours() {
+    // The guard takes the longest card-shaped run of digit groups. A token of this
+    // vault written as "<its first 13 digits>,<its last 3>" is such a run, but when
+    // those 13 digits are themselves a card (a 13-digit Visa), an upstream that splits
+    // at the comma reads that card. Found by the pipeline fuzz target.
+    let (server, echo) = start_with("").await;
+    let addr = server.proxy_addr();
+    let client = http1();
+    let json = [("content-type", "application/json")];
+    let mut found = None;
+    for i in 0..300 {
+        let card = luhn_complete(&format!("424242{i:09}"));
+        let r = request(
+            &client,
+            addr,
+            "POST",
+            "/v1/payment",
+            &json,
+            card_json(&card),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK);
+        let body: serde_json::Value =
+            serde_json::from_slice(&echo.received().last().unwrap().body).unwrap();
+        let token = body["cardNumber"].as_str().unwrap().to_owned();
+        if token.len() == 16 && luhn_ok(&token[..13]) {
+            found = Some(token);
+            break;
+        }
+    }
+    let token = found.expect("one token in ten has a Luhn-valid 13-digit prefix");
+    let (card, rest) = token.split_at(13);
+    let forwarded = echo.received().len();
+    // The token as it was issued passes; split at a separator, it does not.
+    let r = request(
+        &client,
+        addr,
+        "POST",
+        "/refunds",
+        &json,
+        format!(r#"{{"card":"{token}"}}"#),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    for (method, path, body) in [
+        (
+            "POST",
+            "/refunds".to_owned(),
+            format!(r#"{{"card":"{card},{rest}"}}"#),
+        ),
+        (
+            "POST",
+            "/refunds".to_owned(),
+            format!(r#"{{"card":"{card} {rest}"}}"#),
+        ),
+        ("GET", format!("/refunds?card={card},{rest}"), String::new()),
+    ] {
+        let r = request(&client, addr, method, &path, &json, body).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{method} {path}");
+        assert_eq!(r.json()["error"]["code"], "card_number_detected");
+    }
+    assert_eq!(
+        echo.received().len(),
+        forwarded + 1,
+        "only the plain token went on"
+    );
+    // On a tokenizing route, the split token in a free field is taken for a card
+    // and tokenized, not passed on as ours.
+    let body = format!(
+        r#"{{"paymentType":"card","cardNumber":"{}","note":"{card},{rest}"}}"#,
+        CARDS[2]
+    );
+    let r = request(&client, addr, "POST", "/v1/payment", &json, body).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let sent = String::from_utf8_lossy(&echo.received().last().unwrap().body).into_owned();
+    assert!(
+        !sent.contains(card),
+        "the 13-digit card reached the upstream: {sent}"
+    );
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn headers_cookies_and_paths_are_scanned_where_the_route_asks() {
     let (server, echo) = start_with("").await;
