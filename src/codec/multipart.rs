@@ -294,9 +294,19 @@ pub(crate) fn emit(layout: &Layout, contents: &[Zeroizing<Vec<u8>>]) -> Result<V
         match &part.transfer {
             Transfer::Identity => out.extend_from_slice(content),
             Transfer::Base64(style) => out.extend_from_slice(&base64::encode(content, style)),
-            Transfer::QuotedPrintable => {
-                out.extend_from_slice(&quoted_printable::encode(content.as_slice()));
-            }
+            // Without soft line breaks: one could fall inside a run of digits, and a
+            // reader that does not undo the encoding would see a card-shaped piece
+            // of a longer number (found by the multipart fuzz target). The content's
+            // own line breaks stay.
+            Transfer::QuotedPrintable => out.extend_from_slice(
+                quoted_printable::encode_with_options(
+                    content.as_slice(),
+                    quoted_printable::Options::default()
+                        .input_mode(quoted_printable::InputMode::Text)
+                        .line_length_limit(usize::MAX),
+                )
+                .as_bytes(),
+            ),
         }
         out.extend_from_slice(b"\r\n");
     }
