@@ -1,7 +1,8 @@
 //! The leak guard inside one field: what a backend could read as a card number
 //! beyond the digits written in the field's text.
 //!
-//! - A JSON number is read as the integer it denotes (`4.242424242424242e15`).
+//! - A JSON number is read as the integer it denotes (`4.242424242424242e15`), and a
+//!   number with a fraction or an exponent also as the digits it is written with.
 //! - Nested encodings are decoded, down to `limits.max_decode_depth` layers
 //!   (default [`DEFAULT_DECODE_DEPTH`]): a JSON document inside a string, base64
 //!   runs, and `\u`/`\x` escapes, HTML character references and percent-encoding.
@@ -65,6 +66,11 @@ pub fn scan_leaf(
         if let Some(digits) = integer_digits(text) {
             found.card_if_shaped(&digits);
         }
+        // The literal's own digits too: `3e30000078374067` or `4242424242424242.5`
+        // is no card as a value, but its text holds one for whoever reads the body
+        // as text (found by the pipeline fuzz target). A number written so is no
+        // place for a token: such a hit is refused, not replaced.
+        guard::scan_hits(text.as_bytes(), |hit| found.push(hit.digits()));
         return;
     }
     let bytes = text.as_bytes();

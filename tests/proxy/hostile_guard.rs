@@ -252,6 +252,14 @@ async fn cards_in_any_spelling_never_reach_the_upstream() {
             "{\"n\":3.78282246310005E14}".into(),
         ),
         (
+            "a card written as the exponent",
+            "{\"n\":3e30000078374067}".into(),
+        ),
+        (
+            "a card written before a fraction",
+            format!("{{\"n\":{card}.5}}"),
+        ),
+        (
             "JSON in a string, \\u-escaped digits",
             json_string(&format!("{{\"card\":\"{esc}\"}}")),
         ),

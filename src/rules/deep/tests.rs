@@ -37,14 +37,21 @@ fn numbers_are_read_as_integers() {
     }
     // A plain integer is replaced in place, as before.
     assert_eq!(leaf(CARD, Leaf::Number), (vec![CARD.to_owned()], vec![]));
-    for lit in [
-        "4.2424242424242425e15",
-        "1e400",
-        "1e-400",
-        "12.5",
-        "4242424242424242e5",
-    ] {
+    for lit in ["4.2424242424242425e15", "1e400", "1e-400", "12.5"] {
         assert_eq!(leaf(lit, Leaf::Number), (vec![], vec![]), "{lit}");
+    }
+    // No card as a value, but written with one: refused too.
+    for (lit, card) in [
+        ("4242424242424242e5", CARD),
+        ("4242424242424242.5", CARD),
+        ("3e30000078374067", "30000078374067"),
+        ("1.5e-4242424242424242", CARD),
+    ] {
+        assert_eq!(
+            leaf(lit, Leaf::Number),
+            (vec![], vec![card.to_owned()]),
+            "{lit}"
+        );
     }
     assert_eq!(integer_digits("1.5e1").as_deref(), Some(&b"15"[..]));
     assert_eq!(integer_digits("0e0").as_deref(), Some(&b""[..]));
