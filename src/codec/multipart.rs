@@ -36,6 +36,7 @@ use super::form::{self, FormPath};
 use super::json;
 use super::media::{self, Media};
 use crate::error::{Error, Result};
+use crate::rules::guard;
 use crate::rules::path::FieldPath;
 
 fn invalid(what: &str) -> Error {
@@ -314,7 +315,34 @@ pub(crate) fn emit(layout: &Layout, contents: &[Zeroizing<Vec<u8>>]) -> Result<V
     out.extend_from_slice(layout.boundary.as_bytes());
     out.extend_from_slice(b"--\r\n");
     reads_back(layout, contents, &out)?;
+    shows_nothing_new(layout, contents, &out)?;
     Ok(out)
+}
+
+/// Check that a reader who does not undo the transfer encodings sees no card-shaped
+/// number in `out` that the parts' contents, heads or boundary do not hold. An
+/// escape's hex digits next to a run of digits can make one: `=D4` then
+/// `242424142424` reads as `4242424142424` (found by the multipart fuzz target).
+fn shows_nothing_new(layout: &Layout, contents: &[Zeroizing<Vec<u8>>], out: &[u8]) -> Result<()> {
+    let mut held: Vec<Zeroizing<Vec<u8>>> = Vec::new();
+    let mut hold = |text: &[u8]| {
+        guard::scan_hits(text, |hit| held.push(Zeroizing::new(hit.digits().to_vec())));
+    };
+    hold(layout.boundary.as_bytes());
+    for (part, content) in layout.parts.iter().zip(contents) {
+        hold(&part.head);
+        hold(content);
+    }
+    let mut new = false;
+    guard::scan_hits(out, |hit| {
+        new |= !held.iter().any(|h| h.as_slice() == hit.digits());
+    });
+    if new {
+        return Err(invalid(
+            "a part, as written, would show a card number its content does not hold",
+        ));
+    }
+    Ok(())
 }
 
 /// Check that `out` reads back as the parts it was written from: the same number of

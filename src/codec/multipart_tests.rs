@@ -284,7 +284,11 @@ fn a_rewrite_that_would_not_read_back_is_refused() {
     let n = x.findings().len();
     assert!(n >= 1, "the visible card");
     let toks: Vec<Option<String>> = (0..n).map(|i| Some(format!("tok{i}"))).collect();
-    let Err(e) = x.apply(&toks) else {
+    let r = x.apply(&toks);
+    if let Ok(o) = &r {
+        eprintln!("TMPOUT {:?}", o.body);
+    }
+    let Err(e) = r else {
         panic!("the rewrite went through");
     };
     assert_eq!(e.code(), "invalid_body", "{e}");
@@ -308,4 +312,29 @@ fn quoted_printable_is_written_without_soft_line_breaks() {
     assert!(!text.contains("=\r\n"), "{text}");
     assert!(text.contains(&"2".repeat(120)), "{text}");
     assert!(!text.contains(CARD), "{text}");
+}
+
+#[test]
+fn a_rewrite_that_would_show_a_new_card_number_is_refused() {
+    // Byte 0xD4 is written `=D4`; its last hex digit leads the twelve digits after
+    // it, so a reader that does not decode the part sees 4242424142424, a 13-digit
+    // Visa number that the decoded content does not hold. In the input a soft line
+    // break keeps them apart; the rewrite writes none.
+    let content = format!("card {CARD} x=D42424241=\r\n42424");
+    let b = body(&[(
+        &format!(
+            "{}\r\nContent-Type: application/octet-stream\r\n\
+             Content-Transfer-Encoding: quoted-printable",
+            field("note")
+        ),
+        content.as_bytes(),
+    )]);
+    let x = extract(&guard(), req(&b)).unwrap();
+    let n = x.findings().len();
+    assert_eq!(n, 1, "the card written as it is");
+    let toks: Vec<Option<String>> = (0..n).map(|i| Some(format!("tok{i}"))).collect();
+    let Err(e) = x.apply(&toks) else {
+        panic!("the rewrite went through");
+    };
+    assert_eq!(e.code(), "invalid_body", "{e}");
 }
