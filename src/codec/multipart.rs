@@ -321,8 +321,9 @@ pub(crate) fn emit(layout: &Layout, contents: &[Zeroizing<Vec<u8>>]) -> Result<V
 
 /// Check that a reader who does not undo the transfer encodings sees no card-shaped
 /// number in `out` that the parts' contents, heads or boundary do not hold. An
-/// escape's hex digits next to a run of digits can make one: `=D4` then
-/// `242424142424` reads as `4242424142424` (found by the multipart fuzz target).
+/// escape's hex digits next to a run of digits can make one: the `4` of `=D4`
+/// leads the twelve digits after it into a 13-digit number (found by the multipart
+/// fuzz target).
 fn shows_nothing_new(layout: &Layout, contents: &[Zeroizing<Vec<u8>>], out: &[u8]) -> Result<()> {
     let mut held: Vec<Zeroizing<Vec<u8>>> = Vec::new();
     let mut hold = |text: &[u8]| {

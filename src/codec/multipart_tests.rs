@@ -261,6 +261,30 @@ fn nothing_found_means_unchanged() {
     assert_eq!(e.code(), "ambiguous_sensitive_field");
 }
 
+/// A body of one quoted-printable part that no codec reads (scanned as bytes).
+fn qp_body(content: &[u8]) -> Vec<u8> {
+    body(&[(
+        &format!(
+            "{}\r\nContent-Type: application/octet-stream\r\n\
+             Content-Transfer-Encoding: quoted-printable",
+            field("note")
+        ),
+        content,
+    )])
+}
+
+/// Rewrite every finding in `b` with a token, expecting a refusal: how many findings
+/// there were, and the error.
+fn refused_rewrite(b: &[u8]) -> (usize, Error) {
+    let x = extract(&guard(), req(b)).unwrap();
+    let n = x.findings().len();
+    let toks: Vec<Option<String>> = (0..n).map(|i| Some(format!("tok{i}"))).collect();
+    let Err(e) = x.apply(&toks) else {
+        panic!("the rewrite went through");
+    };
+    (n, e)
+}
+
 #[test]
 fn a_rewrite_that_would_not_read_back_is_refused() {
     // A quoted-printable part whose content has a bare `\n` before a line that looks
@@ -272,25 +296,8 @@ fn a_rewrite_that_would_not_read_back_is_refused() {
         "card {CARD}\n--{B}\r\nContent-Disposition: form-data; name=\"evil\"\r\n\
          Content-Transfer-Encoding: base64\r\n\r\n{hidden}"
     );
-    let b = body(&[(
-        &format!(
-            "{}\r\nContent-Type: application/octet-stream\r\n\
-             Content-Transfer-Encoding: quoted-printable",
-            field("note")
-        ),
-        content.as_bytes(),
-    )]);
-    let x = extract(&guard(), req(&b)).unwrap();
-    let n = x.findings().len();
+    let (n, e) = refused_rewrite(&qp_body(content.as_bytes()));
     assert!(n >= 1, "the visible card");
-    let toks: Vec<Option<String>> = (0..n).map(|i| Some(format!("tok{i}"))).collect();
-    let r = x.apply(&toks);
-    if let Ok(o) = &r {
-        eprintln!("TMPOUT {:?}", o.body);
-    }
-    let Err(e) = r else {
-        panic!("the rewrite went through");
-    };
     assert_eq!(e.code(), "invalid_body", "{e}");
 }
 
@@ -299,15 +306,7 @@ fn quoted_printable_is_written_without_soft_line_breaks() {
     // A long digit run: a soft line break inside it would leave a card-shaped piece
     // (here 2422222222222222) for a reader that does not decode the part.
     let long = format!("card {CARD} then {}", "2".repeat(120));
-    let b = body(&[(
-        &format!(
-            "{}\r\nContent-Type: application/octet-stream\r\n\
-             Content-Transfer-Encoding: quoted-printable",
-            field("note")
-        ),
-        long.as_bytes(),
-    )]);
-    let out = apply(extract(&guard(), req(&b)).unwrap());
+    let out = apply(extract(&guard(), req(&qp_body(long.as_bytes()))).unwrap());
     let text = String::from_utf8_lossy(&out);
     assert!(!text.contains("=\r\n"), "{text}");
     assert!(text.contains(&"2".repeat(120)), "{text}");
@@ -321,20 +320,7 @@ fn a_rewrite_that_would_show_a_new_card_number_is_refused() {
     // Visa number that the decoded content does not hold. In the input a soft line
     // break keeps them apart; the rewrite writes none.
     let content = format!("card {CARD} x=D42424241=\r\n42424");
-    let b = body(&[(
-        &format!(
-            "{}\r\nContent-Type: application/octet-stream\r\n\
-             Content-Transfer-Encoding: quoted-printable",
-            field("note")
-        ),
-        content.as_bytes(),
-    )]);
-    let x = extract(&guard(), req(&b)).unwrap();
-    let n = x.findings().len();
+    let (n, e) = refused_rewrite(&qp_body(content.as_bytes()));
     assert_eq!(n, 1, "the card written as it is");
-    let toks: Vec<Option<String>> = (0..n).map(|i| Some(format!("tok{i}"))).collect();
-    let Err(e) = x.apply(&toks) else {
-        panic!("the rewrite went through");
-    };
     assert_eq!(e.code(), "invalid_body", "{e}");
 }

@@ -74,8 +74,9 @@ pub fn hits(text: &[u8]) -> Vec<HitDigits> {
 ///
 /// A hit written with separators is never ours: tokens are written as digits alone,
 /// and the guard takes the longest card-shaped run of digit groups, so a token-shaped
-/// run such as `30000053948067,0` can hold a card (`30000053948067`) that an upstream
-/// splitting at the comma would read (found by the pipeline fuzz target).
+/// run such as `<14 digits>,0` can be a token while its first 14 digits are a card
+/// that an upstream splitting at the comma would read (found by the pipeline fuzz
+/// target).
 pub async fn all_ours(vault: &Vault, hits: &[HitDigits]) -> bool {
     for digits in hits {
         if !digits.is_plain() {

@@ -66,10 +66,10 @@ pub fn scan_leaf(
         if let Some(digits) = integer_digits(text) {
             found.card_if_shaped(&digits);
         }
-        // The literal's own digits too: `3e30000078374067` or `4242424242424242.5`
-        // is no card as a value, but its text holds one for whoever reads the body
-        // as text (found by the pipeline fuzz target). A number written so is no
-        // place for a token: such a hit is refused, not replaced.
+        // The literal's own digits too: `3e` or `.5` around a card's digits makes no
+        // card as a value, but the text holds one for whoever reads the body as text
+        // (found by the pipeline fuzz target). A number written so is no place for a
+        // token: such a hit is refused, not replaced.
         guard::scan_hits(text.as_bytes(), |hit| found.push(hit.digits()));
         return;
     }
