@@ -309,7 +309,7 @@ type Builder = auto::Builder<TokioExecutor>;
 /// hands the first bytes of a request to HTTP/1 in a read of their own, and HTTP/1's
 /// read buffer then doubles to 16 KiB, which an idle keep-alive connection holds.
 /// HTTP/1 is served by hyper's own builder: hyper-util's would put every read through
-/// its rewind buffer and its connection state (about 1,500 instructions a request).
+/// its rewind buffer and its connection state (about 500 instructions a request).
 struct Builders {
     http1: Arc<http1::Builder>,
     http2: Arc<Builder>,
