@@ -101,7 +101,15 @@ fn codec_roundtrip(rules: &RouteRules, content_type: &str, body: &[u8], query: O
     let x = codec::extract(rules, req(body, query));
     assert!(x.is_ok(), "extract is deterministic");
     let Ok(x) = x else { return };
-    let tokens: Vec<Option<String>> = (0..n).map(|i| Some(fake_token(i))).collect();
+    // As the request pipeline does: a hidden hit (digits no token can replace in
+    // place) is never rewritten; the route refuses the request or, with
+    // `leak_guard = "allow"`, keeps it.
+    let tokens: Vec<Option<String>> = x
+        .findings()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.kind != FindingKind::Hidden).then(|| fake_token(i)))
+        .collect();
     let rule_tokens: Vec<String> = x
         .findings()
         .iter()
@@ -732,8 +740,15 @@ pub fn multipart(data: &[u8]) {
     let Ok(x) = codec::extract(&rules, req(body)) else {
         return;
     };
-    let n = x.findings().len();
-    let tokens: Vec<Option<String>> = (0..n).map(|i| Some(fake_token(i))).collect();
+    // As the request pipeline does: a hidden hit (digits no token can replace in
+    // place) is never rewritten; the route refuses the request or, with
+    // `leak_guard = "allow"`, keeps it.
+    let tokens: Vec<Option<String>> = x
+        .findings()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.kind != FindingKind::Hidden).then(|| fake_token(i)))
+        .collect();
     let rule_tokens: Vec<String> = x
         .findings()
         .iter()
