@@ -78,6 +78,17 @@ fn fake_token(i: usize) -> String {
     }
 }
 
+/// A token for every finding, as the request pipeline gives them: a hidden hit
+/// (digits no token can replace in place) is never rewritten; the route refuses the
+/// request or, with `leak_guard = "allow"`, keeps it.
+fn oracle_tokens(x: &codec::Extraction) -> Vec<Option<String>> {
+    x.findings()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.kind != FindingKind::Hidden).then(|| fake_token(i)))
+        .collect()
+}
+
 /// Extract, apply nothing (must be unchanged), apply tokens (must re-extract with
 /// the tokens in place and no leak left).
 fn codec_roundtrip(rules: &RouteRules, content_type: &str, body: &[u8], query: Option<&str>) {
@@ -101,15 +112,7 @@ fn codec_roundtrip(rules: &RouteRules, content_type: &str, body: &[u8], query: O
     let x = codec::extract(rules, req(body, query));
     assert!(x.is_ok(), "extract is deterministic");
     let Ok(x) = x else { return };
-    // As the request pipeline does: a hidden hit (digits no token can replace in
-    // place) is never rewritten; the route refuses the request or, with
-    // `leak_guard = "allow"`, keeps it.
-    let tokens: Vec<Option<String>> = x
-        .findings()
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (f.kind != FindingKind::Hidden).then(|| fake_token(i)))
-        .collect();
+    let tokens = oracle_tokens(&x);
     let rule_tokens: Vec<String> = x
         .findings()
         .iter()
@@ -740,15 +743,7 @@ pub fn multipart(data: &[u8]) {
     let Ok(x) = codec::extract(&rules, req(body)) else {
         return;
     };
-    // As the request pipeline does: a hidden hit (digits no token can replace in
-    // place) is never rewritten; the route refuses the request or, with
-    // `leak_guard = "allow"`, keeps it.
-    let tokens: Vec<Option<String>> = x
-        .findings()
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (f.kind != FindingKind::Hidden).then(|| fake_token(i)))
-        .collect();
+    let tokens = oracle_tokens(&x);
     let rule_tokens: Vec<String> = x
         .findings()
         .iter()
