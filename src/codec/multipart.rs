@@ -20,7 +20,8 @@
 //! re-encoded with their transfer encoding); a preamble or epilogue is dropped, so
 //! the upstream gets exactly what was scanned. A rewritten body is read back before it
 //! goes: one whose parts do not read back as written (a re-encoded content that now
-//! holds the boundary) is refused.
+//! holds the boundary), or whose raw bytes show a card-shaped number the decoded parts
+//! do not hold, is refused.
 
 use std::future::Future;
 use std::ops::Range;
@@ -350,8 +351,8 @@ fn shows_nothing_new(layout: &Layout, contents: &[Zeroizing<Vec<u8>>], out: &[u8
 /// parts, each with its header block and, once its transfer encoding is undone, its
 /// content. A re-encoded content can hold the boundary where the original did not:
 /// quoted-printable writes a line break before a `--boundary` that followed a bare
-/// `\n`, or a soft line break can fall just before one. An upstream would then read
-/// other parts, with other headers, than the ones scanned here; such a body is refused.
+/// `\n`. An upstream would then read other parts, with other headers, than the ones
+/// scanned here; such a body is refused.
 fn reads_back(layout: &Layout, contents: &[Zeroizing<Vec<u8>>], out: &[u8]) -> Result<()> {
     let differs = || invalid("a part would not read back as it is written");
     let raw = read_parts(&layout.boundary, out, out.len()).map_err(|_| differs())?;
