@@ -96,8 +96,11 @@ where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()>,
 {
+    // Sockets and timers only: no signal or process driver to poll on every park (the
+    // main runtime takes the signals).
     let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
+        .enable_io()
+        .enable_time()
         .thread_name(name.clone())
         .build()
         .map_err(|e| Error::io(format!("start the runtime of {name}"), e))?;
