@@ -41,29 +41,20 @@ pub fn strip_request(headers: &mut HeaderMap) {
 }
 
 /// Remove the headers `goes` picks, and with `Connection` the ones it names. One pass
-/// over the names finds whether there is any (there usually is none) before anything
-/// is allocated or removed.
+/// over the names finds whether there is any (there usually is none on a request, and
+/// on a response only `Connection` naming nothing else) before anything is allocated
+/// or removed.
 fn strip(headers: &mut HeaderMap, goes: fn(&HeaderName) -> bool) {
-    if !headers.keys().any(goes) {
+    let mut going = headers.keys().filter(|k| goes(k));
+    let Some(first) = going.next() else {
+        return;
+    };
+    let only_connection = first == header::CONNECTION && going.next().is_none();
+    let named = names_in_connection(headers);
+    if only_connection && named.is_empty() {
+        headers.remove(header::CONNECTION);
         return;
     }
-    // `keep-alive` and `close` are the usual `Connection` tokens and name nothing
-    // else to remove: only other tokens are collected (rarely any).
-    let named: Vec<HeaderName> = if goes(&header::CONNECTION) {
-        headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .filter(|name| {
-                !name.eq_ignore_ascii_case("keep-alive") && !name.eq_ignore_ascii_case("close")
-            })
-            .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
-            .collect()
-    } else {
-        Vec::new()
-    };
     let found: Vec<HeaderName> = headers
         .keys()
         .filter(|k| goes(k) || named.contains(k))
@@ -72,6 +63,23 @@ fn strip(headers: &mut HeaderMap, goes: fn(&HeaderName) -> bool) {
     for name in found {
         headers.remove(name);
     }
+}
+
+/// The header names that `Connection` lists, but for `keep-alive` and `close`, the
+/// usual tokens, which name nothing else to remove (so this is usually empty and
+/// allocates nothing).
+fn names_in_connection(headers: &HeaderMap) -> Vec<HeaderName> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|name| {
+            !name.eq_ignore_ascii_case("keep-alive") && !name.eq_ignore_ascii_case("close")
+        })
+        .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
+        .collect()
 }
 
 /// Set `X-Forwarded-For` (appending the peer, `peer` being its address as a header
@@ -126,6 +134,29 @@ mod tests {
             header::TRANSFER_ENCODING,
             HeaderValue::from_static("chunked"),
         );
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key(header::CONTENT_TYPE));
+
+        // The usual response: `Connection` alone, naming nothing else (any case).
+        for value in ["keep-alive", "Keep-Alive, close", "close"] {
+            let mut h = HeaderMap::new();
+            h.insert(header::CONNECTION, HeaderValue::from_static(value));
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+            h.insert("keep", HeaderValue::from_static("1"));
+            strip_hop_by_hop(&mut h);
+            let mut left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+            left.sort_unstable();
+            assert_eq!(left, ["content-type", "keep"], "{value}");
+        }
+        // `Connection` alone but naming a header: that one goes too.
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, keep"),
+        );
+        h.insert("keep", HeaderValue::from_static("1"));
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         strip_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1);
