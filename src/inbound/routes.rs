@@ -43,6 +43,11 @@ pub struct Route {
     pub stream_guard: GuardMode,
     /// Scan header values, cookies and the path with the leak guard (rules routes).
     pub scan_headers: bool,
+    /// The index of the first route with the very same path pattern: the routes that
+    /// own a request together share it.
+    owner: usize,
+    /// Whether a route sharing this one's pattern has rules.
+    owners_have_rules: bool,
 }
 
 impl Route {
@@ -58,6 +63,8 @@ impl Route {
             rules: (!rules.is_pass_through()).then(|| Arc::new(rules)),
             stream_guard: cfg.stream_guard.unwrap_or_default(),
             scan_headers: cfg.scan_headers.unwrap_or(false),
+            owner: 0,
+            owners_have_rules: false,
         }
     }
 
@@ -105,6 +112,25 @@ impl RouteTable {
                 .ok_or_else(|| Error::Config(format!("routes[{i}].upstream: unknown upstream")))?;
             routes.push(Route::build(cfg, upstream));
         }
+        // Which routes own a request together, found once here instead of by
+        // comparing patterns per request.
+        let owners: Vec<usize> = routes
+            .iter()
+            .map(|r| routes.iter().position(|o| o.path == r.path).unwrap_or(0))
+            .collect();
+        let with_rules: Vec<bool> = owners
+            .iter()
+            .map(|o| {
+                routes
+                    .iter()
+                    .zip(&owners)
+                    .any(|(r, oo)| oo == o && r.rules.is_some())
+            })
+            .collect();
+        for ((route, owner), rules) in routes.iter_mut().zip(owners).zip(with_rules) {
+            route.owner = owner;
+            route.owners_have_rules = rules;
+        }
         Ok(RouteTable { routes })
     }
 
@@ -119,16 +145,18 @@ impl RouteTable {
         headers: &HeaderMap,
     ) -> Result<Option<(usize, &Route)>> {
         let path = canonical_path(path)?;
-        let Some(owner) = self.routes.iter().find(|r| r.path.matches(&path)) else {
+        let Some(first) = self.routes.iter().position(|r| r.path.matches(&path)) else {
             return Ok(None);
         };
+        // The first match is its pattern's first route, so its owners all follow it.
         let owners = || {
             self.routes
                 .iter()
                 .enumerate()
-                .filter(move |(_, r)| r.path == owner.path)
+                .skip(first)
+                .filter(move |(_, r)| r.owner == first)
         };
-        if owners().any(|(_, r)| r.rules.is_some())
+        if self.routes.get(first).is_some_and(|r| r.owners_have_rules)
             && METHOD_OVERRIDE_HEADERS
                 .iter()
                 .any(|h| headers.contains_key(*h))

@@ -155,7 +155,9 @@ impl PathPattern {
         } else {
             rest.strip_suffix('/').unwrap_or(rest)
         };
-        let mut req = rest.split('/');
+        // Bytes, not `str::split`: a path's segments are short, and a byte loop finds
+        // the next `/` faster than the `memchr` searcher does.
+        let mut req = rest.as_bytes().split(|&b| b == b'/');
         let mut pats = self.segments.iter().peekable();
         while let Some(pat) = pats.next() {
             let is_last = pats.peek().is_none();
@@ -166,7 +168,7 @@ impl PathPattern {
                 return false;
             };
             let ok = match pat {
-                Segment::Literal(lit) => lit.eq_ignore_ascii_case(seg),
+                Segment::Literal(lit) => lit.as_bytes().eq_ignore_ascii_case(seg),
                 Segment::Param => !seg.is_empty(),
                 Segment::Wildcard => true,
             };
@@ -248,11 +250,12 @@ fn not_canonical() -> Error {
 /// first `/`.
 fn plain_segments(path: &str) -> Result<&str> {
     let rest = path.strip_prefix('/').ok_or_else(not_canonical)?;
-    let mut segments = rest.split('/').peekable();
+    // Bytes, as in [`PathPattern::matches`].
+    let mut segments = rest.as_bytes().split(|&b| b == b'/').peekable();
     while let Some(seg) = segments.next() {
-        let seg = seg.split(';').next().unwrap_or_default();
+        let seg = seg.split(|&b| b == b';').next().unwrap_or_default();
         let is_last = segments.peek().is_none();
-        if seg == "." || seg == ".." || (seg.is_empty() && !is_last) {
+        if seg == b"." || seg == b".." || (seg.is_empty() && !is_last) {
             return Err(not_canonical());
         }
     }

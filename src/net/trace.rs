@@ -33,10 +33,7 @@ impl RequestIds {
     /// Take the ids from `headers` (or make new ones) and leave exactly one sane
     /// `x-request-id` and `traceparent` in them, to be forwarded.
     pub fn take(headers: &mut HeaderMap) -> RequestIds {
-        let given = headers
-            .get(&REQUEST_ID)
-            .filter(|v| headers.get_all(&REQUEST_ID).iter().count() == 1 && sane_id(v))
-            .cloned();
+        let given = only(headers, &REQUEST_ID).filter(|v| sane_id(v)).cloned();
         let request_id = match given {
             Some(v) => v,
             None => {
@@ -45,9 +42,7 @@ impl RequestIds {
                 v
             }
         };
-        let given = headers
-            .get(&TRACEPARENT)
-            .filter(|_| headers.get_all(&TRACEPARENT).iter().count() == 1)
+        let given = only(headers, &TRACEPARENT)
             .filter(|v| v.to_str().ok().and_then(trace_id_of).is_some())
             .cloned();
         let traceparent = match given {
@@ -135,6 +130,15 @@ impl AccessLine<'_> {
             outcome = self.outcome,
             "access"
         );
+    }
+}
+
+/// The value of `name` when `headers` hold exactly one.
+fn only<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Option<&'h HeaderValue> {
+    let mut all = headers.get_all(name).iter();
+    match (all.next(), all.next()) {
+        (Some(v), None) => Some(v),
+        _ => None,
     }
 }
 
