@@ -4,7 +4,7 @@
 # within about 2 %), for comparing two builds on a shared machine where req/s and CPU time
 # move by 2x between runs.
 #
-#   bench/instructions.sh [--requests N] [--no-build] [--keep]
+#   bench/instructions.sh [--requests N] [--no-build] [--keep] [--log-level L]
 #
 # For each path it starts a fresh vaultgate (one proxy shard) under callgrind in
 # front of nginx, warms up with 200 requests, then counts the user-space
@@ -20,6 +20,9 @@
 # tok_same overstates HMAC: valgrind hides the CPU's SHA extensions, so sha2 falls back
 # to its software SHA-256 (a quarter of a tokenizing request's instructions in one
 # profile; a `perf` profile of the real run shows sha2's SHA-NI code at under 1 %).
+# --log-level sets vaultgate's `log.level` (default `warn`, as bench/run.sh); `info` is
+# the shipped default, with the request span and the access line (stderr goes to a
+# file under the work directory).
 # --keep leaves the callgrind profiles (NAME.cg.1) for callgrind_annotate and prints
 # where they are. Needs valgrind, nginx and python3.
 set -euo pipefail
@@ -28,12 +31,14 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 N=2000
 BUILD=1
 KEEP=0
+LOG_LEVEL=warn
 while [ $# -gt 0 ]; do
   case $1 in
     --requests) N=$2; shift ;;
     --no-build) BUILD=0 ;;
     --keep) KEEP=1 ;;
-    *) echo "usage: $0 [--requests N] [--no-build] [--keep]" >&2; exit 2 ;;
+    --log-level) LOG_LEVEL=$2; shift ;;
+    *) echo "usage: $0 [--requests N] [--no-build] [--keep] [--log-level L]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -162,7 +167,7 @@ path = "/v1/payment"
 profile = "q2open"
 
 [log]
-level = "warn"
+level = "$LOG_LEVEL"
 EOF
   echo "$WORK/vg-$port.toml"
 }
