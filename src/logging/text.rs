@@ -21,19 +21,40 @@ use tracing_subscriber::fmt::format::Writer;
 pub(super) struct TextFields;
 
 impl<'w> FormatFields<'w> for TextFields {
-    fn format_fields<R: RecordFields>(&self, writer: Writer<'w>, fields: R) -> fmt::Result {
-        let mut visitor = TextVisitor {
-            writer,
-            first: true,
-            result: Ok(()),
-        };
-        fields.record(&mut visitor);
-        visitor.result
+    fn format_fields<R: RecordFields>(&self, mut writer: Writer<'w>, fields: R) -> fmt::Result {
+        // The fields are put together in a buffer of this thread's and written in one
+        // go: each write through `Writer` is a call through `dyn fmt::Write`, and a
+        // line has five or so per field. (A field's `Debug` that logs gets a buffer
+        // of its own: the cell is empty while this one is out.)
+        SCRATCH.with(|cell| {
+            let mut buf = cell.take();
+            buf.clear();
+            let mut visitor = TextVisitor {
+                buf: &mut buf,
+                first: true,
+                result: Ok(()),
+            };
+            fields.record(&mut visitor);
+            let result = visitor.result.and_then(|()| writer.write_str(&buf));
+            if buf.capacity() <= SCRATCH_KEPT {
+                cell.set(buf);
+            }
+            result
+        })
     }
 }
 
-struct TextVisitor<'w> {
-    writer: Writer<'w>,
+thread_local! {
+    /// The buffer [`TextFields`] puts a line's fields together in.
+    static SCRATCH: std::cell::Cell<String> = const { std::cell::Cell::new(String::new()) };
+}
+
+/// The largest buffer kept for the next line (a line with a huge field does not
+/// keep its memory).
+const SCRATCH_KEPT: usize = 4096;
+
+struct TextVisitor<'b> {
+    buf: &'b mut String,
     first: bool,
     result: fmt::Result,
 }
@@ -46,10 +67,10 @@ impl TextVisitor<'_> {
             return false;
         }
         if !self.first {
-            self.result = self.writer.write_char(' ');
+            self.buf.push(' ');
         }
         self.first = false;
-        self.result.is_ok()
+        true
     }
 }
 
@@ -70,23 +91,20 @@ impl fmt::Display for Sources<'_> {
 
 impl TextVisitor<'_> {
     /// Write `name=` for a field that is not the message; false if it is not to be
-    /// written (or writing failed).
+    /// written.
     fn name(&mut self, field: &Field) -> bool {
         if !self.start(field) {
             return false;
         }
         let name = field.name();
-        let name = name.strip_prefix("r#").unwrap_or(name);
-        self.result = self
-            .writer
-            .write_str(name)
-            .and_then(|()| self.writer.write_char('='));
-        self.result.is_ok()
+        self.buf.push_str(name.strip_prefix("r#").unwrap_or(name));
+        self.buf.push('=');
+        true
     }
 
     fn integer(&mut self, field: &Field, value: impl itoa::Integer) {
         if self.name(field) {
-            self.result = self.writer.write_str(itoa::Buffer::new().format(value));
+            self.buf.push_str(itoa::Buffer::new().format(value));
         }
     }
 }
@@ -106,11 +124,9 @@ impl Visit for TextVisitor<'_> {
             self.record_debug(field, &format_args!("{value}"));
         } else if debug_is_plain(value) {
             if self.name(field) {
-                self.result = self
-                    .writer
-                    .write_char('"')
-                    .and_then(|()| self.writer.write_str(value))
-                    .and_then(|()| self.writer.write_char('"'));
+                self.buf.push('"');
+                self.buf.push_str(value);
+                self.buf.push('"');
             }
         } else {
             self.record_debug(field, &value);
@@ -127,7 +143,7 @@ impl Visit for TextVisitor<'_> {
 
     fn record_bool(&mut self, field: &Field, value: bool) {
         if self.name(field) {
-            self.result = self.writer.write_str(if value { "true" } else { "false" });
+            self.buf.push_str(if value { "true" } else { "false" });
         }
     }
 
@@ -138,8 +154,8 @@ impl Visit for TextVisitor<'_> {
             return;
         }
         let name = field.name().strip_prefix("r#").unwrap_or(field.name());
-        self.result = write!(self.writer, "{name}=").and_then(|()| {
-            let mut out = Escaping(&mut self.writer);
+        self.result = write!(self.buf, "{name}=").and_then(|()| {
+            let mut out = Escaping(&mut *self.buf);
             write!(out, "{value}")?;
             match value.source() {
                 Some(source) => write!(out, " {name}.sources={}", Sources(source)),
@@ -154,22 +170,20 @@ impl Visit for TextVisitor<'_> {
         }
         let name = field.name();
         self.result = if name == "message" {
-            write!(Escaping(&mut self.writer), "{value:?}")
+            write!(Escaping(&mut *self.buf), "{value:?}")
         } else {
-            let name = name.strip_prefix("r#").unwrap_or(name);
-            self.writer
-                .write_str(name)
-                .and_then(|()| self.writer.write_char('='))
-                .and_then(|()| write!(self.writer, "{value:?}"))
+            self.buf.push_str(name.strip_prefix("r#").unwrap_or(name));
+            self.buf.push('=');
+            write!(self.buf, "{value:?}")
         };
     }
 }
 
 /// Writes through, with the characters a terminal acts on (escape sequences, bell,
 /// C1 controls) spelled out, as the default formatter does for messages.
-struct Escaping<'a, 'w>(&'a mut Writer<'w>);
+struct Escaping<'a>(&'a mut String);
 
-impl fmt::Write for Escaping<'_, '_> {
+impl fmt::Write for Escaping<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         let acts = |c: char| {
             matches!(
