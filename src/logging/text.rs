@@ -112,8 +112,17 @@ impl TextVisitor<'_> {
 /// Whether `Debug` writes `s` as it is between quotes: printable ASCII but for `"`
 /// and `\` (what an id, a route name or a template holds).
 fn debug_is_plain(s: &str) -> bool {
+    // No early exit: the loop then vectorises (a value is a few dozen bytes).
+    s.bytes().fold(true, |plain, b| {
+        plain & (b' '..=b'~').contains(&b) & (b != b'"') & (b != b'\\')
+    })
+}
+
+/// Whether `s` is printable ASCII, which holds none of the characters a terminal acts
+/// on (see [`Escaping`]).
+fn printable_ascii(s: &str) -> bool {
     s.bytes()
-        .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
+        .fold(true, |plain, b| plain & (b' '..=b'~').contains(&b))
 }
 
 /// Numbers, booleans and plain strings are written directly, as their `Debug` form
@@ -121,7 +130,11 @@ fn debug_is_plain(s: &str) -> bool {
 impl Visit for TextVisitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "message" {
-            self.record_debug(field, &format_args!("{value}"));
+            if !printable_ascii(value) {
+                self.record_debug(field, &format_args!("{value}"));
+            } else if self.start(field) {
+                self.buf.push_str(value);
+            }
         } else if debug_is_plain(value) {
             if self.name(field) {
                 self.buf.push('"');
