@@ -192,18 +192,25 @@ pub async fn handle(
     let ids = RequestIds::take(req.headers_mut());
     let method = req.method().clone();
     let bytes_in = req.body().size_hint().exact();
-    // The span carries the ids, the method and the route (once found) only: never
-    // paths, queries, headers or bodies. One span per request: each costs its
+    // The route is found before the span is made, so the span gets all its fields at
+    // once (recording one later costs another formatting pass).
+    let found = state.routes.find(&method, req.uri().path(), req.headers());
+    let route_name = match &found {
+        Ok(Some((_, route))) => Some(tracing::field::display(&*route.name)),
+        _ => None,
+    };
+    // The span carries the ids, the method and the route (when one serves) only:
+    // never paths, queries, headers or bodies. One span per request: each costs its
     // fields' formatting and an enter and exit per poll.
     let span = tracing::info_span!(
         "request",
         request_id = ids.request_id(),
         trace_id = ids.trace_id(),
         method = %method,
-        route = tracing::field::Empty,
+        route = route_name,
     );
     let mut seen = Seen::default();
-    let mut response = serve(&state, conn, req, start, &mut seen)
+    let mut response = serve(&state, conn, req, found, start, &mut seen)
         .instrument(span)
         .await;
     ids.answer(response.headers_mut());
@@ -227,25 +234,23 @@ pub async fn handle(
     Ok(response)
 }
 
-/// Route, forward and answer one request (inside its span).
+/// Forward and answer one request (inside its span), `found` being what the route
+/// table made of it.
 async fn serve(
     state: &ShardState,
     conn: ConnInfo,
     req: Request<Incoming>,
+    found: Result<Option<(usize, &Route)>>,
     start: Instant,
     seen: &mut Seen,
 ) -> Response<Body> {
     let (parts, body) = req.into_parts();
-    let (index, route) = match state
-        .routes
-        .find(&parts.method, parts.uri.path(), &parts.headers)
-    {
+    let (index, route) = match found {
         Ok(Some(found)) => found,
         Ok(None) => return unrouted(state, &parts, body, &Error::NoRoute),
         Err(err) => return unrouted(state, &parts, body, &err),
     };
     seen.route = Some(index);
-    tracing::Span::current().record("route", tracing::field::display(&route.name));
     let method = parts.method.clone();
     let linger = should_linger(&parts);
     let mut body = Some(body);
