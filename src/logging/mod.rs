@@ -21,6 +21,7 @@ mod text;
 use clock::Clock;
 use sink::Sink;
 pub use sink::{FLUSH_EVERY, flush_this_thread, hold_lines_on_this_thread};
+pub use text::PlainFields;
 use text::TextFields;
 
 /// `[log]`.
@@ -48,6 +49,38 @@ pub enum LogFormat {
     #[default]
     Text,
     Json,
+}
+
+/// Whether the global subscriber writes fields as [`TextFields`] does (text, no
+/// terminal), so that [`plain_line`] may write them itself.
+static PLAIN_FIELDS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a line's fields may be put together by [`plain_line`] and logged as its
+/// message: the global subscriber writes text without colours. (Not with JSON, which
+/// keeps every field its own key, nor with colours, nor under a subscriber of a
+/// test's own.)
+pub fn fields_are_plain() -> bool {
+    PLAIN_FIELDS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Put a line together, `message` then the fields `fill` writes, in a buffer of this
+/// thread's, and hand it to `emit` (which logs it as its message). Use only when
+/// [`fields_are_plain`]: the line then reads exactly as the same fields logged one by
+/// one would.
+pub fn plain_line(message: &str, fill: impl FnOnce(&mut PlainFields<'_>), emit: impl FnOnce(&str)) {
+    LINE.with(|cell| {
+        let mut buf = cell.take();
+        fill(&mut PlainFields::new(&mut buf, message));
+        emit(&buf);
+        if buf.capacity() <= 4096 {
+            cell.set(buf);
+        }
+    });
+}
+
+thread_local! {
+    /// The buffer [`plain_line`] puts a line together in.
+    static LINE: std::cell::Cell<String> = const { std::cell::Cell::new(String::new()) };
 }
 
 /// The global subscriber's filter; set by [`init`], swapped by [`set_level`].
@@ -146,15 +179,21 @@ pub fn init(format: LogFormat, level: &str) -> Result<()> {
                     .with_writer(Sink),
             )
             .try_init(),
-        LogFormat::Text => registry
-            .with(
-                fmt::layer()
-                    .with_ansi(false)
-                    .with_timer(Clock)
-                    .fmt_fields(TextFields)
-                    .with_writer(Sink),
-            )
-            .try_init(),
+        LogFormat::Text => {
+            let installed = registry
+                .with(
+                    fmt::layer()
+                        .with_ansi(false)
+                        .with_timer(Clock)
+                        .fmt_fields(TextFields)
+                        .with_writer(Sink),
+                )
+                .try_init();
+            if installed.is_ok() {
+                PLAIN_FIELDS.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            installed
+        }
         LogFormat::Json => registry
             .with(
                 fmt::layer()
@@ -181,6 +220,22 @@ pub fn set_level(level: &str) -> Result<()> {
         tracing::callsite::rebuild_interest_cache();
     }
     Ok(())
+}
+
+/// A subscriber that writes text lines as the global one does without a terminal
+/// (but without the time) to `writer`: for tests that compare lines.
+#[cfg(test)]
+pub(crate) fn plain_text_subscriber<W>(writer: W) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::registry().with(
+        fmt::layer()
+            .with_ansi(false)
+            .without_time()
+            .fmt_fields(TextFields)
+            .with_writer(writer),
+    )
 }
 
 #[cfg(test)]

@@ -125,6 +125,64 @@ fn printable_ascii(s: &str) -> bool {
         .fold(true, |plain, b| plain & (b' '..=b'~').contains(&b))
 }
 
+/// `name="value"` as the default writes a string field: between quotes as it is when
+/// [`debug_is_plain`], else in its `Debug` form.
+fn push_str_field(buf: &mut String, name: &str, value: &str) {
+    buf.push_str(name);
+    buf.push('=');
+    if debug_is_plain(value) {
+        buf.push('"');
+        buf.push_str(value);
+        buf.push('"');
+    } else {
+        // Writing to a `String` does not fail.
+        let _ = write!(buf, "{value:?}");
+    }
+}
+
+/// A line's message and fields, written here as [`TextFields`] writes them, for a
+/// line logged often with fixed fields (the access line): one message argument
+/// through tracing instead of a dispatch per field. See [`super::plain_line`].
+pub struct PlainFields<'b> {
+    buf: &'b mut String,
+}
+
+impl<'b> PlainFields<'b> {
+    pub(super) fn new(buf: &'b mut String, message: &str) -> PlainFields<'b> {
+        buf.clear();
+        buf.push_str(message);
+        PlainFields { buf }
+    }
+
+    /// A string field (as `Debug` writes it).
+    pub fn str(&mut self, name: &str, value: &str) {
+        self.buf.push(' ');
+        push_str_field(self.buf, name, value);
+    }
+
+    /// A string field, left out when `None` (as tracing leaves out a `None`).
+    pub fn opt_str(&mut self, name: &str, value: Option<&str>) {
+        if let Some(v) = value {
+            self.str(name, v);
+        }
+    }
+
+    /// An integer field.
+    pub fn int(&mut self, name: &str, value: impl itoa::Integer) {
+        self.buf.push(' ');
+        self.buf.push_str(name);
+        self.buf.push('=');
+        self.buf.push_str(itoa::Buffer::new().format(value));
+    }
+
+    /// An integer field, left out when `None`.
+    pub fn opt_int(&mut self, name: &str, value: Option<impl itoa::Integer>) {
+        if let Some(v) = value {
+            self.int(name, v);
+        }
+    }
+}
+
 /// Numbers, booleans and plain strings are written directly, as their `Debug` form
 /// reads; everything else through `Debug`.
 impl Visit for TextVisitor<'_> {
@@ -135,14 +193,9 @@ impl Visit for TextVisitor<'_> {
             } else if self.start(field) {
                 self.buf.push_str(value);
             }
-        } else if debug_is_plain(value) {
-            if self.name(field) {
-                self.buf.push('"');
-                self.buf.push_str(value);
-                self.buf.push('"');
-            }
-        } else {
-            self.record_debug(field, &value);
+        } else if self.start(field) {
+            let name = field.name();
+            push_str_field(self.buf, name.strip_prefix("r#").unwrap_or(name), value);
         }
     }
 
@@ -204,7 +257,7 @@ impl fmt::Write for Escaping<'_> {
                 '\x1b' | '\x07' | '\x08' | '\x0c' | '\x7f' | '\u{80}'..='\u{9f}'
             )
         };
-        if !s.chars().any(acts) {
+        if printable_ascii(s) || !s.chars().any(acts) {
             return self.0.write_str(s);
         }
         for c in s.chars() {
@@ -221,6 +274,26 @@ impl fmt::Write for Escaping<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_plain_checks_read_every_byte_in_every_place() {
+        let plain = |b: u8| (b' '..=b'~').contains(&b);
+        for b in 0..=255u8 {
+            for at in 0..19 {
+                let mut text = vec![b'a'; 19];
+                text[at] = b;
+                let text = String::from_utf8_lossy(&text);
+                let b = if b.is_ascii() { b } else { 0x80 };
+                assert_eq!(printable_ascii(&text), plain(b), "{b:#x} at {at}");
+                assert_eq!(
+                    debug_is_plain(&text),
+                    plain(b) && b != b'"' && b != b'\\',
+                    "{b:#x} at {at}"
+                );
+            }
+        }
+        assert!(debug_is_plain("") && printable_ascii(""));
+    }
     use tracing_subscriber::layer::SubscriberExt as _;
 
     #[derive(Clone, Default)]

@@ -110,7 +110,15 @@ pub struct AccessLine<'a> {
 impl AccessLine<'_> {
     /// Write the line for the request `ids` name.
     pub fn write(&self, ids: &RequestIds) {
-        let micros = |d: std::time::Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        if crate::logging::fields_are_plain() {
+            self.write_plain(ids);
+        } else {
+            self.write_fields(ids);
+        }
+    }
+
+    /// The line as its fields, one by one.
+    fn write_fields(&self, ids: &RequestIds) {
         tracing::info!(
             target: "vaultgate::access",
             request_id = ids.request_id(),
@@ -131,6 +139,37 @@ impl AccessLine<'_> {
             "access"
         );
     }
+
+    /// The same line, put together here and logged as one message: a dispatch per
+    /// field was most of the line's cost. It must read as [`Self::write_fields`]
+    /// does (a test holds the two to the same bytes).
+    fn write_plain(&self, ids: &RequestIds) {
+        crate::logging::plain_line(
+            "access",
+            |f| {
+                f.str("request_id", ids.request_id());
+                f.str("trace_id", ids.trace_id());
+                f.str("listener", self.listener);
+                f.str("route", self.route.unwrap_or("-"));
+                f.opt_str("method", self.method.map(http::Method::as_str));
+                f.opt_str("path", self.path);
+                f.int("status", self.status);
+                f.opt_int("upstream_status", self.upstream_status);
+                f.opt_int("bytes_in", self.bytes_in);
+                f.opt_int("bytes_out", self.bytes_out);
+                f.int("latency_us", micros(self.latency));
+                f.opt_int("upstream_latency_us", self.upstream_latency.map(micros));
+                f.opt_str("client", self.client);
+                f.opt_int("values", self.values);
+                f.opt_str("outcome", self.outcome);
+            },
+            |line| tracing::info!(target: "vaultgate::access", "{line}"),
+        );
+    }
+}
+
+fn micros(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// The value of `name` when `headers` hold exactly one.
@@ -426,6 +465,71 @@ mod tests {
         text.lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
+    }
+
+    #[test]
+    fn an_access_line_put_together_reads_as_its_fields_logged_one_by_one() {
+        #[derive(Clone, Default)]
+        struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Sink {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let text = |f: &dyn Fn()| {
+            let sink = Sink::default();
+            let out = sink.clone();
+            let subscriber = crate::logging::plain_text_subscriber(move || sink.clone());
+            tracing::subscriber::with_default(subscriber, || {
+                let span = tracing::info_span!("request", request_id = "r", method = %"POST");
+                let _in = span.enter();
+                f();
+            });
+            String::from_utf8(out.0.lock().unwrap().clone()).unwrap()
+        };
+        let mut h = HeaderMap::new();
+        h.insert(REQUEST_ID, HeaderValue::from_static("req-\"quoted\"-7"));
+        let ids = RequestIds::take(&mut h);
+        let post = http::Method::POST;
+        let odd = http::Method::from_bytes(b"M-SEARCH").unwrap();
+        let lines = [
+            AccessLine {
+                listener: "proxy",
+                route: Some("pay"),
+                method: Some(&post),
+                path: Some("/v1/payment/{param}"),
+                status: 200,
+                upstream_status: Some(201),
+                bytes_in: Some(10),
+                bytes_out: Some(u64::MAX),
+                latency: std::time::Duration::from_micros(1500),
+                upstream_latency: Some(std::time::Duration::from_secs(u64::MAX)),
+                client: Some("caf\u{e9} \u{1b}[31m \u{85} tab\t"),
+                values: Some(3),
+                outcome: Some("ok"),
+            },
+            AccessLine {
+                listener: "api",
+                route: Some("we\"ird"),
+                method: Some(&odd),
+                status: 404,
+                ..AccessLine::default()
+            },
+            AccessLine::default(),
+        ];
+        for line in &lines {
+            let fields = text(&|| line.write_fields(&ids));
+            let plain = text(&|| line.write_plain(&ids));
+            assert!(
+                fields.contains("vaultgate::access: access request_id="),
+                "{fields}"
+            );
+            assert_eq!(plain, fields);
+        }
     }
 
     #[test]
