@@ -163,7 +163,8 @@ impl AccessLine<'_> {
                 f.opt_int("values", self.values);
                 f.opt_str("outcome", self.outcome);
             },
-            |line| tracing::info!(target: "vaultgate::access", "{line}"),
+            // A `message` field of type `str`: written as it is, with no formatting pass.
+            |line| tracing::info!(target: "vaultgate::access", message = line),
         );
     }
 }
