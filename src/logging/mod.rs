@@ -72,7 +72,7 @@ pub fn plain_line(message: &str, fill: impl FnOnce(&mut PlainFields<'_>), emit: 
         let mut buf = cell.take();
         fill(&mut PlainFields::new(&mut buf, message));
         emit(&buf);
-        if buf.capacity() <= 4096 {
+        if buf.capacity() <= text::SCRATCH_KEPT {
             cell.set(buf);
         }
     });

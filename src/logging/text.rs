@@ -51,7 +51,7 @@ thread_local! {
 
 /// The largest buffer kept for the next line (a line with a huge field does not
 /// keep its memory).
-const SCRATCH_KEPT: usize = 4096;
+pub(super) const SCRATCH_KEPT: usize = 4096;
 
 struct TextVisitor<'b> {
     buf: &'b mut String,
