@@ -86,11 +86,15 @@ impl Route {
             .to_str()
             .ok()
             .and_then(|v| v.split(';').next())
-            .map(|v| v.trim().to_ascii_lowercase())
+            .map(str::trim)
         else {
             return false;
         };
-        types.iter().any(|t| t.as_str() == essence)
+        // The configured types are lower case; compared without making a lower-case
+        // copy of the request's.
+        types
+            .iter()
+            .any(|t| t.as_str().eq_ignore_ascii_case(essence))
     }
 }
 

@@ -162,6 +162,21 @@ async fn the_route_that_owns_the_path_answers_for_every_method_and_type() {
         );
         assert_clean(name, &got);
     }
+    // The media type compares in any case, its parameters and spaces aside: this is
+    // the rules route's, so the card is tokenized.
+    let r = request(
+        &http1(),
+        addr,
+        "POST",
+        "/v1/payment",
+        &[("content-type", "Application/JSON ; charset=utf-8")],
+        card_json(CARDS[2]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "mixed-case media type");
+    let got = echo.received();
+    assert!(String::from_utf8_lossy(&got.last().unwrap().body).contains("cardNumber"));
+    assert_clean("mixed-case media type", &got);
     let client = http1();
     let before = echo.received().len();
     for method in ["PUT", "PATCH", "DELETE", "GET"] {
