@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use http::{HeaderMap, Method, header};
+use http::{HeaderMap, HeaderName, Method, header};
 
 use crate::config::{Config, MediaType, RouteConfig};
 use crate::net::matcher::{MethodFilter, PathPattern, canonical_path};
@@ -19,10 +19,10 @@ use crate::{Error, Result};
 use crate::config::GuardMode;
 
 /// Headers that ask a backend to treat a request as another method.
-pub const METHOD_OVERRIDE_HEADERS: [&str; 3] = [
-    "x-http-method-override",
-    "x-http-method",
-    "x-method-override",
+pub const METHOD_OVERRIDE_HEADERS: [HeaderName; 3] = [
+    HeaderName::from_static("x-http-method-override"),
+    HeaderName::from_static("x-http-method"),
+    HeaderName::from_static("x-method-override"),
 ];
 
 /// A route, ready to serve.
@@ -163,7 +163,7 @@ impl RouteTable {
         if self.routes.get(first).is_some_and(|r| r.owners_have_rules)
             && METHOD_OVERRIDE_HEADERS
                 .iter()
-                .any(|h| headers.contains_key(*h))
+                .any(|h| headers.contains_key(h))
         {
             return Err(Error::MethodOverrideRefused);
         }
