@@ -9,6 +9,7 @@ use std::ops::Range;
 use http::{HeaderMap, header};
 use zeroize::Zeroizing;
 
+use crate::Result;
 use crate::rules::guard;
 use crate::sensitive::DataClass;
 use crate::vault::Vault;
@@ -79,22 +80,21 @@ pub fn hits(text: &[u8]) -> Vec<HitDigits> {
 /// target).
 pub async fn all_ours(vault: &Vault, hits: &[HitDigits]) -> bool {
     for digits in hits {
-        if !digits.is_plain() {
-            return false;
-        }
-        let digits: &str = digits;
-        let ours = match vault.is_issued(digits).await {
-            Ok(true) => !vault
-                .holds_value(DataClass::Pan, digits)
-                .await
-                .unwrap_or(true),
-            Ok(false) | Err(_) => false,
-        };
-        if !ours {
+        if !digits.is_plain() || !is_our_token(vault, digits).await.unwrap_or(false) {
             return false;
         }
     }
     true
+}
+
+/// Whether `text` is a token this vault issued, and not itself a card number it
+/// holds. Only text of ASCII digits alone can be: tokens are written so (see
+/// [`all_ours`] for why a hit with separators never is).
+pub async fn is_our_token(vault: &Vault, text: &str) -> Result<bool> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(false);
+    }
+    Ok(vault.is_issued(text).await? && !vault.holds_value(DataClass::Pan, text).await?)
 }
 
 /// A hit as `detect` mode logs it: the first six and the last four digits, the rest

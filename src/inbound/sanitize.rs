@@ -6,9 +6,9 @@ use bytes::Bytes;
 use crate::codec::{self, Extraction, RequestParts};
 use crate::error::{Error, Result};
 use crate::rules::{RouteRules, guard};
-use crate::sensitive::DataClass;
 use crate::vault::{TokenizeOptions, Vault};
 
+use super::exposure;
 use super::plan::{Plan, Step, needs_ownership_check, plan};
 
 /// What changes in the forwarded request. `None` means unchanged.
@@ -119,19 +119,6 @@ pub async fn sanitize(
     })
 }
 
-/// Whether a leak-guard hit is one of our tokens rather than a card: written as
-/// digits alone (as tokens are; see [`exposure::all_ours`] for why a hit with
-/// separators never is), issued by this vault, and not itself a card number this
-/// vault holds.
-///
-/// [`exposure::all_ours`]: super::exposure::all_ours
-async fn leak_is_our_token(vault: &Vault, raw: &str) -> Result<bool> {
-    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
-        return Ok(false);
-    }
-    Ok(vault.is_issued(raw).await? && !vault.holds_value(DataClass::Pan, raw).await?)
-}
-
 async fn tokenize_findings(
     vault: &Vault,
     rules: &RouteRules,
@@ -147,7 +134,7 @@ async fn tokenize_findings(
             if needs_ownership_check(rules, f)
                 && let Some(slot) = ours.get_mut(i)
             {
-                *slot = leak_is_our_token(vault, f.value.expose()).await?;
+                *slot = exposure::is_our_token(vault, f.value.expose()).await?;
             }
         }
     }
