@@ -222,6 +222,30 @@ pub fn set_level(level: &str) -> Result<()> {
     Ok(())
 }
 
+/// Where a test's subscriber writes its lines.
+#[cfg(test)]
+#[derive(Clone, Default)]
+pub(crate) struct Capture(Arc<std::sync::Mutex<Vec<u8>>>);
+
+#[cfg(test)]
+impl Capture {
+    /// The lines written so far.
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+#[cfg(test)]
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A subscriber that writes text lines as the global one does without a terminal
 /// (but without the time) to `writer`: for tests that compare lines.
 #[cfg(test)]

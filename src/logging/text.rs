@@ -294,20 +294,8 @@ mod tests {
         }
         assert!(debug_is_plain("") && printable_ascii(""));
     }
+    use crate::logging::Capture;
     use tracing_subscriber::layer::SubscriberExt as _;
-
-    #[derive(Clone, Default)]
-    struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Capture {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
 
     #[derive(Debug)]
     struct Outer(std::io::Error);
@@ -338,7 +326,7 @@ mod tests {
             let s = tracing_subscriber::registry().with(layer);
             tracing::subscriber::with_default(s, f);
         }
-        String::from_utf8(out.0.lock().unwrap().clone()).unwrap()
+        out.text()
     }
 
     #[test]

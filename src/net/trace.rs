@@ -449,23 +449,11 @@ mod tests {
         assert!(found > 0, "the sample held no card number to check against");
     }
 
-    /// Where a test's subscriber writes its lines.
-    #[derive(Clone, Default)]
-    struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Sink {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::logging::Capture;
 
     /// Log lines written while `f` runs, as the JSON the `json` log format prints.
     fn json_lines(f: impl FnOnce()) -> Vec<serde_json::Value> {
-        let sink = Sink::default();
+        let sink = Capture::default();
         let out = sink.clone();
         let subscriber = tracing_subscriber::fmt()
             .json()
@@ -473,7 +461,7 @@ mod tests {
             .with_writer(move || sink.clone())
             .finish();
         tracing::subscriber::with_default(subscriber, f);
-        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let text = out.text();
         text.lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
@@ -482,7 +470,7 @@ mod tests {
     #[test]
     fn an_access_line_put_together_reads_as_its_fields_logged_one_by_one() {
         let text = |f: &dyn Fn()| {
-            let sink = Sink::default();
+            let sink = Capture::default();
             let out = sink.clone();
             let subscriber = crate::logging::plain_text_subscriber(move || sink.clone());
             tracing::subscriber::with_default(subscriber, || {
@@ -490,7 +478,7 @@ mod tests {
                 let _in = span.enter();
                 f();
             });
-            String::from_utf8(out.0.lock().unwrap().clone()).unwrap()
+            out.text()
         };
         let mut h = HeaderMap::new();
         h.insert(REQUEST_ID, HeaderValue::from_static("req-\"quoted\"-7"));
