@@ -576,13 +576,15 @@ fn cards(text: &[u8]) -> BTreeSet<String> {
 
 /// The leak guard's normalizing scanner, on any bytes: every hit lies within the
 /// text, in order and without overlap, on character boundaries, with card-shaped
-/// digits; once the in-place hits are replaced, a rescan finds none. The field
-/// scanner (`scan_leaf`) runs on the text as a string and as a number, at every
-/// decode depth up to the default, without panicking.
+/// digits, the same hits as reading the whole buffer as one run; once the in-place
+/// hits are replaced, a rescan finds none. The field scanner (`scan_leaf`) runs on
+/// the text as a string and as a number, at every decode depth up to the default,
+/// without panicking.
 pub fn guard(data: &[u8]) {
     use crate::rules::guard;
     let mut end = 0;
     let mut ranges = Vec::new();
+    let mut found = Vec::new();
     guard::scan_hits(data, |hit| {
         assert!(hit.range.start >= end && hit.range.start < hit.range.end);
         assert!(hit.range.end <= data.len());
@@ -597,7 +599,15 @@ pub fn guard(data: &[u8]) {
         }
         end = hit.range.end;
         ranges.push(hit.range.clone());
+        found.push((hit.range.clone(), hit.ascii, hit.digits().to_vec()));
     });
+    // The candidate runs and the lone-group path lose nothing: reading the whole
+    // buffer as one run finds the same hits.
+    let mut slowly = Vec::new();
+    guard::scan_hits_slowly(data, |hit| {
+        slowly.push((hit.range.clone(), hit.ascii, hit.digits().to_vec()));
+    });
+    assert_eq!(found, slowly, "the candidate runs lost or changed a hit");
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };

@@ -24,7 +24,7 @@ use std::ops::Range;
 
 use zeroize::Zeroize;
 
-use super::digits::{self, ByteClass};
+use super::digits;
 use super::iin;
 use crate::sensitive::luhn;
 
@@ -32,6 +32,7 @@ pub use super::deep::{Leaf, scan_leaf, with_decode_depth};
 
 #[cfg(test)]
 mod false_positives;
+mod runs;
 #[cfg(test)]
 mod tests;
 
@@ -111,7 +112,8 @@ pub fn scan_hits(text: &[u8], f: impl FnMut(&Hit)) {
 
 /// [`scan_hits`] with another test of which digit strings are hits.
 fn scan_with(text: &[u8], shaped: fn(&[u8]) -> bool, mut f: impl FnMut(&Hit)) {
-    if !may_contain(text) {
+    // A text of a block or more is classified anyway, which finds its digits.
+    if text.len() < runs::BLOCK && !may_contain(text) {
         return;
     }
     let mut window = Window {
@@ -119,72 +121,50 @@ fn scan_with(text: &[u8], shaped: fn(&[u8]) -> bool, mut f: impl FnMut(&Hit)) {
         digits: 0,
         shaped,
     };
-    for run in candidate_runs(text) {
-        scan_run(text, run, &mut window, &mut f);
+    runs::candidate_runs(text, |run| match text.get(run.clone()) {
+        Some(digits) if digits.iter().all(u8::is_ascii_digit) => {
+            one_group(digits, run, shaped, &mut f);
+        }
+        _ => scan_run(text, run, &mut window, &mut f),
+    });
+}
+
+/// A candidate run that is one group of ASCII digits (the common case) is a hit
+/// when it is card-shaped as a whole: what [`scan_run`] decides for a lone group,
+/// without its window.
+fn one_group(
+    digits: &[u8],
+    run: Range<usize>,
+    shaped: fn(&[u8]) -> bool,
+    f: &mut impl FnMut(&Hit),
+) {
+    if (MIN_DIGITS..=MAX_DIGITS).contains(&digits.len()) && shaped(digits) {
+        let mut hit = Hit {
+            range: run,
+            ascii: true,
+            digits: [0; MAX_DIGITS],
+            len: digits.len(),
+        };
+        if let Some(dst) = hit.digits.get_mut(..digits.len()) {
+            dst.copy_from_slice(digits);
+        }
+        f(&hit);
     }
 }
 
-/// The stretches of `text` a hit can lie in: maximal runs of bytes that are ASCII
-/// digits, the guard's ASCII separators or non-ASCII (any of which may belong to a
-/// digit or separator character), holding at least [`MIN_DIGITS`] bytes that may
-/// belong to a digit, each run starting at such a byte. Every hit lies within one,
-/// so only they are decoded and scanned: the rest of the text is passed over a block
-/// at a time where a block holds no byte of a digit, and a byte at a time elsewhere.
-fn candidate_runs(text: &[u8]) -> impl Iterator<Item = Range<usize>> + '_ {
-    let mut at = 0;
-    std::iter::from_fn(move || {
-        loop {
-            at = next_digit_like(text, at)?;
-            let start = at;
-            let mut digits = 0;
-            while let Some(&b) = text.get(at) {
-                match digits::byte_class(b) {
-                    ByteClass::DigitLike => digits += 1,
-                    ByteClass::Separator => {}
-                    ByteClass::Other => break,
-                }
-                at += 1;
-            }
-            if digits >= MIN_DIGITS {
-                return Some(start..at);
-            }
-        }
-    })
+/// Every hit in `text` by reading it all as one candidate run: what [`scan_hits`]
+/// must find (a differential oracle for the candidate runs and the lone-group path).
+#[cfg(any(test, fuzzing))]
+pub fn scan_hits_slowly(text: &[u8], mut f: impl FnMut(&Hit)) {
+    let mut window = Window {
+        groups: VecDeque::new(),
+        digits: 0,
+        shaped: is_card_shaped,
+    };
+    scan_run(text, 0..text.len(), &mut window, &mut f);
 }
 
-/// The first byte at or after `at` that is an ASCII digit or non-ASCII
-/// ([`ByteClass::DigitLike`]), found eight bytes at a time ([`digit_like_mask`]).
-/// The byte after eight passed over is a character boundary, since they are ASCII.
-fn next_digit_like(text: &[u8], mut at: usize) -> Option<usize> {
-    while let Some(word) = text
-        .get(at..at + 8)
-        .and_then(|w| <[u8; 8]>::try_from(w).ok())
-    {
-        let mask = digit_like_mask(u64::from_le_bytes(word));
-        if mask != 0 {
-            return Some(at + (mask.trailing_zeros() / 8) as usize);
-        }
-        at += 8;
-    }
-    let rest = text.get(at..)?;
-    rest.iter()
-        .position(|&b| b.is_ascii_digit() || !b.is_ascii())
-        .map(|i| at + i)
-}
-
-/// The high bit of each byte of `word` that is an ASCII digit or non-ASCII, tested
-/// all at once: for an ASCII byte `y`, adding `0x80 - n` sets its high bit exactly
-/// when `y >= n`, and no sum carries into the next byte.
-const fn digit_like_mask(word: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let ascii = word & !HIGH;
-    let from_zero = ascii.wrapping_add(ONES * (0x80 - 0x30)) & HIGH;
-    let past_nine = ascii.wrapping_add(ONES * (0x80 - 0x3a)) & HIGH;
-    (word & HIGH) | (from_zero & !past_nine)
-}
-
-/// Scan one candidate run of `text` (see [`candidate_runs`]).
+/// Scan one candidate run of `text` ([`runs::candidate_runs`]).
 fn scan_run(text: &[u8], run: Range<usize>, window: &mut Window, f: &mut impl FnMut(&Hit)) {
     let mut i = run.start;
     while i < run.end {
