@@ -30,39 +30,91 @@ pub(crate) fn essence(content_type: &str) -> String {
 /// Classify a Content-Type: `application/json`, `application/*+json`,
 /// `application/x-www-form-urlencoded`, `multipart/form-data`, in any letter case,
 /// with parameters. A JSON or form body in a charset other than UTF-8 (or its subset
-/// US-ASCII) is refused.
+/// US-ASCII) is refused ([`check_charset`]).
 pub(crate) fn classify(content_type: Option<&str>) -> Result<Media> {
+    let media = media_of(content_type);
+    if matches!(media, Media::Json | Media::Form) {
+        check_charset(content_type, Charsets::Utf8)?;
+    }
+    Ok(media)
+}
+
+/// What a Content-Type's media type is, parameters aside.
+pub(crate) fn media_of(content_type: Option<&str>) -> Media {
     let Some(ct) = content_type else {
-        return Ok(Media::Other);
+        return Media::Other;
     };
-    let mut parts = ct.split(';');
-    parts.next();
     let essence = essence(ct);
-    let media = if essence == "application/json"
+    if essence == "application/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"))
     {
         Media::Json
     } else if essence == "application/x-www-form-urlencoded" {
         Media::Form
     } else if essence == "multipart/form-data" {
-        return Ok(Media::Multipart);
+        Media::Multipart
     } else {
-        return Ok(Media::Other);
+        Media::Other
+    }
+}
+
+/// Which declared charsets a reader accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Charsets {
+    /// UTF-8 and its subset US-ASCII: what the JSON and form codecs read.
+    Utf8,
+    /// Also the single-byte ISO 8859 and Windows code pages. In these an ASCII byte
+    /// is always that ASCII character and no other byte is a digit, so a backend
+    /// decoding the body with the declared charset reads the same digits the leak
+    /// guard scans. Not UTF-7, UTF-16/32, EBCDIC or the ISO 2022 and multi-byte East
+    /// Asian charsets: there, bytes the guard reads as punctuation or letters decode
+    /// to digits (`+ADQ-` is `4` in UTF-7, `#4` a full-width `4` in ISO-2022-JP).
+    AsciiTransparent,
+}
+
+/// Refuse (415) a body whose Content-Type declares a charset the reader does not
+/// accept: the upstream would decode its bytes into other characters than the ones
+/// scanned. No charset parameter reads as the reader's default.
+pub(crate) fn check_charset(content_type: Option<&str>, accepted: Charsets) -> Result<()> {
+    let Some(ct) = content_type else {
+        return Ok(());
     };
-    for param in parts {
+    for param in ct.split(';').skip(1) {
         let Some((name, value)) = param.split_once('=') else {
             continue;
         };
-        if name.trim().eq_ignore_ascii_case("charset") {
-            let v = value.trim().trim_matches('"').to_ascii_lowercase();
-            if !matches!(v.as_str(), "utf-8" | "utf8" | "us-ascii" | "ascii") {
-                return Err(Error::UnsupportedMedia(
-                    "only UTF-8 request bodies are supported".into(),
-                ));
-            }
+        if !name.trim().eq_ignore_ascii_case("charset") {
+            continue;
+        }
+        let v = value.trim().trim_matches('"').to_ascii_lowercase();
+        let utf8 = matches!(v.as_str(), "utf-8" | "utf8" | "us-ascii" | "ascii");
+        let ok = utf8 || (accepted == Charsets::AsciiTransparent && single_byte(&v));
+        if !ok {
+            return Err(Error::UnsupportedMedia(match accepted {
+                Charsets::Utf8 => "only UTF-8 request bodies are supported".into(),
+                Charsets::AsciiTransparent => {
+                    "the body's charset is not one the leak guard can read (use UTF-8, ASCII, ISO 8859 or a Windows code page)".into()
+                }
+            }));
         }
     }
-    Ok(media)
+    Ok(())
+}
+
+/// An ISO 8859 or Windows single-byte code page, by its common names.
+fn single_byte(charset: &str) -> bool {
+    let numbered = |prefix: &str| {
+        charset
+            .strip_prefix(prefix)
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    numbered("iso-8859-")
+        || numbered("iso8859-")
+        || numbered("iso_8859-")
+        || numbered("latin")
+        || numbered("windows-125")
+        || numbered("cp125")
+        || matches!(charset, "l1" | "iso-latin-1")
 }
 
 /// A Content-Encoding we can undo and redo.

@@ -40,7 +40,7 @@ use zeroize::Zeroizing;
 use collect::{Collector, Found, OwnedElem, PathStyle, PathView, Place, Slot, SlotKind};
 
 use crate::error::{Error, Result};
-use crate::rules::{BodyKind, Location, PathElem, RouteRules};
+use crate::rules::{BodyKind, FieldRule, LeakPolicy, Location, PathElem, RouteRules};
 use crate::sensitive::{DataClass, Plaintext};
 
 /// The parts of a request the body pipeline reads.
@@ -129,6 +129,38 @@ enum Codec {
     Raw,
 }
 
+/// For a streamed body the leak guard scans as bytes: refuse (415) a Content-Type,
+/// in any of the request's Content-Type headers, declaring a charset in which the
+/// upstream would decode other characters than the bytes scanned
+/// ([`media::Charsets::AsciiTransparent`]).
+pub fn check_streamed_charset(headers: &http::HeaderMap) -> Result<()> {
+    for v in headers.get_all(http::header::CONTENT_TYPE) {
+        let ct = v
+            .to_str()
+            .map_err(|_| Error::UnsupportedMedia("the Content-Type header is not ASCII".into()))?;
+        media::check_charset(Some(ct), media::Charsets::AsciiTransparent)?;
+    }
+    Ok(())
+}
+
+/// The Content-Type to forward instead of the client's, if any. A route that reads
+/// every body as JSON (`body = "json"`, as the JSON profiles do, since documented
+/// clients send JSON as `curl -d` forms) forwards a body declared as a form or as
+/// multipart as `application/json`: a backend choosing its parser by the header would
+/// otherwise read a second document in the same bytes (`&cardCode=…` inside a JSON
+/// string), one no rule looked at.
+pub fn forwarded_content_type(
+    rules: &RouteRules,
+    content_type: Option<&str>,
+) -> Option<http::HeaderValue> {
+    let declared_other = matches!(
+        media::media_of(content_type),
+        media::Media::Form | media::Media::Multipart
+    );
+    (rules.body == BodyKind::Json && declared_other)
+        .then(|| http::HeaderValue::from_static("application/json"))
+}
+
 /// Decode a request and find its sensitive values.
 pub fn extract(rules: &RouteRules, req: RequestParts<'_>) -> Result<Extraction> {
     let guard = rules.guard_on();
@@ -142,6 +174,11 @@ pub fn extract(rules: &RouteRules, req: RequestParts<'_>) -> Result<Extraction> 
         body = Some(doc);
     }
     let mut query = None;
+    if let Some(q) = req.query.filter(|q| !q.is_empty())
+        && rules.has_rules_at(Location::Body)
+    {
+        body_fields_in_query(rules, q)?;
+    }
     if let Some(q) = req.query.filter(|q| !q.is_empty())
         && (guard || rules.has_rules_at(Location::Query))
     {
@@ -171,6 +208,41 @@ pub fn extract(rules: &RouteRules, req: RequestParts<'_>) -> Result<Extraction> 
         body,
         query,
     })
+}
+
+/// Refuse a request that sends, in its query string, a field the route reads in the
+/// body (`?cardCode=218` on a route with a `cardCode` body rule): frameworks that
+/// merge query and body parameters (Rails `params`, PHP `$_REQUEST`, Spring model
+/// binding) would read it as that field, raw. The body rules' paths are matched
+/// against the query's keys as form keys, whatever their `when` conditions (those
+/// read the body); an empty value passes.
+fn body_fields_in_query(rules: &RouteRules, q: &str) -> Result<()> {
+    let as_query = RouteRules {
+        body: rules.body,
+        fields: rules
+            .fields
+            .iter()
+            .filter(|f| f.location == Location::Body)
+            .map(|f| FieldRule {
+                location: Location::Query,
+                when: None,
+                scope: None,
+                ..f.clone()
+            })
+            .collect(),
+        leak_guard: LeakPolicy::Allow,
+        keys: rules.keys,
+    };
+    let mut c = Collector::new(&as_query, Location::Query, "query:", PathStyle::Form);
+    query::scan(q, &mut c).map_err(query_error)?;
+    let (found, _) = c.finish(q.as_bytes(), decode_slot).map_err(query_error)?;
+    match found.iter().find(|f| !f.finding.value.expose().is_empty()) {
+        Some(f) => Err(Error::AmbiguousSensitiveField(format!(
+            "{}: this route reads that field in the body, not in the query string",
+            f.finding.location
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn query_error(e: Error) -> Error {
@@ -206,6 +278,14 @@ fn extract_body(
             media::Media::Other => (Codec::Raw, false),
         },
     };
+    // Whatever codec the route forces, the upstream may decode the bytes with the
+    // charset the request declares: refuse one that would turn them into other
+    // characters than the ones read here.
+    let charsets = match (codec, base64) {
+        (Codec::Json | Codec::Form, false) => media::Charsets::Utf8,
+        _ => media::Charsets::AsciiTransparent,
+    };
+    media::check_charset(req.content_type, charsets)?;
     let max = req.max_body;
     let coding = media::coding(req.content_encoding)?;
     let (decompressed, coding) = match coding {

@@ -353,6 +353,13 @@ async fn sanitized(
     let out =
         sanitize::sanitize(&state.vault, rules, parts, &bytes, &state.sanitize_limits).await?;
     let bytes = out.body.unwrap_or(bytes);
+    let declared = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    if let Some(ct) = crate::codec::forwarded_content_type(rules, declared) {
+        parts.headers.insert(header::CONTENT_TYPE, ct);
+    }
     // The body may have changed; either way it is now exactly these bytes.
     parts
         .headers
@@ -384,6 +391,14 @@ async fn forward(
             match guard {
                 None => (boxed(incoming), None, None),
                 Some(guard) => {
+                    // The guard reads bytes: a charset that decodes them into other
+                    // characters would hide what it reads.
+                    if guard.mode == GuardMode::Block
+                        && let Err(e) = crate::codec::check_streamed_charset(&parts.headers)
+                    {
+                        *body = Some(incoming);
+                        return Err(e);
+                    }
                     if let Some(query) = parts.uri.query()
                         && crate::rules::guard::may_contain(query.as_bytes())
                     {
