@@ -646,8 +646,9 @@ pub fn guard(data: &[u8]) {
 
 /// The streaming leak guard's scanner: chunk boundaries taken from the first byte.
 /// Every byte comes out once and in order, at most `MAX_TAIL` bytes are held back,
-/// and a card the whole-body scan finds is found while streaming (when no run of
-/// digits and separators is longer than the seam the scanner looks across).
+/// and a card the whole-body scan finds, as written or with its escapes decoded, is
+/// found while streaming (when no run of digits, separators and escapes is longer
+/// than the seam the scanner looks across).
 pub fn stream_guard(data: &[u8]) {
     use crate::inbound::stream_guard::{MAX_TAIL, TailScanner, tail_start};
     let Some((&step, body)) = data.split_first() else {
@@ -667,7 +668,10 @@ pub fn stream_guard(data: &[u8]) {
     }
     out.extend_from_slice(&scanner.finish().unwrap_or_default());
     assert_eq!(out, body, "the stream changed");
-    let whole = crate::inbound::exposure::hits(body);
+    let mut whole = crate::inbound::exposure::hits(body);
+    if let Some(decoded) = crate::inbound::exposure::decoded_escapes(body) {
+        whole.extend(crate::inbound::exposure::hits(&decoded));
+    }
     let longest_run = (0..=body.len())
         .map(|end| end - tail_start(body.get(..end).unwrap_or_default()).min(end))
         .max()

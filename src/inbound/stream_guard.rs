@@ -128,12 +128,18 @@ pub struct TailScanner {
     /// Scratch: the tail and the head of the next chunk, contiguous.
     seam: Vec<u8>,
     ranges: Vec<Range<usize>>,
+    /// The hits found with escapes decoded in the last chunk (the tail is decoded
+    /// again with the next one).
+    reported: Vec<HitDigits>,
 }
 
 impl TailScanner {
     /// The digits of every hit that `chunk` completes: in the chunk, or across the
-    /// seam with the held tail.
+    /// seam with the held tail; and, when either holds an escape, in the two with
+    /// their escapes decoded ([`exposure::decoded_escapes`]), as a backend decoding a
+    /// JSON string or a form value would read them.
     pub fn hits(&mut self, chunk: &[u8], out: &mut Vec<HitDigits>) {
+        let mut raw = Vec::new();
         // The run that begins the chunk continues the held tail: it is scanned whole,
         // from the tail's start, in the seam. (Unless it is longer than the seam.)
         let mut chunk_from = 0;
@@ -141,7 +147,7 @@ impl TailScanner {
             let head = chunk.get(..chunk.len().min(MAX_TAIL)).unwrap_or(chunk);
             let boundary = self.tail.len();
             // The run that crosses the boundary ends where the chunk's first run does.
-            let seam_limit = match head.iter().position(|b| !run_like(*b)) {
+            let seam_limit = match head.iter().position(|b| !held_like(*b)) {
                 Some(end) => {
                     chunk_from = end;
                     boundary + end
@@ -155,26 +161,57 @@ impl TailScanner {
             guard::scan(&self.seam, &mut self.ranges);
             // Hits before the boundary were found with the earlier chunk.
             for r in self.ranges.drain(..) {
+                let digits = exposure::digits(&self.seam, r.clone());
                 if r.end > boundary && r.start < seam_limit {
-                    out.push(exposure::digits(&self.seam, r));
+                    out.push(digits.clone());
                 }
+                raw.push(digits);
             }
         }
         self.ranges.clear();
         // `scan` passes over a chunk that cannot hold a hit at once.
         guard::scan(chunk, &mut self.ranges);
         for r in self.ranges.drain(..) {
+            let digits = exposure::digits(chunk, r.clone());
             if r.start >= chunk_from {
-                out.push(exposure::digits(chunk, r));
+                out.push(digits.clone());
+            }
+            raw.push(digits);
+        }
+        self.decoded_hits(chunk, &raw, out);
+    }
+
+    /// The hits of the held tail and `chunk` read with their escapes decoded, other
+    /// than those read as they are (`raw`, which may be tokens of ours) and those
+    /// reported with the chunk before.
+    fn decoded_hits(&mut self, chunk: &[u8], raw: &[HitDigits], out: &mut Vec<HitDigits>) {
+        let escaped = |b: &[u8]| b.iter().any(|c| matches!(c, b'\\' | b'%' | b'&'));
+        if !escaped(chunk) && !escaped(&self.tail) {
+            self.reported.clear();
+            return;
+        }
+        let mut joined = zeroize::Zeroizing::new(Vec::with_capacity(self.tail.len() + chunk.len()));
+        joined.extend_from_slice(&self.tail);
+        joined.extend_from_slice(chunk);
+        let mut now = Vec::new();
+        if let Some(decoded) = exposure::decoded_escapes(&joined) {
+            let seen = |d: &HitDigits, list: &[HitDigits]| list.iter().any(|h| **h == **d);
+            for hit in exposure::hits(&decoded) {
+                let hit = hit.decoded();
+                if !seen(&hit, raw) && !seen(&hit, &self.reported) && !seen(&hit, &now) {
+                    out.push(hit.clone());
+                }
+                now.push(hit);
             }
         }
+        self.reported = now;
     }
 
     /// Let a clean chunk through: returns up to two parts to emit in order (the held
     /// tail, then the chunk up to its own new tail) and holds back the new tail.
     pub fn pass(&mut self, chunk: Bytes) -> (Option<Bytes>, Option<Bytes>) {
         let continues_run =
-            !self.tail.is_empty() && chunk.len() <= MAX_TAIL && chunk.iter().all(|b| run_like(*b));
+            !self.tail.is_empty() && chunk.len() <= MAX_TAIL && chunk.iter().all(|b| held_like(*b));
         if continues_run {
             // The whole chunk continues the held run (a body sent a few bytes at a
             // time): the run grows across chunks, so join it.
@@ -208,9 +245,10 @@ fn non_empty(b: Bytes) -> Option<Bytes> {
 }
 
 /// Where the trailing run that could start a card number begins: the last bytes that
-/// are digits, separators or non-ASCII (a multi-byte digit or space), at most
-/// [`MAX_TAIL`] of them. `chunk.len()` (nothing held) when that run holds no digit
-/// and no non-ASCII byte.
+/// are digits, separators, non-ASCII (a multi-byte digit or space) or part of an
+/// escape that may spell one ([`held_like`]), at most [`MAX_TAIL`] of them.
+/// `chunk.len()` (nothing held) when that run holds no digit, no non-ASCII byte and no
+/// escape's first byte.
 pub fn tail_start(chunk: &[u8]) -> usize {
     let mut start = chunk.len();
     let mut relevant = false;
@@ -219,10 +257,10 @@ pub fn tail_start(chunk: &[u8]) -> usize {
         let Some(&b) = chunk.get(start - 1) else {
             break;
         };
-        if !run_like(b) {
+        if !held_like(b) {
             break;
         }
-        relevant |= b.is_ascii_digit() || b >= 0x80;
+        relevant |= b.is_ascii_digit() || b >= 0x80 || matches!(b, b'\\' | b'%' | b'&');
         start -= 1;
     }
     if relevant { start } else { chunk.len() }
@@ -235,6 +273,19 @@ pub fn tail_start(chunk: &[u8]) -> usize {
 fn run_like(b: u8) -> bool {
     crate::rules::digits::byte_class(b) != crate::rules::digits::ByteClass::Other
         || matches!(b, b'+' | b':')
+}
+
+/// [`run_like`], or part of an escape that may spell a digit or a separator
+/// (`\u0034`, `\x34`, `%34`, `%u0034`, `&#52;`, `&#x34;`): held back with a possible
+/// card's tail, so that an escape split between chunks, and a run of escaped digits
+/// across them, is decoded whole.
+fn held_like(b: u8) -> bool {
+    run_like(b)
+        || b.is_ascii_hexdigit()
+        || matches!(
+            b,
+            b'\\' | b'%' | b'&' | b'#' | b';' | b'u' | b'U' | b'x' | b'X'
+        )
 }
 
 /// A request body scanned as it streams; see the module docs.
@@ -402,7 +453,9 @@ mod tests {
     #[test]
     fn tails_hold_only_digit_runs() {
         assert_eq!(tail_start(b"{\"a\":\"x\"}"), 9);
-        assert_eq!(tail_start(b"abc 4242 42"), 3);
+        assert_eq!(tail_start(b"xyz 4242 42"), 3);
+        // Hex letters may belong to an escape (`\\u00`): held too.
+        assert_eq!(tail_start(b"xyz\\u0034 42"), 3);
         assert_eq!(tail_start(b"abc   "), 6);
         assert_eq!(tail_start(&[b'1'; 1000]), 1000 - MAX_TAIL);
     }
@@ -427,11 +480,16 @@ mod tests {
 
     #[test]
     fn every_chunking_finds_what_the_whole_scan_finds() {
-        let bodies: [&[u8]; 4] = [
+        let bodies: [&[u8]; 8] = [
             b"{\"a\":\"4242 4242 4242 4242\",\"b\":[378282246310005]}",
             b"id 5 4111-1111-1111-1111 9 and 99 4000056655665556 end",
             b"1234567890123456789012345 4242424242424242",
             b"\xef\xbc\x91 12 34 5555555555554444\n\n",
+            // Escapes a backend decodes, split anywhere.
+            b"{\"pan\":\"\\u0034\\u0032\\u0034\\u0032\\u0034\\u0032\\u0034\\u0032\\u0034\\u0032\\u0034\\u0032\\u0034\\u0032\\u0034\\u0032\"}",
+            b"cardNumber=%34%32%34%32%34%32%34%32%34%32%34%32%34%32%34%32&x=1",
+            b"<p>&#52;&#50;&#52;&#50;&#x34;&#x32;&#x34;&#x32;424242424242</p>",
+            b"{\"pan\":\"\\u0034242424242424242\",\"n\":\"%u0034242424242424242\"}",
         ];
         for body in bodies {
             for step in 0..64u8 {
@@ -440,6 +498,36 @@ mod tests {
                 crate::fuzzing::stream_guard(&data);
             }
         }
+    }
+
+    /// A card spelled with escapes is found however the body is cut; one of our
+    /// tokens written plainly next to an escape is not read again as decoded.
+    #[test]
+    fn escaped_cards_are_found_across_chunks() {
+        let body: &[u8] =
+            b"{\"pan\":\"\\u0034\\u0032\\u0034\\u0032\\u0034\\u0032\\u0034\\u0032\\u00342424242\"}";
+        for split in 1..body.len() {
+            let (a, b) = body.split_at(split);
+            let (out, hits) = run(&[a, b]);
+            assert_eq!(out, body);
+            assert!(hits >= 1, "split at {split}");
+        }
+        let one_byte: Vec<&[u8]> = body.chunks(1).collect();
+        assert!(run(&one_byte).1 >= 1);
+        let mut s = TailScanner::default();
+        let mut found = Vec::new();
+        s.hits(
+            b"{\"token\":\"4242424242424242\",\"note\":\"50%25 \\u00e9\"}",
+            &mut found,
+        );
+        assert_eq!(found.len(), 1);
+        assert!(found[0].is_plain(), "the plain hit, once");
+        // Other digits, escaped: read as decoded, so never taken for a token.
+        let mut found = Vec::new();
+        s.hits(b"{\"note\":\"\\u0034111111111111111\"}", &mut found);
+        assert_eq!(found.len(), 1);
+        assert!(!found[0].is_plain());
+        assert_eq!(&*found[0], "4111111111111111");
     }
 
     #[test]

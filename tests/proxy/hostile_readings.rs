@@ -342,3 +342,86 @@ async fn a_body_field_sent_in_the_query_string_is_refused() {
         assert!(!everything(last).contains(CARD), "{path}");
     }
 }
+
+/// A pass-through body or query spelling a card with escapes a backend decodes (a
+/// JSON `\u` escape, percent-encoding, `%u`, double percent-encoding, character
+/// references) is blocked like one written plainly; one of our tokens next to an
+/// escape still passes.
+#[tokio::test]
+async fn a_card_behind_escapes_on_a_pass_through_route_is_blocked() {
+    let (server, echo) = start_with().await;
+    let addr = server.proxy_addr();
+    let bodies = [
+        (
+            "application/json",
+            r#"{"cardNumber":"\u0034242424242424242"}"#,
+        ),
+        (
+            "application/json",
+            r#"{"pan":"\u0034\u0032\u0034\u0032\u0034\u0032\u0034\u0032\u0034\u0032\u0034\u0032\u0034\u0032\u0034\u0032"}"#,
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            "cardNumber=%34242424242424242",
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            "card%5Bnumber%5D=%34%32%34%32424242424242",
+        ),
+        ("text/html", "<p>&#52;&#50;&#x34;&#x32;424242424242</p>"),
+        ("text/plain", "pan=%u0034242424242424242"),
+    ];
+    for (ct, body) in bodies {
+        let before = echo.received().len();
+        let r = post(addr, "/other/thing", ct, body).await;
+        refused(
+            &echo,
+            r,
+            StatusCode::BAD_REQUEST,
+            "card_number_detected",
+            before,
+            body,
+        )
+        .await;
+    }
+    for query in [
+        "pan=%2534%2532%2534%2532424242424242",
+        "pan=%u0034242424242424242",
+    ] {
+        let before = echo.received().len();
+        let r = post(addr, &format!("/other/thing?{query}"), "text/plain", "x").await;
+        refused(
+            &echo,
+            r,
+            StatusCode::BAD_REQUEST,
+            "card_number_detected",
+            before,
+            query,
+        )
+        .await;
+    }
+    // A token of ours, written plainly beside escapes, is forwarded.
+    let r = post(
+        addr,
+        "/v1/payment",
+        "application/json",
+        &format!(r#"{{"paymentType":"card","cardNumber":"{CARD}"}}"#),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let got = echo.received();
+    let forwarded: serde_json::Value = serde_json::from_slice(&got.last().unwrap().body).unwrap();
+    let token = forwarded["cardNumber"].as_str().unwrap().to_owned();
+    assert_ne!(token, CARD);
+    let body = format!(r#"{{"token":"{token}","note":"caf\u00e9 50%25"}}"#);
+    let r = post(addr, "/other/thing", "application/json", &body).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
+    let r = post(
+        addr,
+        &format!("/other/thing?token={token}&note=50%2525"),
+        "text/plain",
+        "x",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
+}
