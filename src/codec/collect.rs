@@ -59,6 +59,10 @@ impl Text<'_> {
 pub(crate) trait PathView {
     fn len(&self) -> usize;
     fn get(&self, i: usize) -> Option<PathElem<'_>>;
+
+    /// Give `f` each other reading of this path that rules must also match (a form
+    /// key as other parsers read it), as its elements. None by default.
+    fn for_each_reading(&self, _f: &mut dyn FnMut(&[PathElem<'_>])) {}
 }
 
 /// How locations are written.
@@ -78,6 +82,14 @@ pub(crate) enum OwnedElem {
 }
 
 impl OwnedElem {
+    /// An owned copy of a path element.
+    pub fn from_elem(e: PathElem<'_>) -> Self {
+        match e {
+            PathElem::Key(k) => OwnedElem::Key(k.to_owned()),
+            PathElem::Index(n) => OwnedElem::Index(n),
+        }
+    }
+
     pub fn as_elem(&self) -> PathElem<'_> {
         match self {
             OwnedElem::Key(k) => PathElem::Key(k),
@@ -189,28 +201,65 @@ impl<'r> Collector<'r> {
     pub fn value(&mut self, path: &dyn PathView, slot: Slot, text: &str) {
         let mut slot_idx = None;
         if self.any_rules {
-            let (elems, keys_only) = views(path);
-            self.conditions(&elems, &keys_only, text);
-            if !text.is_empty() {
-                let start = self.cand_rules.len();
-                for (r, p) in self.rules.paths_at(self.location) {
-                    if p.matches_shape(self.keys, &elems, &keys_only) {
-                        self.cand_rules.push(r);
-                    }
-                }
-                let end = self.cand_rules.len();
-                if end > start {
-                    let idx = self.push_slot(&mut slot_idx, &slot);
-                    self.events.push(Event::Candidate {
-                        slot: idx,
-                        rules: start..end,
-                        path: owned_path(path),
-                        location: self.render(path),
-                    });
-                }
-            }
+            self.rule_candidates(path, &slot, &mut slot_idx, text);
         }
         self.leaks(path, &slot, &mut slot_idx, text);
+    }
+
+    /// Match a leaf against the conditions and rule paths under every reading of its
+    /// path; a candidate for each rule that matches under any, recorded with the
+    /// first reading that matched (duplicates and scopes compare that one).
+    fn rule_candidates(
+        &mut self,
+        path: &dyn PathView,
+        slot: &Slot,
+        slot_idx: &mut Option<usize>,
+        text: &str,
+    ) {
+        let start = self.cand_rules.len();
+        let mut matched = None;
+        let (elems, keys_only) = views(path);
+        self.match_reading(&elems, &keys_only, text, start, &mut matched);
+        path.for_each_reading(&mut |elems| {
+            let keys_only = keys_of(elems);
+            self.match_reading(elems, &keys_only, text, start, &mut matched);
+        });
+        if let Some(matched) = matched {
+            let idx = self.push_slot(slot_idx, slot);
+            self.events.push(Event::Candidate {
+                slot: idx,
+                rules: start..self.cand_rules.len(),
+                path: matched,
+                location: self.render(path),
+            });
+        }
+    }
+
+    /// One reading of a leaf's path: its conditions, then (for a non-empty value) the
+    /// rules it names that are not candidates yet (from `start`). `matched` gets
+    /// this reading's path if it is the first to name a rule.
+    fn match_reading(
+        &mut self,
+        elems: &[PathElem<'_>],
+        keys_only: &[PathElem<'_>],
+        text: &str,
+        start: usize,
+        matched: &mut Option<Vec<OwnedElem>>,
+    ) {
+        self.conditions(elems, keys_only, text);
+        if text.is_empty() {
+            return;
+        }
+        let before = self.cand_rules.len();
+        for (r, p) in self.rules.paths_at(self.location) {
+            let known = self.cand_rules.get(start..).is_some_and(|c| c.contains(&r));
+            if !known && p.matches_shape(self.keys, elems, keys_only) {
+                self.cand_rules.push(r);
+            }
+        }
+        if self.cand_rules.len() > before && matched.is_none() {
+            *matched = Some(elems.iter().map(|e| OwnedElem::from_elem(*e)).collect());
+        }
     }
 
     /// An object key or form key: scanned by the leak guard only.
@@ -494,12 +543,17 @@ type Elems<'p> = SmallVec<[PathElem<'p>; 8]>;
 
 fn views<'p>(path: &'p dyn PathView) -> (Elems<'p>, Elems<'p>) {
     let elems: Elems<'p> = (0..path.len()).filter_map(|i| path.get(i)).collect();
-    let keys_only = elems
+    let keys_only = keys_of(&elems);
+    (elems, keys_only)
+}
+
+/// A path's keys alone (without its array indices).
+fn keys_of<'p>(elems: &[PathElem<'p>]) -> Elems<'p> {
+    elems
         .iter()
         .filter(|e| matches!(e, PathElem::Key(_)))
         .copied()
-        .collect();
-    (elems, keys_only)
+        .collect()
 }
 
 /// A path as the route compares keys: the same key in another letter case is the
@@ -509,16 +563,6 @@ fn fold_path(keys: KeyMatch, path: &[OwnedElem]) -> Vec<OwnedElem> {
         .map(|e| match (keys, e) {
             (KeyMatch::Insensitive, OwnedElem::Key(k)) => OwnedElem::Key(k.to_ascii_lowercase()),
             _ => e.clone(),
-        })
-        .collect()
-}
-
-fn owned_path(path: &dyn PathView) -> Vec<OwnedElem> {
-    (0..path.len())
-        .filter_map(|i| path.get(i))
-        .map(|e| match e {
-            PathElem::Key(k) => OwnedElem::Key(k.to_owned()),
-            PathElem::Index(n) => OwnedElem::Index(n),
         })
         .collect()
 }
