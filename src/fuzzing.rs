@@ -720,8 +720,9 @@ mod tests {
         query(b"payment_method.card_number=4242424242424242&cvc=123");
         base64(b"eyJwYXltZW50X21ldGhvZCI6eyJjYXJkX251bWJlciI6IjQyNDI0MjQyNDI0MjQyNDIifX0=");
         field_path(b"items[*].pan\nitems[0][pan]");
-        // Keys other parsers read as the rule's.
+        // Keys other parsers read as the rule's, and a pair after a `;`.
         form(b"[payment_method][card_number]=4242424242424242&x=1;payment.method[cvc]=1234");
+        form(b"payment_method[card_number]=4242424242424242;payment_method[cvc]=1234");
         field_path(b"payment_method.cvc\n[payment_method][cvc");
         field_path(b"payment_method.cvc\npayment method[cvc]");
         token(b"\x00\x004242424242424242");

@@ -151,6 +151,10 @@ pub(crate) struct Collector<'r> {
     base: usize,
     /// The location of the first card-shaped hit that cannot be replaced in place.
     refused: Option<String>,
+    /// Whether a rule candidate came from a second reading of the text (a form pair
+    /// after a `;`), whose slot may lie inside another: [`finish`](Self::finish)
+    /// then checks that no two edited slots overlap.
+    nested: bool,
 }
 
 impl<'r> Collector<'r> {
@@ -176,6 +180,7 @@ impl<'r> Collector<'r> {
             keys: rules.keys,
             base: 0,
             refused: None,
+            nested: false,
         }
     }
 
@@ -204,6 +209,17 @@ impl<'r> Collector<'r> {
             self.rule_candidates(path, &slot, &mut slot_idx, text);
         }
         self.leaks(path, &slot, &mut slot_idx, text);
+    }
+
+    /// A value as a second reading of text already reported sees it (a form pair
+    /// after a `;`, inside a value read whole): matched against the rules only, as
+    /// the leak guard has read every byte of it. Its slot may lie inside another.
+    pub fn nested_value(&mut self, path: &dyn PathView, slot: Slot, text: &str) {
+        let mut slot_idx = None;
+        if self.any_rules {
+            self.rule_candidates(path, &slot, &mut slot_idx, text);
+        }
+        self.nested |= slot_idx.is_some();
     }
 
     /// Match a leaf against the conditions and rule paths under every reading of its
@@ -532,8 +548,35 @@ impl<'r> Collector<'r> {
                 }
             }
         }
+        if self.nested {
+            no_overlapping_edits(&out, &self.slots)?;
+        }
         Ok((out, self.slots))
     }
+}
+
+/// With a second reading of a text (see [`Collector::nested_value`]), two findings
+/// may edit overlapping bytes: a value one parser reads whole that holds a pair
+/// another parser splits off. No rewrite serves both readings, so the request is
+/// refused (`ambiguous_sensitive_field`, at the later finding).
+fn no_overlapping_edits(found: &[Found], slots: &[Slot]) -> Result<()> {
+    let mut edited: Vec<(Range<usize>, usize, &str)> = found
+        .iter()
+        .filter_map(|f| {
+            let span = slots.get(f.place.slot)?.span.clone();
+            Some((span, f.place.slot, f.finding.location.as_str()))
+        })
+        .collect();
+    edited.sort_by_key(|(span, slot, _)| (span.start, *slot));
+    edited.dedup_by_key(|(_, slot, _)| *slot);
+    for pair in edited.windows(2) {
+        if let [(a, _, _), (b, _, location)] = pair
+            && b.start < a.end
+        {
+            return Err(Error::AmbiguousSensitiveField((*location).to_owned()));
+        }
+    }
+    Ok(())
 }
 
 /// A leaf's path as elements, and the same without its array indices.

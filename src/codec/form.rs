@@ -3,8 +3,9 @@
 //! Pairs are split on `&`, keys from values on the first `=`; `+` is a space and
 //! `%XX` a byte; the decoded bytes must be UTF-8. Bracketed keys (`a[b][0]`) and dotted
 //! keys (`a.b`) become paths, and rules also match a key as other parsers read it
-//! ([`FormKeyReadings`]). On output only replaced components are re-encoded; every
-//! other byte is kept.
+//! ([`FormKeyReadings`]). Some parsers (Python before 3.9.2, Go before 1.17) also
+//! split pairs on `;`: a pair holding `;` is read both ways for the field rules. On
+//! output only replaced components are re-encoded; every other byte is kept.
 
 use std::ops::Range;
 
@@ -64,6 +65,14 @@ impl KeyBuf {
     }
 }
 
+/// How a pair is reported: read whole (the `&` reading: key and value go to the leak
+/// guard and the rules) or nested (a `;` piece inside a pair: rules only).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PairReading {
+    Whole,
+    Nested,
+}
+
 /// Scan a form body or query string, reporting each key and value to `sink`.
 pub(crate) fn scan(text: &[u8], sink: &mut Collector<'_>) -> Result<()> {
     let mut buf = KeyBuf::default();
@@ -74,7 +83,28 @@ pub(crate) fn scan(text: &[u8], sink: &mut Collector<'_>) -> Result<()> {
         if part.is_empty() {
             continue;
         }
-        scan_pair(text, pair, sink, &mut buf)?;
+        scan_pair(text, pair.clone(), sink, &mut buf, PairReading::Whole)?;
+        if part.contains(&b';') {
+            scan_semicolon_pieces(text, pair, sink, &mut buf)?;
+        }
+    }
+    Ok(())
+}
+
+/// The pairs a `;`-splitting parser reads in one `&` pair, after the first `;` (the
+/// first piece is the whole pair's key with part of its value, which the whole pair
+/// covers). Their values are matched against the rules only: the whole pair's key
+/// and value hold the same bytes, and the leak guard has read them.
+fn scan_semicolon_pieces(
+    text: &[u8],
+    pair: Range<usize>,
+    sink: &mut Collector<'_>,
+    buf: &mut KeyBuf,
+) -> Result<()> {
+    for piece in split_ranges(text, pair, b';').skip(1) {
+        if !piece.is_empty() {
+            scan_pair(text, piece, sink, buf, PairReading::Nested)?;
+        }
     }
     Ok(())
 }
@@ -96,6 +126,7 @@ fn scan_pair(
     range: Range<usize>,
     sink: &mut Collector<'_>,
     buf: &mut KeyBuf,
+    reading: PairReading,
 ) -> Result<()> {
     let part = text.get(range.clone()).unwrap_or_default();
     let (key_r, val_r) = match part.iter().position(|b| *b == b'=') {
@@ -107,18 +138,23 @@ fn scan_pair(
     };
     let key = decode(text, key_r.clone())?;
     let path = buf.path(key.as_str());
-    let slot = Slot {
-        span: key_r,
-        kind: SlotKind::FormPart,
-    };
-    sink.key(&path, slot, key.as_str());
+    if reading == PairReading::Whole {
+        let slot = Slot {
+            span: key_r,
+            kind: SlotKind::FormPart,
+        };
+        sink.key(&path, slot, key.as_str());
+    }
     if let Some(val_r) = val_r {
         let value = decode(text, val_r.clone())?;
         let slot = Slot {
             span: val_r,
             kind: SlotKind::FormPart,
         };
-        sink.value(&path, slot, value.as_str());
+        match reading {
+            PairReading::Whole => sink.value(&path, slot, value.as_str()),
+            PairReading::Nested => sink.nested_value(&path, slot, value.as_str()),
+        }
     }
     Ok(())
 }
