@@ -136,9 +136,12 @@ pub enum Error {
     #[error("internal error: {0}")]
     Internal(&'static str),
     /// A conditional field rule's field is present but none of its conditions holds
-    /// (the condition field is missing or has an unknown value); the location names
-    /// the field.
-    #[error("the sensitive field at {0} cannot be classified: no condition of its rule holds")]
+    /// (the condition field is missing or has an unknown value), or parsers read the
+    /// field differently and no rewrite serves them all (a form pair after a `;`
+    /// inside a value rewritten whole); the location names the field.
+    #[error(
+        "the sensitive field at {0} cannot be classified: no condition of its rule holds, or parsers read it differently"
+    )]
     AmbiguousSensitiveField(String),
     /// A sensitive field appears more than once at the same place (duplicate JSON
     /// keys, repeated form keys, keys that differ only in case).

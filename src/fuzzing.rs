@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 
 use crate::codec::{self, FindingKind, RequestParts};
 use crate::config::Config;
+use crate::rules::path::{FormKeyReadings, KeyMatch, may_read_differently};
 use crate::rules::{
     BodyKind, Condition, FieldPath, FieldRule, LeakPolicy, Location, PathElem, RouteRules, profiles,
 };
@@ -179,16 +180,30 @@ pub fn field_path(data: &[u8]) {
     let (path, key) = text.split_once('\n').unwrap_or((&text, ""));
     let mut elems = Vec::new();
     FieldPath::split_form_key(key, &mut elems);
-    let concrete: Vec<PathElem<'_>> = elems
-        .iter()
-        .filter_map(|e| match e {
-            crate::rules::path::FormElem::Key(r) => key.get(r.clone()).map(PathElem::Key),
-            crate::rules::path::FormElem::Index(n) => Some(PathElem::Index(*n)),
-        })
-        .collect();
+    let concrete: Vec<PathElem<'_>> = elems.iter().filter_map(|e| e.as_path_elem(key)).collect();
+    // A key none of whose bytes parsers read differently has no other reading.
+    let mut readings = FormKeyReadings::default();
+    readings.read(key, &elems);
+    assert!(
+        may_read_differently(key) || readings.others(key).next().is_none(),
+        "a plain key must read one way"
+    );
     if let Ok(p) = FieldPath::parse(path) {
         let _ = p.matches(&concrete);
         let _ = p.last_key();
+        // The other readings only add matches: what the strict reading names, the
+        // form key names.
+        let keys_only: Vec<PathElem<'_>> = concrete
+            .iter()
+            .filter(|e| matches!(e, PathElem::Key(_)))
+            .copied()
+            .collect();
+        for keys in [KeyMatch::Insensitive, KeyMatch::Exact] {
+            assert!(
+                !p.matches_shape(keys, &concrete, &keys_only) || p.matches_form_key(keys, key),
+                "a strict match must be a form-key match"
+            );
+        }
         // A parsed path re-parses to the same segments.
         let again = FieldPath::parse(p.as_str());
         assert!(
@@ -709,6 +724,11 @@ mod tests {
         query(b"payment_method.card_number=4242424242424242&cvc=123");
         base64(b"eyJwYXltZW50X21ldGhvZCI6eyJjYXJkX251bWJlciI6IjQyNDI0MjQyNDI0MjQyNDIifX0=");
         field_path(b"items[*].pan\nitems[0][pan]");
+        // Keys other parsers read as the rule's, and a pair after a `;`.
+        form(b"[payment_method][card_number]=4242424242424242&x=1;payment.method[cvc]=1234");
+        form(b"payment_method[card_number]=4242424242424242;payment_method[cvc]=1234");
+        field_path(b"payment_method.cvc\n[payment_method][cvc");
+        field_path(b"payment_method.cvc\npayment method[cvc]");
         token(b"\x00\x004242424242424242");
         // Found by the fuzzer (a checker bug): a non-IBAN alphanumeric account
         // number gets an opaque token even in the `digits` format.

@@ -59,6 +59,10 @@ impl Text<'_> {
 pub(crate) trait PathView {
     fn len(&self) -> usize;
     fn get(&self, i: usize) -> Option<PathElem<'_>>;
+
+    /// Give `f` each other reading of this path that rules must also match (a form
+    /// key as other parsers read it), as its elements. None by default.
+    fn for_each_reading(&self, _f: &mut dyn FnMut(&[PathElem<'_>])) {}
 }
 
 /// How locations are written.
@@ -78,6 +82,14 @@ pub(crate) enum OwnedElem {
 }
 
 impl OwnedElem {
+    /// An owned copy of a path element.
+    pub fn from_elem(e: PathElem<'_>) -> Self {
+        match e {
+            PathElem::Key(k) => OwnedElem::Key(k.to_owned()),
+            PathElem::Index(n) => OwnedElem::Index(n),
+        }
+    }
+
     pub fn as_elem(&self) -> PathElem<'_> {
         match self {
             OwnedElem::Key(k) => PathElem::Key(k),
@@ -139,6 +151,10 @@ pub(crate) struct Collector<'r> {
     base: usize,
     /// The location of the first card-shaped hit that cannot be replaced in place.
     refused: Option<String>,
+    /// Whether a rule candidate came from a second reading of the text (a form pair
+    /// after a `;`), whose slot may lie inside another: [`finish`](Self::finish)
+    /// then checks that no two edited slots overlap.
+    nested: bool,
 }
 
 impl<'r> Collector<'r> {
@@ -164,6 +180,7 @@ impl<'r> Collector<'r> {
             keys: rules.keys,
             base: 0,
             refused: None,
+            nested: false,
         }
     }
 
@@ -189,28 +206,76 @@ impl<'r> Collector<'r> {
     pub fn value(&mut self, path: &dyn PathView, slot: Slot, text: &str) {
         let mut slot_idx = None;
         if self.any_rules {
-            let (elems, keys_only) = views(path);
-            self.conditions(&elems, &keys_only, text);
-            if !text.is_empty() {
-                let start = self.cand_rules.len();
-                for (r, p) in self.rules.paths_at(self.location) {
-                    if p.matches_shape(self.keys, &elems, &keys_only) {
-                        self.cand_rules.push(r);
-                    }
-                }
-                let end = self.cand_rules.len();
-                if end > start {
-                    let idx = self.push_slot(&mut slot_idx, &slot);
-                    self.events.push(Event::Candidate {
-                        slot: idx,
-                        rules: start..end,
-                        path: owned_path(path),
-                        location: self.render(path),
-                    });
-                }
-            }
+            self.rule_candidates(path, &slot, &mut slot_idx, text);
         }
         self.leaks(path, &slot, &mut slot_idx, text);
+    }
+
+    /// A value as a second reading of text already reported sees it (a form pair
+    /// after a `;`, inside a value read whole): matched against the rules only, as
+    /// the leak guard has read every byte of it. Its slot may lie inside another.
+    pub fn nested_value(&mut self, path: &dyn PathView, slot: Slot, text: &str) {
+        let mut slot_idx = None;
+        if self.any_rules {
+            self.rule_candidates(path, &slot, &mut slot_idx, text);
+        }
+        self.nested |= slot_idx.is_some();
+    }
+
+    /// Match a leaf against the conditions and rule paths under every reading of its
+    /// path; a candidate for each rule that matches under any, recorded with the
+    /// first reading that matched (duplicates and scopes compare that one).
+    fn rule_candidates(
+        &mut self,
+        path: &dyn PathView,
+        slot: &Slot,
+        slot_idx: &mut Option<usize>,
+        text: &str,
+    ) {
+        let start = self.cand_rules.len();
+        let mut matched = None;
+        let (elems, keys_only) = views(path);
+        self.match_reading(&elems, &keys_only, text, start, &mut matched);
+        path.for_each_reading(&mut |elems| {
+            let keys_only = keys_of(elems);
+            self.match_reading(elems, &keys_only, text, start, &mut matched);
+        });
+        if let Some(matched) = matched {
+            let idx = self.push_slot(slot_idx, slot);
+            self.events.push(Event::Candidate {
+                slot: idx,
+                rules: start..self.cand_rules.len(),
+                path: matched,
+                location: self.render(path),
+            });
+        }
+    }
+
+    /// One reading of a leaf's path: its conditions, then (for a non-empty value) the
+    /// rules it names that are not candidates yet (from `start`). `matched` gets
+    /// this reading's path if it is the first to name a rule.
+    fn match_reading(
+        &mut self,
+        elems: &[PathElem<'_>],
+        keys_only: &[PathElem<'_>],
+        text: &str,
+        start: usize,
+        matched: &mut Option<Vec<OwnedElem>>,
+    ) {
+        self.conditions(elems, keys_only, text);
+        if text.is_empty() {
+            return;
+        }
+        let before = self.cand_rules.len();
+        for (r, p) in self.rules.paths_at(self.location) {
+            let known = self.cand_rules.get(start..).is_some_and(|c| c.contains(&r));
+            if !known && p.matches_shape(self.keys, elems, keys_only) {
+                self.cand_rules.push(r);
+            }
+        }
+        if self.cand_rules.len() > before && matched.is_none() {
+            *matched = Some(elems.iter().map(|e| OwnedElem::from_elem(*e)).collect());
+        }
     }
 
     /// An object key or form key: scanned by the leak guard only.
@@ -483,8 +548,35 @@ impl<'r> Collector<'r> {
                 }
             }
         }
+        if self.nested {
+            no_overlapping_edits(&out, &self.slots)?;
+        }
         Ok((out, self.slots))
     }
+}
+
+/// With a second reading of a text (see [`Collector::nested_value`]), two findings
+/// may edit overlapping bytes: a value one parser reads whole that holds a pair
+/// another parser splits off. No rewrite serves both readings, so the request is
+/// refused (`ambiguous_sensitive_field`, at the later finding).
+fn no_overlapping_edits(found: &[Found], slots: &[Slot]) -> Result<()> {
+    let mut edited: Vec<(Range<usize>, usize, &str)> = found
+        .iter()
+        .filter_map(|f| {
+            let span = slots.get(f.place.slot)?.span.clone();
+            Some((span, f.place.slot, f.finding.location.as_str()))
+        })
+        .collect();
+    edited.sort_by_key(|(span, slot, _)| (span.start, *slot));
+    edited.dedup_by_key(|(_, slot, _)| *slot);
+    for pair in edited.windows(2) {
+        if let [(a, _, _), (b, _, location)] = pair
+            && b.start < a.end
+        {
+            return Err(Error::AmbiguousSensitiveField((*location).to_owned()));
+        }
+    }
+    Ok(())
 }
 
 /// A leaf's path as elements, and the same without its array indices.
@@ -494,12 +586,17 @@ type Elems<'p> = SmallVec<[PathElem<'p>; 8]>;
 
 fn views<'p>(path: &'p dyn PathView) -> (Elems<'p>, Elems<'p>) {
     let elems: Elems<'p> = (0..path.len()).filter_map(|i| path.get(i)).collect();
-    let keys_only = elems
+    let keys_only = keys_of(&elems);
+    (elems, keys_only)
+}
+
+/// A path's keys alone (without its array indices).
+fn keys_of<'p>(elems: &[PathElem<'p>]) -> Elems<'p> {
+    elems
         .iter()
         .filter(|e| matches!(e, PathElem::Key(_)))
         .copied()
-        .collect();
-    (elems, keys_only)
+        .collect()
 }
 
 /// A path as the route compares keys: the same key in another letter case is the
@@ -509,16 +606,6 @@ fn fold_path(keys: KeyMatch, path: &[OwnedElem]) -> Vec<OwnedElem> {
         .map(|e| match (keys, e) {
             (KeyMatch::Insensitive, OwnedElem::Key(k)) => OwnedElem::Key(k.to_ascii_lowercase()),
             _ => e.clone(),
-        })
-        .collect()
-}
-
-fn owned_path(path: &dyn PathView) -> Vec<OwnedElem> {
-    (0..path.len())
-        .filter_map(|i| path.get(i))
-        .map(|e| match e {
-            PathElem::Key(k) => OwnedElem::Key(k.to_owned()),
-            PathElem::Index(n) => OwnedElem::Index(n),
         })
         .collect()
 }

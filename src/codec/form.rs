@@ -2,8 +2,10 @@
 //!
 //! Pairs are split on `&`, keys from values on the first `=`; `+` is a space and
 //! `%XX` a byte; the decoded bytes must be UTF-8. Bracketed keys (`a[b][0]`) and dotted
-//! keys (`a.b`) become paths. On output only replaced components are re-encoded;
-//! every other byte is kept.
+//! keys (`a.b`) become paths, and rules also match a key as other parsers read it
+//! ([`FormKeyReadings`]). Some parsers (Python before 3.9.2, Go before 1.17) also
+//! split pairs on `;`: a pair holding `;` is read both ways for the field rules. On
+//! output only replaced components are re-encoded; every other byte is kept.
 
 use std::ops::Range;
 
@@ -12,16 +14,18 @@ use zeroize::Zeroizing;
 use super::collect::{Collector, PathView, Slot, SlotKind, Text};
 use crate::error::{Error, Result};
 use crate::rules::PathElem;
-use crate::rules::path::{FieldPath, FormElem};
+use crate::rules::path::{FieldPath, FormElem, FormKeyReadings, reading_elems};
 
 fn err(what: &str, at: usize) -> Error {
     Error::InvalidBody(format!("invalid form encoding at byte {at}: {what}"))
 }
 
-/// A form key as a path: its elements, as [`FieldPath::split_form_key`] splits it.
+/// A form key as a path: its elements, as [`FieldPath::split_form_key`] splits it,
+/// and its other readings.
 pub(crate) struct FormPath<'a> {
     pub key: &'a str,
     pub elems: &'a [FormElem],
+    pub readings: &'a FormKeyReadings,
 }
 
 impl PathView for FormPath<'_> {
@@ -30,55 +34,126 @@ impl PathView for FormPath<'_> {
     }
 
     fn get(&self, i: usize) -> Option<PathElem<'_>> {
-        Some(match self.elems.get(i)? {
-            FormElem::Key(r) => PathElem::Key(self.key.get(r.clone())?),
-            FormElem::Index(n) => PathElem::Index(*n),
-        })
+        self.elems.get(i)?.as_path_elem(self.key)
     }
+
+    fn for_each_reading(&self, f: &mut dyn FnMut(&[PathElem<'_>])) {
+        for reading in self.readings.others(self.key) {
+            let elems: smallvec::SmallVec<[PathElem<'_>; 8]> = reading_elems(reading).collect();
+            f(&elems);
+        }
+    }
+}
+
+/// The buffers a scan reuses for every key: its strict split and other readings.
+#[derive(Default)]
+pub(crate) struct KeyBuf {
+    elems: Vec<FormElem>,
+    readings: FormKeyReadings,
+}
+
+impl KeyBuf {
+    /// Read `key` (strictly and every other way) and give it as a path.
+    pub fn path<'a>(&'a mut self, key: &'a str) -> FormPath<'a> {
+        FieldPath::split_form_key(key, &mut self.elems);
+        self.readings.read(key, &self.elems);
+        FormPath {
+            key,
+            elems: &self.elems,
+            readings: &self.readings,
+        }
+    }
+}
+
+/// How a pair is reported: read whole (the `&` reading: key and value go to the leak
+/// guard and the rules) or nested (a `;` piece inside a pair: rules only).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PairReading {
+    Whole,
+    Nested,
 }
 
 /// Scan a form body or query string, reporting each key and value to `sink`.
 pub(crate) fn scan(text: &[u8], sink: &mut Collector<'_>) -> Result<()> {
-    let mut elems = Vec::new();
-    let mut start = 0;
-    for part in text.split(|b| *b == b'&') {
-        let range = start..start + part.len();
-        start = range.end + 1;
+    let mut buf = KeyBuf::default();
+    for pair in split_ranges(text, 0..text.len(), b'&') {
+        let Some(part) = text.get(pair.clone()) else {
+            continue;
+        };
         if part.is_empty() {
             continue;
         }
-        let eq = part.iter().position(|b| *b == b'=');
-        let (key_r, val_r) = match eq {
-            Some(e) => (
-                range.start..range.start + e,
-                Some(range.start + e + 1..range.end),
-            ),
-            None => (range.clone(), None),
+        scan_pair(text, pair.clone(), sink, &mut buf, PairReading::Whole)?;
+        if part.contains(&b';') {
+            scan_semicolon_pieces(text, pair, sink, &mut buf)?;
+        }
+    }
+    Ok(())
+}
+
+/// The pairs a `;`-splitting parser reads in one `&` pair, after the first `;` (the
+/// first piece is the whole pair's key with part of its value, which the whole pair
+/// covers). Their values are matched against the rules only: the whole pair's key
+/// and value hold the same bytes, and the leak guard has read them.
+fn scan_semicolon_pieces(
+    text: &[u8],
+    pair: Range<usize>,
+    sink: &mut Collector<'_>,
+    buf: &mut KeyBuf,
+) -> Result<()> {
+    for piece in split_ranges(text, pair, b';').skip(1) {
+        if !piece.is_empty() {
+            scan_pair(text, piece, sink, buf, PairReading::Nested)?;
+        }
+    }
+    Ok(())
+}
+
+/// The ranges of `text[range]` between `sep` bytes, as ranges of `text`.
+fn split_ranges(text: &[u8], range: Range<usize>, sep: u8) -> impl Iterator<Item = Range<usize>> {
+    let part = text.get(range.clone()).unwrap_or_default();
+    let mut start = range.start;
+    part.split(move |b| *b == sep).map(move |p| {
+        let r = start..start + p.len();
+        start = r.end + 1;
+        r
+    })
+}
+
+/// Report one `key=value` pair at `range` of `text`.
+fn scan_pair(
+    text: &[u8],
+    range: Range<usize>,
+    sink: &mut Collector<'_>,
+    buf: &mut KeyBuf,
+    reading: PairReading,
+) -> Result<()> {
+    let part = text.get(range.clone()).unwrap_or_default();
+    let (key_r, val_r) = match part.iter().position(|b| *b == b'=') {
+        Some(e) => (
+            range.start..range.start + e,
+            Some(range.start + e + 1..range.end),
+        ),
+        None => (range, None),
+    };
+    let key = decode(text, key_r.clone())?;
+    let path = buf.path(key.as_str());
+    if reading == PairReading::Whole {
+        let slot = Slot {
+            span: key_r,
+            kind: SlotKind::FormPart,
         };
-        let key = decode(text, key_r.clone())?;
-        FieldPath::split_form_key(key.as_str(), &mut elems);
-        let path = FormPath {
-            key: key.as_str(),
-            elems: &elems,
+        sink.key(&path, slot, key.as_str());
+    }
+    if let Some(val_r) = val_r {
+        let value = decode(text, val_r.clone())?;
+        let slot = Slot {
+            span: val_r,
+            kind: SlotKind::FormPart,
         };
-        sink.key(
-            &path,
-            Slot {
-                span: key_r,
-                kind: SlotKind::FormPart,
-            },
-            key.as_str(),
-        );
-        if let Some(val_r) = val_r {
-            let value = decode(text, val_r.clone())?;
-            sink.value(
-                &path,
-                Slot {
-                    span: val_r,
-                    kind: SlotKind::FormPart,
-                },
-                value.as_str(),
-            );
+        match reading {
+            PairReading::Whole => sink.value(&path, slot, value.as_str()),
+            PairReading::Nested => sink.nested_value(&path, slot, value.as_str()),
         }
     }
     Ok(())

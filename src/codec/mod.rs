@@ -32,6 +32,8 @@ pub mod query;
 mod tests;
 #[cfg(test)]
 mod tests_hostile;
+#[cfg(test)]
+mod tests_readings;
 
 use std::ops::Range;
 

@@ -33,12 +33,11 @@ use zeroize::Zeroizing;
 
 use super::base64;
 use super::collect::{Collector, PathStyle};
-use super::form::{self, FormPath};
+use super::form;
 use super::json;
 use super::media::{self, Media};
 use crate::error::{Error, Result};
 use crate::rules::guard;
-use crate::rules::path::FieldPath;
 
 fn invalid(what: &str) -> Error {
     Error::InvalidBody(format!("invalid multipart body: {what}"))
@@ -238,14 +237,10 @@ fn kind_of(headers: &http::HeaderMap) -> PartKind {
 
 /// Report every part to the collector.
 pub(crate) fn scan(doc: &[u8], layout: &Layout, c: &mut Collector<'_>) -> Result<()> {
-    let mut elems = Vec::new();
+    let mut buf = form::KeyBuf::default();
     for part in &layout.parts {
         let name = part.name.as_deref().unwrap_or_default();
-        FieldPath::split_form_key(name, &mut elems);
-        let path = FormPath {
-            key: name,
-            elems: &elems,
-        };
+        let path = buf.path(name);
         let data = doc
             .get(part.range.clone())
             .ok_or(Error::Internal("part outside the document"))?;

@@ -1,7 +1,7 @@
 //! Hostile bodies for the codecs (issue 11, classes 2, 3, 4 and 6) through the real
 //! server in front of the recording echo upstream: multipart, bodies no codec reads,
 //! keys in another case or shape, ambiguous and duplicate fields, data after a
-//! compressed stream, Plano bodies.
+//! compressed stream, Plano bodies, form keys as other parsers read them.
 //!
 //! Every case asserts its status (and error code), that a refused request forwards
 //! nothing, and that the upstream never received a raw value of the case, in any
@@ -52,7 +52,58 @@ method = "POST"
 path = "/exact"
 profile = "q2open"
 keys = "exact"
+[[routes]]
+name = "plano_form"
+upstream = "backend"
+method = "POST"
+path = "/plano-form"
+profile = "plano"
+body = "form"
 "#;
+
+/// The CVV of the form-key cases.
+const CVV4: &str = "1234";
+
+/// Form keys a backend parser reads as `payment_method[...]` though ours, strictly,
+/// does not (`{card}`, `{cvv}` stand for the values): the name of the case on the
+/// Plano route (base64 of the form), on the plain form route, and the form.
+const FORM_READINGS: [(&str, &str, &str); 7] = [
+    (
+        "plano: leading [ (qs, Rack)",
+        "plano form: leading [ (qs, Rack)",
+        "[payment_method][card_number]={card}&[payment_method][cvc]={cvv}",
+    ),
+    (
+        "plano: unclosed [ (Rack)",
+        "plano form: unclosed [ (Rack)",
+        "payment_method[card_number={card}&payment_method[cvc={cvv}",
+    ),
+    (
+        "plano: stray ] (Rack)",
+        "plano form: stray ] (Rack)",
+        "payment_method]][card_number]={card}&payment_method]][cvc]={cvv}",
+    ),
+    (
+        "plano: %20 in the name (PHP)",
+        "plano form: %20 in the name (PHP)",
+        "payment%20method[card_number]={card}&payment%20method[cvc]={cvv}",
+    ),
+    (
+        "plano: + in the name (PHP)",
+        "plano form: + in the name (PHP)",
+        "payment+method[card_number]={card}&payment+method[cvc]={cvv}",
+    ),
+    (
+        "plano: . in the name (PHP)",
+        "plano form: . in the name (PHP)",
+        "payment.method[card_number]={card}&payment.method[cvc]={cvv}",
+    ),
+    (
+        "plano: pair after a ; (old Python, Go)",
+        "plano form: pair after a ; (old Python, Go)",
+        "payment_method[card_number]={card}&x=1;payment_method[cvc]={cvv}",
+    ),
+];
 
 /// The demo config (five profiles), the routes above, the catch-all under /pass/.
 pub fn codec_config(upstream: std::net::SocketAddr) -> Config {
@@ -555,6 +606,46 @@ fn cases() -> Vec<Case> {
             &[CVV],
         ),
     ];
+    // --- form keys as other parsers read them ---
+    let form_ct = Some("application/x-www-form-urlencoded");
+    for (plano_name, form_name, template) in FORM_READINGS {
+        let form = template.replace("{card}", VISA).replace("{cvv}", CVV4);
+        let plano = case(
+            plano_name,
+            "/payment-methods",
+            Some("text/plain"),
+            b64(&form),
+            OK,
+            &[VISA, CVV4],
+        );
+        all.push(plano);
+        all.push(case(
+            form_name,
+            "/plano-form",
+            form_ct,
+            form,
+            OK,
+            &[VISA, CVV4],
+        ));
+    }
+    // A value one parser reads whole holds the pair another splits off: refused.
+    let joined = format!("payment_method[card_number]={VISA};payment_method[cvc]={CVV4}");
+    all.push(case(
+        "plano: ;-joined card and cvc",
+        "/payment-methods",
+        Some("text/plain"),
+        b64(&joined),
+        AMBIGUOUS,
+        &[VISA, CVV4],
+    ));
+    all.push(case(
+        "plano form: ;-joined card and cvc",
+        "/plano-form",
+        form_ct,
+        joined,
+        AMBIGUOUS,
+        &[VISA, CVV4],
+    ));
     // --- class 4: data after a compressed stream ---
     for (name, path, body, coding) in [
         (

@@ -10,6 +10,9 @@
 //! - bracketed keys as forms write them: `payment_method[card_number]` is
 //!   `payment_method.card_number`, `items[0][pan]` is `items[0].pan`.
 //!
+//! A form key is also read as common backend parsers read it (lenient brackets, PHP
+//! names; see [`FormKeyReadings`]): a rule matches a form key when any reading does.
+//!
 //! Documents present the concrete path of a leaf as [`PathElem`]s; matching is an
 //! iterative glob match (no recursion), linear in practice.
 //!
@@ -19,8 +22,10 @@
 //! name, and up to [`MAX_WRAP`] levels of arrays or objects around the value.
 
 mod parser;
+pub(crate) mod readings;
 
 use parser::Parser;
+pub use readings::{FormKeyReadings, Reading, may_read_differently, reading_elems};
 
 use crate::error::{Error, Result};
 
@@ -127,7 +132,8 @@ impl FieldPath {
 
     /// Parse a form or query key (`items[0][pan]`, `a.b`, `a[]`) into path elements
     /// borrowed from the key. Empty brackets (`a[]`) count as index 0. Never fails:
-    /// unbalanced brackets are kept as part of the key.
+    /// unbalanced brackets are kept as part of the key. This is the strict reading;
+    /// [`FormKeyReadings`] gives the others a backend may use.
     pub fn split_form_key(key: &str, out: &mut Vec<FormElem>) {
         out.clear();
         let bytes = key.as_bytes();
@@ -292,6 +298,17 @@ impl FieldPath {
 pub enum FormElem {
     Key(std::ops::Range<usize>),
     Index(usize),
+}
+
+impl FormElem {
+    /// The element as a path element, its key read from `text` (the key it was split
+    /// from); `None` if the range is not in `text`.
+    pub fn as_path_elem<'a>(&self, text: &'a str) -> Option<PathElem<'a>> {
+        match self {
+            FormElem::Key(r) => text.get(r.clone()).map(PathElem::Key),
+            FormElem::Index(n) => Some(PathElem::Index(*n)),
+        }
+    }
 }
 
 fn seg_matches(keys: KeyMatch, seg: &Segment, elem: PathElem<'_>) -> bool {

@@ -141,3 +141,140 @@ fn form_keys_split() {
     FieldPath::split_form_key("a[]", &mut out);
     assert_eq!(out, [FormElem::Key(0..1), FormElem::Index(0)]);
 }
+
+/// Whether the Plano CVV rule (`payment_method.cvc`) names a decoded form key.
+fn plano_cvc(key: &str) -> bool {
+    FieldPath::keys("payment_method.cvc").matches_form_key(KeyMatch::Insensitive, key)
+}
+
+#[test]
+fn form_keys_match_under_every_common_reading() {
+    // The strict reading, as before.
+    for key in [
+        "payment_method[cvc]",
+        "payment_method.cvc",
+        "Payment_Method[CVC]",
+        "payment_method[cvc][]",
+    ] {
+        assert!(plano_cvc(key), "{key}");
+    }
+    // Node `qs` and Rack strip a leading `[`; Rack reads an unclosed `[` and stray
+    // `]`s as nesting.
+    for key in [
+        "[payment_method][cvc]",
+        "payment_method[cvc",
+        "payment_method]][cvc]",
+        "payment_method]cvc",
+        "[payment_method[cvc]",
+        "payment_method][cvc]",
+    ] {
+        assert!(plano_cvc(key), "{key}");
+    }
+    // PHP: a space, `.` or `+` in the top-level name is `_`, leading spaces go.
+    for key in [
+        "payment method[cvc]",
+        "payment.method[cvc]",
+        "payment+method[cvc]",
+        " payment_method[cvc]",
+        "Payment.Method[CVC]",
+    ] {
+        assert!(plano_cvc(key), "{key}");
+    }
+    // PHP names a top-level name with an unclosed `[` with `_` for it.
+    let flat = FieldPath::keys("payment_method_cvc");
+    assert!(flat.matches_form_key(KeyMatch::Insensitive, "payment.method[cvc"));
+    assert!(flat.matches_form_key(KeyMatch::Insensitive, "payment method[cvc"));
+    assert!(flat.matches_form_key(KeyMatch::Insensitive, "payment_method[cvc"));
+}
+
+#[test]
+fn form_keys_of_other_fields_match_under_no_reading() {
+    for key in [
+        "payment_methods[cvc]",
+        "xpayment_method[cvc]",
+        "payment_method[cvcx]",
+        "[payment_methods][cvc]",
+        "payment_method[x][cvc]",
+        "payment.methods[cvc]",
+        "payment method[cvc2]",
+        "payment_method_cvc",
+        "payment_method",
+        "cvc",
+        "[cvc]",
+        "payment_method[]",
+        "",
+    ] {
+        assert!(!plano_cvc(key), "{key}");
+    }
+    // PHP mangles only the top-level name: a dot inside brackets stays a dot.
+    assert!(!FieldPath::keys("a.b_c").matches_form_key(KeyMatch::Exact, "a[b.c]"));
+    assert!(
+        !FieldPath::keys("payment_method.cvc")
+            .matches_form_key(KeyMatch::Exact, "PAYMENT.METHOD[cvc]")
+    );
+}
+
+#[test]
+fn readings_are_computed_only_for_keys_that_can_differ() {
+    let mut strict = Vec::new();
+    let mut r = FormKeyReadings::default();
+    for key in ["cardNumber", "payment_method%5Bcvc", "a-b_c"] {
+        FieldPath::split_form_key(key, &mut strict);
+        r.read(key, &strict);
+        assert_eq!(r.others(key).count(), 0, "{key}");
+        assert!(!may_read_differently(key));
+    }
+    // Readings that equal the strict one are not repeated.
+    for key in ["payment_method[cvc]", "items[0][pan]", "a[b][c]"] {
+        FieldPath::split_form_key(key, &mut strict);
+        r.read(key, &strict);
+        assert_eq!(r.others(key).count(), 0, "{key}");
+    }
+    // PHP names `a.b` as `a_b`.
+    let key = "a.b";
+    FieldPath::split_form_key(key, &mut strict);
+    r.read(key, &strict);
+    let others: Vec<Vec<PathElem<'_>>> =
+        r.others(key).map(|o| reading_elems(o).collect()).collect();
+    assert_eq!(others, [vec![K("a_b")]]);
+    let key = "[payment_method][cvc]";
+    FieldPath::split_form_key(key, &mut strict);
+    r.read(key, &strict);
+    let others: Vec<Vec<PathElem<'_>>> =
+        r.others(key).map(|o| reading_elems(o).collect()).collect();
+    assert_eq!(others, [vec![K("payment_method"), K("cvc")]]);
+    let key = "payment method[cvc]";
+    FieldPath::split_form_key(key, &mut strict);
+    r.read(key, &strict);
+    let others: Vec<Vec<PathElem<'_>>> =
+        r.others(key).map(|o| reading_elems(o).collect()).collect();
+    assert_eq!(others, [vec![K("payment_method"), K("cvc")]]);
+}
+
+#[test]
+fn lenient_split_and_php_names() {
+    let mut out = Vec::new();
+    readings::split_lenient("[items]][0].pan[", &mut out);
+    assert_eq!(
+        out,
+        [
+            FormElem::Key(1..6),
+            FormElem::Index(0),
+            FormElem::Key(12..15)
+        ]
+    );
+    readings::split_lenient("[].]", &mut out);
+    assert_eq!(out, [FormElem::Key(0..0)]);
+    let mut name = String::new();
+    for (key, php, differs) in [
+        ("payment.method[cvc]", "payment_method[cvc]", true),
+        ("  a b+c[d.e f]", "a_b_c[d.e f]", true),
+        ("a.b[c", "a_b_c", true),
+        ("a[b[c]", "a[b[c]", false),
+        ("a[b]", "a[b]", false),
+        ("é.x", "é_x", true),
+    ] {
+        assert_eq!(readings::php_name(key, &mut name), differs, "{key}");
+        assert_eq!(name, php, "{key}");
+    }
+}

@@ -1,0 +1,206 @@
+//! Form keys as other parsers read them, and pairs split on `;` as well as `&`: a
+//! sensitive field a backend would find is found, and only it is rewritten.
+//! Compiled only for tests: `#[cfg(test)] mod tests_readings;` in `codec/mod.rs`.
+
+use ::base64::Engine as _;
+use ::base64::engine::general_purpose::STANDARD;
+
+use super::*;
+use crate::rules::profiles;
+
+const MAX: usize = 1 << 20;
+const CARD: &str = "4242424242424242";
+const CVV: &str = "1234";
+
+/// The Plano profile reading a plain form body, or its own base64-wrapped one.
+fn plano(body: BodyKind) -> RouteRules {
+    let mut rules = profiles::get("plano").unwrap();
+    rules.body = body;
+    rules
+}
+
+fn form_req(body: &[u8]) -> RequestParts<'_> {
+    RequestParts {
+        content_type: Some("application/x-www-form-urlencoded"),
+        content_encoding: None,
+        query: None,
+        body,
+        max_body: MAX,
+    }
+}
+
+/// (class, value) of every rule finding.
+fn rule_values(x: &Extraction) -> Vec<(DataClass, String)> {
+    x.findings()
+        .iter()
+        .filter(|f| matches!(f.kind, FindingKind::Rule { .. }))
+        .map(|f| (f.class, f.value.expose().to_owned()))
+        .collect()
+}
+
+/// The body with `tok0`, `tok1`, … for the findings in order.
+fn rewritten(x: Extraction) -> String {
+    let toks: Vec<Option<String>> = (0..x.findings().len())
+        .map(|i| Some(format!("tok{i}")))
+        .collect();
+    let out = x.apply(&toks).unwrap();
+    String::from_utf8(out.body.unwrap().to_vec()).unwrap()
+}
+
+fn code(r: Result<Extraction>) -> &'static str {
+    match r {
+        Ok(_) => "ok",
+        Err(e) => e.code(),
+    }
+}
+
+/// The red team's key spellings of `payment_method[<field>]`, as form text
+/// (percent-encoded where a raw byte would not do), and one `;`-joined body.
+fn hostile_forms() -> Vec<String> {
+    let keys = [
+        "%5Bpayment_method%5D%5B{f}%5D",
+        "payment_method%5B{f}",
+        "payment_method%5D%5D%5B{f}%5D",
+        "payment%20method%5B{f}%5D",
+        "payment+method%5B{f}%5D",
+        "payment.method%5B{f}%5D",
+    ];
+    let mut out: Vec<String> = keys
+        .iter()
+        .map(|k| {
+            format!(
+                "{}={CARD}&{}={CVV}&token=x",
+                k.replace("{f}", "card_number"),
+                k.replace("{f}", "cvc")
+            )
+        })
+        .collect();
+    out.push(format!(
+        "payment_method%5Bcard_number%5D={CARD}&x=1;payment_method%5Bcvc%5D={CVV}&token=x"
+    ));
+    out
+}
+
+#[test]
+fn hostile_keys_are_found_in_plain_and_base64_forms() {
+    for form in hostile_forms() {
+        let want = [(DataClass::Pan, CARD.into()), (DataClass::Cvv, CVV.into())];
+        let x = extract(&plano(BodyKind::Form), form_req(form.as_bytes())).unwrap();
+        assert_eq!(rule_values(&x), want, "{form}");
+        assert_eq!(x.findings()[1].scope, Some(0), "{form}");
+        let expect = form.replace(CARD, "tok0").replace(CVV, "tok1");
+        assert_eq!(rewritten(x), expect, "{form}");
+
+        let wrapped = STANDARD.encode(&form);
+        let x = extract(&plano(BodyKind::Base64), form_req(wrapped.as_bytes())).unwrap();
+        assert_eq!(rule_values(&x), want, "base64 {form}");
+        let out = STANDARD.decode(rewritten(x)).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), expect, "base64 {form}");
+    }
+}
+
+#[test]
+fn other_fields_are_not_taken_for_the_rule() {
+    for key in [
+        "payment_methods%5Bcvc%5D",
+        "xpayment_method%5Bcvc%5D",
+        "payment_method%5Bcvcx%5D",
+        "%5Bpayment_methods%5D%5Bcvc%5D",
+        "payment.methods%5Bcvc%5D",
+    ] {
+        let form = format!("{key}={CVV}");
+        let x = extract(&plano(BodyKind::Form), form_req(form.as_bytes())).unwrap();
+        assert!(rule_values(&x).is_empty(), "{form}");
+    }
+}
+
+#[test]
+fn a_field_in_two_readings_is_a_duplicate() {
+    for form in [
+        format!("payment_method%5Bcvc%5D={CVV}&%5Bpayment_method%5D%5Bcvc%5D=218"),
+        format!("payment_method%5Bcvc%5D={CVV}&payment.method%5Bcvc%5D=218"),
+        format!("payment_method%5Bcvc%5D={CVV}&x=1;payment_method%5Bcvc%5D=218"),
+    ] {
+        let r = extract(&plano(BodyKind::Form), form_req(form.as_bytes()));
+        assert_eq!(code(r), "duplicate_sensitive_field", "{form}");
+    }
+}
+
+#[test]
+fn semicolon_pairs_are_rewritten_in_place() {
+    let rules = plano(BodyKind::Form);
+    // Everything but the value is kept byte for byte, `;`, escapes and `+` too.
+    let form = format!("a=%41+b;c;payment_method[cvc]={CVV};d=%3B&e=1");
+    let x = extract(&rules, form_req(form.as_bytes())).unwrap();
+    assert_eq!(rule_values(&x), [(DataClass::Cvv, CVV.into())]);
+    assert_eq!(x.findings()[0].location, "body:payment_method[cvc]");
+    assert_eq!(rewritten(x), "a=%41+b;c;payment_method[cvc]=tok0;d=%3B&e=1");
+    // A `;` in the key: the piece after it is the pair.
+    let form = format!("a;payment_method[cvc]={CVV}");
+    let x = extract(&rules, form_req(form.as_bytes())).unwrap();
+    assert_eq!(rewritten(x), "a;payment_method[cvc]=tok0");
+    // A sensitive value holding `;` is tokenized whole, as an `&`-only parser
+    // reads it: never just its first piece.
+    let x = extract(&rules, form_req(b"payment_method[cvc]=12;34")).unwrap();
+    assert_eq!(rule_values(&x), [(DataClass::Cvv, "12;34".into())]);
+    assert_eq!(rewritten(x), "payment_method[cvc]=tok0");
+    // An encoded `;` separates nothing.
+    let form = format!("x=1%3Bpayment_method[cvc]={CVV}");
+    let x = extract(&rules, form_req(form.as_bytes())).unwrap();
+    assert!(rule_values(&x).is_empty());
+}
+
+#[test]
+fn overlapping_readings_are_refused() {
+    let rules = plano(BodyKind::Form);
+    for form in [
+        // The card number's value, read whole, holds the CVV's pair.
+        format!("payment_method[card_number]={CARD};payment_method[cvc]={CVV}"),
+        // A leak-guard hit in the value that holds the CVV's pair.
+        format!("note=4111111111111111;payment_method[cvc]={CVV}"),
+        // The card number after a `;`: the guard's hit in the whole value and the
+        // rule's value are two edits of the same bytes.
+        format!("x=1;payment_method[card_number]={CARD}"),
+    ] {
+        let r = extract(&rules, form_req(form.as_bytes()));
+        assert_eq!(code(r), "ambiguous_sensitive_field", "{form}");
+    }
+}
+
+#[test]
+fn query_strings_read_both_ways() {
+    let mut rules = plano(BodyKind::Json);
+    for f in &mut rules.fields {
+        f.location = Location::Query;
+    }
+    let q = format!("x=1;payment.method[cvc]={CVV}&%5Bpayment_method%5D%5Bcard_number%5D={CARD}");
+    let req = RequestParts {
+        query: Some(&q),
+        ..form_req(b"")
+    };
+    let x = extract(&rules, req).unwrap();
+    assert_eq!(
+        rule_values(&x),
+        [(DataClass::Cvv, CVV.into()), (DataClass::Pan, CARD.into())]
+    );
+    let toks = [Some("t0".to_owned()), Some("t1".to_owned())];
+    let out = x.apply(&toks).unwrap();
+    assert_eq!(
+        out.query.unwrap(),
+        "x=1;payment.method[cvc]=t0&%5Bpayment_method%5D%5Bcard_number%5D=t1"
+    );
+}
+
+#[test]
+fn multipart_names_are_read_like_form_keys() {
+    let rules = plano(BodyKind::Auto);
+    let body = format!(
+        "--b\r\nContent-Disposition: form-data; name=\"[payment_method][cvc]\"\r\n\r\n{CVV}\r\n--b--\r\n"
+    );
+    let req = RequestParts {
+        content_type: Some("multipart/form-data; boundary=b"),
+        ..form_req(body.as_bytes())
+    };
+    let x = extract(&rules, req).unwrap();
+    assert_eq!(rule_values(&x), [(DataClass::Cvv, CVV.into())]);
+}
