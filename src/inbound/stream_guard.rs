@@ -14,7 +14,6 @@
 //!   `vaultgate_leak_guard_hits_total{route,mode}`, then forwarded.
 
 use std::future::Future;
-use std::ops::Range;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -127,7 +126,6 @@ pub struct TailScanner {
     tail: Bytes,
     /// Scratch: the tail and the head of the next chunk, contiguous.
     seam: Vec<u8>,
-    ranges: Vec<Range<usize>>,
 }
 
 impl TailScanner {
@@ -151,23 +149,20 @@ impl TailScanner {
             self.seam.clear();
             self.seam.extend_from_slice(&self.tail);
             self.seam.extend_from_slice(head);
-            self.ranges.clear();
-            guard::scan(&self.seam, &mut self.ranges);
+            let seam = &self.seam;
             // Hits before the boundary were found with the earlier chunk.
-            for r in self.ranges.drain(..) {
-                if r.end > boundary && r.start < seam_limit {
-                    out.push(exposure::digits(&self.seam, r));
+            guard::scan_hits(seam, |hit| {
+                if hit.range.end > boundary && hit.range.start < seam_limit {
+                    out.push(exposure::digits(seam, hit));
                 }
-            }
+            });
         }
-        self.ranges.clear();
-        // `scan` passes over a chunk that cannot hold a hit at once.
-        guard::scan(chunk, &mut self.ranges);
-        for r in self.ranges.drain(..) {
-            if r.start >= chunk_from {
-                out.push(exposure::digits(chunk, r));
+        // `scan_hits` passes over a chunk that cannot hold a hit at once.
+        guard::scan_hits(chunk, |hit| {
+            if hit.range.start >= chunk_from {
+                out.push(exposure::digits(chunk, hit));
             }
-        }
+        });
     }
 
     /// Let a clean chunk through: returns up to two parts to emit in order (the held

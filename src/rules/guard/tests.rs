@@ -208,3 +208,91 @@ fn candidate_runs_lose_no_hit() {
     }
     assert!(found > 1000, "too few hits to compare: {found}");
 }
+
+/// Every hit in `text` as (text of its span, replaceable in place, digits).
+fn hit_digits(text: &str) -> Vec<(&str, bool, String)> {
+    let mut out = Vec::new();
+    scan_hits(text.as_bytes(), |h| {
+        out.push((
+            &text[h.range.clone()],
+            h.ascii,
+            String::from_utf8(h.digits().to_vec()).unwrap(),
+        ));
+    });
+    out
+}
+
+/// A backend parsing an integer reads a zero-padded card: the hit is the padded
+/// span, its digits are the card, and it is not replaceable in place.
+#[test]
+fn leading_zeros_are_read_past_and_refused() {
+    let long_zeros = format!("{}4242424242424242", "0".repeat(10));
+    let very_long_zeros = format!("{}4242424242424242", "0".repeat(1000));
+    for (text, digits) in [
+        ("04242424242424242", "4242424242424242"),
+        ("0004242424242424242", "4242424242424242"),
+        ("00378282246310005", "378282246310005"),
+        (long_zeros.as_str(), "4242424242424242"),
+        (very_long_zeros.as_str(), "4242424242424242"),
+        ("0000 4242 4242 4242 4242", "4242424242424242"),
+        ("00 0000 4242 4242 4242 4242", "4242424242424242"),
+        (
+            "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 4111111111111111",
+            "4111111111111111",
+        ),
+        ("04242 4242 4242 4242", "4242424242424242"),
+        ("\u{ff10}4242424242424242", "4242424242424242"),
+    ] {
+        for wrapped in [text.to_owned(), format!("n={text};")] {
+            assert_eq!(
+                hit_digits(&wrapped),
+                [(text, false, digits.to_owned())],
+                "{text}"
+            );
+        }
+    }
+}
+
+/// Zeros inside a number are its digits; zeros only lead when nothing but zeros came
+/// before them in the hit.
+#[test]
+fn zeros_inside_a_number_stay_digits() {
+    // 4000056655665556 is a test Visa with zeros inside.
+    assert_eq!(
+        hit_digits("4000056655665556"),
+        [("4000056655665556", true, "4000056655665556".to_owned())]
+    );
+    assert_eq!(
+        hit_digits("4000 0566 5566 5556"),
+        [("4000 0566 5566 5556", true, "4000056655665556".to_owned())]
+    );
+    // After a significant digit, a group of zeros is inside the number: `4 0000 …`
+    // is no card from the `4`; from the zeros on (a hit starts at any group), it is.
+    assert_eq!(
+        hit_digits("4 0000 4242 4242 4242 4242"),
+        [(
+            "0000 4242 4242 4242 4242",
+            false,
+            "4242424242424242".to_owned()
+        )]
+    );
+    // Zeros do not count toward the 19 digits of a group...
+    assert_eq!(hit_digits("000000000000004242424242424242").len(), 1);
+    // ...but 20 significant digits are an identifier.
+    assert!(hit_digits("042424242424242424242").is_empty());
+    assert!(hit_digits("0000000000000000000000000").is_empty());
+}
+
+#[test]
+fn long_zero_runs_are_linear() {
+    let mut out = Vec::new();
+    let s = "0 ".repeat(200_000);
+    scan(s.as_bytes(), &mut out);
+    assert!(out.is_empty());
+    let s = format!("{}4242424242424242", "0 ".repeat(200_000));
+    scan(s.as_bytes(), &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out.first(), Some(&(0..s.len())));
+    let s = "0".repeat(1_000_000);
+    scan(s.as_bytes(), &mut out);
+}
