@@ -33,8 +33,10 @@ pub fn value(c: char) -> Option<u8> {
 }
 
 /// Whether a character may stand between two digit groups of one number: spaces of
-/// every width, dashes and minus signs, dots, slashes, underscores, commas, line
-/// breaks, NUL and the invisible joiners.
+/// every width, dashes and minus signs, dots and middle dots, bullets, slashes,
+/// underscores, commas, `+` (a space in form encoding), line breaks, NUL, and the
+/// invisible format characters (joiners, direction marks, variation selectors,
+/// fillers) that a reader or a backend stripping them would not see.
 #[inline]
 pub const fn is_separator(c: char) -> bool {
     matches!(
@@ -44,6 +46,7 @@ pub const fn is_separator(c: char) -> bool {
             | '/'
             | '_'
             | ','
+            | '+' // a space in form encoding
             | '\t'
             | '\n'
             | '\r'
@@ -52,20 +55,33 @@ pub const fn is_separator(c: char) -> bool {
             | '\0'
             | '\u{a0}'  // no-break space
             | '\u{ad}'  // soft hyphen
-            | '\u{2000}'..='\u{200d}' // en quad … zero-width joiner
+            | '\u{b7}'  // middle dot
+            | '\u{34f}' // combining grapheme joiner
+            | '\u{61c}' // Arabic letter mark
+            | '\u{115f}' | '\u{1160}' // Hangul choseong and jungseong fillers
+            | '\u{180e}' // Mongolian vowel separator
+            | '\u{2000}'..='\u{200f}' // en quad … zero-width joiner, direction marks
             | '\u{2010}'..='\u{2015}' // hyphen … horizontal bar
+            | '\u{2022}' // bullet
             | '\u{2024}' // one dot leader
             | '\u{2027}' // hyphenation point
             | '\u{2028}' | '\u{2029}'
             | '\u{202f}' // narrow no-break space
-            | '\u{205f}' | '\u{2060}'
+            | '\u{205f}'
+            | '\u{2060}'..='\u{2064}' // word joiner, invisible operators
+            | '\u{2066}'..='\u{206f}' // direction isolates, deprecated format characters
             | '\u{2212}' // minus sign
             | '\u{2215}' // division slash
+            | '\u{2219}' // bullet operator
+            | '\u{22c5}' // dot operator
             | '\u{3000}' // ideographic space
             | '\u{30fb}' // katakana middle dot
+            | '\u{3164}' // Hangul filler
+            | '\u{fe00}'..='\u{fe0f}' // variation selectors
             | '\u{fe58}' | '\u{fe63}'
             | '\u{feff}'
             | '\u{ff0c}' | '\u{ff0d}' | '\u{ff0e}' | '\u{ff0f}' | '\u{ff3f}'
+            | '\u{ffa0}' // half-width Hangul filler
     )
 }
 

@@ -4,8 +4,9 @@
 //! Arabic-Indic, any Unicode `Nd` digit), that are card-shaped: Luhn-valid, with
 //! the prefix and length of a real card network ([`iin`]). The digits may be split
 //! into groups by short runs (at most [`MAX_SEPARATOR_RUN`] characters) of
-//! separators: spaces of every width, dashes and minus signs, dots, slashes,
-//! underscores, commas, line breaks, NUL ([`digits::is_separator`]). A hit is not
+//! separators: spaces of every width, dashes and minus signs, dots, middle dots and
+//! bullets, slashes, underscores, commas, `+`, line breaks, NUL, and invisible
+//! format characters ([`digits::is_separator`]). A hit is not
 //! adjacent to other digits. Within a run of digit groups
 //! (`4242 4242 4242 4242 123`), hits may start and end at any group boundary, so a
 //! card typed next to another number is still found; a group of more than 19 digits

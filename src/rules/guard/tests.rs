@@ -181,6 +181,9 @@ fn candidate_runs_lose_no_hit() {
         "12",
         "e",
         "42424242424242424242",
+        "\u{200e}",
+        "\u{b7}",
+        "00",
     ];
     let all = |text: &[u8], slowly: bool| {
         let mut out = Vec::new();
@@ -295,4 +298,40 @@ fn long_zero_runs_are_linear() {
     assert_eq!(out.first(), Some(&(0..s.len())));
     let s = "0".repeat(1_000_000);
     scan(s.as_bytes(), &mut out);
+}
+
+/// Invisible format characters, `+` (a space in a form body) and middle dots and
+/// bullets split digit groups as a space does: the card is still found, and ASCII
+/// digits are still replaceable in place.
+#[test]
+fn finds_cards_behind_invisible_and_visual_separators() {
+    let invisible = [
+        '\u{200e}', '\u{200f}', '\u{61c}', '\u{2061}', '\u{2062}', '\u{2063}', '\u{2064}',
+        '\u{2066}', '\u{2069}', '\u{206a}', '\u{206f}', '\u{180e}', '\u{34f}', '\u{fe00}',
+        '\u{fe0f}', '\u{3164}', '\u{115f}', '\u{1160}', '\u{ffa0}',
+    ];
+    let visual = ['+', '\u{b7}', '\u{2022}', '\u{2219}', '\u{22c5}'];
+    for sep in invisible.into_iter().chain(visual) {
+        for (card, groups) in [
+            ("4242424242424242", vec!["4242", "4242", "4242", "4242"]),
+            ("378282246310005", vec!["3782", "822463", "10005"]),
+        ] {
+            let joined = groups.join(&sep.to_string());
+            let text = format!("card: {joined}!");
+            assert_eq!(
+                hit_digits(&text),
+                [(joined.as_str(), true, card.to_owned())],
+                "{:x}",
+                u32::from(sep)
+            );
+        }
+        // Between every digit, and beside a space.
+        let every: String = "4111111111111111".chars().flat_map(|c| [c, sep]).collect();
+        assert_eq!(hits(&every).len(), 1, "{:x}", u32::from(sep));
+        let beside = format!("4242{sep} 4242 {sep}4242{sep} 4242");
+        assert_eq!(hits(&beside), [beside.as_str()], "{:x}", u32::from(sep));
+    }
+    // No more than three separators in a row.
+    assert!(hits("4242++++4242+4242+4242").is_empty());
+    assert!(hits("4242\u{200e}\u{200f}\u{200e}\u{200f}4242 4242 4242").is_empty());
 }
