@@ -1,7 +1,8 @@
 //! The leak guard: finds card numbers in text that no rule claims.
 //!
 //! A hit is 13 to 19 decimal digits, in any script (ASCII, full-width,
-//! Arabic-Indic, any Unicode `Nd` digit), that are card-shaped: Luhn-valid, with
+//! Arabic-Indic, any Unicode `Nd` digit, and the compatibility digits that read as
+//! them: superscripts, subscripts, circled digits, …), that are card-shaped: Luhn-valid, with
 //! the prefix and length of a real card network ([`iin`]). The digits may be split
 //! into groups by short runs (at most [`MAX_SEPARATOR_RUN`] characters) of
 //! separators: spaces of every width, dashes and minus signs, dots, middle dots and

@@ -335,3 +335,54 @@ fn finds_cards_behind_invisible_and_visual_separators() {
     assert!(hits("4242++++4242+4242+4242").is_empty());
     assert!(hits("4242\u{200e}\u{200f}\u{200e}\u{200f}4242 4242 4242").is_empty());
 }
+
+/// `card` written with the digits of a compatibility table: `digit(d)` for each.
+fn spelled(card: &str, digit: impl Fn(u32) -> u32) -> String {
+    card.chars()
+        .map(|c| char::from_u32(digit(c.to_digit(10).unwrap())).unwrap())
+        .collect()
+}
+
+/// Superscript, subscript, circled, parenthesized and dingbat digits read as the
+/// digits they stand for (NFKC turns most into ASCII digits); a hit with them is
+/// not replaceable in place.
+#[test]
+fn finds_cards_in_compatibility_digits() {
+    let superscript = |d| match d {
+        0 => 0x2070,
+        1 => 0xB9,
+        2 => 0xB2,
+        3 => 0xB3,
+        d => 0x2070 + d,
+    };
+    // Tables of 1 to 9 with their own zero.
+    let one_to_nine = |one: u32, zero: u32| move |d| if d == 0 { zero } else { one + d - 1 };
+    let zero_to_nine = |zero: u32| move |d| zero + d;
+    for card in ["4242424242424242", "378282246310005", "4111111111111111"] {
+        let spellings = [
+            spelled(card, superscript),
+            spelled(card, zero_to_nine(0x2080)),
+            spelled(card, zero_to_nine(0x1F101)),
+            spelled(card, one_to_nine(0x2460, 0x24EA)),
+            spelled(card, one_to_nine(0x2474, 0x2080)),
+            spelled(card, one_to_nine(0x2488, 0x1F100)),
+            spelled(card, one_to_nine(0x24F5, 0x24FF)),
+            spelled(card, one_to_nine(0x2776, 0x24FF)),
+            spelled(card, one_to_nine(0x2780, 0x24EA)),
+            spelled(card, one_to_nine(0x278A, 0x24FF)),
+        ];
+        for text in &spellings {
+            assert_eq!(
+                hit_digits(text),
+                [(text.as_str(), false, card.to_owned())],
+                "{text}"
+            );
+        }
+    }
+    // Mixed with ASCII digits and separators.
+    let mixed = "4\u{b2}42 4242 \u{2463}242 42\u{2074}2";
+    assert_eq!(
+        hit_digits(mixed),
+        [(mixed, false, "4242424242424242".to_owned())]
+    );
+}
