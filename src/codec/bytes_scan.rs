@@ -14,7 +14,8 @@
 //!   digits in one of them.
 //!
 //! A hit is *plain* when its bytes are exactly what the guard read (no decoding
-//! between them): only those can be replaced in place. The caller refuses the rest.
+//! between them) and the guard can replace it in place (ASCII digits, no leading
+//! zero): only those are replaced. The caller refuses the rest.
 
 use std::ops::Range;
 
@@ -74,7 +75,8 @@ pub(crate) fn scan(data: &[u8]) -> Vec<Hit> {
 struct View {
     text: Vec<u8>,
     from: Vec<(u32, u32)>,
-    ranges: Vec<Range<usize>>,
+    /// Scratch: the hits' ranges in `text`, and whether each is replaceable.
+    ranges: Vec<(Range<usize>, bool)>,
 }
 
 impl View {
@@ -109,8 +111,13 @@ impl View {
     /// Run the guard over the view and map its hits back to `data`.
     fn hits(&mut self, data: &[u8], out: &mut Vec<Hit>) {
         self.ranges.clear();
-        guard::scan(&self.text, &mut self.ranges);
-        for r in &self.ranges {
+        // Only a hit the guard can replace in place (ASCII digits, no leading zero)
+        // may be plain.
+        guard::scan_hits(&self.text, |hit| {
+            self.ranges.push((hit.range.clone(), hit.ascii));
+        });
+        for (r, ascii) in &self.ranges {
+            let r = r.clone();
             let (Some(first), Some(last)) = (
                 self.from.get(r.start),
                 r.end.checked_sub(1).and_then(|i| self.from.get(i)),
@@ -123,7 +130,7 @@ impl View {
             if start >= end || end > data.len() {
                 continue;
             }
-            let plain = data.get(start..end) == self.text.get(r.clone());
+            let plain = *ascii && data.get(start..end) == self.text.get(r);
             out.push(Hit {
                 range: start..end,
                 plain,
@@ -298,6 +305,13 @@ mod tests {
         let h = one(data.as_bytes());
         assert_eq!(&data[h.range.clone()], CARD);
         assert!(h.plain);
+    }
+
+    #[test]
+    fn zero_padded_digits_are_not_plain() {
+        let h = one(b"note: 0004242424242424242.");
+        assert_eq!(h.range, 6..25);
+        assert!(!h.plain);
     }
 
     #[test]

@@ -4,7 +4,6 @@
 //! form that `detect` mode logs.
 
 use std::borrow::Cow;
-use std::ops::Range;
 
 use http::{HeaderMap, header};
 use zeroize::Zeroizing;
@@ -14,7 +13,8 @@ use crate::rules::guard;
 use crate::sensitive::DataClass;
 use crate::vault::Vault;
 
-/// The digits of one card-shaped hit (separators removed). Zeroized on drop.
+/// The digits of one card-shaped hit (separators and leading zeros removed).
+/// Zeroized on drop.
 #[derive(Clone)]
 pub struct HitDigits {
     digits: Zeroizing<String>,
@@ -41,42 +41,34 @@ impl HitDigits {
     }
 
     /// Whether the hit was written as digits alone (no separators, no other
-    /// script's digits): only such a hit can be one of our tokens.
+    /// script's digits, no leading zero): only such a hit can be one of our tokens.
     pub fn is_plain(&self) -> bool {
         self.plain
     }
 }
 
-/// Push the digits of every hit in `text` onto `out`; `ranges` is scratch space.
-pub fn collect_hits(text: &[u8], ranges: &mut Vec<Range<usize>>, out: &mut Vec<HitDigits>) {
+/// Push the digits of every hit in `text` onto `out`.
+pub fn collect_hits(text: &[u8], out: &mut Vec<HitDigits>) {
     if !guard::may_contain(text) {
         return;
     }
-    ranges.clear();
-    guard::scan(text, ranges);
-    for r in ranges.drain(..) {
-        out.push(digits(text, r));
-    }
+    guard::scan_hits(text, |hit| out.push(digits(text, hit)));
 }
 
-/// The digits of one hit.
-pub fn digits(text: &[u8], hit: Range<usize>) -> HitDigits {
-    let text = text.get(hit).unwrap_or_default();
+/// The digits of one hit of `text`, as the guard read them (other scripts' digits
+/// as ASCII, leading zeros left out).
+pub fn digits(text: &[u8], hit: &guard::Hit) -> HitDigits {
+    let span = text.get(hit.range.clone()).unwrap_or_default();
     HitDigits {
-        digits: Zeroizing::new(
-            text.iter()
-                .filter(|b| b.is_ascii_digit())
-                .map(|b| char::from(*b))
-                .collect(),
-        ),
-        plain: text.iter().all(u8::is_ascii_digit),
+        digits: Zeroizing::new(hit.digits().iter().map(|b| char::from(*b)).collect()),
+        plain: hit.ascii && span.iter().all(u8::is_ascii_digit),
     }
 }
 
 /// The hits in a text, as digits.
 pub fn hits(text: &[u8]) -> Vec<HitDigits> {
     let mut out = Vec::new();
-    collect_hits(text, &mut Vec::new(), &mut out);
+    collect_hits(text, &mut out);
     out
 }
 
@@ -224,22 +216,21 @@ pub fn decoded_query(query: &str) -> Cow<'_, [u8]> {
 /// The hits in a request's header values (except `Authorization`), its cookies and its
 /// (canonical) path. Header names are not scanned.
 pub fn header_hits(headers: &HeaderMap, path: &str) -> Vec<HitDigits> {
-    let mut ranges = Vec::new();
     let mut out = Vec::new();
     for (name, value) in headers {
         if name == header::AUTHORIZATION || name == header::PROXY_AUTHORIZATION {
             continue;
         }
         let bytes = value.as_bytes();
-        collect_hits(bytes, &mut ranges, &mut out);
+        collect_hits(bytes, &mut out);
         // Cookie values and other header values are often percent-encoded.
         if bytes.contains(&b'%')
             && let Ok(text) = std::str::from_utf8(bytes)
         {
-            collect_hits(&decoded_query(text), &mut ranges, &mut out);
+            collect_hits(&decoded_query(text), &mut out);
         }
     }
-    collect_hits(path.as_bytes(), &mut ranges, &mut out);
+    collect_hits(path.as_bytes(), &mut out);
     out
 }
 
@@ -252,6 +243,18 @@ mod tests {
         assert_eq!(mask("4242424242424242"), "424242******4242");
         assert_eq!(mask("378282246310005"), "378282*****0005");
         assert_eq!(mask("123"), "123");
+    }
+
+    #[test]
+    fn a_zero_padded_card_is_read_as_the_card_and_is_not_plain() {
+        let found = hits(b"id=0004242424242424242&x=1");
+        assert_eq!(found.len(), 1);
+        assert_eq!(&*found[0], "4242424242424242");
+        assert!(!found[0].is_plain());
+        let found = hits("\u{ff14}242424242424242".as_bytes());
+        assert_eq!(&*found[0], "4242424242424242");
+        assert!(!found[0].is_plain());
+        assert!(hits(b"4242424242424242")[0].is_plain());
     }
 
     #[test]

@@ -14,7 +14,6 @@
 //!   `vaultgate_leak_guard_hits_total{route,mode}`, then forwarded.
 
 use std::future::Future;
-use std::ops::Range;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -127,7 +126,6 @@ pub struct TailScanner {
     tail: Bytes,
     /// Scratch: the tail and the head of the next chunk, contiguous.
     seam: Vec<u8>,
-    ranges: Vec<Range<usize>>,
     /// The hits found with escapes decoded in the last chunk (the tail is decoded
     /// again with the next one).
     reported: Vec<HitDigits>,
@@ -157,27 +155,24 @@ impl TailScanner {
             self.seam.clear();
             self.seam.extend_from_slice(&self.tail);
             self.seam.extend_from_slice(head);
-            self.ranges.clear();
-            guard::scan(&self.seam, &mut self.ranges);
+            let seam = &self.seam;
             // Hits before the boundary were found with the earlier chunk.
-            for r in self.ranges.drain(..) {
-                let digits = exposure::digits(&self.seam, r.clone());
-                if r.end > boundary && r.start < seam_limit {
+            guard::scan_hits(seam, |hit| {
+                let digits = exposure::digits(seam, hit);
+                if hit.range.end > boundary && hit.range.start < seam_limit {
                     out.push(digits.clone());
                 }
                 raw.push(digits);
-            }
+            });
         }
-        self.ranges.clear();
-        // `scan` passes over a chunk that cannot hold a hit at once.
-        guard::scan(chunk, &mut self.ranges);
-        for r in self.ranges.drain(..) {
-            let digits = exposure::digits(chunk, r.clone());
-            if r.start >= chunk_from {
+        // `scan_hits` passes over a chunk that cannot hold a hit at once.
+        guard::scan_hits(chunk, |hit| {
+            let digits = exposure::digits(chunk, hit);
+            if hit.range.start >= chunk_from {
                 out.push(digits.clone());
             }
             raw.push(digits);
-        }
+        });
         self.decoded_hits(chunk, &raw, out);
     }
 

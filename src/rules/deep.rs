@@ -3,9 +3,12 @@
 //!
 //! - A JSON number is read as the integer it denotes (`4.242424242424242e15`), and a
 //!   number with a fraction or an exponent also as the digits it is written with.
+//!   A number literal in text is read so too (`42424242424242420e-1` in a string):
+//!   a backend may parse the string as a number.
 //! - Nested encodings are decoded, down to `limits.max_decode_depth` layers
 //!   (default [`DEFAULT_DECODE_DEPTH`]): a JSON document inside a string, base64
-//!   runs, and `\u`/`\x` escapes, HTML character references and percent-encoding.
+//!   runs, and `\u`/`%u`/`\x`/octal `\NNN` escapes, HTML character references and
+//!   percent-encoding.
 //!
 //! A hit written in ASCII digits in the field's own text can be replaced in place
 //! (the caller tokenizes or rejects it by the route's policy). Every other hit (digits
@@ -82,26 +85,46 @@ pub fn scan_leaf(
             found.push(hit.digits());
         }
     });
-    let max = decode_depth();
-    if leaf == Leaf::Number || max == 0 || !may_hide(bytes) {
+    if leaf == Leaf::Number {
         return;
     }
-    // Decode what is left once the in-place hits are taken out (they will be
-    // tokens), so that the same card is not also found, hidden, in an escape.
-    match in_place.get(first..).filter(|r| !r.is_empty()) {
-        None => decode(text, 0, max, &mut found),
+    let max = decode_depth();
+    let literals = may_hold_literal(bytes);
+    let hide = max > 0 && may_hide(bytes);
+    if !literals && !hide {
+        return;
+    }
+    // Read what is left once the in-place hits are taken out (they will be tokens),
+    // so that the same card is not also found, hidden, in an escape or a literal.
+    let masked;
+    let rest = match in_place.get(first..).filter(|r| !r.is_empty()) {
+        None => text,
         Some(ranges) => {
-            let mut masked = zeroize::Zeroizing::new(bytes.to_vec());
-            for r in ranges {
-                if let Some(span) = masked.get_mut(r.clone()) {
-                    span.fill(b'x');
-                }
-            }
-            if let Ok(t) = std::str::from_utf8(&masked) {
-                decode(t, 0, max, &mut found);
+            masked = masked_text(bytes, ranges);
+            match std::str::from_utf8(&masked) {
+                Ok(t) => t,
+                Err(_) => return,
             }
         }
+    };
+    if literals {
+        found.literals(rest);
     }
+    if hide {
+        decode(rest, 0, max, &mut found);
+    }
+}
+
+/// `bytes` with every range in `ranges` overwritten by `x`: the in-place hits taken
+/// out (ASCII digits and separators, so the text stays UTF-8).
+fn masked_text(bytes: &[u8], ranges: &[Range<usize>]) -> zeroize::Zeroizing<Vec<u8>> {
+    let mut masked = zeroize::Zeroizing::new(bytes.to_vec());
+    for r in ranges {
+        if let Some(span) = masked.get_mut(r.clone()) {
+            span.fill(b'x');
+        }
+    }
+    masked
 }
 
 /// Where hidden hits go.
@@ -125,9 +148,24 @@ impl Found<'_> {
         }
     }
 
-    /// Every hit in text that was decoded at least once.
+    /// Every hit in text that was decoded at least once, number literals included.
     fn scan(&mut self, bytes: &[u8]) {
         guard::scan_hits(bytes, |hit| self.push(hit.digits()));
+        if may_hold_literal(bytes)
+            && let Ok(text) = std::str::from_utf8(bytes)
+        {
+            self.literals(text);
+        }
+    }
+
+    /// The integers that the number literals with a fraction or an exponent in
+    /// `text` denote (`0.04242424242424242e17`), when they are cards.
+    fn literals(&mut self, text: &str) {
+        for lit in number_literals(text) {
+            if let Some(digits) = integer_digits(lit) {
+                self.card_if_shaped(&digits);
+            }
+        }
     }
 }
 
@@ -152,11 +190,7 @@ fn decode(text: &str, level: usize, max: usize, found: &mut Found<'_>) {
     {
         json_value(&value, next, max, found);
         // Numbers from their literals: a parsed float may be off in the last digit.
-        for lit in number_literals(trimmed) {
-            if let Some(digits) = integer_digits(lit) {
-                found.card_if_shaped(&digits);
-            }
-        }
+        found.literals(trimmed);
     }
     if let Some(unescaped) = unescape(text) {
         decoded(unescaped.as_bytes(), next, max, found);
@@ -214,6 +248,16 @@ fn may_hide(bytes: &[u8]) -> bool {
 }
 
 // === numbers ===
+
+/// Whether text may hold a number literal that denotes a card: it may hold a hit at
+/// all ([`guard::may_contain`]), and a `.`, `e` or `E` follows an ASCII digit. A
+/// cheap check: text leaves of every tokenizing request pass here.
+fn may_hold_literal(bytes: &[u8]) -> bool {
+    guard::may_contain(bytes)
+        && bytes
+            .windows(2)
+            .any(|w| matches!(w, [b'0'..=b'9', b'.' | b'e' | b'E']))
+}
 
 /// The number literals in JSON text written with a fraction or an exponent (plain
 /// integers are digits the flat scan sees).
@@ -284,8 +328,17 @@ fn integer_digits(lit: &str) -> Option<Vec<u8>> {
 
 // === escapes ===
 
-/// Text with `\uXXXX`, `\xHH`, `&#N;`, `&#xH;` and `%HH` escapes decoded, if it
-/// has any.
+/// One escape, decoded.
+enum Unescaped {
+    /// An escape of a character (`\u0034`, `%u0034`, `&#52;`).
+    Char(char),
+    /// An escape of a byte (`%34`, `\x34`, `\064`): several may spell one UTF-8
+    /// character.
+    Byte(u8),
+}
+
+/// Text with `\uXXXX`, `%uXXXX` (surrogate pairs too), `\xHH`, octal `\NNN`,
+/// `&#N;`, `&#xH;` and `%HH` escapes decoded, if it has any.
 fn unescape(text: &str) -> Option<String> {
     if !text.contains(['\\', '&', '%']) {
         return None;
@@ -293,40 +346,43 @@ fn unescape(text: &str) -> Option<String> {
     let mut out = String::with_capacity(text.len());
     let mut changed = false;
     let mut rest = text;
-    let mut pct: Vec<u8> = Vec::new();
+    let mut bytes: Vec<u8> = Vec::new();
     while let Some(c) = rest.chars().next() {
         let (decoded, used) = match c {
             '\\' => escape_at(rest),
-            '&' => char_ref_at(rest),
-            '%' => match hex_value(rest.get(1..3)) {
-                Some(b) => {
-                    // Percent-encoded bytes may spell a multi-byte character.
-                    pct.push(u8::try_from(b).ok()?);
-                    rest = rest.get(3..)?;
-                    changed = true;
-                    continue;
-                }
-                None => (None, 1),
-            },
+            '&' => {
+                let (c, used) = char_ref_at(rest);
+                (c.map(Unescaped::Char), used)
+            }
+            '%' => percent_at(rest),
             _ => (None, c.len_utf8()),
         };
-        if !pct.is_empty() {
-            out.push_str(&String::from_utf8_lossy(&pct));
-            pct.clear();
+        if let Some(Unescaped::Byte(b)) = decoded {
+            bytes.push(b);
+            changed = true;
+            rest = rest.get(used..)?;
+            continue;
         }
+        flush_bytes(&mut bytes, &mut out);
         match decoded {
-            Some(d) => {
+            Some(Unescaped::Char(d)) => {
                 out.push(d);
                 changed = true;
             }
-            None => out.push_str(rest.get(..used)?),
+            _ => out.push_str(rest.get(..used)?),
         }
         rest = rest.get(used..)?;
     }
-    if !pct.is_empty() {
-        out.push_str(&String::from_utf8_lossy(&pct));
-    }
+    flush_bytes(&mut bytes, &mut out);
     changed.then_some(out)
+}
+
+/// Append escaped bytes as the UTF-8 they spell (invalid sequences as U+FFFD).
+fn flush_bytes(bytes: &mut Vec<u8>, out: &mut String) {
+    if !bytes.is_empty() {
+        out.push_str(&String::from_utf8_lossy(bytes));
+        bytes.clear();
+    }
 }
 
 fn hex_value(s: Option<&str>) -> Option<u32> {
@@ -337,15 +393,70 @@ fn hex_value(s: Option<&str>) -> Option<u32> {
     u32::from_str_radix(s, 16).ok()
 }
 
-/// A backslash escape at the start of `s`: the character and the bytes used.
-fn escape_at(s: &str) -> (Option<char>, usize) {
-    let (len, digits) = match s.as_bytes().get(1) {
-        Some(b'u') => (6, s.get(2..6)),
-        Some(b'x') => (4, s.get(2..4)),
-        _ => return (None, 1),
+/// A backslash escape at the start of `s`: what it decodes to and the bytes used.
+fn escape_at(s: &str) -> (Option<Unescaped>, usize) {
+    match s.as_bytes().get(1) {
+        Some(b'u') => u_escape_at(s),
+        Some(b'x') => match hex_value(s.get(2..4)).and_then(|v| u8::try_from(v).ok()) {
+            Some(b) => (Some(Unescaped::Byte(b)), 4),
+            None => (None, 1),
+        },
+        Some(b'0'..=b'7') => octal_at(s),
+        _ => (None, 1),
+    }
+}
+
+/// A percent escape at the start of `s`: `%uXXXX` (as old JavaScript `escape`
+/// writes, and some servers still decode) or `%HH`.
+fn percent_at(s: &str) -> (Option<Unescaped>, usize) {
+    match s.as_bytes().get(1) {
+        Some(b'u' | b'U') => u_escape_at(s),
+        _ => match hex_value(s.get(1..3)).and_then(|v| u8::try_from(v).ok()) {
+            Some(b) => (Some(Unescaped::Byte(b)), 3),
+            None => (None, 1),
+        },
+    }
+}
+
+/// A `\uXXXX` or `%uXXXX` escape at the start of `s`, or a surrogate pair of two
+/// escapes with the same prefix: the character and the bytes used.
+fn u_escape_at(s: &str) -> (Option<Unescaped>, usize) {
+    let Some(unit) = hex_value(s.get(2..6)) else {
+        return (None, 1);
     };
-    match hex_value(digits).and_then(char::from_u32) {
-        Some(c) => (Some(c), len),
+    if let Some(c) = char::from_u32(unit) {
+        return (Some(Unescaped::Char(c)), 6);
+    }
+    let low = hex_value(s.get(8..12)).filter(|_| s.get(6..8) == s.get(..2));
+    match low.and_then(|low| surrogate_pair(unit, low)) {
+        Some(c) => (Some(Unescaped::Char(c)), 12),
+        None => (None, 1),
+    }
+}
+
+/// The character a UTF-16 surrogate pair encodes.
+fn surrogate_pair(high: u32, low: u32) -> Option<char> {
+    if !(0xD800..0xDC00).contains(&high) || !(0xDC00..0xE000).contains(&low) {
+        return None;
+    }
+    char::from_u32(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
+}
+
+/// An octal escape at the start of `s` (`\064`: one to three octal digits, at most
+/// `\377`): the byte and the bytes used.
+fn octal_at(s: &str) -> (Option<Unescaped>, usize) {
+    let digits = s
+        .bytes()
+        .skip(1)
+        .take(3)
+        .take_while(|b| matches!(b, b'0'..=b'7'))
+        .count();
+    let value = s
+        .get(1..1 + digits)
+        .and_then(|o| u32::from_str_radix(o, 8).ok())
+        .and_then(|v| u8::try_from(v).ok());
+    match value {
+        Some(b) => (Some(Unescaped::Byte(b)), 1 + digits),
         None => (None, 1),
     }
 }

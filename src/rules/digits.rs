@@ -1,5 +1,6 @@
-//! Unicode decimal digits (general category `Nd`) and the separators people and
-//! attackers put between digit groups, for the leak guard's normalizing scanner.
+//! Unicode decimal digits (general category `Nd`), the compatibility digits that
+//! read as them (`No`: superscripts, circled digits, …), and the separators people
+//! and attackers put between digit groups, for the leak guard's normalizing scanner.
 //!
 //! Every `Nd` digit belongs to a block of ten consecutive code points, zero to nine,
 //! so the table below holds only each block's zero.
@@ -15,13 +16,43 @@ const ZEROS: &[u32] = &[
     0x1D7E2, 0x1D7EC, 0x1D7F6, 0x1E140, 0x1E2F0, 0x1E4F0, 0x1E5F1, 0x1E950, 0x1FBF0,
 ];
 
-/// The value of a decimal digit in any script (`Nd`), or `None`.
+/// Digits of general category `No` that stand for one decimal digit, as
+/// `(first, last, value of first)` ranges of consecutive values, sorted: the
+/// superscripts and subscripts, circled, parenthesized and full-stop digits (which
+/// NFKC turns into ASCII digits, so a backend normalizing text reads a number), and
+/// the double, negative and dingbat circled digits, which look the same.
+const COMPATIBILITY: &[(u32, u32, u8)] = &[
+    (0xB2, 0xB3, 2),       // superscript two, three
+    (0xB9, 0xB9, 1),       // superscript one
+    (0x2070, 0x2070, 0),   // superscript zero
+    (0x2074, 0x2079, 4),   // superscript four … nine
+    (0x2080, 0x2089, 0),   // subscript zero … nine
+    (0x2460, 0x2468, 1),   // circled one … nine
+    (0x2474, 0x247C, 1),   // parenthesized one … nine
+    (0x2488, 0x2490, 1),   // digit one … nine full stop
+    (0x24EA, 0x24EA, 0),   // circled zero
+    (0x24F5, 0x24FD, 1),   // double circled one … nine
+    (0x24FF, 0x24FF, 0),   // negative circled zero
+    (0x2776, 0x277E, 1),   // dingbat negative circled one … nine
+    (0x2780, 0x2788, 1),   // dingbat circled sans-serif one … nine
+    (0x278A, 0x2792, 1),   // dingbat negative circled sans-serif one … nine
+    (0x1F100, 0x1F100, 0), // digit zero full stop
+    (0x1F101, 0x1F10A, 0), // digit zero … nine comma
+];
+
+/// The value of a decimal digit in any script (`Nd`), or of a compatibility digit
+/// ([`COMPATIBILITY`]), or `None`.
 #[inline]
 pub fn value(c: char) -> Option<u8> {
     if c.is_ascii_digit() {
         return Some((c as u8) - b'0');
     }
     let cp = u32::from(c);
+    decimal_value(cp).or_else(|| compatibility_value(cp))
+}
+
+/// The value of a non-ASCII `Nd` digit.
+fn decimal_value(cp: u32) -> Option<u8> {
     if cp < 0x660 {
         return None;
     }
@@ -32,9 +63,26 @@ pub fn value(c: char) -> Option<u8> {
     if d < 10 { u8::try_from(d).ok() } else { None }
 }
 
+/// The value of a compatibility digit ([`COMPATIBILITY`]).
+fn compatibility_value(cp: u32) -> Option<u8> {
+    if cp < 0xB2 {
+        return None;
+    }
+    let i = COMPATIBILITY
+        .partition_point(|(first, _, _)| *first <= cp)
+        .checked_sub(1)?;
+    let (first, last, value) = *COMPATIBILITY.get(i)?;
+    if cp > last {
+        return None;
+    }
+    u8::try_from(cp - first).ok()?.checked_add(value)
+}
+
 /// Whether a character may stand between two digit groups of one number: spaces of
-/// every width, dashes and minus signs, dots, slashes, underscores, commas, line
-/// breaks, NUL and the invisible joiners.
+/// every width, dashes and minus signs, dots and middle dots, bullets, slashes,
+/// underscores, commas, `+` (a space in form encoding), line breaks, NUL, and the
+/// invisible format characters (joiners, direction marks, variation selectors,
+/// fillers) that a reader or a backend stripping them would not see.
 #[inline]
 pub const fn is_separator(c: char) -> bool {
     matches!(
@@ -44,6 +92,7 @@ pub const fn is_separator(c: char) -> bool {
             | '/'
             | '_'
             | ','
+            | '+' // a space in form encoding
             | '\t'
             | '\n'
             | '\r'
@@ -52,20 +101,33 @@ pub const fn is_separator(c: char) -> bool {
             | '\0'
             | '\u{a0}'  // no-break space
             | '\u{ad}'  // soft hyphen
-            | '\u{2000}'..='\u{200d}' // en quad … zero-width joiner
+            | '\u{b7}'  // middle dot
+            | '\u{34f}' // combining grapheme joiner
+            | '\u{61c}' // Arabic letter mark
+            | '\u{115f}' | '\u{1160}' // Hangul choseong and jungseong fillers
+            | '\u{180e}' // Mongolian vowel separator
+            | '\u{2000}'..='\u{200f}' // en quad … zero-width joiner, direction marks
             | '\u{2010}'..='\u{2015}' // hyphen … horizontal bar
+            | '\u{2022}' // bullet
             | '\u{2024}' // one dot leader
             | '\u{2027}' // hyphenation point
             | '\u{2028}' | '\u{2029}'
             | '\u{202f}' // narrow no-break space
-            | '\u{205f}' | '\u{2060}'
+            | '\u{205f}'
+            | '\u{2060}'..='\u{2064}' // word joiner, invisible operators
+            | '\u{2066}'..='\u{206f}' // direction isolates, deprecated format characters
             | '\u{2212}' // minus sign
             | '\u{2215}' // division slash
+            | '\u{2219}' // bullet operator
+            | '\u{22c5}' // dot operator
             | '\u{3000}' // ideographic space
             | '\u{30fb}' // katakana middle dot
+            | '\u{3164}' // Hangul filler
+            | '\u{fe00}'..='\u{fe0f}' // variation selectors
             | '\u{fe58}' | '\u{fe63}'
             | '\u{feff}'
             | '\u{ff0c}' | '\u{ff0d}' | '\u{ff0e}' | '\u{ff0f}' | '\u{ff3f}'
+            | '\u{ffa0}' // half-width Hangul filler
     )
 }
 
@@ -152,7 +214,50 @@ mod tests {
         assert_eq!(value('\u{664}'), Some(4)); // Arabic-Indic four
         assert_eq!(value('\u{6f4}'), Some(4)); // extended Arabic-Indic four
         assert_eq!(value('a'), None);
-        assert_eq!(value('\u{b2}'), None); // superscript two is not Nd
+        assert_eq!(value('\u{b2}'), Some(2)); // superscript two (No)
+        assert_eq!(value('\u{2463}'), Some(4)); // circled four
+        assert_eq!(value('\u{1f105}'), Some(4)); // digit four comma
         assert_eq!(value('\u{665f}'), None);
+        for not_a_digit in [
+            '\u{b1}',
+            '\u{b4}',
+            '\u{2469}',
+            '\u{277f}',
+            '\u{2789}',
+            '\u{1f10b}',
+        ] {
+            assert_eq!(value(not_a_digit), None, "{:x}", u32::from(not_a_digit));
+        }
+    }
+
+    /// Every character that NFKC turns into one ASCII digit (or a digit and a full
+    /// stop, comma or parentheses) has that digit's value, and every compatibility
+    /// digit is numeric; the table is sorted and its values are digits.
+    #[test]
+    fn compatibility_digits_are_what_nfkc_reads() {
+        use unicode_normalization::UnicodeNormalization as _;
+        let mut found = 0;
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            if c.is_ascii() {
+                continue;
+            }
+            let nfkc: String = std::iter::once(c).nfkc().collect();
+            let core = nfkc
+                .trim_start_matches('(')
+                .trim_end_matches([')', '.', ',']);
+            if core.len() == 1 && core.chars().all(|d| d.is_ascii_digit()) {
+                let d = core.as_bytes()[0] - b'0';
+                assert_eq!(value(c), Some(d), "{:x} reads as {nfkc}", u32::from(c));
+                found += 1;
+            }
+        }
+        assert!(found > 100, "{found}");
+        for &(first, last, v) in COMPATIBILITY {
+            assert!(first <= last && usize::from(v) + (last - first) as usize <= 9);
+            for cp in first..=last {
+                assert!(char::from_u32(cp).unwrap().is_numeric(), "{cp:x}");
+            }
+        }
+        assert!(COMPATIBILITY.windows(2).all(|w| w[0].1 < w[1].0));
     }
 }

@@ -1,15 +1,23 @@
 //! The leak guard: finds card numbers in text that no rule claims.
 //!
 //! A hit is 13 to 19 decimal digits, in any script (ASCII, full-width,
-//! Arabic-Indic, any Unicode `Nd` digit), that are card-shaped: Luhn-valid, with
+//! Arabic-Indic, any Unicode `Nd` digit, and the compatibility digits that read as
+//! them: superscripts, subscripts, circled digits, …), that are card-shaped: Luhn-valid, with
 //! the prefix and length of a real card network ([`iin`]). The digits may be split
 //! into groups by short runs (at most [`MAX_SEPARATOR_RUN`] characters) of
-//! separators: spaces of every width, dashes and minus signs, dots, slashes,
-//! underscores, commas, line breaks, NUL ([`digits::is_separator`]). A hit is not
+//! separators: spaces of every width, dashes and minus signs, dots, middle dots and
+//! bullets, slashes, underscores, commas, `+`, line breaks, NUL, and invisible
+//! format characters ([`digits::is_separator`]). A hit is not
 //! adjacent to other digits. Within a run of digit groups
 //! (`4242 4242 4242 4242 123`), hits may start and end at any group boundary, so a
 //! card typed next to another number is still found; a group of more than 19 digits
 //! is an identifier, not a card, and no hit crosses it.
+//!
+//! A hit's leading zeros are not its digits: a backend that parses an integer reads
+//! `0004242424242424242` (or `0000 4242 4242 4242 4242`) as the card. The digits are
+//! read after them, they do not count toward a group's 19, and such a hit cannot be
+//! replaced in place (the zeros would survive around a token, and the span is not
+//! what a backend reads as the number): it is refused.
 //!
 //! [`scan`] reads bytes as UTF-8 where they are UTF-8 and skips any other byte, so
 //! it runs on any buffer. [`deep`] adds what only makes sense inside one field:
@@ -81,19 +89,20 @@ pub fn is_card_shaped(digits: &[u8]) -> bool {
         && iin::is_card_network(digits)
 }
 
-/// One hit: where it is, its digits normalised to ASCII, and whether it can be
-/// replaced in place (ASCII digits only; separators of any kind).
+/// One hit: where it is, its digits normalised to ASCII (leading zeros left out), and
+/// whether it can be replaced in place (ASCII digits only, no leading zero;
+/// separators of any kind).
 pub struct Hit {
     pub range: Range<usize>,
-    /// Every digit is ASCII, so the span is what a backend would read as the card
-    /// number and a token can take its place.
+    /// Every digit is ASCII and the first is not a zero, so the span is what a
+    /// backend would read as the card number and a token can take its place.
     pub ascii: bool,
     digits: [u8; MAX_DIGITS],
     len: usize,
 }
 
 impl Hit {
-    /// The card number, as ASCII digits.
+    /// The card number, as ASCII digits, without the span's leading zeros.
     pub fn digits(&self) -> &[u8] {
         self.digits.get(..self.len).unwrap_or_default()
     }
@@ -130,18 +139,15 @@ fn scan_with(text: &[u8], shaped: fn(&[u8]) -> bool, mut f: impl FnMut(&Hit)) {
 }
 
 /// A candidate run that is one group of ASCII digits (the common case) is a hit
-/// when it is card-shaped as a whole: what [`scan_run`] decides for a lone group,
-/// without its window.
-fn one_group(
-    digits: &[u8],
-    run: Range<usize>,
-    shaped: fn(&[u8]) -> bool,
-    f: &mut impl FnMut(&Hit),
-) {
+/// when it is card-shaped as a whole, after its leading zeros: what [`scan_run`]
+/// decides for a lone group, without its window.
+fn one_group(group: &[u8], run: Range<usize>, shaped: fn(&[u8]) -> bool, f: &mut impl FnMut(&Hit)) {
+    let zeros = group.iter().take_while(|b| **b == b'0').count();
+    let digits = group.get(zeros..).unwrap_or_default();
     if (MIN_DIGITS..=MAX_DIGITS).contains(&digits.len()) && shaped(digits) {
         let mut hit = Hit {
             range: run,
-            ascii: true,
+            ascii: zeros == 0,
             digits: [0; MAX_DIGITS],
             len: digits.len(),
         };
@@ -234,10 +240,28 @@ fn char_at(text: &[u8], i: usize) -> (Option<char>, usize) {
 /// A maximal group of digits.
 struct Group {
     bytes: Range<usize>,
-    /// The digits as ASCII; `None` count for a group longer than [`MAX_DIGITS`].
+    /// How many zeros the group starts with. Counted apart from `digits`, so that
+    /// zero padding does not make a card an identifier; a group of zeros alone has
+    /// only these.
+    zeros: usize,
+    /// The digits after the leading zeros, as ASCII; `None` count for more than
+    /// [`MAX_DIGITS`] of them.
     digits: [u8; MAX_DIGITS],
     n: Option<usize>,
     ascii: bool,
+}
+
+impl Group {
+    /// Whether the group is zeros alone (leading zeros of any hit it starts).
+    fn is_zeros(&self) -> bool {
+        self.n == Some(0)
+    }
+
+    /// Its digits, zeros included: what it adds to a hit once a significant digit
+    /// came before it.
+    fn len(&self) -> usize {
+        self.zeros.saturating_add(self.n.unwrap_or(0))
+    }
 }
 
 impl Drop for Group {
@@ -249,6 +273,7 @@ impl Drop for Group {
 fn read_group(text: &[u8], start: usize) -> Group {
     let mut g = Group {
         bytes: start..start,
+        zeros: 0,
         digits: [0; MAX_DIGITS],
         n: Some(0),
         ascii: true,
@@ -267,7 +292,9 @@ fn read_group(text: &[u8], start: usize) -> Group {
                 (v, w)
             }
         };
-        if let Some(n) = g.n {
+        if v == 0 && g.n == Some(0) {
+            g.zeros = g.zeros.saturating_add(1);
+        } else if let Some(n) = g.n {
             match g.digits.get_mut(n) {
                 Some(slot) => {
                     *slot = b'0' + v;
@@ -283,22 +310,49 @@ fn read_group(text: &[u8], start: usize) -> Group {
 }
 
 /// The groups of a run whose hits are not decided yet: at most the groups within
-/// [`MAX_DIGITS`] digits of the first.
+/// [`MAX_DIGITS`] significant digits of the first (leading groups of zeros alone
+/// are joined into one, so the window stays short on any input).
 struct Window {
     groups: VecDeque<Group>,
+    /// Every digit of the groups, zeros included ([`Group::len`]).
     digits: usize,
     shaped: fn(&[u8]) -> bool,
 }
 
 impl Window {
     fn push(&mut self, g: Group, f: &mut impl FnMut(&Hit)) {
-        self.digits += g.n.unwrap_or(0);
+        if g.is_zeros()
+            && self.significant() == 0
+            && let Some(last) = self.groups.back_mut()
+        {
+            // Zeros after zeros alone: every hit starting at either has the same
+            // digits, so one group starting at the first holds them.
+            last.bytes.end = g.bytes.end;
+            last.zeros = last.zeros.saturating_add(g.zeros);
+            last.ascii &= g.ascii;
+            self.digits = self.digits.saturating_add(g.zeros);
+            return;
+        }
+        self.digits = self.digits.saturating_add(g.len());
         self.groups.push_back(g);
-        // Once the window holds more digits than a card, no hit starting at its
-        // first group can grow any more.
-        while self.digits > MAX_DIGITS {
+        // Once the window holds more significant digits than a card, no hit
+        // starting at its first group can grow any more.
+        while self.significant() > MAX_DIGITS {
             self.decide_first(f);
         }
+    }
+
+    /// The digits a hit starting at the first group and covering the whole window
+    /// would have: all of them but its leading zeros.
+    fn significant(&self) -> usize {
+        let mut lead = 0usize;
+        for g in &self.groups {
+            lead = lead.saturating_add(g.zeros);
+            if !g.is_zeros() {
+                break;
+            }
+        }
+        self.digits.saturating_sub(lead)
     }
 
     fn finish(&mut self, f: &mut impl FnMut(&Hit)) {
@@ -318,14 +372,9 @@ impl Window {
         };
         let mut best: Option<(usize, usize)> = None;
         for (k, g) in self.groups.iter().enumerate() {
-            let Some(n) = g.n else { break };
-            let (Some(dst), Some(src)) =
-                (hit.digits.get_mut(hit.len..hit.len + n), g.digits.get(..n))
-            else {
+            if !hit.append(g) {
                 break;
-            };
-            dst.copy_from_slice(src);
-            hit.len += n;
+            }
             if hit.len >= MIN_DIGITS && (self.shaped)(hit.digits()) {
                 best = Some((k, hit.len));
             }
@@ -334,7 +383,8 @@ impl Window {
             Some((last, len)) => {
                 hit.len = len;
                 let covered = self.groups.range(..=last);
-                hit.ascii = covered.clone().all(|g| g.ascii);
+                let padded = self.groups.front().is_some_and(|g| g.zeros > 0);
+                hit.ascii = !padded && covered.clone().all(|g| g.ascii);
                 let start = self.groups.front().map_or(0, |g| g.bytes.start);
                 let end = covered.last().map_or(start, |g| g.bytes.end);
                 hit.range = start..end;
@@ -345,8 +395,26 @@ impl Window {
         };
         for _ in 0..take {
             if let Some(g) = self.groups.pop_front() {
-                self.digits -= g.n.unwrap_or(0);
+                self.digits = self.digits.saturating_sub(g.len());
             }
         }
+    }
+}
+
+impl Hit {
+    /// Append a group's digits; its zeros too once a significant digit came before
+    /// (they are then inside the number). `false` when the group does not fit.
+    fn append(&mut self, g: &Group) -> bool {
+        let Some(n) = g.n else { return false };
+        let zeros = if self.len == 0 { 0 } else { g.zeros };
+        let end = self.len.saturating_add(zeros).saturating_add(n);
+        let (Some(dst), Some(src)) = (self.digits.get_mut(self.len..end), g.digits.get(..n)) else {
+            return false;
+        };
+        let (pad, rest) = dst.split_at_mut(zeros.min(dst.len()));
+        pad.fill(b'0');
+        rest.copy_from_slice(src);
+        self.len = end;
+        true
     }
 }

@@ -287,6 +287,175 @@ async fn cards_in_any_spelling_never_reach_the_upstream() {
     server.shutdown();
 }
 
+/// `card` written with the digits of a compatibility table (superscripts, circled
+/// digits, …): `digit(d)` for each.
+fn spelled(card: &str, digit: impl Fn(u32) -> u32) -> String {
+    card.chars()
+        .map(|c| char::from_u32(digit(c.to_digit(10).unwrap())).unwrap())
+        .collect()
+}
+
+/// Spellings the red team found that a backend reads as a card but the guard can
+/// only refuse: zero padding, compatibility digits, number literals, `%u` and octal
+/// escapes. (name, text, whether the streaming guard reads it too: it reads the
+/// bytes as sent, not number literals or escapes.)
+fn refused_spellings() -> Vec<(&'static str, String, bool)> {
+    let card = CARDS[0];
+    let superscript = |d| match d {
+        0 => 0x2070,
+        1 => 0xB9,
+        2 => 0xB2,
+        3 => 0xB3,
+        d => 0x2070 + d,
+    };
+    let circled = |d| if d == 0 { 0x24EA } else { 0x2460 + d - 1 };
+    let dingbat = |d| if d == 0 { 0x24FF } else { 0x2776 + d - 1 };
+    vec![
+        ("one leading zero", format!("0{card}"), true),
+        ("three leading zeros", format!("000{card}"), true),
+        ("leading zeros, amex", format!("00{}", CARDS[1]), true),
+        (
+            "ten leading zeros",
+            format!("{}{card}", "0".repeat(10)),
+            true,
+        ),
+        (
+            "a group of zeros first",
+            "0000 4242 4242 4242 4242".into(),
+            true,
+        ),
+        ("superscript digits", spelled(card, superscript), true),
+        ("subscript digits", spelled(CARDS[2], |d| 0x2080 + d), true),
+        ("circled digits", spelled(card, circled), true),
+        ("dingbat digits", spelled(CARDS[3], dingbat), true),
+        (
+            "a fraction and exponent",
+            "0.04242424242424242e17".into(),
+            true,
+        ),
+        ("a negative exponent", "42424242424242420e-1".into(), false),
+        (
+            "a padded exponent number",
+            "04242424242424242E0".into(),
+            true,
+        ),
+        (
+            "%u escapes",
+            card.chars()
+                .map(|c| format!("%u{:04X}", c as u32))
+                .collect(),
+            false,
+        ),
+        (
+            "octal escapes",
+            card.chars()
+                .map(|c| format!("\\{:03o}", c as u32))
+                .collect(),
+            false,
+        ),
+    ]
+}
+
+/// Separators the red team found: invisible format characters, `+` and middle
+/// dots. ASCII digits between them are replaced in place on a rules route.
+fn separated_spellings() -> Vec<(String, String)> {
+    [
+        '+', '\u{b7}', '\u{2022}', '\u{2219}', '\u{22c5}', '\u{200e}', '\u{200f}', '\u{61c}',
+        '\u{2062}', '\u{2066}', '\u{206f}', '\u{180e}', '\u{34f}', '\u{fe0f}', '\u{3164}',
+        '\u{115f}', '\u{ffa0}',
+    ]
+    .into_iter()
+    .map(|sep| {
+        (
+            format!("separator U+{:04X}", u32::from(sep)),
+            grouped(CARDS[0], &sep.to_string()),
+        )
+    })
+    .collect()
+}
+
+/// Every string of a JSON body, read as digits alone (any script the cases use):
+/// a card left between separators that the squeeze of [`assert_no_card`] keeps
+/// (`+`, letters such as U+3164) would show here.
+fn assert_no_card_in_strings(name: &str, received: &[Received]) {
+    fn strings(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::String(s) => out.push(s.clone()),
+            serde_json::Value::Array(items) => items.iter().for_each(|i| strings(i, out)),
+            serde_json::Value::Object(map) => map.values().for_each(|i| strings(i, out)),
+            _ => {}
+        }
+    }
+    for r in received {
+        let mut all = Vec::new();
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&r.body) {
+            strings(&v, &mut all);
+        }
+        for s in all {
+            let digits: String = s.chars().filter_map(ascii_digit).collect();
+            for card in CARDS {
+                assert!(
+                    !digits.contains(card),
+                    "{name}: the upstream received {card}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn red_team_spellings_in_a_free_field_are_refused_or_tokenized() {
+    let (server, echo) = start_with(vault(|_| {}), |_| {}).await;
+    let addr = server.proxy_addr();
+    let body = |memo: &str| {
+        serde_json::json!({ "paymentType": "card", "cardNumber": CARDS[0], "memo": memo })
+            .to_string()
+    };
+    for (name, memo, _) in refused_spellings() {
+        let before = echo.received().len();
+        let reply = post(addr, "/v1/payment", "application/json", body(&memo)).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{name}");
+        assert_eq!(code(&reply), "card_number_detected", "{name}");
+        assert_eq!(echo.received().len(), before, "{name}: forwarded");
+    }
+    for (name, memo) in separated_spellings() {
+        let before = echo.received().len();
+        let reply = post(addr, "/v1/payment", "application/json", body(&memo)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{name}");
+        let got = echo.received();
+        assert_eq!(got.len(), before + 1, "{name}");
+        assert_no_card(&name, &got[before..]);
+        assert_no_card_in_strings(&name, &got[before..]);
+    }
+    server.shutdown();
+}
+
+#[tokio::test]
+async fn red_team_spellings_in_a_pass_through_body_are_blocked() {
+    let (server, echo) = start_with(vault(|_| {}), |_| {}).await;
+    let addr = server.proxy_addr();
+    let streamed = refused_spellings()
+        .into_iter()
+        .filter(|(_, _, streamed)| *streamed)
+        .map(|(name, text, _)| (name.to_owned(), text));
+    for (name, text) in streamed.chain(separated_spellings()) {
+        for (ct, body) in [
+            ("text/plain", format!("note: {text}.")),
+            (
+                "application/json",
+                serde_json::json!({ "note": text }).to_string(),
+            ),
+        ] {
+            let before = echo.received().len();
+            let reply = post(addr, "/anything", ct, body).await;
+            assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{name} ({ct})");
+            assert_eq!(code(&reply), "card_number_detected", "{name} ({ct})");
+            assert_eq!(echo.received().len(), before, "{name} ({ct}): forwarded");
+        }
+    }
+    server.shutdown();
+}
+
 #[tokio::test]
 async fn ids_that_are_not_cards_pass_unchanged() {
     let (server, echo) = start_with(vault(|_| {}), |_| {}).await;

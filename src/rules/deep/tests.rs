@@ -133,3 +133,78 @@ fn plain_text_stays_quiet() {
         assert_eq!(leaf(text, Leaf::Text), (vec![], vec![]), "{text}");
     }
 }
+
+/// `%uXXXX` (surrogate pairs too) and octal `\NNN` escapes are decoded, and bytes
+/// escaped one by one spell UTF-8 characters.
+#[test]
+fn percent_u_and_octal_escapes_are_decoded() {
+    let each = |f: &dyn Fn(char) -> String| CARD.chars().map(f).collect::<String>();
+    let cases = [
+        each(&|c| format!("%u{:04x}", c as u32)),
+        each(&|c| format!("%U{:04X}", c as u32)),
+        each(&|c| format!("\\{:03o}", c as u32)),
+        // Full-width digits as escaped UTF-8 bytes.
+        each(&|c| {
+            let mut buf = [0; 4];
+            let w = char::from_u32(0xFF10 + c.to_digit(10).unwrap()).unwrap();
+            w.encode_utf8(&mut buf)
+                .bytes()
+                .map(|b| format!("\\{b:o}"))
+                .collect()
+        }),
+        // Mathematical bold digits (beyond the BMP) as surrogate pairs.
+        each(&|c| {
+            let m = char::from_u32(0x1D7CE + c.to_digit(10).unwrap()).unwrap();
+            let mut units = [0; 2];
+            m.encode_utf16(&mut units)
+                .iter()
+                .map(|u| format!("%u{u:04X}"))
+                .collect()
+        }),
+        format!("card=%u0034{}", &CARD[1..]),
+        format!("\\064\\62 {}", &CARD[2..]),
+    ];
+    for text in &cases {
+        assert_eq!(hidden(text), [CARD], "{text}");
+    }
+    // Not escapes: left as they are.
+    assert_eq!(unescape("%u00zz \\8 \\400"), None);
+    assert_eq!(unescape("\\101%u0042").as_deref(), Some("AB"));
+}
+
+/// A number literal with a fraction or an exponent in text is read as the integer
+/// it denotes, as for a JSON number: a backend may parse the string.
+#[test]
+fn number_literals_in_text_are_read_as_integers() {
+    for text in [
+        "0.04242424242424242e17",
+        "42424242424242420e-1",
+        "04242424242424242E0",
+        "id=3782822463100050E-1;",
+        "{\"note\":\"42424242424242420e-1\"}",
+    ] {
+        let card = if text.contains("3782") {
+            "378282246310005"
+        } else {
+            CARD
+        };
+        assert_eq!(hidden(text), [card], "{text}");
+    }
+    // Decoded text is read so too.
+    let b64 = base64::engine::general_purpose::STANDARD.encode("n=42424242424242420e-1");
+    assert_eq!(hidden(&b64), [CARD]);
+    // Literals that denote no card, and text with no literal.
+    for text in [
+        "42424242424242421e-1",
+        "4242424242424242e1 is not one",
+        "version 1.2.3 of 2024-01-15",
+        "1.5e3 and 2.5E-7",
+    ] {
+        assert_eq!(leaf(text, Leaf::Text).1, Vec::<String>::new(), "{text}");
+    }
+    // An in-place hit is taken out before literals are read.
+    assert_eq!(
+        leaf("4242424242424242E0", Leaf::Text),
+        (vec![CARD.to_owned()], vec![])
+    );
+}

@@ -46,9 +46,9 @@ pub(super) fn classify(block: &[u8; BLOCK]) -> Classes {
         let non_ascii = v.simd_lt(i8x16::ZERO);
         let digit = within(b'0', b'9') | non_ascii;
         // Digits and the ASCII separators of `digits::is_separator`: NUL, `\t` to
-        // `\r`, space, `,` `-` `.` `/` (next to the digits), `_`.
+        // `\r`, space, `+` `,` `-` `.` `/` (next to the digits), `_`.
         let on =
-            non_ascii | is(0) | within(b'\t', b'\r') | is(b' ') | within(b',', b'9') | is(b'_');
+            non_ascii | is(0) | within(b'\t', b'\r') | is(b' ') | within(b'+', b'9') | is(b'_');
         digit_like |= u64::from(digit.to_bitmask()) << lane;
         on_a_number |= u64::from(on.to_bitmask()) << lane;
     }
@@ -241,7 +241,7 @@ mod tests {
     #[test]
     fn the_runs_are_those_found_a_byte_at_a_time() {
         use rand::Rng as _;
-        let pieces: [&[u8]; 16] = [
+        let pieces: [&[u8]; 17] = [
             b"4242",
             b"4242424242424242",
             b"1",
@@ -258,6 +258,7 @@ mod tests {
             b"9999999",
             b"\xff",
             b",",
+            b"+",
         ];
         let mut rng = rand::rng();
         let mut found = 0;

@@ -181,6 +181,9 @@ fn candidate_runs_lose_no_hit() {
         "12",
         "e",
         "42424242424242424242",
+        "\u{200e}",
+        "\u{b7}",
+        "00",
     ];
     let all = |text: &[u8], slowly: bool| {
         let mut out = Vec::new();
@@ -207,4 +210,179 @@ fn candidate_runs_lose_no_hit() {
         found += fast.len();
     }
     assert!(found > 1000, "too few hits to compare: {found}");
+}
+
+/// Every hit in `text` as (text of its span, replaceable in place, digits).
+fn hit_digits(text: &str) -> Vec<(&str, bool, String)> {
+    let mut out = Vec::new();
+    scan_hits(text.as_bytes(), |h| {
+        out.push((
+            &text[h.range.clone()],
+            h.ascii,
+            String::from_utf8(h.digits().to_vec()).unwrap(),
+        ));
+    });
+    out
+}
+
+/// A backend parsing an integer reads a zero-padded card: the hit is the padded
+/// span, its digits are the card, and it is not replaceable in place.
+#[test]
+fn leading_zeros_are_read_past_and_refused() {
+    let long_zeros = format!("{}4242424242424242", "0".repeat(10));
+    let very_long_zeros = format!("{}4242424242424242", "0".repeat(1000));
+    for (text, digits) in [
+        ("04242424242424242", "4242424242424242"),
+        ("0004242424242424242", "4242424242424242"),
+        ("00378282246310005", "378282246310005"),
+        (long_zeros.as_str(), "4242424242424242"),
+        (very_long_zeros.as_str(), "4242424242424242"),
+        ("0000 4242 4242 4242 4242", "4242424242424242"),
+        ("00 0000 4242 4242 4242 4242", "4242424242424242"),
+        (
+            "0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 4111111111111111",
+            "4111111111111111",
+        ),
+        ("04242 4242 4242 4242", "4242424242424242"),
+        ("\u{ff10}4242424242424242", "4242424242424242"),
+    ] {
+        for wrapped in [text.to_owned(), format!("n={text};")] {
+            assert_eq!(
+                hit_digits(&wrapped),
+                [(text, false, digits.to_owned())],
+                "{text}"
+            );
+        }
+    }
+}
+
+/// Zeros inside a number are its digits; zeros only lead when nothing but zeros came
+/// before them in the hit.
+#[test]
+fn zeros_inside_a_number_stay_digits() {
+    // 4000056655665556 is a test Visa with zeros inside.
+    assert_eq!(
+        hit_digits("4000056655665556"),
+        [("4000056655665556", true, "4000056655665556".to_owned())]
+    );
+    assert_eq!(
+        hit_digits("4000 0566 5566 5556"),
+        [("4000 0566 5566 5556", true, "4000056655665556".to_owned())]
+    );
+    // After a significant digit, a group of zeros is inside the number: `4 0000 …`
+    // is no card from the `4`; from the zeros on (a hit starts at any group), it is.
+    assert_eq!(
+        hit_digits("4 0000 4242 4242 4242 4242"),
+        [(
+            "0000 4242 4242 4242 4242",
+            false,
+            "4242424242424242".to_owned()
+        )]
+    );
+    // Zeros do not count toward the 19 digits of a group...
+    assert_eq!(hit_digits("000000000000004242424242424242").len(), 1);
+    // ...but 20 significant digits are an identifier.
+    assert!(hit_digits("042424242424242424242").is_empty());
+    assert!(hit_digits("0000000000000000000000000").is_empty());
+}
+
+#[test]
+fn long_zero_runs_are_linear() {
+    let mut out = Vec::new();
+    let s = "0 ".repeat(200_000);
+    scan(s.as_bytes(), &mut out);
+    assert!(out.is_empty());
+    let s = format!("{}4242424242424242", "0 ".repeat(200_000));
+    scan(s.as_bytes(), &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out.first(), Some(&(0..s.len())));
+    let s = "0".repeat(1_000_000);
+    scan(s.as_bytes(), &mut out);
+}
+
+/// Invisible format characters, `+` (a space in a form body) and middle dots and
+/// bullets split digit groups as a space does: the card is still found, and ASCII
+/// digits are still replaceable in place.
+#[test]
+fn finds_cards_behind_invisible_and_visual_separators() {
+    let invisible = [
+        '\u{200e}', '\u{200f}', '\u{61c}', '\u{2061}', '\u{2062}', '\u{2063}', '\u{2064}',
+        '\u{2066}', '\u{2069}', '\u{206a}', '\u{206f}', '\u{180e}', '\u{34f}', '\u{fe00}',
+        '\u{fe0f}', '\u{3164}', '\u{115f}', '\u{1160}', '\u{ffa0}',
+    ];
+    let visual = ['+', '\u{b7}', '\u{2022}', '\u{2219}', '\u{22c5}'];
+    for sep in invisible.into_iter().chain(visual) {
+        for (card, groups) in [
+            ("4242424242424242", vec!["4242", "4242", "4242", "4242"]),
+            ("378282246310005", vec!["3782", "822463", "10005"]),
+        ] {
+            let joined = groups.join(&sep.to_string());
+            let text = format!("card: {joined}!");
+            assert_eq!(
+                hit_digits(&text),
+                [(joined.as_str(), true, card.to_owned())],
+                "{:x}",
+                u32::from(sep)
+            );
+        }
+        // Between every digit, and beside a space.
+        let every: String = "4111111111111111".chars().flat_map(|c| [c, sep]).collect();
+        assert_eq!(hits(&every).len(), 1, "{:x}", u32::from(sep));
+        let beside = format!("4242{sep} 4242 {sep}4242{sep} 4242");
+        assert_eq!(hits(&beside), [beside.as_str()], "{:x}", u32::from(sep));
+    }
+    // No more than three separators in a row.
+    assert!(hits("4242++++4242+4242+4242").is_empty());
+    assert!(hits("4242\u{200e}\u{200f}\u{200e}\u{200f}4242 4242 4242").is_empty());
+}
+
+/// `card` written with the digits of a compatibility table: `digit(d)` for each.
+fn spelled(card: &str, digit: impl Fn(u32) -> u32) -> String {
+    card.chars()
+        .map(|c| char::from_u32(digit(c.to_digit(10).unwrap())).unwrap())
+        .collect()
+}
+
+/// Superscript, subscript, circled, parenthesized and dingbat digits read as the
+/// digits they stand for (NFKC turns most into ASCII digits); a hit with them is
+/// not replaceable in place.
+#[test]
+fn finds_cards_in_compatibility_digits() {
+    let superscript = |d| match d {
+        0 => 0x2070,
+        1 => 0xB9,
+        2 => 0xB2,
+        3 => 0xB3,
+        d => 0x2070 + d,
+    };
+    // Tables of 1 to 9 with their own zero.
+    let one_to_nine = |one: u32, zero: u32| move |d| if d == 0 { zero } else { one + d - 1 };
+    let zero_to_nine = |zero: u32| move |d| zero + d;
+    for card in ["4242424242424242", "378282246310005", "4111111111111111"] {
+        let spellings = [
+            spelled(card, superscript),
+            spelled(card, zero_to_nine(0x2080)),
+            spelled(card, zero_to_nine(0x1F101)),
+            spelled(card, one_to_nine(0x2460, 0x24EA)),
+            spelled(card, one_to_nine(0x2474, 0x2080)),
+            spelled(card, one_to_nine(0x2488, 0x1F100)),
+            spelled(card, one_to_nine(0x24F5, 0x24FF)),
+            spelled(card, one_to_nine(0x2776, 0x24FF)),
+            spelled(card, one_to_nine(0x2780, 0x24EA)),
+            spelled(card, one_to_nine(0x278A, 0x24FF)),
+        ];
+        for text in &spellings {
+            assert_eq!(
+                hit_digits(text),
+                [(text.as_str(), false, card.to_owned())],
+                "{text}"
+            );
+        }
+    }
+    // Mixed with ASCII digits and separators.
+    let mixed = "4\u{b2}42 4242 \u{2463}242 42\u{2074}2";
+    assert_eq!(
+        hit_digits(mixed),
+        [(mixed, false, "4242424242424242".to_owned())]
+    );
 }
