@@ -102,7 +102,10 @@ pub const fn is_separator(c: char) -> bool {
             | '\u{a0}'  // no-break space
             | '\u{ad}'  // soft hyphen
             | '\u{b7}'  // middle dot
-            | '\u{34f}' // combining grapheme joiner
+            | '\u{300}'..='\u{36f}' // combining diacritical marks (U+034F, the grapheme joiner, too)
+            | '\u{1ab0}'..='\u{1aff}' | '\u{1dc0}'..='\u{1dff}' // more combining marks
+            | '\u{20d0}'..='\u{20ff}' // combining marks for symbols (U+20E3, the keycap)
+            | '\u{fe20}'..='\u{fe2f}' // combining half marks
             | '\u{61c}' // Arabic letter mark
             | '\u{115f}' | '\u{1160}' // Hangul choseong and jungseong fillers
             | '\u{180e}' // Mongolian vowel separator

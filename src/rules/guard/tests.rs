@@ -386,3 +386,21 @@ fn finds_cards_in_compatibility_digits() {
         [(mixed, false, "4242424242424242".to_owned())]
     );
 }
+
+/// Combining marks on each digit (an underline, a keycap) hide nothing: a backend
+/// keeping the digits reads the card.
+#[test]
+fn finds_cards_under_combining_marks() {
+    let card = "4242424242424242";
+    for mark in ["\u{332}", "\u{fe0f}\u{20e3}", "\u{301}", "\u{20dd}"] {
+        let text: String = card
+            .chars()
+            .flat_map(|c| [c.to_string(), mark.to_owned()])
+            .collect();
+        let mut digits = Vec::new();
+        scan_hits(text.as_bytes(), |h| {
+            digits.push(String::from_utf8(h.digits().to_vec()).unwrap())
+        });
+        assert_eq!(digits, vec![card.to_owned()], "{mark:?}");
+    }
+}
