@@ -39,14 +39,15 @@ fn rule_findings(x: &Extraction) -> Vec<(DataClass, String, String)> {
         .collect()
 }
 
-fn rewritten(x: Extraction) -> String {
+/// The body with `tok0`, `tok1`, … for the findings in order.
+pub(super) fn rewritten(x: Extraction) -> String {
     let n = x.findings().len();
     let toks: Vec<Option<String>> = (0..n).map(|i| Some(format!("tok{i}"))).collect();
     let out = x.apply(&toks).unwrap();
     String::from_utf8(out.body.unwrap().to_vec()).unwrap()
 }
 
-fn code(r: Result<Extraction>) -> &'static str {
+pub(super) fn code(r: Result<Extraction>) -> &'static str {
     match r {
         Ok(_) => "ok",
         Err(e) => e.code(),

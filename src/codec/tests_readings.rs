@@ -5,6 +5,7 @@
 use ::base64::Engine as _;
 use ::base64::engine::general_purpose::STANDARD;
 
+use super::tests_hostile::{code, rewritten};
 use super::*;
 use crate::rules::profiles;
 
@@ -36,22 +37,6 @@ fn rule_values(x: &Extraction) -> Vec<(DataClass, String)> {
         .filter(|f| matches!(f.kind, FindingKind::Rule { .. }))
         .map(|f| (f.class, f.value.expose().to_owned()))
         .collect()
-}
-
-/// The body with `tok0`, `tok1`, … for the findings in order.
-fn rewritten(x: Extraction) -> String {
-    let toks: Vec<Option<String>> = (0..x.findings().len())
-        .map(|i| Some(format!("tok{i}")))
-        .collect();
-    let out = x.apply(&toks).unwrap();
-    String::from_utf8(out.body.unwrap().to_vec()).unwrap()
-}
-
-fn code(r: Result<Extraction>) -> &'static str {
-    match r {
-        Ok(_) => "ok",
-        Err(e) => e.code(),
-    }
 }
 
 /// The red team's key spellings of `payment_method[<field>]`, as form text

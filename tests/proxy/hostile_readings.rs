@@ -18,14 +18,8 @@ use vaultgate::demo::echo::{EchoHandle, EchoUpstream, Received};
 
 const CARD: &str = "4242424242424242";
 
-fn config(upstream: SocketAddr) -> String {
-    format!(
-        r#"
-[proxy]
-listen = "127.0.0.1:0"
-[api]
-listen = "127.0.0.1:0"
-
+/// The four JSON and base64 profiles and a pass-through route for the rest.
+const ROUTES: &str = r#"
 [[routes]]
 name = "q2open"
 upstream = "backend"
@@ -37,14 +31,14 @@ profile = "q2open"
 name = "hostway"
 upstream = "backend"
 method = "POST"
-path = "/accounts/{{accountId}}/paymentInfo"
+path = "/accounts/{accountId}/paymentInfo"
 profile = "hostway"
 
 [[routes]]
 name = "oracle_brm"
 upstream = "backend"
 method = "POST"
-path = "/brm/paymentMethods/{{version}}/paymentMethod"
+path = "/brm/paymentMethods/{version}/paymentMethod"
 profile = "oracle_brm"
 
 [[routes]]
@@ -58,17 +52,14 @@ profile = "plano"
 name = "pass"
 upstream = "backend"
 path = "/*"
-
-[[upstreams]]
-name = "backend"
-url = "http://{upstream}"
-"#
-    )
-}
+"#;
 
 async fn start_with() -> (ServerHandle, EchoHandle) {
     let (up, echo) = EchoUpstream::start().await.unwrap();
-    (start(&config(up)).await, echo)
+    (
+        start(&config_toml(&format!("http://{up}"), ROUTES)).await,
+        echo,
+    )
 }
 
 async fn post(addr: SocketAddr, path: &str, content_type: &str, body: &str) -> Reply {
