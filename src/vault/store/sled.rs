@@ -191,7 +191,14 @@ impl TokenStore for SledStore {
             None as Option<&[u8]>,
             Some(key.as_bytes()),
         )? {
-            Ok(()) => Ok(FingerprintInsert::New),
+            Ok(()) => {
+                // And number the fingerprint too: a flush that started before it was
+                // applied must not count as covering it, or a crash could keep the
+                // forwarded token's record but lose its fingerprint, and the same
+                // card would get another token after the restart.
+                self.wrote();
+                Ok(FingerprintInsert::New)
+            }
             Err(race) => {
                 // The same value was tokenized concurrently and the other writer won:
                 // drop our record (never handed out) and answer with theirs. Take a
