@@ -74,9 +74,16 @@ pub fn may_read_differently(key: &str) -> bool {
         .any(|b| matches!(b, b'[' | b']' | b'.' | b' ' | b'+'))
 }
 
+/// The highest array index the lenient reading takes as one: `qs` reads a larger one
+/// as an object key (its `arrayLimit`). A long number in a key is then a key, whatever
+/// a rewrite puts in its place, so the key's shape does not change when a card
+/// written there is replaced (found by the multipart fuzz target).
+const MAX_LENIENT_INDEX: usize = 20;
+
 /// The lenient bracket reading: `[`, `]` and `.` each end a key, empty pieces are
-/// dropped, and a decimal piece is an array index (`[payment_method][cvc` is
-/// `payment_method.cvc`). A key of separators alone is one empty key.
+/// dropped, and a decimal piece up to [`MAX_LENIENT_INDEX`] is an array index
+/// (`[payment_method][cvc` is `payment_method.cvc`). A key of separators alone is one
+/// empty key.
 pub fn split_lenient(key: &str, out: &mut Vec<FormElem>) {
     out.clear();
     let mut start = 0;
@@ -87,8 +94,8 @@ pub fn split_lenient(key: &str, out: &mut Vec<FormElem>) {
         if i > start {
             let piece = key.get(start..i).unwrap_or_default();
             out.push(match parse_index(piece) {
-                Some(n) => FormElem::Index(n),
-                None => FormElem::Key(start..i),
+                Some(n) if n <= MAX_LENIENT_INDEX => FormElem::Index(n),
+                _ => FormElem::Key(start..i),
             });
         }
         start = i + 1;

@@ -265,6 +265,19 @@ fn lenient_split_and_php_names() {
     );
     readings::split_lenient("[].]", &mut out);
     assert_eq!(out, [FormElem::Key(0..0)]);
+    // Past qs's array limit a number is a key: replacing a card written there keeps
+    // the key's shape.
+    readings::split_lenient("a[20]b[21].4242424242424242", &mut out);
+    assert_eq!(
+        out,
+        [
+            FormElem::Key(0..1),
+            FormElem::Index(20),
+            FormElem::Key(5..6),
+            FormElem::Key(7..9),
+            FormElem::Key(11..27)
+        ]
+    );
     let mut name = String::new();
     for (key, php, differs) in [
         ("payment.method[cvc]", "payment_method[cvc]", true),
