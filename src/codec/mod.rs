@@ -137,6 +137,10 @@ enum Codec {
 /// ([`media::Charsets::AsciiTransparent`]).
 pub fn check_streamed_charset(headers: &http::HeaderMap) -> Result<()> {
     for v in headers.get_all(http::header::CONTENT_TYPE) {
+        // No parameter, no charset: the common case, passed over at once.
+        if v.as_bytes().is_ascii() && memchr::memchr(b';', v.as_bytes()).is_none() {
+            continue;
+        }
         let ct = v
             .to_str()
             .map_err(|_| Error::UnsupportedMedia("the Content-Type header is not ASCII".into()))?;

@@ -118,7 +118,7 @@ pub fn mask(digits: &str) -> String {
 /// `None` when there is no escape to decode. Other bytes, and escapes that decode to
 /// nothing valid, stay as they are.
 pub fn decoded_escapes(bytes: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
-    if !bytes.iter().any(|b| matches!(b, b'\\' | b'%' | b'&')) {
+    if !has_escape(bytes) {
         return None;
     }
     let mut out = Zeroizing::new(Vec::with_capacity(bytes.len()));
@@ -142,6 +142,12 @@ pub fn decoded_escapes(bytes: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
         at += used.max(1);
     }
     changed.then_some(out)
+}
+
+/// Whether `bytes` hold the first byte of an escape [`decoded_escapes`] decodes: a
+/// vectorised search, as every pass-through chunk is checked.
+pub fn has_escape(bytes: &[u8]) -> bool {
+    memchr::memchr3(b'\\', b'%', b'&', bytes).is_some()
 }
 
 /// What one escape stands for.

@@ -180,8 +180,7 @@ impl TailScanner {
     /// than those read as they are (`raw`, which may be tokens of ours) and those
     /// reported with the chunk before.
     fn decoded_hits(&mut self, chunk: &[u8], raw: &[HitDigits], out: &mut Vec<HitDigits>) {
-        let escaped = |b: &[u8]| b.iter().any(|c| matches!(c, b'\\' | b'%' | b'&'));
-        if !escaped(chunk) && !escaped(&self.tail) {
+        if !exposure::has_escape(chunk) && !exposure::has_escape(&self.tail) {
             self.reported.clear();
             return;
         }
