@@ -3,7 +3,7 @@
 //!
 //! - A JSON number is read as the integer it denotes (`4.242424242424242e15`), and a
 //!   number with a fraction or an exponent also as the digits it is written with.
-//!   A number literal in text is read so too (`42424242424242420e-1` in a string):
+//!   A number literal in text is read so too (`<card>0e-1` in a string):
 //!   a backend may parse the string as a number.
 //! - Nested encodings are decoded, down to `limits.max_decode_depth` layers
 //!   (default [`DEFAULT_DECODE_DEPTH`]): a JSON document inside a string, base64
@@ -159,7 +159,7 @@ impl Found<'_> {
     }
 
     /// The integers that the number literals with a fraction or an exponent in
-    /// `text` denote (`0.04242424242424242e17`), when they are cards.
+    /// `text` denote (`0.0<card>e17`), when they are cards.
     fn literals(&mut self, text: &str) {
         for lit in number_literals(text) {
             if let Some(digits) = integer_digits(lit) {

@@ -14,7 +14,7 @@
 //! is an identifier, not a card, and no hit crosses it.
 //!
 //! A hit's leading zeros are not its digits: a backend that parses an integer reads
-//! `0004242424242424242` (or `0000 4242 4242 4242 4242`) as the card. The digits are
+//! `000<card>` (or `0000 <card in groups>`) as the card. The digits are
 //! read after them, they do not count toward a group's 19, and such a hit cannot be
 //! replaced in place (the zeros would survive around a token, and the span is not
 //! what a backend reads as the number): it is refused.
