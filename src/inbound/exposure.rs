@@ -113,100 +113,25 @@ pub fn mask(digits: &str) -> String {
     )
 }
 
-/// Bytes with the escapes a backend may decode written out: `\uXXXX`, `\xHH`,
-/// `%XX`, `%uXXXX`, `&#N;` and `&#xH;` (a JSON string, a form or query value, HTML).
-/// `None` when there is no escape to decode. Other bytes, and escapes that decode to
-/// nothing valid, stay as they are.
+/// Bytes with the escapes a backend may decode written out: `\\uXXXX`, `%uXXXX`,
+/// `\\xHH`, octal `\\NNN`, `%XX`, `&#N;` and `&#xH;` (a JSON string, a form or query
+/// value, HTML), by the leak guard's own decoder ([`deep::unescape`]). `None` when
+/// there is no escape to decode. Bytes that are not UTF-8 (a chunk may end inside a
+/// character) read as U+FFFD.
+///
+/// [`deep::unescape`]: crate::rules::deep::unescape
 pub fn decoded_escapes(bytes: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
     if !has_escape(bytes) {
         return None;
     }
-    let mut out = Zeroizing::new(Vec::with_capacity(bytes.len()));
-    let mut changed = false;
-    let mut at = 0;
-    while let Some(&b) = bytes.get(at) {
-        let rest = bytes.get(at..).unwrap_or_default();
-        let (decoded, used) = match b {
-            b'\\' | b'%' => escape_at(rest),
-            b'&' => char_ref_at(rest),
-            _ => (None, 1),
-        };
-        match decoded {
-            Some(Decoded::Byte(d)) => out.push(d),
-            Some(Decoded::Char(c)) => {
-                out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
-            }
-            None => out.extend_from_slice(rest.get(..used).unwrap_or_default()),
-        }
-        changed |= decoded.is_some();
-        at += used.max(1);
-    }
-    changed.then_some(out)
+    let text = Zeroizing::new(String::from_utf8_lossy(bytes).into_owned());
+    crate::rules::deep::unescape(&text).map(|d| Zeroizing::new(d.into_bytes()))
 }
 
 /// Whether `bytes` hold the first byte of an escape [`decoded_escapes`] decodes: a
 /// vectorised search, as every pass-through chunk is checked.
 pub fn has_escape(bytes: &[u8]) -> bool {
     memchr::memchr3(b'\\', b'%', b'&', bytes).is_some()
-}
-
-/// What one escape stands for.
-#[derive(Clone, Copy)]
-enum Decoded {
-    Byte(u8),
-    Char(char),
-}
-
-/// The value of ASCII hex digits.
-fn hex(digits: &[u8]) -> Option<u32> {
-    let text = std::str::from_utf8(digits).ok()?;
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    u32::from_str_radix(text, 16).ok()
-}
-
-/// A backslash or percent escape at the start of `s`, and the bytes it takes.
-fn escape_at(s: &[u8]) -> (Option<Decoded>, usize) {
-    let unicode =
-        |digits: Option<&[u8]>, len: usize| match digits.and_then(hex).and_then(char::from_u32) {
-            Some(c) => (Some(Decoded::Char(c)), len),
-            None => (None, 1),
-        };
-    match (s.first(), s.get(1)) {
-        (Some(b'\\'), Some(b'u')) | (Some(b'%'), Some(b'u' | b'U')) => unicode(s.get(2..6), 6),
-        (Some(b'\\'), Some(b'x')) => match s.get(2..4).and_then(hex) {
-            Some(v) => (u8::try_from(v).ok().map(Decoded::Byte), 4),
-            None => (None, 1),
-        },
-        (Some(b'%'), _) => match s.get(1..3).and_then(hex) {
-            Some(v) => (u8::try_from(v).ok().map(Decoded::Byte), 3),
-            None => (None, 1),
-        },
-        _ => (None, 1),
-    }
-}
-
-/// A numeric character reference at the start of `s`, and the bytes it takes.
-fn char_ref_at(s: &[u8]) -> (Option<Decoded>, usize) {
-    let Some(body) = s.strip_prefix(b"&#") else {
-        return (None, 1);
-    };
-    let Some(end) = body.iter().take(9).position(|b| *b == b';') else {
-        return (None, 1);
-    };
-    let num = body.get(..end).unwrap_or_default();
-    let value = match num.split_first() {
-        Some((b'x' | b'X', digits)) => hex(digits),
-        _ if !num.is_empty() && num.iter().all(u8::is_ascii_digit) => {
-            std::str::from_utf8(num).ok().and_then(|n| n.parse().ok())
-        }
-        _ => None,
-    };
-    match value.and_then(char::from_u32) {
-        Some(c) => (Some(Decoded::Char(c)), 2 + end + 1),
-        None => (None, 1),
-    }
 }
 
 /// A query string as a backend reads it: `+` as a space, `%XX` decoded. Borrowed when

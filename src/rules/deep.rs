@@ -339,7 +339,7 @@ enum Unescaped {
 
 /// Text with `\uXXXX`, `%uXXXX` (surrogate pairs too), `\xHH`, octal `\NNN`,
 /// `&#N;`, `&#xH;` and `%HH` escapes decoded, if it has any.
-fn unescape(text: &str) -> Option<String> {
+pub(crate) fn unescape(text: &str) -> Option<String> {
     if !text.contains(['\\', '&', '%']) {
         return None;
     }
