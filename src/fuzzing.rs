@@ -78,8 +78,7 @@ fn rewrote_semicolon(body: &[u8]) -> bool {
             !header && line.contains(&b';')
         })
     };
-    in_content(body)
-        || crate::codec::base64::decode(body, MAX).is_ok_and(|(d, _)| in_content(&d))
+    in_content(body) || crate::codec::base64::decode(body, MAX).is_ok_and(|(d, _)| in_content(&d))
 }
 
 /// A token with no digits (so it can neither be nor make a card number).
