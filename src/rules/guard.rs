@@ -185,6 +185,13 @@ fn scan_run(text: &[u8], run: Range<usize>, window: &mut Window, f: &mut impl Fn
         loop {
             let group = read_group(text, at);
             at = group.bytes.end;
+            if let Some(hit) = ascii_card_in_mixed(text, &group) {
+                // Read as one group of every script, or by a reader that keeps
+                // only ASCII digits: the second finds a card. Refused whole.
+                window.finish(f);
+                f(&hit);
+                break;
+            }
             match group.n {
                 Some(_) => window.push(group, f),
                 // Too long for a card: no hit spans it.
@@ -210,6 +217,32 @@ fn scan_run(text: &[u8], run: Range<usize>, window: &mut Window, f: &mut impl Fn
         window.finish(f);
         i = at;
     }
+}
+
+/// A group that mixes ASCII digits with digits of another script (`٤4111…`) is one
+/// number to a reader of every script, but a reader that keeps only ASCII digits
+/// reads its ASCII runs alone. When one of those is card-shaped: a hit over the whole
+/// group, never replaced in place.
+fn ascii_card_in_mixed(text: &[u8], group: &Group) -> Option<Hit> {
+    let bytes = text.get(group.bytes.clone())?;
+    if group.ascii || !bytes.iter().any(u8::is_ascii_digit) {
+        return None;
+    }
+    bytes
+        .split(|b| !b.is_ascii_digit())
+        .find(|run| is_card_shaped(run))
+        .map(|run| {
+            let mut hit = Hit {
+                range: group.bytes.clone(),
+                ascii: false,
+                digits: [0; MAX_DIGITS],
+                len: run.len(),
+            };
+            if let Some(dst) = hit.digits.get_mut(..run.len()) {
+                dst.copy_from_slice(run);
+            }
+            hit
+        })
 }
 
 /// The character at byte `i` and its width; `None` (width 1) for a byte that does

@@ -404,3 +404,38 @@ fn finds_cards_under_combining_marks() {
         assert_eq!(digits, vec![card.to_owned()], "{mark:?}");
     }
 }
+
+/// ASCII digits next to a digit of another script: one long number to a reader of
+/// every script, a card to one that keeps ASCII digits only. Refused, whole.
+#[test]
+fn finds_an_ascii_card_beside_another_scripts_digit() {
+    for (text, group) in [
+        (
+            "a=\u{664}4111111101111111111&b",
+            "\u{664}4111111101111111111",
+        ),
+        ("4111111101111111111\u{ff11}", "4111111101111111111\u{ff11}"),
+        (
+            "x \u{966}\u{967}4242424242424242 y",
+            "\u{966}\u{967}4242424242424242",
+        ),
+    ] {
+        let mut hits = Vec::new();
+        scan_hits(text.as_bytes(), |h| {
+            hits.push((
+                h.range.clone(),
+                h.ascii,
+                String::from_utf8(h.digits().to_vec()).unwrap(),
+            ))
+        });
+        let start = text.find(group).unwrap();
+        assert_eq!(hits.len(), 1, "{text:?}");
+        assert_eq!(hits[0].0, start..start + group.len(), "{text:?}");
+        assert!(!hits[0].1, "{text:?}: never replaced in place");
+        assert!(is_card_shaped(hits[0].2.as_bytes()), "{text:?}");
+    }
+    // A mixed group whose ASCII runs are not cards is not a hit.
+    let mut n = 0;
+    scan_hits("\u{664}1234567890123456789".as_bytes(), |_| n += 1);
+    assert_eq!(n, 0);
+}
