@@ -707,9 +707,7 @@ pub fn stream_guard(data: &[u8]) {
     out.extend_from_slice(&scanner.finish().unwrap_or_default());
     assert_eq!(out, body, "the stream changed");
     let mut whole = crate::inbound::exposure::hits(body);
-    if let Some(decoded) = crate::inbound::exposure::decoded_escapes(body) {
-        whole.extend(crate::inbound::exposure::hits(&decoded));
-    }
+    whole.extend(crate::inbound::exposure::escaped_hits(body));
     let longest_run = (0..=body.len())
         .map(|end| end - tail_start(body.get(..end).unwrap_or_default()).min(end))
         .max()

@@ -134,6 +134,33 @@ pub fn has_escape(bytes: &[u8]) -> bool {
     memchr::memchr3(b'\\', b'%', b'&', bytes).is_some()
 }
 
+/// The hits in `bytes` read with their escapes decoded ([`decoded_escapes`]), each
+/// marked as found after decoding; none when there is no escape.
+pub fn escaped_hits(bytes: &[u8]) -> Vec<HitDigits> {
+    decoded_escapes(bytes).map_or_else(Vec::new, |d| {
+        hits(&d).into_iter().map(HitDigits::decoded).collect()
+    })
+}
+
+/// Whether the same digits are among `list`.
+pub fn among(hit: &HitDigits, list: &[HitDigits]) -> bool {
+    list.iter().any(|h| **h == **hit)
+}
+
+/// The hits in a pass-through query string as a backend reads it ([`decoded_query`]),
+/// and those escapes a backend may decode a second time spell (`%2534`, `%u0034`)
+/// when their digits were not read already (a token of ours stays plain).
+pub fn query_hits(query: &str) -> Vec<HitDigits> {
+    let decoded = decoded_query(query);
+    let mut out = hits(&decoded);
+    for hit in escaped_hits(&decoded) {
+        if !among(&hit, &out) {
+            out.push(hit);
+        }
+    }
+    out
+}
+
 /// A query string as a backend reads it: `+` as a space, `%XX` decoded. Borrowed when
 /// there is nothing to decode.
 pub fn decoded_query(query: &str) -> Cow<'_, [u8]> {

@@ -402,16 +402,7 @@ async fn forward(
                     if let Some(query) = parts.uri.query()
                         && crate::rules::guard::may_contain(query.as_bytes())
                     {
-                        let decoded = exposure::decoded_query(query);
-                        let mut hits = exposure::hits(&decoded);
-                        // Escapes a backend may decode again: `%2534`, `%u0034`.
-                        if let Some(again) = exposure::decoded_escapes(&decoded) {
-                            for hit in exposure::hits(&again) {
-                                if !hits.iter().any(|h| **h == *hit) {
-                                    hits.push(hit.decoded());
-                                }
-                            }
-                        }
+                        let hits = exposure::query_hits(query);
                         if let Err(e) = guard_hits(guard, "the query string", &hits).await {
                             *body = Some(incoming);
                             return Err(e);

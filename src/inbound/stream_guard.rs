@@ -188,15 +188,12 @@ impl TailScanner {
         joined.extend_from_slice(&self.tail);
         joined.extend_from_slice(chunk);
         let mut now = Vec::new();
-        if let Some(decoded) = exposure::decoded_escapes(&joined) {
-            let seen = |d: &HitDigits, list: &[HitDigits]| list.iter().any(|h| **h == **d);
-            for hit in exposure::hits(&decoded) {
-                let hit = hit.decoded();
-                if !seen(&hit, raw) && !seen(&hit, &self.reported) && !seen(&hit, &now) {
-                    out.push(hit.clone());
-                }
-                now.push(hit);
+        for hit in exposure::escaped_hits(&joined) {
+            let seen = |list: &[HitDigits]| exposure::among(&hit, list);
+            if !seen(raw) && !seen(&self.reported) && !seen(&now) {
+                out.push(hit.clone());
             }
+            now.push(hit);
         }
         self.reported = now;
     }
