@@ -26,6 +26,9 @@ pub(crate) struct FormPath<'a> {
     pub key: &'a str,
     pub elems: &'a [FormElem],
     pub readings: &'a FormKeyReadings,
+    /// The key after its last `;`, with its own strict split and other readings: a
+    /// `;`-splitting parser reads the pair's value under it (see [`scan`]).
+    pub tail: Option<(&'a str, &'a [FormElem], &'a FormKeyReadings)>,
 }
 
 impl PathView for FormPath<'_> {
@@ -38,7 +41,10 @@ impl PathView for FormPath<'_> {
     }
 
     fn for_each_reading(&self, f: &mut dyn FnMut(&[PathElem<'_>])) {
-        for reading in self.readings.others(self.key) {
+        let tail = self.tail.into_iter().flat_map(|(key, elems, readings)| {
+            std::iter::once((key, elems)).chain(readings.others(key))
+        });
+        for reading in self.readings.others(self.key).chain(tail) {
             let elems: smallvec::SmallVec<[PathElem<'_>; 8]> = reading_elems(reading).collect();
             f(&elems);
         }
@@ -50,17 +56,30 @@ impl PathView for FormPath<'_> {
 pub(crate) struct KeyBuf {
     elems: Vec<FormElem>,
     readings: FormKeyReadings,
+    tail_elems: Vec<FormElem>,
+    tail_readings: FormKeyReadings,
 }
 
 impl KeyBuf {
     /// Read `key` (strictly and every other way) and give it as a path.
     pub fn path<'a>(&'a mut self, key: &'a str) -> FormPath<'a> {
+        self.path_with_tail(key, None)
+    }
+
+    /// [`path`](Self::path), with `tail` (the key after its last `;`) read as well.
+    fn path_with_tail<'a>(&'a mut self, key: &'a str, tail: Option<&'a str>) -> FormPath<'a> {
         FieldPath::split_form_key(key, &mut self.elems);
         self.readings.read(key, &self.elems);
+        let tail = tail.map(|t| {
+            FieldPath::split_form_key(t, &mut self.tail_elems);
+            self.tail_readings.read(t, &self.tail_elems);
+            (t, self.tail_elems.as_slice(), &self.tail_readings)
+        });
         FormPath {
             key,
             elems: &self.elems,
             readings: &self.readings,
+            tail,
         }
     }
 }
@@ -84,17 +103,29 @@ pub(crate) fn scan(text: &[u8], sink: &mut Collector<'_>) -> Result<()> {
             continue;
         }
         scan_pair(text, pair.clone(), sink, &mut buf, PairReading::Whole)?;
-        if part.contains(&b';') {
+        if value_of(part).contains(&b';') {
             scan_semicolon_pieces(text, pair, sink, &mut buf)?;
         }
     }
     Ok(())
 }
 
-/// The pairs a `;`-splitting parser reads in one `&` pair, after the first `;` (the
-/// first piece is the whole pair's key with part of its value, which the whole pair
-/// covers). Their values are matched against the rules only: the whole pair's key
-/// and value hold the same bytes, and the leak guard has read them.
+/// The bytes after a pair's first `=` (none without one).
+fn value_of(pair: &[u8]) -> &[u8] {
+    pair.iter()
+        .position(|b| *b == b'=')
+        .and_then(|e| pair.get(e + 1..))
+        .unwrap_or_default()
+}
+
+/// The pairs a `;`-splitting parser reads in one `&` pair whose value holds a `;`,
+/// after the first `;`. Their values are matched against the rules only: the whole
+/// pair's key and value hold the same bytes, and the leak guard has read them.
+///
+/// A `;` in the key alone is read by the whole pair: its value is then the same
+/// bytes under the key after the last `;` (a reading of its path), so one edit
+/// serves both parsers. A reading of it as a second value at the same bytes would
+/// make the pair ambiguous (found by the form fuzz target).
 fn scan_semicolon_pieces(
     text: &[u8],
     pair: Range<usize>,
@@ -137,7 +168,14 @@ fn scan_pair(
         None => (range, None),
     };
     let key = decode(text, key_r.clone())?;
-    let path = buf.path(key.as_str());
+    let tail = match reading {
+        PairReading::Whole if !value_of(part).contains(&b';') => semicolon_tail(text, &key_r)?,
+        _ => None,
+    };
+    let path = buf.path_with_tail(
+        key.as_str(),
+        tail.as_ref().map(Text::as_str).filter(|t| !t.is_empty()),
+    );
     if reading == PairReading::Whole {
         let slot = Slot {
             span: key_r,
@@ -157,6 +195,15 @@ fn scan_pair(
         }
     }
     Ok(())
+}
+
+/// The part of the key at `key_r` after its last raw `;`, decoded (none without one).
+fn semicolon_tail<'t>(text: &'t [u8], key_r: &Range<usize>) -> Result<Option<Text<'t>>> {
+    let raw = text.get(key_r.clone()).unwrap_or_default();
+    match raw.iter().rposition(|b| *b == b';') {
+        Some(i) => decode(text, key_r.start + i + 1..key_r.end).map(Some),
+        None => Ok(None),
+    }
 }
 
 /// Whether decoded base64 text is a form (`a=1&b[c]=2`): printable ASCII without

@@ -124,6 +124,19 @@ fn semicolon_pairs_are_rewritten_in_place() {
     let form = format!("a;payment_method[cvc]={CVV}");
     let x = extract(&rules, form_req(form.as_bytes())).unwrap();
     assert_eq!(rewritten(x), "a;payment_method[cvc]=tok0");
+    // The value is then one value under two keys: one edit, and the rewrite reads
+    // the same way again (found by the form fuzz target).
+    for form in [
+        format!(";payment_method[cvc]={CVV}"),
+        format!("x;payment_method[card_number]={CARD}"),
+    ] {
+        let x = extract(&rules, form_req(form.as_bytes())).unwrap();
+        assert_eq!(x.findings().len(), 1, "{form}");
+        let again = rewritten(x);
+        assert!(again.ends_with("]=tok0"), "{again}");
+        let x = extract(&rules, form_req(again.as_bytes())).unwrap();
+        assert_eq!(x.findings().len(), 1, "{again}");
+    }
     // A sensitive value holding `;` is tokenized whole, as an `&`-only parser
     // reads it: never just its first piece.
     let x = extract(&rules, form_req(b"payment_method[cvc]=12;34")).unwrap();
