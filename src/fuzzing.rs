@@ -221,7 +221,7 @@ pub fn field_path(data: &[u8]) {
             .filter(|e| matches!(e, PathElem::Key(_)))
             .copied()
             .collect();
-        for keys in [KeyMatch::Insensitive, KeyMatch::Exact] {
+        for keys in [KeyMatch::Loose, KeyMatch::Insensitive, KeyMatch::Exact] {
             assert!(
                 !p.matches_shape(keys, &concrete, &keys_only) || p.matches_form_key(keys, key),
                 "a strict match must be a form-key match"

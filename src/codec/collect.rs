@@ -603,9 +603,9 @@ fn keys_of<'p>(elems: &[PathElem<'p>]) -> Elems<'p> {
 /// same field when keys are case-insensitive.
 fn fold_path(keys: KeyMatch, path: &[OwnedElem]) -> Vec<OwnedElem> {
     path.iter()
-        .map(|e| match (keys, e) {
-            (KeyMatch::Insensitive, OwnedElem::Key(k)) => OwnedElem::Key(k.to_ascii_lowercase()),
-            _ => e.clone(),
+        .map(|e| match e {
+            OwnedElem::Key(k) => OwnedElem::Key(keys.fold(k)),
+            OwnedElem::Index(_) => e.clone(),
         })
         .collect()
 }

@@ -28,8 +28,18 @@ enum Key {
 }
 
 enum Frame {
-    Object(Key),
+    /// An object member: its key, and whether the key reads differently elsewhere
+    /// ([`reads_differently`]).
+    Object(Key, bool),
     Array(usize),
+}
+
+/// Whether some backends read a key as something else than one key: a dotted key
+/// (`"details.accountNumber"`, nested by flatteners and dotted-path binders) or
+/// JavaScript's `__proto__` (which `Object.assign` and naive merges make the
+/// object's prototype, so its members read as the parent's).
+fn reads_differently(key: &str) -> bool {
+    key == "__proto__" || memchr::memchr(b'.', key.as_bytes()).is_some()
 }
 
 struct JsonPath<'a> {
@@ -44,10 +54,33 @@ impl PathView for JsonPath<'_> {
 
     fn get(&self, i: usize) -> Option<PathElem<'_>> {
         Some(match self.stack.get(i)? {
-            Frame::Object(Key::Raw(r)) => PathElem::Key(self.text.get(r.clone())?),
-            Frame::Object(Key::Owned(s)) => PathElem::Key(s),
+            Frame::Object(Key::Raw(r), _) => PathElem::Key(self.text.get(r.clone())?),
+            Frame::Object(Key::Owned(s), _) => PathElem::Key(s),
             Frame::Array(n) => PathElem::Index(*n),
         })
+    }
+
+    /// With a dotted or `__proto__` key on the path, the path as those backends read
+    /// it: dotted keys split at their dots (empty pieces dropped), `__proto__` gone.
+    fn for_each_reading(&self, f: &mut dyn FnMut(&[PathElem<'_>])) {
+        if !self
+            .stack
+            .iter()
+            .any(|fr| matches!(fr, Frame::Object(_, true)))
+        {
+            return;
+        }
+        let mut elems: smallvec::SmallVec<[PathElem<'_>; 8]> = smallvec::SmallVec::new();
+        for i in 0..self.stack.len() {
+            match self.get(i) {
+                Some(PathElem::Key("__proto__")) | None => {}
+                Some(PathElem::Key(k)) => {
+                    elems.extend(k.split('.').filter(|p| !p.is_empty()).map(PathElem::Key));
+                }
+                Some(e @ PathElem::Index(_)) => elems.push(e),
+            }
+        }
+        f(&elems);
     }
 }
 
@@ -79,7 +112,7 @@ pub(crate) fn scan(text: &[u8], sink: &mut Collector<'_>) -> Result<()> {
                 if b.get(pos) == Some(&b'}') {
                     pos += 1;
                 } else {
-                    stack.push(Frame::Object(Key::Raw(0..0)));
+                    stack.push(Frame::Object(Key::Raw(0..0), false));
                     pos = member_key(s, pos, &mut stack, sink)?;
                     continue 'value;
                 }
@@ -152,7 +185,7 @@ pub(crate) fn scan(text: &[u8], sink: &mut Collector<'_>) -> Result<()> {
                 (None, None) => return Ok(()),
                 (None, Some(_)) => return Err(err(pos, "trailing characters after the document")),
                 (Some(_), None) => return Err(err(pos, "unexpected end of input")),
-                (Some(Frame::Object(_)), Some(b',')) => {
+                (Some(Frame::Object(..)), Some(b',')) => {
                     pos = skip_ws(b, pos + 1);
                     pos = member_key(s, pos, &mut stack, sink)?;
                     continue 'value;
@@ -162,11 +195,11 @@ pub(crate) fn scan(text: &[u8], sink: &mut Collector<'_>) -> Result<()> {
                     pos += 1;
                     continue 'value;
                 }
-                (Some(Frame::Object(_)), Some(b'}')) | (Some(Frame::Array(_)), Some(b']')) => {
+                (Some(Frame::Object(..)), Some(b'}')) | (Some(Frame::Array(_)), Some(b']')) => {
                     stack.pop();
                     pos += 1;
                 }
-                (Some(Frame::Object(_)), Some(_)) => {
+                (Some(Frame::Object(..)), Some(_)) => {
                     return Err(err(pos, "expected `,` or `}`"));
                 }
                 (Some(Frame::Array(_)), Some(_)) => {
@@ -192,8 +225,12 @@ fn member_key(s: &str, pos: usize, stack: &mut [Frame], sink: &mut Collector<'_>
     } else {
         Key::Raw(pos + 1..end - 1)
     };
+    let odd = match &key {
+        Key::Raw(r) => s.get(r.clone()).is_some_and(reads_differently),
+        Key::Owned(k) => reads_differently(k),
+    };
     if let Some(top) = stack.last_mut() {
-        *top = Frame::Object(key);
+        *top = Frame::Object(key, odd);
     }
     let path = JsonPath { text: s, stack };
     if let Some(PathElem::Key(k)) = path.get(stack.len().saturating_sub(1)) {

@@ -202,3 +202,72 @@ fn multipart_names_are_read_like_form_keys() {
     let x = extract(&rules, req).unwrap();
     assert_eq!(rule_values(&x), [(DataClass::Cvv, CVV.into())]);
 }
+
+fn json_req(body: &[u8]) -> RequestParts<'_> {
+    RequestParts {
+        content_type: Some("application/json"),
+        content_encoding: None,
+        query: None,
+        body,
+        max_body: MAX,
+    }
+}
+
+#[test]
+fn json_keys_as_other_binders_read_them() {
+    let oracle = profiles::get("q2open").unwrap();
+    let brm = profiles::get("oracle_brm").unwrap();
+    let cases: [(&RouteRules, String, &str); 6] = [
+        // Naming conventions: snake, kebab, spaced, a trailing space.
+        (
+            &oracle,
+            format!(r#"{{"paymentType":"card","card_number":"{CARD}","card_code":"{CVV}"}}"#),
+            CVV,
+        ),
+        (
+            &oracle,
+            format!(r#"{{"payment-type":"card","Card-Code ":"{CVV}"}}"#),
+            CVV,
+        ),
+        // JavaScript's `__proto__`, as a merge with `Object.assign` reads it.
+        (
+            &oracle,
+            format!(r#"{{"paymentType":"card","__proto__":{{"cardCode":"{CVV}"}}}}"#),
+            CVV,
+        ),
+        // A dotted key, as flatteners and dotted-path binders nest it.
+        (
+            &brm,
+            r#"{"details.accountNumber":"DE89370400440532013000"}"#.to_owned(),
+            "DE89370400440532013000",
+        ),
+        (
+            &brm,
+            r#"{"details":{"":{},"x.y":1},"details.accountNumber":"12345678"}"#.to_owned(),
+            "12345678",
+        ),
+        (
+            &brm,
+            r#"{"__proto__":{"details.accountNumber":"12345678"}}"#.to_owned(),
+            "12345678",
+        ),
+    ];
+    for (rules, body, value) in cases {
+        let x = extract(rules, json_req(body.as_bytes())).unwrap();
+        let values: Vec<String> = rule_values(&x).into_iter().map(|(_, v)| v).collect();
+        assert!(values.iter().any(|v| v == value), "{body}: {values:?}");
+        let out = rewritten(x);
+        assert!(!out.contains(value), "{out}");
+    }
+    // The same field twice under two spellings is refused, as a duplicate.
+    let body = format!(r#"{{"paymentType":"card","cardCode":"{CVV}","card_code":"218"}}"#);
+    let r = extract(&oracle, json_req(body.as_bytes()));
+    assert_eq!(code(r), "duplicate_sensitive_field");
+    // `keys = "insensitive"` keeps to letter case.
+    let mut ins = oracle.clone();
+    ins.keys = crate::rules::path::KeyMatch::Insensitive;
+    let body = format!(r#"{{"paymentType":"card","CARDCODE":"{CVV}","card_code":"218"}}"#);
+    let x = extract(&ins, json_req(body.as_bytes())).unwrap();
+    let values: Vec<String> = rule_values(&x).into_iter().map(|(_, v)| v).collect();
+    assert_eq!(values, [CVV]);
+}

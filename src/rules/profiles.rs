@@ -73,7 +73,7 @@ pub fn get(name: &str) -> Option<RouteRules> {
                 ),
             ],
             leak_guard: LeakPolicy::Tokenize,
-            keys: KeyMatch::Insensitive,
+            keys: KeyMatch::Loose,
         },
         // POST …/paymentMethod: an IBAN or account number under `details`.
         "oracle_brm" => RouteRules {
@@ -85,7 +85,7 @@ pub fn get(name: &str) -> Option<RouteRules> {
                 None,
             )],
             leak_guard: LeakPolicy::Tokenize,
-            keys: KeyMatch::Insensitive,
+            keys: KeyMatch::Loose,
         },
         // POST /accounts/{id}/paymentInfo: `accountNumber` is a card or a bank account
         // depending on `paymentInfoType`.
@@ -112,7 +112,7 @@ pub fn get(name: &str) -> Option<RouteRules> {
                 ),
             ],
             leak_guard: LeakPolicy::Tokenize,
-            keys: KeyMatch::Insensitive,
+            keys: KeyMatch::Loose,
         },
         // POST /payment-method (Stripe-backed): only `last4` and a fingerprint; the
         // leak guard watches for a card number sent by mistake. `Auto`: with no field
@@ -122,7 +122,7 @@ pub fn get(name: &str) -> Option<RouteRules> {
             body: BodyKind::Auto,
             fields: Vec::new(),
             leak_guard: LeakPolicy::Tokenize,
-            keys: KeyMatch::Insensitive,
+            keys: KeyMatch::Loose,
         },
         // Plano "sensitive params": a base64 body wrapping JSON (or a form).
         "plano" => RouteRules {
@@ -137,7 +137,7 @@ pub fn get(name: &str) -> Option<RouteRules> {
                 ),
             ],
             leak_guard: LeakPolicy::Tokenize,
-            keys: KeyMatch::Insensitive,
+            keys: KeyMatch::Loose,
         },
         _ => return None,
     };

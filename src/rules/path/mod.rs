@@ -16,8 +16,10 @@
 //! Documents present the concrete path of a leaf as [`PathElem`]s; matching is an
 //! iterative glob match (no recursion), linear in practice.
 //!
-//! Keys match in any ASCII letter case unless a route asks for [`KeyMatch::Exact`]
-//! (many backends bind keys case-insensitively). [`FieldPath::matches_shape`] also
+//! Keys match whatever their ASCII letter case and word separators (`card_code` is
+//! `cardCode`) unless a route asks for [`KeyMatch::Insensitive`] or
+//! [`KeyMatch::Exact`]: many backends bind keys case-insensitively or map naming
+//! conventions. [`FieldPath::matches_shape`] also
 //! sees through the shapes a value can be wrapped in: array indices the rule does not
 //! name, and up to [`MAX_WRAP`] levels of arrays or objects around the value.
 
@@ -53,13 +55,19 @@ pub enum PathElem<'a> {
     Index(usize),
 }
 
-/// How a route compares keys (and `when` values): `keys = "insensitive"` (the
-/// default: ASCII letter case is ignored) or `keys = "exact"`.
+/// How a route compares keys (and `when` values).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyMatch {
+    /// `keys = "loose"`, the default: ASCII letter case and the word separators `_`,
+    /// `-` and space are ignored, so `cardCode`, `card_code`, `Card-Code` and
+    /// `cardCode ` are one key, as binders that map naming conventions (snake-case
+    /// strategies, camel/snake key transforms) read them.
     #[default]
+    Loose,
+    /// `keys = "insensitive"`: ASCII letter case is ignored.
     Insensitive,
+    /// `keys = "exact"`.
     Exact,
 }
 
@@ -68,8 +76,47 @@ impl KeyMatch {
     #[inline]
     pub fn same(self, a: &str, b: &str) -> bool {
         match self {
+            KeyMatch::Loose => loose_eq(a, b),
             KeyMatch::Insensitive => a.eq_ignore_ascii_case(b),
             KeyMatch::Exact => a == b,
+        }
+    }
+
+    /// A key folded so that two keys are [`same`](Self::same) exactly when their
+    /// folds are equal.
+    pub fn fold(self, key: &str) -> String {
+        match self {
+            KeyMatch::Loose => key
+                .chars()
+                .filter(|c| !u8::try_from(*c).is_ok_and(is_word_separator))
+                .map(|c| c.to_ascii_lowercase())
+                .collect(),
+            KeyMatch::Insensitive => key.to_ascii_lowercase(),
+            KeyMatch::Exact => key.to_owned(),
+        }
+    }
+}
+
+/// The bytes [`KeyMatch::Loose`] ignores.
+#[inline]
+fn is_word_separator(b: u8) -> bool {
+    matches!(b, b'_' | b'-' | b' ')
+}
+
+/// Equal ignoring ASCII case and word separators. Most comparisons differ in their
+/// first bytes, so this stops as early as a plain comparison does.
+#[inline]
+fn loose_eq(a: &str, b: &str) -> bool {
+    if a.len() == b.len() && a.eq_ignore_ascii_case(b) {
+        return true;
+    }
+    let mut x = a.bytes().filter(|c| !is_word_separator(*c));
+    let mut y = b.bytes().filter(|c| !is_word_separator(*c));
+    loop {
+        match (x.next(), y.next()) {
+            (None, None) => return true,
+            (Some(p), Some(q)) if p.eq_ignore_ascii_case(&q) => {}
+            _ => return false,
         }
     }
 }

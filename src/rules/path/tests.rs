@@ -117,6 +117,24 @@ fn shapes_and_case() {
     assert!(!shape("a.b", ins, &[K("a")]));
     assert!(KeyMatch::Insensitive.same("Direct_Debit", "direct_debit"));
     assert!(!KeyMatch::Insensitive.same("direct-debit", "direct_debit"));
+    // The default also ignores word separators, as naming-convention binders do.
+    let loose = KeyMatch::default();
+    for key in [
+        "cardCode",
+        "card_code",
+        "Card-Code",
+        "CARD CODE",
+        "cardCode ",
+        "_cardcode",
+    ] {
+        assert!(loose.same("cardCode", key), "{key}");
+        assert_eq!(loose.fold(key), "cardcode");
+    }
+    for key in ["cardCod", "cardCodes", "card.code", "card_cvc", ""] {
+        assert!(!loose.same("cardCode", key), "{key}");
+        assert_ne!(loose.fold(key), "cardcode");
+    }
+    assert!(loose.same("", "_-"));
 }
 
 #[test]
