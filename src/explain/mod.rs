@@ -17,7 +17,7 @@ use crate::inbound::exposure;
 use crate::inbound::plan::{self, Keep, Step};
 use crate::inbound::routes::{Route, RouteTable};
 use crate::inbound::sanitize::{self, Limits};
-use crate::net::matcher::canonical_path;
+use crate::rules::LeakPolicy;
 use crate::rules::RouteRules;
 
 pub use render::text;
@@ -243,14 +243,16 @@ fn rules_route(
     body: &[u8],
     limits: &Limits,
 ) -> Result<()> {
-    if route.scan_headers {
-        let path = canonical_path(parts.uri.path())?;
-        if !exposure::header_hits(&parts.headers, &path).is_empty() {
+    if rules.leak_guard != LeakPolicy::Allow || route.scan_headers {
+        let path = parts.uri.path();
+        if !exposure::path_hits(path).is_empty() {
             out.notes.push(NOT_OURS.to_owned());
-            return Err(Error::LeakRejected(
-                "a header, a cookie or the path".to_owned(),
-            ));
+            return Err(Error::LeakRejected("the path".to_owned()));
         }
+    }
+    if route.scan_headers && !exposure::header_hits(&parts.headers).is_empty() {
+        out.notes.push(NOT_OURS.to_owned());
+        return Err(Error::LeakRejected("a header or a cookie".to_owned()));
     }
     if body.len() > limits.max_body {
         return Err(Error::BodyTooLarge {

@@ -1,6 +1,6 @@
-//! Card numbers outside a body's fields: in the query or the body of a pass-through
-//! route, and in the header values, cookies and path of a rules route that opts in
-//! (`scan_headers = true`). Finding them, telling our own tokens apart, and the masked
+//! Card numbers outside a body's fields: in the path of every guarded route, in the
+//! query or the body of a pass-through route, and in the header values and cookies of
+//! a rules route that opts in (`scan_headers = true`). Finding them, telling our own tokens apart, and the masked
 //! form that `detect` mode logs.
 
 use std::borrow::Cow;
@@ -171,9 +171,17 @@ pub fn decoded_query(query: &str) -> Cow<'_, [u8]> {
     Cow::Owned(percent_encoding::percent_decode(spaced.as_bytes()).collect())
 }
 
-/// The hits in a request's header values (except `Authorization`), its cookies and its
-/// (canonical) path. Header names are not scanned.
-pub fn header_hits(headers: &HeaderMap, path: &str) -> Vec<HitDigits> {
+/// The hits in a request's path as it is forwarded, read as a backend may: raw, with
+/// `%XX` decoded once and twice, `;` parameters included (which the route matcher
+/// reads past). As [`query_hits`] reads a query; a `+`, a space there, separates
+/// digits either way.
+pub fn path_hits(path: &str) -> Vec<HitDigits> {
+    query_hits(path)
+}
+
+/// The hits in a request's header values (except `Authorization`) and its cookies.
+/// Header names are not scanned.
+pub fn header_hits(headers: &HeaderMap) -> Vec<HitDigits> {
     let mut out = Vec::new();
     for (name, value) in headers {
         if name == header::AUTHORIZATION || name == header::PROXY_AUTHORIZATION {
@@ -188,7 +196,6 @@ pub fn header_hits(headers: &HeaderMap, path: &str) -> Vec<HitDigits> {
             collect_hits(&decoded_query(text), &mut out);
         }
     }
-    collect_hits(path.as_bytes(), &mut out);
     out
 }
 
@@ -223,10 +230,15 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("cookie", "c=4111111111111111".parse().unwrap());
         h.insert("authorization", "Bearer 4242424242424242".parse().unwrap());
-        assert_eq!(header_hits(&h, "/x").len(), 1);
-        assert_eq!(
-            header_hits(&HeaderMap::new(), "/c/378282246310005").len(),
-            1
-        );
+        assert_eq!(header_hits(&h).len(), 1);
+        for path in [
+            "/c/378282246310005",
+            "/c;n=378282246310005",
+            "/c/3782%2082246310005",
+            "/c/%2533%37%38282246310005",
+        ] {
+            assert_eq!(path_hits(path).len(), 1, "{path}");
+        }
+        assert!(path_hits("/accounts/1234567890/paymentInfo").is_empty());
     }
 }

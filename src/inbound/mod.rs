@@ -25,10 +25,11 @@ use crate::config::{Config, GuardMode};
 use crate::metrics::{Histogram, Metrics, ShardedCounter};
 use crate::net::ConnInfo;
 use crate::net::body::{Body, boxed, error_response, full};
+use crate::net::forward;
 use crate::net::linger::{self, read_limited, should_linger};
 use crate::net::trace::{AccessLine, RequestIds};
 use crate::net::upstream::Upstream;
-use crate::net::{forward, matcher};
+use crate::rules::LeakPolicy;
 use crate::vault::Vault;
 use crate::{Error, Result};
 
@@ -128,8 +129,8 @@ impl ProxyState {
             .collect();
         let leak_hits = metrics.registry.counter_vec(
             "vaultgate_leak_guard_hits_total",
-            "Card numbers found where no rule tokenizes them: pass-through queries and bodies, \
-             and scanned headers of rules routes.",
+            "Card numbers found where no rule tokenizes them: paths, pass-through queries and \
+             bodies, and scanned headers of rules routes.",
             &["route", "mode"],
         );
         let guards = routes
@@ -140,9 +141,10 @@ impl ProxyState {
                 } else {
                     r.stream_guard
                 };
+                // A rules route reads its path unless it lets leaks through.
                 let wanted = match &r.rules {
                     None => mode != GuardMode::Off,
-                    Some(_) => r.scan_headers,
+                    Some(rules) => r.scan_headers || rules.leak_guard != LeakPolicy::Allow,
                 };
                 wanted.then(|| {
                     Arc::new(GuardCtx {
@@ -328,19 +330,30 @@ async fn guard_hits(
     }
 }
 
+/// Refuse (or report) a card number in the path as it is forwarded.
+async fn guard_path(guard: &GuardCtx, path: &str) -> Result<()> {
+    if crate::rules::guard::may_contain(path.as_bytes()) {
+        guard_hits(guard, "the path", &exposure::path_hits(path)).await?;
+    }
+    Ok(())
+}
+
 /// Read a tokenizing route's body and sanitize it and the query: the body to send
 /// (its `Content-Length` set in `parts`) and the query, if it changed.
 async fn sanitized(
     state: &ProxyState,
+    route: &Route,
     rules: &crate::rules::RouteRules,
     guard: Option<&Arc<GuardCtx>>,
     parts: &mut http::request::Parts,
     incoming: &mut Incoming,
 ) -> Result<(bytes::Bytes, Option<String>)> {
     if let Some(guard) = guard {
-        let path = matcher::canonical_path(parts.uri.path())?;
-        let hits = exposure::header_hits(&parts.headers, &path);
-        guard_hits(guard, "a header, a cookie or the path", &hits).await?;
+        guard_path(guard, parts.uri.path()).await?;
+        if route.scan_headers {
+            let hits = exposure::header_hits(&parts.headers);
+            guard_hits(guard, "a header or a cookie", &hits).await?;
+        }
     }
     // A body dripped byte by byte would otherwise hold the connection (and its slot
     // under max_connections) for as long as the client likes.
@@ -399,6 +412,10 @@ async fn forward(
                         *body = Some(incoming);
                         return Err(e);
                     }
+                    if let Err(e) = guard_path(guard, parts.uri.path()).await {
+                        *body = Some(incoming);
+                        return Err(e);
+                    }
                     if let Some(query) = parts.uri.query()
                         && crate::rules::guard::may_contain(query.as_bytes())
                     {
@@ -420,7 +437,7 @@ async fn forward(
             // Boxed: a pass-through request's future then holds a pointer, not room
             // for reading and sanitizing a body.
             let (bytes, query) =
-                Box::pin(sanitized(state, rules, guard, &mut parts, incoming)).await?;
+                Box::pin(sanitized(state, route, rules, guard, &mut parts, incoming)).await?;
             (full(bytes), query, None)
         }
     };

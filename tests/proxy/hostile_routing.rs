@@ -593,6 +593,39 @@ async fn headers_cookies_and_paths_are_scanned_where_the_route_asks() {
     server.stop().await;
 }
 
+#[tokio::test]
+async fn a_card_in_the_path_is_refused_on_every_guarded_route() {
+    let (server, echo) = start_with("").await;
+    let addr = server.proxy_addr();
+    let client = http1();
+    let json = [("content-type", "application/json")];
+    // Plain, as a `;` parameter the route matcher reads past, split by an encoded
+    // space, percent-encoded twice: on a pass-through route and on a rules route.
+    for path in [
+        "/orders/4242424242424242",
+        "/orders;card=4111111111111111",
+        "/orders/3782%208224%20631%200005",
+        "/orders/%2534242424242424242",
+        "/v1/payment;x=4242424242424242",
+    ] {
+        let r = request(&client, addr, "POST", path, &json, r#"{"amount":10}"#).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(code(&r), "card_number_detected", "{path}");
+        assert!(echo.received().is_empty(), "{path} was forwarded");
+    }
+    // Numeric ids are fine; `detect` forwards and `off` does not look.
+    for path in [
+        "/orders/1234567890123",
+        "/watched/4242424242424242",
+        "/unguarded/4242424242424242",
+    ] {
+        let r = request(&client, addr, "GET", path, &[], "").await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+    }
+    assert_eq!(echo.received().len(), 3);
+    server.stop().await;
+}
+
 // === connections an anonymous client can exhaust ===
 
 #[tokio::test]
