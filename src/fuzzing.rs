@@ -211,6 +211,15 @@ pub fn field_path(data: &[u8]) {
         may_read_differently(key) || readings.others(key).next().is_none(),
         "a plain key must read one way"
     );
+    // A comparison against a rule key's fold agrees with the plain one.
+    let folded = KeyMatch::Loose.fold(path);
+    for keys in [KeyMatch::Loose, KeyMatch::Insensitive, KeyMatch::Exact] {
+        assert_eq!(
+            keys.same_as_rule(path, &folded, key),
+            keys.same(path, key),
+            "a folded comparison must agree"
+        );
+    }
     if let Ok(p) = FieldPath::parse(path) {
         let _ = p.matches(&concrete);
         let _ = p.last_key();

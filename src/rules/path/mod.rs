@@ -82,6 +82,33 @@ impl KeyMatch {
         }
     }
 
+    /// Whether a document's key `doc` is a rule's key `rule`, whose
+    /// [`fold`](Self::fold) under [`KeyMatch::Loose`] is `folded`: as
+    /// [`same`](Self::same), cheaper for the loose comparison. Folding only shortens
+    /// a key, so a document key shorter than the fold never matches, and one as long
+    /// matches only without separators, by a plain comparison.
+    #[inline]
+    pub fn same_as_rule(self, rule: &str, folded: &str, doc: &str) -> bool {
+        match self {
+            KeyMatch::Loose => match doc.len().cmp(&folded.len()) {
+                std::cmp::Ordering::Less => false,
+                std::cmp::Ordering::Equal => doc.eq_ignore_ascii_case(folded),
+                // Most keys differ in their first byte: decided without the loop.
+                std::cmp::Ordering::Greater => {
+                    match (doc.as_bytes().first(), folded.as_bytes().first()) {
+                        (Some(d), Some(f))
+                            if !is_word_separator(*d) && !d.eq_ignore_ascii_case(f) =>
+                        {
+                            false
+                        }
+                        _ => loose_eq(doc, folded),
+                    }
+                }
+            },
+            _ => self.same(rule, doc),
+        }
+    }
+
     /// A key folded so that two keys are [`same`](Self::same) exactly when their
     /// folds are equal.
     pub fn fold(self, key: &str) -> String {
@@ -107,15 +134,24 @@ fn is_word_separator(b: u8) -> bool {
 /// first bytes, so this stops as early as a plain comparison does.
 #[inline]
 fn loose_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
     if a.len() == b.len() && a.eq_ignore_ascii_case(b) {
         return true;
     }
-    let mut x = a.bytes().filter(|c| !is_word_separator(*c));
-    let mut y = b.bytes().filter(|c| !is_word_separator(*c));
+    let (mut i, mut j) = (0, 0);
     loop {
-        match (x.next(), y.next()) {
+        while a.get(i).copied().is_some_and(is_word_separator) {
+            i += 1;
+        }
+        while b.get(j).copied().is_some_and(is_word_separator) {
+            j += 1;
+        }
+        match (a.get(i), b.get(j)) {
             (None, None) => return true,
-            (Some(p), Some(q)) if p.eq_ignore_ascii_case(&q) => {}
+            (Some(x), Some(y)) if x.eq_ignore_ascii_case(y) => {
+                i += 1;
+                j += 1;
+            }
             _ => return false,
         }
     }
@@ -133,6 +169,9 @@ pub const MAX_WRAP: usize = 4;
 pub struct FieldPath {
     source: String,
     segments: Vec<Segment>,
+    /// Each segment's key folded for [`KeyMatch::Loose`] (empty for a non-key), so a
+    /// comparison folds only the document's key.
+    folded: Vec<Box<str>>,
 }
 
 impl TryFrom<String> for FieldPath {
@@ -159,22 +198,34 @@ impl FieldPath {
         if segments.is_empty() {
             return Err(invalid(path, "the path is empty"));
         }
-        Ok(FieldPath {
-            source: path.to_owned(),
+        Ok(FieldPath::from_segments(path.to_owned(), segments))
+    }
+
+    fn from_segments(source: String, segments: Vec<Segment>) -> FieldPath {
+        let folded = segments
+            .iter()
+            .map(|s| match s {
+                Segment::Key(k) => KeyMatch::Loose.fold(k).into_boxed_str(),
+                _ => Box::default(),
+            })
+            .collect();
+        FieldPath {
+            source,
             segments,
-        })
+            folded,
+        }
     }
 
     /// A path of plain keys, `a.b.c`, for the built-in profiles: no wildcards, no
     /// quoting, so it cannot fail.
     pub fn keys(dotted: &str) -> FieldPath {
-        FieldPath {
-            source: dotted.to_owned(),
-            segments: dotted
+        FieldPath::from_segments(
+            dotted.to_owned(),
+            dotted
                 .split('.')
                 .map(|k| Segment::Key(k.to_owned()))
                 .collect(),
-        }
+        )
     }
 
     /// Parse a form or query key (`items[0][pan]`, `a.b`, `a[]`) into path elements
@@ -269,7 +320,7 @@ impl FieldPath {
         path: &[PathElem<'_>],
         keys_only: &[PathElem<'_>],
     ) -> bool {
-        let last = self.last_key();
+        let last = self.last_key().zip(self.folded.last());
         let views: [&[PathElem<'_>]; 2] = [path, keys_only];
         for (v, view) in views.into_iter().enumerate() {
             if v == 1 && keys_only.len() == path.len() {
@@ -280,9 +331,9 @@ impl FieldPath {
                 let Some(p) = view.get(..view.len() - strip) else {
                     continue;
                 };
-                if let Some(k) = last {
+                if let Some((k, f)) = last {
                     match p.last() {
-                        Some(PathElem::Key(e)) if keys.same(k, e) => {}
+                        Some(PathElem::Key(e)) if keys.same_as_rule(k, f, e) => {}
                         _ => continue,
                     }
                 }
@@ -304,6 +355,7 @@ impl FieldPath {
         get: impl Fn(usize) -> Option<PathElem<'s>>,
     ) -> bool {
         let segs = &self.segments;
+        let folded = &self.folded;
         let (mut s, mut p) = (0usize, 0usize);
         // (segment index after the `**`, path index the `**` currently stops at)
         let mut star: Option<(usize, usize)> = None;
@@ -320,7 +372,11 @@ impl FieldPath {
                     s += 1;
                     continue;
                 }
-                Some(seg) if get(p).is_some_and(|e| seg_matches(keys, seg, e)) => {
+                Some(seg)
+                    if get(p).is_some_and(|e| {
+                        seg_matches(keys, seg, folded.get(s).map_or("", |f| f), e)
+                    }) =>
+                {
                     s += 1;
                     p += 1;
                     continue;
@@ -358,9 +414,10 @@ impl FormElem {
     }
 }
 
-fn seg_matches(keys: KeyMatch, seg: &Segment, elem: PathElem<'_>) -> bool {
+/// Whether a segment (`folded`: its key folded) matches a document's path element.
+fn seg_matches(keys: KeyMatch, seg: &Segment, folded: &str, elem: PathElem<'_>) -> bool {
     match (seg, elem) {
-        (Segment::Key(k), PathElem::Key(e)) => keys.same(k, e),
+        (Segment::Key(k), PathElem::Key(e)) => keys.same_as_rule(k, folded, e),
         (Segment::Index(n), PathElem::Index(i)) => *n == i,
         (Segment::AnyOne, _) | (Segment::AnyIndex, PathElem::Index(_)) => true,
         _ => false,

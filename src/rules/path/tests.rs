@@ -135,6 +135,31 @@ fn shapes_and_case() {
         assert_ne!(loose.fold(key), "cardcode");
     }
     assert!(loose.same("", "_-"));
+    // The comparison against a rule's folded key agrees with the plain one.
+    let words = [
+        "cardCode",
+        "card_code",
+        "CARD-CODE ",
+        "cardcod",
+        "cardCodes",
+        "c",
+        "_",
+        "",
+        "é_x",
+        "ÉX",
+    ];
+    for keys in [KeyMatch::Loose, KeyMatch::Insensitive, KeyMatch::Exact] {
+        for rule in words {
+            let folded = KeyMatch::Loose.fold(rule);
+            for doc in words {
+                assert_eq!(
+                    keys.same_as_rule(rule, &folded, doc),
+                    keys.same(rule, doc),
+                    "{keys:?} {rule:?} {doc:?}"
+                );
+            }
+        }
+    }
 }
 
 #[test]
