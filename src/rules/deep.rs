@@ -3,6 +3,10 @@
 //!
 //! - A JSON number is read as the integer it denotes (`4.242424242424242e15`), and a
 //!   number with a fraction or an exponent also as the digits it is written with.
+//!   It is also read as the IEEE-754 double that JavaScript's and Python's parsers
+//!   make of it, when that is an integer: `4242424242424241.9` and
+//!   `424242424242424199` are the doubles 4242424242424242 and 424242424242424192,
+//!   which JavaScript prints 424242424242424200 (see [`double_readings`]).
 //!   A number literal in text is read so too (`<card>0e-1` in a string):
 //!   a backend may parse the string as a number.
 //! - Nested encodings are decoded, down to `limits.max_decode_depth` layers
@@ -69,6 +73,7 @@ pub fn scan_leaf(
         if let Some(digits) = integer_digits(text) {
             found.card_if_shaped(&digits);
         }
+        found.doubles(text);
         // The literal's own digits too: `3e` or `.5` around a card's digits makes no
         // card as a value, but the text holds one for whoever reads the body as text
         // (found by the pipeline fuzz target). A number written so is no place for a
@@ -86,6 +91,11 @@ pub fn scan_leaf(
         }
     });
     if leaf == Leaf::Number {
+        // Past 2^53 a double cannot hold every integer: a backend reading the number
+        // as one gets another (unless the text is a card, which a token replaces).
+        if in_place.len() == first && text.len() >= DOUBLE_EXACT_DIGITS {
+            found.doubles(text);
+        }
         return;
     }
     let max = decode_depth();
@@ -148,6 +158,13 @@ impl Found<'_> {
         }
     }
 
+    /// The cards a number literal is as a double ([`double_readings`]).
+    fn doubles(&mut self, literal: &str) {
+        for digits in double_readings(literal).iter().flatten() {
+            self.card_if_shaped(digits.as_bytes());
+        }
+    }
+
     /// Every hit in text that was decoded at least once, number literals included.
     fn scan(&mut self, bytes: &[u8]) {
         guard::scan_hits(bytes, |hit| self.push(hit.digits()));
@@ -165,6 +182,7 @@ impl Found<'_> {
             if let Some(digits) = integer_digits(lit) {
                 self.card_if_shaped(&digits);
             }
+            self.doubles(lit);
         }
     }
 }
@@ -265,6 +283,31 @@ fn number_literals(text: &str) -> impl Iterator<Item = &str> {
     text.split(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-')))
         .map(|t| t.trim_start_matches(['+', '.', 'e', 'E']))
         .filter(|t| t.contains(['.', 'e', 'E']) && t.bytes().any(|b| b.is_ascii_digit()))
+}
+
+/// Integers of fewer digits are all exact as doubles (2^53 has 16).
+const DOUBLE_EXACT_DIGITS: usize = 16;
+
+/// The integers a parser that reads JSON numbers as IEEE-754 doubles (JavaScript,
+/// Python's `float`) makes of a literal, if the double is an integer of a card's
+/// length: its exact value (what an integer conversion gives) and its shortest
+/// round-trip spelling (what JavaScript prints), when they differ. Zeroized: they
+/// may be a card.
+fn double_readings(literal: &str) -> [Option<zeroize::Zeroizing<String>>; 2] {
+    let v = match literal.parse::<f64>() {
+        Ok(v) if v.is_finite() && v.fract() == 0.0 => v.abs(),
+        _ => return [None, None],
+    };
+    // 10^12 is the smallest 13-digit integer, 10^19 the smallest with 20.
+    if !(1e12..1e19).contains(&v) {
+        return [None, None];
+    }
+    // In range, so the cast is exact: `v` is an integer below u64::MAX.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let exact = zeroize::Zeroizing::new((v as u64).to_string());
+    let shortest = zeroize::Zeroizing::new(format!("{v}"));
+    let shortest = (*shortest != *exact).then_some(shortest);
+    [Some(exact), shortest]
 }
 
 /// `-?[0-9]+`: a number whose text is its digits, replaceable in place.

@@ -1,7 +1,8 @@
 //! Requests a backend would read differently from the way vaultgate read them: a
 //! charset that decodes the scanned bytes into other characters, a JSON body declared
 //! as a form (a second document in the same bytes), and a body field sent in the
-//! query string (which frameworks merge into the body's parameters).
+//! query string (which frameworks merge into the body's parameters), a number a float
+//! parser rounds to a card, and keys a binder maps onto a sensitive field.
 //!
 //! Each case runs against the real server and a real upstream that records what it
 //! received, and asserts the status, the error code and what reached the upstream.
@@ -415,4 +416,92 @@ async fn a_card_behind_escapes_on_a_pass_through_route_is_blocked() {
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
+}
+
+/// A JSON number that a float parser (JavaScript, Python) rounds to a card is refused,
+/// in any spelling, in a free field of every JSON profile.
+#[tokio::test]
+async fn a_number_a_float_parser_rounds_to_a_card_is_refused() {
+    let (server, echo) = start_with().await;
+    let addr = server.proxy_addr();
+    for number in [
+        "4242424242424241.9",
+        "4.2424242424242419e15",
+        "-4242424242424241.9",
+        "378282246310004.99999",
+        "5555555555554443.9",
+    ] {
+        for (path, body) in [
+            (
+                "/v1/payment",
+                format!(r#"{{"paymentType":"card","amount":{number}}}"#),
+            ),
+            (
+                "/brm/paymentMethods/v1/paymentMethod",
+                format!(r#"{{"details":{{"BIC":"x"}},"amounts":[1,{number}]}}"#),
+            ),
+        ] {
+            let before = echo.received().len();
+            let r = post(addr, path, "application/json", &body).await;
+            assert!(
+                !text(&r).contains(number),
+                "{path}: the error names the value"
+            );
+            let name = format!("{path} {number}");
+            refused(
+                &echo,
+                r,
+                StatusCode::BAD_REQUEST,
+                "card_number_detected",
+                before,
+                &name,
+            )
+            .await;
+        }
+    }
+    // A number no parser reads as a card passes untouched.
+    let body = r#"{"paymentType":"card","amount":4242.19}"#;
+    let r = post(addr, "/v1/payment", "application/json", body).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
+    let got = echo.received();
+    assert!(everything(got.last().unwrap()).contains("4242.19"));
+}
+
+/// Keys a backend's binder maps onto a sensitive field (snake or kebab case, a
+/// trailing space, a dotted key, JavaScript's `__proto__`) are tokenized like the
+/// field itself.
+#[tokio::test]
+async fn keys_binders_map_onto_a_sensitive_field_are_tokenized() {
+    let (server, echo) = start_with().await;
+    let addr = server.proxy_addr();
+    let account = "000123456789";
+    for (path, body, value) in [
+        (
+            "/v1/payment",
+            format!(r#"{{"paymentType":"card","card_number":"{CARD}","card_code":"7391"}}"#),
+            "7391",
+        ),
+        (
+            "/v1/payment",
+            r#"{"payment-type":"card","Card-Code ":"7391"}"#.to_owned(),
+            "7391",
+        ),
+        (
+            "/v1/payment",
+            r#"{"paymentType":"card","__proto__":{"cardCode":"7391"}}"#.to_owned(),
+            "7391",
+        ),
+        (
+            "/brm/paymentMethods/v1/paymentMethod",
+            format!(r#"{{"details.accountNumber":"{account}"}}"#),
+            account,
+        ),
+    ] {
+        let r = post(addr, path, "application/json", &body).await;
+        assert_eq!(r.status, StatusCode::OK, "{body}: {}", text(&r));
+        let got = echo.received();
+        let sent = everything(got.last().unwrap());
+        assert!(!sent.contains(value), "{body}: forwarded {sent}");
+        assert!(!sent.contains(CARD), "{body}: forwarded {sent}");
+    }
 }

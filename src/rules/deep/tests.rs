@@ -193,9 +193,10 @@ fn number_literals_in_text_are_read_as_integers() {
     // Decoded text is read so too.
     let b64 = base64::engine::general_purpose::STANDARD.encode("n=42424242424242420e-1");
     assert_eq!(hidden(&b64), [CARD]);
-    // Literals that denote no card, and text with no literal.
+    // Literals that denote no card (not even as a double: 4242424242424242.3 is the
+    // double 4242424242424242.5), and text with no literal.
     for text in [
-        "42424242424242421e-1",
+        "42424242424242423e-1",
         "4242424242424242e1 is not one",
         "version 1.2.3 of 2024-01-15",
         "1.5e3 and 2.5E-7",
@@ -207,4 +208,60 @@ fn number_literals_in_text_are_read_as_integers() {
         leaf("4242424242424242E0", Leaf::Text),
         (vec![CARD.to_owned()], vec![])
     );
+}
+
+#[test]
+fn numbers_are_read_as_the_doubles_parsers_make_of_them() {
+    // Rounded to a card by JavaScript's and Python's float parsing (red team).
+    for (lit, card) in [
+        ("4242424242424241.9", CARD),
+        ("4.2424242424242419e15", CARD),
+        ("42424242424242419e-1", CARD),
+        ("0.42424242424242419e16", CARD),
+        ("-4242424242424241.9", CARD),
+        ("378282246310004.99999", "378282246310005"),
+        ("5555555555554443.9", "5555555555554444"),
+    ] {
+        let (in_place, hidden) = leaf(lit, Leaf::Number);
+        assert!(in_place.is_empty(), "{lit}");
+        assert!(hidden.contains(&card.to_owned()), "{lit}: {hidden:?}");
+        // The same literal in a string, for a backend that parses it.
+        assert!(
+            leaf(&format!("amount {lit}"), Leaf::Text)
+                .1
+                .contains(&card.to_owned()),
+            "{lit} in text"
+        );
+    }
+    // Past 2^53 a plain integer is another double: its exact value and the spelling
+    // JavaScript prints are both read.
+    assert_eq!(
+        double_readings("424242424242424199").map(|d| d.map(|s| s.to_string())),
+        [
+            Some("424242424242424192".to_owned()),
+            Some("424242424242424200".to_owned())
+        ]
+    );
+    assert_eq!(
+        double_readings("4242424242424242").map(|d| d.map(|s| s.to_string())),
+        [Some(CARD.to_owned()), None]
+    );
+    for lit in ["12.5", "1e400", "4242.1", "1e19", "999999999999"] {
+        assert_eq!(double_readings(lit), [None, None], "{lit}");
+    }
+    // A plain integer that is a card is replaced in place; one that only rounds to
+    // a card is refused.
+    assert_eq!(leaf(CARD, Leaf::Number), (vec![CARD.to_owned()], vec![]));
+    // Integers just past a double that is a card (Discover's 19-digit range, where
+    // doubles are 1,024 apart): each is that double to a float parser.
+    let rounds: Vec<String> = (0..200u64)
+        .map(|k| 6_011_000_000_000_000_000u64 + k * 1024)
+        .filter(|v| guard::is_card_shaped(v.to_string().as_bytes()))
+        .map(|v| (v + 1).to_string())
+        .filter(|lit| !guard::is_card_shaped(lit.as_bytes()))
+        .collect();
+    assert!(!rounds.is_empty());
+    for lit in &rounds {
+        assert!(!leaf(lit, Leaf::Number).1.is_empty(), "{lit}");
+    }
 }
