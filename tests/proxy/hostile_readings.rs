@@ -1,6 +1,6 @@
 //! Requests a backend would read differently from the way vaultgate read them: a
 //! charset that decodes the scanned bytes into other characters, a JSON body declared
-//! as a form (a second document in the same bytes), and a body field sent in the
+//! as a form (a second document in the same bytes), a body field sent in the
 //! query string (which frameworks merge into the body's parameters), a number a float
 //! parser rounds to a card, and keys a binder maps onto a sensitive field.
 //!
