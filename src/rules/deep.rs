@@ -285,7 +285,8 @@ fn number_literals(text: &str) -> impl Iterator<Item = &str> {
         .filter(|t| t.contains(['.', 'e', 'E']) && t.bytes().any(|b| b.is_ascii_digit()))
 }
 
-/// Integers of fewer digits are all exact as doubles (2^53 has 16).
+/// Integers of fewer digits are all exact as doubles (2^53 has 16), and a decimal
+/// with fewer significant digits rounds to an integer only if it is one.
 const DOUBLE_EXACT_DIGITS: usize = 16;
 
 /// The integers a parser that reads JSON numbers as IEEE-754 doubles (JavaScript,
@@ -294,6 +295,17 @@ const DOUBLE_EXACT_DIGITS: usize = 16;
 /// round-trip spelling (what JavaScript prints), when they differ. Zeroized: they
 /// may be a card.
 fn double_readings(literal: &str) -> [Option<zeroize::Zeroizing<String>>; 2] {
+    // With fewer significant digits the double is the exact value, which
+    // `integer_digits` reads; parsing a float costs more than this count.
+    let significant = literal
+        .bytes()
+        .take_while(|b| !matches!(b, b'e' | b'E'))
+        .filter(u8::is_ascii_digit)
+        .skip_while(|b| *b == b'0')
+        .count();
+    if significant < DOUBLE_EXACT_DIGITS {
+        return [None, None];
+    }
     let v = match literal.parse::<f64>() {
         Ok(v) if v.is_finite() && v.fract() == 0.0 => v.abs(),
         _ => return [None, None],
