@@ -113,11 +113,12 @@ impl KeyMatch {
     /// folds are equal.
     pub fn fold(self, key: &str) -> String {
         match self {
-            KeyMatch::Loose => key
-                .chars()
-                .filter(|c| !u8::try_from(*c).is_ok_and(is_word_separator))
-                .map(|c| c.to_ascii_lowercase())
-                .collect(),
+            KeyMatch::Loose => {
+                let mut out = key.to_ascii_lowercase();
+                // Only ASCII bytes go, so the rest stays UTF-8.
+                out.retain(|c| !u8::try_from(c).is_ok_and(is_word_separator));
+                out
+            }
             KeyMatch::Insensitive => key.to_ascii_lowercase(),
             KeyMatch::Exact => key.to_owned(),
         }
