@@ -137,8 +137,9 @@ enum Codec {
 /// ([`media::Charsets::AsciiTransparent`]).
 pub fn check_streamed_charset(headers: &http::HeaderMap) -> Result<()> {
     for v in headers.get_all(http::header::CONTENT_TYPE) {
-        // No parameter, no charset: the common case, passed over at once.
-        if v.as_bytes().is_ascii() && memchr::memchr(b';', v.as_bytes()).is_none() {
+        // No parameter, no charset: the common case, passed over at once (a bare
+        // `charset=…` with no media type has an `=`).
+        if v.as_bytes().is_ascii() && memchr::memchr2(b';', b'=', v.as_bytes()).is_none() {
             continue;
         }
         let ct = v
