@@ -22,10 +22,12 @@
 pub mod base64;
 mod bytes_scan;
 mod collect;
+mod disposition;
 pub mod form;
 pub mod json;
 mod media;
 mod multipart;
+mod part_heads;
 pub mod query;
 
 #[cfg(test)]
