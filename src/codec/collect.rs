@@ -278,6 +278,26 @@ impl<'r> Collector<'r> {
         }
     }
 
+    /// Whether a rule's path names `path` under any of its readings, `when`
+    /// conditions aside: what is there is that field, however it is declared (a
+    /// multipart part's content type).
+    pub fn names_rule(&self, path: &dyn PathView) -> bool {
+        if !self.any_rules {
+            return false;
+        }
+        let named = |elems: &[PathElem<'_>], keys_only: &[PathElem<'_>]| {
+            self.rules
+                .paths_at(self.location)
+                .any(|(_, p)| p.matches_shape(self.keys, elems, keys_only))
+        };
+        let (elems, keys_only) = views(path);
+        let mut found = named(&elems, &keys_only);
+        path.for_each_reading(&mut |elems| {
+            found = found || named(elems, &keys_of(elems));
+        });
+        found
+    }
+
     /// An object key or form key: scanned by the leak guard only.
     pub fn key(&mut self, path: &dyn PathView, slot: Slot, text: &str) {
         let mut slot_idx = None;

@@ -75,20 +75,31 @@ pub(crate) enum Charsets {
 /// Refuse (415) a body whose Content-Type declares a charset the reader does not
 /// accept: the upstream would decode its bytes into other characters than the ones
 /// scanned. No charset parameter reads as the reader's default.
+///
+/// Every `;`-separated piece is looked at, the first too (a media type has no `=`, so
+/// `charset=utf-16be` alone is a charset without a media type), and a `;` inside a
+/// quoted value splits it as well: a reader that splits on every `;` sees no charset
+/// that one honouring quotes does not. A parameter name is matched in any case; an
+/// RFC 2231 `charset*` (Python's `email` decodes it) is never accepted, nor a value
+/// whose quotes are not one pair around it.
 pub(crate) fn check_charset(content_type: Option<&str>, accepted: Charsets) -> Result<()> {
     let Some(ct) = content_type else {
         return Ok(());
     };
-    for param in ct.split(';').skip(1) {
+    for param in ct.split(';') {
         let Some((name, value)) = param.split_once('=') else {
             continue;
         };
-        if !name.trim().eq_ignore_ascii_case("charset") {
+        let name = name.trim();
+        let extended = name
+            .get(.."charset*".len())
+            .is_some_and(|n| n.eq_ignore_ascii_case("charset*"));
+        if !extended && !name.eq_ignore_ascii_case("charset") {
             continue;
         }
-        let v = value.trim().trim_matches('"').to_ascii_lowercase();
+        let v = unquoted(value.trim()).to_ascii_lowercase();
         let utf8 = matches!(v.as_str(), "utf-8" | "utf8" | "us-ascii" | "ascii");
-        let ok = utf8 || (accepted == Charsets::AsciiTransparent && single_byte(&v));
+        let ok = !extended && (utf8 || (accepted == Charsets::AsciiTransparent && single_byte(&v)));
         if !ok {
             return Err(Error::UnsupportedMedia(match accepted {
                 Charsets::Utf8 => "only UTF-8 request bodies are supported".into(),
@@ -99,6 +110,15 @@ pub(crate) fn check_charset(content_type: Option<&str>, accepted: Charsets) -> R
         }
     }
     Ok(())
+}
+
+/// A parameter value without the one pair of quotes around it, if it has them; as it
+/// is otherwise (a lone or inner quote stays, and no charset name holds one).
+fn unquoted(value: &str) -> &str {
+    value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(value)
 }
 
 /// An ISO 8859 or Windows single-byte code page, by its common names.

@@ -22,10 +22,12 @@
 pub mod base64;
 mod bytes_scan;
 mod collect;
+mod disposition;
 pub mod form;
 pub mod json;
 mod media;
 mod multipart;
+mod part_heads;
 pub mod query;
 
 #[cfg(test)]
@@ -137,8 +139,9 @@ enum Codec {
 /// ([`media::Charsets::AsciiTransparent`]).
 pub fn check_streamed_charset(headers: &http::HeaderMap) -> Result<()> {
     for v in headers.get_all(http::header::CONTENT_TYPE) {
-        // No parameter, no charset: the common case, passed over at once.
-        if v.as_bytes().is_ascii() && memchr::memchr(b';', v.as_bytes()).is_none() {
+        // No parameter, no charset: the common case, passed over at once (a bare
+        // `charset=…` with no media type has an `=`).
+        if v.as_bytes().is_ascii() && memchr::memchr2(b';', b'=', v.as_bytes()).is_none() {
             continue;
         }
         let ct = v

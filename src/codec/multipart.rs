@@ -12,7 +12,15 @@
 //! - `application/x-www-form-urlencoded`: the form codec;
 //! - anything else (files, images, nested multipart): the byte-level scanner.
 //!
-//! A part without a `Content-Disposition` (RFC 7578 requires one) is refused.
+//! A part whose name a field rule names is that field whatever its Content-Type or
+//! filename (Python's `cgi` and `email` read a file part's content as the field's
+//! value): its content, which must then be UTF-8, is the value.
+//!
+//! A part without a `Content-Disposition` (RFC 7578 requires one) is refused, and so
+//! is one whose disposition backends read differently ([`disposition`]), one with a
+//! second Content-Disposition, Content-Type or Content-Transfer-Encoding (`multer`
+//! keeps the last, the backends the first), and (415) one whose Content-Type declares
+//! a charset that is not ASCII-transparent ([`part_heads`]).
 //!
 //! The document the collector sees is the parts' decoded contents one after another;
 //! [`Layout`] keeps where each part is and how to write it back. A rewritten body is
@@ -32,10 +40,12 @@ use bytes::Bytes;
 use zeroize::Zeroizing;
 
 use super::base64;
-use super::collect::{Collector, PathStyle};
+use super::collect::{Collector, PathStyle, PathView};
+use super::disposition;
 use super::form;
 use super::json;
 use super::media::{self, Media};
+use super::part_heads;
 use crate::error::{Error, Result};
 use crate::rules::guard;
 
@@ -89,17 +99,12 @@ pub(crate) fn split(
 ) -> Result<(Zeroizing<Vec<u8>>, Layout)> {
     let boundary = multer::parse_boundary(content_type)
         .map_err(|_| invalid("the Content-Type has no valid boundary"))?;
+    part_heads::check(body, &boundary)?;
     let raw = read_parts(&boundary, body, max)?;
     let mut doc = Zeroizing::new(Vec::with_capacity(body.len()));
     let mut parts = Vec::with_capacity(raw.len());
-    for (name, headers, data) in raw {
-        // RFC 7578 §4.2: every part has a `Content-Disposition`. multer reads a part
-        // whose header block is empty as if its headers ran to the first blank line
-        // inside its content, and drops what lies between; refusing such a part keeps
-        // the parts the upstream parses the ones scanned here.
-        if !headers.contains_key(http::header::CONTENT_DISPOSITION) {
-            return Err(invalid("a part has no Content-Disposition"));
-        }
+    for (number, (headers, data)) in (1usize..).zip(raw) {
+        let name = name_of(number, &headers)?;
         let (content, transfer) = undo_transfer(&headers, &data, max)?;
         let start = doc.len();
         doc.extend_from_slice(&content);
@@ -117,7 +122,27 @@ pub(crate) fn split(
     Ok((doc, Layout { boundary, parts }))
 }
 
-type RawPart = (Option<String>, http::HeaderMap, Bytes);
+type RawPart = (http::HeaderMap, Bytes);
+
+/// The `name` of part `number` (from 1), read from its `Content-Disposition`
+/// ([`disposition::parse`]).
+///
+/// RFC 7578 §4.2: every part has a `Content-Disposition`. multer reads a part whose
+/// header block is empty as if its headers ran to the first blank line inside its
+/// content, and drops what lies between; refusing such a part keeps the parts the
+/// upstream parses the ones scanned here.
+fn name_of(number: usize, headers: &http::HeaderMap) -> Result<Option<String>> {
+    let Some(value) = headers.get(http::header::CONTENT_DISPOSITION) else {
+        return Err(invalid("a part has no Content-Disposition"));
+    };
+    let d = disposition::parse(value.as_bytes()).map_err(|r| {
+        invalid(&format!(
+            "part {number}'s Content-Disposition {} (byte {} of the header value)",
+            r.what, r.at
+        ))
+    })?;
+    Ok(d.name)
+}
 
 /// Run multer over the in-memory body. Its stream is ready at once, so the future
 /// completes on its first poll; one that does not is an error, never a wait.
@@ -132,10 +157,9 @@ fn read_parts(boundary: &str, body: &[u8], max: usize) -> Result<Vec<RawPart>> {
     let read = async move {
         let mut out = Vec::new();
         while let Some(field) = mp.next_field().await.map_err(multer_error)? {
-            let name = field.name().map(str::to_owned);
             let headers = field.headers().clone();
             let data = field.bytes().await.map_err(multer_error)?;
-            out.push((name, headers, data));
+            out.push((headers, data));
         }
         Ok::<_, Error>(out)
     };
@@ -238,7 +262,7 @@ fn kind_of(headers: &http::HeaderMap) -> PartKind {
 /// Report every part to the collector.
 pub(crate) fn scan(doc: &[u8], layout: &Layout, c: &mut Collector<'_>) -> Result<()> {
     let mut buf = form::KeyBuf::default();
-    for part in &layout.parts {
+    for (number, part) in (1usize..).zip(&layout.parts) {
         let name = part.name.as_deref().unwrap_or_default();
         let path = buf.path(name);
         let data = doc
@@ -249,6 +273,10 @@ pub(crate) fn scan(doc: &[u8], layout: &Layout, c: &mut Collector<'_>) -> Result
         // The headers (name, filename) go upstream as they are.
         c.unreplaceable(&path, &part.head);
         let whole = 0..data.len();
+        if c.names_rule(&path) {
+            rule_field(number, data, c, &path)?;
+            continue;
+        }
         match part.kind {
             PartKind::Field => match std::str::from_utf8(data) {
                 Ok(text) => c.value(
@@ -271,6 +299,29 @@ pub(crate) fn scan(doc: &[u8], layout: &Layout, c: &mut Collector<'_>) -> Result
     }
     c.set_base(0);
     c.set_style(PathStyle::Form);
+    Ok(())
+}
+
+/// Part `number` (from 1), whose name a field rule names: its whole content is the
+/// field's value, whatever its Content-Type. Content that is not UTF-8 is refused:
+/// the rule could not read it, and the backend reads it as the field.
+fn rule_field(
+    number: usize,
+    data: &[u8],
+    c: &mut Collector<'_>,
+    path: &dyn PathView,
+) -> Result<()> {
+    let text = std::str::from_utf8(data).map_err(|e| {
+        invalid(&format!(
+            "part {number} is a field a rule names, but its content is not UTF-8 (byte {} of the content)",
+            e.valid_up_to()
+        ))
+    })?;
+    let slot = super::collect::Slot {
+        span: 0..data.len(),
+        kind: super::collect::SlotKind::Raw,
+    };
+    c.value(path, slot, text);
     Ok(())
 }
 
@@ -354,7 +405,7 @@ fn reads_back(layout: &Layout, contents: &[Zeroizing<Vec<u8>>], out: &[u8]) -> R
     if raw.len() != layout.parts.len() {
         return Err(differs());
     }
-    for ((_, headers, data), (part, content)) in raw.iter().zip(layout.parts.iter().zip(contents)) {
+    for ((headers, data), (part, content)) in raw.iter().zip(layout.parts.iter().zip(contents)) {
         let (decoded, _) = undo_transfer(headers, data, out.len()).map_err(|_| differs())?;
         if decoded.as_slice() != content.as_slice() || head_of(headers) != part.head {
             return Err(differs());

@@ -324,3 +324,311 @@ fn a_rewrite_that_would_show_a_new_card_number_is_refused() {
     assert_eq!(n, 1, "the card written as it is");
     assert_eq!(e.code(), "invalid_body", "{e}");
 }
+
+// === hostile parts: per-part charsets and Content-Disposition readings ===
+
+use crate::codec::disposition::{self, Disposition, Refusal};
+use crate::rules::{FieldPath, FieldRule, Location, RouteRules as Rules};
+
+/// The red team's custom field route: `card_number` (PAN) and `cvv` (CVV).
+fn custom() -> Rules {
+    let rule = |path: &str, class| FieldRule {
+        path: FieldPath::parse(path).unwrap(),
+        class,
+        format: None,
+        deterministic: None,
+        when: None,
+        scope: None,
+        location: Location::Body,
+    };
+    Rules {
+        fields: vec![
+            rule("card_number", DataClass::Pan),
+            rule("cvv", DataClass::Cvv),
+        ],
+        ..Rules::default()
+    }
+}
+
+/// A body with a `card_number` part and one more part (`head`, `content`).
+fn with_card(head: &str, content: &[u8]) -> Vec<u8> {
+    body(&[(&field("card_number"), CARD.as_bytes()), (head, content)])
+}
+
+fn name(header: &str) -> Option<String> {
+    disposition::parse(header.as_bytes()).unwrap().name
+}
+
+fn refusal(header: &str) -> Refusal {
+    disposition::parse(header.as_bytes()).unwrap_err()
+}
+
+#[test]
+fn disposition_parameters_are_tokenized() {
+    for (header, want) in [
+        (r#"form-data; name="cvv""#, "cvv"),
+        (r#"form-data; Name="cvv""#, "cvv"),
+        ("form-data; NAME=cvv", "cvv"),
+        (r#"form-data; foo="a;name=x"; name="cvv""#, "cvv"),
+        (r#"form-data; foo="a\";name=x"; name="cvv""#, "cvv"),
+        (r#"form-data; name="a;b"; filename="x\"y.txt""#, "a;b"),
+        (r#"form-data; filename="C:\dir\a.txt"; name="f""#, "f"),
+        (" form-data ;\tname = \"cvv\" ;", "cvv"),
+        ("form-data;;name=cvv", "cvv"),
+        ("form-data; name=card[number]", "card[number]"),
+        ("form-data; filename*=UTF-8''a%20b.txt; name=f", "f"),
+        ("form-data; name=\"\"", ""),
+        ("form-data; name=\"你好\"", "你好"),
+    ] {
+        assert_eq!(name(header).as_deref(), Some(want), "{header}");
+    }
+    assert_eq!(
+        disposition::parse(b"form-data; filename=\"a.txt\""),
+        Ok(Disposition { name: None })
+    );
+    assert_eq!(name("form-data"), None);
+    // A name that is not UTF-8 cannot match a rule key, nor read as one.
+    assert_eq!(
+        disposition::parse(b"form-data; name=\"c\xffv\"")
+            .unwrap()
+            .name
+            .as_deref(),
+        Some("c\u{fffd}v")
+    );
+}
+
+#[test]
+fn dispositions_backends_read_differently_are_refused() {
+    let extended = "has an extended or continued name parameter (name*)";
+    let twice = "has more than one name parameter";
+    let backslash = "has a backslash in its quoted name";
+    let unterminated = "has an unterminated quoted string";
+    let due = "has bytes where a ';' or its end was due";
+    for (header, what, at) in [
+        ("form-data; name*=UTF-8''cvv", extended, 11),
+        ("form-data; name*=UTF-8''c%76v", extended, 11),
+        ("form-data; name*=us-ascii'en'cvv", extended, 11),
+        (r#"form-data; name*0="c"; name*1="vv""#, extended, 11),
+        (r#"form-data; NAME*=UTF-8''cvv; name="x""#, extended, 11),
+        (r#"form-data; name="x"; name*=UTF-8''cvv"#, extended, 21),
+        (r#"form-data; name="x"; name="cvv""#, twice, 21),
+        (r#"form-data; name="x"; Name=cvv"#, twice, 21),
+        (r#"form-data; name="c\vv""#, backslash, 11),
+        (r#"form-data; name="c\"vv""#, backslash, 11),
+        (r#"form-data; name="cvv"#, unterminated, 16),
+        (r#"form-data; name="cvv\"#, unterminated, 16),
+        (r#"form-data; filename="a; name="cvv""#, due, 30),
+        (r#"form-data; name="cvv"x"#, due, 21),
+        (r#"form-data name="cvv""#, due, 10),
+        (
+            r#"form-data; na me="cvv""#,
+            "has a parameter without a value",
+            14,
+        ),
+        (
+            r#"form-data; "name"="cvv""#,
+            "has a parameter name that is not a token",
+            11,
+        ),
+        ("form-data; name", "has a parameter without a value", 15),
+        (
+            r#"form-data; name=c"vv"#,
+            "has a quote or backslash in an unquoted value",
+            17,
+        ),
+        (
+            r"form-data; name=c\vv",
+            "has a quote or backslash in an unquoted value",
+            17,
+        ),
+    ] {
+        assert_eq!(refusal(header), Refusal { what, at }, "{header}");
+    }
+}
+
+#[test]
+fn parts_whose_disposition_backends_read_differently_are_refused() {
+    let rules = custom();
+    // Read as the backends read them: the CVV is a finding, never forwarded as sent.
+    for disp in [
+        r#"form-data; Name="cvv""#,
+        "form-data; NAME=cvv",
+        r#"form-data; foo="a;name=x"; name="cvv""#,
+    ] {
+        let b = with_card(&format!("Content-Disposition: {disp}"), b"218");
+        let x = extract(&rules, req(&b)).unwrap();
+        let classes: Vec<_> = x.findings().iter().map(|f| f.class).collect();
+        assert_eq!(classes, [DataClass::Pan, DataClass::Cvv], "{disp}");
+        let out = apply(x);
+        assert!(!out.windows(3).any(|w| w == b"218"), "{disp}");
+    }
+    // Read differently by different backends: refused, the message naming the part,
+    // the problem and a byte, never the content.
+    for disp in [
+        "form-data; name*=UTF-8''cvv",
+        "form-data; name*=UTF-8''c%76v",
+        "form-data; name*=us-ascii'en'cvv",
+        r#"form-data; name*0="c"; name*1="vv""#,
+        r#"form-data; name*=UTF-8''cvv; name="x""#,
+        r#"form-data; name="c\vv""#,
+        r#"form-data; name="cvv"#,
+        r#"form-data; name="x"; name="cvv""#,
+    ] {
+        let b = with_card(&format!("Content-Disposition: {disp}"), b"218");
+        let e = extract(&rules, req(&b)).err().unwrap();
+        assert_eq!(e.code(), "invalid_body", "{disp}: {e}");
+        let msg = e.to_string();
+        assert!(msg.contains("part 2's Content-Disposition"), "{msg}");
+        assert!(msg.contains("byte"), "{msg}");
+        assert!(!msg.contains("cvv") && !msg.contains("218"), "{msg}");
+    }
+}
+
+#[test]
+fn a_part_a_rule_names_is_that_field_whatever_its_type() {
+    let rules = custom();
+    for extra in [
+        "\r\nContent-Type: application/octet-stream",
+        "; filename=\"a.txt\"\r\nContent-Type: application/octet-stream",
+        "; filename=\"a.bin\"",
+        "\r\nContent-Type: application/json",
+        "\r\nContent-Type: application/x-www-form-urlencoded",
+        "\r\nContent-Type: image/png",
+        "\r\nContent-Type: text/html; charset=utf-8",
+    ] {
+        let head = format!("Content-Disposition: form-data; name=\"cvv\"{extra}");
+        let b = with_card(&head, b"218");
+        let x = extract(&rules, req(&b)).unwrap();
+        let classes: Vec<_> = x.findings().iter().map(|f| f.class).collect();
+        assert_eq!(classes, [DataClass::Pan, DataClass::Cvv], "{extra}");
+        let out = apply(x);
+        let text = String::from_utf8_lossy(&out);
+        assert!(
+            !text.contains("218") && !text.contains(CARD),
+            "{extra}: {text}"
+        );
+        assert!(text.contains("\r\n\r\ntok1\r\n"), "{extra}: {text}");
+    }
+    // Content that is not UTF-8 cannot be read as the field: refused.
+    let head = "Content-Disposition: form-data; name=\"cvv\"; filename=\"a.bin\"\r\n\
+                Content-Type: application/octet-stream";
+    let b = with_card(head, b"21\xff8");
+    let e = extract(&rules, req(&b)).err().unwrap();
+    assert_eq!(e.code(), "invalid_body", "{e}");
+    assert!(e.to_string().contains("part 2"), "{e}");
+    // A file part no rule names is still scanned as bytes.
+    let head = "Content-Disposition: form-data; name=\"doc\"; filename=\"a.bin\"";
+    let x = extract(&rules, req(&with_card(head, b"21\xff8"))).unwrap();
+    assert_eq!(x.findings().len(), 1);
+}
+
+/// The text in UTF-16BE.
+fn utf16be(s: &str) -> Vec<u8> {
+    s.encode_utf16().flat_map(u16::to_be_bytes).collect()
+}
+
+#[test]
+fn part_charsets_that_are_not_ascii_transparent_are_refused() {
+    let spaced = "4242 - 4242 - 4242 - 4242";
+    let utf7 = b"+ADQAMgA0ADIANAAyADQAMgA0ADIANAAyADQAMgA0ADI-".to_vec();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "Content-Type: text/plain; charset=utf-16be",
+            utf16be(spaced),
+        ),
+        ("Content-Type: text/plain; charset=utf-7", utf7.clone()),
+        (
+            "Content-Type: text/plain; charset=iso-2022-jp",
+            b"x".to_vec(),
+        ),
+        ("Content-Type: text/html; charset=utf-16be", utf16be("218")),
+        ("Content-Type: text/csv; charset=utf-7", utf7.clone()),
+        (
+            "Content-Type: text/plain; CHARSET=\"UTF-16BE\"",
+            utf16be(spaced),
+        ),
+        ("Content-Type: text/plain; Charset = utf-7", utf7.clone()),
+        ("Content-Type: charset=utf-16be", utf16be(spaced)),
+        ("content-type: ;charset=utf-7", utf7.clone()),
+        (
+            "Content-Type: application/octet-stream; charset=utf-16le",
+            b"x".to_vec(),
+        ),
+        (
+            "Content-Type: text/plain; charset*=''utf-16be",
+            utf16be(spaced),
+        ),
+        ("Content-Type: text/plain;\r\n charset=utf-7", utf7.clone()),
+        // Several Content-Type headers: every one is read.
+        (
+            "Content-Type: text/plain; charset=utf-16be\r\nContent-Type: text/plain",
+            utf16be(spaced),
+        ),
+        (
+            "Content-Type: text/plain\r\nContent-Type: text/plain; charset=utf-7",
+            utf7.clone(),
+        ),
+    ];
+    for rules in [guard(), custom(), q2_auto()] {
+        for (ct, content) in &cases {
+            for name in ["n", "cvv"] {
+                let b = with_card(&format!("{}\r\n{ct}", field(name)), content);
+                let e = extract(&rules, req(&b)).err().unwrap();
+                assert_eq!(e.code(), "unsupported_media", "{ct}: {e}");
+                assert!(e.to_string().contains("byte"), "{e}");
+            }
+        }
+    }
+    // ASCII-transparent charsets keep working.
+    for cs in [
+        "utf-8",
+        "UTF-8",
+        "\"utf-8\"",
+        "us-ascii",
+        "iso-8859-1",
+        "ISO-8859-15",
+        "windows-1252",
+    ] {
+        let b = with_card(
+            &format!("{}\r\nContent-Type: text/plain; charset={cs}", field("cvv")),
+            b"218",
+        );
+        let x = extract(&custom(), req(&b)).unwrap();
+        assert_eq!(x.findings().len(), 2, "{cs}");
+        let out = apply(x);
+        assert!(!out.windows(3).any(|w| w == b"218"), "{cs}");
+    }
+}
+
+#[test]
+fn a_second_disposition_type_or_transfer_encoding_is_refused() {
+    let rules = custom();
+    for head in [
+        // multer keeps the last of each; busboy and Python read the first.
+        "Content-Disposition: form-data; name=\"cvv\"\r\nContent-Disposition: form-data; name=\"x\"",
+        "Content-Disposition: form-data; name=\"x\"\r\ncontent-disposition: form-data; name=\"cvv\"",
+        "Content-Disposition: form-data; name=\"x\"\r\nContent-Transfer-Encoding: base64\r\n\
+         Content-Transfer-Encoding: 7bit",
+        "Content-Disposition: form-data; name=\"x\"\r\nContent-Type: application/json\r\n\
+         Content-Type: text/plain",
+    ] {
+        let b = with_card(head, b"MjE4");
+        let e = extract(&rules, req(&b)).err().unwrap();
+        assert_eq!(e.code(), "invalid_body", "{head}: {e}");
+        let msg = e.to_string();
+        assert!(msg.contains("second") && msg.contains("byte"), "{msg}");
+    }
+}
+
+#[test]
+fn header_blocks_are_read_in_linear_time() {
+    // Delimiters on every line and no blank line: each line is read a bounded number
+    // of times (a scan per delimiter to the end of the body would take minutes).
+    let mut b = Vec::new();
+    for _ in 0..50_000 {
+        b.extend_from_slice(format!("x--{B}--{B}\r\nX: y\r\n").as_bytes());
+    }
+    let start = std::time::Instant::now();
+    assert!(extract(&guard(), req(&b)).is_err());
+    assert!(start.elapsed() < std::time::Duration::from_secs(10));
+}

@@ -682,6 +682,9 @@ fn content_types() {
         Some("text/plain"),
         None,
         Some("application/json; charset=latin1"),
+        // RFC 2231 (Python's `email` decodes it), a lone quote.
+        Some("application/json; charset*=''utf-16le"),
+        Some("application/json; charset=\"utf-8"),
     ] {
         let req = RequestParts {
             content_type: ct,
@@ -708,6 +711,43 @@ fn content_types() {
         ..json_req(b"")
     };
     assert!(extract(&rules, req).unwrap().findings().is_empty());
+}
+
+#[test]
+fn charsets_are_read_in_every_spelling() {
+    let guard = compiled("payment_method");
+    let text = b"hello";
+    let refused = |ct: &str| {
+        let req = RequestParts {
+            content_type: Some(ct),
+            ..json_req(text)
+        };
+        matches!(extract(&guard, req), Err(Error::UnsupportedMedia(_)))
+    };
+    for ct in [
+        "text/plain; charset=utf-16be",
+        "text/plain; CHARSET=\"UTF-7\"",
+        "charset=utf-16be",
+        "text/plain; charset*=utf-8''utf-16be",
+        "text/plain; Charset*0=utf-16be",
+    ] {
+        assert!(refused(ct), "{ct}");
+    }
+    for ct in [
+        "text/plain",
+        "text/plain; charset=utf-8",
+        "text/plain; charset=\"windows-1252\"",
+        "text/plain; format=flowed; charset=iso-8859-1",
+    ] {
+        assert!(!refused(ct), "{ct}");
+    }
+    // A streamed body: a bare `charset=` has no `;` but is read all the same.
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("charset=utf-7"),
+    );
+    assert!(check_streamed_charset(&headers).is_err());
 }
 
 #[test]

@@ -18,6 +18,7 @@ mod faults;
 mod hostile;
 mod hostile_codec;
 mod hostile_guard;
+mod hostile_multipart;
 mod hostile_readings;
 mod hostile_routing;
 mod leak_properties;
