@@ -131,7 +131,7 @@ fn a_long_nul_run_ends_a_number() {
     assert!(found(format!("4242{pad}424242424242").as_bytes()).is_empty());
     assert!(found(format!("4242 {pad}424242424242").as_bytes()).is_empty());
     // Separators beyond the limit are still too many, NULs or not.
-    assert!(found(b"4242\0 \0-\0 \0-\0424242424242").is_empty());
+    assert!(found(b"4242\0 \0-\0 \0-\x00424242424242").is_empty());
     // Long NUL runs cost a pass, not a pass per digit.
     let s = format!("4{}", "\0\0\0 ".repeat(100_000));
     assert!(found(s.as_bytes()).is_empty());
@@ -149,7 +149,7 @@ fn a_nul_in_the_span_is_never_replaced_in_place() {
         &b"4242\0 4242 4242 4242"[..],
         b"4242 4242 4242 42\x0042",
         b"4\x00242424242424242",
-        b"4242 \0\0\04242 4242 4242",
+        b"4242 \0\0\x004242 4242 4242",
     ] {
         let hits = found(text);
         assert_eq!(hits.len(), 1, "{text:?}");
@@ -165,7 +165,7 @@ fn a_nul_in_the_span_is_never_replaced_in_place() {
     assert!(hits[0].1);
 }
 
-/// A reader that stops at a NUL reads `<card>\0999` as the card: a hit over the
+/// A reader that stops at a NUL reads `<card>\x00999` as the card: a hit over the
 /// whole group, refused.
 #[test]
 fn a_card_before_a_nul_is_found() {

@@ -187,9 +187,9 @@ fn candidate_runs_lose_no_hit() {
         // NULs read as nothing, up to three in a row (UTF-16, UTF-32).
         "\0\0\0",
         "\0\0\0\0",
-        "4\02\04\02\0",
-        "4\0\0\02\0\0\0",
-        "\01\01\01\01",
+        "4\x002\x004\x002\0",
+        "4\0\0\x002\0\0\0",
+        "\x001\x001\x001\x001",
     ];
     let all = |text: &[u8], slowly: bool| {
         let mut out = Vec::new();
