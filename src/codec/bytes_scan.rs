@@ -8,10 +8,12 @@
 //!   applies), with `\uXXXX` escapes (surrogate pairs included), XML/HTML numeric
 //!   character references (`&#52;`, `&#x34;`, `&#X0034`, with or without `;`),
 //!   `&nbsp;` and `%XX` escapes of ASCII decoded; a byte that is not UTF-8 reads as a
-//!   space, so it cannot split a card the upstream may still read around it;
+//!   space, so it cannot split a card the upstream may still read around it. NULs
+//!   pass to the guard, which reads them as nothing: ASCII in UTF-16 or UTF-32 reads
+//!   here as it is;
 //! - two **UTF-16LE** views (at even and at odd offsets), when the bytes hold enough
-//!   NULs to be UTF-16 text: ASCII digits in UTF-16, little- or big-endian, read as
-//!   digits in one of them.
+//!   NULs to be UTF-16 text: every character in UTF-16 (full-width digits, Unicode
+//!   spaces), little- or big-endian, reads as itself in one of them.
 //!
 //! A hit is *plain* when its bytes are exactly what the guard read (no decoding
 //! between them) and the guard can replace it in place (ASCII digits, no leading
@@ -283,7 +285,9 @@ mod tests {
     }
 
     /// The one hit in `data`; where the guard also reads some encoding on its own
-    /// (a NUL as a separator, say), the decoded (not plain) hit.
+    /// (ASCII in UTF-16, its NULs read as nothing, say), the decoded (not plain) hit,
+    /// the widest where two views read it (a UTF-16 view's hit ends after the last
+    /// digit's NUL, the direct view's before it).
     fn one(data: &[u8]) -> Hit {
         let hits = scan(data);
         assert!(
@@ -294,7 +298,20 @@ mod tests {
         let decoded: Vec<&Hit> = hits.iter().filter(|h| !h.plain).collect();
         match decoded.as_slice() {
             [] if hits.len() == 1 => hits[0].clone(),
-            [h] => (*h).clone(),
+            [first, rest @ ..] => {
+                for h in rest {
+                    assert!(
+                        h.range.start < first.range.end && first.range.start < h.range.end,
+                        "{hits:?} in {:?}",
+                        String::from_utf8_lossy(data)
+                    );
+                }
+                decoded
+                    .iter()
+                    .max_by_key(|h| h.range.len())
+                    .map(|h| (*h).clone())
+                    .unwrap()
+            }
             _ => panic!("{hits:?} in {:?}", String::from_utf8_lossy(data)),
         }
     }
@@ -380,6 +397,29 @@ mod tests {
         let data = utf16("x 4242 4242 4242 4242 y", true);
         let h = one(&data);
         assert_eq!(h.range, 4..42);
+    }
+
+    /// UTF-32 and spaced UTF-16 read through the direct view (the guard reads NULs
+    /// as nothing); a NUL inside a hit's span makes it not plain, so it is refused.
+    #[test]
+    fn nul_interleaved_cards_are_not_plain() {
+        let utf32: Vec<u8> = "{\"note\":\"4242 4242 4242 4242\"}"
+            .chars()
+            .flat_map(|c| u32::from(c).to_le_bytes())
+            .collect();
+        let h = one(&utf32);
+        assert!(!h.plain);
+        assert_eq!(h.range.start, 36);
+        for le in [true, false] {
+            let data = utf16("4242 - 4242 - 4242 - 4242", le);
+            assert!(scan(&data).iter().all(|h| !h.plain), "le={le}");
+            assert!(!scan(&data).is_empty(), "le={le}");
+        }
+        let h = one(b"4242\0 4242 4242 4242");
+        assert!(!h.plain);
+        assert_eq!(h.range, 0..20);
+        // A UTF-16 text without digits is nothing.
+        assert!(scan(&utf16("{\"note\":\"hello - world\"}", true)).is_empty());
     }
 
     #[test]

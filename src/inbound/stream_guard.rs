@@ -29,8 +29,10 @@ use crate::rules::guard;
 use crate::vault::Vault;
 
 /// The most bytes held back from one chunk: a 19-digit card written with multi-byte
-/// digits and short separator runs fits.
-pub const MAX_TAIL: usize = 256;
+/// digits, short separator runs of multi-byte separators and the NULs the guard reads
+/// as nothing beside every character (UTF-16, UTF-32) fits: 19 × 4 + 54 × 3 bytes of
+/// characters and 72 × 3 NULs between them, 454 bytes.
+pub const MAX_TAIL: usize = 512;
 
 /// What a route's guard needs, built once per route (and copied once per shard, see
 /// [`super::ShardState`]).
@@ -519,6 +521,90 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert!(!found[0].is_plain());
         assert_eq!(&*found[0], "4111111111111111");
+    }
+
+    /// `text` as UTF-16 or UTF-32 bytes, either byte order.
+    fn wide(text: &str, unit: usize, le: bool) -> Vec<u8> {
+        text.chars()
+            .flat_map(|c| {
+                let v = u32::from(c);
+                let b = if le { v.to_le_bytes() } else { v.to_be_bytes() };
+                match (unit, le) {
+                    (2, true) => b[..2].to_vec(),
+                    (2, false) => b[2..].to_vec(),
+                    _ => b.to_vec(),
+                }
+            })
+            .collect()
+    }
+
+    /// Cards in UTF-16 and UTF-32 (the guard reads their NULs as nothing) are found
+    /// however the body is cut, the longest such card (19 digits, three separators
+    /// between every two) included: the held tail holds it whole.
+    #[test]
+    fn nul_interleaved_cards_are_found_across_chunks() {
+        let mut longest: Vec<char> = Vec::new();
+        // 19 digits: a Visa prefix, Luhn-completed.
+        let mut digits: Vec<u32> = "424242424242424242"
+            .chars()
+            .filter_map(|c| c.to_digit(10))
+            .collect();
+        let sum: u32 = digits
+            .iter()
+            .rev()
+            .enumerate()
+            .map(|(i, d)| {
+                if i % 2 == 0 {
+                    (d * 2) % 9 + u32::from(*d == 9) * 9
+                } else {
+                    *d
+                }
+            })
+            .sum();
+        digits.push((10 - sum % 10) % 10);
+        for (i, d) in digits.iter().enumerate() {
+            if i > 0 {
+                longest.extend([' ', '-', ' ']);
+            }
+            longest.push(char::from_digit(*d, 10).unwrap());
+        }
+        let longest: String = longest.into_iter().collect();
+        assert!(guard::is_card_shaped(
+            longest
+                .bytes()
+                .filter(u8::is_ascii_digit)
+                .collect::<Vec<_>>()
+                .as_slice()
+        ));
+        for card in [
+            "4242 - 4242 - 4242 - 4242",
+            "378282246310005",
+            longest.as_str(),
+        ] {
+            let text = format!("{{\"note\":\"{card}\"}}");
+            for (unit, le) in [(2, true), (2, false), (4, true), (4, false)] {
+                let body = wide(&text, unit, le);
+                for split in 1..body.len() {
+                    let (a, b) = body.split_at(split);
+                    let (out, hits) = run(&[a, b]);
+                    assert_eq!(out, body);
+                    assert!(hits >= 1, "{card} unit {unit} le {le} split at {split}");
+                }
+                for size in [1, 3, 7] {
+                    let chunks: Vec<&[u8]> = body.chunks(size).collect();
+                    let (out, hits) = run(&chunks);
+                    assert_eq!(out, body);
+                    assert!(
+                        hits >= 1,
+                        "{card} unit {unit} le {le} in {size}-byte chunks"
+                    );
+                }
+            }
+        }
+        // Text without digits in UTF-16 passes, nothing found.
+        let clean = wide("{\"note\":\"hello - world\"}", 2, true);
+        let (out, hits) = run(&clean.chunks(5).collect::<Vec<_>>());
+        assert_eq!((out, hits), (clean.clone(), 0));
     }
 
     #[test]

@@ -82,7 +82,9 @@ fn compatibility_value(cp: u32) -> Option<u8> {
 /// every width, dashes and minus signs, dots and middle dots, bullets, slashes,
 /// underscores, commas, `+` (a space in form encoding), line breaks, NUL, and the
 /// invisible format characters (joiners, direction marks, variation selectors,
-/// fillers) that a reader or a backend stripping them would not see.
+/// fillers) that a reader or a backend stripping them would not see. (The leak guard
+/// reads a short run of NULs as nothing at all, UTF-16 and UTF-32 text being ASCII
+/// with NULs between: see [`guard`](crate::rules::guard).)
 #[inline]
 pub const fn is_separator(c: char) -> bool {
     matches!(

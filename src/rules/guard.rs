@@ -6,12 +6,22 @@
 //! the prefix and length of a real card network ([`iin`]). The digits may be split
 //! into groups by short runs (at most [`MAX_SEPARATOR_RUN`] characters) of
 //! separators: spaces of every width, dashes and minus signs, dots, middle dots and
-//! bullets, slashes, underscores, commas, `+`, line breaks, NUL, and invisible
+//! bullets, slashes, underscores, commas, `+`, line breaks, and invisible
 //! format characters ([`digits::is_separator`]). A hit is not
 //! adjacent to other digits. Within a run of digit groups
 //! (`4242 4242 4242 4242 123`), hits may start and end at any group boundary, so a
 //! card typed next to another number is still found; a group of more than 19 digits
 //! is an identifier, not a card, and no hit crosses it.
+//!
+//! NUL bytes are read as nothing, up to [`MAX_NUL_RUN`] of them in a row: they
+//! neither end a group nor count toward a separator run. That is how UTF-16 and
+//! UTF-32 text reads to a backend that detects its encoding (Python's `json.loads`
+//! on bytes): `4\0\0\0 \0\0\0 2` is `4 2`, and `4\02\0` is `42`. A longer run of
+//! NULs is no text encoding's and no number continues across it. A hit with a NUL
+//! in its span is never replaced in place (a token there would leave the encoding
+//! around it broken, or its digits behind); and since a reader that stops at a NUL
+//! reads `<card>\0999` as the card, the NUL-free pieces of a group are read on their
+//! own too, as the ASCII runs of a group that mixes scripts are.
 //!
 //! A hit's leading zeros are not its digits: a backend that parses an integer reads
 //! `000<card>` (or `0000 <card in groups>`) as the card. The digits are
@@ -40,6 +50,8 @@ pub use super::deep::{Leaf, scan_leaf, with_decode_depth};
 
 #[cfg(test)]
 mod false_positives;
+#[cfg(test)]
+mod nul_tests;
 mod runs;
 #[cfg(test)]
 mod tests;
@@ -51,6 +63,9 @@ pub const MAX_DIGITS: usize = 19;
 /// The most separator characters between two digit groups of one number
 /// (`4242 - 4242` has three).
 pub const MAX_SEPARATOR_RUN: usize = 3;
+/// The most NUL bytes in a row read as nothing: UTF-32 puts three beside each ASCII
+/// character, UTF-16 one.
+pub const MAX_NUL_RUN: usize = 3;
 
 /// Whether a byte string may hold a hit at all: at least [`MIN_DIGITS`] bytes that
 /// are ASCII digits or start a multi-byte character (which may be a digit in
@@ -90,12 +105,13 @@ pub fn is_card_shaped(digits: &[u8]) -> bool {
 }
 
 /// One hit: where it is, its digits normalised to ASCII (leading zeros left out), and
-/// whether it can be replaced in place (ASCII digits only, no leading zero;
+/// whether it can be replaced in place (ASCII digits only, no leading zero, no NUL;
 /// separators of any kind).
 pub struct Hit {
     pub range: Range<usize>,
-    /// Every digit is ASCII and the first is not a zero, so the span is what a
-    /// backend would read as the card number and a token can take its place.
+    /// Every digit is ASCII, the first is not a zero and no NUL lies between them, so
+    /// the span is what a backend would read as the card number and a token can take
+    /// its place.
     pub ascii: bool,
     digits: [u8; MAX_DIGITS],
     len: usize,
@@ -182,8 +198,10 @@ fn scan_run(text: &[u8], run: Range<usize>, window: &mut Window, f: &mut impl Fn
         // A run of digit groups joined by short separator runs, starting at `i`
         // (which is not preceded by a digit: we only get here at a run start).
         let mut at = i;
+        let mut nul_before = false;
         loop {
-            let group = read_group(text, at);
+            let mut group = read_group(text, at);
+            group.nul_before = nul_before;
             at = group.bytes.end;
             if let Some(hit) = ascii_card_in_mixed(text, &group) {
                 // Read as one group of every script, or by a reader that keeps
@@ -197,19 +215,28 @@ fn scan_run(text: &[u8], run: Range<usize>, window: &mut Window, f: &mut impl Fn
                 // Too long for a card: no hit spans it.
                 None => window.finish(f),
             }
+            // The separators up to the next group, NULs read as nothing.
             let mut k = at;
             let mut seps = 0;
-            while seps <= MAX_SEPARATOR_RUN {
+            let mut nul = false;
+            let digit_next = loop {
+                let Some(after) = past_nuls(text, k) else {
+                    break false;
+                };
+                nul |= after > k;
+                k = after;
                 let (c, w) = char_at(text, k);
-                if !c.is_some_and(digits::is_separator) {
-                    break;
+                match c {
+                    Some(c) if seps < MAX_SEPARATOR_RUN && digits::is_separator(c) => {
+                        k += w;
+                        seps += 1;
+                    }
+                    c => break c.and_then(digits::value).is_some(),
                 }
-                k += w;
-                seps += 1;
-            }
-            let digit_next = char_at(text, k).0.and_then(digits::value).is_some();
-            if (1..=MAX_SEPARATOR_RUN).contains(&seps) && digit_next {
+            };
+            if seps > 0 && digit_next {
                 at = k;
+                nul_before = nul;
             } else {
                 break;
             }
@@ -221,8 +248,9 @@ fn scan_run(text: &[u8], run: Range<usize>, window: &mut Window, f: &mut impl Fn
 
 /// A group that mixes ASCII digits with digits of another script (`٤4111…`) is one
 /// number to a reader of every script, but a reader that keeps only ASCII digits
-/// reads its ASCII runs alone. When one of those is card-shaped: a hit over the whole
-/// group, never replaced in place.
+/// reads its ASCII runs alone; so is a group with NULs inside (`<card>\0999`) to a
+/// reader that stops at a NUL. When one of those runs is card-shaped: a hit over the
+/// whole group, never replaced in place.
 fn ascii_card_in_mixed(text: &[u8], group: &Group) -> Option<Hit> {
     let bytes = text.get(group.bytes.clone())?;
     if group.ascii || !bytes.iter().any(u8::is_ascii_digit) {
@@ -270,7 +298,20 @@ fn char_at(text: &[u8], i: usize) -> (Option<char>, usize) {
     }
 }
 
-/// A maximal group of digits.
+/// Where the NULs that start at `i` end: `i` itself when there are none, `None` when
+/// there are more than [`MAX_NUL_RUN`] (no number continues across them).
+fn past_nuls(text: &[u8], i: usize) -> Option<usize> {
+    let n = text
+        .get(i..)
+        .unwrap_or_default()
+        .iter()
+        .take(MAX_NUL_RUN + 1)
+        .take_while(|b| **b == 0)
+        .count();
+    (n <= MAX_NUL_RUN).then_some(i + n)
+}
+
+/// A maximal group of digits (NULs between them read as nothing).
 struct Group {
     bytes: Range<usize>,
     /// How many zeros the group starts with. Counted apart from `digits`, so that
@@ -281,7 +322,10 @@ struct Group {
     /// [`MAX_DIGITS`] of them.
     digits: [u8; MAX_DIGITS],
     n: Option<usize>,
+    /// ASCII digits alone, without a NUL between them.
     ascii: bool,
+    /// The separators before it (in its run of groups) hold a NUL.
+    nul_before: bool,
 }
 
 impl Group {
@@ -310,12 +354,22 @@ fn read_group(text: &[u8], start: usize) -> Group {
         digits: [0; MAX_DIGITS],
         n: Some(0),
         ascii: true,
+        nul_before: false,
     };
     let mut at = start;
     loop {
         // ASCII digits first, without decoding a character.
         let (v, w) = match text.get(at) {
             Some(&b) if b.is_ascii_digit() => (b - b'0', 1),
+            // NULs between two digits are read as nothing (UTF-16 and UTF-32).
+            Some(0) => match past_nuls(text, at) {
+                Some(next) if char_at(text, next).0.and_then(digits::value).is_some() => {
+                    g.ascii = false;
+                    at = next;
+                    continue;
+                }
+                _ => break,
+            },
             _ => {
                 let (c, w) = char_at(text, at);
                 let Some((c, v)) = c.and_then(|c| Some((c, digits::value(c)?))) else {
@@ -362,7 +416,7 @@ impl Window {
             // digits, so one group starting at the first holds them.
             last.bytes.end = g.bytes.end;
             last.zeros = last.zeros.saturating_add(g.zeros);
-            last.ascii &= g.ascii;
+            last.ascii &= g.ascii && !g.nul_before;
             self.digits = self.digits.saturating_add(g.zeros);
             return;
         }
@@ -417,7 +471,9 @@ impl Window {
                 hit.len = len;
                 let covered = self.groups.range(..=last);
                 let padded = self.groups.front().is_some_and(|g| g.zeros > 0);
-                hit.ascii = !padded && covered.clone().all(|g| g.ascii);
+                hit.ascii = !padded
+                    && covered.clone().all(|g| g.ascii)
+                    && !covered.clone().skip(1).any(|g| g.nul_before);
                 let start = self.groups.front().map_or(0, |g| g.bytes.start);
                 let end = covered.last().map_or(start, |g| g.bytes.end);
                 hit.range = start..end;

@@ -201,7 +201,7 @@ async fn cards_in_any_spelling_never_reach_the_upstream() {
 
     // Replaceable in place: ASCII digits with separators → tokenized, 200.
     let mut in_place: Vec<(String, String)> = [
-        ".", "/", "  ", "\u{a0}", "\u{2009}", "\u{2013}", "\u{2212}", "_", "\t", "\n", "\0",
+        ".", "/", "  ", "\u{a0}", "\u{2009}", "\u{2013}", "\u{2212}", "_", "\t", "\n",
     ]
     .iter()
     .map(|sep| {
@@ -233,6 +233,9 @@ async fn cards_in_any_spelling_never_reach_the_upstream() {
 
     // Not replaceable in place → 400 card_number_detected, nothing forwarded.
     let hidden: Vec<(&str, String)> = vec![
+        // The guard reads NULs as nothing (UTF-16 and UTF-32 text): one number with
+        // NULs inside, which a token cannot replace in place.
+        ("NULs between the groups", json_string(&grouped(card, "\0"))),
         ("full-width digits", json_string(&script(card, 0xFF10))),
         (
             "Arabic-Indic digits",
@@ -589,4 +592,110 @@ async fn a_full_cvv_store_answers_503() {
     assert!(text.contains("vaultgate_cvv_store_capacity 2"), "{text}");
     assert!(text.contains("outcome=\"cvv_store_full\""), "{text}");
     server.shutdown();
+}
+
+// === UTF-16 and UTF-32 bodies with no declared charset ===
+
+/// `text` as UTF-16 (`unit` 2) or UTF-32 (4) bytes, either byte order, with a
+/// byte-order mark or not.
+fn wide(text: &str, unit: usize, le: bool, bom: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    for c in bom.then_some('\u{feff}').into_iter().chain(text.chars()) {
+        let v = u32::from(c);
+        let b = if le { v.to_le_bytes() } else { v.to_be_bytes() };
+        out.extend_from_slice(match (unit, le) {
+            (2, true) => &b[..2],
+            (2, false) => &b[2..],
+            _ => &b[..],
+        });
+    }
+    out
+}
+
+const WIDE: [(&str, usize, bool, bool); 7] = [
+    ("UTF-16LE", 2, true, false),
+    ("UTF-16LE with BOM", 2, true, true),
+    ("UTF-16BE", 2, false, false),
+    ("UTF-16BE with BOM", 2, false, true),
+    ("UTF-32LE", 4, true, false),
+    ("UTF-32LE with BOM", 4, true, true),
+    ("UTF-32BE", 4, false, false),
+];
+
+/// A backend that detects the encoding (Python's `json.loads` on bytes) reads a JSON
+/// body in UTF-16 or UTF-32 sent as plain `application/json`: a card in it is blocked
+/// on a pass-through route, however many NULs the encoding puts beside its
+/// separators, in one piece or dripped in pieces that cut it; a UTF-16 body without
+/// one passes unchanged.
+#[tokio::test]
+async fn utf16_and_utf32_bodies_with_cards_are_blocked() {
+    let (server, echo) = start_with(vault(|_| {}), |_| {}).await;
+    let addr = server.proxy_addr();
+    let cards = [
+        "4242 4242 4242 4242",
+        "4242 - 4242 - 4242 - 4242",
+        "4111-1111-1111-1111",
+        "3782 822463 10005",
+        "378282246310005",
+    ];
+    for card in cards {
+        let json = format!("{{\"note\":\"{card}\"}}");
+        for (name, unit, le, bom) in WIDE {
+            let body = wide(&json, unit, le, bom);
+            let before = echo.received().len();
+            let reply = post(addr, "/anything", "application/json", body.clone()).await;
+            assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{card:?} in {name}");
+            assert_eq!(code(&reply), "card_number_detected", "{card:?} in {name}");
+            assert_eq!(
+                echo.received().len(),
+                before,
+                "{card:?} in {name}: forwarded"
+            );
+            // Cut inside the card, sent as separate chunks.
+            let cut = body.len() / 2;
+            let answer = drip(addr, "/anything", &[&body[..cut], &body[cut..]]).await;
+            assert!(
+                answer.starts_with("HTTP/1.1 400"),
+                "{card:?} in {name}, dripped: {answer}"
+            );
+            assert!(answer.contains("card_number_detected"), "{answer}");
+            assert_eq!(
+                echo.received().len(),
+                before,
+                "{card:?} in {name}: forwarded"
+            );
+        }
+    }
+    assert_no_card("UTF-16 and UTF-32 bodies", &echo.received());
+    for (name, unit, le, bom) in WIDE {
+        let clean = wide(r#"{"note":"hello - world","n":12}"#, unit, le, bom);
+        let reply = post(addr, "/anything", "application/json", clean.clone()).await;
+        assert_eq!(reply.status, StatusCode::OK, "{name}");
+        assert_eq!(echo.received().last().unwrap().body, clean, "{name}");
+    }
+    server.shutdown();
+}
+
+/// Send a chunked `application/json` body in pieces, a moment apart (so that each
+/// reaches the proxy as its own read), then read the answer.
+async fn drip(addr: SocketAddr, path: &str, pieces: &[&[u8]]) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    for p in pieces {
+        let mut frame = format!("{:x}\r\n", p.len()).into_bytes();
+        frame.extend_from_slice(p);
+        frame.extend_from_slice(b"\r\n");
+        if s.write_all(&frame).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    }
+    let _ = s.write_all(b"0\r\n\r\n").await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
 }

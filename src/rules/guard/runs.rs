@@ -22,7 +22,8 @@ pub(super) struct Classes {
     pub(super) digit_like: u64,
     /// ASCII bytes that are neither digits nor separators
     /// ([`ByteClass::Other`](crate::rules::digits::ByteClass)): no number continues
-    /// across them.
+    /// across them. A NUL never is one (the guard reads it as nothing, or as the end
+    /// of a number when there are more than three in a row).
     pub(super) breaks: u64,
 }
 
@@ -241,7 +242,7 @@ mod tests {
     #[test]
     fn the_runs_are_those_found_a_byte_at_a_time() {
         use rand::Rng as _;
-        let pieces: [&[u8]; 17] = [
+        let pieces: [&[u8]; 20] = [
             b"4242",
             b"4242424242424242",
             b"1",
@@ -259,6 +260,9 @@ mod tests {
             b"\xff",
             b",",
             b"+",
+            b"\0\0\0",
+            b"4\x002\x004\x002\0",
+            b"4\0\0\x002\0\0\0",
         ];
         let mut rng = rand::rng();
         let mut found = 0;
@@ -297,6 +301,14 @@ mod tests {
         text[10..150].fill(b'7');
         assert_eq!(runs(&text), vec![10..150]);
         assert_eq!(runs(&[b'7'; 128]), vec![0..128]);
+        // NULs never break a stretch: a card in UTF-32 across blocks is one run.
+        let card: Vec<u8> = "4242 4242 4242 4242"
+            .bytes()
+            .flat_map(|b| [b, 0, 0, 0])
+            .collect();
+        let mut text = vec![b'x'; 200];
+        text[30..30 + card.len()].copy_from_slice(&card);
+        assert_eq!(runs(&text), vec![30..30 + card.len()]);
         assert_eq!(runs(&[b' '; 128]), Vec::<Range<usize>>::new());
     }
 }

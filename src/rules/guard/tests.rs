@@ -184,6 +184,12 @@ fn candidate_runs_lose_no_hit() {
         "\u{200e}",
         "\u{b7}",
         "00",
+        // NULs read as nothing, up to three in a row (UTF-16, UTF-32).
+        "\0\0\0",
+        "\0\0\0\0",
+        "4\x002\x004\x002\0",
+        "4\0\0\x002\0\0\0",
+        "\x001\x001\x001\x001",
     ];
     let all = |text: &[u8], slowly: bool| {
         let mut out = Vec::new();
