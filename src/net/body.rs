@@ -1,6 +1,7 @@
 //! The body type every listener answers with, and the one way an [`Error`] becomes
 //! an HTTP response.
 
+use std::future::Future as _;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -66,6 +67,93 @@ where
             this.guard = None;
         }
         polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A streamed request body that ends with [`BodyStalled`] when the client sends
+/// nothing for `limit`, and marks `stalled` so the handler can answer 400 (the
+/// client's fault) rather than a gateway error. The timer is armed only once the
+/// client keeps the body waiting: a body that arrives with its head costs none.
+pub struct Idle<B> {
+    inner: B,
+    limit: std::time::Duration,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    stalled: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl<B> Idle<B> {
+    pub fn new(
+        inner: B,
+        limit: std::time::Duration,
+        stalled: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> Idle<B> {
+        Idle {
+            inner,
+            limit,
+            timer: None,
+            stalled,
+        }
+    }
+}
+
+/// The error a stalled body ends with (never sent anywhere; the handler answers 400).
+#[derive(Debug)]
+pub struct BodyStalled;
+
+impl std::fmt::Display for BodyStalled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the request body was not received in time")
+    }
+}
+
+impl std::error::Error for BodyStalled {}
+
+impl<B> hyper::body::Body for Idle<B>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                // The next wait starts now.
+                if let Some(timer) = this.timer.as_mut() {
+                    timer
+                        .as_mut()
+                        .reset(tokio::time::Instant::now() + this.limit);
+                }
+                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+            }
+            Poll::Pending => {
+                let limit = this.limit;
+                let timer = this
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        this.stalled
+                            .store(true, std::sync::atomic::Ordering::Release);
+                        Poll::Ready(Some(Err(Box::new(BodyStalled))))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
     }
 
     fn is_end_stream(&self) -> bool {

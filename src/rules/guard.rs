@@ -20,8 +20,9 @@
 //! NULs is no text encoding's and no number continues across it. A hit with a NUL
 //! in its span is never replaced in place (a token there would leave the encoding
 //! around it broken, or its digits behind); and since a reader that stops at a NUL
-//! reads `<card>\0999` as the card, the NUL-free pieces of a group are read on their
-//! own too, as the ASCII runs of a group that mixes scripts are.
+//! reads `<card>\0999` and `4242 4242 4242 4242\0999` as the card, the text's
+//! NUL-free pieces are read on their own too, and the NUL-free pieces of a group, as
+//! the ASCII runs of a group that mixes scripts are.
 //!
 //! A hit's leading zeros are not its digits: a backend that parses an integer reads
 //! `000<card>` (or `0000 <card in groups>`) as the card. The digits are
@@ -130,9 +131,52 @@ impl Drop for Hit {
     }
 }
 
-/// Call `f` for every hit in `text`, in order, without overlap.
-pub fn scan_hits(text: &[u8], f: impl FnMut(&Hit)) {
-    scan_with(text, is_card_shaped, f);
+/// Call `f` for every hit in `text`, in order, without overlap; then, if `text`
+/// holds a NUL, for every further hit in its pieces between NULs
+/// ([`nul_free_pieces`]).
+pub fn scan_hits(text: &[u8], mut f: impl FnMut(&Hit)) {
+    if memchr::memchr(0, text).is_none() {
+        return scan_with(text, is_card_shaped, f);
+    }
+    let mut seen = Vec::new();
+    scan_with(text, is_card_shaped, |hit| {
+        seen.push(zeroize::Zeroizing::new(hit.digits().to_vec()));
+        f(hit);
+    });
+    nul_free_pieces(text, &seen, |t, g| scan_with(t, is_card_shaped, g), f);
+}
+
+/// Text with NULs is also read piece by piece between its NULs, as a reader that
+/// stops at a NUL reads it (a C string): `4242 4242 4242 4242\0999` is a card to it,
+/// though read as nothing the NUL joins `999` to the last group. Each hit of that
+/// reading whose digits were not found already goes to `f`, never replaceable in
+/// place. `scan` is the scanner to read a piece with. (Text interleaved with NULs,
+/// UTF-16 or UTF-32, has no piece long enough to hold a card.)
+fn nul_free_pieces(
+    text: &[u8],
+    seen: &[zeroize::Zeroizing<Vec<u8>>],
+    mut scan: impl FnMut(&[u8], &mut dyn FnMut(&Hit)),
+    mut f: impl FnMut(&Hit),
+) {
+    let mut start = 0;
+    for piece in text.split(|b| *b == 0) {
+        let at = start;
+        start += piece.len() + 1;
+        if piece.len() < MIN_DIGITS || piece.len() == text.len() {
+            continue;
+        }
+        scan(piece, &mut |hit: &Hit| {
+            if !seen.iter().any(|d| d.as_slice() == hit.digits()) {
+                let refused = Hit {
+                    range: at + hit.range.start..at + hit.range.end,
+                    ascii: false,
+                    digits: hit.digits,
+                    len: hit.len,
+                };
+                f(&refused);
+            }
+        });
+    }
 }
 
 /// [`scan_hits`] with another test of which digit strings are hits.
@@ -178,12 +222,22 @@ fn one_group(group: &[u8], run: Range<usize>, shaped: fn(&[u8]) -> bool, f: &mut
 /// must find (a differential oracle for the candidate runs and the lone-group path).
 #[cfg(any(test, fuzzing))]
 pub fn scan_hits_slowly(text: &[u8], mut f: impl FnMut(&Hit)) {
-    let mut window = Window {
-        groups: VecDeque::new(),
-        digits: 0,
-        shaped: is_card_shaped,
-    };
-    scan_run(text, 0..text.len(), &mut window, &mut f);
+    fn slowly(text: &[u8], f: &mut dyn FnMut(&Hit)) {
+        let mut window = Window {
+            groups: VecDeque::new(),
+            digits: 0,
+            shaped: is_card_shaped,
+        };
+        scan_run(text, 0..text.len(), &mut window, &mut |h: &Hit| f(h));
+    }
+    let mut seen = Vec::new();
+    slowly(text, &mut |hit| {
+        seen.push(zeroize::Zeroizing::new(hit.digits().to_vec()));
+        f(hit);
+    });
+    if text.contains(&0) {
+        nul_free_pieces(text, &seen, slowly, f);
+    }
 }
 
 /// Scan one candidate run of `text` ([`runs::candidate_runs`]).

@@ -178,3 +178,24 @@ fn a_card_before_a_nul_is_found() {
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].2, "4111111111111111");
 }
+
+/// A reader that stops at a NUL also ends a grouped card there: `<card in
+/// groups>\x00999` is the card to it, though read as nothing the NUL joins `999`
+/// to the last group. Found, refused; and a card found either way is one hit.
+#[test]
+fn a_grouped_card_before_a_nul_is_found() {
+    for text in [
+        &b"x 4242 4242 4242 4242\x00999 y"[..],
+        b"4111-1111-1111-1111\x00\x001",
+        b"\x003782 822463 10005\x00123",
+    ] {
+        let hits = found(text);
+        assert_eq!(hits.len(), 1, "{text:?}: {hits:?}");
+        assert!(!hits[0].1, "{text:?}");
+        assert!(is_card_shaped(hits[0].2.as_bytes()), "{text:?}");
+    }
+    // A plain card elsewhere in text with a NUL: found once, still replaceable.
+    let hits = found(b"4242 4242 4242 4242 and\x00x");
+    assert_eq!(hits.len(), 1);
+    assert!(hits[0].1);
+}
