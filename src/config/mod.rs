@@ -84,7 +84,9 @@ pub struct Limits {
     /// How long to wait for an upstream's response head.
     pub upstream_timeout_ms: Positive<u64>,
     /// How long a rules route waits for the whole request body (a slowly dripped
-    /// body is cut off with 400, like a slow request head is with 408).
+    /// body is cut off with 400, like a slow request head is with 408), and a
+    /// pass-through route for the next piece of a streamed body (a client that stops
+    /// sending gets 400, not a gateway timeout).
     pub body_read_timeout_ms: Positive<u64>,
     /// The most sensitive values (rule fields and leak-guard hits, tokens of this
     /// vault included) one request may carry; more is refused with 400

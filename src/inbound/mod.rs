@@ -24,7 +24,7 @@ use tracing::Instrument as _;
 use crate::config::{Config, GuardMode};
 use crate::metrics::{Histogram, Metrics, ShardedCounter};
 use crate::net::ConnInfo;
-use crate::net::body::{Body, boxed, error_response, full};
+use crate::net::body::{Body, Idle, boxed, error_response, full};
 use crate::net::forward;
 use crate::net::linger::{self, read_limited, should_linger};
 use crate::net::trace::{AccessLine, RequestIds};
@@ -401,6 +401,10 @@ async fn forward(
     let (out_body, new_query, outcome) = match &route.rules {
         None => {
             let incoming = body.take().ok_or(Error::Internal("the body was taken"))?;
+            // A streamed body the client stops sending is its fault, not the
+            // upstream's (a rules route reads its whole body first, under the same
+            // limit).
+            let incoming = Idle::new(incoming, state.body_read_timeout);
             match guard {
                 None => (boxed(incoming), None, None),
                 Some(guard) => {
@@ -409,11 +413,11 @@ async fn forward(
                     if guard.mode == GuardMode::Block
                         && let Err(e) = crate::codec::check_streamed_charset(&parts.headers)
                     {
-                        *body = Some(incoming);
+                        *body = Some(incoming.into_inner());
                         return Err(e);
                     }
                     if let Err(e) = guard_path(guard, parts.uri.path()).await {
-                        *body = Some(incoming);
+                        *body = Some(incoming.into_inner());
                         return Err(e);
                     }
                     if let Some(query) = parts.uri.query()
@@ -421,7 +425,7 @@ async fn forward(
                     {
                         let hits = exposure::query_hits(query);
                         if let Err(e) = guard_hits(guard, "the query string", &hits).await {
-                            *body = Some(incoming);
+                            *body = Some(incoming.into_inner());
                             return Err(e);
                         }
                     }
@@ -471,7 +475,7 @@ async fn forward(
     if let Some(outcome) = outcome
         && outcome.blocked()
     {
-        *body = outcome.take_rest();
+        *body = outcome.take_rest().map(Idle::into_inner);
         return Err(Error::LeakRejected("the request body".to_owned()));
     }
     sent

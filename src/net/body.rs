@@ -79,28 +79,28 @@ where
 }
 
 /// A streamed request body that ends with [`BodyStalled`] when the client sends
-/// nothing for `limit`, and marks `stalled` so the handler can answer 400 (the
-/// client's fault) rather than a gateway error. The timer is armed only once the
-/// client keeps the body waiting: a body that arrives with its head costs none.
+/// nothing for `limit`: the upstream send then fails with it among its causes, and
+/// the client gets 400 (its fault) rather than a gateway error. The timer is armed
+/// only once the client keeps the body waiting: a body that arrives with its head
+/// costs none.
 pub struct Idle<B> {
     inner: B,
     limit: std::time::Duration,
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
-    stalled: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl<B> Idle<B> {
-    pub fn new(
-        inner: B,
-        limit: std::time::Duration,
-        stalled: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    ) -> Idle<B> {
+    pub fn new(inner: B, limit: std::time::Duration) -> Idle<B> {
         Idle {
             inner,
             limit,
             timer: None,
-            stalled,
         }
+    }
+
+    /// The wrapped body (what is left of it).
+    pub fn into_inner(self) -> B {
+        self.inner
     }
 }
 
@@ -145,11 +145,7 @@ where
                     .timer
                     .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
                 match timer.as_mut().poll(cx) {
-                    Poll::Ready(()) => {
-                        this.stalled
-                            .store(true, std::sync::atomic::Ordering::Release);
-                        Poll::Ready(Some(Err(Box::new(BodyStalled))))
-                    }
+                    Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyStalled)))),
                     Poll::Pending => Poll::Pending,
                 }
             }

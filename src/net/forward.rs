@@ -8,7 +8,7 @@ use std::time::Duration;
 use http::{Request, Response, Uri, Version, header};
 use tokio::sync::TryAcquireError;
 
-use super::body::{Body, Hold, boxed};
+use super::body::{Body, BodyStalled, Hold, boxed};
 use super::headers;
 use super::listener::ConnInfo;
 use super::upstream::{Conns, Upstream};
@@ -94,6 +94,9 @@ pub async fn send_tracked(
                 Ok(Ok(res)) => res,
                 Ok(Err(failed)) => {
                     let sent = failed.may_have_sent();
+                    if body_stalled(&failed) {
+                        return (Err(stalled_error()), sent);
+                    }
                     tracing::warn!(upstream = %upstream.name, connect = failed.is_connect(), sent, error = %failed, "upstream request failed");
                     return (Err(Error::UpstreamUnavailable), sent);
                 }
@@ -104,6 +107,9 @@ pub async fn send_tracked(
             match tokio::time::timeout_at(deadline, client.request(request)).await {
                 Ok(Ok(res)) => res.map(boxed),
                 Ok(Err(e)) => {
+                    if body_stalled(&e) {
+                        return (Err(stalled_error()), true);
+                    }
                     tracing::warn!(upstream = %upstream.name, connect = e.is_connect(), "upstream request failed");
                     return (Err(Error::UpstreamUnavailable), !e.is_connect());
                 }
@@ -118,4 +124,22 @@ pub async fn send_tracked(
         Ok(Response::from_parts(parts, boxed(Hold::new(body, slot)))),
         true,
     )
+}
+
+/// Whether a send failed because the client stopped sending the request body
+/// ([`BodyStalled`] somewhere in its causes): the client's fault, not the upstream's.
+fn body_stalled(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.is::<BodyStalled>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
+/// The answer to a stalled request body: 400, as for a rules route's body.
+fn stalled_error() -> Error {
+    Error::BadRequest("the request body was not received in time".to_owned())
 }

@@ -55,6 +55,15 @@ impl Failed {
     }
 }
 
+impl std::error::Error for Failed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Failed::Connect(e) => Some(e),
+            Failed::NotSent(e) | Failed::Request(e) => Some(e),
+        }
+    }
+}
+
 impl std::fmt::Display for Failed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

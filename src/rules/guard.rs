@@ -135,6 +135,10 @@ impl Drop for Hit {
 /// holds a NUL, for every further hit in its pieces between NULs
 /// ([`nul_free_pieces`]).
 pub fn scan_hits(text: &[u8], mut f: impl FnMut(&Hit)) {
+    // Most field text cannot hold a hit: no look for NULs in it.
+    if text.len() < runs::BLOCK && !may_contain(text) {
+        return;
+    }
     if memchr::memchr(0, text).is_none() {
         return scan_with(text, is_card_shaped, f);
     }

@@ -331,6 +331,35 @@ async fn drip(addr: SocketAddr, path: &str, pieces: &[&str], pause: Duration) ->
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A client that stops sending a streamed body is answered 400 after
+/// `body_read_timeout_ms` (3 s here), its fault, not a gateway error after the
+/// upstream timeout (5 s), guarded or not.
+#[tokio::test]
+async fn a_stalled_pass_through_body_is_the_client_s_fault() {
+    let up = RawUpstream::start().await;
+    let server = start(&config(up.addr, "")).await;
+    let addr = server.proxy_addr();
+    for path in ["/anything", "/unguarded/x"] {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: text/plain\r\ncontent-length: 100\r\n\r\nten bytes."
+        );
+        s.write_all(head.as_bytes()).await.unwrap();
+        let started = Instant::now();
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(8), s.read_to_end(&mut out)).await;
+        let answer = String::from_utf8_lossy(&out);
+        assert!(answer.starts_with("HTTP/1.1 400"), "{path}: {answer}");
+        assert!(answer.contains("not received in time"), "{path}: {answer}");
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(2500) && waited < Duration::from_millis(4900),
+            "{path}: answered after {waited:?}"
+        );
+    }
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn a_card_dripped_into_a_pass_through_body_never_reaches_the_upstream() {
     let up = RawUpstream::start().await;
