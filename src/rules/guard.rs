@@ -131,36 +131,111 @@ impl Drop for Hit {
     }
 }
 
-/// Call `f` for every hit in `text`, in order, without overlap; then, if `text`
-/// holds a NUL, for every further hit in its pieces between NULs
-/// ([`nul_free_pieces`]).
+/// Call `f` for every hit in `text`, in order, without overlap; then, for text with
+/// NULs or digits of another script, for every further hit of the other ways a
+/// backend may read it ([`other_readings`]), refused ones that may overlap.
 pub fn scan_hits(text: &[u8], mut f: impl FnMut(&Hit)) {
     // Most field text cannot hold a hit: no look for NULs in it.
     if text.len() < runs::BLOCK && !may_contain(text) {
         return;
     }
-    if memchr::memchr(0, text).is_none() {
+    let nul = memchr::memchr(0, text).is_some();
+    let ascii_only = ascii_digits_only(text);
+    if !nul && ascii_only.is_none() {
         return scan_with(text, is_card_shaped, f);
     }
     let mut seen = Vec::new();
     scan_with(text, is_card_shaped, |hit| {
-        seen.push(zeroize::Zeroizing::new(hit.digits().to_vec()));
+        seen.push((
+            hit.range.clone(),
+            zeroize::Zeroizing::new(hit.digits().to_vec()),
+        ));
         f(hit);
     });
-    nul_free_pieces(text, &seen, |t, g| scan_with(t, is_card_shaped, g), f);
+    other_readings(
+        text,
+        nul,
+        ascii_only.as_deref().map(Vec::as_slice),
+        &seen,
+        |t, g| {
+            scan_with(t, is_card_shaped, g);
+        },
+        f,
+    );
+}
+
+/// The readings of a text besides the guard's own, for text with NULs
+/// ([`nul_free_pieces`]) or digits of another script than ASCII (`ascii_only`,
+/// [`ascii_digits_only`]): each hit not found already (`seen`: the same digits over
+/// some of the same bytes) goes to `f`, never replaceable in place.
+fn other_readings(
+    text: &[u8],
+    nul: bool,
+    ascii_only: Option<&[u8]>,
+    seen: &[(Range<usize>, zeroize::Zeroizing<Vec<u8>>)],
+    mut scan: impl FnMut(&[u8], &mut dyn FnMut(&Hit)),
+    mut f: impl FnMut(&Hit),
+) {
+    let mut unseen = |at: usize, hit: &Hit| {
+        let range = at + hit.range.start..at + hit.range.end;
+        let found = seen.iter().any(|(r, d)| {
+            r.start < range.end && range.start < r.end && d.as_slice() == hit.digits()
+        });
+        if !found {
+            let refused = Hit {
+                range,
+                ascii: false,
+                digits: hit.digits,
+                len: hit.len,
+            };
+            f(&refused);
+        }
+    };
+    if nul {
+        nul_free_pieces(text, &mut scan, &mut unseen);
+    }
+    if let Some(ascii) = ascii_only {
+        scan(ascii, &mut |hit: &Hit| unseen(0, hit));
+    }
+}
+
+/// `text` as a reader that takes only ASCII digits for digits reads it: every other
+/// digit (`٤`, `４`, `²`) a letter, which ends a number (`٤4111111101111 111111` is
+/// a 19-digit card to it, a 20-digit identifier to a reader of every script). `None`
+/// when the text has no such digit. A group mixing scripts is read so already
+/// ([`ascii_card_in_mixed`]); this reads the groups around it too.
+fn ascii_digits_only(text: &[u8]) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+    if text.is_ascii() {
+        return None;
+    }
+    let mut out: Option<zeroize::Zeroizing<Vec<u8>>> = None;
+    let mut i = 0;
+    while i < text.len() {
+        if text.get(i).is_some_and(u8::is_ascii) {
+            i += 1;
+            continue;
+        }
+        let (c, w) = char_at(text, i);
+        if c.and_then(digits::value).is_some() {
+            let copy = out.get_or_insert_with(|| zeroize::Zeroizing::new(text.to_vec()));
+            if let Some(span) = copy.get_mut(i..i + w) {
+                span.fill(b'x');
+            }
+        }
+        i += w;
+    }
+    out
 }
 
 /// Text with NULs is also read piece by piece between its NULs, as a reader that
 /// stops at a NUL reads it (a C string): `4242 4242 4242 4242\0999` is a card to it,
-/// though read as nothing the NUL joins `999` to the last group. Each hit of that
-/// reading whose digits were not found already goes to `f`, never replaceable in
-/// place. `scan` is the scanner to read a piece with. (Text interleaved with NULs,
+/// though read as nothing the NUL joins `999` to the last group. `scan` reads a
+/// piece; `found` gets each hit with the piece's offset. (Text interleaved with NULs,
 /// UTF-16 or UTF-32, has no piece long enough to hold a card.)
 fn nul_free_pieces(
     text: &[u8],
-    seen: &[zeroize::Zeroizing<Vec<u8>>],
-    mut scan: impl FnMut(&[u8], &mut dyn FnMut(&Hit)),
-    mut f: impl FnMut(&Hit),
+    scan: &mut impl FnMut(&[u8], &mut dyn FnMut(&Hit)),
+    found: &mut impl FnMut(usize, &Hit),
 ) {
     let mut start = 0;
     for piece in text.split(|b| *b == 0) {
@@ -169,17 +244,7 @@ fn nul_free_pieces(
         if piece.len() < MIN_DIGITS || piece.len() == text.len() {
             continue;
         }
-        scan(piece, &mut |hit: &Hit| {
-            if !seen.iter().any(|d| d.as_slice() == hit.digits()) {
-                let refused = Hit {
-                    range: at + hit.range.start..at + hit.range.end,
-                    ascii: false,
-                    digits: hit.digits,
-                    len: hit.len,
-                };
-                f(&refused);
-            }
-        });
+        scan(piece, &mut |hit: &Hit| found(at, hit));
     }
 }
 
@@ -236,12 +301,21 @@ pub fn scan_hits_slowly(text: &[u8], mut f: impl FnMut(&Hit)) {
     }
     let mut seen = Vec::new();
     slowly(text, &mut |hit| {
-        seen.push(zeroize::Zeroizing::new(hit.digits().to_vec()));
+        seen.push((
+            hit.range.clone(),
+            zeroize::Zeroizing::new(hit.digits().to_vec()),
+        ));
         f(hit);
     });
-    if text.contains(&0) {
-        nul_free_pieces(text, &seen, slowly, f);
-    }
+    let ascii_only = ascii_digits_only(text);
+    other_readings(
+        text,
+        text.contains(&0),
+        ascii_only.as_deref().map(Vec::as_slice),
+        &seen,
+        slowly,
+        f,
+    );
 }
 
 /// Scan one candidate run of `text` ([`runs::candidate_runs`]).

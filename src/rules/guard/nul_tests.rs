@@ -199,3 +199,22 @@ fn a_grouped_card_before_a_nul_is_found() {
     assert_eq!(hits.len(), 1);
     assert!(hits[0].1);
 }
+
+/// A reader that takes only ASCII digits for digits ends a number at `٤`: the groups
+/// after it make a card to it, which a reader of every script reads as a 20-digit
+/// identifier. Found, refused, also when the same card is written plainly elsewhere
+/// (that one is replaced in place; this one would stay).
+#[test]
+fn groups_after_another_script_s_digit_are_read_by_ascii_readers() {
+    let text = "a=[4111111101111111111]&b=\u{664}4111111101111 111111]".to_owned();
+    let hits = found(text.as_bytes());
+    assert_eq!(hits.len(), 2, "{hits:?}");
+    assert!(hits[0].1, "the plain one is replaceable");
+    assert!(!hits[1].1, "the mixed one is refused");
+    assert_eq!(hits[1].2, "4111111101111111111");
+    let mut in_place = Vec::new();
+    let mut hidden = Vec::new();
+    scan_leaf(&text, Leaf::Text, &mut in_place, &mut hidden);
+    assert_eq!(in_place.len(), 1);
+    assert_eq!(hidden.len(), 1);
+}
