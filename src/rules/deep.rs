@@ -4,9 +4,9 @@
 //! - A JSON number is read as the integer it denotes (`4.242424242424242e15`), and a
 //!   number with a fraction or an exponent also as the digits it is written with.
 //!   It is also read as the IEEE-754 double that JavaScript's and Python's parsers
-//!   make of it, when that is an integer: `4242424242424241.9` and
-//!   `424242424242424199` are the doubles 4242424242424242 and 424242424242424192,
-//!   which JavaScript prints 424242424242424200 (see [`double_readings`]).
+//!   make of it, when that is an integer: `<card minus one>.9` is the card, and past
+//!   2^53 an integer is another one, read both exactly and as JavaScript prints it
+//!   (see [`double_readings`]).
 //!   A number literal in text is read so too (`<card>0e-1` in a string):
 //!   a backend may parse the string as a number.
 //! - Nested encodings are decoded, down to `limits.max_decode_depth` layers

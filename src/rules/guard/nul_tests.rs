@@ -1,6 +1,6 @@
 //! NULs read as nothing: UTF-16 and UTF-32 text (ASCII with NULs between), as a
 //! backend that detects the encoding reads it, and what a NUL does to a hit's
-//! replacement.
+//! replacement. Compiled only for tests: `#[cfg(test)] mod nul_tests;` in `guard.rs`.
 
 use super::*;
 
