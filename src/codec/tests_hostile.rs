@@ -22,7 +22,7 @@ fn req<'a>(content_type: Option<&'a str>, body: &'a [u8]) -> RequestParts<'a> {
     }
 }
 
-fn json(body: &str) -> RequestParts<'_> {
+pub(super) fn json(body: &str) -> RequestParts<'_> {
     req(Some("application/json"), body.as_bytes())
 }
 

@@ -5,7 +5,7 @@
 use ::base64::Engine as _;
 use ::base64::engine::general_purpose::STANDARD;
 
-use super::tests_hostile::{code, rewritten};
+use super::tests_hostile::{code, json, rewritten};
 use super::*;
 use crate::rules::profiles;
 
@@ -203,16 +203,6 @@ fn multipart_names_are_read_like_form_keys() {
     assert_eq!(rule_values(&x), [(DataClass::Cvv, CVV.into())]);
 }
 
-fn json_req(body: &[u8]) -> RequestParts<'_> {
-    RequestParts {
-        content_type: Some("application/json"),
-        content_encoding: None,
-        query: None,
-        body,
-        max_body: MAX,
-    }
-}
-
 #[test]
 fn json_keys_as_other_binders_read_them() {
     let oracle = profiles::get("q2open").unwrap();
@@ -253,7 +243,7 @@ fn json_keys_as_other_binders_read_them() {
         ),
     ];
     for (rules, body, value) in cases {
-        let x = extract(rules, json_req(body.as_bytes())).unwrap();
+        let x = extract(rules, json(&body)).unwrap();
         let values: Vec<String> = rule_values(&x).into_iter().map(|(_, v)| v).collect();
         assert!(values.iter().any(|v| v == value), "{body}: {values:?}");
         let out = rewritten(x);
@@ -261,13 +251,13 @@ fn json_keys_as_other_binders_read_them() {
     }
     // The same field twice under two spellings is refused, as a duplicate.
     let body = format!(r#"{{"paymentType":"card","cardCode":"{CVV}","card_code":"218"}}"#);
-    let r = extract(&oracle, json_req(body.as_bytes()));
+    let r = extract(&oracle, json(&body));
     assert_eq!(code(r), "duplicate_sensitive_field");
     // `keys = "insensitive"` keeps to letter case.
     let mut ins = oracle.clone();
     ins.keys = crate::rules::path::KeyMatch::Insensitive;
     let body = format!(r#"{{"paymentType":"card","CARDCODE":"{CVV}","card_code":"218"}}"#);
-    let x = extract(&ins, json_req(body.as_bytes())).unwrap();
+    let x = extract(&ins, json(&body)).unwrap();
     let values: Vec<String> = rule_values(&x).into_iter().map(|(_, v)| v).collect();
     assert_eq!(values, [CVV]);
 }
