@@ -133,49 +133,38 @@ impl Drop for Hit {
 
 /// Call `f` for every hit in `text`, in order, without overlap; then, for text with
 /// NULs or digits of another script, for every further hit of the other ways a
-/// backend may read it ([`other_readings`]), refused ones that may overlap.
-pub fn scan_hits(text: &[u8], mut f: impl FnMut(&Hit)) {
+/// backend may read it ([`every_reading`]), refused ones that may overlap.
+pub fn scan_hits(text: &[u8], f: impl FnMut(&Hit)) {
     // Most field text cannot hold a hit: no look for NULs in it.
     if text.len() < runs::BLOCK && !may_contain(text) {
         return;
     }
+    every_reading(text, |t, g| scan_with(t, is_card_shaped, g), f);
+}
+
+/// Read `text` with `scan`, the guard's own reading; then, for text with NULs
+/// ([`nul_free_pieces`]) or digits of another script than ASCII
+/// ([`ascii_digits_only`]), the other ways a backend may read it: each hit of those
+/// not found already (the same digits over some of the same bytes) goes to `f` too,
+/// never replaceable in place.
+fn every_reading(
+    text: &[u8],
+    mut scan: impl FnMut(&[u8], &mut dyn FnMut(&Hit)),
+    mut f: impl FnMut(&Hit),
+) {
     let nul = memchr::memchr(0, text).is_some();
     let ascii_only = ascii_digits_only(text);
     if !nul && ascii_only.is_none() {
-        return scan_with(text, is_card_shaped, f);
+        return scan(text, &mut f);
     }
     let mut seen = Vec::new();
-    scan_with(text, is_card_shaped, |hit| {
+    scan(text, &mut |hit: &Hit| {
         seen.push((
             hit.range.clone(),
             zeroize::Zeroizing::new(hit.digits().to_vec()),
         ));
         f(hit);
     });
-    other_readings(
-        text,
-        nul,
-        ascii_only.as_deref().map(Vec::as_slice),
-        &seen,
-        |t, g| {
-            scan_with(t, is_card_shaped, g);
-        },
-        f,
-    );
-}
-
-/// The readings of a text besides the guard's own, for text with NULs
-/// ([`nul_free_pieces`]) or digits of another script than ASCII (`ascii_only`,
-/// [`ascii_digits_only`]): each hit not found already (`seen`: the same digits over
-/// some of the same bytes) goes to `f`, never replaceable in place.
-fn other_readings(
-    text: &[u8],
-    nul: bool,
-    ascii_only: Option<&[u8]>,
-    seen: &[(Range<usize>, zeroize::Zeroizing<Vec<u8>>)],
-    mut scan: impl FnMut(&[u8], &mut dyn FnMut(&Hit)),
-    mut f: impl FnMut(&Hit),
-) {
     let mut unseen = |at: usize, hit: &Hit| {
         let range = at + hit.range.start..at + hit.range.end;
         let found = seen.iter().any(|(r, d)| {
@@ -195,7 +184,7 @@ fn other_readings(
         nul_free_pieces(text, &mut scan, &mut unseen);
     }
     if let Some(ascii) = ascii_only {
-        scan(ascii, &mut |hit: &Hit| unseen(0, hit));
+        scan(&ascii, &mut |hit: &Hit| unseen(0, hit));
     }
 }
 
@@ -241,7 +230,7 @@ fn nul_free_pieces(
     for piece in text.split(|b| *b == 0) {
         let at = start;
         start += piece.len() + 1;
-        if piece.len() < MIN_DIGITS || piece.len() == text.len() {
+        if piece.len() < MIN_DIGITS {
             continue;
         }
         scan(piece, &mut |hit: &Hit| found(at, hit));
@@ -290,7 +279,7 @@ fn one_group(group: &[u8], run: Range<usize>, shaped: fn(&[u8]) -> bool, f: &mut
 /// Every hit in `text` by reading it all as one candidate run: what [`scan_hits`]
 /// must find (a differential oracle for the candidate runs and the lone-group path).
 #[cfg(any(test, fuzzing))]
-pub fn scan_hits_slowly(text: &[u8], mut f: impl FnMut(&Hit)) {
+pub fn scan_hits_slowly(text: &[u8], f: impl FnMut(&Hit)) {
     fn slowly(text: &[u8], f: &mut dyn FnMut(&Hit)) {
         let mut window = Window {
             groups: VecDeque::new(),
@@ -299,23 +288,7 @@ pub fn scan_hits_slowly(text: &[u8], mut f: impl FnMut(&Hit)) {
         };
         scan_run(text, 0..text.len(), &mut window, &mut |h: &Hit| f(h));
     }
-    let mut seen = Vec::new();
-    slowly(text, &mut |hit| {
-        seen.push((
-            hit.range.clone(),
-            zeroize::Zeroizing::new(hit.digits().to_vec()),
-        ));
-        f(hit);
-    });
-    let ascii_only = ascii_digits_only(text);
-    other_readings(
-        text,
-        text.contains(&0),
-        ascii_only.as_deref().map(Vec::as_slice),
-        &seen,
-        slowly,
-        f,
-    );
+    every_reading(text, slowly, f);
 }
 
 /// Scan one candidate run of `text` ([`runs::candidate_runs`]).
