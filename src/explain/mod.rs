@@ -17,7 +17,6 @@ use crate::inbound::exposure;
 use crate::inbound::plan::{self, Keep, Step};
 use crate::inbound::routes::{Route, RouteTable};
 use crate::inbound::sanitize::{self, Limits};
-use crate::rules::LeakPolicy;
 use crate::rules::RouteRules;
 
 pub use render::text;
@@ -243,7 +242,7 @@ fn rules_route(
     body: &[u8],
     limits: &Limits,
 ) -> Result<()> {
-    if rules.leak_guard != LeakPolicy::Allow || route.scan_headers {
+    if route.is_guarded() {
         let path = parts.uri.path();
         if !exposure::path_hits(path).is_empty() {
             out.notes.push(NOT_OURS.to_owned());

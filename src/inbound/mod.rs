@@ -24,12 +24,11 @@ use tracing::Instrument as _;
 use crate::config::{Config, GuardMode};
 use crate::metrics::{Histogram, Metrics, ShardedCounter};
 use crate::net::ConnInfo;
-use crate::net::body::{Body, Idle, boxed, error_response, full};
+use crate::net::body::{Body, BodyStalled, Idle, boxed, error_response, full};
 use crate::net::forward;
 use crate::net::linger::{self, read_limited, should_linger};
 use crate::net::trace::{AccessLine, RequestIds};
 use crate::net::upstream::Upstream;
-use crate::rules::LeakPolicy;
 use crate::vault::Vault;
 use crate::{Error, Result};
 
@@ -141,12 +140,7 @@ impl ProxyState {
                 } else {
                     r.stream_guard
                 };
-                // A rules route reads its path unless it lets leaks through.
-                let wanted = match &r.rules {
-                    None => mode != GuardMode::Off,
-                    Some(rules) => r.scan_headers || rules.leak_guard != LeakPolicy::Allow,
-                };
-                wanted.then(|| {
+                r.is_guarded().then(|| {
                     Arc::new(GuardCtx {
                         route: Arc::clone(&r.name),
                         mode,
@@ -362,7 +356,7 @@ async fn sanitized(
         read_limited(&parts.headers, incoming, state.max_body),
     )
     .await
-    .map_err(|_| Error::BadRequest("the request body was not received in time".to_owned()))??;
+    .map_err(|_| Error::from(BodyStalled))??;
     let out =
         sanitize::sanitize(&state.vault, rules, parts, &bytes, &state.sanitize_limits).await?;
     let bytes = out.body.unwrap_or(bytes);

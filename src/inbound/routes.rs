@@ -13,7 +13,7 @@ use http::{HeaderMap, HeaderName, Method, header};
 
 use crate::config::{Config, MediaType, RouteConfig};
 use crate::net::matcher::{MethodFilter, PathPattern, canonical_path};
-use crate::rules::RouteRules;
+use crate::rules::{LeakPolicy, RouteRules};
 use crate::{Error, Result};
 
 use crate::config::GuardMode;
@@ -41,7 +41,7 @@ pub struct Route {
     pub rules: Option<Arc<RouteRules>>,
     /// The streaming leak guard of a pass-through route.
     pub stream_guard: GuardMode,
-    /// Scan header values, cookies and the path with the leak guard (rules routes).
+    /// Scan header values and cookies with the leak guard (rules routes).
     pub scan_headers: bool,
     /// The index of the first route with the very same path pattern: the routes that
     /// own a request together share it.
@@ -65,6 +65,17 @@ impl Route {
             scan_headers: cfg.scan_headers.unwrap_or(false),
             owner: 0,
             owners_have_rules: false,
+        }
+    }
+
+    /// Whether the leak guard reads this route's request outside its body rules (the
+    /// path at least): a pass-through route unless `stream_guard = "off"`, a rules
+    /// route unless it lets leaks through (`leak_guard = "allow"`) without
+    /// `scan_headers`.
+    pub fn is_guarded(&self) -> bool {
+        match &self.rules {
+            None => self.stream_guard != GuardMode::Off,
+            Some(rules) => self.scan_headers || rules.leak_guard != LeakPolicy::Allow,
         }
     }
 
