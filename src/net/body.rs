@@ -116,6 +116,14 @@ impl std::fmt::Display for BodyStalled {
 
 impl std::error::Error for BodyStalled {}
 
+impl From<BodyStalled> for Error {
+    /// 400: a body not received in time is the client's fault, whichever route
+    /// waited for it.
+    fn from(stalled: BodyStalled) -> Error {
+        Error::BadRequest(stalled.to_string())
+    }
+}
+
 impl<B> hyper::body::Body for Idle<B>
 where
     B: hyper::body::Body<Data = Bytes> + Unpin,

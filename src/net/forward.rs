@@ -95,7 +95,7 @@ pub async fn send_tracked(
                 Ok(Err(failed)) => {
                     let sent = failed.may_have_sent();
                     if body_stalled(&failed) {
-                        return (Err(stalled_error()), sent);
+                        return (Err(BodyStalled.into()), sent);
                     }
                     tracing::warn!(upstream = %upstream.name, connect = failed.is_connect(), sent, error = %failed, "upstream request failed");
                     return (Err(Error::UpstreamUnavailable), sent);
@@ -108,7 +108,7 @@ pub async fn send_tracked(
                 Ok(Ok(res)) => res.map(boxed),
                 Ok(Err(e)) => {
                     if body_stalled(&e) {
-                        return (Err(stalled_error()), true);
+                        return (Err(BodyStalled.into()), true);
                     }
                     tracing::warn!(upstream = %upstream.name, connect = e.is_connect(), "upstream request failed");
                     return (Err(Error::UpstreamUnavailable), !e.is_connect());
@@ -137,9 +137,4 @@ fn body_stalled(e: &(dyn std::error::Error + 'static)) -> bool {
         cause = c.source();
     }
     false
-}
-
-/// The answer to a stalled request body: 400, as for a rules route's body.
-fn stalled_error() -> Error {
-    Error::BadRequest("the request body was not received in time".to_owned())
 }
