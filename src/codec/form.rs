@@ -96,26 +96,14 @@ enum PairReading {
 pub(crate) fn scan(text: &[u8], sink: &mut Collector<'_>) -> Result<()> {
     let mut buf = KeyBuf::default();
     for pair in split_ranges(text, 0..text.len(), b'&') {
-        let Some(part) = text.get(pair.clone()) else {
-            continue;
-        };
-        if part.is_empty() {
+        if pair.is_empty() {
             continue;
         }
-        scan_pair(text, pair.clone(), sink, &mut buf, PairReading::Whole)?;
-        if value_of(part).contains(&b';') {
+        if scan_pair(text, pair.clone(), sink, &mut buf, PairReading::Whole)? {
             scan_semicolon_pieces(text, pair, sink, &mut buf)?;
         }
     }
     Ok(())
-}
-
-/// The bytes after a pair's first `=` (none without one).
-fn value_of(pair: &[u8]) -> &[u8] {
-    pair.iter()
-        .position(|b| *b == b'=')
-        .and_then(|e| pair.get(e + 1..))
-        .unwrap_or_default()
 }
 
 /// The pairs a `;`-splitting parser reads in one `&` pair whose value holds a `;`,
@@ -151,14 +139,14 @@ fn split_ranges(text: &[u8], range: Range<usize>, sep: u8) -> impl Iterator<Item
     })
 }
 
-/// Report one `key=value` pair at `range` of `text`.
+/// Report one `key=value` pair at `range` of `text`; whether its value holds a `;`.
 fn scan_pair(
     text: &[u8],
     range: Range<usize>,
     sink: &mut Collector<'_>,
     buf: &mut KeyBuf,
     reading: PairReading,
-) -> Result<()> {
+) -> Result<bool> {
     let part = text.get(range.clone()).unwrap_or_default();
     let (key_r, val_r) = match part.iter().position(|b| *b == b'=') {
         Some(e) => (
@@ -167,9 +155,13 @@ fn scan_pair(
         ),
         None => (range, None),
     };
+    let value_semicolon = val_r
+        .as_ref()
+        .and_then(|r| text.get(r.clone()))
+        .is_some_and(|v| v.contains(&b';'));
     let key = decode(text, key_r.clone())?;
     let tail = match reading {
-        PairReading::Whole if !value_of(part).contains(&b';') => semicolon_tail(text, &key_r)?,
+        PairReading::Whole if !value_semicolon => semicolon_tail(text, &key_r)?,
         _ => None,
     };
     let path = buf.path_with_tail(
@@ -194,7 +186,7 @@ fn scan_pair(
             PairReading::Nested => sink.nested_value(&path, slot, value.as_str()),
         }
     }
-    Ok(())
+    Ok(value_semicolon)
 }
 
 /// The part of the key at `key_r` after its last raw `;`, decoded (none without one).
