@@ -144,9 +144,9 @@ pub fn scan_hits(text: &[u8], f: impl FnMut(&Hit)) {
 
 /// Read `text` with `scan`, the guard's own reading; then, for text with NULs
 /// ([`nul_free_pieces`]) or digits of another script than ASCII
-/// ([`ascii_digits_only`]), the other ways a backend may read it: each hit of those
-/// not found already (the same digits over some of the same bytes) goes to `f` too,
-/// never replaceable in place.
+/// ([`ascii_digits_only`]), the other ways a backend may read it, and both at once:
+/// each hit of those not found already (the same digits over some of the same bytes)
+/// goes to `f` too, never replaceable in place.
 fn every_reading(
     text: &[u8],
     mut scan: impl FnMut(&[u8], &mut dyn FnMut(&Hit)),
@@ -184,7 +184,12 @@ fn every_reading(
         nul_free_pieces(text, &mut scan, &mut unseen);
     }
     if let Some(ascii) = ascii_only {
+        // The two readings compose: a C-string reader may take ASCII digits only.
+        // The copy keeps every byte's offset, so its hits map onto `text`.
         scan(&ascii, &mut |hit: &Hit| unseen(0, hit));
+        if nul {
+            nul_free_pieces(&ascii, &mut scan, &mut unseen);
+        }
     }
 }
 

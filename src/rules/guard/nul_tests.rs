@@ -218,3 +218,16 @@ fn groups_after_another_script_s_digit_are_read_by_ascii_readers() {
     assert_eq!(in_place.len(), 1);
     assert_eq!(hidden.len(), 1);
 }
+
+/// The readings compose: a reader that stops at a NUL and takes only ASCII digits
+/// reads `5\0411111 1110111٤` as the 13-digit `4111111110111`, which neither
+/// reading alone finds (the fuzzer's pipeline finding). Found, refused.
+#[test]
+fn a_c_string_reader_of_ascii_digits_is_a_reading_too() {
+    let text = "5\u{0}411111 1110111\u{664}";
+    let hits = found(text.as_bytes());
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert!(!hits[0].1);
+    assert_eq!(hits[0].2, "4111111110111");
+    assert_eq!(hits[0].0, 2..16);
+}
