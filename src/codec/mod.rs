@@ -46,6 +46,7 @@ use collect::{Collector, Found, OwnedElem, PathStyle, PathView, Place, Slot, Slo
 use crate::error::{Error, Result};
 use crate::rules::{BodyKind, FieldRule, LeakPolicy, Location, PathElem, RouteRules};
 use crate::sensitive::{DataClass, Plaintext};
+pub(crate) use media::Coding;
 
 /// The parts of a request the body pipeline reads.
 pub struct RequestParts<'a> {
@@ -150,6 +151,37 @@ pub fn check_streamed_charset(headers: &http::HeaderMap) -> Result<()> {
         media::check_charset(Some(ct), media::Charsets::AsciiTransparent)?;
     }
     Ok(())
+}
+
+/// The content coding of a body the streaming guard would read as sent: `None` for
+/// none (or `identity`). The guard reads bytes, so a compressed body is read whole and
+/// scanned decompressed instead ([`decompress_streamed`]). A coding the proxy cannot
+/// undo, or more than one, is refused (415): what the upstream decodes would be read
+/// by no one.
+pub(crate) fn streamed_coding(headers: &http::HeaderMap) -> Result<Option<media::Coding>> {
+    let mut values = headers.get_all(http::header::CONTENT_ENCODING).iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(Error::UnsupportedMedia(
+            "multiple content codings are not supported".into(),
+        ));
+    }
+    let value = first
+        .to_str()
+        .map_err(|_| Error::UnsupportedMedia("the Content-Encoding header is not ASCII".into()))?;
+    media::coding(Some(value))
+}
+
+/// A body in `coding`, decompressed under `max` bytes (413 past it; 400 for a body
+/// that is not what its coding says, which a lenient upstream might still decode).
+pub(crate) fn decompress_streamed(
+    coding: media::Coding,
+    body: &[u8],
+    max: usize,
+) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+    media::decompress(coding, body, max).map(|(d, _)| d)
 }
 
 /// The Content-Type to forward instead of the client's, if any. A route that reads

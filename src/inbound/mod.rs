@@ -332,6 +332,64 @@ async fn guard_path(guard: &GuardCtx, path: &str) -> Result<()> {
     Ok(())
 }
 
+/// What a pass-through route's guard reads before the body: the charset the body is
+/// declared in (in `block` mode: one that decodes its bytes into other characters
+/// would hide what the guard reads), the path and the query string.
+async fn guard_streamed_head(guard: &GuardCtx, parts: &http::request::Parts) -> Result<()> {
+    if guard.mode == GuardMode::Block {
+        crate::codec::check_streamed_charset(&parts.headers)?;
+    }
+    guard_path(guard, parts.uri.path()).await?;
+    if let Some(query) = parts.uri.query()
+        && crate::rules::guard::may_contain(query.as_bytes())
+    {
+        guard_hits(guard, "the query string", &exposure::query_hits(query)).await?;
+    }
+    Ok(())
+}
+
+/// The content coding of a guarded pass-through body, if it has one the guard must
+/// undo to read it. One it cannot undo is refused in `block` mode; `detect` sends it
+/// on as it is, unread.
+fn encoded(guard: &GuardCtx, headers: &http::HeaderMap) -> Result<Option<crate::codec::Coding>> {
+    if !headers.contains_key(header::CONTENT_ENCODING) {
+        return Ok(None);
+    }
+    match crate::codec::streamed_coding(headers) {
+        Ok(coding) => Ok(coding),
+        Err(e) if guard.mode == GuardMode::Block => Err(e),
+        Err(_) => {
+            tracing::warn!(route = %guard.route, "a body in a content coding the guard cannot read was forwarded unread (detect mode)");
+            Ok(None)
+        }
+    }
+}
+
+/// A guarded pass-through body with a content coding: the streaming guard reads the
+/// bytes as sent, which compression hides. Such a body is read whole (under
+/// `limits.max_body_bytes`, as a rules route's), decompressed under the same limit,
+/// read by the guard as a streamed body is, and sent on as it came.
+async fn read_compressed(
+    state: &ProxyState,
+    guard: &GuardCtx,
+    coding: crate::codec::Coding,
+    parts: &mut http::request::Parts,
+    incoming: &mut Incoming,
+) -> Result<bytes::Bytes> {
+    let bytes = tokio::time::timeout(
+        state.body_read_timeout,
+        read_limited(&parts.headers, incoming, state.max_body),
+    )
+    .await
+    .map_err(|_| Error::from(BodyStalled))??;
+    let text = crate::codec::decompress_streamed(coding, &bytes, state.max_body)?;
+    guard_hits(guard, "the request body", &exposure::hits(&text)).await?;
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    Ok(bytes)
+}
+
 /// Read a tokenizing route's body and sanitize it and the query: the body to send
 /// (its `Content-Length` set in `parts`) and the query, if it changed.
 async fn sanitized(
@@ -394,39 +452,33 @@ async fn forward(
 
     let (out_body, new_query, outcome) = match &route.rules {
         None => {
-            let incoming = body.take().ok_or(Error::Internal("the body was taken"))?;
-            // A streamed body the client stops sending is its fault, not the
-            // upstream's (a rules route reads its whole body first, under the same
-            // limit).
-            let incoming = Idle::new(incoming, state.body_read_timeout);
+            // Refused here, the body is still the caller's to drain.
+            if let Some(guard) = guard {
+                guard_streamed_head(guard, &parts).await?;
+            }
             match guard {
-                None => (boxed(incoming), None, None),
-                Some(guard) => {
-                    // The guard reads bytes: a charset that decodes them into other
-                    // characters would hide what it reads.
-                    if guard.mode == GuardMode::Block
-                        && let Err(e) = crate::codec::check_streamed_charset(&parts.headers)
-                    {
-                        *body = Some(incoming.into_inner());
-                        return Err(e);
-                    }
-                    if let Err(e) = guard_path(guard, parts.uri.path()).await {
-                        *body = Some(incoming.into_inner());
-                        return Err(e);
-                    }
-                    if let Some(query) = parts.uri.query()
-                        && crate::rules::guard::may_contain(query.as_bytes())
-                    {
-                        let hits = exposure::query_hits(query);
-                        if let Err(e) = guard_hits(guard, "the query string", &hits).await {
-                            *body = Some(incoming.into_inner());
-                            return Err(e);
+                Some(guard) if let Some(coding) = encoded(guard, &parts.headers)? => {
+                    let incoming = body.as_mut().ok_or(Error::Internal("the body was taken"))?;
+                    let bytes =
+                        Box::pin(read_compressed(state, guard, coding, &mut parts, incoming))
+                            .await?;
+                    (full(bytes), None, None)
+                }
+                _ => {
+                    let incoming = body.take().ok_or(Error::Internal("the body was taken"))?;
+                    // A streamed body the client stops sending is its fault, not the
+                    // upstream's (a rules route reads its whole body first, under the
+                    // same limit).
+                    let incoming = Idle::new(incoming, state.body_read_timeout);
+                    match guard {
+                        None => (boxed(incoming), None, None),
+                        Some(guard) => {
+                            let outcome = GuardOutcome::new();
+                            let guarded =
+                                StreamGuard::new(incoming, Arc::clone(guard), Arc::clone(&outcome));
+                            (boxed(guarded), None, Some(outcome))
                         }
                     }
-                    let outcome = GuardOutcome::new();
-                    let guarded =
-                        StreamGuard::new(incoming, Arc::clone(guard), Arc::clone(&outcome));
-                    (boxed(guarded), None, Some(outcome))
                 }
             }
         }

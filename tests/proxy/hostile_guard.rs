@@ -699,3 +699,124 @@ async fn drip(addr: SocketAddr, path: &str, pieces: &[&[u8]]) -> String {
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut out)).await;
     String::from_utf8_lossy(&out).into_owned()
 }
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn zlib(data: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn raw_deflate(data: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+async fn post_encoded(addr: SocketAddr, path: &str, codings: &[&str], body: Vec<u8>) -> Reply {
+    let mut req = Request::post(url(addr, path)).header("content-type", "application/json");
+    for c in codings {
+        req = req.header("content-encoding", *c);
+    }
+    send(&http1(), req.body(Full::new(Bytes::from(body))).unwrap()).await
+}
+
+/// A backend that honours Content-Encoding (Express's body-parser inflates gzip and
+/// deflate) reads a compressed pass-through body decompressed, which the bytes as
+/// sent hide: the guard reads it decompressed. A card in it is refused and nothing
+/// is forwarded; a clean one is forwarded byte for byte, its coding kept. A coding
+/// the proxy cannot undo, two codings, a body that is not what its coding says and
+/// one that inflates past the body limit are refused, never forwarded unread.
+#[tokio::test]
+async fn compressed_pass_through_bodies_are_read_decompressed() {
+    let (server, echo) = start_with(vault(|_| {}), |_| {}).await;
+    let addr = server.proxy_addr();
+    let encoders: [(&str, fn(&[u8]) -> Vec<u8>); 5] = [
+        ("gzip", gzip),
+        ("x-gzip", gzip),
+        ("GZip", gzip),
+        ("deflate", zlib),
+        ("deflate", raw_deflate),
+    ];
+    for card in [
+        "4242424242424242",
+        "4111 1111 1111 1111",
+        "3782-822463-10005",
+    ] {
+        let json = format!(r#"{{"note":"{card}","amount":12}}"#);
+        for (coding, encode) in encoders {
+            let before = echo.received().len();
+            let reply = post_encoded(addr, "/anything", &[coding], encode(json.as_bytes())).await;
+            assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{card} in {coding}");
+            assert_eq!(code(&reply), "card_number_detected", "{card} in {coding}");
+            assert_eq!(
+                echo.received().len(),
+                before,
+                "{card} in {coding}: forwarded"
+            );
+        }
+    }
+    for (coding, encode) in encoders {
+        let body = encode(br#"{"note":"order 1234","amount":12}"#);
+        let reply = post_encoded(addr, "/anything", &[coding], body.clone()).await;
+        assert_eq!(reply.status, StatusCode::OK, "{coding}");
+        let got = echo.received().last().cloned().unwrap();
+        assert_eq!(got.body, body, "{coding}");
+        assert_eq!(got.header("content-encoding"), Some(coding));
+    }
+    let json = br#"{"note":"4242424242424242"}"#;
+    let refused: [(&str, &[&str], Vec<u8>, StatusCode, &str); 5] = [
+        (
+            "br",
+            &["br"],
+            json.to_vec(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media",
+        ),
+        (
+            "two codings",
+            &["gzip, gzip"],
+            gzip(&gzip(json)),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media",
+        ),
+        (
+            "two headers",
+            &["gzip", "identity"],
+            gzip(json),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media",
+        ),
+        (
+            "not gzip",
+            &["gzip"],
+            json.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+        ),
+        (
+            "a bomb",
+            &["gzip"],
+            gzip(&vec![b' '; 2 << 20]),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+        ),
+    ];
+    for (name, codings, body, status, want) in refused {
+        let before = echo.received().len();
+        let reply = post_encoded(addr, "/anything", codings, body).await;
+        assert_eq!(reply.status, status, "{name}");
+        assert_eq!(code(&reply), want, "{name}");
+        assert_eq!(echo.received().len(), before, "{name}: forwarded");
+    }
+    assert_no_card("compressed bodies", &echo.received());
+    server.shutdown();
+}
