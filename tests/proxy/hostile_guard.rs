@@ -739,7 +739,8 @@ async fn post_encoded(addr: SocketAddr, path: &str, codings: &[&str], body: Vec<
 async fn compressed_pass_through_bodies_are_read_decompressed() {
     let (server, echo) = start_with(vault(|_| {}), |_| {}).await;
     let addr = server.proxy_addr();
-    let encoders: [(&str, fn(&[u8]) -> Vec<u8>); 5] = [
+    type Encode = fn(&[u8]) -> Vec<u8>;
+    let encoders: [(&str, Encode); 5] = [
         ("gzip", gzip),
         ("x-gzip", gzip),
         ("GZip", gzip),
@@ -773,7 +774,8 @@ async fn compressed_pass_through_bodies_are_read_decompressed() {
         assert_eq!(got.header("content-encoding"), Some(coding));
     }
     let json = br#"{"note":"4242424242424242"}"#;
-    let refused: [(&str, &[&str], Vec<u8>, StatusCode, &str); 5] = [
+    type Case<'a> = (&'a str, &'a [&'a str], Vec<u8>, StatusCode, &'a str);
+    let refused: [Case; 5] = [
         (
             "br",
             &["br"],
