@@ -722,6 +722,9 @@ pub fn stream_guard(data: &[u8]) {
     assert_eq!(out, body, "the stream changed");
     let mut whole = crate::inbound::exposure::hits(body);
     whole.extend(crate::inbound::exposure::escaped_hits(body));
+    crate::rules::guard::literal_cards(body, |_, d| {
+        whole.push(crate::inbound::exposure::HitDigits::denoted(d));
+    });
     let longest_run = (0..=body.len())
         .map(|end| end - tail_start(body.get(..end).unwrap_or_default()).min(end))
         .max()

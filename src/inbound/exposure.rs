@@ -31,6 +31,15 @@ impl std::ops::Deref for HitDigits {
 }
 
 impl HitDigits {
+    /// The card a number literal denotes (`4.242424242424242e15`): not its digits as
+    /// written, so never taken for one of our tokens.
+    pub fn denoted(digits: &[u8]) -> HitDigits {
+        HitDigits {
+            digits: Zeroizing::new(digits.iter().map(|b| char::from(*b)).collect()),
+            plain: false,
+        }
+    }
+
     /// The same digits, found after decoding: never written as digits alone, so never
     /// taken for one of our tokens.
     pub fn decoded(self) -> HitDigits {

@@ -159,12 +159,18 @@ impl TailScanner {
             self.seam.extend_from_slice(head);
             let seam = &self.seam;
             // Hits before the boundary were found with the earlier chunk.
+            let crosses = |r: &std::ops::Range<usize>| r.end > boundary && r.start < seam_limit;
             guard::scan_hits(seam, |hit| {
                 let digits = exposure::digits(seam, hit);
-                if hit.range.end > boundary && hit.range.start < seam_limit {
+                if crosses(&hit.range) {
                     out.push(digits.clone());
                 }
                 raw.push(digits);
+            });
+            guard::literal_cards(seam, |range, digits| {
+                if crosses(&range) {
+                    out.push(HitDigits::denoted(digits));
+                }
             });
         }
         // `scan_hits` passes over a chunk that cannot hold a hit at once.
@@ -174,6 +180,15 @@ impl TailScanner {
                 out.push(digits.clone());
             }
             raw.push(digits);
+        });
+        // Number literals as a JSON parser reads them (`4242424242424241.9` is the
+        // double 4242424242424242). A literal is held back whole with a possible
+        // card's tail (digits, `.`, `e`, signs), so one cut between chunks is read in
+        // the seam.
+        guard::literal_cards(chunk, |range, digits| {
+            if range.start >= chunk_from {
+                out.push(HitDigits::denoted(digits));
+            }
         });
         self.decoded_hits(chunk, &raw, out);
     }

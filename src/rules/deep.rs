@@ -168,22 +168,13 @@ impl Found<'_> {
     /// Every hit in text that was decoded at least once, number literals included.
     fn scan(&mut self, bytes: &[u8]) {
         guard::scan_hits(bytes, |hit| self.push(hit.digits()));
-        if may_hold_literal(bytes)
-            && let Ok(text) = std::str::from_utf8(bytes)
-        {
-            self.literals(text);
-        }
+        literal_cards(bytes, |_, digits| self.push(digits));
     }
 
-    /// The integers that the number literals with a fraction or an exponent in
-    /// `text` denote (`0.0<card>e17`), when they are cards.
+    /// The cards that the number literals with a fraction or an exponent in `text`
+    /// denote ([`literal_cards`]).
     fn literals(&mut self, text: &str) {
-        for lit in number_literals(text) {
-            if let Some(digits) = integer_digits(lit) {
-                self.card_if_shaped(&digits);
-            }
-            self.doubles(lit);
-        }
+        literal_cards(text.as_bytes(), |_, digits| self.push(digits));
     }
 }
 
@@ -277,12 +268,77 @@ fn may_hold_literal(bytes: &[u8]) -> bool {
             .any(|w| matches!(w, [b'0'..=b'9', b'.' | b'e' | b'E']))
 }
 
-/// The number literals in JSON text written with a fraction or an exponent (plain
-/// integers are digits the flat scan sees).
-fn number_literals(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-')))
-        .map(|t| t.trim_start_matches(['+', '.', 'e', 'E']))
-        .filter(|t| t.contains(['.', 'e', 'E']) && t.bytes().any(|b| b.is_ascii_digit()))
+/// The number literals in text written with a fraction or an exponent (plain
+/// integers are digits the flat scan sees), with their byte ranges.
+fn number_literals(text: &[u8]) -> impl Iterator<Item = (Range<usize>, &str)> {
+    let part = |b: &u8| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-');
+    let mut at = 0;
+    text.split(move |b| !part(b)).filter_map(move |t| {
+        let start = at;
+        at += t.len() + 1;
+        let lead = t
+            .iter()
+            .take_while(|b| matches!(b, b'+' | b'.' | b'e' | b'E'))
+            .count();
+        let t = t.get(lead..)?;
+        let lit = std::str::from_utf8(t).ok()?;
+        (lit.contains(['.', 'e', 'E']) && t.iter().any(u8::is_ascii_digit))
+            .then(|| (start + lead..start + lead + t.len(), lit))
+    })
+}
+
+/// The cards that the number literals with a fraction or an exponent in `text`
+/// denote: the integer a literal is (`0.0<card>e17`), and the doubles JavaScript and
+/// Python parse it to ([`double_readings`]). `f` gets each card's literal's range and
+/// its digits.
+///
+/// Only literals whose digits before the exponent make a run that may hold a card
+/// ([`guard::candidate_runs`]: at least 13 digits) are read: a card's literal has
+/// all its digits there unless the card ends in zeros that the exponent writes
+/// (`510510510510e4`). Text without such a run costs the guard's own pre-check.
+pub fn literal_cards(text: &[u8], mut f: impl FnMut(Range<usize>, &[u8])) {
+    let part = |b: &u8| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-');
+    guard::candidate_runs(text, |run| {
+        let Some(digits) = text.get(run.clone()) else {
+            return;
+        };
+        let exponent = text.get(run.end).is_some_and(|b| matches!(b, b'e' | b'E'));
+        if !exponent && memchr::memchr(b'.', digits).is_none() {
+            return;
+        }
+        // The literal may begin before the run (a sign, a point) and end after it
+        // (its exponent).
+        let before = text.get(..run.start).unwrap_or_default();
+        let start = before.iter().rposition(|b| !part(b)).map_or(0, |i| i + 1);
+        let after = text.get(run.end..).unwrap_or_default();
+        let end = run.end + after.iter().position(|b| !part(b)).unwrap_or(after.len());
+        let Some(stretch) = text.get(start..end) else {
+            return;
+        };
+        for (range, lit) in number_literals(stretch) {
+            literal_card(start + range.start..start + range.end, lit, &mut f);
+        }
+    });
+}
+
+/// [`literal_cards`] for one literal.
+fn literal_card(range: Range<usize>, lit: &str, f: &mut impl FnMut(Range<usize>, &[u8])) {
+    // `<digits>.` and `<digits>.000` are their digits as written, which the flat scan
+    // reads (and may find to be our token).
+    let (int, frac) = lit.split_once('.').unwrap_or((lit, "e"));
+    if frac.bytes().all(|b| b == b'0') && int.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+        return;
+    }
+    if let Some(digits) = integer_digits(lit)
+        && guard::is_card_shaped(&digits)
+    {
+        f(range.clone(), &digits);
+    }
+    for digits in double_readings(lit).iter().flatten() {
+        if guard::is_card_shaped(digits.as_bytes()) {
+            f(range.clone(), digits.as_bytes());
+        }
+    }
 }
 
 /// Integers of fewer digits are all exact as doubles (2^53 has 16), and a decimal

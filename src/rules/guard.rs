@@ -47,7 +47,7 @@ use super::digits;
 use super::iin;
 use crate::sensitive::luhn;
 
-pub use super::deep::{Leaf, scan_leaf, with_decode_depth};
+pub use super::deep::{Leaf, literal_cards, scan_leaf, with_decode_depth};
 
 #[cfg(test)]
 mod false_positives;
@@ -89,6 +89,15 @@ pub fn may_contain(text: &[u8]) -> bool {
         }
     }
     false
+}
+
+/// Call `f` with each stretch of `text` a hit can lie in: digits and separators
+/// holding at least [`MIN_DIGITS`] digit-like bytes, from the first of them (every
+/// hit lies in one). Empty for text that cannot hold a hit ([`may_contain`]).
+pub fn candidate_runs(text: &[u8], f: impl FnMut(Range<usize>)) {
+    if may_contain(text) {
+        runs::candidate_runs(text, f);
+    }
 }
 
 /// Push the byte ranges of every hit in `text` onto `out`, in order, without overlap.

@@ -822,3 +822,53 @@ async fn compressed_pass_through_bodies_are_read_decompressed() {
     assert_no_card("compressed bodies", &echo.received());
     server.shutdown();
 }
+
+/// A number literal a JSON parser reads as a card (a double JavaScript or Python
+/// rounds to one, an exponent that makes one) in a pass-through body is blocked, in
+/// one piece or cut between chunks anywhere in the literal; numbers that are no
+/// card pass unchanged.
+#[tokio::test]
+async fn number_literals_a_parser_reads_as_cards_are_blocked_on_pass_through() {
+    let (server, echo) = start_with(vault(|_| {}), |_| {}).await;
+    let addr = server.proxy_addr();
+    for number in [
+        "4242424242424241.9",
+        "4.2424242424242419e15",
+        "-4242424242424241.9",
+        "378282246310004.99999",
+        "5555555555554443.9",
+        "42424242424242420e-1",
+        "4.242424242424242E+15",
+        "0.4242424242424242e16",
+    ] {
+        let body = format!(r#"{{"note":"x","amount":{number},"n":1}}"#);
+        let before = echo.received().len();
+        let reply = post(addr, "/anything", "application/json", body.clone()).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{number}");
+        assert_eq!(code(&reply), "card_number_detected", "{number}");
+        assert!(
+            !String::from_utf8_lossy(&reply.body).contains(number),
+            "the error names the value"
+        );
+        let at = body.find(number).unwrap();
+        for cut in [at + 1, at + number.len() / 2, at + number.len() - 3] {
+            let answer = drip(
+                addr,
+                "/anything",
+                &[&body.as_bytes()[..cut], &body.as_bytes()[cut..]],
+            )
+            .await;
+            assert!(
+                answer.starts_with("HTTP/1.1 400"),
+                "{number} cut at {cut}: {answer}"
+            );
+        }
+        assert_eq!(echo.received().len(), before, "{number}: forwarded");
+    }
+    let clean =
+        r#"{"amount":4242.19,"ts":1.7e12,"big":4242424242424241.5e-3,"id":12345678901234.5}"#;
+    let reply = post(addr, "/anything", "application/json", clean).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(echo.received().last().unwrap().body, clean.as_bytes());
+    server.shutdown();
+}
