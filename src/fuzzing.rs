@@ -805,6 +805,12 @@ pub fn multipart(data: &[u8]) {
         profiles::get("payment_method")
     };
     let Some(rules) = rules else { return };
+    // The pass-through guard's streaming read of the header blocks decides as the
+    // whole-body check does, however the body arrives.
+    assert!(
+        codec::watch_agrees(MULTIPART_CT, body, usize::from(sel / 2) + 1),
+        "the streamed header check disagrees with the whole-body check"
+    );
     let req = |body| RequestParts {
         content_type: Some(MULTIPART_CT),
         content_encoding: None,

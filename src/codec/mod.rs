@@ -47,6 +47,9 @@ use crate::error::{Error, Result};
 use crate::rules::{BodyKind, FieldRule, LeakPolicy, Location, PathElem, RouteRules};
 use crate::sensitive::{DataClass, Plaintext};
 pub(crate) use media::Coding;
+pub(crate) use part_heads::Watch as PartHeads;
+#[cfg(any(fuzzing, test))]
+pub(crate) use part_heads::watch_agrees;
 
 /// The parts of a request the body pipeline reads.
 pub struct RequestParts<'a> {

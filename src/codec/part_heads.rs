@@ -25,6 +25,22 @@ const ONCE: [&str; 3] = [
 /// Where `content-type` is in [`ONCE`].
 const CONTENT_TYPE: usize = 1;
 
+/// Where `content-transfer-encoding` is in [`ONCE`].
+const TRANSFER_ENCODING: usize = 2;
+
+/// Whether the reader of the parts undoes their transfer encodings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Transfer {
+    /// The multipart codec decodes base64 and quoted-printable parts.
+    Decoded,
+    /// The streaming guard reads a part's bytes as sent: a part in base64 or
+    /// quoted-printable (which Python's `email` and Django decode) is refused.
+    AsSent,
+}
+
+/// The longest header block the streaming [`Watch`] holds while it reads one.
+const MAX_HEAD: usize = 16 * 1024;
+
 /// Check every header block of `body`: no charset a backend would decode into other
 /// characters than the ones scanned, no second Content-Disposition, Content-Type or
 /// Content-Transfer-Encoding. Each byte is looked at a bounded number of times: a
@@ -32,6 +48,11 @@ const CONTENT_TYPE: usize = 1;
 /// (as every real one does), and the search for the next delimiter goes on from
 /// there; a delimiter inside the block only starts a part of the same lines.
 pub(crate) fn check(body: &[u8], boundary: &str) -> Result<()> {
+    check_with(body, boundary, Transfer::Decoded)
+}
+
+/// [`check`], parts' transfer encodings read as `transfer` says.
+fn check_with(body: &[u8], boundary: &str, transfer: Transfer) -> Result<()> {
     let delimiter = format!("--{boundary}");
     let finder = memchr::memmem::Finder::new(delimiter.as_bytes());
     let mut from = 0;
@@ -45,7 +66,7 @@ pub(crate) fn check(body: &[u8], boundary: &str) -> Result<()> {
             break;
         };
         let start = after.saturating_add(eol).saturating_add(1);
-        from = check_block(body, start, delimiter.as_bytes())?;
+        from = check_block(body, start, delimiter.as_bytes(), transfer)?;
     }
     Ok(())
 }
@@ -54,10 +75,10 @@ pub(crate) fn check(body: &[u8], boundary: &str) -> Result<()> {
 /// the delimiter. Returns where that line starts (the end of the body if none).
 /// Every Content-Type in the block is checked before a second header is refused,
 /// so a charset is refused as such (415) wherever it is declared.
-fn check_block(body: &[u8], start: usize, delimiter: &[u8]) -> Result<usize> {
+fn check_block(body: &[u8], start: usize, delimiter: &[u8], transfer: Transfer) -> Result<usize> {
     let mut seen = [false; ONCE.len()];
     let mut second: Option<(usize, &str)> = None;
-    let mut current: Option<(usize, Vec<u8>)> = None;
+    let mut current: Option<(usize, usize, Vec<u8>)> = None;
     let mut end = body.len();
     for (at, line) in lines(body, start) {
         if line.is_empty() || line.starts_with(delimiter) {
@@ -66,12 +87,12 @@ fn check_block(body: &[u8], start: usize, delimiter: &[u8]) -> Result<usize> {
         }
         if matches!(line.first(), Some(b' ' | b'\t')) {
             // A folded line continues the header before it.
-            if let Some((_, value)) = current.as_mut() {
+            if let Some((_, _, value)) = current.as_mut() {
                 value.extend_from_slice(line);
             }
             continue;
         }
-        finish_header(current.take())?;
+        finish_header(current.take(), transfer)?;
         let Some((slot, value)) = once_header(line) else {
             continue;
         };
@@ -81,9 +102,11 @@ fn check_block(body: &[u8], start: usize, delimiter: &[u8]) -> Result<usize> {
             }
             *seen = true;
         }
-        current = (slot == CONTENT_TYPE).then(|| (at, value.to_vec()));
+        let read =
+            slot == CONTENT_TYPE || (slot == TRANSFER_ENCODING && transfer == Transfer::AsSent);
+        current = read.then(|| (slot, at, value.to_vec()));
     }
-    finish_header(current)?;
+    finish_header(current, transfer)?;
     if let Some((at, name)) = second {
         return Err(Error::InvalidBody(format!(
             "invalid multipart body: a part has a second {name} header (byte {at})"
@@ -103,18 +126,146 @@ fn once_header(line: &[u8]) -> Option<(usize, &[u8])> {
     Some((slot, line.get(colon.saturating_add(1)..)?))
 }
 
-/// A whole Content-Type header (`(offset, value)`), folded lines joined: refused
-/// (415) if it declares a charset that is not ASCII-transparent.
-fn finish_header(content_type: Option<(usize, Vec<u8>)>) -> Result<()> {
-    let Some((at, value)) = content_type else {
+/// A whole Content-Type or Content-Transfer-Encoding header (`(slot, offset,
+/// value)`), folded lines joined. A Content-Type is refused (415) if it declares a
+/// charset that is not ASCII-transparent; a transfer encoding other than `7bit`,
+/// `8bit` or `binary` (415) when the parts are read as sent.
+fn finish_header(header: Option<(usize, usize, Vec<u8>)>, transfer: Transfer) -> Result<()> {
+    let Some((slot, at, value)) = header else {
         return Ok(());
     };
+    if slot == TRANSFER_ENCODING {
+        let value = value.trim_ascii();
+        let identity = [&b"7bit"[..], b"8bit", b"binary"]
+            .iter()
+            .any(|v| value.eq_ignore_ascii_case(v));
+        if transfer == Transfer::AsSent && !identity {
+            return Err(Error::UnsupportedMedia(format!(
+                "a multipart part's Content-Transfer-Encoding is not read on a pass-through route (send the part as it is: 7bit, 8bit or binary; the header at byte {at} of its block)"
+            )));
+        }
+        return Ok(());
+    }
     let text = String::from_utf8_lossy(&value);
     media::check_charset(Some(&text), Charsets::AsciiTransparent).map_err(|_| {
         Error::UnsupportedMedia(format!(
             "a multipart part's charset is not one the leak guard can read (use UTF-8, ASCII, ISO 8859 or a Windows code page; the Content-Type at byte {at})"
         ))
     })
+}
+
+/// The header blocks of a multipart body read as it streams through the
+/// pass-through guard, with the checks [`check`] makes on a whole body, and a part
+/// in a transfer encoding refused ([`Transfer::AsSent`]): the guard reads its bytes as
+/// sent. A block is checked once it is whole, before the chunk that ends it (and the
+/// part's content after it) is sent on. Holds at most a delimiter's length of bytes
+/// between blocks, and a block of up to [`MAX_HEAD`] bytes (a longer one is refused).
+pub(crate) struct Watch {
+    delimiter: Vec<u8>,
+    /// The bytes not read to an end: a delimiter's possible start, or the lines of
+    /// the block being read.
+    buf: Vec<u8>,
+    in_head: bool,
+}
+
+impl Watch {
+    /// A watch for a body of this Content-Type: `None` unless it is `multipart/*`
+    /// with a boundary (without one, no backend finds any part either).
+    pub(crate) fn new(content_type: &str) -> Option<Watch> {
+        if !media::essence(content_type).starts_with("multipart/") {
+            return None;
+        }
+        // multer reads the boundary of `multipart/form-data` alone; the parameters
+        // of any other multipart type are read the same way.
+        let params = content_type
+            .find(';')
+            .and_then(|i| content_type.get(i..))
+            .unwrap_or_default();
+        let boundary = multer::parse_boundary(format!("multipart/form-data{params}")).ok()?;
+        Some(Watch {
+            delimiter: format!("--{boundary}").into_bytes(),
+            buf: Vec::new(),
+            in_head: false,
+        })
+    }
+
+    /// Read the next bytes of the body.
+    pub(crate) fn feed(&mut self, chunk: &[u8]) -> Result<()> {
+        self.buf.extend_from_slice(chunk);
+        let dlen = self.delimiter.len();
+        loop {
+            if self.in_head {
+                let Some(end) = head_end(&self.buf, &self.delimiter) else {
+                    return self.bounded();
+                };
+                check_block(&self.buf, 0, &self.delimiter, Transfer::AsSent)?;
+                // The line that ended the block may be the next delimiter's.
+                self.buf.drain(..end);
+                self.in_head = false;
+                continue;
+            }
+            match memchr::memmem::find(&self.buf, &self.delimiter) {
+                None => {
+                    let keep = self.buf.len().min(dlen.saturating_sub(1));
+                    self.buf.drain(..self.buf.len() - keep);
+                    return Ok(());
+                }
+                Some(at) => {
+                    let after = at.saturating_add(dlen);
+                    let eol = self
+                        .buf
+                        .get(after..)
+                        .and_then(|rest| memchr::memchr(b'\n', rest));
+                    match eol {
+                        None => {
+                            self.buf.drain(..at);
+                            return self.bounded();
+                        }
+                        Some(eol) => {
+                            self.buf
+                                .drain(..after.saturating_add(eol).saturating_add(1));
+                            self.in_head = true;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The end of the body: a block it ends in is checked as it is.
+    pub(crate) fn finish(&mut self) -> Result<()> {
+        if self.in_head {
+            check_block(&self.buf, 0, &self.delimiter, Transfer::AsSent)?;
+        }
+        self.buf.clear();
+        self.in_head = false;
+        Ok(())
+    }
+
+    fn bounded(&self) -> Result<()> {
+        if self.buf.len() > MAX_HEAD {
+            return Err(Error::InvalidBody(format!(
+                "invalid multipart body: a part's header block is longer than {MAX_HEAD} bytes"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Where the header block at the start of `buf` ends: the start of its first
+/// complete line that is empty or starts with the delimiter. `None` while no such
+/// line has arrived.
+fn head_end(buf: &[u8], delimiter: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    while let Some(len) = buf.get(at..).and_then(|rest| memchr::memchr(b'\n', rest)) {
+        let line = buf.get(at..at + len).unwrap_or_default();
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() || line.starts_with(delimiter) {
+            return Some(at);
+        }
+        at += len + 1;
+    }
+    None
 }
 
 /// The lines of `body` from `start`, each with its offset, without its line break
@@ -130,4 +281,117 @@ fn lines(body: &[u8], start: usize) -> impl Iterator<Item = (usize, &[u8])> {
         at = at.saturating_add(len).saturating_add(1);
         Some((this, line))
     })
+}
+
+/// Whether the streaming [`Watch`], fed `body` in pieces of `step` bytes, decides as
+/// the whole-body check reading parts as sent does (the fuzz oracle).
+#[cfg(any(fuzzing, test))]
+pub(crate) fn watch_agrees(content_type: &str, body: &[u8], step: usize) -> bool {
+    let Some(mut w) = Watch::new(content_type) else {
+        return true;
+    };
+    let Ok(boundary) = multer::parse_boundary(content_type) else {
+        return true;
+    };
+    let whole = check_with(body, &boundary, Transfer::AsSent).is_ok();
+    let streamed = body
+        .chunks(step.max(1))
+        .try_for_each(|piece| w.feed(piece))
+        .and_then(|()| w.finish())
+        .is_ok();
+    whole == streamed
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+
+    const CT: &str = "multipart/form-data; boundary=XyZ";
+
+    fn bodies() -> Vec<Vec<u8>> {
+        let part = |head: &str, content: &str| format!("--XyZ\r\n{head}\r\n\r\n{content}\r\n");
+        let d = "Content-Disposition: form-data; name=\"a\"";
+        [
+            format!("{}--XyZ--\r\n", part(d, "1")),
+            format!(
+                "{}--XyZ--\r\n",
+                part(&format!("{d}\r\nContent-Transfer-Encoding: base64"), "MTIz")
+            ),
+            format!(
+                "{}--XyZ--\r\n",
+                part(&format!("{d}\r\nContent-Transfer-Encoding:\r\n 8bit"), "1")
+            ),
+            format!(
+                "{}--XyZ--\r\n",
+                part(
+                    &format!("{d}\r\nContent-Type: text/plain;\r\n charset=utf-7"),
+                    "+ADQ-"
+                )
+            ),
+            format!(
+                "{}{}--XyZ--\r\n",
+                part(d, "x --XyZ y"),
+                part(&format!("{d}\r\n{d}"), "2")
+            ),
+            "preamble\n--XyZ\nContent-Transfer-Encoding: quoted-printable\n\n=34\n--XyZ--"
+                .to_owned(),
+            format!(
+                "--XyZ\r\n{d}\r\n--XyZ\r\nContent-Transfer-Encoding: base64\r\n\r\nMTIz\r\n--XyZ--"
+            ),
+            // A block the body ends in (no empty line after it).
+            "--XyZ\r\nContent-Transfer-Encoding: base64".to_owned(),
+            "--XyZ--\r\nepilogue: x\r\nContent-Type: text/plain; charset=utf-16".to_owned(),
+            "no delimiter at all --XyZ".to_owned(),
+        ]
+        .into_iter()
+        .map(String::into_bytes)
+        .collect()
+    }
+
+    /// The streaming watch decides as the whole-body check does, wherever the body
+    /// is cut, and refuses a part in a transfer encoding that the rules routes'
+    /// check lets the codec decode.
+    #[test]
+    fn the_watch_agrees_with_the_whole_body_check_at_every_cut() {
+        for body in bodies() {
+            let whole = check_with(&body, "XyZ", Transfer::AsSent).is_ok();
+            for a in 0..=body.len() {
+                for b in a..=body.len() {
+                    let mut w = Watch::new(CT).unwrap();
+                    let streamed = [&body[..a], &body[a..b], &body[b..]]
+                        .iter()
+                        .try_for_each(|piece| w.feed(piece))
+                        .and_then(|()| w.finish())
+                        .is_ok();
+                    assert_eq!(
+                        streamed,
+                        whole,
+                        "{:?} cut at {a}, {b}",
+                        String::from_utf8_lossy(&body)
+                    );
+                }
+            }
+        }
+        let encoded = &bodies()[1];
+        assert!(check(encoded, "XyZ").is_ok());
+        assert!(check_with(encoded, "XyZ", Transfer::AsSent).is_err());
+    }
+
+    #[test]
+    fn only_multipart_bodies_are_watched() {
+        assert!(Watch::new("multipart/mixed; boundary=a").is_some());
+        assert!(Watch::new("Multipart/Form-Data; boundary=\"a b\"").is_some());
+        assert!(Watch::new("multipart/form-data").is_none());
+        assert!(Watch::new("application/json").is_none());
+    }
+
+    #[test]
+    fn a_header_block_past_the_limit_is_refused() {
+        let mut w = Watch::new(CT).unwrap();
+        w.feed(b"--XyZ\r\nX-Long: ").unwrap();
+        let long = vec![b'a'; MAX_HEAD];
+        assert!(w.feed(&long).is_err());
+    }
 }

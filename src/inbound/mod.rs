@@ -474,8 +474,12 @@ async fn forward(
                         None => (boxed(incoming), None, None),
                         Some(guard) => {
                             let outcome = GuardOutcome::new();
-                            let guarded =
-                                StreamGuard::new(incoming, Arc::clone(guard), Arc::clone(&outcome));
+                            let guarded = StreamGuard::new(
+                                incoming,
+                                Arc::clone(guard),
+                                Arc::clone(&outcome),
+                                parts.headers.get(header::CONTENT_TYPE),
+                            );
                             (boxed(guarded), None, Some(outcome))
                         }
                     }
@@ -522,7 +526,7 @@ async fn forward(
         && outcome.blocked()
     {
         *body = outcome.take_rest().map(Idle::into_inner);
-        return Err(Error::LeakRejected("the request body".to_owned()));
+        return Err(outcome.error());
     }
     sent
 }

@@ -63,11 +63,13 @@ impl GuardCtx {
 }
 
 /// What the handler learns from a guarded body after the upstream send: whether the
-/// guard blocked it, and the rest of the client's body (to drain before answering).
+/// guard blocked it, why when it was not a card (a multipart part it cannot read),
+/// and the rest of the client's body (to drain before answering).
 #[derive(Debug)]
 pub struct GuardOutcome<B> {
     blocked: AtomicBool,
     rest: Mutex<Option<B>>,
+    refused: Mutex<Option<crate::Error>>,
 }
 
 impl<B> GuardOutcome<B> {
@@ -75,7 +77,26 @@ impl<B> GuardOutcome<B> {
         Arc::new(GuardOutcome {
             blocked: AtomicBool::new(false),
             rest: Mutex::new(None),
+            refused: Mutex::new(None),
         })
+    }
+
+    /// The error to answer with, once blocked: the reason a part was refused, or a
+    /// card found.
+    pub fn error(&self) -> crate::Error {
+        let reason = match self.refused.lock() {
+            Ok(mut r) => r.take(),
+            Err(p) => p.into_inner().take(),
+        };
+        reason.unwrap_or_else(|| crate::Error::LeakRejected("the request body".to_owned()))
+    }
+
+    fn refuse(&self, reason: crate::Error, rest: Option<B>) {
+        match self.refused.lock() {
+            Ok(mut r) => *r = Some(reason),
+            Err(p) => *p.into_inner() = Some(reason),
+        }
+        self.block(rest);
     }
 
     /// Whether the guard stopped the body.
@@ -302,22 +323,59 @@ pub struct StreamGuard<B> {
     ctx: Arc<GuardCtx>,
     outcome: Arc<GuardOutcome<B>>,
     scanner: TailScanner,
+    /// A multipart body's header blocks, read as they pass.
+    heads: Option<crate::codec::PartHeads>,
     queued: Option<Frame<Bytes>>,
     pending: Option<Pending>,
     found: Vec<HitDigits>,
 }
 
 impl<B> StreamGuard<B> {
-    pub fn new(inner: B, ctx: Arc<GuardCtx>, outcome: Arc<GuardOutcome<B>>) -> StreamGuard<B> {
+    /// `content_type`: the request's, whose multipart boundary the guard follows.
+    pub fn new(
+        inner: B,
+        ctx: Arc<GuardCtx>,
+        outcome: Arc<GuardOutcome<B>>,
+        content_type: Option<&http::HeaderValue>,
+    ) -> StreamGuard<B> {
+        let heads = content_type
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::codec::PartHeads::new);
         StreamGuard {
             inner: Some(inner),
             ctx,
             outcome,
+            heads,
             scanner: TailScanner::default(),
             queued: None,
             pending: None,
             found: Vec::new(),
         }
+    }
+
+    /// Read a multipart body's header blocks on to the end of `chunk` (`None`: the end
+    /// of the body). A block the guard cannot read (a transfer encoding, a charset, a
+    /// second Content-Disposition) blocks the body in `block` mode, with that reason;
+    /// `detect` logs it and stops reading blocks.
+    fn read_heads(&mut self, chunk: Option<&Bytes>) -> Result<(), BoxError> {
+        let Some(heads) = self.heads.as_mut() else {
+            return Ok(());
+        };
+        let read = match chunk {
+            Some(chunk) => heads.feed(chunk),
+            None => heads.finish(),
+        };
+        let Err(reason) = read else {
+            return Ok(());
+        };
+        self.heads = None;
+        if self.ctx.mode == GuardMode::Block {
+            tracing::warn!(route = %self.ctx.route, error = %reason, "multipart body refused");
+            self.outcome.refuse(reason, self.inner.take());
+            return Err(Box::new(CardBlocked));
+        }
+        tracing::warn!(route = %self.ctx.route, error = %reason, "a multipart part the guard cannot read was forwarded (detect mode)");
+        Ok(())
     }
 
     /// Emit a clean chunk (minus its new tail); `None` when all of it was held back.
@@ -373,6 +431,9 @@ where
             };
             let frame = match ready!(Pin::new(inner).poll_frame(cx)) {
                 None => {
+                    if let Err(e) = this.read_heads(None) {
+                        return Poll::Ready(Some(Err(e)));
+                    }
                     this.inner = None;
                     return Poll::Ready(this.scanner.finish().map(|t| Ok(Frame::data(t))));
                 }
@@ -389,6 +450,9 @@ where
                     None => return Poll::Ready(Some(Ok(trailers))),
                 },
             };
+            if let Err(e) = this.read_heads(Some(&chunk)) {
+                return Poll::Ready(Some(Err(e)));
+            }
             this.found.clear();
             this.scanner.hits(&chunk, &mut this.found);
             if this.found.is_empty() {

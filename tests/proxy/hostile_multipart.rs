@@ -38,6 +38,11 @@ path = "/payment-method"
 profile = "payment_method"
 
 [[routes]]
+name = "pass"
+upstream = "backend"
+path = "/pass/*"
+
+[[routes]]
 name = "custom_form"
 upstream = "backend"
 method = "POST"
@@ -382,6 +387,151 @@ async fn hostile_multipart_parts() {
         failures.join("\n")
     );
     println!("hostile multipart: {} cases passed", cases.len());
+    server.stop().await;
+    echo.stop().await;
+}
+
+/// Send a body in chunks a moment apart (each its own read at the proxy), then read
+/// the answer's status line.
+async fn drip(addr: std::net::SocketAddr, path: &str, pieces: &[&[u8]]) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: {CT}\r\ntransfer-encoding: chunked\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    for p in pieces {
+        let mut frame = format!("{:x}\r\n", p.len()).into_bytes();
+        frame.extend_from_slice(p);
+        frame.extend_from_slice(b"\r\n");
+        if s.write_all(&frame).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+    }
+    let _ = s.write_all(b"0\r\n\r\n").await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// On a pass-through route the guard reads a multipart body's bytes as they stream,
+/// so a part that a backend decodes into other bytes is refused before its content
+/// is sent: a transfer encoding (Python's `email` and Django decode base64 and
+/// quoted-printable), a charset that is not ASCII-transparent; and a header block
+/// the backends' parsers read differently (a second Content-Disposition), as on a
+/// rules route. In one piece, and with the header block cut between chunks. Parts
+/// sent as they are (`7bit`, `8bit`, `binary`, no header) pass unchanged.
+#[tokio::test]
+async fn pass_through_multipart_parts_the_guard_cannot_read_are_refused() {
+    use base64::Engine as _;
+    let (up, echo) = EchoUpstream::start().await.unwrap();
+    let config = Config::from_toml_str(&config_toml(&format!("http://{up}"), ROUTES)).unwrap();
+    let server = app::start(&config, test_vault()).await.unwrap();
+    let addr = server.proxy_addr();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(CARD);
+    let qp: String = CARD.bytes().map(|b| format!("={b:02X}")).collect();
+    let note = "Content-Disposition: form-data; name=\"note\"";
+    let refused: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        (
+            "base64 part",
+            multipart(&[(
+                &format!("{note}\r\nContent-Transfer-Encoding: base64"),
+                b64.as_bytes(),
+            )]),
+            415,
+            "unsupported_media",
+        ),
+        (
+            "BASE64, folded",
+            multipart(&[(
+                &format!("{note}\r\ncontent-transfer-encoding:\r\n BASE64"),
+                b64.as_bytes(),
+            )]),
+            415,
+            "unsupported_media",
+        ),
+        (
+            "quoted-printable part",
+            multipart(&[(
+                &format!("{note}\r\nContent-Transfer-Encoding: quoted-printable"),
+                qp.as_bytes(),
+            )]),
+            415,
+            "unsupported_media",
+        ),
+        (
+            "UTF-7 part",
+            multipart(&[(
+                &format!("{note}\r\nContent-Type: text/plain; charset=utf-7"),
+                UTF7_CARD,
+            )]),
+            415,
+            "unsupported_media",
+        ),
+        (
+            "ISO-2022-JP part",
+            multipart(&[(
+                &format!("{note}\r\nContent-Type: text/plain; charset=ISO-2022-JP"),
+                b"x",
+            )]),
+            415,
+            "unsupported_media",
+        ),
+        (
+            "two dispositions",
+            multipart(&[(
+                &format!("{note}\r\nContent-Disposition: form-data; name=\"x\""),
+                b"1",
+            )]),
+            400,
+            "invalid_body",
+        ),
+    ];
+    let client = http1();
+    for (name, body, status, code) in &refused {
+        let before = echo.received().len();
+        let req = Request::post(url(addr, "/pass/upload"))
+            .header("content-type", CT)
+            .body(Full::new(Bytes::from(body.clone())))
+            .unwrap();
+        let reply = send(&client, req).await;
+        assert_eq!(reply.status.as_u16(), *status, "{name}");
+        assert_eq!(reply.json()["error"]["code"], *code, "{name}");
+        // Cut inside the header block, and right after it.
+        let head_end = body.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        for cut in [10, head_end - 3, head_end + 2] {
+            let answer = drip(addr, "/pass/upload", &[&body[..cut], &body[cut..]]).await;
+            assert!(
+                answer.starts_with(&format!("HTTP/1.1 {status}")),
+                "{name}, cut at {cut}: {answer}"
+            );
+        }
+        assert_eq!(echo.received().len(), before, "{name}: forwarded");
+    }
+    for head in [
+        format!("{note}\r\nContent-Transfer-Encoding: binary"),
+        format!(
+            "{note}\r\nContent-Transfer-Encoding: 8bit\r\nContent-Type: text/plain; charset=utf-8"
+        ),
+        format!("{note}\r\nContent-Transfer-Encoding: 7BIT"),
+        note.to_owned(),
+    ] {
+        let body = multipart(&[(&head, b"hello 1234"), (note, b"x")]);
+        let req = Request::post(url(addr, "/pass/upload"))
+            .header("content-type", CT)
+            .body(Full::new(Bytes::from(body.clone())))
+            .unwrap();
+        let reply = send(&client, req).await;
+        assert_eq!(reply.status.as_u16(), 200, "{head}");
+        assert_eq!(echo.received().last().unwrap().body, body, "{head}");
+    }
+    for r in echo.received() {
+        assert!(
+            !holds_raw(&received_bytes(&r), CARD),
+            "the upstream received the card"
+        );
+    }
     server.stop().await;
     echo.stop().await;
 }
