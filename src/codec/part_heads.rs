@@ -172,7 +172,12 @@ impl Watch {
     /// A watch for a body of this Content-Type: `None` unless it is `multipart/*`
     /// with a boundary (without one, no backend finds any part either).
     pub(crate) fn new(content_type: &str) -> Option<Watch> {
-        if !media::essence(content_type).starts_with("multipart/") {
+        // Checked without a copy: every guarded pass-through body asks.
+        let multipart = content_type
+            .trim_start()
+            .get(..10)
+            .is_some_and(|t| t.eq_ignore_ascii_case("multipart/"));
+        if !multipart {
             return None;
         }
         // multer reads the boundary of `multipart/form-data` alone; the parameters

@@ -292,10 +292,11 @@ fn number_literals(text: &[u8]) -> impl Iterator<Item = (Range<usize>, &str)> {
 /// Python parse it to ([`double_readings`]). `f` gets each card's literal's range and
 /// its digits.
 ///
-/// Only literals whose digits before the exponent make a run that may hold a card
-/// ([`guard::candidate_runs`]: at least 13 digits) are read: a card's literal has
-/// all its digits there unless the card ends in zeros that the exponent writes
-/// (`510510510510e4`). Text without such a run costs the guard's own pre-check.
+/// Only literals with at least 13 significant digits before the exponent are read
+/// (they lie in a run that may hold a card, [`guard::candidate_runs`]): a card's
+/// literal has all its digits there unless the card ends in zeros that the exponent
+/// writes (`510510510510e4`). Text without such a run costs the guard's own
+/// pre-check.
 pub fn literal_cards(text: &[u8], mut f: impl FnMut(Range<usize>, &[u8])) {
     let part = |b: &u8| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-');
     guard::candidate_runs(text, |run| {
@@ -323,6 +324,17 @@ pub fn literal_cards(text: &[u8], mut f: impl FnMut(Range<usize>, &[u8])) {
 
 /// [`literal_cards`] for one literal.
 fn literal_card(range: Range<usize>, lit: &str, f: &mut impl FnMut(Range<usize>, &[u8])) {
+    // Read when its own digits could make a card: wherever the text is cut, such a
+    // literal is a candidate run's, whatever stands around it.
+    let significant = lit
+        .bytes()
+        .take_while(|b| !matches!(b, b'e' | b'E'))
+        .filter(u8::is_ascii_digit)
+        .skip_while(|b| *b == b'0')
+        .count();
+    if significant < MIN_DIGITS {
+        return;
+    }
     // `<digits>.` and `<digits>.000` are their digits as written, which the flat scan
     // reads (and may find to be our token).
     let (int, frac) = lit.split_once('.').unwrap_or((lit, "e"));
