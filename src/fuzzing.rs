@@ -660,6 +660,19 @@ pub fn guard(data: &[u8]) {
         slowly.push((hit.range.clone(), hit.ascii, hit.digits().to_vec()));
     });
     assert_eq!(found, slowly, "the candidate runs lost or changed a hit");
+    // The pass-through guard's one-classification reading finds the same hits, and
+    // the same literals as reading them on their own.
+    let mut both = Vec::new();
+    let mut literals = Vec::new();
+    guard::scan_hits_and_literals(
+        data,
+        |hit| both.push((hit.range.clone(), hit.ascii, hit.digits().to_vec())),
+        |range, digits| literals.push((range, digits.to_vec())),
+    );
+    assert_eq!(found, both, "scan_hits_and_literals changed a hit");
+    let mut alone = Vec::new();
+    guard::literal_cards(data, |range, digits| alone.push((range, digits.to_vec())));
+    assert_eq!(literals, alone, "scan_hits_and_literals changed a literal");
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };

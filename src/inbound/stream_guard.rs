@@ -181,36 +181,45 @@ impl TailScanner {
             let seam = &self.seam;
             // Hits before the boundary were found with the earlier chunk.
             let crosses = |r: &std::ops::Range<usize>| r.end > boundary && r.start < seam_limit;
-            guard::scan_hits(seam, |hit| {
-                let digits = exposure::digits(seam, hit);
-                if crosses(&hit.range) {
+            let mut denoted = Vec::new();
+            guard::scan_hits_and_literals(
+                seam,
+                |hit| {
+                    let digits = exposure::digits(seam, hit);
+                    if crosses(&hit.range) {
+                        out.push(digits.clone());
+                    }
+                    raw.push(digits);
+                },
+                |range, digits| {
+                    if crosses(&range) {
+                        denoted.push(HitDigits::denoted(digits));
+                    }
+                },
+            );
+            out.append(&mut denoted);
+        }
+        // Number literals too, as a JSON parser reads them (`4242424242424241.9` is the
+        // double 4242424242424242). A literal is held back whole with a possible
+        // card's tail (digits, `.`, `e`, signs), so one cut between chunks is read in
+        // the seam. A chunk that cannot hold a hit is passed over at once.
+        let mut denoted = Vec::new();
+        guard::scan_hits_and_literals(
+            chunk,
+            |hit| {
+                let digits = exposure::digits(chunk, hit);
+                if hit.range.start >= chunk_from {
                     out.push(digits.clone());
                 }
                 raw.push(digits);
-            });
-            guard::literal_cards(seam, |range, digits| {
-                if crosses(&range) {
-                    out.push(HitDigits::denoted(digits));
+            },
+            |range, digits| {
+                if range.start >= chunk_from {
+                    denoted.push(HitDigits::denoted(digits));
                 }
-            });
-        }
-        // `scan_hits` passes over a chunk that cannot hold a hit at once.
-        guard::scan_hits(chunk, |hit| {
-            let digits = exposure::digits(chunk, hit);
-            if hit.range.start >= chunk_from {
-                out.push(digits.clone());
-            }
-            raw.push(digits);
-        });
-        // Number literals as a JSON parser reads them (`4242424242424241.9` is the
-        // double 4242424242424242). A literal is held back whole with a possible
-        // card's tail (digits, `.`, `e`, signs), so one cut between chunks is read in
-        // the seam.
-        guard::literal_cards(chunk, |range, digits| {
-            if range.start >= chunk_from {
-                out.push(HitDigits::denoted(digits));
-            }
-        });
+            },
+        );
+        out.append(&mut denoted);
         self.decoded_hits(chunk, &raw, out);
     }
 

@@ -297,15 +297,26 @@ fn number_literals(text: &[u8]) -> impl Iterator<Item = (Range<usize>, &str)> {
 /// literal has all its digits there unless the card ends in zeros that the exponent
 /// writes (`510510510510e4`). Text without such a run costs the guard's own
 /// pre-check.
-pub fn literal_cards(text: &[u8], mut f: impl FnMut(Range<usize>, &[u8])) {
+pub fn literal_cards(text: &[u8], f: impl FnMut(Range<usize>, &[u8])) {
+    let mut candidates = Vec::new();
+    guard::candidate_runs(text, |run| candidates.push(run));
+    literal_cards_in(text, &candidates, f);
+}
+
+/// [`literal_cards`], given `text`'s candidate runs.
+pub(super) fn literal_cards_in(
+    text: &[u8],
+    candidates: &[Range<usize>],
+    mut f: impl FnMut(Range<usize>, &[u8]),
+) {
     let part = |b: &u8| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-');
-    guard::candidate_runs(text, |run| {
+    for run in candidates.iter().cloned() {
         let Some(digits) = text.get(run.clone()) else {
-            return;
+            continue;
         };
         let exponent = text.get(run.end).is_some_and(|b| matches!(b, b'e' | b'E'));
         if !exponent && memchr::memchr(b'.', digits).is_none() {
-            return;
+            continue;
         }
         // The literal may begin before the run (a sign, a point) and end after it
         // (its exponent).
@@ -314,12 +325,12 @@ pub fn literal_cards(text: &[u8], mut f: impl FnMut(Range<usize>, &[u8])) {
         let after = text.get(run.end..).unwrap_or_default();
         let end = run.end + after.iter().position(|b| !part(b)).unwrap_or(after.len());
         let Some(stretch) = text.get(start..end) else {
-            return;
+            continue;
         };
         for (range, lit) in number_literals(stretch) {
             literal_card(start + range.start..start + range.end, lit, &mut f);
         }
-    });
+    }
 }
 
 /// [`literal_cards`] for one literal.

@@ -262,12 +262,54 @@ fn scan_with(text: &[u8], shaped: fn(&[u8]) -> bool, mut f: impl FnMut(&Hit)) {
         digits: 0,
         shaped,
     };
-    runs::candidate_runs(text, |run| match text.get(run.clone()) {
+    runs::candidate_runs(text, |run| read_run(text, run, &mut window, &mut f));
+}
+
+/// One candidate run of `text`: a lone group of ASCII digits (the common case) at
+/// once, any other with the window.
+fn read_run(text: &[u8], run: Range<usize>, window: &mut Window, f: &mut impl FnMut(&Hit)) {
+    match text.get(run.clone()) {
         Some(digits) if digits.iter().all(u8::is_ascii_digit) => {
-            one_group(digits, run, shaped, &mut f);
+            one_group(digits, run, window.shaped, f);
         }
-        _ => scan_run(text, run, &mut window, &mut f),
-    });
+        _ => scan_run(text, run, window, f),
+    }
+}
+
+/// [`scan_hits`], and `literal` gets the cards the number literals in `text`
+/// denote ([`literal_cards`]): the pass-through guard's reading of a chunk, with
+/// one classification of the text for both.
+pub fn scan_hits_and_literals(
+    text: &[u8],
+    f: impl FnMut(&Hit),
+    literal: impl FnMut(Range<usize>, &[u8]),
+) {
+    if text.len() < runs::BLOCK && !may_contain(text) {
+        return;
+    }
+    let mut candidates = Vec::new();
+    runs::candidate_runs(text, |run| candidates.push(run));
+    // Every reading's hits lie in the plain reading's runs (a NUL piece or a
+    // letter for another script's digit only shortens them), and so do literals.
+    if candidates.is_empty() {
+        return;
+    }
+    let whole = text.as_ptr_range();
+    let plain = |t: &[u8], g: &mut dyn FnMut(&Hit)| {
+        if t.as_ptr_range() != whole {
+            return scan_with(t, is_card_shaped, g);
+        }
+        let mut window = Window {
+            groups: VecDeque::new(),
+            digits: 0,
+            shaped: is_card_shaped,
+        };
+        for run in &candidates {
+            read_run(t, run.clone(), &mut window, &mut |h: &Hit| g(h));
+        }
+    };
+    every_reading(text, plain, f);
+    super::deep::literal_cards_in(text, &candidates, literal);
 }
 
 /// A candidate run that is one group of ASCII digits (the common case) is a hit
