@@ -172,12 +172,7 @@ impl Watch {
     /// A watch for a body of this Content-Type: `None` unless it is `multipart/*`
     /// with a boundary (without one, no backend finds any part either).
     pub(crate) fn new(content_type: &str) -> Option<Watch> {
-        // Checked without a copy: every guarded pass-through body asks.
-        let multipart = content_type
-            .trim_start()
-            .get(..10)
-            .is_some_and(|t| t.eq_ignore_ascii_case("multipart/"));
-        if !multipart {
+        if !is_multipart(content_type.as_bytes()) {
             return None;
         }
         // multer reads the boundary of `multipart/form-data` alone; the parameters
@@ -192,6 +187,16 @@ impl Watch {
             buf: Vec::new(),
             in_head: false,
         })
+    }
+
+    /// [`Watch::new`] for a request's Content-Type header.
+    pub(crate) fn for_header(content_type: &http::HeaderValue) -> Option<Watch> {
+        // Every guarded pass-through body asks: most are not multipart, which the
+        // bytes tell without checking the whole value.
+        if !is_multipart(content_type.as_bytes()) {
+            return None;
+        }
+        Watch::new(content_type.to_str().ok()?)
     }
 
     /// Read the next bytes of the body.
@@ -255,6 +260,14 @@ impl Watch {
         }
         Ok(())
     }
+}
+
+/// Whether a Content-Type's media type is `multipart/*`.
+fn is_multipart(content_type: &[u8]) -> bool {
+    content_type
+        .trim_ascii_start()
+        .get(..10)
+        .is_some_and(|t| t.eq_ignore_ascii_case(b"multipart/"))
 }
 
 /// Where the header block at the start of `buf` ends: the start of its first

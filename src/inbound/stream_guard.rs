@@ -347,9 +347,7 @@ impl<B> StreamGuard<B> {
         outcome: Arc<GuardOutcome<B>>,
         content_type: Option<&http::HeaderValue>,
     ) -> StreamGuard<B> {
-        let heads = content_type
-            .and_then(|v| v.to_str().ok())
-            .and_then(crate::codec::PartHeads::new);
+        let heads = content_type.and_then(crate::codec::PartHeads::for_header);
         StreamGuard {
             inner: Some(inner),
             ctx,
