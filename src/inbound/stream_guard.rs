@@ -199,8 +199,8 @@ impl TailScanner {
             );
             out.append(&mut denoted);
         }
-        // Number literals too, as a JSON parser reads them (`4242424242424241.9` is the
-        // double 4242424242424242). A literal is held back whole with a possible
+        // Number literals too, as a JSON parser reads them (a 16-digit integer part and
+        // `.9` is the double of the integer after it, which may be a card). A literal is held back whole with a possible
         // card's tail (digits, `.`, `e`, signs), so one cut between chunks is read in
         // the seam. A chunk that cannot hold a hit is passed over at once.
         let mut denoted = Vec::new();

@@ -629,3 +629,42 @@ pub async fn read_head(s: &mut tokio::net::TcpStream) {
         }
     }
 }
+
+/// Send a chunked POST body in pieces, `pause` apart (each its own read at the
+/// proxy), with `connection: close`, then read the whole answer (at most 5 s).
+pub async fn drip(
+    addr: SocketAddr,
+    path: &str,
+    content_type: &str,
+    pieces: &[&[u8]],
+    pause: std::time::Duration,
+) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: {content_type}\r\ntransfer-encoding: chunked\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    for p in pieces {
+        let mut frame = format!("{:x}\r\n", p.len()).into_bytes();
+        frame.extend_from_slice(p);
+        frame.extend_from_slice(b"\r\n");
+        if s.write_all(&frame).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(pause).await;
+    }
+    let _ = s.write_all(b"0\r\n\r\n").await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// JSON numbers a float parser (JavaScript, Python) rounds to a test card.
+pub const ROUNDED_TO_CARDS: [&str; 5] = [
+    "4242424242424241.9",
+    "4.2424242424242419e15",
+    "-4242424242424241.9",
+    "378282246310004.99999",
+    "5555555555554443.9",
+];

@@ -391,30 +391,6 @@ async fn hostile_multipart_parts() {
     echo.stop().await;
 }
 
-/// Send a body in chunks a moment apart (each its own read at the proxy), then read
-/// the answer's status line.
-async fn drip(addr: std::net::SocketAddr, path: &str, pieces: &[&[u8]]) -> String {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: {CT}\r\ntransfer-encoding: chunked\r\n\r\n"
-    );
-    s.write_all(head.as_bytes()).await.unwrap();
-    for p in pieces {
-        let mut frame = format!("{:x}\r\n", p.len()).into_bytes();
-        frame.extend_from_slice(p);
-        frame.extend_from_slice(b"\r\n");
-        if s.write_all(&frame).await.is_err() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
-    }
-    let _ = s.write_all(b"0\r\n\r\n").await;
-    let mut out = Vec::new();
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut out)).await;
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// On a pass-through route the guard reads a multipart body's bytes as they stream,
 /// so a part that a backend decodes into other bytes is refused before its content
 /// is sent: a transfer encoding (Python's `email` and Django decode base64 and
@@ -501,7 +477,14 @@ async fn pass_through_multipart_parts_the_guard_cannot_read_are_refused() {
         // Cut inside the header block, and right after it.
         let head_end = body.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
         for cut in [10, head_end - 3, head_end + 2] {
-            let answer = drip(addr, "/pass/upload", &[&body[..cut], &body[cut..]]).await;
+            let answer = drip(
+                addr,
+                "/pass/upload",
+                CT,
+                &[&body[..cut], &body[cut..]],
+                std::time::Duration::from_millis(30),
+            )
+            .await;
             assert!(
                 answer.starts_with(&format!("HTTP/1.1 {status}")),
                 "{name}, cut at {cut}: {answer}"
