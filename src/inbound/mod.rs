@@ -376,18 +376,37 @@ async fn read_compressed(
     parts: &mut http::request::Parts,
     incoming: &mut Incoming,
 ) -> Result<bytes::Bytes> {
-    let bytes = tokio::time::timeout(
-        state.body_read_timeout,
-        read_limited(&parts.headers, incoming, state.max_body),
-    )
-    .await
-    .map_err(|_| Error::from(BodyStalled))??;
+    let bytes = read_whole(state, &parts.headers, incoming).await?;
     let text = crate::codec::decompress_streamed(coding, &bytes, state.max_body)?;
     guard_hits(guard, "the request body", &exposure::hits(&text)).await?;
     parts
         .headers
         .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
     Ok(bytes)
+}
+
+/// A pass-through body, taken to stream on. One the client stops sending is its
+/// fault, not the upstream's: 400 after `body_read_timeout` (a rules route reads its
+/// whole body first, under the same limit).
+fn streamed(state: &ProxyState, body: &mut Option<Incoming>) -> Result<Idle<Incoming>> {
+    let incoming = body.take().ok_or(Error::Internal("the body was taken"))?;
+    Ok(Idle::new(incoming, state.body_read_timeout))
+}
+
+/// A body read whole, under `limits.max_body_bytes` and within `body_read_timeout`
+/// (a body dripped byte by byte would otherwise hold the connection, and its slot
+/// under `max_connections`, for as long as the client likes).
+async fn read_whole(
+    state: &ProxyState,
+    headers: &http::HeaderMap,
+    incoming: &mut Incoming,
+) -> Result<bytes::Bytes> {
+    tokio::time::timeout(
+        state.body_read_timeout,
+        read_limited(headers, incoming, state.max_body),
+    )
+    .await
+    .map_err(|_| Error::from(BodyStalled))?
 }
 
 /// Read a tokenizing route's body and sanitize it and the query: the body to send
@@ -407,14 +426,7 @@ async fn sanitized(
             guard_hits(guard, "a header or a cookie", &hits).await?;
         }
     }
-    // A body dripped byte by byte would otherwise hold the connection (and its slot
-    // under max_connections) for as long as the client likes.
-    let bytes = tokio::time::timeout(
-        state.body_read_timeout,
-        read_limited(&parts.headers, incoming, state.max_body),
-    )
-    .await
-    .map_err(|_| Error::from(BodyStalled))??;
+    let bytes = read_whole(state, &parts.headers, incoming).await?;
     let out =
         sanitize::sanitize(&state.vault, rules, parts, &bytes, &state.sanitize_limits).await?;
     let bytes = out.body.unwrap_or(bytes);
@@ -451,41 +463,33 @@ async fn forward(
     let guard = state.guards.get(index).and_then(Option::as_ref);
 
     let (out_body, new_query, outcome) = match &route.rules {
-        None => {
-            // Refused here, the body is still the caller's to drain.
-            if let Some(guard) = guard {
+        None => match guard {
+            Some(guard) => {
+                // Refused here, the body is still the caller's to drain.
                 guard_streamed_head(guard, &parts).await?;
-            }
-            match guard {
-                Some(guard) if let Some(coding) = encoded(guard, &parts.headers)? => {
-                    let incoming = body.as_mut().ok_or(Error::Internal("the body was taken"))?;
-                    let bytes =
-                        Box::pin(read_compressed(state, guard, coding, &mut parts, incoming))
-                            .await?;
-                    (full(bytes), None, None)
-                }
-                _ => {
-                    let incoming = body.take().ok_or(Error::Internal("the body was taken"))?;
-                    // A streamed body the client stops sending is its fault, not the
-                    // upstream's (a rules route reads its whole body first, under the
-                    // same limit).
-                    let incoming = Idle::new(incoming, state.body_read_timeout);
-                    match guard {
-                        None => (boxed(incoming), None, None),
-                        Some(guard) => {
-                            let outcome = GuardOutcome::new();
-                            let guarded = StreamGuard::new(
-                                incoming,
-                                Arc::clone(guard),
-                                Arc::clone(&outcome),
-                                parts.headers.get(header::CONTENT_TYPE),
-                            );
-                            (boxed(guarded), None, Some(outcome))
-                        }
+                match encoded(guard, &parts.headers)? {
+                    Some(coding) => {
+                        let incoming =
+                            body.as_mut().ok_or(Error::Internal("the body was taken"))?;
+                        let bytes =
+                            Box::pin(read_compressed(state, guard, coding, &mut parts, incoming))
+                                .await?;
+                        (full(bytes), None, None)
+                    }
+                    None => {
+                        let outcome = GuardOutcome::new();
+                        let guarded = StreamGuard::new(
+                            streamed(state, body)?,
+                            Arc::clone(guard),
+                            Arc::clone(&outcome),
+                            parts.headers.get(header::CONTENT_TYPE),
+                        );
+                        (boxed(guarded), None, Some(outcome))
                     }
                 }
             }
-        }
+            None => (boxed(streamed(state, body)?), None, None),
+        },
         Some(rules) => {
             let incoming = body.as_mut().ok_or(Error::Internal("the body was taken"))?;
             // Boxed: a pass-through request's future then holds a pointer, not room

@@ -268,12 +268,16 @@ fn may_hold_literal(bytes: &[u8]) -> bool {
             .any(|w| matches!(w, [b'0'..=b'9', b'.' | b'e' | b'E']))
 }
 
+/// Whether a byte may be part of a number literal.
+fn in_literal(b: &u8) -> bool {
+    b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-')
+}
+
 /// The number literals in text written with a fraction or an exponent (plain
 /// integers are digits the flat scan sees), with their byte ranges.
 fn number_literals(text: &[u8]) -> impl Iterator<Item = (Range<usize>, &str)> {
-    let part = |b: &u8| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-');
     let mut at = 0;
-    text.split(move |b| !part(b)).filter_map(move |t| {
+    text.split(|b| !in_literal(b)).filter_map(move |t| {
         let start = at;
         at += t.len() + 1;
         let lead = t
@@ -309,7 +313,6 @@ pub(super) fn literal_cards_in(
     candidates: &[Range<usize>],
     mut f: impl FnMut(Range<usize>, &[u8]),
 ) {
-    let part = |b: &u8| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-');
     for run in candidates.iter().cloned() {
         let Some(digits) = text.get(run.clone()) else {
             continue;
@@ -321,9 +324,16 @@ pub(super) fn literal_cards_in(
         // The literal may begin before the run (a sign, a point) and end after it
         // (its exponent).
         let before = text.get(..run.start).unwrap_or_default();
-        let start = before.iter().rposition(|b| !part(b)).map_or(0, |i| i + 1);
+        let start = before
+            .iter()
+            .rposition(|b| !in_literal(b))
+            .map_or(0, |i| i + 1);
         let after = text.get(run.end..).unwrap_or_default();
-        let end = run.end + after.iter().position(|b| !part(b)).unwrap_or(after.len());
+        let end = run.end
+            + after
+                .iter()
+                .position(|b| !in_literal(b))
+                .unwrap_or(after.len());
         let Some(stretch) = text.get(start..end) else {
             continue;
         };
