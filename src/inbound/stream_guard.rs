@@ -181,45 +181,10 @@ impl TailScanner {
             let seam = &self.seam;
             // Hits before the boundary were found with the earlier chunk.
             let crosses = |r: &std::ops::Range<usize>| r.end > boundary && r.start < seam_limit;
-            let mut denoted = Vec::new();
-            guard::scan_hits_and_literals(
-                seam,
-                |hit| {
-                    let digits = exposure::digits(seam, hit);
-                    if crosses(&hit.range) {
-                        out.push(digits.clone());
-                    }
-                    raw.push(digits);
-                },
-                |range, digits| {
-                    if crosses(&range) {
-                        denoted.push(HitDigits::denoted(digits));
-                    }
-                },
-            );
-            out.append(&mut denoted);
+            read_text(seam, crosses, out, &mut raw);
         }
-        // Number literals too, as a JSON parser reads them (a 16-digit integer part and
-        // `.9` is the double of the integer after it, which may be a card). A literal is held back whole with a possible
-        // card's tail (digits, `.`, `e`, signs), so one cut between chunks is read in
-        // the seam. A chunk that cannot hold a hit is passed over at once.
-        let mut denoted = Vec::new();
-        guard::scan_hits_and_literals(
-            chunk,
-            |hit| {
-                let digits = exposure::digits(chunk, hit);
-                if hit.range.start >= chunk_from {
-                    out.push(digits.clone());
-                }
-                raw.push(digits);
-            },
-            |range, digits| {
-                if range.start >= chunk_from {
-                    denoted.push(HitDigits::denoted(digits));
-                }
-            },
-        );
-        out.append(&mut denoted);
+        // A chunk that cannot hold a hit is passed over at once.
+        read_text(chunk, |r| r.start >= chunk_from, out, &mut raw);
         self.decoded_hits(chunk, &raw, out);
     }
 
@@ -276,6 +241,36 @@ impl TailScanner {
     pub fn held(&self) -> usize {
         self.tail.len()
     }
+}
+
+/// The hits of `text` and the cards its number literals denote (as a JSON parser
+/// reads them: a 16-digit integer part and `.9` is the double of the integer after
+/// it, which may be a card) that `new` says were not found before, onto `out`; every
+/// hit as written onto `raw`. A literal is held back whole with a possible card's
+/// tail (digits, `.`, `e`, signs), so one cut between chunks is read in the seam.
+fn read_text(
+    text: &[u8],
+    new: impl Fn(&std::ops::Range<usize>) -> bool,
+    out: &mut Vec<HitDigits>,
+    raw: &mut Vec<HitDigits>,
+) {
+    let mut denoted = Vec::new();
+    guard::scan_hits_and_literals(
+        text,
+        |hit| {
+            let digits = exposure::digits(text, hit);
+            if new(&hit.range) {
+                out.push(digits.clone());
+            }
+            raw.push(digits);
+        },
+        |range, digits| {
+            if new(&range) {
+                denoted.push(HitDigits::denoted(digits));
+            }
+        },
+    );
+    out.append(&mut denoted);
 }
 
 fn non_empty(b: Bytes) -> Option<Bytes> {
@@ -449,13 +444,18 @@ where
             };
             let chunk = match frame.into_data() {
                 Ok(chunk) => chunk,
-                Err(trailers) => match this.scanner.finish() {
-                    Some(tail) => {
-                        this.queued = Some(trailers);
-                        return Poll::Ready(Some(Ok(Frame::data(tail))));
+                Err(trailers) => {
+                    if let Err(e) = this.read_heads(None) {
+                        return Poll::Ready(Some(Err(e)));
                     }
-                    None => return Poll::Ready(Some(Ok(trailers))),
-                },
+                    match this.scanner.finish() {
+                        Some(tail) => {
+                            this.queued = Some(trailers);
+                            return Poll::Ready(Some(Ok(Frame::data(tail))));
+                        }
+                        None => return Poll::Ready(Some(Ok(trailers))),
+                    }
+                }
             };
             if let Err(e) = this.read_heads(Some(&chunk)) {
                 return Poll::Ready(Some(Err(e)));
