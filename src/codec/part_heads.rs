@@ -166,6 +166,8 @@ pub(crate) struct Watch {
     /// the block being read.
     buf: Vec<u8>,
     in_head: bool,
+    /// In a block: where its first line not read to its end starts.
+    read: usize,
 }
 
 impl Watch {
@@ -186,6 +188,7 @@ impl Watch {
             delimiter: format!("--{boundary}").into_bytes(),
             buf: Vec::new(),
             in_head: false,
+            read: 0,
         })
     }
 
@@ -205,9 +208,14 @@ impl Watch {
         let dlen = self.delimiter.len();
         loop {
             if self.in_head {
-                let Some(end) = head_end(&self.buf, &self.delimiter) else {
-                    return self.bounded();
+                let end = match head_end(&self.buf, &self.delimiter, self.read) {
+                    Ok(end) => end,
+                    Err(read) => {
+                        self.read = read;
+                        return self.bounded();
+                    }
                 };
+                self.read = 0;
                 check_block(&self.buf, 0, &self.delimiter, Transfer::AsSent)?;
                 // The line that ended the block may be the next delimiter's.
                 self.buf.drain(..end);
@@ -249,6 +257,7 @@ impl Watch {
         }
         self.buf.clear();
         self.in_head = false;
+        self.read = 0;
         Ok(())
     }
 
@@ -273,17 +282,19 @@ fn is_multipart(content_type: &[u8]) -> bool {
 /// Where the header block at the start of `buf` ends: the start of its first
 /// complete line that is empty or starts with the delimiter. `None` while no such
 /// line has arrived.
-fn head_end(buf: &[u8], delimiter: &[u8]) -> Option<usize> {
-    let mut at = 0;
+/// `from` is where the first line not read yet starts; on `Err`, where the first
+/// incomplete line starts (so a block arriving in pieces is read once).
+fn head_end(buf: &[u8], delimiter: &[u8], from: usize) -> std::result::Result<usize, usize> {
+    let mut at = from;
     while let Some(len) = buf.get(at..).and_then(|rest| memchr::memchr(b'\n', rest)) {
         let line = buf.get(at..at + len).unwrap_or_default();
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() || line.starts_with(delimiter) {
-            return Some(at);
+            return Ok(at);
         }
         at += len + 1;
     }
-    None
+    Err(at)
 }
 
 /// The lines of `body` from `start`, each with its offset, without its line break
