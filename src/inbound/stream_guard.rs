@@ -181,10 +181,13 @@ impl TailScanner {
             let seam = &self.seam;
             // Hits before the boundary were found with the earlier chunk.
             let crosses = |r: &std::ops::Range<usize>| r.end > boundary && r.start < seam_limit;
-            read_text(seam, crosses, out, &mut raw);
+            read_text(seam, crosses, |_| true, out, &mut raw);
         }
-        // A chunk that cannot hold a hit is passed over at once.
-        read_text(chunk, |r| r.start >= chunk_from, out, &mut raw);
+        // A chunk that cannot hold a hit is passed over at once. Its leading run,
+        // read above from the tail's start, is out of context here: not a hit as
+        // written (which would hide the same digits read with escapes decoded).
+        let own = |r: &std::ops::Range<usize>| r.start >= chunk_from;
+        read_text(chunk, own, own, out, &mut raw);
         self.decoded_hits(chunk, &raw, out);
     }
 
@@ -245,12 +248,14 @@ impl TailScanner {
 
 /// The hits of `text` and the cards its number literals denote (as a JSON parser
 /// reads them: a 16-digit integer part and `.9` is the double of the integer after
-/// it, which may be a card) that `new` says were not found before, onto `out`; every
-/// hit as written onto `raw`. A literal is held back whole with a possible card's
-/// tail (digits, `.`, `e`, signs), so one cut between chunks is read in the seam.
+/// it, which may be a card) that `new` says were not found before, onto `out`; the
+/// hits `in_context` says were read in their context onto `raw` (the hits as
+/// written). A literal is held back whole with a possible card's tail (digits, `.`,
+/// `e`, signs), so one cut between chunks is read in the seam.
 fn read_text(
     text: &[u8],
     new: impl Fn(&std::ops::Range<usize>) -> bool,
+    in_context: impl Fn(&std::ops::Range<usize>) -> bool,
     out: &mut Vec<HitDigits>,
     raw: &mut Vec<HitDigits>,
 ) {
@@ -262,7 +267,9 @@ fn read_text(
             if new(&hit.range) {
                 out.push(digits.clone());
             }
-            raw.push(digits);
+            if in_context(&hit.range) {
+                raw.push(digits);
+            }
         },
         |range, digits| {
             if new(&range) {
@@ -537,6 +544,22 @@ mod tests {
         assert_eq!(tail_start(b"xyz\\u0034 42"), 3);
         assert_eq!(tail_start(b"abc   "), 6);
         assert_eq!(tail_start(&[b'1'; 1000]), 1000 - MAX_TAIL);
+    }
+
+    /// The chunk's leading run read alone (`4242…` without the held `%43` before it)
+    /// is not a hit as written: the same digits read with the escape decoded
+    /// (`%43` is `C`, which ends the 21-digit identifier) are found (a fuzz finding).
+    #[test]
+    fn a_leading_run_out_of_context_hides_no_decoded_hit() {
+        let (out, hits) = run(&[
+            b"\0\\\x0054@222222222222424%43",
+            b"4242999999950424242\x1f\0",
+        ]);
+        assert_eq!(
+            out,
+            b"\0\\\x0054@222222222222424%434242999999950424242\x1f\0"
+        );
+        assert!(hits >= 1);
     }
 
     #[test]
