@@ -378,7 +378,11 @@ async fn read_compressed(
 ) -> Result<bytes::Bytes> {
     let bytes = read_whole(state, &parts.headers, incoming).await?;
     let text = crate::codec::decompress_streamed(coding, &bytes, state.max_body)?;
-    guard_hits(guard, "the request body", &exposure::hits(&text)).await?;
+    // Read as the streaming guard reads a body (escapes decoded, number literals),
+    // the whole text one chunk.
+    let mut hits = Vec::new();
+    stream_guard::TailScanner::default().hits(&text, &mut hits);
+    guard_hits(guard, "the request body", &hits).await?;
     parts
         .headers
         .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
