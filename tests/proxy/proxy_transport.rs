@@ -268,6 +268,71 @@ async fn graceful_shutdown_drains_in_flight_requests() {
     echo.stop().await;
 }
 
+/// Shutdown closes idle keep-alive connections at once and lets a request in flight
+/// on another finish; neither waits out the idle timeout or the grace period.
+#[tokio::test]
+async fn shutdown_closes_idle_keep_alive_connections_at_once() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let (up, echo) = EchoUpstream::start_with(
+        local(),
+        EchoOptions {
+            delay: Duration::from_millis(300),
+            tls: None,
+        },
+    )
+    .await
+    .unwrap();
+    let config = Config::from_toml_str(&config_toml(&format!("http://{up}"), ROUTES)).unwrap();
+    let server = start_config(&config, Duration::from_secs(10)).await;
+    let addr = server.proxy_addr();
+    // One request on a keep-alive connection, answered; the connection then idles.
+    let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    idle.write_all(b"GET /pass/a HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("\r\n\r\n") {
+        let n = idle.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed before answering");
+        got.extend_from_slice(buf.get(..n).unwrap());
+    }
+    assert!(
+        got.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    let in_flight =
+        tokio::spawn(async move { send(&http1(), post(addr, "/pass/slow", b"drain me")).await });
+    for _ in 0..100 {
+        if echo.received().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(echo.received().len(), 2);
+    let started = std::time::Instant::now();
+    server.stop().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(in_flight.await.unwrap().status, StatusCode::OK);
+    // The idle connection was closed by the proxy (its answer's body may come first).
+    let closed = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            match idle.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the idle connection stayed open");
+    echo.stop().await;
+}
+
 #[tokio::test]
 async fn demo_config_serves_every_profile_path() {
     let (up, echo) = EchoUpstream::start().await.unwrap();
