@@ -503,8 +503,10 @@ async fn forward(
             (full(bytes), query, None)
         }
     };
-    let query = new_query.as_deref().or(parts.uri.query());
-    let uri = upstream.uri(parts.uri.path(), query)?;
+    let uri = match new_query.as_deref() {
+        Some(query) => upstream.uri(parts.uri.path(), Some(query))?,
+        None => upstream.uri_as_sent(&parts.uri)?,
+    };
     let sent_at = Instant::now();
     let sent = forward::send(
         upstream,

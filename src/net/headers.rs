@@ -69,6 +69,14 @@ fn strip(headers: &mut HeaderMap, goes: fn(&HeaderName) -> bool) {
 /// usual tokens, which name nothing else to remove (so this is usually empty and
 /// allocates nothing).
 fn names_in_connection(headers: &HeaderMap) -> Vec<HeaderName> {
+    let mut values = headers.get_all(header::CONNECTION).iter();
+    // The usual case, an upstream's `Connection: keep-alive`, without splitting.
+    if let (Some(one), None) = (values.next(), values.next()) {
+        let v = one.as_bytes();
+        if v.eq_ignore_ascii_case(b"keep-alive") || v.eq_ignore_ascii_case(b"close") {
+            return Vec::new();
+        }
+    }
     headers
         .get_all(header::CONNECTION)
         .iter()

@@ -267,6 +267,20 @@ impl Upstream {
     /// form (`/path?query`) for a plain-HTTP upstream, which gets it over the proxy's
     /// own HTTP/1.1 connections as is, and absolute for an `https` one, whose pooled
     /// client picks its connection by the URI.
+    /// [`uri`](Self::uri) for a request forwarded with its own path and query. A
+    /// plain-HTTP upstream without a path prefix shares the request's bytes, which
+    /// hyper checked when it parsed them: no copy, no second check.
+    pub fn uri_as_sent(&self, uri: &Uri) -> Result<Uri> {
+        if self.prefix.is_empty()
+            && self.scheme == http::uri::Scheme::HTTP
+            && let Some(pq) = uri.path_and_query()
+            && pq.as_str().starts_with('/')
+        {
+            return Ok(Uri::from(pq.clone()));
+        }
+        self.uri(uri.path(), uri.query())
+    }
+
     pub fn uri(&self, path: &str, query: Option<&str>) -> Result<Uri> {
         // Exactly sized: a `Vec` whose length is its capacity becomes `Bytes` (and the
         // URI) without another allocation.

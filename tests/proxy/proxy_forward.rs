@@ -53,6 +53,46 @@ async fn pass_through_forwards_byte_for_byte() {
     echo.stop().await;
 }
 
+/// The upstream gets the request's path and query as sent, under its URL's path
+/// prefix when it has one; an absolute-form target is forwarded in origin form.
+#[tokio::test]
+async fn the_upstream_gets_path_and_query_as_sent_under_its_prefix() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let (up, echo) = EchoUpstream::start().await.unwrap();
+    for (base, want) in [("", ""), ("/base", "/base")] {
+        let server = start(&config_toml(&format!("http://{up}{base}"), ROUTES)).await;
+        let addr = server.proxy_addr();
+        for target in [
+            "/pass/a?x=1&y=%20z".to_owned(),
+            "/pass/b?".to_owned(),
+            "/pass/c".to_owned(),
+            format!("http://{addr}/pass/d?q=2"),
+        ] {
+            let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let head =
+                format!("GET {target} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
+            conn.write_all(head.as_bytes()).await.unwrap();
+            let mut answer = Vec::new();
+            conn.read_to_end(&mut answer).await.unwrap();
+            assert!(
+                answer.starts_with(b"HTTP/1.1 200"),
+                "{target}: {}",
+                String::from_utf8_lossy(&answer)
+            );
+            let r = echo.received().pop().unwrap();
+            let sent = target.trim_start_matches(&format!("http://{addr}"));
+            let (path, query) = match sent.split_once('?') {
+                Some((p, q)) => (p, Some(q)),
+                None => (sent, None),
+            };
+            assert_eq!(r.path, format!("{want}{path}"), "{base} {target}");
+            assert_eq!(r.query.as_deref(), query, "{base} {target}");
+        }
+        server.stop().await;
+    }
+    echo.stop().await;
+}
+
 #[tokio::test]
 async fn hop_by_hop_and_own_headers_are_stripped_and_forwarded_headers_set() {
     let (up, echo) = EchoUpstream::start().await.unwrap();
