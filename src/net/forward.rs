@@ -89,8 +89,9 @@ pub async fn send_tracked(
     };
     let response = match &pool.conns {
         Conns::Http1(conns) => {
-            // The URI is in origin form already ([`Upstream::uri`]).
-            match tokio::time::timeout_at(deadline, conns.send(request)).await {
+            // The URI is in origin form already ([`Upstream::uri`]). The response body
+            // holds the slot with its connection.
+            match tokio::time::timeout_at(deadline, conns.send(request, slot)).await {
                 Ok(Ok(res)) => res,
                 Ok(Err(failed)) => {
                     let sent = failed.may_have_sent();
@@ -105,7 +106,8 @@ pub async fn send_tracked(
         }
         Conns::Pooled(client) => {
             match tokio::time::timeout_at(deadline, client.request(request)).await {
-                Ok(Ok(res)) => res.map(boxed),
+                // The response body holds the slot until it ends.
+                Ok(Ok(res)) => res.map(|body| boxed(Hold::new(boxed(body), slot))),
                 Ok(Err(e)) => {
                     if body_stalled(&e) {
                         return (Err(BodyStalled.into()), true);
@@ -120,10 +122,7 @@ pub async fn send_tracked(
     };
     let (mut parts, body) = response.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers);
-    (
-        Ok(Response::from_parts(parts, boxed(Hold::new(body, slot)))),
-        true,
-    )
+    (Ok(Response::from_parts(parts, body)), true)
 }
 
 /// Whether a send failed because the client stopped sending the request body

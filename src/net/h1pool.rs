@@ -24,6 +24,7 @@ use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 use super::body::Body;
@@ -126,9 +127,12 @@ impl H1Pool {
 
     /// Send `request` (its URI in origin form) and return the response, its body
     /// bringing the connection back when it ends.
+    /// `slot` (the request's place under the upstream's cap) is held by the response
+    /// body with its connection, until the body ends or is dropped.
     pub async fn send(
         self: &Arc<Self>,
         mut request: Request<Body>,
+        slot: OwnedSemaphorePermit,
     ) -> Result<Response<Body>, Failed> {
         loop {
             let (mut sender, reused) = match self.checkout().await {
@@ -141,6 +145,7 @@ impl H1Pool {
                     let lease = Lease {
                         sender,
                         pool: Arc::clone(self),
+                        _slot: slot,
                     };
                     return Ok(response.map(|body| Leased::boxed(body, lease)));
                 }
@@ -235,10 +240,12 @@ impl H1Pool {
     }
 }
 
-/// A connection lent to one response.
+/// A connection lent to one response, with the request's slot under the upstream's
+/// cap: both are given back when the response body ends (or is dropped).
 struct Lease {
     sender: SendRequest<Body>,
     pool: Arc<H1Pool>,
+    _slot: OwnedSemaphorePermit,
 }
 
 /// A response body that returns its connection once it has been read to the end.
