@@ -174,6 +174,9 @@ struct Seen {
     route: Option<usize>,
     upstream_status: Option<u16>,
     upstream_latency: Option<Duration>,
+    /// When the answer was ready (the upstream's head came back, or the request
+    /// failed): read once for the route's latency, the upstream's and the access line.
+    finished: Option<Instant>,
 }
 
 /// The proxy service for one request: its ids, its span, its access line.
@@ -221,7 +224,9 @@ pub async fn handle(
             upstream_status: seen.upstream_status,
             bytes_in,
             bytes_out: response.body().size_hint().exact(),
-            latency: start.elapsed(),
+            latency: seen
+                .finished
+                .map_or_else(|| start.elapsed(), |at| at.saturating_duration_since(start)),
             upstream_latency: seen.upstream_latency,
             ..AccessLine::default()
         }
@@ -251,7 +256,9 @@ async fn serve(
     let linger = should_linger(&parts);
     let mut body = Some(body);
     let result = forward(state, conn, index, route, parts, &mut body, seen).await;
-    let elapsed = start.elapsed();
+    let finished = seen.finished.unwrap_or_else(Instant::now);
+    seen.finished = Some(finished);
+    let elapsed = finished.saturating_duration_since(start);
     let metrics = state.route_metrics.get(index);
     if let Some(m) = metrics {
         m.duration.observe(elapsed);
@@ -517,7 +524,9 @@ async fn forward(
         state.upstream_timeout,
     )
     .await;
-    seen.upstream_latency = Some(sent_at.elapsed());
+    let answered = Instant::now();
+    seen.finished = Some(answered);
+    seen.upstream_latency = Some(answered.saturating_duration_since(sent_at));
     if let Ok(res) = &sent {
         let status = res.status().as_u16();
         seen.upstream_status = Some(status);

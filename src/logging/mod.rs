@@ -140,12 +140,31 @@ fn targets(level: &str) -> Result<Targets> {
 /// span's enter and exit (once per poll of a request's future) when spans were on.
 struct Levels(Arc<ArcSwap<Targets>>);
 
+impl Levels {
+    fn enables(&self, meta: &tracing::Metadata<'_>) -> bool {
+        may_log(meta) && self.0.load().would_enable(meta.target(), meta.level())
+    }
+}
+
+/// Whether a line or span may be logged at all, whatever `log.level` says: other
+/// crates log at INFO at most. Their debug and trace lines print what they handle:
+/// sled the keys it looks up (the leak guard asks the store whether a card-shaped
+/// number in a request is one of its tokens, by that number), tokio-postgres its
+/// statements' parameters, h2 and hyper frames and headers. vaultgate's own lines
+/// never carry a value at any level.
+fn may_log(meta: &tracing::Metadata<'_>) -> bool {
+    let target = meta.target();
+    *meta.level() <= tracing::Level::INFO
+        || target == "vaultgate"
+        || target.starts_with("vaultgate::")
+}
+
 impl<S: tracing::Subscriber> Layer<S> for Levels {
     fn register_callsite(
         &self,
         meta: &'static tracing::Metadata<'static>,
     ) -> tracing::subscriber::Interest {
-        if self.0.load().would_enable(meta.target(), meta.level()) {
+        if self.enables(meta) {
             tracing::subscriber::Interest::always()
         } else {
             tracing::subscriber::Interest::never()
@@ -153,7 +172,7 @@ impl<S: tracing::Subscriber> Layer<S> for Levels {
     }
 
     fn enabled(&self, meta: &tracing::Metadata<'_>, _: Context<'_, S>) -> bool {
-        self.0.load().would_enable(meta.target(), meta.level())
+        self.enables(meta)
     }
 
     fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {

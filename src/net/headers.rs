@@ -15,17 +15,30 @@ const HTTPS: HeaderValue = HeaderValue::from_static("https");
 /// `Connection`, `Keep-Alive`, `Proxy-*`, `TE`, `Trailer`, `Transfer-Encoding`,
 /// `Upgrade`. (Headers that `Connection` names are hop-by-hop too.)
 fn hop_by_hop(name: &HeaderName) -> bool {
+    hop_by_hop_name(name.as_str())
+}
+
+/// [`hop_by_hop`] of a name's text (lower case, as `HeaderName` holds it).
+fn hop_by_hop_name(name: &str) -> bool {
+    // Most names are decided by their first byte (every request and response has
+    // several headers, and few of them go).
     matches!(
-        name.as_str(),
+        name.as_bytes().first(),
+        Some(b'c' | b'k' | b't' | b'u' | b'p')
+    ) && (matches!(
+        name,
         "connection" | "keep-alive" | "te" | "trailer" | "transfer-encoding" | "upgrade"
-    ) || name.as_str().starts_with("proxy-")
+    ) || name.starts_with("proxy-"))
 }
 
 /// Whether a client may not send `name` on through the proxy: a hop-by-hop header,
 /// one of vaultgate's own (`x-vaultgate-*`), or `Expect` (`100-continue` is answered
 /// on the client's side, so the upstream gets the body without waiting).
 fn not_forwarded(name: &HeaderName) -> bool {
-    hop_by_hop(name) || name == header::EXPECT || name.as_str().starts_with(OWN_PREFIX)
+    let name = name.as_str();
+    hop_by_hop_name(name)
+        || (matches!(name.as_bytes().first(), Some(b'e' | b'x'))
+            && (name == "expect" || name.starts_with(OWN_PREFIX)))
 }
 
 /// Remove hop-by-hop headers: `Connection` and every header it names, `Keep-Alive`,
@@ -125,6 +138,65 @@ pub fn set_forwarded(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The first-byte shortcut decides as the lists alone would, for every standard
+    /// header name and names near the ones that go.
+    #[test]
+    fn the_first_byte_shortcut_agrees_with_the_lists() {
+        let by_list = |n: &str| {
+            let hop = matches!(
+                n,
+                "connection" | "keep-alive" | "te" | "trailer" | "transfer-encoding" | "upgrade"
+            ) || n.starts_with("proxy-");
+            (hop, hop || n == "expect" || n.starts_with(OWN_PREFIX))
+        };
+        let mut names: Vec<HeaderName> = vec![
+            header::ACCEPT,
+            header::ACCEPT_ENCODING,
+            header::AUTHORIZATION,
+            header::CACHE_CONTROL,
+            header::CONNECTION,
+            header::CONTENT_ENCODING,
+            header::CONTENT_LENGTH,
+            header::CONTENT_TYPE,
+            header::COOKIE,
+            header::DATE,
+            header::EXPECT,
+            header::HOST,
+            header::ORIGIN,
+            header::PROXY_AUTHENTICATE,
+            header::PROXY_AUTHORIZATION,
+            header::SERVER,
+            header::TE,
+            header::TRAILER,
+            header::TRANSFER_ENCODING,
+            header::UPGRADE,
+            header::USER_AGENT,
+            header::VIA,
+        ];
+        for custom in [
+            "keep-alive",
+            "proxy-connection",
+            "proxy-",
+            "x-vaultgate-route",
+            "x-vaultgate",
+            "x-request-id",
+            "traceparent",
+            "expected",
+            "e",
+            "x",
+            "t",
+            "teapot",
+            "upgrade-insecure-requests",
+        ] {
+            names.push(HeaderName::from_static(custom));
+        }
+        for name in &names {
+            let (hop, goes) = by_list(name.as_str());
+            assert_eq!(hop_by_hop(name), hop, "{name}");
+            assert_eq!(not_forwarded(name), goes, "{name}");
+        }
+    }
 
     #[test]
     fn strips_hop_by_hop_and_named() {

@@ -1,6 +1,7 @@
 //! What ends up in the logs: route, method, status, latency — never paths, query
-//! strings, header values or bodies. Its own test binary, so that no other test's
-//! thread races the scoped subscriber for tracing's callsite interest cache.
+//! strings, header values or bodies. The real binary at `trace`, its stderr read
+//! whole after a clean stop (a scoped subscriber in a test binary that runs other
+//! servers at once raced them for tracing's callsite interest, and lost lines).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -8,58 +9,40 @@
     clippy::indexing_slicing
 )]
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use crate::common::binary::{VaultDir, free_port, wait_listening};
 use crate::common::*;
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::Full;
 use vaultgate::demo::echo::EchoUpstream;
 
-/// A writer that appends to a shared buffer.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-#[tokio::test(flavor = "current_thread")]
+#[tokio::test]
 async fn logs_carry_no_paths_queries_headers_or_bodies() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    use tracing_subscriber::layer::SubscriberExt as _;
-    let subscriber = tracing_subscriber::registry()
-        .with(
-            "vaultgate=trace"
-                .parse::<tracing_subscriber::filter::Targets>()
-                .unwrap(),
-        )
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(move || writer.clone())
-                .with_ansi(false),
-        );
-    let _guard = tracing::subscriber::set_default(subscriber);
-
     let (up, echo) = EchoUpstream::start().await.unwrap();
     let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = gone.local_addr().unwrap();
     drop(gone);
-    let extra = format!(
-        "[[upstreams]]\nname = \"dead\"\nurl = \"http://{dead}\"\n\n\
+    let v = VaultDir::init();
+    let (proxy, api) = (free_port(), free_port());
+    let rest = format!(
+        "[limits]\nmax_body_bytes = 1024\nupstream_timeout_ms = 2000\n\
+         [[upstreams]]\nname = \"backend\"\nurl = \"http://{up}\"\n\
+         [[upstreams]]\nname = \"dead\"\nurl = \"http://{dead}\"\n\
          [[routes]]\nname = \"dead\"\nupstream = \"dead\"\npath = \"/dead/*\"\n\
          stream_guard = \"off\"\n{ROUTES}"
     );
-    let toml = config_toml(&format!("http://{up}"), &extra);
-    let server = start(&toml).await;
+    let config = v.write_config(proxy, api, &rest);
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("level = \"warn\"", "level = \"trace\""),
+    )
+    .unwrap();
+    let mut child = v.serve(&config);
+    wait_listening(&mut child, proxy, Duration::from_secs(20)).await;
+
     let client = http1();
     let card = "4111111111111111";
     for path in [
@@ -70,7 +53,7 @@ async fn logs_carry_no_paths_queries_headers_or_bodies() {
     ] {
         let _ = send(
             &client,
-            Request::post(url(server.proxy_addr(), &path))
+            Request::post(url(proxy, &path))
                 .header("x-card", card)
                 // An id is logged and forwarded: one holding a card number is replaced.
                 .header("x-request-id", format!("order-{card}"))
@@ -81,7 +64,7 @@ async fn logs_carry_no_paths_queries_headers_or_bodies() {
     }
     let big = send(
         &client,
-        Request::post(url(server.proxy_addr(), "/tokenize"))
+        Request::post(url(proxy, "/tokenize"))
             .body(Full::new(Bytes::from(card.repeat(100))))
             .unwrap(),
     )
@@ -89,7 +72,7 @@ async fn logs_carry_no_paths_queries_headers_or_bodies() {
     assert_eq!(big.status, StatusCode::PAYLOAD_TOO_LARGE);
     let clean = send(
         &client,
-        Request::post(url(server.proxy_addr(), "/pass/clean"))
+        Request::post(url(proxy, "/pass/clean"))
             .header("x-request-id", format!("order-{card}"))
             .body(Full::new(Bytes::from_static(b"{}")))
             .unwrap(),
@@ -108,12 +91,23 @@ async fn logs_carry_no_paths_queries_headers_or_bodies() {
         assert_eq!(ids.len(), 1, "{:?}", r.headers);
         assert!(!ids[0].contains(card), "forwarded id {}", ids[0]);
     }
-    server.stop().await;
+    // SIGTERM and a clean exit: every held line is written on the way out.
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    assert!(child.wait().unwrap().success());
     echo.stop().await;
 
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
-    assert!(logs.contains("route=dead"), "{logs}");
+    let logs = v.serve_log();
+    // The access lines and the failure line name the route, never the path.
+    assert!(logs.contains(r#"route="dead""#), "{logs}");
     assert!(logs.contains("status=502"), "{logs}");
+    assert!(logs.contains("vaultgate::access"), "{logs}");
+    assert!(logs.contains(r#"path="/pass/*""#), "{logs}");
+    assert!(logs.contains("TRACE") || logs.contains("DEBUG"), "{logs}");
     assert!(!logs.contains(card), "{logs}");
     assert!(!logs.contains("pan="), "{logs}");
+    assert!(!logs.contains("clean"), "{logs}");
 }
