@@ -107,7 +107,11 @@ async fn logs_carry_no_paths_queries_headers_or_bodies() {
     assert!(logs.contains("vaultgate::access"), "{logs}");
     assert!(logs.contains(r#"path="/pass/*""#), "{logs}");
     assert!(logs.contains("TRACE") || logs.contains("DEBUG"), "{logs}");
-    assert!(!logs.contains(card), "{logs}");
-    assert!(!logs.contains("pan="), "{logs}");
-    assert!(!logs.contains("clean"), "{logs}");
+    // Nor in another spelling: sled prints the keys it looks up as a list of bytes
+    // at trace, and the leak guard looks up card-shaped numbers.
+    let as_bytes = format!("{:?}", card.as_bytes());
+    let as_bytes = as_bytes.trim_start_matches('[').trim_end_matches(']');
+    for spelling in [card, as_bytes, "pan=", "/pass/clean"] {
+        assert!(!logs.contains(spelling), "{spelling} in {logs}");
+    }
 }
