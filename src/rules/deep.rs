@@ -343,17 +343,21 @@ pub(super) fn literal_cards_in(
     }
 }
 
+/// The significant digits a number literal is written with before its exponent
+/// (leading zeros are not).
+fn significant_digits(lit: &str) -> usize {
+    lit.bytes()
+        .take_while(|b| !matches!(b, b'e' | b'E'))
+        .filter(u8::is_ascii_digit)
+        .skip_while(|b| *b == b'0')
+        .count()
+}
+
 /// [`literal_cards`] for one literal.
 fn literal_card(range: Range<usize>, lit: &str, f: &mut impl FnMut(Range<usize>, &[u8])) {
     // Read when its own digits could make a card: wherever the text is cut, such a
     // literal is a candidate run's, whatever stands around it.
-    let significant = lit
-        .bytes()
-        .take_while(|b| !matches!(b, b'e' | b'E'))
-        .filter(u8::is_ascii_digit)
-        .skip_while(|b| *b == b'0')
-        .count();
-    if significant < MIN_DIGITS {
+    if significant_digits(lit) < MIN_DIGITS {
         return;
     }
     // `<digits>.` and `<digits>.000` are their digits as written, which the flat scan
@@ -386,13 +390,7 @@ const DOUBLE_EXACT_DIGITS: usize = 16;
 fn double_readings(literal: &str) -> [Option<zeroize::Zeroizing<String>>; 2] {
     // With fewer significant digits the double is the exact value, which
     // `integer_digits` reads; parsing a float costs more than this count.
-    let significant = literal
-        .bytes()
-        .take_while(|b| !matches!(b, b'e' | b'E'))
-        .filter(u8::is_ascii_digit)
-        .skip_while(|b| *b == b'0')
-        .count();
-    if significant < DOUBLE_EXACT_DIGITS {
+    if significant_digits(literal) < DOUBLE_EXACT_DIGITS {
         return [None, None];
     }
     let v = match literal.parse::<f64>() {

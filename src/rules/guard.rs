@@ -257,11 +257,7 @@ fn scan_with(text: &[u8], shaped: fn(&[u8]) -> bool, mut f: impl FnMut(&Hit)) {
     if text.len() < runs::BLOCK && !may_contain(text) {
         return;
     }
-    let mut window = Window {
-        groups: VecDeque::new(),
-        digits: 0,
-        shaped,
-    };
+    let mut window = Window::new(shaped);
     runs::candidate_runs(text, |run| read_run(text, run, &mut window, &mut f));
 }
 
@@ -299,11 +295,7 @@ pub fn scan_hits_and_literals(
         if t.as_ptr_range() != whole {
             return scan_with(t, is_card_shaped, g);
         }
-        let mut window = Window {
-            groups: VecDeque::new(),
-            digits: 0,
-            shaped: is_card_shaped,
-        };
+        let mut window = Window::new(is_card_shaped);
         for run in &candidates {
             read_run(t, run.clone(), &mut window, &mut |h: &Hit| g(h));
         }
@@ -337,11 +329,7 @@ fn one_group(group: &[u8], run: Range<usize>, shaped: fn(&[u8]) -> bool, f: &mut
 #[cfg(any(test, fuzzing))]
 pub fn scan_hits_slowly(text: &[u8], f: impl FnMut(&Hit)) {
     fn slowly(text: &[u8], f: &mut dyn FnMut(&Hit)) {
-        let mut window = Window {
-            groups: VecDeque::new(),
-            digits: 0,
-            shaped: is_card_shaped,
-        };
+        let mut window = Window::new(is_card_shaped);
         scan_run(text, 0..text.len(), &mut window, &mut |h: &Hit| f(h));
     }
     every_reading(text, slowly, f);
@@ -568,6 +556,15 @@ struct Window {
 }
 
 impl Window {
+    /// An empty window deciding hits with `shaped`.
+    fn new(shaped: fn(&[u8]) -> bool) -> Window {
+        Window {
+            groups: VecDeque::new(),
+            digits: 0,
+            shaped,
+        }
+    }
+
     fn push(&mut self, g: Group, f: &mut impl FnMut(&Hit)) {
         if g.is_zeros()
             && self.significant() == 0
