@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use crate::codec::{self, FindingKind, RequestParts};
 use crate::config::Config;
-use crate::rules::path::{FormKeyReadings, KeyMatch, may_read_differently};
+use crate::rules::path::{FormKeyReadings, KeyMatch, TrailingKeys, may_read_differently};
 use crate::rules::{
     BodyKind, Condition, FieldPath, FieldRule, LeakPolicy, Location, PathElem, RouteRules, profiles,
 };
@@ -231,9 +231,15 @@ pub fn field_path(data: &[u8]) {
             .copied()
             .collect();
         for keys in [KeyMatch::Loose, KeyMatch::Insensitive, KeyMatch::Exact] {
+            let matched = p.matches_shape(keys, &concrete, &keys_only);
             assert!(
-                !p.matches_shape(keys, &concrete, &keys_only) || p.matches_form_key(keys, key),
+                !matched || p.matches_form_key(keys, key),
                 "a strict match must be a form-key match"
+            );
+            // The trailing-key gate never turns a match away.
+            assert!(
+                !matched || p.may_end_in(&TrailingKeys::of(&concrete)),
+                "a match must pass the trailing-key gate"
             );
         }
         // A parsed path re-parses to the same segments.

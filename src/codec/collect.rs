@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 use super::bytes_scan;
 use super::{Finding, FindingKind};
 use crate::error::{Error, Result};
-use crate::rules::path::KeyMatch;
+use crate::rules::path::{KeyMatch, TrailingKeys};
 use crate::rules::{Location, PathElem, RouteRules, guard};
 use crate::sensitive::{DataClass, Plaintext};
 
@@ -196,9 +196,13 @@ impl<'r> Collector<'r> {
 
     /// A leaf that can only matter to conditions (`true`, `false`, `null`).
     pub fn literal(&mut self, path: &dyn PathView, text: &str) {
-        if self.any_rules {
+        if !self.any_rules {
+            return;
+        }
+        let trail = trailing(path);
+        if self.concerns(&trail) {
             let (elems, keys_only) = views(path);
-            self.conditions(&elems, &keys_only, text);
+            self.conditions(&elems, &keys_only, &trail, text);
         }
     }
 
@@ -234,11 +238,17 @@ impl<'r> Collector<'r> {
     ) {
         let start = self.cand_rules.len();
         let mut matched = None;
-        let (elems, keys_only) = views(path);
-        self.match_reading(&elems, &keys_only, text, start, &mut matched);
+        let trail = trailing(path);
+        if self.concerns(&trail) {
+            let (elems, keys_only) = views(path);
+            self.match_reading(&elems, &keys_only, &trail, text, start, &mut matched);
+        }
         path.for_each_reading(&mut |elems| {
-            let keys_only = keys_of(elems);
-            self.match_reading(elems, &keys_only, text, start, &mut matched);
+            let trail = TrailingKeys::of(elems);
+            if self.concerns(&trail) {
+                let keys_only = keys_of(elems);
+                self.match_reading(elems, &keys_only, &trail, text, start, &mut matched);
+            }
         });
         if let Some(matched) = matched {
             let idx = self.push_slot(slot_idx, slot);
@@ -258,18 +268,19 @@ impl<'r> Collector<'r> {
         &mut self,
         elems: &[PathElem<'_>],
         keys_only: &[PathElem<'_>],
+        trail: &TrailingKeys,
         text: &str,
         start: usize,
         matched: &mut Option<Vec<OwnedElem>>,
     ) {
-        self.conditions(elems, keys_only, text);
+        self.conditions(elems, keys_only, trail, text);
         if text.is_empty() {
             return;
         }
         let before = self.cand_rules.len();
         for (r, p) in self.rules.paths_at(self.location) {
             let known = self.cand_rules.get(start..).is_some_and(|c| c.contains(&r));
-            if !known && p.matches_shape(self.keys, elems, keys_only) {
+            if !known && p.may_end_in(trail) && p.matches_shape(self.keys, elems, keys_only) {
                 self.cand_rules.push(r);
             }
         }
@@ -286,9 +297,10 @@ impl<'r> Collector<'r> {
             return false;
         }
         let named = |elems: &[PathElem<'_>], keys_only: &[PathElem<'_>]| {
+            let trail = TrailingKeys::of(elems);
             self.rules
                 .paths_at(self.location)
-                .any(|(_, p)| p.matches_shape(self.keys, elems, keys_only))
+                .any(|(_, p)| p.may_end_in(&trail) && p.matches_shape(self.keys, elems, keys_only))
         };
         let (elems, keys_only) = views(path);
         let mut found = named(&elems, &keys_only);
@@ -424,11 +436,30 @@ impl<'r> Collector<'r> {
         }
     }
 
-    fn conditions(&mut self, elems: &[PathElem<'_>], keys_only: &[PathElem<'_>], text: &str) {
+    /// Whether a rule, or a `when` that does not hold yet, may name a leaf with these
+    /// trailing keys: most leaves are named by none, and are not matched further.
+    fn concerns(&self, trail: &TrailingKeys) -> bool {
+        self.rules
+            .paths_at(self.location)
+            .any(|(_, p)| p.may_end_in(trail))
+            || self
+                .rules
+                .conditions_at(self.location)
+                .any(|(r, _, c)| self.enabled.get(r) == Some(&false) && c.may_end_in(trail))
+    }
+
+    fn conditions(
+        &mut self,
+        elems: &[PathElem<'_>],
+        keys_only: &[PathElem<'_>],
+        trail: &TrailingKeys,
+        text: &str,
+    ) {
         let keys = self.keys;
         for (r, cond, c) in self.rules.conditions_at(self.location) {
             if let Some(flag) = self.enabled.get_mut(r)
                 && !*flag
+                && c.may_end_in(trail)
                 && c.matches_shape(keys, elems, keys_only)
                 && cond.matches_with(keys, text)
             {
@@ -608,6 +639,11 @@ fn views<'p>(path: &'p dyn PathView) -> (Elems<'p>, Elems<'p>) {
     let elems: Elems<'p> = (0..path.len()).filter_map(|i| path.get(i)).collect();
     let keys_only = keys_of(&elems);
     (elems, keys_only)
+}
+
+/// The trailing keys of a path as a scanner sees it.
+fn trailing(path: &dyn PathView) -> TrailingKeys {
+    TrailingKeys::from_last((0..path.len()).rev().filter_map(|i| path.get(i)))
 }
 
 /// A path's keys alone (without its array indices).

@@ -25,9 +25,11 @@
 
 mod parser;
 pub(crate) mod readings;
+mod trailing;
 
 use parser::Parser;
 pub use readings::{FormKeyReadings, Reading, may_read_differently, reading_elems};
+pub use trailing::TrailingKeys;
 
 use crate::error::{Error, Result};
 
@@ -107,6 +109,13 @@ impl KeyMatch {
             },
             _ => self.same(rule, doc),
         }
+    }
+
+    /// The bytes of a key's [`KeyMatch::Loose`] [`fold`](Self::fold).
+    pub fn loose_fold_bytes(key: &str) -> impl Iterator<Item = u8> + '_ {
+        key.bytes()
+            .filter(|b| !is_word_separator(*b))
+            .map(|b| b.to_ascii_lowercase())
     }
 
     /// A key folded so that two keys are [`same`](Self::same) exactly when their

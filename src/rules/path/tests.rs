@@ -334,3 +334,66 @@ fn lenient_split_and_php_names() {
         assert_eq!(name, php, "{key}");
     }
 }
+
+/// The trailing-key gate turns away exactly the leaves whose last keys cannot meet
+/// the rule's last key, and never one that `matches_shape` accepts.
+#[test]
+fn the_trailing_key_gate_never_turns_a_match_away() {
+    let rules = [
+        "cardNumber",
+        "card_number",
+        "payment_method.card_number",
+        "items[*].pan",
+        "**.cvc",
+        "a.*",
+        "a[0]",
+        "$.a.b.c.d.e.f",
+    ];
+    let docs: Vec<Vec<PathElem<'_>>> = vec![
+        vec![K("cardNumber")],
+        vec![K("Card-Number ")],
+        vec![K("CARD_NUMBER"), I(0)],
+        vec![K("cardNumber"), K("value"), I(0), K("x"), K("y")],
+        vec![K("cardNumber"), I(3), K("v"), K("w"), K("x"), K("y")],
+        vec![K("cardNumber"), K("v"), K("w"), K("x"), K("y"), K("z")],
+        vec![K("payment_method"), K("cardNumber")],
+        vec![K("items"), I(2), K("PAN")],
+        vec![K("deep"), I(0), K("cvc"), I(1)],
+        vec![K("a"), K("b"), K("c"), K("d"), K("e"), K("f")],
+        vec![K("a"), I(0)],
+        vec![K("clientId")],
+        vec![K("cardnumberx")],
+        vec![K("")],
+        vec![I(0)],
+    ];
+    let mut turned_away = 0;
+    for rule in rules {
+        let rule = p(rule);
+        for doc in &docs {
+            let keys_only: Vec<_> = doc
+                .iter()
+                .filter(|e| matches!(e, PathElem::Key(_)))
+                .copied()
+                .collect();
+            let passes = rule.may_end_in(&TrailingKeys::of(doc));
+            for keys in [KeyMatch::Loose, KeyMatch::Insensitive, KeyMatch::Exact] {
+                if rule.matches_shape(keys, doc, &keys_only) {
+                    assert!(passes, "{} at {doc:?} under {keys:?}", rule.as_str());
+                }
+            }
+            turned_away += usize::from(!passes);
+        }
+    }
+    // It does turn leaves away: `clientId` for `cardNumber`, a key six wrappers up.
+    assert!(!p("cardNumber").may_end_in(&TrailingKeys::of(&[K("clientId")])));
+    assert!(!p("cardNumber").may_end_in(&TrailingKeys::of(&[
+        K("cardNumber"),
+        K("v"),
+        K("w"),
+        K("x"),
+        K("y"),
+        K("z")
+    ])));
+    assert!(p("card_number").may_end_in(&TrailingKeys::of(&[K("Card-Number "), I(0)])));
+    assert!(turned_away > 20, "{turned_away}");
+}
