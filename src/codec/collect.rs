@@ -199,10 +199,10 @@ impl<'r> Collector<'r> {
         if !self.any_rules {
             return;
         }
-        let trail = trailing(path);
-        if self.concerns(&trail) {
+        let named = self.named(&trailing(path));
+        if named.any() {
             let (elems, keys_only) = views(path);
-            self.conditions(&elems, &keys_only, &trail, text);
+            self.conditions(&elems, &keys_only, named, text);
         }
     }
 
@@ -238,16 +238,16 @@ impl<'r> Collector<'r> {
     ) {
         let start = self.cand_rules.len();
         let mut matched = None;
-        let trail = trailing(path);
-        if self.concerns(&trail) {
+        let named = self.named(&trailing(path));
+        if named.any() {
             let (elems, keys_only) = views(path);
-            self.match_reading(&elems, &keys_only, &trail, text, start, &mut matched);
+            self.match_reading(&elems, &keys_only, named, text, start, &mut matched);
         }
         path.for_each_reading(&mut |elems| {
-            let trail = TrailingKeys::of(elems);
-            if self.concerns(&trail) {
+            let named = self.named(&TrailingKeys::of(elems));
+            if named.any() {
                 let keys_only = keys_of(elems);
-                self.match_reading(elems, &keys_only, &trail, text, start, &mut matched);
+                self.match_reading(elems, &keys_only, named, text, start, &mut matched);
             }
         });
         if let Some(matched) = matched {
@@ -268,19 +268,19 @@ impl<'r> Collector<'r> {
         &mut self,
         elems: &[PathElem<'_>],
         keys_only: &[PathElem<'_>],
-        trail: &TrailingKeys,
+        named: Named,
         text: &str,
         start: usize,
         matched: &mut Option<Vec<OwnedElem>>,
     ) {
-        self.conditions(elems, keys_only, trail, text);
+        self.conditions(elems, keys_only, named, text);
         if text.is_empty() {
             return;
         }
         let before = self.cand_rules.len();
         for (r, p) in self.rules.paths_at(self.location) {
             let known = self.cand_rules.get(start..).is_some_and(|c| c.contains(&r));
-            if !known && p.may_end_in(trail) && p.matches_shape(self.keys, elems, keys_only) {
+            if named.path(r) && !known && p.matches_shape(self.keys, elems, keys_only) {
                 self.cand_rules.push(r);
             }
         }
@@ -436,30 +436,39 @@ impl<'r> Collector<'r> {
         }
     }
 
-    /// Whether a rule, or a `when` that does not hold yet, may name a leaf with these
+    /// Which rules, and which `when`s that do not hold yet, may name a leaf with these
     /// trailing keys: most leaves are named by none, and are not matched further.
-    fn concerns(&self, trail: &TrailingKeys) -> bool {
-        self.rules
-            .paths_at(self.location)
-            .any(|(_, p)| p.may_end_in(trail))
-            || self
-                .rules
-                .conditions_at(self.location)
-                .any(|(r, _, c)| self.enabled.get(r) == Some(&false) && c.may_end_in(trail))
+    fn named(&self, trail: &TrailingKeys<'_>) -> Named {
+        let mut named = Named::default();
+        for (r, f) in self.rules.fields.iter().enumerate() {
+            if f.location != self.location {
+                continue;
+            }
+            if f.path.may_end_in(trail) {
+                named.paths |= Named::bit(r);
+            }
+            if let Some(when) = &f.when
+                && self.enabled.get(r) == Some(&false)
+                && when.field.may_end_in(trail)
+            {
+                named.whens |= Named::bit(r);
+            }
+        }
+        named
     }
 
     fn conditions(
         &mut self,
         elems: &[PathElem<'_>],
         keys_only: &[PathElem<'_>],
-        trail: &TrailingKeys,
+        named: Named,
         text: &str,
     ) {
         let keys = self.keys;
         for (r, cond, c) in self.rules.conditions_at(self.location) {
             if let Some(flag) = self.enabled.get_mut(r)
                 && !*flag
-                && c.may_end_in(trail)
+                && named.when(r)
                 && c.matches_shape(keys, elems, keys_only)
                 && cond.matches_with(keys, text)
             {
@@ -641,8 +650,35 @@ fn views<'p>(path: &'p dyn PathView) -> (Elems<'p>, Elems<'p>) {
     (elems, keys_only)
 }
 
+/// Which rules' paths (bit `r` for rule `r`) and `when` paths may name a leaf: a
+/// rule past the 63rd shares the last bit, so a bit may be set in vain, never
+/// missing.
+#[derive(Clone, Copy, Debug, Default)]
+struct Named {
+    paths: u64,
+    whens: u64,
+}
+
+impl Named {
+    fn bit(rule: usize) -> u64 {
+        1 << rule.min(63)
+    }
+
+    fn any(self) -> bool {
+        self.paths | self.whens != 0
+    }
+
+    fn path(self, rule: usize) -> bool {
+        self.paths & Named::bit(rule) != 0
+    }
+
+    fn when(self, rule: usize) -> bool {
+        self.whens & Named::bit(rule) != 0
+    }
+}
+
 /// The trailing keys of a path as a scanner sees it.
-fn trailing(path: &dyn PathView) -> TrailingKeys {
+fn trailing(path: &dyn PathView) -> TrailingKeys<'_> {
     TrailingKeys::from_last((0..path.len()).rev().filter_map(|i| path.get(i)))
 }
 

@@ -111,13 +111,6 @@ impl KeyMatch {
         }
     }
 
-    /// The bytes of a key's [`KeyMatch::Loose`] [`fold`](Self::fold).
-    pub fn loose_fold_bytes(key: &str) -> impl Iterator<Item = u8> + '_ {
-        key.bytes()
-            .filter(|b| !is_word_separator(*b))
-            .map(|b| b.to_ascii_lowercase())
-    }
-
     /// A key folded so that two keys are [`same`](Self::same) exactly when their
     /// folds are equal.
     pub fn fold(self, key: &str) -> String {
