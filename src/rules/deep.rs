@@ -234,23 +234,27 @@ fn json_value(v: &serde_json::Value, level: usize, max: usize, found: &mut Found
 }
 
 /// Whether text may hide a hit behind an encoding: long enough to hold one, and
-/// holding a JSON opener, an escape, a percent sign or a base64-sized word.
+/// holding a JSON opener, an escape, a percent sign or a base64-sized word that is not
+/// all digits (which [`base64_runs`] leaves alone: a card number's own field).
 fn may_hide(bytes: &[u8]) -> bool {
     if bytes.len() < MIN_DIGITS {
         return false;
     }
     let mut run = 0usize;
+    let mut letters = false;
     for b in bytes {
         if matches!(b, b'{' | b'[' | b'"' | b'\\' | b'&' | b'%') {
             return true;
         }
         if is_base64_byte(*b) {
             run += 1;
-            if run >= MIN_BASE64_RUN {
+            letters |= !b.is_ascii_digit();
+            if run >= MIN_BASE64_RUN && letters {
                 return true;
             }
         } else {
             run = 0;
+            letters = false;
         }
     }
     false

@@ -265,3 +265,17 @@ fn numbers_are_read_as_the_doubles_parsers_make_of_them() {
         assert!(!leaf(lit, Leaf::Number).1.is_empty(), "{lit}");
     }
 }
+
+/// A run of digits alone is no base64 worth decoding (a card's own field), but one
+/// letter in a long enough run makes it one, wherever the letter is.
+#[test]
+fn only_runs_with_a_letter_are_worth_decoding() {
+    assert!(!may_hide(b"4242424242424242"));
+    assert!(!may_hide(b"42424242424242424242 4111111111111111"));
+    assert!(may_hide(b"424242424242424A"));
+    assert!(may_hide(b"A424242424242424"));
+    assert!(may_hide(b"4242424242424242 NDI0MjQyNDI0MjQyNDI0Mg"));
+    assert!(!may_hide(b"4242424242 ABCDEFGHIJ"));
+    // And what such a run hides is still found.
+    assert_eq!(hidden("NDI0MjQyNDI0MjQyNDI0Mg"), [CARD]);
+}
