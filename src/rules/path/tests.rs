@@ -395,5 +395,14 @@ fn the_trailing_key_gate_never_turns_a_match_away() {
         K("z")
     ])));
     assert!(p("card_number").may_end_in(&TrailingKeys::of(&[K("Card-Number "), I(0)])));
+    // Long keys, and keys past an index and other keys, are among the trailing ones.
+    let long = "Long_Key-".repeat(12);
+    let rule = p(&long.to_lowercase());
+    let path = [K(&long), K("v"), I(0), K(&long), K("card_number")];
+    assert!(rule.may_end_in(&TrailingKeys::of(&path)));
+    assert!(p("cardNumber").may_end_in(&TrailingKeys::of(&path)));
+    assert!(p("v").may_end_in(&TrailingKeys::of(&path)));
+    assert!(!p("w").may_end_in(&TrailingKeys::of(&path)));
+    assert!(!p(&"x".repeat(100)).may_end_in(&TrailingKeys::of(&path)));
     assert!(turned_away > 20, "{turned_away}");
 }
