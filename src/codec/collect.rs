@@ -384,8 +384,10 @@ impl<'r> Collector<'r> {
         guard::scan_leaf(text, leaf, &mut self.hits, &mut hidden);
         // Digits the guard does not read as they are (UTF-16 and the like): a hit not
         // among the guard's own replaceable ones cannot be replaced in place.
-        if bytes_scan::worth_scanning(text.as_bytes()) {
-            let uncovered = bytes_scan::scan(text.as_bytes()).into_iter().any(|h| {
+        // (Text that cannot hold a hit at all is passed over first, as `scan` would.)
+        let bytes = text.as_bytes();
+        if guard::may_contain(bytes) && bytes_scan::worth_scanning(bytes) {
+            let uncovered = bytes_scan::scan(bytes).into_iter().any(|h| {
                 !self
                     .hits
                     .iter()
