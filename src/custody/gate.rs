@@ -124,12 +124,12 @@ impl Gate {
         conn: ConnInfo,
         req: Request<Incoming>,
     ) -> impl Future<Output = Answer> + Send + use<> {
-        let state = self.proxy_state();
-        async move {
-            match state {
-                Some(state) => inbound::handle(state, conn, req).await,
-                None => Ok(error_response(&Error::Sealed)),
-            }
+        use futures_util::future::{Either, ready};
+        // The handler's own future, not one wrapped around it: the future is boxed per
+        // request, and a wrapper would hold the request a second time.
+        match self.proxy_state() {
+            Some(state) => Either::Left(inbound::handle(state, conn, req)),
+            None => Either::Right(ready(Ok(error_response(&Error::Sealed)))),
         }
     }
 

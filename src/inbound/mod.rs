@@ -180,115 +180,126 @@ struct Seen {
 }
 
 /// The proxy service for one request: its ids, its span, its access line.
-pub async fn handle(
+///
+/// Each layer of the request's future is a function returning an `async move` block,
+/// not an `async fn`: an `async fn` keeps its arguments twice (as given and moved
+/// into its body), and the whole future is boxed, so copied, per request.
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn would keep its arguments twice"
+)]
+pub fn handle(
     state: Arc<ShardState>,
     conn: ConnInfo,
-    req: Request<Incoming>,
-) -> std::result::Result<Response<Body>, Infallible> {
-    use hyper::body::Body as _;
-    let start = Instant::now();
-    let mut req = req;
-    let ids = RequestIds::take(req.headers_mut());
-    let method = req.method().clone();
-    let bytes_in = req.body().size_hint().exact();
-    // The route is found before the span is made, so the span gets all its fields at
-    // once (recording one later costs another formatting pass).
-    let found = state.routes.find(&method, req.uri().path(), req.headers());
-    let route_name = match &found {
-        Ok(Some((_, route))) => Some(tracing::field::display(&*route.name)),
-        _ => None,
-    };
-    // The span carries the ids, the method and the route (when one serves) only:
-    // never paths, queries, headers or bodies. One span per request: each costs its
-    // fields' formatting and an enter and exit per poll.
-    let span = tracing::info_span!(
-        "request",
-        request_id = ids.request_id(),
-        trace_id = ids.trace_id(),
-        method = %method,
-        route = route_name,
-    );
-    let mut seen = Seen::default();
-    let mut response = serve(&state, conn, req, found, start, &mut seen)
-        .instrument(span)
-        .await;
-    ids.answer(response.headers_mut());
-    if state.access_log {
-        let route = seen.route.and_then(|i| state.routes.get(i));
-        AccessLine {
-            listener: "proxy",
-            route: route.map(|r| &*r.name),
-            method: Some(&method),
-            path: Some(route.map_or("-", |r| &*r.template)),
-            status: response.status().as_u16(),
-            upstream_status: seen.upstream_status,
-            bytes_in,
-            bytes_out: response.body().size_hint().exact(),
-            latency: seen
-                .finished
-                .map_or_else(|| start.elapsed(), |at| at.saturating_duration_since(start)),
-            upstream_latency: seen.upstream_latency,
-            ..AccessLine::default()
+    mut req: Request<Incoming>,
+) -> impl Future<Output = std::result::Result<Response<Body>, Infallible>> + Send {
+    async move {
+        use hyper::body::Body as _;
+        let start = Instant::now();
+        let ids = RequestIds::take(req.headers_mut());
+        let method = req.method().clone();
+        let bytes_in = req.body().size_hint().exact();
+        // The route is found before the span is made, so the span gets all its fields at
+        // once (recording one later costs another formatting pass).
+        let found = state.routes.find(&method, req.uri().path(), req.headers());
+        let route_name = match &found {
+            Ok(Some((_, route))) => Some(tracing::field::display(&*route.name)),
+            _ => None,
+        };
+        // The span carries the ids, the method and the route (when one serves) only:
+        // never paths, queries, headers or bodies. One span per request: each costs its
+        // fields' formatting and an enter and exit per poll.
+        let span = tracing::info_span!(
+            "request",
+            request_id = ids.request_id(),
+            trace_id = ids.trace_id(),
+            method = %method,
+            route = route_name,
+        );
+        let mut seen = Seen::default();
+        let mut response = serve(&state, conn, req, found, start, &mut seen)
+            .instrument(span)
+            .await;
+        ids.answer(response.headers_mut());
+        if state.access_log {
+            let route = seen.route.and_then(|i| state.routes.get(i));
+            AccessLine {
+                listener: "proxy",
+                route: route.map(|r| &*r.name),
+                method: Some(&method),
+                path: Some(route.map_or("-", |r| &*r.template)),
+                status: response.status().as_u16(),
+                upstream_status: seen.upstream_status,
+                bytes_in,
+                bytes_out: response.body().size_hint().exact(),
+                latency: seen
+                    .finished
+                    .map_or_else(|| start.elapsed(), |at| at.saturating_duration_since(start)),
+                upstream_latency: seen.upstream_latency,
+                ..AccessLine::default()
+            }
+            .write(&ids);
         }
-        .write(&ids);
+        Ok(response)
     }
-    Ok(response)
 }
 
 /// Forward and answer one request (inside its span), `found` being what the route
 /// table made of it.
-async fn serve(
-    state: &ShardState,
+fn serve<'a>(
+    state: &'a ShardState,
     conn: ConnInfo,
     req: Request<Incoming>,
-    found: Result<Option<(usize, &Route)>>,
+    found: Result<Option<(usize, &'a Route)>>,
     start: Instant,
-    seen: &mut Seen,
-) -> Response<Body> {
+    seen: &'a mut Seen,
+) -> impl Future<Output = Response<Body>> + Send + 'a {
     let (parts, body) = req.into_parts();
-    let (index, route) = match found {
-        Ok(Some(found)) => found,
-        Ok(None) => return unrouted(state, &parts, body, &Error::NoRoute),
-        Err(err) => return unrouted(state, &parts, body, &err),
-    };
-    seen.route = Some(index);
-    let method = parts.method.clone();
-    let linger = should_linger(&parts);
-    let mut body = Some(body);
-    let result = forward(state, conn, index, route, parts, &mut body, seen).await;
-    let finished = seen.finished.unwrap_or_else(Instant::now);
-    seen.finished = Some(finished);
-    let elapsed = finished.saturating_duration_since(start);
-    let metrics = state.route_metrics.get(index);
-    if let Some(m) = metrics {
-        m.duration.observe(elapsed);
-    }
-    let response = match result {
-        Ok(res) => {
-            if let Some(m) = metrics {
-                m.ok.increment(1);
-            }
-            res
+    async move {
+        let (index, route) = match found {
+            Ok(Some(found)) => found,
+            Ok(None) => return unrouted(state, &parts, body, &Error::NoRoute),
+            Err(err) => return unrouted(state, &parts, body, &err),
+        };
+        seen.route = Some(index);
+        let method = parts.method.clone();
+        let linger = should_linger(&parts);
+        let mut body = Some(body);
+        let result = forward(state, conn, index, route, parts, &mut body, seen).await;
+        let finished = seen.finished.unwrap_or_else(Instant::now);
+        seen.finished = Some(finished);
+        let elapsed = finished.saturating_duration_since(start);
+        let metrics = state.route_metrics.get(index);
+        if let Some(m) = metrics {
+            m.duration.observe(elapsed);
         }
-        Err(err) => {
-            state.metrics.requests.inc(&[&route.name, err.code()]);
-            if let (true, Some(body)) = (linger, body) {
-                linger::spawn_drain(body);
+        let response = match result {
+            Ok(res) => {
+                if let Some(m) = metrics {
+                    m.ok.increment(1);
+                }
+                res
             }
-            error_response(&err)
+            Err(err) => {
+                state.metrics.requests.inc(&[&route.name, err.code()]);
+                if let (true, Some(body)) = (linger, body) {
+                    linger::spawn_drain(body);
+                }
+                error_response(&err)
+            }
+        };
+        let status = response.status().as_u16();
+        let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        // The line names route and method itself, so it reads the same with or without
+        // span context (JSON logs, filtered spans).
+        let route_name: &str = &route.name;
+        if status >= 500 {
+            tracing::warn!(route = route_name, %method, status, latency_us, "request failed");
+        } else {
+            tracing::debug!(route = route_name, %method, status, latency_us, "request done");
         }
-    };
-    let status = response.status().as_u16();
-    let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-    // The line names route and method itself, so it reads the same with or without
-    // span context (JSON logs, filtered spans).
-    let route_name: &str = &route.name;
-    if status >= 500 {
-        tracing::warn!(route = route_name, %method, status, latency_us, "request failed");
-    } else {
-        tracing::debug!(route = route_name, %method, status, latency_us, "request done");
+        response
     }
-    response
 }
 
 /// The answer to a request that no route serves: no pattern matches (404), an
@@ -457,95 +468,102 @@ async fn sanitized(
 
 /// Sanitize and send one routed request. `body` is taken when it is handed on; on an
 /// error it holds the unread rest of the client's body, if any.
-async fn forward(
-    state: &ShardState,
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn would keep its arguments twice"
+)]
+fn forward<'a>(
+    state: &'a ShardState,
     conn: ConnInfo,
     index: usize,
-    route: &Route,
+    route: &'a Route,
     mut parts: http::request::Parts,
-    body: &mut Option<Incoming>,
-    seen: &mut Seen,
-) -> Result<Response<Body>> {
-    let upstream = state
-        .upstreams
-        .get(route.upstream)
-        .ok_or(Error::Internal("a route names a missing upstream"))?;
-    // This shard's copy: a guarded body clones it.
-    let guard = state.guards.get(index).and_then(Option::as_ref);
+    body: &'a mut Option<Incoming>,
+    seen: &'a mut Seen,
+) -> impl Future<Output = Result<Response<Body>>> + Send + 'a {
+    async move {
+        let upstream = state
+            .upstreams
+            .get(route.upstream)
+            .ok_or(Error::Internal("a route names a missing upstream"))?;
+        // This shard's copy: a guarded body clones it.
+        let guard = state.guards.get(index).and_then(Option::as_ref);
 
-    let (out_body, new_query, outcome) = match &route.rules {
-        None => match guard {
-            Some(guard) => {
-                // Refused here, the body is still the caller's to drain.
-                guard_streamed_head(guard, &parts).await?;
-                match encoded(guard, &parts.headers)? {
-                    Some(coding) => {
-                        let incoming =
-                            body.as_mut().ok_or(Error::Internal("the body was taken"))?;
-                        let bytes =
-                            Box::pin(read_compressed(state, guard, coding, &mut parts, incoming))
-                                .await?;
-                        (full(bytes), None, None)
-                    }
-                    None => {
-                        let outcome = GuardOutcome::new();
-                        let guarded = StreamGuard::new(
-                            streamed(state, body)?,
-                            Arc::clone(guard),
-                            Arc::clone(&outcome),
-                            parts.headers.get(header::CONTENT_TYPE),
-                        );
-                        (boxed(guarded), None, Some(outcome))
+        let (out_body, new_query, outcome) = match &route.rules {
+            None => match guard {
+                Some(guard) => {
+                    // Refused here, the body is still the caller's to drain.
+                    guard_streamed_head(guard, &parts).await?;
+                    match encoded(guard, &parts.headers)? {
+                        Some(coding) => {
+                            let incoming =
+                                body.as_mut().ok_or(Error::Internal("the body was taken"))?;
+                            let bytes = Box::pin(read_compressed(
+                                state, guard, coding, &mut parts, incoming,
+                            ))
+                            .await?;
+                            (full(bytes), None, None)
+                        }
+                        None => {
+                            let outcome = GuardOutcome::new();
+                            let guarded = StreamGuard::new(
+                                streamed(state, body)?,
+                                Arc::clone(guard),
+                                Arc::clone(&outcome),
+                                parts.headers.get(header::CONTENT_TYPE),
+                            );
+                            (boxed(guarded), None, Some(outcome))
+                        }
                     }
                 }
+                None => (boxed(streamed(state, body)?), None, None),
+            },
+            Some(rules) => {
+                let incoming = body.as_mut().ok_or(Error::Internal("the body was taken"))?;
+                // Boxed: a pass-through request's future then holds a pointer, not room
+                // for reading and sanitizing a body.
+                let (bytes, query) =
+                    Box::pin(sanitized(state, route, rules, guard, &mut parts, incoming)).await?;
+                (full(bytes), query, None)
             }
-            None => (boxed(streamed(state, body)?), None, None),
-        },
-        Some(rules) => {
-            let incoming = body.as_mut().ok_or(Error::Internal("the body was taken"))?;
-            // Boxed: a pass-through request's future then holds a pointer, not room
-            // for reading and sanitizing a body.
-            let (bytes, query) =
-                Box::pin(sanitized(state, route, rules, guard, &mut parts, incoming)).await?;
-            (full(bytes), query, None)
+        };
+        let uri = match new_query.as_deref() {
+            Some(query) => upstream.uri(parts.uri.path(), Some(query))?,
+            None => upstream.uri_as_sent(&parts.uri)?,
+        };
+        let sent_at = Instant::now();
+        let sent = forward::send(
+            upstream,
+            parts,
+            out_body,
+            uri,
+            Some(&conn),
+            state.upstream_timeout,
+        )
+        .await;
+        let answered = Instant::now();
+        seen.finished = Some(answered);
+        seen.upstream_latency = Some(answered.saturating_duration_since(sent_at));
+        if let Ok(res) = &sent {
+            let status = res.status().as_u16();
+            seen.upstream_status = Some(status);
+            if let Some(counter) = state
+                .route_metrics
+                .get(index)
+                .and_then(|m| m.upstream.get(crate::metrics::status_class_index(status)))
+            {
+                counter.increment(1);
+            }
         }
-    };
-    let uri = match new_query.as_deref() {
-        Some(query) => upstream.uri(parts.uri.path(), Some(query))?,
-        None => upstream.uri_as_sent(&parts.uri)?,
-    };
-    let sent_at = Instant::now();
-    let sent = forward::send(
-        upstream,
-        parts,
-        out_body,
-        uri,
-        Some(&conn),
-        state.upstream_timeout,
-    )
-    .await;
-    let answered = Instant::now();
-    seen.finished = Some(answered);
-    seen.upstream_latency = Some(answered.saturating_duration_since(sent_at));
-    if let Ok(res) = &sent {
-        let status = res.status().as_u16();
-        seen.upstream_status = Some(status);
-        if let Some(counter) = state
-            .route_metrics
-            .get(index)
-            .and_then(|m| m.upstream.get(crate::metrics::status_class_index(status)))
+        // A blocked body fails the upstream send (or, if the upstream answered early, its
+        // answer is dropped): the client gets 400 either way, and the rest of its body is
+        // drained.
+        if let Some(outcome) = outcome
+            && outcome.blocked()
         {
-            counter.increment(1);
+            *body = outcome.take_rest().map(Idle::into_inner);
+            return Err(outcome.error());
         }
+        sent
     }
-    // A blocked body fails the upstream send (or, if the upstream answered early, its
-    // answer is dropped): the client gets 400 either way, and the rest of its body is
-    // drained.
-    if let Some(outcome) = outcome
-        && outcome.blocked()
-    {
-        *body = outcome.take_rest().map(Idle::into_inner);
-        return Err(outcome.error());
-    }
-    sent
 }

@@ -20,30 +20,33 @@ use crate::{Error, Result};
 /// `uri` is where it goes ([`Upstream::uri`]). With `via` (the client's connection),
 /// `X-Forwarded-*` headers name the client; without, none are added (the outbound
 /// proxy does not tell a processor who called it).
-pub async fn send(
-    upstream: &Upstream,
+pub fn send<'u>(
+    upstream: &'u Upstream,
     parts: http::request::Parts,
     body: Body,
     uri: Uri,
     via: Option<&ConnInfo>,
     timeout: Duration,
-) -> Result<Response<Body>> {
-    send_tracked(upstream, parts, body, uri, via, timeout)
-        .await
-        .0
+) -> impl Future<Output = Result<Response<Body>>> + Send + use<'u> {
+    use futures_util::FutureExt as _;
+    send_tracked(upstream, parts, body, uri, via, timeout).map(|(result, _)| result)
 }
 
 /// [`send`], also telling whether the request may have reached the upstream: false
 /// only when the connection failed before any byte of the request was sent (the
 /// outbound proxy then keeps the CVVs it revealed for it).
-pub async fn send_tracked(
-    upstream: &Upstream,
+///
+/// The head is made ready before the future is: the future holds the request once,
+/// not also the parts it was made of (the per-request future is boxed, and each
+/// layer's size is copied on every request).
+pub fn send_tracked<'u>(
+    upstream: &'u Upstream,
     mut parts: http::request::Parts,
     body: Body,
     uri: Uri,
     via: Option<&ConnInfo>,
     timeout: Duration,
-) -> (Result<Response<Body>>, bool) {
+) -> impl Future<Output = (Result<Response<Body>>, bool)> + Send + use<'u> {
     let host = parts.headers.get(header::HOST).cloned().or_else(|| {
         parts
             .uri
@@ -67,62 +70,65 @@ pub async fn send_tracked(
     parts.uri = uri;
     // The pool picks HTTP/2 only where the upstream negotiated it by ALPN.
     parts.version = Version::HTTP_11;
-
     let request = Request::from_parts(parts, body);
     // A slot under the upstream's cap first, within the same time limit; the response
     // body holds it until it ends.
-    // (Usually a slot is free: taken without arming a timer.)
     let deadline = tokio::time::Instant::now() + timeout;
-    let slot = match Arc::clone(&pool.slots).try_acquire_owned() {
-        Ok(slot) => slot,
-        Err(TryAcquireError::Closed) => return (Err(Error::UpstreamUnavailable), false),
-        Err(TryAcquireError::NoPermits) => {
-            match tokio::time::timeout_at(deadline, Arc::clone(&pool.slots).acquire_owned()).await {
-                Ok(Ok(slot)) => slot,
-                Ok(Err(_)) => return (Err(Error::UpstreamUnavailable), false),
-                Err(_) => {
-                    tracing::warn!(upstream = %upstream.name, "no upstream connection free within the timeout");
-                    return (Err(Error::UpstreamTimeout), false);
-                }
-            }
-        }
-    };
-    let response = match &pool.conns {
-        Conns::Http1(conns) => {
-            // The URI is in origin form already ([`Upstream::uri`]). The response body
-            // holds the slot with its connection.
-            match tokio::time::timeout_at(deadline, conns.send(request, slot)).await {
-                Ok(Ok(res)) => res,
-                Ok(Err(failed)) => {
-                    let sent = failed.may_have_sent();
-                    if body_stalled(&failed) {
-                        return (Err(BodyStalled.into()), sent);
+    async move {
+        // (Usually a slot is free: taken without arming a timer.)
+        let slot = match Arc::clone(&pool.slots).try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(TryAcquireError::Closed) => return (Err(Error::UpstreamUnavailable), false),
+            Err(TryAcquireError::NoPermits) => {
+                match tokio::time::timeout_at(deadline, Arc::clone(&pool.slots).acquire_owned())
+                    .await
+                {
+                    Ok(Ok(slot)) => slot,
+                    Ok(Err(_)) => return (Err(Error::UpstreamUnavailable), false),
+                    Err(_) => {
+                        tracing::warn!(upstream = %upstream.name, "no upstream connection free within the timeout");
+                        return (Err(Error::UpstreamTimeout), false);
                     }
-                    tracing::warn!(upstream = %upstream.name, connect = failed.is_connect(), sent, error = %failed, "upstream request failed");
-                    return (Err(Error::UpstreamUnavailable), sent);
                 }
-                Err(_) => return (Err(Error::UpstreamTimeout), true),
             }
-        }
-        Conns::Pooled(client) => {
-            match tokio::time::timeout_at(deadline, client.request(request)).await {
-                // The response body holds the slot until it ends.
-                Ok(Ok(res)) => res.map(|body| boxed(Hold::new(boxed(body), slot))),
-                Ok(Err(e)) => {
-                    if body_stalled(&e) {
-                        return (Err(BodyStalled.into()), true);
+        };
+        let response = match &pool.conns {
+            Conns::Http1(conns) => {
+                // The URI is in origin form already ([`Upstream::uri`]). The response
+                // body holds the slot with its connection.
+                match tokio::time::timeout_at(deadline, conns.send(request, slot)).await {
+                    Ok(Ok(res)) => res,
+                    Ok(Err(failed)) => {
+                        let sent = failed.may_have_sent();
+                        if body_stalled(&failed) {
+                            return (Err(BodyStalled.into()), sent);
+                        }
+                        tracing::warn!(upstream = %upstream.name, connect = failed.is_connect(), sent, error = %failed, "upstream request failed");
+                        return (Err(Error::UpstreamUnavailable), sent);
                     }
-                    tracing::warn!(upstream = %upstream.name, connect = e.is_connect(), "upstream request failed");
-                    return (Err(Error::UpstreamUnavailable), !e.is_connect());
+                    Err(_) => return (Err(Error::UpstreamTimeout), true),
                 }
-                // The request may be on the wire: count it as sent.
-                Err(_) => return (Err(Error::UpstreamTimeout), true),
             }
-        }
-    };
-    let (mut parts, body) = response.into_parts();
-    headers::strip_hop_by_hop(&mut parts.headers);
-    (Ok(Response::from_parts(parts, body)), true)
+            Conns::Pooled(client) => {
+                match tokio::time::timeout_at(deadline, client.request(request)).await {
+                    // The response body holds the slot until it ends.
+                    Ok(Ok(res)) => res.map(|body| boxed(Hold::new(boxed(body), slot))),
+                    Ok(Err(e)) => {
+                        if body_stalled(&e) {
+                            return (Err(BodyStalled.into()), true);
+                        }
+                        tracing::warn!(upstream = %upstream.name, connect = e.is_connect(), "upstream request failed");
+                        return (Err(Error::UpstreamUnavailable), !e.is_connect());
+                    }
+                    // The request may be on the wire: count it as sent.
+                    Err(_) => return (Err(Error::UpstreamTimeout), true),
+                }
+            }
+        };
+        let (mut parts, body) = response.into_parts();
+        headers::strip_hop_by_hop(&mut parts.headers);
+        (Ok(Response::from_parts(parts, body)), true)
+    }
 }
 
 /// Whether a send failed because the client stopped sending the request body
