@@ -129,32 +129,38 @@ impl H1Pool {
     /// bringing the connection back when it ends.
     /// `slot` (the request's place under the upstream's cap) is held by the response
     /// body with its connection, until the body ends or is dropped.
-    pub async fn send(
+    #[expect(
+        clippy::manual_async_fn,
+        reason = "an async fn would keep the request twice in its future"
+    )]
+    pub fn send(
         self: &Arc<Self>,
         mut request: Request<Body>,
         slot: OwnedSemaphorePermit,
-    ) -> Result<Response<Body>, Failed> {
-        loop {
-            let (mut sender, reused) = match self.checkout().await {
-                Some(sender) => (sender, true),
-                // Boxed: connecting is rare, and its future is large.
-                None => (Box::pin(self.connect()).await?, false),
-            };
-            match sender.try_send_request(request).await {
-                Ok(response) => {
-                    let lease = Lease {
-                        sender,
-                        pool: Arc::clone(self),
-                        _slot: slot,
-                    };
-                    return Ok(response.map(|body| Leased::boxed(body, lease)));
+    ) -> impl Future<Output = Result<Response<Body>, Failed>> + Send + '_ {
+        async move {
+            loop {
+                let (mut sender, reused) = match self.checkout().await {
+                    Some(sender) => (sender, true),
+                    // Boxed: connecting is rare, and its future is large.
+                    None => (Box::pin(self.connect()).await?, false),
+                };
+                match sender.try_send_request(request).await {
+                    Ok(response) => {
+                        let lease = Lease {
+                            sender,
+                            pool: Arc::clone(self),
+                            _slot: slot,
+                        };
+                        return Ok(response.map(|body| Leased::boxed(body, lease)));
+                    }
+                    Err(mut e) => match e.take_message() {
+                        // An idle connection the upstream had closed: nothing was written.
+                        Some(back) if reused => request = back,
+                        Some(_) => return Err(Failed::NotSent(e.into_error())),
+                        None => return Err(Failed::Request(e.into_error())),
+                    },
                 }
-                Err(mut e) => match e.take_message() {
-                    // An idle connection the upstream had closed: nothing was written.
-                    Some(back) if reused => request = back,
-                    Some(_) => return Err(Failed::NotSent(e.into_error())),
-                    None => return Err(Failed::Request(e.into_error())),
-                },
             }
         }
     }
