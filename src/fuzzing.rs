@@ -9,7 +9,9 @@ use std::sync::OnceLock;
 
 use crate::codec::{self, FindingKind, RequestParts};
 use crate::config::Config;
-use crate::rules::path::{FormKeyReadings, KeyMatch, TrailingKeys, may_read_differently};
+use crate::rules::path::{
+    FormKeyReadings, KeyMatch, LastKeyStarts, TrailingKeys, may_read_differently,
+};
 use crate::rules::{
     BodyKind, Condition, FieldPath, FieldRule, LeakPolicy, Location, PathElem, RouteRules, profiles,
 };
@@ -237,9 +239,14 @@ pub fn field_path(data: &[u8]) {
                 "a strict match must be a form-key match"
             );
             // The trailing-key gate never turns a match away.
+            let trail = TrailingKeys::of(&concrete);
             assert!(
-                !matched || p.may_end_in(&TrailingKeys::of(&concrete)),
+                !matched || p.may_end_in(&trail),
                 "a match must pass the trailing-key gate"
+            );
+            assert!(
+                !matched || LastKeyStarts::of(std::iter::once(&p)).may_name(&trail),
+                "a match must pass the first-byte gate"
             );
         }
         // A parsed path re-parses to the same segments.

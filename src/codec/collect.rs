@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 use super::bytes_scan;
 use super::{Finding, FindingKind};
 use crate::error::{Error, Result};
-use crate::rules::path::{KeyMatch, TrailingKeys};
+use crate::rules::path::{KeyMatch, LastKeyStarts, TrailingKeys};
 use crate::rules::{Location, PathElem, RouteRules, guard};
 use crate::sensitive::{DataClass, Plaintext};
 
@@ -145,6 +145,9 @@ pub(crate) struct Collector<'r> {
     hits: Vec<Range<usize>>,
     /// Whether any rule applies to this document at all (a fast skip otherwise).
     any_rules: bool,
+    /// How the last keys of the rules and `when`s here start: most leaves are named
+    /// by none, which this tells at once.
+    starts: LastKeyStarts,
     keys: KeyMatch,
     /// Added to every slot span: where the text being scanned starts in the document
     /// (a multipart body's document is its parts' contents, one after another).
@@ -177,6 +180,12 @@ impl<'r> Collector<'r> {
             events: Vec::new(),
             hits: Vec::new(),
             any_rules: rules.has_rules_at(location),
+            starts: LastKeyStarts::of(
+                rules
+                    .paths_at(location)
+                    .map(|(_, p)| p)
+                    .chain(rules.conditions_at(location).map(|(_, _, c)| c)),
+            ),
             keys: rules.keys,
             base: 0,
             refused: None,
@@ -442,6 +451,9 @@ impl<'r> Collector<'r> {
     /// trailing keys: most leaves are named by none, and are not matched further.
     fn named(&self, trail: &TrailingKeys<'_>) -> Named {
         let mut named = Named::default();
+        if !self.starts.may_name(trail) {
+            return named;
+        }
         for (r, f) in self.rules.fields.iter().enumerate() {
             if f.location != self.location {
                 continue;

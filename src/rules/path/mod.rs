@@ -29,7 +29,7 @@ mod trailing;
 
 use parser::Parser;
 pub use readings::{FormKeyReadings, Reading, may_read_differently, reading_elems};
-pub use trailing::TrailingKeys;
+pub use trailing::{LastKeyStarts, TrailingKeys};
 
 use crate::error::{Error, Result};
 

@@ -375,12 +375,17 @@ fn the_trailing_key_gate_never_turns_a_match_away() {
                 .filter(|e| matches!(e, PathElem::Key(_)))
                 .copied()
                 .collect();
-            let passes = rule.may_end_in(&TrailingKeys::of(doc));
+            let trail = TrailingKeys::of(doc);
+            let passes = rule.may_end_in(&trail);
+            let starts = LastKeyStarts::of(std::iter::once(&rule)).may_name(&trail);
             for keys in [KeyMatch::Loose, KeyMatch::Insensitive, KeyMatch::Exact] {
                 if rule.matches_shape(keys, doc, &keys_only) {
                     assert!(passes, "{} at {doc:?} under {keys:?}", rule.as_str());
+                    assert!(starts, "{} at {doc:?} under {keys:?}", rule.as_str());
                 }
             }
+            // The first-byte test is the coarser one.
+            assert!(!passes || starts, "{} at {doc:?}", rule.as_str());
             turned_away += usize::from(!passes);
         }
     }
@@ -405,4 +410,12 @@ fn the_trailing_key_gate_never_turns_a_match_away() {
     assert!(!p("w").may_end_in(&TrailingKeys::of(&path)));
     assert!(!p(&"x".repeat(100)).may_end_in(&TrailingKeys::of(&path)));
     assert!(turned_away > 20, "{turned_away}");
+    // Paths ending in a wildcard or an index name any leaf; keys by their first byte.
+    let starts = LastKeyStarts::of([p("a.*"), p("cardNumber")].iter());
+    assert!(starts.may_name(&TrailingKeys::of(&[K("zzz")])));
+    let starts = LastKeyStarts::of([p("cardNumber"), p("accountNumber")].iter());
+    assert!(starts.may_name(&TrailingKeys::of(&[K("_Card")])));
+    assert!(starts.may_name(&TrailingKeys::of(&[K("x"), K("a")])));
+    assert!(!starts.may_name(&TrailingKeys::of(&[K("expMonth")])));
+    assert!(!starts.may_name(&TrailingKeys::of(&[K("__")])));
 }

@@ -11,7 +11,7 @@
 
 use smallvec::SmallVec;
 
-use super::{FieldPath, KeyMatch, MAX_WRAP, PathElem, Segment};
+use super::{FieldPath, KeyMatch, MAX_WRAP, PathElem, Segment, is_word_separator};
 
 /// A leaf's last `MAX_WRAP + 1` keys, the last first.
 #[derive(Debug, Default)]
@@ -53,5 +53,55 @@ impl FieldPath {
             (Some(Segment::Key(_)), Some(folded)) => trail.contains(folded),
             _ => true,
         }
+    }
+}
+
+/// The first bytes of the last keys a set of paths ends with (folded: lower case,
+/// word separators skipped), and whether one of them ends in anything else (a
+/// wildcard, an index, a key that folds to nothing): a leaf none of whose trailing
+/// keys starts with one of these bytes is named by none of the paths, and is passed
+/// over without comparing keys.
+#[derive(Clone, Debug, Default)]
+pub struct LastKeyStarts {
+    bytes: [u64; 4],
+    any: bool,
+}
+
+impl LastKeyStarts {
+    /// The starts of these paths' last keys.
+    pub fn of<'p>(paths: impl Iterator<Item = &'p FieldPath>) -> LastKeyStarts {
+        let mut out = LastKeyStarts::default();
+        for path in paths {
+            match (path.segments.last(), path.folded.last()) {
+                (Some(Segment::Key(_)), Some(folded)) => match folded.as_bytes().first() {
+                    Some(&b) => out.set(b),
+                    None => out.any = true,
+                },
+                _ => out.any = true,
+            }
+        }
+        out
+    }
+
+    fn set(&mut self, b: u8) {
+        if let Some(word) = self.bytes.get_mut(usize::from(b >> 6)) {
+            *word |= 1 << (b & 63);
+        }
+    }
+
+    fn has(&self, b: u8) -> bool {
+        self.bytes
+            .get(usize::from(b >> 6))
+            .is_some_and(|word| word & (1 << (b & 63)) != 0)
+    }
+
+    /// Whether one of the paths may name a leaf with these trailing keys.
+    pub fn may_name(&self, trail: &TrailingKeys<'_>) -> bool {
+        self.any
+            || trail.keys.iter().any(|key| {
+                key.bytes()
+                    .find(|b| !is_word_separator(*b))
+                    .is_some_and(|b| self.has(b.to_ascii_lowercase()))
+            })
     }
 }
