@@ -311,13 +311,8 @@ impl Vault {
     /// it has one. The scope itself (a card token, or whatever a caller sent) is never
     /// stored.
     fn cvv_key(&self, token: &str, scope: Option<&str>) -> Result<String> {
-        let Some(scope) = scope else {
-            return Ok(token.to_owned());
-        };
-        let mut key = self.scope_hash(scope)?;
-        key.push(SCOPE_SEP);
-        key.push_str(token);
-        Ok(key)
+        let scope_hash = scope.map(|s| self.scope_hash(s)).transpose()?;
+        Ok(scoped_key(scope_hash.as_deref(), token))
     }
 
     // Safe to store: a keyed HMAC, useless without the fingerprint key.
@@ -535,7 +530,8 @@ impl Vault {
             self.make_room(h, now).await?;
         }
         for token in candidates(&template) {
-            let key = self.cvv_key(&token, scope)?;
+            // The scope's hash, made once above (an HMAC), not again per candidate.
+            let key = scoped_key(scope_hash.as_deref(), &token);
             let inserted = match &self.cvv {
                 CvvMode::Memory(mem) => {
                     let header = Header {
@@ -656,5 +652,19 @@ impl Vault {
     /// Make every write so far durable.
     pub async fn flush(&self) -> Result<()> {
         self.store.durable().await
+    }
+}
+
+/// A CVV record's key: its token, after its scope's hash when it has a scope.
+fn scoped_key(scope_hash: Option<&str>, token: &str) -> String {
+    match scope_hash {
+        Some(hash) => {
+            let mut key = String::with_capacity(hash.len() + 1 + token.len());
+            key.push_str(hash);
+            key.push(SCOPE_SEP);
+            key.push_str(token);
+            key
+        }
+        None => token.to_owned(),
     }
 }
