@@ -265,6 +265,16 @@ fn scan_string(b: &[u8], start: usize) -> Result<(usize, bool)> {
     let mut i = start + 1;
     let mut escaped = false;
     loop {
+        // Plain bytes up to the next quote or backslash, found at once; none of them
+        // may be a control character (checked without a branch per byte).
+        let rest = b.get(i..).unwrap_or_default();
+        let plain = memchr::memchr2(b'"', b'\\', rest).unwrap_or(rest.len());
+        let run = rest.get(..plain).unwrap_or_default();
+        if run.iter().fold(false, |any, c| any | (*c < 0x20)) {
+            let at = run.iter().position(|c| *c < 0x20).unwrap_or(0);
+            return Err(err(i + at, "control character in a string"));
+        }
+        i += plain;
         match b.get(i) {
             None => return Err(err(start, "unterminated string")),
             Some(b'"') => return Ok((i + 1, escaped)),
@@ -447,5 +457,38 @@ pub(crate) fn encode_slot(out: &mut Vec<u8>, kind: SlotKind, value: &str) {
         out.extend_from_slice(value.as_bytes());
     } else {
         write_string(out, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scanned(text: &[u8]) -> std::result::Result<(usize, bool), String> {
+        scan_string(text, 0).map_err(|e| e.to_string())
+    }
+
+    /// Strings end at their first unescaped quote; a control character before it, an
+    /// unknown escape or a missing quote is refused, at the byte it is found.
+    #[test]
+    fn strings_end_at_the_first_unescaped_quote() {
+        assert_eq!(scanned(br#""plain" rest"#), Ok((7, false)));
+        assert_eq!(scanned(br#""a\"b\\" x"#), Ok((8, true)));
+        assert_eq!(scanned(br#""\u0041\ud83d\ude00""#), Ok((20, true)));
+        assert_eq!(scanned(b"\"ok\"\x01"), Ok((4, false)));
+        let long = [b"\"".as_slice(), &[b'a'; 300], b"\""].concat();
+        assert_eq!(scanned(&long), Ok((302, false)));
+        for (text, at, what) in [
+            (b"\"ab\x01c\"".as_slice(), 3, "control character"),
+            (b"\"a\\n\x1f\"", 4, "control character"),
+            (b"\"abc", 0, "unterminated"),
+            (b"\"abc\\", 0, "unterminated"),
+            (b"\"ab\x00", 3, "control character"),
+            (b"\"a\\q\"", 2, "invalid escape"),
+            (b"\"\\ud83d\"", 1, "unpaired surrogate"),
+        ] {
+            let e = scanned(text).expect_err("refused");
+            assert!(e.contains(&format!("at byte {at}: {what}")), "{e}");
+        }
     }
 }
