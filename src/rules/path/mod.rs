@@ -302,6 +302,12 @@ impl FieldPath {
         }
     }
 
+    /// The loose fold of the key this path must end with, if its last segment is a
+    /// plain key.
+    pub fn folded_last_key(&self) -> Option<&str> {
+        self.last_key().and(self.folded.last().map(|f| &**f))
+    }
+
     /// Whether the path matches a concrete path.
     pub fn matches(&self, path: &[PathElem<'_>]) -> bool {
         self.matches_by(path.len(), |i| path.get(i).copied())

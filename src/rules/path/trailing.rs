@@ -11,7 +11,7 @@
 
 use smallvec::SmallVec;
 
-use super::{FieldPath, KeyMatch, MAX_WRAP, PathElem, Segment, is_word_separator};
+use super::{FieldPath, KeyMatch, MAX_WRAP, PathElem, is_word_separator};
 
 /// A leaf's last `MAX_WRAP + 1` keys, the last first.
 #[derive(Debug, Default)]
@@ -49,10 +49,8 @@ impl FieldPath {
     /// Whether this path can match a leaf with these trailing keys: false only when
     /// [`matches_shape`](Self::matches_shape) is false for it under any [`KeyMatch`].
     pub fn may_end_in(&self, trail: &TrailingKeys<'_>) -> bool {
-        match (self.segments.last(), self.folded.last()) {
-            (Some(Segment::Key(_)), Some(folded)) => trail.contains(folded),
-            _ => true,
-        }
+        self.folded_last_key()
+            .is_none_or(|folded| trail.contains(folded))
     }
 }
 
@@ -72,12 +70,9 @@ impl LastKeyStarts {
     pub fn of<'p>(paths: impl Iterator<Item = &'p FieldPath>) -> LastKeyStarts {
         let mut out = LastKeyStarts::default();
         for path in paths {
-            match (path.segments.last(), path.folded.last()) {
-                (Some(Segment::Key(_)), Some(folded)) => match folded.as_bytes().first() {
-                    Some(&b) => out.set(b),
-                    None => out.any = true,
-                },
-                _ => out.any = true,
+            match path.folded_last_key().and_then(|f| f.as_bytes().first()) {
+                Some(&b) => out.set(b),
+                None => out.any = true,
             }
         }
         out
