@@ -727,6 +727,31 @@ fn safe_key(k: &str) -> &str {
     }
 }
 
+/// Write `token` in place of `hit`. A card the guard found written in groups
+/// (`4242 4242 4242 4242`) gets its digit token in the same groups: the token's
+/// digits take the card's digits' places and the separators stay. The text around it
+/// then reads as it did, only with other digits; a token that closed up the groups
+/// could join a digit beside it into a new number (`4242 4242 4242 4242&#52;`, the
+/// reference a digit to a reader that decodes it, would read as 17 digits).
+fn push_token(out: &mut String, hit: &str, token: &str) {
+    let digits = hit.bytes().filter(u8::is_ascii_digit).count();
+    let spread =
+        digits < hit.len() && digits == token.len() && token.bytes().all(|b| b.is_ascii_digit());
+    if !spread {
+        out.push_str(token);
+        return;
+    }
+    let mut digits = token.chars();
+    for c in hit.chars() {
+        let d = if c.is_ascii_digit() {
+            digits.next()
+        } else {
+            None
+        };
+        out.push(d.unwrap_or(c));
+    }
+}
+
 /// Splice replacements into a decoded value: `edits` are (range, token) sorted by
 /// range start, non-overlapping.
 pub(crate) fn splice(value: &str, edits: &[(Range<usize>, &str)]) -> Result<Zeroizing<String>> {
@@ -737,7 +762,10 @@ pub(crate) fn splice(value: &str, edits: &[(Range<usize>, &str)]) -> Result<Zero
             .get(at..range.start)
             .ok_or(Error::Internal("overlapping replacements"))?;
         out.push_str(before);
-        out.push_str(token);
+        let hit = value
+            .get(range.clone())
+            .ok_or(Error::Internal("a replacement out of its value"))?;
+        push_token(&mut out, hit, token);
         at = range.end;
     }
     out.push_str(
