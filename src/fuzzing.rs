@@ -112,14 +112,20 @@ struct OracleTokens {
     /// rewritten request may find them again, as the proxy's own check does (it asks
     /// the store and keeps them).
     guard: BTreeSet<String>,
+    /// The digits of the hidden hits, which stay as they are.
+    hidden: BTreeSet<String>,
 }
 
 fn oracle_tokens(x: &codec::Extraction, variant: u64) -> Option<OracleTokens> {
     let mut guard = BTreeSet::new();
+    let mut hidden = BTreeSet::new();
     let mut tokens = Vec::with_capacity(x.findings().len());
     for (i, f) in x.findings().iter().enumerate() {
         let t = match f.kind {
-            FindingKind::Hidden => None,
+            FindingKind::Hidden => {
+                hidden.insert(compact(f.value.expose()));
+                None
+            }
             FindingKind::Rule { .. } => Some(fake_token(i)),
             FindingKind::Leak => {
                 let t = guard_token(f.value.expose(), i, variant)?;
@@ -129,14 +135,22 @@ fn oracle_tokens(x: &codec::Extraction, variant: u64) -> Option<OracleTokens> {
         };
         tokens.push(t);
     }
-    Some(OracleTokens { tokens, guard })
+    Some(OracleTokens {
+        tokens,
+        guard,
+        hidden,
+    })
+}
+
+/// A hit's digits, its separators dropped.
+fn compact(hit: &str) -> String {
+    hit.chars().filter(char::is_ascii_digit).collect()
 }
 
 /// A card-shaped token for the guard's `i`-th hit (its digits), one of several
 /// (`variant`), or `None` when the vault would refuse the value.
 fn guard_token(hit: &str, i: usize, variant: u64) -> Option<String> {
-    let digits: String = hit.chars().filter(char::is_ascii_digit).collect();
-    let value = Sensitive::parse(DataClass::Pan, &digits).ok()?;
+    let value = Sensitive::parse(DataClass::Pan, &compact(hit)).ok()?;
     let template = Template::new(
         DataClass::Pan,
         TokenFormat::default_for(DataClass::Pan),
@@ -153,19 +167,19 @@ fn guard_token(hit: &str, i: usize, variant: u64) -> Option<String> {
     template.nth(n)
 }
 
-/// How many sets of guard tokens a rewrite tries before a refusal of its read is the
+/// How many sets of guard tokens a rewrite tries before what its read finds is the
 /// request's doing.
 const GUARD_TOKEN_TRIES: u64 = 8;
 
-/// Extract (with `extract`), rewrite with the oracle's tokens and check the rewrite
-/// with `reads`. A guard's token is random digits where its card was, so it may make
-/// a new card-shaped number with a digit beside it (a 13-digit token and the digit
-/// after it), which a read of the rewrite refuses: the token's doing, not the
-/// request's. Then other tokens are tried; the last try is returned either way.
-/// `None` when the request does not extract or the pipeline would refuse it.
+/// Extract (with `extract`), rewrite with the oracle's tokens and read the rewrite
+/// again (with `read`). A guard's token is random digits where its card was, so it may
+/// make a new card-shaped number with the digits beside it (`<token> 123`), which
+/// the read finds or refuses: the token's doing, not the request's. Then other
+/// tokens are tried, up to [`GUARD_TOKEN_TRIES`]; the last try is returned either
+/// way. `None` when the request does not extract or the pipeline would refuse it.
 fn rewrite_with_oracle(
     extract: impl Fn() -> Option<codec::Extraction>,
-    reads: impl Fn(&codec::Rewritten) -> bool,
+    read: impl Fn(&codec::Rewritten) -> Option<codec::Extraction>,
 ) -> Option<(OracleTokens, crate::error::Result<codec::Rewritten>)> {
     let mut variant = 0;
     loop {
@@ -174,7 +188,7 @@ fn rewrite_with_oracle(
         let out = x.apply(&oracle.tokens);
         variant += 1;
         let done = match &out {
-            Ok(out) => reads(out),
+            Ok(out) => read(out).is_some_and(|again| only_tokens_left(&again, &oracle)),
             Err(_) => true,
         };
         if done || oracle.guard.is_empty() || variant == GUARD_TOKEN_TRIES {
@@ -184,17 +198,15 @@ fn rewrite_with_oracle(
 }
 
 /// Whether every guard finding of a read of the rewritten request is one of the
-/// tokens written for the guard.
-fn only_guard_tokens(again: &codec::Extraction, guard: &BTreeSet<String>) -> bool {
-    again.findings().iter().all(|f| {
-        f.kind != FindingKind::Leak || {
-            let digits: String = f
-                .value
-                .expose()
-                .chars()
-                .filter(char::is_ascii_digit)
-                .collect();
-            guard.contains(&digits)
+/// tokens written for the guard (the proxy's own check asks the store and keeps
+/// those), or a hidden hit that was there before (never rewritten).
+fn only_tokens_left(again: &codec::Extraction, oracle: &OracleTokens) -> bool {
+    again.findings().iter().all(|f| match f.kind {
+        FindingKind::Rule { .. } => true,
+        FindingKind::Leak => oracle.guard.contains(&compact(f.value.expose())),
+        FindingKind::Hidden => {
+            let digits = compact(f.value.expose());
+            oracle.guard.contains(&digits) || oracle.hidden.contains(&digits)
         }
     })
 }
@@ -231,16 +243,16 @@ fn codec_roundtrip(rules: &RouteRules, content_type: &str, body: &[u8], query: O
                 body: out.body.as_deref().unwrap_or(body),
                 max_body: MAX,
             };
-            codec::extract(rules, again).is_ok()
+            codec::extract(rules, again).ok()
         },
     );
-    let Some((OracleTokens { tokens, guard }, out)) = rewritten else {
+    let Some((oracle, out)) = rewritten else {
         return;
     };
     let rule_tokens: Vec<String> = x
         .iter()
         .flat_map(|x| x.findings())
-        .zip(&tokens)
+        .zip(&oracle.tokens)
         .filter(|(f, _)| matches!(f.kind, FindingKind::Rule { .. }))
         .filter_map(|(_, t)| t.clone())
         .collect();
@@ -252,7 +264,7 @@ fn codec_roundtrip(rules: &RouteRules, content_type: &str, body: &[u8], query: O
     assert!(again.is_ok(), "the rewritten request must extract again");
     let Ok(again) = again else { return };
     assert!(
-        only_guard_tokens(&again, &guard),
+        only_tokens_left(&again, &oracle),
         "a leak finding survived the rewrite"
     );
     let found: BTreeSet<&str> = again
@@ -966,16 +978,16 @@ pub fn multipart(data: &[u8]) {
                 body: out.body.as_deref().unwrap_or(body),
                 max_body: MAX,
             };
-            codec::extract(&rules, again).is_ok()
+            codec::extract(&rules, again).ok()
         },
     );
-    let Some((OracleTokens { tokens, guard }, out)) = rewritten else {
+    let Some((oracle, out)) = rewritten else {
         return;
     };
     let rule_tokens: Vec<String> = x
         .findings()
         .iter()
-        .zip(&tokens)
+        .zip(&oracle.tokens)
         .filter(|(f, _)| matches!(f.kind, FindingKind::Rule { .. }))
         .filter_map(|(_, t)| t.clone())
         .collect();
@@ -992,7 +1004,7 @@ pub fn multipart(data: &[u8]) {
     assert!(again.is_ok(), "the rewritten body must extract again");
     let Ok(again) = again else { return };
     assert!(
-        only_guard_tokens(&again, &guard),
+        only_tokens_left(&again, &oracle),
         "a leak finding survived the rewrite"
     );
     let found: BTreeSet<&str> = again

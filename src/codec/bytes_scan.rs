@@ -55,30 +55,37 @@ pub(crate) fn worth_scanning(text: &[u8]) -> bool {
 /// Every hit in `data`, in every view, in order of position, without duplicates.
 pub(crate) fn scan(data: &[u8]) -> Vec<Hit> {
     let mut hits = Vec::new();
+    each_hit(data, |hit, _| hits.push(hit));
+    hits.sort_by_key(|h| (h.range.start, h.range.end));
+    hits.dedup();
+    hits
+}
+
+/// Call `f` with every hit in `data` and its digits as the guard read them (after
+/// any leading zeros), view by view: the same hit may come more than once.
+pub(crate) fn each_hit(data: &[u8], mut f: impl FnMut(Hit, &[u8])) {
     if !guard::may_contain(data) {
-        return hits;
+        return;
     }
     let mut view = View::with_capacity(data.len());
     direct(data, &mut view);
-    view.hits(data, &mut hits);
+    view.hits(data, &mut f);
     if data.iter().filter(|b| **b == 0).count() >= MIN_NULS {
         for align in [0, 1] {
             view.clear();
             utf16le(data, align, &mut view);
-            view.hits(data, &mut hits);
+            view.hits(data, &mut f);
         }
     }
-    hits.sort_by_key(|h| (h.range.start, h.range.end));
-    hits.dedup();
-    hits
 }
 
 /// A decoded view: bytes for the guard and, per byte, the source bytes it came from.
 struct View {
     text: Vec<u8>,
     from: Vec<(u32, u32)>,
-    /// Scratch: the hits' ranges in `text`, and whether each is replaceable.
-    ranges: Vec<(Range<usize>, bool)>,
+    /// Scratch: the hits' ranges in `text`, whether each is replaceable, and its
+    /// digits.
+    ranges: Vec<(Range<usize>, bool, zeroize::Zeroizing<Vec<u8>>)>,
 }
 
 impl View {
@@ -111,14 +118,16 @@ impl View {
     }
 
     /// Run the guard over the view and map its hits back to `data`.
-    fn hits(&mut self, data: &[u8], out: &mut Vec<Hit>) {
+    fn hits(&mut self, data: &[u8], f: &mut impl FnMut(Hit, &[u8])) {
         self.ranges.clear();
         // Only a hit the guard can replace in place (ASCII digits, no leading zero)
         // may be plain.
+        let ranges = &mut self.ranges;
         guard::scan_hits(&self.text, |hit| {
-            self.ranges.push((hit.range.clone(), hit.ascii));
+            let digits = zeroize::Zeroizing::new(hit.digits().to_vec());
+            ranges.push((hit.range.clone(), hit.ascii, digits));
         });
-        for (r, ascii) in &self.ranges {
+        for (r, ascii, digits) in &self.ranges {
             let r = r.clone();
             let (Some(first), Some(last)) = (
                 self.from.get(r.start),
@@ -133,10 +142,13 @@ impl View {
                 continue;
             }
             let plain = *ascii && data.get(start..end) == self.text.get(r);
-            out.push(Hit {
-                range: start..end,
-                plain,
-            });
+            f(
+                Hit {
+                    range: start..end,
+                    plain,
+                },
+                digits,
+            );
         }
     }
 }

@@ -20,6 +20,10 @@ use crate::rules::path::{KeyMatch, LastKeyStarts, TrailingKeys};
 use crate::rules::{Location, PathElem, RouteRules, guard};
 use crate::sensitive::{DataClass, Plaintext};
 
+/// The most distinct hidden hits kept for one field; a field with more is refused
+/// whatever they are.
+const MAX_UNCOVERED: usize = 1024;
+
 /// How the bytes of a slot are decoded and re-encoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SlotKind {
@@ -392,17 +396,36 @@ impl<'r> Collector<'r> {
         let mut hidden = Vec::new();
         guard::scan_leaf(text, leaf, &mut self.hits, &mut hidden);
         // Digits the guard does not read as they are (UTF-16 and the like): a hit not
-        // among the guard's own replaceable ones cannot be replaced in place.
+        // among the guard's own replaceable ones cannot be replaced in place. It is
+        // hidden, as those the guard decodes itself: the request is refused unless
+        // the digits are a token of ours (a client may send one back next to a
+        // character reference that reads as a digit).
         // (Text that cannot hold a hit at all is passed over first, as `scan` would.)
         let bytes = text.as_bytes();
         if guard::may_contain(bytes) && bytes_scan::worth_scanning(bytes) {
-            let uncovered = bytes_scan::scan(bytes).into_iter().any(|h| {
-                !self
-                    .hits
+            let in_place = &self.hits;
+            let mut overflow = false;
+            bytes_scan::each_hit(bytes, |h, digits| {
+                let covered = in_place
                     .iter()
-                    .any(|g| g.start <= h.range.start && h.range.end <= g.end)
+                    .any(|g| g.start <= h.range.start && h.range.end <= g.end);
+                if covered {
+                    return;
+                }
+                let Ok(digits) = std::str::from_utf8(digits) else {
+                    overflow = true;
+                    return;
+                };
+                if hidden.iter().any(|v| v.expose() == digits) {
+                    return;
+                }
+                if hidden.len() >= MAX_UNCOVERED {
+                    overflow = true;
+                    return;
+                }
+                hidden.push(Plaintext::from_str_copy(digits));
             });
-            if uncovered {
+            if overflow {
                 let location = self.render(path);
                 self.refused.get_or_insert(location);
             }
@@ -727,31 +750,6 @@ fn safe_key(k: &str) -> &str {
     }
 }
 
-/// Write `token` in place of `hit`. A card the guard found written in groups
-/// (`4242 4242 4242 4242`) gets its digit token in the same groups: the token's
-/// digits take the card's digits' places and the separators stay. The text around it
-/// then reads as it did, only with other digits; a token that closed up the groups
-/// could join a digit beside it into a new number (`4242 4242 4242 4242&#52;`, the
-/// reference a digit to a reader that decodes it, would read as 17 digits).
-fn push_token(out: &mut String, hit: &str, token: &str) {
-    let digits = hit.bytes().filter(u8::is_ascii_digit).count();
-    let spread =
-        digits < hit.len() && digits == token.len() && token.bytes().all(|b| b.is_ascii_digit());
-    if !spread {
-        out.push_str(token);
-        return;
-    }
-    let mut digits = token.chars();
-    for c in hit.chars() {
-        let d = if c.is_ascii_digit() {
-            digits.next()
-        } else {
-            None
-        };
-        out.push(d.unwrap_or(c));
-    }
-}
-
 /// Splice replacements into a decoded value: `edits` are (range, token) sorted by
 /// range start, non-overlapping.
 pub(crate) fn splice(value: &str, edits: &[(Range<usize>, &str)]) -> Result<Zeroizing<String>> {
@@ -762,10 +760,7 @@ pub(crate) fn splice(value: &str, edits: &[(Range<usize>, &str)]) -> Result<Zero
             .get(at..range.start)
             .ok_or(Error::Internal("overlapping replacements"))?;
         out.push_str(before);
-        let hit = value
-            .get(range.clone())
-            .ok_or(Error::Internal("a replacement out of its value"))?;
-        push_token(&mut out, hit, token);
+        out.push_str(token);
         at = range.end;
     }
     out.push_str(

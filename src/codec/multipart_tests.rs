@@ -192,9 +192,9 @@ fn what_cannot_be_rewritten_is_refused() {
         .map(|c| format!("\\u{:04x}", c as u32))
         .collect();
     let b = body(&[(&field("a"), esc.as_bytes())]);
-    assert!(matches!(
+    assert!(crate::codec::tests_hostile::stopped(
         extract(&guard(), req(&b)),
-        Err(Error::LeakRejected(_))
+        CARD
     ));
 }
 

@@ -26,6 +26,19 @@ pub(super) fn json(body: &str) -> RequestParts<'_> {
     req(Some("application/json"), body.as_bytes())
 }
 
+/// Whether the guard stopped `card` where no token can take its place: the request
+/// refused as read (`card_number_detected`), or the card's digits kept as a hidden
+/// finding, which refuses the request unless they are a token of this vault.
+pub(super) fn stopped(r: Result<Extraction>, card: &str) -> bool {
+    match r {
+        Err(e) => e.code() == "card_number_detected",
+        Ok(x) => x
+            .findings()
+            .iter()
+            .any(|f| f.kind == FindingKind::Hidden && f.value.expose() == card),
+    }
+}
+
 fn profile(name: &str) -> RouteRules {
     profiles::get(name).unwrap()
 }
@@ -217,8 +230,8 @@ fn escaped_json_outside_a_json_type_is_refused() {
         Some("application/x-www-form-urlencoded"),
         None,
     ] {
-        let e = extract(&guard_route(), req(ct, body.as_bytes()));
-        assert_eq!(code(e), "card_number_detected", "{ct:?}");
+        let r = extract(&guard_route(), req(ct, body.as_bytes()));
+        assert!(stopped(r, CARD), "{ct:?}");
     }
     // As JSON it is decoded and tokenized.
     let x = extract(&guard_route(), json(&body)).unwrap();
@@ -233,11 +246,11 @@ fn character_references_and_utf16_are_refused() {
         .map(|c| format!("&#x{:x};", c as u32))
         .collect();
     for body in [format!("<card>{dec}</card>"), format!("<p>{hex}</p>")] {
-        let e = extract(
+        let r = extract(
             &guard_route(),
             req(Some("application/xml"), body.as_bytes()),
         );
-        assert_eq!(code(e), "card_number_detected");
+        assert!(stopped(r, CARD), "{body}");
     }
     let utf16: Vec<u8> = format!(r#"{{"note":"{CARD}"}}"#)
         .encode_utf16()
@@ -247,8 +260,8 @@ fn character_references_and_utf16_are_refused() {
         let mut bom = vec![0xff, 0xfe];
         bom.extend_from_slice(&utf16);
         for body in [&utf16, &bom] {
-            let e = extract(&guard_route(), req(Some(ct), body));
-            assert_eq!(code(e), "card_number_detected", "{ct}");
+            let r = extract(&guard_route(), req(Some(ct), body));
+            assert!(stopped(r, CARD), "{ct}");
         }
     }
 }

@@ -499,3 +499,51 @@ async fn keys_binders_map_onto_a_sensitive_field_are_tokenized() {
         assert!(!sent.contains(CARD), "{body}: forwarded {sent}");
     }
 }
+
+/// A digit written as a character reference right after a number makes one group
+/// with it to a reader that decodes references (`&#1636;` is `٤`, an Arabic-Indic
+/// four). The group mixes scripts, so its ASCII digits cannot be replaced in place:
+/// a card there is refused. One of our tokens there (a client sending back what it
+/// was given) is forwarded as it is.
+#[tokio::test]
+async fn a_token_of_ours_beside_a_referenced_digit_is_forwarded() {
+    let (server, echo) = start_with().await;
+    let addr = server.proxy_addr();
+    let other = "4111111111111111";
+    let body = |note: &str| {
+        format!(r#"{{"paymentType":"card","cardNumber":"{other}","note":"{note}&#1636; on file"}}"#)
+    };
+    let before = echo.received().len();
+    let r = post(addr, "/v1/payment", "application/json", &body(CARD)).await;
+    refused(
+        &echo,
+        r,
+        StatusCode::BAD_REQUEST,
+        "card_number_detected",
+        before,
+        "a card",
+    )
+    .await;
+    let r = post(
+        addr,
+        "/v1/payment",
+        "application/json",
+        &format!(r#"{{"paymentType":"card","cardNumber":"{CARD}"}}"#),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
+    let got = echo.received();
+    let forwarded: serde_json::Value = serde_json::from_slice(&got.last().unwrap().body).unwrap();
+    let token = forwarded["cardNumber"].as_str().unwrap().to_owned();
+    assert_ne!(token, CARD);
+
+    let r = post(addr, "/v1/payment", "application/json", &body(&token)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
+    let got = echo.received();
+    let last = got.last().unwrap();
+    let forwarded: serde_json::Value = serde_json::from_slice(&last.body).unwrap();
+    assert_eq!(forwarded["note"], format!("{token}&#1636; on file"));
+    assert_ne!(forwarded["cardNumber"], other);
+    let all = everything(last);
+    assert!(!all.contains(CARD) && !all.contains(other), "{all}");
+}
