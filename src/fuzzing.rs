@@ -173,10 +173,12 @@ const GUARD_TOKEN_TRIES: u64 = 8;
 
 /// Extract (with `extract`), rewrite with the oracle's tokens and read the rewrite
 /// again (with `read`). A guard's token is random digits where its card was, so it may
-/// make a new card-shaped number with the digits beside it (`<token> 123`), which
-/// the read finds or refuses: the token's doing, not the request's. Then other
-/// tokens are tried, up to [`GUARD_TOKEN_TRIES`]; the last try is returned either
-/// way. `None` when the request does not extract or the pipeline would refuse it.
+/// make a new card-shaped number with the digits beside it (`<token> 123`). A read
+/// that finds one is fine ([`only_tokens_left`]); one that refuses it, or finds what
+/// holds no token, may still be the token's doing rather than the request's. Then
+/// other tokens are tried, up to [`GUARD_TOKEN_TRIES`]; the last try is returned
+/// either way. `None` when the request does not extract or the pipeline would refuse
+/// it.
 fn rewrite_with_oracle(
     extract: impl Fn() -> Option<codec::Extraction>,
     read: impl Fn(&codec::Rewritten) -> Option<codec::Extraction>,
@@ -199,14 +201,18 @@ fn rewrite_with_oracle(
 
 /// Whether every guard finding of a read of the rewritten request is one of the
 /// tokens written for the guard (the proxy's own check asks the store and keeps
-/// those), or a hidden hit that was there before (never rewritten).
+/// those) or made with one, or a hidden hit that was there before (never
+/// rewritten). A token written for a card is one group of digits, so a number read
+/// with digits beside it holds the whole token (`<token> 442`): the token's random
+/// digits made it, with no card of the request's.
 fn only_tokens_left(again: &codec::Extraction, oracle: &OracleTokens) -> bool {
+    let with_token = |digits: &str| oracle.guard.iter().any(|t| digits.contains(t.as_str()));
     again.findings().iter().all(|f| match f.kind {
         FindingKind::Rule { .. } => true,
-        FindingKind::Leak => oracle.guard.contains(&compact(f.value.expose())),
+        FindingKind::Leak => with_token(&compact(f.value.expose())),
         FindingKind::Hidden => {
             let digits = compact(f.value.expose());
-            oracle.guard.contains(&digits) || oracle.hidden.contains(&digits)
+            with_token(&digits) || oracle.hidden.contains(&digits)
         }
     })
 }
