@@ -20,10 +20,6 @@ use crate::rules::path::{KeyMatch, LastKeyStarts, TrailingKeys};
 use crate::rules::{Location, PathElem, RouteRules, guard};
 use crate::sensitive::{DataClass, Plaintext};
 
-/// The most distinct hidden hits kept for one field; a field with more is refused
-/// whatever they are.
-const MAX_UNCOVERED: usize = 1024;
-
 /// How the bytes of a slot are decoded and re-encoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SlotKind {
@@ -402,9 +398,9 @@ impl<'r> Collector<'r> {
         // character reference that reads as a digit).
         // (Text that cannot hold a hit at all is passed over first, as `scan` would.)
         let bytes = text.as_bytes();
+        let mut overflow = hidden.len() >= guard::MAX_HIDDEN;
         if guard::may_contain(bytes) && bytes_scan::worth_scanning(bytes) {
             let in_place = &self.hits;
-            let mut overflow = false;
             bytes_scan::each_hit(bytes, |h, digits| {
                 let covered = in_place
                     .iter()
@@ -419,16 +415,16 @@ impl<'r> Collector<'r> {
                 if hidden.iter().any(|v| v.expose() == digits) {
                     return;
                 }
-                if hidden.len() >= MAX_UNCOVERED {
+                if hidden.len() >= guard::MAX_HIDDEN {
                     overflow = true;
                     return;
                 }
                 hidden.push(Plaintext::from_str_copy(digits));
             });
-            if overflow {
-                let location = self.render(path);
-                self.refused.get_or_insert(location);
-            }
+        }
+        if overflow {
+            let location = self.render(path);
+            self.refused.get_or_insert(location);
         }
         if self.hits.is_empty() && hidden.is_empty() {
             return;

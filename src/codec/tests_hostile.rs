@@ -408,3 +408,52 @@ fn json_with_a_bom() {
     let x = extract(&rules, json(&body)).unwrap();
     assert_eq!(rewritten(x), "\u{feff}{\"pan\":\"tok0\"}");
 }
+
+/// A field holds at most `MAX_HIDDEN` distinct hits that cannot be replaced in place;
+/// one that reaches it is refused as read, whatever the hits are: past the cap, one
+/// more could be a card beside a thousand tokens of ours.
+#[test]
+fn a_field_with_too_many_hidden_cards_is_refused() {
+    // Full-width digits: hidden hits, never replaced in place.
+    let wide = |n: usize| -> String {
+        let mut digits: Vec<u32> = format!("4242{n:011}")
+            .bytes()
+            .map(|b| u32::from(b - b'0'))
+            .collect();
+        let sum: u32 = digits
+            .iter()
+            .rev()
+            .enumerate()
+            .map(|(i, d)| {
+                if i % 2 == 0 {
+                    (d * 2) % 9 + if d * 2 == 18 { 9 } else { 0 }
+                } else {
+                    *d
+                }
+            })
+            .sum();
+        digits.push((10 - sum % 10) % 10);
+        digits
+            .iter()
+            .filter_map(|d| char::from_u32(0xFF10 + d))
+            .collect()
+    };
+    let note = |n: usize| (0..n).map(wide).collect::<Vec<_>>().join(" x ");
+    let limit = crate::rules::guard::MAX_HIDDEN;
+    let x = extract(
+        &guard_route(),
+        json(&format!(r#"{{"note":"{}"}}"#, note(limit - 1))),
+    )
+    .unwrap();
+    let hidden = x
+        .findings()
+        .iter()
+        .filter(|f| f.kind == FindingKind::Hidden)
+        .count();
+    assert_eq!(hidden, limit - 1);
+    let e = extract(
+        &guard_route(),
+        json(&format!(r#"{{"note":"{}"}}"#, note(limit))),
+    );
+    assert_eq!(code(e), "card_number_detected");
+}

@@ -33,8 +33,10 @@ use crate::sensitive::Plaintext;
 pub const DEFAULT_DECODE_DEPTH: usize = 3;
 /// The fewest characters of a base64 run worth decoding (13 bytes decode from 18).
 const MIN_BASE64_RUN: usize = 16;
-/// The most distinct hidden hits kept per field; more are refused anyway.
-const MAX_HIDDEN: usize = 1024;
+/// The most distinct hidden hits kept per field. A field that reaches it is refused
+/// whatever its hits are (its callers check): one past it could be a card beside a
+/// thousand tokens of ours.
+pub const MAX_HIDDEN: usize = 1024;
 
 tokio::task_local! {
     static DECODE_DEPTH: usize;
