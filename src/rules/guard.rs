@@ -291,6 +291,23 @@ pub fn scan_hits_and_literals(
         return;
     }
     let whole = text.as_ptr_range();
+    // The other readings only shorten runs, at a NUL or a digit of another script:
+    // a run that is one group of ASCII digits holds neither, so when every run is
+    // such a group (the common case: ids, amounts, a card) they find nothing the
+    // plain reading does not, and the text is not searched for NULs and scripts.
+    let lone_ascii_groups = candidates.iter().all(|run| {
+        text.get(run.clone())
+            .is_some_and(|g| g.iter().all(u8::is_ascii_digit))
+    });
+    if lone_ascii_groups {
+        let mut f = f;
+        let mut window = Window::new(is_card_shaped);
+        for run in &candidates {
+            read_run(text, run.clone(), &mut window, &mut f);
+        }
+        super::deep::literal_cards_in(text, &candidates, literal);
+        return;
+    }
     let plain = |t: &[u8], g: &mut dyn FnMut(&Hit)| {
         if t.as_ptr_range() != whole {
             return scan_with(t, is_card_shaped, g);
