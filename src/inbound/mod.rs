@@ -24,7 +24,7 @@ use tracing::Instrument as _;
 use crate::config::{Config, GuardMode};
 use crate::metrics::{Histogram, Metrics, ShardedCounter};
 use crate::net::ConnInfo;
-use crate::net::body::{Body, BodyStalled, Idle, boxed, error_response, full};
+use crate::net::body::{Body, BodyStalled, Idle, boxed_as_is, error_response, full};
 use crate::net::forward;
 use crate::net::linger::{self, read_limited, should_linger};
 use crate::net::trace::{AccessLine, RequestIds};
@@ -512,11 +512,11 @@ fn forward<'a>(
                                 Arc::clone(&outcome),
                                 parts.headers.get(header::CONTENT_TYPE),
                             );
-                            (boxed(guarded), None, Some(outcome))
+                            (boxed_as_is(guarded), None, Some(outcome))
                         }
                     }
                 }
-                None => (boxed(streamed(state, body)?), None, None),
+                None => (boxed_as_is(streamed(state, body)?), None, None),
             },
             Some(rules) => {
                 let incoming = body.as_mut().ok_or(Error::Internal("the body was taken"))?;

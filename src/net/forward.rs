@@ -8,7 +8,7 @@ use std::time::Duration;
 use http::{Request, Response, Uri, Version, header};
 use tokio::sync::TryAcquireError;
 
-use super::body::{Body, BodyStalled, Hold, boxed};
+use super::body::{Body, BodyStalled, Hold, boxed, boxed_as_is};
 use super::headers;
 use super::listener::ConnInfo;
 use super::upstream::{Conns, Upstream};
@@ -112,7 +112,7 @@ pub fn send_tracked<'u>(
             Conns::Pooled(client) => {
                 match tokio::time::timeout_at(deadline, client.request(request)).await {
                     // The response body holds the slot until it ends.
-                    Ok(Ok(res)) => res.map(|body| boxed(Hold::new(boxed(body), slot))),
+                    Ok(Ok(res)) => res.map(|body| boxed_as_is(Hold::new(boxed(body), slot))),
                     Ok(Err(e)) => {
                         if body_stalled(&e) {
                             return (Err(BodyStalled.into()), true);

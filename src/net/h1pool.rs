@@ -263,7 +263,7 @@ pub struct Leased {
 impl Leased {
     /// The response body, boxed, holding its connection.
     fn boxed(body: Incoming, lease: Lease) -> Body {
-        super::body::boxed(Leased {
+        super::body::boxed_as_is(Leased {
             body,
             lease: Some(lease),
         })
@@ -278,18 +278,22 @@ impl Leased {
 
 impl hyper::body::Body for Leased {
     type Data = Bytes;
-    type Error = hyper::Error;
+    // Boxed here, so the body is boxed once without an error-mapping layer around it.
+    type Error = super::body::BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.get_mut();
-        let polled = Pin::new(&mut this.body).poll_frame(cx);
-        if matches!(polled, Poll::Ready(None)) {
-            this.release();
+        match Pin::new(&mut this.body).poll_frame(cx) {
+            Poll::Ready(None) => {
+                this.release();
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(frame)) => Poll::Ready(Some(frame.map_err(Into::into))),
+            Poll::Pending => Poll::Pending,
         }
-        polled
     }
 
     fn is_end_stream(&self) -> bool {
