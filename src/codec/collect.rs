@@ -327,38 +327,64 @@ impl<'r> Collector<'r> {
 
     /// Bytes no codec reads (not UTF-8, or of a type we do not decode), at `span`
     /// of the text being scanned: scanned at the byte level. A plain hit gets a slot
-    /// of its own and is replaced in place; any other hit refuses the request.
+    /// of its own and is replaced in place; any other is hidden (the request is
+    /// refused unless its digits are a token of ours), and a run of
+    /// [`guard::MAX_HIDDEN`] hidden hits refuses it whatever they are.
     pub fn bytes(&mut self, path: &dyn PathView, span: Range<usize>, data: &[u8]) {
         if !self.guard {
             return;
         }
-        let hits = bytes_scan::scan(data);
-        if hits.is_empty() {
+        let mut plain = Vec::new();
+        let mut hidden: Vec<(Range<usize>, Plaintext)> = Vec::new();
+        let mut overflow = false;
+        bytes_scan::each_hit(data, |hit, digits| {
+            if hit.plain {
+                plain.push(hit.range);
+                return;
+            }
+            let Ok(digits) = std::str::from_utf8(digits) else {
+                overflow = true;
+                return;
+            };
+            if hidden.iter().any(|(_, v)| v.expose() == digits) {
+                return;
+            }
+            if hidden.len() >= guard::MAX_HIDDEN {
+                overflow = true;
+                return;
+            }
+            hidden.push((hit.range, Plaintext::from_str_copy(digits)));
+        });
+        if plain.is_empty() && hidden.is_empty() && !overflow {
             return;
         }
         let location = self.render(path);
-        for hit in hits {
-            let text = data
-                .get(hit.range.clone())
-                .and_then(|t| std::str::from_utf8(t).ok());
-            match text {
-                Some(t) if hit.plain => {
-                    let slot = Slot {
-                        span: span.start + hit.range.start..span.start + hit.range.end,
-                        kind: SlotKind::Raw,
-                    };
-                    let idx = self.push_slot(&mut None, &slot);
-                    self.events.push(Event::Leak {
-                        slot: idx,
-                        sub: Some(0..t.len()),
-                        value: None,
-                        location: location.clone(),
-                    });
-                }
-                _ => {
-                    self.refused.get_or_insert_with(|| location.clone());
-                }
-            }
+        if overflow {
+            self.refused.get_or_insert_with(|| location.clone());
+        }
+        plain.sort_by_key(|r| (r.start, r.end));
+        plain.dedup();
+        // In document order: a plain hit (no value: its slot is its text) or a
+        // hidden one (its digits).
+        let mut found: Vec<(Range<usize>, Option<Plaintext>)> = plain
+            .into_iter()
+            .map(|r| (r, None))
+            .chain(hidden.into_iter().map(|(r, v)| (r, Some(v))))
+            .collect();
+        found.sort_by_key(|(r, _)| (r.start, r.end));
+        for (range, value) in found {
+            let sub = value.is_none().then_some(0..range.len());
+            let slot = Slot {
+                span: span.start + range.start..span.start + range.end,
+                kind: SlotKind::Raw,
+            };
+            let idx = self.push_slot(&mut None, &slot);
+            self.events.push(Event::Leak {
+                slot: idx,
+                sub,
+                value,
+                location: location.clone(),
+            });
         }
     }
 

@@ -754,3 +754,71 @@ fn the_upstream_scanner_sees_every_reading() {
     assert!(!holds_raw(b"{\"c\":\"17390\"}", CVV));
     assert!(!luhn_runs(card_body.as_bytes()).is_empty());
 }
+
+/// A part no codec reads holding one of our tokens in UTF-16 (a client sending back
+/// what it was given, in a file) is forwarded as it is: the token cannot be replaced
+/// in place, so it is a hidden hit and the store is asked. The same part with a card
+/// is refused (the catalogue's "multipart: utf-16 part").
+#[tokio::test]
+async fn our_token_in_a_utf16_part_is_forwarded() {
+    let (up, echo) = EchoUpstream::start().await.unwrap();
+    let server = app::start(&codec_config(up), test_vault()).await.unwrap();
+    let addr = server.proxy_addr();
+    let client = http1();
+    let post = |path: &str, ct: String, body: Vec<u8>| {
+        Request::post(url(addr, path))
+            .header("content-type", ct)
+            .body(Full::new(Bytes::from(body)))
+            .unwrap()
+    };
+    let json = format!(r#"{{"paymentType":"card","cardNumber":"{CARD}"}}"#);
+    let reply = send(
+        &client,
+        post("/rules-auto", "application/json".into(), json.into_bytes()),
+    )
+    .await;
+    assert_eq!(reply.status.as_u16(), 200);
+    let got = echo.received();
+    let sent: serde_json::Value = serde_json::from_slice(&got.last().unwrap().body).unwrap();
+    let token = sent["cardNumber"].as_str().unwrap().to_owned();
+    assert_ne!(token, CARD);
+
+    let file = |digits: &str| {
+        multipart(&[part(
+            "file",
+            "Content-Type: application/octet-stream",
+            utf16le(&format!("card {digits}")),
+        )])
+    };
+    let before = echo.received().len();
+    let reply = send(
+        &client,
+        post("/payment-method", mp_ct().unwrap(), file(CARD)),
+    )
+    .await;
+    assert_eq!(reply.status.as_u16(), 400);
+    assert_eq!(
+        echo.received().len(),
+        before,
+        "a refused request was forwarded"
+    );
+
+    let reply = send(
+        &client,
+        post("/payment-method", mp_ct().unwrap(), file(&token)),
+    )
+    .await;
+    assert_eq!(
+        reply.status.as_u16(),
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let got = echo.received();
+    let body = &got.last().unwrap().body;
+    let wide = utf16le(&token);
+    assert!(body.windows(wide.len()).any(|w| w == wide.as_slice()));
+    assert!(!holds_raw(&received_bytes(got.last().unwrap()), CARD));
+    server.stop().await;
+    echo.stop().await;
+}
