@@ -335,25 +335,19 @@ impl<'r> Collector<'r> {
             return;
         }
         let mut plain = Vec::new();
-        let mut hidden: Vec<(Range<usize>, Plaintext)> = Vec::new();
+        let mut hidden = Vec::new();
+        let mut hidden_at = Vec::new();
         let mut overflow = false;
         bytes_scan::each_hit(data, |hit, digits| {
             if hit.plain {
                 plain.push(hit.range);
                 return;
             }
-            let Ok(digits) = std::str::from_utf8(digits) else {
-                overflow = true;
-                return;
-            };
-            if hidden.iter().any(|(_, v)| v.expose() == digits) {
-                return;
+            match keep_hidden(&mut hidden, digits) {
+                Some(true) => hidden_at.push(hit.range),
+                Some(false) => {}
+                None => overflow = true,
             }
-            if hidden.len() >= guard::MAX_HIDDEN {
-                overflow = true;
-                return;
-            }
-            hidden.push((hit.range, Plaintext::from_str_copy(digits)));
         });
         if plain.is_empty() && hidden.is_empty() && !overflow {
             return;
@@ -369,7 +363,7 @@ impl<'r> Collector<'r> {
         let mut found: Vec<(Range<usize>, Option<Plaintext>)> = plain
             .into_iter()
             .map(|r| (r, None))
-            .chain(hidden.into_iter().map(|(r, v)| (r, Some(v))))
+            .chain(hidden_at.into_iter().zip(hidden).map(|(r, v)| (r, Some(v))))
             .collect();
         found.sort_by_key(|(r, _)| (r.start, r.end));
         for (range, value) in found {
@@ -431,21 +425,9 @@ impl<'r> Collector<'r> {
                 let covered = in_place
                     .iter()
                     .any(|g| g.start <= h.range.start && h.range.end <= g.end);
-                if covered {
-                    return;
-                }
-                let Ok(digits) = std::str::from_utf8(digits) else {
+                if !covered && keep_hidden(&mut hidden, digits).is_none() {
                     overflow = true;
-                    return;
-                };
-                if hidden.iter().any(|v| v.expose() == digits) {
-                    return;
                 }
-                if hidden.len() >= guard::MAX_HIDDEN {
-                    overflow = true;
-                    return;
-                }
-                hidden.push(Plaintext::from_str_copy(digits));
             });
         }
         if overflow {
@@ -770,6 +752,21 @@ fn safe_key(k: &str) -> &str {
     } else {
         k
     }
+}
+
+/// Keep a hidden hit's digits once: whether they were new, or `None` when they are
+/// not text or the field holds [`guard::MAX_HIDDEN`] already (the caller refuses
+/// it).
+fn keep_hidden(hidden: &mut Vec<Plaintext>, digits: &[u8]) -> Option<bool> {
+    let digits = std::str::from_utf8(digits).ok()?;
+    if hidden.iter().any(|v| v.expose() == digits) {
+        return Some(false);
+    }
+    if hidden.len() >= guard::MAX_HIDDEN {
+        return None;
+    }
+    hidden.push(Plaintext::from_str_copy(digits));
+    Some(true)
 }
 
 /// Splice replacements into a decoded value: `edits` are (range, token) sorted by
