@@ -105,7 +105,8 @@ fn fake_token(i: usize) -> String {
 ///   shape (a letter token would end the run, and what is left of it could read as a
 ///   new card). One the vault could not tokenize is refused;
 /// - a hidden hit (digits no token can replace in place) is never rewritten: the
-///   route refuses the request or, with `leak_guard = "allow"`, keeps it.
+///   route refuses the request (`None`: our tokens, which it would let through, are
+///   not in these inputs) or, with `leak_guard = "allow"`, keeps it.
 struct OracleTokens {
     tokens: Vec<Option<String>>,
     /// The card-shaped tokens written for the guard's findings: a read of the
@@ -116,12 +117,13 @@ struct OracleTokens {
     hidden: BTreeSet<String>,
 }
 
-fn oracle_tokens(x: &codec::Extraction, variant: u64) -> Option<OracleTokens> {
+fn oracle_tokens(x: &codec::Extraction, policy: LeakPolicy, variant: u64) -> Option<OracleTokens> {
     let mut guard = BTreeSet::new();
     let mut hidden = BTreeSet::new();
     let mut tokens = Vec::with_capacity(x.findings().len());
     for (i, f) in x.findings().iter().enumerate() {
         let t = match f.kind {
+            FindingKind::Hidden if policy != LeakPolicy::Allow => return None,
             FindingKind::Hidden => {
                 hidden.insert(compact(f.value.expose()));
                 None
@@ -180,13 +182,14 @@ const GUARD_TOKEN_TRIES: u64 = 8;
 /// either way. `None` when the request does not extract or the pipeline would refuse
 /// it.
 fn rewrite_with_oracle(
+    policy: LeakPolicy,
     extract: impl Fn() -> Option<codec::Extraction>,
     read: impl Fn(&codec::Rewritten) -> Option<codec::Extraction>,
 ) -> Option<(OracleTokens, crate::error::Result<codec::Rewritten>)> {
     let mut variant = 0;
     loop {
         let x = extract()?;
-        let oracle = oracle_tokens(&x, variant)?;
+        let oracle = oracle_tokens(&x, policy, variant)?;
         let out = x.apply(&oracle.tokens);
         variant += 1;
         let done = match &out {
@@ -240,6 +243,7 @@ fn codec_roundtrip(rules: &RouteRules, content_type: &str, body: &[u8], query: O
     let x = codec::extract(rules, req(body, query));
     assert!(x.is_ok(), "extract is deterministic");
     let rewritten = rewrite_with_oracle(
+        rules.leak_guard,
         || codec::extract(rules, req(body, query)).ok(),
         |out| {
             let again = RequestParts {
@@ -975,6 +979,7 @@ pub fn multipart(data: &[u8]) {
         return;
     };
     let rewritten = rewrite_with_oracle(
+        rules.leak_guard,
         || codec::extract(&rules, req(body)).ok(),
         |out| {
             let again = RequestParts {
