@@ -91,6 +91,23 @@ fn everything(r: &Received) -> String {
     all
 }
 
+/// Tokenize `CARD` through the q2open route: the token the upstream received.
+async fn token_for_card(addr: SocketAddr, echo: &EchoHandle) -> String {
+    let r = post(
+        addr,
+        "/v1/payment",
+        "application/json",
+        &format!(r#"{{"paymentType":"card","cardNumber":"{CARD}"}}"#),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
+    let got = echo.received();
+    let forwarded: serde_json::Value = serde_json::from_slice(&got.last().unwrap().body).unwrap();
+    let token = forwarded["cardNumber"].as_str().unwrap().to_owned();
+    assert_ne!(token, CARD);
+    token
+}
+
 /// A request refused with `status` and `code`, and nothing more reached the upstream.
 async fn refused(
     echo: &EchoHandle,
@@ -393,18 +410,7 @@ async fn a_card_behind_escapes_on_a_pass_through_route_is_blocked() {
         .await;
     }
     // A token of ours, written plainly beside escapes, is forwarded.
-    let r = post(
-        addr,
-        "/v1/payment",
-        "application/json",
-        &format!(r#"{{"paymentType":"card","cardNumber":"{CARD}"}}"#),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::OK);
-    let got = echo.received();
-    let forwarded: serde_json::Value = serde_json::from_slice(&got.last().unwrap().body).unwrap();
-    let token = forwarded["cardNumber"].as_str().unwrap().to_owned();
-    assert_ne!(token, CARD);
+    let token = token_for_card(addr, &echo).await;
     let body = format!(r#"{{"token":"{token}","note":"caf\u00e9 50%25"}}"#);
     let r = post(addr, "/other/thing", "application/json", &body).await;
     assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
@@ -524,18 +530,7 @@ async fn a_token_of_ours_beside_a_referenced_digit_is_forwarded() {
         "a card",
     )
     .await;
-    let r = post(
-        addr,
-        "/v1/payment",
-        "application/json",
-        &format!(r#"{{"paymentType":"card","cardNumber":"{CARD}"}}"#),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
-    let got = echo.received();
-    let forwarded: serde_json::Value = serde_json::from_slice(&got.last().unwrap().body).unwrap();
-    let token = forwarded["cardNumber"].as_str().unwrap().to_owned();
-    assert_ne!(token, CARD);
+    let token = token_for_card(addr, &echo).await;
 
     let r = post(addr, "/v1/payment", "application/json", &body(&token)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", text(&r));
