@@ -299,15 +299,6 @@ pub fn scan_hits_and_literals(
         text.get(run.clone())
             .is_some_and(|g| g.iter().all(u8::is_ascii_digit))
     });
-    if lone_ascii_groups {
-        let mut f = f;
-        let mut window = Window::new(is_card_shaped);
-        for run in &candidates {
-            read_run(text, run.clone(), &mut window, &mut f);
-        }
-        super::deep::literal_cards_in(text, &candidates, literal);
-        return;
-    }
     let plain = |t: &[u8], g: &mut dyn FnMut(&Hit)| {
         if t.as_ptr_range() != whole {
             return scan_with(t, is_card_shaped, g);
@@ -317,7 +308,12 @@ pub fn scan_hits_and_literals(
             read_run(t, run.clone(), &mut window, &mut |h: &Hit| g(h));
         }
     };
-    every_reading(text, plain, f);
+    if lone_ascii_groups {
+        let mut f = f;
+        plain(text, &mut f);
+    } else {
+        every_reading(text, plain, f);
+    }
     super::deep::literal_cards_in(text, &candidates, literal);
 }
 
