@@ -15,10 +15,12 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 use crate::{Error, Result};
 
 mod clock;
+mod event;
 mod sink;
 mod text;
 
 use clock::Clock;
+use event::PlainFormat;
 use sink::Sink;
 pub use sink::{FLUSH_EVERY, flush_this_thread, hold_lines_on_this_thread};
 pub use text::PlainFields;
@@ -189,7 +191,8 @@ pub fn init(format: LogFormat, level: &str) -> Result<()> {
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let registry = tracing_subscriber::registry().with(filter);
     let installed = match format {
-        // Colours only on a terminal; without, the fields are written directly.
+        // Colours only on a terminal; without, the prefix and the fields are written
+        // directly.
         LogFormat::Text if ansi => registry
             .with(
                 fmt::layer()
@@ -203,7 +206,7 @@ pub fn init(format: LogFormat, level: &str) -> Result<()> {
                 .with(
                     fmt::layer()
                         .with_ansi(false)
-                        .with_timer(Clock)
+                        .event_format(PlainFormat::new(Clock))
                         .fmt_fields(TextFields)
                         .with_writer(Sink),
                 )
