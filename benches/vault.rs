@@ -14,6 +14,11 @@
     clippy::indexing_slicing
 )]
 
+// The binary's allocator, so that the CPU per token is the binary's.
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 mod common;
 use common::card;
 
