@@ -33,27 +33,14 @@ impl RequestIds {
     /// Take the ids from `headers` (or make new ones) and leave exactly one sane
     /// `x-request-id` and `traceparent` in them, to be forwarded.
     pub fn take(headers: &mut HeaderMap) -> RequestIds {
-        let given = only(headers, &REQUEST_ID).filter(|v| sane_id(v)).cloned();
-        let request_id = match given {
-            Some(v) => v,
-            None => {
-                let v = new_request_id();
-                headers.insert(REQUEST_ID, v.clone());
-                v
-            }
-        };
-        let given = only(headers, &TRACEPARENT)
-            .filter(|v| v.to_str().ok().and_then(trace_id_of).is_some())
-            .cloned();
-        let traceparent = match given {
-            Some(v) => v,
-            None => {
-                // Start a trace: a new trace id and parent id, sampled flag off.
-                let v = header_value(made_up(new_traceparent));
-                headers.insert(TRACEPARENT, v.clone());
-                v
-            }
-        };
+        let request_id = one_sane(headers, REQUEST_ID, sane_id, new_request_id);
+        let traceparent = one_sane(
+            headers,
+            TRACEPARENT,
+            |v| v.to_str().ok().and_then(trace_id_of).is_some(),
+            // Start a trace: a new trace id and parent id, sampled flag off.
+            || header_value(made_up(new_traceparent)),
+        );
         RequestIds {
             request_id,
             traceparent,
@@ -177,12 +164,27 @@ fn micros(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
-/// The value of `name` when `headers` hold exactly one.
-fn only<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Option<&'h HeaderValue> {
-    let mut all = headers.get_all(name).iter();
-    match (all.next(), all.next()) {
-        (Some(v), None) => Some(v),
-        _ => None,
+/// The value of `name` when `headers` hold exactly one and it is `sane`; otherwise a
+/// `made` one, which then replaces every value of `name`. The name is looked up once.
+fn one_sane(
+    headers: &mut HeaderMap,
+    name: HeaderName,
+    sane: impl Fn(&HeaderValue) -> bool,
+    made: impl FnOnce() -> HeaderValue,
+) -> HeaderValue {
+    match headers.entry(name) {
+        http::header::Entry::Occupied(mut e) => {
+            let mut all = e.iter();
+            if let (Some(v), None) = (all.next(), all.next())
+                && sane(v)
+            {
+                return v.clone();
+            }
+            let v = made();
+            e.insert(v.clone());
+            v
+        }
+        http::header::Entry::Vacant(e) => e.insert(made()).clone(),
     }
 }
 
@@ -391,6 +393,24 @@ mod tests {
         assert_eq!(trace_id_of(tp), Some(ids.trace_id()));
         assert!(sane_id(&HeaderValue::from_str(&"a".repeat(128)).unwrap()));
         assert!(!sane_id(&HeaderValue::from_str(&"a".repeat(129)).unwrap()));
+    }
+
+    #[test]
+    fn a_repeated_id_is_replaced_by_one_made_up() {
+        let mut h = HeaderMap::new();
+        h.append(REQUEST_ID, HeaderValue::from_static("first"));
+        h.append(REQUEST_ID, HeaderValue::from_static("second"));
+        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        h.append(TRACEPARENT, HeaderValue::from_static(tp));
+        h.append(TRACEPARENT, HeaderValue::from_static(tp));
+        let ids = RequestIds::take(&mut h);
+        let sent: Vec<_> = h.get_all(&REQUEST_ID).iter().collect();
+        assert_eq!(sent, [ids.request_id()], "{sent:?}");
+        assert_eq!(ids.request_id().len(), 36);
+        let sent: Vec<_> = h.get_all(&TRACEPARENT).iter().collect();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_ne!(sent[0], tp);
+        assert_eq!(trace_id_of(sent[0].to_str().unwrap()), Some(ids.trace_id()));
     }
 
     #[test]
