@@ -138,11 +138,13 @@ enum Codec {
 }
 
 /// For a streamed body the leak guard scans as bytes: refuse (415) a Content-Type,
-/// in any of the request's Content-Type headers, declaring a charset in which the
-/// upstream would decode other characters than the bytes scanned
-/// ([`media::Charsets::AsciiTransparent`]).
-pub fn check_streamed_charset(headers: &http::HeaderMap) -> Result<()> {
-    for v in headers.get_all(http::header::CONTENT_TYPE) {
+/// in any of the request's Content-Type headers (`content_types`), declaring a
+/// charset in which the upstream would decode other characters than the bytes
+/// scanned ([`media::Charsets::AsciiTransparent`]).
+pub fn check_streamed_charset(
+    content_types: &http::header::GetAll<'_, http::HeaderValue>,
+) -> Result<()> {
+    for v in content_types {
         // No parameter, no charset: the common case, passed over at once (a bare
         // `charset=…` with no media type has an `=`).
         if v.as_bytes().is_ascii() && memchr::memchr2(b';', b'=', v.as_bytes()).is_none() {

@@ -351,11 +351,16 @@ async fn guard_path(guard: &GuardCtx, path: &str) -> Result<()> {
 }
 
 /// What a pass-through route's guard reads before the body: the charset the body is
-/// declared in (in `block` mode: one that decodes its bytes into other characters
-/// would hide what the guard reads), the path and the query string.
-async fn guard_streamed_head(guard: &GuardCtx, parts: &http::request::Parts) -> Result<()> {
+/// declared in (`content_types`, the request's Content-Type headers; in `block` mode:
+/// one that decodes its bytes into other characters would hide what the guard
+/// reads), the path and the query string.
+async fn guard_streamed_head(
+    guard: &GuardCtx,
+    parts: &http::request::Parts,
+    content_types: &http::header::GetAll<'_, HeaderValue>,
+) -> Result<()> {
     if guard.mode == GuardMode::Block {
-        crate::codec::check_streamed_charset(&parts.headers)?;
+        crate::codec::check_streamed_charset(content_types)?;
     }
     guard_path(guard, parts.uri.path()).await?;
     if let Some(query) = parts.uri.query()
@@ -492,8 +497,10 @@ fn forward<'a>(
         let (out_body, new_query, outcome) = match &route.rules {
             None => match guard {
                 Some(guard) => {
-                    // Refused here, the body is still the caller's to drain.
-                    guard_streamed_head(guard, &parts).await?;
+                    // Refused here, the body is still the caller's to drain. The
+                    // Content-Type is looked up once, for the charset and the boundary.
+                    let content_types = parts.headers.get_all(header::CONTENT_TYPE);
+                    guard_streamed_head(guard, &parts, &content_types).await?;
                     match encoded(guard, &parts.headers)? {
                         Some(coding) => {
                             let incoming =
@@ -510,7 +517,7 @@ fn forward<'a>(
                                 streamed(state, body)?,
                                 Arc::clone(guard),
                                 Arc::clone(&outcome),
-                                parts.headers.get(header::CONTENT_TYPE),
+                                content_types.iter().next(),
                             );
                             (boxed_as_is(guarded), None, Some(outcome))
                         }
