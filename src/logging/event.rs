@@ -178,6 +178,24 @@ mod tests {
         assert!(ours.contains("TRACE ") && ours.contains("DEBUG "), "{ours}");
         assert_eq!(ours.lines().count(), 5, "{ours}");
 
+        // A `log` record (sled logs through `log`): its target is read from its fields.
+        let record = || {
+            tracing_log::format_trace(
+                &log::Record::builder()
+                    .target("sled::pagecache")
+                    .level(log::Level::Warn)
+                    .args(format_args!("a sled warning"))
+                    .build(),
+            )
+            .unwrap();
+        };
+        let ours = lines(Fixed, true, record);
+        assert_eq!(ours, lines(Fixed, false, record));
+        assert!(
+            ours.ends_with(" WARN sled::pagecache: a sled warning\n"),
+            "{ours}"
+        );
+
         let broken = lines(Broken, true, emit);
         assert_eq!(broken, lines(Broken, false, emit));
         assert!(broken.starts_with("<unknown time> TRACE "), "{broken}");
