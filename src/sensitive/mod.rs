@@ -106,13 +106,16 @@ impl Plaintext {
     /// The last four characters, which PCI DSS 3.4.1 allows to display.
     // Safe to make public: at most four trailing characters of the value.
     pub fn last4(&self) -> String {
-        let chars: Vec<char> = self
+        // Read from the end, so that no other copy of the value is made.
+        let mut last: Vec<char> = self
             .0
             .chars()
+            .rev()
             .filter(|c| c.is_ascii_alphanumeric())
+            .take(4)
             .collect();
-        let start = chars.len().saturating_sub(4);
-        chars.get(start..).unwrap_or_default().iter().collect()
+        last.reverse();
+        last.into_iter().collect()
     }
 }
 
@@ -125,9 +128,13 @@ pub struct Cvv(Plaintext);
 /// A bank account number (digits) or an IBAN (letters and digits).
 pub struct AccountNumber(Plaintext);
 
-/// Strip the separators people type into card and account numbers.
+/// Strip the separators people type into card and account numbers. The buffer is
+/// made at its final size: one that grew would leave earlier copies of the value
+/// behind in freed memory, which no zeroizing reaches.
 fn compact(raw: &str) -> Zeroizing<String> {
-    Zeroizing::new(raw.chars().filter(|c| *c != ' ' && *c != '-').collect())
+    let mut out = Zeroizing::new(String::with_capacity(raw.len()));
+    out.extend(raw.chars().filter(|c| *c != ' ' && *c != '-'));
+    out
 }
 
 impl Pan {
@@ -138,7 +145,7 @@ impl Pan {
         if !(12..=19).contains(&n) || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(Error::InvalidValue("card number"));
         }
-        Ok(Pan(Plaintext::from_str_copy(&digits)))
+        Ok(Pan(Plaintext(digits)))
     }
 
     /// The digits.
@@ -166,14 +173,14 @@ impl Cvv {
 impl AccountNumber {
     /// Validate a bank account number: 4 to 34 ASCII letters and digits.
     pub fn parse(raw: &str) -> Result<Self> {
-        let v = compact(raw);
+        let mut v = compact(raw);
         let n = v.len();
         if !(4..=34).contains(&n) || !v.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(Error::InvalidValue("bank account number"));
         }
-        Ok(AccountNumber(Plaintext::from_str_copy(
-            &v.to_ascii_uppercase(),
-        )))
+        // In place: `to_ascii_uppercase` would make a copy that is not zeroized.
+        v.make_ascii_uppercase();
+        Ok(AccountNumber(Plaintext(v)))
     }
 
     /// The account number.
@@ -241,6 +248,17 @@ mod tests {
         assert!(Pan::parse("4242x").is_err());
         assert!(Cvv::parse("12").is_err());
         assert_eq!(Plaintext::from_str_copy("378282246310005").last4(), "0005");
+        // Separators are passed over; a short value gives what it has.
+        assert_eq!(
+            Plaintext::from_str_copy("4242 4242-4242 4-2-4-2").last4(),
+            "4242"
+        );
+        assert_eq!(
+            Plaintext::from_str_copy("s3cr3t-api-password").last4(),
+            "word"
+        );
+        assert_eq!(Plaintext::from_str_copy("a-b").last4(), "ab");
+        assert_eq!(Plaintext::from_str_copy("--").last4(), "");
         assert_eq!(
             AccountNumber::parse("de89 3704").unwrap().expose(),
             "DE893704"

@@ -68,7 +68,8 @@ enum Slot {
 pub struct Template {
     slots: Vec<Slot>,
     check: Check,
-    value: Vec<u8>,
+    /// The value itself, to refuse a token equal to it.
+    value: zeroize::Zeroizing<Vec<u8>>,
     opaque_prefix: Option<&'static str>,
 }
 
@@ -121,7 +122,7 @@ impl Template {
                 class.as_str()
             )));
         }
-        let bytes = value.as_bytes().to_vec();
+        let bytes = zeroize::Zeroizing::new(value.as_bytes().to_vec());
         let n = bytes.len();
         let mut t = Template {
             slots: Vec::with_capacity(n),
@@ -304,7 +305,7 @@ impl Template {
                 *raw.get_mut(3)? = b'0' + (check % 10) as u8;
             }
         }
-        if raw == self.value {
+        if raw == *self.value {
             return None;
         }
         String::from_utf8(raw).ok()
