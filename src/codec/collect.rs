@@ -521,7 +521,17 @@ impl<'r> Collector<'r> {
     /// A location string: the path, never a value. Keys that look like they could
     /// hold a number worth hiding are redacted.
     fn render(&self, path: &dyn PathView) -> String {
-        let mut out = String::from(self.prefix);
+        // Sized first: a string grown push by push reallocates a few times per call.
+        let len = (0..path.len())
+            .map(|i| match path.get(i) {
+                // A key or `<redacted>`, and its punctuation.
+                Some(PathElem::Key(k)) => k.len().max(REDACTED.len()) + 2,
+                Some(PathElem::Index(_)) => 2 + 20,
+                None => 0,
+            })
+            .sum::<usize>();
+        let mut out = String::with_capacity(self.prefix.len() + 1 + len);
+        out.push_str(self.prefix);
         if self.style == PathStyle::Json {
             out.push('$');
         }
@@ -543,9 +553,8 @@ impl<'r> Collector<'r> {
                     }
                 }
                 Some(PathElem::Index(n)) => {
-                    out.push('[');
-                    out.push_str(&n.to_string());
-                    out.push(']');
+                    use std::fmt::Write as _;
+                    let _ = write!(out, "[{n}]");
                 }
                 None => {}
             }
@@ -745,10 +754,13 @@ fn fold_path(keys: KeyMatch, path: &[OwnedElem]) -> Vec<OwnedElem> {
 
 /// A key as it may appear in a location: redacted if it is long, holds many digits
 /// or anything unprintable.
+/// What a key that may hold a number worth hiding is written as.
+const REDACTED: &str = "<redacted>";
+
 fn safe_key(k: &str) -> &str {
     let digits = k.bytes().filter(u8::is_ascii_digit).count();
     if k.len() > 64 || digits >= 6 || k.chars().any(char::is_control) {
-        "<redacted>"
+        REDACTED
     } else {
         k
     }
