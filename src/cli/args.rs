@@ -32,7 +32,7 @@ pub struct Global {
     /// recorded in. Default: `<data>/audit.log`.
     #[arg(long, global = true)]
     pub audit_log: Option<PathBuf>,
-    /// The token store: sled (in --data) or postgres (at --postgres-url).
+    /// The token store: sled or fjall (in --data), or postgres (at --postgres-url).
     #[arg(long, global = true, value_enum, default_value = "sled")]
     pub store: StoreArg,
     /// The PostgreSQL URL for --store postgres.
@@ -90,6 +90,7 @@ pub enum SealArg {
 #[value(rename_all = "snake_case")]
 pub enum StoreArg {
     Sled,
+    Fjall,
     Postgres,
 }
 
@@ -211,7 +212,7 @@ pub enum KeysAction {
     Rotate,
     /// Re-encrypt every record sealed under an older key version.
     Rewrap {
-        /// Ask the running server to rewrap (`POST <URL>/v1/sys/rewrap`), for a sled
+        /// Ask the running server to rewrap (`POST <URL>/v1/sys/rewrap`), for an embedded
         /// store it holds open; the API key of a client with `seal = true` is read from
         /// $VAULTGATE_API_KEY.
         #[arg(long, value_name = "URL")]

@@ -18,7 +18,7 @@ pub(super) fn check_config(path: &Path) -> Result<Config> {
     let config = Config::load(path)?;
     check_tls(&config)?;
     check_keyring(&config)?;
-    if config.vault.store == StoreKind::Sled {
+    if matches!(config.vault.store, StoreKind::Sled | StoreKind::Fjall) {
         writable_dir("vault.data", &config.vault.data)?;
     }
     if crate::custody::audit_wanted(&config) {

@@ -136,6 +136,7 @@ impl Global {
             data: self.data.clone(),
             store: match self.store {
                 StoreArg::Sled => StoreKind::Sled,
+                StoreArg::Fjall => StoreKind::Fjall,
                 StoreArg::Postgres => StoreKind::Postgres,
             },
             postgres_url: self.postgres_url.clone().map(SecretUrl::new),

@@ -40,7 +40,7 @@ pub(super) fn run_keys(
         KeysAction::Rewrap { api: None } => {
             let report = runtime()?.block_on(async {
                 let vault = global.open_vault().await.map_err(|e| match e {
-                    Error::Store(m) if global.store == StoreArg::Sled => Error::Store(format!(
+                    Error::Store(m) if global.store != StoreArg::Postgres => Error::Store(format!(
                         "{m}; while a server holds the store, rewrap through it with \
                          `keys rewrap --api http://<api listen>`"
                     )),

@@ -144,7 +144,7 @@ pub fn run_vault_command(global: &Global, command: &Command) -> Result<()> {
                 .read_to_string(&mut raw)
                 .map_err(|e| Error::io("read the value from stdin", e))?;
             let value = Sensitive::parse(class, raw.trim_end_matches(['\r', '\n']))?;
-            if class == DataClass::Cvv && global.store == StoreArg::Sled {
+            if class == DataClass::Cvv && global.store != StoreArg::Postgres {
                 eprintln!(
                     "note: CVV tokens live in memory only unless cvv_durable is set; \
                      this one ends with this process"
@@ -170,7 +170,7 @@ pub fn run_vault_command(global: &Global, command: &Command) -> Result<()> {
             };
             if settings.store != StoreKind::Postgres {
                 return Err(Error::Config(
-                    "migrate: the store is sled, which has no schema; use a config with \
+                    "migrate: the store is embedded, which has no schema; use a config with \
                      vault.store = \"postgres\" or --store postgres"
                         .into(),
                 ));

@@ -27,6 +27,7 @@ use crate::sensitive::{DataClass, Plaintext, Sensitive};
 pub use keys::{Keys, Passphrase, crypto, keyring};
 pub use rotation::{SHARED_SWITCH_GRACE, WATCH_PERIOD};
 pub use settings::{StoreKind, VaultSettings};
+pub use store::fjall::FjallStore;
 pub use store::postgres::PgStore;
 pub use store::sled::SledStore;
 pub use store::{Space, TokenStore};
@@ -199,6 +200,10 @@ pub async fn open_store(settings: &VaultSettings) -> Result<Arc<dyn TokenStore>>
             &settings.data,
             settings.cache_capacity_mb * 1024 * 1024,
         )?),
+        StoreKind::Fjall => Arc::new(FjallStore::open(
+            &settings.data,
+            settings.cache_capacity_mb * 1024 * 1024,
+        )?),
         StoreKind::Postgres => Arc::new(PgStore::connect(settings).await?),
     })
 }
@@ -213,6 +218,11 @@ impl Vault {
                     SledStore::open(&settings.data, settings.cache_capacity_mb * 1024 * 1024)?;
                 Self::with_store(settings, keys, Arc::new(store))
             }
+            StoreKind::Fjall => {
+                let store =
+                    FjallStore::open(&settings.data, settings.cache_capacity_mb * 1024 * 1024)?;
+                Self::with_store(settings, keys, Arc::new(store))
+            }
             StoreKind::Postgres => Err(Error::Config(
                 "vault.store = \"postgres\" is opened with Vault::open_async".into(),
             )),
@@ -222,7 +232,7 @@ impl Vault {
     /// Open the vault on the store its settings name (sled or PostgreSQL).
     pub async fn open_async(settings: &VaultSettings, keys: Keys) -> Result<Self> {
         match settings.store {
-            StoreKind::Sled => Self::open(settings, keys),
+            StoreKind::Sled | StoreKind::Fjall => Self::open(settings, keys),
             StoreKind::Postgres => {
                 let store = PgStore::connect(settings).await?;
                 Self::with_store(settings, keys, Arc::new(store))

@@ -12,6 +12,7 @@
 
 use async_trait::async_trait;
 
+pub mod fjall;
 pub mod postgres;
 pub mod sled;
 

@@ -46,6 +46,12 @@ impl SledStore {
     /// are fixed when a store is created: an existing store refuses to open with
     /// other values.
     pub fn open(dir: &Path, cache_capacity_bytes: u64) -> Result<Self> {
+        if super::fjall::holds_fjall_store(dir) {
+            return Err(Error::Config(format!(
+                "{} holds a fjall store, not a sled one (vault.store = \"fjall\" opens it)",
+                dir.display()
+            )));
+        }
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_capacity_bytes)
