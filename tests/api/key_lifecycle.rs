@@ -230,8 +230,8 @@ async fn readyz_is_503_while_the_database_is_down_and_200_when_it_is_back() {
     let config = vd.write_config(proxy, api_addr, "");
     // The store settings belong to [vault].
     let text = std::fs::read_to_string(&config).unwrap().replace(
-        "cache_capacity_mb = 16\n",
-        &format!("cache_capacity_mb = 16\nstore = \"postgres\"\npostgres_url = \"{url}\"\n"),
+        "store = \"sled\"\n",
+        &format!("store = \"postgres\"\npostgres_url = \"{url}\"\n"),
     );
     std::fs::write(&config, text).unwrap();
     let mut server = vd.serve(&config);

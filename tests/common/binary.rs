@@ -22,10 +22,17 @@ pub struct VaultDir {
     pub dir: tempfile::TempDir,
     pub keyring: PathBuf,
     pub data: PathBuf,
+    /// `vault.store` (and `--store`): `sled` unless made with [`VaultDir::init_on`].
+    pub store: &'static str,
 }
 
 impl VaultDir {
     pub fn init() -> VaultDir {
+        VaultDir::init_on("sled")
+    }
+
+    /// A vault directory whose store is `store` (`sled` or `fjall`).
+    pub fn init_on(store: &'static str) -> VaultDir {
         let dir = tempfile::tempdir().unwrap();
         let keyring = dir.path().join("keyring.json");
         let data = dir.path().join("data");
@@ -41,7 +48,12 @@ impl VaultDir {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        VaultDir { dir, keyring, data }
+        VaultDir {
+            dir,
+            keyring,
+            data,
+            store,
+        }
     }
 
     /// Write a config (the `[vault]` section is added here) and return its path.
@@ -55,13 +67,15 @@ listen = "{api}"
 [vault]
 keyring = "{}"
 data = "{}"
+store = "{}"
 cache_capacity_mb = 16
 [log]
 level = "warn"
 {rest}
 "#,
             super::path_str(&self.keyring),
-            super::path_str(&self.data)
+            super::path_str(&self.data),
+            self.store
         );
         let path = self.dir.path().join("vaultgate.toml");
         std::fs::write(&path, text).unwrap();
@@ -90,12 +104,13 @@ level = "warn"
     }
 
     /// Reveal tokens through `vaultgate detokenize --batch` (the server must be
-    /// stopped: sled locks the store). One line per token: the value or `!code`.
+    /// stopped: an embedded store is locked). One line per token: the value or `!code`.
     pub fn detokenize_batch(&self, tokens: &[String]) -> Vec<String> {
         use std::io::Write as _;
         let mut child = Command::new(BIN)
             .args(["--keyring", super::path_str(&self.keyring).as_str()])
             .args(["--data", super::path_str(&self.data).as_str()])
+            .args(["--store", self.store])
             .args(["detokenize", "--batch"])
             .env("VAULTGATE_PASSPHRASE", PASS)
             .stdin(Stdio::piped())

@@ -3,7 +3,8 @@
 //! token the upstream received must reveal to exactly the card number sent for it:
 //! after each restart a sample is checked through the proxy (PAN tokens are
 //! deterministic, so re-sending a card must give back its recorded token), and at
-//! the end all of them through `vaultgate detokenize --batch`.
+//! the end all of them through `vaultgate detokenize --batch`. On sled (the default
+//! store) and on fjall.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -116,8 +117,17 @@ fn keep_evidence(vault: &VaultDir) -> std::path::PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_survive_sigkill() {
+    survive_sigkill("sled").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_survive_sigkill_on_fjall() {
+    survive_sigkill("fjall").await;
+}
+
+async fn survive_sigkill(store: &'static str) {
     let (up, echo) = EchoUpstream::start().await.unwrap();
-    let vault = VaultDir::init();
+    let vault = VaultDir::init_on(store);
     let (proxy, api) = (free_port(), free_port());
     let config = vault.write_config(proxy, api, &ROUTES.replace("UPSTREAM", &up.to_string()));
     let next_id = Arc::new(AtomicU64::new(1));
@@ -193,7 +203,7 @@ async fn tokens_survive_sigkill() {
         }
     }
     println!(
-        "crash consistency: {CYCLES} cycles, {} tokens checked, {} lost ({sampled} re-sent after restarts, {} changed) in {:?}",
+        "crash consistency ({store}): {CYCLES} cycles, {} tokens checked, {} lost ({sampled} re-sent after restarts, {} changed) in {:?}",
         tokens.len(),
         lost.len(),
         resent_lost.len(),

@@ -1,5 +1,5 @@
 //! One conformance suite for the `TokenStore` trait and the vault over it, run
-//! against sled (temp dir) and PostgreSQL (a fresh schema per test, from
+//! against sled and fjall (temp dirs) and PostgreSQL (a fresh schema per test, from
 //! `VAULTGATE_TEST_POSTGRES_URL`; skipped with a message when it is not set).
 
 #![allow(
@@ -17,8 +17,8 @@ use vaultgate::vault::keys::keyring::{self, KdfParams, Passphrase};
 use vaultgate::vault::settings::SecretUrl;
 use vaultgate::vault::store::{FingerprintInsert, Inserted};
 use vaultgate::vault::{
-    PgStore, SledStore, Space, StoreKind, TokenStore, TokenizeOptions, Vault, VaultSettings,
-    now_secs,
+    FjallStore, PgStore, SledStore, Space, StoreKind, TokenStore, TokenizeOptions, Vault,
+    VaultSettings, now_secs,
 };
 
 const PASS: &str = "test passphrase, not a real one";
@@ -27,6 +27,7 @@ const ENV: &str = "VAULTGATE_TEST_POSTGRES_URL";
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Backend {
     Sled,
+    Fjall,
     Postgres,
 }
 
@@ -62,6 +63,9 @@ impl Fixture {
             postgres_pool_size: 8,
             ..VaultSettings::default()
         };
+        if backend == Backend::Fjall {
+            settings.store = StoreKind::Fjall;
+        }
         if backend == Backend::Postgres {
             let Ok(url) = std::env::var(ENV) else {
                 eprintln!("skipped: {ENV} not set");
@@ -80,6 +84,7 @@ impl Fixture {
     async fn store(&self) -> Arc<dyn TokenStore> {
         match self.settings.store {
             StoreKind::Sled => Arc::new(SledStore::open(&self.settings.data, 8 << 20).unwrap()),
+            StoreKind::Fjall => Arc::new(FjallStore::open(&self.settings.data, 8 << 20).unwrap()),
             StoreKind::Postgres => Arc::new(PgStore::connect(&self.settings).await.unwrap()),
         }
     }
@@ -108,6 +113,12 @@ macro_rules! conformance {
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn sled() {
                 if let Some(f) = super::Fixture::new(super::Backend::Sled).await {
+                    super::$name(f).await;
+                }
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn fjall() {
+                if let Some(f) = super::Fixture::new(super::Backend::Fjall).await {
                     super::$name(f).await;
                 }
             }
@@ -253,7 +264,8 @@ async fn deterministic_tokenize_race(f: Fixture) {
     let a = Arc::new(f.vault().await);
     let b = match f.settings.store {
         StoreKind::Postgres => Arc::new(f.vault().await),
-        StoreKind::Sled => Arc::clone(&a), // sled is one process's store
+        // An embedded store is one process's.
+        StoreKind::Sled | StoreKind::Fjall => Arc::clone(&a),
     };
     let tasks: Vec<_> = (0..24)
         .map(|i| {
@@ -349,7 +361,7 @@ async fn cvv_single_reveal_under_concurrency(f: Fixture) {
     let a = Arc::new(f.vault().await);
     let b = match f.settings.store {
         StoreKind::Postgres => Arc::new(f.vault().await),
-        StoreKind::Sled => Arc::clone(&a),
+        StoreKind::Sled | StoreKind::Fjall => Arc::clone(&a),
     };
     let token = a
         .tokenize(&cvv("737"), &TokenizeOptions::default())
