@@ -25,6 +25,7 @@
 # --log-level sets vaultgate's `log.level` (default `warn`, as bench/run.sh); `info` is
 # the shipped default, with the request span and the access line (stderr goes to a
 # file under the work directory).
+# BENCH_STORE=fjall runs vaultgate on the opt-in fjall store instead of sled.
 # --keep leaves the callgrind profiles (NAME.cg.1) for callgrind_annotate and prints
 # where they are. Needs valgrind, nginx and python3.
 set -euo pipefail
@@ -164,6 +165,7 @@ listen = "127.0.0.1:$(free_port)"
 [vault]
 keyring = "$WORK/keyring.json"
 data = "$WORK/data"
+store = "${BENCH_STORE:-sled}"
 # Fresh cards share a BIN: keep the sweep detector out of the way (as bench/run.sh).
 sweep_threshold = 1000000
 cvv_ttl_secs = 15

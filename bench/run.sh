@@ -12,6 +12,9 @@
 #   BENCH_PERF=NAME (direct, nginx, pass, tok_fresh, tok_same, plano, ...): record a
 #   `perf record -g` CPU profile of vaultgate during that path, into /tmp/vaultgate-NAME.perf
 #   (BENCH_PERF_CALLGRAPH=dwarf for whole call chains through code built without frame pointers).
+#   BENCH_STORE=fjall: run vaultgate on the opt-in fjall store instead of sled.
+#   BENCH_STRACE=NAME: every syscall of vaultgate's threads during that path, timed, into
+#   /tmp/vaultgate-NAME.strace (strace -f -T; slows the path down).
 #   BENCH_SYNC="NAME ...": count, per vaultgate thread, the futex calls (a lock or
 #   condvar that had to wait or wake: cross-thread synchronisation) and context switches
 #   per request during those paths (`perf stat --per-thread` on tracepoints).
@@ -208,6 +211,7 @@ listen = "127.0.0.1:$API_PORT"
 [vault]
 keyring = "$WORK/keyring.json"
 data = "$WORK/data"
+store = "${BENCH_STORE:-sled}"
 # A processor takes a CVV within seconds. At the default hour, the fresh-card paths'
 # thousands of new CVVs a second fill the in-memory CVV store (100,000 records) by the
 # second round, and the rest are refused with 503 cvv_store_full, cheap answers that
@@ -326,6 +330,13 @@ wrk_run() {
       -- sleep "$DUR" >/dev/null 2>&1 &
     perf_pid=$!
   fi
+  # BENCH_STRACE=NAME: every syscall of vaultgate's threads during that path, timed
+  # (`strace -f -T`), into /tmp/vaultgate-NAME.strace.
+  local strace_pid=""
+  if [ "${BENCH_STRACE:-}" = "$name" ]; then
+    timeout "$DUR" strace -f -T -tt -p "$VG_PID" -o "/tmp/vaultgate-$name.strace" >/dev/null 2>&1 &
+    strace_pid=$!
+  fi
   local sync_pid=""
   if [[ " ${BENCH_SYNC:-} " == *" $name "* ]]; then
     perf stat --per-thread -x, -e syscalls:sys_enter_futex,sched:sched_switch -p "$VG_PID" \
@@ -336,6 +347,7 @@ wrk_run() {
   "${ON_UP[@]}" wrk -t"$threads" -c"$conns" -d"${DUR}s" --timeout 5s --latency -s "$script" "$url" -- "$@" >"$out" 2>&1 || true
   [ -n "$perf_pid" ] && wait "$perf_pid" 2>/dev/null
   [ -n "$sync_pid" ] && wait "$sync_pid" 2>/dev/null
+  [ -n "$strace_pid" ] && wait "$strace_pid" 2>/dev/null
   local t1 u1; t1=$(cpu_ticks "$(pids_for "$name")"); u1=$(cpu_ticks "$(pids_for "$name")" user)
   local rps p50 p99 bad sockerr
   rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
@@ -552,6 +564,8 @@ if [ "$PIN" = 1 ]; then
 else
   echo "## vaultgate benchmark ($(date -u +%Y-%m-%d), $(nproc) cores, $WORKERS nginx workers, wrk -t2 -c$CONNS, $ROUNDS x ${DUR}s, medians)"
 fi
+echo
+echo "vaultgate's store: ${BENCH_STORE:-sled}"
 echo
 echo "| path                                       |     req/s |  p50 µs |  p99 µs | ×nginx | ×direct | CPU µs/req | user µs/req |"
 echo "|--------------------------------------------|-----------|---------|---------|--------|---------|-------|-------|"

@@ -1,14 +1,16 @@
 //! Store size on disk after N distinct card tokens (default 1,000,000), against the
 //! logical data.
 //!
-//! `cargo bench --bench store_size` (or `-- --tokens 100000` for a shorter run).
+//! `cargo bench --bench store_size` (or `-- --tokens 100000` for a shorter run;
+//! `-- --store fjall` for the opt-in fjall store instead of sled).
 //! `bench/run.sh --store-size` runs it after the HTTP benchmark.
 //!
 //! Logical data: per token, the 16-byte PAN plus its token (16 characters for the
 //! default `pan_six_four` format), i.e. what a plain `token → PAN` table would hold
 //! with no encryption, no index and no fingerprint. On disk: the allocated blocks of
-//! every file under the sled directory (`du`), after a final flush, and again after
-//! reopening the store (sled may compact segments while it runs).
+//! every file under the store's directory (`du`), after a final flush, and again
+//! after reopening the store (sled may compact segments while it runs; fjall keeps
+//! its current journal beside its trees).
 
 #![allow(
     clippy::unwrap_used,
@@ -26,7 +28,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use vaultgate::vault::keys::keyring::{self, KdfParams, Passphrase};
-use vaultgate::vault::{TokenizeOptions, Vault, VaultSettings};
+use vaultgate::vault::{StoreKind, TokenizeOptions, Vault, VaultSettings};
 
 /// (allocated bytes, apparent bytes) of every file under `dir`.
 fn du(dir: &Path) -> (u64, u64) {
@@ -52,10 +54,15 @@ fn mib(b: u64) -> f64 {
 }
 
 fn main() {
-    let mut args = std::env::args().skip_while(|a| a != "--tokens");
-    let total: u64 = match (args.next(), args.next()) {
-        (Some(_), Some(n)) => n.parse().unwrap(),
-        _ => 1_000_000,
+    let arg = |name: &str| {
+        let mut args = std::env::args().skip_while(|a| a != name);
+        args.next().and(args.next())
+    };
+    let total: u64 = arg("--tokens").map_or(1_000_000, |n| n.parse().unwrap());
+    let store = match arg("--store").as_deref() {
+        None | Some("sled") => StoreKind::Sled,
+        Some("fjall") => StoreKind::Fjall,
+        Some(other) => panic!("--store {other}: sled or fjall"),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -69,6 +76,7 @@ fn main() {
         // first-six/last-four bucket, which the sweep detector rightly refuses; this
         // measures the store, so it is off.
         sweep_threshold: 0,
+        store,
         ..VaultSettings::default()
     };
     let pass = Passphrase::new("benchmark passphrase".into()).unwrap();
@@ -126,7 +134,7 @@ fn main() {
     let (alloc2, apparent2) = du(&settings.data);
 
     println!(
-        "store size after {total} distinct card tokens ({:.0} tokens/s, batches of {BATCH}, {TASKS} tasks)",
+        "store size ({store:?}) after {total} distinct card tokens ({:.0} tokens/s, batches of {BATCH}, {TASKS} tasks)",
         total as f64 / secs
     );
     println!(

@@ -3,9 +3,9 @@
 //!
 //! `cargo bench --bench vault` (add `-- --quick` for a short smoke run, `-- --cpu-only`
 //! for the CPU per new token alone, e.g. under `valgrind --tool=callgrind
-//! --toggle-collect='*cpu_per_new_token*'` to count instructions). Every run
-//! uses real sled in a temp dir and a real keyring; each figure is the median of
-//! three rounds.
+//! --toggle-collect='*cpu_per_new_token*'` to count instructions; `-- --store fjall`
+//! for the opt-in fjall store). Every run uses a real store (sled by default) in a
+//! temp dir and a real keyring; each figure is the median of three rounds.
 
 #![allow(
     clippy::unwrap_used,
@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use vaultgate::vault::keys::keyring::{self, KdfParams, Passphrase};
-use vaultgate::vault::{TokenizeOptions, Vault, VaultSettings};
+use vaultgate::vault::{StoreKind, TokenizeOptions, Vault, VaultSettings};
 
 #[derive(Clone, Copy)]
 enum Op {
@@ -118,6 +118,15 @@ fn cpu_per_new_token(vault: &Arc<Vault>, next: &Arc<AtomicU64>, dur: Duration) -
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let cpu_only = std::env::args().any(|a| a == "--cpu-only");
+    let store = match std::env::args()
+        .skip_while(|a| a != "--store")
+        .nth(1)
+        .as_deref()
+    {
+        None | Some("sled") => StoreKind::Sled,
+        Some("fjall") => StoreKind::Fjall,
+        Some(other) => panic!("--store {other}: sled or fjall"),
+    };
     let dur = Duration::from_millis(if quick { 200 } else { 2000 });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -129,8 +138,10 @@ fn main() {
         data: dir.path().join("data"),
         // The generated cards share first six and last four: no sweep detector here.
         sweep_threshold: 0,
+        store,
         ..VaultSettings::default()
     };
+    println!("store: {store:?}");
     let pass = Passphrase::new("benchmark passphrase".into()).unwrap();
     let keys = keyring::init(&settings.keyring, &pass, KdfParams::MINIMUM).unwrap();
     let vault = Arc::new(Vault::open(&settings, keys).unwrap());
