@@ -200,6 +200,6 @@ fn print_cpu_per_new_token(vault: &Arc<Vault>, next: &Arc<AtomicU64>, dur: Durat
     let n = next.load(Ordering::Relaxed) - n0;
     println!(
         "one core, new token, no durability wait: {us:.1} µs CPU per token \
-         (process CPU, sled's threads included; {rate:.0} tokens/s on one task, {n} tokens)"
+         (process CPU, the store's threads included; {rate:.0} tokens/s on one task, {n} tokens)"
     );
 }
