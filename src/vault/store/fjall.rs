@@ -31,7 +31,7 @@ use fjall::{
     KeyspaceCreateOptions, PersistMode, Readable, SingleWriterTxDatabase, SingleWriterTxKeyspace,
 };
 
-use super::{FingerprintInsert, Inserted, Space, TokenStore};
+use super::{FingerprintInsert, Inserted, Space, TokenStore, expiry_key, key_after};
 use crate::commit::GroupCommit;
 use crate::error::{Error, Result};
 
@@ -193,12 +193,6 @@ fn dir_size(dir: &Path) -> u64 {
     })
 }
 
-fn expiry_key(expires: u64, key: &str) -> Vec<u8> {
-    let mut k = expires.to_be_bytes().to_vec();
-    k.extend_from_slice(key.as_bytes());
-    k
-}
-
 #[async_trait]
 impl TokenStore for FjallStore {
     async fn insert(
@@ -316,15 +310,11 @@ impl TokenStore for FjallStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, Vec<u8>)>> {
-        let from = match after {
-            Some(k) => Bound::Excluded(k.as_bytes().to_vec()),
-            None => Bound::Unbounded,
-        };
         let mut out = Vec::new();
         for item in self
             .keyspace(space)
             .inner()
-            .range::<Vec<u8>, _>((from, Bound::Unbounded))
+            .range::<Vec<u8>, _>((key_after(after), Bound::Unbounded))
             .take(limit)
         {
             let (k, v) = item.into_inner().map_err(store_error)?;

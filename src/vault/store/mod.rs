@@ -18,6 +18,22 @@ pub mod sled;
 
 use crate::error::{Error, Result};
 
+/// The lower bound of a scan that starts after `after` (an embedded store's range).
+fn key_after(after: Option<&str>) -> std::ops::Bound<Vec<u8>> {
+    match after {
+        Some(k) => std::ops::Bound::Excluded(k.as_bytes().to_vec()),
+        None => std::ops::Bound::Unbounded,
+    }
+}
+
+/// A volatile record's key in an embedded store's expiry index: the expiry (big-endian
+/// seconds, so that the index is in time order) and the record's key.
+fn expiry_key(expires: u64, key: &str) -> Vec<u8> {
+    let mut k = expires.to_be_bytes().to_vec();
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
 /// Which set of records an operation addresses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Space {

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::{Transactional, Tree};
 
-use super::{FingerprintInsert, Inserted, Space, TokenStore};
+use super::{FingerprintInsert, Inserted, Space, TokenStore, expiry_key, key_after};
 use crate::commit::GroupCommit;
 use crate::error::{Error, Result};
 
@@ -122,19 +122,6 @@ impl Drop for SledStore {
         self.commit.stop();
         let _ = self.db.flush();
     }
-}
-
-fn key_after(after: Option<&str>) -> Bound<Vec<u8>> {
-    match after {
-        Some(k) => Bound::Excluded(k.as_bytes().to_vec()),
-        None => Bound::Unbounded,
-    }
-}
-
-fn expiry_key(expires: u64, key: &str) -> Vec<u8> {
-    let mut k = expires.to_be_bytes().to_vec();
-    k.extend_from_slice(key.as_bytes());
-    k
 }
 
 fn tx_error(e: TransactionError<()>) -> Error {
