@@ -195,49 +195,39 @@ fn candidates(t: &Template) -> impl Iterator<Item = String> + '_ {
 /// Open the store the settings name, without keys: a server that starts sealed opens
 /// its store first and builds a [`Vault`] on it ([`Vault::with_store`]) at each unseal.
 pub async fn open_store(settings: &VaultSettings) -> Result<Arc<dyn TokenStore>> {
+    match open_embedded(settings)? {
+        Some(store) => Ok(store),
+        None => Ok(Arc::new(PgStore::connect(settings).await?)),
+    }
+}
+
+/// The embedded store the settings name (sled or fjall, in `data`); `None` when they
+/// name PostgreSQL.
+fn open_embedded(settings: &VaultSettings) -> Result<Option<Arc<dyn TokenStore>>> {
+    let cache = settings.cache_capacity_mb * 1024 * 1024;
     Ok(match settings.store {
-        StoreKind::Sled => Arc::new(SledStore::open(
-            &settings.data,
-            settings.cache_capacity_mb * 1024 * 1024,
-        )?),
-        StoreKind::Fjall => Arc::new(FjallStore::open(
-            &settings.data,
-            settings.cache_capacity_mb * 1024 * 1024,
-        )?),
-        StoreKind::Postgres => Arc::new(PgStore::connect(settings).await?),
+        StoreKind::Sled => Some(Arc::new(SledStore::open(&settings.data, cache)?)),
+        StoreKind::Fjall => Some(Arc::new(FjallStore::open(&settings.data, cache)?)),
+        StoreKind::Postgres => None,
     })
 }
 
 impl Vault {
-    /// Open the vault on its sled store. A PostgreSQL store needs a runtime to
-    /// connect and migrate: use [`Vault::open_async`] for it.
+    /// Open the vault on its embedded store (sled or fjall). A PostgreSQL store needs a
+    /// runtime to connect and migrate: use [`Vault::open_async`] for it.
     pub fn open(settings: &VaultSettings, keys: Keys) -> Result<Self> {
-        match settings.store {
-            StoreKind::Sled => {
-                let store =
-                    SledStore::open(&settings.data, settings.cache_capacity_mb * 1024 * 1024)?;
-                Self::with_store(settings, keys, Arc::new(store))
-            }
-            StoreKind::Fjall => {
-                let store =
-                    FjallStore::open(&settings.data, settings.cache_capacity_mb * 1024 * 1024)?;
-                Self::with_store(settings, keys, Arc::new(store))
-            }
-            StoreKind::Postgres => Err(Error::Config(
+        match open_embedded(settings)? {
+            Some(store) => Self::with_store(settings, keys, store),
+            None => Err(Error::Config(
                 "vault.store = \"postgres\" is opened with Vault::open_async".into(),
             )),
         }
     }
 
-    /// Open the vault on the store its settings name (sled or PostgreSQL).
+    /// Open the vault on the store its settings name (sled, fjall or PostgreSQL).
     pub async fn open_async(settings: &VaultSettings, keys: Keys) -> Result<Self> {
-        match settings.store {
-            StoreKind::Sled | StoreKind::Fjall => Self::open(settings, keys),
-            StoreKind::Postgres => {
-                let store = PgStore::connect(settings).await?;
-                Self::with_store(settings, keys, Arc::new(store))
-            }
-        }
+        let store = open_store(settings).await?;
+        Self::with_store(settings, keys, store)
     }
 
     /// Open the vault on any store. On a store shared by several instances, CVVs
