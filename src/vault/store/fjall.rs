@@ -52,7 +52,6 @@ pub struct FjallStore {
     expiry: SingleWriterTxKeyspace,
     /// Group commit: `wrote()` after each write, `durable()` syncs them together.
     commit: GroupCommit,
-    dir: PathBuf,
 }
 
 fn store_error(e: fjall::Error) -> Error {
@@ -106,7 +105,6 @@ impl FjallStore {
             volatile,
             expiry,
             commit,
-            dir: dir.to_path_buf(),
         })
     }
 
@@ -120,26 +118,6 @@ impl FjallStore {
     /// Mark a write as applied; `durable()` covers it from now on.
     fn wrote(&self) {
         self.commit.wrote();
-    }
-
-    /// Size of the store's files on disk, in bytes.
-    pub fn size_on_disk(&self) -> u64 {
-        dir_size(&self.dir)
-    }
-
-    /// Write every keyspace's memory table into its tree and drop the journal that
-    /// held them (what fjall does on its own as the journal grows): for measuring
-    /// the store's size at rest.
-    pub fn flush_journal(&self) -> Result<()> {
-        for ks in [
-            &self.tokens,
-            &self.fingerprints,
-            &self.volatile,
-            &self.expiry,
-        ] {
-            ks.inner().rotate_memtable_and_wait().map_err(store_error)?;
-        }
-        Ok(())
     }
 }
 
@@ -178,19 +156,6 @@ fn newest_journal(dir: &Path) -> std::result::Result<PathBuf, String> {
         .max_by_key(|(number, _)| *number)
         .map(|(_, path)| path)
         .ok_or_else(|| format!("no journal file in {}", dir.display()))
-}
-
-fn dir_size(dir: &Path) -> u64 {
-    std::fs::read_dir(dir).map_or(0, |entries| {
-        entries
-            .filter_map(|e| e.ok())
-            .map(|e| match e.metadata() {
-                Ok(m) if m.is_dir() => dir_size(&e.path()),
-                Ok(m) => m.len(),
-                Err(_) => 0,
-            })
-            .sum()
-    })
 }
 
 #[async_trait]
