@@ -720,13 +720,18 @@ async fn a_connection_flood_is_capped() {
         tokio::time::timeout(Duration::from_millis(500), fresh_client().request(req)).await;
     assert!(waited.is_err(), "served beyond max_connections");
     drop(flood);
-    // The server learns of the flood's closes as they arrive; until a slot is free a
-    // new connection is turned away (a 503, or a reset if the request was still being
-    // sent). Service must come back within moments.
+    // The server learns of the flood's closes as they arrive: the closed connections
+    // still in the backlog are accepted one by one and each holds a slot until it reads
+    // the end of its stream. Until a slot is free a new connection is turned away (a
+    // 503, or a reset if the request was still being sent), so one request served is
+    // not yet the end of it. Service must come back within moments: a tokenizing
+    // request is answered, and forwarded once, before the deadline.
     let deadline = Instant::now() + Duration::from_secs(10);
+    let before = echo.received().len();
     loop {
-        let req = Request::get(url(addr, "/pass/x"))
-            .body(Full::new(Bytes::new()))
+        let req = Request::post(url(addr, "/v1/payment"))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(card_body("4111111111111111"))))
             .unwrap();
         match tokio::time::timeout(Duration::from_secs(2), fresh_client().request(req)).await {
             Ok(Ok(res)) if res.status() == StatusCode::OK => break,
@@ -739,7 +744,13 @@ async fn a_connection_flood_is_capped() {
             }
         }
     }
-    assert_healthy("after the flood", addr, &echo).await;
+    let got = echo.received();
+    assert_eq!(
+        got.len(),
+        before + 1,
+        "turned-away requests were not forwarded"
+    );
+    assert_clean("after the flood", &got[before..]);
     server.stop().await;
     echo.stop().await;
 }
