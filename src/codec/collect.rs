@@ -752,11 +752,11 @@ fn fold_path(keys: KeyMatch, path: &[OwnedElem]) -> Vec<OwnedElem> {
         .collect()
 }
 
-/// A key as it may appear in a location: redacted if it is long, holds many digits
-/// or anything unprintable.
 /// What a key that may hold a number worth hiding is written as.
 const REDACTED: &str = "<redacted>";
 
+/// A key as it may appear in a location: redacted if it is long, holds many digits
+/// or anything unprintable.
 fn safe_key(k: &str) -> &str {
     let digits = k.bytes().filter(u8::is_ascii_digit).count();
     if k.len() > 64 || digits >= 6 || k.chars().any(char::is_control) {
