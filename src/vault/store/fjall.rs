@@ -89,14 +89,22 @@ impl FjallStore {
         let expiry = keyspace("volatile_expiry")?;
         let flusher_db = db.clone();
         let journals = dir.to_path_buf();
+        // The journal file last synced, kept open until fjall moves on to another.
+        let mut open_journal: Option<(PathBuf, std::fs::File)> = None;
         let commit = GroupCommit::start("vaultgate-flusher", move || {
             flusher_db
                 .persist(PersistMode::Buffer)
                 .map_err(|e| e.to_string())?;
             let newest = newest_journal(&journals)?;
-            std::fs::File::open(&newest)
-                .and_then(|f| f.sync_data())
-                .map_err(|e| format!("fdatasync {}: {e}", newest.display()))
+            let file = match open_journal.take() {
+                Some((path, file)) if path == newest => file,
+                _ => std::fs::File::open(&newest)
+                    .map_err(|e| format!("open {}: {e}", newest.display()))?,
+            };
+            file.sync_data()
+                .map_err(|e| format!("fdatasync {}: {e}", newest.display()))?;
+            open_journal = Some((newest, file));
+            Ok(())
         })?;
         Ok(FjallStore {
             db,
