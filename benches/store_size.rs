@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use vaultgate::vault::keys::keyring::{self, KdfParams, Passphrase};
-use vaultgate::vault::{StoreKind, TokenizeOptions, Vault, VaultSettings};
+use vaultgate::vault::{TokenizeOptions, Vault, VaultSettings};
 
 /// (allocated bytes, apparent bytes) of every file under `dir`.
 fn du(dir: &Path) -> (u64, u64) {
@@ -59,11 +59,7 @@ fn main() {
         args.next().and(args.next())
     };
     let total: u64 = arg("--tokens").map_or(1_000_000, |n| n.parse().unwrap());
-    let store = match arg("--store").as_deref() {
-        None | Some("sled") => StoreKind::Sled,
-        Some("fjall") => StoreKind::Fjall,
-        Some(other) => panic!("--store {other}: sled or fjall"),
-    };
+    let store = common::store_arg();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

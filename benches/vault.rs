@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use vaultgate::vault::keys::keyring::{self, KdfParams, Passphrase};
-use vaultgate::vault::{StoreKind, TokenizeOptions, Vault, VaultSettings};
+use vaultgate::vault::{TokenizeOptions, Vault, VaultSettings};
 
 #[derive(Clone, Copy)]
 enum Op {
@@ -118,15 +118,7 @@ fn cpu_per_new_token(vault: &Arc<Vault>, next: &Arc<AtomicU64>, dur: Duration) -
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let cpu_only = std::env::args().any(|a| a == "--cpu-only");
-    let store = match std::env::args()
-        .skip_while(|a| a != "--store")
-        .nth(1)
-        .as_deref()
-    {
-        None | Some("sled") => StoreKind::Sled,
-        Some("fjall") => StoreKind::Fjall,
-        Some(other) => panic!("--store {other}: sled or fjall"),
-    };
+    let store = common::store_arg();
     let dur = Duration::from_millis(if quick { 200 } else { 2000 });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
