@@ -345,9 +345,11 @@ wrk_run() {
   fi
   local t0 u0; t0=$(cpu_ticks "$(pids_for "$name")"); u0=$(cpu_ticks "$(pids_for "$name")" user)
   "${ON_UP[@]}" wrk -t"$threads" -c"$conns" -d"${DUR}s" --timeout 5s --latency -s "$script" "$url" -- "$@" >"$out" 2>&1 || true
-  [ -n "$perf_pid" ] && wait "$perf_pid" 2>/dev/null
-  [ -n "$sync_pid" ] && wait "$sync_pid" 2>/dev/null
-  [ -n "$strace_pid" ] && wait "$strace_pid" 2>/dev/null
+  # Their exit status is not the benchmark's (`timeout` ends strace with 124).
+  local pid
+  for pid in "$perf_pid" "$sync_pid" "$strace_pid"; do
+    if [ -n "$pid" ]; then wait "$pid" 2>/dev/null || true; fi
+  done
   local t1 u1; t1=$(cpu_ticks "$(pids_for "$name")"); u1=$(cpu_ticks "$(pids_for "$name")" user)
   local rps p50 p99 bad sockerr
   rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
@@ -438,7 +440,7 @@ else
   done
   kill "$WRK_FILL" 2>/dev/null || true
   wait "$WRK_FILL" 2>/dev/null || true
-  grep -o '"cardNumber":"[^"]*"' "$WORK/up/captured.log" | cut -d'"' -f4 | sort -u | head -1000 >"$WORK/tokens.txt"
+  grep -o '"cardNumber":"[^"]*"' "$WORK/up/captured.log" | cut -d'"' -f4 | sort -u | awk 'NR <= 1000' >"$WORK/tokens.txt"
   # Batches of 100, each a rotation of the token list: 1,000 tokens, 10 distinct batches.
   awk '{t[NR-1] = $0} END {
     for (b = 0; b < NR; b += 100) {
@@ -600,7 +602,7 @@ echo "  after all rounds: VmRSS $(( $(rss VmRSS) / 1024 )) MiB, VmHWM $(( $(rss 
 curl -s "$API/metrics" | awk '/^vaultgate_requests_total\{/ && !/outcome="ok"/ && $NF > 0 {
   sub(/^vaultgate_requests_total/, ""); printf "  not ok: %s %d\n", $1, $NF }'
 if grep -qiE 'error|panic' "$WORK/vaultgate.log"; then
-  log "vaultgate logged errors:"; grep -iE 'error|panic' "$WORK/vaultgate.log" | head -5 >&2
+  log "vaultgate logged errors:"; grep -iE 'error|panic' "$WORK/vaultgate.log" | awk 'NR <= 5' >&2
 fi
 
 if [ "$STORE_SIZE" = 1 ]; then

@@ -10,7 +10,9 @@
 //! with no encryption, no index and no fingerprint. On disk: the allocated blocks of
 //! every file under the store's directory (`du`), after a final flush, and again
 //! after reopening the store (sled may compact segments while it runs; fjall keeps
-//! its current journal beside its trees).
+//! its current journal beside its tables). For fjall the journal is shown apart: it
+//! does not grow with the store (fjall rotates it past 64 MB and drops a journal once
+//! the memory tables it covers are written out), the tables do.
 
 #![allow(
     clippy::unwrap_used,
@@ -30,23 +32,39 @@ use std::time::Instant;
 use vaultgate::vault::keys::keyring::{self, KdfParams, Passphrase};
 use vaultgate::vault::{TokenizeOptions, Vault, VaultSettings};
 
-/// (allocated bytes, apparent bytes) of every file under `dir`.
-fn du(dir: &Path) -> (u64, u64) {
-    let mut alloc = 0;
-    let mut apparent = 0;
+/// Allocated and apparent bytes of files.
+#[derive(Clone, Copy, Default)]
+struct Usage {
+    alloc: u64,
+    apparent: u64,
+}
+
+/// The usage of every file under `dir`, and of fjall's journal files (`*.jnl` at the
+/// top) among them: a journal is bounded by fjall (it is dropped once the memory
+/// tables it covers are written out), while the tables grow with the tokens.
+fn du(dir: &Path) -> (Usage, Usage) {
+    let mut all = Usage::default();
+    let mut journal = Usage::default();
     for entry in std::fs::read_dir(dir).unwrap() {
         let entry = entry.unwrap();
         let meta = entry.metadata().unwrap();
         if meta.is_dir() {
-            let (a, b) = du(&entry.path());
-            alloc += a;
-            apparent += b;
+            let (a, j) = du(&entry.path());
+            all.alloc += a.alloc;
+            all.apparent += a.apparent;
+            journal.alloc += j.alloc;
+            journal.apparent += j.apparent;
         } else {
-            alloc += meta.blocks() * 512;
-            apparent += meta.len();
+            let (alloc, apparent) = (meta.blocks() * 512, meta.len());
+            all.alloc += alloc;
+            all.apparent += apparent;
+            if entry.file_name().to_string_lossy().ends_with(".jnl") {
+                journal.alloc += alloc;
+                journal.apparent += apparent;
+            }
         }
     }
-    (alloc, apparent)
+    (all, journal)
 }
 
 fn mib(b: u64) -> f64 {
@@ -121,13 +139,13 @@ fn main() {
     });
     let secs = start.elapsed().as_secs_f64();
     let logical = total * 16 + token_bytes;
-    let (alloc, apparent) = du(&settings.data);
+    let after_flush = du(&settings.data);
     drop(vault);
     // Reopen: what a restarted process finds.
     let vault = open();
     rt.block_on(vault.flush()).unwrap();
     drop(vault);
-    let (alloc2, apparent2) = du(&settings.data);
+    let after_reopen = du(&settings.data);
 
     println!(
         "store size ({store:?}) after {total} distinct card tokens ({:.0} tokens/s, batches of {BATCH}, {TASKS} tasks)",
@@ -138,18 +156,25 @@ fn main() {
         token_bytes as f64 / total as f64,
         mib(logical)
     );
-    println!(
-        "  on disk, after the last flush: {:.1} MiB allocated ({:.2}x logical, {:.0} B/token), {:.1} MiB apparent",
-        mib(alloc),
-        alloc as f64 / logical as f64,
-        alloc as f64 / total as f64,
-        mib(apparent)
-    );
-    println!(
-        "  on disk, after reopening:      {:.1} MiB allocated ({:.2}x logical, {:.0} B/token), {:.1} MiB apparent",
-        mib(alloc2),
-        alloc2 as f64 / logical as f64,
-        alloc2 as f64 / total as f64,
-        mib(apparent2)
-    );
+    let report = |when: &str, (all, journal): (Usage, Usage)| {
+        println!(
+            "  on disk, {when} {:.1} MiB allocated ({:.2}x logical, {:.0} B/token), {:.1} MiB apparent",
+            mib(all.alloc),
+            all.alloc as f64 / logical as f64,
+            all.alloc as f64 / total as f64,
+            mib(all.apparent)
+        );
+        if journal.alloc > 0 {
+            let tables = all.alloc - journal.alloc;
+            println!(
+                "    of which the journal (*.jnl, bounded by fjall): {:.1} MiB; the rest (tables): {:.1} MiB, {:.2}x logical, {:.0} B/token",
+                mib(journal.alloc),
+                mib(tables),
+                tables as f64 / logical as f64,
+                tables as f64 / total as f64
+            );
+        }
+    };
+    report("after the last flush:", after_flush);
+    report("after reopening:     ", after_reopen);
 }

@@ -20,8 +20,10 @@
 //! journal's buffer out under the lock (`persist(Buffer)`), then runs `fdatasync` on
 //! the newest journal file outside it. That file holds everything the buffer held: a
 //! journal that fjall retires in between was synced whole by fjall when it made the
-//! next one (`SyncAll`, and the directory too). No journal file found is an error,
-//! so a change in fjall's file layout fails writes instead of leaving them unsynced.
+//! next one (`SyncAll`, and the directory too). The flusher keeps that file open and
+//! follows fjall's rotations by its numbering (one `stat` per flush). No journal file
+//! found is an error, so a change in fjall's file layout fails the store's start
+//! instead of leaving writes unsynced.
 
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
@@ -88,23 +90,13 @@ impl FjallStore {
         let volatile = keyspace("volatile")?;
         let expiry = keyspace("volatile_expiry")?;
         let flusher_db = db.clone();
-        let journals = dir.to_path_buf();
-        // The journal file last synced, kept open until fjall moves on to another.
-        let mut open_journal: Option<(PathBuf, std::fs::File)> = None;
+        let mut journal = Journal::newest(dir).map_err(Error::Store)?;
         let commit = GroupCommit::start("vaultgate-flusher", move || {
             flusher_db
                 .persist(PersistMode::Buffer)
                 .map_err(|e| e.to_string())?;
-            let newest = newest_journal(&journals)?;
-            let file = match open_journal.take() {
-                Some((path, file)) if path == newest => file,
-                _ => std::fs::File::open(&newest)
-                    .map_err(|e| format!("open {}: {e}", newest.display()))?,
-            };
-            file.sync_data()
-                .map_err(|e| format!("fdatasync {}: {e}", newest.display()))?;
-            open_journal = Some((newest, file));
-            Ok(())
+            journal.follow()?;
+            journal.sync()
         })?;
         Ok(FjallStore {
             db,
@@ -148,21 +140,79 @@ pub(super) fn holds_fjall_store(dir: &Path) -> bool {
     dir.join("version").is_file() && dir.join("keyspaces").is_dir()
 }
 
-/// The journal fjall writes to now: the highest-numbered `*.jnl` in `dir`.
-fn newest_journal(dir: &Path) -> std::result::Result<PathBuf, String> {
+/// The journal file fjall writes to, kept open between flushes.
+///
+/// fjall numbers its journals and rotates from `<n>.jnl` to `<n + 1>.jnl` (after
+/// syncing `<n>` whole), so the flusher follows it with one `stat` per flush for the
+/// next number instead of listing the directory.
+struct Journal {
+    dir: PathBuf,
+    number: u64,
+    file: std::fs::File,
+}
+
+impl Journal {
+    /// The highest-numbered journal in `dir`.
+    fn newest(dir: &Path) -> std::result::Result<Journal, String> {
+        let number = newest_journal(dir)?;
+        Journal::open(dir.to_path_buf(), number)
+    }
+
+    fn open(dir: PathBuf, number: u64) -> std::result::Result<Journal, String> {
+        let path = journal_path(&dir, number);
+        let file =
+            std::fs::File::open(&path).map_err(|e| format!("open {}: {e}", path.display()))?;
+        Ok(Journal { dir, number, file })
+    }
+
+    /// Move on to the newest journal, if fjall has rotated since the last flush.
+    /// Called after the buffer was written out: whatever it held is in the newest
+    /// journal, or in one fjall synced whole when it moved on.
+    fn follow(&mut self) -> std::result::Result<(), String> {
+        let mut newest = self.number;
+        loop {
+            let next = newest.saturating_add(1);
+            let path = journal_path(&self.dir, next);
+            match path.try_exists() {
+                Ok(true) => newest = next,
+                Ok(false) => break,
+                Err(e) => return Err(format!("stat {}: {e}", path.display())),
+            }
+        }
+        if newest != self.number {
+            *self = Journal::open(std::mem::take(&mut self.dir), newest)?;
+        }
+        Ok(())
+    }
+
+    fn sync(&self) -> std::result::Result<(), String> {
+        self.file.sync_data().map_err(|e| {
+            format!(
+                "fdatasync {}: {e}",
+                journal_path(&self.dir, self.number).display()
+            )
+        })
+    }
+}
+
+fn journal_path(dir: &Path, number: u64) -> PathBuf {
+    dir.join(format!("{number}{JOURNAL_SUFFIX}"))
+}
+
+/// The number of the journal fjall writes to now: the highest-numbered `*.jnl` in
+/// `dir`.
+fn newest_journal(dir: &Path) -> std::result::Result<u64, String> {
     let entries = std::fs::read_dir(dir).map_err(|e| format!("read {}: {e}", dir.display()))?;
     entries
         .filter_map(|e| {
-            let name = e.ok()?.file_name();
-            let number = name
+            e.ok()?
+                .file_name()
                 .to_str()?
                 .strip_suffix(JOURNAL_SUFFIX)?
                 .parse::<u64>()
-                .ok()?;
-            Some((number, dir.join(name)))
+                .ok()
         })
-        .max_by_key(|(number, _)| *number)
-        .map(|(_, path)| path)
+        .max()
         .ok_or_else(|| format!("no journal file in {}", dir.display()))
 }
 
@@ -349,9 +399,66 @@ mod tests {
         for name in ["9.jnl", "10.jnl", "2.jnl", "11.txt", "x.jnl"] {
             std::fs::write(dir.path().join(name), b"").unwrap();
         }
+        assert_eq!(newest_journal(dir.path()).unwrap(), 10);
+    }
+
+    #[test]
+    fn the_flusher_follows_the_journal_as_fjall_rotates_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let touch = |n: u64| std::fs::write(journal_path(dir.path(), n), b"").unwrap();
+        touch(3);
+        let mut journal = Journal::newest(dir.path()).unwrap();
+        assert_eq!(journal.number, 3);
+        journal.follow().unwrap();
+        assert_eq!(journal.number, 3, "no rotation: the same journal");
+        // Two rotations between flushes: the flusher syncs the newest.
+        touch(4);
+        touch(5);
+        journal.follow().unwrap();
+        assert_eq!(journal.number, 5);
+        journal.sync().unwrap();
+        // fjall deletes the journals it no longer needs; the open one stays usable.
+        std::fs::remove_file(journal_path(dir.path(), 3)).unwrap();
+        journal.follow().unwrap();
+        assert_eq!(journal.number, 5);
+    }
+
+    #[tokio::test]
+    async fn fjall_rotates_its_journal_to_the_next_number() {
+        // What `Journal::follow` relies on, checked on the pinned fjall: once the
+        // journal passes 64 MB, fjall moves from `0.jnl` to `1.jnl`, and a write made
+        // after that is made durable through the new journal.
+        let dir = tempfile::tempdir().unwrap();
+        let store = FjallStore::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(newest_journal(dir.path()).unwrap(), 0);
+        let big = vec![7u8; 1 << 20];
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let mut n = 0u32;
+        while newest_journal(dir.path()).unwrap() == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "fjall did not rotate its journal after {n} MiB"
+            );
+            store
+                .insert(Space::Tokens, &format!("k{n:05}"), &big, None)
+                .await
+                .unwrap();
+            store.durable().await.unwrap();
+            n += 1;
+            if n > 80 {
+                // Past the memtable's size: wait for fjall's flush to rotate.
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+        assert_eq!(newest_journal(dir.path()).unwrap(), 1);
+        store
+            .insert(Space::Tokens, "after", b"record", None)
+            .await
+            .unwrap();
+        store.durable().await.unwrap();
         assert_eq!(
-            newest_journal(dir.path()).unwrap(),
-            dir.path().join("10.jnl")
+            store.get(Space::Tokens, "after").await.unwrap().as_deref(),
+            Some(&b"record"[..])
         );
     }
 
