@@ -414,6 +414,11 @@ metric() {
   curl -s "$API/metrics" | awk -v m="$1" -v l="$2" '
     index($0, m) == 1 && (l == "" || index($0, l) > 0) && $0 !~ /^#/ { s += $NF } END { printf "%d", s }'
 }
+# The same, for a sum of seconds.
+metric_secs() {
+  curl -s "$API/metrics" | awk -v m="$1" '
+    index($0, m) == 1 && $0 !~ /^#/ { s += $NF } END { printf "%.9f", s }'
+}
 
 SAME="$BENCH/q2open_same.lua"
 PASS="$BENCH/pass.lua"
@@ -523,7 +528,7 @@ MEM_PASS=$(mem_run mem_pass "$VGU/pass/v1/payment" "$PASS")
 MEM_TOK=$(mem_run mem_tok "$VGU/v1/payment" "$FRESH")
 HWM_MEM=$(( $(rss VmHWM) / 1024 ))
 
-FL0=0; RQ0=0; FL1=0; RQ1=0
+FL0=0; RQ0=0; FL1=0; RQ1=0; FC1=0; FS1=0
 for r in $(seq 1 "$ROUNDS"); do
   log "round $r/$ROUNDS"
   wrk_run direct "$UP/v1/payment" "$CONNS" "$WRK_THREADS" "$PASS"
@@ -541,7 +546,11 @@ for r in $(seq 1 "$ROUNDS"); do
   fi
   # Added latency at one connection: direct vs tokenizing.
   wrk_run direct_c1 "$UP/v1/payment" 1 1 "$SAME"
+  # The store's flushes during it: the disk's share of that latency.
+  c0=$(metric vaultgate_store_flush_duration_seconds_count ""); s0=$(metric_secs vaultgate_store_flush_duration_seconds_sum)
   wrk_run tok_fresh_c1 "$VGU/v1/payment" 1 1 "$FRESH"
+  c1=$(metric vaultgate_store_flush_duration_seconds_count ""); s1=$(metric_secs vaultgate_store_flush_duration_seconds_sum)
+  FC1=$((FC1 + c1 - c0)); FS1=$(awk -v a="$FS1" -v b="$s1" -v c="$s0" 'BEGIN { printf "%.9f", a + b - c }')
 done
 
 # --- report --------------------------------------------------------------------------
@@ -588,6 +597,10 @@ row "q2open fresh card, 1 connection" tok_fresh_c1
 echo
 awk -v a="$(col tok_fresh_c1 2)" -v b="$(col direct_c1 2)" -v c="$(col tok_fresh_c1 3)" -v d="$(col direct_c1 3)" 'BEGIN {
   printf "added latency, tokenizing, 1 connection: p50 %+d µs, p99 %+d µs over direct\n", a - b, c - d }'
+if [ "$FC1" -gt 0 ]; then
+  awk -v n="$FC1" -v s="$FS1" 'BEGIN {
+    printf "store flushes at 1 connection (fresh cards): %d, %d µs each on average (vaultgate_store_flush_duration_seconds): the disk'"'"'s share of the added latency\n", n, s / n * 1e6 }'
+fi
 if [ "$RQ1" -gt 0 ]; then
   awk -v f="$FL1" -v q="$RQ1" -v c="$CONNS" 'BEGIN {
     printf "fsyncs per tokenizing request at %d connections: %.3f (%d flushes / %d requests)\n", c, f / q, f, q }'

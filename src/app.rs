@@ -270,6 +270,10 @@ pub async fn start_custody(
     sweep: bool,
 ) -> Result<ServerHandle> {
     let metrics = Arc::new(Metrics::new());
+    let flush_duration = metrics.store_flush_duration.clone();
+    custody
+        .store()
+        .observe_flushes(Arc::new(move |took| flush_duration.observe(took)));
     let readiness = Arc::new(Readiness::default());
     // The custody holds an open store, whether sealed or not.
     readiness.set_store_open(true);

@@ -29,6 +29,10 @@ const FAILURE_PAUSE: Duration = Duration::from_millis(50);
 #[error("the group commit flush failed")]
 pub struct Failed;
 
+/// Called with the duration of each flush (each run of `sync`), from the flusher
+/// thread: how long the disk takes to make a group durable, for metrics.
+pub type FlushObserver = Arc<dyn Fn(Duration) + Send + Sync>;
+
 /// A group-commit flusher: a thread that runs `sync` whenever somebody waits.
 pub struct GroupCommit {
     shared: Arc<Shared>,
@@ -65,6 +69,8 @@ struct Shared {
     /// For async waiters; also the source of truth for blocking ones.
     state: watch::Sender<FlushState>,
     flushes: AtomicU64,
+    /// Told the duration of each flush ([`GroupCommit::observe_flushes`]).
+    observer: Mutex<Option<FlushObserver>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -87,6 +93,7 @@ impl GroupCommit {
             flushed: Condvar::new(),
             state,
             flushes: AtomicU64::new(0),
+            observer: Mutex::new(None),
         });
         let s = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
@@ -143,6 +150,12 @@ impl GroupCommit {
     /// How many flushes (calls of `sync`) the flusher has made.
     pub fn flushes(&self) -> u64 {
         self.shared.flushes.load(Ordering::Relaxed)
+    }
+
+    /// Tell `observer` the duration of every flush from now on (it replaces the
+    /// observer set before, if any).
+    pub fn observe_flushes(&self, observer: FlushObserver) {
+        *lock(&self.shared.observer) = Some(observer);
     }
 
     /// Stop the flusher thread and wait for it, so that whatever `sync` holds (a
@@ -256,8 +269,16 @@ fn run(c: &Shared, mut sync: impl FnMut() -> std::result::Result<(), String>) {
         // Every write numbered up to `target` was applied before this sync starts.
         let target = c.writes.load(Ordering::SeqCst);
         last_batch = target.saturating_sub(c.state.borrow().done);
+        let started = Instant::now();
         let result = sync();
+        let took = started.elapsed();
         c.flushes.fetch_add(1, Ordering::Relaxed);
+        // Before the waiters are told (a few nanoseconds), so that a flush a caller
+        // has waited for is observed by the time its wait ends.
+        let observer = lock(&c.observer).clone();
+        if let Some(observe) = observer {
+            observe(took);
+        }
         c.state.send_modify(|s| match &result {
             Ok(()) => s.done = s.done.max(target),
             Err(_) => s.failed = s.failed.max(target),
@@ -324,6 +345,27 @@ mod tests {
         // Already durable: no second flush.
         commit.durable().await.unwrap();
         assert_eq!(commit.flushes(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_observer_is_told_how_long_each_flush_took() {
+        let calls = Arc::new(AtomicU64::new(0));
+        let commit = GroupCommit::start("test-flusher", slow_sync(calls.clone())).unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = Arc::clone(&seen);
+        commit.observe_flushes(Arc::new(move |d| lock(&s).push(d)));
+        for _ in 0..3 {
+            commit.wrote();
+            commit.durable().await.unwrap();
+        }
+        let seen = lock(&seen).clone();
+        assert_eq!(seen.len() as u64, commit.flushes());
+        assert_eq!(seen.len(), 3, "one flush per lone writer");
+        // `slow_sync` sleeps 2 ms.
+        assert!(
+            seen.iter().all(|d| *d >= Duration::from_millis(2)),
+            "{seen:?}"
+        );
     }
 
     #[tokio::test]

@@ -31,9 +31,13 @@ use crate::net::shard;
 
 pub use metrics::{Counter, Gauge};
 
-/// Histogram buckets (upper bounds, in nanoseconds; rendered in seconds): 0.25 ms
-/// to 10 s.
-pub const BUCKETS_NS: [u64; 14] = [
+/// Histogram buckets (upper bounds, in nanoseconds; rendered in seconds): 25 µs
+/// to 10 s. The lowest resolve what a pass-through request adds and what one disk
+/// flush takes (tens of microseconds on a fast disk).
+pub const BUCKETS_NS: [u64; 17] = [
+    25_000,
+    50_000,
+    100_000,
     250_000,
     500_000,
     1_000_000,
@@ -617,6 +621,9 @@ pub struct Metrics {
     pub store_ops: Arc<HistogramVec>,
     /// `vaultgate_store_flushes_total`: the store's fsyncs, shared by group commit.
     store_flushes: Counter,
+    /// `vaultgate_store_flush_duration_seconds`: how long each of those took (the
+    /// disk's share of a tokenizing request's latency).
+    pub store_flush_duration: Histogram,
     /// `process_*`: memory, descriptors and CPU of this process.
     process: ProcessGauges,
 }
@@ -653,6 +660,13 @@ impl Metrics {
             .counter_vec(
                 "vaultgate_store_flushes_total",
                 "Store flushes (fsyncs), shared by group commit.",
+                &[],
+            )
+            .with(&[]);
+        let store_flush_duration = registry
+            .histogram_vec(
+                "vaultgate_store_flush_duration_seconds",
+                "Duration of each store flush (group commit's fsync) of an embedded store.",
                 &[],
             )
             .with(&[]);
@@ -700,6 +714,7 @@ impl Metrics {
             audit_write_failures: ops.audit_write_failures,
             store_ops: ops.store_ops,
             store_flushes,
+            store_flush_duration,
             process,
         }
     }
@@ -848,7 +863,10 @@ mod tests {
         let expect = |le: &str, n: u32| {
             format!("vaultgate_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {n}")
         };
-        assert_eq!(lines.first().copied(), Some(expect("0.00025", 2).as_str()));
+        assert_eq!(lines.first().copied(), Some(expect("0.000025", 1).as_str()));
+        assert!(lines.contains(&expect("0.00005", 1).as_str()), "{text}");
+        assert!(lines.contains(&expect("0.0001", 2).as_str()), "{text}");
+        assert!(lines.contains(&expect("0.00025", 2).as_str()), "{text}");
         assert!(lines.contains(&expect("0.001", 3).as_str()), "{text}");
         assert!(lines.contains(&expect("0.0025", 3).as_str()), "{text}");
         assert!(lines.contains(&expect("0.005", 5).as_str()), "{text}");

@@ -291,26 +291,30 @@ async fn admin_endpoints_report_health_readiness_and_metrics() {
 }
 
 /// `vaultgate_store_flushes_total` on `/metrics`: a tokenizing request is forwarded only
-/// after its record is durable, so it costs at least one store flush.
+/// after its record is durable, so it costs at least one store flush, and
+/// `vaultgate_store_flush_duration_seconds` times it.
 #[tokio::test]
-async fn metrics_count_store_flushes() {
+async fn metrics_count_and_time_store_flushes() {
     let (up, echo) = EchoUpstream::start().await.unwrap();
     let server = start(&config_toml(&format!("http://{up}"), ROUTES)).await;
     let client = http1();
-    let flushes = |text: &str| -> u64 {
+    let sample = |text: &str, name: &str| -> f64 {
         text.lines()
-            .find_map(|l| l.strip_prefix("vaultgate_store_flushes_total "))
-            .unwrap_or_else(|| panic!("no flush counter in {text}"))
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
             .parse()
             .unwrap()
     };
+    let flushes = |text: &str| sample(text, "vaultgate_store_flushes_total") as u64;
+    let timed = |text: &str| sample(text, "vaultgate_store_flush_duration_seconds_count") as u64;
     let metrics = || {
         Request::get(url(server.api_addr(), "/metrics"))
             .body(Full::new(Bytes::new()))
             .unwrap()
     };
     let before = send(&client, metrics()).await;
-    let before = flushes(std::str::from_utf8(&before.body).unwrap());
+    let before_text = String::from_utf8(before.body.to_vec()).unwrap();
+    let (before, timed_before) = (flushes(&before_text), timed(&before_text));
     let ok = send(
         &client,
         Request::post(url(server.proxy_addr(), "/tokenize"))
@@ -326,6 +330,16 @@ async fn metrics_count_store_flushes() {
     let text = String::from_utf8(after.body.to_vec()).unwrap();
     assert!(text.contains("# TYPE vaultgate_store_flushes_total counter"));
     assert!(flushes(&text) > before, "{text}");
+    // Every flush since the server started is timed (the store may have flushed
+    // before, while it was opened).
+    let timed_now = timed(&text);
+    assert!(timed_now > timed_before, "{text}");
+    assert!(timed_now <= flushes(&text), "{text}");
+    assert!(
+        sample(&text, "vaultgate_store_flush_duration_seconds_sum") > 0.0,
+        "{text}"
+    );
+    assert!(text.contains("# TYPE vaultgate_store_flush_duration_seconds histogram"));
     server.stop().await;
     echo.stop().await;
 }

@@ -34,7 +34,7 @@ use fjall::{
 };
 
 use super::{FingerprintInsert, Inserted, Space, TokenStore, expiry_key, key_after};
-use crate::commit::GroupCommit;
+use crate::commit::{FlushObserver, GroupCommit};
 use crate::error::{Error, Result};
 
 /// fjall's journal files: `<number>.jnl` in the store directory.
@@ -387,6 +387,10 @@ impl TokenStore for FjallStore {
 
     fn flushes(&self) -> u64 {
         self.commit.flushes()
+    }
+
+    fn observe_flushes(&self, observer: FlushObserver) {
+        self.commit.observe_flushes(observer);
     }
 
     fn short_fingerprints_only(&self) -> bool {

@@ -134,6 +134,10 @@ pub trait TokenStore: Send + Sync + 'static {
         0
     }
 
+    /// Tell `observer` how long each of the store's flushes takes (an embedded
+    /// store's group commit; a database's commits are its own, so by default nothing).
+    fn observe_flushes(&self, _observer: crate::commit::FlushObserver) {}
+
     /// Whether every fingerprint this store holds is in the short form: it was
     /// created by a release that writes no other, so a lookup need not ask for the
     /// full MAC as well.

@@ -12,7 +12,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::{Transactional, Tree};
 
 use super::{FingerprintInsert, Inserted, Space, TokenStore, expiry_key, key_after};
-use crate::commit::GroupCommit;
+use crate::commit::{FlushObserver, GroupCommit};
 use crate::error::{Error, Result};
 
 /// The sled store: trees for tokens, fingerprints, volatile records and their expiry index.
@@ -299,6 +299,10 @@ impl TokenStore for SledStore {
 
     fn flushes(&self) -> u64 {
         self.commit.flushes()
+    }
+
+    fn observe_flushes(&self, observer: FlushObserver) {
+        self.commit.observe_flushes(observer);
     }
 
     fn short_fingerprints_only(&self) -> bool {
