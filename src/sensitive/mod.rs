@@ -77,6 +77,11 @@ impl Plaintext {
         Plaintext(Zeroizing::new(value))
     }
 
+    /// Take ownership of a value already in a zeroizing buffer.
+    pub fn from_zeroizing(value: Zeroizing<String>) -> Self {
+        Plaintext(value)
+    }
+
     /// Copy a value out of a borrowed string into a zeroizing buffer.
     pub fn from_str_copy(value: &str) -> Self {
         Plaintext(Zeroizing::new(value.to_owned()))

@@ -34,7 +34,7 @@ pub use store::{Space, TokenStore};
 pub use token::TokenFormat;
 
 use cvv::{EpochKeys, MemoryCvv};
-use record::{Format, Header, Record};
+use record::{Format, Header, Record, SealedValue};
 use store::{FingerprintInsert, Inserted};
 use token::Template;
 
@@ -400,18 +400,18 @@ impl Vault {
         }
         let keys = self.keys.load_full();
         let (version, sealer) = keys.active()?;
+        let sealed = SealedValue::of(self.record_format(), value.expose());
         let header = Header {
             class,
             key_version: version,
             created: now_secs(),
             expires: None,
             deterministic,
+            packed: sealed.packed(),
         };
         for token in candidates(&template) {
-            let (nonce, ct) = sealer.seal(
-                &header.aad(self.record_format(), &token),
-                value.expose().as_bytes(),
-            )?;
+            let (nonce, ct) =
+                sealer.seal(&header.aad(self.record_format(), &token), sealed.bytes())?;
             let record = header.encode_record(self.record_format(), &nonce, &ct);
             let outcome = match &fingerprint {
                 Some(fp) => {
@@ -529,6 +529,7 @@ impl Vault {
         if let Some(h) = &scope_hash {
             self.make_room(h, now).await?;
         }
+        let sealed = SealedValue::of(self.record_format(), value.expose());
         for token in candidates(&template) {
             // The scope's hash, made once above (an HMAC), not again per candidate.
             let key = scoped_key(scope_hash.as_deref(), &token);
@@ -540,11 +541,11 @@ impl Vault {
                         created: now,
                         expires: Some(expires),
                         deterministic: false,
+                        packed: sealed.packed(),
                     };
-                    let (nonce, ct) = mem.sealer().seal(
-                        &header.aad(self.record_format(), &key),
-                        value.expose().as_bytes(),
-                    )?;
+                    let (nonce, ct) = mem
+                        .sealer()
+                        .seal(&header.aad(self.record_format(), &key), sealed.bytes())?;
                     mem.insert(
                         key.clone(),
                         expires,
@@ -559,12 +560,11 @@ impl Vault {
                         created: now,
                         expires: Some(expires),
                         deterministic: false,
+                        packed: sealed.packed(),
                     };
                     let sealer = epochs.sealer(epoch, true).await?;
-                    let (nonce, ct) = sealer.seal(
-                        &header.aad(self.record_format(), &key),
-                        value.expose().as_bytes(),
-                    )?;
+                    let (nonce, ct) =
+                        sealer.seal(&header.aad(self.record_format(), &key), sealed.bytes())?;
                     let record = header.encode_record(self.record_format(), &nonce, &ct);
                     self.store
                         .insert(Space::Volatile, &key, &record, Some(expires))

@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! 0      format (2)
-//! 1      bits 0-3: data class tag; bit 4: deterministic; bit 5: has an expiry
+//! 1      bits 0-3: data class tag; bit 4: deterministic; bit 5: has an expiry;
+//!        bit 6: the value is sealed as packed decimal digits (`digits`)
 //! ..     key version (u32, LEB128)
 //! ..     created (unix seconds, u64, LEB128)
 //! ..     expires (unix seconds, u64, LEB128), only if bit 5 is set
@@ -12,7 +13,9 @@
 //! ..     ciphertext and tag
 //! ```
 //!
-//! A card token's header is 8 bytes this way. Format 1, the fixed 23-byte header
+//! A card token's header is 8 bytes this way, and its 16 digits are sealed in 8 bytes
+//! (bit 6, written since issue #14's store-size work; records without it hold the
+//! value's UTF-8 bytes, and are read as before). Format 1, the fixed 23-byte header
 //! below, is read forever, so that every token issued before stays revealable. Which
 //! format the vault writes is its choice (`Vault::record_format`):
 //!
@@ -28,12 +31,15 @@
 //! ```
 //!
 //! The header bytes and the record's key are the AES-GCM associated data, so the
-//! ciphertext is bound to its token, format, class, key version, times and flags.
+//! ciphertext is bound to its token, format, class, key version, times and flags
+//! (the packing among them).
 //! Every encoding is canonical (minimal LEB128, no unknown bits), so a record parses
 //! back to exactly the bytes it was encoded from.
 
+use zeroize::Zeroizing;
+
 use crate::error::{Error, Result};
-use crate::sensitive::DataClass;
+use crate::sensitive::{DataClass, Plaintext};
 
 use super::keys::crypto::NONCE_LEN;
 
@@ -46,6 +52,7 @@ const V1_DETERMINISTIC: u8 = 1;
 const V2_CLASS_MASK: u8 = 0x0f;
 const V2_DETERMINISTIC: u8 = 1 << 4;
 const V2_EXPIRES: u8 = 1 << 5;
+const V2_PACKED: u8 = 1 << 6;
 
 /// A record's layout version: its first byte.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,6 +71,9 @@ pub struct Header {
     pub created: u64,
     pub expires: Option<u64>,
     pub deterministic: bool,
+    /// The value is sealed as packed decimal digits ([`SealedValue`]). Format 2 only:
+    /// the vault never writes a packed value in format 1, which has no room for it.
+    pub packed: bool,
 }
 
 /// A parsed record borrowing the stored bytes.
@@ -98,6 +108,9 @@ impl Header {
                 }
                 if self.expires.is_some() {
                     bits |= V2_EXPIRES;
+                }
+                if self.packed {
+                    bits |= V2_PACKED;
                 }
                 let mut h = Vec::with_capacity(2 + 5 + 10 + 10);
                 h.extend_from_slice(&[Format::V2 as u8, bits]);
@@ -254,12 +267,13 @@ impl<'a> Record<'a> {
             created,
             expires: (expires != 0).then_some(expires),
             deterministic: flags & V1_DETERMINISTIC != 0,
+            packed: false,
         })
     }
 
     fn header_v2(r: &mut Reader<'_>) -> Result<Header> {
         let bits = r.byte()?;
-        if bits & !(V2_CLASS_MASK | V2_DETERMINISTIC | V2_EXPIRES) != 0 {
+        if bits & !(V2_CLASS_MASK | V2_DETERMINISTIC | V2_EXPIRES | V2_PACKED) != 0 {
             return Err(Error::Integrity("unknown flags in record"));
         }
         let class = class_of(bits & V2_CLASS_MASK)?;
@@ -277,6 +291,7 @@ impl<'a> Record<'a> {
             created,
             expires,
             deterministic: bits & V2_DETERMINISTIC != 0,
+            packed: bits & V2_PACKED != 0,
         })
     }
 
@@ -286,5 +301,46 @@ impl<'a> Record<'a> {
     }
 }
 
+/// The bytes a value is sealed as: packed decimal digits where the format has room
+/// for the flag and the value is all digits, else the value's UTF-8 bytes.
+pub enum SealedValue<'a> {
+    Packed(Zeroizing<Vec<u8>>),
+    Plain(&'a [u8]),
+}
+
+impl<'a> SealedValue<'a> {
+    /// How `value` is sealed in a record of `format`.
+    pub fn of(format: Format, value: &'a str) -> Self {
+        match format {
+            Format::V2 => digits::pack(value)
+                .map_or(SealedValue::Plain(value.as_bytes()), SealedValue::Packed),
+            Format::V1 => SealedValue::Plain(value.as_bytes()),
+        }
+    }
+
+    /// Whether the header's packed flag is to be set.
+    pub fn packed(&self) -> bool {
+        matches!(self, SealedValue::Packed(_))
+    }
+
+    /// The bytes to seal.
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            SealedValue::Packed(p) => p,
+            SealedValue::Plain(b) => b,
+        }
+    }
+}
+
+/// The value a record under `header` holds, from its decrypted bytes.
+pub fn open_value(header: &Header, opened: Zeroizing<Vec<u8>>) -> Result<Plaintext> {
+    if header.packed {
+        Ok(Plaintext::from_zeroizing(digits::unpack(&opened)?))
+    } else {
+        Plaintext::from_utf8(opened)
+    }
+}
+
+pub mod digits;
 #[cfg(test)]
 mod tests;

@@ -38,7 +38,8 @@ impl Vault {
         let keys = self.keys_for(record.header.key_version).await?;
         let sealer = keys.version(record.header.key_version)?;
         let plain = sealer.open(&record.aad(token), record.nonce, record.ciphertext)?;
-        Ok((record.header, Plaintext::from_utf8(plain)?))
+        let value = record::open_value(&record.header, plain)?;
+        Ok((record.header, value))
     }
 
     /// Reveal a token; a CVV is taken out of the store and handed back as a
@@ -142,7 +143,7 @@ impl Vault {
         };
         Ok(Revealed {
             class: DataClass::Cvv,
-            value: Plaintext::from_utf8(plain)?,
+            value: record::open_value(&record.header, plain)?,
         })
     }
 

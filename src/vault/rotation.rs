@@ -211,12 +211,17 @@ impl Vault {
                     continue;
                 }
                 let old = keys.version(rec.header.key_version)?;
-                let plain = old.open(&rec.aad(token), rec.nonce, rec.ciphertext)?;
+                let opened = old.open(&rec.aad(token), rec.nonce, rec.ciphertext)?;
+                // Sealed again as it would be sealed now (packed or not).
+                let value = record::open_value(&rec.header, opened)?;
+                let sealed = SealedValue::of(self.record_format(), value.expose());
                 let header = Header {
                     key_version: active,
+                    packed: sealed.packed(),
                     ..rec.header
                 };
-                let (nonce, ct) = sealer.seal(&header.aad(self.record_format(), token), &plain)?;
+                let (nonce, ct) =
+                    sealer.seal(&header.aad(self.record_format(), token), sealed.bytes())?;
                 let new = header.encode_record(self.record_format(), &nonce, &ct);
                 if self
                     .store

@@ -7,6 +7,7 @@ fn header() -> Header {
         created: 1_700_000_000,
         expires: Some(1_700_003_600),
         deterministic: true,
+        packed: false,
     }
 }
 
@@ -19,6 +20,10 @@ fn header_round_trips_and_short_input_is_an_error() {
                 expires: None,
                 deterministic: false,
                 key_version: u32::MAX,
+                ..header()
+            },
+            Header {
+                packed: format == Format::V2,
                 ..header()
             },
         ] {
@@ -69,6 +74,7 @@ fn a_format_1_record_still_parses() {
             created: 1_700_000_000,
             expires: None,
             deterministic: true,
+            packed: false,
         }
     );
     let mut aad = b"vaultgate-record/1".to_vec();
@@ -90,7 +96,7 @@ fn non_canonical_headers_are_refused() {
     assert!(Record::parse(&with(&[2, 0x01, 1, 5])).is_ok());
     // Overlong varint, unknown bits, unknown class, unknown format, v1 unknown flag.
     assert!(Record::parse(&with(&[2, 0x01, 0x81, 0x00, 5])).is_err());
-    assert!(Record::parse(&with(&[2, 0x41, 1, 5])).is_err());
+    assert!(Record::parse(&with(&[2, 0x81, 1, 5])).is_err());
     assert!(Record::parse(&with(&[2, 0x09, 1, 5])).is_err());
     assert!(Record::parse(&with(&[3, 0x01, 1, 5])).is_err());
     let mut v1 = header().encode_record(Format::V1, &[0u8; NONCE_LEN], &[0u8; TAG_LEN]);
@@ -108,4 +114,48 @@ fn non_canonical_headers_are_refused() {
     max.push(0x01);
     let max = with(&max);
     assert_eq!(Record::parse(&max).unwrap().header.created, u64::MAX);
+}
+
+#[test]
+fn an_all_digit_value_is_sealed_packed_in_format_2_only() {
+    let card = SealedValue::of(Format::V2, "4242424242424242");
+    assert!(card.packed());
+    assert_eq!(card.bytes(), [0x42; 8]);
+    let amex = SealedValue::of(Format::V2, "378282246310005");
+    assert_eq!(amex.bytes().len(), 8);
+    // Not all digits, or format 1 (no room for the flag): the UTF-8 bytes.
+    for (format, value) in [
+        (Format::V2, "GB29NWBK60161331926819"),
+        (Format::V2, "s3cr3t"),
+        (Format::V1, "4242424242424242"),
+    ] {
+        let sealed = SealedValue::of(format, value);
+        assert!(!sealed.packed(), "{value}");
+        assert_eq!(sealed.bytes(), value.as_bytes());
+    }
+}
+
+#[test]
+fn a_value_opens_as_it_was_sealed() {
+    for value in [
+        "4242424242424242",
+        "378282246310005",
+        "123",
+        "GB29NWBK60161331926819",
+    ] {
+        let sealed = SealedValue::of(Format::V2, value);
+        let h = Header {
+            packed: sealed.packed(),
+            ..header()
+        };
+        let opened = zeroize::Zeroizing::new(sealed.bytes().to_vec());
+        assert_eq!(open_value(&h, opened).unwrap().expose(), value);
+    }
+    // A packed flag over bytes that are not packed digits is an integrity error.
+    let h = Header {
+        packed: true,
+        ..header()
+    };
+    let e = open_value(&h, zeroize::Zeroizing::new(b"4242-4242".to_vec()));
+    assert!(e.is_err());
 }
