@@ -46,7 +46,7 @@ const MAX_JOURNALING_BYTES: u64 = 64 * 1024 * 1024;
 
 /// The memory table of each keyspace is written out as a table once it holds this
 /// much (fjall's default is 64 MiB). Measured with `cargo bench --bench store_size --
-/// --store fjall` over 1M tokens: the process peaked at 140 MiB against 395 MiB with
+/// --store fjall` over 1M tokens: the process peaked at 136-138 MiB against 386 MiB with
 /// the default, at 80,000-90,000 tokens/s against 77,000 (fewer, smaller sorts), with
 /// the store no larger. 8 MiB saved 20 MiB more but made the tables larger. fjall
 /// keeps a keyspace's size from its creation: a store made before keeps 64 MiB.
