@@ -1046,38 +1046,36 @@ pub fn multipart(data: &[u8]) {
 }
 
 #[cfg(test)]
-mod record_tests {
-    /// The seed corpus runs clean, the packed-digit seeds among it.
-    #[test]
-    fn record_seeds() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/record");
+mod seed_tests {
+    /// Run a target over its seed corpus (`fuzz/corpus/NAME`); how many seeds ran.
+    fn run_seeds(name: &str, target: fn(&[u8])) -> usize {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/corpus")
+            .join(name);
         let mut n = 0;
         for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
             if let Ok(data) = std::fs::read(entry.path()) {
-                super::record(&data);
+                target(&data);
                 n += 1;
             }
         }
+        n
+    }
+
+    /// The seed corpus runs clean, the packed-digit seeds among it.
+    #[test]
+    fn record_seeds() {
+        let n = run_seeds("record", super::record);
         assert!(n >= 7, "{n} seeds");
         // A seed the digit check accepts, and one it refuses.
         super::record(&[0x42; 8]);
         super::record(&[0x4a]);
     }
-}
 
-#[cfg(test)]
-mod multipart_tests {
     /// The seed corpus runs clean.
     #[test]
     fn multipart_seeds() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/multipart");
-        let mut n = 0;
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            if let Ok(data) = std::fs::read(entry.path()) {
-                super::multipart(&data);
-                n += 1;
-            }
-        }
+        let n = run_seeds("multipart", super::multipart);
         assert!(n >= 4, "{n} seeds");
     }
 }
