@@ -89,6 +89,8 @@ impl Header {
     fn encode(&self, format: Format) -> Vec<u8> {
         match format {
             Format::V1 => {
+                // Format 1 has no room for the flag: `SealedValue` never packs for it.
+                debug_assert!(!self.packed, "a packed value in a format-1 record");
                 let mut h = Vec::with_capacity(V1_HEADER_LEN);
                 h.extend_from_slice(&[Format::V1 as u8, self.class.tag()]);
                 h.extend_from_slice(&self.key_version.to_be_bytes());
