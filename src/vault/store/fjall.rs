@@ -165,14 +165,12 @@ impl Journal {
     /// The highest-numbered journal in `dir`.
     fn newest(dir: &Path) -> std::result::Result<Journal, String> {
         let number = newest_journal(dir)?;
-        Journal::open(dir.to_path_buf(), number)
-    }
-
-    fn open(dir: PathBuf, number: u64) -> std::result::Result<Journal, String> {
-        let path = journal_path(&dir, number);
-        let file =
-            std::fs::File::open(&path).map_err(|e| format!("open {}: {e}", path.display()))?;
-        Ok(Journal { dir, number, file })
+        let file = open_journal(dir, number)?;
+        Ok(Journal {
+            dir: dir.to_path_buf(),
+            number,
+            file,
+        })
     }
 
     /// Move on to the newest journal, if fjall has rotated since the last flush.
@@ -190,7 +188,10 @@ impl Journal {
             }
         }
         if newest != self.number {
-            *self = Journal::open(std::mem::take(&mut self.dir), newest)?;
+            // Opened before anything is replaced: a failed open leaves this journal as
+            // it was, and the next flush tries again.
+            self.file = open_journal(&self.dir, newest)?;
+            self.number = newest;
         }
         Ok(())
     }
@@ -207,6 +208,11 @@ impl Journal {
 
 fn journal_path(dir: &Path, number: u64) -> PathBuf {
     dir.join(format!("{number}{JOURNAL_SUFFIX}"))
+}
+
+fn open_journal(dir: &Path, number: u64) -> std::result::Result<std::fs::File, String> {
+    let path = journal_path(dir, number);
+    std::fs::File::open(&path).map_err(|e| format!("open {}: {e}", path.display()))
 }
 
 /// The number of the journal fjall writes to now: the highest-numbered `*.jnl` in
