@@ -410,14 +410,10 @@ pids_for() {
 median() { sort -g | awk '{a[NR] = $1} END { if (NR == 0) print 0; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 col() { awk -v c="$2" '{print $c}' "$RES/$1" | median; }
 
+# metric NAME LABEL [FORMAT]: the sum of a family's samples (FORMAT %d, or %.9f for seconds).
 metric() {
-  curl -s "$API/metrics" | awk -v m="$1" -v l="$2" '
-    index($0, m) == 1 && (l == "" || index($0, l) > 0) && $0 !~ /^#/ { s += $NF } END { printf "%d", s }'
-}
-# The same, for a sum of seconds.
-metric_secs() {
-  curl -s "$API/metrics" | awk -v m="$1" '
-    index($0, m) == 1 && $0 !~ /^#/ { s += $NF } END { printf "%.9f", s }'
+  curl -s "$API/metrics" | awk -v m="$1" -v l="$2" -v f="${3:-%d}" '
+    index($0, m) == 1 && (l == "" || index($0, l) > 0) && $0 !~ /^#/ { s += $NF } END { printf f, s }'
 }
 
 SAME="$BENCH/q2open_same.lua"
@@ -547,9 +543,9 @@ for r in $(seq 1 "$ROUNDS"); do
   # Added latency at one connection: direct vs tokenizing.
   wrk_run direct_c1 "$UP/v1/payment" 1 1 "$SAME"
   # The store's flushes during it: the disk's share of that latency.
-  c0=$(metric vaultgate_store_flush_duration_seconds_count ""); s0=$(metric_secs vaultgate_store_flush_duration_seconds_sum)
+  c0=$(metric vaultgate_store_flush_duration_seconds_count ""); s0=$(metric vaultgate_store_flush_duration_seconds_sum "" %.9f)
   wrk_run tok_fresh_c1 "$VGU/v1/payment" 1 1 "$FRESH"
-  c1=$(metric vaultgate_store_flush_duration_seconds_count ""); s1=$(metric_secs vaultgate_store_flush_duration_seconds_sum)
+  c1=$(metric vaultgate_store_flush_duration_seconds_count ""); s1=$(metric vaultgate_store_flush_duration_seconds_sum "" %.9f)
   FC1=$((FC1 + c1 - c0)); FS1=$(awk -v a="$FS1" -v b="$s1" -v c="$s0" 'BEGIN { printf "%.9f", a + b - c }')
 done
 
