@@ -50,16 +50,32 @@ upstream = "backend"
 path = "/pass/*"
 "#;
 
+thread_local! {
+    /// The temp dirs of the vaults [`test_vault`] made on this thread.
+    static SCRATCH: std::cell::RefCell<Vec<tempfile::TempDir>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A temp dir that lives until the calling thread ends, then is removed. The test
+/// harness runs each test on a thread of its own, and a `#[tokio::test]`'s runtime
+/// (with the server and the vault it holds) is dropped before that thread ends, so
+/// the dir outlives the test's server and is gone once the test is.
+pub fn scratch_dir() -> PathBuf {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().to_path_buf();
+    SCRATCH.with(|dirs| dirs.borrow_mut().push(dir));
+    path
+}
+
 /// A real vault: throwaway keys and a sled store in a temp dir that lives as long
-/// as the test process.
+/// as the test ([`scratch_dir`]).
 pub fn test_vault() -> Arc<Vault> {
-    let dir = Box::leak(Box::new(tempfile::tempdir().expect("tempdir")));
+    let dir = scratch_dir();
     let settings = VaultSettings {
-        data: dir.path().join("data"),
+        data: dir.join("data"),
         cache_capacity_mb: 8,
         ..VaultSettings::default()
     };
-    Arc::new(Vault::open(&settings, test_keys(dir.path())).expect("vault"))
+    Arc::new(Vault::open(&settings, test_keys(&dir)).expect("vault"))
 }
 
 /// The passphrase of [`test_keys`]' keyring.

@@ -32,14 +32,14 @@ const CARDS: [&str; 4] = [
 ];
 
 fn vault(tweak: impl FnOnce(&mut VaultSettings)) -> Arc<Vault> {
-    let dir = Box::leak(Box::new(tempfile::tempdir().unwrap()));
+    let dir = crate::common::scratch_dir();
     let mut settings = VaultSettings {
-        data: dir.path().join("data"),
+        data: dir.join("data"),
         cache_capacity_mb: 8,
         ..VaultSettings::default()
     };
     tweak(&mut settings);
-    Arc::new(Vault::open(&settings, crate::common::test_keys(dir.path())).unwrap())
+    Arc::new(Vault::open(&settings, crate::common::test_keys(&dir)).unwrap())
 }
 
 /// The demo config (every profile on its documented path) in front of an echo
