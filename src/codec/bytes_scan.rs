@@ -7,8 +7,10 @@
 //! - the **direct** view: UTF-8 as it is (so the guard's own Unicode handling
 //!   applies), with `\uXXXX` escapes (surrogate pairs included), XML/HTML numeric
 //!   character references (`&#52;`, `&#x34;`, `&#X0034`, with or without `;`),
-//!   `&nbsp;` and `%XX` escapes of ASCII decoded; a byte that is not UTF-8 reads as a
-//!   space, so it cannot split a card the upstream may still read around it. NULs
+//!   `&nbsp;`, JSON's short escapes of separators (`\/`, `\t`, …) and `%XX` escapes of
+//!   ASCII decoded; a byte that is not UTF-8 reads as a space, so it cannot split a
+//!   card the upstream may still read around it, or as the digit it is in a
+//!   single-byte charset (`\xb2`, a superscript two in Latin-1). NULs
 //!   pass to the guard, which reads them as nothing: ASCII in UTF-16 or UTF-32 reads
 //!   here as it is;
 //! - two **UTF-16LE** views (at even and at odd offsets), when the bytes hold enough
@@ -174,7 +176,14 @@ fn direct(data: &[u8], view: &mut View) {
                 i += len;
             }
             _ => {
-                view.push(b" ", i..i + 1);
+                // A digit of a single-byte charset (`\xb2`, superscript two in
+                // Latin-1) reads as that digit, any other byte as a space.
+                let c = crate::rules::digits::single_byte_char(b);
+                if crate::rules::digits::value(c).is_some() {
+                    view.push_char(c, i..i + 1);
+                } else {
+                    view.push(b" ", i..i + 1);
+                }
                 i += 1;
             }
         }
@@ -205,6 +214,19 @@ fn escape_at(data: &[u8], i: usize) -> Option<(char, usize)> {
                 return Some((char::from_u32(cp)?, 12));
             }
             Some((char::from_u32(hi)?, 6))
+        }
+        // JSON's short escapes of separators (`4242\/4242\/…`).
+        b'\\' => {
+            let c = match data.get(i + 1)? {
+                b'/' => '/',
+                b't' => '\t',
+                b'n' => '\n',
+                b'r' => '\r',
+                b'f' => '\u{c}',
+                b'v' => '\u{b}',
+                _ => return None,
+            };
+            Some((c, 2))
         }
         b'&' => char_ref(data, i),
         b'%' => {

@@ -64,9 +64,10 @@ pub(crate) enum Charsets {
     /// UTF-8 and its subset US-ASCII: what the JSON and form codecs read.
     Utf8,
     /// Also the single-byte ISO 8859 and Windows code pages. In these an ASCII byte
-    /// is always that ASCII character and no other byte is a digit, so a backend
-    /// decoding the body with the declared charset reads the same digits the leak
-    /// guard scans. Not UTF-7, UTF-16/32, EBCDIC or the ISO 2022 and multi-byte East
+    /// is always that ASCII character, and the leak guard reads every other byte as
+    /// these code pages do (a digit or separator in any of them is one:
+    /// [`crate::rules::digits::single_byte_char`]), so it scans the digits a backend
+    /// decoding the body with the declared charset reads. Not UTF-7, UTF-16/32, EBCDIC or the ISO 2022 and multi-byte East
     /// Asian charsets: there, bytes the guard reads as punctuation or letters decode
     /// to digits (`+ADQ-` is `4` in UTF-7, `#4` a full-width `4` in ISO-2022-JP).
     AsciiTransparent,

@@ -133,7 +133,7 @@ pub fn decoded_escapes(bytes: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
     if !has_escape(bytes) {
         return None;
     }
-    let text = Zeroizing::new(String::from_utf8_lossy(bytes).into_owned());
+    let text = Zeroizing::new(crate::rules::digits::text_of(bytes).into_owned());
     crate::rules::deep::unescape(&text).map(|d| Zeroizing::new(d.into_bytes()))
 }
 

@@ -485,8 +485,9 @@ enum Unescaped {
     Byte(u8),
 }
 
-/// Text with `\uXXXX`, `%uXXXX` (surrogate pairs too), `\xHH`, octal `\NNN`,
-/// `&#N;`, `&#xH;` and `%HH` escapes decoded, if it has any.
+/// Text with `\uXXXX`, `%uXXXX` (surrogate pairs too), `\xHH`, octal `\NNN`, the
+/// one-letter backslash escapes (`\/`, `\t`, …), `&#N;`, `&#xH;` and `%HH` escapes
+/// decoded, if it has any.
 pub(crate) fn unescape(text: &str) -> Option<String> {
     if !text.contains(['\\', '&', '%']) {
         return None;
@@ -525,10 +526,12 @@ pub(crate) fn unescape(text: &str) -> Option<String> {
     changed.then_some(out)
 }
 
-/// Append escaped bytes as the UTF-8 they spell (invalid sequences as U+FFFD).
+/// Append escaped bytes as the UTF-8 they spell, a byte that is not UTF-8 as a
+/// single-byte charset reads it (`%A0` a no-break space in a Latin-1 form:
+/// [`digits::text_of`](crate::rules::digits::text_of)).
 fn flush_bytes(bytes: &mut Vec<u8>, out: &mut String) {
     if !bytes.is_empty() {
-        out.push_str(&String::from_utf8_lossy(bytes));
+        out.push_str(&crate::rules::digits::text_of(bytes));
         bytes.clear();
     }
 }
@@ -550,8 +553,32 @@ fn escape_at(s: &str) -> (Option<Unescaped>, usize) {
             None => (None, 1),
         },
         Some(b'0'..=b'7') => octal_at(s),
-        _ => (None, 1),
+        // The short escapes of JSON and JavaScript: `\/`, `\t`, `\n`, `\r`, `\f` and
+        // `\v` decode to separators (`4242\/4242\/…` is a card to a JSON reader).
+        Some(&b) => match short_escape(b) {
+            Some(c) => (Some(Unescaped::Char(c)), 2),
+            None => (None, 1),
+        },
+        None => (None, 1),
     }
+}
+
+/// The character a one-letter backslash escape stands for (JSON's, and JavaScript's
+/// `\v`).
+fn short_escape(b: u8) -> Option<char> {
+    Some(match b {
+        b'/' => '/',
+        b'\\' => '\\',
+        b'"' => '"',
+        b'\'' => '\'',
+        b't' => '\t',
+        b'n' => '\n',
+        b'r' => '\r',
+        b'f' => '\u{c}',
+        b'b' => '\u{8}',
+        b'v' => '\u{b}',
+        _ => return None,
+    })
 }
 
 /// A percent escape at the start of `s`: `%uXXXX` (as old JavaScript `escape`

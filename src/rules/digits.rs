@@ -136,6 +136,88 @@ pub const fn is_separator(c: char) -> bool {
     )
 }
 
+/// The single-byte code pages whose readings of a byte [`single_byte_char`] weighs:
+/// Windows and ISO 8859 code pages, KOI8, DOS Cyrillic and Mac Roman and Cyrillic.
+const SINGLE_BYTE: &[&encoding_rs::Encoding] = &[
+    encoding_rs::WINDOWS_1252,
+    encoding_rs::WINDOWS_1250,
+    encoding_rs::WINDOWS_1251,
+    encoding_rs::WINDOWS_1253,
+    encoding_rs::WINDOWS_1254,
+    encoding_rs::WINDOWS_1255,
+    encoding_rs::WINDOWS_1256,
+    encoding_rs::WINDOWS_1257,
+    encoding_rs::WINDOWS_1258,
+    encoding_rs::WINDOWS_874,
+    encoding_rs::ISO_8859_2,
+    encoding_rs::ISO_8859_3,
+    encoding_rs::ISO_8859_4,
+    encoding_rs::ISO_8859_5,
+    encoding_rs::ISO_8859_6,
+    encoding_rs::ISO_8859_7,
+    encoding_rs::ISO_8859_8,
+    encoding_rs::ISO_8859_10,
+    encoding_rs::ISO_8859_13,
+    encoding_rs::ISO_8859_14,
+    encoding_rs::ISO_8859_15,
+    encoding_rs::ISO_8859_16,
+    encoding_rs::KOI8_R,
+    encoding_rs::KOI8_U,
+    encoding_rs::IBM866,
+    encoding_rs::MACINTOSH,
+    encoding_rs::X_MAC_CYRILLIC,
+];
+
+/// What each byte from 0x80 up reads as when it is not part of UTF-8 ([`single_byte_char`]).
+static SINGLE_BYTE_CHARS: std::sync::LazyLock<[char; 128]> = std::sync::LazyLock::new(|| {
+    let high: Vec<u8> = (0x80..=0xFF).collect();
+    // Each code page's reading of every high byte: one character per byte.
+    let readings: Vec<Vec<char>> = SINGLE_BYTE
+        .iter()
+        .map(|e| e.decode_without_bom_handling(&high).0.chars().collect())
+        .collect();
+    let mut table = ['\u{fffd}'; 128];
+    for (i, slot) in table.iter_mut().enumerate() {
+        let chars = || readings.iter().filter_map(move |r| r.get(i).copied());
+        *slot = chars()
+            .find(|c| value(*c).is_some())
+            .or_else(|| chars().find(|c| is_separator(*c)))
+            .or_else(|| chars().next())
+            .unwrap_or('\u{fffd}');
+    }
+    table
+});
+
+/// What a byte that is not part of a UTF-8 character reads as: text in a single-byte
+/// charset (ISO 8859-1, windows-1252, …), which a body may declare and in which Node
+/// reads header bytes. Across the common code pages, a digit if the byte is one in any
+/// of them (`\xb2`, superscript two in Latin-1), else a separator if it is one in any
+/// (`\xa0` a no-break space, `\x96` an en dash in windows-1252), else its
+/// windows-1252 character (ASCII bytes read as themselves).
+pub fn single_byte_char(b: u8) -> char {
+    match b.checked_sub(0x80) {
+        None => char::from(b),
+        Some(i) => SINGLE_BYTE_CHARS
+            .get(usize::from(i))
+            .copied()
+            .unwrap_or('\u{fffd}'),
+    }
+}
+
+/// `bytes` as text: UTF-8 where they are UTF-8, every other byte as
+/// [`single_byte_char`] reads it (where a lossy UTF-8 reading would put U+FFFD).
+pub fn text_of(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(bytes.len() + 8);
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        out.extend(chunk.invalid().iter().map(|b| single_byte_char(*b)));
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// What a byte can be in a number, for scanners that pass over plain text a byte at a
 /// time ([`byte_class`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -182,6 +264,30 @@ pub fn byte_class(b: u8) -> ByteClass {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_that_are_not_utf8_read_as_the_single_byte_charsets_do() {
+        // Latin-1 and windows-1252: the no-break space, soft hyphen, middle dot, and
+        // windows-1252's bullet and dashes are separators; the superscripts digits.
+        for b in [0xA0, 0xAD, 0xB7, 0x95, 0x96, 0x97] {
+            assert!(is_separator(single_byte_char(b)), "byte {b:#04x}");
+        }
+        assert_eq!(value(single_byte_char(0xB2)), Some(2));
+        assert_eq!(value(single_byte_char(0xB3)), Some(3));
+        assert_eq!(value(single_byte_char(0xB9)), Some(1));
+        // Letters stay letters; ASCII reads as itself.
+        for b in [0xE9, 0xC0, 0xFC] {
+            let c = single_byte_char(b);
+            assert!(value(c).is_none() && !is_separator(c), "byte {b:#04x}");
+        }
+        assert_eq!(single_byte_char(b'7'), '7');
+        assert_eq!(
+            text_of(b"4242\xa04242\xb2"),
+            "4242\u{a0}4242\u{b2}",
+            "invalid bytes read one by one, not as U+FFFD"
+        );
+        assert_eq!(text_of("caf\u{e9} 4242".as_bytes()), "caf\u{e9} 4242");
+    }
 
     #[test]
     fn the_byte_table_agrees_with_the_definitions() {

@@ -69,8 +69,9 @@ pub const MAX_SEPARATOR_RUN: usize = 3;
 pub const MAX_NUL_RUN: usize = 3;
 
 /// Whether a byte string may hold a hit at all: at least [`MIN_DIGITS`] bytes that
-/// are ASCII digits or start a multi-byte character (which may be a digit in
-/// another script). A cheap pre-check for hot paths.
+/// are ASCII digits or not ASCII (part of a character that may be a digit in another
+/// script, or a digit of a single-byte charset: [`digits::single_byte_char`]). A
+/// cheap pre-check for hot paths.
 #[inline]
 pub fn may_contain(text: &[u8]) -> bool {
     if text.len() < MIN_DIGITS {
@@ -81,7 +82,7 @@ pub fn may_contain(text: &[u8]) -> bool {
     let mut n = 0usize;
     for part in text.chunks(255) {
         let in_part = part.iter().fold(0u8, |acc, &b| {
-            acc.wrapping_add(u8::from(b.wrapping_sub(b'0') < 10) | u8::from(b >= 0xC0))
+            acc.wrapping_add(u8::from(b.wrapping_sub(b'0') < 10) | u8::from(b >= 0x80))
         });
         n += usize::from(in_part);
         if n >= MIN_DIGITS {
@@ -435,8 +436,10 @@ fn ascii_card_in_mixed(text: &[u8], group: &Group) -> Option<Hit> {
         })
 }
 
-/// The character at byte `i` and its width; `None` (width 1) for a byte that does
-/// not start a valid UTF-8 character, and at the end.
+/// The character at byte `i` and its width; `None` at the end. A byte that does not
+/// start a valid UTF-8 character reads as the single-byte charsets read it
+/// ([`digits::single_byte_char`]), width 1: `4242\xa04242…` in Latin-1 is a card
+/// written with no-break spaces, `\xb2` a superscript two.
 fn char_at(text: &[u8], i: usize) -> (Option<char>, usize) {
     let Some(&b) = text.get(i) else {
         return (None, 1);
@@ -448,7 +451,7 @@ fn char_at(text: &[u8], i: usize) -> (Option<char>, usize) {
         0xC2..=0xDF => 2,
         0xE0..=0xEF => 3,
         0xF0..=0xF4 => 4,
-        _ => return (None, 1),
+        _ => return (Some(digits::single_byte_char(b)), 1),
     };
     match text
         .get(i..i + w)
@@ -456,7 +459,7 @@ fn char_at(text: &[u8], i: usize) -> (Option<char>, usize) {
         .and_then(|s| s.chars().next())
     {
         Some(c) => (Some(c), w),
-        None => (None, 1),
+        None => (Some(digits::single_byte_char(b)), 1),
     }
 }
 

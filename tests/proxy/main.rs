@@ -16,6 +16,7 @@ mod common;
 mod crash;
 mod faults;
 mod hostile;
+mod hostile_charsets;
 mod hostile_codec;
 mod hostile_guard;
 mod hostile_multipart;

@@ -1,0 +1,190 @@
+//! Cards spelled with what a backend decodes but a UTF-8 reading does not: bytes of a
+//! single-byte charset (Latin-1, windows-1252) and JSON's one-letter escapes, against
+//! the real server (the demo config: every profile, and a pass-through `/*`) in front
+//! of the recording echo upstream. Each case asserts the refusal, its code, and that
+//! the upstream received nothing; ordinary text in the same encodings still passes.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use http_body_util::Full;
+use vaultgate::app::{self, ServerHandle};
+use vaultgate::config::Config;
+use vaultgate::demo::echo::{EchoHandle, EchoUpstream};
+
+use crate::common::*;
+
+async fn start() -> (ServerHandle, EchoHandle) {
+    let (up, echo) = EchoUpstream::start().await.unwrap();
+    let dir = std::env::temp_dir();
+    let c = Config::demo("127.0.0.1:0", "127.0.0.1:0", &format!("http://{up}"), &dir).unwrap();
+    c.validate().unwrap();
+    (app::start(&c, test_vault()).await.unwrap(), echo)
+}
+
+async fn post(addr: SocketAddr, path: &str, ct: &str, body: impl Into<Bytes>) -> Reply {
+    let req = Request::post(url(addr, path))
+        .header("content-type", ct)
+        .body(Full::new(body.into()))
+        .unwrap();
+    send(&http1(), req).await
+}
+
+fn code(reply: &Reply) -> String {
+    reply.json()["error"]["code"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// `4242 4242 4242 4242` with `sep` (bytes) between the groups.
+fn grouped(sep: &[u8]) -> Vec<u8> {
+    let mut out = b"4242".to_vec();
+    for _ in 0..3 {
+        out.extend_from_slice(sep);
+        out.extend_from_slice(b"4242");
+    }
+    out
+}
+
+/// `prefix` then `text`.
+fn with(prefix: &[u8], text: &[u8]) -> Vec<u8> {
+    [prefix, text].concat()
+}
+
+#[tokio::test]
+async fn cards_in_single_byte_charsets_are_refused() {
+    let (server, echo) = start().await;
+    let addr = server.proxy_addr();
+    // 2221111111111112 (a Luhn-valid Mastercard number) in Latin-1 superscripts, which
+    // a backend normalizing the text (NFKC) reads as digits.
+    let superscripts = b"\xb2\xb2\xb2\xb9\xb9\xb9\xb9\xb9\xb9\xb9\xb9\xb9\xb9\xb9\xb9\xb2".to_vec();
+    let cases: Vec<(&str, &str, &str, Vec<u8>)> = vec![
+        // Latin-1's no-break space, soft hyphen and middle dot; windows-1252's
+        // bullet, en dash and em dash, between the groups.
+        (
+            "nbsp",
+            "/pt/a",
+            "text/plain; charset=windows-1252",
+            with(b"n=", &grouped(b"\xa0")),
+        ),
+        (
+            "shy",
+            "/pt/a",
+            "text/plain; charset=iso-8859-1",
+            with(b"n=", &grouped(b"\xad")),
+        ),
+        (
+            "middot",
+            "/pt/a",
+            "text/plain; charset=latin1",
+            with(b"n=", &grouped(b"\xb7")),
+        ),
+        (
+            "bullet",
+            "/pt/a",
+            "text/plain; charset=windows-1252",
+            with(b"n=", &grouped(b"\x95")),
+        ),
+        (
+            "en dash",
+            "/pt/a",
+            "text/html; charset=windows-1252",
+            with(b"<p>", &grouped(b"\x96")),
+        ),
+        (
+            "em dash",
+            "/pt/a",
+            "text/plain; charset=cp1252",
+            with(b"n=", &grouped(b"\x97")),
+        ),
+        // No charset declared: bytes that are not UTF-8 are still read.
+        (
+            "undeclared",
+            "/pt/a",
+            "text/plain",
+            with(b"n=", &grouped(b"\xa0")),
+        ),
+        // Percent-escaped Latin-1 in a form: `%A0` decodes to the no-break space.
+        (
+            "form %A0",
+            "/pt/a",
+            "application/x-www-form-urlencoded; charset=iso-8859-1",
+            with(b"n=", &grouped(b"%A0")),
+        ),
+        (
+            "superscripts",
+            "/pt/a",
+            "text/plain; charset=latin1",
+            with(b"n=", &superscripts),
+        ),
+        // The same on a tokenizing route, in a body no codec reads.
+        (
+            "superscripts, rules route",
+            "/payment-method",
+            "text/plain; charset=latin1",
+            with(b"n=", &superscripts),
+        ),
+    ];
+    for (name, path, ct, body) in cases {
+        let before = echo.received().len();
+        let reply = post(addr, path, ct, body).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{name}: {:?}",
+            reply.body
+        );
+        assert!(
+            ["card_number_detected", "sensitive_data_unreadable"].contains(&code(&reply).as_str()),
+            "{name}: {}",
+            code(&reply)
+        );
+        assert_eq!(echo.received().len(), before, "{name}: forwarded");
+    }
+    server.shutdown();
+}
+
+#[tokio::test]
+async fn cards_behind_json_short_escapes_are_refused_on_pass_through() {
+    let (server, echo) = start().await;
+    let addr = server.proxy_addr();
+    for esc in [r"\/", r"\t", r"\n", r"\r", r"\r\n", r"\f"] {
+        let card = ["4242"; 4].join(esc);
+        let body = format!(r#"{{"note":"{card}"}}"#);
+        // The body is JSON as written: a JSON reader gets `4242/4242/…`.
+        assert!(serde_json::from_str::<serde_json::Value>(&body).is_ok());
+        let before = echo.received().len();
+        let reply = post(addr, "/pt/a", "application/json", body).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{esc}");
+        assert_eq!(code(&reply), "card_number_detected", "{esc}");
+        assert_eq!(echo.received().len(), before, "{esc}: forwarded");
+    }
+    server.shutdown();
+}
+
+#[tokio::test]
+async fn ordinary_text_in_those_encodings_passes_unchanged() {
+    let (server, echo) = start().await;
+    let addr = server.proxy_addr();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "text/plain; charset=latin1",
+            b"caf\xe9 cr\xe8me, \xb2 x 12\xa0345, order 4242\xa04242".to_vec(),
+        ),
+        (
+            "application/json",
+            br#"{"url":"https:\/\/example.com\/a\/1234","note":"a\tb\n1234\/5678"}"#.to_vec(),
+        ),
+    ];
+    for (ct, body) in cases {
+        let before = echo.received().len();
+        let reply = post(addr, "/pt/a", ct, body.clone()).await;
+        assert_eq!(reply.status, StatusCode::OK, "{ct}: {:?}", reply.body);
+        let got = echo.received();
+        assert_eq!(got.len(), before + 1, "{ct}");
+        assert_eq!(got.last().unwrap().body, Bytes::from(body), "{ct}");
+    }
+    server.shutdown();
+}
