@@ -158,16 +158,41 @@ pub fn among(hit: &HitDigits, list: &[HitDigits]) -> bool {
 
 /// The hits in a pass-through query string as a backend reads it ([`decoded_query`]),
 /// and those escapes a backend may decode a second time spell (`%2534`, `%u0034`)
-/// when their digits were not read already (a token of ours stays plain).
+/// when their digits were not read already (a token of ours stays plain); and the
+/// cards its number literals denote (`amount=4242424242424241.9` is the double
+/// 4242424242424242), read as a pass-through body's are ([`literal_cards`]), with
+/// `%XX` decoded and `+` read both as a space and as an exponent's sign.
 pub fn query_hits(query: &str) -> Vec<HitDigits> {
     let decoded = decoded_query(query);
     let mut out = hits(&decoded);
-    for hit in escaped_hits(&decoded) {
-        if !among(&hit, &out) {
+    let mut denoted = Vec::new();
+    literal_cards(&decoded, &mut denoted);
+    if query.contains('+') {
+        let signed: Vec<u8> = percent_encoding::percent_decode_str(query).collect();
+        literal_cards(&signed, &mut denoted);
+    }
+    if let Some(twice) = decoded_escapes(&decoded) {
+        for hit in hits(&twice) {
+            let hit = hit.decoded();
+            if !among(&hit, &out) {
+                out.push(hit);
+            }
+        }
+        literal_cards(&twice, &mut denoted);
+    }
+    out.append(&mut denoted);
+    out
+}
+
+/// Push the card each number literal in `text` denotes ([`guard::literal_cards`])
+/// onto `out`, once per card: never plain, so never taken for a token of ours.
+fn literal_cards(text: &[u8], out: &mut Vec<HitDigits>) {
+    guard::literal_cards(text, |_, digits| {
+        let hit = HitDigits::denoted(digits);
+        if !among(&hit, out) {
             out.push(hit);
         }
-    }
-    out
+    });
 }
 
 /// A query string as a backend reads it: `+` as a space, `%XX` decoded. Borrowed when
@@ -182,8 +207,9 @@ pub fn decoded_query(query: &str) -> Cow<'_, [u8]> {
 
 /// The hits in a request's path as it is forwarded, read as a backend may: raw, with
 /// `%XX` decoded once and twice, `;` parameters included (which the route matcher
-/// reads past). As [`query_hits`] reads a query; a `+`, a space there, separates
-/// digits either way.
+/// reads past), number literals as the cards they denote (`/4242424242424241.9`).
+/// As [`query_hits`] reads a query; a `+`, a space there, separates digits either
+/// way.
 pub fn path_hits(path: &str) -> Vec<HitDigits> {
     query_hits(path)
 }
@@ -249,5 +275,32 @@ mod tests {
             assert_eq!(path_hits(path).len(), 1, "{path}");
         }
         assert!(path_hits("/accounts/1234567890/paymentInfo").is_empty());
+    }
+
+    #[test]
+    fn number_literals_in_queries_and_paths_are_the_cards_they_denote() {
+        for text in [
+            "amount=4242424242424241.9",
+            "x=4.2424242424242419e+15",
+            "x=4.2424242424242419e%2B15",
+            "x=%34242424242424241.9",
+            "x=%2534242424242424241.9",
+            "/pt/42424242424242420e-1",
+        ] {
+            let found = query_hits(text);
+            assert!(
+                found
+                    .iter()
+                    .any(|h| &**h == "4242424242424242" && !h.is_plain()),
+                "{text}"
+            );
+        }
+        for text in [
+            "amount=12.50",
+            "id=1234567890123",
+            "ts=1700000000.125&r=0.25",
+        ] {
+            assert!(query_hits(text).is_empty(), "{text}");
+        }
     }
 }

@@ -1,0 +1,208 @@
+//! A red-team round's holes: card numbers in places the guard did not read. Number
+//! literals in a pass-through path or query (`?amount=4242424242424241.9` is the
+//! double 4242424242424242), header names on a `scan_headers` route, a gzip member's
+//! own header fields (FNAME, FCOMMENT, FEXTRA: plain bytes inside the compressed
+//! body), and transfer codings other than `chunked` (`gzip, chunked`).
+//!
+//! Each case runs against the real server in front of the recording echo upstream:
+//! its status and error code, that the upstream received nothing, and that ordinary
+//! requests of the same shape still pass.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use http_body_util::Full;
+use vaultgate::app::ServerHandle;
+use vaultgate::demo::echo::{EchoHandle, EchoUpstream};
+
+use crate::common::*;
+
+fn config(upstream: SocketAddr) -> String {
+    format!(
+        r#"
+[proxy]
+listen = "127.0.0.1:0"
+[api]
+listen = "127.0.0.1:0"
+[limits]
+max_body_bytes = 1048576
+body_read_timeout_ms = 3000
+upstream_timeout_ms = 5000
+
+[[routes]]
+name = "scanned"
+upstream = "backend"
+method = "POST"
+path = "/r/{{id}}"
+fields = [{{ path = "card", class = "pan" }}]
+scan_headers = true
+
+[[routes]]
+name = "pass"
+upstream = "backend"
+path = "/pt/*"
+
+[[upstreams]]
+name = "backend"
+url = "http://{upstream}"
+"#
+    )
+}
+
+async fn start_both() -> (ServerHandle, EchoHandle) {
+    let (up, echo) = EchoUpstream::start().await.unwrap();
+    (start(&config(up)).await, echo)
+}
+
+async fn request(
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> Reply {
+    let mut b = Request::builder().method(method).uri(url(addr, path));
+    for (n, v) in headers {
+        b = b.header(*n, *v);
+    }
+    send(&http1(), b.body(Full::new(body.into())).unwrap()).await
+}
+
+fn code(reply: &Reply) -> String {
+    reply.json()["error"]["code"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// The cases a test sends that were not refused as they should be: all of them are
+/// sent and the misses reported together, so one run shows every hole.
+struct Misses<'a> {
+    echo: &'a EchoHandle,
+    status: StatusCode,
+    code: &'static str,
+    missed: Vec<String>,
+}
+
+impl<'a> Misses<'a> {
+    fn new(echo: &'a EchoHandle, status: StatusCode, code: &'static str) -> Misses<'a> {
+        Misses {
+            echo,
+            status,
+            code,
+            missed: Vec::new(),
+        }
+    }
+
+    /// Send a case: it must get the status and the code, and reach no upstream.
+    async fn check(&mut self, what: &str, send: impl Future<Output = (StatusCode, String)>) {
+        let before = self.echo.received().len();
+        let (status, answer) = send.await;
+        let forwarded = self.echo.received().len() - before;
+        if status != self.status || !answer.contains(self.code) || forwarded > 0 {
+            self.missed
+                .push(format!("{what}: {status}, forwarded {forwarded} time(s)"));
+        }
+    }
+
+    fn assert_none(self) {
+        assert!(
+            self.missed.is_empty(),
+            "not refused with {} {}:\n{}",
+            self.status,
+            self.code,
+            self.missed.join("\n")
+        );
+    }
+}
+
+/// A request through the hyper client, as [`Misses::check`] reads it.
+async fn answer(
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> (StatusCode, String) {
+    let reply = request(addr, method, path, headers, body).await;
+    (reply.status, code(&reply))
+}
+
+// === number literals in the path and the query ===
+
+/// Paths and queries whose number literals a float parser (JavaScript's `Number()`,
+/// Python's `float()`) reads as a test card, written as sent.
+const LITERAL_PLACES: [&str; 11] = [
+    "/pt/a/b?amount=4242424242424241.9",
+    "/pt/a/b?amount=42424242424242420e-1",
+    "/pt/a/b?x=4.2424242424242419e15",
+    "/pt/a/b?x=4.2424242424242419e%2B15",
+    "/pt/a/b?x=4.2424242424242419e+15",
+    "/pt/a/b?x=%34242424242424241.9",
+    "/pt/a/b?x=378282246310004.99999",
+    "/pt/4242424242424241.9",
+    "/pt/a/42424242424242420e-1",
+    "/pt/a/%34242424242424241%2E9",
+    "/pt/a;v=4.2424242424242419e15/b",
+];
+
+#[tokio::test]
+async fn number_literals_in_a_pass_through_path_or_query_are_refused() {
+    let (server, echo) = start_both().await;
+    let addr = server.proxy_addr();
+    let mut misses = Misses::new(&echo, StatusCode::BAD_REQUEST, "card_number_detected");
+    for place in LITERAL_PLACES {
+        let sent = answer(addr, Method::GET, place, &[], "");
+        misses.check(place, sent).await;
+    }
+    misses.assert_none();
+    echo.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn number_literals_in_a_rules_route_path_or_query_are_refused() {
+    let (server, echo) = start_both().await;
+    let addr = server.proxy_addr();
+    let json = [("content-type", "application/json")];
+    let mut misses = Misses::new(&echo, StatusCode::BAD_REQUEST, "card_number_detected");
+    for place in [
+        "/r/4242424242424241.9",
+        "/r/42424242424242420e-1",
+        "/r/1?amount=4242424242424241.9",
+        "/r/1?x=4.2424242424242419e15",
+    ] {
+        let sent = answer(addr, Method::POST, place, &json, r#"{"a":1}"#);
+        misses.check(place, sent).await;
+    }
+    misses.assert_none();
+    echo.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn ordinary_amounts_and_ids_in_paths_and_queries_pass() {
+    let (server, echo) = start_both().await;
+    let addr = server.proxy_addr();
+    assert!(!luhn("1234567890123"));
+    let places = [
+        "/pt/a/b?amount=12.50",
+        "/pt/a/b?id=1234567890123",
+        "/pt/a/b?amount=1e3&ratio=0.25&ts=1700000000.125",
+        "/pt/orders/1234567890123/items/12.50",
+    ];
+    for place in places {
+        let reply = request(addr, Method::GET, place, &[], "").await;
+        assert_eq!(reply.status, StatusCode::OK, "{place}");
+    }
+    let json = [("content-type", "application/json")];
+    let reply = request(addr, Method::POST, "/r/12.50?amount=12.50", &json, "{}").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let received = echo.received();
+    assert_eq!(received.len(), places.len() + 1);
+    assert_eq!(received[0].query.as_deref(), Some("amount=12.50"));
+    assert_eq!(received[3].path, "/pt/orders/1234567890123/items/12.50");
+    echo.stop().await;
+    server.stop().await;
+}
