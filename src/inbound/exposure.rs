@@ -1,7 +1,7 @@
 //! Card numbers outside a body's fields: in the path of every guarded route, in the
-//! query or the body of a pass-through route, and in the header values and cookies of
-//! a rules route that opts in (`scan_headers = true`). Finding them, telling our own tokens apart, and the masked
-//! form that `detect` mode logs.
+//! query or the body of a pass-through route, and in the header names, header values
+//! and cookies of a rules route that opts in (`scan_headers = true`). Finding them,
+//! telling our own tokens apart, and the masked form that `detect` mode logs.
 
 use std::borrow::Cow;
 
@@ -214,24 +214,33 @@ pub fn path_hits(path: &str) -> Vec<HitDigits> {
     query_hits(path)
 }
 
-/// The hits in a request's header values (except `Authorization`) and its cookies.
-/// Header names are not scanned.
+/// The hits in a request's header names, its header values (except
+/// `Authorization`'s) and its cookies, each read raw and with `%XX` decoded.
 pub fn header_hits(headers: &HeaderMap) -> Vec<HitDigits> {
     let mut out = Vec::new();
+    // A name is sent on as it is, whatever its value: each is read once.
+    for name in headers.keys() {
+        collect_header_hits(name.as_str().as_bytes(), &mut out);
+    }
     for (name, value) in headers {
         if name == header::AUTHORIZATION || name == header::PROXY_AUTHORIZATION {
             continue;
         }
-        let bytes = value.as_bytes();
-        collect_hits(bytes, &mut out);
-        // Cookie values and other header values are often percent-encoded.
-        if bytes.contains(&b'%')
-            && let Ok(text) = std::str::from_utf8(bytes)
-        {
-            collect_hits(&decoded_query(text), &mut out);
-        }
+        collect_header_hits(value.as_bytes(), &mut out);
     }
     out
+}
+
+/// Push the hits of a header's name or value onto `out`: as it is, and with `%XX`
+/// decoded (cookie values and other header values are often percent-encoded, and
+/// `%` is a token character a name may hold).
+fn collect_header_hits(bytes: &[u8], out: &mut Vec<HitDigits>) {
+    collect_hits(bytes, out);
+    if bytes.contains(&b'%')
+        && let Ok(text) = std::str::from_utf8(bytes)
+    {
+        collect_hits(&decoded_query(text), out);
+    }
 }
 
 #[cfg(test)]
@@ -266,6 +275,11 @@ mod tests {
         h.insert("cookie", "c=4111111111111111".parse().unwrap());
         h.insert("authorization", "Bearer 4242424242424242".parse().unwrap());
         assert_eq!(header_hits(&h).len(), 1);
+        let mut named = HeaderMap::new();
+        named.insert("x-4242424242424242", "1".parse().unwrap());
+        named.insert("x-%34111111111111111", "1".parse().unwrap());
+        named.insert("x-order-1234567890123", "1".parse().unwrap());
+        assert_eq!(header_hits(&named).len(), 2);
         for path in [
             "/c/378282246310005",
             "/c;n=378282246310005",

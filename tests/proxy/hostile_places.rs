@@ -206,3 +206,36 @@ async fn ordinary_amounts_and_ids_in_paths_and_queries_pass() {
     echo.stop().await;
     server.stop().await;
 }
+
+// === header names ===
+
+#[tokio::test]
+async fn a_card_in_a_header_name_is_refused_where_headers_are_scanned() {
+    let (server, echo) = start_both().await;
+    let addr = server.proxy_addr();
+    let mut misses = Misses::new(&echo, StatusCode::BAD_REQUEST, "card_number_detected");
+    for name in [
+        "x-4242424242424242",
+        "x-card-378282246310005-id",
+        "x-4111-1111-1111-1111",
+        "x-%34242424242424242",
+    ] {
+        let headers = [("content-type", "application/json"), (name, "1")];
+        let sent = answer(addr, Method::POST, "/r/1", &headers, "{}");
+        misses.check(name, sent).await;
+    }
+    misses.assert_none();
+    // Ordinary names, numeric ones included, still pass.
+    let headers = [
+        ("content-type", "application/json"),
+        ("x-order-1234567890123", "1"),
+        ("x-attempt", "3"),
+    ];
+    let reply = request(addr, Method::POST, "/r/1", &headers, "{}").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let received = echo.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].header("x-order-1234567890123"), Some("1"));
+    echo.stop().await;
+    server.stop().await;
+}
