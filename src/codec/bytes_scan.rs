@@ -63,6 +63,24 @@ pub(crate) fn scan(data: &[u8]) -> Vec<Hit> {
     hits
 }
 
+/// Whether `coded` (a body as sent, in a content coding) holds a hit whose digits
+/// `decoded` (the same body decoded) does not: digits that decoding drops, such as a
+/// gzip member's own header fields (FNAME, FCOMMENT, FEXTRA), which the upstream
+/// still gets and may store or log. A hit in both is the decoded body's, which the
+/// guard reads there. Compressed data is as good as random bytes, so `coded` rarely
+/// holds a hit at all, and `decoded` is read only when it does.
+pub(crate) fn only_in_coded(coded: &[u8], decoded: &[u8]) -> bool {
+    let mut raw: Vec<zeroize::Zeroizing<Vec<u8>>> = Vec::new();
+    each_hit(coded, |_, digits| {
+        raw.push(zeroize::Zeroizing::new(digits.to_vec()))
+    });
+    if raw.is_empty() {
+        return false;
+    }
+    each_hit(decoded, |_, digits| raw.retain(|d| d.as_slice() != digits));
+    !raw.is_empty()
+}
+
 /// Call `f` with every hit in `data` and its digits as the guard read them (after
 /// any leading zeros), view by view: the same hit may come more than once.
 pub(crate) fn each_hit(data: &[u8], mut f: impl FnMut(Hit, &[u8])) {

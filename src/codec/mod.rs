@@ -339,6 +339,10 @@ fn extract_body(
         None => (None, None),
         Some(c) => {
             let (d, c) = media::decompress(c, req.body, max)?;
+            // A body with nothing to rewrite goes upstream as it came, coding and all.
+            if rules.guard_on() && bytes_scan::only_in_coded(req.body, &d) {
+                return Err(Error::LeakRejected("body".into()));
+            }
             (Some(d), Some(c))
         }
     };

@@ -391,7 +391,8 @@ fn encoded(guard: &GuardCtx, headers: &http::HeaderMap) -> Result<Option<crate::
 /// A guarded pass-through body with a content coding: the streaming guard reads the
 /// bytes as sent, which compression hides. Such a body is read whole (under
 /// `limits.max_body_bytes`, as a rules route's), decompressed under the same limit,
-/// read by the guard as a streamed body is, and sent on as it came.
+/// read by the guard as a streamed body is, decompressed and as sent, and sent on as
+/// it came.
 async fn read_compressed(
     state: &ProxyState,
     guard: &GuardCtx,
@@ -405,6 +406,10 @@ async fn read_compressed(
     // the whole text one chunk.
     let mut hits = Vec::new();
     stream_guard::TailScanner::default().hits(&text, &mut hits);
+    // And the bytes as sent, which go upstream: decompressing drops a gzip member's
+    // own header (FNAME, FCOMMENT, FEXTRA), plain text to whoever stores or logs the
+    // body.
+    stream_guard::TailScanner::default().hits(&bytes, &mut hits);
     guard_hits(guard, "the request body", &hits).await?;
     parts
         .headers
