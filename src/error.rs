@@ -168,6 +168,8 @@ pub enum Error {
     /// A CVV's `scope` that is not a token of this vault.
     #[error("scope: not a token of this vault")]
     InvalidScope,
+    #[error("the request has a transfer coding other than chunked (applied once)")]
+    UnsupportedTransferCoding,
 }
 
 /// The crate's result type.
@@ -185,7 +187,8 @@ impl Error {
     /// Which side failed.
     pub fn side(&self) -> Side {
         match self.status().as_u16() {
-            400..=499 => Side::Client,
+            // 501: the client sent a transfer coding the proxy does not implement.
+            400..=499 | 501 => Side::Client,
             502 | 504 => Side::Upstream,
             _ => Side::Internal,
         }
@@ -203,6 +206,8 @@ impl Error {
             | Error::TooManySensitiveValues { .. }
             | Error::MethodOverrideRefused => StatusCode::BAD_REQUEST,
             Error::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            // RFC 9112 §6.1: a transfer coding the server does not understand.
+            Error::UnsupportedTransferCoding => StatusCode::NOT_IMPLEMENTED,
             Error::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Error::InvalidValue(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -284,6 +289,7 @@ impl Error {
             Error::Overloaded => "overloaded",
             Error::TokenizationSweepDetected { .. } => "tokenization_sweep_detected",
             Error::InvalidScope => "invalid_scope",
+            Error::UnsupportedTransferCoding => "unsupported_transfer_coding",
         }
     }
 
@@ -315,6 +321,8 @@ mod tests {
         assert_eq!(Error::BodyTooLarge { limit: 1 }.status(), 413);
         assert_eq!(Error::UpstreamTimeout.side(), Side::Upstream);
         assert_eq!(Error::InvalidBody("x".into()).side(), Side::Client);
+        assert_eq!(Error::UnsupportedTransferCoding.status(), 501);
+        assert_eq!(Error::UnsupportedTransferCoding.side(), Side::Client);
         assert_eq!(
             Error::Store("disk".into()).public_message(),
             "internal error"

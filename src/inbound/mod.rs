@@ -492,6 +492,7 @@ fn forward<'a>(
     seen: &'a mut Seen,
 ) -> impl Future<Output = Result<Response<Body>>> + Send + 'a {
     async move {
+        crate::net::headers::check_transfer_coding(&parts.headers)?;
         let upstream = state
             .upstreams
             .get(route.upstream)

@@ -41,6 +41,32 @@ fn not_forwarded(name: &HeaderName) -> bool {
             && (name == "expect" || name.starts_with(OWN_PREFIX)))
 }
 
+/// Refuse a request whose `Transfer-Encoding` holds anything but `chunked`, once
+/// (RFC 9112 §6.1: 501 for a coding the server does not understand). hyper takes
+/// any list that ends in `chunked` (`gzip, chunked`) and undoes only the chunking,
+/// and the header, hop-by-hop, is not forwarded: the upstream would get the coded
+/// bytes as plain content, and the guard would have read them so too. The header
+/// may come as several lines, which read as one list.
+pub fn check_transfer_coding(headers: &HeaderMap) -> crate::Result<()> {
+    let mut chunked = 0usize;
+    for value in headers.get_all(header::TRANSFER_ENCODING) {
+        let text = value
+            .to_str()
+            .map_err(|_| crate::Error::UnsupportedTransferCoding)?;
+        // Empty list elements are allowed (RFC 9110 §5.6.1).
+        for coding in text.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+            if !coding.eq_ignore_ascii_case("chunked") {
+                return Err(crate::Error::UnsupportedTransferCoding);
+            }
+            chunked += 1;
+        }
+    }
+    if chunked > 1 {
+        return Err(crate::Error::UnsupportedTransferCoding);
+    }
+    Ok(())
+}
+
 /// Remove hop-by-hop headers: `Connection` and every header it names, `Keep-Alive`,
 /// `Proxy-*`, `TE`, `Trailer`, `Transfer-Encoding`, `Upgrade`.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
@@ -289,5 +315,30 @@ mod tests {
         assert_eq!(h["x-forwarded-proto"], "https");
         assert_eq!(h["x-forwarded-host"], "shop.example");
         assert!(!h.contains_key("x-vaultgate-client"));
+    }
+
+    #[test]
+    fn only_chunked_once_is_a_transfer_coding_we_take() {
+        let check = |lines: &[&str]| {
+            let mut h = HeaderMap::new();
+            for l in lines {
+                h.append(header::TRANSFER_ENCODING, l.parse().unwrap());
+            }
+            check_transfer_coding(&h).is_ok()
+        };
+        assert!(check(&[]));
+        assert!(check(&["chunked"]));
+        assert!(check(&["Chunked"]));
+        assert!(check(&[" , chunked"]));
+        for refused in [
+            &["gzip, chunked"][..],
+            &["gzip", "chunked"],
+            &["chunked, chunked"],
+            &["chunked", "chunked"],
+            &["identity, chunked"],
+            &["chunked;x=1"],
+        ] {
+            assert!(!check(refused), "{refused:?}");
+        }
     }
 }

@@ -188,6 +188,7 @@ async fn forward(
     if req.method() == Method::CONNECT {
         return Err(Error::Forbidden("CONNECT is not allowed"));
     }
+    crate::net::headers::check_transfer_coding(req.headers())?;
     // HTTP/2 always carries :authority; in HTTP/1 an absolute-form target names a host
     // of the caller's choosing.
     if req.version() < Version::HTTP_2 && req.uri().authority().is_some() {

@@ -490,7 +490,7 @@ fn cases() -> Vec<Case> {
         Case { name: "chunk size overflow", req: raw(head("/v1/payment", "transfer-encoding: chunked\r\n", "fffffffffffffffffff\r\nx\r\n0\r\n\r\n")), expect: &[400, 413, 0] },
         Case { name: "smuggling: CL.TE", req: raw(head_ka("/v1/payment", "content-length: 6\r\ntransfer-encoding: chunked\r\n", &format!("0\r\n\r\n{smuggled}"))), expect: &[200, 400, 0] },
         Case { name: "smuggling: TE.CL", req: raw(head_ka("/v1/payment", &format!("transfer-encoding: chunked\r\ncontent-length: {}\r\n", 4), &format!("{}{smuggled}", chunked(&body)))), expect: &[200, 400, 0] },
-        Case { name: "smuggling: TE with identity", req: raw(head_ka("/v1/payment", "transfer-encoding: identity, chunked\r\ncontent-length: 5\r\n", &format!("0\r\n\r\n{smuggled}"))), expect: &[200, 400, 0] },
+        Case { name: "smuggling: TE with identity", req: raw(head_ka("/v1/payment", "transfer-encoding: identity, chunked\r\ncontent-length: 5\r\n", &format!("0\r\n\r\n{smuggled}"))), expect: &[400, 501, 0] },
         Case { name: "smuggling: space before colon", req: raw(head_ka("/v1/payment", "transfer-encoding : chunked\r\n", &format!("0\r\n\r\n{smuggled}"))), expect: &[200, 400, 0] },
         Case { name: "smuggling: obfuscated TE", req: raw(head_ka("/pass/x", "transfer-encoding: xchunked\r\n", &format!("0\r\n\r\n{smuggled}"))), expect: &[400, 501, 0] },
         Case { name: "smuggling via pass-through CL.TE", req: raw(head_ka("/pass/x", "content-length: 6\r\ntransfer-encoding: chunked\r\n", &format!("0\r\n\r\n{smuggled}"))), expect: &[200, 400, 0] },

@@ -9,10 +9,12 @@
 //! requests of the same shape still pass.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::Full;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use vaultgate::app::ServerHandle;
 use vaultgate::demo::echo::{EchoHandle, EchoUpstream};
 
@@ -340,6 +342,85 @@ async fn a_rules_route_rewrites_a_gzip_body_without_its_member_header() {
         .unwrap();
     assert!(text.starts_with(r#"{"card":""#), "{text}");
     assert!(!text.contains("4242424242424242"), "{text}");
+    echo.stop().await;
+    server.stop().await;
+}
+
+// === transfer codings ===
+
+/// Send a raw HTTP/1.1 request (`connection: close`): the answer's status and all
+/// of its text.
+async fn raw(addr: SocketAddr, request: Vec<u8>) -> (StatusCode, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(&request).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .get(9..12)
+        .and_then(|c| c.parse::<u16>().ok())
+        .and_then(|c| StatusCode::from_u16(c).ok())
+        .unwrap_or(StatusCode::IM_A_TEAPOT);
+    (status, text)
+}
+
+/// A chunked request to `path` with the given `transfer-encoding` header lines and
+/// `body` as one chunk.
+fn chunked(path: &str, te_lines: &[&str], body: &[u8]) -> Vec<u8> {
+    let mut req = format!(
+        "POST {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\n"
+    );
+    for te in te_lines {
+        req.push_str(&format!("transfer-encoding: {te}\r\n"));
+    }
+    req.push_str(&format!("\r\n{:x}\r\n", body.len()));
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes.extend_from_slice(b"\r\n0\r\n\r\n");
+    bytes
+}
+
+#[tokio::test]
+async fn transfer_codings_other_than_chunked_are_refused_on_every_route() {
+    let (server, echo) = start_both().await;
+    let addr = server.proxy_addr();
+    let gz = gzip(br#"{"card":"4242424242424242"}"#);
+    let cases: [&[&str]; 4] = [
+        &["gzip, chunked"],
+        &["deflate,chunked"],
+        &["gzip", "chunked"],
+        &["x-custom, chunked"],
+    ];
+    let mut misses = Misses::new(
+        &echo,
+        StatusCode::NOT_IMPLEMENTED,
+        "\"unsupported_transfer_coding\"",
+    );
+    for te in cases {
+        for path in ["/pt/upload", "/r/1"] {
+            let sent = raw(addr, chunked(path, te, &gz));
+            misses.check(&format!("{te:?} on {path}"), sent).await;
+        }
+    }
+    // Chunked twice: what is left after one decoding is still chunk framing.
+    let sent = raw(addr, chunked("/pt/upload", &["chunked, chunked"], b"{}"));
+    misses.check("chunked twice", sent).await;
+    misses.assert_none();
+    echo.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn chunked_alone_still_passes() {
+    let (server, echo) = start_both().await;
+    let addr = server.proxy_addr();
+    for (path, te) in [("/pt/upload", "chunked"), ("/r/1", "Chunked")] {
+        let (status, text) = raw(addr, chunked(path, &[te], br#"{"a":1}"#)).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {text}");
+    }
+    let received = echo.received();
+    assert_eq!(received.len(), 2);
+    assert_eq!(&received[0].body[..], br#"{"a":1}"#);
     echo.stop().await;
     server.stop().await;
 }
