@@ -5,6 +5,7 @@ use std::io::{Read, Write};
 use flate2::Compression;
 use zeroize::Zeroizing;
 
+use super::params;
 use crate::error::{Error, Result};
 
 /// What a Content-Type says the body is.
@@ -56,6 +57,80 @@ pub(crate) fn media_of(content_type: Option<&str>) -> Media {
     } else {
         Media::Other
     }
+}
+
+/// The boundary of a multipart Content-Type, read so that every reader of the body
+/// finds the same one; `None` when it names none in any form (no reader finds a part
+/// then). `multer` and the streaming guard read a plain `boundary`; Python's `email`
+/// also decodes an RFC 2231 one, and readers differ over which of two they take and
+/// over a `;` inside quotes. Refused (415), so that no part goes unread:
+///
+/// - a boundary in extended or continued form (`boundary*=''XyZ`, `boundary*0="Xy"`),
+///   alone or beside a plain one;
+/// - a second `boundary`, in any case;
+/// - parameters that cannot be read unambiguously ([`params::read`]), or in which a
+///   reader splitting on every `;` finds a `boundary` the quote-aware reading does
+///   not (`foo="a;boundary=b"`);
+/// - a boundary that is empty, quoted with a backslash in it, ends in a space, or
+///   holds a byte that is not visible ASCII or a space.
+pub(crate) fn boundary(content_type: &str) -> Result<Option<String>> {
+    let refuse = |why: &str| {
+        Error::UnsupportedMedia(format!(
+            "the multipart Content-Type's boundary cannot be read unambiguously: {why}"
+        ))
+    };
+    let plain = |name: &[u8]| name.eq_ignore_ascii_case(b"boundary");
+    // `boundary*`, `boundary*0`, `boundary*0*`: RFC 2231 forms.
+    let extended = |name: &[u8]| {
+        name.get(..b"boundary*".len())
+            .is_some_and(|n| n.eq_ignore_ascii_case(b"boundary*"))
+    };
+    let mut found: Option<params::Value> = None;
+    let mut second = false;
+    let mut rfc2231 = false;
+    params::read(
+        content_type.as_bytes(),
+        |b| params::is_tchar(b) || b == b'/',
+        |name, value, _| {
+            rfc2231 |= extended(name);
+            if plain(name) {
+                second |= found.is_some();
+                found = Some(value);
+            }
+            Ok(())
+        },
+    )
+    .map_err(|r| refuse(&format!("it {} (byte {})", r.what, r.at)))?;
+    if rfc2231 {
+        return Err(refuse("it is given in RFC 2231 form (boundary*)"));
+    }
+    if second {
+        return Err(refuse("it is given more than once"));
+    }
+    let naive = content_type
+        .split(';')
+        .skip(1)
+        .filter(|p| {
+            p.split_once('=').is_some_and(|(n, _)| {
+                let n = n.trim().as_bytes();
+                plain(n) || extended(n)
+            })
+        })
+        .count();
+    if naive != usize::from(found.is_some()) {
+        return Err(refuse("a ';' inside a quoted parameter hides or shows one"));
+    }
+    let Some(value) = found else {
+        return Ok(None);
+    };
+    let text = value.text;
+    let allowed = |b: &u8| b.is_ascii_graphic() || *b == b' ';
+    if value.escaped || text.is_empty() || text.ends_with(b" ") || !text.iter().all(allowed) {
+        return Err(refuse("it is empty or holds a byte a boundary may not"));
+    }
+    String::from_utf8(text)
+        .map(Some)
+        .map_err(|_| refuse("it is not ASCII"))
 }
 
 /// Which declared charsets a reader accepts.
@@ -263,5 +338,56 @@ fn zlib_header(body: &[u8]) -> bool {
                 && (u16::from(cmf) * 256 + u16::from(flg)).is_multiple_of(31)
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_boundary_every_reader_finds_is_read() {
+        let ct = |params: &str| format!("multipart/form-data{params}");
+        for (params, want) in [
+            ("; boundary=XyZ", Some("XyZ")),
+            ("; BOUNDARY=\"a b\"; charset=utf-8", Some("a b")),
+            (
+                ";boundary = ----WebKitFormBoundary7MA4YWxk",
+                Some("----WebKitFormBoundary7MA4YWxk"),
+            ),
+            ("; foo=\"a b\"; boundary==_Part_1.2", Some("=_Part_1.2")),
+            ("", None),
+            ("; charset=utf-8", None),
+        ] {
+            assert_eq!(boundary(&ct(params)).unwrap().as_deref(), want, "{params}");
+        }
+    }
+
+    #[test]
+    fn a_boundary_readers_find_differently_is_refused() {
+        for params in [
+            "; boundary*=''XyZ",
+            "; boundary*=us-ascii'en'XyZ",
+            "; boundary*0=\"Xy\"; boundary*1=\"Z\"",
+            "; Boundary*0*=''Xy; boundary*1=Z",
+            "; boundary=XyZ; boundary*=''Other",
+            "; boundary=XyZ; Boundary=Other",
+            "; foo=\"a;boundary=Other\"; boundary=XyZ",
+            "; boundary=\"XyZ",
+            "; boundary=\"X\\yZ\"",
+            "; boundary=\"\"",
+            "; boundary=\"XyZ \"",
+            "; boundary=Xy\u{e9}Z",
+            "; boundary",
+            "; boundary=XyZ junk",
+        ] {
+            let got = boundary(&format!("multipart/form-data{params}"));
+            assert!(
+                matches!(got, Err(Error::UnsupportedMedia(_))),
+                "{params}: {got:?}"
+            );
+        }
     }
 }

@@ -27,6 +27,7 @@ pub mod form;
 pub mod json;
 mod media;
 mod multipart;
+mod params;
 mod part_heads;
 pub mod query;
 

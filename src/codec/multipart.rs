@@ -97,8 +97,8 @@ pub(crate) fn split(
     body: &[u8],
     max: usize,
 ) -> Result<(Zeroizing<Vec<u8>>, Layout)> {
-    let boundary = multer::parse_boundary(content_type)
-        .map_err(|_| invalid("the Content-Type has no valid boundary"))?;
+    let boundary = media::boundary(content_type)?
+        .ok_or_else(|| invalid("the Content-Type has no boundary"))?;
     part_heads::check(body, &boundary)?;
     let raw = read_parts(&boundary, body, max)?;
     let mut doc = Zeroizing::new(Vec::with_capacity(body.len()));

@@ -172,34 +172,37 @@ pub(crate) struct Watch {
 
 impl Watch {
     /// A watch for a body of this Content-Type: `None` unless it is `multipart/*`
-    /// with a boundary (without one, no backend finds any part either).
-    pub(crate) fn new(content_type: &str) -> Option<Watch> {
+    /// with a boundary (without one, no backend finds any part either). A boundary
+    /// that cannot be read unambiguously (given in RFC 2231 form, twice, ...) is
+    /// refused (415, [`media::boundary`]): a backend may find parts the guard would
+    /// not follow.
+    pub(crate) fn new(content_type: &str) -> Result<Option<Watch>> {
         if !is_multipart(content_type.as_bytes()) {
-            return None;
+            return Ok(None);
         }
-        // multer reads the boundary of `multipart/form-data` alone; the parameters
-        // of any other multipart type are read the same way.
-        let params = content_type
-            .find(';')
-            .and_then(|i| content_type.get(i..))
-            .unwrap_or_default();
-        let boundary = multer::parse_boundary(format!("multipart/form-data{params}")).ok()?;
-        Some(Watch {
+        let Some(boundary) = media::boundary(content_type)? else {
+            return Ok(None);
+        };
+        Ok(Some(Watch {
             delimiter: format!("--{boundary}").into_bytes(),
             buf: Vec::new(),
             in_head: false,
             read: 0,
-        })
+        }))
     }
 
-    /// [`Watch::new`] for a request's Content-Type header.
-    pub(crate) fn for_header(content_type: &http::HeaderValue) -> Option<Watch> {
+    /// [`Watch::new`] for a request's Content-Type header; a multipart one that is
+    /// not ASCII is refused (415).
+    pub(crate) fn for_header(content_type: &http::HeaderValue) -> Result<Option<Watch>> {
         // Every guarded pass-through body asks: most are not multipart, which the
         // bytes tell without checking the whole value.
         if !is_multipart(content_type.as_bytes()) {
-            return None;
+            return Ok(None);
         }
-        Watch::new(content_type.to_str().ok()?)
+        let ct = content_type.to_str().map_err(|_| {
+            Error::UnsupportedMedia("the multipart Content-Type header is not ASCII".into())
+        })?;
+        Watch::new(ct)
     }
 
     /// Read the next bytes of the body.
@@ -316,10 +319,10 @@ fn lines(body: &[u8], start: usize) -> impl Iterator<Item = (usize, &[u8])> {
 /// the whole-body check reading parts as sent does (the fuzz oracle).
 #[cfg(any(fuzzing, test))]
 pub(crate) fn watch_agrees(content_type: &str, body: &[u8], step: usize) -> bool {
-    let Some(mut w) = Watch::new(content_type) else {
+    let Ok(Some(mut w)) = Watch::new(content_type) else {
         return true;
     };
-    let Ok(boundary) = multer::parse_boundary(content_type) else {
+    let Ok(Some(boundary)) = media::boundary(content_type) else {
         return true;
     };
     let whole = check_with(body, &boundary, Transfer::AsSent).is_ok();
@@ -388,7 +391,7 @@ mod tests {
             let whole = check_with(&body, "XyZ", Transfer::AsSent).is_ok();
             for a in 0..=body.len() {
                 for b in a..=body.len() {
-                    let mut w = Watch::new(CT).unwrap();
+                    let mut w = Watch::new(CT).unwrap().unwrap();
                     let streamed = [&body[..a], &body[a..b], &body[b..]]
                         .iter()
                         .try_for_each(|piece| w.feed(piece))
@@ -410,15 +413,19 @@ mod tests {
 
     #[test]
     fn only_multipart_bodies_are_watched() {
-        assert!(Watch::new("multipart/mixed; boundary=a").is_some());
-        assert!(Watch::new("Multipart/Form-Data; boundary=\"a b\"").is_some());
-        assert!(Watch::new("multipart/form-data").is_none());
-        assert!(Watch::new("application/json").is_none());
+        assert!(Watch::new("multipart/mixed; boundary=a").unwrap().is_some());
+        assert!(
+            Watch::new("Multipart/Form-Data; boundary=\"a b\"")
+                .unwrap()
+                .is_some()
+        );
+        assert!(Watch::new("multipart/form-data").unwrap().is_none());
+        assert!(Watch::new("application/json").unwrap().is_none());
     }
 
     #[test]
     fn a_header_block_past_the_limit_is_refused() {
-        let mut w = Watch::new(CT).unwrap();
+        let mut w = Watch::new(CT).unwrap().unwrap();
         w.feed(b"--XyZ\r\nX-Long: ").unwrap();
         let long = vec![b'a'; MAX_HEAD];
         assert!(w.feed(&long).is_err());

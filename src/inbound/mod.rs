@@ -371,6 +371,27 @@ async fn guard_streamed_head(
     Ok(())
 }
 
+/// The watch over a guarded pass-through body's multipart header blocks, if it is
+/// multipart ([`crate::codec::PartHeads::for_header`]). A multipart Content-Type whose
+/// boundary cannot be read unambiguously is refused in `block` mode; `detect` sends
+/// the body on with its parts unread.
+fn part_heads(
+    guard: &GuardCtx,
+    content_type: Option<&HeaderValue>,
+) -> Result<Option<crate::codec::PartHeads>> {
+    let Some(content_type) = content_type else {
+        return Ok(None);
+    };
+    match crate::codec::PartHeads::for_header(content_type) {
+        Ok(heads) => Ok(heads),
+        Err(e) if guard.mode == GuardMode::Block => Err(e),
+        Err(e) => {
+            tracing::warn!(route = %guard.route, error = %e, "a multipart body whose boundary the guard cannot read was forwarded unread (detect mode)");
+            Ok(None)
+        }
+    }
+}
+
 /// The content coding of a guarded pass-through body, if it has one the guard must
 /// undo to read it. One it cannot undo is refused in `block` mode; `detect` sends it
 /// on as it is, unread.
@@ -391,17 +412,28 @@ fn encoded(guard: &GuardCtx, headers: &http::HeaderMap) -> Result<Option<crate::
 /// A guarded pass-through body with a content coding: the streaming guard reads the
 /// bytes as sent, which compression hides. Such a body is read whole (under
 /// `limits.max_body_bytes`, as a rules route's), decompressed under the same limit,
-/// read by the guard as a streamed body is, decompressed and as sent, and sent on as
-/// it came.
+/// read by the guard as a streamed body is, decompressed and as sent (a multipart
+/// body's header blocks by `heads`), and sent on as it came.
 async fn read_compressed(
     state: &ProxyState,
     guard: &GuardCtx,
     coding: crate::codec::Coding,
+    heads: Option<crate::codec::PartHeads>,
     parts: &mut http::request::Parts,
     incoming: &mut Incoming,
 ) -> Result<bytes::Bytes> {
     let bytes = read_whole(state, &parts.headers, incoming).await?;
     let text = crate::codec::decompress_streamed(coding, &bytes, state.max_body)?;
+    if let Some(mut heads) = heads {
+        let read = heads.feed(&text).and_then(|()| heads.finish());
+        match read {
+            Err(e) if guard.mode == GuardMode::Block => return Err(e),
+            Err(e) => {
+                tracing::warn!(route = %guard.route, error = %e, "a multipart part the guard cannot read was forwarded (detect mode)");
+            }
+            Ok(()) => {}
+        }
+    }
     // Read as the streaming guard reads a body (escapes decoded, number literals),
     // the whole text one chunk.
     let mut hits = Vec::new();
@@ -507,12 +539,13 @@ fn forward<'a>(
                     // Content-Type is looked up once, for the charset and the boundary.
                     let content_types = parts.headers.get_all(header::CONTENT_TYPE);
                     guard_streamed_head(guard, &parts, &content_types).await?;
+                    let heads = part_heads(guard, content_types.iter().next())?;
                     match encoded(guard, &parts.headers)? {
                         Some(coding) => {
                             let incoming =
                                 body.as_mut().ok_or(Error::Internal("the body was taken"))?;
                             let bytes = Box::pin(read_compressed(
-                                state, guard, coding, &mut parts, incoming,
+                                state, guard, coding, heads, &mut parts, incoming,
                             ))
                             .await?;
                             (full(bytes), None, None)
@@ -523,7 +556,7 @@ fn forward<'a>(
                                 streamed(state, body)?,
                                 Arc::clone(guard),
                                 Arc::clone(&outcome),
-                                content_types.iter().next(),
+                                heads,
                             );
                             (boxed_as_is(guarded), None, Some(outcome))
                         }

@@ -342,14 +342,14 @@ pub struct StreamGuard<B> {
 }
 
 impl<B> StreamGuard<B> {
-    /// `content_type`: the request's, whose multipart boundary the guard follows.
-    pub fn new(
+    /// `heads`: the watch over a multipart body's header blocks, if it is one
+    /// ([`crate::codec::PartHeads::for_header`]).
+    pub(crate) fn new(
         inner: B,
         ctx: Arc<GuardCtx>,
         outcome: Arc<GuardOutcome<B>>,
-        content_type: Option<&http::HeaderValue>,
+        heads: Option<crate::codec::PartHeads>,
     ) -> StreamGuard<B> {
-        let heads = content_type.and_then(crate::codec::PartHeads::for_header);
         StreamGuard {
             inner: Some(inner),
             ctx,

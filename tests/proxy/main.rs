@@ -20,6 +20,7 @@ mod hostile_charsets;
 mod hostile_codec;
 mod hostile_guard;
 mod hostile_multipart;
+mod hostile_multipart_forms;
 mod hostile_places;
 mod hostile_readings;
 mod hostile_routing;
