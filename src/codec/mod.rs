@@ -355,6 +355,9 @@ fn extract_body(
     } else {
         (None, None)
     };
+    if codec != Codec::Multipart {
+        part_heads::check_declared(req.content_type, layer)?;
+    }
     let text: &[u8] = unwrapped.as_ref().map_or(layer, |d| d.as_slice());
     let style_of = if matches!(codec, Codec::Form | Codec::Multipart) {
         PathStyle::Form

@@ -10,7 +10,9 @@
 //! - JSON (`application/json`, `application/*+json`): the JSON codec, paths from the
 //!   part's root;
 //! - `application/x-www-form-urlencoded`: the form codec;
-//! - anything else (files, images, nested multipart): the byte-level scanner.
+//! - anything else (files, images): the byte-level scanner. A part that is itself
+//!   `multipart/*` or `message/*` is refused (415, [`part_heads`]): Python's `email`
+//!   walks into it and decodes its parts, which nothing here reads.
 //!
 //! A part whose name a field rule names is that field whatever its Content-Type or
 //! filename (Python's `cgi` and `email` read a file part's content as the field's

@@ -10,7 +10,9 @@
 //! starts with white space continuing the header before it (Python unfolds it).
 //! A part whose Content-Type, any of them, declares a charset that is not
 //! ASCII-transparent is refused with 415, as a whole body would be
-//! ([`media::check_charset`]); a second of one of those headers with 400.
+//! ([`media::check_charset`]), and so is one whose Content-Type is `multipart/*` or
+//! `message/*` (a nested multipart, whose parts Python's `email` walks and decodes);
+//! a second of one of those headers with 400.
 
 use super::media::{self, Charsets};
 use crate::error::{Error, Result};
@@ -146,12 +148,53 @@ fn finish_header(header: Option<(usize, usize, Vec<u8>)>, transfer: Transfer) ->
         }
         return Ok(());
     }
+    if nested(&value) {
+        return Err(Error::UnsupportedMedia(format!(
+            "a multipart part is itself multipart or a message, whose parts are not read (send each as a part of its own; the Content-Type at byte {at} of its block)"
+        )));
+    }
     let text = String::from_utf8_lossy(&value);
     media::check_charset(Some(&text), Charsets::AsciiTransparent).map_err(|_| {
         Error::UnsupportedMedia(format!(
             "a multipart part's charset is not one the leak guard can read (use UTF-8, ASCII, ISO 8859 or a Windows code page; the Content-Type at byte {at})"
         ))
     })
+}
+
+/// Whether a part's Content-Type is `multipart/*` or `message/*`: Python's `email`
+/// walks into such a part and decodes the parts (or message) in it, which no codec
+/// here reads (RFC 7578 deprecates nested `multipart/mixed`). Read as a lenient
+/// parser reads the media type: in any case, with white space and (closed) comments
+/// anywhere in it (`Multipart / Mixed`, `(x)multipart/mixed`).
+fn nested(content_type: &[u8]) -> bool {
+    let mut media = Vec::with_capacity(content_type.len());
+    let mut depth = 0usize;
+    for &b in content_type {
+        match b {
+            b'(' => depth = depth.saturating_add(1),
+            b')' if depth > 0 => depth -= 1,
+            b';' if depth == 0 => break,
+            _ if depth > 0 || b.is_ascii_whitespace() => {}
+            _ => media.push(b.to_ascii_lowercase()),
+        }
+    }
+    media.starts_with(b"multipart/") || media.starts_with(b"message/")
+}
+
+/// A body declared `multipart/*` that the route reads with another codec than the
+/// multipart one (a guard-only route's raw text, a `multipart/mixed` body; a route
+/// that reads every body as JSON): a backend choosing its parser by the header
+/// still finds parts in it. Its header blocks are checked as the streaming guard
+/// checks a pass-through body's (a transfer encoding, a charset, a nested multipart
+/// refused), and its boundary must be readable ([`media::boundary`]).
+pub(crate) fn check_declared(content_type: Option<&str>, body: &[u8]) -> Result<()> {
+    let Some(ct) = content_type.filter(|ct| is_multipart(ct.as_bytes())) else {
+        return Ok(());
+    };
+    match media::boundary(ct)? {
+        Some(boundary) => check_with(body, &boundary, Transfer::AsSent),
+        None => Ok(()),
+    }
 }
 
 /// The header blocks of a multipart body read as it streams through the
@@ -376,6 +419,13 @@ mod tests {
             "--XyZ\r\nContent-Transfer-Encoding: base64".to_owned(),
             "--XyZ--\r\nepilogue: x\r\nContent-Type: text/plain; charset=utf-16".to_owned(),
             "no delimiter at all --XyZ".to_owned(),
+            format!(
+                "{}--XyZ--\r\n",
+                part(
+                    &format!("{d}\r\nContent-Type: Multipart /\r\n Mixed; boundary=In"),
+                    "--In\r\n\r\nx\r\n--In--"
+                )
+            ),
         ]
         .into_iter()
         .map(String::into_bytes)
@@ -409,6 +459,47 @@ mod tests {
         let encoded = &bodies()[1];
         assert!(check(encoded, "XyZ").is_ok());
         assert!(check_with(encoded, "XyZ", Transfer::AsSent).is_err());
+    }
+
+    /// A part that is itself multipart or a message is refused (415) on both kinds
+    /// of route, however its media type is spelled; other types pass.
+    #[test]
+    fn nested_multipart_parts_are_refused() {
+        for ct in [
+            "multipart/mixed; boundary=In",
+            "MULTIPART/Alternative",
+            "multipart / related",
+            "(x; y)multipart/mixed",
+            "message/rfc822",
+            " Message/Partial; id=1",
+        ] {
+            assert!(nested(ct.as_bytes()), "{ct}");
+            let body = format!(
+                "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\nContent-Type: {ct}\r\n\r\nx\r\n--XyZ--\r\n"
+            );
+            for transfer in [Transfer::Decoded, Transfer::AsSent] {
+                let got = check_with(body.as_bytes(), "XyZ", transfer);
+                assert!(matches!(got, Err(Error::UnsupportedMedia(_))), "{ct}");
+            }
+        }
+        for ct in [
+            "text/plain; name=\"multipart/mixed\"",
+            "application/octet-stream",
+            "image/jpeg",
+            "text/x-multipart",
+        ] {
+            assert!(!nested(ct.as_bytes()), "{ct}");
+        }
+    }
+
+    #[test]
+    fn a_body_declared_multipart_is_checked_whatever_reads_it() {
+        let body = b"--XyZ\r\nContent-Transfer-Encoding: base64\r\n\r\nMTIz\r\n--XyZ--";
+        assert!(check_declared(Some("multipart/mixed; boundary=XyZ"), body).is_err());
+        assert!(check_declared(Some("multipart/mixed; boundary*=''XyZ"), body).is_err());
+        assert!(check_declared(Some("application/json"), body).is_ok());
+        assert!(check_declared(Some("multipart/mixed"), body).is_ok());
+        assert!(check_declared(None, body).is_ok());
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //!
 //! - a boundary given only in RFC 2231 form (`boundary*=''XyZ`, `boundary*0`…),
 //!   twice, or in parameters read differently by different readers: 415;
+//! - a part that is itself `multipart/*` (or `message/*`), whose inner parts Python's
+//!   `email` walks and decodes: 415;
 //!
 //! and ordinary uploads (`filename="photo.jpg"`, `filename*=UTF-8''na%C3%AFve.txt`)
 //! still go through. Every refusal forwards nothing.
@@ -204,6 +206,67 @@ async fn a_boundary_in_rfc2231_form_or_given_twice_is_refused() {
             "an unterminated quoted boundary",
             ct("; boundary=\"XyZ"),
             b64,
+            UNSUPPORTED,
+        ),
+    ])
+    .await;
+}
+
+/// A part that is itself a multipart (or a message): Python's `email` walks into it
+/// and decodes its base64 or quoted-printable parts. Refused (415) on every route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nested_multipart_part_is_refused() {
+    let inner = |cte: &str, content: &[u8]| {
+        parts_with(
+            "In",
+            &[(
+                &format!("Content-Type: text/plain\r\nContent-Transfer-Encoding: {cte}"),
+                content,
+            )],
+        )
+    };
+    let outer = |ct: &str, content: &[u8]| {
+        multipart(&[(
+            &format!("Content-Disposition: form-data; name=\"files\"\r\nContent-Type: {ct}"),
+            content,
+        )])
+    };
+    let message = b"Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\nNDI0MjQyNDI0MjQyNDI0Mg==";
+    all_refused(vec![
+        (
+            "multipart/mixed, base64 inside",
+            CT.to_owned(),
+            outer("multipart/mixed; boundary=In", &inner("base64", CARD_B64)),
+            UNSUPPORTED,
+        ),
+        (
+            "multipart/mixed, quoted-printable inside",
+            CT.to_owned(),
+            outer(
+                "multipart/mixed; boundary=In",
+                &inner("quoted-printable", CARD_QP),
+            ),
+            UNSUPPORTED,
+        ),
+        (
+            "Multipart / Alternative, spaced and folded",
+            CT.to_owned(),
+            outer(
+                "Multipart / Alternative;\r\n boundary=\"In\"",
+                &inner("base64", CARD_B64),
+            ),
+            UNSUPPORTED,
+        ),
+        (
+            "message/rfc822",
+            CT.to_owned(),
+            outer("message/rfc822", message),
+            UNSUPPORTED,
+        ),
+        (
+            "a multipart/mixed body, base64 part",
+            "multipart/mixed; boundary=XyZ".to_owned(),
+            encoded_part("base64", CARD_B64),
             UNSUPPORTED,
         ),
     ])
