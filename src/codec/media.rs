@@ -174,7 +174,7 @@ pub(crate) fn check_charset(content_type: Option<&str>, accepted: Charsets) -> R
             continue;
         }
         let v = unquoted(value.trim()).to_ascii_lowercase();
-        let utf8 = matches!(v.as_str(), "utf-8" | "utf8" | "us-ascii" | "ascii");
+        let utf8 = utf8_or_ascii(&v);
         let ok = !extended && (utf8 || (accepted == Charsets::AsciiTransparent && single_byte(&v)));
         if !ok {
             return Err(Error::UnsupportedMedia(match accepted {
@@ -195,6 +195,18 @@ fn unquoted(value: &str) -> &str {
         .strip_prefix('"')
         .and_then(|v| v.strip_suffix('"'))
         .unwrap_or(value)
+}
+
+/// UTF-8 or US-ASCII, by their common names (lower case).
+fn utf8_or_ascii(charset: &str) -> bool {
+    matches!(charset, "utf-8" | "utf8" | "us-ascii" | "ascii")
+}
+
+/// Whether a charset, in any case, is one [`Charsets::AsciiTransparent`] accepts:
+/// its ASCII bytes are those characters, and no other byte is a digit.
+pub(crate) fn ascii_transparent(charset: &str) -> bool {
+    let v = charset.trim().to_ascii_lowercase();
+    utf8_or_ascii(&v) || single_byte(&v)
 }
 
 /// An ISO 8859 or Windows single-byte code page, by its common names.

@@ -23,6 +23,7 @@ pub mod base64;
 mod bytes_scan;
 mod collect;
 mod disposition;
+mod encoded_params;
 pub mod form;
 pub mod json;
 mod media;

@@ -14,6 +14,7 @@
 //! `message/*` (a nested multipart, whose parts Python's `email` walks and decodes);
 //! a second of one of those headers with 400.
 
+use super::encoded_params;
 use super::media::{self, Charsets};
 use crate::error::{Error, Result};
 
@@ -80,7 +81,7 @@ fn check_with(body: &[u8], boundary: &str, transfer: Transfer) -> Result<()> {
 fn check_block(body: &[u8], start: usize, delimiter: &[u8], transfer: Transfer) -> Result<usize> {
     let mut seen = [false; ONCE.len()];
     let mut second: Option<(usize, &str)> = None;
-    let mut current: Option<(usize, usize, Vec<u8>)> = None;
+    let mut current: Option<Header> = None;
     let mut end = body.len();
     for (at, line) in lines(body, start) {
         if line.is_empty() || line.starts_with(delimiter) {
@@ -95,18 +96,17 @@ fn check_block(body: &[u8], start: usize, delimiter: &[u8], transfer: Transfer) 
             continue;
         }
         finish_header(current.take(), transfer)?;
-        let Some((slot, value)) = once_header(line) else {
+        let Some((slot, value)) = header_line(line) else {
             continue;
         };
-        if let Some(seen) = seen.get_mut(slot) {
+        if let Some(seen) = slot.and_then(|slot| seen.get_mut(slot)) {
             if *seen && second.is_none() {
-                second = Some((at, ONCE.get(slot).copied().unwrap_or_default()));
+                let name = slot.and_then(|slot| ONCE.get(slot)).copied();
+                second = Some((at, name.unwrap_or_default()));
             }
             *seen = true;
         }
-        let read =
-            slot == CONTENT_TYPE || (slot == TRANSFER_ENCODING && transfer == Transfer::AsSent);
-        current = read.then(|| (slot, at, value.to_vec()));
+        current = Some((slot, at, value.to_vec()));
     }
     finish_header(current, transfer)?;
     if let Some((at, name)) = second {
@@ -117,43 +117,61 @@ fn check_block(body: &[u8], start: usize, delimiter: &[u8], transfer: Transfer) 
     Ok(end)
 }
 
-/// A header line naming one of [`ONCE`] (in any case): its index there, and its
-/// value.
-fn once_header(line: &[u8]) -> Option<(usize, &[u8])> {
+/// A header in a block: its slot in [`ONCE`] if it is one of those, the offset of
+/// its line, and its value, folded lines joined.
+type Header = (Option<usize>, usize, Vec<u8>);
+
+/// A header line: its name's index in [`ONCE`] (matched in any case), if there, and
+/// its value. `None` for a line without a `:`.
+fn header_line(line: &[u8]) -> Option<(Option<usize>, &[u8])> {
     let colon = memchr::memchr(b':', line)?;
     let name = line.get(..colon)?.trim_ascii();
     let slot = ONCE
         .iter()
-        .position(|h| name.eq_ignore_ascii_case(h.as_bytes()))?;
+        .position(|h| name.eq_ignore_ascii_case(h.as_bytes()));
     Some((slot, line.get(colon.saturating_add(1)..)?))
 }
 
-/// A whole Content-Type or Content-Transfer-Encoding header (`(slot, offset,
-/// value)`), folded lines joined. A Content-Type is refused (415) if it declares a
-/// charset that is not ASCII-transparent; a transfer encoding other than `7bit`,
-/// `8bit` or `binary` (415) when the parts are read as sent.
-fn finish_header(header: Option<(usize, usize, Vec<u8>)>, transfer: Transfer) -> Result<()> {
+/// A whole header. A Content-Type is refused (415) if it is `multipart/*` or
+/// `message/*` or declares a charset that is not ASCII-transparent; a transfer
+/// encoding other than `7bit`, `8bit` or `binary` (415) when the parts are read as
+/// sent; any header whose values a backend would join or decode into digits
+/// ([`encoded_params`]).
+fn finish_header(header: Option<Header>, transfer: Transfer) -> Result<()> {
     let Some((slot, at, value)) = header else {
         return Ok(());
     };
-    if slot == TRANSFER_ENCODING {
-        let value = value.trim_ascii();
-        let identity = [&b"7bit"[..], b"8bit", b"binary"]
-            .iter()
-            .any(|v| value.eq_ignore_ascii_case(v));
-        if transfer == Transfer::AsSent && !identity {
-            return Err(Error::UnsupportedMedia(format!(
-                "a multipart part's Content-Transfer-Encoding is not read on a pass-through route (send the part as it is: 7bit, 8bit or binary; the header at byte {at} of its block)"
-            )));
-        }
-        return Ok(());
+    match slot {
+        Some(TRANSFER_ENCODING) => transfer_encoding(&value, at, transfer)?,
+        Some(CONTENT_TYPE) => content_type(&value, at)?,
+        _ => {}
     }
-    if nested(&value) {
+    encoded_params::check(&value, at)
+}
+
+/// A part's Content-Transfer-Encoding, checked when the parts are read as sent.
+fn transfer_encoding(value: &[u8], at: usize, transfer: Transfer) -> Result<()> {
+    let value = value.trim_ascii();
+    let identity = [&b"7bit"[..], b"8bit", b"binary"]
+        .iter()
+        .any(|v| value.eq_ignore_ascii_case(v));
+    if transfer == Transfer::AsSent && !identity {
+        return Err(Error::UnsupportedMedia(format!(
+            "a multipart part's Content-Transfer-Encoding is not read on a pass-through route (send the part as it is: 7bit, 8bit or binary; the header at byte {at} of its block)"
+        )));
+    }
+    Ok(())
+}
+
+/// A part's Content-Type: not a nested multipart or message, not in a charset the
+/// guard cannot read.
+fn content_type(value: &[u8], at: usize) -> Result<()> {
+    if nested(value) {
         return Err(Error::UnsupportedMedia(format!(
             "a multipart part is itself multipart or a message, whose parts are not read (send each as a part of its own; the Content-Type at byte {at} of its block)"
         )));
     }
-    let text = String::from_utf8_lossy(&value);
+    let text = String::from_utf8_lossy(value);
     media::check_charset(Some(&text), Charsets::AsciiTransparent).map_err(|_| {
         Error::UnsupportedMedia(format!(
             "a multipart part's charset is not one the leak guard can read (use UTF-8, ASCII, ISO 8859 or a Windows code page; the Content-Type at byte {at})"

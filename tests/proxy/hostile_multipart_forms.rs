@@ -7,6 +7,8 @@
 //!   twice, or in parameters read differently by different readers: 415;
 //! - a part that is itself `multipart/*` (or `message/*`), whose inner parts Python's
 //!   `email` walks and decodes: 415;
+//! - part header parameters in RFC 2231 continuations or RFC 2047 encoded words that
+//!   hold digits (Python rebuilds `4242424242424242.txt` from them): 400;
 //!
 //! and ordinary uploads (`filename="photo.jpg"`, `filename*=UTF-8''na%C3%AFve.txt`)
 //! still go through. Every refusal forwards nothing.
@@ -60,6 +62,7 @@ path = "/*"
 const PATHS: [&str; 3] = ["/upload", "/payment-method", "/custom-form"];
 
 const UNSUPPORTED: (u16, &str) = (415, "unsupported_media");
+const INVALID: (u16, &str) = (400, "invalid_body");
 
 /// A body of parts (header lines, content) with the given boundary.
 fn parts_with(boundary: &str, parts: &[(&str, &[u8])]) -> Vec<u8> {
@@ -82,6 +85,14 @@ fn encoded_part(cte: &str, content: &[u8]) -> Vec<u8> {
     multipart(&[(
         &format!("Content-Disposition: form-data; name=\"n\"\r\nContent-Transfer-Encoding: {cte}"),
         content,
+    )])
+}
+
+/// A file part with these Content-Disposition parameters after `form-data`.
+fn file_part(params: &str) -> Vec<u8> {
+    multipart(&[(
+        &format!("Content-Disposition: form-data{params}\r\nContent-Type: text/plain"),
+        b"hello",
     )])
 }
 
@@ -267,6 +278,62 @@ async fn a_nested_multipart_part_is_refused() {
             "a multipart/mixed body, base64 part",
             "multipart/mixed; boundary=XyZ".to_owned(),
             encoded_part("base64", CARD_B64),
+            UNSUPPORTED,
+        ),
+    ])
+    .await;
+}
+
+/// Part header parameters that Python's `email` joins (RFC 2231 continuations) or
+/// decodes (RFC 2047 encoded words) into `4242424242424242.txt`: refused (400
+/// `invalid_body`) when they hold digits, on every route; an encoded word in UTF-7
+/// (415); a single extended `filename*` is decoded and a card in it refused (400
+/// `card_number_detected`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encoded_part_header_parameters_holding_digits_are_refused() {
+    all_refused(vec![
+        (
+            "filename continuations",
+            CT.to_owned(),
+            file_part("; name=\"f\"; filename*0=\"4242424242\"; filename*1=\"424242.txt\""),
+            INVALID,
+        ),
+        (
+            "extended filename continuations",
+            CT.to_owned(),
+            file_part("; name=\"f\"; filename*0*=utf-8''%34%32%34%32%34%32; filename*1=\"4242424242.txt\""),
+            INVALID,
+        ),
+        (
+            "name continuations",
+            CT.to_owned(),
+            file_part("; name*0=\"4242424242\"; name*1=\"424242\""),
+            INVALID,
+        ),
+        (
+            "encoded word, B",
+            CT.to_owned(),
+            file_part("; name=\"f\"; filename=\"=?utf-8?B?NDI0MjQyNDI0MjQyNDI0Mi50eHQ=?=\""),
+            INVALID,
+        ),
+        (
+            "encoded word, Q",
+            CT.to_owned(),
+            file_part(
+                "; name=\"f\"; filename=\"=?utf-8?Q?=34=32=34=32=34=32=34=32=34=32=34=32=34=32=34=32.txt?=\"",
+            ),
+            INVALID,
+        ),
+        (
+            "adjacent encoded words, b, lower case",
+            CT.to_owned(),
+            file_part("; name=\"f\"; filename=\"=?UTF-8?b?NDI0MjQyNDI=?= =?UTF-8?b?NDI0MjQyNDI=?=\""),
+            INVALID,
+        ),
+        (
+            "an encoded word in UTF-7",
+            CT.to_owned(),
+            file_part("; name=\"f\"; filename=\"=?utf-7?Q?+ADQAMgA0ADIANAAyADQAMgA0ADIANAAyADQAMgA0ADI-?=\""),
             UNSUPPORTED,
         ),
     ])
