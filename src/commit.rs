@@ -147,6 +147,15 @@ impl GroupCommit {
         }
     }
 
+    /// Whether the last flush succeeded (or none has run): after a failed one (a full
+    /// disk, an I/O error), until a later flush succeeds. sled and fjall stop writing
+    /// after such a failure until they are opened again, so the store's readiness
+    /// ping reports it ([`crate::vault::store::TokenStore::ping`]).
+    pub fn healthy(&self) -> bool {
+        let s = *self.shared.state.borrow();
+        s.failed <= s.done
+    }
+
     /// How many flushes (calls of `sync`) the flusher has made.
     pub fn flushes(&self) -> u64 {
         self.shared.flushes.load(Ordering::Relaxed)
@@ -380,14 +389,17 @@ mod tests {
             }
         })
         .unwrap();
+        assert!(commit.healthy(), "no flush yet");
         commit.wrote();
         assert_eq!(commit.durable().await, Err(Failed));
+        assert!(!commit.healthy(), "the last flush failed");
         // A failed ticket stays failed until a later write is flushed.
         assert_eq!(commit.durable_blocking(), Err(Failed));
         fail.store(false, Ordering::SeqCst);
         commit.wrote();
         commit.durable().await.unwrap();
         commit.durable_blocking().unwrap();
+        assert!(commit.healthy(), "a later flush succeeded");
     }
 
     #[test]

@@ -14,6 +14,7 @@
 mod common;
 
 mod crash;
+mod disk_full;
 mod faults;
 mod hostile;
 mod hostile_charsets;

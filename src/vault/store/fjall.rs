@@ -395,6 +395,16 @@ impl TokenStore for FjallStore {
         self.commit.flushes()
     }
 
+    /// Not ready after a failed flush: the embedded store writes nothing more until
+    /// it is opened again (a restart), though it still reads.
+    async fn ping(&self) -> Result<()> {
+        if self.commit.healthy() {
+            Ok(())
+        } else {
+            Err(Error::StoreUnavailable)
+        }
+    }
+
     fn observe_flushes(&self, observer: FlushObserver) {
         self.commit.observe_flushes(observer);
     }
