@@ -256,17 +256,12 @@ fn escape_at(data: &[u8], i: usize) -> Option<(char, usize)> {
     }
 }
 
-/// `&#52;`, `&#x34;`, `&#X0034` (the `;` is optional, as browsers read it) or `&nbsp;`.
+/// `&#52;`, `&#x34;`, `&#X0034` (the `;` is optional, as browsers read it) or a named
+/// reference (`&nbsp;`, `&ndash;`: [`crate::rules::deep::named_ref_at`]).
 fn char_ref(data: &[u8], i: usize) -> Option<(char, usize)> {
     let rest = data.get(i + 1..)?;
-    if rest
-        .get(..5)
-        .is_some_and(|n| n.eq_ignore_ascii_case(b"nbsp;"))
-    {
-        return Some(('\u{a0}', 6));
-    }
     if rest.first() != Some(&b'#') {
-        return None;
+        return crate::rules::deep::named_ref_at(data.get(i..)?);
     }
     let hex = matches!(rest.get(1), Some(b'x' | b'X'));
     let start = if hex { 2 } else { 1 };

@@ -316,16 +316,12 @@ fn run_like(b: u8) -> bool {
 }
 
 /// [`run_like`], or part of an escape that may spell a digit or a separator
-/// (`\u0034`, `\x34`, `%34`, `%u0034`, `&#52;`, `&#x34;`): held back with a possible
-/// card's tail, so that an escape split between chunks, and a run of escaped digits
-/// across them, is decoded whole.
+/// (`\u0034`, `\x34`, `\t`, `%34`, `%u0034`, `&#52;`, `&#x34;`, `&ndash;`): held back
+/// with a possible card's tail, so that an escape split between chunks, and a run of
+/// escaped digits across them, is decoded whole. (Any ASCII letter, for the names of
+/// character references.)
 fn held_like(b: u8) -> bool {
-    run_like(b)
-        || b.is_ascii_hexdigit()
-        || matches!(
-            b,
-            b'\\' | b'%' | b'&' | b'#' | b';' | b'u' | b'U' | b'x' | b'X'
-        )
+    run_like(b) || b.is_ascii_alphanumeric() || matches!(b, b'\\' | b'%' | b'&' | b'#' | b';')
 }
 
 /// A request body scanned as it streams; see the module docs.
@@ -539,9 +535,12 @@ mod tests {
     #[test]
     fn tails_hold_only_digit_runs() {
         assert_eq!(tail_start(b"{\"a\":\"x\"}"), 9);
-        assert_eq!(tail_start(b"xyz 4242 42"), 3);
-        // Hex letters may belong to an escape (`\\u00`): held too.
-        assert_eq!(tail_start(b"xyz\\u0034 42"), 3);
+        assert_eq!(tail_start(b"\"x\" 4242 42"), 3);
+        // Letters may belong to an escape (`\\u00`, `\\t`) or a reference's name
+        // (`&ndash;`): held too.
+        assert_eq!(tail_start(b"\"x\"\\u0034 42"), 3);
+        assert_eq!(tail_start(b"\"x\"4242&nda"), 3);
+        // Nothing is held without a digit, an escape's first byte or a non-ASCII byte.
         assert_eq!(tail_start(b"abc   "), 6);
         assert_eq!(tail_start(&[b'1'; 1000]), 1000 - MAX_TAIL);
     }

@@ -636,11 +636,10 @@ fn octal_at(s: &str) -> (Option<Unescaped>, usize) {
     }
 }
 
-/// A numeric character reference at the start of `s`: the character and the bytes
-/// used.
+/// A character reference at the start of `s`: the character and the bytes used.
 fn char_ref_at(s: &str) -> (Option<char>, usize) {
     let Some(body) = s.strip_prefix("&#") else {
-        return (None, 1);
+        return named_ref_at(s.as_bytes()).map_or((None, 1), |(c, used)| (Some(c), used));
     };
     let Some(end) = body.find(';').filter(|e| *e <= 8) else {
         return (None, 1);
@@ -655,6 +654,36 @@ fn char_ref_at(s: &str) -> (Option<char>, usize) {
         Some(c) => (Some(c), 2 + end + 1),
         None => (None, 1),
     }
+}
+
+/// The longest name of an HTML5 named character reference (`&CounterClockwiseContourIntegral;`).
+const MAX_ENTITY_NAME: usize = 32;
+
+/// An HTML5 named character reference at the start of `s` (`&ndash;`, `&nbsp;`,
+/// `&NonBreakingSpace;`, `&sup2;`; the legacy ones without `;` too, as browsers and
+/// Python's `html.unescape` read them) that stands for one character: that character
+/// and the bytes used.
+pub(crate) fn named_ref_at(s: &[u8]) -> Option<(char, usize)> {
+    let rest = s.strip_prefix(b"&")?;
+    let len = rest
+        .iter()
+        .take(MAX_ENTITY_NAME + 1)
+        .take_while(|b| b.is_ascii_alphanumeric())
+        .count();
+    let name = std::str::from_utf8(rest.get(..len)?).ok()?;
+    let one = |name: &str| {
+        let text = quick_xml::escape::resolve_html5_entity(name)?;
+        let mut chars = text.chars();
+        chars.next().filter(|_| chars.next().is_none())
+    };
+    if rest.get(len) == Some(&b';') {
+        return one(name).map(|c| (c, len + 2));
+    }
+    // Without `;`, the longest name the text starts with (`&nbsp4242` is a no-break
+    // space, then digits).
+    (2..=len)
+        .rev()
+        .find_map(|n| Some((one(name.get(..n)?)?, n + 1)))
 }
 
 // === base64 ===

@@ -188,3 +188,70 @@ async fn ordinary_text_in_those_encodings_passes_unchanged() {
     }
     server.shutdown();
 }
+
+#[tokio::test]
+async fn cards_behind_named_character_references_are_refused() {
+    let (server, echo) = start().await;
+    let addr = server.proxy_addr();
+    for entity in [
+        "&nbsp;",
+        "&ndash;",
+        "&middot;",
+        "&thinsp;",
+        "&NonBreakingSpace;",
+        "&nbsp",
+    ] {
+        let card = ["4242"; 4].join(entity);
+        for (path, ct, body) in [
+            ("/pt/a", "text/html", format!("<p>{card}</p>")),
+            ("/payment-method", "text/html", format!("<p>{card}</p>")),
+            (
+                "/pt/a",
+                "application/json",
+                format!(r#"{{"note":"{card}"}}"#),
+            ),
+        ] {
+            let before = echo.received().len();
+            let reply = post(addr, path, ct, body).await;
+            assert_eq!(
+                reply.status,
+                StatusCode::BAD_REQUEST,
+                "{entity} {path} {ct}"
+            );
+            assert_eq!(code(&reply), "card_number_detected", "{entity} {path} {ct}");
+            assert_eq!(
+                echo.received().len(),
+                before,
+                "{entity} {path} {ct}: forwarded"
+            );
+        }
+    }
+    // Ordinary markup passes.
+    let body = "<p>Tom &amp; Jerry &ndash; 12&nbsp;345 &copy; 2026</p>";
+    let reply = post(addr, "/pt/a", "text/html", body).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    server.shutdown();
+}
+
+#[tokio::test]
+async fn escapes_split_between_streamed_pieces_are_read_whole() {
+    let (server, echo) = start().await;
+    let addr = server.proxy_addr();
+    let pause = std::time::Duration::from_millis(30);
+    for esc in [r"\t", r"\n", r"\r", r"\/", "&ndash;", "&#32;"] {
+        let body = format!(r#"{{"note":"{}"}}"#, ["4242"; 4].join(esc));
+        // Five-byte pieces, each its own read at the proxy: escapes and entity names
+        // are cut between them.
+        let pieces: Vec<&[u8]> = body.as_bytes().chunks(5).collect();
+        let before = echo.received().len();
+        let answer = drip(addr, "/pt/a", "application/json", &pieces, pause).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{esc}: {answer}");
+        assert!(answer.contains("card_number_detected"), "{esc}: {answer}");
+        let got = echo.received();
+        assert!(
+            got.len() == before || !got.last().unwrap().body.ends_with(b"}"),
+            "{esc}: the whole body was forwarded"
+        );
+    }
+    server.shutdown();
+}
