@@ -42,16 +42,23 @@ const MIN_NULS: usize = guard::MIN_DIGITS;
 const MAX_REF: usize = 12;
 
 /// Whether text a codec has decoded may still hide a card in an encoding the guard
-/// does not read: a `\u` escape, a character reference, a `%` escape or a NUL. A
-/// cheap check for hot paths; every such encoding of a card also has at least
-/// [`guard::MIN_DIGITS`] ASCII digits, so callers check [`guard::may_contain`] first.
+/// does not read: a `\u` or one-letter escape, a character reference, a `%` escape,
+/// XML markup, a NUL, or a byte that is not UTF-8 (a digit of a single-byte charset).
+/// A cheap check for hot paths; every such encoding of a card also has at least
+/// [`guard::MIN_DIGITS`] ASCII digits or bytes that are not ASCII, so callers check
+/// [`guard::may_contain`] first.
 pub(crate) fn worth_scanning(text: &[u8]) -> bool {
     text.windows(2).any(|w| {
         matches!(
             w,
-            [b'\\', b'u' | b'U'] | [b'&', b'#' | b'n' | b'N'] | [b'%', b'0'..=b'9']
+            [b'\\', b'u' | b'U' | b'/' | b't' | b'n' | b'r' | b'f' | b'v']
+                | [b'&', b'#' | b'a'..=b'z' | b'A'..=b'Z']
+                | [b'%', b'0'..=b'9']
+                | [b'<', b'!' | b'?']
+                | [b']', b']']
         )
     }) || text.contains(&0)
+        || std::str::from_utf8(text).is_err()
 }
 
 /// Every hit in `data`, in every view, in order of position, without duplicates.
@@ -178,6 +185,11 @@ fn direct(data: &[u8], view: &mut View) {
     let mut i = 0;
     while let Some(&b) = data.get(i) {
         if b.is_ascii() {
+            if let Some(len) = crate::rules::deep::markup_len(data.get(i..).unwrap_or_default()) {
+                // XML markup a parser drops from the text around it: nothing.
+                i += len;
+                continue;
+            }
             if let Some((c, len)) = escape_at(data, i) {
                 view.push_char(c, i..i + len);
                 i += len;

@@ -141,6 +141,7 @@ pub fn decoded_escapes(bytes: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
 /// vectorised search, as every pass-through chunk is checked.
 pub fn has_escape(bytes: &[u8]) -> bool {
     memchr::memchr3(b'\\', b'%', b'&', bytes).is_some()
+        || memchr::memchr2(b'<', b']', bytes).is_some()
 }
 
 /// The hits in `bytes` read with their escapes decoded ([`decoded_escapes`]), each

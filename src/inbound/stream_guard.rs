@@ -300,7 +300,7 @@ pub fn tail_start(chunk: &[u8]) -> usize {
         if !held_like(b) {
             break;
         }
-        relevant |= b.is_ascii_digit() || b >= 0x80 || matches!(b, b'\\' | b'%' | b'&');
+        relevant |= b.is_ascii_digit() || b >= 0x80 || matches!(b, b'\\' | b'%' | b'&' | b'<');
         start -= 1;
     }
     if relevant { start } else { chunk.len() }
@@ -319,9 +319,15 @@ fn run_like(b: u8) -> bool {
 /// (`\u0034`, `\x34`, `\t`, `%34`, `%u0034`, `&#52;`, `&#x34;`, `&ndash;`): held back
 /// with a possible card's tail, so that an escape split between chunks, and a run of
 /// escaped digits across them, is decoded whole. (Any ASCII letter, for the names of
-/// character references.)
+/// character references; and the bytes of XML markup a parser drops, `<![CDATA[`,
+/// `<!-- -->`, `<? ?>`.)
 fn held_like(b: u8) -> bool {
-    run_like(b) || b.is_ascii_alphanumeric() || matches!(b, b'\\' | b'%' | b'&' | b'#' | b';')
+    run_like(b)
+        || b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'\\' | b'%' | b'&' | b'#' | b';' | b'<' | b'!' | b'[' | b']' | b'>' | b'?'
+        )
 }
 
 /// A request body scanned as it streams; see the module docs.

@@ -236,8 +236,9 @@ fn json_value(v: &serde_json::Value, level: usize, max: usize, found: &mut Found
 }
 
 /// Whether text may hide a hit behind an encoding: long enough to hold one, and
-/// holding a JSON opener, an escape, a percent sign or a base64-sized word that is not
-/// all digits (which [`base64_runs`] leaves alone: a card number's own field).
+/// holding a JSON opener, an escape, a percent sign, XML markup ([`markup_at`]) or a
+/// base64-sized word that is not all digits (which [`base64_runs`] leaves alone: a
+/// card number's own field).
 fn may_hide(bytes: &[u8]) -> bool {
     if bytes.len() < MIN_DIGITS {
         return false;
@@ -245,7 +246,7 @@ fn may_hide(bytes: &[u8]) -> bool {
     let mut run = 0usize;
     let mut letters = false;
     for b in bytes {
-        if matches!(b, b'{' | b'[' | b'"' | b'\\' | b'&' | b'%') {
+        if matches!(b, b'{' | b'[' | b'"' | b'\\' | b'&' | b'%' | b'<' | b']') {
             return true;
         }
         if is_base64_byte(*b) {
@@ -483,13 +484,48 @@ enum Unescaped {
     /// An escape of a byte (`%34`, `\x34`, `\064`): several may spell one UTF-8
     /// character.
     Byte(u8),
+    /// Markup that stands for no text (`<![CDATA[`, `<!-- … -->`).
+    Nothing,
+}
+
+/// The longest XML comment or processing instruction read as markup.
+const MAX_MARKUP: usize = 1024;
+
+/// XML markup at the start of `s` that a parser drops from the text around it, so
+/// that `4242<![CDATA[]]>4242…` or `4242<!-- -->4242…` is one number to it: a CDATA
+/// section's opening and closing markers, a comment, a processing instruction (at
+/// most [`MAX_MARKUP`] bytes long).
+fn markup_at(s: &str) -> (Option<Unescaped>, usize) {
+    markup_len(s.as_bytes()).map_or((None, 1), |n| (Some(Unescaped::Nothing), n))
+}
+
+/// The length of the XML markup [`markup_at`] reads as nothing at the start of `s`.
+pub(crate) fn markup_len(s: &[u8]) -> Option<usize> {
+    let closed = |open: &[u8], close: &[u8]| {
+        let body = s.get(open.len()..)?;
+        let body = body.get(..body.len().min(MAX_MARKUP))?;
+        let end = memchr::memmem::find(body, close)?;
+        Some(open.len() + end + close.len())
+    };
+    if s.starts_with(b"<![CDATA[") {
+        Some(b"<![CDATA[".len())
+    } else if s.starts_with(b"]]>") {
+        Some(b"]]>".len())
+    } else if s.starts_with(b"<!--") {
+        closed(b"<!--", b"-->")
+    } else if s.starts_with(b"<?") {
+        closed(b"<?", b"?>")
+    } else {
+        None
+    }
 }
 
 /// Text with `\uXXXX`, `%uXXXX` (surrogate pairs too), `\xHH`, octal `\NNN`, the
 /// one-letter backslash escapes (`\/`, `\t`, …), `&#N;`, `&#xH;` and `%HH` escapes
-/// decoded, if it has any.
+/// decoded, and the XML markup a parser drops from text read as nothing
+/// ([`markup_at`]), if it has any.
 pub(crate) fn unescape(text: &str) -> Option<String> {
-    if !text.contains(['\\', '&', '%']) {
+    if !text.contains(['\\', '&', '%', '<', ']']) {
         return None;
     }
     let mut out = String::with_capacity(text.len());
@@ -504,6 +540,7 @@ pub(crate) fn unescape(text: &str) -> Option<String> {
                 (c.map(Unescaped::Char), used)
             }
             '%' => percent_at(rest),
+            '<' | ']' => markup_at(rest),
             _ => (None, c.len_utf8()),
         };
         if let Some(Unescaped::Byte(b)) = decoded {
@@ -518,6 +555,7 @@ pub(crate) fn unescape(text: &str) -> Option<String> {
                 out.push(d);
                 changed = true;
             }
+            Some(Unescaped::Nothing) => changed = true,
             _ => out.push_str(rest.get(..used)?),
         }
         rest = rest.get(used..)?;

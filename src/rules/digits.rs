@@ -65,7 +65,10 @@ fn decimal_value(cp: u32) -> Option<u8> {
 
 /// The value of a compatibility digit ([`COMPATIBILITY`]).
 fn compatibility_value(cp: u32) -> Option<u8> {
-    if cp < 0xB2 {
+    // Below U+2070 the table holds only the Latin-1 superscripts (U+00B2, U+00B3,
+    // U+00B9): the rest of that range, where most text that is not ASCII lies, is
+    // answered without a search.
+    if cp < 0xB2 || (0xBA..0x2070).contains(&cp) {
         return None;
     }
     let i = COMPATIBILITY

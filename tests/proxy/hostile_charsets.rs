@@ -255,3 +255,28 @@ async fn escapes_split_between_streamed_pieces_are_read_whole() {
     }
     server.shutdown();
 }
+
+#[tokio::test]
+async fn cards_split_by_markup_an_xml_parser_drops_are_refused() {
+    let (server, echo) = start().await;
+    let addr = server.proxy_addr();
+    for markup in ["<![CDATA[]]>", "<!-- x -->", "<?pi x?>"] {
+        let split = format!("<n>42424242{markup}42424242</n>");
+        let wrapped = "<n>4242 4242<![CDATA[ 4242 4242]]></n>".to_owned();
+        for text in [split, wrapped] {
+            for path in ["/pt/a", "/payment-method"] {
+                let before = echo.received().len();
+                let reply = post(addr, path, "application/xml", text.clone()).await;
+                assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{text} {path}");
+                assert_eq!(code(&reply), "card_number_detected", "{text} {path}");
+                assert_eq!(echo.received().len(), before, "{text} {path}: forwarded");
+            }
+        }
+    }
+    // Ordinary XML with markup passes unchanged.
+    let body = "<?xml version=\"1.0\"?><order><!-- id --><id>1234</id><note><![CDATA[a < b]]></note></order>";
+    let reply = post(addr, "/pt/a", "application/xml", body).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(echo.received().last().unwrap().body, Bytes::from(body));
+    server.shutdown();
+}
