@@ -71,7 +71,13 @@ pub async fn handle(
     }
     // The path template, never the path: a token in a path is not logged.
     span.in_scope(|| {
-        tracing::debug!(endpoint, %method, status, latency_us, "api request done");
+        tracing::debug!(
+            endpoint,
+            method = crate::net::trace::method_text(&method),
+            status,
+            latency_us,
+            "api request done"
+        );
     });
     if state.access_log {
         AccessLine {

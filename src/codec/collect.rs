@@ -758,7 +758,12 @@ const REDACTED: &str = "<redacted>";
 /// A key as it may appear in a location: redacted if it is long, holds many digits
 /// or anything unprintable.
 fn safe_key(k: &str) -> &str {
-    let digits = k.bytes().filter(u8::is_ascii_digit).count();
+    // Digits of every script (`٤٢٤٢…` is a card to the guard, and to a backend
+    // normalizing its keys).
+    let digits = k
+        .chars()
+        .filter(|c| crate::rules::digits::value(*c).is_some())
+        .count();
     if k.len() > 64 || digits >= 6 || k.chars().any(char::is_control) {
         REDACTED
     } else {

@@ -249,7 +249,7 @@ fn rules_route(
             return Err(Error::LeakRejected("the path".to_owned()));
         }
     }
-    if route.scan_headers && !exposure::header_hits(&parts.headers).is_empty() {
+    if route.scan_headers && !exposure::head_hits(parts).is_empty() {
         out.notes.push(NOT_OURS.to_owned());
         return Err(Error::LeakRejected("a header or a cookie".to_owned()));
     }

@@ -215,6 +215,17 @@ pub fn path_hits(path: &str) -> Vec<HitDigits> {
     query_hits(path)
 }
 
+/// The hits in a request's head beyond its path and query: [`header_hits`], and the
+/// authority of its target (HTTP/2's `:authority`, an absolute-form target), which
+/// stands for `Host` when there is none and is forwarded as `X-Forwarded-Host`.
+pub fn head_hits(parts: &http::request::Parts) -> Vec<HitDigits> {
+    let mut out = header_hits(&parts.headers);
+    if let Some(authority) = parts.uri.authority() {
+        collect_header_hits(authority.as_str().as_bytes(), &mut out);
+    }
+    out
+}
+
 /// The hits in a request's header names, its header values (except
 /// `Authorization`'s) and its cookies, each read raw and with `%XX` decoded.
 pub fn header_hits(headers: &HeaderMap) -> Vec<HitDigits> {

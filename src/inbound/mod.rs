@@ -213,7 +213,7 @@ pub fn handle(
             "request",
             request_id = ids.request_id(),
             trace_id = ids.trace_id(),
-            method = %method,
+            method = crate::net::trace::method_text(&method),
             route = route_name,
         );
         let mut seen = Seen::default();
@@ -294,9 +294,21 @@ fn serve<'a>(
         // span context (JSON logs, filtered spans).
         let route_name: &str = &route.name;
         if status >= 500 {
-            tracing::warn!(route = route_name, %method, status, latency_us, "request failed");
+            tracing::warn!(
+                route = route_name,
+                method = crate::net::trace::method_text(&method),
+                status,
+                latency_us,
+                "request failed"
+            );
         } else {
-            tracing::debug!(route = route_name, %method, status, latency_us, "request done");
+            tracing::debug!(
+                route = route_name,
+                method = crate::net::trace::method_text(&method),
+                status,
+                latency_us,
+                "request done"
+            );
         }
         response
     }
@@ -312,7 +324,11 @@ fn unrouted(
     err: &Error,
 ) -> Response<Body> {
     state.metrics.requests.inc(&["", err.code()]);
-    tracing::debug!(method = %parts.method, status = err.status().as_u16(), "not routed");
+    tracing::debug!(
+        method = crate::net::trace::method_text(&parts.method),
+        status = err.status().as_u16(),
+        "not routed"
+    );
     if should_linger(parts) {
         linger::spawn_drain(body);
     }
@@ -486,7 +502,7 @@ async fn sanitized(
     if let Some(guard) = guard {
         guard_path(guard, parts.uri.path()).await?;
         if route.scan_headers {
-            let hits = exposure::header_hits(&parts.headers);
+            let hits = exposure::head_hits(parts);
             guard_hits(guard, "a header or a cookie", &hits).await?;
         }
     }
@@ -525,6 +541,11 @@ fn forward<'a>(
 ) -> impl Future<Output = Result<Response<Body>>> + Send + 'a {
     async move {
         crate::net::headers::check_transfer_coding(&parts.headers)?;
+        // An extension method is sent on as it is: one that holds a card is refused
+        // on every route, as a path that does.
+        if !crate::net::trace::method_is_sane(&parts.method) {
+            return Err(Error::LeakRejected("the method".to_owned()));
+        }
         let upstream = state
             .upstreams
             .get(route.upstream)

@@ -112,7 +112,7 @@ impl AccessLine<'_> {
             trace_id = ids.trace_id(),
             listener = self.listener,
             route = self.route.unwrap_or("-"),
-            method = self.method.map(http::Method::as_str),
+            method = self.method.map(method_text),
             path = self.path,
             status = self.status,
             upstream_status = self.upstream_status,
@@ -142,7 +142,7 @@ impl AccessLine<'_> {
                 f.str("trace_id", ids.trace_id());
                 f.str("listener", self.listener);
                 f.str("route", self.route.unwrap_or("-"));
-                f.opt_str("method", self.method.map(http::Method::as_str));
+                f.opt_str("method", self.method.map(method_text));
                 f.opt_str("path", self.path);
                 f.int("status", self.status);
                 f.opt_int("upstream_status", self.upstream_status);
@@ -207,10 +207,51 @@ pub fn sane_id(v: &HeaderValue) -> bool {
         && !holds_card(b)
 }
 
-/// Whether the leak guard finds a card-shaped number in `text`.
+/// Whether a request's method may be logged and sent on: a standard one, or an
+/// extension method that holds no card-shaped number (read raw and with its escapes
+/// decoded, as [`sane_id`] reads an id).
+pub fn method_is_sane(method: &http::Method) -> bool {
+    is_standard(method) || !holds_card(method.as_str().as_bytes())
+}
+
+/// A request's method as logs write it: the method, or `-` for one that holds a
+/// card-shaped number ([`method_is_sane`]; such a request is refused).
+pub fn method_text(method: &http::Method) -> &str {
+    if method_is_sane(method) {
+        method.as_str()
+    } else {
+        "-"
+    }
+}
+
+fn is_standard(method: &http::Method) -> bool {
+    use http::Method;
+    [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ]
+    .contains(method)
+}
+
+/// Whether the leak guard finds a card-shaped number in `text`, read as it is or
+/// with its escapes decoded (`%34242…`, `\u0034242…`, `&#52;242…`).
 fn holds_card(text: &[u8]) -> bool {
     let mut found = false;
     crate::rules::guard::scan_hits(text, |_| found = true);
+    if !found
+        && let Some(decoded) = std::str::from_utf8(text)
+            .ok()
+            .and_then(crate::rules::deep::unescape)
+    {
+        crate::rules::guard::scan_hits(decoded.as_bytes(), |_| found = true);
+    }
     found
 }
 

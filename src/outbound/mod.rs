@@ -150,7 +150,11 @@ pub async fn handle(
         Ok(res) => (res, "ok"),
         Err(err) => {
             span.in_scope(|| {
-                tracing::debug!(%method, code = err.code(), "outbound request refused");
+                tracing::debug!(
+                    method = crate::net::trace::method_text(&method),
+                    code = err.code(),
+                    "outbound request refused"
+                );
             });
             (error_response(&err), err.code())
         }

@@ -280,3 +280,21 @@ async fn cards_split_by_markup_an_xml_parser_drops_are_refused() {
     assert_eq!(echo.received().last().unwrap().body, Bytes::from(body));
     server.shutdown();
 }
+
+#[tokio::test]
+async fn a_card_in_another_script_as_a_key_is_not_echoed() {
+    let (server, echo) = start().await;
+    let addr = server.proxy_addr();
+    // 4242… in Arabic-Indic and in full-width digits, as a JSON key.
+    for key in ["٤٢٤٢٤٢٤٢٤٢٤٢٤٢٤٢", "４２４２４２４２４２４２４２４２"]
+    {
+        let body =
+            format!(r#"{{"paymentType":"card","cardNumber":"378282246310005","{key}":"x"}}"#);
+        let reply = post(addr, "/v1/payment", "application/json", body).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{key}");
+        let text = String::from_utf8_lossy(&reply.body);
+        assert!(!text.contains(key), "{text}");
+    }
+    assert!(echo.received().is_empty());
+    server.shutdown();
+}

@@ -424,3 +424,51 @@ async fn chunked_alone_still_passes() {
     echo.stop().await;
     server.stop().await;
 }
+
+/// The target's authority (HTTP/2's `:authority`, an absolute-form target in
+/// HTTP/1) stands for `Host` and is forwarded as `X-Forwarded-Host`: a
+/// `scan_headers` route reads it as it reads `Host`. And a card as the method is
+/// refused on every route.
+#[tokio::test]
+async fn the_authority_and_the_method_are_read_too() {
+    let (server, echo) = start_both().await;
+    let addr = server.proxy_addr();
+    let body = r#"{"card":"4111111111111111"}"#;
+    let absolute = format!(
+        "POST http://4242424242424242:1/r/1 HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let (status, text) = raw(addr, absolute.into_bytes()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    assert!(text.contains("card_number_detected"), "{text}");
+    // A route of any method refuses it as a card; a POST-only route, as a method it
+    // does not take (405). Neither answer holds the digits.
+    for (path, status, code) in [
+        ("/pt/a", StatusCode::BAD_REQUEST, "card_number_detected"),
+        ("/r/1", StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+    ] {
+        let request = format!(
+            "4242424242424242 {path} HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        );
+        let (got, text) = raw(addr, request.into_bytes()).await;
+        assert_eq!(got, status, "{path}: {text}");
+        assert!(text.contains(code), "{path}: {text}");
+        assert!(!text.contains("4242424242424242"), "{path}: {text}");
+    }
+    assert!(echo.received().is_empty(), "forwarded");
+    // An ordinary absolute-form target and extension method pass.
+    let ok = format!(
+        "POST http://127.0.0.1:1/r/1 HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let (status, text) = raw(addr, ok.into_bytes()).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let (status, text) = raw(
+        addr,
+        b"PROPFIND /pt/a HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            .to_vec(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    server.shutdown();
+}

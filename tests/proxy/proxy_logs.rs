@@ -79,8 +79,32 @@ async fn logs_carry_no_paths_queries_headers_or_bodies() {
     )
     .await;
     assert_eq!(clean.status, StatusCode::OK);
+    // A card as the method (an extension method is a token; digits are token
+    // characters), to the proxy and to the API; an id holding one in an escape.
+    for addr in [proxy, api] {
+        let answer = raw(
+            addr,
+            &format!("{card} /pass/x HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"),
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 4"), "{answer}");
+        assert!(!answer.contains(card), "{answer}");
+    }
+    let escaped = send(
+        &client,
+        Request::post(url(proxy, "/pass/clean"))
+            .header("x-request-id", format!("order-%3{card}"))
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(escaped.status, StatusCode::OK);
     let received = echo.received();
     assert!(!received.is_empty());
+    assert!(
+        received.iter().all(|r| !r.method.contains(card)),
+        "a card as the method was forwarded"
+    );
     for r in &received {
         let ids: Vec<&String> = r
             .headers
@@ -114,4 +138,14 @@ async fn logs_carry_no_paths_queries_headers_or_bodies() {
     for spelling in [card, as_bytes, "pan=", "/pass/clean"] {
         assert!(!logs.contains(spelling), "{spelling} in {logs}");
     }
+}
+
+/// Send raw bytes, read the whole answer (at most 5 s).
+async fn raw(addr: std::net::SocketAddr, request: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
 }
