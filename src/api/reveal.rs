@@ -220,7 +220,14 @@ pub async fn detokenize(
                     error: None,
                 },
                 Outcome::Failed(e) => ItemOut {
-                    token,
+                    // What was sent is echoed so that a client can match the answer,
+                    // unless it holds a card number (sent by mistake as a token): an
+                    // error never shows one.
+                    token: if crate::rules::guard::holds_card(token.as_bytes()) {
+                        "[redacted]"
+                    } else {
+                        token
+                    },
                     class: None,
                     value: None,
                     masked: false,

@@ -178,9 +178,14 @@ impl Access {
     }
 }
 
-/// The key of `Bearer <key>` in a header, if well-formed.
+/// The key of the one `Bearer` credential in `name`; none when the header is
+/// missing, malformed, or sent more than once (which value counts would be a guess).
 fn bearer<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
-    let value = headers.get(name)?.to_str().ok()?;
+    let mut values = headers.get_all(name).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return None;
+    };
+    let value = value.to_str().ok()?;
     let (scheme, key) = value.trim().split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")

@@ -243,16 +243,12 @@ fn is_standard(method: &http::Method) -> bool {
 /// Whether the leak guard finds a card-shaped number in `text`, read as it is or
 /// with its escapes decoded (`%34242…`, `\u0034242…`, `&#52;242…`).
 fn holds_card(text: &[u8]) -> bool {
-    let mut found = false;
-    crate::rules::guard::scan_hits(text, |_| found = true);
-    if !found
-        && let Some(decoded) = std::str::from_utf8(text)
+    use crate::rules::guard;
+    guard::holds_card(text)
+        || std::str::from_utf8(text)
             .ok()
             .and_then(crate::rules::deep::unescape)
-    {
-        crate::rules::guard::scan_hits(decoded.as_bytes(), |_| found = true);
-    }
-    found
+            .is_some_and(|decoded| guard::holds_card(decoded.as_bytes()))
 }
 
 /// A made-up id that holds no card-shaped number: drawn again until it does not (a

@@ -101,6 +101,13 @@ pub fn candidate_runs(text: &[u8], f: impl FnMut(Range<usize>)) {
     }
 }
 
+/// Whether `text` holds a hit ([`scan_hits`]).
+pub fn holds_card(text: &[u8]) -> bool {
+    let mut found = false;
+    scan_hits(text, |_| found = true);
+    found
+}
+
 /// Push the byte ranges of every hit in `text` onto `out`, in order, without overlap.
 pub fn scan(text: &[u8], out: &mut Vec<Range<usize>>) {
     scan_hits(text, |hit| out.push(hit.range.clone()));

@@ -360,3 +360,52 @@ reveal = ["pan"]
     }
     handle.stop().await;
 }
+
+/// A card number sent by mistake as a token is not echoed in its error; a request
+/// with two `Authorization` headers is not authenticated (which one counts would be
+/// a guess between the proxy in front and the server).
+#[tokio::test]
+async fn a_card_sent_as_a_token_is_not_echoed_and_two_credentials_are_refused() {
+    let full = api_client(
+        "full",
+        r#"reveal = ["pan"]
+tokenize = ["pan"]"#,
+    );
+    let other = api_client("other", r#"tokenize = ["pan"]"#);
+    let dir = tempfile::tempdir().unwrap();
+    let toml = config_toml(
+        "http://127.0.0.1:9",
+        &format!(
+            "{}{}{}",
+            audit_toml(&dir.path().join("audit.log")),
+            full.toml,
+            other.toml
+        ),
+    );
+    let handle = start(&toml).await;
+    let addr = handle.api_addr();
+    let token = tokenize(addr, &full.key, json!([{ "class": "pan", "value": CARD }])).await;
+    let out = reveal(
+        addr,
+        &full.key,
+        json!(["4111111111111111", "no-such-token", token[0]]),
+    )
+    .await;
+    assert_eq!(out[0]["error"]["code"], "token_not_found");
+    let text = out.to_string();
+    assert!(!text.contains("4111111111111111"), "{text}");
+    assert_eq!(out[1]["token"], "no-such-token");
+    assert_eq!(out[2]["value"], CARD);
+
+    let req = Request::post(url(addr, "/v1/detokenize"))
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {}", other.key))
+        .header("authorization", format!("Bearer {}", full.key))
+        .body(Full::new(Bytes::from(
+            json!({"tokens": [token[0]]}).to_string(),
+        )))
+        .unwrap();
+    let r = send(&http1(), req).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{:?}", r.body);
+    handle.shutdown();
+}
