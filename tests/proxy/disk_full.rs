@@ -53,6 +53,16 @@ impl Drop for Tmpfs {
     }
 }
 
+/// A server that is killed when the test ends, also when it fails half-way.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Write zeros to `path` until the file system is full.
 fn fill(path: &Path) {
     use std::io::Write as _;
@@ -110,8 +120,8 @@ async fn a_full_disk_fails_closed_reports_not_ready_and_keeps_every_token() {
         let (proxy, api) = (free_port(), free_port());
         let rest = format!("[[upstreams]]\nname = \"backend\"\nurl = \"http://{up}\"\n{ROUTE}");
         let config = vault.write_config(proxy, api, &rest);
-        let mut child = vault.serve(&config);
-        wait_listening(&mut child, proxy, Duration::from_secs(60)).await;
+        let mut child = Server(vault.serve(&config));
+        wait_listening(&mut child.0, proxy, Duration::from_secs(60)).await;
 
         // Some tokens while there is room, then no room at all.
         let mut given: HashMap<String, String> = HashMap::new();
@@ -165,8 +175,7 @@ async fn a_full_disk_fails_closed_reports_not_ready_and_keeps_every_token() {
 
         // Space again, a restart: every token the upstream got reveals to its card,
         // and new cards are tokenized again.
-        child.kill().unwrap();
-        child.wait().unwrap();
+        drop(child);
         std::fs::remove_file(mnt.join("filler")).unwrap();
         let tokens: Vec<String> = given.keys().cloned().collect();
         let revealed = vault.detokenize_batch(&tokens);
@@ -174,14 +183,13 @@ async fn a_full_disk_fails_closed_reports_not_ready_and_keeps_every_token() {
         for (token, value) in tokens.iter().zip(&revealed) {
             assert_eq!(Some(value), given.get(token), "{store}: {token}");
         }
-        let mut child = vault.serve(&config);
-        wait_listening(&mut child, proxy, Duration::from_secs(60)).await;
+        let mut child = Server(vault.serve(&config));
+        wait_listening(&mut child.0, proxy, Duration::from_secs(60)).await;
         assert!(
             tokenize(proxy, &echo, &card(99_999)).await.is_ok(),
             "{store}"
         );
         assert_eq!(get(api, "/readyz").await.status, StatusCode::OK, "{store}");
-        child.kill().unwrap();
-        child.wait().unwrap();
+        drop(child);
     }
 }
