@@ -209,6 +209,30 @@ pub(crate) fn ascii_transparent(charset: &str) -> bool {
     utf8_or_ascii(&v) || single_byte(&v)
 }
 
+/// Whether `text` declares an XML entity (`<!ENTITY`, in any case): what an entity
+/// stands for is text an XML parser puts where it is referenced (`&e;`), which the
+/// leak guard does not expand, so a body declaring one is refused
+/// ([`entity_refusal`]). `before`: the last bytes of the text read before, for a
+/// declaration cut between two chunks.
+pub(crate) fn declares_xml_entity(before: &[u8], text: &[u8]) -> bool {
+    const DECL: &[u8] = b"<!ENTITY";
+    let is_decl = |at: &[u8]| {
+        at.get(..DECL.len())
+            .is_some_and(|d| d.eq_ignore_ascii_case(DECL))
+    };
+    let mut seam = before.to_vec();
+    seam.extend_from_slice(text.get(..DECL.len()).unwrap_or(text));
+    memchr::memmem::find_iter(&seam, b"<!").any(|at| seam.get(at..).is_some_and(is_decl))
+        || memchr::memmem::find_iter(text, b"<!").any(|at| text.get(at..).is_some_and(is_decl))
+}
+
+/// The refusal of a body that declares an XML entity ([`declares_xml_entity`]).
+pub(crate) fn entity_refusal() -> Error {
+    Error::UnsupportedMedia(
+        "an XML body that declares an entity (<!ENTITY): the leak guard does not read what entities stand for".into(),
+    )
+}
+
 /// An ISO 8859 or Windows single-byte code page, by its common names.
 fn single_byte(charset: &str) -> bool {
     let numbered = |prefix: &str| {

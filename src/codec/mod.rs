@@ -49,6 +49,7 @@ use crate::error::{Error, Result};
 use crate::rules::{BodyKind, FieldRule, LeakPolicy, Location, PathElem, RouteRules};
 use crate::sensitive::{DataClass, Plaintext};
 pub(crate) use media::Coding;
+pub(crate) use media::{declares_xml_entity, entity_refusal};
 pub(crate) use part_heads::Watch as PartHeads;
 #[cfg(any(fuzzing, test))]
 pub(crate) use part_heads::watch_agrees;
@@ -360,6 +361,9 @@ fn extract_body(
         part_heads::check_declared(req.content_type, layer)?;
     }
     let text: &[u8] = unwrapped.as_ref().map_or(layer, |d| d.as_slice());
+    if rules.guard_on() && media::declares_xml_entity(&[], text) {
+        return Err(media::entity_refusal());
+    }
     let style_of = if matches!(codec, Codec::Form | Codec::Multipart) {
         PathStyle::Form
     } else {

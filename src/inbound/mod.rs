@@ -450,6 +450,9 @@ async fn read_compressed(
             Ok(()) => {}
         }
     }
+    if guard.mode == GuardMode::Block && crate::codec::declares_xml_entity(&[], &text) {
+        return Err(crate::codec::entity_refusal());
+    }
     // Read as the streaming guard reads a body (escapes decoded, number literals),
     // the whole text one chunk.
     let mut hits = Vec::new();

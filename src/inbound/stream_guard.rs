@@ -34,6 +34,10 @@ use crate::vault::Vault;
 /// characters and 72 × 3 NULs between them, 454 bytes.
 pub const MAX_TAIL: usize = 512;
 
+/// The bytes of a chunk kept for [`StreamGuard::read_entities`]: one less than
+/// `<!ENTITY`.
+const ENTITY_SEAM: usize = 7;
+
 /// What a route's guard needs, built once per route (and copied once per shard, see
 /// [`super::ShardState`]).
 #[derive(Clone, Debug)]
@@ -341,6 +345,8 @@ pub struct StreamGuard<B> {
     queued: Option<Frame<Bytes>>,
     pending: Option<Pending>,
     found: Vec<HitDigits>,
+    /// The last bytes of the body so far ([`ENTITY_SEAM`]).
+    seen: smallvec::SmallVec<[u8; ENTITY_SEAM]>,
 }
 
 impl<B> StreamGuard<B> {
@@ -361,6 +367,7 @@ impl<B> StreamGuard<B> {
             queued: None,
             pending: None,
             found: Vec::new(),
+            seen: smallvec::SmallVec::new(),
         }
     }
 
@@ -387,6 +394,30 @@ impl<B> StreamGuard<B> {
         }
         tracing::warn!(route = %self.ctx.route, error = %reason, "a multipart part the guard cannot read was forwarded (detect mode)");
         Ok(())
+    }
+
+    /// Refuse (in `block` mode) a body that declares an XML entity
+    /// ([`crate::codec::declares_xml_entity`]), before the chunk that holds the
+    /// declaration is sent on; `seen` keeps the last bytes for a declaration cut
+    /// between chunks.
+    fn read_entities(&mut self, chunk: &Bytes) -> Result<(), BoxError> {
+        let declared = crate::codec::declares_xml_entity(&self.seen, chunk);
+        let keep = chunk.len().min(ENTITY_SEAM);
+        if keep == ENTITY_SEAM {
+            self.seen.clear();
+        } else {
+            let drop = (self.seen.len() + keep).saturating_sub(ENTITY_SEAM);
+            self.seen.drain(..drop.min(self.seen.len()));
+        }
+        self.seen
+            .extend_from_slice(chunk.get(chunk.len() - keep..).unwrap_or_default());
+        if !declared || self.ctx.mode != GuardMode::Block {
+            return Ok(());
+        }
+        let reason = crate::codec::entity_refusal();
+        tracing::warn!(route = %self.ctx.route, error = %reason, "body refused");
+        self.outcome.refuse(reason, self.inner.take());
+        Err(Box::new(CardBlocked))
     }
 
     /// Emit a clean chunk (minus its new tail); `None` when all of it was held back.
@@ -467,6 +498,9 @@ where
                 }
             };
             if let Err(e) = this.read_heads(Some(&chunk)) {
+                return Poll::Ready(Some(Err(e)));
+            }
+            if let Err(e) = this.read_entities(&chunk) {
                 return Poll::Ready(Some(Err(e)));
             }
             this.found.clear();

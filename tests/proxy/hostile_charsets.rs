@@ -298,3 +298,36 @@ async fn a_card_in_another_script_as_a_key_is_not_echoed() {
     assert!(echo.received().is_empty());
     server.shutdown();
 }
+
+#[tokio::test]
+async fn xml_bodies_that_declare_entities_are_refused() {
+    let (server, echo) = start().await;
+    let addr = server.proxy_addr();
+    // `&g;` stands for `4242`: the card is in no byte of the body.
+    let body = r#"<?xml version="1.0"?><!DOCTYPE n [<!ENTITY g "4242">]><n>&g;&g;&g;&g;</n>"#;
+    for path in ["/pt/a", "/payment-method"] {
+        let before = echo.received().len();
+        let reply = post(addr, path, "application/xml", body).await;
+        assert_eq!(reply.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{path}");
+        assert_eq!(code(&reply), "unsupported_media", "{path}");
+        assert_eq!(echo.received().len(), before, "{path}: forwarded");
+    }
+    // The declaration cut between streamed pieces.
+    let pieces: Vec<&[u8]> = body.as_bytes().chunks(5).collect();
+    let before = echo.received().len();
+    let answer = drip(
+        addr,
+        "/pt/a",
+        "application/xml",
+        &pieces,
+        std::time::Duration::from_millis(20),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 415"), "{answer}");
+    let got = echo.received();
+    assert!(
+        got.len() == before || !got.last().unwrap().body.ends_with(b"</n>"),
+        "the whole body was forwarded"
+    );
+    server.shutdown();
+}
