@@ -160,9 +160,9 @@ pub fn among(hit: &HitDigits, list: &[HitDigits]) -> bool {
 /// The hits in a pass-through query string as a backend reads it ([`decoded_query`]),
 /// and those escapes a backend may decode a second time spell (`%2534`, `%u0034`)
 /// when their digits were not read already (a token of ours stays plain); and the
-/// cards its number literals denote (`amount=4242424242424241.9` is the double
-/// 4242424242424242), read as a pass-through body's are ([`literal_cards`]), with
-/// `%XX` decoded and `+` read both as a space and as an exponent's sign.
+/// cards its number literals denote (an amount of sixteen digits and `.9` can be the
+/// double a card number is), read as a pass-through body's are ([`literal_cards`]),
+/// with `%XX` decoded and `+` read both as a space and as an exponent's sign.
 pub fn query_hits(query: &str) -> Vec<HitDigits> {
     let decoded = decoded_query(query);
     let mut out = hits(&decoded);

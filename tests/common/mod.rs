@@ -143,6 +143,23 @@ impl Reply {
     }
 }
 
+/// A POST of `body` with the given Content-Type.
+pub async fn post(addr: SocketAddr, path: &str, ct: &str, body: impl Into<Bytes>) -> Reply {
+    let req = Request::post(url(addr, path))
+        .header("content-type", ct)
+        .body(Full::new(body.into()))
+        .unwrap();
+    send(&http1(), req).await
+}
+
+/// The stable error code of an error answer (`""` when there is none).
+pub fn code(reply: &Reply) -> String {
+    reply.json()["error"]["code"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned()
+}
+
 pub async fn send<C>(client: &Client<C, Full<Bytes>>, req: Request<Full<Bytes>>) -> Reply
 where
     C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,

@@ -4,11 +4,8 @@
 //! of the recording echo upstream. Each case asserts the refusal, its code, and that
 //! the upstream received nothing; ordinary text in the same encodings still passes.
 
-use std::net::SocketAddr;
-
 use bytes::Bytes;
-use http::{Request, StatusCode};
-use http_body_util::Full;
+use http::StatusCode;
 use vaultgate::app::{self, ServerHandle};
 use vaultgate::config::Config;
 use vaultgate::demo::echo::{EchoHandle, EchoUpstream};
@@ -21,21 +18,6 @@ async fn start() -> (ServerHandle, EchoHandle) {
     let c = Config::demo("127.0.0.1:0", "127.0.0.1:0", &format!("http://{up}"), &dir).unwrap();
     c.validate().unwrap();
     (app::start(&c, test_vault()).await.unwrap(), echo)
-}
-
-async fn post(addr: SocketAddr, path: &str, ct: &str, body: impl Into<Bytes>) -> Reply {
-    let req = Request::post(url(addr, path))
-        .header("content-type", ct)
-        .body(Full::new(body.into()))
-        .unwrap();
-    send(&http1(), req).await
-}
-
-fn code(reply: &Reply) -> String {
-    reply.json()["error"]["code"]
-        .as_str()
-        .unwrap_or("")
-        .to_owned()
 }
 
 /// `4242 4242 4242 4242` with `sep` (bytes) between the groups.

@@ -56,21 +56,6 @@ async fn start_with(
     (app::start(&c, vault).await.unwrap(), echo)
 }
 
-async fn post(addr: SocketAddr, path: &str, ct: &str, body: impl Into<Bytes>) -> Reply {
-    let req = Request::post(url(addr, path))
-        .header("content-type", ct)
-        .body(Full::new(body.into()))
-        .unwrap();
-    send(&http1(), req).await
-}
-
-fn code(reply: &Reply) -> String {
-    reply.json()["error"]["code"]
-        .as_str()
-        .unwrap_or("")
-        .to_owned()
-}
-
 // === an independent check for raw cards ===
 
 /// Digits of the scripts the cases use, read as ASCII.

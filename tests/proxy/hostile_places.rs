@@ -71,13 +71,6 @@ async fn request(
     send(&http1(), b.body(Full::new(body.into())).unwrap()).await
 }
 
-fn code(reply: &Reply) -> String {
-    reply.json()["error"]["code"]
-        .as_str()
-        .unwrap_or("")
-        .to_owned()
-}
-
 /// The cases a test sends that were not refused as they should be: all of them are
 /// sent and the misses reported together, so one run shows every hole.
 struct Misses<'a> {

@@ -77,13 +77,6 @@ fn text(reply: &Reply) -> String {
     String::from_utf8_lossy(&reply.body).into_owned()
 }
 
-fn code(reply: &Reply) -> String {
-    reply.json()["error"]["code"]
-        .as_str()
-        .unwrap_or("")
-        .to_owned()
-}
-
 fn everything(r: &Received) -> String {
     let mut all = String::from_utf8_lossy(&r.body).into_owned();
     all.push_str(&r.path);

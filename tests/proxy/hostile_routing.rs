@@ -128,13 +128,6 @@ async fn request(
     send(client, b.body(Full::new(body.into())).unwrap()).await
 }
 
-fn code(reply: &Reply) -> String {
-    reply.json()["error"]["code"]
-        .as_str()
-        .unwrap_or("")
-        .to_owned()
-}
-
 // === the path decides ===
 
 #[tokio::test]
