@@ -216,14 +216,32 @@ pub(crate) fn ascii_transparent(charset: &str) -> bool {
 /// declaration cut between two chunks.
 pub(crate) fn declares_xml_entity(before: &[u8], text: &[u8]) -> bool {
     const DECL: &[u8] = b"<!ENTITY";
-    let is_decl = |at: &[u8]| {
-        at.get(..DECL.len())
-            .is_some_and(|d| d.eq_ignore_ascii_case(DECL))
+    let declares = |t: &[u8]| {
+        memchr::memchr_iter(b'<', t).any(|i| {
+            t.get(i..i + DECL.len())
+                .is_some_and(|d| d.eq_ignore_ascii_case(DECL))
+        })
     };
-    let mut seam = before.to_vec();
-    seam.extend_from_slice(text.get(..DECL.len()).unwrap_or(text));
-    memchr::memmem::find_iter(&seam, b"<!").any(|at| seam.get(at..).is_some_and(is_decl))
-        || memchr::memmem::find_iter(text, b"<!").any(|at| text.get(at..).is_some_and(is_decl))
+    // A declaration cut between the two: only when the bytes before hold its `<`
+    // (joined on the stack: this runs for every streamed chunk).
+    let before = before
+        .get(before.len().saturating_sub(DECL.len() - 1)..)
+        .unwrap_or(before);
+    if memchr::memchr(b'<', before).is_some() {
+        let head = text.get(..DECL.len()).unwrap_or(text);
+        let mut seam = [0u8; 2 * DECL.len()];
+        let n = before.len() + head.len();
+        if let Some(dst) = seam.get_mut(..before.len()) {
+            dst.copy_from_slice(before);
+        }
+        if let Some(dst) = seam.get_mut(before.len()..n) {
+            dst.copy_from_slice(head);
+        }
+        if declares(seam.get(..n).unwrap_or_default()) {
+            return true;
+        }
+    }
+    declares(text)
 }
 
 /// The refusal of a body that declares an XML entity ([`declares_xml_entity`]).
@@ -380,6 +398,26 @@ fn zlib_header(body: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+
+    #[test]
+    fn an_entity_declaration_is_found_wherever_chunks_cut_it() {
+        let body = b"<?xml?><!DOCTYPE n [<!entity g \"4242\">]><n>&g;</n>";
+        assert!(super::declares_xml_entity(b"", body));
+        for cut in 0..body.len() {
+            let (a, b) = body.split_at(cut);
+            // The streaming guard keeps the last 7 bytes of what came before.
+            let kept = &a[a.len().saturating_sub(7)..];
+            assert!(
+                super::declares_xml_entity(b"", a) || super::declares_xml_entity(kept, b),
+                "cut at {cut}"
+            );
+        }
+        assert!(!super::declares_xml_entity(
+            b"<n",
+            b">4242</n><!-- ENTITY -->"
+        ));
+        assert!(!super::declares_xml_entity(b"", b"{\"a\":\"<b>\"}"));
+    }
 
     use super::*;
 
