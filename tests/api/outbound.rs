@@ -169,6 +169,35 @@ reveal = [
         let text = String::from_utf8_lossy(&buf[..n]).to_string();
         assert!(text.starts_with("HTTP/1.1 403"), "{text}");
     }
+    // A transfer coding other than chunked (501), and two credentials (401).
+    let body = charge_body.to_string();
+    for (head, status) in [
+        (
+            format!(
+                "POST /processor/charges HTTP/1.1\r\nHost: x\r\nProxy-Authorization: Bearer {}\r\nContent-Type: application/json\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+                billing.key,
+                body.len()
+            ),
+            "HTTP/1.1 501",
+        ),
+        (
+            format!(
+                "POST /processor/charges HTTP/1.1\r\nHost: x\r\nProxy-Authorization: Bearer {}\r\nProxy-Authorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                support.key,
+                billing.key,
+                body.len()
+            ),
+            "HTTP/1.1 401",
+        ),
+    ] {
+        let mut s = tokio::net::TcpStream::connect(outbound).await.unwrap();
+        s.write_all(head.as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        let _ =
+            tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut out)).await;
+        let text = String::from_utf8_lossy(&out).to_string();
+        assert!(text.starts_with(status), "{text}");
+    }
     assert!(processor_echo.received().is_empty());
 
     // 3. The charge: the processor gets the real values over TLS.
