@@ -169,28 +169,18 @@ fn b_decode(text: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
         .map(Zeroizing::new)
 }
 
-/// RFC 2047 "Q": `_` is a space, `=XX` a byte; anything else as it is.
+/// RFC 2047 "Q": `_` is a space, then quoted-printable (`=XX` a byte; anything else,
+/// a broken escape too, as it is).
 fn q_decode(text: &[u8]) -> Zeroizing<Vec<u8>> {
-    let mut out = Zeroizing::new(Vec::with_capacity(text.len()));
-    let mut i = 0;
-    while let Some(&b) = text.get(i) {
-        let hex = |j: usize| text.get(j).and_then(|h| char::from(*h).to_digit(16));
-        match (b, hex(i + 1), hex(i + 2)) {
-            (b'=', Some(hi), Some(lo)) => {
-                out.push(u8::try_from(hi * 16 + lo).unwrap_or_default());
-                i += 3;
-            }
-            (b'_', _, _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            _ => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    out
+    let spaced: Zeroizing<Vec<u8>> = Zeroizing::new(
+        text.iter()
+            .map(|b| if *b == b'_' { b' ' } else { *b })
+            .collect(),
+    );
+    Zeroizing::new(
+        quoted_printable::decode(spaced.as_slice(), quoted_printable::ParseMode::Robust)
+            .unwrap_or_else(|_| spaced.to_vec()),
+    )
 }
 
 /// Whether decoded text holds a digit: ASCII, or any other script's read as UTF-8
