@@ -20,6 +20,29 @@ async fn start() -> (ServerHandle, EchoHandle) {
     (app::start(&c, test_vault()).await.unwrap(), echo)
 }
 
+const CARD_FOUND: &str = "card_number_detected";
+
+/// POST `(path, content type, body)` and check that it is refused with `status` and
+/// one of `codes`, and that the upstream received nothing; `what` names the case.
+async fn assert_refused(
+    addr: std::net::SocketAddr,
+    echo: &EchoHandle,
+    (path, ct, body): (&str, &str, impl Into<Bytes>),
+    status: StatusCode,
+    codes: &[&str],
+    what: &str,
+) {
+    let before = echo.received().len();
+    let reply = post(addr, path, ct, body).await;
+    assert_eq!(reply.status, status, "{what}: {:?}", reply.body);
+    assert!(
+        codes.contains(&code(&reply).as_str()),
+        "{what}: {}",
+        code(&reply)
+    );
+    assert_eq!(echo.received().len(), before, "{what}: forwarded");
+}
+
 /// `4242 4242 4242 4242` with `sep` (bytes) between the groups.
 fn grouped(sep: &[u8]) -> Vec<u8> {
     let mut out = b"4242".to_vec();
@@ -110,20 +133,16 @@ async fn cards_in_single_byte_charsets_are_refused() {
         ),
     ];
     for (name, path, ct, body) in cases {
-        let before = echo.received().len();
-        let reply = post(addr, path, ct, body).await;
-        assert_eq!(
-            reply.status,
+        let codes = ["card_number_detected", "sensitive_data_unreadable"];
+        assert_refused(
+            addr,
+            &echo,
+            (path, ct, body),
             StatusCode::BAD_REQUEST,
-            "{name}: {:?}",
-            reply.body
-        );
-        assert!(
-            ["card_number_detected", "sensitive_data_unreadable"].contains(&code(&reply).as_str()),
-            "{name}: {}",
-            code(&reply)
-        );
-        assert_eq!(echo.received().len(), before, "{name}: forwarded");
+            &codes,
+            name,
+        )
+        .await;
     }
     server.shutdown();
 }
@@ -137,11 +156,16 @@ async fn cards_behind_json_short_escapes_are_refused_on_pass_through() {
         let body = format!(r#"{{"note":"{card}"}}"#);
         // The body is JSON as written: a JSON reader gets `4242/4242/…`.
         assert!(serde_json::from_str::<serde_json::Value>(&body).is_ok());
-        let before = echo.received().len();
-        let reply = post(addr, "/pt/a", "application/json", body).await;
-        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{esc}");
-        assert_eq!(code(&reply), "card_number_detected", "{esc}");
-        assert_eq!(echo.received().len(), before, "{esc}: forwarded");
+        let request = ("/pt/a", "application/json", body);
+        assert_refused(
+            addr,
+            &echo,
+            request,
+            StatusCode::BAD_REQUEST,
+            &[CARD_FOUND],
+            esc,
+        )
+        .await;
     }
     server.shutdown();
 }
@@ -193,19 +217,17 @@ async fn cards_behind_named_character_references_are_refused() {
                 format!(r#"{{"note":"{card}"}}"#),
             ),
         ] {
-            let before = echo.received().len();
-            let reply = post(addr, path, ct, body).await;
-            assert_eq!(
-                reply.status,
+            let what = format!("{entity} {path} {ct}");
+            let request = (path, ct, body);
+            assert_refused(
+                addr,
+                &echo,
+                request,
                 StatusCode::BAD_REQUEST,
-                "{entity} {path} {ct}"
-            );
-            assert_eq!(code(&reply), "card_number_detected", "{entity} {path} {ct}");
-            assert_eq!(
-                echo.received().len(),
-                before,
-                "{entity} {path} {ct}: forwarded"
-            );
+                &[CARD_FOUND],
+                &what,
+            )
+            .await;
         }
     }
     // Ordinary markup passes.
@@ -247,11 +269,17 @@ async fn cards_split_by_markup_an_xml_parser_drops_are_refused() {
         let wrapped = "<n>4242 4242<![CDATA[ 4242 4242]]></n>".to_owned();
         for text in [split, wrapped] {
             for path in ["/pt/a", "/payment-method"] {
-                let before = echo.received().len();
-                let reply = post(addr, path, "application/xml", text.clone()).await;
-                assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{text} {path}");
-                assert_eq!(code(&reply), "card_number_detected", "{text} {path}");
-                assert_eq!(echo.received().len(), before, "{text} {path}: forwarded");
+                let what = format!("{text} {path}");
+                let request = (path, "application/xml", text.clone());
+                assert_refused(
+                    addr,
+                    &echo,
+                    request,
+                    StatusCode::BAD_REQUEST,
+                    &[CARD_FOUND],
+                    &what,
+                )
+                .await;
             }
         }
     }
@@ -288,11 +316,9 @@ async fn xml_bodies_that_declare_entities_are_refused() {
     // `&g;` stands for `4242`: the card is in no byte of the body.
     let body = r#"<?xml version="1.0"?><!DOCTYPE n [<!ENTITY g "4242">]><n>&g;&g;&g;&g;</n>"#;
     for path in ["/pt/a", "/payment-method"] {
-        let before = echo.received().len();
-        let reply = post(addr, path, "application/xml", body).await;
-        assert_eq!(reply.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{path}");
-        assert_eq!(code(&reply), "unsupported_media", "{path}");
-        assert_eq!(echo.received().len(), before, "{path}: forwarded");
+        let request = (path, "application/xml", body);
+        let status = StatusCode::UNSUPPORTED_MEDIA_TYPE;
+        assert_refused(addr, &echo, request, status, &["unsupported_media"], path).await;
     }
     // The declaration cut between streamed pieces.
     let pieces: Vec<&[u8]> = body.as_bytes().chunks(5).collect();
