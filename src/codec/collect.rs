@@ -552,6 +552,13 @@ impl<'r> Collector<'r> {
                         out.push_str(k);
                     }
                 }
+                // An index is a number the request wrote (`cvv[4242424242424242]` in
+                // a form or query key): as many digits as a key may show, no more.
+                Some(PathElem::Index(n)) if n > MAX_SHOWN_INDEX => {
+                    out.push('[');
+                    out.push_str(REDACTED);
+                    out.push(']');
+                }
                 Some(PathElem::Index(n)) => {
                     use std::fmt::Write as _;
                     let _ = write!(out, "[{n}]");
@@ -754,6 +761,10 @@ fn fold_path(keys: KeyMatch, path: &[OwnedElem]) -> Vec<OwnedElem> {
 
 /// What a key that may hold a number worth hiding is written as.
 const REDACTED: &str = "<redacted>";
+
+/// The largest index a location shows: five digits, as [`safe_key`] shows a key with
+/// fewer than six.
+const MAX_SHOWN_INDEX: usize = 99_999;
 
 /// A key as it may appear in a location: redacted if it is long, holds many digits
 /// or anything unprintable.

@@ -24,6 +24,7 @@ mod hostile_multipart;
 mod hostile_multipart_forms;
 mod hostile_places;
 mod hostile_readings;
+mod hostile_round3;
 mod hostile_routing;
 mod leak_properties;
 mod ops;
