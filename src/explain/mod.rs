@@ -7,16 +7,16 @@
 pub mod mask;
 mod render;
 
-use http::{HeaderMap, Method};
+use http::{HeaderMap, Method, header};
 use serde::Serialize;
 
 use crate::codec::FindingKind;
 use crate::config::{Config, GuardMode};
 use crate::error::{Error, Result};
-use crate::inbound::exposure;
 use crate::inbound::plan::{self, Keep, Step};
 use crate::inbound::routes::{Route, RouteTable};
 use crate::inbound::sanitize::{self, Limits};
+use crate::inbound::{exposure, held};
 use crate::rules::RouteRules;
 
 pub use render::text;
@@ -152,8 +152,9 @@ pub fn explain(config: &Config, req: &Request) -> Result<Explanation> {
     let mut parts = parts;
     parts.headers = req.headers.clone();
     let mut out = Explanation {
-        method: req.method.to_string(),
-        path: parts.uri.path().to_owned(),
+        // As logs write them: a method or a path holding a card number is not shown.
+        method: crate::net::trace::method_text(&req.method).to_owned(),
+        path: shown_path(parts.uri.path()),
         routes: Vec::new(),
         route: None,
         findings: Vec::new(),
@@ -187,10 +188,10 @@ pub fn explain(config: &Config, req: &Request) -> Result<Explanation> {
         }
     };
     let limits = Limits::from(&config.limits);
-    let result = match &route.rules {
+    let result = every_route(&parts).and_then(|()| match &route.rules {
         Some(rules) => rules_route(&mut out, rules, route, &parts, &req.body, &limits),
-        None => pass_through(&mut out, route, &parts, &req.body),
-    };
+        None => pass_through(&mut out, route, &parts, &req.body, &limits),
+    });
     if let Err(e) = result {
         out.refuse(&e);
     }
@@ -349,38 +350,72 @@ fn rules_route(
     Ok(())
 }
 
-/// A pass-through route: the body streams unread past the streaming leak guard.
+/// What the proxy refuses on every route before it reads anything: a transfer coding
+/// other than `chunked`, a method holding a card number.
+fn every_route(parts: &http::request::Parts) -> Result<()> {
+    crate::net::headers::check_transfer_coding(&parts.headers)?;
+    if !crate::net::trace::method_is_sane(&parts.method) {
+        return Err(Error::LeakRejected("the method".to_owned()));
+    }
+    Ok(())
+}
+
+/// A pass-through route: the body streams unread past the streaming leak guard, which
+/// reads it as the proxy does ([`held`]), the whole body one chunk.
 fn pass_through(
     out: &mut Explanation,
     route: &Route,
     parts: &http::request::Parts,
     body: &[u8],
+    limits: &Limits,
 ) -> Result<()> {
+    let mode = route.stream_guard;
     out.notes.push(format!(
         "pass-through route: the body streams unread; the streaming leak guard is `{}`",
-        route.stream_guard.as_str()
+        mode.as_str()
     ));
-    let mut hits = Vec::new();
-    if route.stream_guard != GuardMode::Off {
-        if let Some(q) = parts.uri.query() {
-            for d in exposure::hits(&exposure::decoded_query(q)) {
-                hits.push(("query", d));
-            }
+    if mode != GuardMode::Off {
+        // The proxy reads the head first, and refuses a place before it reads on.
+        for (place, hits) in held::head_hits(mode, parts)? {
+            leak_findings(out, mode, place, &hits)?;
         }
-        for d in exposure::hits(body) {
-            hits.push(("body", d));
-        }
+        let name = &*route.name;
+        let heads = held::part_heads(mode, name, parts.headers.get(header::CONTENT_TYPE))?;
+        let coding = held::coding(mode, name, &parts.headers)?;
+        let hits = held::body_hits(mode, name, coding, heads, body, limits.max_body)?;
+        leak_findings(out, mode, "the request body", &hits)?;
     }
-    for (i, (place, digits)) in hits.iter().enumerate() {
+    out.forwarded = Some(Forwarded {
+        rewritten: false,
+        body: shown(body),
+        body_len: body.len(),
+        body_layers: Vec::new(),
+        query: parts.uri.query().map(mask::cards_in),
+    });
+    Ok(())
+}
+
+/// Report the leak guard's hits in a place; in `block` mode they refuse the request
+/// (explain has no vault to tell a token of its own).
+fn leak_findings(
+    out: &mut Explanation,
+    mode: GuardMode,
+    place: &str,
+    hits: &[exposure::HitDigits],
+) -> Result<()> {
+    if hits.is_empty() {
+        return Ok(());
+    }
+    for digits in hits {
         out.findings.push(FindingReport {
-            number: i + 1,
+            number: out.findings.len() + 1,
             source: "leak_guard",
             rule: None,
             rule_path: None,
             class: "pan",
-            location: (*place).to_owned(),
+            location: place.to_owned(),
             masked: exposure::mask(digits),
-            action: if route.stream_guard == GuardMode::Block {
+            action: if mode == GuardMode::Block {
                 "not_reached"
             } else {
                 "keep_allowed"
@@ -392,25 +427,21 @@ fn pass_through(
             placeholder: None,
         });
     }
-    if !hits.is_empty() {
-        out.notes.push(NOT_OURS.to_owned());
-        if route.stream_guard == GuardMode::Block {
-            let place = if hits.iter().any(|(p, _)| *p == "query") {
-                "the query string"
-            } else {
-                "the request body"
-            };
-            return Err(Error::LeakRejected(place.to_owned()));
-        }
+    push_once(&mut out.notes, NOT_OURS);
+    if mode == GuardMode::Block {
+        return Err(Error::LeakRejected(place.to_owned()));
     }
-    out.forwarded = Some(Forwarded {
-        rewritten: false,
-        body: shown(body),
-        body_len: body.len(),
-        body_layers: Vec::new(),
-        query: parts.uri.query().map(mask::cards_in),
-    });
     Ok(())
+}
+
+/// A path as `explain` prints it: withheld when the proxy would find a card number
+/// in it (read with its escapes decoded, so the hit has no range to mask).
+fn shown_path(path: &str) -> String {
+    if exposure::path_hits(path).is_empty() {
+        path.to_owned()
+    } else {
+        "(not shown: it holds a card number)".to_owned()
+    }
 }
 
 const NOT_OURS: &str = "explain has no vault: a card-shaped leak-guard hit that is a token \

@@ -8,6 +8,7 @@
 //! error on HTTP/1 the unread rest of the body is drained ([`crate::net::linger`]).
 
 pub mod exposure;
+pub(crate) mod held;
 pub mod plan;
 pub mod routes;
 pub mod sanitize;
@@ -366,70 +367,20 @@ async fn guard_path(guard: &GuardCtx, path: &str) -> Result<()> {
     Ok(())
 }
 
-/// What a pass-through route's guard reads before the body: the charset the body is
-/// declared in (`content_types`, the request's Content-Type headers; in `block` mode:
-/// one that decodes its bytes into other characters would hide what the guard
-/// reads), the path and the query string.
-async fn guard_streamed_head(
-    guard: &GuardCtx,
-    parts: &http::request::Parts,
-    content_types: &http::header::GetAll<'_, HeaderValue>,
-) -> Result<()> {
-    if guard.mode == GuardMode::Block {
-        crate::codec::check_streamed_charset(content_types)?;
-    }
-    guard_path(guard, parts.uri.path()).await?;
-    if let Some(query) = parts.uri.query()
-        && crate::rules::guard::may_contain(query.as_bytes())
-    {
-        guard_hits(guard, "the query string", &exposure::query_hits(query)).await?;
+/// What a pass-through route's guard reads before the body ([`held::head_hits`]):
+/// the charset the body is declared in, the path and the query string, each place
+/// refused (or reported) unless its hits are tokens of this vault.
+async fn guard_streamed_head(guard: &GuardCtx, parts: &http::request::Parts) -> Result<()> {
+    for (place, hits) in held::head_hits(guard.mode, parts)? {
+        guard_hits(guard, place, &hits).await?;
     }
     Ok(())
 }
 
-/// The watch over a guarded pass-through body's multipart header blocks, if it is
-/// multipart ([`crate::codec::PartHeads::for_header`]). A multipart Content-Type whose
-/// boundary cannot be read unambiguously is refused in `block` mode; `detect` sends
-/// the body on with its parts unread.
-fn part_heads(
-    guard: &GuardCtx,
-    content_type: Option<&HeaderValue>,
-) -> Result<Option<crate::codec::PartHeads>> {
-    let Some(content_type) = content_type else {
-        return Ok(None);
-    };
-    match crate::codec::PartHeads::for_header(content_type) {
-        Ok(heads) => Ok(heads),
-        Err(e) if guard.mode == GuardMode::Block => Err(e),
-        Err(e) => {
-            tracing::warn!(route = %guard.route, error = %e, "a multipart body whose boundary the guard cannot read was forwarded unread (detect mode)");
-            Ok(None)
-        }
-    }
-}
-
-/// The content coding of a guarded pass-through body, if it has one the guard must
-/// undo to read it. One it cannot undo is refused in `block` mode; `detect` sends it
-/// on as it is, unread.
-fn encoded(guard: &GuardCtx, headers: &http::HeaderMap) -> Result<Option<crate::codec::Coding>> {
-    if !headers.contains_key(header::CONTENT_ENCODING) {
-        return Ok(None);
-    }
-    match crate::codec::streamed_coding(headers) {
-        Ok(coding) => Ok(coding),
-        Err(e) if guard.mode == GuardMode::Block => Err(e),
-        Err(_) => {
-            tracing::warn!(route = %guard.route, "a body in a content coding the guard cannot read was forwarded unread (detect mode)");
-            Ok(None)
-        }
-    }
-}
-
 /// A guarded pass-through body with a content coding: the streaming guard reads the
 /// bytes as sent, which compression hides. Such a body is read whole (under
-/// `limits.max_body_bytes`, as a rules route's), decompressed under the same limit,
-/// read by the guard as a streamed body is, decompressed and as sent (a multipart
-/// body's header blocks by `heads`), and sent on as it came.
+/// `limits.max_body_bytes`, as a rules route's), read by [`held::body_hits`] and sent
+/// on as it came.
 async fn read_compressed(
     state: &ProxyState,
     guard: &GuardCtx,
@@ -439,28 +390,14 @@ async fn read_compressed(
     incoming: &mut Incoming,
 ) -> Result<bytes::Bytes> {
     let bytes = read_whole(state, &parts.headers, incoming).await?;
-    let text = crate::codec::decompress_streamed(coding, &bytes, state.max_body)?;
-    if let Some(mut heads) = heads {
-        let read = heads.feed(&text).and_then(|()| heads.finish());
-        match read {
-            Err(e) if guard.mode == GuardMode::Block => return Err(e),
-            Err(e) => {
-                tracing::warn!(route = %guard.route, error = %e, "a multipart part the guard cannot read was forwarded (detect mode)");
-            }
-            Ok(()) => {}
-        }
-    }
-    if guard.mode == GuardMode::Block && crate::codec::declares_xml_entity(&[], &text) {
-        return Err(crate::codec::entity_refusal());
-    }
-    // Read as the streaming guard reads a body (escapes decoded, number literals),
-    // the whole text one chunk.
-    let mut hits = Vec::new();
-    stream_guard::TailScanner::default().hits(&text, &mut hits);
-    // And the bytes as sent, which go upstream: decompressing drops a gzip member's
-    // own header (FNAME, FCOMMENT, FEXTRA), plain text to whoever stores or logs the
-    // body.
-    stream_guard::TailScanner::default().hits(&bytes, &mut hits);
+    let hits = held::body_hits(
+        guard.mode,
+        &guard.route,
+        Some(coding),
+        heads,
+        &bytes,
+        state.max_body,
+    )?;
     guard_hits(guard, "the request body", &hits).await?;
     parts
         .headers
@@ -559,12 +496,14 @@ fn forward<'a>(
         let (out_body, new_query, outcome) = match &route.rules {
             None => match guard {
                 Some(guard) => {
-                    // Refused here, the body is still the caller's to drain. The
-                    // Content-Type is looked up once, for the charset and the boundary.
-                    let content_types = parts.headers.get_all(header::CONTENT_TYPE);
-                    guard_streamed_head(guard, &parts, &content_types).await?;
-                    let heads = part_heads(guard, content_types.iter().next())?;
-                    match encoded(guard, &parts.headers)? {
+                    // Refused here, the body is still the caller's to drain.
+                    guard_streamed_head(guard, &parts).await?;
+                    let heads = held::part_heads(
+                        guard.mode,
+                        &guard.route,
+                        parts.headers.get(header::CONTENT_TYPE),
+                    )?;
+                    match held::coding(guard.mode, &guard.route, &parts.headers)? {
                         Some(coding) => {
                             let incoming =
                                 body.as_mut().ok_or(Error::Internal("the body was taken"))?;
