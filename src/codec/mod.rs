@@ -228,6 +228,9 @@ pub fn extract(rules: &RouteRules, req: RequestParts<'_>) -> Result<Extraction> 
     {
         body_fields_in_query(rules, q)?;
     }
+    if !req.body.is_empty() && rules.has_rules_at(Location::Query) {
+        query_fields_in_body(rules, &req)?;
+    }
     if let Some(q) = req.query.filter(|q| !q.is_empty())
         && (guard || rules.has_rules_at(Location::Query))
     {
@@ -288,6 +291,45 @@ fn body_fields_in_query(rules: &RouteRules, q: &str) -> Result<()> {
     match found.iter().find(|f| !f.finding.value.expose().is_empty()) {
         Some(f) => Err(Error::AmbiguousSensitiveField(format!(
             "{}: this route reads that field in the body, not in the query string",
+            f.finding.location
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Refuse a request that sends, in its body, a field the route reads in the query
+/// string (`cvv=218` in a form body on a route with a `cvv` query rule): the
+/// frameworks that merge query and body parameters read it as that field, raw, as
+/// [`body_fields_in_query`] says for the other way round. The body is read as the
+/// route reads bodies (a JSON, form or multipart one; a body of another type is no
+/// parameters to them), the query rules' paths matched as body paths whatever their
+/// conditions; an empty value passes.
+fn query_fields_in_body(rules: &RouteRules, req: &RequestParts<'_>) -> Result<()> {
+    if rules.body == BodyKind::Auto && media::media_of(req.content_type) == media::Media::Other {
+        return Ok(());
+    }
+    let as_body = RouteRules {
+        body: rules.body,
+        fields: rules
+            .fields
+            .iter()
+            .filter(|f| f.location == Location::Query)
+            .map(|f| FieldRule {
+                location: Location::Body,
+                when: None,
+                scope: None,
+                ..f.clone()
+            })
+            .collect(),
+        leak_guard: LeakPolicy::Allow,
+        keys: rules.keys,
+    };
+    let Some((found, _)) = extract_body(&as_body, req)? else {
+        return Ok(());
+    };
+    match found.iter().find(|f| !f.finding.value.expose().is_empty()) {
+        Some(f) => Err(Error::AmbiguousSensitiveField(format!(
+            "{}: this route reads that field in the query string, not in the body",
             f.finding.location
         ))),
         None => Ok(()),
