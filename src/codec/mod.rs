@@ -31,6 +31,7 @@ mod multipart;
 mod params;
 mod part_heads;
 pub mod query;
+mod xml_decl;
 
 #[cfg(test)]
 mod tests;
@@ -53,6 +54,9 @@ pub(crate) use media::{declares_xml_entity, entity_refusal};
 pub(crate) use part_heads::Watch as PartHeads;
 #[cfg(any(fuzzing, test))]
 pub(crate) use part_heads::watch_agrees;
+pub(crate) use xml_decl::{
+    declares_xml_encoding, refusal as encoding_refusal, seam as xml_decl_seam,
+};
 
 /// The parts of a request the body pipeline reads.
 pub struct RequestParts<'a> {
@@ -405,6 +409,9 @@ fn extract_body(
     let text: &[u8] = unwrapped.as_ref().map_or(layer, |d| d.as_slice());
     if rules.guard_on() && media::declares_xml_entity(&[], text) {
         return Err(media::entity_refusal());
+    }
+    if rules.guard_on() && xml_decl::declares_xml_encoding(text) {
+        return Err(xml_decl::refusal());
     }
     let style_of = if matches!(codec, Codec::Form | Codec::Multipart) {
         PathStyle::Form

@@ -91,8 +91,8 @@ pub(crate) fn coding(mode: GuardMode, route: &str, headers: &HeaderMap) -> Resul
 }
 
 /// The hits of a body held whole, read as the streaming guard reads a body (its
-/// multipart header blocks by `heads`, an XML entity declaration refused in `block`
-/// mode, escapes decoded, number literals), the whole text one chunk. With a
+/// multipart header blocks by `heads`, an XML entity declaration or an XML
+/// declaration of an encoding it cannot read refused in `block` mode, escapes decoded, number literals), the whole text one chunk. With a
 /// `coding`, the body is decompressed (under `max_body`) and read so, and also as
 /// sent, which goes upstream: decompressing drops a gzip member's own header
 /// (FNAME, FCOMMENT, FEXTRA), plain text to whoever stores or logs the body.
@@ -120,6 +120,9 @@ pub(crate) fn body_hits(
     }
     if mode == GuardMode::Block && crate::codec::declares_xml_entity(&[], text) {
         return Err(crate::codec::entity_refusal());
+    }
+    if mode == GuardMode::Block && crate::codec::declares_xml_encoding(text) {
+        return Err(crate::codec::encoding_refusal());
     }
     let mut hits = Vec::new();
     TailScanner::default().hits(text, &mut hits);

@@ -347,6 +347,9 @@ pub struct StreamGuard<B> {
     found: Vec<HitDigits>,
     /// The last bytes of the body so far ([`ENTITY_SEAM`]).
     seen: smallvec::SmallVec<[u8; ENTITY_SEAM]>,
+    /// An XML declaration the body so far starts but does not finish
+    /// ([`crate::codec::xml_decl_seam`]; usually empty).
+    decl: Vec<u8>,
 }
 
 impl<B> StreamGuard<B> {
@@ -368,6 +371,7 @@ impl<B> StreamGuard<B> {
             pending: None,
             found: Vec::new(),
             seen: smallvec::SmallVec::new(),
+            decl: Vec::new(),
         }
     }
 
@@ -397,9 +401,10 @@ impl<B> StreamGuard<B> {
     }
 
     /// Refuse (in `block` mode) a body that declares an XML entity
-    /// ([`crate::codec::declares_xml_entity`]), before the chunk that holds the
-    /// declaration is sent on; `seen` keeps the last bytes for a declaration cut
-    /// between chunks.
+    /// ([`crate::codec::declares_xml_entity`]) or an XML encoding the guard cannot
+    /// read ([`Self::declares_encoding`]), before the chunk that holds the
+    /// declaration is sent on; `seen` keeps the last bytes for an entity declaration
+    /// cut between chunks.
     fn read_entities(&mut self, chunk: &Bytes) -> Result<(), BoxError> {
         let declared = crate::codec::declares_xml_entity(&self.seen, chunk);
         let keep = chunk.len().min(ENTITY_SEAM);
@@ -411,13 +416,37 @@ impl<B> StreamGuard<B> {
         }
         self.seen
             .extend_from_slice(chunk.get(chunk.len() - keep..).unwrap_or_default());
-        if !declared || self.ctx.mode != GuardMode::Block {
+        if self.ctx.mode != GuardMode::Block {
             return Ok(());
         }
-        let reason = crate::codec::entity_refusal();
+        let reason = if declared {
+            crate::codec::entity_refusal()
+        } else if self.declares_encoding(chunk) {
+            crate::codec::encoding_refusal()
+        } else {
+            return Ok(());
+        };
         tracing::warn!(route = %self.ctx.route, error = %reason, "body refused");
         self.outcome.refuse(reason, self.inner.take());
         Err(Box::new(CardBlocked))
+    }
+
+    /// Whether the body, on to the end of `chunk`, declares an XML encoding the guard
+    /// cannot read ([`crate::codec::declares_xml_encoding`]); a declaration cut
+    /// between chunks is kept in `decl` and read whole with the next.
+    fn declares_encoding(&mut self, chunk: &Bytes) -> bool {
+        if self.decl.is_empty() {
+            let declared = crate::codec::declares_xml_encoding(chunk);
+            self.decl
+                .extend_from_slice(crate::codec::xml_decl_seam(chunk));
+            return declared;
+        }
+        let mut joined = std::mem::take(&mut self.decl);
+        joined.extend_from_slice(chunk);
+        let declared = crate::codec::declares_xml_encoding(&joined);
+        self.decl
+            .extend_from_slice(crate::codec::xml_decl_seam(&joined));
+        declared
     }
 
     /// Emit a clean chunk (minus its new tail); `None` when all of it was held back.

@@ -367,3 +367,95 @@ async fn a_query_field_sent_in_the_body_is_refused() {
     }
     echo.stop().await;
 }
+
+/// `4242424242424242` in full-width digits (U+FF10…), encoded in `encoding`.
+fn full_width_card(encoding: &'static encoding_rs::Encoding) -> Vec<u8> {
+    let text: String = CARD
+        .chars()
+        .map(|c| char::from_u32(0xFF10 + c.to_digit(10).unwrap()).unwrap())
+        .collect();
+    let (bytes, _, unmappable) = encoding.encode(&text);
+    assert!(!unmappable);
+    bytes.into_owned()
+}
+
+#[tokio::test]
+async fn an_xml_declaration_of_an_encoding_the_guard_cannot_read_is_refused() {
+    let (up, echo) = EchoUpstream::start().await.unwrap();
+    let dir = std::env::temp_dir();
+    let config = Config::demo("127.0.0.1:0", "127.0.0.1:0", &format!("http://{up}"), &dir).unwrap();
+    let server = app::start(&config, test_vault()).await.unwrap();
+    let addr = server.proxy_addr();
+    // Java's XML parser decodes the document in the encoding its declaration names,
+    // whatever the Content-Type says, and reads these bytes as `４２４２…`.
+    let encodings = [
+        ("Shift_JIS", encoding_rs::SHIFT_JIS),
+        ("GB18030", encoding_rs::GB18030),
+        ("Big5", encoding_rs::BIG5),
+        ("EUC-JP", encoding_rs::EUC_JP),
+        ("EUC-KR", encoding_rs::EUC_KR),
+        ("ISO-2022-JP", encoding_rs::ISO_2022_JP),
+    ];
+    for (name, encoding) in encodings {
+        let mut body = format!(r#"<?xml version="1.0" encoding="{name}"?><pay><n>"#).into_bytes();
+        body.extend_from_slice(&full_width_card(encoding));
+        body.extend_from_slice(b"</n></pay>");
+        // A pass-through route, a rules route that reads the body as bytes, and a
+        // multipart part (its content starts mid-body).
+        let mut part = b"--XyZ\r\nContent-Disposition: form-data; name=\"doc\"\r\n\
+                         Content-Type: application/xml\r\n\r\n"
+            .to_vec();
+        part.extend_from_slice(&body);
+        part.extend_from_slice(b"\r\n--XyZ--\r\n");
+        for (path, ct, bytes) in [
+            ("/pt/a", "application/xml", body.clone()),
+            ("/pt/a", "application/xml; charset=utf-8", body.clone()),
+            ("/payment-method", "application/xml", body.clone()),
+            ("/pt/a", "multipart/form-data; boundary=XyZ", part.clone()),
+            ("/payment-method", "multipart/form-data; boundary=XyZ", part),
+        ] {
+            let reply = post(addr, path, ct, bytes).await;
+            assert_eq!(
+                reply.status,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "{name} {path} {ct}: {:?}",
+                reply.body
+            );
+            assert_eq!(code(&reply), "unsupported_media", "{name} {path}");
+        }
+        // Streamed a few bytes at a time: the declaration is cut between chunks.
+        let pieces: Vec<&[u8]> = body.chunks(7).collect();
+        let answer = drip(
+            addr,
+            "/pt/a",
+            "application/xml",
+            &pieces,
+            std::time::Duration::from_millis(2),
+        )
+        .await;
+        assert!(
+            answer.starts_with("HTTP/1.1 415"),
+            "{name} dripped: {answer}"
+        );
+    }
+    assert!(
+        echo.received()
+            .iter()
+            .all(|r| !holds_raw(&received_bytes(r), CARD)),
+        "a card reached the upstream"
+    );
+    // Declarations of what the guard reads pass.
+    for name in ["UTF-8", "ISO-8859-1", "windows-1252", "us-ascii"] {
+        let body = format!(r#"<?xml version="1.0" encoding="{name}"?><pay><n>12</n></pay>"#);
+        for path in ["/pt/a", "/payment-method"] {
+            let reply = post(addr, path, "application/xml", body.clone()).await;
+            assert_eq!(
+                reply.status,
+                StatusCode::OK,
+                "{name} {path}: {:?}",
+                reply.body
+            );
+        }
+    }
+    echo.stop().await;
+}
