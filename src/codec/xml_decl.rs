@@ -16,40 +16,47 @@ use crate::error::Error;
 pub(crate) const MAX_DECL: usize = 512;
 
 const OPEN: &[u8] = b"<?xml";
+const CLOSE: &[u8] = b"?>";
+const NAME: &[u8] = b"encoding";
 
-/// Whether `text` holds an XML declaration (`<?xml`, in any case) whose `encoding`
-/// names a charset the leak guard cannot read ([`super::media::ascii_transparent`]).
-/// A declaration cut off by the end of `text` is read as far as it goes (an encoding
-/// whose closing quote is not there yet is not read: see [`seam`]).
+/// Whether `text` holds an XML declaration (`<?xml … ?>`) whose `encoding` names a
+/// charset the leak guard cannot read ([`super::media::ascii_transparent`]). Names
+/// are matched as XML spells them (its names are case-sensitive: parsers refuse
+/// `<?XML`). A declaration cut off by the end of `text` is read as far as it goes
+/// (an encoding whose closing quote is not there yet is not read: see [`seam`]).
+///
+/// Linear in `text`: each needle's occurrences are walked once, whatever the text
+/// repeats (a streamed body of `<?xml<?xml…` costs no more than its length).
 pub(crate) fn declares_xml_encoding(text: &[u8]) -> bool {
-    memchr::memchr_iter(b'<', text).any(|i| {
-        let Some(rest) = text.get(i..) else {
+    let mut closes = memchr::memmem::find_iter(text, CLOSE).peekable();
+    let mut names = memchr::memmem::find_iter(text, NAME).peekable();
+    for start in memchr::memmem::find_iter(text, OPEN) {
+        let inside = start + OPEN.len();
+        while closes.next_if(|&c| c < inside).is_some() {}
+        while names.next_if(|&n| n < inside).is_some() {}
+        let Some(&name) = names.peek() else {
+            // No `encoding` after here: no later declaration names one.
             return false;
         };
-        if !rest
-            .get(..OPEN.len())
-            .is_some_and(|o| o.eq_ignore_ascii_case(OPEN))
-        {
-            return false;
+        let limit = text.len().min(start + MAX_DECL);
+        let end = closes.peek().map_or(limit, |&c| c.min(limit));
+        if name >= end {
+            continue;
         }
-        let decl = rest.get(..rest.len().min(MAX_DECL)).unwrap_or(rest);
-        let decl = match memchr::memmem::find(decl, b"?>") {
-            Some(end) => decl.get(..end).unwrap_or(decl),
-            None => decl,
-        };
-        encoding(decl)
-            .is_some_and(|e| !std::str::from_utf8(e).is_ok_and(super::media::ascii_transparent))
-    })
+        let declared = text
+            .get(name + NAME.len()..end)
+            .and_then(value)
+            .is_some_and(|e| !std::str::from_utf8(e).is_ok_and(super::media::ascii_transparent));
+        if declared {
+            return true;
+        }
+    }
+    false
 }
 
-/// The value of the `encoding` pseudo-attribute of a declaration, if it has one
-/// (`encoding = 'x'`, in any case, either quote).
-fn encoding(decl: &[u8]) -> Option<&[u8]> {
-    const NAME: &[u8] = b"encoding";
-    let at = decl
-        .windows(NAME.len())
-        .position(|w| w.eq_ignore_ascii_case(NAME))?;
-    let rest = decl.get(at + NAME.len()..)?;
+/// The value of an `encoding` pseudo-attribute, from just after its name
+/// (`= 'x'`, either quote).
+fn value(rest: &[u8]) -> Option<&[u8]> {
     let rest = rest
         .trim_ascii_start()
         .strip_prefix(b"=")?
@@ -75,13 +82,11 @@ pub(crate) fn seam(text: &[u8]) -> &[u8] {
             continue;
         };
         let head = rest.get(..OPEN.len()).unwrap_or(rest);
-        let opens = OPEN
-            .get(..head.len())
-            .is_some_and(|o| o.eq_ignore_ascii_case(head));
+        let opens = OPEN.get(..head.len()).is_some_and(|o| o == head);
         if !opens {
             continue;
         }
-        if memchr::memmem::find(rest, b"?>").is_none() {
+        if memchr::memmem::find(rest, CLOSE).is_none() {
             return rest;
         }
         // The last declaration is finished: nothing before it is unfinished.
@@ -109,7 +114,10 @@ mod tests {
                 true,
             ),
             (br#"<?xml version='1.0' encoding = 'gb18030' ?>"#, true),
-            (br#"<?XML VERSION="1.0" ENCODING="ISO-2022-JP"?>"#, true),
+            (br#"<?xml version="1.0" encoding="ISO-2022-JP"?>"#, true),
+            (br#"<?XML VERSION="1.0" ENCODING="ISO-2022-JP"?>"#, false),
+            (br#"<?xml version="1.0"?><?xml encoding="EUC-KR"?>"#, true),
+            (br#"<?xml<?xml<?xml version="1.0" encoding="Big5"?>"#, true),
             (
                 br#"--b\r\n\r\n<?xml version="1.0" encoding="UTF-7"?>"#,
                 true,
@@ -130,6 +138,18 @@ mod tests {
                 String::from_utf8_lossy(text)
             );
         }
+    }
+
+    #[test]
+    fn repeated_openings_are_read_in_one_pass() {
+        // Each opening once, not a window per opening (1 MiB each).
+        let openings = b"<?xml".repeat(1 << 18);
+        assert!(!declares_xml_encoding(&openings));
+        let unfinished = b"<?xml encoding=\"UTF-8\" ".repeat(1 << 15);
+        assert!(!declares_xml_encoding(&unfinished));
+        let mut last = unfinished;
+        last.extend_from_slice(br#"<?xml version="1.0" encoding="Big5"?>"#);
+        assert!(declares_xml_encoding(&last));
     }
 
     #[test]
