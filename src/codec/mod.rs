@@ -278,7 +278,7 @@ fn body_fields_in_query(rules: &RouteRules, q: &str) -> Result<()> {
         fields: rules
             .fields
             .iter()
-            .filter(|f| f.location == Location::Body)
+            .filter(|f| only_at(rules, f, Location::Body))
             .map(|f| FieldRule {
                 location: Location::Query,
                 when: None,
@@ -317,7 +317,7 @@ fn query_fields_in_body(rules: &RouteRules, req: &RequestParts<'_>) -> Result<()
         fields: rules
             .fields
             .iter()
-            .filter(|f| f.location == Location::Query)
+            .filter(|f| only_at(rules, f, Location::Query))
             .map(|f| FieldRule {
                 location: Location::Body,
                 when: None,
@@ -338,6 +338,16 @@ fn query_fields_in_body(rules: &RouteRules, req: &RequestParts<'_>) -> Result<()
         ))),
         None => Ok(()),
     }
+}
+
+/// Whether `rule` reads its field at `location` and no rule reads the same path at
+/// the other (a field a route reads in both places is its own in either).
+fn only_at(rules: &RouteRules, rule: &FieldRule, location: Location) -> bool {
+    rule.location == location
+        && !rules
+            .fields
+            .iter()
+            .any(|other| other.location != location && other.path == rule.path)
 }
 
 fn query_error(e: Error) -> Error {

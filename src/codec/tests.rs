@@ -856,6 +856,46 @@ fn gzip_bomb_stops_at_the_limit() {
 // === query and form ===
 
 #[test]
+fn a_field_is_refused_where_the_route_does_not_read_it() {
+    let mut q_cvv = rule("cvv", DataClass::Cvv);
+    q_cvv.location = Location::Query;
+    let b_card = rule("card", DataClass::Pan);
+    let rules = route(
+        BodyKind::Auto,
+        vec![b_card.clone(), q_cvv.clone()],
+        LeakPolicy::Tokenize,
+    );
+    let refused = |query: Option<&'static str>, body: &'static [u8]| {
+        let req = RequestParts {
+            query,
+            ..json_req(body)
+        };
+        matches!(extract(&rules, req), Err(Error::AmbiguousSensitiveField(_)))
+    };
+    assert!(refused(None, br#"{"card":"4242424242424242","cvv":"218"}"#));
+    assert!(refused(Some("card=4242424242424242&cvv=218"), b""));
+    assert!(!refused(Some("cvv=218"), br#"{"card":"4242424242424242"}"#));
+    assert!(!refused(
+        Some("cvv=218"),
+        br#"{"card":"4242424242424242","cvv":""}"#
+    ));
+    // A field read in both places is read in either.
+    let mut b_cvv = q_cvv.clone();
+    b_cvv.location = Location::Body;
+    let both = route(
+        BodyKind::Auto,
+        vec![b_card, q_cvv, b_cvv],
+        LeakPolicy::Tokenize,
+    );
+    let req = RequestParts {
+        query: Some("cvv=218"),
+        ..json_req(br#"{"card":"4242424242424242","cvv":"219"}"#)
+    };
+    let x = extract(&both, req).unwrap();
+    assert_eq!(x.findings().len(), 3, "{:?}", summary(&x));
+}
+
+#[test]
 fn query_rules_and_leaks() {
     let mut card = rule("card", DataClass::Pan);
     card.location = Location::Query;
