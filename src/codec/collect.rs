@@ -349,6 +349,18 @@ impl<'r> Collector<'r> {
                 None => overflow = true,
             }
         });
+        // A document declaring its encoding (`<?xml … encoding="Shift_JIS"?>`, a
+        // multipart part decoded from base64), as an XML parser reads it: its hits
+        // are the whole part's.
+        if let Some(text) = crate::rules::xml_decl::decoded(data) {
+            guard::scan_hits(text.as_bytes(), |hit| {
+                match keep_hidden(&mut hidden, hit.digits()) {
+                    Some(true) => hidden_at.push(0..data.len()),
+                    Some(false) => {}
+                    None => overflow = true,
+                }
+            });
+        }
         if plain.is_empty() && hidden.is_empty() && !overflow {
             return;
         }

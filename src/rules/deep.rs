@@ -184,6 +184,11 @@ impl Found<'_> {
 /// the depth allows.
 fn decoded(bytes: &[u8], level: usize, max: usize, found: &mut Found<'_>) {
     found.scan(bytes);
+    // A document declaring its encoding (`<?xml … encoding="Shift_JIS"?>`), as an XML
+    // parser given these bytes reads it.
+    if let Some(text) = super::xml_decl::decoded(bytes) {
+        found.scan(text.as_bytes());
+    }
     if level < max
         && may_hide(bytes)
         && let Ok(text) = std::str::from_utf8(bytes)

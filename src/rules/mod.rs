@@ -8,6 +8,7 @@ pub mod guard;
 pub mod iin;
 pub mod path;
 pub mod profiles;
+pub mod xml_decl;
 
 pub use field::{BodyKind, Condition, FieldRule, LeakPolicy, Location, RouteRules};
 pub use path::{FieldPath, PathElem, Segment};

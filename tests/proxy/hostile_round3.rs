@@ -438,12 +438,47 @@ async fn an_xml_declaration_of_an_encoding_the_guard_cannot_read_is_refused() {
             "{name} dripped: {answer}"
         );
     }
+    // Bytes a decoder makes on a rules route (a base64 field, a base64 multipart
+    // part) are read as their declaration says: the card is found.
+    let mut doc = br#"<?xml version="1.0" encoding="Shift_JIS"?><n>"#.to_vec();
+    doc.extend_from_slice(&full_width_card(encoding_rs::SHIFT_JIS));
+    doc.extend_from_slice(b"</n>");
+    let b64 = base64_encode(&doc);
+    let part = format!(
+        "--XyZ\r\nContent-Disposition: form-data; name=\"doc\"\r\nContent-Type: application/xml\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{b64}\r\n--XyZ--\r\n"
+    );
+    for (ct, body) in [
+        ("application/json", format!(r#"{{"doc":"{b64}"}}"#)),
+        ("multipart/form-data; boundary=XyZ", part),
+    ] {
+        let reply = post(addr, "/payment-method", ct, body).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{ct}: {:?}",
+            reply.body
+        );
+        assert_eq!(code(&reply), "card_number_detected", "{ct}");
+    }
     assert!(
         echo.received()
             .iter()
             .all(|r| !holds_raw(&received_bytes(r), CARD)),
         "a card reached the upstream"
     );
+    // A declared document without a card passes.
+    let mut doc = br#"<?xml version="1.0" encoding="Shift_JIS"?><n>"#.to_vec();
+    doc.extend_from_slice(&encoding_rs::SHIFT_JIS.encode("\u{FF11}\u{FF12}").0);
+    doc.extend_from_slice(b"</n>");
+    let reply = post(
+        addr,
+        "/payment-method",
+        "application/json",
+        format!(r#"{{"doc":"{}"}}"#, base64_encode(&doc)),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
     // Declarations of what the guard reads pass.
     for name in ["UTF-8", "ISO-8859-1", "windows-1252", "us-ascii"] {
         let body = format!(r#"<?xml version="1.0" encoding="{name}"?><pay><n>12</n></pay>"#);
@@ -458,4 +493,9 @@ async fn an_xml_declaration_of_an_encoding_the_guard_cannot_read_is_refused() {
         }
     }
     echo.stop().await;
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
