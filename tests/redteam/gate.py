@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The red-team gate: sends every crafted request in cases.py and cases_more.py through
+"""The red-team gate: sends every crafted request in cases*.py through
 vaultgate proxies in front of real backends (Express, Python's standard library), reads
 what each backend parsed, and fails on any finding that expected.txt does not list.
 
@@ -10,11 +10,15 @@ import argparse, json, os, sys, time, uuid
 
 import cases
 import cases_more
+import cases_round3
 import judge
 
 
 def kind_of(finding):
-    """A finding's kind, the unit expected.txt lists: a value (`leak`), a 5xx, a hang."""
+    """A finding's kind, the unit expected.txt lists: a value (`leak`), a 5xx, a hang,
+    an ordinary request (a control case) refused."""
+    if finding.startswith('control'):
+        return 'refused'
     if finding.startswith('5xx'):
         return '5xx'
     if finding.startswith('proxy timeout'):
@@ -32,7 +36,7 @@ def load_expected(path):
             line = line.split('#', 1)[0].split()
             if not line:
                 continue
-            if len(line) != 3 or line[2] not in ('leak', '5xx', 'hang'):
+            if len(line) != 3 or line[2] not in ('leak', '5xx', 'hang', 'refused'):
                 sys.exit('expected.txt: bad line %r' % ' '.join(line))
             allowed.add(tuple(line))
     return allowed
@@ -67,7 +71,7 @@ def main():
     proxies = {k: int(v) for k, v in (p.split('=', 1) for p in a.proxy)}
     logs = dict(p.split('=', 1) for p in a.log)
 
-    every = cases.build_cases() + cases_more.build_cases()
+    every = cases.build_cases() + cases_more.build_cases() + cases_round3.build_cases()
     names = [c['name'] for c in every]
     dup = {n for n in names if names.count(n) > 1}
     if dup:
@@ -107,6 +111,8 @@ def main():
             f.append('5xx from proxy: %s' % s['status'])
         if s['err'] == 'timeout':
             f.append('proxy timeout/hang (%.1fs)' % s['dt'])
+        if c.get('expect_ok') and s['status'][:1] != [200]:
+            f.append('control refused: %s' % s['status'])
         s['findings'] = sorted(set(f))
         for kind in sorted({kind_of(x) for x in s['findings']}):
             key = (s['case'], s['backend'], kind)

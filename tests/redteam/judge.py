@@ -270,6 +270,15 @@ def extra_judge(rec, case):
                 found.append('PAN %s in body decoded as %s %r' % (p, m.group(1), t[:60]))
         except Exception:
             pass
+    m2 = re.search(rb'<\?xml[^>]*?encoding\s*=\s*["\']([A-Za-z0-9_.:-]+)', raw or b'', re.I)
+    if raw and m2:
+        enc = m2.group(1).decode().lower().replace('x-windows-949', 'cp949').replace('ms932', 'cp932').replace('sjis', 'shift_jis')
+        try:
+            t = raw.decode(enc, 'replace')
+            for p in has_pan(t):
+                found.append('PAN %s in body decoded by its XML declaration (%s) %r' % (p, enc, t[:60]))
+        except LookupError:
+            pass
     return found
 
 
