@@ -679,24 +679,47 @@ fn octal_at(s: &str) -> (Option<Unescaped>, usize) {
     }
 }
 
+/// The most digits a numeric character reference is read with (leading zeros
+/// included: `&#x0000034;`).
+const MAX_REF_DIGITS: usize = 12;
+
 /// A character reference at the start of `s`: the character and the bytes used.
 fn char_ref_at(s: &str) -> (Option<char>, usize) {
-    let Some(body) = s.strip_prefix("&#") else {
-        return named_ref_at(s.as_bytes()).map_or((None, 1), |(c, used)| (Some(c), used));
+    numeric_ref_at(s.as_bytes())
+        .or_else(|| named_ref_at(s.as_bytes()))
+        .map_or((None, 1), |(c, used)| (Some(c), used))
+}
+
+/// A numeric character reference at the start of `s` (`&#52;`, `&#x34;`), read as
+/// HTML reads one: the character and the bytes used.
+///
+/// It ends where its digits do, with or without `;` (HTML reads `&#52 ` and `&#x34-`
+/// as `4`, a parse error it recovers from, as browsers and Python's `html.unescape`
+/// do); and the numbers 128 to 159 stand for the windows-1252 characters of those
+/// bytes (`&#150;` is an en dash, `&#149;` a bullet), not for C1 controls.
+pub(crate) fn numeric_ref_at(s: &[u8]) -> Option<(char, usize)> {
+    let body = s.strip_prefix(b"&#")?;
+    let (radix, skip) = match body.first() {
+        Some(b'x' | b'X') => (16, 1),
+        _ => (10, 0),
     };
-    let Some(end) = body.find(';').filter(|e| *e <= 8) else {
-        return (None, 1);
-    };
-    let num = body.get(..end).unwrap_or_default();
-    let value = match num.strip_prefix(['x', 'X']) {
-        Some(hex) => hex_value(Some(hex)),
-        None if !num.is_empty() && num.bytes().all(|b| b.is_ascii_digit()) => num.parse().ok(),
-        None => None,
-    };
-    match value.and_then(char::from_u32) {
-        Some(c) => (Some(c), 2 + end + 1),
-        None => (None, 1),
+    let digits = body
+        .iter()
+        .skip(skip)
+        .take(MAX_REF_DIGITS + 1)
+        .take_while(|b| char::from(**b).is_digit(radix))
+        .count();
+    if digits == 0 || digits > MAX_REF_DIGITS {
+        return None;
     }
+    let num = std::str::from_utf8(body.get(skip..skip + digits)?).ok()?;
+    let value = u32::from_str_radix(num, radix).ok()?;
+    let c = match u8::try_from(value) {
+        Ok(b @ 0x80..=0x9F) => crate::rules::digits::single_byte_char(b),
+        _ => char::from_u32(value)?,
+    };
+    let semi = usize::from(body.get(skip + digits) == Some(&b';'));
+    Some((c, 2 + skip + digits + semi))
 }
 
 /// The longest name of an HTML5 named character reference (`&CounterClockwiseContourIntegral;`).
