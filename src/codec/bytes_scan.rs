@@ -7,9 +7,10 @@
 //! - the **direct** view: UTF-8 as it is (so the guard's own Unicode handling
 //!   applies), with `\uXXXX` escapes (surrogate pairs included), XML/HTML numeric
 //!   character references (`&#52;`, `&#x34;`, `&#X0034`, with or without `;`),
-//!   `&nbsp;`, JSON's short escapes of separators (`\/`, `\t`, …) and `%XX` escapes of
-//!   ASCII decoded; a byte that is not UTF-8 reads as a space, so it cannot split a
-//!   card the upstream may still read around it, or as the digit it is in a
+//!   `&nbsp;`, JSON's short escapes of separators (`\/`, `\t`, …) and `%XX` escapes
+//!   decoded (of ASCII, of a UTF-8 sequence, or of a byte of a single-byte
+//!   charset: `%A0`); a byte that is not UTF-8 reads as a space, so it cannot split
+//!   a card the upstream may still read around it, or as the digit it is in a
 //!   single-byte charset (`\xb2`, a superscript two in Latin-1). NULs
 //!   pass to the guard, which reads them as nothing: ASCII in UTF-16 or UTF-32 reads
 //!   here as it is;
@@ -256,13 +257,38 @@ fn escape_at(data: &[u8], i: usize) -> Option<(char, usize)> {
             Some((c, 2))
         }
         b'&' => char_ref(data, i),
-        b'%' => {
-            let v = hex_at(data, i + 1, 2)?;
-            let c = char::from_u32(v).filter(char::is_ascii)?;
-            Some((c, 3))
-        }
+        b'%' => percent_char(data, i),
         _ => None,
     }
+}
+
+/// The character `%XX` escapes at `i` spell: one escape of an ASCII byte; the escapes
+/// of a UTF-8 sequence (`%C2%A0`, a no-break space); or one byte that is not UTF-8 as
+/// a single-byte charset reads it (`%A0` in a Latin-1 form), as the leak guard's
+/// decoder reads escaped bytes ([`crate::rules::digits::text_of`]).
+fn percent_char(data: &[u8], i: usize) -> Option<(char, usize)> {
+    let first = u8::try_from(hex_at(data, i + 1, 2)?).ok()?;
+    let mut bytes = [first, 0, 0, 0];
+    let n = utf8_len(first);
+    for k in 1..n {
+        let at = i + 3 * k;
+        let b = (data.get(at) == Some(&b'%'))
+            .then(|| hex_at(data, at + 1, 2))
+            .flatten()
+            .and_then(|v| u8::try_from(v).ok());
+        match (b, bytes.get_mut(k)) {
+            (Some(b), Some(slot)) => *slot = b,
+            _ => break,
+        }
+    }
+    if let Some(c) = bytes
+        .get(..n)
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .and_then(|s| s.chars().next())
+    {
+        return Some((c, 3 * n));
+    }
+    Some((crate::rules::digits::single_byte_char(first), 3))
 }
 
 /// `&#52;`, `&#x34;`, `&#X0034` (as HTML reads them:
@@ -412,6 +438,19 @@ mod tests {
         // Found by the leak differential (`tests/proxy/leak_differential`): 128 to 159
         // are windows-1252's characters to HTML (`&#149;` a bullet).
         assert!(!one(b"42424242424242&#149;42").plain);
+    }
+
+    #[test]
+    fn percent_escapes_of_bytes_that_are_not_ascii_are_decoded() {
+        // Found by the leak differential: `%A0` (a no-break space in a Latin-1 form)
+        // and `%C2%A0` (one in UTF-8) between digits, next to a raw Latin-1 one.
+        for data in [
+            b"4242424242424%A0\xa0242".as_slice(),
+            b"4242424242424%C2%A0242",
+            b"4242 4242%E2%80%934242 4242",
+        ] {
+            assert!(!one(data).plain, "{data:?}");
+        }
     }
 
     #[test]
