@@ -144,12 +144,25 @@ pub fn has_escape(bytes: &[u8]) -> bool {
         || memchr::memchr2(b'<', b']', bytes).is_some()
 }
 
-/// The hits in `bytes` read with their escapes decoded ([`decoded_escapes`]), each
-/// marked as found after decoding; none when there is no escape.
+/// The hits in `bytes` read with their escapes decoded ([`decoded_escapes`]), and
+/// decoded again when that leaves escapes (`%2520`, `&amp;#52;`: a value escaped
+/// twice, which a backend decoding a form and then the field reads as `%20` and
+/// then a space; as [`query_hits`] reads a query), each marked as found after
+/// decoding; none when there is no escape.
 pub fn escaped_hits(bytes: &[u8]) -> Vec<HitDigits> {
-    decoded_escapes(bytes).map_or_else(Vec::new, |d| {
-        hits(&d).into_iter().map(HitDigits::decoded).collect()
-    })
+    let Some(once) = decoded_escapes(bytes) else {
+        return Vec::new();
+    };
+    let mut out: Vec<HitDigits> = hits(&once).into_iter().map(HitDigits::decoded).collect();
+    if let Some(twice) = decoded_escapes(&once) {
+        for hit in hits(&twice) {
+            let hit = hit.decoded();
+            if !among(&hit, &out) {
+                out.push(hit);
+            }
+        }
+    }
+    out
 }
 
 /// Whether the same digits are among `list`.
@@ -276,6 +289,25 @@ mod tests {
         assert_eq!(&*found[0], "4242424242424242");
         assert!(!found[0].is_plain());
         assert!(hits(b"4242424242424242")[0].is_plain());
+    }
+
+    #[test]
+    fn escapes_escaped_twice_are_read() {
+        // Found by the leak differential (`tests/proxy/leak_differential`): `%2520` in
+        // a pass-through body is `%20`, then a space, to a backend decoding the form
+        // and then its field.
+        for body in [
+            br#"{"note":"42424242424%252024242"}"#.as_slice(),
+            b"note=4242%2520%2B4242%25204242%252D4242",
+            b"<p>4242&amp;#32;4242&amp;ndash;4242 4242</p>",
+        ] {
+            let found = escaped_hits(body);
+            assert!(
+                found.iter().any(|h| &**h == "4242424242424242"),
+                "{}",
+                body.escape_ascii()
+            );
+        }
     }
 
     #[test]
