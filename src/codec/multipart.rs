@@ -1,7 +1,8 @@
 //! `multipart/form-data` bodies, read part by part with `multer`.
 //!
-//! Each part's `Content-Transfer-Encoding` is undone (`base64`, `quoted-printable`;
-//! `7bit`, `8bit` and `binary` are identity; anything else is refused), then the part
+//! Each part's `Content-Transfer-Encoding` is undone (`base64`, `quoted-printable`
+//! written as RFC 2045 writes it, 7-bit lines ending in CRLF; `7bit`, `8bit` and
+//! `binary` are identity; anything else is refused), then the part
 //! goes through the codec its Content-Type names:
 //!
 //! - no Content-Type, or `text/plain`: a form field named by the part's `name`
@@ -231,6 +232,9 @@ fn undo_transfer(
                 .map_err(|_| invalid("a part's base64 content is invalid"))?;
             Ok((d, Transfer::Base64(style)))
         }
+        "quoted-printable" if !is_canonical_qp(data) => Err(invalid(
+            "a part's quoted-printable content is not 7-bit lines ending in CRLF",
+        )),
         "quoted-printable" => {
             let d = quoted_printable::decode(data, quoted_printable::ParseMode::Robust)
                 .map_err(|_| invalid("a part's quoted-printable content is invalid"))?;
@@ -240,6 +244,29 @@ fn undo_transfer(
             "a part has an unsupported Content-Transfer-Encoding",
         )),
     }
+}
+
+/// Whether `data` is quoted-printable as RFC 2045 writes it: printable ASCII, tabs
+/// and spaces, in lines that end in CRLF. Decoders read anything else their own way:
+/// the `quoted_printable` crate drops other bytes and writes a bare line feed as CRLF
+/// (one separator more between two digits: `4242\n  4242…` is four to it and three to
+/// Python's `quopri`, which keeps both), so the guard would not read what a backend
+/// does.
+fn is_canonical_qp(data: &[u8]) -> bool {
+    let mut prev = 0u8;
+    for (i, &b) in data.iter().enumerate() {
+        let ok = match b {
+            b'\t' | b' '..=b'~' => true,
+            b'\r' => data.get(i + 1) == Some(&b'\n'),
+            b'\n' => prev == b'\r',
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+        prev = b;
+    }
+    true
 }
 
 /// Which codec reads a part, by its Content-Type.

@@ -293,15 +293,38 @@ fn a_rewrite_that_would_not_read_back_is_refused() {
     // A quoted-printable part whose content has a bare `\n` before a line that looks
     // like the boundary, and a base64 "part" after it holding a card. Read here, it is
     // one part. Re-encoded, the `\n` becomes a line break, so an upstream would read
-    // a second part and decode the card from its base64.
+    // a second part and decode the card from its base64. A bare `\n` is not
+    // quoted-printable as RFC 2045 writes it: such a part is now refused as it is
+    // read, before any rewrite.
     let hidden = STANDARD.encode(CARD);
     let content = format!(
         "card {CARD}\n--{B}\r\nContent-Disposition: form-data; name=\"evil\"\r\n\
          Content-Transfer-Encoding: base64\r\n\r\n{hidden}"
     );
-    let (n, e) = refused_rewrite(&qp_body(content.as_bytes()));
-    assert!(n >= 1, "the visible card");
+    let e = extract(&guard(), req(&qp_body(content.as_bytes())))
+        .err()
+        .unwrap();
     assert_eq!(e.code(), "invalid_body", "{e}");
+}
+
+#[test]
+fn quoted_printable_that_is_not_crlf_lines_of_7bit_text_is_refused() {
+    // Found by the leak differential (`tests/proxy/leak_differential`): a bare `\n`
+    // decodes to CRLF here, so `4242424242\n  42424=EF=BC=92` held four separators
+    // between two groups to the guard and three to Python's `quopri`, a card. Bytes
+    // outside 7-bit text were dropped here and kept there.
+    for content in [
+        b"4242424242\n  42424=EF=BC=92".as_slice(),
+        b"4242 4242\r4242 4242",
+        "4242 4242 4242 424\u{0662}".as_bytes(),
+        b"card 4242\x004242",
+    ] {
+        let e = extract(&guard(), req(&qp_body(content))).err().unwrap();
+        assert_eq!(e.code(), "invalid_body", "{content:?}");
+    }
+    // CRLF lines of printable text, tabs, soft breaks and escapes still read.
+    let ok = b"note =3D 1=\r\n2\tthree\r\nfour=C3=A9";
+    assert!(extract(&guard(), req(&qp_body(ok))).is_ok());
 }
 
 #[test]
