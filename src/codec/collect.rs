@@ -338,7 +338,11 @@ impl<'r> Collector<'r> {
         let mut hidden = Vec::new();
         let mut hidden_at = Vec::new();
         let mut overflow = false;
+        let mut read: Vec<Plaintext> = Vec::new();
         bytes_scan::each_hit(data, |hit, digits| {
+            if keep_hidden(&mut read, digits).is_none() {
+                overflow = true;
+            }
             if hit.plain {
                 plain.push(hit.range);
                 return;
@@ -361,6 +365,7 @@ impl<'r> Collector<'r> {
                 }
             });
         }
+        overflow |= self.only_in_text(data, &read);
         if plain.is_empty() && hidden.is_empty() && !overflow {
             return;
         }
@@ -392,6 +397,28 @@ impl<'r> Collector<'r> {
                 location: location.clone(),
             });
         }
+    }
+
+    /// Whether `data` (bytes that are not UTF-8), read as text, holds a hit the byte
+    /// level did not read (`read`: the digits it found). Each byte that is not UTF-8
+    /// reads as a single-byte charset reads it
+    /// ([`text_of`](crate::rules::digits::text_of)), and the text gets every decoding a
+    /// UTF-8 value gets ([`guard::scan_leaf`]): escapes within escapes (`%2520` is
+    /// `%20`, then a space, to a backend decoding a form and then its field), which the
+    /// byte-level views read one level deep. Such a hit has no place in the bytes to
+    /// be replaced at: it refuses the request.
+    fn only_in_text(&self, data: &[u8], read: &[Plaintext]) -> bool {
+        let text = crate::rules::digits::text_of(data);
+        let mut in_place = Vec::new();
+        let mut hidden = Vec::new();
+        guard::scan_leaf(&text, guard::Leaf::Text, &mut in_place, &mut hidden);
+        let in_text = in_place
+            .iter()
+            .filter_map(|r| text.get(r.clone()))
+            .map(|hit| hit.bytes().filter(u8::is_ascii_digit).collect::<Vec<u8>>());
+        let found = |digits: &[u8]| read.iter().any(|v| v.expose().as_bytes() == digits);
+        hidden.iter().any(|v| !found(v.expose().as_bytes()))
+            || in_text.into_iter().any(|d| !found(&d))
     }
 
     /// Text that is forwarded but cannot be rewritten (a multipart part's headers):

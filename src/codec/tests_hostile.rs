@@ -219,6 +219,25 @@ fn guard_route() -> RouteRules {
 }
 
 #[test]
+fn bytes_that_are_not_utf8_get_the_readings_text_gets() {
+    // Found by the leak differential (`tests/proxy/leak_differential`), in Latin-1
+    // text (not UTF-8, so read at the byte level): `%2520` is `%20` and then a space
+    // to a backend decoding a form and then its field; `%A0` and `%C2%A0` are
+    // no-break spaces.
+    for body in [
+        b"note: 4%2520242424242\xa0424242 thanks".as_slice(),
+        b"note: 4242424242424%A0\xa0242",
+        b"note: 4242424242424%C2%A0242 \xe9",
+    ] {
+        let r = extract(
+            &guard_route(),
+            req(Some("text/plain; charset=windows-1252"), body),
+        );
+        assert!(stopped(r, CARD), "{}", body.escape_ascii());
+    }
+}
+
+#[test]
 fn escaped_json_outside_a_json_type_is_refused() {
     let esc: String = CARD
         .chars()
