@@ -183,8 +183,14 @@ fn direct(data: &[u8], view: &mut View) {
     let mut i = 0;
     while let Some(&b) = data.get(i) {
         if b.is_ascii() {
-            if let Some(len) = crate::rules::deep::markup_len(data.get(i..).unwrap_or_default()) {
+            let rest = data.get(i..).unwrap_or_default();
+            if let Some(len) = crate::rules::deep::markup_len(rest) {
                 // XML markup a parser drops from the text around it: nothing.
+                i += len;
+                continue;
+            }
+            if let Some((None, len)) = crate::rules::deep::numeric_ref_at(rest) {
+                // A reference to a control a decoder drops (`&#1;`): nothing.
                 i += len;
                 continue;
             }
@@ -296,7 +302,10 @@ fn percent_char(data: &[u8], i: usize) -> Option<(char, usize)> {
 /// [`crate::rules::deep::named_ref_at`]).
 fn char_ref(data: &[u8], i: usize) -> Option<(char, usize)> {
     let rest = data.get(i..)?;
-    crate::rules::deep::numeric_ref_at(rest).or_else(|| crate::rules::deep::named_ref_at(rest))
+    match crate::rules::deep::numeric_ref_at(rest) {
+        Some((c, len)) => Some((c?, len)),
+        None => crate::rules::deep::named_ref_at(rest),
+    }
 }
 
 fn hex_at(data: &[u8], at: usize, n: usize) -> Option<u32> {
@@ -438,6 +447,9 @@ mod tests {
         // Found by the leak differential (`tests/proxy/leak_differential`): 128 to 159
         // are windows-1252's characters to HTML (`&#149;` a bullet).
         assert!(!one(b"42424242424242&#149;42").plain);
+        // And a reference Python's `html.unescape` drops is nothing.
+        assert!(!one(b"4242424242424&#1;242").plain);
+        assert!(!one(b"4242&#1;&#127;&#x8;&#11;&#xFFFE;4242 4242 4242").plain);
     }
 
     #[test]

@@ -540,10 +540,7 @@ pub(crate) fn unescape(text: &str) -> Option<String> {
     while let Some(c) = rest.chars().next() {
         let (decoded, used) = match c {
             '\\' => escape_at(rest),
-            '&' => {
-                let (c, used) = char_ref_at(rest);
-                (c.map(Unescaped::Char), used)
-            }
+            '&' => char_ref_at(rest),
             '%' => percent_at(rest),
             '<' | ']' => markup_at(rest),
             _ => (None, c.len_utf8()),
@@ -683,21 +680,24 @@ fn octal_at(s: &str) -> (Option<Unescaped>, usize) {
 /// included: `&#x0000034;`).
 const MAX_REF_DIGITS: usize = 12;
 
-/// A character reference at the start of `s`: the character and the bytes used.
-fn char_ref_at(s: &str) -> (Option<char>, usize) {
-    numeric_ref_at(s.as_bytes())
-        .or_else(|| named_ref_at(s.as_bytes()))
-        .map_or((None, 1), |(c, used)| (Some(c), used))
+/// A character reference at the start of `s`: what it stands for and the bytes used.
+fn char_ref_at(s: &str) -> (Option<Unescaped>, usize) {
+    if let Some((c, used)) = numeric_ref_at(s.as_bytes()) {
+        return (Some(c.map_or(Unescaped::Nothing, Unescaped::Char)), used);
+    }
+    named_ref_at(s.as_bytes()).map_or((None, 1), |(c, used)| (Some(Unescaped::Char(c)), used))
 }
 
 /// A numeric character reference at the start of `s` (`&#52;`, `&#x34;`), read as
-/// HTML reads one: the character and the bytes used.
+/// HTML reads one: the character (`None`: nothing) and the bytes used.
 ///
 /// It ends where its digits do, with or without `;` (HTML reads `&#52 ` and `&#x34-`
 /// as `4`, a parse error it recovers from, as browsers and Python's `html.unescape`
-/// do); and the numbers 128 to 159 stand for the windows-1252 characters of those
-/// bytes (`&#150;` is an en dash, `&#149;` a bullet), not for C1 controls.
-pub(crate) fn numeric_ref_at(s: &[u8]) -> Option<(char, usize)> {
+/// do); the numbers 128 to 159 stand for the windows-1252 characters of those bytes
+/// (`&#150;` is an en dash, `&#149;` a bullet), not for C1 controls; and one to a
+/// control or a noncharacter that Python's `html.unescape` drops (`&#1;`, `&#127;`,
+/// `&#xFFFE;`) is nothing, so `4242&#1;4242…` is one number.
+pub(crate) fn numeric_ref_at(s: &[u8]) -> Option<(Option<char>, usize)> {
     let body = s.strip_prefix(b"&#")?;
     let (radix, skip) = match body.first() {
         Some(b'x' | b'X') => (16, 1),
@@ -714,9 +714,12 @@ pub(crate) fn numeric_ref_at(s: &[u8]) -> Option<(char, usize)> {
     }
     let num = std::str::from_utf8(body.get(skip..skip + digits)?).ok()?;
     let value = u32::from_str_radix(num, radix).ok()?;
+    let dropped = matches!(value, 0x1..=0x8 | 0xB | 0xE..=0x1F | 0x7F | 0xFDD0..=0xFDEF)
+        || (value & 0xFFFE == 0xFFFE && value <= 0x10FFFF);
     let c = match u8::try_from(value) {
-        Ok(b @ 0x80..=0x9F) => crate::rules::digits::single_byte_char(b),
-        _ => char::from_u32(value)?,
+        _ if dropped => None,
+        Ok(b @ 0x80..=0x9F) => Some(crate::rules::digits::single_byte_char(b)),
+        _ => Some(char::from_u32(value)?),
     };
     let semi = usize::from(body.get(skip + digits) == Some(&b';'));
     Some((c, 2 + skip + digits + semi))

@@ -93,14 +93,19 @@ fn nested_json_and_escapes_are_decoded() {
 #[test]
 fn numeric_references_are_read_as_html_reads_them() {
     // Found by the leak differential (`tests/proxy/leak_differential`): a numeric
-    // reference ends where its digits do, `;` or not (`&#x34 ` is `4 `), and 128 to
-    // 159 stand for windows-1252's characters (`&#149;` a bullet, `&#150;` an en
-    // dash), as browsers and Python's `html.unescape` read them.
+    // reference ends where its digits do, `;` or not (`&#x34 ` is `4 `), 128 to 159
+    // stand for windows-1252's characters (`&#149;` a bullet, `&#150;` an en dash),
+    // as browsers and Python's `html.unescape` read them, and Python drops one to a
+    // control or a noncharacter (`&#1;`).
     for text in [
         "4242424242&#x34 24242",
         "&#52&#50&#52&#50 4242 4242 4242",
         "42424242424242&#149;42",
         "4242&#150;4242&#0150;4242&#x96;4242",
+        // References Python's `html.unescape` drops (controls, noncharacters): nothing
+        // between two digits, whatever the count.
+        "4242424242424&#1;242",
+        "4242&#x1F;4242&#127;&#11;&#8;&#1;4242&#xFDD0;4242&#65534;",
     ] {
         assert_eq!(hidden(text), [CARD], "{text}");
     }
