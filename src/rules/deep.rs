@@ -732,6 +732,11 @@ const MAX_ENTITY_NAME: usize = 32;
 /// `&NonBreakingSpace;`, `&sup2;`; the legacy ones without `;` too, as browsers and
 /// Python's `html.unescape` read them) that stands for one character: that character
 /// and the bytes used.
+///
+/// Names are looked up in the WHATWG table (`entities.json`, as `htmlize` builds it).
+/// quick-xml's table, used before, had the code points from U+0100 to U+0FFF cut to
+/// their first two hex digits: `&DownBreve;` (a combining mark, U+0311) read as the
+/// digit `1`, `&UnderBar;` (`_`) as `3`, `&Alpha;` as `9`.
 pub(crate) fn named_ref_at(s: &[u8]) -> Option<(char, usize)> {
     let rest = s.strip_prefix(b"&")?;
     let len = rest
@@ -739,9 +744,13 @@ pub(crate) fn named_ref_at(s: &[u8]) -> Option<(char, usize)> {
         .take(MAX_ENTITY_NAME + 1)
         .take_while(|b| b.is_ascii_alphanumeric())
         .count();
-    let name = std::str::from_utf8(rest.get(..len)?).ok()?;
-    let one = |name: &str| {
-        let text = quick_xml::escape::resolve_html5_entity(name)?;
+    let name = rest.get(..len)?;
+    let one = |name: &[u8]| {
+        let mut key: smallvec::SmallVec<[u8; MAX_ENTITY_NAME + 2]> = smallvec::SmallVec::new();
+        key.push(b'&');
+        key.extend_from_slice(name);
+        key.push(b';');
+        let text = std::str::from_utf8(htmlize::ENTITIES.get(key.as_slice())?).ok()?;
         let mut chars = text.chars();
         chars.next().filter(|_| chars.next().is_none())
     };

@@ -112,6 +112,31 @@ fn numeric_references_are_read_as_html_reads_them() {
 }
 
 #[test]
+fn named_references_are_read_from_the_whatwg_table() {
+    // Found by the leak differential (`tests/proxy/leak_differential`): quick-xml's
+    // table read `&DownBreve;` (U+0311, a combining mark: a separator) as `1`, so
+    // `55555555555&DownBreve;54444` was 17 digits to the guard and a card to a
+    // browser or Python's `html.unescape`.
+    for (text, c) in [
+        ("&DownBreve;", '\u{311}'),
+        ("&UnderBar;", '_'),
+        ("&Alpha;", '\u{391}'),
+        ("&Amacr;", '\u{100}'),
+        ("&ndash;", '\u{2013}'),
+        ("&nbsp", '\u{a0}'),
+        ("&ThinSpace;", '\u{2009}'),
+    ] {
+        assert_eq!(
+            named_ref_at(text.as_bytes()).map(|r| r.0),
+            Some(c),
+            "{text}"
+        );
+    }
+    assert_eq!(hidden("55555555555&DownBreve;54444"), ["5555555555554444"]);
+    assert_eq!(hidden("4242&UnderBar;4242&lowbar;4242_4242"), [CARD]);
+}
+
+#[test]
 fn depth_is_bounded() {
     let mut text = format!("{{\"card\":\"{CARD}\"}}");
     for _ in 0..4 {
