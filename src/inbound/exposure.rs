@@ -144,23 +144,29 @@ pub fn has_escape(bytes: &[u8]) -> bool {
         || memchr::memchr2(b'<', b']', bytes).is_some()
 }
 
+/// How many times over [`escaped_hits`] decodes escapes: as many layers as a rules
+/// route's field is read through by default (`limits.max_decode_depth`).
+const ESCAPE_LEVELS: usize = 3;
+
 /// The hits in `bytes` read with their escapes decoded ([`decoded_escapes`]), and
-/// decoded again when that leaves escapes (`%2520`, `&amp;#52;`: a value escaped
-/// twice, which a backend decoding a form and then the field reads as `%20` and
-/// then a space; as [`query_hits`] reads a query), each marked as found after
-/// decoding; none when there is no escape.
+/// decoded again while that leaves escapes, up to [`ESCAPE_LEVELS`] times (`%2520`,
+/// `&amp;#52;`: a value escaped twice, which a backend decoding a form and then the
+/// field reads as `%20` and then a space; as [`query_hits`] reads a query), each
+/// marked as found after decoding; none when there is no escape.
 pub fn escaped_hits(bytes: &[u8]) -> Vec<HitDigits> {
-    let Some(once) = decoded_escapes(bytes) else {
-        return Vec::new();
-    };
-    let mut out: Vec<HitDigits> = hits(&once).into_iter().map(HitDigits::decoded).collect();
-    if let Some(twice) = decoded_escapes(&once) {
-        for hit in hits(&twice) {
+    let mut out: Vec<HitDigits> = Vec::new();
+    let mut level = decoded_escapes(bytes);
+    for _ in 0..ESCAPE_LEVELS {
+        let Some(text) = level else {
+            break;
+        };
+        for hit in hits(&text) {
             let hit = hit.decoded();
             if !among(&hit, &out) {
                 out.push(hit);
             }
         }
+        level = decoded_escapes(&text);
     }
     out
 }
@@ -300,6 +306,8 @@ mod tests {
             br#"{"note":"42424242424%252024242"}"#.as_slice(),
             b"note=4242%2520%2B4242%25204242%252D4242",
             b"<p>4242&amp;#32;4242&amp;ndash;4242 4242</p>",
+            // A form value HTML-escaped twice: `%26` is `&`, then `&amp;` is `&`.
+            b"note=424%26amp%3B%2332%3B2424242424242",
         ] {
             let found = escaped_hits(body);
             assert!(
