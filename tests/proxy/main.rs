@@ -26,6 +26,7 @@ mod hostile_places;
 mod hostile_readings;
 mod hostile_round3;
 mod hostile_routing;
+mod leak_differential;
 mod leak_properties;
 mod ops;
 mod proxy_forward;
