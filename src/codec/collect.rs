@@ -402,23 +402,39 @@ impl<'r> Collector<'r> {
     /// Whether `data` (bytes that are not UTF-8), read as text, holds a hit the byte
     /// level did not read (`read`: the digits it found). Each byte that is not UTF-8
     /// reads as a single-byte charset reads it
-    /// ([`text_of`](crate::rules::digits::text_of)), and the text gets every decoding a
-    /// UTF-8 value gets ([`guard::scan_leaf`]): escapes within escapes (`%2520` is
-    /// `%20`, then a space, to a backend decoding a form and then its field), which the
-    /// byte-level views read one level deep. Such a hit has no place in the bytes to
-    /// be replaced at: it refuses the request.
+    /// ([`text_of`](crate::rules::digits::text_of)); bytes with NULs also read as
+    /// UTF-16 (either byte order) and without their NULs (UTF-16 or UTF-32 of ASCII).
+    /// Each text gets every decoding a UTF-8 value gets ([`guard::scan_leaf`]):
+    /// escapes within escapes (`%2520` is `%20`, then a space, to a backend decoding a
+    /// form and then its field), and escapes in UTF-16 (`&\0#\01\0;\0`), which the
+    /// byte-level views read one level deep or not at all. Such a hit has no place in
+    /// the bytes to be replaced at: it refuses the request.
     fn only_in_text(&self, data: &[u8], read: &[Plaintext]) -> bool {
-        let text = crate::rules::digits::text_of(data);
-        let mut in_place = Vec::new();
-        let mut hidden = Vec::new();
-        guard::scan_leaf(&text, guard::Leaf::Text, &mut in_place, &mut hidden);
-        let in_text = in_place
-            .iter()
-            .filter_map(|r| text.get(r.clone()))
-            .map(|hit| hit.bytes().filter(u8::is_ascii_digit).collect::<Vec<u8>>());
+        let mut texts = vec![Zeroizing::new(
+            crate::rules::digits::text_of(data).into_owned(),
+        )];
+        if memchr::memchr(0, data).is_some() {
+            let narrow: Vec<u8> = data.iter().copied().filter(|b| *b != 0).collect();
+            texts.push(Zeroizing::new(
+                crate::rules::digits::text_of(&narrow).into_owned(),
+            ));
+            for utf16 in [encoding_rs::UTF_16LE, encoding_rs::UTF_16BE] {
+                let (text, _) = utf16.decode_without_bom_handling(data);
+                texts.push(Zeroizing::new(text.into_owned()));
+            }
+        }
         let found = |digits: &[u8]| read.iter().any(|v| v.expose().as_bytes() == digits);
-        hidden.iter().any(|v| !found(v.expose().as_bytes()))
-            || in_text.into_iter().any(|d| !found(&d))
+        texts.iter().any(|text| {
+            let mut in_place = Vec::new();
+            let mut hidden = Vec::new();
+            guard::scan_leaf(text, guard::Leaf::Text, &mut in_place, &mut hidden);
+            let in_text = in_place
+                .iter()
+                .filter_map(|r| text.get(r.clone()))
+                .map(|hit| hit.bytes().filter(u8::is_ascii_digit).collect::<Vec<u8>>());
+            hidden.iter().any(|v| !found(v.expose().as_bytes()))
+                || in_text.into_iter().any(|d| !found(&d))
+        })
     }
 
     /// Text that is forwarded but cannot be rewritten (a multipart part's headers):

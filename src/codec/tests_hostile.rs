@@ -235,6 +235,14 @@ fn bytes_that_are_not_utf8_get_the_readings_text_gets() {
         );
         assert!(stopped(r, CARD), "{}", body.escape_ascii());
     }
+    // UTF-16 with a byte order mark (not UTF-8): its escapes are read too
+    // (`&#1;`, which Python's `html.unescape` drops), as a UTF-16 text.
+    let wide: Vec<u8> = "\u{feff}note: 4242424242424&#1;242 thanks"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let r = extract(&guard_route(), req(Some("text/plain"), &wide));
+    assert!(stopped(r, CARD), "UTF-16 with an escape");
 }
 
 #[test]

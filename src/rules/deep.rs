@@ -125,6 +125,33 @@ pub fn scan_leaf(
     if hide {
         decode(rest, 0, max, &mut found);
     }
+    if rest.contains('\0') {
+        // Text with NULs may be UTF-16 or UTF-32 (of ASCII it is valid UTF-8) to a
+        // backend that detects the encoding: read it as UTF-16 either way round and
+        // as the text without its NULs, escapes and all (`&\0#\05\02\0;\0`, which
+        // the NULs hide from `decode`; `` `\x20`` is U+2060, a word joiner, in
+        // UTF-16LE). Every hit there has a NUL in its span as sent: none is replaced
+        // in place.
+        let wide = rest.as_bytes();
+        let narrow: Vec<u8> = wide.iter().copied().filter(|b| *b != 0).collect();
+        let readings = [
+            String::from_utf8_lossy(&narrow).into_owned(),
+            encoding_rs::UTF_16LE
+                .decode_without_bom_handling(wide)
+                .0
+                .into_owned(),
+            encoding_rs::UTF_16BE
+                .decode_without_bom_handling(wide)
+                .0
+                .into_owned(),
+        ];
+        for reading in readings.map(zeroize::Zeroizing::new) {
+            guard::scan_hits(reading.as_bytes(), |hit| found.push(hit.digits()));
+            if max > 0 && may_hide(reading.as_bytes()) {
+                decode(&reading, 0, max, &mut found);
+            }
+        }
+    }
 }
 
 /// `bytes` with every range in `ranges` overwritten by `x`: the in-place hits taken

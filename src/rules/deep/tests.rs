@@ -136,6 +136,32 @@ fn named_references_are_read_from_the_whatwg_table() {
     assert_eq!(hidden("4242&UnderBar;4242&lowbar;4242_4242"), [CARD]);
 }
 
+/// `text` in UTF-16LE, as a `str` (valid UTF-8 when `text` is ASCII).
+fn utf16le(text: &str) -> String {
+    let bytes: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[test]
+fn text_with_nuls_is_also_read_as_utf16_and_without_them() {
+    // Found by the leak differential (`tests/proxy/leak_differential`): UTF-16LE text
+    // is valid UTF-8 when its bytes are below 0x80, and a rules route read it so, its
+    // NULs as nothing: the escape `&\0#\00\00\00\04\09\0;\0` (`&#00049;`, a `1`) was
+    // not decoded, nor was `` `\x20`` read as U+2060, a word joiner.
+    for text in [
+        "note: 411111111111111&#00049; thanks",
+        "note: 411111111\u{2060}111111&#49; thanks",
+        "note: 4242424242424&#1;242 thanks",
+    ] {
+        let wide = utf16le(text);
+        let found = hidden(&wide);
+        assert!(
+            found.iter().any(|d| d == "4111111111111111" || d == CARD),
+            "{text}: {found:?}"
+        );
+    }
+}
+
 #[test]
 fn depth_is_bounded() {
     let mut text = format!("{{\"card\":\"{CARD}\"}}");
