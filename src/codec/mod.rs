@@ -31,6 +31,7 @@ mod multipart;
 mod params;
 mod part_heads;
 pub mod query;
+mod wide;
 mod xml_decl;
 
 #[cfg(test)]
@@ -54,6 +55,7 @@ pub(crate) use media::{declares_xml_entity, entity_refusal};
 pub(crate) use part_heads::Watch as PartHeads;
 #[cfg(any(fuzzing, test))]
 pub(crate) use part_heads::watch_agrees;
+pub(crate) use wide::{Watch as WidthWatch, refusal as wide_refusal};
 pub(crate) use xml_decl::{
     declares_xml_encoding, refusal as encoding_refusal, seam as xml_decl_seam,
 };

@@ -380,9 +380,11 @@ fn pass_through(
             leak_findings(out, mode, place, &hits)?;
         }
         let name = &*route.name;
-        let heads = held::part_heads(mode, name, parts.headers.get(header::CONTENT_TYPE))?;
+        let content_type = parts.headers.get(header::CONTENT_TYPE);
+        let heads = held::part_heads(mode, name, content_type)?;
+        let width = crate::codec::WidthWatch::for_header(content_type);
         let coding = held::coding(mode, name, &parts.headers)?;
-        let hits = held::body_hits(mode, name, coding, heads, body, limits.max_body)?;
+        let hits = held::body_hits(mode, name, coding, (heads, width), body, limits.max_body)?;
         leak_findings(out, mode, "the request body", &hits)?;
     }
     out.forwarded = Some(Forwarded {

@@ -14,7 +14,7 @@ use http::{HeaderMap, HeaderValue, header};
 use super::exposure::{self, HitDigits};
 use super::stream_guard::TailScanner;
 use crate::Result;
-use crate::codec::{Coding, PartHeads};
+use crate::codec::{Coding, PartHeads, WidthWatch};
 use crate::config::GuardMode;
 use crate::rules::guard;
 
@@ -91,8 +91,10 @@ pub(crate) fn coding(mode: GuardMode, route: &str, headers: &HeaderMap) -> Resul
 }
 
 /// The hits of a body held whole, read as the streaming guard reads a body (its
-/// multipart header blocks by `heads`, an XML entity declaration or an XML
-/// declaration of an encoding it cannot read refused in `block` mode, escapes decoded, number literals), the whole text one chunk. With a
+/// multipart header blocks by `heads`, an XML entity declaration, an XML declaration
+/// of an encoding it cannot read or UTF-16 or UTF-32 text the guard does not read
+/// (`width`) refused in `block` mode, escapes decoded, number literals), the whole
+/// text one chunk, a wide one also without its NULs. With a
 /// `coding`, the body is decompressed (under `max_body`) and read so, and also as
 /// sent, which goes upstream: decompressing drops a gzip member's own header
 /// (FNAME, FCOMMENT, FEXTRA), plain text to whoever stores or logs the body.
@@ -100,7 +102,7 @@ pub(crate) fn body_hits(
     mode: GuardMode,
     route: &str,
     coding: Option<Coding>,
-    heads: Option<PartHeads>,
+    (heads, mut width): (Option<PartHeads>, WidthWatch),
     bytes: &[u8],
     max_body: usize,
 ) -> Result<Vec<HitDigits>> {
@@ -124,8 +126,16 @@ pub(crate) fn body_hits(
     if mode == GuardMode::Block && crate::codec::declares_xml_encoding(text) {
         return Err(crate::codec::encoding_refusal());
     }
+    if mode == GuardMode::Block && width.feed(text) {
+        return Err(crate::codec::wide_refusal());
+    }
     let mut hits = Vec::new();
     TailScanner::default().hits(text, &mut hits);
+    if width.is_wide() {
+        // A wide body also without its NULs (its text is ASCII, or it was refused).
+        let narrow: Vec<u8> = text.iter().copied().filter(|b| *b != 0).collect();
+        TailScanner::default().hits(&narrow, &mut hits);
+    }
     if decompressed.is_some() {
         TailScanner::default().hits(bytes, &mut hits);
     }

@@ -385,7 +385,7 @@ async fn read_compressed(
     state: &ProxyState,
     guard: &GuardCtx,
     coding: crate::codec::Coding,
-    heads: Option<crate::codec::PartHeads>,
+    (heads, width): (Option<crate::codec::PartHeads>, crate::codec::WidthWatch),
     parts: &mut http::request::Parts,
     incoming: &mut Incoming,
 ) -> Result<bytes::Bytes> {
@@ -394,7 +394,7 @@ async fn read_compressed(
         guard.mode,
         &guard.route,
         Some(coding),
-        heads,
+        (heads, width),
         &bytes,
         state.max_body,
     )?;
@@ -498,17 +498,20 @@ fn forward<'a>(
                 Some(guard) => {
                     // Refused here, the body is still the caller's to drain.
                     guard_streamed_head(guard, &parts).await?;
-                    let heads = held::part_heads(
-                        guard.mode,
-                        &guard.route,
-                        parts.headers.get(header::CONTENT_TYPE),
-                    )?;
+                    let content_type = parts.headers.get(header::CONTENT_TYPE);
+                    let heads = held::part_heads(guard.mode, &guard.route, content_type)?;
+                    let width = crate::codec::WidthWatch::for_header(content_type);
                     match held::coding(guard.mode, &guard.route, &parts.headers)? {
                         Some(coding) => {
                             let incoming =
                                 body.as_mut().ok_or(Error::Internal("the body was taken"))?;
                             let bytes = Box::pin(read_compressed(
-                                state, guard, coding, heads, &mut parts, incoming,
+                                state,
+                                guard,
+                                coding,
+                                (heads, width),
+                                &mut parts,
+                                incoming,
                             ))
                             .await?;
                             (full(bytes), None, None)
@@ -520,6 +523,7 @@ fn forward<'a>(
                                 Arc::clone(guard),
                                 Arc::clone(&outcome),
                                 heads,
+                                width,
                             );
                             (boxed_as_is(guarded), None, Some(outcome))
                         }

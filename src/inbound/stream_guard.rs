@@ -350,16 +350,23 @@ pub struct StreamGuard<B> {
     /// An XML declaration the body so far starts but does not finish
     /// ([`crate::codec::xml_decl_seam`]; usually empty).
     decl: Vec<u8>,
+    /// Whether the body is UTF-16 or UTF-32 text with a character the guard does not
+    /// read ([`crate::codec::WidthWatch`]).
+    width: crate::codec::WidthWatch,
+    /// A wide body read with its NULs dropped (its text, all ASCII), escapes and all.
+    narrow: TailScanner,
 }
 
 impl<B> StreamGuard<B> {
     /// `heads`: the watch over a multipart body's header blocks, if it is one
-    /// ([`crate::codec::PartHeads::for_header`]).
+    /// ([`crate::codec::PartHeads::for_header`]); `width`: the watch over its encoding
+    /// ([`crate::codec::WidthWatch::for_header`]).
     pub(crate) fn new(
         inner: B,
         ctx: Arc<GuardCtx>,
         outcome: Arc<GuardOutcome<B>>,
         heads: Option<crate::codec::PartHeads>,
+        width: crate::codec::WidthWatch,
     ) -> StreamGuard<B> {
         StreamGuard {
             inner: Some(inner),
@@ -372,7 +379,22 @@ impl<B> StreamGuard<B> {
             found: Vec::new(),
             seen: smallvec::SmallVec::new(),
             decl: Vec::new(),
+            width,
+            narrow: TailScanner::default(),
         }
+    }
+
+    /// Refuse (in `block` mode) a body in UTF-16 or UTF-32 with no declared charset
+    /// that holds a character other than ASCII, which the guard does not read there
+    /// ([`crate::codec::WidthWatch`]), before the chunk that completes it is sent on.
+    fn read_width(&mut self, chunk: &Bytes) -> Result<(), BoxError> {
+        if !self.width.feed(chunk) || self.ctx.mode != GuardMode::Block {
+            return Ok(());
+        }
+        let reason = crate::codec::wide_refusal();
+        tracing::warn!(route = %self.ctx.route, error = %reason, "body refused");
+        self.outcome.refuse(reason, self.inner.take());
+        Err(Box::new(CardBlocked))
     }
 
     /// Read a multipart body's header blocks on to the end of `chunk` (`None`: the end
@@ -532,8 +554,18 @@ where
             if let Err(e) = this.read_entities(&chunk) {
                 return Poll::Ready(Some(Err(e)));
             }
+            if let Err(e) = this.read_width(&chunk) {
+                return Poll::Ready(Some(Err(e)));
+            }
             this.found.clear();
             this.scanner.hits(&chunk, &mut this.found);
+            if this.width.is_wide() {
+                // UTF-16 or UTF-32 of ASCII (any other character refused it above):
+                // its text is its bytes without their NULs.
+                let text: Bytes = chunk.iter().copied().filter(|b| *b != 0).collect();
+                this.narrow.hits(&text, &mut this.found);
+                let _ = this.narrow.pass(text);
+            }
             if this.found.is_empty() {
                 if let Some(frame) = this.pass(chunk) {
                     return Poll::Ready(Some(Ok(frame)));
