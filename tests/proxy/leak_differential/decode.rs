@@ -1,5 +1,6 @@
 //! The test's own decoders, none of them vaultgate's: what a backend could read in
-//! the bytes it received. gzip (`flate2`); UTF-8 and windows-1252 (`encoding_rs`);
+//! the bytes it received. gzip (`flate2`); UTF-8, windows-1252 and, for a whole body,
+//! UTF-16 (`encoding_rs`);
 //! then, in layers, JSON strings (`serde_json`), form pairs (`form_urlencoded`),
 //! `%XX` (`percent-encoding`), HTML5 character references (`htmlize`; and as Python's
 //! `html.unescape`, which drops references to controls), XML text with
@@ -33,6 +34,13 @@ pub fn readings(bytes: &[u8]) -> HashSet<String> {
     }
     let mut seen = HashSet::new();
     let mut frontier: Vec<String> = layers.iter().flat_map(|b| texts(b)).collect();
+    // A whole body may be UTF-16, either byte order, with or without a BOM.
+    for layer in &layers {
+        for utf16 in [encoding_rs::UTF_16LE, encoding_rs::UTF_16BE] {
+            let text = utf16.decode_without_bom_handling(layer).0;
+            frontier.push(text.trim_start_matches('\u{feff}').to_owned());
+        }
+    }
     for _ in 0..DEPTH {
         let mut next = Vec::new();
         for t in frontier {

@@ -194,6 +194,10 @@ pub struct Case {
     /// Every digit an ASCII digit as it is (only the separators decorated): the
     /// cases a rules route may tokenize in place.
     pub plain_digits: bool,
+    /// A JSON, text, HTML or XML body in UTF-16 with no charset declared: 1
+    /// little-endian with a byte order mark, 2 big-endian with one, 3 and 4 without
+    /// (Python's `json.loads` detects either from the bytes).
+    pub utf16: u8,
     pub decos: Vec<Deco>,
 }
 
@@ -591,6 +595,22 @@ impl Case {
                 path.push_str(&String::from_utf8_lossy(&note));
                 ("application/json".to_owned(), br#"{"id":"abc"}"#.to_vec())
             }
+        };
+        let wide =
+            matches!(self.kind, Kind::Json | Kind::Text | Kind::Html | Kind::Xml) && !self.latin1();
+        let (ct, body) = match (wide, self.utf16) {
+            (true, 1..=4) => {
+                let text = String::from_utf8_lossy(&body);
+                let le = self.utf16 % 2 == 1;
+                let bom = if self.utf16 <= 2 { "\u{feff}" } else { "" };
+                let units: Vec<u8> = bom
+                    .encode_utf16()
+                    .chain(text.encode_utf16())
+                    .flat_map(|u| if le { u.to_le_bytes() } else { u.to_be_bytes() })
+                    .collect();
+                (ct, units)
+            }
+            _ => (ct, body),
         };
         let (body, coding) = if self.gzip {
             let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());

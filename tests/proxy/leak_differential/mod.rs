@@ -24,6 +24,7 @@
 mod alphabet;
 mod decode;
 mod encode;
+mod regressions;
 
 use std::collections::BTreeMap;
 
@@ -70,16 +71,18 @@ fn case() -> impl Strategy<Value = Case> {
         prop::bool::weighted(0.3),
         prop::bool::weighted(0.2),
         prop::bool::weighted(0.25),
+        prop_oneof![4 => Just(0u8), 1 => 1u8..5],
         prop::collection::vec(deco(), 19),
     )
         .prop_map(
-            |(card, kind, latin1, cdata, gzip, plain_digits, decos)| Case {
+            |(card, kind, latin1, cdata, gzip, plain_digits, utf16, decos)| Case {
                 card,
                 kind: KINDS[kind],
                 latin1,
                 cdata,
                 gzip,
                 plain_digits,
+                utf16,
                 decos,
             },
         )
