@@ -26,6 +26,14 @@ const NAME: &[u8] = b"encoding";
 /// Linear in `text`: each needle's occurrences are walked once, whatever the text
 /// repeats (a streamed body of `<?xml<?xml…` costs no more than its length).
 pub fn any_encoding(text: &[u8], mut pick: impl FnMut(&[u8]) -> bool) -> bool {
+    // Most bodies hold no `<?xml` at all: one pass for a `<` tells, before the
+    // searchers for three needles are built.
+    let Some(first) =
+        memchr::memchr_iter(b'<', text).find(|&i| text.get(i..i + OPEN.len()) == Some(OPEN))
+    else {
+        return false;
+    };
+    let text = text.get(first..).unwrap_or_default();
     let mut closes = memchr::memmem::find_iter(text, CLOSE).peekable();
     let mut names = memchr::memmem::find_iter(text, NAME).peekable();
     for start in memchr::memmem::find_iter(text, OPEN) {
