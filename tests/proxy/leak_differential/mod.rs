@@ -25,6 +25,7 @@ mod alphabet;
 mod decode;
 mod encode;
 mod regressions;
+mod spell;
 
 use std::collections::BTreeMap;
 
