@@ -15,6 +15,7 @@ mod common;
 
 mod crash;
 mod disk_full;
+mod explain_parity;
 mod faults;
 mod hostile;
 mod hostile_charsets;
