@@ -2,23 +2,33 @@
 //! (`<?xml version="1.0" encoding="Shift_JIS"?>`): the guard reads bytes as UTF-8 or a
 //! single-byte code page, so on guarded routes such a body is refused, as a
 //! Content-Type charset is ([`super::media::check_charset`]). The declarations are
-//! read by [`crate::rules::xml_decl`].
+//! read by [`crate::rules::xml_decl`]. HTML's `<meta charset="Shift_JIS">` (and
+//! `http-equiv` `content="…; charset=…"`) is read the same way: jsoup, BeautifulSoup and
+//! lxml decode a byte body by it ([`crate::rules::html_meta`]).
 
 use crate::error::Error;
-pub(crate) use crate::rules::xml_decl::seam;
 
-/// Whether `text` holds an XML declaration whose `encoding` names a charset the leak
-/// guard cannot read ([`super::media::ascii_transparent`]).
+/// Whether `text` holds an XML declaration whose `encoding`, or an HTML `<meta>`
+/// whose `charset`, names a charset the leak guard cannot read
+/// ([`super::media::ascii_transparent`]).
 pub(crate) fn declares_xml_encoding(text: &[u8]) -> bool {
-    crate::rules::xml_decl::any_encoding(text, |e| {
-        !std::str::from_utf8(e).is_ok_and(super::media::ascii_transparent)
-    })
+    let unreadable = |e: &[u8]| !std::str::from_utf8(e).is_ok_and(super::media::ascii_transparent);
+    crate::rules::xml_decl::any_encoding(text, unreadable)
+        || crate::rules::html_meta::any_charset(text, unreadable)
+}
+
+/// What of `text`'s end to keep and read again with the next chunk: an unfinished XML
+/// declaration or `<meta` tag (both are suffixes of `text`: the longer holds the other).
+pub(crate) fn seam(text: &[u8]) -> &[u8] {
+    let xml = crate::rules::xml_decl::seam(text);
+    let meta = crate::rules::html_meta::seam(text);
+    if xml.len() >= meta.len() { xml } else { meta }
 }
 
 /// The refusal of a body that declares an encoding the guard cannot read.
 pub(crate) fn refusal() -> Error {
     Error::UnsupportedMedia(
-        "an XML declaration names an encoding the leak guard cannot read (use UTF-8, ASCII, ISO 8859 or a Windows code page)".into(),
+        "an XML declaration or an HTML meta charset names an encoding the leak guard cannot read (use UTF-8, ASCII, ISO 8859 or a Windows code page)".into(),
     )
 }
 
@@ -50,6 +60,13 @@ mod tests {
             (br#"<?xml version="1.0"?><a encoding="Shift_JIS"/>"#, false),
             (br#"<a>encoding="Shift_JIS"</a>"#, false),
             (b"<?xml", false),
+            (br#"<html><meta charset="shift_jis"><p>x</p>"#, true),
+            (
+                br#"<meta http-equiv="Content-Type" content="text/html; charset=EUC-JP">"#,
+                true,
+            ),
+            (br#"<META CHARSET=UTF-8><p>x</p>"#, false),
+            (br#"<meta charset="windows-1252">"#, false),
         ] {
             assert_eq!(
                 declares_xml_encoding(text),

@@ -5,6 +5,7 @@ pub mod deep;
 pub mod digits;
 pub mod field;
 pub mod guard;
+pub mod html_meta;
 pub mod iin;
 pub mod path;
 pub mod profiles;

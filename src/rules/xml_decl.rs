@@ -98,16 +98,21 @@ pub fn seam(text: &[u8]) -> &[u8] {
     &[]
 }
 
-/// `bytes` decoded as the first XML declaration in them says, when it names an
+/// `bytes` decoded as the first XML declaration in them (or else the first HTML
+/// `<meta charset>`, [`super::html_meta`]) says, when it names an
 /// encoding other than UTF-8 that `encoding_rs` knows (labels as the WHATWG spec
 /// lists them: `Shift_JIS`, `sjis`, `GB18030`, `Big5`, `EUC-JP`, `EUC-KR`,
 /// `ISO-2022-JP`, the single-byte code pages…); `None` otherwise.
 pub fn decoded(bytes: &[u8]) -> Option<zeroize::Zeroizing<String>> {
     let mut encoding = None;
-    any_encoding(bytes, |label| {
+    let mut known = |label: &[u8]| {
         encoding = encoding_rs::Encoding::for_label(label);
         encoding.is_some()
-    });
+    };
+    // An HTML `<meta charset>` when there is no XML declaration that names one.
+    if !any_encoding(bytes, &mut known) {
+        super::html_meta::any_charset(bytes, &mut known);
+    }
     let encoding = encoding.filter(|e| *e != encoding_rs::UTF_8)?;
     let (text, _) = encoding.decode_without_bom_handling(bytes);
     Some(zeroize::Zeroizing::new(text.into_owned()))
@@ -139,5 +144,8 @@ mod tests {
         assert!(decoded(br#"<?xml version="1.0" encoding="UTF-8"?><a/>"#).is_none());
         assert!(decoded(br#"<?xml version="1.0" encoding="x-no-such"?><a/>"#).is_none());
         assert!(decoded(b"<a>no declaration</a>").is_none());
+        let mut page = br#"<html><meta charset="sjis"><p>"#.to_vec();
+        page.extend_from_slice(b"\x82\x53\x82\x51</p>");
+        assert!(decoded(&page).unwrap().contains("\u{FF14}\u{FF12}"));
     }
 }

@@ -11,6 +11,7 @@ import argparse, json, os, sys, time, uuid
 import cases
 import cases_more
 import cases_round3
+import cases_round4
 import judge
 
 
@@ -71,7 +72,7 @@ def main():
     proxies = {k: int(v) for k, v in (p.split('=', 1) for p in a.proxy)}
     logs = dict(p.split('=', 1) for p in a.log)
 
-    every = cases.build_cases() + cases_more.build_cases() + cases_round3.build_cases()
+    every = cases.build_cases() + cases_more.build_cases() + cases_round3.build_cases() + cases_round4.build_cases()
     names = [c['name'] for c in every]
     dup = {n for n in names if names.count(n) > 1}
     if dup:

@@ -279,6 +279,15 @@ def extra_judge(rec, case):
                 found.append('PAN %s in body decoded by its XML declaration (%s) %r' % (p, enc, t[:60]))
         except LookupError:
             pass
+    # HTML's <meta charset>, as BeautifulSoup's EncodingDetector finds it
+    for m3 in re.finditer(rb'<\s*meta[^>]+charset\s*=\s*["\']?([^>]*?)[ /;\'">]', raw or b'', re.I):
+        enc = m3.group(1).decode('latin1').lower().replace('sjis', 'shift_jis')
+        try:
+            t = raw.decode(enc, 'replace')
+        except LookupError:
+            continue
+        for p in has_pan(t):
+            found.append('PAN %s in body decoded by its <meta charset> (%s) %r' % (p, enc, t[:60]))
     return found
 
 
