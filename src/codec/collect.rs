@@ -574,7 +574,9 @@ impl<'r> Collector<'r> {
     }
 
     /// A location string: the path, never a value. Keys that look like they could
-    /// hold a number worth hiding are redacted.
+    /// hold a number worth hiding are redacted, and so is every key or index that
+    /// would make the location show [`MAX_SHOWN_DIGITS`] digits in all: a card
+    /// spelled five digits a key (`$.42424.24242.42424.2`) is not written either.
     fn render(&self, path: &dyn PathView) -> String {
         // Sized first: a string grown push by push reallocates a few times per call.
         let len = (0..path.len())
@@ -590,10 +592,11 @@ impl<'r> Collector<'r> {
         if self.style == PathStyle::Json {
             out.push('$');
         }
+        let mut shown = 0;
         for i in 0..path.len() {
             match path.get(i) {
                 Some(PathElem::Key(k)) => {
-                    let k = safe_key(k);
+                    let k = within_budget(&mut shown, safe_key(k));
                     if self.style == PathStyle::Json || i > 0 {
                         if self.style == PathStyle::Json {
                             out.push('.');
@@ -609,14 +612,17 @@ impl<'r> Collector<'r> {
                 }
                 // An index is a number the request wrote (`cvv[4242424242424242]` in
                 // a form or query key): as many digits as a key may show, no more.
-                Some(PathElem::Index(n)) if n > MAX_SHOWN_INDEX => {
-                    out.push('[');
-                    out.push_str(REDACTED);
-                    out.push(']');
-                }
                 Some(PathElem::Index(n)) => {
-                    use std::fmt::Write as _;
-                    let _ = write!(out, "[{n}]");
+                    let digits = n.checked_ilog10().map_or(1, |l| l as usize + 1);
+                    if n > MAX_SHOWN_INDEX || shown + digits >= MAX_SHOWN_DIGITS {
+                        out.push('[');
+                        out.push_str(REDACTED);
+                        out.push(']');
+                    } else {
+                        use std::fmt::Write as _;
+                        shown += digits;
+                        let _ = write!(out, "[{n}]");
+                    }
                 }
                 None => {}
             }
@@ -821,18 +827,36 @@ const REDACTED: &str = "<redacted>";
 /// fewer than six.
 const MAX_SHOWN_INDEX: usize = 99_999;
 
+/// The fewest digits a location never shows, over all its keys and indices: no card
+/// (13 digits or more) can be spelled across them, whatever separates them.
+const MAX_SHOWN_DIGITS: usize = 6;
+
+/// Digits of every script (`٤٢٤٢…` is a card to the guard, and to a backend
+/// normalizing its keys).
+fn digit_count(k: &str) -> usize {
+    k.chars()
+        .filter(|c| crate::rules::digits::value(*c).is_some())
+        .count()
+}
+
 /// A key as it may appear in a location: redacted if it is long, holds many digits
 /// or anything unprintable.
 fn safe_key(k: &str) -> &str {
-    // Digits of every script (`٤٢٤٢…` is a card to the guard, and to a backend
-    // normalizing its keys).
-    let digits = k
-        .chars()
-        .filter(|c| crate::rules::digits::value(*c).is_some())
-        .count();
-    if k.len() > 64 || digits >= 6 || k.chars().any(char::is_control) {
+    if k.len() > 64 || digit_count(k) >= MAX_SHOWN_DIGITS || k.chars().any(char::is_control) {
         REDACTED
     } else {
+        k
+    }
+}
+
+/// `k`, when the digits it adds to the `shown` ones so far stay under
+/// [`MAX_SHOWN_DIGITS`] (counted in), else [`REDACTED`].
+fn within_budget<'k>(shown: &mut usize, k: &'k str) -> &'k str {
+    let digits = digit_count(k);
+    if *shown + digits >= MAX_SHOWN_DIGITS {
+        REDACTED
+    } else {
+        *shown += digits;
         k
     }
 }

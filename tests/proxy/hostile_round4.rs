@@ -128,3 +128,54 @@ async fn an_html_meta_charset_the_guard_cannot_read_is_refused() {
     assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
     echo.stop().await;
 }
+
+/// Full-width `4111111111111111`: a hidden hit, refused with the place it was found.
+const HIDDEN: &str = "４１１１１１１１１１１１１１１１";
+
+#[tokio::test]
+async fn a_refusal_never_spells_a_card_across_the_keys_of_its_location() {
+    let (up, echo) = EchoUpstream::start().await.unwrap();
+    let dir = std::env::temp_dir();
+    let config = Config::demo("127.0.0.1:0", "127.0.0.1:0", &format!("http://{up}"), &dir).unwrap();
+    let server = app::start(&config, test_vault()).await.unwrap();
+    let addr = server.proxy_addr();
+    // Each key holds fewer digits than a key may show; the location joins them with
+    // `.`, a separator to every card reader.
+    for body in [
+        format!(r#"{{"42424":{{"24242":{{"42424":{{"2":"{HIDDEN}"}}}}}}}}"#),
+        format!(r#"{{"4242-4":{{"242-42":{{"4242-4":{{"2":"{HIDDEN}"}}}}}}}}"#),
+        format!(r#"{{"4242":[[[[[{{"42424242":1,"4242":"{HIDDEN}"}}]]]]]}}"#),
+    ] {
+        let reply = post(addr, "/payment-method", "application/json", body.clone()).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{body}: {:?}",
+            reply.body
+        );
+        assert_eq!(code(&reply), "card_number_detected", "{body}");
+        assert!(
+            !holds_raw(&reply.body, CARD),
+            "the error spells the card: {:?}",
+            reply.body
+        );
+    }
+    assert!(
+        echo.received().is_empty(),
+        "a refused request was forwarded"
+    );
+    // A location with a few digits still names them.
+    let reply = post(
+        addr,
+        "/payment-method",
+        "application/json",
+        format!(r#"{{"items":[{{"line2":"{HIDDEN}"}}]}}"#),
+    )
+    .await;
+    let message = reply.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(message.ends_with("$.items[0].line2"), "{message}");
+    echo.stop().await;
+}

@@ -46,4 +46,23 @@ def build_cases():
         case('metaok_pm_%s' % name, 'html-meta-ok', http('POST', P['pm'], [HTML_CT], body), expect_ok=True)
     body = b'<html><head><meta name="viewport" content="width=device-width"><meta property="og:title" content="Order 12"></head><body><p>12.50</p></body></html>'
     case('metaok_pt_no_charset', 'html-meta-ok', http('POST', P['pt'], [HTML_CT], body), expect_ok=True)
+    import gzip
+    page = b'<html><meta charset="shift_jis"><p>' + FW.encode('shift_jis') + b'</p></html>'
+    case('meta_pt_gzip', 'html-meta', http('POST', P['pt'], [HTML_CT, ('Content-Encoding', 'gzip')], gzip.compress(page)))
+    # ============ 2. EBCDIC XML (libxml2 and Xerces detect it from `<?xm` = 4C 6F A7 94): refused already ============
+    for cp in ('cp037', 'cp500', 'cp1140'):
+        doc = ('<?xml version="1.0" encoding="%s"?><pay><n>%s</n></pay>' % ({'cp037': 'IBM037', 'cp500': 'IBM500', 'cp1140': 'IBM01140'}[cp], PAN)).encode(cp)
+        for rn in ('pt', 'pm'):
+            case('ebcdic_%s_%s' % (rn, cp), 'xml-ebcdic', http('POST', P[rn], [('Content-Type', 'application/xml')], doc))
+        doc2 = ('<?xml version="1.0"?><pay><n>%s</n></pay>' % PAN).encode(cp)
+        case('ebcdic_nodecl_pt_%s' % cp, 'xml-ebcdic', http('POST', P['pt'], [('Content-Type', 'application/xml')], doc2))
+    # ============ 3. a card spelled across the keys of a refusal's location, five digits a key ============
+    FW2 = ''.join(chr(0xFF10 + int(c)) for c in '4111111111111111')
+    for rn in ('q2', 'pm', 'brm'):
+        body = '{"42424":{"24242":{"42424":{"2":"%s"}}}}' % FW2
+        case('locecho_%s_nested' % rn, 'error-echo', http('POST', P[rn], [JSON_CT], body), rules=rn != 'pm')
+        body = '{"4242-4":{"242-42":{"4242-4":{"2":"%s"}}}}' % FW2
+        case('locecho_%s_dashed' % rn, 'error-echo', http('POST', P[rn], [JSON_CT], body), rules=rn != 'pm')
+    body = 'card_number=4111111111111111&a.42424.24242.42424.2=%EF%BC%94%EF%BC%91%EF%BC%91%EF%BC%91%EF%BC%91%EF%BC%91%EF%BC%91%EF%BC%91%EF%BC%91%EF%BC%91%EF%BC%91%EF%BC%91%EF%BC%91%EF%BC%91%EF%BC%91%EF%BC%91'
+    case('locecho_form_dots', 'error-echo', http('POST', '/custom-form', [FORM_CT], body), rules=True)
     return CASES

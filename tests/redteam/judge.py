@@ -279,6 +279,12 @@ def extra_judge(rec, case):
                 found.append('PAN %s in body decoded by its XML declaration (%s) %r' % (p, enc, t[:60]))
         except LookupError:
             pass
+    # EBCDIC XML, as libxml2 and Xerces detect it from its first bytes (`<?xm`)
+    if raw and b'\x4c\x6f\xa7\x94' in raw:
+        for cp in ('cp037', 'cp500', 'cp1140'):
+            t = raw.decode(cp, 'replace')
+            for p in has_pan(t):
+                found.append('PAN %s in body decoded as EBCDIC XML (%s) %r' % (p, cp, t[:60]))
     # HTML's <meta charset>, as BeautifulSoup's EncodingDetector finds it
     for m3 in re.finditer(rb'<\s*meta[^>]+charset\s*=\s*["\']?([^>]*?)[ /;\'">]', raw or b'', re.I):
         enc = m3.group(1).decode('latin1').lower().replace('sjis', 'shift_jis')
