@@ -105,15 +105,17 @@ pub fn seam(text: &[u8]) -> &[u8] {
 /// `ISO-2022-JP`, the single-byte code pages…); `None` otherwise.
 pub fn decoded(bytes: &[u8]) -> Option<zeroize::Zeroizing<String>> {
     let mut encoding = None;
+    // The first label of another encoding: a UTF-8 declaration before a `<meta
+    // charset="Shift_JIS">` does not hide it (jsoup reads the meta first, an XML
+    // parser the declaration).
     let mut known = |label: &[u8]| {
-        encoding = encoding_rs::Encoding::for_label(label);
+        encoding = encoding_rs::Encoding::for_label(label).filter(|e| *e != encoding_rs::UTF_8);
         encoding.is_some()
     };
-    // An HTML `<meta charset>` when there is no XML declaration that names one.
     if !any_encoding(bytes, &mut known) {
         super::html_meta::any_charset(bytes, &mut known);
     }
-    let encoding = encoding.filter(|e| *e != encoding_rs::UTF_8)?;
+    let encoding = encoding?;
     let (text, _) = encoding.decode_without_bom_handling(bytes);
     Some(zeroize::Zeroizing::new(text.into_owned()))
 }
@@ -147,5 +149,9 @@ mod tests {
         let mut page = br#"<html><meta charset="sjis"><p>"#.to_vec();
         page.extend_from_slice(b"\x82\x53\x82\x51</p>");
         assert!(decoded(&page).unwrap().contains("\u{FF14}\u{FF12}"));
+        let mut both =
+            br#"<?xml version="1.0" encoding="UTF-8"?><html><meta charset="sjis"><p>"#.to_vec();
+        both.extend_from_slice(b"\x82\x53\x82\x51</p>");
+        assert!(decoded(&both).unwrap().contains("\u{FF14}\u{FF12}"));
     }
 }
