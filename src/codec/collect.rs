@@ -403,7 +403,8 @@ impl<'r> Collector<'r> {
     /// level did not read (`read`: the digits it found). Each byte that is not UTF-8
     /// reads as a single-byte charset reads it
     /// ([`text_of`](crate::rules::digits::text_of)); bytes with NULs also read as
-    /// UTF-16 (either byte order) and without their NULs (UTF-16 or UTF-32 of ASCII).
+    /// UTF-16 and UTF-32 (either byte order) and without their NULs (UTF-16 or UTF-32
+    /// of ASCII).
     /// Each text gets every decoding a UTF-8 value gets ([`guard::scan_leaf`]):
     /// escapes within escapes (`%2520` is `%20`, then a space, to a backend decoding a
     /// form and then its field), and escapes in UTF-16 (`&\0#\01\0;\0`), which the
@@ -414,14 +415,7 @@ impl<'r> Collector<'r> {
             crate::rules::digits::text_of(data).into_owned(),
         )];
         if memchr::memchr(0, data).is_some() {
-            let narrow: Vec<u8> = data.iter().copied().filter(|b| *b != 0).collect();
-            texts.push(Zeroizing::new(
-                crate::rules::digits::text_of(&narrow).into_owned(),
-            ));
-            for utf16 in [encoding_rs::UTF_16LE, encoding_rs::UTF_16BE] {
-                let (text, _) = utf16.decode_without_bom_handling(data);
-                texts.push(Zeroizing::new(text.into_owned()));
-            }
+            texts.extend(crate::rules::wide_text::readings(data));
         }
         let found = |digits: &[u8]| read.iter().any(|v| v.expose().as_bytes() == digits);
         texts.iter().any(|text| {

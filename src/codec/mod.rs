@@ -40,6 +40,8 @@ mod tests;
 mod tests_hostile;
 #[cfg(test)]
 mod tests_readings;
+#[cfg(test)]
+mod tests_wide;
 
 use std::ops::Range;
 

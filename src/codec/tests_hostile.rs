@@ -12,7 +12,7 @@ use crate::rules::profiles;
 const MAX: usize = 1 << 20;
 const CARD: &str = "4242424242424242";
 
-fn req<'a>(content_type: Option<&'a str>, body: &'a [u8]) -> RequestParts<'a> {
+pub(super) fn req<'a>(content_type: Option<&'a str>, body: &'a [u8]) -> RequestParts<'a> {
     RequestParts {
         content_type,
         content_encoding: None,
@@ -214,7 +214,7 @@ fn two_cards_scope_nothing_they_are_refused() {
 
 // === bodies no codec reads ===
 
-fn guard_route() -> RouteRules {
+pub(super) fn guard_route() -> RouteRules {
     profile("payment_method")
 }
 

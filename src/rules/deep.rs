@@ -103,7 +103,9 @@ pub fn scan_leaf(
     let max = decode_depth();
     let literals = may_hold_literal(bytes);
     let hide = max > 0 && may_hide(bytes);
-    if !literals && !hide {
+    // Text with NULs is also read as UTF-16 and UTF-32, escapes or not (below).
+    let wide = memchr::memchr(0, bytes).is_some();
+    if !literals && !hide && !wide {
         return;
     }
     // Read what is left once the in-place hits are taken out (they will be tokens),
@@ -125,27 +127,14 @@ pub fn scan_leaf(
     if hide {
         decode(rest, 0, max, &mut found);
     }
-    if rest.contains('\0') {
+    if wide && rest.contains('\0') {
         // Text with NULs may be UTF-16 or UTF-32 (of ASCII it is valid UTF-8) to a
-        // backend that detects the encoding: read it as UTF-16 either way round and
-        // as the text without its NULs, escapes and all (`&\0#\05\02\0;\0`, which
+        // backend that detects the encoding: read it as UTF-16 and UTF-32 either way
+        // round and as the text without its NULs, escapes and all (`&\0#\05\02\0;\0`, which
         // the NULs hide from `decode`; `` `\x20`` is U+2060, a word joiner, in
         // UTF-16LE). Every hit there has a NUL in its span as sent: none is replaced
         // in place.
-        let wide = rest.as_bytes();
-        let narrow: Vec<u8> = wide.iter().copied().filter(|b| *b != 0).collect();
-        let readings = [
-            String::from_utf8_lossy(&narrow).into_owned(),
-            encoding_rs::UTF_16LE
-                .decode_without_bom_handling(wide)
-                .0
-                .into_owned(),
-            encoding_rs::UTF_16BE
-                .decode_without_bom_handling(wide)
-                .0
-                .into_owned(),
-        ];
-        for reading in readings.map(zeroize::Zeroizing::new) {
+        for reading in crate::rules::wide_text::readings(rest.as_bytes()) {
             guard::scan_hits(reading.as_bytes(), |hit| found.push(hit.digits()));
             if max > 0 && may_hide(reading.as_bytes()) {
                 decode(&reading, 0, max, &mut found);

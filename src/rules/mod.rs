@@ -9,6 +9,7 @@ pub mod html_meta;
 pub mod iin;
 pub mod path;
 pub mod profiles;
+pub mod wide_text;
 pub mod xml_decl;
 
 pub use field::{BodyKind, Condition, FieldRule, LeakPolicy, Location, RouteRules};

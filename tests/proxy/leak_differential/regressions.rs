@@ -36,6 +36,16 @@ fn utf16le(text: &str, bom: bool) -> Vec<u8> {
         .collect()
 }
 
+/// `text` in UTF-32, little-endian or not, with a byte order mark or not.
+fn utf32(text: &str, le: bool, bom: bool) -> Vec<u8> {
+    let bom = if bom { "\u{feff}" } else { "" };
+    bom.chars()
+        .chain(text.chars())
+        .map(u32::from)
+        .flat_map(|u| if le { u.to_le_bytes() } else { u.to_be_bytes() })
+        .collect()
+}
+
 /// (what it is, route, content type, body).
 fn cases() -> Vec<(&'static str, &'static str, &'static str, Vec<u8>)> {
     vec![
@@ -134,6 +144,18 @@ fn cases() -> Vec<(&'static str, &'static str, &'static str, Vec<u8>)> {
             RULES,
             "text/plain",
             utf16le("note: 411111111\u{2060}111111&#00049; thanks", false),
+        ),
+        (
+            "a tag character in UTF-32 with a byte order mark",
+            RULES,
+            "text/plain",
+            utf32("note: 42424242424\u{e0020}24242 thanks", true, true),
+        ),
+        (
+            "a tag character in UTF-32 without one",
+            RULES,
+            "text/plain",
+            utf32("note: 42424242424\u{e0020}24242 thanks", false, false),
         ),
     ]
 }
