@@ -49,7 +49,7 @@ pub fn digit_char(form: u8, d: u32) -> char {
 /// has a legacy form without `;`, and its windows-1252 byte (if it has one).
 type Sep = (char, Option<&'static str>, bool, Option<u8>);
 
-pub const SEPARATORS: [Sep; 63] = [
+pub const SEPARATORS: [Sep; 68] = [
     (' ', None, false, Some(b' ')),
     ('-', None, false, Some(b'-')),
     ('.', Some("period"), false, Some(b'.')),
@@ -109,6 +109,13 @@ pub const SEPARATORS: [Sep; 63] = [
     ('\u{206a}', None, false, None),
     ('\u{fe00}', None, false, None),
     ('\u{e0020}', None, false, None),
+    // Unicode tag characters (format characters, invisible): a tag digit, tag
+    // letters, the language tag, cancel tag.
+    ('\u{e0034}', None, false, None),
+    ('\u{e0061}', None, false, None),
+    ('\u{e007e}', None, false, None),
+    ('\u{e007f}', None, false, None),
+    ('\u{e0001}', None, false, None),
     ('\u{0311}', Some("DownBreve"), false, None),
     ('\u{20dd}', None, false, None),
     ('\u{115f}', None, false, None),

@@ -9,9 +9,10 @@
 //! NFKC compatibility forms, with separators between them.
 
 use std::collections::HashSet;
-use std::io::Read as _;
 
 use base64::Engine as _;
+
+use super::legacy;
 
 use unicode_normalization::UnicodeNormalization as _;
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
@@ -23,15 +24,7 @@ const DEPTH: usize = 4;
 /// windows-1252, then decoded up to [`DEPTH`] times over.
 pub fn readings(bytes: &[u8]) -> HashSet<String> {
     let mut layers = vec![bytes.to_vec()];
-    let mut gunzipped = Vec::new();
-    if flate2::read::MultiGzDecoder::new(bytes)
-        .take(16 << 20)
-        .read_to_end(&mut gunzipped)
-        .is_ok()
-        && !gunzipped.is_empty()
-    {
-        layers.push(gunzipped);
-    }
+    layers.extend(legacy::decompressed(bytes));
     let mut seen = HashSet::new();
     let mut frontier: Vec<String> = layers.iter().flat_map(|b| texts(b)).collect();
     // A whole body may be UTF-16, either byte order, with or without a BOM.
@@ -40,6 +33,7 @@ pub fn readings(bytes: &[u8]) -> HashSet<String> {
             let text = utf16.decode_without_bom_handling(layer).0;
             frontier.push(text.trim_start_matches('\u{feff}').to_owned());
         }
+        frontier.extend(legacy::utf32(layer));
     }
     for _ in 0..DEPTH {
         let mut next = Vec::new();
@@ -91,6 +85,7 @@ fn decode_once(t: &str) -> Vec<String> {
     if t.contains(['&', '%']) {
         out.push(references_and_escapes(t));
     }
+    out.extend(legacy::unescape(t));
     if t.contains('<') {
         if let Some(x) = xml_text(t) {
             out.push(x);

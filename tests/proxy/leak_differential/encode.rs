@@ -62,14 +62,20 @@ pub struct Case {
     pub latin1: u8,
     /// XML: the number inside a CDATA section.
     pub cdata: bool,
-    pub gzip: bool,
+    /// Content coding: 0 none, 1 gzip, 2 deflate (zlib), 3 deflate as raw DEFLATE
+    /// (which servers accept under `deflate` too).
+    pub coding: u8,
     /// Every digit an ASCII digit as it is (only the separators decorated): the
     /// cases a rules route may tokenize in place.
     pub plain_digits: bool,
     /// A JSON, text, HTML or XML body in UTF-16 with no charset declared: 1
     /// little-endian with a byte order mark, 2 big-endian with one, 3 and 4 without
-    /// (Python's `json.loads` detects either from the bytes).
+    /// (Python's `json.loads` detects either from the bytes); 5 to 8 the same in
+    /// UTF-32.
     pub utf16: u8,
+    /// Text: octal escapes (`\064`) among the spellings, sent to the rules route only
+    /// (the pass-through does not read them, as SECURITY.md says).
+    pub octal: bool,
     pub decos: Vec<Deco>,
 }
 
@@ -89,6 +95,7 @@ impl Case {
     pub fn routes(&self) -> &'static [&'static str] {
         match self.kind {
             Kind::Base64Json => &["/payment-methods"],
+            Kind::Text if self.octal => &["/payment-method"],
             _ => &["/pt/diff", "/payment-method"],
         }
     }
@@ -280,25 +287,48 @@ impl Case {
         let wide =
             matches!(self.kind, Kind::Json | Kind::Text | Kind::Html | Kind::Xml) && !self.latin1();
         let (ct, body) = match (wide, self.utf16) {
-            (true, 1..=4) => {
+            (true, 1..=8) => {
                 let text = String::from_utf8_lossy(&body);
                 let le = self.utf16 % 2 == 1;
-                let bom = if self.utf16 <= 2 { "\u{feff}" } else { "" };
-                let units: Vec<u8> = bom
-                    .encode_utf16()
-                    .chain(text.encode_utf16())
-                    .flat_map(|u| if le { u.to_le_bytes() } else { u.to_be_bytes() })
-                    .collect();
+                let bom = if matches!(self.utf16, 1 | 2 | 5 | 6) {
+                    "\u{feff}"
+                } else {
+                    ""
+                };
+                let units: Vec<u8> = if self.utf16 <= 4 {
+                    bom.encode_utf16()
+                        .chain(text.encode_utf16())
+                        .flat_map(|u| if le { u.to_le_bytes() } else { u.to_be_bytes() })
+                        .collect()
+                } else {
+                    bom.chars()
+                        .chain(text.chars())
+                        .map(u32::from)
+                        .flat_map(|u| if le { u.to_le_bytes() } else { u.to_be_bytes() })
+                        .collect()
+                };
                 (ct, units)
             }
             _ => (ct, body),
         };
-        let (body, coding) = if self.gzip {
-            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-            let _ = e.write_all(&body);
-            (e.finish().unwrap_or_default(), Some("gzip"))
-        } else {
-            (body, None)
+        let level = flate2::Compression::fast();
+        let (body, coding) = match self.coding {
+            1 => {
+                let mut e = flate2::write::GzEncoder::new(Vec::new(), level);
+                let _ = e.write_all(&body);
+                (e.finish().unwrap_or_default(), Some("gzip"))
+            }
+            2 => {
+                let mut e = flate2::write::ZlibEncoder::new(Vec::new(), level);
+                let _ = e.write_all(&body);
+                (e.finish().unwrap_or_default(), Some("deflate"))
+            }
+            3 => {
+                let mut e = flate2::write::DeflateEncoder::new(Vec::new(), level);
+                let _ = e.write_all(&body);
+                (e.finish().unwrap_or_default(), Some("deflate"))
+            }
+            _ => (body, None),
         };
         Request {
             path,

@@ -24,6 +24,7 @@
 mod alphabet;
 mod decode;
 mod encode;
+mod legacy;
 mod regressions;
 mod spell;
 
@@ -70,20 +71,22 @@ fn case() -> impl Strategy<Value = Case> {
         0..KINDS.len(),
         prop_oneof![3 => Just(0u8), 1 => 1u8..4],
         prop::bool::weighted(0.3),
-        prop::bool::weighted(0.2),
+        prop_oneof![6 => Just(0u8), 1 => 1u8..4],
         prop::bool::weighted(0.25),
-        prop_oneof![4 => Just(0u8), 1 => 1u8..5],
+        prop_oneof![4 => Just(0u8), 1 => 1u8..9],
+        prop::bool::weighted(0.3),
         prop::collection::vec(deco(), 19),
     )
         .prop_map(
-            |(card, kind, latin1, cdata, gzip, plain_digits, utf16, decos)| Case {
+            |(card, kind, latin1, cdata, coding, plain_digits, utf16, octal, decos)| Case {
                 card,
                 kind: KINDS[kind],
                 latin1,
                 cdata,
-                gzip,
+                coding,
                 plain_digits,
                 utf16,
+                octal,
                 decos,
             },
         )

@@ -41,6 +41,14 @@ enum Esc {
     Plus,
     /// `=C2=A0` in a quoted-printable part.
     Qp,
+    /// `%u00A0` (`%uD835%uDFCE` beyond the BMP), as old JavaScript `unescape` and IIS
+    /// decode.
+    PercentU,
+    /// `\x34` and octal `\064` (ASCII only: the escapes of C, Python, PHP strings
+    /// decode to bytes); octal only in cases sent to the rules route alone, as the
+    /// pass-through does not read octal (SECURITY.md).
+    BackslashX,
+    Octal,
 }
 
 impl Kind {
@@ -65,6 +73,7 @@ impl Kind {
                 HtmlDouble,
                 JsonPercent,
                 JsonHtml,
+                PercentU,
             ],
             Kind::Form => &[
                 Raw,
@@ -77,6 +86,7 @@ impl Kind {
                 HtmlNamedBare,
                 HtmlC1,
                 HtmlDouble,
+                PercentU,
             ],
             Kind::Text => &[
                 Raw,
@@ -90,6 +100,9 @@ impl Kind {
                 Percent,
                 Percent2,
                 HtmlDouble,
+                PercentU,
+                BackslashX,
+                Octal,
             ],
             Kind::Html => &[
                 Raw,
@@ -105,10 +118,10 @@ impl Kind {
             Kind::Xml if cdata => &[Raw],
             Kind::Xml => &[Raw, HtmlDec, HtmlHex, HtmlDouble],
             Kind::MultipartText | Kind::MultipartB64 => {
-                &[Raw, HtmlDec, HtmlHex, HtmlNamed, HtmlC1, Percent]
+                &[Raw, HtmlDec, HtmlHex, HtmlNamed, HtmlC1, Percent, PercentU]
             }
             Kind::MultipartQp => &[Raw, Qp],
-            Kind::Query => &[Percent, Percent2, Plus, Raw],
+            Kind::Query => &[Percent, Percent2, Plus, Raw, PercentU],
         }
     }
 
@@ -185,6 +198,12 @@ impl Case {
         }
         if esc == Esc::Plus && c != ' ' {
             esc = Esc::Percent;
+        }
+        if esc == Esc::Octal && !self.octal {
+            esc = Esc::BackslashX;
+        }
+        if matches!(esc, Esc::BackslashX | Esc::Octal) && !c.is_ascii() {
+            esc = Esc::Raw;
         }
         let name = SEPARATORS
             .iter()
@@ -284,6 +303,22 @@ impl Case {
                         cp % 3 == 0,
                     );
                 }
+            }
+            Esc::PercentU => {
+                let mut units = [0u16; 2];
+                for u in c.encode_utf16(&mut units) {
+                    let _ = if cp % 2 == 0 {
+                        write!(out, "%u{u:04X}")
+                    } else {
+                        write!(out, "%u{u:04x}")
+                    };
+                }
+            }
+            Esc::BackslashX => {
+                let _ = write!(out, "\\x{cp:02x}");
+            }
+            Esc::Octal => {
+                let _ = write!(out, "\\{cp:03o}");
             }
             Esc::Qp => {
                 for b in self.raw_bytes(c) {
