@@ -1,11 +1,12 @@
 //! The test's own decoders, none of them vaultgate's: what a backend could read in
-//! the bytes it received. gzip (`flate2`); UTF-8, windows-1252 and, for a whole body,
-//! UTF-16 (`encoding_rs`);
+//! the bytes it received. gzip, zlib, raw DEFLATE (`flate2`); UTF-8, windows-1252 and,
+//! for a whole body, UTF-16 (`encoding_rs`) and UTF-32 (`legacy`);
 //! then, in layers, JSON strings (`serde_json`), form pairs (`form_urlencoded`),
 //! `%XX` (`percent-encoding`), HTML5 character references (`htmlize`; and as Python's
 //! `html.unescape`, which drops references to controls), XML text with
 //! its markup dropped (`quick-xml`), HTML comments dropped, multipart parts'
-//! contents, base64 runs (`base64`), quoted-printable (`quoted_printable`). A card is then a run of digits of any `Nd` script or their
+//! contents, base64 runs (`base64`), quoted-printable (`quoted_printable`), `%uXXXX`,
+//! `\xHH` and octal escapes (`legacy`). A card is then a run of digits of any `Nd` script or their
 //! NFKC compatibility forms, with separators between them.
 
 use std::collections::HashSet;

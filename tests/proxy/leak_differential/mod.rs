@@ -1,13 +1,14 @@
 //! Differential property: a test card hidden by a random mix of separators, digit
 //! forms and escapes that a backend decodes, written by the test's own encoder
 //! (`alphabet`, `encode`), in a JSON, form, text, HTML, XML, multipart (plain,
-//! quoted-printable, base64) or query body, gzip or not, goes through the real server
+//! quoted-printable, base64) or query body, in UTF-8, Latin-1, UTF-16 or UTF-32,
+//! gzip, deflate (zlib or raw) or not, goes through the real server
 //! on the guarded pass-through route and on the `payment_method` rules route (a
 //! base64-wrapped body on the Plano route), in front of the recording echo upstream.
 //! What the upstream received is then read by independent decoders (`decode`:
 //! `serde_json`, `form_urlencoded`, `percent-encoding`, `encoding_rs`, `htmlize`,
-//! `quick-xml`, `quoted_printable`, `base64`, `flate2`, Unicode `Nd` values and NFKC),
-//! in layers.
+//! `quick-xml`, `quoted_printable`, `base64`, `flate2`, Unicode `Nd` values and NFKC;
+//! `legacy`: UTF-32, `%uXXXX`, `\xHH`, octal), in layers.
 //!
 //! Either the request is refused (4xx, nothing forwarded) or no reading of what was
 //! forwarded holds the card. A vault token never equals the value it stands for
