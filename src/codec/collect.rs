@@ -604,8 +604,8 @@ impl<'r> Collector<'r> {
                         out.push_str(k);
                     }
                 }
-                // An index is a number the request wrote (`cvv[4242424242424242]` in
-                // a form or query key): as many digits as a key may show, no more.
+                // An index is a number the request wrote (a card number as `cvv[…]`'s
+                // index in a form or query key): as many digits as a key may show, no more.
                 Some(PathElem::Index(n)) => {
                     let digits = n.checked_ilog10().map_or(1, |l| l as usize + 1);
                     if n > MAX_SHOWN_INDEX || shown + digits >= MAX_SHOWN_DIGITS {

@@ -277,22 +277,7 @@ pub fn extract(rules: &RouteRules, req: RequestParts<'_>) -> Result<Extraction> 
 /// against the query's keys as form keys, whatever their `when` conditions (those
 /// read the body); an empty value passes.
 fn body_fields_in_query(rules: &RouteRules, q: &str) -> Result<()> {
-    let as_query = RouteRules {
-        body: rules.body,
-        fields: rules
-            .fields
-            .iter()
-            .filter(|f| only_at(rules, f, Location::Body))
-            .map(|f| FieldRule {
-                location: Location::Query,
-                when: None,
-                scope: None,
-                ..f.clone()
-            })
-            .collect(),
-        leak_guard: LeakPolicy::Allow,
-        keys: rules.keys,
-    };
+    let as_query = moved(rules, Location::Body, Location::Query);
     let mut c = Collector::new(&as_query, Location::Query, "query:", PathStyle::Form);
     query::scan(q, &mut c).map_err(query_error)?;
     let (found, _) = c.finish(q.as_bytes(), decode_slot).map_err(query_error)?;
@@ -316,22 +301,7 @@ fn query_fields_in_body(rules: &RouteRules, req: &RequestParts<'_>) -> Result<()
     if rules.body == BodyKind::Auto && media::media_of(req.content_type) == media::Media::Other {
         return Ok(());
     }
-    let as_body = RouteRules {
-        body: rules.body,
-        fields: rules
-            .fields
-            .iter()
-            .filter(|f| only_at(rules, f, Location::Query))
-            .map(|f| FieldRule {
-                location: Location::Body,
-                when: None,
-                scope: None,
-                ..f.clone()
-            })
-            .collect(),
-        leak_guard: LeakPolicy::Allow,
-        keys: rules.keys,
-    };
+    let as_body = moved(rules, Location::Query, Location::Body);
     let Some((found, _)) = extract_body(&as_body, req)? else {
         return Ok(());
     };
@@ -346,6 +316,28 @@ fn query_fields_in_body(rules: &RouteRules, req: &RequestParts<'_>) -> Result<()
 
 /// Whether `rule` reads its field at `location` and no rule reads the same path at
 /// the other (a field a route reads in both places is its own in either).
+/// The rules a route has only at `from`, read at `to` instead, whatever their `when`
+/// conditions, with no leak guard: where a framework merging query and body
+/// parameters would find those fields.
+fn moved(rules: &RouteRules, from: Location, to: Location) -> RouteRules {
+    RouteRules {
+        body: rules.body,
+        fields: rules
+            .fields
+            .iter()
+            .filter(|f| only_at(rules, f, from))
+            .map(|f| FieldRule {
+                location: to,
+                when: None,
+                scope: None,
+                ..f.clone()
+            })
+            .collect(),
+        leak_guard: LeakPolicy::Allow,
+        keys: rules.keys,
+    }
+}
+
 fn only_at(rules: &RouteRules, rule: &FieldRule, location: Location) -> bool {
     rule.location == location
         && !rules
