@@ -11,7 +11,7 @@ use vaultgate::demo::echo::EchoUpstream;
 
 use crate::common::*;
 
-const CARD: &str = "4242424242424242";
+pub(crate) const CARD: &str = "4242424242424242";
 
 /// A rules route whose fields a form, a query string and multipart name with
 /// brackets (`cvv[…]`).
@@ -181,7 +181,7 @@ async fn a_query_field_sent_in_the_body_is_refused() {
 }
 
 /// `4242424242424242` in full-width digits (U+FF10…), encoded in `encoding`.
-fn full_width_card(encoding: &'static encoding_rs::Encoding) -> Vec<u8> {
+pub(crate) fn full_width_card(encoding: &'static encoding_rs::Encoding) -> Vec<u8> {
     let text: String = CARD
         .chars()
         .map(|c| char::from_u32(0xFF10 + c.to_digit(10).unwrap()).unwrap())
@@ -307,7 +307,8 @@ async fn an_xml_declaration_of_an_encoding_the_guard_cannot_read_is_refused() {
     echo.stop().await;
 }
 
-fn base64_encode(bytes: &[u8]) -> String {
+/// `bytes` in standard base64.
+pub(crate) fn base64_encode(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }

@@ -9,24 +9,7 @@ use vaultgate::config::Config;
 use vaultgate::demo::echo::EchoUpstream;
 
 use crate::common::*;
-
-const CARD: &str = "4242424242424242";
-
-/// `4242424242424242` in full-width digits (U+FF10…), encoded in `encoding`.
-fn full_width_card(encoding: &'static encoding_rs::Encoding) -> Vec<u8> {
-    let text: String = CARD
-        .chars()
-        .map(|c| char::from_u32(0xFF10 + c.to_digit(10).unwrap()).unwrap())
-        .collect();
-    let (bytes, _, unmappable) = encoding.encode(&text);
-    assert!(!unmappable);
-    bytes.into_owned()
-}
-
-fn base64_encode(bytes: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
+use crate::hostile_round3::{CARD, base64_encode, full_width_card};
 
 #[tokio::test]
 async fn an_html_meta_charset_the_guard_cannot_read_is_refused() {
