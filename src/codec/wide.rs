@@ -73,22 +73,37 @@ pub(crate) fn refusal() -> Error {
 /// bytes look like: JSON, XML, text, a form, or no type at all. (Binary formats
 /// often start with a NUL: a protobuf message, an MP4 or an icon file.)
 fn textual(content_type: Option<&http::HeaderValue>) -> bool {
-    let Some(ct) = content_type.and_then(|v| v.to_str().ok()) else {
-        return content_type.is_none();
+    let Some(ct) = content_type else {
+        return true;
     };
+    // Compared in place, in any letter case: this runs for every guarded request.
+    let ct = ct.as_bytes();
     let essence = ct
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    essence.is_empty()
-        || essence.starts_with("text/")
-        || essence.ends_with("/json")
-        || essence.ends_with("+json")
-        || essence.ends_with("/xml")
-        || essence.ends_with("+xml")
-        || essence == "application/x-www-form-urlencoded"
+        .iter()
+        .position(|b| *b == b';')
+        .map_or(ct, |semi| ct.get(..semi).unwrap_or(ct))
+        .trim_ascii();
+    let starts = |p: &[u8]| {
+        essence
+            .get(..p.len())
+            .is_some_and(|e| e.eq_ignore_ascii_case(p))
+    };
+    let ends = |s: &[u8]| {
+        essence
+            .len()
+            .checked_sub(s.len())
+            .and_then(|at| essence.get(at..))
+            .is_some_and(|e| e.eq_ignore_ascii_case(s))
+    };
+    // A header that is not visible ASCII names no type a backend knows.
+    ct.is_ascii()
+        && (essence.is_empty()
+            || starts(b"text/")
+            || ends(b"/json")
+            || ends(b"+json")
+            || ends(b"/xml")
+            || ends(b"+xml")
+            || essence.eq_ignore_ascii_case(b"application/x-www-form-urlencoded"))
 }
 
 /// The watch over a streamed body's encoding: its first four bytes tell whether it is
@@ -239,5 +254,31 @@ mod tests {
         assert!(!w.feed(b"\x08\0\xff\xff\xff\xff"));
         // A short body is not enough to say.
         assert!(!watch(b"\xff\xfe", 1));
+    }
+
+    #[test]
+    fn text_types_are_watched_in_any_letter_case() {
+        for (ct, watched) in [
+            ("application/json", true),
+            ("Application/JSON; charset=utf-8", true),
+            ("  text/plain  ;x=1", true),
+            ("TEXT/HTML", true),
+            ("application/vnd.api+JSON", true),
+            ("application/soap+xml", true),
+            ("Text/XML", true),
+            ("application/X-WWW-Form-Urlencoded", true),
+            ("", true),
+            ("; charset=utf-16", true),
+            ("application/octet-stream", false),
+            ("application/json-seq", false),
+            ("image/x-icon", false),
+            ("multipart/form-data; boundary=x", false),
+        ] {
+            let v = http::HeaderValue::from_static(ct);
+            assert_eq!(textual(Some(&v)), watched, "{ct:?}");
+        }
+        assert!(textual(None));
+        let latin = http::HeaderValue::from_bytes(b"text/plain; name=\xe9").unwrap();
+        assert!(!textual(Some(&latin)));
     }
 }

@@ -428,6 +428,17 @@ impl<B> StreamGuard<B> {
     /// declaration is sent on; `seen` keeps the last bytes for an entity declaration
     /// cut between chunks.
     fn read_entities(&mut self, chunk: &Bytes) -> Result<(), BoxError> {
+        // Every declaration starts with `<`: with none in the chunk, none in the
+        // last bytes before it and no declaration left unfinished, nothing starts,
+        // continues or ends here (the usual JSON or form chunk, in one pass).
+        if self.decl.is_empty()
+            && memchr::memchr(b'<', &self.seen).is_none()
+            && memchr::memchr(b'<', chunk).is_none()
+        {
+            // The last bytes then hold no `<`: as good as none.
+            self.seen.clear();
+            return Ok(());
+        }
         let declared = crate::codec::declares_xml_entity(&self.seen, chunk);
         let keep = chunk.len().min(ENTITY_SEAM);
         if keep == ENTITY_SEAM {

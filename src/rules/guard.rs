@@ -291,7 +291,8 @@ pub fn scan_hits_and_literals(
     if text.len() < runs::BLOCK && !may_contain(text) {
         return;
     }
-    let mut candidates = Vec::new();
+    // Most chunks hold a few runs: kept on the stack (this runs for every chunk).
+    let mut candidates: smallvec::SmallVec<[Range<usize>; 8]> = smallvec::SmallVec::new();
     runs::candidate_runs(text, |run| candidates.push(run));
     // Every reading's hits lie in the plain reading's runs (a NUL piece or a
     // letter for another script's digit only shortens them), and so do literals.
