@@ -10,6 +10,8 @@
 # front of nginx, warms up with 200 requests, then counts the user-space
 # instructions of every vaultgate thread over N requests (default 2,000) on one
 # keep-alive connection, sent one after another by a Python client. Paths:
+#   nginx       nginx proxy_pass as bench/run.sh configures it (one process, no master):
+#               the reference the per-core ratios are taken against
 #   floor       examples/hyper_floor: a bare hyper proxy, none of vaultgate's work
 #   pass_noguard  vaultgate pass-through, stream_guard off
 #   pass        vaultgate pass-through, the streaming leak guard on (the default)
@@ -200,7 +202,28 @@ EOF
   echo "$WORK/vg-$port.toml"
 }
 
+# nginx as a proxy, as bench/run.sh has it (keep-alive upstream, X-Forwarded-*), in one
+# process (no master) so that callgrind counts the worker that serves.
+ng_config() {
+  local port=$1
+  mkdir -p "$WORK/ng/body" "$WORK/ng/proxy"
+  cat >"$WORK/ng/nginx.conf" <<EOF
+daemon off; master_process off; worker_processes 1; pid $WORK/ng/nginx.pid;
+error_log $WORK/ng/error.log warn;
+events { worker_connections 1024; }
+http { access_log off; client_body_temp_path $WORK/ng/body; proxy_temp_path $WORK/ng/proxy;
+  keepalive_requests 1000000;
+  upstream backend { server 127.0.0.1:$UP_PORT; keepalive 256; }
+  server { listen 127.0.0.1:$port; location / { proxy_pass http://backend;
+    proxy_http_version 1.1; proxy_set_header Connection "";
+    proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+    proxy_set_header X-Forwarded-Proto \$scheme; } } }
+EOF
+  echo "$WORK/ng/nginx.conf"
+}
+
 echo "## instructions per request ($(date -u +%Y-%m-%d), callgrind, $N requests on one connection, user space only)"
+p=$(free_port); measure nginx /v1/payment pass "$p" nginx -c "$(ng_config "$p")" -p "$WORK/ng" -e "$WORK/ng/error.log"
 p=$(free_port); measure floor /v1/payment pass "$p" "$FLOOR" "127.0.0.1:$p" "127.0.0.1:$UP_PORT"
 p=$(free_port); measure pass_noguard /raw/v1/payment pass "$p" "$VG" serve --config "$(vg_config "$p")"
 p=$(free_port); measure pass /pass/v1/payment pass "$p" "$VG" serve --config "$(vg_config "$p")"
