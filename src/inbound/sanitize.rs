@@ -159,7 +159,10 @@ async fn tokenize_findings(
             deterministic: t.deterministic,
             scope,
         };
-        let token = vault.tokenize_unsynced(&t.value, &opts).await?;
+        // A scope is the token just returned for this request's card.
+        let token = vault
+            .tokenize_unsynced_in_issued_scope(&t.value, &opts)
+            .await?;
         if let Some(slot) = out.get_mut(i) {
             *slot = Some(token);
         }

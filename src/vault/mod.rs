@@ -57,6 +57,15 @@ pub struct TokenizeOptions {
     pub scope: Option<String>,
 }
 
+/// Whether a CVV's scope is to be checked for a token of this vault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scope {
+    /// A caller's: looked up.
+    Checked,
+    /// The token this vault returned for the same request's card a moment before.
+    JustIssued,
+}
+
 /// A revealed value.
 pub struct Revealed {
     pub class: DataClass,
@@ -367,11 +376,31 @@ impl Vault {
         value: &Sensitive,
         opts: &TokenizeOptions,
     ) -> Result<String> {
+        self.tokenize_scoped(value, opts, Scope::Checked).await
+    }
+
+    /// [`Self::tokenize_unsynced`] for a CVV whose scope is a token this vault has
+    /// just returned for the same request's card (the proxy tokenizes a card before
+    /// its CVV): the scope is not looked up again.
+    pub(crate) async fn tokenize_unsynced_in_issued_scope(
+        &self,
+        value: &Sensitive,
+        opts: &TokenizeOptions,
+    ) -> Result<String> {
+        self.tokenize_scoped(value, opts, Scope::JustIssued).await
+    }
+
+    async fn tokenize_scoped(
+        &self,
+        value: &Sensitive,
+        opts: &TokenizeOptions,
+        scope_is: Scope,
+    ) -> Result<String> {
         let class = value.class();
         let format = opts.format.unwrap_or(TokenFormat::default_for(class));
         if class == DataClass::Cvv {
             return self
-                .tokenize_cvv(value, format, opts.scope.as_deref())
+                .tokenize_cvv(value, format, opts.scope.as_deref(), scope_is)
                 .await;
         }
         let deterministic = opts
@@ -508,6 +537,7 @@ impl Vault {
         value: &Sensitive,
         format: TokenFormat,
         scope: Option<&str>,
+        scope_is: Scope,
     ) -> Result<String> {
         // A same-length CVV token is unique only within its scope; without one the
         // token is opaque.
@@ -518,6 +548,7 @@ impl Vault {
         // A scope must be a token of this vault: anything else (a PAN, say) would
         // make a card's CVV slots fillable by name, and is refused.
         if let Some(s) = scope
+            && scope_is == Scope::Checked
             && !self.is_issued(s).await?
         {
             return Err(Error::InvalidScope);
