@@ -1,7 +1,11 @@
 //! `application/x-www-form-urlencoded` bodies and URL query strings.
 //!
 //! Pairs are split on `&`, keys from values on the first `=`; `+` is a space and
-//! `%XX` a byte; the decoded bytes must be UTF-8. Bracketed keys (`a[b][0]`) and dotted
+//! `%XX` a byte; the decoded bytes must be UTF-8. A `%` that does not begin `%XX` is
+//! kept as it is (`50%off`), as the WHATWG URL standard, Python, PHP and Tomcat read
+//! it. A `%uXXXX` escape, which ASP.NET and JavaScript's `unescape` decode, is kept so
+//! in a value (the leak guard reads it decoded too) and refused in a key, whose
+//! decoding could name another field. Bracketed keys (`a[b][0]`) and dotted
 //! keys (`a.b`) become paths, and rules also match a key as other parsers read it
 //! ([`FormKeyReadings`]). Some parsers (Python before 3.9.2, Go before 1.17) also
 //! split pairs on `;`: a pair holding `;` is read both ways for the field rules. On
@@ -159,7 +163,7 @@ fn scan_pair(
         .as_ref()
         .and_then(|r| text.get(r.clone()))
         .is_some_and(|v| v.contains(&b';'));
-    let key = decode(text, key_r.clone())?;
+    let key = decode(text, key_r.clone(), Part::Key)?;
     let tail = match reading {
         PairReading::Whole if !value_semicolon => semicolon_tail(text, &key_r)?,
         _ => None,
@@ -176,7 +180,7 @@ fn scan_pair(
         sink.key(&path, slot, key.as_str());
     }
     if let Some(val_r) = val_r {
-        let value = decode(text, val_r.clone())?;
+        let value = decode(text, val_r.clone(), Part::Value)?;
         let slot = Slot {
             span: val_r,
             kind: SlotKind::FormPart,
@@ -193,7 +197,7 @@ fn scan_pair(
 fn semicolon_tail<'t>(text: &'t [u8], key_r: &Range<usize>) -> Result<Option<Text<'t>>> {
     let raw = text.get(key_r.clone()).unwrap_or_default();
     match raw.iter().rposition(|b| *b == b';') {
-        Some(i) => decode(text, key_r.start + i + 1..key_r.end).map(Some),
+        Some(i) => decode(text, key_r.start + i + 1..key_r.end, Part::Key).map(Some),
         None => Ok(None),
     }
 }
@@ -217,8 +221,16 @@ pub(crate) fn looks_like_form(text: &[u8]) -> bool {
         && body.contains(&b'=')
 }
 
+/// Which part of a pair [`decode`] reads: a `%uXXXX` escape is refused in a key.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Key,
+    Value,
+}
+
 /// Percent-decode one component (`+` is a space). Borrowed when nothing to decode.
-fn decode(text: &[u8], range: Range<usize>) -> Result<Text<'_>> {
+/// A `%` that begins no `%XX` is kept as it is (see the module's documentation).
+fn decode(text: &[u8], range: Range<usize>, part: Part) -> Result<Text<'_>> {
     let raw = text
         .get(range.clone())
         .ok_or(Error::Internal("form span"))?;
@@ -238,10 +250,23 @@ fn decode(text: &[u8], range: Range<usize>) -> Result<Text<'_>> {
             b'%' => {
                 let byte = raw
                     .get(i + 1..i + 3)
-                    .and_then(|h| Some(hex(*h.first()?)? * 16 + hex(*h.get(1)?)?))
-                    .ok_or_else(|| err("invalid percent escape", range.start + i))?;
-                out.push(byte);
-                i += 3;
+                    .and_then(|h| Some(hex(*h.first()?)? * 16 + hex(*h.get(1)?)?));
+                match byte {
+                    Some(byte) => {
+                        out.push(byte);
+                        i += 3;
+                    }
+                    None if part == Part::Key && percent_u(raw.get(i..).unwrap_or_default()) => {
+                        return Err(err(
+                            "a key holds a `%uXXXX` escape, which some backends decode and others keep",
+                            range.start + i,
+                        ));
+                    }
+                    None => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
             }
             _ => {
                 out.push(b);
@@ -254,6 +279,16 @@ fn decode(text: &[u8], range: Range<usize>) -> Result<Text<'_>> {
     Ok(Text::Owned(Zeroizing::new(s.to_owned())))
 }
 
+/// Whether `s` begins with a `%uXXXX` escape.
+fn percent_u(s: &[u8]) -> bool {
+    match s {
+        [b'%', b'u' | b'U', digits @ ..] => digits
+            .get(..4)
+            .is_some_and(|d| d.iter().all(u8::is_ascii_hexdigit)),
+        _ => false,
+    }
+}
+
 fn hex(c: u8) -> Option<u8> {
     char::from(c)
         .to_digit(16)
@@ -262,7 +297,8 @@ fn hex(c: u8) -> Option<u8> {
 
 /// The decoded text of a form slot.
 pub(crate) fn decode_slot(text: &[u8], slot: &Slot) -> Result<Zeroizing<String>> {
-    Ok(match decode(text, slot.span.clone())? {
+    // A key in a slot was read as a key already: read as a value, it is the same.
+    Ok(match decode(text, slot.span.clone(), Part::Value)? {
         Text::Borrowed(s) => Zeroizing::new(s.to_owned()),
         Text::Owned(s) => s,
     })

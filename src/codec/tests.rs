@@ -931,8 +931,22 @@ fn query_rules_and_leaks() {
         .unwrap();
     assert!(out.body.is_none());
     assert_eq!(out.query.unwrap(), "card=t%200&other=t1&t2=x&keep=1%202");
+    // A `%` that begins no `%XX` is kept (`50%off`, `%u0034`), and the leak guard
+    // reads a value's `%uXXXX` escapes; a `%uXXXX` escape in a key is refused.
     let req = RequestParts {
-        query: Some("a=%zz"),
+        query: Some("a=%zz&off=50%&b=%u0034&100%=1&c%u00=1"),
+        ..json_req(b"")
+    };
+    assert!(extract(&rules, req).unwrap().findings().is_empty());
+    let req = RequestParts {
+        query: Some("note=%u0034242%u0034242%u0034242%u0034242"),
+        ..json_req(b"")
+    };
+    let x = extract(&rules, req).unwrap();
+    assert_eq!(x.findings().len(), 1);
+    assert!(x.findings().iter().all(|f| f.kind == FindingKind::Hidden));
+    let req = RequestParts {
+        query: Some("a%u0034=1"),
         ..json_req(b"")
     };
     assert!(matches!(extract(&rules, req), Err(Error::BadRequest(_))));
@@ -957,7 +971,8 @@ fn form_bodies() {
         body_str(&out),
         "payment_method%5Bcard_number%5D=4242424242424242&items[0][pan]=tok%2F1&name=A+B%21"
     );
-    for bad in [&b"a=%4"[..], b"a=%C3%28", b"a=\xff"] {
+    // A `%uXXXX` escape is refused in a key (kept in a value).
+    for bad in [&b"a%u0034=1"[..], b"a=%C3%28", b"a=\xff"] {
         assert!(matches!(
             extract(&rules, json_req(bad)),
             Err(Error::InvalidBody(_))

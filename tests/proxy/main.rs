@@ -23,6 +23,7 @@ mod hostile_codec;
 mod hostile_guard;
 mod hostile_multipart;
 mod hostile_multipart_forms;
+mod hostile_percent;
 mod hostile_places;
 mod hostile_readings;
 mod hostile_round3;
