@@ -713,6 +713,29 @@ mod tests {
         }
     }
 
+    /// Octal escapes (`\64`, `\064`, as Python's `unicode_escape`, C and PHP read
+    /// them) are decoded on a pass-through body too, one split between chunks
+    /// included: the held tail keeps `\` and digits.
+    #[test]
+    fn octal_escaped_cards_are_found_across_chunks() {
+        let bodies: [&[u8]; 2] = [
+            br#"{"x":"\64\62\64\62\64\62\64\62\64\62\64\62\64\62\64\62"}"#,
+            // `\064` then `2` is `42`, `\040` a space.
+            br#"note: 42\0642\04042\0642\04042\0642\04042\0642 thanks"#,
+        ];
+        for body in bodies {
+            assert!(run(&[body]).1 >= 1);
+            for split in 1..body.len() {
+                let (a, b) = body.split_at(split);
+                let (out, hits) = run(&[a, b]);
+                assert_eq!(out, body);
+                assert!(hits >= 1, "split at {split}");
+            }
+            let one_byte: Vec<&[u8]> = body.chunks(1).collect();
+            assert!(run(&one_byte).1 >= 1);
+        }
+    }
+
     /// A card spelled with escapes is found however the body is cut; one of our
     /// tokens written plainly next to an escape is not read again as decoded.
     #[test]

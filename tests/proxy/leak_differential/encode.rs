@@ -73,8 +73,7 @@ pub struct Case {
     /// (Python's `json.loads` detects either from the bytes); 5 to 8 the same in
     /// UTF-32.
     pub utf16: u8,
-    /// Text: octal escapes (`\064`) among the spellings, sent to the rules route only
-    /// (the pass-through does not read them, as SECURITY.md says).
+    /// Text: octal escapes (`\064`) among the spellings.
     pub octal: bool,
     pub decos: Vec<Deco>,
 }
@@ -95,7 +94,6 @@ impl Case {
     pub fn routes(&self) -> &'static [&'static str] {
         match self.kind {
             Kind::Base64Json => &["/payment-methods"],
-            Kind::Text if self.octal => &["/payment-method"],
             _ => &["/pt/diff", "/payment-method"],
         }
     }

@@ -45,8 +45,7 @@ enum Esc {
     /// decode.
     PercentU,
     /// `\x34` and octal `\064` (ASCII only: the escapes of C, Python, PHP strings
-    /// decode to bytes); octal only in cases sent to the rules route alone, as the
-    /// pass-through does not read octal (SECURITY.md).
+    /// decode to bytes); octal only in the cases that allow it (`Case::octal`).
     BackslashX,
     Octal,
 }
