@@ -223,7 +223,7 @@ pub async fn detokenize(
                     // What was sent is echoed so that a client can match the answer,
                     // unless it holds a card number (sent by mistake as a token): an
                     // error never shows one.
-                    token: if crate::rules::guard::holds_card(token.as_bytes()) {
+                    token: if crate::rules::guard::shows_card(token.as_bytes()) {
                         "[redacted]"
                     } else {
                         token

@@ -30,14 +30,16 @@ impl AuditKey {
     /// it can only be a token, else `h:` and 16 hex digits of a keyed hash.
     ///
     /// An opaque token (`tok_…`, `cvv_…`) cannot be a card or account number, so it
-    /// is named as given. Digit and IBAN-shaped tokens have the shape of the values
-    /// they stand for (a six-four token is a Luhn-valid 16-digit number, like a card),
+    /// is named as given, unless a card-shaped number is in it: `tok_` and 22
+    /// base64url characters can hold a card's 16 digits. Digit and IBAN-shaped tokens
+    /// have the shape of the values they stand for (a six-four token is a Luhn-valid 16-digit number, like a card),
     /// so such a string is named only when the vault found it (`outcome` is `ok`):
     /// a card number sent as a "token" is never written. The hash lets an auditor
     /// who holds the keyring find every entry for a given string, and tells an
     /// outsider nothing.
     pub(crate) fn token_ref(&self, token: &str, outcome: &str) -> Result<String> {
-        let named = is_opaque_token(token) || (outcome == "ok" && looks_like_token(token));
+        let named = (is_opaque_token(token) && !crate::rules::guard::shows_card(token.as_bytes()))
+            || (outcome == "ok" && looks_like_token(token));
         if named {
             return Ok(token.to_owned());
         }

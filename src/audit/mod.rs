@@ -24,7 +24,7 @@
 //! # What an entry names
 //!
 //! A token string is written only when it can only be a token (an opaque `tok_`/
-//! `cvv_` token), or when it has the shape of one of this vault's tokens and the vault
+//! `cvv_` token holding no card-shaped number), or when it has the shape of one of this vault's tokens and the vault
 //! found it (outcome `ok`). Anything else, a card number sent as a "token" included,
 //! is written as `h:` and 16 hex digits of HMAC(audit key, string). Strings longer than
 //! any token ([`crate::vault::token::MAX_TOKEN_LEN`]) are refused with 400 before they

@@ -108,6 +108,18 @@ pub fn holds_card(text: &[u8]) -> bool {
     found
 }
 
+/// Whether a reader would see a card-shaped number in `text`, read as it is or with
+/// its escapes decoded (`%34242…`, `\u0034242…`, `&#52;242…`): the one check for a
+/// string a client sent before it is written out (a log field, an audit line, an
+/// error body).
+pub fn shows_card(text: &[u8]) -> bool {
+    holds_card(text)
+        || std::str::from_utf8(text)
+            .ok()
+            .and_then(super::deep::unescape)
+            .is_some_and(|decoded| holds_card(decoded.as_bytes()))
+}
+
 /// Push the byte ranges of every hit in `text` onto `out`, in order, without overlap.
 pub fn scan(text: &[u8], out: &mut Vec<Range<usize>>) {
     scan_hits(text, |hit| out.push(hit.range.clone()));

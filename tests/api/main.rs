@@ -24,4 +24,5 @@ mod demo;
 mod key_lifecycle;
 mod ops;
 mod outbound;
+mod redteam_channels;
 mod two_instances;
