@@ -28,8 +28,19 @@ fn last4(raw: &str) -> String {
 }
 
 /// A text with every card-number-shaped run of digits masked, whatever field it is
-/// in: what `explain` prints of a body or a query it did not tokenize.
+/// in: what `explain` prints of a body or a query it did not tokenize. A text that
+/// still shows a card once masked (one in an escape, in full-width digits, behind a
+/// no-break space: a hit with no plain range to mask) is not shown at all.
 pub fn cards_in(text: &str) -> String {
+    let masked = plain_cards_in(text);
+    if guard::shows_card(masked.as_bytes()) {
+        return "(not shown: it holds a card number)".to_owned();
+    }
+    masked
+}
+
+/// [`cards_in`]'s masking of the hits written plainly.
+fn plain_cards_in(text: &str) -> String {
     if !guard::may_contain(text.as_bytes()) {
         return text.to_owned();
     }

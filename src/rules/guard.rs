@@ -109,16 +109,31 @@ pub fn holds_card(text: &[u8]) -> bool {
 }
 
 /// Whether a reader would see a card-shaped number in `text`, read as it is or with
-/// its escapes decoded (`%34242…`, `\u0034242…`, `&#52;242…`): the one check for a
-/// string a client sent before it is written out (a log field, an audit line, an
-/// error body).
+/// its escapes decoded (`%34242…`, `\u0034242…`, `&#52;242…`), escapes of escapes
+/// too, as deep as the rules routes decode by default: the one check for a string a
+/// client sent before it is written out (a log field, an audit line, an error body).
 pub fn shows_card(text: &[u8]) -> bool {
-    holds_card(text)
-        || std::str::from_utf8(text)
-            .ok()
-            .and_then(super::deep::unescape)
-            .is_some_and(|decoded| holds_card(decoded.as_bytes()))
+    if holds_card(text) {
+        return true;
+    }
+    let Ok(text) = std::str::from_utf8(text) else {
+        return false;
+    };
+    let mut decoded = super::deep::unescape(text);
+    for _ in 0..SHOWN_DEPTH {
+        let Some(d) = decoded else {
+            return false;
+        };
+        if holds_card(d.as_bytes()) {
+            return true;
+        }
+        decoded = super::deep::unescape(&d);
+    }
+    false
 }
+
+/// How many times [`shows_card`] decodes escapes: `limits.max_decode_depth`'s default.
+const SHOWN_DEPTH: usize = 3;
 
 /// Push the byte ranges of every hit in `text` onto `out`, in order, without overlap.
 pub fn scan(text: &[u8], out: &mut Vec<Range<usize>>) {

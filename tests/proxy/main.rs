@@ -28,6 +28,7 @@ mod hostile_places;
 mod hostile_readings;
 mod hostile_round3;
 mod hostile_round4;
+mod hostile_round5;
 mod hostile_routing;
 mod leak_differential;
 mod leak_properties;
