@@ -416,6 +416,10 @@ async fn only_token_shaped_strings_are_named() {
             .token(long.as_str())
             .failed(&Error::TokenNotFound),
         AuditEvent::new("c", Action::Reveal).token(opaque.as_str()),
+        // An opaque token's shape holding a card number: hashed.
+        AuditEvent::new("c", Action::Reveal)
+            .token("tok_4242424242424242abcdef")
+            .failed(&Error::TokenNotFound),
         // A six-four token the vault found is a token: named.
         AuditEvent::new("c", Action::Reveal).token("4242421234564242"),
         AuditEvent::new("-", Action::AuthFailure)
@@ -426,6 +430,7 @@ async fn only_token_shaped_strings_are_named() {
     drop(log);
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(!text.contains(pan), "{text}");
+    assert!(!text.contains("tok_4242"), "{text}");
     assert!(!text.contains(&long));
     assert!(text.contains(&opaque));
     assert!(text.contains("4242421234564242"));

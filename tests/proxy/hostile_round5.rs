@@ -1,7 +1,8 @@
 //! Red-team round 5: the channels other than the forwarded body. `vaultgate explain`
 //! printed a body or query it let through with only the plainly written cards
 //! masked: one in an escape, in full-width digits or behind a no-break space was
-//! printed as sent.
+//! printed as sent. JSON log lines at `trace` and vaultgate's own answers, with a card
+//! in every place a request can carry one, on all three listeners, hold none.
 
 use http::{HeaderMap, HeaderValue, Method};
 use vaultgate::config::Config;
@@ -112,4 +113,253 @@ fn explain_prints_no_card_in_any_spelling() {
             }
         }
     }
+}
+
+/// Every place a request can carry a card, on the proxy, the vault API and the
+/// outbound proxy, each forced into an error where one can be: the real binary at
+/// `trace` with JSON lines, its stderr read whole after a clean stop. No line holds a
+/// card in any reading, and no answer vaultgate wrote (anything but an upstream's
+/// 200) does either.
+#[tokio::test]
+async fn json_logs_and_error_answers_hold_no_card_from_any_place() {
+    use crate::common::binary::{VaultDir, free_port, wait_listening};
+    use std::time::Duration;
+    use vaultgate::demo::echo::EchoUpstream;
+
+    let (up, echo) = EchoUpstream::start().await.unwrap();
+    let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = gone.local_addr().unwrap();
+    drop(gone);
+    let c = api_client("checkout", "reveal = [\"pan\"]\ntokenize = [\"pan\"]");
+    let v = VaultDir::init();
+    let (proxy, api, outbound) = (free_port(), free_port(), free_port());
+    let rest = format!(
+        "[limits]\nmax_body_bytes = 1024\nupstream_timeout_ms = 2000\n\
+         [[upstreams]]\nname = \"backend\"\nurl = \"http://{up}\"\n\
+         [[upstreams]]\nname = \"dead\"\nurl = \"http://{dead}\"\n\
+         [[routes]]\nname = \"dead\"\nupstream = \"dead\"\npath = \"/dead/*\"\n\
+         [[routes]]\nname = \"detect\"\nupstream = \"backend\"\npath = \"/detect/*\"\n\
+         stream_guard = \"detect\"\n{ROUTES}\n\
+         [outbound]\nlisten = \"{outbound}\"\n\
+         [[outbound.routes]]\nname = \"charges\"\nmethod = \"POST\"\n\
+         path = \"/processor/*\"\nstrip_prefix = \"/processor\"\n\
+         destination = \"http://{up}\"\nreveal = [{{ path = \"card\", class = \"pan\" }}]\n\
+         reveal_headers = [{{ name = \"x-card\", class = \"pan\" }}]\n{}",
+        c.toml
+    );
+    let config = v.write_config(proxy, api, &rest);
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("level = \"warn\"", "level = \"trace\"\nformat = \"json\""),
+    )
+    .unwrap();
+    let mut child = v.serve(&config);
+    wait_listening(&mut child, proxy, Duration::from_secs(20)).await;
+    wait_listening(&mut child, outbound, Duration::from_secs(5)).await;
+
+    let key = format!("Bearer {}", c.key);
+    let spaced = "4242 4242 4242 4242";
+    // Header lines that carry the card; each goes with every target below.
+    let heads: Vec<Vec<u8>> = vec![
+        format!("x-{CARD}: a\r\n").into_bytes(),
+        format!("x-card: {spaced}\r\n").into_bytes(),
+        format!("cookie: pan={CARD}; other=1\r\n").into_bytes(),
+        format!("authorization: Bearer {CARD}\r\n").into_bytes(),
+        format!("proxy-authorization: Bearer {CARD}\r\n").into_bytes(),
+        format!("x-forwarded-for: {CARD}\r\nx-forwarded-host: {CARD}.example\r\n").into_bytes(),
+        format!("traceparent: 00-{CARD}aaaaaaaaaaaaaaaa-bbbbbbbbbbbbbbbb-01\r\n").into_bytes(),
+        format!("tracestate: vg={CARD}\r\n").into_bytes(),
+        [format!("x-card: {CARD}").as_bytes(), b"\xff\r\n"].concat(),
+        format!("content-type: application/json; charset={CARD}\r\n").into_bytes(),
+        format!("content-encoding: {CARD}\r\n").into_bytes(),
+        format!("transfer-encoding: {CARD}, chunked\r\n").into_bytes(),
+        format!("expect: 100-{CARD}\r\n").into_bytes(),
+        format!("x-http-method-override: {CARD}\r\n").into_bytes(),
+    ];
+    let targets = [
+        (proxy, "POST", "/pass/x".to_owned()),
+        (proxy, "POST", "/detect/x".to_owned()),
+        (proxy, "POST", "/tokenize".to_owned()),
+        (proxy, "POST", "/dead/x".to_owned()),
+        (proxy, "POST", format!("/nowhere/{CARD}")),
+        (api, "POST", "/v1/tokenize".to_owned()),
+        (api, "GET", format!("/v1/tokens/{CARD}")),
+        (outbound, "POST", "/processor/charges".to_owned()),
+    ];
+    let mut answers: Vec<(String, Vec<u8>)> = Vec::new();
+    for (addr, method, path) in &targets {
+        let auth = if *addr == outbound {
+            "proxy-authorization"
+        } else {
+            "authorization"
+        };
+        let body = r#"{"card":"4111111111111111"}"#;
+        for head in &heads {
+            let mut req = format!(
+                "{method} {path} HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n",
+                body.len()
+            )
+            .into_bytes();
+            let text = String::from_utf8_lossy(head);
+            if !text.starts_with("content-type") {
+                req.extend_from_slice(b"content-type: application/json\r\n");
+            }
+            if !text.contains("authorization") {
+                req.extend_from_slice(format!("{auth}: {key}\r\n").as_bytes());
+            }
+            req.extend_from_slice(head);
+            req.extend_from_slice(b"connection: close\r\n\r\n");
+            req.extend_from_slice(body.as_bytes());
+            answers.push((format!("{method} {path} {text}"), raw(*addr, &req).await));
+        }
+    }
+    // Bodies that fail at each stage, and places in the request line.
+    let bodies: Vec<(std::net::SocketAddr, String, &str, Vec<u8>)> = vec![
+        (proxy, "/tokenize".into(), "application/json", format!(r#"{{"card":"{CARD}","#).into_bytes()),
+        (proxy, "/tokenize".into(), "application/json", format!(r#"{{"{CARD}":"x"}}"#).into_bytes()),
+        (proxy, "/tokenize".into(), "application/json", [format!(r#"{{"card":"{CARD}"#).as_bytes(), b"\xff\"}"].concat()),
+        (proxy, "/tokenize".into(), "application/json", CARD.repeat(100).into_bytes()),
+        (proxy, "/tokenize".into(), "multipart/form-data; boundary=XyZ",
+            format!("--XyZ\r\nContent-Disposition: form-data; name=\"{CARD}\"; filename=\"{spaced}.txt\"\r\n\r\nx\r\n--XyZ--\r\n").into_bytes()),
+        (proxy, format!("/tokenize?pan={CARD}"), "application/json", b"{}".to_vec()),
+        (proxy, "/pass/x".into(), "application/json", format!(r#"{{"n":"{spaced}"}}"#).into_bytes()),
+        (proxy, "/pass/x".into(), "multipart/form-data; boundary=XyZ",
+            format!("--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\nContent-Transfer-Encoding: {CARD}\r\n\r\nx\r\n--XyZ--\r\n").into_bytes()),
+        (proxy, format!("/dead/{CARD}?pan={CARD}"), "application/json", format!(r#"{{"card":"{CARD}"}}"#).into_bytes()),
+        (api, "/v1/tokenize".into(), "application/json", format!(r#"{{"values":[{{"class":"pan","value":"{CARD}x"}}]}}"#).into_bytes()),
+        (api, "/v1/tokenize".into(), "application/json", format!(r#"{{"values":[{{"class":"{CARD}","value":"1"}}]}}"#).into_bytes()),
+        (api, "/v1/tokenize".into(), "application/json", format!(r#"{{"values":[{{"class":"pan","value":"4111111111111111","format":"{CARD}"}}]}}"#).into_bytes()),
+        (api, "/v1/detokenize".into(), "application/json", format!(r#"{{"tokens":["{CARD}","tok_{CARD}abcdef","%34242424242424242"]}}"#).into_bytes()),
+        (api, "/v1/detokenize".into(), "application/json", format!(r#"{{"tokens":"{CARD}"}}"#).into_bytes()),
+        (outbound, "/processor/charges".into(), "application/json", format!(r#"{{"card":"{CARD}"}}"#).into_bytes()),
+        (outbound, "/processor/charges".into(), "application/json", format!(r#"{{"card":"tok_{CARD}abcdef"}}"#).into_bytes()),
+        (outbound, format!("/processor/{CARD}"), "application/json", b"{}".to_vec()),
+        (outbound, "/elsewhere".into(), "application/json", format!(r#"{{"card":"{CARD}"}}"#).into_bytes()),
+    ];
+    for (addr, path, ct, body) in &bodies {
+        let auth = if *addr == outbound {
+            "proxy-authorization"
+        } else {
+            "authorization"
+        };
+        let mut req = format!(
+            "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: {ct}\r\n{auth}: {key}\r\n\
+             content-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        req.extend_from_slice(body);
+        answers.push((
+            format!("{path} {}", String::from_utf8_lossy(body)),
+            raw(*addr, &req).await,
+        ));
+    }
+    // Chunk extensions and trailers; an absolute-form target; a card as the method.
+    for addr in [proxy, api, outbound] {
+        let chunked = format!(
+            "POST /pass/x HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n\
+             2;ext={CARD}\r\n{{}}\r\n0\r\nx-trailer: {CARD}\r\n\r\n"
+        );
+        answers.push(("chunked".into(), raw(addr, chunked.as_bytes()).await));
+        let absolute = format!(
+            "POST http://{CARD}.example/pass/x HTTP/1.1\r\nhost: {CARD}.example\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        );
+        answers.push(("absolute".into(), raw(addr, absolute.as_bytes()).await));
+        let method = format!(
+            "{CARD} /pass/x HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        );
+        answers.push(("method".into(), raw(addr, method.as_bytes()).await));
+    }
+    // HTTP/2 (prior knowledge): a card in a header name, a value, a cookie and the
+    // authority.
+    for addr in [proxy, api, outbound] {
+        for path in [
+            "/pass/x",
+            "/tokenize",
+            "/v1/detokenize",
+            "/processor/charges",
+        ] {
+            let req = http::Request::post(format!("http://{CARD}.example{path}"))
+                .header(format!("x-{CARD}"), "a")
+                .header("x-card", spaced)
+                .header("cookie", format!("pan={CARD}"))
+                .header("content-type", "application/json")
+                .body(http_body_util::Full::new(bytes::Bytes::from(format!(
+                    r#"{{"card":"{CARD}""#
+                ))))
+                .unwrap();
+            answers.push((format!("h2 {path}"), h2(addr, req).await));
+        }
+    }
+
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    assert!(child.wait().unwrap().success());
+    echo.stop().await;
+
+    for (what, answer) in &answers {
+        let text = String::from_utf8_lossy(answer);
+        // An upstream's answer (the echo reflects what it got) is not vaultgate's.
+        if text.starts_with("HTTP/1.1 200") || text.starts_with("HTTP/2.0 200") {
+            continue;
+        }
+        assert!(
+            !holds_raw(answer, CARD),
+            "{what}: the answer shows the card\n{text}"
+        );
+    }
+    let logs = v.serve_log();
+    assert!(logs.contains(r#""target":"vaultgate::access""#), "{logs}");
+    let as_bytes = format!("{:?}", CARD.as_bytes());
+    let as_bytes = as_bytes.trim_start_matches('[').trim_end_matches(']');
+    for line in logs.lines() {
+        assert!(
+            !holds_raw(line.as_bytes(), CARD) && !line.contains(as_bytes),
+            "a log line shows the card: {line}"
+        );
+    }
+}
+
+/// Send raw bytes, read the whole answer (at most 5 s).
+async fn raw(addr: std::net::SocketAddr, request: &[u8]) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let _ = s.write_all(request).await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    out
+}
+
+/// Send one HTTP/2 request over a connection of its own; the answer's status line,
+/// headers and body as text.
+async fn h2(
+    addr: std::net::SocketAddr,
+    req: http::Request<http_body_util::Full<bytes::Bytes>>,
+) -> Vec<u8> {
+    use http_body_util::BodyExt as _;
+    let io = hyper_util::rt::TokioIo::new(tokio::net::TcpStream::connect(addr).await.unwrap());
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let Ok(res) = sender.send_request(req).await else {
+        return Vec::new();
+    };
+    let head = format!(
+        "HTTP/2.0 {} {:?}\r\n\r\n",
+        res.status().as_u16(),
+        res.headers()
+    );
+    let body = res
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    [head.as_bytes(), &body].concat()
 }

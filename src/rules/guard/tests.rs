@@ -445,3 +445,19 @@ fn finds_an_ascii_card_beside_another_scripts_digit() {
     scan_hits("\u{664}1234567890123456789".as_bytes(), |_| n += 1);
     assert_eq!(n, 0);
 }
+
+#[test]
+fn shows_card_reads_escapes_of_escapes() {
+    for text in [
+        "tok_4242424242424242abcdef",
+        "%34242424242424242",
+        "&#52;242424242424242",
+        "\\u0034242424242424242",
+        "%2534242424242424242",
+    ] {
+        assert!(shows_card(text.as_bytes()), "{text}");
+    }
+    for text in ["tok_abcdefghijklmnopqrstuv", "order-42", "%41%42"] {
+        assert!(!shows_card(text.as_bytes()), "{text}");
+    }
+}
