@@ -252,6 +252,20 @@ pub fn path_str(p: &Path) -> String {
     p.display().to_string()
 }
 
+/// Every file under `dir`, at any depth: the store's files, to grep for a value.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
 // === vault API and outbound helpers ===
 
 /// A configured API client: its key (shown once) and its `[[clients]]` TOML.

@@ -455,7 +455,7 @@ async fn no_value_after_sigkill(store: &'static str) {
         // A CVV is too short to find alone: look for it after its card.
         needles.push((cvv.to_owned(), format!("{card}{cvv}").into_bytes()));
     }
-    for file in files(v.dir.path()) {
+    for file in files_under(v.dir.path()) {
         if file.ends_with("vaultgate.toml") {
             continue;
         }
@@ -489,17 +489,4 @@ fn encodings(v: &str) -> Vec<Vec<u8>> {
         hex.into_bytes(),
         bcd,
     ]
-}
-
-fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(files(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }

@@ -9,7 +9,6 @@
 )]
 
 use std::io::Write;
-use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -414,19 +413,6 @@ async fn tokenizes_over_http2() {
     assert!(!String::from_utf8_lossy(&got.body).contains("378282246310005"));
 }
 
-fn files(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(files(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
 #[tokio::test]
 async fn leak_test_logs_upstream_and_data_dir_hold_no_value() {
     let s = setup().await;
@@ -461,7 +447,7 @@ async fn leak_test_logs_upstream_and_data_dir_hold_no_value() {
         assert!(!upstream.contains(cvv), "upstream saw CVV {cvv}");
     }
     let data = s.vault_dir();
-    for f in files(&data) {
+    for f in files_under(&data) {
         let bytes = std::fs::read(&f).unwrap();
         for v in secrets {
             assert!(

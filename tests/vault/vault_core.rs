@@ -642,7 +642,7 @@ fn encodings(v: &str) -> Vec<Vec<u8>> {
 
 fn scan_dir(dir: &Path, needles: &[Vec<u8>]) -> Vec<String> {
     let mut hits = Vec::new();
-    for entry in walk(dir) {
+    for entry in crate::common::files_under(dir) {
         let bytes = std::fs::read(&entry).unwrap();
         for n in needles {
             // memmem: fjall preallocates its journal (tens of MiB, mostly zeros), which
@@ -653,19 +653,6 @@ fn scan_dir(dir: &Path, needles: &[Vec<u8>]) -> Vec<String> {
         }
     }
     hits
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[tokio::test]
