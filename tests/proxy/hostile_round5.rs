@@ -128,9 +128,8 @@ async fn json_logs_and_error_answers_hold_no_card_from_any_place() {
     use vaultgate::demo::echo::EchoUpstream;
 
     let (up, echo) = EchoUpstream::start().await.unwrap();
-    let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead = gone.local_addr().unwrap();
-    drop(gone);
+    // A port nothing listens on: a dead upstream.
+    let dead = free_port();
     let c = api_client("checkout", "reveal = [\"pan\"]\ntokenize = [\"pan\"]");
     let v = VaultDir::init();
     let (proxy, api, outbound) = (free_port(), free_port(), free_port());

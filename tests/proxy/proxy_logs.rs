@@ -21,9 +21,8 @@ use vaultgate::demo::echo::EchoUpstream;
 #[tokio::test]
 async fn logs_carry_no_paths_queries_headers_or_bodies() {
     let (up, echo) = EchoUpstream::start().await.unwrap();
-    let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let dead = gone.local_addr().unwrap();
-    drop(gone);
+    // A port nothing listens on: a dead upstream.
+    let dead = free_port();
     let v = VaultDir::init();
     let (proxy, api) = (free_port(), free_port());
     let rest = format!(
