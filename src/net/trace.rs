@@ -12,6 +12,8 @@ use data_encoding::HEXLOWER;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use rand::RngCore as _;
 
+use crate::rules::guard::shows_card;
+
 /// `x-request-id`.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// `traceparent` (W3C Trace Context).
@@ -204,14 +206,14 @@ pub fn sane_id(v: &HeaderValue) -> bool {
     !b.is_empty()
         && b.len() <= MAX_REQUEST_ID
         && b.iter().all(|c| c.is_ascii_graphic())
-        && !holds_card(b)
+        && !shows_card(b)
 }
 
 /// Whether a request's method may be logged and sent on: a standard one, or an
 /// extension method that holds no card-shaped number (read raw and with its escapes
 /// decoded, as [`sane_id`] reads an id).
 pub fn method_is_sane(method: &http::Method) -> bool {
-    is_standard(method) || !holds_card(method.as_str().as_bytes())
+    is_standard(method) || !shows_card(method.as_str().as_bytes())
 }
 
 /// A request's method as logs write it: the method, or `-` for one that holds a
@@ -240,19 +242,13 @@ fn is_standard(method: &http::Method) -> bool {
     .contains(method)
 }
 
-/// Whether the leak guard finds a card-shaped number in `text`, read as it is or
-/// with its escapes decoded.
-fn holds_card(text: &[u8]) -> bool {
-    crate::rules::guard::shows_card(text)
-}
-
 /// A made-up id that holds no card-shaped number: drawn again until it does not (a
 /// few draws in a thousand need a second). Only an id with a long enough digit run
 /// is scanned, about one in forty.
 fn made_up<const N: usize>(draw: impl Fn() -> [u8; N]) -> [u8; N] {
     let mut id = draw();
     for _ in 0..16 {
-        if !(long_digit_run(&id) && holds_card(&id)) {
+        if !(long_digit_run(&id) && shows_card(&id)) {
             break;
         }
         id = draw();
@@ -309,7 +305,7 @@ pub fn trace_id_of(v: &str) -> Option<&str> {
         && hex_of(flags, 2)
         && !zero(trace)
         && !zero(parent)
-        && !holds_card(v.as_bytes()))
+        && !shows_card(v.as_bytes()))
     .then_some(trace)
 }
 
@@ -477,9 +473,9 @@ mod tests {
             let mut h = HeaderMap::new();
             let ids = RequestIds::take(&mut h);
             let tp = h.get(&TRACEPARENT).unwrap().as_bytes().to_vec();
-            assert!(!holds_card(&tp), "{}", String::from_utf8_lossy(&tp));
+            assert!(!shows_card(&tp), "{}", String::from_utf8_lossy(&tp));
             assert!(
-                !holds_card(ids.request_id().as_bytes()),
+                !shows_card(ids.request_id().as_bytes()),
                 "{}",
                 ids.request_id()
             );
@@ -501,7 +497,7 @@ mod tests {
                     char::from(b"0123456789012345ab--"[usize::from(r)])
                 })
                 .collect();
-            if holds_card(id.as_bytes()) {
+            if shows_card(id.as_bytes()) {
                 found += 1;
                 assert!(long_digit_run(id.as_bytes()), "{id}");
             }
