@@ -1020,7 +1020,9 @@ pub fn multipart(data: &[u8]) {
     };
     let body2 = out.body.as_deref().unwrap_or(body);
     let again = codec::extract(&rules, req(body2));
-    assert!(again.is_ok(), "the rewritten body must extract again");
+    if let Err(e) = &again {
+        panic!("the rewritten body must extract again: {}", e.code());
+    }
     let Ok(again) = again else { return };
     assert!(
         only_tokens_left(&again, &oracle),

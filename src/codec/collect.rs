@@ -365,7 +365,7 @@ impl<'r> Collector<'r> {
                 }
             });
         }
-        overflow |= self.only_in_text(data, &read);
+        overflow |= self.only_in_text(data, &read, &hidden);
         if plain.is_empty() && hidden.is_empty() && !overflow {
             return;
         }
@@ -409,15 +409,22 @@ impl<'r> Collector<'r> {
     /// escapes within escapes (`%2520` is `%20`, then a space, to a backend decoding a
     /// form and then its field), and escapes in UTF-16 (`&\0#\01\0;\0`), which the
     /// byte-level views read one level deep or not at all. Such a hit has no place in
-    /// the bytes to be replaced at: it refuses the request.
-    fn only_in_text(&self, data: &[u8], read: &[Plaintext]) -> bool {
+    /// the bytes to be replaced at: it refuses the request. A text's plain hits are
+    /// the bytes' own (`read`: all the byte level found); its hidden ones are excused
+    /// only by the bytes' hidden hits (`hidden`), which are judged on their own: a
+    /// card also written plainly is replaced there, not in its escaped or base64 copy
+    /// (found by the multipart fuzz target).
+    fn only_in_text(&self, data: &[u8], read: &[Plaintext], hidden_read: &[Plaintext]) -> bool {
         let mut texts = vec![Zeroizing::new(
             crate::rules::digits::text_of(data).into_owned(),
         )];
         if memchr::memchr(0, data).is_some() {
             texts.extend(crate::rules::wide_text::readings(data));
         }
-        let found = |digits: &[u8]| read.iter().any(|v| v.expose().as_bytes() == digits);
+        let among = |list: &[Plaintext], digits: &[u8]| {
+            list.iter().any(|v| v.expose().as_bytes() == digits)
+        };
+        let found = |digits: &[u8]| among(read, digits);
         texts.iter().any(|text| {
             let mut in_place = Vec::new();
             let mut hidden = Vec::new();
@@ -426,7 +433,9 @@ impl<'r> Collector<'r> {
                 .iter()
                 .filter_map(|r| text.get(r.clone()))
                 .map(|hit| hit.bytes().filter(u8::is_ascii_digit).collect::<Vec<u8>>());
-            hidden.iter().any(|v| !found(v.expose().as_bytes()))
+            hidden
+                .iter()
+                .any(|v| !among(hidden_read, v.expose().as_bytes()))
                 || in_text.into_iter().any(|d| !found(&d))
         })
     }

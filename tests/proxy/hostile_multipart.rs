@@ -105,6 +105,7 @@ struct Case {
 const TOKENIZED: (u16, Option<&str>) = (200, None);
 const UNSUPPORTED: (u16, Option<&str>) = (415, Some("unsupported_media"));
 const INVALID: (u16, Option<&str>) = (400, Some("invalid_body"));
+const DETECTED: (u16, Option<&str>) = (400, Some("card_number_detected"));
 
 fn cases() -> Vec<Case> {
     let case = |name, path, body, expect| Case {
@@ -310,6 +311,20 @@ fn cases() -> Vec<Case> {
             "/custom-form",
             cvv_part("Content-Type: application/octet-stream", b"\xff218"),
             INVALID,
+        ),
+        // Found by the multipart fuzz target in CI: a part that is not UTF-8 (read at
+        // the byte level) with a card written plainly and the same card in base64
+        // (`{"note":"4242…"}`). The plain one was tokenized; the base64 one, found
+        // only in the text reading, was let go as "the same card", and went on.
+        case(
+            "a binary part with a card plainly and in base64",
+            "/payment-method",
+            multipart(&[(
+                "Content-Disposition: form-data; name=\"f\"; filename=\"a.bin\"\r\n\
+                 Content-Type: application/octet-stream",
+                b"\x89PNG\xff4242424242424242\x00 eyJub3RlIjoiNDI0MjQyNDI0MjQyNDI0MiJ9",
+            )]),
+            DETECTED,
         ),
         // --- what works today keeps working ---
         case(
