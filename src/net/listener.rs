@@ -185,7 +185,26 @@ fn bind_shard(key: &str, addr: SocketAddr) -> Result<std::net::TcpListener> {
         .map_err(|e| Error::io(format!("{key}: listen on {addr}"), e))
 }
 
-fn listen(key: &str, addr: SocketAddr, reuse_port: bool) -> Result<TcpListener> {
+/// Fail, as a plain bind does, when a socket already listens on `addr`.
+/// `SO_REUSEPORT` lets a second process of the same user bind a port that a first
+/// one listens on with `SO_REUSEPORT` too, and the kernel then splits new
+/// connections between the two: a second vaultgate started by mistake (another
+/// store, another version) would take part of the traffic without a word. A probe
+/// without `SO_REUSEPORT` is refused where any listener is; it is closed before the
+/// shards bind. Port 0 is always free.
+fn ensure_no_listener(key: &str, addr: SocketAddr) -> Result<()> {
+    if addr.port() == 0 {
+        return Ok(());
+    }
+    let probe = reusable_socket(key, addr)?;
+    probe
+        .bind(addr)
+        .map_err(|e| Error::io(format!("{key}: bind {addr}"), e))
+}
+
+/// A TCP socket for `addr`'s family with `SO_REUSEADDR` (a restart binds over
+/// connections in TIME_WAIT).
+fn reusable_socket(key: &str, addr: SocketAddr) -> Result<TcpSocket> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()
     } else {
@@ -195,6 +214,11 @@ fn listen(key: &str, addr: SocketAddr, reuse_port: bool) -> Result<TcpListener> 
     socket
         .set_reuseaddr(true)
         .map_err(|e| Error::io(format!("{key}: SO_REUSEADDR"), e))?;
+    Ok(socket)
+}
+
+fn listen(key: &str, addr: SocketAddr, reuse_port: bool) -> Result<TcpListener> {
+    let socket = reusable_socket(key, addr)?;
     if reuse_port {
         socket
             .set_reuseport(true)
@@ -245,6 +269,7 @@ where
     H: Fn(ConnInfo, Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = std::result::Result<Response<Body>, Infallible>> + Send + 'static,
 {
+    ensure_no_listener(key, addr)?;
     let first = bind_shard(key, addr)?;
     let bound = first
         .local_addr()

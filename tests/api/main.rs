@@ -23,6 +23,7 @@ mod audit_log;
 mod demo;
 mod key_lifecycle;
 mod ops;
+mod ops_round6;
 mod outbound;
 mod redteam_channels;
 mod two_instances;
