@@ -86,6 +86,10 @@ pub struct VaultSettings {
     pub postgres_pool_size: usize,
     /// Apply pending schema migrations when the vault opens.
     pub postgres_migrate_on_start: bool,
+    /// How long one store operation may wait for the database, a free pooled
+    /// connection included, before it fails with 503 `store_unavailable` (default
+    /// 5000). Migrations at start are not bounded by it.
+    pub postgres_timeout_ms: u64,
     /// `[vault.seal]`: how the master key is sealed (default: a passphrase).
     pub seal: SealSettings,
 }
@@ -108,6 +112,7 @@ impl Default for VaultSettings {
             postgres_ca: None,
             postgres_pool_size: 16,
             postgres_migrate_on_start: true,
+            postgres_timeout_ms: 5000,
             seal: SealSettings::default(),
         }
     }
@@ -148,6 +153,11 @@ impl VaultSettings {
                 if self.postgres_pool_size == 0 {
                     return Err(Error::Config(
                         "vault.postgres_pool_size: must be at least 1".into(),
+                    ));
+                }
+                if self.postgres_timeout_ms == 0 {
+                    return Err(Error::Config(
+                        "vault.postgres_timeout_ms: must be at least 1".into(),
                     ));
                 }
                 Ok(())

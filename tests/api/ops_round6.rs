@@ -1,8 +1,13 @@
 //! Operator round 6, on the real binary: a second instance started on a port a
-//! running one listens on exits instead of sharing the port.
+//! running one listens on exits instead of sharing the port, and a database that
+//! stops answering (frozen through a TCP proxy this test controls; the shared test
+//! cluster is never stopped) gets tokenizing requests a 503 in bounded time, with
+//! nothing forwarded, and service back by itself once it answers again.
 
 use std::net::SocketAddr;
 use std::process::Child;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -15,6 +20,7 @@ use crate::common::binary::{VaultDir, free_port, wait_listening};
 use crate::common::*;
 
 const CARD: &str = "4242424242424242";
+const OTHER_CARD: &str = "4111111111111111";
 
 /// An upstream and a route that tokenizes `card` in a JSON body.
 fn card_route(up: SocketAddr) -> String {
@@ -89,5 +95,167 @@ async fn a_second_instance_on_a_port_in_use_exits_instead_of_sharing_it() {
     assert_eq!(echo.received().len(), 1);
     stop(running);
     echo.stop().await;
+}
+
+/// A TCP proxy to `target` that can freeze: while `frozen`, bytes read either way
+/// are held (the connections stay open, new ones are accepted), as with a database
+/// that hangs or a network path that drops packets; thawed, they flow on.
+async fn freezable_proxy(target: SocketAddr, frozen: Arc<AtomicBool>) -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    async fn pump(
+        mut from: tokio::net::tcp::OwnedReadHalf,
+        mut to: tokio::net::tcp::OwnedWriteHalf,
+        frozen: Arc<AtomicBool>,
+    ) {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = match from.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            while frozen.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            if to.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+        }
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((inbound, _)) = listener.accept().await {
+            let frozen = Arc::clone(&frozen);
+            tokio::spawn(async move {
+                let Ok(outbound) = tokio::net::TcpStream::connect(target).await else {
+                    return;
+                };
+                let (ir, iw) = inbound.into_split();
+                let (or, ow) = outbound.into_split();
+                tokio::join!(
+                    pump(ir, ow, Arc::clone(&frozen)),
+                    pump(or, iw, Arc::clone(&frozen))
+                );
+            });
+        }
+    });
+    addr
+}
+
+async fn wait_for(what: &str, patience: Duration, mut ok: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + patience;
+    while !ok().await {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A database that stops answering used to hold every tokenizing request (and its
+/// pooled connection) until the client gave up: no timeout covered a statement.
+/// Now each store operation is bounded (`vault.postgres_timeout_ms`, default 5 s,
+/// left at its default here): the request gets 503 `store_unavailable`, nothing
+/// reaches the upstream, `/readyz` turns 503, and once the database answers again
+/// the same process tokenizes and reveals the token issued before the freeze.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_database_is_a_503_in_bounded_time_and_service_comes_back() {
+    let Ok(base) = std::env::var("VAULTGATE_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: VAULTGATE_TEST_POSTGRES_URL not set");
+        return;
+    };
+    let (admin, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let schema = format!("test_{:016x}", rand::random::<u64>());
+    admin
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .unwrap();
+    let rest = base.strip_prefix("postgres://").unwrap();
+    let (userinfo, hostpart) = rest.split_once('@').unwrap();
+    let (hostport, tail) = hostpart.split_once('/').unwrap();
+    let target: SocketAddr = tokio::net::lookup_host(hostport)
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let frozen = Arc::new(AtomicBool::new(false));
+    let via = freezable_proxy(target, Arc::clone(&frozen)).await;
+    let sep = if tail.contains('?') { '&' } else { '?' };
+    let url = format!("postgres://{userinfo}@{via}/{tail}{sep}options=-c%20search_path%3D{schema}");
+
+    let (up, echo) = EchoUpstream::start().await.unwrap();
+    let vd = VaultDir::init();
+    let (proxy, api_addr) = (free_port(), free_port());
+    let svc = api_client("svc", "reveal = [\"pan\"]");
+    let config = vd.write_config(proxy, api_addr, &format!("{}{}", card_route(up), svc.toml));
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "store = \"sled\"\n",
+        &format!("store = \"postgres\"\npostgres_url = \"{url}\"\n"),
+    );
+    std::fs::write(&config, text).unwrap();
+    let mut server = vd.serve(&config);
+    wait_listening(&mut server, proxy, Duration::from_secs(20)).await;
+    wait_listening(&mut server, api_addr, Duration::from_secs(20)).await;
+    let ready = async || {
+        call(api_addr, "GET", "/readyz", None, serde_json::Value::Null)
+            .await
+            .status
+    };
+
+    let r = send(&http1(), card_request(proxy, CARD)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", vd.serve_log());
+    let before: serde_json::Value = serde_json::from_slice(&echo.received()[0].body).unwrap();
+    let token = before["card"].as_str().unwrap().to_owned();
+    assert_ne!(token, CARD);
+
+    frozen.store(true, Ordering::SeqCst);
+    // Far above the 5 s bound, far below "until the client gives up".
+    let reply = tokio::time::timeout(
+        Duration::from_secs(25),
+        send(&http1(), card_request(proxy, OTHER_CARD)),
+    )
+    .await;
+    let Ok(reply) = reply else {
+        frozen.store(false, Ordering::SeqCst);
+        stop(server);
+        panic!("a tokenizing request hung on a frozen database for 25 s");
+    };
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(code(&reply), "store_unavailable");
+    assert_eq!(echo.received().len(), 1, "forwarded without a stored token");
+    wait_for("503 on /readyz", Duration::from_secs(15), async || {
+        ready().await == StatusCode::SERVICE_UNAVAILABLE
+    })
+    .await;
+
+    frozen.store(false, Ordering::SeqCst);
+    wait_for("200 on /readyz", Duration::from_secs(20), async || {
+        ready().await == StatusCode::OK
+    })
+    .await;
+    let r = send(&http1(), card_request(proxy, OTHER_CARD)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", vd.serve_log());
+    assert_eq!(echo.received().len(), 2);
+    let r = api(
+        api_addr,
+        "POST",
+        "/v1/detokenize",
+        &svc.key,
+        json!({ "tokens": [token] }),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["results"][0]["value"], CARD);
+
+    let log = vd.serve_log();
+    stop(server);
+    assert!(log.contains("the database did not answer in time"), "{log}");
+    assert!(!log.contains(CARD) && !log.contains(OTHER_CARD), "{log}");
+    echo.stop().await;
+    admin
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
 }
 

@@ -40,6 +40,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The PostgreSQL store: a connection pool.
 pub struct PgStore {
     pool: Pool,
+    /// How long one operation may take, a pooled connection's wait included
+    /// (`vault.postgres_timeout_ms`).
+    timeout: Duration,
 }
 
 /// SQL per space: the volatile table also has an expiry.
@@ -225,11 +228,43 @@ impl PgStore {
             .recycle_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(|e| Error::Config(format!("vault.postgres_url: {e}")))?;
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            pool,
+            timeout: Duration::from_millis(settings.postgres_timeout_ms),
+        })
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object> {
         self.pool.get().await.map_err(pool_error)
+    }
+
+    /// Run `op` on a pooled connection within the store's timeout. A database that
+    /// stops answering (hung, overloaded, a network path that drops packets) would
+    /// otherwise hold the request, and its connection, until the kernel gives up on
+    /// the socket minutes later; past the timeout the operation is
+    /// `StoreUnavailable` (503, nothing forwarded) and its connection is closed
+    /// rather than handed to the next request. A statement the database still
+    /// commits later only stores a record no answer carried.
+    async fn bounded<T>(
+        &self,
+        op: impl AsyncFnOnce(&deadpool_postgres::Object) -> Result<T>,
+    ) -> Result<T> {
+        let client = tokio::time::timeout(self.timeout, self.client())
+            .await
+            .map_err(|_| self.timed_out())??;
+        let outcome = tokio::time::timeout(self.timeout, op(&client)).await;
+        match outcome {
+            Ok(result) => result,
+            Err(_) => {
+                drop(deadpool_postgres::Object::take(client));
+                Err(self.timed_out())
+            }
+        }
+    }
+
+    fn timed_out(&self) -> Error {
+        tracing::warn!(timeout = ?self.timeout, "the database did not answer in time");
+        Error::StoreUnavailable
     }
 
     /// Apply the embedded migrations that are not applied yet, in one transaction
@@ -303,15 +338,17 @@ impl PgStore {
 
     /// The migration versions recorded in the database.
     pub async fn applied_migrations(&self) -> Result<Vec<i64>> {
-        let client = self.client().await?;
-        let rows = client
-            .query(
-                "SELECT version FROM vaultgate_schema_migrations ORDER BY version",
-                &[],
-            )
-            .await
-            .map_err(pg_error)?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+        self.bounded(async |client| {
+            let rows = client
+                .query(
+                    "SELECT version FROM vaultgate_schema_migrations ORDER BY version",
+                    &[],
+                )
+                .await
+                .map_err(pg_error)?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })
+        .await
     }
 
     async fn query_opt_bytes(
@@ -319,16 +356,20 @@ impl PgStore {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Vec<u8>>> {
-        let client = self.client().await?;
-        let stmt = client.prepare_cached(sql).await.map_err(pg_error)?;
-        let row = client.query_opt(&stmt, params).await.map_err(pg_error)?;
-        Ok(row.map(|r| r.get::<_, Vec<u8>>(0)))
+        self.bounded(async |client| {
+            let stmt = client.prepare_cached(sql).await.map_err(pg_error)?;
+            let row = client.query_opt(&stmt, params).await.map_err(pg_error)?;
+            Ok(row.map(|r| r.get::<_, Vec<u8>>(0)))
+        })
+        .await
     }
 
     async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
-        let client = self.client().await?;
-        let stmt = client.prepare_cached(sql).await.map_err(pg_error)?;
-        client.execute(&stmt, params).await.map_err(pg_error)
+        self.bounded(async |client| {
+            let stmt = client.prepare_cached(sql).await.map_err(pg_error)?;
+            client.execute(&stmt, params).await.map_err(pg_error)
+        })
+        .await
     }
 }
 
@@ -401,73 +442,79 @@ impl TokenStore for PgStore {
         key: &str,
         record: &[u8],
     ) -> Result<FingerprintInsert> {
-        let client = self.client().await?;
-        let insert = client
-            .prepare_cached(INSERT_FINGERPRINTED)
-            .await
-            .map_err(pg_error)?;
-        let lookup = client
-            .prepare_cached(GET_FINGERPRINT)
-            .await
-            .map_err(pg_error)?;
-        // A mapping can vanish between the two statements (a concurrent delete):
-        // then claiming it again is right.
-        for _ in 0..4 {
-            let stored: i64 = match client
-                .query_one(&insert, &[&fingerprint, &key, &record])
+        self.bounded(async |client| {
+            let insert = client
+                .prepare_cached(INSERT_FINGERPRINTED)
                 .await
-            {
-                Ok(row) => row.get(0),
-                Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-                    return Ok(FingerprintInsert::Taken);
+                .map_err(pg_error)?;
+            let lookup = client
+                .prepare_cached(GET_FINGERPRINT)
+                .await
+                .map_err(pg_error)?;
+            // A mapping can vanish between the two statements (a concurrent delete):
+            // then claiming it again is right.
+            for _ in 0..4 {
+                let stored: i64 = match client
+                    .query_one(&insert, &[&fingerprint, &key, &record])
+                    .await
+                {
+                    Ok(row) => row.get(0),
+                    Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                        return Ok(FingerprintInsert::Taken);
+                    }
+                    Err(e) => return Err(pg_error(e)),
+                };
+                if stored == 1 {
+                    return Ok(FingerprintInsert::New);
                 }
-                Err(e) => return Err(pg_error(e)),
-            };
-            if stored == 1 {
-                return Ok(FingerprintInsert::New);
+                if let Some(row) = client
+                    .query_opt(&lookup, &[&fingerprint])
+                    .await
+                    .map_err(pg_error)?
+                {
+                    return Ok(FingerprintInsert::Existing(row.get(0)));
+                }
             }
-            if let Some(row) = client
-                .query_opt(&lookup, &[&fingerprint])
-                .await
-                .map_err(pg_error)?
-            {
-                return Ok(FingerprintInsert::Existing(row.get(0)));
-            }
-        }
-        Err(Error::Store(
-            "a fingerprint kept changing under a deterministic insert".into(),
-        ))
+            Err(Error::Store(
+                "a fingerprint kept changing under a deterministic insert".into(),
+            ))
+        })
+        .await
     }
 
     async fn fingerprint(&self, fingerprint: &[u8]) -> Result<Option<String>> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(GET_FINGERPRINT)
-            .await
-            .map_err(pg_error)?;
-        let row = client
-            .query_opt(&stmt, &[&fingerprint])
-            .await
-            .map_err(pg_error)?;
-        Ok(row.map(|r| r.get(0)))
+        self.bounded(async |client| {
+            let stmt = client
+                .prepare_cached(GET_FINGERPRINT)
+                .await
+                .map_err(pg_error)?;
+            let row = client
+                .query_opt(&stmt, &[&fingerprint])
+                .await
+                .map_err(pg_error)?;
+            Ok(row.map(|r| r.get(0)))
+        })
+        .await
     }
 
     /// One round trip for every form (a new card costs one lookup, not two).
     async fn fingerprint_any(&self, forms: &[&[u8]]) -> Result<Option<String>> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(GET_FINGERPRINT_ANY)
-            .await
-            .map_err(pg_error)?;
-        let rows = client.query(&stmt, &[&forms]).await.map_err(pg_error)?;
-        // Both forms of one value can be stored (an earlier and a later release
-        // side by side): the first form asked for wins.
-        let found = forms.iter().find_map(|form| {
-            rows.iter()
-                .find(|r| r.get::<_, &[u8]>(0) == *form)
-                .map(|r| r.get::<_, String>(1))
-        });
-        Ok(found)
+        self.bounded(async |client| {
+            let stmt = client
+                .prepare_cached(GET_FINGERPRINT_ANY)
+                .await
+                .map_err(pg_error)?;
+            let rows = client.query(&stmt, &[&forms]).await.map_err(pg_error)?;
+            // Both forms of one value can be stored (an earlier and a later release
+            // side by side): the first form asked for wins.
+            let found = forms.iter().find_map(|form| {
+                rows.iter()
+                    .find(|r| r.get::<_, &[u8]>(0) == *form)
+                    .map(|r| r.get::<_, String>(1))
+            });
+            Ok(found)
+        })
+        .await
     }
 
     async fn get(&self, space: Space, key: &str) -> Result<Option<Vec<u8>>> {
@@ -480,16 +527,18 @@ impl TokenStore for PgStore {
     }
 
     async fn remove(&self, space: Space, key: &str, fingerprint: Option<&[u8]>) -> Result<bool> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(sql(space).remove)
-            .await
-            .map_err(pg_error)?;
-        let row = client
-            .query_one(&stmt, &[&key, &fingerprint])
-            .await
-            .map_err(pg_error)?;
-        Ok(row.get::<_, i64>(0) > 0)
+        self.bounded(async |client| {
+            let stmt = client
+                .prepare_cached(sql(space).remove)
+                .await
+                .map_err(pg_error)?;
+            let row = client
+                .query_one(&stmt, &[&key, &fingerprint])
+                .await
+                .map_err(pg_error)?;
+            Ok(row.get::<_, i64>(0) > 0)
+        })
+        .await
     }
 
     async fn replace(&self, space: Space, key: &str, old: &[u8], new: &[u8]) -> Result<bool> {
@@ -506,40 +555,44 @@ impl TokenStore for PgStore {
         after: Option<&str>,
         limit_n: usize,
     ) -> Result<Vec<(String, Vec<u8>)>> {
-        let client = self.client().await?;
-        let n = limit(limit_n);
-        let rows = match after {
-            Some(a) => {
-                let stmt = client
-                    .prepare_cached(sql(space).scan_after)
-                    .await
-                    .map_err(pg_error)?;
-                client.query(&stmt, &[&a, &n]).await
+        self.bounded(async |client| {
+            let n = limit(limit_n);
+            let rows = match after {
+                Some(a) => {
+                    let stmt = client
+                        .prepare_cached(sql(space).scan_after)
+                        .await
+                        .map_err(pg_error)?;
+                    client.query(&stmt, &[&a, &n]).await
+                }
+                None => {
+                    let stmt = client
+                        .prepare_cached(sql(space).scan_first)
+                        .await
+                        .map_err(pg_error)?;
+                    client.query(&stmt, &[&n]).await
+                }
             }
-            None => {
-                let stmt = client
-                    .prepare_cached(sql(space).scan_first)
-                    .await
-                    .map_err(pg_error)?;
-                client.query(&stmt, &[&n]).await
-            }
-        }
-        .map_err(pg_error)?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+            .map_err(pg_error)?;
+            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
+        .await
     }
 
     async fn scan_expired(&self, now: u64, limit_n: usize) -> Result<Vec<String>> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(SCAN_EXPIRED)
-            .await
-            .map_err(pg_error)?;
-        let now = to_i64(now, "time out of range")?;
-        let rows = client
-            .query(&stmt, &[&now, &limit(limit_n)])
-            .await
-            .map_err(pg_error)?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+        self.bounded(async |client| {
+            let stmt = client
+                .prepare_cached(SCAN_EXPIRED)
+                .await
+                .map_err(pg_error)?;
+            let now = to_i64(now, "time out of range")?;
+            let rows = client
+                .query(&stmt, &[&now, &limit(limit_n)])
+                .await
+                .map_err(pg_error)?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })
+        .await
     }
 
     /// Nothing to wait for: every operation above commits before it returns, and a
@@ -576,19 +629,21 @@ impl TokenStore for PgStore {
     }
 
     async fn shared_key_version(&self) -> Result<Option<u32>> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(KEY_VERSION_GET)
-            .await
-            .map_err(pg_error)?;
-        let row = client.query_opt(&stmt, &[]).await.map_err(pg_error)?;
-        let Some(row) = row else { return Ok(None) };
-        let v: i64 = row.try_get(0).map_err(|_| {
-            Error::Store("vaultgate_meta.active_key_version is not a bigint".into())
-        })?;
-        u32::try_from(v)
-            .map(Some)
-            .map_err(|_| Error::Store("vaultgate_meta.active_key_version is out of range".into()))
+        self.bounded(async |client| {
+            let stmt = client
+                .prepare_cached(KEY_VERSION_GET)
+                .await
+                .map_err(pg_error)?;
+            let row = client.query_opt(&stmt, &[]).await.map_err(pg_error)?;
+            let Some(row) = row else { return Ok(None) };
+            let v: i64 = row.try_get(0).map_err(|_| {
+                Error::Store("vaultgate_meta.active_key_version is not a bigint".into())
+            })?;
+            u32::try_from(v).map(Some).map_err(|_| {
+                Error::Store("vaultgate_meta.active_key_version is out of range".into())
+            })
+        })
+        .await
     }
 
     async fn set_shared_key_version(&self, version: u32) -> Result<()> {
