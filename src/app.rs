@@ -214,12 +214,19 @@ impl Reloader {
     /// Re-read `path` and [`reload`](Self::reload) it, logging the outcome.
     pub fn reload_file(&self, path: &std::path::Path) {
         let result = Config::load(path).and_then(|config| self.reload(config));
+        // The file is named: an operator reading the line may not know which one
+        // the process was started with.
+        let file = path.display();
         match result {
-            Ok(()) => tracing::info!("config reloaded"),
+            Ok(()) => tracing::info!(config = %file, "config reloaded"),
             Err(e) => {
                 // A file that does not parse is a refused reload too.
                 self.metrics.config_reload_ok.set(0.0);
-                tracing::error!(error = %e, "config reload refused; the old config keeps serving");
+                tracing::error!(
+                    config = %file,
+                    error = %e,
+                    "config reload refused; the old config keeps serving"
+                );
             }
         }
     }

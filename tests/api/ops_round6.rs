@@ -259,3 +259,142 @@ async fn a_hung_database_is_a_503_in_bounded_time_and_service_comes_back() {
         .unwrap();
 }
 
+/// [`card_route`] plus a pass-through route on `/pass/*` (and `extra` routes).
+fn routes_with_pass(up: SocketAddr, extra: &str) -> String {
+    format!(
+        "{}[[routes]]\nname = \"pass\"\nupstream = \"backend\"\npath = \"/pass/*\"\n{extra}",
+        card_route(up)
+    )
+}
+
+/// SIGHUP under a steady loop of tokenizing and pass-through requests on the real
+/// binary: a file with an unknown key and one that does not parse are refused with
+/// an ERROR line that names the file (it used to name only the key or line, not
+/// which file the process had re-read) and the key, the gauge says the last reload
+/// failed, and a good file then applies a new route. No request fails throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_reload_under_load_names_the_file_and_the_key() {
+    let (up, echo) = EchoUpstream::start().await.unwrap();
+    let vd = VaultDir::init();
+    let (proxy, api_addr) = (free_port(), free_port());
+    let good = routes_with_pass(up, "");
+    let config = vd.write_config(proxy, api_addr, &good);
+    let mut server = vd.serve(&config);
+    wait_listening(&mut server, proxy, Duration::from_secs(20)).await;
+    wait_listening(&mut server, api_addr, Duration::from_secs(20)).await;
+
+    let stop_load = Arc::new(AtomicBool::new(false));
+    let mut loops = Vec::new();
+    for task in 0..2 {
+        let stop_load = Arc::clone(&stop_load);
+        loops.push(tokio::spawn(async move {
+            let client = http1();
+            let (mut ok, mut failed) = (0u32, Vec::new());
+            while !stop_load.load(Ordering::Relaxed) {
+                let req = if task == 0 {
+                    card_request(proxy, CARD)
+                } else {
+                    Request::get(url(proxy, "/pass/x"))
+                        .body(Full::new(Bytes::new()))
+                        .unwrap()
+                };
+                match client.request(req).await {
+                    Ok(res) if res.status() == StatusCode::OK => {
+                        let _ = http_body_util::BodyExt::collect(res.into_body()).await;
+                        ok += 1;
+                    }
+                    Ok(res) => failed.push(res.status().to_string()),
+                    Err(e) => failed.push(e.to_string()),
+                }
+            }
+            (ok, failed)
+        }));
+    }
+    let metrics = async || {
+        let r = call(api_addr, "GET", "/metrics", None, serde_json::Value::Null).await;
+        String::from_utf8(r.body.to_vec()).unwrap()
+    };
+    let pid = server.id().to_string();
+    let hup = |text: String| {
+        std::fs::write(&config, text).unwrap();
+        let status = std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    let refusals = || {
+        vd.serve_log()
+            .lines()
+            .filter(|l| l.contains("config reload refused"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let text = std::fs::read_to_string(&config).unwrap();
+    let file = path_str(&config);
+
+    // An unknown key in [limits].
+    hup(text.replace(
+        "[[upstreams]]",
+        "[limits]\nmax_body_byte = 10\n[[upstreams]]",
+    ));
+    wait_for("the first refusal", Duration::from_secs(10), async || {
+        refusals().len() == 1
+    })
+    .await;
+    // A line that does not parse.
+    hup(format!("{text}\nthis is = = broken\n"));
+    wait_for("the second refusal", Duration::from_secs(10), async || {
+        refusals().len() == 2
+    })
+    .await;
+    let lines = refusals();
+    assert!(
+        lines[0].contains(&file) && lines[0].contains("limits.max_body_byte"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains(&file) && lines[1].contains("line"),
+        "{}",
+        lines[1]
+    );
+    let m = metrics().await;
+    assert!(m.contains("vaultgate_config_last_reload_success 0"), "{m}");
+    assert!(m.contains("vaultgate_config_generation 1\n"), "{m}");
+
+    // A good file with a new route applies.
+    let fresh = "[[routes]]\nname = \"fresh\"\nupstream = \"backend\"\npath = \"/fresh/*\"\n";
+    let new = vd.write_config(proxy, api_addr, &routes_with_pass(up, fresh));
+    assert_eq!(new, config);
+    hup(std::fs::read_to_string(&config).unwrap());
+    wait_for("the good reload", Duration::from_secs(10), async || {
+        metrics()
+            .await
+            .contains("vaultgate_config_last_reload_success 1")
+    })
+    .await;
+    stop_load.store(true, Ordering::Relaxed);
+    let mut total = 0;
+    for l in loops {
+        let (ok, failed) = l.await.unwrap();
+        assert!(
+            failed.is_empty(),
+            "requests failed across reloads: {failed:?}"
+        );
+        total += ok;
+    }
+    assert!(total > 0);
+    let r = send(
+        &http1(),
+        Request::get(url(proxy, "/fresh/a"))
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let log = vd.serve_log();
+    stop(server);
+    assert!(!log.contains(CARD), "{log}");
+    echo.stop().await;
+}
