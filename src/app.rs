@@ -3,7 +3,8 @@
 //! [`start`] binds the proxy and API listeners from a [`Config`] and returns a
 //! [`ServerHandle`] with their bound addresses; [`ServerHandle::stop`] (or a signal, via
 //! [`ServerHandle::run_until_signal`]) stops accepting, drains in-flight requests for
-//! up to the grace period and returns, so the caller can then flush the store.
+//! for up to each listener's `drain_timeout_ms` and returns, so the caller can then
+//! flush the store.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,9 +23,6 @@ use crate::metrics::Metrics;
 use crate::net::{ListenerSettings, listener, tls};
 use crate::vault::Vault;
 use crate::{Error, Result};
-
-/// How long in-flight requests may run after shutdown starts, by default.
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
 
 /// A running proxy + API pair.
 #[derive(Debug)]
@@ -253,27 +251,30 @@ pub async fn shutdown_signal() -> Result<()> {
 }
 
 /// Bind and start both listeners from a validated config. `vault` must be open.
+/// In-flight requests drain for each listener's `drain_timeout_ms` at shutdown.
 pub async fn start(config: &Config, vault: Arc<Vault>) -> Result<ServerHandle> {
-    start_with_grace(config, vault, DEFAULT_GRACE).await
+    let custody = Arc::new(Custody::unsealed(&config.vault, vault));
+    start_custody(config, custody, None, false).await
 }
 
-/// [`start`] with a chosen drain grace period.
+/// [`start`] with one drain grace period for every listener, whatever the config says.
 pub async fn start_with_grace(
     config: &Config,
     vault: Arc<Vault>,
     grace: Duration,
 ) -> Result<ServerHandle> {
     let custody = Arc::new(Custody::unsealed(&config.vault, vault));
-    start_custody(config, custody, grace, false).await
+    start_custody(config, custody, Some(grace), false).await
 }
 
 /// Start with the keys in `custody`, sealed or not: while sealed the proxy and the
 /// vault API answer `503 sealed` and `/readyz` is 503, until the custody is unsealed
-/// (`/v1/sys/unseal`). `sweep` runs the CVV sweeper while unsealed.
+/// (`/v1/sys/unseal`). `sweep` runs the CVV sweeper while unsealed. `grace`, when
+/// given, replaces every listener's `drain_timeout_ms`.
 pub async fn start_custody(
     config: &Config,
     custody: Arc<Custody>,
-    grace: Duration,
+    grace: Option<Duration>,
     sweep: bool,
 ) -> Result<ServerHandle> {
     let metrics = Arc::new(Metrics::new());
@@ -488,7 +489,8 @@ struct Bind<'a> {
     /// Its config section.
     name: &'static str,
     settings: &'a ListenerSettings,
-    grace: Duration,
+    /// The drain grace period, when not the listener's own `drain_timeout_ms`.
+    grace: Option<Duration>,
     metrics: &'a Arc<Metrics>,
     tls_slots: &'a mut Vec<(&'static str, Arc<ArcSwap<rustls::ServerConfig>>)>,
     /// Each listener's open connections, copied into the gauge by the upkeep task.
@@ -549,7 +551,7 @@ where
         idle_timeout: Duration::from_millis(settings.idle_timeout_ms),
         tls,
         open: Some(open),
-        grace,
+        grace: grace.unwrap_or(Duration::from_millis(settings.drain_timeout_ms)),
     };
     let key = format!("{name}.listen");
     if shards > 0 {

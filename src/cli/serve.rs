@@ -56,13 +56,8 @@ pub(super) fn serve(global: &Global, path: &std::path::Path) -> Result<()> {
         if let Some(keys) = keys {
             custody.unseal_with_keys(keys)?;
         }
-        let mut handle = crate::app::start_custody(
-            &config,
-            Arc::clone(&custody),
-            crate::app::DEFAULT_GRACE,
-            true,
-        )
-        .await?;
+        let mut handle =
+            crate::app::start_custody(&config, Arc::clone(&custody), None, true).await?;
         // SIGHUP re-reads this file (and reopens the audit log).
         handle.reload_on_hangup(path.to_path_buf())?;
         tracing::info!(

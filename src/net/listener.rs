@@ -50,6 +50,13 @@ pub struct ListenerSettings {
     /// when a ping goes unanswered.
     #[serde(default = "default_idle_timeout_ms")]
     pub idle_timeout_ms: u64,
+    /// On SIGTERM or SIGINT, how long requests in flight may take to finish before
+    /// their connections are closed (default 30000; 0 closes them at once). Match it
+    /// to the orchestrator's own grace period (Kubernetes'
+    /// `terminationGracePeriodSeconds`, 30 s by default), less the time the load
+    /// balancer takes to stop sending.
+    #[serde(default = "default_drain_timeout_ms")]
+    pub drain_timeout_ms: u64,
     /// One `vaultgate::access` line per request at info (default true).
     #[serde(default = "default_access_log")]
     pub access_log: bool,
@@ -69,6 +76,7 @@ impl ListenerSettings {
             max_connections: default_max_connections(),
             header_read_timeout_ms: default_header_read_timeout_ms(),
             idle_timeout_ms: default_idle_timeout_ms(),
+            drain_timeout_ms: default_drain_timeout_ms(),
             access_log: default_access_log(),
             workers: Workers::Default,
         }
@@ -108,6 +116,10 @@ fn default_header_read_timeout_ms() -> u64 {
 
 fn default_idle_timeout_ms() -> u64 {
     60_000
+}
+
+fn default_drain_timeout_ms() -> u64 {
+    30_000
 }
 
 fn default_access_log() -> bool {

@@ -2,7 +2,8 @@
 //! running one listens on exits instead of sharing the port, and a database that
 //! stops answering (frozen through a TCP proxy this test controls; the shared test
 //! cluster is never stopped) gets tokenizing requests a 503 in bounded time, with
-//! nothing forwarded, and service back by itself once it answers again.
+//! nothing forwarded, and service back by itself once it answers again. A refused
+//! reload names its file; a shutdown drains for the configured `drain_timeout_ms`.
 
 use std::net::SocketAddr;
 use std::process::Child;
@@ -397,4 +398,103 @@ async fn a_refused_reload_under_load_names_the_file_and_the_key() {
     stop(server);
     assert!(!log.contains(CARD), "{log}");
     echo.stop().await;
+}
+
+/// `drain_timeout_ms` bounds a shutdown: a request stuck on an upstream that never
+/// answers (and an upstream timeout far longer) holds SIGTERM for the drain period
+/// the operator chose, not for the built-in 30 s, and the process still exits 0
+/// (after flushing its store). An orchestrator's grace period (Kubernetes,
+/// `TimeoutStopSec=`) has to cover this figure, so it has to be settable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_drain_timeout_bounds_the_shutdown() {
+    use tokio::io::AsyncReadExt as _;
+    // An upstream that reads the request and never answers.
+    let stuck = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up = stuck.local_addr().unwrap();
+    let (got, mut got_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = stuck.accept().await {
+            let got = got.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                while let Ok(n) = conn.read(&mut buf).await {
+                    if n == 0 {
+                        return;
+                    }
+                    let _ = got.send(());
+                }
+            });
+        }
+    });
+    let v = VaultDir::init();
+    let (proxy, api_addr) = (free_port(), free_port());
+    let routes = format!(
+        "[limits]\nupstream_timeout_ms = 120000\n\
+         [[upstreams]]\nname = \"stuck\"\nurl = \"http://{up}\"\n\
+         [[routes]]\nname = \"pass\"\nupstream = \"stuck\"\nmethod = \"*\"\npath = \"/pass/*\"\n"
+    );
+    let config = v.write_config(proxy, api_addr, &routes);
+    let text = std::fs::read_to_string(&config).unwrap();
+    let listen = format!("listen = \"{proxy}\"\n");
+    std::fs::write(
+        &config,
+        text.replacen(&listen, &format!("{listen}drain_timeout_ms = 500\n"), 1),
+    )
+    .unwrap();
+    let mut child = v.serve(&config);
+    wait_listening(&mut child, proxy, Duration::from_secs(20)).await;
+
+    let client = tokio::spawn(async move {
+        let req = Request::get(url(proxy, "/pass/slow"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        http1().request(req).await.map(|r| r.status())
+    });
+    tokio::time::timeout(Duration::from_secs(20), got_rx.recv())
+        .await
+        .expect("the request never reached the upstream")
+        .unwrap();
+
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let signalled = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if signalled.elapsed() > Duration::from_secs(20) {
+            stop(child);
+            panic!(
+                "still draining {:?} after SIGTERM with drain_timeout_ms = 500:\n{}",
+                signalled.elapsed(),
+                v.serve_log()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let took = signalled.elapsed();
+    assert!(status.success(), "{status:?}\n{}", v.serve_log());
+    assert!(
+        took >= Duration::from_millis(400),
+        "exited after {took:?}: the request in flight got no drain at all"
+    );
+    // The stuck request was cut off, not answered by the upstream.
+    let answer = tokio::time::timeout(Duration::from_secs(10), client)
+        .await
+        .expect("the client still waits")
+        .unwrap();
+    assert!(
+        answer.as_ref().map_or(true, |s| s.is_server_error()),
+        "{answer:?}"
+    );
+    // The operator is told why a request was cut off.
+    assert!(
+        v.serve_log()
+            .contains("grace period over; dropping connections"),
+        "{}",
+        v.serve_log()
+    );
 }
