@@ -83,12 +83,7 @@ impl FjallStore {
             .manual_journal_persist(true)
             .max_journaling_size(MAX_JOURNALING_BYTES)
             .open()
-            .map_err(|e| {
-                Error::Store(format!(
-                    "cannot open the store at {} (is another vaultgate using it?): {e}",
-                    dir.display()
-                ))
-            })?;
+            .map_err(|e| super::open_failed(dir, matches!(e, fjall::Error::Locked), &e))?;
         let keyspace = |name: &str| {
             db.keyspace(name, || {
                 KeyspaceCreateOptions::default().max_memtable_size(MAX_MEMTABLE_BYTES)
@@ -505,6 +500,32 @@ mod tests {
             .err()
             .unwrap();
         assert!(e.to_string().contains("holds a fjall store"), "{e}");
+    }
+
+    /// A store another process holds is named as in use, in words, not as the lock
+    /// call's debug form; the holder (here this process) keeps it.
+    #[test]
+    fn a_store_held_elsewhere_is_refused_as_in_use() {
+        use super::super::sled::SledStore;
+        let dir = tempfile::tempdir().unwrap();
+        let held = FjallStore::open(dir.path(), 1 << 20).unwrap();
+        let e = FjallStore::open(dir.path(), 1 << 20)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("is in use by another process"), "{e}");
+        drop(held);
+        drop(FjallStore::open(dir.path(), 1 << 20).unwrap());
+
+        let dir = tempfile::tempdir().unwrap();
+        let held = SledStore::open(dir.path(), 1 << 20).unwrap();
+        let e = SledStore::open(dir.path(), 1 << 20)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("is in use by another process"), "{e}");
+        assert!(!e.contains("Os {"), "{e}");
+        drop(held);
     }
 
     #[test]

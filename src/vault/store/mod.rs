@@ -18,6 +18,25 @@ pub mod sled;
 
 use crate::error::{Error, Result};
 
+/// Why an embedded store at `dir` did not open. A store another process holds (its
+/// lock file is taken) says so plainly; anything else, a permission or a damaged
+/// file, is the store's own message.
+fn open_failed(dir: &std::path::Path, in_use: bool, cause: &dyn std::fmt::Display) -> Error {
+    if in_use {
+        Error::Store(format!(
+            "the store at {} is in use by another process (a running vaultgate, or a \
+             vaultgate command such as `detokenize`); stop it, or give this one its own \
+             vault.data",
+            dir.display()
+        ))
+    } else {
+        Error::Store(format!(
+            "cannot open the store at {}: {cause}",
+            dir.display()
+        ))
+    }
+}
+
 /// The lower bound of a scan that starts after `after` (an embedded store's range).
 fn key_after(after: Option<&str>) -> std::ops::Bound<Vec<u8>> {
     match after {

@@ -58,10 +58,10 @@ impl SledStore {
             .flush_every_ms(None)
             .open()
             .map_err(|e| {
-                Error::Store(format!(
-                    "cannot open the store at {} (is another vaultgate using it?): {e}",
-                    dir.display()
-                ))
+                // sled 0.34 reports its lock file as taken with this message only.
+                let in_use = matches!(&e, sled::Error::Io(io)
+                    if io.to_string().starts_with("could not acquire lock"));
+                super::open_failed(dir, in_use, &e)
             })?;
         let tokens = db.open_tree("tokens")?;
         let fingerprints = db.open_tree("fingerprints")?;
