@@ -563,7 +563,9 @@ impl Ops {
             audit_write_failures,
             store_ops: registry.histogram_vec(
                 "vaultgate_store_operation_duration_seconds",
-                "Vault store operations (tokenize, detokenize, durable) by operation.",
+                "Store operations of the vault API (tokenize, detokenize, durable), by operation; \
+                 the proxy's tokenizing is in vaultgate_request_duration_seconds and \
+                 vaultgate_store_flush_duration_seconds.",
                 &["op"],
             ),
         }
