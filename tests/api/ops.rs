@@ -82,6 +82,21 @@ async fn api_access_lines_metrics_and_revocation_by_sighup() {
     ] {
         assert!(metrics.contains(want), "{want} missing from\n{metrics}");
     }
+    // Every family the operator can scrape is in the deployment guide's reference.
+    let guide = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/deploy.md"),
+    )
+    .unwrap();
+    let undocumented: Vec<&str> = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# HELP "))
+        .filter_map(|l| l.split(' ').next())
+        .filter(|name| !guide.contains(&format!("`{name}`")))
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "not in docs/deploy.md's metric reference: {undocumented:?}"
+    );
 
     // Revocation: remove the client, SIGHUP; the same process serves on.
     binary_config(&v, proxy, addr, "");
