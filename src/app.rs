@@ -128,7 +128,7 @@ impl ServerHandle {
         Ok(())
     }
 
-    /// Serve until SIGTERM or SIGINT, then drain and return.
+    /// Serve until SIGTERM, SIGINT or SIGQUIT, then drain and return.
     pub async fn run_until_signal(self) -> Result<()> {
         shutdown_signal().await?;
         tracing::info!("shutdown signal received");
@@ -237,9 +237,26 @@ pub async fn shutdown_signal() -> Result<()> {
         use tokio::signal::unix::{SignalKind, signal};
         let mut term = signal(SignalKind::terminate())
             .map_err(|e| Error::io("installing the SIGTERM handler", e))?;
-        tokio::select! {
-            _ = term.recv() => Ok(()),
-            r = tokio::signal::ctrl_c() => r.map_err(|e| Error::io("waiting for SIGINT", e)),
+        // SIGQUIT stops gracefully too, as it does nginx.
+        let mut quit = signal(SignalKind::quit())
+            .map_err(|e| Error::io("installing the SIGQUIT handler", e))?;
+        // SIGUSR2 means nothing here, and its default action would end the process
+        // at once, without a drain: a stray one (a script written for another
+        // daemon) is logged and ignored.
+        let mut usr2 = signal(SignalKind::user_defined2())
+            .map_err(|e| Error::io("installing the SIGUSR2 handler", e))?;
+        loop {
+            tokio::select! {
+                _ = term.recv() => return Ok(()),
+                _ = quit.recv() => return Ok(()),
+                _ = usr2.recv() => tracing::warn!(
+                    "SIGUSR2 ignored: SIGHUP reloads the config, SIGUSR1 reopens the audit \
+                     log, SIGTERM, SIGINT or SIGQUIT stops"
+                ),
+                r = tokio::signal::ctrl_c() => {
+                    return r.map_err(|e| Error::io("waiting for SIGINT", e));
+                }
+            }
         }
     }
     #[cfg(not(unix))]

@@ -10,7 +10,7 @@ use crate::vault::keys::keyring::KeyringFile;
 use crate::vault::keys::seal::{SealFile, Unlock};
 
 /// `vaultgate serve`: open the keyring and store named in the config and serve
-/// until SIGTERM or SIGINT, then drain and flush.
+/// until SIGTERM, SIGINT or SIGQUIT, then drain and flush.
 ///
 /// A passphrase or HSM seal is opened before listening. A Shamir seal is opened with
 /// the `--share-file` shares if they reach the threshold; otherwise the server

@@ -3,7 +3,8 @@
 //! stops answering (frozen through a TCP proxy this test controls; the shared test
 //! cluster is never stopped) gets tokenizing requests a 503 in bounded time, with
 //! nothing forwarded, and service back by itself once it answers again. A refused
-//! reload names its file; a shutdown drains for the configured `drain_timeout_ms`.
+//! reload names its file; a shutdown drains for the configured `drain_timeout_ms`; a
+//! stray SIGUSR2 is ignored and SIGQUIT stops gracefully.
 
 use std::net::SocketAddr;
 use std::process::Child;
@@ -497,4 +498,51 @@ async fn a_configured_drain_timeout_bounds_the_shutdown() {
         "{}",
         v.serve_log()
     );
+}
+
+/// A stray SIGUSR2 (a script written for another daemon) used to end the process at
+/// once, its default action: no drain, no flush. It is logged and ignored, and the
+/// proxy serves on; SIGQUIT then stops it gracefully, as SIGTERM does.
+#[tokio::test]
+async fn a_stray_sigusr2_is_ignored_and_sigquit_stops_gracefully() {
+    let (up, echo) = EchoUpstream::start().await.unwrap();
+    let v = VaultDir::init();
+    let (proxy, api_addr) = (free_port(), free_port());
+    let config = v.write_config(proxy, api_addr, &card_route(up));
+    let mut child = v.serve(&config);
+    wait_listening(&mut child, proxy, Duration::from_secs(20)).await;
+    let pid = child.id().to_string();
+    let signal = |sig: &str| {
+        let sent = std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    };
+
+    signal("-USR2");
+    wait_for("the SIGUSR2 warning", Duration::from_secs(10), async || {
+        v.serve_log().contains("SIGUSR2 ignored")
+    })
+    .await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "SIGUSR2 ended the process:\n{}",
+        v.serve_log()
+    );
+    let r = send(&http1(), card_request(proxy, CARD)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(echo.received().len(), 1);
+
+    signal("-QUIT");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "SIGQUIT did not stop it");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}\n{}", v.serve_log());
+    echo.stop().await;
 }
