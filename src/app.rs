@@ -267,6 +267,24 @@ pub async fn shutdown_signal() -> Result<()> {
     }
 }
 
+/// Take over SIGHUP, SIGUSR1 and SIGUSR2 from their default action (ending the
+/// process) for as long as the returned handles live; what arrives meanwhile is
+/// dropped. `serve` holds them from before the keyring unseals until its own
+/// handlers are installed. Must be called within a Tokio runtime.
+pub fn hold_signals() -> Result<Vec<tokio::signal::unix::Signal>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    [
+        ("SIGHUP", SignalKind::hangup()),
+        ("SIGUSR1", SignalKind::user_defined1()),
+        ("SIGUSR2", SignalKind::user_defined2()),
+    ]
+    .into_iter()
+    .map(|(name, kind)| {
+        signal(kind).map_err(|e| Error::io(format!("installing the {name} handler"), e))
+    })
+    .collect()
+}
+
 /// Bind and start both listeners from a validated config. `vault` must be open.
 /// In-flight requests drain for each listener's `drain_timeout_ms` at shutdown.
 pub async fn start(config: &Config, vault: Arc<Vault>) -> Result<ServerHandle> {

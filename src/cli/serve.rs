@@ -18,6 +18,15 @@ use crate::vault::keys::seal::{SealFile, Unlock};
 pub(super) fn serve(global: &Global, path: &std::path::Path) -> Result<()> {
     let config = crate::config::Config::load(path)?;
     crate::logging::init(config.log.format, &config.log.level)?;
+    let runtime = multi_thread_runtime()?;
+    // From here on, a SIGHUP, SIGUSR1 or SIGUSR2 (a config push, a log rotation) that
+    // arrives while the keyring unseals (argon2 takes about a second, an HSM may take
+    // longer) does not end the process, their default action: the server takes them
+    // as it does once it serves.
+    let _held = {
+        let _in_runtime = runtime.enter();
+        crate::app::hold_signals()?
+    };
     let file = KeyringFile::load(&config.vault.keyring)?;
     let seal = file.seal()?;
     if seal.kind() != config.vault.seal.kind {
@@ -50,7 +59,7 @@ pub(super) fn serve(global: &Global, path: &std::path::Path) -> Result<()> {
             }
         }
     };
-    multi_thread_runtime()?.block_on(async {
+    runtime.block_on(async {
         let store = crate::vault::open_store(&config.vault).await?;
         let custody = Arc::new(Custody::sealed(&config.vault, store));
         if let Some(keys) = keys {

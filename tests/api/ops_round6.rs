@@ -4,7 +4,8 @@
 //! cluster is never stopped) gets tokenizing requests a 503 in bounded time, with
 //! nothing forwarded, and service back by itself once it answers again. A refused
 //! reload names its file; a shutdown drains for the configured `drain_timeout_ms`; a
-//! stray SIGUSR2 is ignored and SIGQUIT stops gracefully.
+//! stray SIGUSR2 is ignored, SIGQUIT stops gracefully, and a SIGHUP while the keyring
+//! unseals does not end the process.
 
 use std::net::SocketAddr;
 use std::process::Child;
@@ -544,5 +545,81 @@ async fn a_stray_sigusr2_is_ignored_and_sigquit_stops_gracefully() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(status.success(), "{status:?}\n{}", v.serve_log());
+    echo.stop().await;
+}
+
+/// Whether the process `pid` catches signal number `signo` (its `SigCgt` mask).
+fn catches(pid: u32, signo: u32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (signo - 1)) != 0)
+}
+
+/// A SIGHUP (a config push, `systemctl reload` right after a start) that arrived
+/// while the keyring unsealed used to end the process: its handler was installed
+/// only once the server served, and argon2 takes a second or more before that. It
+/// is caught from before the unseal, and the server comes up and serves.
+#[tokio::test]
+async fn a_sighup_while_the_keyring_unseals_does_not_end_the_process() {
+    const SIGHUP: u32 = 1;
+    let (up, echo) = EchoUpstream::start().await.unwrap();
+    let v = VaultDir::init();
+    // A keyring whose unseal takes a while: argon2 at 64 MiB and 2 passes.
+    let slow = v.dir.path().join("slow-keyring.json");
+    let slow_data = v.dir.path().join("slow-data");
+    let out = std::process::Command::new(crate::common::binary::BIN)
+        .args([
+            "--keyring",
+            &path_str(&slow),
+            "--data",
+            &path_str(&slow_data),
+        ])
+        .args(["init", "--kdf-memory-kib", "65536", "--kdf-passes", "2"])
+        .env("VAULTGATE_PASSPHRASE", crate::common::binary::PASS)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (proxy, api_addr) = (free_port(), free_port());
+    let config = v.write_config(proxy, api_addr, &card_route(up));
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(&path_str(&v.keyring), &path_str(&slow))
+        .replace(&path_str(&v.data), &path_str(&slow_data));
+    std::fs::write(&config, text).unwrap();
+
+    let mut child = v.serve(&config);
+    let pid = child.id();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !catches(pid, SIGHUP) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "exited: {}",
+            v.serve_log()
+        );
+        assert!(Instant::now() < deadline, "SIGHUP never caught");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Caught while the keyring is still unsealing: nothing listens yet.
+    assert!(
+        tokio::net::TcpStream::connect(proxy).await.is_err(),
+        "SIGHUP was caught only once the proxy listened"
+    );
+    let sent = std::process::Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    wait_listening(&mut child, proxy, Duration::from_secs(30)).await;
+    let r = send(&http1(), card_request(proxy, CARD)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(echo.received().len(), 1);
+    stop(child);
     echo.stop().await;
 }
