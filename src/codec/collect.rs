@@ -478,11 +478,11 @@ impl<'r> Collector<'r> {
         let bytes = text.as_bytes();
         let mut overflow = hidden.len() >= guard::MAX_HIDDEN;
         if guard::may_contain(bytes) && bytes_scan::worth_scanning(bytes) {
-            let in_place = &self.hits;
+            // Asked once per hit of the byte scan: indexed, not searched (a value of
+            // many cards would cost every hit against every other).
+            let in_place = guard::Spans::new(&self.hits);
             bytes_scan::each_hit(bytes, |h, digits| {
-                let covered = in_place
-                    .iter()
-                    .any(|g| g.start <= h.range.start && h.range.end <= g.end);
+                let covered = in_place.cover(&h.range);
                 if !covered && keep_hidden(&mut hidden, digits).is_none() {
                     overflow = true;
                 }
@@ -647,6 +647,10 @@ impl<'r> Collector<'r> {
         let mut claimed: Option<usize> = None;
         let fields = &self.rules.fields;
         let mut seen: std::collections::HashSet<Vec<OwnedElem>> = std::collections::HashSet::new();
+        // The decoded text of the slot the last leak hit lay in: a long value's hits
+        // come one after another, and decoding it again for each would cost the
+        // value's length per hit (quadratic in a body of many cards).
+        let mut decoded: Option<(usize, Zeroizing<String>)> = None;
         for event in self.events {
             match event {
                 Event::Candidate {
@@ -707,7 +711,10 @@ impl<'r> Collector<'r> {
                     let (kind, value) = match (&sub, value) {
                         (_, Some(hidden)) => (FindingKind::Hidden, hidden),
                         (Some(sub), None) => {
-                            let value = decode(text, s)?;
+                            let value = match &decoded {
+                                Some((at, value)) if *at == slot => value,
+                                _ => &decoded.insert((slot, decode(text, s)?)).1,
+                            };
                             let part = value
                                 .get(sub.clone())
                                 .ok_or(Error::Internal("leak hit outside its value"))?;

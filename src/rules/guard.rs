@@ -54,8 +54,11 @@ mod false_positives;
 #[cfg(test)]
 mod nul_tests;
 mod runs;
+mod spans;
 #[cfg(test)]
 mod tests;
+
+pub use spans::Spans;
 
 /// The fewest digits a hit has.
 pub const MIN_DIGITS: usize = 13;
@@ -209,10 +212,13 @@ fn every_reading(
         ));
         f(hit);
     });
+    // Asked once for each hit of the other readings: indexed, not searched.
+    let spans = Spans::new(seen.iter().map(|(r, _)| r));
     let mut unseen = |at: usize, hit: &Hit| {
         let range = at + hit.range.start..at + hit.range.end;
-        let found = seen.iter().any(|(r, d)| {
-            r.start < range.end && range.start < r.end && d.as_slice() == hit.digits()
+        let found = spans.overlapping(&range).any(|(_, i)| {
+            seen.get(i)
+                .is_some_and(|(_, d)| d.as_slice() == hit.digits())
         });
         if !found {
             let refused = Hit {
