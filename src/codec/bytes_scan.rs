@@ -75,15 +75,26 @@ pub(crate) fn scan(data: &[u8]) -> Vec<Hit> {
 /// guard reads there. Compressed data is as good as random bytes, so `coded` rarely
 /// holds a hit at all, and `decoded` is read only when it does.
 pub(crate) fn only_in_coded(coded: &[u8], decoded: &[u8]) -> bool {
-    let mut raw: Vec<zeroize::Zeroizing<Vec<u8>>> = Vec::new();
-    each_hit(coded, |_, digits| {
-        raw.push(zeroize::Zeroizing::new(digits.to_vec()))
-    });
+    let raw = distinct_hits(coded);
     if raw.is_empty() {
         return false;
     }
-    each_hit(decoded, |_, digits| raw.retain(|d| d.as_slice() != digits));
-    !raw.is_empty()
+    // Sorted, so that each side is read once (one search of the coded hits per
+    // decoded hit would cost their product: quadratic in a body of many cards).
+    let plain = distinct_hits(decoded);
+    raw.iter()
+        .any(|d| plain.binary_search_by(|p| p.as_slice().cmp(d)).is_err())
+}
+
+/// The digits of every hit in `data` ([`each_hit`]), sorted, each once.
+fn distinct_hits(data: &[u8]) -> Vec<zeroize::Zeroizing<Vec<u8>>> {
+    let mut hits: Vec<zeroize::Zeroizing<Vec<u8>>> = Vec::new();
+    each_hit(data, |_, digits| {
+        hits.push(zeroize::Zeroizing::new(digits.to_vec()))
+    });
+    hits.sort_unstable_by(|a, b| a.as_slice().cmp(b.as_slice()));
+    hits.dedup();
+    hits
 }
 
 /// Call `f` with every hit in `data` and its digits as the guard read them (after

@@ -257,3 +257,39 @@ async fn many_cards_in_one_value_cost_linear_time() {
     );
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gzip_body_of_many_cards_costs_linear_time() {
+    // Stored (level 0) gzip: the compressed bytes hold the cards as written, and
+    // each is compared with the decompressed ones.
+    fn stored_gzip(data: &[u8]) -> Vec<u8> {
+        use std::io::Write as _;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+    let s = Served::start().await;
+    const SMALL: usize = 900;
+    let request = |cards: Vec<String>| Request {
+        encoding: Some("gzip"),
+        ..json("/rules", stored_gzip(&cards_in_a_string(&cards, "")))
+    };
+    let small: Vec<Request> = (0..16)
+        .map(|i| request(distinct_cards(i * SMALL as u64, SMALL)))
+        .collect();
+    let big = request(distinct_cards(0, SMALL * 16));
+    assert!(big.body.len() < 1 << 20, "{}", big.body.len());
+    let first = s.send(&big).await;
+    assert!(first.starts_with("HTTP/1.1 400"), "{first}");
+    let g = growth(&s, &small, &big, 3.0).await;
+    eprintln!("gzip: growth {g:.2}");
+    assert!(
+        g < 3.0,
+        "16 times the cards cost {g:.1} times as much per card"
+    );
+    assert!(
+        s.echo.received().is_empty(),
+        "a body of cards was forwarded"
+    );
+    s.stop().await;
+}
