@@ -410,9 +410,15 @@ fn shows_nothing_new(layout: &Layout, contents: &[Zeroizing<Vec<u8>>], out: &[u8
         hold(&part.head);
         hold(content);
     }
+    // Sorted and searched: one look through them per hit of `out` would cost their
+    // product (quadratic in a body of many of our tokens).
+    held.sort_unstable_by(|a, b| a.as_slice().cmp(b.as_slice()));
+    held.dedup();
     let mut new = false;
     guard::scan_hits(out, |hit| {
-        new |= !held.iter().any(|h| h.as_slice() == hit.digits());
+        new |= held
+            .binary_search_by(|h| h.as_slice().cmp(hit.digits()))
+            .is_err();
     });
     if new {
         return Err(invalid(
