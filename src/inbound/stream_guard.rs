@@ -4,7 +4,10 @@
 //! Only the tail of a chunk that could start a card number is held back (the trailing
 //! run of digits and separator-like bytes, at most [`MAX_TAIL`] bytes) and sent with
 //! the next chunk, after the seam between the two was scanned. A chunk with no such
-//! tail and no hit goes on as it came, without a copy. On a hit:
+//! tail and no hit goes on as it came, without a copy. Pieces that only continue the
+//! held tail (a body sent a byte at a time) are gathered, up to [`GATHER`] bytes,
+//! and read together: read one by one, each would cost the whole tail again. On a
+//! hit:
 //!
 //! - hits that are tokens this vault issued pass (the chunk waits for that check);
 //! - `block`: the wrapper yields an error instead of the chunk, so the upstream request
@@ -33,6 +36,10 @@ use crate::vault::Vault;
 /// as nothing beside every character (UTF-16, UTF-32) fits: 19 × 4 + 54 × 3 bytes of
 /// characters and 72 × 3 NULs between them, 454 bytes.
 pub const MAX_TAIL: usize = 512;
+
+/// The most bytes of small pieces that continue a held run gathered before they are
+/// read as one chunk ([`StreamGuard::poll_next`]).
+const GATHER: usize = 8 * 1024;
 
 /// The bytes of a chunk kept for [`StreamGuard::read_entities`]: one less than
 /// `<!ENTITY`.
@@ -217,12 +224,15 @@ impl TailScanner {
         self.reported = now;
     }
 
+    /// Whether all of `chunk` continues the run held back: it would be held whole.
+    pub fn continues_run(&self, chunk: &[u8]) -> bool {
+        !self.tail.is_empty() && chunk.iter().all(|b| held_like(*b))
+    }
+
     /// Let a clean chunk through: returns up to two parts to emit in order (the held
     /// tail, then the chunk up to its own new tail) and holds back the new tail.
     pub fn pass(&mut self, chunk: Bytes) -> (Option<Bytes>, Option<Bytes>) {
-        let continues_run =
-            !self.tail.is_empty() && chunk.len() <= MAX_TAIL && chunk.iter().all(|b| held_like(*b));
-        if continues_run {
+        if chunk.len() <= MAX_TAIL && self.continues_run(&chunk) {
             // The whole chunk continues the held run (a body sent a few bytes at a
             // time): the run grows across chunks, so join it.
             let mut joined = BytesMut::with_capacity(self.tail.len() + chunk.len());
@@ -355,6 +365,19 @@ pub struct StreamGuard<B> {
     width: crate::codec::WidthWatch,
     /// A wide body read with its NULs dropped (its text, all ASCII), escapes and all.
     narrow: TailScanner,
+    /// The end of the body, its trailers or an error, met while gathering pieces
+    /// ([`Self::poll_next`]): handled after the gathered chunk.
+    after: Option<Next>,
+    /// Pieces that continue the held run, not read yet ([`Self::poll_next`]).
+    gathered: BytesMut,
+}
+
+/// What the body yields next, with small pieces gathered ([`StreamGuard::poll_next`]).
+enum Next {
+    Data(Bytes),
+    Trailers(Frame<Bytes>),
+    End,
+    Failed(BoxError),
 }
 
 impl<B> StreamGuard<B> {
@@ -381,6 +404,8 @@ impl<B> StreamGuard<B> {
             decl: Vec::new(),
             width,
             narrow: TailScanner::default(),
+            after: None,
+            gathered: BytesMut::new(),
         }
     }
 
@@ -482,6 +507,53 @@ impl<B> StreamGuard<B> {
         declared
     }
 
+    /// The next piece of the body to read. A piece that only continues the run the
+    /// scanner holds back ([`TailScanner::continues_run`]) is not read on its own:
+    /// it would be held back whole anyway, and reading it would cost the held tail
+    /// again, so a body sent a byte per chunk (or per HTTP/2 DATA frame) would cost
+    /// the tail for every byte. Such pieces are gathered, up to [`GATHER`] bytes,
+    /// and read with the first piece that does not continue the run, or at the end
+    /// of the body (the end, trailers or an error then come next time).
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Next>
+    where
+        B: Body<Data = Bytes> + Unpin,
+        B::Error: Into<BoxError>,
+    {
+        if let Some(next) = self.after.take() {
+            return Poll::Ready(next);
+        }
+        loop {
+            let next = match self.inner.as_mut() {
+                None => Next::End,
+                Some(inner) => match ready!(Pin::new(inner).poll_frame(cx)) {
+                    None => Next::End,
+                    Some(Err(e)) => Next::Failed(e.into()),
+                    Some(Ok(frame)) => match frame.into_data() {
+                        Ok(data) => Next::Data(data),
+                        Err(trailers) => Next::Trailers(trailers),
+                    },
+                },
+            };
+            let data = match next {
+                Next::Data(data) => data,
+                other if self.gathered.is_empty() => return Poll::Ready(other),
+                other => {
+                    self.after = Some(other);
+                    return Poll::Ready(Next::Data(self.gathered.split().freeze()));
+                }
+            };
+            if self.gathered.len() + data.len() <= GATHER && self.scanner.continues_run(&data) {
+                self.gathered.extend_from_slice(&data);
+                continue;
+            }
+            if self.gathered.is_empty() {
+                return Poll::Ready(Next::Data(data));
+            }
+            self.gathered.extend_from_slice(&data);
+            return Poll::Ready(Next::Data(self.gathered.split().freeze()));
+        }
+    }
+
     /// Emit a clean chunk (minus its new tail); `None` when all of it was held back.
     fn pass(&mut self, chunk: Bytes) -> Option<Frame<Bytes>> {
         match self.scanner.pass(chunk) {
@@ -530,23 +602,20 @@ where
                 }
                 continue;
             }
-            let Some(inner) = this.inner.as_mut() else {
+            if this.inner.is_none() && this.after.is_none() {
                 return Poll::Ready(None);
-            };
-            let frame = match ready!(Pin::new(inner).poll_frame(cx)) {
-                None => {
+            }
+            let chunk = match ready!(this.poll_next(cx)) {
+                Next::End => {
                     if let Err(e) = this.read_heads(None) {
                         return Poll::Ready(Some(Err(e)));
                     }
                     this.inner = None;
                     return Poll::Ready(this.scanner.finish().map(|t| Ok(Frame::data(t))));
                 }
-                Some(Err(e)) => return Poll::Ready(Some(Err(e.into()))),
-                Some(Ok(frame)) => frame,
-            };
-            let chunk = match frame.into_data() {
-                Ok(chunk) => chunk,
-                Err(trailers) => {
+                Next::Failed(e) => return Poll::Ready(Some(Err(e))),
+                Next::Data(chunk) => chunk,
+                Next::Trailers(trailers) => {
                     if let Err(e) = this.read_heads(None) {
                         return Poll::Ready(Some(Err(e)));
                     }
@@ -596,6 +665,8 @@ where
 
     fn is_end_stream(&self) -> bool {
         self.inner.as_ref().is_none_or(Body::is_end_stream)
+            && self.after.is_none()
+            && self.gathered.is_empty()
             && self.queued.is_none()
             && self.pending.is_none()
             && self.scanner.held() == 0
@@ -603,6 +674,7 @@ where
 
     fn size_hint(&self) -> SizeHint {
         let held = self.scanner.held()
+            + self.gathered.len()
             + self
                 .queued
                 .as_ref()
