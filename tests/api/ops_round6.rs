@@ -566,34 +566,10 @@ fn catches(pid: u32, signo: u32) -> bool {
 async fn a_sighup_while_the_keyring_unseals_does_not_end_the_process() {
     const SIGHUP: u32 = 1;
     let (up, echo) = EchoUpstream::start().await.unwrap();
-    let v = VaultDir::init();
     // A keyring whose unseal takes a while: argon2 at 64 MiB and 2 passes.
-    let slow = v.dir.path().join("slow-keyring.json");
-    let slow_data = v.dir.path().join("slow-data");
-    let out = std::process::Command::new(crate::common::binary::BIN)
-        .args([
-            "--keyring",
-            &path_str(&slow),
-            "--data",
-            &path_str(&slow_data),
-        ])
-        .args(["init", "--kdf-memory-kib", "65536", "--kdf-passes", "2"])
-        .env("VAULTGATE_PASSPHRASE", crate::common::binary::PASS)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let v = VaultDir::init_with_kdf("sled", 65536, 2);
     let (proxy, api_addr) = (free_port(), free_port());
     let config = v.write_config(proxy, api_addr, &card_route(up));
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace(&path_str(&v.keyring), &path_str(&slow))
-        .replace(&path_str(&v.data), &path_str(&slow_data));
-    std::fs::write(&config, text).unwrap();
-
     let mut child = v.serve(&config);
     let pid = child.id();
     let deadline = Instant::now() + Duration::from_secs(30);

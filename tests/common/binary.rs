@@ -33,13 +33,20 @@ impl VaultDir {
 
     /// A vault directory whose store is `store` (`sled` or `fjall`).
     pub fn init_on(store: &'static str) -> VaultDir {
+        VaultDir::init_with_kdf(store, 19456, 2)
+    }
+
+    /// A vault directory whose keyring's argon2 takes `memory_kib` and `passes`: a
+    /// heavier one makes `serve`'s unseal take a while.
+    pub fn init_with_kdf(store: &'static str, memory_kib: u32, passes: u32) -> VaultDir {
         let dir = tempfile::tempdir().unwrap();
         let keyring = dir.path().join("keyring.json");
         let data = dir.path().join("data");
         let out = Command::new(BIN)
             .args(["--keyring", super::path_str(&keyring).as_str()])
             .args(["--data", super::path_str(&data).as_str()])
-            .args(["init", "--kdf-memory-kib", "19456", "--kdf-passes", "2"])
+            .args(["init", "--kdf-memory-kib", &memory_kib.to_string()])
+            .args(["--kdf-passes", &passes.to_string()])
             .env("VAULTGATE_PASSPHRASE", PASS)
             .output()
             .unwrap();

@@ -18,20 +18,6 @@ use vaultgate::demo::echo::{EchoHandle, EchoUpstream};
 use crate::common::binary::{VaultDir, free_port, wait_listening};
 use crate::common::*;
 
-const ROUTES: &str = r#"
-[[routes]]
-name = "rules"
-upstream = "backend"
-method = "POST"
-path = "/rules"
-fields = [{ path = "card", class = "pan" }]
-
-[[routes]]
-name = "pass"
-upstream = "backend"
-path = "/pass/*"
-"#;
-
 /// The real binary with the default `[limits]` (a 1 MiB body), one proxy worker and
 /// the sweep detector off (the bodies hold thousands of distinct card numbers), in
 /// front of the echo upstream.
@@ -233,13 +219,13 @@ async fn many_cards_in_one_value_cost_linear_time() {
         let small: Vec<Request> = (0..8)
             .map(|i| {
                 json(
-                    "/rules",
+                    "/tokenize",
                     cards_in_a_string(&distinct_cards(i * SMALL as u64, SMALL), extra),
                 )
             })
             .collect();
         let big = json(
-            "/rules",
+            "/tokenize",
             cards_in_a_string(&distinct_cards(0, SMALL * 8), extra),
         );
         let first = s.send(&big).await;
@@ -272,7 +258,7 @@ async fn a_gzip_body_of_many_cards_costs_linear_time() {
     const SMALL: usize = 900;
     let request = |cards: Vec<String>| Request {
         encoding: Some("gzip"),
-        ..json("/rules", stored_gzip(&cards_in_a_string(&cards, "")))
+        ..json("/tokenize", stored_gzip(&cards_in_a_string(&cards, "")))
     };
     let small: Vec<Request> = (0..16)
         .map(|i| request(distinct_cards(i * SMALL as u64, SMALL)))
