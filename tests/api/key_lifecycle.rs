@@ -13,7 +13,7 @@ use http::StatusCode;
 use serde_json::json;
 
 use crate::common::binary::{BIN, PASS, VaultDir, free_port, wait_listening};
-use crate::common::{api, call, path_str};
+use crate::common::{PgSchema, api, call, path_str};
 
 fn client_toml(hash: &str) -> String {
     format!(
@@ -197,33 +197,13 @@ async fn cuttable_proxy(target: SocketAddr, cut: Arc<AtomicBool>) -> SocketAddr 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_is_503_while_the_database_is_down_and_200_when_it_is_back() {
-    let Ok(base) = std::env::var("VAULTGATE_TEST_POSTGRES_URL") else {
+    let Some(pg) = PgSchema::new().await else {
         eprintln!("skipped: VAULTGATE_TEST_POSTGRES_URL not set");
         return;
     };
-    let (admin, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let schema = format!("test_{:016x}", rand::random::<u64>());
-    admin
-        .batch_execute(&format!("CREATE SCHEMA {schema}"))
-        .await
-        .unwrap();
-    let rest = base.strip_prefix("postgres://").unwrap();
-    let (userinfo, hostpart) = rest.split_once('@').unwrap();
-    let (hostport, tail) = hostpart.split_once('/').unwrap();
-    let target: SocketAddr = tokio::net::lookup_host(hostport)
-        .await
-        .unwrap()
-        .next()
-        .unwrap();
     let cut = Arc::new(AtomicBool::new(false));
-    let via = cuttable_proxy(target, Arc::clone(&cut)).await;
-    let sep = if tail.contains('?') { '&' } else { '?' };
-    let url = format!(
-        "postgres://{userinfo}@{via}/{tail}{sep}options=-c%20search_path%3D{schema}&connect_timeout=2"
-    );
+    let via = cuttable_proxy(pg.server, Arc::clone(&cut)).await;
+    let url = pg.url_via(via, "&connect_timeout=2");
 
     let vd = VaultDir::init();
     let (proxy, api_addr) = (free_port(), free_port());
@@ -264,8 +244,8 @@ async fn readyz_is_503_while_the_database_is_down_and_200_when_it_is_back() {
     let log = vd.serve_log();
     stop(server);
     assert!(log.contains("not ready"), "the outage is logged: {log}");
-    admin
-        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+    pg.admin
+        .batch_execute(&format!("DROP SCHEMA {} CASCADE", pg.schema))
         .await
         .unwrap();
 }

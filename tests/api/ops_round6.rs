@@ -161,31 +161,13 @@ async fn wait_for(what: &str, patience: Duration, mut ok: impl AsyncFnMut() -> b
 /// the same process tokenizes and reveals the token issued before the freeze.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_database_is_a_503_in_bounded_time_and_service_comes_back() {
-    let Ok(base) = std::env::var("VAULTGATE_TEST_POSTGRES_URL") else {
+    let Some(pg) = PgSchema::new().await else {
         eprintln!("skipped: VAULTGATE_TEST_POSTGRES_URL not set");
         return;
     };
-    let (admin, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let schema = format!("test_{:016x}", rand::random::<u64>());
-    admin
-        .batch_execute(&format!("CREATE SCHEMA {schema}"))
-        .await
-        .unwrap();
-    let rest = base.strip_prefix("postgres://").unwrap();
-    let (userinfo, hostpart) = rest.split_once('@').unwrap();
-    let (hostport, tail) = hostpart.split_once('/').unwrap();
-    let target: SocketAddr = tokio::net::lookup_host(hostport)
-        .await
-        .unwrap()
-        .next()
-        .unwrap();
     let frozen = Arc::new(AtomicBool::new(false));
-    let via = freezable_proxy(target, Arc::clone(&frozen)).await;
-    let sep = if tail.contains('?') { '&' } else { '?' };
-    let url = format!("postgres://{userinfo}@{via}/{tail}{sep}options=-c%20search_path%3D{schema}");
+    let via = freezable_proxy(pg.server, Arc::clone(&frozen)).await;
+    let url = pg.url_via(via, "");
 
     let (up, echo) = EchoUpstream::start().await.unwrap();
     let vd = VaultDir::init();
@@ -256,8 +238,8 @@ async fn a_hung_database_is_a_503_in_bounded_time_and_service_comes_back() {
     assert!(log.contains("the database did not answer in time"), "{log}");
     assert!(!log.contains(CARD) && !log.contains(OTHER_CARD), "{log}");
     echo.stop().await;
-    admin
-        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+    pg.admin
+        .batch_execute(&format!("DROP SCHEMA {} CASCADE", pg.schema))
         .await
         .unwrap();
 }

@@ -739,3 +739,54 @@ pub fn raw_deflate(data: &[u8]) -> Vec<u8> {
     e.write_all(data).unwrap();
     e.finish().unwrap()
 }
+
+/// A fresh schema on the test PostgreSQL (`VAULTGATE_TEST_POSTGRES_URL`), with an
+/// admin connection to it, for tests that reach the database through a proxy of
+/// their own (to freeze or cut it).
+pub struct PgSchema {
+    pub admin: tokio_postgres::Client,
+    pub schema: String,
+    /// The database server's address (what a proxy in between forwards to).
+    pub server: SocketAddr,
+    userinfo: String,
+    tail: String,
+}
+
+impl PgSchema {
+    /// `None` when no test PostgreSQL is configured (the test is skipped).
+    pub async fn new() -> Option<PgSchema> {
+        let base = std::env::var("VAULTGATE_TEST_POSTGRES_URL").ok()?;
+        let (admin, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let schema = format!("test_{:016x}", rand::random::<u64>());
+        admin
+            .batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .await
+            .unwrap();
+        let rest = base.strip_prefix("postgres://").unwrap();
+        let (userinfo, hostpart) = rest.split_once('@').unwrap();
+        let (hostport, tail) = hostpart.split_once('/').unwrap();
+        let server = tokio::net::lookup_host(hostport)
+            .await
+            .unwrap()
+            .next()
+            .unwrap();
+        Some(PgSchema {
+            admin,
+            schema,
+            server,
+            userinfo: userinfo.to_owned(),
+            tail: tail.to_owned(),
+        })
+    }
+
+    /// The schema's URL with the database reached at `via`, `extra` query
+    /// parameters appended (`&connect_timeout=2`, say).
+    pub fn url_via(&self, via: SocketAddr, extra: &str) -> String {
+        let (userinfo, tail, schema) = (&self.userinfo, &self.tail, &self.schema);
+        let sep = if tail.contains('?') { '&' } else { '?' };
+        format!("postgres://{userinfo}@{via}/{tail}{sep}options=-c%20search_path%3D{schema}{extra}")
+    }
+}
