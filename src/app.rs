@@ -195,7 +195,7 @@ impl Reloader {
         for name in pending {
             tracing::warn!(
                 listener = name,
-                "listen, max_connections, timeouts or workers changed; they take effect at \
+                "listen, max_connections, timeouts, workers or h2_max_concurrent_streams changed; they take effect at \
                  restart (the rest of the config was reloaded)"
             );
         }
@@ -587,6 +587,7 @@ where
         tls,
         open: Some(open),
         grace: grace.unwrap_or(Duration::from_millis(settings.drain_timeout_ms)),
+        h2_max_concurrent_streams: settings.h2_max_concurrent_streams.0,
     };
     let key = format!("{name}.listen");
     if shards > 0 {

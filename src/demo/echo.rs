@@ -117,6 +117,7 @@ impl EchoUpstream {
                 .map(|t| Arc::new(arc_swap::ArcSwap::new(t))),
             open: None,
             grace: Duration::from_secs(5),
+            h2_max_concurrent_streams: 100,
         };
         let store = Arc::clone(&received);
         let delay = options.delay;

@@ -65,6 +65,12 @@ pub struct ListenerSettings {
     /// (the process's shared runtime; the default of the others) or a number.
     #[serde(default)]
     pub workers: Workers,
+    /// HTTP/2 streams one connection may have open at once (default 100, the least
+    /// RFC 9113 recommends; nginx's is 128). A stream past it is refused
+    /// (`REFUSED_STREAM`); a client that honours the setting waits instead. Each open
+    /// stream on a rules route may hold up to `limits.max_body_bytes` of body.
+    #[serde(default = "default_h2_max_concurrent_streams")]
+    pub h2_max_concurrent_streams: H2MaxStreams,
 }
 
 impl ListenerSettings {
@@ -79,8 +85,30 @@ impl ListenerSettings {
             drain_timeout_ms: default_drain_timeout_ms(),
             access_log: default_access_log(),
             workers: Workers::Default,
+            h2_max_concurrent_streams: default_h2_max_concurrent_streams(),
         }
     }
+}
+
+/// HTTP/2 streams open at once on one connection: at least 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "u32")]
+pub struct H2MaxStreams(pub u32);
+
+impl TryFrom<u32> for H2MaxStreams {
+    type Error = &'static str;
+
+    fn try_from(n: u32) -> std::result::Result<H2MaxStreams, &'static str> {
+        if n == 0 {
+            Err("must be at least 1")
+        } else {
+            Ok(H2MaxStreams(n))
+        }
+    }
+}
+
+fn default_h2_max_concurrent_streams() -> H2MaxStreams {
+    H2MaxStreams(100)
 }
 
 /// A connection limit: at least 1.
@@ -137,6 +165,13 @@ const EVICT_WAIT: Duration = Duration::from_millis(1_200);
 
 /// HTTP/2 limit on the decoded header list (64 KiB).
 const H2_MAX_HEADER_LIST: u32 = 64 * 1024;
+/// Streams a client may reset before vaultgate accepted them, pending at once, before
+/// the connection gets GOAWAY `ENHANCE_YOUR_CALM` (the CVE-2023-44487 bound). h2's
+/// default, set here so that a new h2 cannot loosen it unseen.
+const H2_MAX_PENDING_ACCEPT_RESETS: usize = 20;
+/// Streams vaultgate may reset for the client's protocol errors before GOAWAY
+/// (RUSTSEC-2024-0003). hyper's default, pinned for the same reason.
+const H2_MAX_LOCAL_ERROR_RESETS: usize = 1024;
 
 /// How a listener behaves.
 #[derive(Clone)]
@@ -157,6 +192,8 @@ pub struct ListenerOptions {
     pub open: Option<Arc<std::sync::atomic::AtomicUsize>>,
     /// How long in-flight requests may run after shutdown starts.
     pub grace: Duration,
+    /// HTTP/2 streams open at once on one connection.
+    pub h2_max_concurrent_streams: u32,
 }
 
 /// What a handler knows about the connection a request came on.
@@ -390,6 +427,9 @@ impl Shared {
             .http2()
             .timer(TokioTimer::new())
             .max_header_list_size(H2_MAX_HEADER_LIST)
+            .max_concurrent_streams(options.h2_max_concurrent_streams)
+            .max_pending_accept_reset_streams(H2_MAX_PENDING_ACCEPT_RESETS)
+            .max_local_error_reset_streams(H2_MAX_LOCAL_ERROR_RESETS)
             .keep_alive_interval(H2_PING_INTERVAL)
             .keep_alive_timeout(H2_PING_TIMEOUT);
         // A connection known to be HTTP/1 times its request heads itself

@@ -21,6 +21,7 @@ mod hostile;
 mod hostile_charsets;
 mod hostile_codec;
 mod hostile_guard;
+mod hostile_h2;
 mod hostile_multipart;
 mod hostile_multipart_forms;
 mod hostile_percent;

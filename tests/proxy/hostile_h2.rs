@@ -1,0 +1,678 @@
+//! Red-team round 6, part 2: HTTP/2 and HTTP/1 floods. A raw HTTP/2 client (frames
+//! written by hand, so that it can break the rules the `h2` crate keeps) opens more
+//! streams than the proxy allows, resets them as fast as it opens them, and sends
+//! header blocks in endless CONTINUATION frames; an HTTP/1 client pipelines hundreds
+//! of requests in one write. Each is answered by a refused stream, a GOAWAY or in
+//! order, and another client is served meanwhile.
+//!
+//! The `#[ignore]`d tests measure the real binary (RSS, upstream requests) and print
+//! the numbers quoted in SECURITY.md: `cargo test --test proxy hostile_h2 --
+//! --ignored --nocapture`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use http_body_util::Full;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::sync::mpsc;
+use vaultgate::demo::echo::EchoUpstream;
+
+use crate::common::*;
+
+// === a raw HTTP/2 client ===
+
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+const HEADERS: u8 = 0x1;
+const RST_STREAM: u8 = 0x3;
+const SETTINGS: u8 = 0x4;
+const GOAWAY: u8 = 0x7;
+const CONTINUATION: u8 = 0x9;
+
+const END_STREAM: u8 = 0x1;
+const END_HEADERS: u8 = 0x4;
+
+const SETTINGS_MAX_CONCURRENT_STREAMS: u16 = 0x3;
+
+const REFUSED_STREAM: u32 = 0x7;
+const CANCEL: u32 = 0x8;
+const ENHANCE_YOUR_CALM: u32 = 0xb;
+
+fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(payload.len()).unwrap();
+    let mut f = len.to_be_bytes()[1..].to_vec();
+    f.push(kind);
+    f.push(flags);
+    f.extend_from_slice(&stream.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// An HPACK integer with an `n`-bit prefix (RFC 7541 §5.1).
+fn hpack_int(out: &mut Vec<u8>, first: u8, n: u32, mut v: usize) {
+    let max = (1usize << n) - 1;
+    if v < max {
+        out.push(first | v as u8);
+        return;
+    }
+    out.push(first | max as u8);
+    v -= max;
+    while v >= 128 {
+        out.push((v % 128) as u8 | 0x80);
+        v /= 128;
+    }
+    out.push(v as u8);
+}
+
+/// A header block of literal fields without indexing, new names (RFC 7541 §6.2.2).
+fn hpack(fields: &[(&str, &str)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, value) in fields {
+        out.push(0x00);
+        hpack_int(&mut out, 0, 7, name.len());
+        out.extend_from_slice(name.as_bytes());
+        hpack_int(&mut out, 0, 7, value.len());
+        out.extend_from_slice(value.as_bytes());
+    }
+    out
+}
+
+fn request_block(method: &str, path: &str) -> Vec<u8> {
+    hpack(&[
+        (":method", method),
+        (":scheme", "http"),
+        (":path", path),
+        (":authority", "x"),
+        ("content-type", "application/json"),
+    ])
+}
+
+/// A frame the server sent: type, flags, stream, payload.
+#[derive(Debug)]
+struct Frame {
+    kind: u8,
+    stream: u32,
+    payload: Vec<u8>,
+}
+
+impl Frame {
+    fn code(&self) -> u32 {
+        let at = if self.kind == GOAWAY { 4 } else { 0 };
+        u32::from_be_bytes(self.payload[at..at + 4].try_into().unwrap())
+    }
+
+    fn setting(&self, id: u16) -> Option<u32> {
+        self.payload.chunks_exact(6).find_map(|e| {
+            (u16::from_be_bytes([e[0], e[1]]) == id)
+                .then(|| u32::from_be_bytes([e[2], e[3], e[4], e[5]]))
+        })
+    }
+}
+
+/// Read frames until the server closes; each one is sent on. The channel closes at EOF.
+fn read_frames(mut r: OwnedReadHalf) -> mpsc::UnboundedReceiver<Frame> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut buf = Vec::new();
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            while buf.len() >= 9 {
+                let len = u32::from_be_bytes([0, buf[0], buf[1], buf[2]]) as usize;
+                if buf.len() < 9 + len {
+                    break;
+                }
+                let f = Frame {
+                    kind: buf[3],
+                    stream: u32::from_be_bytes(buf[5..9].try_into().unwrap()) & 0x7fff_ffff,
+                    payload: buf[9..9 + len].to_vec(),
+                };
+                buf.drain(..9 + len);
+                if tx.send(f).is_err() {
+                    return;
+                }
+            }
+            match r.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    });
+    rx
+}
+
+/// A connection that sent the preface and an empty SETTINGS frame.
+async fn raw_h2(
+    addr: SocketAddr,
+) -> (
+    tokio::net::tcp::OwnedWriteHalf,
+    mpsc::UnboundedReceiver<Frame>,
+) {
+    let s = TcpStream::connect(addr).await.unwrap();
+    let _ = s.set_nodelay(true);
+    let (r, mut w) = s.into_split();
+    let mut hello = PREFACE.to_vec();
+    hello.extend(frame(SETTINGS, 0, 0, &[]));
+    w.write_all(&hello).await.unwrap();
+    (w, read_frames(r))
+}
+
+/// Every frame received until `quiet` passes without one (or the server closes);
+/// `true` when it closed.
+async fn drain(rx: &mut mpsc::UnboundedReceiver<Frame>, quiet: Duration) -> (Vec<Frame>, bool) {
+    let mut out = Vec::new();
+    loop {
+        match tokio::time::timeout(quiet, rx.recv()).await {
+            Ok(Some(f)) => out.push(f),
+            Ok(None) => return (out, true),
+            Err(_) => return (out, false),
+        }
+    }
+}
+
+/// The advertised concurrent-stream limit, and the streams reset with REFUSED_STREAM,
+/// when `n` requests are opened at once on the rules route, none sending its body.
+async fn open_streams(addr: SocketAddr, n: u32) -> (Option<u32>, Vec<u32>) {
+    let (mut w, mut rx) = raw_h2(addr).await;
+    let mut wire = Vec::new();
+    for i in 0..n {
+        wire.extend(frame(
+            HEADERS,
+            END_HEADERS,
+            2 * i + 1,
+            &request_block("POST", "/tokenize"),
+        ));
+    }
+    w.write_all(&wire).await.unwrap();
+    let (frames, _) = drain(&mut rx, Duration::from_millis(1500)).await;
+    let advertised = frames
+        .iter()
+        .find(|f| f.kind == SETTINGS && f.stream == 0)
+        .and_then(|f| f.setting(SETTINGS_MAX_CONCURRENT_STREAMS));
+    let refused = frames
+        .iter()
+        .filter(|f| f.kind == RST_STREAM && f.code() == REFUSED_STREAM)
+        .map(|f| f.stream)
+        .collect();
+    // Keep the connection (and its open streams) until the caller is done.
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        drop(w);
+    });
+    (advertised, refused)
+}
+
+/// A card tokenized over a fresh HTTP/2 connection: the proxy still serves.
+async fn another_client_is_served(addr: SocketAddr) {
+    another_client_gets(addr, StatusCode::OK).await;
+}
+
+/// A card sent for tokenizing over a fresh HTTP/2 connection, answered with `want`.
+async fn another_client_gets(addr: SocketAddr, want: StatusCode) {
+    let req = Request::post(url(addr, "/tokenize"))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from_static(
+            br#"{"card":"4242424242424242"}"#,
+        )))
+        .unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(10), send(&h2c(), req))
+        .await
+        .expect("another client waited over 10 s");
+    assert_eq!(reply.status, want, "{:?}", reply.body);
+    assert_eq!(reply.version, http::Version::HTTP_2);
+}
+
+// === concurrent streams ===
+
+#[tokio::test]
+async fn one_connection_holds_at_most_100_streams() {
+    let (up, _echo) = EchoUpstream::start().await.unwrap();
+    let server = start(&config_toml(&format!("http://{up}"), ROUTES)).await;
+    let (advertised, refused) = open_streams(server.proxy_addr(), 101).await;
+    assert_eq!(advertised, Some(100));
+    // The 101st stream (id 201) is refused; the first 100 wait for their bodies.
+    assert_eq!(refused, vec![201]);
+    another_client_is_served(server.proxy_addr()).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_stream_limit_is_configurable() {
+    let (up, _echo) = EchoUpstream::start().await.unwrap();
+    let toml = config_toml(&format!("http://{up}"), ROUTES).replacen(
+        "[api]",
+        "h2_max_concurrent_streams = 4\n[api]",
+        1,
+    );
+    let server = start(&toml).await;
+    let (advertised, refused) = open_streams(server.proxy_addr(), 6).await;
+    assert_eq!(advertised, Some(4));
+    assert_eq!(refused, vec![9, 11]);
+    another_client_is_served(server.proxy_addr()).await;
+    server.stop().await;
+
+    for bad in ["0", "-1", "\"many\""] {
+        let toml = config_toml("http://127.0.0.1:9", ROUTES).replacen(
+            "[api]",
+            &format!("h2_max_concurrent_streams = {bad}\n[api]"),
+            1,
+        );
+        let err = vaultgate::config::Config::from_toml_str(&toml)
+            .err()
+            .unwrap_or_else(|| panic!("{bad} accepted"));
+        assert!(
+            err.to_string().contains("h2_max_concurrent_streams"),
+            "{err}"
+        );
+    }
+}
+
+// === resets ===
+
+/// Streams opened and reset at once, a hundred pairs a write (CVE-2023-44487): the
+/// resets arrive before the streams are accepted, and past 20 of them pending the
+/// connection gets GOAWAY ENHANCE_YOUR_CALM and is closed, rather than served for as
+/// long as the client keeps writing. Held up before this round (h2's default bound);
+/// pinned here.
+#[tokio::test]
+async fn rapid_reset_is_cut_off_with_goaway() {
+    let (up, echo) = EchoUpstream::start().await.unwrap();
+    let server = start(&config_toml(&format!("http://{up}"), ROUTES)).await;
+    let (mut w, mut rx) = raw_h2(server.proxy_addr()).await;
+    let block = request_block("GET", "/pass/reset");
+    let mut id = 1u32;
+    let mut goaway = None;
+    let mut closed = false;
+    'flood: while id < 40_000 {
+        let mut wire = Vec::new();
+        for _ in 0..100 {
+            wire.extend(frame(HEADERS, END_HEADERS | END_STREAM, id, &block));
+            wire.extend(frame(RST_STREAM, 0, id, &CANCEL.to_be_bytes()));
+            id += 2;
+        }
+        if w.write_all(&wire).await.is_err() {
+            break;
+        }
+        loop {
+            match rx.try_recv() {
+                Ok(f) if f.kind == GOAWAY => {
+                    goaway = Some(f);
+                    break 'flood;
+                }
+                Ok(_) => {}
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    closed = true;
+                    break 'flood;
+                }
+            }
+        }
+    }
+    let (rest, eof) = drain(&mut rx, Duration::from_secs(5)).await;
+    goaway = goaway.or(rest.into_iter().find(|f| f.kind == GOAWAY));
+    let opened = id / 2;
+    eprintln!(
+        "rapid reset: {opened} streams written, GOAWAY {:?}, upstream saw {}",
+        goaway.as_ref().map(Frame::code),
+        echo.received().len()
+    );
+    let goaway = goaway.expect("no GOAWAY");
+    assert_eq!(goaway.code(), ENHANCE_YOUR_CALM);
+    assert!(closed || eof, "the connection stayed open");
+    // Cut off within the first writes, not after the flood ran out.
+    assert!(opened < 40_000 / 2, "{opened} streams before GOAWAY");
+    another_client_is_served(server.proxy_addr()).await;
+    server.stop().await;
+}
+
+// === header blocks ===
+
+/// A header block that never ends: HEADERS without END_HEADERS, then a thousand
+/// one-byte CONTINUATION frames in one write (CVE-2024-27316's shape). h2 (0.4.4 on)
+/// counts them against the header-list limit and sends GOAWAY ENHANCE_YOUR_CALM.
+/// Held up before this round; pinned here.
+#[tokio::test]
+async fn a_continuation_flood_is_cut_off() {
+    let (up, _echo) = EchoUpstream::start().await.unwrap();
+    let server = start(&config_toml(&format!("http://{up}"), ROUTES)).await;
+    let (mut w, mut rx) = raw_h2(server.proxy_addr()).await;
+    let mut wire = frame(HEADERS, END_STREAM, 1, &request_block("GET", "/pass/c"));
+    for _ in 0..1000 {
+        wire.extend(frame(CONTINUATION, 0, 1, b"\x00"));
+    }
+    let _ = w.write_all(&wire).await;
+    let (frames, eof) = drain(&mut rx, Duration::from_secs(5)).await;
+    let goaway = frames.iter().find(|f| f.kind == GOAWAY).expect("no GOAWAY");
+    assert_eq!(goaway.code(), ENHANCE_YOUR_CALM);
+    assert!(eof, "the connection stayed open");
+    assert!(
+        !frames.iter().any(|f| f.kind == HEADERS),
+        "a request was answered"
+    );
+    another_client_is_served(server.proxy_addr()).await;
+    server.stop().await;
+}
+
+/// A header list over the 64 KiB limit, in as few frames as it takes: refused
+/// before it reaches a handler, and the upstream sees nothing. Held up before this
+/// round; pinned here.
+#[tokio::test]
+async fn a_header_list_over_the_limit_is_refused() {
+    let (up, echo) = EchoUpstream::start().await.unwrap();
+    let server = start(&config_toml(&format!("http://{up}"), ROUTES)).await;
+    let (mut w, mut rx) = raw_h2(server.proxy_addr()).await;
+    let big = "a".repeat(70 * 1024);
+    let mut fields = vec![
+        (":method", "GET"),
+        (":scheme", "http"),
+        (":path", "/pass/big"),
+        (":authority", "x"),
+    ];
+    fields.push(("x-big", big.as_str()));
+    let block = hpack(&fields);
+    let pieces: Vec<&[u8]> = block.chunks(16 * 1024).collect();
+    let mut wire = Vec::new();
+    for (i, piece) in pieces.iter().enumerate() {
+        let last = i + 1 == pieces.len();
+        let flags = if last { END_HEADERS } else { 0 };
+        let (kind, flags) = if i == 0 {
+            (HEADERS, flags | END_STREAM)
+        } else {
+            (CONTINUATION, flags)
+        };
+        wire.extend(frame(kind, flags, 1, piece));
+    }
+    let _ = w.write_all(&wire).await;
+    let (frames, _) = drain(&mut rx, Duration::from_secs(2)).await;
+    let answered: Vec<_> = frames
+        .iter()
+        .filter(|f| f.stream == 1 || f.kind == GOAWAY)
+        .map(|f| (f.kind, f.payload.len()))
+        .collect();
+    eprintln!("oversized header list: {answered:?}");
+    assert!(
+        frames
+            .iter()
+            .any(|f| (f.stream == 1 && matches!(f.kind, HEADERS | RST_STREAM)) || f.kind == GOAWAY),
+        "no answer to an oversized header list: {frames:?}"
+    );
+    assert!(echo.received().is_empty(), "the upstream saw the request");
+    another_client_is_served(server.proxy_addr()).await;
+    server.stop().await;
+}
+
+// === HTTP/1 pipelining ===
+
+/// Three hundred requests in one write on one HTTP/1 connection: answered one by
+/// one, in order, each forwarded once. Held up before this round; pinned here.
+#[tokio::test]
+async fn pipelined_http1_requests_are_answered_in_order() {
+    let (up, echo) = EchoUpstream::start().await.unwrap();
+    let server = start(&config_toml(&format!("http://{up}"), ROUTES)).await;
+    let n = 300;
+    let mut wire = Vec::new();
+    for i in 0..n {
+        let close = if i + 1 == n {
+            "connection: close\r\n"
+        } else {
+            ""
+        };
+        wire.extend(format!("GET /pass/p{i} HTTP/1.1\r\nhost: x\r\n{close}\r\n").as_bytes());
+    }
+    let mut s = TcpStream::connect(server.proxy_addr()).await.unwrap();
+    s.write_all(&wire).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut out))
+        .await
+        .expect("pipelined answers took over 20 s")
+        .unwrap();
+    let text = String::from_utf8_lossy(&out);
+    assert_eq!(text.matches("HTTP/1.1 200 OK").count(), n);
+    let paths: Vec<String> = echo.received().into_iter().map(|r| r.path).collect();
+    let want: Vec<String> = (0..n).map(|i| format!("/pass/p{i}")).collect();
+    assert_eq!(paths, want);
+    another_client_is_served(server.proxy_addr()).await;
+    server.stop().await;
+}
+
+// === measurements on the real binary (ignored: they print numbers) ===
+
+mod measure {
+    use std::process::Child;
+
+    use vaultgate::demo::echo::{EchoHandle, EchoOptions};
+
+    use super::*;
+    use crate::common::binary::{VaultDir, free_port, rss_kib, wait_listening};
+
+    /// The real binary with the default `[limits]` (a 1 MiB body), one proxy worker,
+    /// in front of an echo upstream answering after `delay`.
+    struct Served {
+        _vault: VaultDir,
+        child: Child,
+        proxy: SocketAddr,
+        echo: EchoHandle,
+    }
+
+    impl Served {
+        async fn start(delay: Duration) -> Served {
+            let (up, echo) = EchoUpstream::start_with(
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+                EchoOptions { delay, tls: None },
+            )
+            .await
+            .unwrap();
+            let vault = VaultDir::init();
+            let (proxy, api) = (free_port(), free_port());
+            let config = vault.write_config(
+                proxy,
+                api,
+                &format!("[[upstreams]]\nname = \"backend\"\nurl = \"http://{up}\"\n{ROUTES}"),
+            );
+            let text = std::fs::read_to_string(&config).unwrap().replacen(
+                "[api]",
+                "workers = 1\n[api]",
+                1,
+            );
+            std::fs::write(&config, text).unwrap();
+            let mut child = vault.serve(&config);
+            wait_listening(&mut child, proxy, Duration::from_secs(20)).await;
+            another_client_is_served(proxy).await;
+            Served {
+                _vault: vault,
+                child,
+                proxy,
+                echo,
+            }
+        }
+
+        fn rss_mib(&self) -> f64 {
+            rss_kib(self.child.id()) as f64 / 1024.0
+        }
+
+        fn cpu_ms(&self) -> f64 {
+            std::fs::read_dir(format!("/proc/{}/task", self.child.id()))
+                .unwrap()
+                .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+                .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+                .sum::<u64>() as f64
+                / 1e6
+        }
+
+        /// RSS once two readings half a second apart agree within 1 MiB (at most 15 s).
+        async fn settled_rss(&self) -> f64 {
+            let mut last = self.rss_mib();
+            for _ in 0..30 {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let now = self.rss_mib();
+                if (now - last).abs() < 1.0 {
+                    return now;
+                }
+                last = now;
+            }
+            last
+        }
+    }
+
+    impl Drop for Served {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    /// `conns` HTTP/2 connections, each asking for `streams` requests on the rules
+    /// route that send all but the last byte of a 1 MiB body. The clients and the
+    /// number of requests that got their stream (the rest wait in the client).
+    async fn hold_bodies(
+        addr: SocketAddr,
+        conns: usize,
+        streams: usize,
+    ) -> (Vec<h2::client::SendRequest<Bytes>>, usize) {
+        let opened = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut clients = Vec::new();
+        for _ in 0..conns {
+            let tcp = TcpStream::connect(addr).await.unwrap();
+            let (client, conn) = h2::client::handshake(tcp).await.unwrap();
+            tokio::spawn(conn);
+            for _ in 0..streams {
+                let client = client.clone();
+                let opened = std::sync::Arc::clone(&opened);
+                tokio::spawn(async move {
+                    let Ok(mut client) = client.ready().await else {
+                        return;
+                    };
+                    let req = Request::post(format!("http://{addr}/tokenize"))
+                        .header("content-type", "application/json")
+                        .header("content-length", "1048576")
+                        .body(())
+                        .unwrap();
+                    let Ok((response, mut body)) = client.send_request(req, false) else {
+                        return;
+                    };
+                    let _ = body.send_data(Bytes::from(vec![b' '; 1_048_575]), false);
+                    opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let _ = response.await;
+                    drop(body);
+                });
+            }
+            clients.push(client);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let n = opened.load(std::sync::atomic::Ordering::Relaxed);
+        (clients, n)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "measurement: prints the server's RSS"]
+    async fn measure_rss_of_partial_bodies() {
+        for (conns, streams) in [(1, 200), (4, 200)] {
+            let served = Served::start(Duration::ZERO).await;
+            let before = served.settled_rss().await;
+            let (clients, sent) = hold_bodies(served.proxy, conns, streams).await;
+            let held = served.settled_rss().await;
+            eprintln!(
+                "partial bodies: {conns} conn x {streams} streams asked ({sent} queued by the client): RSS {before:.0} -> {held:.0} MiB (+{:.0})",
+                held - before
+            );
+            another_client_is_served(served.proxy).await;
+            drop(clients);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "measurement: prints streams and CPU before GOAWAY"]
+    async fn measure_rapid_reset() {
+        let served = Served::start(Duration::ZERO).await;
+        let cpu0 = served.cpu_ms();
+        let (mut w, mut rx) = raw_h2(served.proxy).await;
+        let block = request_block("GET", "/pass/reset");
+        let mut id = 1u32;
+        let mut goaway = None;
+        'flood: while id < 2_000_000 {
+            let mut wire = Vec::new();
+            for _ in 0..100 {
+                wire.extend(frame(HEADERS, END_HEADERS | END_STREAM, id, &block));
+                wire.extend(frame(RST_STREAM, 0, id, &CANCEL.to_be_bytes()));
+                id += 2;
+            }
+            if w.write_all(&wire).await.is_err() {
+                break;
+            }
+            while let Ok(f) = rx.try_recv() {
+                if f.kind == GOAWAY {
+                    goaway = Some(f.code());
+                    break 'flood;
+                }
+            }
+        }
+        let (rest, eof) = drain(&mut rx, Duration::from_secs(3)).await;
+        goaway = goaway.or(rest.iter().find(|f| f.kind == GOAWAY).map(Frame::code));
+        eprintln!(
+            "rapid reset (batched): {} streams written, GOAWAY {goaway:?}, closed {eof}, upstream saw {}, server CPU {:.0} ms",
+            id / 2,
+            served.echo.received().len(),
+            served.cpu_ms() - cpu0
+        );
+    }
+
+    /// Streams opened, left until the proxy forwarded them to a slow upstream, then
+    /// reset: each reset lands on an accepted stream, which h2's pending-accept bound
+    /// does not count.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "measurement: prints upstream requests per connection"]
+    async fn measure_reset_after_accept() {
+        let served = Served::start(Duration::from_secs(5)).await;
+        let cpu0 = served.cpu_ms();
+        let (mut w, mut rx) = raw_h2(served.proxy).await;
+        let block = request_block("GET", "/pass/slow");
+        let mut id = 1u32;
+        let mut goaway = None;
+        let mut rounds = 0;
+        let started = std::time::Instant::now();
+        'flood: for _ in 0..40 {
+            rounds += 1;
+            let first = id;
+            let mut wire = Vec::new();
+            for _ in 0..90 {
+                wire.extend(frame(HEADERS, END_HEADERS | END_STREAM, id, &block));
+                id += 2;
+            }
+            let seen = served.echo.received().len();
+            if w.write_all(&wire).await.is_err() {
+                break;
+            }
+            for _ in 0..100 {
+                if served.echo.received().len() >= seen + 90 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let mut wire = Vec::new();
+            for s in (first..id).step_by(2) {
+                wire.extend(frame(RST_STREAM, 0, s, &CANCEL.to_be_bytes()));
+            }
+            if w.write_all(&wire).await.is_err() {
+                break;
+            }
+            while let Ok(f) = rx.try_recv() {
+                if f.kind == GOAWAY {
+                    goaway = Some(f.code());
+                    break 'flood;
+                }
+            }
+        }
+        let (rest, eof) = drain(&mut rx, Duration::from_secs(1)).await;
+        goaway = goaway.or(rest.iter().find(|f| f.kind == GOAWAY).map(Frame::code));
+        eprintln!(
+            "reset after accept: {rounds} rounds, {} streams in {:.1} s, GOAWAY {goaway:?}, closed {eof}, upstream saw {}, server CPU {:.0} ms",
+            id / 2,
+            started.elapsed().as_secs_f64(),
+            served.echo.received().len(),
+            served.cpu_ms() - cpu0
+        );
+    }
+}
