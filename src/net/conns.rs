@@ -45,7 +45,22 @@ pub struct ConnSlot {
     /// Chosen to make room; do not choose again.
     closing: AtomicBool,
     evict: Notify,
+    /// Requests seen, and requests the client cancelled before their answer (an
+    /// HTTP/2 stream reset, an HTTP/1 connection closed mid-request).
+    requests: AtomicU64,
+    cancelled: AtomicU64,
+    /// Told once the client cancelled too many of its requests.
+    cancels: Notify,
 }
+
+/// A connection on which the client cancelled more than half of its requests, once
+/// it sent at least this many, is closed (HTTP/2: GOAWAY, new streams refused). An
+/// HTTP/2 client can open a stream, wait until vaultgate has forwarded it, reset it
+/// and open the next: h2's bound on resets (20 pending) counts only streams reset
+/// before they were accepted, and `h2_max_concurrent_streams` bounds streams open at
+/// once, not opened per second. Envoy's `premature_reset_total_stream_count` (500,
+/// more than half reset) is the same rule.
+pub const CANCEL_FLOOD_MIN_REQUESTS: u64 = 500;
 
 /// Removes its connection from the table when the connection task ends.
 #[derive(Debug)]
@@ -85,6 +100,9 @@ impl ConnTable {
             head_since_ms: AtomicU64::new(0),
             closing: AtomicBool::new(false),
             evict: Notify::new(),
+            requests: AtomicU64::new(0),
+            cancelled: AtomicU64::new(0),
+            cancels: Notify::new(),
         });
         let mut slots = match self.slots.lock() {
             Ok(s) => s,
@@ -129,7 +147,20 @@ impl ConnSlot {
         self.served.store(true, Ordering::Relaxed);
         self.head_since_ms.store(0, Ordering::Relaxed);
         self.active.fetch_add(1, Ordering::AcqRel);
+        self.requests.fetch_add(1, Ordering::Relaxed);
         Busy(Arc::clone(self))
+    }
+
+    /// A request whose answer is being made; [`Answering::done`] once it is made.
+    /// Dropped before that, the client cancelled it.
+    pub fn answering(self: &Arc<Self>) -> Answering {
+        Answering(Some(Arc::clone(self)))
+    }
+
+    /// Resolves once the client cancelled more than half of its requests, past
+    /// [`CANCEL_FLOOD_MIN_REQUESTS`].
+    pub async fn cancel_flood(&self) {
+        self.cancels.notified().await;
     }
 
     /// Bytes arrived with no request in flight: a request head has begun (unless one
@@ -257,6 +288,30 @@ impl Drop for Busy {
         slot.idle_since_ms
             .store(ms_since(slot.epoch), Ordering::Release);
         slot.active.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A request's answer in the making (see [`ConnSlot::answering`]).
+#[derive(Debug)]
+pub struct Answering(Option<Arc<ConnSlot>>);
+
+impl Answering {
+    /// The answer was made: the request was not cancelled.
+    pub fn done(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        let Some(slot) = self.0.take() else {
+            return;
+        };
+        let cancelled = slot.cancelled.fetch_add(1, Ordering::Relaxed) + 1;
+        let requests = slot.requests.load(Ordering::Relaxed);
+        if requests >= CANCEL_FLOOD_MIN_REQUESTS && cancelled.saturating_mul(2) > requests {
+            slot.cancels.notify_one();
+        }
     }
 }
 

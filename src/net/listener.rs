@@ -653,12 +653,14 @@ impl Conn {
         let tracked = Arc::clone(&slot);
         let service = service_fn(move |req| {
             let busy = tracked.busy();
+            let answering = tracked.answering();
             // Boxed: an idle connection's task then holds a pointer, not room for the
             // whole handler future (4.3 KiB for the proxy's), at one allocation per
             // request.
             let answer = Box::pin(handler(info.clone(), req));
             async move {
                 let res = answer.await?;
+                answering.done();
                 Ok::<_, Infallible>(res.map(|body| Tracked::new(body, busy)))
             }
         });
@@ -697,9 +699,11 @@ impl Conn {
             .idle_expired(self.first, self.idle, self.head)
             .map(|()| Finish::Idle);
         let evicted = slot.evicted().map(|()| Finish::Evicted);
+        let cancels = slot.cancel_flood().map(|()| Finish::Cancels);
         let stop = stopped(&mut self.shutdown).map(|()| Finish::Stop);
         let mut finish = FuturesUnordered::new();
-        finish.push(Either::Left(idle));
+        finish.push(Either::Left(Either::Left(idle)));
+        finish.push(Either::Left(Either::Right(cancels)));
         finish.push(Either::Right(Either::Left(evicted)));
         finish.push(Either::Right(Either::Right(stop)));
         let close_by = tokio::time::sleep(Duration::from_secs(86_400 * 365));
@@ -722,6 +726,10 @@ impl Conn {
                         Finish::Evicted => {
                             tracing::debug!(listener = name, "idle connection closed to make room");
                         }
+                        Finish::Cancels => tracing::warn!(
+                            listener = name,
+                            "connection closed: the client cancelled most of its requests"
+                        ),
                         // Draining: an idle timeout or an eviction may still close it
                         // sooner.
                         Finish::Stop => continue,
@@ -741,6 +749,8 @@ enum Finish {
     Idle,
     /// Chosen to make room at `max_connections`.
     Evicted,
+    /// The client cancelled most of its requests (HTTP/2 resets after accept).
+    Cancels,
     /// The listener is stopping: the connection drains.
     Stop,
 }

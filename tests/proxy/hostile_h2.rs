@@ -328,6 +328,91 @@ async fn rapid_reset_is_cut_off_with_goaway() {
     server.stop().await;
 }
 
+/// Streams opened, left until the proxy has forwarded them to a slow upstream, then
+/// reset, ninety a round: each reset lands on an accepted stream, which h2's bound
+/// does not count, and each stream cost an upstream request. Before this round one
+/// connection went on for as long as the client liked (3,600 streams in 3 s, all
+/// forwarded, no GOAWAY); now once more than half of at least 500 requests were
+/// cancelled the connection gets GOAWAY and is closed.
+#[tokio::test]
+async fn resets_after_accept_close_the_connection() {
+    let (up, echo) = EchoUpstream::start_with(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        vaultgate::demo::echo::EchoOptions {
+            delay: Duration::from_secs(5),
+            tls: None,
+        },
+    )
+    .await
+    .unwrap();
+    let server = start(&config_toml(&format!("http://{up}"), ROUTES)).await;
+    let (mut w, mut rx) = raw_h2(server.proxy_addr()).await;
+    let block = request_block("GET", "/pass/slow");
+    let mut id = 1u32;
+    let mut goaway = None;
+    let mut closed = false;
+    'flood: for _ in 0..25 {
+        let first = id;
+        let mut wire = Vec::new();
+        for _ in 0..90 {
+            wire.extend(frame(HEADERS, END_HEADERS | END_STREAM, id, &block));
+            id += 2;
+        }
+        let seen = echo.received().len();
+        if w.write_all(&wire).await.is_err() {
+            break;
+        }
+        // Until the upstream has them all (at most 2 s): the streams are accepted.
+        for _ in 0..200 {
+            if echo.received().len() >= seen + 90 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let mut wire = Vec::new();
+        for s in (first..id).step_by(2) {
+            wire.extend(frame(RST_STREAM, 0, s, &CANCEL.to_be_bytes()));
+        }
+        if w.write_all(&wire).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        loop {
+            match rx.try_recv() {
+                Ok(f) if f.kind == GOAWAY => {
+                    goaway = Some(f);
+                    break 'flood;
+                }
+                Ok(_) => {}
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    closed = true;
+                    break 'flood;
+                }
+            }
+        }
+    }
+    let (rest, eof) = drain(&mut rx, Duration::from_secs(5)).await;
+    goaway = goaway.or(rest.into_iter().find(|f| f.kind == GOAWAY));
+    let forwarded = echo.received().len();
+    eprintln!(
+        "reset after accept: {} streams written, GOAWAY {:?}, upstream saw {forwarded}",
+        id / 2,
+        goaway.as_ref().map(Frame::code)
+    );
+    assert!(
+        goaway.is_some() || closed,
+        "no GOAWAY after {} streams",
+        id / 2
+    );
+    assert!(closed || eof, "the connection stayed open");
+    // 500 requests, and those of the round in which the limit was passed.
+    assert!(forwarded <= 500 + 2 * 90, "{forwarded} requests forwarded");
+    // Served, and forwarded: the upstream is slower than `upstream_timeout_ms`.
+    another_client_gets(server.proxy_addr(), StatusCode::GATEWAY_TIMEOUT).await;
+    server.stop().await;
+}
+
 // === header blocks ===
 
 /// A header block that never ends: HEADERS without END_HEADERS, then a thousand
