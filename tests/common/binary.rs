@@ -177,3 +177,77 @@ pub fn fd_count(pid: u32) -> usize {
         .unwrap()
         .count()
 }
+
+/// The real binary with one proxy worker and the default `[limits]` (a 1 MiB body),
+/// in front of an echo upstream that answers after `delay`: `routes` (to the upstream
+/// `backend`) and `vault_lines` (for `[vault]`: `sweep_threshold = 0`, say) go into
+/// its config. Killed when dropped.
+pub struct OneWorker {
+    _vault: VaultDir,
+    pub child: Child,
+    pub proxy: SocketAddr,
+    echo: Option<vaultgate::demo::echo::EchoHandle>,
+}
+
+impl OneWorker {
+    pub async fn start(delay: Duration, routes: &str, vault_lines: &str) -> OneWorker {
+        use vaultgate::demo::echo::{EchoOptions, EchoUpstream};
+        let (up, echo) = EchoUpstream::start_with(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            EchoOptions { delay, tls: None },
+        )
+        .await
+        .unwrap();
+        let vault = VaultDir::init();
+        let (proxy, api) = (free_port(), free_port());
+        let config = vault.write_config(
+            proxy,
+            api,
+            &format!("[[upstreams]]\nname = \"backend\"\nurl = \"http://{up}\"\n{routes}"),
+        );
+        let text = std::fs::read_to_string(&config)
+            .unwrap()
+            .replacen("[api]", "workers = 1\n[api]", 1)
+            .replacen("[log]", &format!("{vault_lines}\n[log]"), 1);
+        std::fs::write(&config, text).unwrap();
+        let mut child = vault.serve(&config);
+        wait_listening(&mut child, proxy, Duration::from_secs(20)).await;
+        OneWorker {
+            _vault: vault,
+            child,
+            proxy,
+            echo: Some(echo),
+        }
+    }
+
+    /// What the upstream received.
+    pub fn echo(&self) -> &vaultgate::demo::echo::EchoHandle {
+        self.echo.as_ref().expect("the upstream runs until stop")
+    }
+
+    /// CPU time of every thread of the server, in nanoseconds (`schedstat`: finer
+    /// than the clock ticks of `stat`).
+    pub fn cpu_ns(&self) -> u64 {
+        std::fs::read_dir(format!("/proc/{}/task", self.child.id()))
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+            .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            .sum()
+    }
+
+    /// Kill the server and stop the upstream.
+    pub async fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(echo) = self.echo.take() {
+            echo.stop().await;
+        }
+    }
+}
+
+impl Drop for OneWorker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

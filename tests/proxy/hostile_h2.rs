@@ -19,7 +19,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::mpsc;
-use vaultgate::demo::echo::EchoUpstream;
+use vaultgate::demo::echo::{EchoHandle, EchoUpstream};
 
 use crate::common::*;
 
@@ -225,6 +225,115 @@ async fn another_client_gets(addr: SocketAddr, want: StatusCode) {
     assert_eq!(reply.version, http::Version::HTTP_2);
 }
 
+/// How a flood on one connection ended.
+struct Flood {
+    /// Streams written.
+    streams: u32,
+    goaway: Option<Frame>,
+    /// The server closed the connection while the flood was still writing.
+    closed_early: bool,
+    /// It closed within the quiet period after.
+    eof: bool,
+}
+
+/// A GOAWAY (`Some(Some(f))`) or a closed connection (`Some(None)`) among the frames
+/// that arrived so far; `None` while neither came.
+fn ended(rx: &mut mpsc::UnboundedReceiver<Frame>) -> Option<Option<Frame>> {
+    loop {
+        match rx.try_recv() {
+            Ok(f) if f.kind == GOAWAY => return Some(Some(f)),
+            Ok(_) => {}
+            Err(mpsc::error::TryRecvError::Empty) => return None,
+            Err(mpsc::error::TryRecvError::Disconnected) => return Some(None),
+        }
+    }
+}
+
+/// The flood's outcome once `rx` has been quiet for 5 s (or the server closed).
+async fn flood_end(
+    mut rx: mpsc::UnboundedReceiver<Frame>,
+    id: u32,
+    end: Option<Option<Frame>>,
+) -> Flood {
+    let (rest, eof) = drain(&mut rx, Duration::from_secs(5)).await;
+    let closed_early = matches!(end, Some(None));
+    let goaway = end
+        .flatten()
+        .or(rest.into_iter().find(|f| f.kind == GOAWAY));
+    Flood {
+        streams: id / 2,
+        goaway,
+        closed_early,
+        eof,
+    }
+}
+
+/// Streams opened and reset in the same write, a hundred pairs a write, on the
+/// pass-through route, until a GOAWAY, a close or `max` streams.
+async fn rapid_reset(addr: SocketAddr, max: u32) -> Flood {
+    let (mut w, mut rx) = raw_h2(addr).await;
+    let block = request_block("GET", "/pass/reset");
+    let mut id = 1u32;
+    let mut end = None;
+    while id < 2 * max {
+        let mut wire = Vec::new();
+        for _ in 0..100 {
+            wire.extend(frame(HEADERS, END_HEADERS | END_STREAM, id, &block));
+            wire.extend(frame(RST_STREAM, 0, id, &CANCEL.to_be_bytes()));
+            id += 2;
+        }
+        if w.write_all(&wire).await.is_err() {
+            break;
+        }
+        end = ended(&mut rx);
+        if end.is_some() {
+            break;
+        }
+    }
+    flood_end(rx, id, end).await
+}
+
+/// `rounds` rounds of ninety streams on the pass-through route, each left until the
+/// upstream `echo` has received them all (at most 2 s: the streams are accepted),
+/// then reset; until a GOAWAY or a close.
+async fn reset_after_accept(addr: SocketAddr, echo: &EchoHandle, rounds: usize) -> Flood {
+    let (mut w, mut rx) = raw_h2(addr).await;
+    let block = request_block("GET", "/pass/slow");
+    let mut id = 1u32;
+    let mut end = None;
+    for _ in 0..rounds {
+        let first = id;
+        let mut wire = Vec::new();
+        for _ in 0..90 {
+            wire.extend(frame(HEADERS, END_HEADERS | END_STREAM, id, &block));
+            id += 2;
+        }
+        let seen = echo.received().len();
+        if w.write_all(&wire).await.is_err() {
+            break;
+        }
+        for _ in 0..200 {
+            if echo.received().len() >= seen + 90 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let mut wire = Vec::new();
+        for s in (first..id).step_by(2) {
+            wire.extend(frame(RST_STREAM, 0, s, &CANCEL.to_be_bytes()));
+        }
+        if w.write_all(&wire).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        end = ended(&mut rx);
+        if end.is_some() {
+            break;
+        }
+    }
+    flood_end(rx, id, end).await
+}
+
 // === concurrent streams ===
 
 #[tokio::test]
@@ -281,39 +390,9 @@ async fn the_stream_limit_is_configurable() {
 async fn rapid_reset_is_cut_off_with_goaway() {
     let (up, echo) = EchoUpstream::start().await.unwrap();
     let server = start(&config_toml(&format!("http://{up}"), ROUTES)).await;
-    let (mut w, mut rx) = raw_h2(server.proxy_addr()).await;
-    let block = request_block("GET", "/pass/reset");
-    let mut id = 1u32;
-    let mut goaway = None;
-    let mut closed = false;
-    'flood: while id < 40_000 {
-        let mut wire = Vec::new();
-        for _ in 0..100 {
-            wire.extend(frame(HEADERS, END_HEADERS | END_STREAM, id, &block));
-            wire.extend(frame(RST_STREAM, 0, id, &CANCEL.to_be_bytes()));
-            id += 2;
-        }
-        if w.write_all(&wire).await.is_err() {
-            break;
-        }
-        loop {
-            match rx.try_recv() {
-                Ok(f) if f.kind == GOAWAY => {
-                    goaway = Some(f);
-                    break 'flood;
-                }
-                Ok(_) => {}
-                Err(mpsc::error::TryRecvError::Empty) => break,
-                Err(mpsc::error::TryRecvError::Disconnected) => {
-                    closed = true;
-                    break 'flood;
-                }
-            }
-        }
-    }
-    let (rest, eof) = drain(&mut rx, Duration::from_secs(5)).await;
-    goaway = goaway.or(rest.into_iter().find(|f| f.kind == GOAWAY));
-    let opened = id / 2;
+    let flood = rapid_reset(server.proxy_addr(), 20_000).await;
+    let (goaway, closed, eof, opened) =
+        (flood.goaway, flood.closed_early, flood.eof, flood.streams);
     eprintln!(
         "rapid reset: {opened} streams written, GOAWAY {:?}, upstream saw {}",
         goaway.as_ref().map(Frame::code),
@@ -346,54 +425,13 @@ async fn resets_after_accept_close_the_connection() {
     .await
     .unwrap();
     let server = start(&config_toml(&format!("http://{up}"), ROUTES)).await;
-    let (mut w, mut rx) = raw_h2(server.proxy_addr()).await;
-    let block = request_block("GET", "/pass/slow");
-    let mut id = 1u32;
-    let mut goaway = None;
-    let mut closed = false;
-    'flood: for _ in 0..25 {
-        let first = id;
-        let mut wire = Vec::new();
-        for _ in 0..90 {
-            wire.extend(frame(HEADERS, END_HEADERS | END_STREAM, id, &block));
-            id += 2;
-        }
-        let seen = echo.received().len();
-        if w.write_all(&wire).await.is_err() {
-            break;
-        }
-        // Until the upstream has them all (at most 2 s): the streams are accepted.
-        for _ in 0..200 {
-            if echo.received().len() >= seen + 90 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let mut wire = Vec::new();
-        for s in (first..id).step_by(2) {
-            wire.extend(frame(RST_STREAM, 0, s, &CANCEL.to_be_bytes()));
-        }
-        if w.write_all(&wire).await.is_err() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        loop {
-            match rx.try_recv() {
-                Ok(f) if f.kind == GOAWAY => {
-                    goaway = Some(f);
-                    break 'flood;
-                }
-                Ok(_) => {}
-                Err(mpsc::error::TryRecvError::Empty) => break,
-                Err(mpsc::error::TryRecvError::Disconnected) => {
-                    closed = true;
-                    break 'flood;
-                }
-            }
-        }
-    }
-    let (rest, eof) = drain(&mut rx, Duration::from_secs(5)).await;
-    goaway = goaway.or(rest.into_iter().find(|f| f.kind == GOAWAY));
+    let flood = reset_after_accept(server.proxy_addr(), &echo, 25).await;
+    let (goaway, closed, eof, id) = (
+        flood.goaway,
+        flood.closed_early,
+        flood.eof,
+        2 * flood.streams,
+    );
     let forwarded = echo.received().len();
     eprintln!(
         "reset after accept: {} streams written, GOAWAY {:?}, upstream saw {forwarded}",
@@ -526,87 +564,37 @@ async fn pipelined_http1_requests_are_answered_in_order() {
 // === measurements on the real binary (ignored: they print numbers) ===
 
 mod measure {
-    use std::process::Child;
-
-    use vaultgate::demo::echo::{EchoHandle, EchoOptions};
-
     use super::*;
-    use crate::common::binary::{VaultDir, free_port, rss_kib, wait_listening};
+    use crate::common::binary::{OneWorker, rss_kib};
 
-    /// The real binary with the default `[limits]` (a 1 MiB body), one proxy worker,
-    /// in front of an echo upstream answering after `delay`.
-    struct Served {
-        _vault: VaultDir,
-        child: Child,
-        proxy: SocketAddr,
-        echo: EchoHandle,
+    /// The real binary with one proxy worker in front of an echo upstream answering
+    /// after `delay`.
+    async fn served(delay: Duration) -> OneWorker {
+        let served = OneWorker::start(delay, ROUTES, "").await;
+        another_client_is_served(served.proxy).await;
+        served
     }
 
-    impl Served {
-        async fn start(delay: Duration) -> Served {
-            let (up, echo) = EchoUpstream::start_with(
-                SocketAddr::from(([127, 0, 0, 1], 0)),
-                EchoOptions { delay, tls: None },
-            )
-            .await
-            .unwrap();
-            let vault = VaultDir::init();
-            let (proxy, api) = (free_port(), free_port());
-            let config = vault.write_config(
-                proxy,
-                api,
-                &format!("[[upstreams]]\nname = \"backend\"\nurl = \"http://{up}\"\n{ROUTES}"),
-            );
-            let text = std::fs::read_to_string(&config).unwrap().replacen(
-                "[api]",
-                "workers = 1\n[api]",
-                1,
-            );
-            std::fs::write(&config, text).unwrap();
-            let mut child = vault.serve(&config);
-            wait_listening(&mut child, proxy, Duration::from_secs(20)).await;
-            another_client_is_served(proxy).await;
-            Served {
-                _vault: vault,
-                child,
-                proxy,
-                echo,
-            }
-        }
-
-        fn rss_mib(&self) -> f64 {
-            rss_kib(self.child.id()) as f64 / 1024.0
-        }
-
-        fn cpu_ms(&self) -> f64 {
-            std::fs::read_dir(format!("/proc/{}/task", self.child.id()))
-                .unwrap()
-                .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
-                .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-                .sum::<u64>() as f64
-                / 1e6
-        }
-
-        /// RSS once two readings half a second apart agree within 1 MiB (at most 15 s).
-        async fn settled_rss(&self) -> f64 {
-            let mut last = self.rss_mib();
-            for _ in 0..30 {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                let now = self.rss_mib();
-                if (now - last).abs() < 1.0 {
-                    return now;
-                }
-                last = now;
-            }
-            last
-        }
+    fn rss_mib(served: &OneWorker) -> f64 {
+        rss_kib(served.child.id()) as f64 / 1024.0
     }
 
-    impl Drop for Served {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+    fn cpu_ms(served: &OneWorker) -> f64 {
+        served.cpu_ns() as f64 / 1e6
+    }
+
+    /// RSS once two readings half a second apart agree within 1 MiB (at most 15 s).
+    async fn settled_rss(served: &OneWorker) -> f64 {
+        let mut last = rss_mib(served);
+        for _ in 0..30 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let now = rss_mib(served);
+            if (now - last).abs() < 1.0 {
+                return now;
+            }
+            last = now;
         }
+        last
     }
 
     /// `conns` HTTP/2 connections, each asking for `streams` requests on the rules
@@ -655,10 +643,10 @@ mod measure {
     #[ignore = "measurement: prints the server's RSS"]
     async fn measure_rss_of_partial_bodies() {
         for (conns, streams) in [(1, 200), (4, 200)] {
-            let served = Served::start(Duration::ZERO).await;
-            let before = served.settled_rss().await;
+            let served = served(Duration::ZERO).await;
+            let before = settled_rss(&served).await;
             let (clients, sent) = hold_bodies(served.proxy, conns, streams).await;
-            let held = served.settled_rss().await;
+            let held = settled_rss(&served).await;
             eprintln!(
                 "partial bodies: {conns} conn x {streams} streams asked ({sent} queued by the client): RSS {before:.0} -> {held:.0} MiB (+{:.0})",
                 held - before
@@ -671,36 +659,16 @@ mod measure {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "measurement: prints streams and CPU before GOAWAY"]
     async fn measure_rapid_reset() {
-        let served = Served::start(Duration::ZERO).await;
-        let cpu0 = served.cpu_ms();
-        let (mut w, mut rx) = raw_h2(served.proxy).await;
-        let block = request_block("GET", "/pass/reset");
-        let mut id = 1u32;
-        let mut goaway = None;
-        'flood: while id < 2_000_000 {
-            let mut wire = Vec::new();
-            for _ in 0..100 {
-                wire.extend(frame(HEADERS, END_HEADERS | END_STREAM, id, &block));
-                wire.extend(frame(RST_STREAM, 0, id, &CANCEL.to_be_bytes()));
-                id += 2;
-            }
-            if w.write_all(&wire).await.is_err() {
-                break;
-            }
-            while let Ok(f) = rx.try_recv() {
-                if f.kind == GOAWAY {
-                    goaway = Some(f.code());
-                    break 'flood;
-                }
-            }
-        }
-        let (rest, eof) = drain(&mut rx, Duration::from_secs(3)).await;
-        goaway = goaway.or(rest.iter().find(|f| f.kind == GOAWAY).map(Frame::code));
+        let served = served(Duration::ZERO).await;
+        let cpu0 = cpu_ms(&served);
+        let flood = rapid_reset(served.proxy, 1_000_000).await;
         eprintln!(
-            "rapid reset (batched): {} streams written, GOAWAY {goaway:?}, closed {eof}, upstream saw {}, server CPU {:.0} ms",
-            id / 2,
-            served.echo.received().len(),
-            served.cpu_ms() - cpu0
+            "rapid reset (batched): {} streams written, GOAWAY {:?}, closed {}, upstream saw {}, server CPU {:.0} ms",
+            flood.streams,
+            flood.goaway.as_ref().map(Frame::code),
+            flood.closed_early || flood.eof,
+            served.echo().received().len(),
+            cpu_ms(&served) - cpu0
         );
     }
 
@@ -710,54 +678,19 @@ mod measure {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "measurement: prints upstream requests per connection"]
     async fn measure_reset_after_accept() {
-        let served = Served::start(Duration::from_secs(5)).await;
-        let cpu0 = served.cpu_ms();
-        let (mut w, mut rx) = raw_h2(served.proxy).await;
-        let block = request_block("GET", "/pass/slow");
-        let mut id = 1u32;
-        let mut goaway = None;
-        let mut rounds = 0;
+        let served = served(Duration::from_secs(5)).await;
+        let cpu0 = cpu_ms(&served);
         let started = std::time::Instant::now();
-        'flood: for _ in 0..40 {
-            rounds += 1;
-            let first = id;
-            let mut wire = Vec::new();
-            for _ in 0..90 {
-                wire.extend(frame(HEADERS, END_HEADERS | END_STREAM, id, &block));
-                id += 2;
-            }
-            let seen = served.echo.received().len();
-            if w.write_all(&wire).await.is_err() {
-                break;
-            }
-            for _ in 0..100 {
-                if served.echo.received().len() >= seen + 90 {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            let mut wire = Vec::new();
-            for s in (first..id).step_by(2) {
-                wire.extend(frame(RST_STREAM, 0, s, &CANCEL.to_be_bytes()));
-            }
-            if w.write_all(&wire).await.is_err() {
-                break;
-            }
-            while let Ok(f) = rx.try_recv() {
-                if f.kind == GOAWAY {
-                    goaway = Some(f.code());
-                    break 'flood;
-                }
-            }
-        }
-        let (rest, eof) = drain(&mut rx, Duration::from_secs(1)).await;
-        goaway = goaway.or(rest.iter().find(|f| f.kind == GOAWAY).map(Frame::code));
+        let flood = reset_after_accept(served.proxy, served.echo(), 40).await;
         eprintln!(
-            "reset after accept: {rounds} rounds, {} streams in {:.1} s, GOAWAY {goaway:?}, closed {eof}, upstream saw {}, server CPU {:.0} ms",
-            id / 2,
+            "reset after accept: {} rounds, {} streams in {:.1} s, GOAWAY {:?}, closed {}, upstream saw {}, server CPU {:.0} ms",
+            flood.streams.div_ceil(90),
+            flood.streams,
             started.elapsed().as_secs_f64(),
-            served.echo.received().len(),
-            served.cpu_ms() - cpu0
+            flood.goaway.as_ref().map(Frame::code),
+            flood.closed_early || flood.eof,
+            served.echo().received().len(),
+            cpu_ms(&served) - cpu0
         );
     }
 }

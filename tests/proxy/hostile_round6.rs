@@ -8,61 +8,20 @@
 //! time at two sizes (or two chunkings) of the same bytes, and must grow linearly
 //! within a generous margin.
 
-use std::net::SocketAddr;
-use std::process::Child;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use vaultgate::demo::echo::{EchoHandle, EchoUpstream};
 
-use crate::common::binary::{VaultDir, free_port, wait_listening};
+use crate::common::binary::OneWorker;
 use crate::common::*;
 
-/// The real binary with the default `[limits]` (a 1 MiB body), one proxy worker and
-/// the sweep detector off (the bodies hold thousands of distinct card numbers), in
-/// front of the echo upstream.
-struct Served {
-    _vault: VaultDir,
-    child: Child,
-    proxy: SocketAddr,
-    echo: EchoHandle,
+/// The real binary with one proxy worker and the sweep detector off (the bodies hold
+/// thousands of distinct card numbers), in front of the echo upstream.
+async fn served() -> OneWorker {
+    OneWorker::start(Duration::ZERO, ROUTES, "sweep_threshold = 0").await
 }
 
-impl Served {
-    async fn start() -> Served {
-        let (up, echo) = EchoUpstream::start().await.unwrap();
-        let vault = VaultDir::init();
-        let (proxy, api) = (free_port(), free_port());
-        let config = vault.write_config(
-            proxy,
-            api,
-            &format!("[[upstreams]]\nname = \"backend\"\nurl = \"http://{up}\"\n{ROUTES}"),
-        );
-        let text = std::fs::read_to_string(&config)
-            .unwrap()
-            .replacen("[api]", "workers = 1\n[api]", 1)
-            .replacen("[log]", "sweep_threshold = 0\n[log]", 1);
-        std::fs::write(&config, text).unwrap();
-        let mut child = vault.serve(&config);
-        wait_listening(&mut child, proxy, Duration::from_secs(20)).await;
-        Served {
-            _vault: vault,
-            child,
-            proxy,
-            echo,
-        }
-    }
-
-    /// CPU time of every thread of the server, in nanoseconds (`schedstat`: finer
-    /// than the clock ticks of `stat`).
-    fn cpu_ns(&self) -> u64 {
-        std::fs::read_dir(format!("/proc/{}/task", self.child.id()))
-            .unwrap()
-            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
-            .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-            .sum()
-    }
-
+impl OneWorker {
     /// The server's CPU time for sending each of `bodies` (each as one request), and
     /// the status lines of the answers.
     async fn cost(&self, bodies: &[Request]) -> (f64, Vec<String>) {
@@ -133,12 +92,6 @@ impl Served {
             .unwrap_or("")
             .to_owned()
     }
-
-    async fn stop(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.echo.stop().await;
-    }
 }
 
 #[derive(Clone)]
@@ -179,7 +132,7 @@ fn distinct_cards(start: u64, n: usize) -> Vec<String> {
 /// same bytes. About 1 (or less: each request has a fixed cost) for work linear in
 /// the body; the factor of size for work quadratic in it. The smallest of up to
 /// three tries (a noisy machine only adds), stopping at the first under `bound`.
-async fn growth(s: &Served, small: &[Request], big: &Request, bound: f64) -> f64 {
+async fn growth(s: &OneWorker, small: &[Request], big: &Request, bound: f64) -> f64 {
     let small_bytes: usize = small.iter().map(|r| r.body.len()).sum();
     let ratio = big.body.len() as f64 / small_bytes as f64;
     assert!((0.8..1.25).contains(&ratio), "sizes differ: {ratio}");
@@ -207,7 +160,7 @@ fn cards_in_a_string(cards: &[String], extra: &str) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_cards_in_one_value_cost_linear_time() {
-    let s = Served::start().await;
+    let s = served().await;
     // 8 requests of ~470 cards, against one of ~3,760 (64 KiB): each refused with
     // 400 `too_many_sensitive_values` (tokenize) after its scan.
     const SMALL: usize = 470;
@@ -238,7 +191,7 @@ async fn many_cards_in_one_value_cost_linear_time() {
         );
     }
     assert!(
-        s.echo.received().is_empty(),
+        s.echo().received().is_empty(),
         "a body of cards was forwarded"
     );
     s.stop().await;
@@ -254,7 +207,7 @@ async fn a_gzip_body_of_many_cards_costs_linear_time() {
         e.write_all(data).unwrap();
         e.finish().unwrap()
     }
-    let s = Served::start().await;
+    let s = served().await;
     const SMALL: usize = 900;
     let request = |cards: Vec<String>| Request {
         encoding: Some("gzip"),
@@ -274,7 +227,7 @@ async fn a_gzip_body_of_many_cards_costs_linear_time() {
         "16 times the cards cost {g:.1} times as much per card"
     );
     assert!(
-        s.echo.received().is_empty(),
+        s.echo().received().is_empty(),
         "a body of cards was forwarded"
     );
     s.stop().await;
@@ -282,7 +235,7 @@ async fn a_gzip_body_of_many_cards_costs_linear_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pass_through_body_sent_a_byte_per_chunk_costs_as_little_as_text() {
-    let s = Served::start().await;
+    let s = served().await;
     // Digits between separators, which the streaming guard holds back as a card's
     // possible start; the same in UTF-16; and text with no digit, the baseline of
     // what a byte per chunk costs hyper and the guard's fixed work.
@@ -316,7 +269,7 @@ async fn a_pass_through_body_sent_a_byte_per_chunk_costs_as_little_as_text() {
         );
     }
     // Forwarded as sent, every byte.
-    let received = s.echo.received();
+    let received = s.echo().received();
     assert!(received.len() >= 4, "{}", received.len());
     for r in &received {
         assert!(
