@@ -6,8 +6,8 @@
 //! the modules and the one-way rules between them:
 //!
 //! ```text
-//! error, sensitive, commit   the vocabulary: errors, data classes, secret values;
-//!                            one group-commit primitive
+//! error, sensitive, commit,  the vocabulary: errors, data classes, secret values;
+//! positive                   one group-commit primitive, numbers of at least 1
 //! rules → codec              which fields hold what; decode, find, re-encode
 //! vault (keys, store)        tokens, records, keyring, sled / PostgreSQL
 //! audit, metrics, health     the keyed audit log, one registry, readiness
@@ -53,6 +53,7 @@ pub mod logging;
 pub mod metrics;
 pub mod net;
 pub mod outbound;
+pub mod positive;
 pub mod rules;
 pub mod sensitive;
 pub mod vault;

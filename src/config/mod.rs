@@ -20,8 +20,8 @@ use serde::Deserialize;
 
 pub use crate::auth::ClientConfig;
 pub use crate::logging::{LogFormat, LogSettings};
-pub use crate::net::listener::MaxConnections;
 pub use crate::net::{ListenerSettings, TlsFiles, UpstreamConfig, UpstreamUrl};
+pub use crate::positive::Positive;
 pub use crate::vault::VaultSettings;
 pub use outbound::{HeaderReveal, OutboundConfig, OutboundRoute};
 pub use routes::{GuardMode, MediaType, RouteConfig, route_warnings};
@@ -122,34 +122,6 @@ impl Limits {
             )));
         }
         Ok(())
-    }
-}
-
-/// A number that must be at least 1.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "u64", bound(deserialize = "T: TryFrom<u64>"))]
-pub struct Positive<T>(pub T);
-
-impl<T: TryFrom<u64>> TryFrom<u64> for Positive<T> {
-    type Error = &'static str;
-
-    fn try_from(n: u64) -> std::result::Result<Self, &'static str> {
-        if n == 0 {
-            return Err("must be at least 1");
-        }
-        T::try_from(n).map(Positive).map_err(|_| "too large")
-    }
-}
-
-impl<T: PartialEq> PartialEq<T> for Positive<T> {
-    fn eq(&self, other: &T) -> bool {
-        self.0 == *other
-    }
-}
-
-impl<T: Copy> Positive<T> {
-    pub fn get(self) -> T {
-        self.0
     }
 }
 

@@ -26,6 +26,7 @@ use super::body::Body;
 use super::conns::{ConnSlot, ConnTable, Registered, Tracked, Watched};
 use super::shard::Workers;
 use super::tls::TlsFiles;
+use crate::positive::Positive;
 use crate::{Error, Result};
 
 /// A listener block of the config file (`[proxy]`, `[api]`, `[outbound]`).
@@ -38,7 +39,7 @@ pub struct ListenerSettings {
     pub tls: Option<TlsFiles>,
     /// Connections served at once.
     #[serde(default = "default_max_connections")]
-    pub max_connections: MaxConnections,
+    pub max_connections: Positive<usize>,
     /// Time allowed for the TLS handshake, for each HTTP/1 request head (from its
     /// first byte; a head is cut off between 1 and 1.5 times this), and for a new
     /// connection's first request (a connection that sends nothing, or only the HTTP/2
@@ -70,7 +71,7 @@ pub struct ListenerSettings {
     /// (`REFUSED_STREAM`); a client that honours the setting waits instead. Each open
     /// stream on a rules route may hold up to `limits.max_body_bytes` of body.
     #[serde(default = "default_h2_max_concurrent_streams")]
-    pub h2_max_concurrent_streams: H2MaxStreams,
+    pub h2_max_concurrent_streams: Positive<u32>,
 }
 
 impl ListenerSettings {
@@ -90,52 +91,12 @@ impl ListenerSettings {
     }
 }
 
-/// HTTP/2 streams open at once on one connection: at least 1.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "u32")]
-pub struct H2MaxStreams(pub u32);
-
-impl TryFrom<u32> for H2MaxStreams {
-    type Error = &'static str;
-
-    fn try_from(n: u32) -> std::result::Result<H2MaxStreams, &'static str> {
-        if n == 0 {
-            Err("must be at least 1")
-        } else {
-            Ok(H2MaxStreams(n))
-        }
-    }
+fn default_h2_max_concurrent_streams() -> Positive<u32> {
+    Positive(100)
 }
 
-fn default_h2_max_concurrent_streams() -> H2MaxStreams {
-    H2MaxStreams(100)
-}
-
-/// A connection limit: at least 1.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "usize")]
-pub struct MaxConnections(pub usize);
-
-impl TryFrom<usize> for MaxConnections {
-    type Error = &'static str;
-
-    fn try_from(n: usize) -> std::result::Result<MaxConnections, &'static str> {
-        if n == 0 {
-            Err("must be at least 1")
-        } else {
-            Ok(MaxConnections(n))
-        }
-    }
-}
-
-impl PartialEq<usize> for MaxConnections {
-    fn eq(&self, other: &usize) -> bool {
-        self.0 == *other
-    }
-}
-
-fn default_max_connections() -> MaxConnections {
-    MaxConnections(10_000)
+fn default_max_connections() -> Positive<usize> {
+    Positive(10_000)
 }
 
 fn default_header_read_timeout_ms() -> u64 {

@@ -701,7 +701,7 @@ async fn slowly_dripped_heads_and_bodies_are_cut_off() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_flood_is_capped() {
     let (server, echo) = start_server(|c| {
-        c.proxy.max_connections = vaultgate::config::MaxConnections(8);
+        c.proxy.max_connections = vaultgate::config::Positive(8);
         c.proxy.header_read_timeout_ms = 10_000;
     })
     .await;
