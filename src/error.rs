@@ -160,6 +160,11 @@ pub enum Error {
     /// Every connection slot is taken by a busy connection.
     #[error("too many connections")]
     Overloaded,
+    /// The request bodies held in memory whole have taken
+    /// `limits.max_buffered_body_bytes` (see [`crate::net::budget`]). 503 `overloaded`
+    /// with `Retry-After`.
+    #[error("too many request bodies are held in memory; retry shortly")]
+    BodyMemoryFull,
     /// Too many new card numbers sharing a first six and last four in one window
     /// (`vault.sweep_threshold` per `vault.sweep_window_secs`): an enumeration of
     /// candidates against a deterministic token. 429 with `Retry-After`.
@@ -208,7 +213,7 @@ impl Error {
             Error::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             // RFC 9112 §6.1: a transfer coding the server does not understand.
             Error::UnsupportedTransferCoding => StatusCode::NOT_IMPLEMENTED,
-            Error::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Overloaded | Error::BodyMemoryFull => StatusCode::SERVICE_UNAVAILABLE,
             Error::InvalidValue(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -286,7 +291,7 @@ impl Error {
             Error::CvvStoreFull => "cvv_store_full",
             Error::MethodNotAllowed { .. } => "method_not_allowed",
             Error::MethodOverrideRefused => "method_override_refused",
-            Error::Overloaded => "overloaded",
+            Error::Overloaded | Error::BodyMemoryFull => "overloaded",
             Error::TokenizationSweepDetected { .. } => "tokenization_sweep_detected",
             Error::InvalidScope => "invalid_scope",
             Error::UnsupportedTransferCoding => "unsupported_transfer_coding",

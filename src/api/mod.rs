@@ -21,6 +21,7 @@ use crate::health::Readiness;
 use crate::metrics::Metrics;
 use crate::net::ConnInfo;
 use crate::net::body::{Body, error_response, full, json};
+use crate::net::budget::BodyBudget;
 use crate::net::trace::{AccessLine, RequestIds};
 use crate::vault::Vault;
 use crate::{Error, Result};
@@ -32,6 +33,8 @@ pub struct ApiState {
     pub readiness: Arc<Readiness>,
     pub vault: Arc<Vault>,
     pub access: Arc<Access>,
+    /// The proxy's body budget, for its gauges.
+    pub body_budget: Arc<BodyBudget>,
     /// Write a `vaultgate::access` line per request (`api.access_log`).
     pub access_log: bool,
 }
@@ -185,6 +188,17 @@ fn sync_vault_counters(state: &ApiState) {
         "vaultgate_cvv_store_capacity",
         "CVV records memory may hold.",
         state.vault.cvv_store_capacity(),
+    );
+    gauge(
+        "vaultgate_buffered_body_bytes",
+        "Request body bytes the proxy holds in memory, read whole (rules routes, compressed \
+         guarded bodies).",
+        state.body_budget.held(),
+    );
+    gauge(
+        "vaultgate_buffered_body_limit_bytes",
+        "limits.max_buffered_body_bytes: past it, a read is refused with 503 overloaded.",
+        state.body_budget.limit(),
     );
     let registry = &state.metrics.registry;
     registry

@@ -81,6 +81,11 @@ pub struct AuditSettings {
 pub struct Limits {
     /// The largest body read on a route with rules.
     pub max_body_bytes: Positive<usize>,
+    /// The most request body bytes the proxy holds in memory at once, over every
+    /// body it reads whole (rules routes, guarded pass-through bodies with a content
+    /// coding); a read that would go over it is refused with 503 `overloaded`. At
+    /// least `max_body_bytes`.
+    pub max_buffered_body_bytes: Positive<usize>,
     /// How long to wait for an upstream's response head.
     pub upstream_timeout_ms: Positive<u64>,
     /// How long a rules route waits for the whole request body (a slowly dripped
@@ -105,6 +110,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_body_bytes: Positive(1_048_576),
+            max_buffered_body_bytes: Positive(256 * 1_048_576),
             upstream_timeout_ms: Positive(30_000),
             body_read_timeout_ms: Positive(10_000),
             max_sensitive_values: Positive(64),
@@ -116,6 +122,13 @@ impl Default for Limits {
 impl Limits {
     /// What serde cannot say per field.
     pub fn validate(&self) -> Result<()> {
+        if self.max_buffered_body_bytes.get() < self.max_body_bytes.get() {
+            return Err(Error::Config(
+                "limits.max_buffered_body_bytes: at least limits.max_body_bytes (one body \
+                 of the largest size must fit)"
+                    .to_owned(),
+            ));
+        }
         if self.max_decode_depth > MAX_DECODE_DEPTH {
             return Err(Error::Config(format!(
                 "limits.max_decode_depth: at most {MAX_DECODE_DEPTH}"

@@ -30,8 +30,16 @@ fn defaults_apply() {
     assert_eq!(c.limits.max_body_bytes, 1_048_576);
     assert_eq!(c.limits.upstream_timeout_ms, 30_000);
     assert_eq!(c.limits.body_read_timeout_ms, 10_000);
+    assert_eq!(c.limits.max_buffered_body_bytes, 268_435_456);
     assert_eq!(c.log.format, LogFormat::Text);
     assert_eq!(c.vault, VaultSettings::default());
+}
+
+#[test]
+fn the_body_budget_holds_at_least_one_whole_body() {
+    let msg = err("[limits]\nmax_body_bytes = 4096\nmax_buffered_body_bytes = 4095");
+    assert!(msg.contains("limits.max_buffered_body_bytes"), "{msg}");
+    with("[limits]\nmax_body_bytes = 4096\nmax_buffered_body_bytes = 4096").unwrap();
 }
 
 #[test]

@@ -25,6 +25,7 @@ use crate::inbound::{self, ProxyState, ShardState};
 use crate::metrics::Metrics;
 use crate::net::ConnInfo;
 use crate::net::body::{Body, error_response, full};
+use crate::net::budget::BodyBudget;
 use crate::outbound::{self, OutboundState};
 use crate::vault::{Vault, WATCH_PERIOD};
 
@@ -61,6 +62,9 @@ pub struct Gate {
     config: ArcSwap<Config>,
     metrics: Arc<Metrics>,
     readiness: Arc<Readiness>,
+    /// The body budget of the proxy's whole-body reads; it outlives reloads, which
+    /// set its limit.
+    budget: Arc<BodyBudget>,
     /// Clients, rate limits and the audit log; a reload builds a new one around the
     /// same audit log.
     access: ArcSwap<Access>,
@@ -104,6 +108,7 @@ impl Gate {
             config: ArcSwap::from_pointee(config.clone()),
             metrics,
             readiness,
+            budget: BodyBudget::new(config.limits.max_buffered_body_bytes.get()),
             access: ArcSwap::new(access),
             swapping: Mutex::new(()),
             custody,
@@ -234,6 +239,11 @@ impl Gate {
         self.access.load_full()
     }
 
+    /// The budget of the proxy's whole-body reads.
+    pub fn body_budget(&self) -> &Arc<BodyBudget> {
+        &self.budget
+    }
+
     /// The config in use.
     pub fn config(&self) -> Arc<Config> {
         self.config.load_full()
@@ -266,11 +276,14 @@ impl Gate {
                     &access,
                     &self.metrics,
                     &self.readiness,
+                    &self.budget,
                     vault,
                 )?)
             }
             None => None,
         };
+        self.budget
+            .set_limit(new.limits.max_buffered_body_bytes.get());
         self.config.store(Arc::new(new));
         self.access.store(access);
         if let Some(live) = live {
@@ -324,12 +337,14 @@ fn build_live(
     access: &Arc<Access>,
     metrics: &Arc<Metrics>,
     readiness: &Arc<Readiness>,
+    budget: &Arc<BodyBudget>,
     vault: Arc<Vault>,
 ) -> Result<Live> {
     let proxy = Arc::new(ProxyState::build(
         config,
         Arc::clone(&vault),
         Arc::clone(metrics),
+        Arc::clone(budget),
     )?);
     let outbound = config
         .outbound
@@ -350,6 +365,7 @@ fn build_live(
         readiness: Arc::clone(readiness),
         vault,
         access: Arc::clone(access),
+        body_budget: Arc::clone(budget),
         access_log: config.api.access_log,
     });
     Ok(Live {
@@ -404,6 +420,7 @@ impl Slot for Gate {
             &self.access.load_full(),
             &self.metrics,
             &self.readiness,
+            &self.budget,
             Arc::clone(&vault),
         )?;
         self.readiness.set_upstreams_built(true);

@@ -25,7 +25,8 @@ use tracing::Instrument as _;
 use crate::config::{Config, GuardMode};
 use crate::metrics::{Histogram, Metrics, ShardedCounter};
 use crate::net::ConnInfo;
-use crate::net::body::{Body, BodyStalled, Idle, boxed_as_is, error_response, full};
+use crate::net::body::{Body, BodyStalled, Idle, boxed_as_is, error_response, full_held};
+use crate::net::budget::{BodyBudget, Lease};
 use crate::net::forward;
 use crate::net::linger::{self, read_limited, should_linger};
 use crate::net::trace::{AccessLine, RequestIds};
@@ -92,6 +93,8 @@ pub struct ProxyState {
     vault: Arc<Vault>,
     metrics: Arc<Metrics>,
     max_body: usize,
+    /// The process's budget for bodies read whole (it outlives reloads).
+    budget: Arc<BodyBudget>,
     sanitize_limits: sanitize::Limits,
     upstream_timeout: Duration,
     body_read_timeout: Duration,
@@ -101,7 +104,12 @@ pub struct ProxyState {
 
 impl ProxyState {
     /// Build routes and upstream clients from a validated config.
-    pub fn build(config: &Config, vault: Arc<Vault>, metrics: Arc<Metrics>) -> Result<ProxyState> {
+    pub fn build(
+        config: &Config,
+        vault: Arc<Vault>,
+        metrics: Arc<Metrics>,
+        budget: Arc<BodyBudget>,
+    ) -> Result<ProxyState> {
         let upstream_timeout = Duration::from_millis(config.limits.upstream_timeout_ms.get());
         let upstreams = config
             .upstreams
@@ -159,6 +167,7 @@ impl ProxyState {
             vault,
             metrics,
             max_body: config.limits.max_body_bytes.get(),
+            budget,
             sanitize_limits: sanitize::Limits::from(&config.limits),
             upstream_timeout,
             body_read_timeout: Duration::from_millis(config.limits.body_read_timeout_ms.get()),
@@ -388,8 +397,8 @@ async fn read_compressed(
     (heads, width): (Option<crate::codec::PartHeads>, crate::codec::WidthWatch),
     parts: &mut http::request::Parts,
     incoming: &mut Incoming,
-) -> Result<bytes::Bytes> {
-    let bytes = read_whole(state, &parts.headers, incoming).await?;
+) -> Result<(bytes::Bytes, Lease)> {
+    let (bytes, lease) = read_whole(state, &parts.headers, incoming).await?;
     let hits = held::body_hits(
         guard.mode,
         &guard.route,
@@ -402,7 +411,7 @@ async fn read_compressed(
     parts
         .headers
         .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-    Ok(bytes)
+    Ok((bytes, lease))
 }
 
 /// A pass-through body, taken to stream on. One the client stops sending is its
@@ -415,22 +424,26 @@ fn streamed(state: &ProxyState, body: &mut Option<Incoming>) -> Result<Idle<Inco
 
 /// A body read whole, under `limits.max_body_bytes` and within `body_read_timeout`
 /// (a body dripped byte by byte would otherwise hold the connection, and its slot
-/// under `max_connections`, for as long as the client likes).
+/// under `max_connections`, for as long as the client likes), and the lease its bytes
+/// hold on the process's body budget ([`crate::net::budget`]).
 async fn read_whole(
     state: &ProxyState,
     headers: &http::HeaderMap,
     incoming: &mut Incoming,
-) -> Result<bytes::Bytes> {
-    tokio::time::timeout(
+) -> Result<(bytes::Bytes, Lease)> {
+    let mut lease = state.budget.lease();
+    let bytes = tokio::time::timeout(
         state.body_read_timeout,
-        read_limited(headers, incoming, state.max_body),
+        read_limited(headers, incoming, state.max_body, &mut lease),
     )
     .await
-    .map_err(|_| Error::from(BodyStalled))?
+    .map_err(|_| Error::from(BodyStalled))??;
+    Ok((bytes, lease))
 }
 
 /// Read a tokenizing route's body and sanitize it and the query: the body to send
-/// (its `Content-Length` set in `parts`) and the query, if it changed.
+/// (its `Content-Length` set in `parts`), the lease it holds on the body budget, and
+/// the query, if it changed.
 async fn sanitized(
     state: &ProxyState,
     route: &Route,
@@ -438,7 +451,7 @@ async fn sanitized(
     guard: Option<&Arc<GuardCtx>>,
     parts: &mut http::request::Parts,
     incoming: &mut Incoming,
-) -> Result<(bytes::Bytes, Option<String>)> {
+) -> Result<(bytes::Bytes, Lease, Option<String>)> {
     if let Some(guard) = guard {
         guard_path(guard, parts.uri.path()).await?;
         if route.scan_headers {
@@ -446,7 +459,7 @@ async fn sanitized(
             guard_hits(guard, "a header or a cookie", &hits).await?;
         }
     }
-    let bytes = read_whole(state, &parts.headers, incoming).await?;
+    let (bytes, lease) = read_whole(state, &parts.headers, incoming).await?;
     let out =
         sanitize::sanitize(&state.vault, rules, parts, &bytes, &state.sanitize_limits).await?;
     let bytes = out.body.unwrap_or(bytes);
@@ -461,7 +474,7 @@ async fn sanitized(
     parts
         .headers
         .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-    Ok((bytes, out.query))
+    Ok((bytes, lease, out.query))
 }
 
 /// Sanitize and send one routed request. `body` is taken when it is handed on; on an
@@ -505,7 +518,7 @@ fn forward<'a>(
                         Some(coding) => {
                             let incoming =
                                 body.as_mut().ok_or(Error::Internal("the body was taken"))?;
-                            let bytes = Box::pin(read_compressed(
+                            let (bytes, lease) = Box::pin(read_compressed(
                                 state,
                                 guard,
                                 coding,
@@ -514,7 +527,7 @@ fn forward<'a>(
                                 incoming,
                             ))
                             .await?;
-                            (full(bytes), None, None)
+                            (full_held(bytes, lease), None, None)
                         }
                         None => {
                             let outcome = GuardOutcome::new();
@@ -535,9 +548,9 @@ fn forward<'a>(
                 let incoming = body.as_mut().ok_or(Error::Internal("the body was taken"))?;
                 // Boxed: a pass-through request's future then holds a pointer, not room
                 // for reading and sanitizing a body.
-                let (bytes, query) =
+                let (bytes, lease, query) =
                     Box::pin(sanitized(state, route, rules, guard, &mut parts, incoming)).await?;
-                (full(bytes), query, None)
+                (full_held(bytes, lease), query, None)
             }
         };
         let uri = match new_query.as_deref() {

@@ -25,6 +25,14 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
         .boxed_unsync()
 }
 
+/// A body holding these bytes and `guard` until it has been sent (or dropped).
+pub fn full_held<G>(bytes: Bytes, guard: G) -> Body
+where
+    G: Send + Unpin + 'static,
+{
+    boxed(Hold::new(Full::new(bytes), guard))
+}
+
 /// Wrap any body whose error converts into a [`BoxError`].
 pub fn boxed<B>(body: B) -> Body
 where
@@ -190,7 +198,8 @@ pub fn json(status: http::StatusCode, json: impl Into<Bytes>) -> Response<Body> 
 }
 
 /// The JSON error response for an error: `Error::status()` and `Error::to_json()`,
-/// with `WWW-Authenticate` on a 401, `Retry-After` on a 429 and `Allow` on a 405.
+/// with `WWW-Authenticate` on a 401, `Retry-After` on a 429 (and on a 503 for a full
+/// body budget) and `Allow` on a 405.
 pub fn error_response(err: &Error) -> Response<Body> {
     let mut res = json(err.status(), err.to_json());
     let (name, value) = match err {
@@ -202,6 +211,7 @@ pub fn error_response(err: &Error) -> Response<Body> {
         | Error::TokenizationSweepDetected { retry_after_secs } => {
             (header::RETRY_AFTER, HeaderValue::from(*retry_after_secs))
         }
+        Error::BodyMemoryFull => (header::RETRY_AFTER, HeaderValue::from_static("1")),
         Error::MethodNotAllowed { allow } => match HeaderValue::from_str(allow) {
             Ok(v) => (header::ALLOW, v),
             Err(_) => return res,

@@ -14,6 +14,7 @@ use http::header;
 use http_body_util::BodyExt as _;
 use hyper::body::Body;
 
+use crate::net::budget::Lease;
 use crate::{Error, Result};
 
 /// The most body bytes drained after an early answer.
@@ -23,8 +24,14 @@ pub const LINGER_TIME: Duration = Duration::from_secs(5);
 
 /// Read a whole body of at most `limit` bytes through `&mut`, so that the caller keeps
 /// the unread rest when it is refused: by Content-Length before reading, or as soon as
-/// the stream goes over.
-pub async fn read_limited<B>(headers: &http::HeaderMap, body: &mut B, limit: usize) -> Result<Bytes>
+/// the stream goes over. Each piece is counted in `lease` as it arrives, and the read
+/// is refused when the process's body budget has no room for it.
+pub async fn read_limited<B>(
+    headers: &http::HeaderMap,
+    body: &mut B,
+    limit: usize,
+    lease: &mut Lease,
+) -> Result<Bytes>
 where
     B: Body<Data = Bytes> + Unpin,
 {
@@ -49,6 +56,7 @@ where
         if total > limit {
             return Err(Error::BodyTooLarge { limit });
         }
+        lease.take(data.len())?;
         match first.take() {
             None if joined.is_empty() => first = Some(data),
             earlier => {

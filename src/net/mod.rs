@@ -5,6 +5,7 @@
 //! [`UpstreamConfig`]) and never imports the config file, a handler or the app.
 
 pub mod body;
+pub mod budget;
 pub mod conns;
 pub mod forward;
 pub mod h1pool;

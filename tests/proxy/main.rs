@@ -13,6 +13,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod body_budget;
 mod crash;
 mod disk_full;
 mod explain_parity;
