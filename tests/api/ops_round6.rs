@@ -3,7 +3,8 @@
 //! stops answering (frozen through a TCP proxy this test controls; the shared test
 //! cluster is never stopped) gets tokenizing requests a 503 in bounded time, with
 //! nothing forwarded, and service back by itself once it answers again. A refused
-//! reload names its file; a shutdown drains for the configured `drain_timeout_ms`; a
+//! reload names its file; a start whose schema migration waits on a lock fails in
+//! bounded time; a shutdown drains for the configured `drain_timeout_ms`; a
 //! stray SIGUSR2 is ignored, SIGQUIT stops gracefully, and a SIGHUP while the keyring
 //! unseals does not end the process.
 
@@ -237,6 +238,77 @@ async fn a_hung_database_is_a_503_in_bounded_time_and_service_comes_back() {
     stop(server);
     assert!(log.contains("the database did not answer in time"), "{log}");
     assert!(!log.contains(CARD) && !log.contains(OTHER_CARD), "{log}");
+    echo.stop().await;
+    pg.admin
+        .batch_execute(&format!("DROP SCHEMA {} CASCADE", pg.schema))
+        .await
+        .unwrap();
+}
+
+/// A session that holds a lock the start's schema migration needs (a stuck
+/// instance mid-migration, a DBA's open transaction on the migrations table) used to
+/// hold the start for good: nothing bounded the migration. It is one store operation
+/// now, bounded by `vault.postgres_timeout_ms`: the start fails in that time with a
+/// line that says what to look for, and starts once the lock goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_held_by_a_lock_fails_the_start_in_bounded_time() {
+    let Some(pg) = PgSchema::new().await else {
+        eprintln!("skipped: VAULTGATE_TEST_POSTGRES_URL not set");
+        return;
+    };
+    // The schema's own migrations table, locked in an open transaction (the
+    // advisory lock is database-wide and would hold up other tests' vaults).
+    let table = format!("{}.vaultgate_schema_migrations", pg.schema);
+    pg.admin
+        .batch_execute(&format!(
+            "CREATE TABLE {table} (version bigint PRIMARY KEY, name text NOT NULL, \
+             applied_at timestamptz NOT NULL DEFAULT now()); \
+             BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"
+        ))
+        .await
+        .unwrap();
+
+    let (up, echo) = EchoUpstream::start().await.unwrap();
+    let vd = VaultDir::init();
+    let (proxy, api_addr) = (free_port(), free_port());
+    let config = vd.write_config(proxy, api_addr, &card_route(up));
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "store = \"sled\"\n",
+        &format!(
+            "store = \"postgres\"\npostgres_url = \"{}\"\npostgres_timeout_ms = 2000\n",
+            pg.url_via(pg.server, "")
+        ),
+    );
+    std::fs::write(&config, text).unwrap();
+    let started = Instant::now();
+    let mut server = vd.serve(&config);
+    let exited = loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let Some(status) = exited else {
+        stop(server);
+        pg.admin.batch_execute("COMMIT").await.unwrap();
+        panic!("the start hung on a locked migration for 20 s");
+    };
+    assert!(!status.success());
+    let log = vd.serve_log();
+    assert!(
+        log.contains("the schema migration did not finish within 2000 ms"),
+        "{log}"
+    );
+
+    pg.admin.batch_execute("COMMIT").await.unwrap();
+    let mut server = vd.serve(&config);
+    wait_listening(&mut server, proxy, Duration::from_secs(20)).await;
+    let r = send(&http1(), card_request(proxy, CARD)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", vd.serve_log());
+    stop(server);
     echo.stop().await;
     pg.admin
         .batch_execute(&format!("DROP SCHEMA {} CASCADE", pg.schema))

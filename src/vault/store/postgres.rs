@@ -269,8 +269,25 @@ impl PgStore {
 
     /// Apply the embedded migrations that are not applied yet, in one transaction
     /// under an advisory lock (so two instances starting together do not race).
-    /// Returns the versions applied by this call.
+    /// Returns the versions applied by this call. The whole run is one store
+    /// operation, bounded by `vault.postgres_timeout_ms`: a database that stops
+    /// answering, or a session that holds the migration lock or a lock on the
+    /// migrations table, would otherwise hold the start for good.
     pub async fn migrate(&self) -> Result<Vec<i64>> {
+        tokio::time::timeout(self.timeout, self.migrate_unbounded())
+            .await
+            .map_err(|_| {
+                Error::Store(format!(
+                    "the schema migration did not finish within {} ms \
+                     (vault.postgres_timeout_ms): the database does not answer, or another \
+                     session holds the migration lock (pg_advisory_lock({MIGRATION_LOCK})) \
+                     or a lock on vaultgate_schema_migrations",
+                    self.timeout.as_millis()
+                ))
+            })?
+    }
+
+    async fn migrate_unbounded(&self) -> Result<Vec<i64>> {
         match self.migrate_once(true).await {
             // CockroachDB has no advisory locks: rely on the transaction and the
             // primary key on the version instead (the loser fails and retries).
