@@ -49,7 +49,8 @@ async fn buffered_reaches(api: SocketAddr, want: u64) -> u64 {
 /// wait make the process hold it: `max_body_bytes` bounds one request, and
 /// `max_buffered_body_bytes` all of them together. A request that would take the
 /// held bytes over it is refused (503 `overloaded`, `Retry-After`), nothing is
-/// forwarded, and once the held bodies go the same request is served.
+/// forwarded, and once the held bodies go (or a reload raises the limit) the same
+/// request is served.
 #[tokio::test]
 async fn bodies_read_whole_share_one_memory_budget() {
     let (up, echo) = EchoUpstream::start().await.unwrap();
@@ -107,17 +108,47 @@ async fn bodies_read_whole_share_one_memory_budget() {
         "the refused read holds nothing"
     );
 
+    // A reload raises the limit: the same request fits beside the held bodies. And
+    // lowers it again: refused again, the held bodies kept.
+    let reload = |budget: usize| {
+        let text = toml.replace(
+            "max_buffered_body_bytes = 8192",
+            &format!("max_buffered_body_bytes = {budget}"),
+        );
+        server
+            .reload(vaultgate::config::Config::from_toml_str(&text).unwrap())
+            .unwrap();
+    };
+    reload(16384);
+    let served = post(
+        server.proxy_addr(),
+        "/tokenize",
+        "application/json",
+        whole.clone(),
+    )
+    .await;
+    assert_eq!(served.status, 200, "{}", code(&served));
+    reload(8192);
+    let refused = post(
+        server.proxy_addr(),
+        "/tokenize",
+        "application/json",
+        whole.clone(),
+    )
+    .await;
+    assert_eq!(refused.status, 503, "{}", code(&refused));
+    assert_eq!(buffered_reaches(api, 6000).await, 6000);
+
     // The waiting clients give up: their bytes are given back and the request fits.
     drop(holders);
     assert_eq!(buffered_reaches(api, 0).await, 0);
     let served = post(server.proxy_addr(), "/tokenize", "application/json", whole).await;
     assert_eq!(served.status, 200, "{}", served.status);
     let received = echo.received();
-    assert_eq!(received.len(), 1);
-    assert!(!holds_raw(
-        &received_bytes(&received[0]),
-        "4111111111111111"
-    ));
+    assert_eq!(received.len(), 2);
+    for r in &received {
+        assert!(!holds_raw(&received_bytes(r), "4111111111111111"));
+    }
     assert_eq!(
         buffered_reaches(api, 0).await,
         0,
