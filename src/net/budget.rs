@@ -10,8 +10,9 @@
 //! (503 `overloaded`, `Retry-After`, nothing forwarded) and the process stays up,
 //! where without it the kernel's OOM killer ends every request at once.
 //!
-//! Bytes count as they arrive, not as a `Content-Length` announces them, and stay
-//! counted until the forwarded body has been sent on or dropped. The sanitized copy
+//! A body counts its `Content-Length` before it is read (a chunked one, its pieces
+//! as they arrive), and stays counted until the forwarded body has been sent on or
+//! dropped. The sanitized copy
 //! of a body (about the same size) is not counted twice: the budget bounds what
 //! clients make the process hold, a fixed factor below what it allocates.
 
@@ -70,6 +71,9 @@ impl Lease {
     /// Count `n` more bytes, or refuse them with [`Error::BodyMemoryFull`] if the
     /// budget has no room (this lease keeps what it held).
     pub fn take(&mut self, n: usize) -> Result<()> {
+        if n == 0 {
+            return Ok(());
+        }
         let limit = self.budget.limit.load(Ordering::Relaxed);
         let before = self.budget.held.fetch_add(n, Ordering::Relaxed);
         if before.saturating_add(n) > limit {

@@ -24,8 +24,11 @@ pub const LINGER_TIME: Duration = Duration::from_secs(5);
 
 /// Read a whole body of at most `limit` bytes through `&mut`, so that the caller keeps
 /// the unread rest when it is refused: by Content-Length before reading, or as soon as
-/// the stream goes over. Each piece is counted in `lease` as it arrives, and the read
-/// is refused when the process's body budget has no room for it.
+/// the stream goes over. The body's bytes are counted in `lease`, and the read is
+/// refused when the process's body budget has no room for them: a declared
+/// `Content-Length` is counted before reading (so a client that waits for
+/// `100 Continue` is refused without sending its body), a chunked body's pieces as
+/// they arrive.
 pub async fn read_limited<B>(
     headers: &http::HeaderMap,
     body: &mut B,
@@ -39,9 +42,14 @@ where
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX)) {
-        return Err(Error::BodyTooLarge { limit });
-    }
+    let declared = match declared {
+        Some(n) => match usize::try_from(n) {
+            Ok(n) if n <= limit => Some(n),
+            _ => return Err(Error::BodyTooLarge { limit }),
+        },
+        None => None,
+    };
+    lease.take(declared.unwrap_or(0))?;
     // One chunk (the common case) is kept as it is; more are joined.
     let mut first: Option<Bytes> = None;
     let mut joined = BytesMut::new();
@@ -56,7 +64,8 @@ where
         if total > limit {
             return Err(Error::BodyTooLarge { limit });
         }
-        lease.take(data.len())?;
+        // Past what was counted up front (hyper ends a body at its Content-Length).
+        lease.take(total.saturating_sub(lease.bytes()))?;
         match first.take() {
             None if joined.is_empty() => first = Some(data),
             earlier => {
