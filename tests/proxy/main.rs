@@ -32,6 +32,7 @@ mod hostile_round3;
 mod hostile_round4;
 mod hostile_round5;
 mod hostile_round6;
+mod hostile_round7;
 mod hostile_routing;
 mod leak_differential;
 mod leak_properties;

@@ -78,8 +78,8 @@ impl KeyMatch {
     #[inline]
     pub fn same(self, a: &str, b: &str) -> bool {
         match self {
-            KeyMatch::Loose => loose_eq(a, b),
-            KeyMatch::Insensitive => a.eq_ignore_ascii_case(b),
+            KeyMatch::Loose => loose_eq(&ascii_twins(a), &ascii_twins(b)),
+            KeyMatch::Insensitive => ascii_twins(a).eq_ignore_ascii_case(&ascii_twins(b)),
             KeyMatch::Exact => a == b,
         }
     }
@@ -92,21 +92,10 @@ impl KeyMatch {
     #[inline]
     pub fn same_as_rule(self, rule: &str, folded: &str, doc: &str) -> bool {
         match self {
-            KeyMatch::Loose => match doc.len().cmp(&folded.len()) {
-                std::cmp::Ordering::Less => false,
-                std::cmp::Ordering::Equal => doc.eq_ignore_ascii_case(folded),
-                // Most keys differ in their first byte: decided without the loop.
-                std::cmp::Ordering::Greater => {
-                    match (doc.as_bytes().first(), folded.as_bytes().first()) {
-                        (Some(d), Some(f))
-                            if !is_word_separator(*d) && !d.eq_ignore_ascii_case(f) =>
-                        {
-                            false
-                        }
-                        _ => loose_eq(doc, folded),
-                    }
-                }
-            },
+            KeyMatch::Loose => {
+                let doc = ascii_twins(doc);
+                same_as_folded(&doc, folded)
+            }
             _ => self.same(rule, doc),
         }
     }
@@ -116,15 +105,63 @@ impl KeyMatch {
     pub fn fold(self, key: &str) -> String {
         match self {
             KeyMatch::Loose => {
-                let mut out = key.to_ascii_lowercase();
+                let mut out = ascii_twins(key).to_ascii_lowercase();
                 // Only ASCII bytes go, so the rest stays UTF-8.
                 out.retain(|c| !u8::try_from(c).is_ok_and(is_word_separator));
                 out
             }
-            KeyMatch::Insensitive => key.to_ascii_lowercase(),
+            KeyMatch::Insensitive => ascii_twins(key).to_ascii_lowercase(),
             KeyMatch::Exact => key.to_owned(),
         }
     }
+}
+
+/// [`KeyMatch::same_as_rule`]'s loose comparison of a document key, its non-ASCII
+/// letters already read as their [`ascii_twins`], with a rule key's fold.
+#[inline]
+fn same_as_folded(doc: &str, folded: &str) -> bool {
+    match doc.len().cmp(&folded.len()) {
+        std::cmp::Ordering::Less => false,
+        std::cmp::Ordering::Equal => doc.eq_ignore_ascii_case(folded),
+        // Most keys differ in their first byte: decided without the loop.
+        std::cmp::Ordering::Greater => match (doc.as_bytes().first(), folded.as_bytes().first()) {
+            (Some(d), Some(f)) if !is_word_separator(*d) && !d.eq_ignore_ascii_case(f) => false,
+            _ => loose_eq(doc, folded),
+        },
+    }
+}
+
+/// The ASCII letter that a non-ASCII letter is to per-character case-insensitive
+/// comparisons: its simple upper- or lower-case mapping is that ASCII letter. Go's
+/// `encoding/json` (which binds keys by `unicode.ToUpper(unicode.ToLower(r))`),
+/// Go's `strings.EqualFold`, Java's `equalsIgnoreCase` and .NET's
+/// `OrdinalIgnoreCase` (System.Text.Json's case-insensitive binding) read
+/// `detail\u{17f}` as `details` and `\u{131}ban` as `iban`. Mappings to more than one
+/// letter (`\u{df}` to `SS`, ligatures) are full case mappings, which none of them
+/// applies per character.
+#[inline]
+fn ascii_twin(c: char) -> Option<char> {
+    match c {
+        // LATIN SMALL LETTER LONG S: upper case `S`.
+        '\u{17f}' => Some('s'),
+        // LATIN SMALL LETTER DOTLESS I: upper case `I`; LATIN CAPITAL LETTER I WITH
+        // DOT ABOVE: simple lower case `i`.
+        '\u{131}' | '\u{130}' => Some('i'),
+        // KELVIN SIGN: lower case `k`.
+        '\u{212a}' => Some('k'),
+        _ => None,
+    }
+}
+
+/// A key with each non-ASCII letter that case-insensitive binders read as an ASCII
+/// one written as that letter ([`ascii_twin`]); borrowed when there is none, as in
+/// every ASCII key.
+#[inline]
+pub(crate) fn ascii_twins(key: &str) -> std::borrow::Cow<'_, str> {
+    if key.is_ascii() || !key.chars().any(|c| ascii_twin(c).is_some()) {
+        return std::borrow::Cow::Borrowed(key);
+    }
+    std::borrow::Cow::Owned(key.chars().map(|c| ascii_twin(c).unwrap_or(c)).collect())
 }
 
 /// The bytes [`KeyMatch::Loose`] ignores.

@@ -147,6 +147,13 @@ fn shapes_and_case() {
         "",
         "é_x",
         "ÉX",
+        "card\u{17f}",
+        "\u{131}ban",
+        "\u{130}BAN",
+        "iban",
+        "\u{212a}to",
+        "kto",
+        "\u{df}",
     ];
     for keys in [KeyMatch::Loose, KeyMatch::Insensitive, KeyMatch::Exact] {
         for rule in words {
@@ -418,4 +425,29 @@ fn the_trailing_key_gate_never_turns_a_match_away() {
     assert!(starts.may_name(&TrailingKeys::of(&[K("x"), K("a")])));
     assert!(!starts.may_name(&TrailingKeys::of(&[K("expMonth")])));
     assert!(!starts.may_name(&TrailingKeys::of(&[K("__")])));
+}
+
+#[test]
+fn letters_that_case_map_to_ascii_are_those_letters() {
+    // Go's encoding/json, Java's equalsIgnoreCase and .NET's OrdinalIgnoreCase bind
+    // these to the ASCII key.
+    for (doc, rule) in [
+        ("detail\u{17f}", "details"),
+        ("deta\u{131}ls", "details"),
+        ("\u{130}BAN", "iban"),
+        ("bank_\u{212a}to", "bankKto"),
+    ] {
+        for keys in [KeyMatch::Loose, KeyMatch::Insensitive] {
+            if keys == KeyMatch::Insensitive && rule == "bankKto" {
+                continue;
+            }
+            assert!(keys.same(rule, doc), "{keys:?} {doc:?}");
+            assert_eq!(keys.fold(rule), keys.fold(doc), "{keys:?} {doc:?}");
+        }
+        assert!(!KeyMatch::Exact.same(rule, doc), "{doc:?}");
+    }
+    // Full case mappings (`ß` is `SS`) and look-alikes of other scripts are not.
+    for doc in ["\u{df}", "\u{456}ban"] {
+        assert!(!KeyMatch::Loose.same("ss", doc) && !KeyMatch::Loose.same("iban", doc));
+    }
 }

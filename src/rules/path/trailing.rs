@@ -11,7 +11,7 @@
 
 use smallvec::SmallVec;
 
-use super::{FieldPath, KeyMatch, MAX_WRAP, PathElem, is_word_separator};
+use super::{FieldPath, KeyMatch, MAX_WRAP, PathElem, ascii_twins, is_word_separator};
 
 /// A leaf's last `MAX_WRAP + 1` keys, the last first.
 #[derive(Debug, Default)]
@@ -94,7 +94,8 @@ impl LastKeyStarts {
     pub fn may_name(&self, trail: &TrailingKeys<'_>) -> bool {
         self.any
             || trail.keys.iter().any(|key| {
-                key.bytes()
+                ascii_twins(key)
+                    .bytes()
                     .find(|b| !is_word_separator(*b))
                     .is_some_and(|b| self.has(b.to_ascii_lowercase()))
             })

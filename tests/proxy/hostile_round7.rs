@@ -1,0 +1,142 @@
+//! Red-team round 7: what the earlier rounds' readings still missed. Each runs the
+//! real server in front of the recording echo upstream.
+
+use http::StatusCode;
+use vaultgate::demo::echo::EchoUpstream;
+
+use crate::common::*;
+
+const IBAN: &str = "DE89370400440532013000";
+const ACCOUNT: &str = "000123456789";
+
+const KEY_ROUTES: &str = r#"
+[[routes]]
+name = "brm"
+upstream = "backend"
+method = "POST"
+path = "/brm"
+profile = "oracle_brm"
+
+[[routes]]
+name = "hostway"
+upstream = "backend"
+method = "POST"
+path = "/hostway"
+profile = "hostway"
+
+[[routes]]
+name = "custom"
+upstream = "backend"
+method = "POST"
+path = "/custom"
+fields = [
+  { path = "iban", class = "bank_account" },
+  { path = "bank_kto", class = "bank_account" },
+]
+
+[[routes]]
+name = "custom_insensitive"
+upstream = "backend"
+method = "POST"
+path = "/custom-insensitive"
+keys = "insensitive"
+fields = [{ path = "iban", class = "bank_account" }]
+"#;
+
+/// A key written with a non-ASCII letter whose simple case mapping is an ASCII one
+/// (`ſ` U+017F is `S` upper-cased, `ı` U+0131 is `I`, `İ` U+0130 is `i` lower-cased,
+/// the Kelvin sign U+212A is `k`) is that key to Go's `encoding/json`, Java's
+/// `equalsIgnoreCase` and .NET's `OrdinalIgnoreCase`: the field's value must be
+/// tokenized as under the ASCII spelling. Before, each was forwarded in clear.
+#[tokio::test]
+async fn a_key_spelled_with_a_letter_that_case_folds_to_ascii_is_that_key() {
+    let (up, echo) = EchoUpstream::start().await.unwrap();
+    let server = start(&config_toml(&format!("http://{up}"), KEY_ROUTES)).await;
+    let addr = server.proxy_addr();
+    let json = "application/json";
+    let form = "application/x-www-form-urlencoded";
+    let cases: Vec<(&str, &str, String, &str)> = vec![
+        // Go reads `detailſ` as `Details`.
+        (
+            "/brm",
+            json,
+            format!("{{\"detail\u{17f}\":{{\"accountNumber\":\"{IBAN}\"}}}}"),
+            IBAN,
+        ),
+        (
+            "/brm",
+            json,
+            format!("{{\"deta\u{131}ls\":{{\"accountNumber\":\"{IBAN}\"}}}}"),
+            IBAN,
+        ),
+        (
+            "/hostway",
+            json,
+            "{\"paymentInfoType\":\"credit_card\",\"accountNumber\":\"4242424242424242\",\"ver\u{131}ficationNumber\":\"218\"}".to_owned(),
+            "\"218\"",
+        ),
+        (
+            "/hostway",
+            json,
+            "{\"paymentInfoType\":\"credit_card\",\"accountNumber\":\"4242424242424242\",\"VER\u{130}FICATIONNUMBER\":\"218\"}".to_owned(),
+            "\"218\"",
+        ),
+        (
+            "/custom",
+            json,
+            format!("{{\"\u{131}ban\":\"{IBAN}\"}}"),
+            IBAN,
+        ),
+        (
+            "/custom",
+            json,
+            format!("{{\"bank_\u{212a}to\":\"{ACCOUNT}\"}}"),
+            ACCOUNT,
+        ),
+        ("/custom", form, format!("%C4%B0BAN={IBAN}"), IBAN),
+        (
+            "/custom",
+            form,
+            format!("bank_%E2%84%AAto={ACCOUNT}"),
+            ACCOUNT,
+        ),
+        (
+            "/custom-insensitive",
+            json,
+            format!("{{\"\u{130}BAN\":\"{IBAN}\"}}"),
+            IBAN,
+        ),
+    ];
+    for (path, ct, body, value) in &cases {
+        let before = echo.received().len();
+        let reply = post(addr, path, ct, body.clone()).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{path} {body}: {:?}",
+            reply.body
+        );
+        let got = echo.received();
+        assert_eq!(got.len(), before + 1, "{path} {body}: forwarded once");
+        let sent = received_bytes(got.last().unwrap());
+        assert!(
+            !holds_raw(&sent, value),
+            "{path} {body}: the value went upstream in clear: {}",
+            String::from_utf8_lossy(&sent)
+        );
+    }
+    // Controls: a key that only looks alike (`ß` is `SS` in full case mapping only, a
+    // Cyrillic `і` is another letter) is another field, forwarded as it came.
+    for body in [
+        format!("{{\"\u{456}ban\":\"{IBAN}\"}}"),
+        format!("{{\"iban\u{df}\":\"{IBAN}\"}}"),
+    ] {
+        let reply = post(addr, "/custom", json, body.clone()).await;
+        assert_eq!(reply.status, StatusCode::OK, "{body}");
+        let got = echo.received();
+        assert!(
+            holds_raw(&received_bytes(got.last().unwrap()), IBAN),
+            "{body}"
+        );
+    }
+}
