@@ -92,6 +92,23 @@ fn skip_ws(b: &[u8], mut pos: usize) -> usize {
     pos
 }
 
+/// Whether a body opens with a JSON object or array: past JSON white space (and a
+/// UTF-8 byte order mark, which Python's `json.loads` of bytes reads past), a whole
+/// JSON object or array, whatever follows it. A backend that decodes JSON whatever
+/// the Content-Type (Go's `json.NewDecoder(r.Body)`, Flask's
+/// `get_json(force=True)`) binds such a body as a document, and Go's decoder reads
+/// its first value even with more bytes after it. (A form key may start with `[`,
+/// as qs and Rack read `[a][b]=…`: that is no JSON value.)
+pub(crate) fn opens_document(body: &[u8]) -> bool {
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let body = body.get(skip_ws(body, 0)..).unwrap_or_default();
+    matches!(body.first(), Some(b'{' | b'['))
+        && serde_json::Deserializer::from_slice(body)
+            .into_iter::<serde::de::IgnoredAny>()
+            .next()
+            .is_some_and(|first| first.is_ok())
+}
+
 /// Scan a whole document, reporting every leaf to `sink`.
 pub(crate) fn scan(text: &[u8], sink: &mut Collector<'_>) -> Result<()> {
     let s = std::str::from_utf8(text).map_err(|e| err(e.valid_up_to(), "invalid UTF-8"))?;

@@ -409,6 +409,20 @@ fn extract_body(
     } else {
         (None, None)
     };
+    // A form or multipart body that is also a JSON document holds a second set of
+    // fields, which the rules below never see, for a backend that decodes JSON
+    // whatever the Content-Type (`{"cvv":"218","a":"&card_number=…"}` is a form with a
+    // card and, to Go's `json.NewDecoder`, a CVV in clear; a multipart body's
+    // preamble is forwarded as it came).
+    if has_rules
+        && !base64
+        && matches!(codec, Codec::Form | Codec::Multipart)
+        && json::opens_document(layer)
+    {
+        return Err(Error::UnsupportedMedia(
+            "a form or multipart body that opens a JSON document is ambiguous; send JSON as application/json".into(),
+        ));
+    }
     if codec != Codec::Multipart {
         part_heads::check_declared(req.content_type, layer)?;
     }
