@@ -40,15 +40,60 @@ const COMPATIBILITY: &[(u32, u32, u8)] = &[
     (0x1F101, 0x1F10A, 0), // digit zero … nine comma
 ];
 
+/// Characters of general category `No` that stand for a number of two digits, as
+/// `(first, last, value of first)` ranges of consecutive values, sorted: the circled
+/// numbers ten to fifty, which NFKC turns into their two ASCII digits (`\u{32b7}` is
+/// `42`: to a backend that normalizes its input, as Japanese forms commonly do, eight
+/// of them are the card 4242…), the parenthesized and full-stop ones (`(10)`, `10.`),
+/// and the negative, double and dingbat circled ones, which look the same.
+const TWO_DIGITS: &[(u32, u32, u8)] = &[
+    (0x2469, 0x2473, 10), // circled ten … twenty
+    (0x247D, 0x2487, 10), // parenthesized ten … twenty
+    (0x2491, 0x249B, 10), // number ten … twenty full stop
+    (0x24EB, 0x24F4, 11), // negative circled eleven … twenty
+    (0x24FE, 0x24FE, 10), // double circled ten
+    (0x277F, 0x277F, 10), // dingbat negative circled ten
+    (0x2789, 0x2789, 10), // dingbat circled sans-serif ten
+    (0x2793, 0x2793, 10), // dingbat negative circled sans-serif ten
+    (0x3251, 0x325F, 21), // circled twenty-one … thirty-five
+    (0x32B1, 0x32BF, 36), // circled thirty-six … fifty
+];
+
 /// The value of a decimal digit in any script (`Nd`), or of a compatibility digit
-/// ([`COMPATIBILITY`]), or `None`.
+/// ([`COMPATIBILITY`]), or the first digit of a two-digit compatibility number
+/// ([`TWO_DIGITS`], whose second is [`second_digit`]), or `None`.
 #[inline]
 pub fn value(c: char) -> Option<u8> {
     if c.is_ascii_digit() {
         return Some((c as u8) - b'0');
     }
     let cp = u32::from(c);
-    decimal_value(cp).or_else(|| compatibility_value(cp))
+    decimal_value(cp)
+        .or_else(|| compatibility_value(cp))
+        .or_else(|| two_digit_value(cp).map(|v| v / 10))
+}
+
+/// The second digit of a character that stands for a two-digit number
+/// ([`TWO_DIGITS`]: `\u{32b7}`, circled forty-two, is `4` then `2`), or `None` for
+/// every other character.
+#[inline]
+pub fn second_digit(c: char) -> Option<u8> {
+    two_digit_value(u32::from(c)).map(|v| v % 10)
+}
+
+/// The number a [`TWO_DIGITS`] character stands for.
+fn two_digit_value(cp: u32) -> Option<u8> {
+    if !(0x2469..=0x32BF).contains(&cp) {
+        return None;
+    }
+    let i = TWO_DIGITS
+        .partition_point(|(first, _, _)| *first <= cp)
+        .checked_sub(1)?;
+    let (first, last, value) = *TWO_DIGITS.get(i)?;
+    if cp > last {
+        return None;
+    }
+    u8::try_from(cp - first).ok()?.checked_add(value)
 }
 
 /// The value of a non-ASCII `Nd` digit.
@@ -343,14 +388,11 @@ mod tests {
         assert_eq!(value('\u{2463}'), Some(4)); // circled four
         assert_eq!(value('\u{1f105}'), Some(4)); // digit four comma
         assert_eq!(value('\u{665f}'), None);
-        for not_a_digit in [
-            '\u{b1}',
-            '\u{b4}',
-            '\u{2469}',
-            '\u{277f}',
-            '\u{2789}',
-            '\u{1f10b}',
-        ] {
+        // Circled ten and its look-alikes are two digits, one then zero.
+        for ten in ['\u{2469}', '\u{277f}', '\u{2789}'] {
+            assert_eq!((value(ten), second_digit(ten)), (Some(1), Some(0)));
+        }
+        for not_a_digit in ['\u{b1}', '\u{b4}', '\u{1f10b}'] {
             assert_eq!(value(not_a_digit), None, "{:x}", u32::from(not_a_digit));
         }
     }
@@ -408,5 +450,44 @@ mod tests {
             }
         }
         assert!(COMPATIBILITY.windows(2).all(|w| w[0].1 < w[1].0));
+    }
+
+    /// Every character that NFKC turns into two ASCII digits (or them in parentheses
+    /// or before a full stop) reads as those two digits, and every two-digit
+    /// character is a number of two digits.
+    #[test]
+    fn two_digit_numbers_are_what_nfkc_reads() {
+        use unicode_normalization::UnicodeNormalization as _;
+        let mut found = 0;
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            if c.is_ascii() {
+                continue;
+            }
+            let nfkc: String = std::iter::once(c).nfkc().collect();
+            let core = nfkc
+                .trim_start_matches('(')
+                .trim_end_matches([')', '.', ',']);
+            if core.len() == 2 && core.chars().all(|d| d.is_ascii_digit()) {
+                let b = core.as_bytes();
+                assert_eq!(
+                    (value(c), second_digit(c)),
+                    (Some(b[0] - b'0'), Some(b[1] - b'0')),
+                    "{:x} reads as {nfkc}",
+                    u32::from(c)
+                );
+                found += 1;
+            }
+        }
+        assert!(found > 60, "{found}");
+        for &(first, last, v) in TWO_DIGITS {
+            assert!(first <= last && (10..=50).contains(&(u32::from(v) + (last - first))));
+            for cp in first..=last {
+                assert!(char::from_u32(cp).unwrap().is_numeric(), "{cp:x}");
+            }
+        }
+        assert!(TWO_DIGITS.windows(2).all(|w| w[0].1 < w[1].0));
+        assert_eq!(value('4'), Some(4));
+        assert_eq!(second_digit('4'), None);
+        assert_eq!(second_digit('\u{2463}'), None); // circled four
     }
 }

@@ -582,24 +582,40 @@ fn read_group(text: &[u8], start: usize) -> Group {
                     break;
                 };
                 g.ascii &= c.is_ascii();
+                // A character that stands for two digits (circled forty-two).
+                if let Some(second) = digits::second_digit(c) {
+                    g.add(v);
+                    g.add(second);
+                    at += w;
+                    continue;
+                }
                 (v, w)
             }
         };
-        if v == 0 && g.n == Some(0) {
-            g.zeros = g.zeros.saturating_add(1);
-        } else if let Some(n) = g.n {
-            match g.digits.get_mut(n) {
-                Some(slot) => {
-                    *slot = b'0' + v;
-                    g.n = Some(n + 1);
-                }
-                None => g.n = None,
-            }
-        }
+        g.add(v);
         at += w;
     }
     g.bytes.end = at;
     g
+}
+
+impl Group {
+    /// Add a digit: a leading zero is counted, any other kept (up to
+    /// [`MAX_DIGITS`]: past them the group is too long for a card).
+    #[inline]
+    fn add(&mut self, v: u8) {
+        if v == 0 && self.n == Some(0) {
+            self.zeros = self.zeros.saturating_add(1);
+        } else if let Some(n) = self.n {
+            match self.digits.get_mut(n) {
+                Some(slot) => {
+                    *slot = b'0' + v;
+                    self.n = Some(n + 1);
+                }
+                None => self.n = None,
+            }
+        }
+    }
 }
 
 /// The groups of a run whose hits are not decided yet: at most the groups within

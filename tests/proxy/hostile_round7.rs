@@ -221,3 +221,71 @@ async fn a_form_or_multipart_body_that_opens_a_json_document_is_refused() {
         assert!(!holds_raw(&received_bytes(got.last().unwrap()), "4242424242424242"));
     }
 }
+
+/// A card written in characters that each stand for two digits: circled numbers ten
+/// to fifty (`㊷`, U+32B7, is `42` to NFKC, which Japanese forms commonly apply to
+/// their input), parenthesized and full-stop ones (`⑾` is `(11)`, `⒒` is `11.`) and
+/// their negative and double circled look-alikes. Before, every route let
+/// `㊷㊷㊷㊷㊷㊷㊷㊷` through (200, forwarded); now it is a card wherever the guard reads
+/// (400 `card_number_detected`), streamed a byte at a time too.
+#[tokio::test]
+async fn a_card_in_two_digit_circled_numbers_is_a_card() {
+    let (up, echo) = EchoUpstream::start().await.unwrap();
+    let server = start(&config_toml(&format!("http://{up}"), ROUTES)).await;
+    let addr = server.proxy_addr();
+    let cards = [
+        "\u{32b7}".repeat(8),                          // ㊷ ×8: 4242424242424242
+        format!("\u{32b6}{}", "\u{246a}".repeat(7)),   // ㊶⑪…: 4111111111111111
+        format!("\u{32b6}{}", "\u{247e}".repeat(7)),   // ㊶⑾…
+        format!("\u{32b6}{}", "\u{2492}".repeat(7)),   // ㊶⒒…
+        format!("\u{32b6} {}", "\u{24eb} ".repeat(7)), // ㊶ ⓫ …, spaced
+        format!("4{}", "\u{246a}".repeat(7) + "1"),    // 4 ⑪… 1: mixed with ASCII
+    ];
+    for card in &cards {
+        for (path, ct, body) in [
+            (
+                "/tokenize",
+                "application/json",
+                format!(r#"{{"card":"tok","memo":"{card}"}}"#),
+            ),
+            (
+                "/pass/a",
+                "application/json",
+                format!(r#"{{"memo":"{card}"}}"#),
+            ),
+            ("/pass/a", "text/plain", card.clone()),
+        ] {
+            let reply = post(addr, path, ct, body.clone()).await;
+            assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{path} {body}");
+            assert_eq!(code(&reply), "card_number_detected", "{path} {body}");
+        }
+        let bytes = card.as_bytes();
+        let pieces: Vec<&[u8]> = bytes.chunks(1).collect();
+        let answer = drip(
+            addr,
+            "/pass/a",
+            "text/plain",
+            &pieces,
+            std::time::Duration::ZERO,
+        )
+        .await;
+        assert!(
+            answer.starts_with("HTTP/1.1 400"),
+            "{card} dripped: {answer}"
+        );
+    }
+    assert!(
+        echo.received()
+            .iter()
+            .all(|r| !String::from_utf8_lossy(&r.body).contains('\u{32b7}')),
+        "no circled card forwarded"
+    );
+    // Controls: circled numbers that are no card pass.
+    for text in [
+        "\u{2473}\u{2473} ok",
+        "steps \u{2469} \u{246a} \u{246b} \u{32b7}",
+    ] {
+        let reply = post(addr, "/pass/a", "text/plain", text.to_owned()).await;
+        assert_eq!(reply.status, StatusCode::OK, "{text}");
+    }
+}
