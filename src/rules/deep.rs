@@ -72,9 +72,7 @@ pub fn scan_leaf(
 ) {
     let mut found = Found { hidden };
     if leaf == Leaf::Number && !is_plain_integer(text) {
-        if let Some(digits) = integer_digits(text) {
-            found.card_if_shaped(&digits);
-        }
+        integer_readings(text, |digits| found.card_if_shaped(digits));
         found.doubles(text);
         // The literal's own digits too: `3e` or `.5` around a card's digits makes no
         // card as a value, but the text holds one for whoever reads the body as text
@@ -394,11 +392,11 @@ fn literal_card(range: Range<usize>, lit: &str, f: &mut impl FnMut(Range<usize>,
     if frac.bytes().all(|b| b == b'0') && int.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
         return;
     }
-    if let Some(digits) = integer_digits(lit)
-        && guard::is_card_shaped(&digits)
-    {
-        f(range.clone(), &digits);
-    }
+    integer_readings(lit, |digits| {
+        if guard::is_card_shaped(digits) {
+            f(range.clone(), digits);
+        }
+    });
     for digits in double_readings(lit).iter().flatten() {
         if guard::is_card_shaped(digits.as_bytes()) {
             f(range.clone(), digits.as_bytes());
@@ -445,7 +443,48 @@ fn is_plain_integer(lit: &str) -> bool {
 
 /// The digits of the integer a JSON number literal denotes (`4.2e1` → `42`), if it
 /// is an integer of at most [`MAX_DIGITS`] digits.
+#[cfg(test)]
 fn integer_digits(lit: &str) -> Option<Vec<u8>> {
+    integer_part(lit).and_then(|(digits, fraction)| (!fraction).then_some(digits))
+}
+
+/// The integers a number literal is read as: the one it denotes, or, when it has a
+/// fraction, the integers on either side of it ([`integer_part`]).
+fn integer_readings(lit: &str, mut f: impl FnMut(&[u8])) {
+    match integer_part(lit) {
+        Some((digits, false)) => f(&zeroize::Zeroizing::new(digits)),
+        Some((down, true)) => {
+            let down = zeroize::Zeroizing::new(down);
+            let up = zeroize::Zeroizing::new(incremented(&down));
+            f(&down);
+            f(&up);
+        }
+        None => {}
+    }
+}
+
+/// A decimal number's digits plus one (`4242` → `4243`, `99` → `100`).
+fn incremented(digits: &[u8]) -> Vec<u8> {
+    let mut out = digits.to_vec();
+    for d in out.iter_mut().rev() {
+        if *d == b'9' {
+            *d = b'0';
+        } else {
+            *d += 1;
+            return out;
+        }
+    }
+    out.insert(0, b'1');
+    out
+}
+
+/// The digits of the integer part of the number a JSON number literal denotes, if
+/// it has at most [`MAX_DIGITS`] digits, and whether a fraction follows it
+/// (`4.2e1` → `42`, none; `424242424242424.21e1` → `4242424242424242`, a fraction).
+/// A number with a fraction is read by its integer neighbours too: binders that
+/// convert it to an integer truncate it (Jackson binding a JSON number to a `long`,
+/// Python's `int()` of a float, JavaScript's `Math.trunc`) or round it.
+fn integer_part(lit: &str) -> Option<(Vec<u8>, bool)> {
     let body = lit.strip_prefix('-').unwrap_or(lit);
     let (mantissa, exp) = match body.find(['e', 'E']) {
         Some(i) => (body.get(..i)?, body.get(i + 1..)?),
@@ -488,12 +527,11 @@ fn integer_digits(lit: &str) -> Option<Vec<u8>> {
     } else {
         let cut = usize::try_from(shift.unsigned_abs()).ok()?;
         let keep = digits.len().checked_sub(cut)?;
-        if digits.get(keep..)?.iter().any(|b| *b != b'0') {
-            return None;
-        }
+        let fraction = digits.get(keep..)?.iter().any(|b| *b != b'0');
         digits.truncate(keep);
+        return (digits.len() <= MAX_DIGITS).then_some((digits, fraction));
     }
-    (digits.len() <= MAX_DIGITS).then_some(digits)
+    (digits.len() <= MAX_DIGITS).then_some((digits, false))
 }
 
 // === escapes ===

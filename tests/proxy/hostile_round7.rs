@@ -289,3 +289,78 @@ async fn a_card_in_two_digit_circled_numbers_is_a_card() {
         assert_eq!(reply.status, StatusCode::OK, "{text}");
     }
 }
+
+/// A number with a fraction whose integer neighbour is a card: Jackson binds a JSON
+/// number to a `long` by truncating it (`ACCEPT_FLOAT_AS_INT`, on by default), and
+/// Python's `int()` of a float, JavaScript's `Math.trunc` and `Math.round` make an
+/// integer of it too. `424242424242424.25e1` is 4242424242424242.5, a double that
+/// keeps its fraction, and neither its digits as written nor its double are the
+/// card; nor are `37828224631000.53e1` (378282246310005.3) and `4242424242424241.5`
+/// (rounded up). Before, each went through every route (200); now 400.
+#[tokio::test]
+async fn a_number_with_a_fraction_next_to_a_card_is_a_card() {
+    let (up, echo) = EchoUpstream::start().await.unwrap();
+    let server = start(&config_toml(&format!("http://{up}"), ROUTES)).await;
+    let addr = server.proxy_addr();
+    for n in [
+        "424242424242424.25e1",
+        "37828224631000.53e1",
+        "3782822463100.053e2",
+        "4242424242424241.5",
+        "-424242424242424.25e1",
+    ] {
+        for (path, ct, body) in [
+            (
+                "/tokenize",
+                "application/json",
+                format!(r#"{{"card":"tok","n":{n}}}"#),
+            ),
+            (
+                "/tokenize",
+                "application/json",
+                format!(r#"{{"card":"tok","n":"{n}"}}"#),
+            ),
+            ("/pass/a", "application/json", format!(r#"{{"n":{n}}}"#)),
+        ] {
+            let reply = post(addr, path, ct, body.clone()).await;
+            assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{path} {body}");
+            assert_eq!(code(&reply), "card_number_detected", "{path} {body}");
+        }
+        let reply = send(
+            &http1(),
+            http::Request::get(url(addr, &format!("/pass/a?n={n}")))
+                .body(http_body_util::Full::new(bytes::Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "query {n}");
+        let body = format!(r#"{{"n":{n}}}"#);
+        let pieces: Vec<&[u8]> = body.as_bytes().chunks(1).collect();
+        let answer = drip(
+            addr,
+            "/pass/a",
+            "application/json",
+            &pieces,
+            std::time::Duration::ZERO,
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{n} dripped: {answer}");
+    }
+    assert!(echo.received().is_empty(), "nothing forwarded");
+    // Controls: amounts and numbers whose neighbours are no card pass.
+    for n in [
+        "12345.67",
+        "1234567890123.45",
+        "4242424242424243.0",
+        "4242424242424243.25",
+    ] {
+        let reply = post(
+            addr,
+            "/pass/a",
+            "application/json",
+            format!(r#"{{"n":{n}}}"#),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::OK, "{n}");
+    }
+}

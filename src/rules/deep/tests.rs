@@ -37,7 +37,7 @@ fn numbers_are_read_as_integers() {
     }
     // A plain integer is replaced in place, as before.
     assert_eq!(leaf(CARD, Leaf::Number), (vec![CARD.to_owned()], vec![]));
-    for lit in ["4.2424242424242425e15", "1e400", "1e-400", "12.5"] {
+    for lit in ["4.2424242424242435e15", "1e400", "1e-400", "12.5"] {
         assert_eq!(leaf(lit, Leaf::Number), (vec![], vec![]), "{lit}");
     }
     // No card as a value, but written with one: refused too.
@@ -46,6 +46,10 @@ fn numbers_are_read_as_integers() {
         ("4242424242424242.5", CARD),
         ("3e30000078374067", "30000078374067"),
         ("1.5e-4242424242424242", CARD),
+        // 4242424242424242.5: truncated (Jackson binding a `long`) or rounded down.
+        ("4.2424242424242425e15", CARD),
+        // 4242424242424241.5, rounded up.
+        ("42424242424242415e-1", CARD),
     ] {
         assert_eq!(
             leaf(lit, Leaf::Number),
@@ -56,6 +60,12 @@ fn numbers_are_read_as_integers() {
     assert_eq!(integer_digits("1.5e1").as_deref(), Some(&b"15"[..]));
     assert_eq!(integer_digits("0e0").as_deref(), Some(&b""[..]));
     assert_eq!(integer_digits("1e9999999999"), None);
+    assert_eq!(integer_digits("1.55e1"), None);
+    assert_eq!(integer_part("1.55e1"), Some((b"15".to_vec(), true)));
+    assert_eq!(integer_part("-0.5"), Some((b"".to_vec(), true)));
+    assert_eq!(incremented(b"4242"), b"4243");
+    assert_eq!(incremented(b"999"), b"1000");
+    assert_eq!(incremented(b""), b"1");
 }
 
 #[test]
@@ -265,10 +275,13 @@ fn number_literals_in_text_are_read_as_integers() {
     // Decoded text is read so too.
     let b64 = base64::engine::general_purpose::STANDARD.encode("n=42424242424242420e-1");
     assert_eq!(hidden(&b64), [CARD]);
-    // Literals that denote no card (not even as a double: 4242424242424242.3 is the
-    // double 4242424242424242.5), and text with no literal.
+    // 4242424242424242.3 (the double 4242424242424242.5) is the card truncated, as
+    // Jackson binds it to a `long`.
+    assert_eq!(hidden("42424242424242423e-1"), [CARD]);
+    // Literals that denote no card (not even truncated, rounded or as a double:
+    // 4242424242424243.3), and text with no literal.
     for text in [
-        "42424242424242423e-1",
+        "42424242424242433e-1",
         "4242424242424242e1 is not one",
         "version 1.2.3 of 2024-01-15",
         "1.5e3 and 2.5E-7",
