@@ -143,9 +143,12 @@ impl PathPattern {
     }
 
     /// Whether a request path (without the query) matches. Literal segments compare
-    /// ASCII case-insensitively and one trailing `/` is ignored, because common
-    /// backends route that way: a request must not slip past a rules route by
-    /// spelling its path differently. Callers pass a [`canonical_path`].
+    /// ASCII case-insensitively, one trailing `/` is ignored, and a last literal
+    /// segment also takes a format suffix (`/v1/payment.json`), because common
+    /// backends route that way (Rails routes `(.:format)` to the same action, Spring's
+    /// suffix pattern match and Express's `strict: false` likewise): a request must
+    /// not slip past a rules route by spelling its path differently. Callers pass a
+    /// [`canonical_path`].
     pub fn matches(&self, path: &str) -> bool {
         let Some(rest) = path.strip_prefix('/') else {
             return false;
@@ -168,6 +171,11 @@ impl PathPattern {
                 return false;
             };
             let ok = match pat {
+                Segment::Literal(lit) if is_last && !lit.is_empty() => {
+                    let (head, format) = seg.split_at(seg.len().min(lit.len()));
+                    lit.as_bytes().eq_ignore_ascii_case(head)
+                        && (format.is_empty() || format.first() == Some(&b'.'))
+                }
                 Segment::Literal(lit) => lit.as_bytes().eq_ignore_ascii_case(seg),
                 Segment::Param => !seg.is_empty(),
                 Segment::Wildcard => true,
@@ -322,6 +330,14 @@ mod tests {
         assert!(m("/v1/payment", &c("/v1/payment/")));
         assert!(m("/v1/payment", &c("/v1/pay%6dent")));
         assert!(m("/v1/payment", &c("/v1/payment;jsessionid=1")));
+        // A format suffix on the last segment (Rails `(.:format)`, Spring).
+        assert!(m("/v1/payment", &c("/v1/payment.json")));
+        assert!(m("/v1/payment", &c("/v1/PAYMENT.xml/")));
+        assert!(m("/v1/payment", &c("/v1/payment%2ejson")));
+        assert!(!m("/v1/payment", &c("/v1/payments")));
+        assert!(!m("/v1/payment", &c("/v1/payment.json/x")));
+        assert!(!m("/v1/payment", &c("/v1.json/payment")));
+        assert!(!m("/", &c("/.json")));
         assert!(m("/*", &c("/")));
         assert_eq!(c("/a;x=1/b;y/"), "/a/b/");
         assert_eq!(c("/a/b%20c"), "/a/b c");

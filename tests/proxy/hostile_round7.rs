@@ -41,6 +41,11 @@ method = "POST"
 path = "/custom-insensitive"
 keys = "insensitive"
 fields = [{ path = "iban", class = "bank_account" }]
+
+[[routes]]
+name = "pass"
+upstream = "backend"
+path = "/*"
 "#;
 
 /// A key written with a non-ASCII letter whose simple case mapping is an ASCII one
@@ -363,4 +368,34 @@ async fn a_number_with_a_fraction_next_to_a_card_is_a_card() {
         .await;
         assert_eq!(reply.status, StatusCode::OK, "{n}");
     }
+}
+
+/// A rules route's path with a format suffix (`/brm.json`) is that route's path to
+/// Rails (`(.:format)` on every route), Spring's suffix pattern match and the like:
+/// before, it fell to the pass-through catch-all, and the bank account went upstream
+/// in clear (200); now the rules route owns it and tokenizes the field.
+#[tokio::test]
+async fn a_rules_route_path_with_a_format_suffix_is_that_route() {
+    let (up, echo) = EchoUpstream::start().await.unwrap();
+    let server = start(&config_toml(&format!("http://{up}"), KEY_ROUTES)).await;
+    let addr = server.proxy_addr();
+    let body = format!(r#"{{"details":{{"accountNumber":"{IBAN}"}}}}"#);
+    for path in ["/brm.json", "/BRM.xml", "/brm.json/", "/brm%2Ejson"] {
+        let reply = post(addr, path, "application/json", body.clone()).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}: {:?}", reply.body);
+        let got = echo.received();
+        let sent = received_bytes(got.last().unwrap());
+        assert!(
+            !holds_raw(&sent, IBAN),
+            "{path}: the account went upstream in clear: {}",
+            String::from_utf8_lossy(&sent)
+        );
+    }
+    // Control: another path is the pass-through's, as before.
+    let reply = post(addr, "/brms", "application/json", body.clone()).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(holds_raw(
+        &received_bytes(echo.received().last().unwrap()),
+        IBAN
+    ));
 }
