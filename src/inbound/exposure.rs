@@ -264,13 +264,28 @@ pub fn header_hits(headers: &HeaderMap) -> Vec<HitDigits> {
 
 /// Push the hits of a header's name or value onto `out`: as it is, and with `%XX`
 /// decoded (cookie values and other header values are often percent-encoded, and
-/// `%` is a token character a name may hold).
+/// `%` is a token character a name may hold); and as a free string field of the
+/// body is read (`scan_leaf`: escapes, `%XX` twice, character references, base64,
+/// nested JSON, number literals as the cards they denote), since a backend may
+/// parse a header value as JSON (`X-Metadata: {"n":"\u0034…"}`), a number
+/// (`41111111111111.115e2`) or base64 as readily as a field. A hit found only so is
+/// never plain, so never taken for one of our tokens.
 fn collect_header_hits(bytes: &[u8], out: &mut Vec<HitDigits>) {
     collect_hits(bytes, out);
-    if bytes.contains(&b'%')
-        && let Ok(text) = std::str::from_utf8(bytes)
-    {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return;
+    };
+    if bytes.contains(&b'%') {
         collect_hits(&decoded_query(text), out);
+    }
+    let mut in_place = Vec::new();
+    let mut hidden = Vec::new();
+    guard::scan_leaf(text, guard::Leaf::Text, &mut in_place, &mut hidden);
+    for digits in &hidden {
+        let hit = HitDigits::denoted(digits.expose().as_bytes());
+        if !among(&hit, out) {
+            out.push(hit);
+        }
     }
 }
 

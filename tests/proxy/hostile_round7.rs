@@ -399,3 +399,65 @@ async fn a_rules_route_path_with_a_format_suffix_is_that_route() {
         IBAN
     ));
 }
+
+const HEADER_ROUTES: &str = r#"
+[[routes]]
+name = "headers"
+upstream = "backend"
+method = "POST"
+path = "/hdr"
+scan_headers = true
+fields = [{ path = "card", class = "pan" }]
+"#;
+
+/// On a route that scans headers, a header value is read as a free field of the
+/// body is: a backend may parse it as JSON, a number, an HTML-escaped or base64
+/// string as readily. Before, only the raw value and `%XX` decoded once were read:
+/// each of these went upstream (200); now 400.
+#[tokio::test]
+async fn a_header_value_is_read_as_a_free_field_is() {
+    let (up, echo) = EchoUpstream::start().await.unwrap();
+    let server = start(&config_toml(&format!("http://{up}"), HEADER_ROUTES)).await;
+    let addr = server.proxy_addr();
+    let headers = [
+        ("x-data", r#"{"n":"\u0034111111111111111"}"#.to_owned()),
+        ("x-card", "&#52;111111111111111".to_owned()),
+        ("cookie", "c=%2534111111111111111".to_owned()),
+        ("x-card", "41111111111111.115e2".to_owned()),
+        ("x-card", "4.111111111111111e15".to_owned()),
+        ("x-card", "NDExMTExMTExMTExMTExMQ==".to_owned()),
+    ];
+    for (name, value) in &headers {
+        let req = http::Request::post(url(addr, "/hdr"))
+            .header("content-type", "application/json")
+            .header(*name, value.as_str())
+            .body(http_body_util::Full::new(bytes::Bytes::from_static(
+                br#"{"card":"4242424242424242"}"#,
+            )))
+            .unwrap();
+        let reply = send(&http1(), req).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{name}: {value}");
+        assert_eq!(code(&reply), "card_number_detected", "{name}: {value}");
+    }
+    assert!(echo.received().is_empty(), "nothing forwarded");
+    // Controls: ids, trace context, a signed session cookie and an amount pass.
+    for (name, value) in [
+        ("x-request-id", "123e4567-e89b-12d3-a456-426614174000"),
+        (
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ),
+        ("cookie", "session=eyJ1c2VyIjoxMjM0NTZ9.ZmFrZXNpZw"),
+        ("x-amount", "1234.56"),
+    ] {
+        let req = http::Request::post(url(addr, "/hdr"))
+            .header("content-type", "application/json")
+            .header(name, value)
+            .body(http_body_util::Full::new(bytes::Bytes::from_static(
+                br#"{"card":"4242424242424242"}"#,
+            )))
+            .unwrap();
+        let reply = send(&http1(), req).await;
+        assert_eq!(reply.status, StatusCode::OK, "{name}: {value}");
+    }
+}
