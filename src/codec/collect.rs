@@ -154,6 +154,9 @@ pub(crate) struct Collector<'r> {
     base: usize,
     /// The location of the first card-shaped hit that cannot be replaced in place.
     refused: Option<String>,
+    /// The location of the first string that holds a JSON document with a field a
+    /// rule names ([`rule_in_string`](Self::rule_in_string)).
+    rule_in_string: Option<String>,
     /// Whether a rule candidate came from a second reading of the text (a form pair
     /// after a `;`), whose slot may lie inside another: [`finish`](Self::finish)
     /// then checks that no two edited slots overlap.
@@ -189,6 +192,7 @@ impl<'r> Collector<'r> {
             keys: rules.keys,
             base: 0,
             refused: None,
+            rule_in_string: None,
             nested: false,
         }
     }
@@ -317,6 +321,22 @@ impl<'r> Collector<'r> {
             found = found || named(elems, &keys_of(elems));
         });
         found
+    }
+
+    /// Whether this document has field rules at all (so a string holding a JSON
+    /// document is worth reading for them).
+    pub fn has_rules(&self) -> bool {
+        self.any_rules
+    }
+
+    /// A string leaf at `path` holds a JSON document with a field a rule names
+    /// (`path` is that field's, the string's path followed by the document's): a
+    /// backend that decodes the string again binds it, and it cannot be tokenized in
+    /// place. The request is refused ([`finish`](Self::finish)).
+    pub fn rule_in_string(&mut self, path: &dyn PathView) {
+        if self.rule_in_string.is_none() {
+            self.rule_in_string = Some(self.render(path));
+        }
     }
 
     /// An object key or form key: scanned by the leak guard only.
@@ -642,6 +662,12 @@ impl<'r> Collector<'r> {
     ) -> Result<(Vec<Found>, Vec<Slot>)> {
         if let Some(location) = self.refused {
             return Err(Error::LeakRejected(location));
+        }
+        if let Some(location) = self.rule_in_string {
+            return Err(Error::InvalidBody(format!(
+                "{location} is a field this route tokenizes, inside a JSON document sent as \
+                 a string; send the document itself"
+            )));
         }
         let mut out = Vec::new();
         let mut claimed: Option<usize> = None;

@@ -109,6 +109,192 @@ pub(crate) fn opens_document(body: &[u8]) -> bool {
             .is_some_and(|first| first.is_ok())
 }
 
+/// JSON documents inside string values, as a backend that decodes a string again
+/// (`json.loads(body["details"])`, a JSON column read back) binds them.
+mod nested {
+    use std::fmt;
+
+    use serde::de::{DeserializeSeed, Deserializer as _, MapAccess, SeqAccess, Visitor};
+
+    use super::opens_document;
+    use crate::codec::collect::{Collector, OwnedElem, PathView};
+    use crate::rules::PathElem;
+
+    /// How many strings deep documents are read (a document in a string in a
+    /// document in a string…).
+    const STRINGS_DEEP: usize = 3;
+
+    /// A leaf's path: the string's own, then the document's.
+    struct Joined<'a> {
+        outer: &'a dyn PathView,
+        inner: &'a [OwnedElem],
+    }
+
+    impl PathView for Joined<'_> {
+        fn len(&self) -> usize {
+            self.outer.len() + self.inner.len()
+        }
+
+        fn get(&self, i: usize) -> Option<PathElem<'_>> {
+            match i.checked_sub(self.outer.len()) {
+                None => self.outer.get(i),
+                Some(j) => self.inner.get(j).map(OwnedElem::as_elem),
+            }
+        }
+    }
+
+    /// Report to `sink` the first leaf of the document in `text` (the string at
+    /// `outer`) whose path a rule names. The document's values are looked at, never
+    /// kept: keys are copied, values are only asked whether they open a document.
+    pub(super) fn check(sink: &mut Collector<'_>, outer: &dyn PathView, text: &str) {
+        let mut walk = Walk {
+            sink,
+            outer,
+            inner: Vec::new(),
+            found: false,
+            deep: STRINGS_DEEP,
+        };
+        walk.document(text);
+    }
+
+    struct Walk<'w, 'c> {
+        sink: &'w mut Collector<'c>,
+        outer: &'w dyn PathView,
+        inner: Vec<OwnedElem>,
+        found: bool,
+        /// Strings still to go down through.
+        deep: usize,
+    }
+
+    impl Walk<'_, '_> {
+        fn document(&mut self, text: &str) {
+            if self.deep == 0 || self.found {
+                return;
+            }
+            self.deep -= 1;
+            let mut de = serde_json::Deserializer::from_str(text);
+            // A document that does not parse whole is no document to a backend.
+            let _ = de.deserialize_any(Node(self));
+            self.deep += 1;
+        }
+
+        fn leaf(&mut self) {
+            if self.found {
+                return;
+            }
+            let path = Joined {
+                outer: self.outer,
+                inner: &self.inner,
+            };
+            if self.sink.names_rule(&path) {
+                self.sink.rule_in_string(&path);
+                self.found = true;
+            }
+        }
+    }
+
+    /// One value of the document, walked.
+    struct Node<'n, 'w, 'c>(&'n mut Walk<'w, 'c>);
+
+    impl<'de> DeserializeSeed<'de> for Node<'_, '_, '_> {
+        type Value = ();
+
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Node<'_, '_, '_> {
+        type Value = ();
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON value")
+        }
+
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            self.0.leaf();
+            Ok(())
+        }
+
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            self.0.leaf();
+            Ok(())
+        }
+
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            self.0.leaf();
+            Ok(())
+        }
+
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            self.0.leaf();
+            Ok(())
+        }
+
+        fn visit_unit<E>(self) -> Result<(), E> {
+            self.0.leaf();
+            Ok(())
+        }
+
+        fn visit_str<E>(self, v: &str) -> Result<(), E> {
+            self.0.leaf();
+            if opens_document(v.as_bytes()) {
+                // Below this leaf: its path is the outer path of the next document.
+                let joined: Vec<OwnedElem> = (0..self.0.outer.len())
+                    .filter_map(|i| self.0.outer.get(i).map(OwnedElem::from_elem))
+                    .chain(self.0.inner.iter().cloned())
+                    .collect();
+                let mut below = Walk {
+                    sink: &mut *self.0.sink,
+                    outer: &Owned(&joined),
+                    inner: Vec::new(),
+                    found: self.0.found,
+                    deep: self.0.deep,
+                };
+                below.document(v);
+                self.0.found |= below.found;
+            }
+            Ok(())
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            let mut i = 0;
+            loop {
+                self.0.inner.push(OwnedElem::Index(i));
+                let more = seq.next_element_seed(Node(&mut *self.0))?;
+                self.0.inner.pop();
+                if more.is_none() {
+                    return Ok(());
+                }
+                i += 1;
+            }
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(key) = map.next_key::<String>()? {
+                self.0.inner.push(OwnedElem::Key(key));
+                let walked = map.next_value_seed(Node(&mut *self.0));
+                self.0.inner.pop();
+                walked?;
+            }
+            Ok(())
+        }
+    }
+
+    /// An owned path, as a view.
+    struct Owned<'a>(&'a [OwnedElem]);
+
+    impl PathView for Owned<'_> {
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+
+        fn get(&self, i: usize) -> Option<PathElem<'_>> {
+            self.0.get(i).map(OwnedElem::as_elem)
+        }
+    }
+}
+
 /// Scan a whole document, reporting every leaf to `sink`.
 pub(crate) fn scan(text: &[u8], sink: &mut Collector<'_>) -> Result<()> {
     let s = std::str::from_utf8(text).map_err(|e| err(e.valid_up_to(), "invalid UTF-8"))?;
@@ -157,6 +343,9 @@ pub(crate) fn scan(text: &[u8], sink: &mut Collector<'_>) -> Result<()> {
                     span: pos..end,
                     kind: SlotKind::JsonString,
                 };
+                if sink.has_rules() && opens_document(text.as_str().as_bytes()) {
+                    nested::check(sink, &path, text.as_str());
+                }
                 sink.value(&path, slot, text.as_str());
                 pos = end;
             }

@@ -461,3 +461,64 @@ async fn a_header_value_is_read_as_a_free_field_is() {
         assert_eq!(reply.status, StatusCode::OK, "{name}: {value}");
     }
 }
+
+/// A JSON document sent inside a string (`"details": "{\"accountNumber\": …}"`, or a
+/// body that is one JSON string) is a document to a backend that decodes the string
+/// again (`json.loads(body["details"])`, a JSON column read back and parsed). The
+/// rules did not look inside: the IBAN and the CVV went upstream in clear (200). A
+/// field a rule names inside such a string, at any depth of strings, now refuses the
+/// request (400 `invalid_body`, nothing forwarded); a document in a string that holds
+/// no such field is forwarded as it came.
+#[tokio::test]
+async fn a_rule_field_inside_a_json_document_in_a_string_is_refused() {
+    let (up, echo) = EchoUpstream::start().await.unwrap();
+    let server = start(&config_toml(&format!("http://{up}"), KEY_ROUTES)).await;
+    let addr = server.proxy_addr();
+    let json = "application/json";
+    let inner = serde_json::json!({ "accountNumber": IBAN }).to_string();
+    let twice = serde_json::json!({ "details": inner }).to_string();
+    let hostway = serde_json::json!({
+        "paymentInfoType": "credit_card",
+        "accountNumber": "4242424242424242",
+        "verificationNumber": "218",
+    })
+    .to_string();
+    let refused = [
+        (
+            "/brm",
+            serde_json::json!({ "details": inner }).to_string(),
+            IBAN,
+        ),
+        // A body that is a string holding a document whose string holds the document.
+        ("/brm", serde_json::json!(twice).to_string(), IBAN),
+        ("/hostway", serde_json::json!(hostway).to_string(), "218"),
+        (
+            "/custom",
+            serde_json::json!(serde_json::json!({ "iban": IBAN }).to_string()).to_string(),
+            IBAN,
+        ),
+    ];
+    for (path, body, raw) in refused {
+        let r = post(addr, path, json, body.clone()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path} {body}");
+        assert_eq!(code(&r), "invalid_body", "{path} {body}");
+        let text = String::from_utf8_lossy(&r.body).into_owned();
+        assert!(!text.contains(raw), "{text}");
+    }
+    assert!(echo.received().is_empty(), "nothing is forwarded");
+
+    // Documents in strings with no field a rule names pass untouched.
+    let metadata = serde_json::json!({ "source": "web", "items": [1, 2] }).to_string();
+    let body = serde_json::json!({
+        "details": { "accountNumber": IBAN },
+        "metadata": metadata,
+    })
+    .to_string();
+    let r = post(addr, "/brm", json, body).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", code(&r));
+    let got = received_bytes(&echo.received()[0]);
+    assert!(!holds_raw(&got, IBAN));
+    assert!(String::from_utf8_lossy(&got).contains("source"));
+    server.stop().await;
+    echo.stop().await;
+}
