@@ -155,8 +155,8 @@ pub(crate) struct Collector<'r> {
     /// The location of the first card-shaped hit that cannot be replaced in place.
     refused: Option<String>,
     /// The location of the first string that holds a JSON document with a field a
-    /// rule names ([`rule_in_string`](Self::rule_in_string)).
-    rule_in_string: Option<String>,
+    /// rule names ([`rule_in_value`](Self::rule_in_value)).
+    rule_in_value: Option<String>,
     /// Whether a rule candidate came from a second reading of the text (a form pair
     /// after a `;`), whose slot may lie inside another: [`finish`](Self::finish)
     /// then checks that no two edited slots overlap.
@@ -192,7 +192,7 @@ impl<'r> Collector<'r> {
             keys: rules.keys,
             base: 0,
             refused: None,
-            rule_in_string: None,
+            rule_in_value: None,
             nested: false,
         }
     }
@@ -219,11 +219,15 @@ impl<'r> Collector<'r> {
         }
     }
 
-    /// A string or number leaf.
+    /// A string or number leaf. One that holds a JSON document is also read for the
+    /// fields rules name inside it ([`rule_in_value`](Self::rule_in_value)).
     pub fn value(&mut self, path: &dyn PathView, slot: Slot, text: &str) {
         let mut slot_idx = None;
         if self.any_rules {
             self.rule_candidates(path, &slot, &mut slot_idx, text);
+            if super::json::opens_document(text.as_bytes()) {
+                super::json::nested::check(self, path, text);
+            }
         }
         self.leaks(path, &slot, &mut slot_idx, text);
     }
@@ -323,19 +327,13 @@ impl<'r> Collector<'r> {
         found
     }
 
-    /// Whether this document has field rules at all (so a string holding a JSON
-    /// document is worth reading for them).
-    pub fn has_rules(&self) -> bool {
-        self.any_rules
-    }
-
-    /// A string leaf at `path` holds a JSON document with a field a rule names
-    /// (`path` is that field's, the string's path followed by the document's): a
-    /// backend that decodes the string again binds it, and it cannot be tokenized in
-    /// place. The request is refused ([`finish`](Self::finish)).
-    pub fn rule_in_string(&mut self, path: &dyn PathView) {
-        if self.rule_in_string.is_none() {
-            self.rule_in_string = Some(self.render(path));
+    /// A value holds a JSON document with a field a rule names at `path` (the
+    /// value's path followed by the document's): a backend that decodes the value
+    /// again binds it, and it cannot be tokenized in place. The request is refused
+    /// ([`finish`](Self::finish)).
+    pub fn rule_in_value(&mut self, path: &dyn PathView) {
+        if self.rule_in_value.is_none() {
+            self.rule_in_value = Some(self.render(path));
         }
     }
 
@@ -663,10 +661,10 @@ impl<'r> Collector<'r> {
         if let Some(location) = self.refused {
             return Err(Error::LeakRejected(location));
         }
-        if let Some(location) = self.rule_in_string {
+        if let Some(location) = self.rule_in_value {
             return Err(Error::InvalidBody(format!(
                 "{location} is a field this route tokenizes, inside a JSON document sent as \
-                 a string; send the document itself"
+                 a string or a form value; send the document itself"
             )));
         }
         let mut out = Vec::new();

@@ -109,9 +109,10 @@ pub(crate) fn opens_document(body: &[u8]) -> bool {
             .is_some_and(|first| first.is_ok())
 }
 
-/// JSON documents inside string values, as a backend that decodes a string again
+/// JSON documents inside values (a JSON string, a form or query value, a multipart
+/// part read as text), as a backend that decodes the value again
 /// (`json.loads(body["details"])`, a JSON column read back) binds them.
-mod nested {
+pub(crate) mod nested {
     use std::fmt;
 
     use serde::de::{DeserializeSeed, Deserializer as _, MapAccess, SeqAccess, Visitor};
@@ -146,7 +147,7 @@ mod nested {
     /// Report to `sink` the first leaf of the document in `text` (the string at
     /// `outer`) whose path a rule names. The document's values are looked at, never
     /// kept: keys are copied, values are only asked whether they open a document.
-    pub(super) fn check(sink: &mut Collector<'_>, outer: &dyn PathView, text: &str) {
+    pub(crate) fn check(sink: &mut Collector<'_>, outer: &dyn PathView, text: &str) {
         let mut walk = Walk {
             sink,
             outer,
@@ -187,7 +188,7 @@ mod nested {
                 inner: &self.inner,
             };
             if self.sink.names_rule(&path) {
-                self.sink.rule_in_string(&path);
+                self.sink.rule_in_value(&path);
                 self.found = true;
             }
         }
@@ -343,9 +344,6 @@ pub(crate) fn scan(text: &[u8], sink: &mut Collector<'_>) -> Result<()> {
                     span: pos..end,
                     kind: SlotKind::JsonString,
                 };
-                if sink.has_rules() && opens_document(text.as_str().as_bytes()) {
-                    nested::check(sink, &path, text.as_str());
-                }
                 sink.value(&path, slot, text.as_str());
                 pos = end;
             }

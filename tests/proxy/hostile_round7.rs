@@ -43,6 +43,13 @@ keys = "insensitive"
 fields = [{ path = "iban", class = "bank_account" }]
 
 [[routes]]
+name = "nested"
+upstream = "backend"
+method = "POST"
+path = "/nested"
+fields = [{ path = "details.accountNumber", class = "bank_account" }]
+
+[[routes]]
 name = "pass"
 upstream = "backend"
 path = "/*"
@@ -465,8 +472,9 @@ async fn a_header_value_is_read_as_a_free_field_is() {
 /// A JSON document sent inside a string (`"details": "{\"accountNumber\": …}"`, or a
 /// body that is one JSON string) is a document to a backend that decodes the string
 /// again (`json.loads(body["details"])`, a JSON column read back and parsed). The
-/// rules did not look inside: the IBAN and the CVV went upstream in clear (200). A
-/// field a rule names inside such a string, at any depth of strings, now refuses the
+/// rules did not look inside: the IBAN and the CVV went upstream in clear (200), as
+/// they did in a form or query value holding the document. A field a rule names
+/// inside such a value, at any depth of strings, now refuses the
 /// request (400 `invalid_body`, nothing forwarded); a document in a string that holds
 /// no such field is forwarded as it came.
 #[tokio::test]
@@ -498,11 +506,29 @@ async fn a_rule_field_inside_a_json_document_in_a_string_is_refused() {
             IBAN,
         ),
     ];
-    for (path, body, raw) in refused {
-        let r = post(addr, path, json, body.clone()).await;
+    let form = "application/x-www-form-urlencoded";
+    let in_form = format!("details={}", percent_encode(&inner));
+    let in_query = format!("/nested?details={}", percent_encode(&inner));
+    let refused = refused
+        .into_iter()
+        .map(|(path, body, raw)| (path.to_owned(), json, body, raw))
+        .chain([
+            // A form value, and a query value, holding the document.
+            ("/nested".to_owned(), form, in_form, IBAN),
+            (in_query, json, "{}".to_owned(), IBAN),
+        ]);
+    for (path, json, body, raw) in refused {
+        let r = post(addr, &path, json, body.clone()).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path} {body}");
-        assert_eq!(code(&r), "invalid_body", "{path} {body}");
+        // (A query string's parse errors answer `bad_request`.)
+        let want = if path.contains('?') {
+            "bad_request"
+        } else {
+            "invalid_body"
+        };
+        assert_eq!(code(&r), want, "{path} {body}");
         let text = String::from_utf8_lossy(&r.body).into_owned();
+        assert!(text.contains("a field this route tokenizes"), "{text}");
         assert!(!text.contains(raw), "{text}");
     }
     assert!(echo.received().is_empty(), "nothing is forwarded");
@@ -521,4 +547,16 @@ async fn a_rule_field_inside_a_json_document_in_a_string_is_refused() {
     assert!(String::from_utf8_lossy(&got).contains("source"));
     server.stop().await;
     echo.stop().await;
+}
+
+/// Every byte but unreserved ones as `%XX`.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
