@@ -51,6 +51,12 @@ pub struct ConnSlot {
     cancelled: AtomicU64,
     /// Told once the client cancelled too many of its requests.
     cancels: Notify,
+    /// The send-stall clock: advanced every half idle timeout
+    /// ([`ConnSlot::send_stalled`]).
+    stall_epoch: AtomicU64,
+    /// Response bodies waiting for hyper to take their next bytes, by the epoch
+    /// (modulo 3) in which they began to wait.
+    waiting: [AtomicUsize; 3],
 }
 
 /// A connection on which the client cancelled more than half of its requests, once
@@ -103,6 +109,12 @@ impl ConnTable {
             requests: AtomicU64::new(0),
             cancelled: AtomicU64::new(0),
             cancels: Notify::new(),
+            stall_epoch: AtomicU64::new(0),
+            waiting: [
+                AtomicUsize::new(0),
+                AtomicUsize::new(0),
+                AtomicUsize::new(0),
+            ],
         });
         let mut slots = match self.slots.lock() {
             Ok(s) => s,
@@ -210,6 +222,46 @@ impl ConnSlot {
         }
     }
 
+    /// Resolves once a response body has waited for between 1 and 1.5 times `limit`
+    /// for the client to take its next bytes ([`Sending`]): the client reads nothing
+    /// (an HTTP/1 socket never read, an HTTP/2 window left at zero).
+    ///
+    /// The clock advances every half of `limit`; a body counts in the bucket of the
+    /// epoch in which it began to wait. Before the clock moves into a bucket, any body
+    /// still counted there began to wait two epochs ago. No timer is armed per
+    /// response and no clock is read per frame.
+    pub async fn send_stalled(&self, limit: Duration) {
+        let tick = (limit / 2).max(Duration::from_millis(1));
+        loop {
+            tokio::time::sleep(tick).await;
+            let next = self.stall_epoch.load(Ordering::Acquire).wrapping_add(1);
+            if self.waiting_in(next).load(Ordering::Acquire) > 0 {
+                return;
+            }
+            self.stall_epoch.store(next, Ordering::Release);
+        }
+    }
+
+    fn waiting_in(&self, epoch: u64) -> &AtomicUsize {
+        let [a, b, c] = &self.waiting;
+        match epoch % 3 {
+            0 => a,
+            1 => b,
+            _ => c,
+        }
+    }
+
+    /// A response body begins to wait for hyper; the epoch to end it with.
+    fn wait_begins(&self) -> u64 {
+        let epoch = self.stall_epoch.load(Ordering::Acquire);
+        self.waiting_in(epoch).fetch_add(1, Ordering::AcqRel);
+        epoch
+    }
+
+    fn wait_ends(&self, epoch: u64) {
+        self.waiting_in(epoch).fetch_sub(1, Ordering::AcqRel);
+    }
+
     /// Resolves when the listener chose this connection to make room.
     pub async fn evicted(&self) {
         self.evict.notified().await;
@@ -315,5 +367,68 @@ impl Drop for Answering {
     }
 }
 
-/// A response body that keeps its connection busy until it ends or is dropped.
-pub type Tracked<B> = super::body::Hold<B, Busy>;
+/// A response body that keeps its connection busy until it ends or is dropped, and
+/// that counts as waiting ([`ConnSlot::send_stalled`]) from when it is handed to
+/// hyper, and from each frame it gives, until hyper asks for more.
+pub struct Sending<B> {
+    inner: B,
+    busy: Option<Busy>,
+    /// The epoch in which it began to wait, while it waits.
+    waiting: Option<u64>,
+}
+
+impl<B> Sending<B> {
+    pub fn new(inner: B, busy: Busy) -> Sending<B> {
+        let waiting = Some(busy.0.wait_begins());
+        Sending {
+            inner,
+            busy: Some(busy),
+            waiting,
+        }
+    }
+
+    fn stop_waiting(&mut self) {
+        if let (Some(epoch), Some(busy)) = (self.waiting.take(), &self.busy) {
+            busy.0.wait_ends(epoch);
+        }
+    }
+}
+
+impl<B> hyper::body::Body for Sending<B>
+where
+    B: hyper::body::Body<Data = bytes::Bytes> + Unpin,
+{
+    type Data = bytes::Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, B::Error>>> {
+        let this = self.get_mut();
+        this.stop_waiting();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(_))) => {
+                this.waiting = this.busy.as_ref().map(|busy| busy.0.wait_begins());
+            }
+            Poll::Ready(None) => this.busy = None,
+            Poll::Ready(Some(Err(_))) | Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<B> Drop for Sending<B> {
+    fn drop(&mut self) {
+        self.stop_waiting();
+    }
+}

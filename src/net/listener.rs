@@ -23,7 +23,7 @@ use tokio_rustls::TlsAcceptor;
 use serde::Deserialize;
 
 use super::body::Body;
-use super::conns::{ConnSlot, ConnTable, Registered, Tracked, Watched};
+use super::conns::{ConnSlot, ConnTable, Registered, Sending, Watched};
 use super::shard::Workers;
 use super::tls::TlsFiles;
 use crate::positive::Positive;
@@ -48,7 +48,9 @@ pub struct ListenerSettings {
     pub header_read_timeout_ms: u64,
     /// A connection with no request in flight is closed after this long (HTTP/1
     /// keep-alive and HTTP/2 alike). HTTP/2 connections are also pinged, and closed
-    /// when a ping goes unanswered.
+    /// when a ping goes unanswered. A connection whose client takes no byte of an
+    /// answer for this long (a socket left unread, an HTTP/2 window left at zero) is
+    /// closed too, so that it does not hold the answer's upstream connection.
     #[serde(default = "default_idle_timeout_ms")]
     pub idle_timeout_ms: u64,
     /// On SIGTERM or SIGINT, how long requests in flight may take to finish before
@@ -144,7 +146,8 @@ pub struct ListenerOptions {
     /// Time allowed for the TLS handshake, each request head (HTTP/1) and a new
     /// connection's first request.
     pub header_read_timeout: Duration,
-    /// A connection with no request in flight is closed after this long.
+    /// A connection with no request in flight, or whose client takes no byte of an
+    /// answer, is closed after this long.
     pub idle_timeout: Duration,
     /// The TLS config, read at each handshake: a reload swaps in new certificates
     /// for new connections while open ones keep theirs.
@@ -622,7 +625,7 @@ impl Conn {
             async move {
                 let res = answer.await?;
                 answering.done();
-                Ok::<_, Infallible>(res.map(|body| Tracked::new(body, busy)))
+                Ok::<_, Infallible>(res.map(|body| Sending::new(body, busy)))
             }
         });
         let watched = self.head.map(|_| Arc::clone(&slot));
@@ -661,9 +664,11 @@ impl Conn {
             .map(|()| Finish::Idle);
         let evicted = slot.evicted().map(|()| Finish::Evicted);
         let cancels = slot.cancel_flood().map(|()| Finish::Cancels);
+        let stalled = slot.send_stalled(self.idle).map(|()| Finish::Stalled);
         let stop = stopped(&mut self.shutdown).map(|()| Finish::Stop);
         let mut finish = FuturesUnordered::new();
-        finish.push(Either::Left(Either::Left(idle)));
+        finish.push(Either::Left(Either::Left(Either::Left(idle))));
+        finish.push(Either::Left(Either::Left(Either::Right(stalled))));
         finish.push(Either::Left(Either::Right(cancels)));
         finish.push(Either::Right(Either::Left(evicted)));
         finish.push(Either::Right(Either::Right(stop)));
@@ -687,6 +692,10 @@ impl Conn {
                         Finish::Evicted => {
                             tracing::debug!(listener = name, "idle connection closed to make room");
                         }
+                        Finish::Stalled => tracing::debug!(
+                            listener = name,
+                            "connection closed: the client took no byte of an answer for the idle timeout"
+                        ),
                         Finish::Cancels => tracing::warn!(
                             listener = name,
                             "connection closed: the client cancelled most of its requests"
@@ -708,6 +717,8 @@ impl Conn {
 enum Finish {
     /// Idle past its timeout, or a request head took too long.
     Idle,
+    /// The client took no byte of an answer for the idle timeout.
+    Stalled,
     /// Chosen to make room at `max_connections`.
     Evicted,
     /// The client cancelled most of its requests (HTTP/2 resets after accept).

@@ -198,6 +198,20 @@ impl OneWorker {
         )
         .await
         .unwrap();
+        let mut served = OneWorker::start_for(up, routes, "", vault_lines).await;
+        served.echo = Some(echo);
+        served
+    }
+
+    /// The same in front of the upstream at `up` (no echo), with `proxy_lines` in its
+    /// `[proxy]` section. The binary is `VAULTGATE_MEASURE_BIN` when that is set (a
+    /// release build, for the `#[ignore]`d measurements), else the test build's.
+    pub async fn start_for(
+        up: SocketAddr,
+        routes: &str,
+        proxy_lines: &str,
+        vault_lines: &str,
+    ) -> OneWorker {
         let vault = VaultDir::init();
         let (proxy, api) = (free_port(), free_port());
         let config = vault.write_config(
@@ -207,16 +221,29 @@ impl OneWorker {
         );
         let text = std::fs::read_to_string(&config)
             .unwrap()
-            .replacen("[api]", "workers = 1\n[api]", 1)
+            .replacen("[api]", &format!("workers = 1\n{proxy_lines}\n[api]"), 1)
             .replacen("[log]", &format!("{vault_lines}\n[log]"), 1);
         std::fs::write(&config, text).unwrap();
-        let mut child = vault.serve(&config);
+        let bin = std::env::var("VAULTGATE_MEASURE_BIN").unwrap_or_else(|_| BIN.to_owned());
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(vault.dir.path().join("serve.log"))
+            .unwrap();
+        let mut child = Command::new(bin)
+            .args(["serve", "--config", super::path_str(&config).as_str()])
+            .env("VAULTGATE_PASSPHRASE", PASS)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
         wait_listening(&mut child, proxy, Duration::from_secs(20)).await;
         OneWorker {
             _vault: vault,
             child,
             proxy,
-            echo: Some(echo),
+            echo: None,
         }
     }
 

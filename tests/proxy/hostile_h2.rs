@@ -25,16 +25,16 @@ use crate::common::*;
 
 // === a raw HTTP/2 client ===
 
-const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+pub(super) const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-const HEADERS: u8 = 0x1;
+pub(super) const HEADERS: u8 = 0x1;
 const RST_STREAM: u8 = 0x3;
-const SETTINGS: u8 = 0x4;
-const GOAWAY: u8 = 0x7;
+pub(super) const SETTINGS: u8 = 0x4;
+pub(super) const GOAWAY: u8 = 0x7;
 const CONTINUATION: u8 = 0x9;
 
-const END_STREAM: u8 = 0x1;
-const END_HEADERS: u8 = 0x4;
+pub(super) const END_STREAM: u8 = 0x1;
+pub(super) const END_HEADERS: u8 = 0x4;
 
 const SETTINGS_MAX_CONCURRENT_STREAMS: u16 = 0x3;
 
@@ -42,7 +42,7 @@ const REFUSED_STREAM: u32 = 0x7;
 const CANCEL: u32 = 0x8;
 const ENHANCE_YOUR_CALM: u32 = 0xb;
 
-fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+pub(super) fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
     let len = u32::try_from(payload.len()).unwrap();
     let mut f = len.to_be_bytes()[1..].to_vec();
     f.push(kind);
@@ -69,7 +69,7 @@ fn hpack_int(out: &mut Vec<u8>, first: u8, n: u32, mut v: usize) {
 }
 
 /// A header block of literal fields without indexing, new names (RFC 7541 §6.2.2).
-fn hpack(fields: &[(&str, &str)]) -> Vec<u8> {
+pub(super) fn hpack(fields: &[(&str, &str)]) -> Vec<u8> {
     let mut out = Vec::new();
     for (name, value) in fields {
         out.push(0x00);
@@ -81,7 +81,7 @@ fn hpack(fields: &[(&str, &str)]) -> Vec<u8> {
     out
 }
 
-fn request_block(method: &str, path: &str) -> Vec<u8> {
+pub(super) fn request_block(method: &str, path: &str) -> Vec<u8> {
     hpack(&[
         (":method", method),
         (":scheme", "http"),
@@ -93,14 +93,14 @@ fn request_block(method: &str, path: &str) -> Vec<u8> {
 
 /// A frame the server sent: type, flags, stream, payload.
 #[derive(Debug)]
-struct Frame {
-    kind: u8,
-    stream: u32,
-    payload: Vec<u8>,
+pub(super) struct Frame {
+    pub(super) kind: u8,
+    pub(super) stream: u32,
+    pub(super) payload: Vec<u8>,
 }
 
 impl Frame {
-    fn code(&self) -> u32 {
+    pub(super) fn code(&self) -> u32 {
         let at = if self.kind == GOAWAY { 4 } else { 0 };
         u32::from_be_bytes(self.payload[at..at + 4].try_into().unwrap())
     }
@@ -114,7 +114,7 @@ impl Frame {
 }
 
 /// Read frames until the server closes; each one is sent on. The channel closes at EOF.
-fn read_frames(mut r: OwnedReadHalf) -> mpsc::UnboundedReceiver<Frame> {
+pub(super) fn read_frames(mut r: OwnedReadHalf) -> mpsc::UnboundedReceiver<Frame> {
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         let mut buf = Vec::new();
@@ -145,7 +145,7 @@ fn read_frames(mut r: OwnedReadHalf) -> mpsc::UnboundedReceiver<Frame> {
 }
 
 /// A connection that sent the preface and an empty SETTINGS frame.
-async fn raw_h2(
+pub(super) async fn raw_h2(
     addr: SocketAddr,
 ) -> (
     tokio::net::tcp::OwnedWriteHalf,
@@ -162,7 +162,10 @@ async fn raw_h2(
 
 /// Every frame received until `quiet` passes without one (or the server closes);
 /// `true` when it closed.
-async fn drain(rx: &mut mpsc::UnboundedReceiver<Frame>, quiet: Duration) -> (Vec<Frame>, bool) {
+pub(super) async fn drain(
+    rx: &mut mpsc::UnboundedReceiver<Frame>,
+    quiet: Duration,
+) -> (Vec<Frame>, bool) {
     let mut out = Vec::new();
     loop {
         match tokio::time::timeout(quiet, rx.recv()).await {
@@ -206,7 +209,7 @@ async fn open_streams(addr: SocketAddr, n: u32) -> (Option<u32>, Vec<u32>) {
 }
 
 /// A card tokenized over a fresh HTTP/2 connection: the proxy still serves.
-async fn another_client_is_served(addr: SocketAddr) {
+pub(super) async fn another_client_is_served(addr: SocketAddr) {
     another_client_gets(addr, StatusCode::OK).await;
 }
 
