@@ -530,6 +530,132 @@ async fn a_header_list_over_the_limit_is_refused() {
     server.stop().await;
 }
 
+// === flow control and silent connections ===
+
+const FLOW_CONTROL_ERROR: u32 = 0x3;
+const PROTOCOL_ERROR: u32 = 0x1;
+
+/// The first GOAWAY or RST_STREAM (kind, stream, code) the server answers `wire`
+/// with, on a fresh connection.
+async fn first_error(addr: SocketAddr, wire: Vec<u8>) -> Option<(u8, u32, u32)> {
+    let (mut w, mut rx) = raw_h2(addr).await;
+    w.write_all(&wire).await.unwrap();
+    let (frames, _) = drain(&mut rx, Duration::from_millis(1500)).await;
+    frames
+        .iter()
+        .find(|f| matches!(f.kind, GOAWAY | RST_STREAM))
+        .map(|f| (f.kind, f.stream, f.code()))
+}
+
+/// Flow-control windows past 2^31-1 (RFC 9113 §6.9.1): a WINDOW_UPDATE that takes the
+/// connection's window past it gets GOAWAY FLOW_CONTROL_ERROR, one on a stream
+/// RST_STREAM FLOW_CONTROL_ERROR, an INITIAL_WINDOW_SIZE over it GOAWAY (h2 says
+/// PROTOCOL_ERROR where the RFC says FLOW_CONTROL_ERROR), and an increment of 0
+/// PROTOCOL_ERROR (GOAWAY: h2 ends the connection for it). Held up before this
+/// round (h2 checks them); pinned here.
+#[tokio::test]
+async fn flow_control_windows_cannot_overflow() {
+    const WINDOW_UPDATE: u8 = 0x8;
+    let (up, _echo) = EchoUpstream::start().await.unwrap();
+    let server = start(&config_toml(&format!("http://{up}"), ROUTES)).await;
+    let addr = server.proxy_addr();
+    let open = frame(
+        HEADERS,
+        END_HEADERS,
+        1,
+        &request_block("POST", "/pass/open"),
+    );
+    let max = 0x7fff_ffffu32.to_be_bytes();
+
+    let conn = frame(WINDOW_UPDATE, 0, 0, &max);
+    assert_eq!(
+        first_error(addr, conn).await,
+        Some((GOAWAY, 0, FLOW_CONTROL_ERROR))
+    );
+
+    let mut stream = open.clone();
+    stream.extend(frame(WINDOW_UPDATE, 0, 1, &max));
+    assert_eq!(
+        first_error(addr, stream).await,
+        Some((RST_STREAM, 1, FLOW_CONTROL_ERROR))
+    );
+
+    let mut setting = 0x4u16.to_be_bytes().to_vec();
+    setting.extend(0x8000_0000u32.to_be_bytes());
+    // RFC 9113 §6.5.2 names FLOW_CONTROL_ERROR; h2 0.4.20 answers PROTOCOL_ERROR.
+    // Either way the connection ends.
+    let answer = first_error(addr, frame(SETTINGS, 0, 0, &setting)).await;
+    assert!(
+        matches!(
+            answer,
+            Some((GOAWAY, 0, FLOW_CONTROL_ERROR | PROTOCOL_ERROR))
+        ),
+        "{answer:?}"
+    );
+
+    let mut zero = open;
+    zero.extend(frame(WINDOW_UPDATE, 0, 1, &0u32.to_be_bytes()));
+    // A stream error by the RFC; h2 ends the whole connection, which is stricter.
+    let answer = first_error(addr, zero).await;
+    assert!(
+        matches!(
+            answer,
+            Some((GOAWAY, 0, PROTOCOL_ERROR) | (RST_STREAM, 1, PROTOCOL_ERROR))
+        ),
+        "{answer:?}"
+    );
+    another_client_is_served(addr).await;
+    server.stop().await;
+}
+
+/// Connections that send nothing, only the HTTP/2 preface, or the preface and half
+/// a header block (HEADERS without END_HEADERS) are closed after the header read
+/// timeout, as an HTTP/1 connection that sends nothing is; at `max_connections` the
+/// one idle longest makes room for a real client. Held up before this round; pinned.
+#[tokio::test]
+async fn silent_h2_connections_are_closed_and_make_room() {
+    let (up, _echo) = EchoUpstream::start().await.unwrap();
+    let toml = config_toml(&format!("http://{up}"), ROUTES).replacen(
+        "[api]",
+        "header_read_timeout_ms = 1000\nmax_connections = 3\nworkers = 1\n[api]",
+        1,
+    );
+    let server = start(&toml).await;
+    let addr = server.proxy_addr();
+    let half = {
+        let mut w = PREFACE.to_vec();
+        w.extend(frame(SETTINGS, 0, 0, &[]));
+        w.extend(frame(
+            HEADERS,
+            END_STREAM,
+            1,
+            &request_block("GET", "/pass/half"),
+        ));
+        w
+    };
+    let mut silent = Vec::new();
+    for wire in [Vec::new(), PREFACE.to_vec(), half] {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(&wire).await.unwrap();
+        silent.push(s);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // At the limit: the oldest makes room.
+    another_client_is_served(addr).await;
+    let started = std::time::Instant::now();
+    for s in &mut silent {
+        let mut sink = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut sink)).await;
+        assert!(read.is_ok(), "a silent connection is still open");
+    }
+    eprintln!(
+        "silent h2 connections closed within {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    another_client_is_served(addr).await;
+    server.stop().await;
+}
+
 // === HTTP/1 pipelining ===
 
 /// Three hundred requests in one write on one HTTP/1 connection: answered one by
@@ -694,6 +820,296 @@ mod measure {
             flood.closed_early || flood.eof,
             served.echo().received().len(),
             cpu_ms(&served) - cpu0
+        );
+    }
+
+    // === control-frame floods ===
+
+    const PING: u8 = 0x6;
+    const PRIORITY: u8 = 0x2;
+    const WINDOW_UPDATE: u8 = 0x8;
+    const DATA: u8 = 0x0;
+
+    /// What the server sent back during a flood: frames, GOAWAY's code, EOF.
+    #[derive(Default)]
+    struct Answers {
+        frames: std::sync::atomic::AtomicU64,
+        goaway: std::sync::Mutex<Option<u32>>,
+        eof: std::sync::atomic::AtomicBool,
+    }
+
+    /// Read and count the server's frames without keeping them.
+    fn count_frames(mut r: OwnedReadHalf) -> std::sync::Arc<Answers> {
+        let answers = std::sync::Arc::new(Answers::default());
+        let seen = std::sync::Arc::clone(&answers);
+        tokio::spawn(async move {
+            let mut buf = Vec::new();
+            let mut chunk = vec![0u8; 256 * 1024];
+            loop {
+                let mut at = 0;
+                while buf.len() >= at + 9 {
+                    let len = u32::from_be_bytes([0, buf[at], buf[at + 1], buf[at + 2]]) as usize;
+                    if buf.len() < at + 9 + len {
+                        break;
+                    }
+                    if buf[at + 3] == GOAWAY && len >= 8 {
+                        let code = u32::from_be_bytes(buf[at + 13..at + 17].try_into().unwrap());
+                        *seen.goaway.lock().unwrap() = Some(code);
+                    }
+                    seen.frames
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    at += 9 + len;
+                }
+                buf.drain(..at);
+                match r.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            seen.eof.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+        answers
+    }
+
+    /// A client's h2 request (tokenize) over a fresh connection, timed.
+    async fn timed_request(addr: SocketAddr) -> String {
+        let started = std::time::Instant::now();
+        let req = Request::post(url(addr, "/tokenize"))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from_static(
+                br#"{"card":"4242424242424242"}"#,
+            )))
+            .unwrap();
+        match tokio::time::timeout(Duration::from_secs(10), send(&h2c(), req)).await {
+            Ok(r) => format!(
+                "{} in {:.0} ms",
+                r.status,
+                started.elapsed().as_secs_f64() * 1e3
+            ),
+            Err(_) => "no answer in 10 s".to_owned(),
+        }
+    }
+
+    /// Write `prelude`, then frames made by `unit(i)` a thousand at a time for `secs`
+    /// (or until the server stops reading for 2 s or closes), reading the answers or
+    /// not; print what it cost the server.
+    async fn flood(
+        served: &OneWorker,
+        name: &str,
+        prelude: Vec<u8>,
+        unit: impl Fn(u32) -> Vec<u8>,
+        read: bool,
+        secs: f64,
+    ) {
+        let s = TcpStream::connect(served.proxy).await.unwrap();
+        let _ = s.set_nodelay(true);
+        let (r, mut w) = s.into_split();
+        let answers = read.then(|| count_frames(r));
+        let mut hello = PREFACE.to_vec();
+        hello.extend(frame(SETTINGS, 0, 0, &[]));
+        hello.extend(prelude);
+        w.write_all(&hello).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (cpu0, rss0) = (cpu_ms(served), rss_mib(served));
+        let started = std::time::Instant::now();
+        let mut sent = 0u64;
+        let mut bytes = 0u64;
+        let mut other = None;
+        let mut why = "time";
+        let mut i = 0u32;
+        while started.elapsed().as_secs_f64() < secs {
+            let mut wire = Vec::new();
+            for _ in 0..1000 {
+                wire.extend(unit(i));
+                i = i.wrapping_add(1);
+            }
+            match tokio::time::timeout(Duration::from_secs(2), w.write_all(&wire)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => {
+                    why = "closed";
+                    break;
+                }
+                Err(_) => {
+                    why = "server stopped reading";
+                    break;
+                }
+            }
+            sent += 1000;
+            bytes += wire.len() as u64;
+            if other.is_none() && started.elapsed().as_secs_f64() > secs / 2.0 {
+                other = Some(timed_request(served.proxy).await);
+            }
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let (cpu, rss) = (cpu_ms(served) - cpu0, rss_mib(served) - rss0);
+        let other = match other {
+            Some(o) => o,
+            None => timed_request(served.proxy).await,
+        };
+        let answered = answers.as_ref().map_or("not read".to_owned(), |a| {
+            format!(
+                "{} frames back, GOAWAY {:?}, closed {}",
+                a.frames.load(std::sync::atomic::Ordering::Relaxed),
+                a.goaway.lock().unwrap(),
+                a.eof.load(std::sync::atomic::Ordering::Relaxed)
+            )
+        });
+        eprintln!(
+            "{name}: {sent} frames ({:.0} MiB) in {elapsed:.1} s, ended by {why}; server CPU {cpu:.0} ms ({:.0} ns a frame), RSS {rss:+.1} MiB; {answered}; another client: {other}",
+            bytes as f64 / 1048576.0,
+            cpu * 1e6 / sent.max(1) as f64
+        );
+        drop(w);
+    }
+
+    /// Server CPU per small HTTP/2 request, as a yardstick for the floods.
+    async fn per_request(served: &OneWorker) -> f64 {
+        let client = h2c();
+        let cpu0 = cpu_ms(served);
+        let n = 2000;
+        for _ in 0..n {
+            let req = Request::get(url(served.proxy, "/pass/x"))
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            send(&client, req).await;
+        }
+        (cpu_ms(served) - cpu0) * 1e6 / f64::from(n)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "measurement: prints server CPU and RSS per control-frame flood"]
+    async fn measure_control_frame_floods() {
+        let served = served(Duration::ZERO).await;
+        eprintln!(
+            "yardstick: {:.0} ns of server CPU per small h2 request (sequential)",
+            per_request(&served).await
+        );
+        let secs = 4.0;
+        let open = |n: u32, path: &str| {
+            let mut wire = Vec::new();
+            for i in 0..n {
+                wire.extend(frame(
+                    HEADERS,
+                    END_HEADERS,
+                    2 * i + 1,
+                    &request_block("POST", path),
+                ));
+            }
+            wire
+        };
+        let window = |v: u32| {
+            let mut p = 0x4u16.to_be_bytes().to_vec();
+            p.extend(v.to_be_bytes());
+            frame(SETTINGS, 0, 0, &p)
+        };
+        for read in [true, false] {
+            let tag = if read { "read" } else { "never read" };
+            flood(
+                &served,
+                &format!("SETTINGS (empty), {tag}"),
+                vec![],
+                |_| frame(SETTINGS, 0, 0, &[]),
+                read,
+                secs,
+            )
+            .await;
+            flood(
+                &served,
+                &format!("PING, {tag}"),
+                vec![],
+                |_| frame(PING, 0, 0, &[7; 8]),
+                read,
+                secs,
+            )
+            .await;
+        }
+        flood(
+            &served,
+            "SETTINGS INITIAL_WINDOW_SIZE 1 <-> 2^31-1, 100 streams open, read",
+            open(100, "/pass/open"),
+            |i| window(if i % 2 == 0 { 1 } else { 0x7fff_ffff }),
+            true,
+            secs,
+        )
+        .await;
+        flood(
+            &served,
+            "WINDOW_UPDATE +1 on the connection, read",
+            vec![],
+            |_| frame(WINDOW_UPDATE, 0, 0, &1u32.to_be_bytes()),
+            true,
+            secs,
+        )
+        .await;
+        flood(
+            &served,
+            "WINDOW_UPDATE +1 on an open stream, read",
+            open(1, "/pass/open"),
+            |_| frame(WINDOW_UPDATE, 0, 1, &1u32.to_be_bytes()),
+            true,
+            secs,
+        )
+        .await;
+        flood(
+            &served,
+            "PRIORITY on ever new idle streams, read",
+            vec![],
+            |i| frame(PRIORITY, 0, 2 * (i % 1_000_000_000) + 1, &[0, 0, 0, 0, 16]),
+            true,
+            secs,
+        )
+        .await;
+        flood(
+            &served,
+            "empty DATA on an open stream, read",
+            open(1, "/pass/open"),
+            |_| frame(DATA, 0, 1, &[]),
+            true,
+            secs,
+        )
+        .await;
+        flood(
+            &served,
+            "unknown type 0xfa, empty, read",
+            vec![],
+            |_| frame(0xfa, 0, 0, &[]),
+            true,
+            secs,
+        )
+        .await;
+        flood(
+            &served,
+            "unknown type 0xfa, 16 KiB, read",
+            vec![],
+            |_| frame(0xfa, 0, 0, &[0u8; 16 * 1024 - 1]),
+            true,
+            secs,
+        )
+        .await;
+        flood(
+            &served,
+            "HEADERS padded (255), END_STREAM, ever new streams, read",
+            vec![],
+            |i| {
+                let block = request_block("GET", "/pass/padded");
+                let mut p = vec![255u8];
+                p.extend(block);
+                p.extend([0u8; 255]);
+                frame(
+                    HEADERS,
+                    END_HEADERS | END_STREAM | 0x8,
+                    2 * (i % 1_000_000_000) + 1,
+                    &p,
+                )
+            },
+            true,
+            secs,
+        )
+        .await;
+        eprintln!(
+            "after the floods: RSS {:.0} MiB; another client: {}",
+            rss_mib(&served),
+            timed_request(served.proxy).await
         );
     }
 }
