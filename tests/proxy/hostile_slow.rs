@@ -371,6 +371,49 @@ mod measure {
         served.stop().await;
     }
 
+    /// Twenty thousand small requests pipelined on one HTTP/1 connection whose
+    /// socket is not read for 21 s (the idle timeout is 5 s): what the upstream got
+    /// meanwhile, and what the client reads after.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "measurement: prints what pipelined requests never read hold"]
+    async fn measure_pipelined_never_read() {
+        let (up, echo) = vaultgate::demo::echo::EchoUpstream::start().await.unwrap();
+        let served = OneWorker::start_for(up, ROUTES, "idle_timeout_ms = 5000", "").await;
+        let addr = served.proxy;
+        let mut wire = Vec::new();
+        for i in 0..20_000 {
+            wire.extend(format!("GET /pass/p{i} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes());
+        }
+        let before = rss_mib(&served);
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let wrote = tokio::time::timeout(Duration::from_secs(5), s.write_all(&wire))
+            .await
+            .is_ok();
+        for t in [1u64, 5, 15] {
+            tokio::time::sleep(Duration::from_secs(t)).await;
+            eprintln!(
+                "pipelined, never read: all written {wrote}; after +{t} s the upstream got {}, RSS {before:.0} -> {:.0} MiB, fds {}",
+                echo.received().len(),
+                rss_mib(&served),
+                crate::common::binary::fd_count(served.child.id())
+            );
+        }
+        let mut out = Vec::new();
+        let mut chunk = vec![0u8; 1 << 16];
+        while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(3), s.read(&mut chunk)).await
+        {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&chunk[..n]);
+        }
+        eprintln!(
+            "  then read: {} answers, upstream got {}",
+            String::from_utf8_lossy(&out).matches("HTTP/1.1 ").count(),
+            echo.received().len()
+        );
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "measurement: prints RSS and upstream connections held by clients that never read"]
     async fn measure_slow_readers() {
