@@ -432,3 +432,6 @@ impl<B> Drop for Sending<B> {
         self.stop_waiting();
     }
 }
+
+#[cfg(test)]
+mod tests;
