@@ -7,8 +7,14 @@
 //! The sync runs on a dedicated thread rather than in the waiters: sled 0.34.7's
 //! `flush_async` deadlocks under concurrent callers (sled issue 1308), and a blocking
 //! fsync must not hold a runtime worker.
+//!
+//! A sync can hang (a frozen file system, a hung NFS mount): [`GroupCommit::durable_within`]
+//! bounds the wait, and [`GroupCommit::stalled`] tells callers that the flush in
+//! progress has run past their bound, so that they refuse new writes instead of
+//! piling them up behind it. The first wait that gives up logs the stall once; the
+//! flusher logs when the sync returns.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -29,6 +35,30 @@ const FAILURE_PAUSE: Duration = Duration::from_millis(50);
 #[error("the group commit flush failed")]
 pub struct Failed;
 
+/// Why a bounded wait for durability ended without it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NotDurable {
+    /// The sync covering the write failed (or the flusher stopped).
+    #[error("the group commit flush failed")]
+    Failed,
+    /// The sync did not return within the bound: the write may still become durable,
+    /// or be lost; it must not be acted on.
+    #[error("the group commit flush did not return in time")]
+    TimedOut,
+}
+
+/// What the flusher reports for metrics ([`GroupCommit::figures`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlushFigures {
+    /// Flushes (calls of `sync`) made so far.
+    pub flushes: u64,
+    /// Callers that gave up on a flush that did not return in time, or were refused
+    /// a write while it had not ([`GroupCommit::gave_up`]).
+    pub timeouts: u64,
+    /// How long the flush in progress has been running; zero when none is.
+    pub pending: Duration,
+}
+
 /// Called with the duration of each flush (each run of `sync`), from the flusher
 /// thread: how long the disk takes to make a group durable, for metrics.
 pub type FlushObserver = Arc<dyn Fn(Duration) + Send + Sync>;
@@ -36,7 +66,7 @@ pub type FlushObserver = Arc<dyn Fn(Duration) + Send + Sync>;
 /// A group-commit flusher: a thread that runs `sync` whenever somebody waits.
 pub struct GroupCommit {
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// Flush progress, published by the flusher thread.
@@ -72,6 +102,14 @@ struct Shared {
     /// For async waiters; also the source of truth for blocking ones.
     state: watch::Sender<FlushState>,
     flushes: AtomicU64,
+    /// When the sync in progress started, in nanoseconds after `epoch` plus one; zero
+    /// when no sync runs.
+    sync_started: AtomicU64,
+    epoch: Instant,
+    /// Callers that gave up on a hung flush ([`GroupCommit::gave_up`]).
+    timeouts: AtomicU64,
+    /// A timed-out wait logged the stall; the flusher logs its end and clears it.
+    stall_logged: AtomicBool,
     /// Told the duration of each flush ([`GroupCommit::observe_flushes`]).
     observer: Mutex<Option<FlushObserver>>,
 }
@@ -96,6 +134,10 @@ impl GroupCommit {
             flushed: Condvar::new(),
             state,
             flushes: AtomicU64::new(0),
+            sync_started: AtomicU64::new(0),
+            epoch: Instant::now(),
+            timeouts: AtomicU64::new(0),
+            stall_logged: AtomicBool::new(false),
             observer: Mutex::new(None),
         });
         let s = Arc::clone(&shared);
@@ -105,7 +147,7 @@ impl GroupCommit {
             .map_err(|e| Error::io(format!("starting the {name} thread"), e))?;
         Ok(GroupCommit {
             shared,
-            thread: Some(thread),
+            thread: Mutex::new(Some(thread)),
         })
     }
 
@@ -126,6 +168,73 @@ impl GroupCommit {
                 return outcome;
             }
             rx.changed().await.map_err(|_| Failed)?;
+        }
+    }
+
+    /// [`GroupCommit::durable`], giving up after `limit`: a sync that hangs (a frozen
+    /// file system) answers [`NotDurable::TimedOut`] instead of holding the caller. The
+    /// first wait to give up during a stall logs it.
+    pub async fn durable_within(&self, limit: Duration) -> std::result::Result<(), NotDurable> {
+        match tokio::time::timeout(limit, self.durable()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(Failed)) => Err(NotDurable::Failed),
+            Err(_) => {
+                self.gave_up(limit);
+                Err(NotDurable::TimedOut)
+            }
+        }
+    }
+
+    /// Count a caller that gave up on the disk after `limit` (a wait for durability,
+    /// or a write held behind a hung flush), and log the stall once: the flusher logs
+    /// its end.
+    pub fn gave_up(&self, limit: Duration) {
+        self.shared.timeouts.fetch_add(1, Ordering::Relaxed);
+        if !self.shared.stall_logged.swap(true, Ordering::AcqRel) {
+            tracing::error!(
+                flusher = %self.shared.name,
+                limit_ms = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX),
+                "a flush to disk has not returned in time (a hung or frozen disk?): \
+                 writes that need it are refused until it returns"
+            );
+        }
+    }
+
+    /// Whether a new write must be refused because the flush in progress has hung for
+    /// longer than `limit` ([`GroupCommit::stalled`]); a refusal is counted as a
+    /// caller that gave up.
+    pub fn refuses_writes(&self, limit: Duration) -> bool {
+        let stalled = self.stalled(limit);
+        if stalled {
+            self.gave_up(limit);
+        }
+        stalled
+    }
+
+    /// Whether the sync in progress has been running for longer than `limit`: the
+    /// disk is hung, and a new write would only wait behind it.
+    pub fn stalled(&self, limit: Duration) -> bool {
+        self.pending() > limit
+    }
+
+    /// How long the sync in progress has been running (zero when none is).
+    fn pending(&self) -> Duration {
+        match self.shared.sync_started.load(Ordering::Acquire) {
+            0 => Duration::ZERO,
+            started => self
+                .shared
+                .epoch
+                .elapsed()
+                .saturating_sub(Duration::from_nanos(started - 1)),
+        }
+    }
+
+    /// Flushes, timed-out waits and the age of the flush in progress, for metrics.
+    pub fn figures(&self) -> FlushFigures {
+        FlushFigures {
+            flushes: self.flushes(),
+            timeouts: self.shared.timeouts.load(Ordering::Relaxed),
+            pending: self.pending(),
         }
     }
 
@@ -172,13 +281,14 @@ impl GroupCommit {
 
     /// Stop the flusher thread and wait for it, so that whatever `sync` holds (a
     /// database handle, a file) is released when this returns. Also done on drop.
-    pub fn stop(&mut self) {
+    pub fn stop(&self) {
         {
             let mut demand = lock(&self.shared.demand);
             demand.stop = true;
             self.shared.wake.notify_all();
         }
-        if let Some(thread) = self.thread.take() {
+        let thread = lock(&self.thread).take();
+        if let Some(thread) = thread {
             let _ = thread.join();
         }
     }
@@ -283,8 +393,20 @@ fn run(c: &Shared, mut sync: impl FnMut() -> std::result::Result<(), String>) {
         // Every write numbered up to `target` was applied before this sync starts.
         let target = c.writes.load(Ordering::SeqCst);
         let started = Instant::now();
+        let since_epoch =
+            u64::try_from(started.duration_since(c.epoch).as_nanos()).unwrap_or(u64::MAX - 1);
+        c.sync_started.store(since_epoch + 1, Ordering::Release);
         let result = sync();
+        c.sync_started.store(0, Ordering::Release);
         let took = started.elapsed();
+        if c.stall_logged.swap(false, Ordering::AcqRel) {
+            tracing::warn!(
+                flusher = %c.name,
+                took_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+                ok = result.is_ok(),
+                "the flush that had not returned in time has returned"
+            );
+        }
         c.flushes.fetch_add(1, Ordering::Relaxed);
         // Before the waiters are told (a few nanoseconds), so that a flush a caller
         // has waited for is observed by the time its wait ends.
@@ -429,6 +551,45 @@ mod tests {
         commit.durable().await.unwrap();
         commit.durable_blocking().unwrap();
         assert!(commit.healthy(), "a later flush succeeded");
+    }
+
+    /// A sync that hangs (a frozen disk): the bounded wait gives up, new writes are
+    /// refused once the flush has hung past the bound, the figures show it, and all
+    /// of it clears by itself when the sync returns.
+    #[tokio::test]
+    async fn a_hung_sync_times_out_and_clears_when_it_returns() {
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let gate = Mutex::new(gate);
+        let commit = GroupCommit::start("test-flusher", move || {
+            let _ = lock(&gate).recv();
+            Ok(())
+        })
+        .unwrap();
+        let limit = Duration::from_millis(100);
+        commit.wrote();
+        let started = Instant::now();
+        assert_eq!(
+            commit.durable_within(limit).await,
+            Err(NotDurable::TimedOut)
+        );
+        assert!(started.elapsed() >= limit);
+        assert!(commit.stalled(limit), "the flush has hung past the bound");
+        assert!(commit.refuses_writes(limit));
+        let figures = commit.figures();
+        assert_eq!(figures.timeouts, 2, "the wait and the refusal");
+        assert!(figures.pending >= limit, "{figures:?}");
+        assert!(commit.healthy(), "hung is not failed");
+        release.send(()).unwrap();
+        // The hung flush returns; a new write is flushed at once.
+        commit.wrote();
+        release.send(()).unwrap();
+        commit
+            .durable_within(Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert!(!commit.stalled(limit));
+        assert!(!commit.refuses_writes(limit));
+        assert_eq!(commit.figures().pending, Duration::ZERO);
     }
 
     #[test]

@@ -27,6 +27,7 @@ use crossbeam_utils::CachePadded;
 use metrics::{Key, Label, Level, Metadata, Recorder};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
+use crate::commit::FlushFigures;
 use crate::net::shard;
 
 pub use metrics::{Counter, Gauge};
@@ -623,6 +624,12 @@ pub struct Metrics {
     pub store_ops: Arc<HistogramVec>,
     /// `vaultgate_store_flushes_total`: the store's fsyncs, shared by group commit.
     store_flushes: Counter,
+    /// `vaultgate_store_flush_timeouts_total`: store calls that gave up on a hung
+    /// flush (`vault.flush_timeout_ms`) or were refused while it hung: 503s.
+    store_flush_timeouts: Counter,
+    /// `vaultgate_store_flush_pending_seconds`: how long the flush in progress has
+    /// been running (0 when none is): a hung disk shows as a number that grows.
+    store_flush_pending: Gauge,
     /// `vaultgate_store_flush_duration_seconds`: how long each of those took (the
     /// disk's share of a tokenizing request's latency).
     pub store_flush_duration: Histogram,
@@ -662,6 +669,20 @@ impl Metrics {
             .counter_vec(
                 "vaultgate_store_flushes_total",
                 "Store flushes (fsyncs), shared by group commit.",
+                &[],
+            )
+            .with(&[]);
+        let store_flush_timeouts = registry
+            .counter_vec(
+                "vaultgate_store_flush_timeouts_total",
+                "Embedded store writes and durability waits refused because a flush hung past vault.flush_timeout_ms.",
+                &[],
+            )
+            .with(&[]);
+        let store_flush_pending = registry
+            .gauge_vec(
+                "vaultgate_store_flush_pending_seconds",
+                "How long the embedded store's flush in progress has been running (0: none).",
                 &[],
             )
             .with(&[]);
@@ -716,16 +737,20 @@ impl Metrics {
             audit_write_failures: ops.audit_write_failures,
             store_ops: ops.store_ops,
             store_flushes,
+            store_flush_timeouts,
+            store_flush_pending,
             store_flush_duration,
             process,
         }
     }
 
-    /// The text exposition of every family. `store_flushes` is the store's fsync
+    /// The text exposition of every family. `store` is the store's flush figures
     /// count (it lives in the store, not in the registry); process figures are read
     /// from `/proc` now.
-    pub fn render(&self, store_flushes: u64) -> String {
-        self.store_flushes.absolute(store_flushes);
+    pub fn render(&self, store: FlushFigures) -> String {
+        self.store_flushes.absolute(store.flushes);
+        self.store_flush_timeouts.absolute(store.timeouts);
+        self.store_flush_pending.set(store.pending.as_secs_f64());
         self.sample_process();
         self.registry.render()
     }

@@ -297,7 +297,9 @@ async fn route(
         (Endpoint::Readyz, &Method::GET) => Ok(health::readyz(&state.readiness)),
         (Endpoint::Metrics, &Method::GET) => {
             sync_vault_counters(state);
-            Ok(metrics(state.metrics.render(state.vault.store().flushes())))
+            Ok(metrics(
+                state.metrics.render(state.vault.store().flush_figures()),
+            ))
         }
         (Endpoint::OpenApi, &Method::GET) => Ok(json(StatusCode::OK, OPENAPI)),
         (Endpoint::Detokenize, &Method::POST) => reveal::detokenize(state, conn, req).await,

@@ -210,7 +210,7 @@ impl Gate {
                 for (check, ok) in self.readiness.checks() {
                     self.metrics.ready.set(&[check], if ok { 1.0 } else { 0.0 });
                 }
-                let text = self.metrics.render(self.custody.store().flushes());
+                let text = self.metrics.render(self.custody.store().flush_figures());
                 let mut res = Response::new(full(Bytes::from(text)));
                 res.headers_mut().insert(
                     http::header::CONTENT_TYPE,

@@ -215,8 +215,12 @@ pub async fn open_store(settings: &VaultSettings) -> Result<Arc<dyn TokenStore>>
 fn open_embedded(settings: &VaultSettings) -> Result<Option<Arc<dyn TokenStore>>> {
     let cache = settings.cache_capacity_mb * 1024 * 1024;
     Ok(match settings.store {
-        StoreKind::Sled => Some(Arc::new(SledStore::open(&settings.data, cache)?)),
-        StoreKind::Fjall => Some(Arc::new(FjallStore::open(&settings.data, cache)?)),
+        StoreKind::Sled => Some(Arc::new(
+            SledStore::open(&settings.data, cache)?.with_flush_timeout(settings.flush_timeout()),
+        )),
+        StoreKind::Fjall => Some(Arc::new(
+            FjallStore::open(&settings.data, cache)?.with_flush_timeout(settings.flush_timeout()),
+        )),
         StoreKind::Postgres => None,
     })
 }

@@ -90,6 +90,12 @@ pub struct VaultSettings {
     /// connection included, before it fails with 503 `store_unavailable` (default
     /// 5000). Migrations at start are not bounded by it.
     pub postgres_timeout_ms: u64,
+    /// How long a request waits for an embedded store (sled, fjall) to make its
+    /// writes durable, and for a write to be taken, before it fails with 503
+    /// `store_unavailable`, nothing forwarded (default 5000). While a flush has been
+    /// running for longer than this (a hung or frozen disk), new writes are refused at
+    /// once and `/readyz` reports the store not ready, until the flush returns.
+    pub flush_timeout_ms: u64,
     /// `[vault.seal]`: how the master key is sealed (default: a passphrase).
     pub seal: SealSettings,
 }
@@ -113,12 +119,18 @@ impl Default for VaultSettings {
             postgres_pool_size: 16,
             postgres_migrate_on_start: true,
             postgres_timeout_ms: 5000,
+            flush_timeout_ms: 5000,
             seal: SealSettings::default(),
         }
     }
 }
 
 impl VaultSettings {
+    /// `flush_timeout_ms` as a duration.
+    pub fn flush_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.flush_timeout_ms)
+    }
+
     /// Check the store keys fit together.
     pub fn validate(&self) -> Result<()> {
         if self.cvv_max_entries == 0 {
@@ -143,7 +155,14 @@ impl VaultSettings {
         }
         self.seal.validate()?;
         match self.store {
-            StoreKind::Sled | StoreKind::Fjall => Ok(()),
+            StoreKind::Sled | StoreKind::Fjall => {
+                if self.flush_timeout_ms == 0 {
+                    return Err(Error::Config(
+                        "vault.flush_timeout_ms: must be at least 1".into(),
+                    ));
+                }
+                Ok(())
+            }
             StoreKind::Postgres => {
                 if self.postgres_url.is_none() {
                     return Err(Error::Config(

@@ -16,6 +16,7 @@ mod common;
 mod body_budget;
 mod crash;
 mod disk_full;
+mod disk_hang;
 mod explain_parity;
 mod faults;
 mod hostile;

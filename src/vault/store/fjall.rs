@@ -27,6 +27,8 @@
 
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use fjall::{
@@ -34,7 +36,7 @@ use fjall::{
 };
 
 use super::{FingerprintInsert, Inserted, Space, TokenStore, expiry_key, key_after};
-use crate::commit::{FlushObserver, GroupCommit};
+use crate::commit::{FlushFigures, FlushObserver, GroupCommit};
 use crate::error::{Error, Result};
 
 /// fjall's journal files: `<number>.jnl` in the store directory.
@@ -54,7 +56,21 @@ const MAX_MEMTABLE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The fjall store: keyspaces for tokens, fingerprints, volatile records and their
 /// expiry index.
+///
+/// Writes run on tokio's blocking threads, never on the caller's: a write commits
+/// under fjall's journal lock, which the flusher holds while it writes the journal's
+/// buffer out, and a frozen file system holds that write (and so the lock) until it
+/// thaws. On a proxy shard's thread, that stalled every request of the shard,
+/// pass-through, health checks and all (measured: up to the whole 20 s of a freeze).
+/// Reads take no journal lock and stay on the caller's thread.
 pub struct FjallStore {
+    inner: Arc<Inner>,
+    /// The longest a caller waits for a write or for durability
+    /// (`vault.flush_timeout_ms`).
+    flush_timeout: Duration,
+}
+
+struct Inner {
     db: SingleWriterTxDatabase,
     tokens: SingleWriterTxKeyspace,
     fingerprints: SingleWriterTxKeyspace,
@@ -104,15 +120,51 @@ impl FjallStore {
             journal.sync()
         })?;
         Ok(FjallStore {
-            db,
-            tokens,
-            fingerprints,
-            volatile,
-            expiry,
-            commit,
+            inner: Arc::new(Inner {
+                db,
+                tokens,
+                fingerprints,
+                volatile,
+                expiry,
+                commit,
+            }),
+            flush_timeout: super::DEFAULT_FLUSH_TIMEOUT,
         })
     }
 
+    /// Bound the wait for a write and for durability by `limit`
+    /// (`vault.flush_timeout_ms`).
+    pub fn with_flush_timeout(mut self, limit: Duration) -> Self {
+        self.flush_timeout = limit;
+        self
+    }
+
+    /// Run the write `op` on a blocking thread, waiting at most the flush timeout. A
+    /// write is refused at once while a flush has been hung for longer than that (it
+    /// would wait for the journal lock the flush holds). A write that times out may
+    /// still be applied later: its token was never handed out, like an orphan record
+    /// after a crash, and it is numbered for the group commit when it is applied.
+    async fn write<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&Inner) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        if self.inner.commit.refuses_writes(self.flush_timeout) {
+            return Err(Error::StoreUnavailable);
+        }
+        let inner = Arc::clone(&self.inner);
+        let task = tokio::task::spawn_blocking(move || op(&inner));
+        match tokio::time::timeout(self.flush_timeout, task).await {
+            Ok(Ok(done)) => done,
+            Ok(Err(_)) => Err(Error::Internal("a store write task failed")),
+            Err(_) => {
+                self.inner.commit.gave_up(self.flush_timeout);
+                Err(Error::StoreUnavailable)
+            }
+        }
+    }
+}
+
+impl Inner {
     fn keyspace(&self, space: Space) -> &SingleWriterTxKeyspace {
         match space {
             Space::Tokens => &self.tokens,
@@ -130,8 +182,8 @@ impl Drop for FjallStore {
     fn drop(&mut self) {
         // Join the flusher so that its handle on the database is gone when this
         // returns (fjall persists the journal as the last handle drops).
-        self.commit.stop();
-        let _ = self.db.persist(PersistMode::SyncAll);
+        self.inner.commit.stop();
+        let _ = self.inner.db.persist(PersistMode::SyncAll);
     }
 }
 
@@ -227,9 +279,9 @@ fn newest_journal(dir: &Path) -> std::result::Result<u64, String> {
         .ok_or_else(|| format!("no journal file in {}", dir.display()))
 }
 
-#[async_trait]
-impl TokenStore for FjallStore {
-    async fn insert(
+/// The writes, run on a blocking thread ([`FjallStore::write`]).
+impl Inner {
+    fn insert(
         &self,
         space: Space,
         key: &str,
@@ -250,7 +302,7 @@ impl TokenStore for FjallStore {
         Ok(Inserted::New)
     }
 
-    async fn insert_fingerprinted(
+    fn insert_fingerprinted(
         &self,
         fingerprint: &[u8],
         key: &str,
@@ -277,23 +329,7 @@ impl TokenStore for FjallStore {
         Ok(FingerprintInsert::New)
     }
 
-    async fn fingerprint(&self, fingerprint: &[u8]) -> Result<Option<String>> {
-        Ok(self
-            .fingerprints
-            .get(fingerprint)
-            .map_err(store_error)?
-            .map(|v| String::from_utf8_lossy(&v).into_owned()))
-    }
-
-    async fn get(&self, space: Space, key: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .keyspace(space)
-            .get(key)
-            .map_err(store_error)?
-            .map(|v| v.to_vec()))
-    }
-
-    async fn take(&self, space: Space, key: &str) -> Result<Option<Vec<u8>>> {
+    fn take(&self, space: Space, key: &str) -> Result<Option<Vec<u8>>> {
         let ks = self.keyspace(space);
         let mut tx = self.db.write_tx();
         let old = tx.get(ks, key).map_err(store_error)?;
@@ -305,7 +341,7 @@ impl TokenStore for FjallStore {
         Ok(old.map(|v| v.to_vec()))
     }
 
-    async fn remove(&self, space: Space, key: &str, fingerprint: Option<&[u8]>) -> Result<bool> {
+    fn remove(&self, space: Space, key: &str, fingerprint: Option<&[u8]>) -> Result<bool> {
         let ks = self.keyspace(space);
         let mut tx = self.db.write_tx();
         let existed = tx.contains_key(ks, key).map_err(store_error)?;
@@ -326,7 +362,7 @@ impl TokenStore for FjallStore {
         Ok(existed)
     }
 
-    async fn replace(&self, space: Space, key: &str, old: &[u8], new: &[u8]) -> Result<bool> {
+    fn replace(&self, space: Space, key: &str, old: &[u8], new: &[u8]) -> Result<bool> {
         let ks = self.keyspace(space);
         let mut tx = self.db.write_tx();
         if tx.get(ks, key).map_err(store_error)?.as_deref() != Some(old) {
@@ -338,26 +374,7 @@ impl TokenStore for FjallStore {
         Ok(true)
     }
 
-    async fn scan(
-        &self,
-        space: Space,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<(String, Vec<u8>)>> {
-        let mut out = Vec::new();
-        for item in self
-            .keyspace(space)
-            .inner()
-            .range::<Vec<u8>, _>((key_after(after), Bound::Unbounded))
-            .take(limit)
-        {
-            let (k, v) = item.into_inner().map_err(store_error)?;
-            out.push((String::from_utf8_lossy(&k).into_owned(), v.to_vec()));
-        }
-        Ok(out)
-    }
-
-    async fn scan_expired(&self, now: u64, limit: usize) -> Result<Vec<String>> {
+    fn scan_expired(&self, now: u64, limit: usize) -> Result<Vec<String>> {
         let end = now.saturating_add(1).to_be_bytes().to_vec();
         let mut found = Vec::new();
         for item in self.expiry.inner().range(..end).take(limit) {
@@ -378,22 +395,110 @@ impl TokenStore for FjallStore {
             .map(|k| String::from_utf8_lossy(k.get(8..).unwrap_or_default()).into_owned())
             .collect())
     }
+}
+
+#[async_trait]
+impl TokenStore for FjallStore {
+    async fn insert(
+        &self,
+        space: Space,
+        key: &str,
+        record: &[u8],
+        expires: Option<u64>,
+    ) -> Result<Inserted> {
+        let (key, record) = (key.to_owned(), record.to_vec());
+        self.write(move |s| s.insert(space, &key, &record, expires))
+            .await
+    }
+
+    async fn insert_fingerprinted(
+        &self,
+        fingerprint: &[u8],
+        key: &str,
+        record: &[u8],
+    ) -> Result<FingerprintInsert> {
+        let (fingerprint, key, record) = (fingerprint.to_vec(), key.to_owned(), record.to_vec());
+        self.write(move |s| s.insert_fingerprinted(&fingerprint, &key, &record))
+            .await
+    }
+
+    async fn fingerprint(&self, fingerprint: &[u8]) -> Result<Option<String>> {
+        Ok(self
+            .inner
+            .fingerprints
+            .get(fingerprint)
+            .map_err(store_error)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    async fn get(&self, space: Space, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .inner
+            .keyspace(space)
+            .get(key)
+            .map_err(store_error)?
+            .map(|v| v.to_vec()))
+    }
+
+    async fn take(&self, space: Space, key: &str) -> Result<Option<Vec<u8>>> {
+        let key = key.to_owned();
+        self.write(move |s| s.take(space, &key)).await
+    }
+
+    async fn remove(&self, space: Space, key: &str, fingerprint: Option<&[u8]>) -> Result<bool> {
+        let (key, fingerprint) = (key.to_owned(), fingerprint.map(<[u8]>::to_vec));
+        self.write(move |s| s.remove(space, &key, fingerprint.as_deref()))
+            .await
+    }
+
+    async fn replace(&self, space: Space, key: &str, old: &[u8], new: &[u8]) -> Result<bool> {
+        let (key, old, new) = (key.to_owned(), old.to_vec(), new.to_vec());
+        self.write(move |s| s.replace(space, &key, &old, &new))
+            .await
+    }
+
+    async fn scan(
+        &self,
+        space: Space,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut out = Vec::new();
+        for item in self
+            .inner
+            .keyspace(space)
+            .inner()
+            .range::<Vec<u8>, _>((key_after(after), Bound::Unbounded))
+            .take(limit)
+        {
+            let (k, v) = item.into_inner().map_err(store_error)?;
+            out.push((String::from_utf8_lossy(&k).into_owned(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    async fn scan_expired(&self, now: u64, limit: usize) -> Result<Vec<String>> {
+        self.write(move |s| s.scan_expired(now, limit)).await
+    }
 
     async fn durable(&self) -> Result<()> {
-        self.commit
-            .durable()
-            .await
-            .map_err(|_| Error::Store("flushing the store to disk failed".into()))
+        super::durable_within(&self.inner.commit, self.flush_timeout).await
     }
 
     fn flushes(&self) -> u64 {
-        self.commit.flushes()
+        self.inner.commit.flushes()
+    }
+
+    fn flush_figures(&self) -> FlushFigures {
+        self.inner.commit.figures()
     }
 
     /// Not ready after a failed flush: the embedded store writes nothing more until
-    /// it is opened again (a restart), though it still reads.
+    /// it is opened again (a restart), though it still reads. Not ready either while
+    /// a flush has been hung for longer than the bound; ready again once it returns.
     async fn ping(&self) -> Result<()> {
-        if self.commit.healthy() {
+        let commit = &self.inner.commit;
+        if commit.healthy() && !commit.stalled(self.flush_timeout) {
             Ok(())
         } else {
             Err(Error::StoreUnavailable)
@@ -401,7 +506,7 @@ impl TokenStore for FjallStore {
     }
 
     fn observe_flushes(&self, observer: FlushObserver) {
-        self.commit.observe_flushes(observer);
+        self.inner.commit.observe_flushes(observer);
     }
 
     fn short_fingerprints_only(&self) -> bool {

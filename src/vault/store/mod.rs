@@ -16,7 +16,23 @@ pub mod fjall;
 pub mod postgres;
 pub mod sled;
 
+use crate::commit::{FlushFigures, GroupCommit, NotDurable};
 use crate::error::{Error, Result};
+
+/// The longest an embedded store's caller waits for durability unless told otherwise
+/// (`vault.flush_timeout_ms`'s default).
+pub const DEFAULT_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// An embedded store's durability barrier: wait for `commit` at most `limit`. A flush
+/// that failed is a store error (the store writes nothing more until it is reopened);
+/// one that did not return in time (a hung disk) is 503 `store_unavailable`, and the
+/// caller forwards nothing.
+async fn durable_within(commit: &GroupCommit, limit: std::time::Duration) -> Result<()> {
+    commit.durable_within(limit).await.map_err(|e| match e {
+        NotDurable::Failed => Error::Store("flushing the store to disk failed".into()),
+        NotDurable::TimedOut => Error::StoreUnavailable,
+    })
+}
 
 /// Why an embedded store at `dir` did not open. A store another process holds (its
 /// lock file is taken) says so plainly; anything else, a permission or a damaged
@@ -151,6 +167,15 @@ pub trait TokenStore: Send + Sync + 'static {
     /// How many fsyncs (flushes) the store has made, for metrics.
     fn flushes(&self) -> u64 {
         0
+    }
+
+    /// Flushes, flushes waited for in vain, and the age of the flush in progress (an
+    /// embedded store's group commit), for metrics.
+    fn flush_figures(&self) -> FlushFigures {
+        FlushFigures {
+            flushes: self.flushes(),
+            ..FlushFigures::default()
+        }
     }
 
     /// Tell `observer` how long each of the store's flushes takes (an embedded

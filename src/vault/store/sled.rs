@@ -3,16 +3,23 @@
 //! sled 0.34.7's `flush_async` deadlocks under concurrent callers (sled issue 1308),
 //! so a [`GroupCommit`] thread calls the blocking `flush()` and wakes every waiter whose
 //! writes that flush covered. Concurrent tokenizations therefore share fsyncs.
+//!
+//! A write is applied on the caller's thread, in memory: sled writes its log buffers
+//! out on its own I/O threads, so a hung disk does not hold the caller (measured with
+//! a frozen file system: pass-through traffic on the same shard answers throughout).
+//! The wait for durability is bounded (`vault.flush_timeout_ms`), and while a flush
+//! has been running for longer than that, writes are refused at once.
 
 use std::ops::Bound;
 use std::path::Path;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::{Transactional, Tree};
 
 use super::{FingerprintInsert, Inserted, Space, TokenStore, expiry_key, key_after};
-use crate::commit::{FlushObserver, GroupCommit};
+use crate::commit::{FlushFigures, FlushObserver, GroupCommit};
 use crate::error::{Error, Result};
 
 /// The sled store: trees for tokens, fingerprints, volatile records and their expiry index.
@@ -26,6 +33,8 @@ pub struct SledStore {
     commit: GroupCommit,
     /// The store holds short fingerprints only ([`SHORT_FINGERPRINTS`]).
     short_fingerprints: bool,
+    /// The longest a caller waits for durability (`vault.flush_timeout_ms`).
+    flush_timeout: Duration,
 }
 
 /// A key in sled's default tree, set when the store's fingerprint index was empty
@@ -94,7 +103,24 @@ impl SledStore {
             expiry,
             commit,
             short_fingerprints,
+            flush_timeout: super::DEFAULT_FLUSH_TIMEOUT,
         })
+    }
+
+    /// Bound the wait for durability by `limit` (`vault.flush_timeout_ms`).
+    pub fn with_flush_timeout(mut self, limit: Duration) -> Self {
+        self.flush_timeout = limit;
+        self
+    }
+
+    /// Refuse a write while a flush has been hung for longer than the bound: it could
+    /// not be made durable, and it would only pile up in memory behind the flush.
+    fn writable(&self) -> Result<()> {
+        if self.commit.refuses_writes(self.flush_timeout) {
+            Err(Error::StoreUnavailable)
+        } else {
+            Ok(())
+        }
     }
 
     fn tree(&self, space: Space) -> &Tree {
@@ -140,6 +166,7 @@ impl TokenStore for SledStore {
         record: &[u8],
         expires: Option<u64>,
     ) -> Result<Inserted> {
+        self.writable()?;
         let swapped =
             self.tree(space)
                 .compare_and_swap(key, None as Option<&[u8]>, Some(record))?;
@@ -159,6 +186,7 @@ impl TokenStore for SledStore {
         key: &str,
         record: &[u8],
     ) -> Result<FingerprintInsert> {
+        self.writable()?;
         // No sled transaction here: every sled transaction takes sled's global
         // concurrency-control write lock, which waits for any flush in progress (a
         // flush holds the read side through its fsync), so a transaction on the hot
@@ -224,6 +252,7 @@ impl TokenStore for SledStore {
     }
 
     async fn take(&self, space: Space, key: &str) -> Result<Option<Vec<u8>>> {
+        self.writable()?;
         let old = self.tree(space).remove(key)?;
         if old.is_some() {
             self.wrote();
@@ -232,6 +261,7 @@ impl TokenStore for SledStore {
     }
 
     async fn remove(&self, space: Space, key: &str, fingerprint: Option<&[u8]>) -> Result<bool> {
+        self.writable()?;
         let existed = (self.tree(space), &self.fingerprints)
             .transaction(|(tree, fps)| {
                 let existed = tree.remove(key)?.is_some();
@@ -249,6 +279,7 @@ impl TokenStore for SledStore {
     }
 
     async fn replace(&self, space: Space, key: &str, old: &[u8], new: &[u8]) -> Result<bool> {
+        self.writable()?;
         let swapped = self
             .tree(space)
             .compare_and_swap(key, Some(old), Some(new))?
@@ -278,6 +309,7 @@ impl TokenStore for SledStore {
     }
 
     async fn scan_expired(&self, now: u64, limit: usize) -> Result<Vec<String>> {
+        self.writable()?;
         let mut out = Vec::new();
         let end = (now.saturating_add(1)).to_be_bytes().to_vec();
         for item in self.expiry.range(..end).take(limit) {
@@ -291,20 +323,22 @@ impl TokenStore for SledStore {
     }
 
     async fn durable(&self) -> Result<()> {
-        self.commit
-            .durable()
-            .await
-            .map_err(|_| Error::Store("flushing the store to disk failed".into()))
+        super::durable_within(&self.commit, self.flush_timeout).await
     }
 
     fn flushes(&self) -> u64 {
         self.commit.flushes()
     }
 
+    fn flush_figures(&self) -> FlushFigures {
+        self.commit.figures()
+    }
+
     /// Not ready after a failed flush: the embedded store writes nothing more until
-    /// it is opened again (a restart), though it still reads.
+    /// it is opened again (a restart), though it still reads. Not ready either while
+    /// a flush has been hung for longer than the bound; ready again once it returns.
     async fn ping(&self) -> Result<()> {
-        if self.commit.healthy() {
+        if self.commit.healthy() && !self.commit.stalled(self.flush_timeout) {
             Ok(())
         } else {
             Err(Error::StoreUnavailable)
