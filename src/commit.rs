@@ -404,7 +404,7 @@ fn run(c: &Shared, mut sync: impl FnMut() -> std::result::Result<(), String>) {
                 flusher = %c.name,
                 took_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
                 ok = result.is_ok(),
-                "the flush that had not returned in time has returned"
+                "the disk answers again: a flush returned after callers gave up on the disk"
             );
         }
         c.flushes.fetch_add(1, Ordering::Relaxed);

@@ -11,12 +11,13 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use super::AuditEvent;
 use super::checkpoint::{self, Checkpoint, checkpoints_path};
 use super::key::AuditKey;
 use super::line::{self, Body, Digest32, GENESIS, VERSION};
-use crate::commit::GroupCommit;
+use crate::commit::{GroupCommit, NotDurable};
 use crate::error::{Error, Result};
 
 /// How the log is written.
@@ -28,6 +29,10 @@ pub struct AuditOptions {
     /// Write a signed checkpoint every this many entries (0: only on reopen and at
     /// clean shutdown).
     pub checkpoint_every: u64,
+    /// The longest [`AuditLog::record_batch`] waits for the disk, the write and the
+    /// sync each (`vault.flush_timeout_ms`): a hung disk refuses the operation with
+    /// `audit_unavailable` instead of holding it.
+    pub timeout: Duration,
 }
 
 /// The default checkpoint interval: a checkpoint line per 1,000 entries.
@@ -38,6 +43,7 @@ impl Default for AuditOptions {
         AuditOptions {
             fsync: true,
             checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
+            timeout: Duration::from_secs(5),
         }
     }
 }
@@ -56,7 +62,9 @@ pub struct AuditLog {
     shared: Arc<Shared>,
     /// The flusher, with fsync on. Its `sync` holds `shared`; dropping it joins the
     /// thread.
-    commit: Option<GroupCommit>,
+    commit: Option<Arc<GroupCommit>>,
+    /// [`AuditOptions::timeout`].
+    timeout: Duration,
 }
 
 struct Shared {
@@ -74,6 +82,10 @@ struct Shared {
     /// fdatasync calls of the log file made, for metrics (fsyncs per request); the
     /// checkpoint file's (one per `checkpoint_every` entries) are not counted.
     syncs: AtomicU64,
+    /// When the oldest append still running started, in nanoseconds after `epoch`
+    /// plus one; zero when none runs. An append that does not return is a hung disk.
+    append_started: AtomicU64,
+    epoch: Instant,
 }
 
 struct Writer {
@@ -132,96 +144,104 @@ impl AuditLog {
             unsynced: Mutex::new(Vec::new()),
             reopen: AtomicBool::new(false),
             syncs: AtomicU64::new(0),
+            append_started: AtomicU64::new(0),
+            epoch: Instant::now(),
         });
         let commit = if options.fsync {
             let s = Arc::clone(&shared);
-            Some(GroupCommit::start("audit-flusher", move || s.sync())?)
+            Some(Arc::new(GroupCommit::start("audit-flusher", move || {
+                s.sync()
+            })?))
         } else {
             None
         };
-        Ok(AuditLog { shared, commit })
+        Ok(AuditLog {
+            shared,
+            commit,
+            timeout: options.timeout,
+        })
     }
 
     /// Write one entry; returns once it is written (and synced, with fsync on).
     ///
     /// The only error is [`Error::AuditUnavailable`]: refuse the operation. The write
-    /// itself happens on the calling thread under a short lock (a page-cache write of
-    /// a few KiB); only the sync is handed to the flusher thread.
+    /// runs on a blocking thread (a page-cache write of a few KiB under a short lock,
+    /// which a frozen file system holds until it thaws: never on a runtime worker,
+    /// where it stalled every task of the worker, health checks included); the sync is
+    /// the flusher thread's. Each waits at most [`AuditOptions::timeout`].
     pub async fn record(&self, event: AuditEvent) -> Result<()> {
         self.record_batch(std::slice::from_ref(&event)).await
     }
 
     /// Write the entries of one request in one write and one group commit.
     pub async fn record_batch(&self, events: &[AuditEvent]) -> Result<()> {
-        match self.append(events)? {
-            Some(commit) => commit.durable().await.map_err(|_| Error::AuditUnavailable),
-            None => Ok(()),
+        if events.is_empty() {
+            return Ok(());
+        }
+        if self.stalled() {
+            self.gave_up();
+            return Err(Error::AuditUnavailable);
+        }
+        let shared = Arc::clone(&self.shared);
+        let commit = self.commit.clone();
+        let events = events.to_vec();
+        let task = tokio::task::spawn_blocking(move || {
+            append(&shared, commit.as_deref(), &events).map(|c| c.is_some())
+        });
+        let wrote = match tokio::time::timeout(self.timeout, task).await {
+            Ok(Ok(wrote)) => wrote?,
+            Ok(Err(_)) => return Err(Error::Internal("an audit write task failed")),
+            Err(_) => {
+                self.gave_up();
+                return Err(Error::AuditUnavailable);
+            }
+        };
+        match (&self.commit, wrote) {
+            (Some(commit), true) => commit
+                .durable_within(self.timeout)
+                .await
+                .map_err(|_: NotDurable| Error::AuditUnavailable),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the disk under the log is hung: an append or a sync has been running
+    /// for longer than the timeout. New entries are refused at once meanwhile, and
+    /// `/readyz` reports the audit log not writable.
+    pub fn stalled(&self) -> bool {
+        let appending = match self.shared.append_started.load(Ordering::Acquire) {
+            0 => Duration::ZERO,
+            started => self
+                .shared
+                .epoch
+                .elapsed()
+                .saturating_sub(Duration::from_nanos(started - 1)),
+        };
+        appending > self.timeout
+            || self
+                .commit
+                .as_ref()
+                .is_some_and(|c| c.stalled(self.timeout))
+    }
+
+    /// An entry was refused because the disk hung: logged once per stall (by the
+    /// group commit, which also logs its end).
+    fn gave_up(&self) {
+        match &self.commit {
+            Some(commit) => commit.gave_up(self.timeout),
+            None => tracing::error!("an audit log write has not returned in time (a hung disk?)"),
         }
     }
 
     /// [`AuditLog::record_batch`] for synchronous callers (CLI commands). Blocks the
     /// thread until the entries are synced: never call it from an async task.
     pub fn record_blocking(&self, events: &[AuditEvent]) -> Result<()> {
-        match self.append(events)? {
+        match append(&self.shared, self.commit.as_deref(), events)? {
             Some(commit) => commit
                 .durable_blocking()
                 .map_err(|_| Error::AuditUnavailable),
             None => Ok(()),
         }
-    }
-
-    /// Write the lines under the writer lock and the file lock, and mark the write for
-    /// the flusher: returns the flusher to wait on, if fsync is on and there was
-    /// something to write.
-    fn append(&self, events: &[AuditEvent]) -> Result<Option<&GroupCommit>> {
-        if events.is_empty() {
-            return Ok(None);
-        }
-        let shared = &*self.shared;
-        let (file, checkpoints) = {
-            let mut w = lock(&shared.writer);
-            if shared.reopen.swap(false, Ordering::AcqRel) {
-                w.file = None;
-            }
-            let file = w.ready(shared).map_err(|e| {
-                tracing::error!(error = %e, "audit log is not writable");
-                Error::AuditUnavailable
-            })?;
-            let checkpoints = {
-                let _locked = FileLock::acquire(&file)?;
-                w.catch_up(&file, &shared.key).map_err(|e| {
-                    tracing::error!(error = %e, "audit log head is not readable");
-                    Error::AuditUnavailable
-                })?;
-                let before = w.seq;
-                w.write(&file, events, &shared.key)?;
-                let every = shared.checkpoint_every;
-                if every > 0 && w.seq / every != before / every {
-                    w.write_checkpoint(&file, shared)
-                        .inspect_err(|e| tracing::error!(error = %e, "audit checkpoint failed"))
-                        .ok()
-                } else {
-                    None
-                }
-            };
-            (file, checkpoints)
-        };
-        let Some(commit) = &self.commit else {
-            return Ok(None);
-        };
-        // List the file before taking the ticket: the flush that covers the ticket
-        // then finds the file in the list (or a sync of it that started after our write).
-        {
-            let mut unsynced = lock(&shared.unsynced);
-            let listed = std::iter::once((file, false)).chain(checkpoints.map(|c| (c, true)));
-            for (f, is_checkpoints) in listed {
-                if !unsynced.iter().any(|(u, _)| Arc::ptr_eq(u, &f)) {
-                    unsynced.push((f, is_checkpoints));
-                }
-            }
-        }
-        commit.wrote();
-        Ok(Some(commit))
     }
 
     /// Write a signed checkpoint of the current head to `<log>.checkpoints` and sync
@@ -292,6 +312,81 @@ impl std::fmt::Debug for AuditLog {
         f.debug_struct("AuditLog")
             .field("path", &self.shared.path)
             .finish_non_exhaustive()
+    }
+}
+
+/// Write the lines under the writer lock and the file lock, and mark the write for
+/// the flusher: returns the flusher to wait on, if fsync is on and there was
+/// something to write.
+fn append<'c>(
+    shared: &Shared,
+    commit: Option<&'c GroupCommit>,
+    events: &[AuditEvent],
+) -> Result<Option<&'c GroupCommit>> {
+    if events.is_empty() {
+        return Ok(None);
+    }
+    let since_epoch = u64::try_from(shared.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX - 1);
+    // The oldest running append's start is kept: a later one does not hide it.
+    let _ = shared.append_started.compare_exchange(
+        0,
+        since_epoch + 1,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    );
+    let _appended = AppendEnded(shared);
+    let (file, checkpoints) = {
+        let mut w = lock(&shared.writer);
+        if shared.reopen.swap(false, Ordering::AcqRel) {
+            w.file = None;
+        }
+        let file = w.ready(shared).map_err(|e| {
+            tracing::error!(error = %e, "audit log is not writable");
+            Error::AuditUnavailable
+        })?;
+        let checkpoints = {
+            let _locked = FileLock::acquire(&file)?;
+            w.catch_up(&file, &shared.key).map_err(|e| {
+                tracing::error!(error = %e, "audit log head is not readable");
+                Error::AuditUnavailable
+            })?;
+            let before = w.seq;
+            w.write(&file, events, &shared.key)?;
+            let every = shared.checkpoint_every;
+            if every > 0 && w.seq / every != before / every {
+                w.write_checkpoint(&file, shared)
+                    .inspect_err(|e| tracing::error!(error = %e, "audit checkpoint failed"))
+                    .ok()
+            } else {
+                None
+            }
+        };
+        (file, checkpoints)
+    };
+    let Some(commit) = commit else {
+        return Ok(None);
+    };
+    // List the file before taking the ticket: the flush that covers the ticket
+    // then finds the file in the list (or a sync of it that started after our write).
+    {
+        let mut unsynced = lock(&shared.unsynced);
+        let listed = std::iter::once((file, false)).chain(checkpoints.map(|c| (c, true)));
+        for (f, is_checkpoints) in listed {
+            if !unsynced.iter().any(|(u, _)| Arc::ptr_eq(u, &f)) {
+                unsynced.push((f, is_checkpoints));
+            }
+        }
+    }
+    commit.wrote();
+    Ok(Some(commit))
+}
+
+/// Clears [`Shared::append_started`] when an append ends, however it ends.
+struct AppendEnded<'a>(&'a Shared);
+
+impl Drop for AppendEnded<'_> {
+    fn drop(&mut self) {
+        self.0.append_started.store(0, Ordering::Release);
     }
 }
 

@@ -349,6 +349,7 @@ async fn a_truncated_tail_is_detected_against_the_checkpoint() {
     let options = AuditOptions {
         fsync: true,
         checkpoint_every: 4,
+        ..AuditOptions::default()
     };
     let log = AuditLog::open_with(&path, key(), options).unwrap();
     for i in 0..10 {

@@ -406,6 +406,7 @@ pub fn audit_wanted(config: &Config) -> bool {
 pub fn audit_options(config: &Config) -> AuditOptions {
     AuditOptions {
         fsync: config.audit.fsync.unwrap_or(true),
+        timeout: config.vault.flush_timeout(),
         ..AuditOptions::default()
     }
 }
@@ -481,9 +482,10 @@ pub fn spawn_watch(
             } else {
                 last.1
             };
+            // A hung write or sync (a frozen disk) is not writable either.
             let audit_ok = access
                 .audit_log()
-                .is_none_or(|log| audit_writable(log.path()));
+                .is_none_or(|log| !log.stalled() && audit_writable(log.path()));
             readiness.set_store_reachable(store_ok);
             readiness.set_keys_available(keys_ok);
             readiness.set_audit_writable(audit_ok);

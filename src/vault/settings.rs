@@ -94,7 +94,9 @@ pub struct VaultSettings {
     /// writes durable, and for a write to be taken, before it fails with 503
     /// `store_unavailable`, nothing forwarded (default 5000). While a flush has been
     /// running for longer than this (a hung or frozen disk), new writes are refused at
-    /// once and `/readyz` reports the store not ready, until the flush returns.
+    /// once and `/readyz` reports the store not ready, until the flush returns. It
+    /// bounds the audit log's writes and syncs the same way (503 `audit_unavailable`),
+    /// whatever the store.
     pub flush_timeout_ms: u64,
     /// `[vault.seal]`: how the master key is sealed (default: a passphrase).
     pub seal: SealSettings,
@@ -153,16 +155,14 @@ impl VaultSettings {
                 "vault.sweep_window_secs: must be at least 1".into(),
             ));
         }
+        if self.flush_timeout_ms == 0 {
+            return Err(Error::Config(
+                "vault.flush_timeout_ms: must be at least 1".into(),
+            ));
+        }
         self.seal.validate()?;
         match self.store {
-            StoreKind::Sled | StoreKind::Fjall => {
-                if self.flush_timeout_ms == 0 {
-                    return Err(Error::Config(
-                        "vault.flush_timeout_ms: must be at least 1".into(),
-                    ));
-                }
-                Ok(())
-            }
+            StoreKind::Sled | StoreKind::Fjall => Ok(()),
             StoreKind::Postgres => {
                 if self.postgres_url.is_none() {
                     return Err(Error::Config(

@@ -316,10 +316,15 @@ async fn a_frozen_disk_answers_503_in_time_and_stalls_nothing_else() {
         );
         let log = vault.serve_log();
         assert!(log.contains("has not returned in time"), "{store}: {log}");
+        assert!(!log.contains("the disk answers again"), "{store}: {log}");
 
         // Thawed: ready again by itself, and tokenizing again.
         fs.thaw();
         wait_ready(admin, StatusCode::OK, store).await;
+        assert!(
+            vault.serve_log().contains("the disk answers again"),
+            "{store}"
+        );
         for i in 200..203 {
             let (token, _) = tokenize(proxy, &echo, &card(i)).await;
             given.insert(
@@ -345,4 +350,86 @@ async fn a_frozen_disk_answers_503_in_time_and_stalls_nothing_else() {
         drop(fs);
         drop(child);
     }
+}
+
+/// The audit log on the frozen disk (its default place, in `vault.data`): a reveal
+/// writes it, so reveals are refused with 503 `audit_unavailable` within the bound,
+/// while `/healthz`, `/metrics` and pass-through traffic keep answering; `/readyz` is
+/// 503 until the thaw. The audit write used to run on the API's runtime workers, and
+/// two reveals held both of them until the thaw: every API endpoint stalled.
+#[tokio::test]
+async fn a_frozen_audit_log_refuses_reveals_and_stalls_nothing_else() {
+    if let Some(why) = cannot_freeze() {
+        eprintln!("disk_hang: cannot freeze a file system here ({why}): not run");
+        return;
+    }
+    let mut vault = VaultDir::init_on("sled");
+    let (up, echo) = EchoUpstream::start().await.unwrap();
+    let (proxy, admin) = (free_port(), free_port());
+    let client = api_client("probe", "reveal = [\"pan\"]");
+    let rest = format!(
+        "[[upstreams]]\nname = \"backend\"\nurl = \"http://{up}\"\n{ROUTES}{}",
+        client.toml
+    );
+    let fs_dir = tempfile::tempdir().unwrap();
+    let mut child: Option<Server> = None;
+    // Dropped before `child`: thawed first, then the server is killed.
+    let fs = LoopFs::mount(fs_dir.path());
+    vault.data = fs.mnt.join("data");
+    let config = vault.write_config(proxy, admin, &rest);
+    let text = std::fs::read_to_string(&config).unwrap().replacen(
+        "[log]",
+        &format!("flush_timeout_ms = {}\n[log]", FLUSH_TIMEOUT.as_millis()),
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+    let server = child.insert(Server(vault.serve(&config)));
+    wait_listening(&mut server.0, proxy, Duration::from_secs(60)).await;
+    let (token, _) = tokenize(proxy, &echo, &card(7)).await;
+    let token = token.unwrap_or_else(|r| panic!("{}", r.status));
+    let reveal = || {
+        let (key, token) = (client.key.clone(), token.clone());
+        async move {
+            api(
+                admin,
+                "POST",
+                "/v1/detokenize",
+                &key,
+                json!({ "tokens": [token] }),
+            )
+            .await
+        }
+    };
+    assert_eq!(reveal().await.status, StatusCode::OK);
+
+    fs.freeze();
+    // More reveals at once than the API has runtime workers.
+    let reveals: Vec<_> = (0..4).map(|_| tokio::spawn(reveal())).collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let health = promptly("/healthz", get(admin, "/healthz")).await;
+    assert_eq!(health.status, StatusCode::OK);
+    let metrics = promptly("/metrics", get(admin, "/metrics")).await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    let pass = promptly("pass-through", get(proxy, "/v1/things")).await;
+    assert_eq!(pass.status, StatusCode::OK);
+    for r in reveals {
+        let r = promptly("a reveal", async { r.await.unwrap() }).await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(code(&r), "audit_unavailable");
+        assert!(!String::from_utf8_lossy(&r.body).contains(&card(7)));
+    }
+    wait_ready(admin, StatusCode::SERVICE_UNAVAILABLE, "audit").await;
+    let refused = promptly("a reveal", reveal()).await;
+    assert_eq!(code(&refused), "audit_unavailable");
+
+    fs.thaw();
+    wait_ready(admin, StatusCode::OK, "audit").await;
+    let shown = reveal().await;
+    assert_eq!(shown.status, StatusCode::OK);
+    assert_eq!(
+        shown.json()["results"][0]["value"].as_str(),
+        Some(card(7).as_str())
+    );
+    drop(fs);
+    drop(child);
 }
