@@ -300,6 +300,18 @@ async fn a_frozen_disk_answers_503_in_time_and_stalls_nothing_else() {
             "store_unavailable"
         );
         assert!(took < FLUSH_TIMEOUT, "{store}: refused after {took:?}");
+        // A card tokenized before the freeze stores nothing, but its request waits for
+        // every write made so far, the refused ones' included: refused at once too,
+        // not after another bound.
+        let (known, took) = promptly("a known card", tokenize(proxy, &echo, &card(0))).await;
+        assert_eq!(
+            code(&known.expect_err("forwarded while writes were not durable")),
+            "store_unavailable"
+        );
+        assert!(
+            took < FLUSH_TIMEOUT,
+            "{store}: a known card refused after {took:?}"
+        );
         let metrics = promptly("/metrics", get(admin, "/metrics")).await;
         let text = String::from_utf8_lossy(&metrics.body).into_owned();
         assert!(
