@@ -47,8 +47,10 @@ upstream = "backend"
 path = "/*"
 "#;
 
-/// Why this process cannot freeze a file system, if it cannot.
-fn cannot_freeze() -> Option<&'static str> {
+/// Why this process cannot freeze a file system, if it cannot: not root, no loop
+/// devices, or (a container without the rights, say) a loop image that does not
+/// mount or freeze.
+fn cannot_freeze() -> Option<String> {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let root = status
         .lines()
@@ -56,12 +58,41 @@ fn cannot_freeze() -> Option<&'static str> {
         .and_then(|ids| ids.split_whitespace().nth(1))
         == Some("0");
     if !root {
-        return Some("not root");
+        return Some("not root".to_owned());
     }
     if !Path::new("/dev/loop-control").exists() {
-        return Some("no loop devices (/dev/loop-control)");
+        return Some("no loop devices (/dev/loop-control)".to_owned());
     }
-    None
+    let dir = tempfile::tempdir().ok()?;
+    let (img, mnt) = (dir.path().join("img"), dir.path().join("mnt"));
+    let made = std::fs::create_dir(&mnt)
+        .and_then(|()| std::fs::File::create(&img)?.set_len(8 << 20))
+        .is_ok();
+    let (img, mnt) = (path_str(&img), path_str(&mnt));
+    let probe = |cmd: &str, args: &[&str]| -> Option<String> {
+        match Command::new(cmd).args(args).output() {
+            Ok(out) if out.status.success() => None,
+            Ok(out) => Some(format!(
+                "{cmd}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )),
+            Err(e) => Some(format!("{cmd}: {e}")),
+        }
+    };
+    let why = if made {
+        None
+    } else {
+        Some("no temp image".to_owned())
+    }
+    .or_else(|| probe("mkfs.ext4", &["-q", "-F", &img]))
+    .or_else(|| probe("mount", &["-o", "loop", &img, &mnt]));
+    if why.is_none() {
+        let frozen = probe("fsfreeze", &["-f", &mnt]);
+        let _ = probe("fsfreeze", &["-u", &mnt]);
+        let _ = probe("umount", &["-l", &mnt]);
+        return frozen;
+    }
+    why
 }
 
 fn run(cmd: &str, args: &[&str]) {
