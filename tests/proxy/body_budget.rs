@@ -113,13 +113,15 @@ async fn bodies_read_whole_share_one_memory_budget() {
         "y".repeat(2964)
     );
     assert_eq!(whole.len(), 3000);
-    let refused = post(
-        server.proxy_addr(),
-        "/tokenize",
-        "application/json",
-        whole.clone(),
-    )
-    .await;
+    let send_whole = || {
+        post(
+            server.proxy_addr(),
+            "/tokenize",
+            "application/json",
+            whole.clone(),
+        )
+    };
+    let refused = send_whole().await;
     assert_eq!(refused.status, 503, "{}", code(&refused));
     assert_eq!(code(&refused), "overloaded");
     assert_eq!(
@@ -148,29 +150,17 @@ async fn bodies_read_whole_share_one_memory_budget() {
             .unwrap();
     };
     reload(16384);
-    let served = post(
-        server.proxy_addr(),
-        "/tokenize",
-        "application/json",
-        whole.clone(),
-    )
-    .await;
+    let served = send_whole().await;
     assert_eq!(served.status, 200, "{}", code(&served));
     reload(8192);
-    let refused = post(
-        server.proxy_addr(),
-        "/tokenize",
-        "application/json",
-        whole.clone(),
-    )
-    .await;
+    let refused = send_whole().await;
     assert_eq!(refused.status, 503, "{}", code(&refused));
     assert_eq!(buffered_reaches(api, 7000).await, 7000);
 
     // The waiting clients give up: their bytes are given back and the request fits.
     drop(holders);
     assert_eq!(buffered_reaches(api, 0).await, 0);
-    let served = post(server.proxy_addr(), "/tokenize", "application/json", whole).await;
+    let served = send_whole().await;
     assert_eq!(served.status, 200, "{}", served.status);
     let received = echo.received();
     assert_eq!(received.len(), 2);

@@ -149,17 +149,9 @@ async fn small_request(addr: SocketAddr) -> http::StatusCode {
         .status
 }
 
-/// Two HTTP/1 clients ask for 10 MiB and never read, on an upstream that takes two
-/// requests at once: before this round they held both upstream connections for as
-/// long as they stayed connected (every other request waited out the upstream
-/// timeout: 504); now a connection whose client takes no byte of its answer for the
-/// idle timeout is closed, its upstream connection with it.
-#[tokio::test]
-async fn http1_clients_that_never_read_are_closed() {
-    let (up, seen) = big_upstream().await;
-    let server = start(&slow_config(up, 2, 1000)).await;
-    let addr = server.proxy_addr();
-    let mut slow = vec![h1_never_reads(addr).await, h1_never_reads(addr).await];
+/// The upstream gets both requests, and then (within 10 s) sees both its
+/// connections closed: the proxy let go of answers its client never took.
+async fn both_requests_then_released(seen: &Seen, what: &str) {
     assert!(
         eventually(Duration::from_secs(5), || seen
             .requests
@@ -174,11 +166,25 @@ async fn http1_clients_that_never_read_are_closed() {
     })
     .await;
     eprintln!(
-        "h1 never reads: upstream connections released {released} after {:.1} s, {} KiB written",
+        "{what}: upstream connections released {released} after {:.1} s, {} KiB written",
         started.elapsed().as_secs_f64(),
         seen.written.load(Ordering::SeqCst) / 1024
     );
     assert!(released, "the upstream connections are still held");
+}
+
+/// Two HTTP/1 clients ask for 10 MiB and never read, on an upstream that takes two
+/// requests at once: before this round they held both upstream connections for as
+/// long as they stayed connected (every other request waited out the upstream
+/// timeout: 504); now a connection whose client takes no byte of its answer for the
+/// idle timeout is closed, its upstream connection with it.
+#[tokio::test]
+async fn http1_clients_that_never_read_are_closed() {
+    let (up, seen) = big_upstream().await;
+    let server = start(&slow_config(up, 2, 1000)).await;
+    let addr = server.proxy_addr();
+    let mut slow = vec![h1_never_reads(addr).await, h1_never_reads(addr).await];
+    both_requests_then_released(&seen, "h1 never reads").await;
     assert_eq!(small_request(addr).await, http::StatusCode::OK);
     for s in &mut slow {
         assert!(closed_within(s, Duration::from_secs(5)).await, "still open");
@@ -216,25 +222,7 @@ async fn http2_streams_with_a_zero_window_are_closed() {
     }
     w.write_all(&wire).await.unwrap();
     let mut rx = read_frames(r);
-    assert!(
-        eventually(Duration::from_secs(5), || seen
-            .requests
-            .load(Ordering::SeqCst)
-            == 2)
-        .await,
-        "the upstream did not get both requests"
-    );
-    let started = Instant::now();
-    let released = eventually(Duration::from_secs(10), || {
-        seen.open.load(Ordering::SeqCst) == 0
-    })
-    .await;
-    eprintln!(
-        "h2 zero window: upstream connections released {released} after {:.1} s, {} KiB written",
-        started.elapsed().as_secs_f64(),
-        seen.written.load(Ordering::SeqCst) / 1024
-    );
-    assert!(released, "the upstream connections are still held");
+    both_requests_then_released(&seen, "h2 zero window").await;
     let (frames, eof) = drain(&mut rx, Duration::from_secs(5)).await;
     assert!(
         eof || frames.iter().any(|f| f.kind == GOAWAY),
