@@ -59,6 +59,63 @@ pub struct FlushFigures {
     pub pending: Duration,
 }
 
+/// When an operation that can hang on the disk (a sync, an append) began, readable
+/// from any thread as its age: zero while none runs. Held as nanoseconds after
+/// `epoch`, plus one so that zero means none.
+#[derive(Debug)]
+pub struct Running {
+    started: AtomicU64,
+    epoch: Instant,
+}
+
+impl Default for Running {
+    fn default() -> Self {
+        Running {
+            started: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
+}
+
+impl Running {
+    fn mark(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX - 1)
+            + 1
+    }
+
+    /// An operation begins at `at`.
+    pub fn begin(&self, at: Instant) {
+        self.started.store(self.mark(at), Ordering::Release);
+    }
+
+    /// An operation begins now, unless an older one still runs (whose start is kept:
+    /// a later one must not hide it).
+    pub fn begin_unless_running(&self) {
+        let _ = self.started.compare_exchange(
+            0,
+            self.mark(Instant::now()),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+
+    /// The operation ended.
+    pub fn end(&self) {
+        self.started.store(0, Ordering::Release);
+    }
+
+    /// How long the running operation has been running (zero when none is).
+    pub fn age(&self) -> Duration {
+        match self.started.load(Ordering::Acquire) {
+            0 => Duration::ZERO,
+            started => self
+                .epoch
+                .elapsed()
+                .saturating_sub(Duration::from_nanos(started - 1)),
+        }
+    }
+}
+
 /// Called with the duration of each flush (each run of `sync`), from the flusher
 /// thread: how long the disk takes to make a group durable, for metrics.
 pub type FlushObserver = Arc<dyn Fn(Duration) + Send + Sync>;
@@ -102,10 +159,8 @@ struct Shared {
     /// For async waiters; also the source of truth for blocking ones.
     state: watch::Sender<FlushState>,
     flushes: AtomicU64,
-    /// When the sync in progress started, in nanoseconds after `epoch` plus one; zero
-    /// when no sync runs.
-    sync_started: AtomicU64,
-    epoch: Instant,
+    /// The sync in progress, if any.
+    syncing: Running,
     /// Callers that gave up on a hung flush ([`GroupCommit::gave_up`]).
     timeouts: AtomicU64,
     /// A timed-out wait logged the stall; the flusher logs its end and clears it.
@@ -134,8 +189,7 @@ impl GroupCommit {
             flushed: Condvar::new(),
             state,
             flushes: AtomicU64::new(0),
-            sync_started: AtomicU64::new(0),
-            epoch: Instant::now(),
+            syncing: Running::default(),
             timeouts: AtomicU64::new(0),
             stall_logged: AtomicBool::new(false),
             observer: Mutex::new(None),
@@ -229,14 +283,7 @@ impl GroupCommit {
 
     /// How long the sync in progress has been running (zero when none is).
     fn pending(&self) -> Duration {
-        match self.shared.sync_started.load(Ordering::Acquire) {
-            0 => Duration::ZERO,
-            started => self
-                .shared
-                .epoch
-                .elapsed()
-                .saturating_sub(Duration::from_nanos(started - 1)),
-        }
+        self.shared.syncing.age()
     }
 
     /// Flushes, timed-out waits and the age of the flush in progress, for metrics.
@@ -403,11 +450,9 @@ fn run(c: &Shared, mut sync: impl FnMut() -> std::result::Result<(), String>) {
         // Every write numbered up to `target` was applied before this sync starts.
         let target = c.writes.load(Ordering::SeqCst);
         let started = Instant::now();
-        let since_epoch =
-            u64::try_from(started.duration_since(c.epoch).as_nanos()).unwrap_or(u64::MAX - 1);
-        c.sync_started.store(since_epoch + 1, Ordering::Release);
+        c.syncing.begin(started);
         let result = sync();
-        c.sync_started.store(0, Ordering::Release);
+        c.syncing.end();
         let took = started.elapsed();
         if c.stall_logged.swap(false, Ordering::AcqRel) {
             tracing::warn!(

@@ -11,13 +11,13 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::AuditEvent;
 use super::checkpoint::{self, Checkpoint, checkpoints_path};
 use super::key::AuditKey;
 use super::line::{self, Body, Digest32, GENESIS, VERSION};
-use crate::commit::{GroupCommit, NotDurable};
+use crate::commit::{GroupCommit, NotDurable, Running};
 use crate::error::{Error, Result};
 
 /// How the log is written.
@@ -82,10 +82,9 @@ struct Shared {
     /// fdatasync calls of the log file made, for metrics (fsyncs per request); the
     /// checkpoint file's (one per `checkpoint_every` entries) are not counted.
     syncs: AtomicU64,
-    /// When the oldest append still running started, in nanoseconds after `epoch`
-    /// plus one; zero when none runs. An append that does not return is a hung disk.
-    append_started: AtomicU64,
-    epoch: Instant,
+    /// The oldest append still running, if any. An append that does not return is a
+    /// hung disk.
+    appending: Running,
 }
 
 struct Writer {
@@ -144,8 +143,7 @@ impl AuditLog {
             unsynced: Mutex::new(Vec::new()),
             reopen: AtomicBool::new(false),
             syncs: AtomicU64::new(0),
-            append_started: AtomicU64::new(0),
-            epoch: Instant::now(),
+            appending: Running::default(),
         });
         let commit = if options.fsync {
             let s = Arc::clone(&shared);
@@ -209,15 +207,7 @@ impl AuditLog {
     /// for longer than the timeout. New entries are refused at once meanwhile, and
     /// `/readyz` reports the audit log not writable.
     pub fn stalled(&self) -> bool {
-        let appending = match self.shared.append_started.load(Ordering::Acquire) {
-            0 => Duration::ZERO,
-            started => self
-                .shared
-                .epoch
-                .elapsed()
-                .saturating_sub(Duration::from_nanos(started - 1)),
-        };
-        appending > self.timeout
+        self.shared.appending.age() > self.timeout
             || self
                 .commit
                 .as_ref()
@@ -326,14 +316,7 @@ fn append<'c>(
     if events.is_empty() {
         return Ok(None);
     }
-    let since_epoch = u64::try_from(shared.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX - 1);
-    // The oldest running append's start is kept: a later one does not hide it.
-    let _ = shared.append_started.compare_exchange(
-        0,
-        since_epoch + 1,
-        Ordering::AcqRel,
-        Ordering::Acquire,
-    );
+    shared.appending.begin_unless_running();
     let _appended = AppendEnded(shared);
     let (file, checkpoints) = {
         let mut w = lock(&shared.writer);
@@ -381,12 +364,12 @@ fn append<'c>(
     Ok(Some(commit))
 }
 
-/// Clears [`Shared::append_started`] when an append ends, however it ends.
+/// Clears [`Shared::appending`] when an append ends, however it ends.
 struct AppendEnded<'a>(&'a Shared);
 
 impl Drop for AppendEnded<'_> {
     fn drop(&mut self) {
-        self.0.append_started.store(0, Ordering::Release);
+        self.0.appending.end();
     }
 }
 
