@@ -175,6 +175,18 @@ pub enum Error {
     InvalidScope,
     #[error("the request has a transfer coding other than chunked (applied once)")]
     UnsupportedTransferCoding,
+    /// The destination's answer to an outbound request shows a value revealed into
+    /// that request in a form that cannot be swapped back for its token in place
+    /// (base64, escaped twice, a number literal, UTF-16): the answer is refused whole.
+    #[error(
+        "the destination's answer shows a revealed value that cannot be swapped back for its token"
+    )]
+    EchoUnswappable,
+    /// The destination's answer to an outbound request that revealed values could not
+    /// be checked for them (a content coding the proxy cannot undo, a body over
+    /// `limits.max_body_bytes`, a broken body): refused rather than passed unread.
+    #[error("the destination's answer could not be checked for revealed values: {0}")]
+    EchoUnchecked(&'static str),
 }
 
 /// The crate's result type.
@@ -227,7 +239,9 @@ impl Error {
             // The scope names a token that does not exist here: a missing token is
             // 404 everywhere in the API (and schema-valid input is never a 400).
             Error::InvalidScope => StatusCode::NOT_FOUND,
-            Error::UpstreamUnavailable => StatusCode::BAD_GATEWAY,
+            Error::UpstreamUnavailable | Error::EchoUnswappable | Error::EchoUnchecked(_) => {
+                StatusCode::BAD_GATEWAY
+            }
             Error::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Error::StoreUnavailable
             | Error::AuditUnavailable
@@ -295,6 +309,8 @@ impl Error {
             Error::TokenizationSweepDetected { .. } => "tokenization_sweep_detected",
             Error::InvalidScope => "invalid_scope",
             Error::UnsupportedTransferCoding => "unsupported_transfer_coding",
+            Error::EchoUnswappable => "echo_unswappable",
+            Error::EchoUnchecked(_) => "echo_unchecked",
         }
     }
 

@@ -485,6 +485,7 @@ impl Registry {
 struct Ops {
     api_requests: Arc<CounterVec>,
     reveals: Arc<CounterVec>,
+    outbound_echoes: Arc<CounterVec>,
     upstream_responses: Arc<CounterVec>,
     upstream_connections: Arc<CounterVec>,
     open_connections: Arc<GaugeVec>,
@@ -532,6 +533,12 @@ impl Ops {
                 "vaultgate_reveals_total",
                 "Values revealed through the API or the outbound proxy, by class.",
                 &["class"],
+            ),
+            outbound_echoes: registry.counter_vec(
+                "vaultgate_outbound_echoes_total",
+                "Outbound answers that showed a value revealed into their request, by route and \
+                 outcome: swapped (each swapped back for its token) or refused (502, not swappable).",
+                &["route", "outcome"],
             ),
             upstream_responses: registry.counter_vec(
                 "vaultgate_upstream_responses_total",
@@ -604,6 +611,9 @@ pub struct Metrics {
     pub api_requests: Arc<CounterVec>,
     /// `vaultgate_reveals_total{class}`: values revealed (in full or masked).
     pub reveals: Arc<CounterVec>,
+    /// `vaultgate_outbound_echoes_total{route,outcome}`: outbound answers that showed a
+    /// revealed value; `swapped` or `refused`.
+    pub outbound_echoes: Arc<CounterVec>,
     /// `vaultgate_upstream_responses_total{route,status_class}` (`2xx`…`5xx`).
     pub upstream_responses: Arc<CounterVec>,
     /// `vaultgate_upstream_connections_opened_total{upstream}`.
@@ -727,6 +737,7 @@ impl Metrics {
             request_duration,
             api_requests: ops.api_requests,
             reveals: ops.reveals,
+            outbound_echoes: ops.outbound_echoes,
             upstream_responses: ops.upstream_responses,
             upstream_connections: ops.upstream_connections,
             open_connections: ops.open_connections,

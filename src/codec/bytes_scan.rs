@@ -37,7 +37,7 @@ pub(crate) struct Hit {
 
 /// The fewest NUL bytes for which the UTF-16 views are read: every ASCII digit of a
 /// card in UTF-16 comes with one.
-const MIN_NULS: usize = guard::MIN_DIGITS;
+pub(super) const MIN_NULS: usize = guard::MIN_DIGITS;
 
 /// Whether text a codec has decoded may still hide a card in an encoding the guard
 /// does not read: a `\u` or one-letter escape, a character reference, a `%` escape,
@@ -116,16 +116,16 @@ pub(crate) fn each_hit(data: &[u8], mut f: impl FnMut(Hit, &[u8])) {
 }
 
 /// A decoded view: bytes for the guard and, per byte, the source bytes it came from.
-struct View {
-    text: Vec<u8>,
-    from: Vec<(u32, u32)>,
+pub(super) struct View {
+    pub(super) text: Vec<u8>,
+    pub(super) from: Vec<(u32, u32)>,
     /// Scratch: the hits' ranges in `text`, whether each is replaceable, and its
     /// digits.
     ranges: Vec<(Range<usize>, bool, zeroize::Zeroizing<Vec<u8>>)>,
 }
 
 impl View {
-    fn with_capacity(n: usize) -> View {
+    pub(super) fn with_capacity(n: usize) -> View {
         View {
             text: Vec::with_capacity(n),
             from: Vec::with_capacity(n),
@@ -133,7 +133,7 @@ impl View {
         }
     }
 
-    fn clear(&mut self) {
+    pub(super) fn clear(&mut self) {
         self.text.clear();
         self.from.clear();
     }
@@ -153,6 +153,17 @@ impl View {
         self.push(c.encode_utf8(&mut buf).as_bytes(), src);
     }
 
+    /// The bytes of the source (`len` long) that `r` of the view was read from.
+    pub(super) fn source(&self, r: &Range<usize>, len: usize) -> Option<Range<usize>> {
+        let first = self.from.get(r.start)?;
+        let last = self.from.get(r.end.checked_sub(1)?)?;
+        let (start, end) = (
+            usize::try_from(first.0).ok()?,
+            usize::try_from(last.1).ok()?,
+        );
+        (start < end && end <= len).then_some(start..end)
+    }
+
     /// Run the guard over the view and map its hits back to `data`.
     fn hits(&mut self, data: &[u8], f: &mut impl FnMut(Hit, &[u8])) {
         self.ranges.clear();
@@ -165,18 +176,9 @@ impl View {
         });
         for (r, ascii, digits) in &self.ranges {
             let r = r.clone();
-            let (Some(first), Some(last)) = (
-                self.from.get(r.start),
-                r.end.checked_sub(1).and_then(|i| self.from.get(i)),
-            ) else {
+            let Some(Range { start, end }) = self.source(&r, data.len()) else {
                 continue;
             };
-            let (Ok(start), Ok(end)) = (usize::try_from(first.0), usize::try_from(last.1)) else {
-                continue;
-            };
-            if start >= end || end > data.len() {
-                continue;
-            }
             let plain = *ascii && data.get(start..end) == self.text.get(r);
             f(
                 Hit {
@@ -190,7 +192,7 @@ impl View {
 }
 
 /// The direct view: UTF-8 as is, escapes and references decoded.
-fn direct(data: &[u8], view: &mut View) {
+pub(super) fn direct(data: &[u8], view: &mut View) {
     let mut i = 0;
     while let Some(&b) = data.get(i) {
         if b.is_ascii() {
@@ -328,7 +330,7 @@ fn hex_at(data: &[u8], at: usize, n: usize) -> Option<u32> {
 
 /// A UTF-16LE view starting at byte `align` (0 or 1). Big-endian text reads as
 /// little-endian at the other alignment as far as ASCII goes.
-fn utf16le(data: &[u8], align: usize, view: &mut View) {
+pub(super) fn utf16le(data: &[u8], align: usize, view: &mut View) {
     let unit = |at: usize| -> Option<u32> {
         let b = data.get(at..at + 2)?;
         Some(u32::from(*b.first()?) | (u32::from(*b.get(1)?) << 8))

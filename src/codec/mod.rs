@@ -31,6 +31,7 @@ mod multipart;
 mod params;
 mod part_heads;
 pub mod query;
+pub mod shown;
 mod wide;
 mod xml_decl;
 
@@ -198,6 +199,11 @@ pub(crate) fn decompress_streamed(
     max: usize,
 ) -> Result<zeroize::Zeroizing<Vec<u8>>> {
     media::decompress(coding, body, max).map(|(d, _)| d)
+}
+
+/// A body compressed again in `coding`, after a rewrite of its decompressed bytes.
+pub(crate) fn compress_streamed(coding: media::Coding, body: &[u8]) -> Result<Vec<u8>> {
+    media::compress(coding, body)
 }
 
 /// The Content-Type to forward instead of the client's, if any. A route that reads

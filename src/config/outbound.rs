@@ -30,6 +30,7 @@ use crate::{Error, Result};
 ///   { path = "card.cvc", class = "cvv", scope = "card.number" },
 /// ]
 /// reveal_headers = [{ name = "x-card-token", class = "pan" }]
+/// swap_echoes = true                    # default: revealed values in the answer go back to tokens
 /// ```
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 pub struct OutboundConfig {
@@ -72,6 +73,16 @@ pub struct OutboundRoute {
     /// Headers whose whole value is a token to replace.
     #[serde(default)]
     pub reveal_headers: Vec<HeaderReveal>,
+    /// Swap every value revealed into a request back for its token wherever the
+    /// destination's answer shows it (body and header values), and refuse (502) an
+    /// answer that shows one where it cannot be swapped. On by default; turn off only
+    /// for a destination whose answers the caller may see raw.
+    #[serde(default = "on")]
+    pub swap_echoes: bool,
+}
+
+fn on() -> bool {
+    true
 }
 
 /// `{ name = "x-card-token", class = "pan" }`.

@@ -356,6 +356,8 @@ fn build_live(
                 Arc::clone(access),
                 Arc::clone(&vault),
                 config.outbound_shards(),
+                metrics,
+                Arc::clone(budget),
             )
             .map(Arc::new)
         })

@@ -19,7 +19,16 @@
 //! each token (a CVV is taken out of the store; its class is checked first) → audit
 //! every reveal (fail closed) → forward. A CVV is consumed only once the request was
 //! handed to the processor: a refusal of another field, a failed audit write or a
-//! connect failure before any byte was sent puts it back. The processor's response passes back unchanged.
+//! connect failure before any byte was sent puts it back.
+//!
+//! # The answer
+//!
+//! The processor's answer passes back unchanged, except that every value revealed
+//! into the request that it shows (a processor quoting the card in an error, echoing
+//! the request's JSON, a redirect URL) is swapped back for its token, or the answer is
+//! refused with 502 where that cannot be done ([`echo`]; a route's `swap_echoes =
+//! false` turns this off). An answer to a request that revealed nothing streams
+//! through unread.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -30,12 +39,16 @@ use hyper::body::Incoming;
 use tracing::Instrument as _;
 use zeroize::Zeroizing;
 
+mod echo;
+
 use crate::audit::{Action, AuditEvent};
 use crate::auth::{Access, Client, Purpose, hidden};
 use crate::codec::{self, RequestParts};
 use crate::config::{Limits, OutboundConfig, UpstreamConfig};
+use crate::metrics::{CounterVec, Metrics};
 use crate::net::ConnInfo;
 use crate::net::body::{Body, error_response, full, read_body};
+use crate::net::budget::BodyBudget;
 use crate::net::forward;
 use crate::net::matcher::{MethodFilter, PathPattern, canonical_path};
 use crate::net::trace::{AccessLine, RequestIds};
@@ -58,6 +71,8 @@ struct Route {
     headers: Vec<(HeaderName, DataClass)>,
     /// Every class the route reveals: the caller must be allowed all of them.
     classes: Vec<DataClass>,
+    /// Swap revealed values in the answer back for their tokens (`swap_echoes`).
+    swap_echoes: bool,
 }
 
 /// Everything the outbound handler needs.
@@ -70,6 +85,10 @@ pub struct OutboundState {
     timeout: Duration,
     /// Write a `vaultgate::access` line per request (`outbound.access_log`).
     access_log: bool,
+    /// The process's budget for bodies held whole: answers read for echoes count.
+    budget: Arc<BodyBudget>,
+    /// `vaultgate_outbound_echoes_total{route,outcome}`.
+    echoes: Arc<CounterVec>,
 }
 
 impl OutboundState {
@@ -80,6 +99,8 @@ impl OutboundState {
         access: Arc<Access>,
         vault: Arc<Vault>,
         shards: usize,
+        metrics: &Metrics,
+        budget: Arc<BodyBudget>,
     ) -> Result<OutboundState> {
         let timeout = Duration::from_millis(limits.upstream_timeout_ms.get());
         let mut routes = Vec::with_capacity(config.routes.len());
@@ -113,6 +134,7 @@ impl OutboundState {
                 rules: r.rules(),
                 headers,
                 classes,
+                swap_echoes: r.swap_echoes,
             });
         }
         Ok(OutboundState {
@@ -122,6 +144,8 @@ impl OutboundState {
             max_body: limits.max_body_bytes.get(),
             timeout,
             access_log: config.listener.access_log,
+            budget,
+            echoes: Arc::clone(&metrics.outbound_echoes),
         })
     }
 }
@@ -291,20 +315,38 @@ async fn forward(
         return Err(err);
     }
     let n_fields = findings.len();
+    // What the answer must not show: each value revealed, with its token.
+    let revealed = match route.swap_echoes {
+        true => echo::Revealed::new(
+            wanted
+                .iter()
+                .zip(&values)
+                .filter_map(|(w, v)| Some((w.as_ref()?.token, v.as_deref()?.as_str()))),
+        ),
+        false => echo::Revealed::default(),
+    };
     drop(wanted);
     let result = forward_revealed(state, route, parts, bytes, extraction, values, n_fields).await;
-    match result {
+    let response = match result {
         Ok(Sent { response, handed }) => {
             if !handed {
                 holds.restore().await;
             }
-            response
+            response?
         }
         Err(e) => {
             holds.restore().await;
-            Err(e)
+            return Err(e);
         }
-    }
+    };
+    let ctx = echo::EchoCtx {
+        route: &route.name,
+        max_body: state.max_body,
+        timeout: state.timeout,
+        budget: &state.budget,
+        echoes: &state.echoes,
+    };
+    echo::swap_back(response, &revealed, &ctx).await
 }
 
 /// CVVs revealed for one request, not yet consumed.

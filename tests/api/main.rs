@@ -25,5 +25,6 @@ mod key_lifecycle;
 mod ops;
 mod ops_round6;
 mod outbound;
+mod outbound_echo;
 mod redteam_channels;
 mod two_instances;

@@ -228,13 +228,16 @@ reveal = [
         .and_then(|v| v.to_str().ok())
         .expect("a request id on the answer");
     assert_eq!(got[0].header("x-request-id"), Some(id));
-    // The processor's response, unchanged: the echo's JSON of what it received.
+    // The processor's response, the echo's JSON of what it received, with the
+    // values revealed into the request swapped back for their tokens.
     let echoed = r.json();
     assert_eq!(echoed["path"], "/api/charges");
+    let received: String = got[0].body.iter().map(|b| *b as char).collect();
     assert_eq!(
         echoed["body"],
-        got[0].body.iter().map(|b| *b as char).collect::<String>()
+        received.replace(CARD, &card).replace(CVV, &cvc)
     );
+    assert!(!holds_raw(&r.body, CARD));
 
     // 4. The CVV was consumed: a second charge is refused and sends nothing.
     let r = charge(

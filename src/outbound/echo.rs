@@ -1,0 +1,305 @@
+//! The destination's echo: values revealed into an outbound request, swapped back for
+//! their tokens in the answer before the caller gets it.
+//!
+//! Processors quote what they were sent: an error text with the card
+//! (`card 4242424242424242 declined`), a JSON echo of the submitted `number`, a 3-D
+//! Secure redirect URL with it percent-encoded. Passed on, the caller (a service kept
+//! out of PCI DSS scope by holding only tokens) would hold the value again. The proxy
+//! knows exactly which values it revealed into the request, and which token each came
+//! from; where the answer shows one, in its body, its header values or its HTTP/1
+//! reason phrase, the token takes its place ([`crate::codec::shown`] says where a
+//! value shows: as written, a card in groups or in another script's digits, behind
+//! `\u`, `%XX` or character-reference escapes, in UTF-16).
+//!
+//! - **Only answers to requests that revealed something pay.** Any other answer
+//!   streams through unread.
+//! - **The body is read whole**, under `limits.max_body_bytes`, the process's body
+//!   budget ([`crate::net::budget`]) and `limits.upstream_timeout_ms`, so a value split
+//!   between chunks is read in one piece. A body over the limit is refused (502
+//!   `echo_unchecked`), never passed unread; so is one in a content coding other than
+//!   gzip or deflate (`br`, `zstd`, two codings) or one that is not what its coding
+//!   says. A gzip or deflate body is decompressed, rewritten and compressed again in
+//!   the same coding. `Content-Length` is set to the rewritten length; trailers are
+//!   dropped.
+//! - **A value shown where it cannot be swapped in place** (base64, escaped twice, a
+//!   number literal, UTF-16, a header name) refuses the whole answer: 502
+//!   `echo_unswappable`, nothing of it passed on. The check runs on the rewritten
+//!   answer, so a swap that missed a reading is refused too.
+//! - Counted in `vaultgate_outbound_echoes_total{route,outcome}` (`swapped`,
+//!   `refused`) and logged with the route and how many, never a value.
+//! - A revealed CVV (three or four digits) is swapped wherever it stands alone as a
+//!   number, so an unrelated number equal to it in that answer becomes its token too:
+//!   the safe side of a guess the proxy cannot make.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, header};
+use zeroize::Zeroizing;
+
+use crate::codec::{self, shown};
+use crate::metrics::CounterVec;
+use crate::net::body::{Body, full_held};
+use crate::net::budget::BodyBudget;
+use crate::net::linger::read_limited;
+use crate::{Error, Result};
+
+/// The values revealed into one request, each with the token it came from.
+#[derive(Default)]
+pub struct Revealed {
+    /// `(value, token)`, each value once.
+    pairs: Vec<(Zeroizing<String>, Zeroizing<String>)>,
+}
+
+impl Revealed {
+    /// From `(token, value)` pairs; empty values are left out.
+    pub fn new<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Revealed {
+        let mut out = Revealed::default();
+        for (token, value) in pairs {
+            if value.is_empty() || out.pairs.iter().any(|(v, _)| v.as_str() == value) {
+                continue;
+            }
+            out.pairs.push((
+                Zeroizing::new(value.to_owned()),
+                Zeroizing::new(token.to_owned()),
+            ));
+        }
+        out
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
+    fn values(&self) -> Vec<&[u8]> {
+        self.pairs.iter().map(|(v, _)| v.as_bytes()).collect()
+    }
+
+    fn token(&self, value: usize) -> &str {
+        self.pairs.get(value).map_or("", |(_, t)| t.as_str())
+    }
+}
+
+/// What the swap needs from the outbound state.
+pub struct EchoCtx<'a> {
+    pub route: &'a str,
+    pub max_body: usize,
+    pub timeout: Duration,
+    pub budget: &'a Arc<BodyBudget>,
+    /// `vaultgate_outbound_echoes_total{route,outcome}`.
+    pub echoes: &'a CounterVec,
+}
+
+/// The destination's answer with every revealed value it shows swapped back for its
+/// token; an error when one shows where it cannot be (see the module docs).
+pub async fn swap_back(
+    res: Response<Body>,
+    revealed: &Revealed,
+    ctx: &EchoCtx<'_>,
+) -> Result<Response<Body>> {
+    if revealed.is_empty() {
+        return Ok(res);
+    }
+    let values = revealed.values();
+    let (mut parts, body) = res.into_parts();
+    let mut swapped = 0usize;
+    let refuse = |place: &'static str| {
+        ctx.echoes.inc(&[ctx.route, "refused"]);
+        tracing::warn!(
+            route = ctx.route,
+            place,
+            "the destination's answer shows a revealed value that cannot be swapped back; refused"
+        );
+        Error::EchoUnswappable
+    };
+
+    for name in parts.headers.keys() {
+        if shown::still_shows(name.as_str().as_bytes(), &values) {
+            return Err(refuse("header name"));
+        }
+    }
+    for value in parts.headers.values_mut() {
+        match swap(value.as_bytes(), revealed, &values) {
+            Swap::Same => {}
+            Swap::Changed(out, n) => {
+                *value = HeaderValue::from_bytes(&out).map_err(|_| refuse("header value"))?;
+                swapped += n;
+            }
+            Swap::Refused => return Err(refuse("header value")),
+        }
+    }
+    if let Some(reason) = parts.extensions.get::<hyper::ext::ReasonPhrase>() {
+        match swap(reason.as_bytes(), revealed, &values) {
+            Swap::Same => {}
+            // A reason phrase is the status's description only: the canonical one
+            // stands in for it.
+            Swap::Changed(..) | Swap::Refused => {
+                parts.extensions.remove::<hyper::ext::ReasonPhrase>();
+                swapped += 1;
+            }
+        }
+    }
+
+    let coding = codec::streamed_coding(&parts.headers).map_err(|_| unchecked(ctx, "coding"))?;
+    let mut lease = ctx.budget.lease();
+    let mut body = body;
+    let read = read_limited(&parts.headers, &mut body, ctx.max_body, &mut lease);
+    let raw = match tokio::time::timeout(ctx.timeout, read).await {
+        Err(_) => return Err(Error::UpstreamTimeout),
+        Ok(Ok(raw)) => raw,
+        Ok(Err(Error::BodyTooLarge { .. })) => return Err(unchecked(ctx, "size")),
+        Ok(Err(Error::BodyMemoryFull)) => return Err(Error::BodyMemoryFull),
+        Ok(Err(_)) => return Err(Error::UpstreamUnavailable),
+    };
+    drop(body);
+    let decoded = match coding {
+        None => None,
+        Some(c) => Some(
+            codec::decompress_streamed(c, &raw, ctx.max_body)
+                .map_err(|_| unchecked(ctx, "coding"))?,
+        ),
+    };
+    let text: &[u8] = decoded.as_ref().map_or(&raw, |d| d.as_slice());
+    let out = match swap(text, revealed, &values) {
+        Swap::Same => raw,
+        Swap::Refused => return Err(refuse("body")),
+        Swap::Changed(out, n) => {
+            swapped += n;
+            let out = match coding {
+                None => out.to_vec(),
+                Some(c) => codec::compress_streamed(c, &out)?,
+            };
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(out.len()));
+            Bytes::from(out)
+        }
+    };
+    if swapped > 0 {
+        ctx.echoes.inc(&[ctx.route, "swapped"]);
+        tracing::info!(
+            route = ctx.route,
+            swapped,
+            "the destination's answer showed revealed values; swapped back for their tokens"
+        );
+    }
+    Ok(Response::from_parts(parts, full_held(out, lease)))
+}
+
+/// 502 `echo_unchecked`, counted as refused.
+fn unchecked(ctx: &EchoCtx<'_>, why: &'static str) -> Error {
+    ctx.echoes.inc(&[ctx.route, "refused"]);
+    tracing::warn!(
+        route = ctx.route,
+        why,
+        "the destination's answer could not be checked for revealed values; refused"
+    );
+    Error::EchoUnchecked(match why {
+        "size" => "the answer is larger than limits.max_body_bytes",
+        _ => "the answer's content coding is not gzip or deflate, or the body is not what it says",
+    })
+}
+
+/// What [`swap`] made of some bytes.
+enum Swap {
+    /// No value shows in them.
+    Same,
+    /// The bytes with this many values swapped back.
+    Changed(Zeroizing<Vec<u8>>, usize),
+    /// A value shows where it cannot be swapped.
+    Refused,
+}
+
+/// `text` with every place a revealed value shows ([`shown::shown`]) replaced by its
+/// token, checked again in every reading ([`shown::still_shows`]).
+fn swap(text: &[u8], revealed: &Revealed, values: &[&[u8]]) -> Swap {
+    let places = shown::shown(text, values);
+    if places.is_empty() {
+        return if shown::still_shows(text, values) {
+            Swap::Refused
+        } else {
+            Swap::Same
+        };
+    }
+    let mut out = Zeroizing::new(Vec::with_capacity(text.len()));
+    let mut at = 0;
+    for place in &places {
+        out.extend_from_slice(text.get(at..place.range.start).unwrap_or_default());
+        let span = text.get(place.range.clone()).unwrap_or_default();
+        write_token(&mut out, span, revealed.token(place.value));
+        at = place.range.end;
+    }
+    out.extend_from_slice(text.get(at..).unwrap_or_default());
+    if shown::still_shows(&out, values) {
+        return Swap::Refused;
+    }
+    Swap::Changed(out, places.len())
+}
+
+/// The token in place of `span`: in the span's grouping (`4242 4242 …`) when the span
+/// is ASCII digits and separators and the token has as many digits; otherwise as it
+/// is (an escaped or percent-encoded value is replaced by the plain token, which reads
+/// the same in a JSON string, a URL and HTML).
+fn write_token(out: &mut Vec<u8>, span: &[u8], token: &str) {
+    let digits = span.iter().filter(|b| b.is_ascii_digit()).count();
+    let grouped = span
+        .iter()
+        .all(|b| b.is_ascii_digit() || matches!(b, b' ' | b'-' | b'.'))
+        && token.len() == digits
+        && token.bytes().all(|b| b.is_ascii_digit());
+    if !grouped {
+        out.extend_from_slice(token.as_bytes());
+        return;
+    }
+    let mut digits = token.bytes();
+    for b in span {
+        match b.is_ascii_digit() {
+            true => out.extend(digits.next()),
+            false => out.push(*b),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn revealed() -> Revealed {
+        Revealed::new([("4242421234564242", "4242424242424242"), ("739", "218")].into_iter())
+    }
+
+    fn swapped(text: &str) -> String {
+        let r = revealed();
+        match swap(text.as_bytes(), &r, &r.values()) {
+            Swap::Changed(out, _) => String::from_utf8(out.to_vec()).unwrap(),
+            Swap::Same => text.to_owned(),
+            Swap::Refused => "refused".to_owned(),
+        }
+    }
+
+    #[test]
+    fn values_are_swapped_for_their_tokens() {
+        assert_eq!(
+            swapped(r#"{"number":"4242424242424242","cvc":"218","amount":2180}"#),
+            r#"{"number":"4242421234564242","cvc":"739","amount":2180}"#
+        );
+        assert_eq!(
+            swapped("card 4242 4242 4242 4242 declined"),
+            "card 4242 4212 3456 4242 declined"
+        );
+        assert_eq!(
+            swapped(r#"{"n":"\u0034\u0032\u0034\u0032424242424242"}"#),
+            r#"{"n":"4242421234564242"}"#
+        );
+        assert_eq!(
+            swapped("https://acs.example/3ds?pan=4242%204242%204242%204242&x=1"),
+            "https://acs.example/3ds?pan=4242421234564242&x=1"
+        );
+        assert_eq!(swapped("nothing here"), "nothing here");
+        assert_eq!(
+            swapped(r#"{"blob":"eyJwYW4iOiI0MjQyNDI0MjQyNDI0MjQyIn0="}"#),
+            "refused"
+        );
+    }
+}
