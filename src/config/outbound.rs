@@ -22,6 +22,7 @@ use crate::{Error, Result};
 /// name = "processor_charges"
 /// method = "POST"
 /// path = "/processor/charges"           # what the caller sends
+/// exact = true                          # byte for byte: no `.json`, case, `/`, `%`, `;`
 /// strip_prefix = "/processor"           # removed before appending to the destination
 /// destination = "https://processor.example"
 /// ca = "certs/processor-ca.pem"         # optional: trust only this CA
@@ -60,6 +61,13 @@ pub struct OutboundRoute {
     pub method: MethodFilter,
     /// The path pattern callers send (`/processor/charges`, `/processor/*`).
     pub path: PathPattern,
+    /// Match the path exactly as written (`path` byte for byte: no other case, no
+    /// format suffix such as `.json`, no trailing `/`, no `%` escape or `;` parameter)
+    /// and the method in its case. Off by default, where a route matches as inbound
+    /// routes do, and the path forwarded is the one sent (`/charges.json`,
+    /// `/CHARGES`, `/charg%65s` then reach the destination as sent).
+    #[serde(default)]
+    pub exact: bool,
     /// A leading path removed before the rest is appended to the destination.
     #[serde(default)]
     pub strip_prefix: Option<String>,

@@ -187,6 +187,38 @@ impl PathPattern {
         req.next().is_none()
     }
 
+    /// Whether a request path matches exactly as it is written, for an allow-list
+    /// whose forwarded path is the one sent (outbound routes with `exact = true`):
+    /// literal segments byte for byte (no other case, no format suffix, no trailing
+    /// `/`), parameters and `*` non-empty, and nothing a server could read otherwise
+    /// than it is written: no `%` escape, `;` parameter or `\\` anywhere.
+    pub fn matches_exactly(&self, raw: &str) -> bool {
+        if raw.contains(['%', ';', '\\']) {
+            return false;
+        }
+        let Some(rest) = raw.strip_prefix('/') else {
+            return false;
+        };
+        let mut req = rest.split('/');
+        let mut pats = self.segments.iter().peekable();
+        while let Some(pat) = pats.next() {
+            if pats.peek().is_none() && *pat == Segment::Wildcard {
+                return true;
+            }
+            let Some(seg) = req.next() else {
+                return false;
+            };
+            let ok = match pat {
+                Segment::Literal(lit) => lit == seg,
+                Segment::Param | Segment::Wildcard => !seg.is_empty(),
+            };
+            if !ok {
+                return false;
+            }
+        }
+        req.next().is_none()
+    }
+
     /// Whether some request path matches both patterns (for configuration warnings).
     pub fn overlaps(&self, other: &PathPattern) -> bool {
         segments_overlap(&self.segments, &other.segments)
@@ -294,6 +326,29 @@ mod tests {
 
     fn m(pattern: &str, path: &str) -> bool {
         PathPattern::parse(pattern).unwrap().matches(path)
+    }
+
+    #[test]
+    fn exactly_as_written() {
+        let p = PathPattern::parse("/pay/charges").unwrap();
+        assert!(p.matches_exactly("/pay/charges"));
+        for path in [
+            "/pay/charges.json",
+            "/pay/CHARGES",
+            "/pay/charges/",
+            "/pay/charges;x=1",
+            "/pay/charg%65s",
+            "/pay/charges/x",
+            "/pay",
+            "pay/charges",
+        ] {
+            assert!(!p.matches_exactly(path), "{path}");
+        }
+        let p = PathPattern::parse("/pay/{id}/*").unwrap();
+        assert!(p.matches_exactly("/pay/42/refunds/1"));
+        assert!(p.matches_exactly("/pay/42"));
+        assert!(!p.matches_exactly("/pay//refunds"));
+        assert!(PathPattern::parse("/").unwrap().matches_exactly("/"));
     }
 
     #[test]

@@ -65,6 +65,8 @@ struct Route {
     name: Arc<str>,
     method: MethodFilter,
     pattern: PathPattern,
+    /// Match the path as written and the method in its case (`exact`).
+    exact: bool,
     strip_prefix: Option<String>,
     destination: Upstream,
     rules: RouteRules,
@@ -89,6 +91,8 @@ pub struct OutboundState {
     budget: Arc<BodyBudget>,
     /// `vaultgate_outbound_echoes_total{route,outcome}`.
     echoes: Arc<CounterVec>,
+    /// `vaultgate_reveals_total{class}`, which counts the outbound proxy's reveals too.
+    reveals: Arc<CounterVec>,
 }
 
 impl OutboundState {
@@ -129,6 +133,7 @@ impl OutboundState {
                 name: Arc::from(r.name.as_str()),
                 method: r.method.clone(),
                 pattern: r.path.clone(),
+                exact: r.exact,
                 strip_prefix: r.strip_prefix.clone(),
                 destination,
                 rules: r.rules(),
@@ -146,6 +151,7 @@ impl OutboundState {
             access_log: config.listener.access_log,
             budget,
             echoes: Arc::clone(&metrics.outbound_echoes),
+            reveals: Arc::clone(&metrics.reveals),
         })
     }
 }
@@ -210,7 +216,7 @@ struct Wanted<'a> {
 async fn forward(
     state: &OutboundState,
     conn: &ConnInfo,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     matched: &mut Option<Arc<str>>,
 ) -> Result<Response<Body>> {
     if req.method() == Method::CONNECT {
@@ -228,7 +234,13 @@ async fn forward(
     let route = state
         .routes
         .iter()
-        .find(|r| r.method.allows(req.method()) && r.pattern.matches(&path))
+        .find(|r| match r.exact {
+            true => {
+                r.method.method().is_none_or(|m| m == req.method())
+                    && r.pattern.matches_exactly(req.uri().path())
+            }
+            false => r.method.allows(req.method()) && r.pattern.matches(&path),
+        })
         .ok_or(Error::Forbidden(
             "no allow-listed destination matches this request",
         ))?;
@@ -237,6 +249,10 @@ async fn forward(
         .access
         .authenticate(conn, req.headers(), &header::PROXY_AUTHORIZATION)
         .await?;
+    // The caller's hop-by-hop headers, and those its `Connection` names, go before
+    // any is read for a token: a reveal header named there (`Connection: x-card`)
+    // was revealed, audited (a CVV consumed) and then dropped unsent.
+    crate::net::headers::strip_request(req.headers_mut());
     if route
         .classes
         .iter()
@@ -469,6 +485,7 @@ async fn reveal_all(
         {
             Ok((revealed, hold)) => {
                 holds.extend(hold);
+                state.reveals.inc(&[revealed.class.as_str()]);
                 events.push(event.class(revealed.class));
                 values.push(Some(Zeroizing::new(revealed.value.expose().to_owned())));
             }

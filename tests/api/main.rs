@@ -26,5 +26,6 @@ mod ops;
 mod ops_round6;
 mod outbound;
 mod outbound_echo;
+mod outbound_round2;
 mod redteam_channels;
 mod two_instances;

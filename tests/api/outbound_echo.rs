@@ -3,8 +3,9 @@
 //! between chunks, in groups, escaped, in a redirect URL), reaches the caller as its
 //! token, never raw; where it cannot be swapped in place the answer is refused.
 //!
-//! The processor is a real TLS server made here, answering with the card it received
-//! in the shape its path names.
+//! The processor is a real TLS server made here (HTTP/1.1), answering with the card it
+//! received in the shape its path names, and the path it was sent to in
+//! `x-processor-path`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,6 +35,8 @@ pub struct Fixture {
     pub handle: ServerHandle,
     pub outbound: SocketAddr,
     pub key: String,
+    /// The audit log.
+    pub audit: std::path::PathBuf,
     _processor: watch::Sender<bool>,
     _pki: Pki,
     _dir: tempfile::TempDir,
@@ -42,6 +45,7 @@ pub struct Fixture {
 impl Fixture {
     pub async fn start(extra_routes: &str) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
+        let audit = dir.path().join("audit.log");
         let pki = Pki::new("processor");
         let (port, stop) = processor(&pki).await;
         let client = api_client(
@@ -68,7 +72,7 @@ reveal_headers = [{{ name = "x-card", class = "pan" }}]
 
 {extra}
 {audit}{client}"#,
-            audit = audit_toml(&dir.path().join("audit.log")),
+            audit = audit_toml(&audit),
             ca = pki.ca.display(),
             client = client.toml,
             extra = extra_routes
@@ -83,6 +87,7 @@ reveal_headers = [{{ name = "x-card", class = "pan" }}]
             handle,
             outbound,
             key: client.key,
+            audit,
             _processor: stop,
             _pki: pki,
             _dir: dir,
@@ -151,13 +156,14 @@ async fn processor(pki: &Pki) -> (u16, watch::Sender<bool>) {
     let tcp = listener::bind("processor", "127.0.0.1:0".parse().unwrap()).unwrap();
     let port = tcp.local_addr().unwrap().port();
     let (stop, rx) = watch::channel(false);
+    // HTTP/1.1 only: an HTTP/1 answer has a reason phrase to echo a card in.
+    let mut tls = (*pki.server_config("processor")).clone();
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     let opts = ListenerOptions {
         max_connections: 64,
         header_read_timeout: Duration::from_secs(10),
         idle_timeout: Duration::from_secs(60),
-        tls: Some(Arc::new(arc_swap::ArcSwap::new(
-            pki.server_config("processor"),
-        ))),
+        tls: Some(Arc::new(arc_swap::ArcSwap::new(Arc::new(tls)))),
         open: None,
         grace: Duration::from_secs(1),
         h2_max_concurrent_streams: 100,
@@ -194,9 +200,11 @@ async fn answer(req: Request<Incoming>) -> Result<Response<Body>, std::convert::
     let cvc = sent["card"]["cvc"].as_str().unwrap_or_default().to_owned();
     let shape = parts.uri.path().rsplit('/').next().unwrap_or_default();
     let json_echo = json!({ "id": "ch_1", "source": { "number": card, "cvc": cvc } }).to_string();
+    // Where the request arrived, for the route-confusion tests.
     let mut res = Response::builder()
         .status(200)
-        .header("content-type", "application/json");
+        .header("content-type", "application/json")
+        .header("x-processor-path", parts.uri.path());
     let body = match shape {
         "json" => full(json_echo),
         "error" => {
@@ -247,6 +255,13 @@ async fn answer(req: Request<Incoming>) -> Result<Response<Body>, std::convert::
         "base64" => {
             let blob = base64::engine::general_purpose::STANDARD.encode(&json_echo);
             full(json!({ "blob": blob }).to_string())
+        }
+        "reason" => {
+            res = res.status(402).extension(
+                hyper::ext::ReasonPhrase::try_from(format!("Card {card} Declined").into_bytes())
+                    .unwrap(),
+            );
+            full("{}")
         }
         "brotli" => {
             res = res.header("content-encoding", "br");
