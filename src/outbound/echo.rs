@@ -20,7 +20,7 @@
 //!   gzip or deflate (`br`, `zstd`, two codings) or one that is not what its coding
 //!   says. A gzip or deflate body is decompressed, rewritten and compressed again in
 //!   the same coding. `Content-Length` is set to the rewritten length; trailers are
-//!   dropped.
+//!   dropped. Such a request asks for no other coding ([`readable_codings`]).
 //! - **A value shown where it cannot be swapped in place** (base64, escaped twice, a
 //!   number literal, UTF-16, a header name) refuses the whole answer: 502
 //!   `echo_unswappable`, nothing of it passed on. The check runs on the rewritten
@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderValue, Response, header};
+use http::{HeaderMap, HeaderValue, Response, header};
 use zeroize::Zeroizing;
 
 use crate::codec::{self, shown};
@@ -185,6 +185,38 @@ pub async fn swap_back(
         );
     }
     Ok(Response::from_parts(parts, full_held(out, lease)))
+}
+
+/// Ask the destination only for content codings the swap can read, on a request
+/// that reveals values: `Accept-Encoding` keeps `gzip`, `x-gzip`, `deflate` and
+/// `identity` (with their weights) and drops the rest (`br`, `zstd`, `*`); with none
+/// left, `identity`. An answer in another coding anyway is refused
+/// (`echo_unchecked`), never passed unread.
+pub fn readable_codings(headers: &mut HeaderMap) {
+    if !headers.contains_key(header::ACCEPT_ENCODING) {
+        return;
+    }
+    let mut kept: Vec<String> = Vec::new();
+    for value in headers.get_all(header::ACCEPT_ENCODING) {
+        let Ok(value) = value.to_str() else {
+            continue;
+        };
+        for item in value.split(',').map(str::trim) {
+            let name = item.split(';').next().unwrap_or_default().trim();
+            if ["gzip", "x-gzip", "deflate", "identity"]
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(name))
+            {
+                kept.push(item.to_owned());
+            }
+        }
+    }
+    let value = match kept.is_empty() {
+        true => HeaderValue::from_static("identity"),
+        false => HeaderValue::from_str(&kept.join(", "))
+            .unwrap_or_else(|_| HeaderValue::from_static("identity")),
+    };
+    headers.insert(header::ACCEPT_ENCODING, value);
 }
 
 /// 502 `echo_unchecked`, counted as refused.

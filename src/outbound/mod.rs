@@ -342,6 +342,10 @@ async fn forward(
         false => echo::Revealed::default(),
     };
     drop(wanted);
+    let mut parts = parts;
+    if !revealed.is_empty() {
+        echo::readable_codings(&mut parts.headers);
+    }
     let result = forward_revealed(state, route, parts, bytes, extraction, values, n_fields).await;
     let response = match result {
         Ok(Sent { response, handed }) => {

@@ -205,6 +205,9 @@ async fn answer(req: Request<Incoming>) -> Result<Response<Body>, std::convert::
         .status(200)
         .header("content-type", "application/json")
         .header("x-processor-path", parts.uri.path());
+    if let Some(accepted) = parts.headers.get("accept-encoding") {
+        res = res.header("x-accepted", accepted);
+    }
     let body = match shape {
         "json" => full(json_echo),
         "error" => {
@@ -377,6 +380,31 @@ async fn a_compressed_or_chunked_echo_is_read_whole_and_swapped() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["message"], format!("card {token} declined"));
     assert!(!holds_raw(&r.body, CARD));
+    f.handle.stop().await;
+}
+
+#[tokio::test]
+async fn a_request_that_reveals_asks_only_for_codings_the_swap_reads() {
+    let f = Fixture::start("").await;
+    let token = f.token("pan", CARD).await;
+    for (sent, asked) in [
+        ("br, gzip;q=0.5, zstd", "gzip;q=0.5"),
+        ("br", "identity"),
+        ("gzip, deflate", "gzip, deflate"),
+    ] {
+        let r = send(
+            &http1(),
+            Request::post(url(f.outbound, "/processor/charges/ok"))
+                .header("content-type", "application/json")
+                .header("proxy-authorization", format!("Bearer {}", f.key))
+                .header("accept-encoding", sent)
+                .body(Full::new(Bytes::from(charge(&token).to_string())))
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.headers.get("x-accepted").unwrap(), asked, "{sent}");
+    }
     f.handle.stop().await;
 }
 
