@@ -114,20 +114,44 @@ fn find_in(view: &View, data: &[u8], wanted: &[Wanted<'_>], out: &mut Vec<Shown>
 }
 
 /// The places `value` is written in `text` on its own: no letter or digit glued to
-/// either end where the value's own end is one.
+/// either end where the value's own end is one. A short value (under
+/// [`guard::MIN_DIGITS`] characters: a CVV, a short account number) only where it is
+/// a whole value ([`whole_value`]): a number of three digits equal to a CVV is as
+/// likely an amount or a status code, which must not change.
 fn alone<'t>(text: &'t [u8], value: &'t [u8]) -> impl Iterator<Item = Range<usize>> + 't {
     let word = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
     let first = word(value.first());
     let last = word(value.last());
+    let short = value.len() < guard::MIN_DIGITS;
     memchr::memmem::find_iter(text, value)
         .filter(move |_| !value.is_empty())
         .map(move |at| at..at + value.len())
         .filter(move |r| {
             let before = r.start.checked_sub(1).and_then(|i| text.get(i));
+            let after = text.get(r.end);
+            if short {
+                return whole_value(before, after);
+            }
             let glued_before = first && word(before);
-            let glued_after = last && word(text.get(r.end));
+            let glued_after = last && word(after);
             !glued_before && !glued_after
         })
+}
+
+/// Whether the bytes around a match make it a whole value: a quoted string
+/// (`"218"`, `'218'`, `\"218\"`), a parameter's value (`cvc=218&`, `cvc=218;`, `cvc=218` at the
+/// end) or an element's text (`<cvc>218</cvc>`).
+fn whole_value(before: Option<&u8>, after: Option<&u8>) -> bool {
+    match before {
+        // `\"218\"`: a string in a JSON document inside a string.
+        Some(b'"') => matches!(after, Some(b'"' | b'\\')),
+        Some(b'\'') => after == Some(&b'\''),
+        Some(b'=') => {
+            after.is_none_or(|b| matches!(b, b'&' | b';' | b'"' | b'\'') || b.is_ascii_whitespace())
+        }
+        Some(b'>') => after == Some(&b'<'),
+        _ => false,
+    }
 }
 
 /// Whether any of `values` shows in `data` in any reading: [`shown`], and the
@@ -223,11 +247,17 @@ mod tests {
             texts(b"pan=4242%204242%204242%204242", v),
             ["4242%204242%204242%204242"]
         );
-        // Glued to a letter, a card is still one; a short value is not.
+        // Glued to a letter, a card is still one. A short value only as a whole
+        // value: not as a number that may be an amount or a status.
         assert_eq!(
-            texts(b"x4242424242424242y a218 2180 218", v),
-            ["4242424242424242", "218"]
+            texts(b"x4242424242424242y a218 2180 218 :218,", v),
+            ["4242424242424242"]
         );
+        assert_eq!(
+            texts(b"{\"cvc\":'218'} cvc=218&x=218 <cvc>218</cvc> \"218 \"", v),
+            ["218"; 4]
+        );
+        assert_eq!(texts(br#"{"body":"{\"cvc\":\"218\"}"}"#, v), ["218"]);
     }
 
     #[test]

@@ -27,9 +27,11 @@
 //!   answer, so a swap that missed a reading is refused too.
 //! - Counted in `vaultgate_outbound_echoes_total{route,outcome}` (`swapped`,
 //!   `refused`) and logged with the route and how many, never a value.
-//! - A revealed CVV (three or four digits) is swapped wherever it stands alone as a
-//!   number, so an unrelated number equal to it in that answer becomes its token too:
-//!   the safe side of a guess the proxy cannot make.
+//! - A short value (a CVV, an account number under 13 characters) is swapped only
+//!   where it is a whole value: a quoted string (`"cvc":"218"`), a parameter
+//!   (`cvc=218`), an element's text (`<cvc>218</cvc>`). A bare number equal to it is
+//!   as likely an amount or a status code (`"amount":218`) and is left alone; so is a
+//!   CVV quoted in running text (`cvc 218 invalid`), which processors do not write.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -313,8 +315,8 @@ mod tests {
     #[test]
     fn values_are_swapped_for_their_tokens() {
         assert_eq!(
-            swapped(r#"{"number":"4242424242424242","cvc":"218","amount":2180}"#),
-            r#"{"number":"4242421234564242","cvc":"739","amount":2180}"#
+            swapped(r#"{"number":"4242424242424242","cvc":"218","amount":218}"#),
+            r#"{"number":"4242421234564242","cvc":"739","amount":218}"#
         );
         assert_eq!(
             swapped("card 4242 4242 4242 4242 declined"),

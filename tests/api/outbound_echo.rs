@@ -199,7 +199,12 @@ async fn answer(req: Request<Incoming>) -> Result<Response<Body>, std::convert::
         .unwrap_or_default();
     let cvc = sent["card"]["cvc"].as_str().unwrap_or_default().to_owned();
     let shape = parts.uri.path().rsplit('/').next().unwrap_or_default();
-    let json_echo = json!({ "id": "ch_1", "source": { "number": card, "cvc": cvc } }).to_string();
+    let json_echo = json!({
+        "id": "ch_1",
+        "amount": sent["amount"],
+        "source": { "number": card, "cvc": cvc },
+    })
+    .to_string();
     // Where the request arrived, for the route-confusion tests.
     let mut res = Response::builder()
         .status(200)
@@ -446,6 +451,8 @@ async fn the_cvv_echoed_comes_back_as_its_token() {
     let v = r.json();
     assert_eq!(v["source"]["number"], token.as_str());
     assert_eq!(v["source"]["cvc"], cvv.as_str());
+    // A bare number equal to the CVV is an amount here, and stays one.
+    assert_eq!(v["amount"], 218);
     f.handle.stop().await;
 }
 

@@ -188,3 +188,59 @@ async fn a_reason_phrase_echo_reaches_the_caller_as_the_token() {
     assert!(!holds_raw(&out, CARD), "{text}");
     f.handle.stop().await;
 }
+
+/// Held up: the reveal API's errors quote none of what a client sent, a card in a
+/// number, a key, a class or a format included.
+#[tokio::test]
+async fn the_reveal_api_quotes_no_input_in_its_errors() {
+    let f = Fixture::start("").await;
+    let addr = f.handle.api_addr();
+    let card = 4242424242424242u64;
+    for (path, body) in [
+        ("/v1/detokenize", json!({ "tokens": [card] })),
+        ("/v1/detokenize", json!({ "tokens": [{ "token": card }] })),
+        (
+            "/v1/detokenize",
+            json!({ "tokens": [{ "token": "x", "scope": card }] }),
+        ),
+        ("/v1/detokenize", json!({ CARD: 1 })),
+        (
+            "/v1/detokenize",
+            json!({ "tokens": [{ "token": "x", CARD: 1 }] }),
+        ),
+        (
+            "/v1/tokenize",
+            json!({ "values": [{ "class": "pan", "value": card }] }),
+        ),
+        (
+            "/v1/tokenize",
+            json!({ "values": [{ "class": CARD, "value": "1" }] }),
+        ),
+        (
+            "/v1/tokenize",
+            json!({ "values": [{ "class": "pan", "value": CARD, "format": CARD }] }),
+        ),
+        (
+            "/v1/tokenize",
+            json!({ "values": [{ "class": "cvv", "value": "218", "scope": card }] }),
+        ),
+        (
+            "/v1/tokenize",
+            json!({ "values": [{ "class": "pan", "value": CARD, "deterministic": CARD }] }),
+        ),
+    ] {
+        let r = api(addr, "POST", path, &f.key, body.clone()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(!holds_raw(&r.body, CARD), "{body}: {:?}", r.body);
+    }
+    for p in [
+        "/v1/tokens/4242424242424242",
+        "/v1/tokens/4242%204242%204242%204242",
+        "/v1/tokens/%34242424242424242",
+    ] {
+        let r = api(addr, "GET", p, &f.key, Value::Null).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{p}");
+        assert!(!holds_raw(&r.body, CARD), "{p}");
+    }
+    f.handle.stop().await;
+}
