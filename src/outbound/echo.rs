@@ -155,7 +155,8 @@ pub async fn swap_back(
         Ok(Err(_)) => return Err(Error::UpstreamUnavailable),
     };
     drop(body);
-    let decoded = match coding {
+    // An empty body (a HEAD answer, a 204 or 304) shows nothing, whatever its coding.
+    let decoded = match coding.filter(|_| !raw.is_empty()) {
         None => None,
         Some(c) => Some(
             codec::decompress_streamed(c, &raw, ctx.max_body)
@@ -168,7 +169,7 @@ pub async fn swap_back(
         Swap::Refused => return Err(refuse("body")),
         Swap::Changed(out, n) => {
             swapped += n;
-            let out = match coding {
+            let out = match decoded.as_ref().and(coding) {
                 None => out.to_vec(),
                 Some(c) => codec::compress_streamed(c, &out)?,
             };

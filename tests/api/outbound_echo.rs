@@ -271,6 +271,10 @@ async fn answer(req: Request<Incoming>) -> Result<Response<Body>, std::convert::
             );
             full("{}")
         }
+        "empty-gzip" => {
+            res = res.status(204).header("content-encoding", "gzip");
+            full(Bytes::new())
+        }
         "brotli" => {
             res = res.header("content-encoding", "br");
             full(format!("not really brotli {card}"))
@@ -430,6 +434,12 @@ async fn an_echo_that_cannot_be_swapped_is_refused_whole() {
     assert_eq!(r.json()["error"]["code"], "echo_unchecked");
     assert!(!holds_raw(&answer_bytes(&r), CARD));
     assert_eq!(f.echoes("refused").await, 2);
+
+    // An empty answer in a coding has nothing to check.
+    let r = f
+        .send("/processor/charges/empty-gzip", &charge(&token))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
 
     // An answer with nothing revealed in it passes unchanged.
     let r = f.send("/processor/charges/ok", &charge(&token)).await;
