@@ -37,6 +37,8 @@ pub struct Fixture {
     pub key: String,
     /// The audit log.
     pub audit: std::path::PathBuf,
+    /// The processor's port (on `localhost`).
+    pub processor_port: u16,
     _processor: watch::Sender<bool>,
     _pki: Pki,
     _dir: tempfile::TempDir,
@@ -88,6 +90,7 @@ reveal_headers = [{{ name = "x-card", class = "pan" }}]
             outbound,
             key: client.key,
             audit,
+            processor_port: port,
             _processor: stop,
             _pki: pki,
             _dir: dir,
@@ -210,6 +213,9 @@ async fn answer(req: Request<Incoming>) -> Result<Response<Body>, std::convert::
         .status(200)
         .header("content-type", "application/json")
         .header("x-processor-path", parts.uri.path());
+    if let Some(host) = parts.headers.get("host") {
+        res = res.header("x-host", host);
+    }
     if let Some(accepted) = parts.headers.get("accept-encoding") {
         res = res.header("x-accepted", accepted);
     }

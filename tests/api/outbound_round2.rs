@@ -13,6 +13,11 @@
 //!   before anything is read.
 //! - A processor's reason phrase (`HTTP/1.1 402 Card 4242… Declined`) reached the
 //!   caller as written: swapped now with the rest of the answer.
+//!
+//! Held up: dot segments, empty segments and `%2e%2e` (400 on every route), HTTP/2
+//! `:authority` and HTTP/1 `Host` naming another host (the destination's own host
+//! name goes out), the reveal API's errors (no input quoted, a card in a number, a
+//! key, a class or a format included).
 
 use bytes::Bytes;
 use http::{Request, StatusCode};
@@ -242,5 +247,47 @@ async fn the_reveal_api_quotes_no_input_in_its_errors() {
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{p}");
         assert!(!holds_raw(&r.body, CARD), "{p}");
     }
+    f.handle.stop().await;
+}
+
+/// Held up: over HTTP/2 with an `:authority` of the caller's choosing, or over
+/// HTTP/1 with such a `Host`, the request goes to the route's destination under its
+/// own host name.
+#[tokio::test]
+async fn the_callers_authority_names_no_destination() {
+    let f = Fixture::start("").await;
+    let token = f.token("pan", CARD).await;
+    let body = Bytes::from(json!({ "card": { "number": token } }).to_string());
+    let expected = format!("localhost:{}", f.processor_port);
+
+    // HTTP/2 (prior knowledge), `:authority` naming another host.
+    let tcp = tokio::net::TcpStream::connect(f.outbound).await.unwrap();
+    let (client, conn) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(conn);
+    let mut client = client.ready().await.unwrap();
+    let req = Request::post("http://evil.example:443/processor/charges/ok")
+        .header("content-type", "application/json")
+        .header("proxy-authorization", format!("Bearer {}", f.key))
+        .body(())
+        .unwrap();
+    let (response, mut stream) = client.send_request(req, false).unwrap();
+    stream.send_data(body.clone(), true).unwrap();
+    let response = response.await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers().get("x-host").unwrap(), expected.as_str());
+
+    // HTTP/1, `Host` naming another host.
+    let r = send(
+        &http1(),
+        Request::post(url(f.outbound, "/processor/charges/ok"))
+            .header("content-type", "application/json")
+            .header("proxy-authorization", format!("Bearer {}", f.key))
+            .header("host", "evil.example")
+            .body(Full::new(body))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers.get("x-host").unwrap(), expected.as_str());
     f.handle.stop().await;
 }
