@@ -302,6 +302,35 @@ async fn json_logs_and_error_answers_hold_no_card_from_any_place() {
         }
     }
 
+    // A reveal that goes out: the echo upstream, as the processor, reflects the card
+    // it was sent; the caller gets the token back (the echo swap), and no log line,
+    // at trace, shows the card on its way out or back.
+    let r = crate::common::api(
+        api,
+        "POST",
+        "/v1/tokenize",
+        &c.key,
+        serde_json::json!({ "values": [{ "class": "pan", "value": CARD }] }),
+    )
+    .await;
+    let token = r.json()["results"][0]["token"].as_str().unwrap().to_owned();
+    let body = format!(r#"{{"card":"{token}"}}"#);
+    let req = format!(
+        "POST /processor/charges HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+         proxy-authorization: {key}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let answer = raw(outbound, req.as_bytes()).await;
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains(&token), "{text}");
+    assert!(!holds_raw(&answer, CARD), "the echo shows the card: {text}");
+    assert!(
+        echo.received()
+            .iter()
+            .any(|r| r.body.as_ref() == format!(r#"{{"card":"{CARD}"}}"#).as_bytes())
+    );
+
     let term = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
