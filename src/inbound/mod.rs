@@ -25,10 +25,10 @@ use tracing::Instrument as _;
 use crate::config::{Config, GuardMode};
 use crate::metrics::{Histogram, Metrics, ShardedCounter};
 use crate::net::ConnInfo;
-use crate::net::body::{Body, BodyStalled, Idle, boxed_as_is, error_response, full_held};
+use crate::net::body::{Body, Idle, boxed_as_is, error_response, full_held};
 use crate::net::budget::{BodyBudget, Lease};
 use crate::net::forward;
-use crate::net::linger::{self, read_limited, should_linger};
+use crate::net::linger::{self, should_linger};
 use crate::net::trace::{AccessLine, RequestIds};
 use crate::net::upstream::Upstream;
 use crate::vault::Vault;
@@ -422,23 +422,21 @@ fn streamed(state: &ProxyState, body: &mut Option<Incoming>) -> Result<Idle<Inco
     Ok(Idle::new(incoming, state.body_read_timeout))
 }
 
-/// A body read whole, under `limits.max_body_bytes` and within `body_read_timeout`
-/// (a body dripped byte by byte would otherwise hold the connection, and its slot
-/// under `max_connections`, for as long as the client likes), and the lease its bytes
-/// hold on the process's body budget ([`crate::net::budget`]).
+/// A body read whole, under `limits.max_body_bytes` and within `body_read_timeout`,
+/// counted on the process's body budget ([`linger::read_whole`]).
 async fn read_whole(
     state: &ProxyState,
     headers: &http::HeaderMap,
     incoming: &mut Incoming,
 ) -> Result<(bytes::Bytes, Lease)> {
-    let mut lease = state.budget.lease();
-    let bytes = tokio::time::timeout(
+    linger::read_whole(
+        headers,
+        incoming,
+        state.max_body,
         state.body_read_timeout,
-        read_limited(headers, incoming, state.max_body, &mut lease),
+        &state.budget,
     )
     .await
-    .map_err(|_| Error::from(BodyStalled))??;
-    Ok((bytes, lease))
 }
 
 /// Read a tokenizing route's body and sanitize it and the query: the body to send

@@ -5,8 +5,10 @@
 //! `HttpURLConnection`) gets a broken pipe instead of our 413 or 400 when we close the
 //! connection with its body unread. So after an early error on HTTP/1, the rest of the
 //! body is read and thrown away, up to [`LINGER_BYTES`] and [`LINGER_TIME`], while the
-//! answer is written.
+//! answer is written. [`read_whole`] is the one whole-body read of a proxied
+//! request, bounded in bytes, time and the process's body budget.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -14,7 +16,8 @@ use http::header;
 use http_body_util::BodyExt as _;
 use hyper::body::Body;
 
-use crate::net::budget::Lease;
+use crate::net::body::BodyStalled;
+use crate::net::budget::{BodyBudget, Lease};
 use crate::{Error, Result};
 
 /// The most body bytes drained after an early answer.
@@ -77,6 +80,28 @@ where
         }
     }
     Ok(first.unwrap_or_else(|| joined.freeze()))
+}
+
+/// A whole body read under `limit` bytes and within `within` (a body dripped byte by
+/// byte would otherwise hold the connection, and its slot under `max_connections`, for
+/// as long as the client likes: then 400, [`BodyStalled`]), and the lease its bytes
+/// hold on the process's body budget ([`crate::net::budget`]), which the caller keeps
+/// until the body has been sent on.
+pub async fn read_whole<B>(
+    headers: &http::HeaderMap,
+    body: &mut B,
+    limit: usize,
+    within: Duration,
+    budget: &Arc<BodyBudget>,
+) -> Result<(Bytes, Lease)>
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    let mut lease = budget.lease();
+    let bytes = tokio::time::timeout(within, read_limited(headers, body, limit, &mut lease))
+        .await
+        .map_err(|_| Error::from(BodyStalled))??;
+    Ok((bytes, lease))
 }
 
 /// Whether a request's unread body should be drained after an early answer: HTTP/1

@@ -47,7 +47,7 @@ use crate::codec::{self, RequestParts};
 use crate::config::{Limits, OutboundConfig, UpstreamConfig};
 use crate::metrics::{CounterVec, Metrics};
 use crate::net::ConnInfo;
-use crate::net::body::{Body, error_response, full, read_body};
+use crate::net::body::{Body, error_response, full};
 use crate::net::budget::BodyBudget;
 use crate::net::forward;
 use crate::net::matcher::{MethodFilter, PathPattern, canonical_path};
@@ -84,10 +84,13 @@ pub struct OutboundState {
     access: Arc<Access>,
     vault: Arc<Vault>,
     max_body: usize,
+    /// `limits.body_read_timeout_ms`: the whole request body arrives within it.
+    body_read_timeout: Duration,
     timeout: Duration,
     /// Write a `vaultgate::access` line per request (`outbound.access_log`).
     access_log: bool,
-    /// The process's budget for bodies held whole: answers read for echoes count.
+    /// The process's budget for bodies held whole: request bodies and answers read
+    /// for echoes count.
     budget: Arc<BodyBudget>,
     /// `vaultgate_outbound_echoes_total{route,outcome}`.
     echoes: Arc<CounterVec>,
@@ -147,6 +150,7 @@ impl OutboundState {
             access,
             vault,
             max_body: limits.max_body_bytes.get(),
+            body_read_timeout: Duration::from_millis(limits.body_read_timeout_ms.get()),
             timeout,
             access_log: config.listener.access_log,
             budget,
@@ -263,8 +267,19 @@ async fn forward(
         ));
     }
 
-    let (parts, body) = req.into_parts();
-    let bytes = read_body(&parts.headers, body, state.max_body).await?;
+    let (parts, mut body) = req.into_parts();
+    // Under the limits of the proxy's rules routes: a body dripped, or many held at
+    // once, hold a connection or memory for no longer and no more than theirs. The
+    // lease lasts until the answer is back.
+    let (bytes, _lease) = crate::net::linger::read_whole(
+        &parts.headers,
+        &mut body,
+        state.max_body,
+        state.body_read_timeout,
+        &state.budget,
+    )
+    .await?;
+    drop(body);
     let extraction = codec::extract(
         &route.rules,
         RequestParts {

@@ -46,6 +46,11 @@ pub struct Fixture {
 
 impl Fixture {
     pub async fn start(extra_routes: &str) -> Fixture {
+        Fixture::start_with(extra_routes, "").await
+    }
+
+    /// [`Fixture::start`] with more `[limits]` lines.
+    pub async fn start_with(extra_routes: &str, limits: &str) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let audit = dir.path().join("audit.log");
         let pki = Pki::new("processor");
@@ -81,8 +86,10 @@ reveal_headers = [{{ name = "x-card", class = "pan" }}]
                 .replace("{port}", &port.to_string())
                 .replace("{ca}", &pki.ca.display().to_string()),
         );
-        let toml = config_toml("http://127.0.0.1:9", &extra)
-            .replace("max_body_bytes = 1024", "max_body_bytes = 65536");
+        let toml = config_toml("http://127.0.0.1:9", &extra).replace(
+            "max_body_bytes = 1024",
+            &format!("max_body_bytes = 65536\n{limits}"),
+        );
         let handle = start(&toml).await;
         let outbound = handle.outbound_addr().unwrap();
         Fixture {

@@ -11,6 +11,10 @@
 //! - `Connection: x-card` removed the revealed header after the reveal: the card
 //!   was revealed and audited, never sent. The caller's hop-by-hop headers now go
 //!   before anything is read.
+//! - The request body was read with no time limit and outside the process's body
+//!   budget: a caller dripping its body held the connection for as long as it liked,
+//!   and bodies held at once were bounded by nothing but the connection limits. It is
+//!   now read as the proxy's rules routes read theirs (`linger::read_whole`).
 //! - A processor's reason phrase (`HTTP/1.1 402 Card 4242… Declined`) reached the
 //!   caller as written: swapped now with the rest of the answer.
 //!
@@ -289,5 +293,61 @@ async fn the_callers_authority_names_no_destination() {
     .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.headers.get("x-host").unwrap(), expected.as_str());
+    f.handle.stop().await;
+}
+
+/// Raw HTTP/1 bytes to the outbound listener; the answer, or what came within `wait`.
+async fn raw_exchange(
+    addr: std::net::SocketAddr,
+    head: &str,
+    wait: std::time::Duration,
+) -> (tokio::net::TcpStream, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let text = match tokio::time::timeout(wait, s.read(&mut buf)).await {
+        Ok(Ok(n)) => String::from_utf8_lossy(&buf[..n]).into_owned(),
+        _ => String::new(),
+    };
+    (s, text)
+}
+
+#[tokio::test]
+async fn the_request_body_is_read_within_the_time_limit_and_the_body_budget() {
+    let f = Fixture::start_with(
+        "",
+        "max_buffered_body_bytes = 65536\nbody_read_timeout_ms = 1500",
+    )
+    .await;
+    let token = f.token("pan", CARD).await;
+    let head = |len: usize| {
+        format!(
+            "POST /processor/charges/ok HTTP/1.1\r\nhost: x\r\nproxy-authorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: {len}\r\n\r\n",
+            f.key
+        )
+    };
+    // A body that never comes: 400 once body_read_timeout_ms has passed.
+    let (_held, text) = raw_exchange(
+        f.outbound,
+        &format!("{}{{\"card\"", head(100)),
+        std::time::Duration::from_secs(5),
+    )
+    .await;
+    assert!(text.starts_with("HTTP/1.1 400"), "{text:?}");
+
+    // One body of 60,000 bytes declared and not sent holds the budget (65,536): a
+    // second of 10,000 is refused at once, 503 with Retry-After.
+    let (_first, text) = raw_exchange(
+        f.outbound,
+        &head(60_000),
+        std::time::Duration::from_millis(300),
+    )
+    .await;
+    assert!(text.is_empty(), "{text}");
+    let body = json!({ "card": { "number": token }, "pad": "x".repeat(10_000) });
+    let r = post(&f, "POST", "/processor/charges/ok", &[], &body).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", r.body);
+    assert_eq!(r.json()["error"]["code"], "overloaded");
     f.handle.stop().await;
 }
