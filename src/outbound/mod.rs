@@ -9,15 +9,20 @@
 //! less the route's `strip_prefix`, is appended to it
 //! (`https://processor.example/charges`). There is no way to name any other host:
 //! `CONNECT` and absolute-form targets (`POST https://elsewhere/…`) are refused, and a
-//! request that matches no route gets 403 `forbidden`.
+//! request that matches no route gets 403 `forbidden`. A route matches as inbound
+//! routes do (any case, a `.json` suffix, `%` escapes, `;` parameters) and the path
+//! goes on as it was sent; with `exact = true` only the path exactly as configured
+//! matches ([`PathPattern::matches_exactly`]).
 //!
 //! # Order of checks (nothing reaches the processor unless all pass)
 //!
 //! route → caller (verified client certificate, or `Proxy-Authorization: Bearer
 //! <key>`, so that `Authorization` stays free for the processor's own credential) →
-//! the caller may reveal every class the route reveals, in full → rate limit → reveal
-//! each token (a CVV is taken out of the store; its class is checked first) → audit
-//! every reveal (fail closed) → forward. A CVV is consumed only once the request was
+//! its hop-by-hop headers (and those `Connection` names) dropped → the caller may
+//! reveal every class the route reveals, in full → the body read
+//! (`limits.body_read_timeout_ms`, the body budget) → rate limit → reveal each token
+//! (a CVV is taken out of the store; its class is checked first) → audit every
+//! reveal (fail closed) → forward. A CVV is consumed only once the request was
 //! handed to the processor: a refusal of another field, a failed audit write or a
 //! connect failure before any byte was sent puts it back.
 //!
