@@ -8,12 +8,17 @@
 //! - **lenient brackets** (Rack 2, Node `qs`): `[`, `]` and `.` all separate keys
 //!   and empty pieces vanish, so a leading `[` (`[payment_method][cvc]`), an unclosed
 //!   `[` (`payment_method[cvc`) or stray `]` (`payment_method]][cvc]`) still nest;
-//! - **PHP names** (`parse_str`, `$_POST`): leading spaces are dropped, and in the
+//! - **PHP names** (`parse_str`, `$_POST`): a name is a C string, read up to its
+//!   first NUL (`cvv%00x` is `cvv`); leading spaces are dropped, and in the
 //!   top-level name (up to the first `[`) a space, `.` or `+` becomes `_`, as does a
-//!   `[` with no `]` after it (`payment.method[cvc]` is `payment_method[cvc]`).
+//!   `[` with no `]` after it (`payment.method[cvc]` is `payment_method[cvc]`);
+//! - **Spring field defaults** (`WebDataBinder`): a key that starts with `!` is a
+//!   default value for the property it names without the `!`, bound when that one
+//!   is not sent (`!cvv` is `cvv`; read past the `!` as the lenient reading reads a
+//!   key, so `!payment_method.cvc` and `!payment_method[cvc]` nest).
 //!
-//! Only keys holding one of `[`, `]`, `.`, ` ` or `+` can read differently, so every
-//! other key costs one byte scan.
+//! Only keys holding one of `[`, `]`, `.`, ` `, `+` or NUL, or starting with `!`, can
+//! read differently, so every other key costs one byte scan.
 
 use zeroize::Zeroizing;
 
@@ -29,6 +34,8 @@ pub struct FormKeyReadings {
     php_key: Zeroizing<String>,
     /// The strict split of `php_key` (empty: no PHP reading differs).
     php: Vec<FormElem>,
+    /// The Spring field-default reading, as ranges of the key (empty: none).
+    default_of: Vec<FormElem>,
 }
 
 /// One reading of a form key: the text its element ranges index, and the elements.
@@ -40,8 +47,12 @@ impl FormKeyReadings {
     pub fn read(&mut self, key: &str, strict: &[FormElem]) {
         self.lenient.clear();
         self.php.clear();
+        self.default_of.clear();
         if !may_read_differently(key) {
             return;
+        }
+        if key.starts_with(SPRING_DEFAULT_PREFIX) {
+            split_lenient_from(key, SPRING_DEFAULT_PREFIX.len_utf8(), &mut self.default_of);
         }
         split_lenient(key, &mut self.lenient);
         if same_reading((key, &self.lenient), (key, strict)) {
@@ -63,15 +74,22 @@ impl FormKeyReadings {
     pub fn others<'a>(&'a self, key: &'a str) -> impl Iterator<Item = Reading<'a>> {
         let lenient = (!self.lenient.is_empty()).then_some((key, self.lenient.as_slice()));
         let php = (!self.php.is_empty()).then_some((self.php_key.as_str(), self.php.as_slice()));
-        lenient.into_iter().chain(php)
+        let default_of = (!self.default_of.is_empty()).then_some((key, self.default_of.as_slice()));
+        lenient.into_iter().chain(php).chain(default_of)
     }
 }
+
+/// The prefix of a Spring `WebDataBinder` field default (`!cvv=218` binds `cvv` when
+/// no `cvv` is sent).
+const SPRING_DEFAULT_PREFIX: char = '!';
 
 /// Whether a key holds a byte some parser reads differently from us.
 #[inline]
 pub fn may_read_differently(key: &str) -> bool {
-    key.bytes()
-        .any(|b| matches!(b, b'[' | b']' | b'.' | b' ' | b'+'))
+    key.starts_with(SPRING_DEFAULT_PREFIX)
+        || key
+            .bytes()
+            .any(|b| matches!(b, b'[' | b']' | b'.' | b' ' | b'+' | b'\0'))
 }
 
 /// The highest array index the lenient reading takes as one: `qs` reads a larger one
@@ -85,9 +103,19 @@ const MAX_LENIENT_INDEX: usize = 20;
 /// (`[payment_method][cvc` is `payment_method.cvc`). A key of separators alone is one
 /// empty key.
 pub fn split_lenient(key: &str, out: &mut Vec<FormElem>) {
+    split_lenient_from(key, 0, out);
+}
+
+/// [`split_lenient`] of the key's bytes from `from` on, as ranges of the whole key.
+fn split_lenient_from(key: &str, from: usize, out: &mut Vec<FormElem>) {
     out.clear();
-    let mut start = 0;
-    for (i, b) in key.bytes().enumerate().chain([(key.len(), b'.')]) {
+    let mut start = from;
+    for (i, b) in key
+        .bytes()
+        .enumerate()
+        .skip(from)
+        .chain([(key.len(), b'.')])
+    {
         if !matches!(b, b'[' | b']' | b'.') {
             continue;
         }
@@ -101,17 +129,19 @@ pub fn split_lenient(key: &str, out: &mut Vec<FormElem>) {
         start = i + 1;
     }
     if out.is_empty() {
-        out.push(FormElem::Key(0..0));
+        out.push(FormElem::Key(from..from));
     }
 }
 
 /// The key as PHP names the variable, into `out`; whether that differs from `key`.
-/// Leading spaces are dropped; in the top-level name a space, `.` or `+` becomes
-/// `_` (`+` for a reader that decodes it as a space), and so does a first `[` with
-/// no `]` after it, the rest of the key then kept as it is.
+/// The name ends at its first NUL (PHP reads it as a C string); leading spaces are
+/// dropped; in the top-level name a space, `.` or `+` becomes `_` (`+` for a reader
+/// that decodes it as a space), and so does a first `[` with no `]` after it, the
+/// rest of the key then kept as it is.
 pub fn php_name(key: &str, out: &mut String) -> bool {
     out.clear();
-    let name = key.trim_start_matches(' ');
+    let c_string = key.split('\0').next().unwrap_or_default();
+    let name = c_string.trim_start_matches(' ');
     let mut rest = name;
     while let Some(c) = rest.chars().next() {
         let after = rest.get(c.len_utf8()..).unwrap_or_default();

@@ -336,6 +336,10 @@ fn lenient_split_and_php_names() {
         ("a[b[c]", "a[b[c]", false),
         ("a[b]", "a[b]", false),
         ("é.x", "é_x", true),
+        // A C string: the name ends at its first NUL.
+        ("cvv\0x", "cvv", true),
+        ("a.b\0[c]", "a_b", true),
+        ("\0cvv", "", true),
     ] {
         assert_eq!(readings::php_name(key, &mut name), differs, "{key}");
         assert_eq!(name, php, "{key}");
@@ -450,4 +454,29 @@ fn letters_that_case_map_to_ascii_are_those_letters() {
     for doc in ["\u{df}", "\u{456}ban"] {
         assert!(!KeyMatch::Loose.same("ss", doc) && !KeyMatch::Loose.same("iban", doc));
     }
+}
+
+#[test]
+fn a_spring_field_default_reads_as_its_field() {
+    let mut strict = Vec::new();
+    let mut r = FormKeyReadings::default();
+    for (key, reading) in [
+        ("!cvv", vec![K("cvv")]),
+        ("!payment_method[cvc]", vec![K("payment_method"), K("cvc")]),
+        ("!payment_method.cvc", vec![K("payment_method"), K("cvc")]),
+    ] {
+        assert!(may_read_differently(key), "{key}");
+        FieldPath::split_form_key(key, &mut strict);
+        r.read(key, &strict);
+        let others: Vec<Vec<PathElem<'_>>> =
+            r.others(key).map(|o| reading_elems(o).collect()).collect();
+        assert!(others.contains(&reading), "{key}: {others:?}");
+    }
+    // Only a leading `!` is Spring's.
+    for key in ["x!cvv", "cvv!"] {
+        assert!(!may_read_differently(key), "{key}");
+    }
+    assert!(FieldPath::keys("cvv").matches_form_key(KeyMatch::Exact, "!cvv"));
+    assert!(FieldPath::keys("cvv").matches_form_key(KeyMatch::Exact, "cvv\0junk"));
+    assert!(!FieldPath::keys("cvv").matches_form_key(KeyMatch::Exact, "x!cvv"));
 }
