@@ -22,6 +22,7 @@
 pub mod base64;
 mod bytes_scan;
 mod collect;
+pub mod cookie;
 mod disposition;
 mod encoded_params;
 pub mod form;

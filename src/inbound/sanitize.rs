@@ -79,6 +79,14 @@ pub fn extract(
     body: &[u8],
     limits: &Limits,
 ) -> Result<Extraction> {
+    codec::cookie::fields_in_cookies(
+        rules,
+        parts
+            .headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .map(http::HeaderValue::as_bytes),
+    )?;
     let req = RequestParts {
         content_type: header(parts, http::header::CONTENT_TYPE)?,
         content_encoding: header(parts, http::header::CONTENT_ENCODING)?,
