@@ -33,6 +33,7 @@ mod params;
 mod part_heads;
 pub mod query;
 pub mod shown;
+mod rack_name;
 mod wide;
 mod xml_decl;
 

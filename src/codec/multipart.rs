@@ -49,6 +49,7 @@ use super::form;
 use super::json;
 use super::media::{self, Media};
 use super::part_heads;
+use super::rack_name;
 use crate::error::{Error, Result};
 use crate::rules::guard;
 
@@ -79,6 +80,8 @@ pub(crate) enum PartKind {
 pub(crate) struct Part {
     /// The field name from `Content-Disposition`, if any.
     pub name: Option<String>,
+    /// The name Rack reads in the part's head, when it is another ([`rack_name`]).
+    pub rack_name: Option<String>,
     pub kind: PartKind,
     /// The header block as it is written back: `name: value\r\n` per header.
     pub head: Vec<u8>,
@@ -114,10 +117,12 @@ pub(crate) fn split(
         if doc.len() > max {
             return Err(Error::BodyTooLarge { limit: max });
         }
+        let head = head_of(&headers);
         parts.push(Part {
+            rack_name: rack_name::other_name(&head, name.as_deref()),
             name,
             kind: kind_of(&headers),
-            head: head_of(&headers),
+            head,
             range: start..doc.len(),
             transfer,
         });
@@ -292,6 +297,13 @@ fn kind_of(headers: &http::HeaderMap) -> PartKind {
 pub(crate) fn scan(doc: &[u8], layout: &Layout, c: &mut Collector<'_>) -> Result<()> {
     let mut buf = form::KeyBuf::default();
     for (number, part) in (1usize..).zip(&layout.parts) {
+        if let Some(other) = &part.rack_name
+            && c.names_rule(&buf.path(other))
+        {
+            return Err(invalid(&format!(
+                "part {number} is named, as Rack reads its headers, as a field a rule names, but not by its Content-Disposition's name"
+            )));
+        }
         let name = part.name.as_deref().unwrap_or_default();
         let path = buf.path(name);
         let data = doc

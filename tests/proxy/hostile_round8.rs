@@ -309,3 +309,62 @@ async fn a_cookie_named_as_a_field_is_refused() {
         assert_eq!(echo.received().len(), before + 1, "{path} {cookie}");
     }
 }
+
+/// A multipart part as Rack names it. Rack reads the name with a regular expression
+/// over the part's head: a part whose `Content-Disposition` has no `name` is named by
+/// its `Content-ID`, else its filename, else its Content-Type followed by `[]`; and
+/// Rack 2's expression (`Content-Disposition:[^:]*;\s*name=(…)`, Rails 6 and 7.0)
+/// takes the last `;name=` before any `:`, one inside another parameter's quoted
+/// value too. Before, each part's CVV went upstream in clear, read by us as a
+/// nameless part or as `note`. Now a part whose name Rack reads otherwise, as a field
+/// a rule names, is refused (400 `invalid_body`; 415 for a Content-Type that is no
+/// media type).
+#[tokio::test]
+async fn a_part_named_as_rack_names_it_is_that_field() {
+    let (up, echo) = EchoUpstream::start().await.unwrap();
+    let server = start(&config_toml(&format!("http://{up}"), FORM_ROUTES)).await;
+    let addr = server.proxy_addr();
+    let multipart = |heads: &str| {
+        format!(
+            "--xx\r\nContent-Disposition: form-data; name=\"card_number\"\r\n\r\n4242424242424242\r\n\
+             --xx\r\n{heads}\r\n\r\n{CVV}\r\n--xx--\r\n"
+        )
+    };
+    let ct = "multipart/form-data; boundary=xx";
+    for heads in [
+        "Content-Disposition: form-data\r\nContent-ID: cvv",
+        "Content-ID: CVV\r\nContent-Disposition: form-data; x=y",
+        "Content-Disposition: form-data; name=\"note\"; x=\"a;name=cvv\"",
+        "Content-Disposition: form-data; name=note; x=\"a; NAME=cvv\"",
+        "Content-Disposition: form-data; filename=\"cvv\"",
+        "Content-Disposition: form-data\r\nContent-Type: cvv",
+    ] {
+        let before = echo.received().len();
+        let reply = post(addr, "/form", ct, multipart(heads)).await;
+        assert!(
+            reply.status.is_client_error(),
+            "{heads:?}: {} {:?}",
+            reply.status,
+            reply.body
+        );
+        assert_eq!(echo.received().len(), before, "{heads:?}: forwarded");
+        assert!(
+            !String::from_utf8_lossy(&reply.body).contains(CVV),
+            "{heads:?}"
+        );
+    }
+    // Controls: a `name` wins over a Content-ID; a filename or another parameter that
+    // Rack reads as the same name, or as no field, changes nothing.
+    for heads in [
+        "Content-Disposition: form-data; name=\"note\"\r\nContent-ID: cvv",
+        "Content-Disposition: form-data; name=\"note\"; filename=\"cvv.txt\"",
+        "Content-Disposition: form-data; name=\"cvv\"; x=\"a;name=note\"",
+        "Content-Disposition: form-data; name=\"doc\"; filename=\"C:\\\\a;name=cvv\"",
+        "Content-Disposition: form-data; name=\"cvv\"",
+    ] {
+        let before = echo.received().len();
+        let reply = post(addr, "/form", ct, multipart(heads)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{heads:?}: {:?}", reply.body);
+        assert_eq!(echo.received().len(), before + 1, "{heads:?}");
+    }
+}
