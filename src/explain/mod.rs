@@ -162,7 +162,12 @@ pub fn explain(config: &Config, req: &Request) -> Result<Explanation> {
         refusal: None,
         notes: Vec::new(),
     };
-    let found = table.find(&parts.method, parts.uri.path(), &parts.headers);
+    let found = table.find(
+        &parts.method,
+        parts.uri.path(),
+        parts.uri.query(),
+        &parts.headers,
+    );
     let owner = match &found {
         Ok(Some((i, _))) => Some(*i),
         _ => None,

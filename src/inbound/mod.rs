@@ -211,7 +211,9 @@ pub fn handle(
         let bytes_in = req.body().size_hint().exact();
         // The route is found before the span is made, so the span gets all its fields at
         // once (recording one later costs another formatting pass).
-        let found = state.routes.find(&method, req.uri().path(), req.headers());
+        let found = state
+            .routes
+            .find(&method, req.uri().path(), req.uri().query(), req.headers());
         let route_name = match &found {
             Ok(Some((_, route))) => Some(tracing::field::display(&*route.name)),
             _ => None,

@@ -25,6 +25,28 @@ pub const METHOD_OVERRIDE_HEADERS: [HeaderName; 3] = [
     HeaderName::from_static("x-method-override"),
 ];
 
+/// The request parameter that asks a backend to treat a POST as another method:
+/// Symfony and Laravel read it from the body, then the query string; Express's
+/// `method-override('_method')` from the query string; Rails from the body.
+const METHOD_OVERRIDE_PARAM: &str = "_method";
+
+/// Whether a query string carries a non-empty `_method` parameter, read as the
+/// parsers that honour it read a key: `+` and `%XX` decoded, spaces around it
+/// dropped, in any ASCII case, with or without brackets after it (`_method[]`);
+/// pairs split on `&` and on `;`.
+fn has_method_override_param(query: &str) -> bool {
+    query.split(['&', ';']).any(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if value.is_empty() {
+            return false;
+        }
+        let key = key.replace('+', " ");
+        let key = percent_encoding::percent_decode_str(&key).decode_utf8_lossy();
+        let name = key.split('[').next().unwrap_or_default().trim();
+        name.eq_ignore_ascii_case(METHOD_OVERRIDE_PARAM)
+    })
+}
+
 /// A route, ready to serve.
 #[derive(Debug)]
 pub struct Route {
@@ -152,11 +174,13 @@ impl RouteTable {
     /// The route that serves a request, with its index; `Ok(None)` when no pattern
     /// matches the path. A path that is not in canonical form is refused (see
     /// [`canonical_path`]); so are a method or a content type that the owning routes
-    /// do not take, and a method-override header on a path a rules route owns.
+    /// do not take, and a method-override header or `_method` query parameter on a
+    /// path a rules route owns.
     pub fn find(
         &self,
         method: &Method,
         path: &str,
+        query: Option<&str>,
         headers: &HeaderMap,
     ) -> Result<Option<(usize, &Route)>> {
         let path = canonical_path(path)?;
@@ -172,9 +196,10 @@ impl RouteTable {
                 .filter(move |(_, r)| r.owner == first)
         };
         if self.routes.get(first).is_some_and(|r| r.owners_have_rules)
-            && METHOD_OVERRIDE_HEADERS
+            && (METHOD_OVERRIDE_HEADERS
                 .iter()
                 .any(|h| headers.contains_key(h))
+                || query.is_some_and(has_method_override_param))
         {
             return Err(Error::MethodOverrideRefused);
         }

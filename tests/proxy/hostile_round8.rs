@@ -368,3 +368,75 @@ async fn a_part_named_as_rack_names_it_is_that_field() {
         assert_eq!(echo.received().len(), before + 1, "{heads:?}");
     }
 }
+
+const OVERRIDE_ROUTES: &str = r#"
+[[routes]]
+name = "update"
+upstream = "backend"
+method = "PUT"
+path = "/methods/{id}"
+fields = [
+  { path = "card_number", class = "pan" },
+  { path = "cvv", class = "cvv" },
+]
+
+[[routes]]
+name = "read"
+upstream = "backend"
+method = "POST"
+path = "/methods/{id}"
+
+[[routes]]
+name = "pass"
+upstream = "backend"
+path = "/*"
+"#;
+
+/// A `_method` parameter in the query string makes a POST another method to
+/// Symfony and Laravel (`Request::getMethod` reads it from the body, then the
+/// query), and to Express's `method-override('_method')`: a POST with
+/// `?_method=PUT` on a path whose PUT route has rules, served by its POST
+/// pass-through route, went upstream with the CVV in clear, and the backend ran the
+/// PUT action. Now it is refused as the override headers are (400
+/// `method_override_refused`) on a path a rules route owns.
+#[tokio::test]
+async fn a_method_override_parameter_in_the_query_is_refused() {
+    let (up, echo) = EchoUpstream::start().await.unwrap();
+    let server = start(&config_toml(&format!("http://{up}"), OVERRIDE_ROUTES)).await;
+    let addr = server.proxy_addr();
+    let form = "application/x-www-form-urlencoded";
+    let body = format!("cvv={CVV}");
+    for query in [
+        "_method=PUT",
+        "a=1&_method=put",
+        "_METHOD=PUT",
+        "%5Fmethod=PUT",
+        "x=1;_method=PUT",
+        "_method[]=PUT",
+        "+_method=PUT",
+    ] {
+        let before = echo.received().len();
+        let reply = post(addr, &format!("/methods/7?{query}"), form, body.clone()).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{query}: {:?}",
+            reply.body
+        );
+        assert_eq!(code(&reply), "method_override_refused", "{query}");
+        assert_eq!(echo.received().len(), before, "{query}: forwarded");
+    }
+    // Controls: a parameter that only looks alike, an empty one, and `_method` on a
+    // path no rules route owns go as they came.
+    for path in [
+        "/methods/7?method=PUT",
+        "/methods/7?_method=",
+        "/methods/7?x_method=PUT",
+        "/other?_method=PUT",
+    ] {
+        let before = echo.received().len();
+        let reply = post(addr, path, form, body.clone()).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}: {:?}", reply.body);
+        assert_eq!(echo.received().len(), before + 1, "{path}");
+    }
+}
