@@ -45,6 +45,9 @@ fn reads_differently(key: &str) -> bool {
 struct JsonPath<'a> {
     text: &'a str,
     stack: &'a [Frame],
+    /// The document's root object has one member, an object ([`root_is_wrapper`]):
+    /// a path also reads without its first key.
+    unwrap_root: bool,
 }
 
 impl PathView for JsonPath<'_> {
@@ -60,9 +63,16 @@ impl PathView for JsonPath<'_> {
         })
     }
 
-    /// With a dotted or `__proto__` key on the path, the path as those backends read
-    /// it: dotted keys split at their dots (empty pieces dropped), `__proto__` gone.
+    /// Below a root wrapper, the path without the wrapper's key, as a backend that
+    /// unwraps the root reads it. With a dotted or `__proto__` key on the path, the
+    /// path as those backends read it: dotted keys split at their dots (empty pieces
+    /// dropped), `__proto__` gone.
     fn for_each_reading(&self, f: &mut dyn FnMut(&[PathElem<'_>])) {
+        if self.unwrap_root && self.stack.len() > 1 {
+            let elems: smallvec::SmallVec<[PathElem<'_>; 8]> =
+                (1..self.stack.len()).filter_map(|i| self.get(i)).collect();
+            f(&elems);
+        }
         if !self
             .stack
             .iter()
@@ -82,6 +92,56 @@ impl PathView for JsonPath<'_> {
         }
         f(&elems);
     }
+}
+
+/// Whether a document is an object with one member whose value is an object
+/// (`{"paymentInfo": {…}}`), which backends that unwrap a root value read as that
+/// object: Jackson's `UNWRAP_ROOT_VALUE`, and Rails' `params.require(:payment_info)`,
+/// which finds the same fields wrapped or not. A skim of the bytes, linear, that
+/// answers `false` for anything it does not follow (the scan refuses malformed JSON).
+fn root_is_wrapper(b: &[u8], pos: usize) -> bool {
+    let mut pos = skip_ws(b, pos);
+    if b.get(pos) != Some(&b'{') {
+        return false;
+    }
+    pos = skip_ws(b, pos + 1);
+    if b.get(pos) != Some(&b'"') {
+        return false;
+    }
+    let Ok((end, _)) = scan_string(b, pos) else {
+        return false;
+    };
+    pos = skip_ws(b, end);
+    if b.get(pos) != Some(&b':') {
+        return false;
+    }
+    pos = skip_ws(b, pos + 1);
+    if b.get(pos) != Some(&b'{') {
+        return false;
+    }
+    // To the end of the member's object, strings read past.
+    let mut depth = 0usize;
+    while let Some(&c) = b.get(pos) {
+        match c {
+            b'"' => match scan_string(b, pos) {
+                Ok((end, _)) => {
+                    pos = end;
+                    continue;
+                }
+                Err(_) => return false,
+            },
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return b.get(skip_ws(b, pos + 1)) == Some(&b'}');
+                }
+            }
+            _ => {}
+        }
+        pos += 1;
+    }
+    false
 }
 
 #[inline]
@@ -304,6 +364,7 @@ pub(crate) fn scan(text: &[u8], sink: &mut Collector<'_>) -> Result<()> {
     // A UTF-8 byte order mark may open the document (RFC 8259 §8.1 lets a parser
     // ignore it); it stays in the output like every other byte.
     let mut pos = if b.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+    let unwrap_root = root_is_wrapper(b, pos);
     'value: loop {
         pos = skip_ws(b, pos);
         match b.get(pos) {
@@ -339,6 +400,7 @@ pub(crate) fn scan(text: &[u8], sink: &mut Collector<'_>) -> Result<()> {
                 let path = JsonPath {
                     text: s,
                     stack: &stack,
+                    unwrap_root,
                 };
                 let slot = Slot {
                     span: pos..end,
@@ -353,6 +415,7 @@ pub(crate) fn scan(text: &[u8], sink: &mut Collector<'_>) -> Result<()> {
                 let path = JsonPath {
                     text: s,
                     stack: &stack,
+                    unwrap_root,
                 };
                 let slot = Slot {
                     span: pos..end,
@@ -374,6 +437,7 @@ pub(crate) fn scan(text: &[u8], sink: &mut Collector<'_>) -> Result<()> {
                     &JsonPath {
                         text: s,
                         stack: &stack,
+                        unwrap_root,
                     },
                     word,
                 );
@@ -436,7 +500,12 @@ fn member_key(s: &str, pos: usize, stack: &mut [Frame], sink: &mut Collector<'_>
     if let Some(top) = stack.last_mut() {
         *top = Frame::Object(key, odd);
     }
-    let path = JsonPath { text: s, stack };
+    // A key goes to the leak guard, which reads no other path.
+    let path = JsonPath {
+        text: s,
+        stack,
+        unwrap_root: false,
+    };
     if let Some(PathElem::Key(k)) = path.get(stack.len().saturating_sub(1)) {
         let slot = Slot {
             span: pos..end,
@@ -693,6 +762,24 @@ mod tests {
         ] {
             let e = scanned(text).expect_err("refused");
             assert!(e.contains(&format!("at byte {at}: {what}")), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_root_wrapper_is_one_member_holding_an_object() {
+        for (doc, wrapper) in [
+            (r#"{"a":{"b":1}}"#, true),
+            (r#" { "a" : { "b" : "}" , "c" : [ {} ] } } "#, true),
+            (r#"{"a\"}":{"b":"\"}"}}"#, true),
+            (r#"{"a":{"b":1},"c":2}"#, false),
+            (r#"{"a":[{"b":1}]}"#, false),
+            (r#"{"a":"x"}"#, false),
+            (r#"[{"a":{}}]"#, false),
+            (r#"{"a":{"b":1}"#, false),
+            (r#"{"a":{"b":"1}}"#, false),
+            ("", false),
+        ] {
+            assert_eq!(root_is_wrapper(doc.as_bytes(), 0), wrapper, "{doc}");
         }
     }
 }

@@ -440,3 +440,112 @@ async fn a_method_override_parameter_in_the_query_is_refused() {
         assert_eq!(echo.received().len(), before + 1, "{path}");
     }
 }
+
+const PROFILE_ROUTES: &str = r#"
+[[routes]]
+name = "q2open"
+upstream = "backend"
+method = "POST"
+path = "/v1/payment"
+profile = "q2open"
+
+[[routes]]
+name = "brm"
+upstream = "backend"
+method = "POST"
+path = "/brm"
+profile = "oracle_brm"
+
+[[routes]]
+name = "hostway"
+upstream = "backend"
+method = "POST"
+path = "/accounts/{id}/paymentInfo"
+profile = "hostway"
+"#;
+
+/// A JSON document whose root object has one member, an object, is that object to
+/// a backend that unwraps a root value: Jackson's `UNWRAP_ROOT_VALUE` (with
+/// `@JsonRootName`), and Rails' `params.require(:payment_info)`, which reads the
+/// same fields wrapped or not (`wrap_parameters`). Before, the fields inside went
+/// upstream in clear (a CVV, an IBAN; a card was still found by the leak guard).
+#[tokio::test]
+async fn a_root_wrapper_object_is_read_through() {
+    let (up, echo) = EchoUpstream::start().await.unwrap();
+    let server = start(&config_toml(&format!("http://{up}"), PROFILE_ROUTES)).await;
+    let addr = server.proxy_addr();
+    let json = "application/json";
+    let iban = "DE89370400440532013000";
+    let hostway = "/accounts/1/paymentInfo";
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            hostway,
+            format!(
+                r#"{{"PaymentInfo":{{"paymentInfoType":"credit_card","accountNumber":"4242424242424242","verificationNumber":"{CVV}"}}}}"#
+            ),
+            CVV,
+        ),
+        (
+            hostway,
+            format!(
+                r#" {{ "payment_info" : {{"paymentInfoType":"direct_debit","accountNumber":"{iban}"}} }} "#
+            ),
+            iban,
+        ),
+        (
+            "/v1/payment",
+            format!(r#"{{"payment":{{"paymentType":"bank","accountNumber":"{iban}"}}}}"#),
+            iban,
+        ),
+        (
+            "/v1/payment",
+            format!(
+                r#"{{"payment":{{"paymentType":"card","cardNumber":"4242424242424242","cardCode":"{CVV}"}}}}"#
+            ),
+            CVV,
+        ),
+        (
+            "/brm",
+            format!(r#"{{"paymentMethod":{{"details":{{"accountNumber":"{iban}"}}}}}}"#),
+            iban,
+        ),
+    ];
+    for (path, body, value) in &cases {
+        let before = echo.received().len();
+        let reply = post(addr, path, json, body.clone()).await;
+        assert!(
+            reply.status == StatusCode::OK || reply.status.is_client_error(),
+            "{path} {body}: {} {:?}",
+            reply.status,
+            reply.body
+        );
+        assert!(
+            !forwarded_raw(&echo, before, value),
+            "{path} {body}: the value went upstream in clear ({})",
+            reply.status
+        );
+    }
+    // Controls: a root with more members reads as before; a nested field of the same
+    // name beside the top-level one is no duplicate.
+    for (path, body) in [
+        (
+            hostway,
+            r#"{"paymentInfoType":"credit_card","accountNumber":"4242424242424242","billing":{"accountNumber":"x"}}"#,
+        ),
+        (
+            "/brm",
+            r#"{"details":{"accountNumber":"DE89370400440532013000"}}"#,
+        ),
+        ("/v1/payment", r#"{"meta":{"note":"hi"}}"#),
+    ] {
+        let before = echo.received().len();
+        let reply = post(addr, path, json, body).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{path} {body}: {:?}",
+            reply.body
+        );
+        assert_eq!(echo.received().len(), before + 1, "{path} {body}");
+    }
+}
