@@ -549,3 +549,72 @@ async fn a_root_wrapper_object_is_read_through() {
         assert_eq!(echo.received().len(), before + 1, "{path} {body}");
     }
 }
+
+/// A bracketed form key in quotes is the key inside them to Spring's `BeanWrapper`
+/// (its map-key syntax: `payment_method['cvc']` and `payment_method["cvc"]` set the
+/// key `cvc` of a map-typed `payment_method`). Before, such a CVV went upstream in
+/// clear, in a form, a query string and a multipart part's name.
+#[tokio::test]
+async fn a_bracketed_key_in_quotes_is_that_key() {
+    let (up, echo) = EchoUpstream::start().await.unwrap();
+    let server = start(&config_toml(&format!("http://{up}"), FORM_ROUTES)).await;
+    let addr = server.proxy_addr();
+    let form = "application/x-www-form-urlencoded";
+    let part = |name: &str| {
+        format!(
+            "--xx\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{CVV}\r\n--xx--\r\n"
+        )
+    };
+    let cases: Vec<(String, &str, String)> = vec![
+        (
+            "/nested".into(),
+            form,
+            format!("payment_method['cvc']={CVV}"),
+        ),
+        (
+            "/nested".into(),
+            form,
+            format!("payment_method[%22cvc%22]={CVV}"),
+        ),
+        (
+            "/nested".into(),
+            form,
+            format!("payment_method[%27CVC%27]={CVV}"),
+        ),
+        (
+            format!("/nested?payment_method['cvc']={CVV}"),
+            form,
+            "a=b".into(),
+        ),
+        (
+            "/nested".into(),
+            "multipart/form-data; boundary=xx",
+            part("payment_method['cvc']"),
+        ),
+    ];
+    for (path, ct, body) in &cases {
+        let before = echo.received().len();
+        let reply = post(addr, path, ct, body.clone()).await;
+        assert!(
+            reply.status == StatusCode::OK || reply.status.is_client_error(),
+            "{path} {body:?}: {} {:?}",
+            reply.status,
+            reply.body
+        );
+        assert!(
+            !forwarded_raw(&echo, before, CVV),
+            "{path} {body:?}: the CVV went upstream in clear ({})",
+            reply.status
+        );
+    }
+    // Controls: quotes that do not enclose a bracketed key are part of it.
+    for body in [
+        format!("payment_method['cvc]={CVV}"),
+        format!("payment_method'cvc'={CVV}"),
+    ] {
+        let before = echo.received().len();
+        let reply = post(addr, "/nested", form, body.clone()).await;
+        assert_eq!(reply.status, StatusCode::OK, "{body:?}: {:?}", reply.body);
+        assert_eq!(echo.received().len(), before + 1, "{body:?}");
+    }
+}

@@ -8,6 +8,9 @@
 //! - **lenient brackets** (Rack 2, Node `qs`): `[`, `]` and `.` all separate keys
 //!   and empty pieces vanish, so a leading `[` (`[payment_method][cvc]`), an unclosed
 //!   `[` (`payment_method[cvc`) or stray `]` (`payment_method]][cvc]`) still nest;
+//!   a key in quotes between brackets is the key inside them, as Spring's map-key
+//!   syntax writes it (`payment_method['cvc']` is `payment_method.cvc` to its
+//!   `BeanWrapper`);
 //! - **PHP names** (`parse_str`, `$_POST`): a name is a C string, read up to its
 //!   first NUL (`cvv%00x` is `cvv`); leading spaces are dropped, and in the
 //!   top-level name (up to the first `[`) a space, `.` or `+` becomes `_`, as does a
@@ -121,8 +124,10 @@ fn split_lenient_from(key: &str, from: usize, out: &mut Vec<FormElem>) {
         }
         if i > start {
             let piece = key.get(start..i).unwrap_or_default();
+            let bracketed = b == b']' && start > 0 && key.as_bytes().get(start - 1) == Some(&b'[');
             out.push(match parse_index(piece) {
                 Some(n) if n <= MAX_LENIENT_INDEX => FormElem::Index(n),
+                _ if bracketed && is_quoted(piece) => FormElem::Key(start + 1..i - 1),
                 _ => FormElem::Key(start..i),
             });
         }
@@ -131,6 +136,13 @@ fn split_lenient_from(key: &str, from: usize, out: &mut Vec<FormElem>) {
     if out.is_empty() {
         out.push(FormElem::Key(from..from));
     }
+}
+
+/// Whether a bracketed key is written in quotes, as Spring's map-key syntax writes
+/// it (`payment_method['cvc']`, `payment_method["cvc"]`: the key `cvc`).
+fn is_quoted(piece: &str) -> bool {
+    let b = piece.as_bytes();
+    b.len() >= 2 && matches!(b.first(), Some(b'\'' | b'"')) && b.first() == b.last()
 }
 
 /// The key as PHP names the variable, into `out`; whether that differs from `key`.

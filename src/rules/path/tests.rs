@@ -313,6 +313,17 @@ fn lenient_split_and_php_names() {
             FormElem::Key(12..15)
         ]
     );
+    // Spring's map-key syntax: a quoted key between brackets is the key inside.
+    readings::split_lenient("a['cvc'][\"b\"]['x]", &mut out);
+    assert_eq!(
+        out,
+        [
+            FormElem::Key(0..1),
+            FormElem::Key(3..6),
+            FormElem::Key(10..11),
+            FormElem::Key(14..16)
+        ]
+    );
     readings::split_lenient("[].]", &mut out);
     assert_eq!(out, [FormElem::Key(0..0)]);
     // Past qs's array limit a number is a key: replacing a card written there keeps
