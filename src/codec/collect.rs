@@ -306,6 +306,11 @@ impl<'r> Collector<'r> {
         }
     }
 
+    /// Whether the route has field rules where this document is read.
+    pub fn has_rules(&self) -> bool {
+        self.any_rules
+    }
+
     /// Whether a rule's path names `path` under any of its readings, `when`
     /// conditions aside: what is there is that field, however it is declared (a
     /// multipart part's content type).

@@ -40,6 +40,47 @@ pub(crate) fn classify(content_type: Option<&str>) -> Result<Media> {
     Ok(media)
 }
 
+/// Whether a media type (an [`essence`]) names JSON in a spelling a backend's JSON
+/// reader takes besides `application/json` and `application/*+json`: ASP.NET Core
+/// reads `text/json`, and `application/x-json` and `text/*+json` are sent for it.
+pub(crate) fn is_json_spelling(essence: &str) -> bool {
+    essence
+        .split_once('/')
+        .is_some_and(|(_, sub)| matches!(sub, "json" | "x-json") || sub.ends_with("+json"))
+}
+
+/// Whether a media type (an [`essence`]) names a document format that data binders
+/// turn into an object and the codecs do not read: XML, YAML, CBOR, Smile,
+/// MessagePack, Protocol Buffers, BSON, TOML, JSON sequences and JSON5, with or
+/// without an `x-` prefix or as a structured-syntax suffix (`application/vnd.x+xml`).
+/// Spring's `@RequestPart` picks a message converter by a part's Content-Type.
+pub(crate) fn is_bound_document(essence: &str) -> bool {
+    let Some((_, sub)) = essence.split_once('/') else {
+        return false;
+    };
+    let base = sub.strip_prefix("x-").unwrap_or(sub);
+    matches!(
+        base,
+        "xml"
+            | "yaml"
+            | "yml"
+            | "cbor"
+            | "smile"
+            | "jackson-smile"
+            | "msgpack"
+            | "messagepack"
+            | "protobuf"
+            | "vnd.google.protobuf"
+            | "bson"
+            | "toml"
+            | "ndjson"
+            | "json-seq"
+            | "json5"
+    ) || ["+xml", "+yaml", "+cbor", "+protobuf"]
+        .iter()
+        .any(|suffix| sub.ends_with(suffix))
+}
+
 /// What a Content-Type's media type is, parameters aside.
 pub(crate) fn media_of(content_type: Option<&str>) -> Media {
     let Some(ct) = content_type else {
@@ -462,6 +503,40 @@ mod tests {
                 matches!(got, Err(Error::UnsupportedMedia(_))),
                 "{params}: {got:?}"
             );
+        }
+    }
+
+    #[test]
+    fn json_spellings_and_bound_documents() {
+        for e in [
+            "text/json",
+            "application/x-json",
+            "text/vnd.a+json",
+            "application/json",
+        ] {
+            assert!(is_json_spelling(e), "{e}");
+        }
+        for e in ["application/jsonp", "text/plain", "json"] {
+            assert!(!is_json_spelling(e), "{e}");
+        }
+        for e in [
+            "application/xml",
+            "text/xml",
+            "application/vnd.a+xml",
+            "application/x-yaml",
+            "application/cbor",
+            "application/x-protobuf",
+            "application/x-msgpack",
+        ] {
+            assert!(is_bound_document(e), "{e}");
+        }
+        for e in [
+            "image/png",
+            "application/pdf",
+            "text/csv",
+            "application/octet-stream",
+        ] {
+            assert!(!is_bound_document(e), "{e}");
         }
     }
 }

@@ -11,6 +11,11 @@
 //! - JSON (`application/json`, `application/*+json`): the JSON codec, paths from the
 //!   part's root;
 //! - `application/x-www-form-urlencoded`: the form codec;
+//! - JSON in another spelling (`text/json`, `application/x-json`, `text/*+json`): the
+//!   JSON codec too;
+//! - a document format binders read as an object (XML, YAML, CBOR…,
+//!   [`media::is_bound_document`]): refused (415) on a route with field rules, which
+//!   cannot read it, scanned at the byte level elsewhere;
 //! - anything else (files, images): the byte-level scanner. A part that is itself
 //!   `multipart/*` or `message/*` is refused (415, [`part_heads`]): Python's `email`
 //!   walks into it and decodes its parts, which nothing here reads.
@@ -72,6 +77,9 @@ pub(crate) enum PartKind {
     Field,
     Json,
     Form,
+    /// A document format binders read as an object and no codec here does
+    /// ([`media::is_bound_document`]): refused on a route with field rules.
+    Document,
     /// Bytes no codec reads.
     Opaque,
 }
@@ -286,9 +294,12 @@ fn kind_of(headers: &http::HeaderMap) -> PartKind {
     if media::essence(ct) == "text/plain" {
         return PartKind::Field;
     }
+    let essence = media::essence(ct);
     match media::classify(Some(ct)) {
         Ok(Media::Json) => PartKind::Json,
         Ok(Media::Form) => PartKind::Form,
+        _ if media::is_json_spelling(&essence) => PartKind::Json,
+        _ if media::is_bound_document(&essence) => PartKind::Document,
         _ => PartKind::Opaque,
     }
 }
@@ -335,7 +346,12 @@ pub(crate) fn scan(doc: &[u8], layout: &Layout, c: &mut Collector<'_>) -> Result
                 json::scan(data, c)?;
             }
             PartKind::Form => form::scan(data, c)?,
-            PartKind::Opaque => c.bytes(&path, whole, data),
+            PartKind::Document if c.has_rules() => {
+                return Err(Error::UnsupportedMedia(format!(
+                    "part {number} is in a document type that backends bind as an object and this route's field rules cannot read (send it as JSON)"
+                )));
+            }
+            PartKind::Document | PartKind::Opaque => c.bytes(&path, whole, data),
         }
     }
     c.set_base(0);

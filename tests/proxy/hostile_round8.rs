@@ -618,3 +618,69 @@ async fn a_bracketed_key_in_quotes_is_that_key() {
         assert_eq!(echo.received().len(), before + 1, "{body:?}");
     }
 }
+
+/// A multipart part in a document type is an object to backends that bind parts by
+/// their Content-Type (Spring's `@RequestPart` picks a message converter by it:
+/// Jackson's XML, YAML, CBOR and Smile ones, JAXB; JAX-RS's `@FormDataParam` too), as
+/// a JSON part is. Before, a part `application/xml` (or `text/json`, which ASP.NET
+/// Core reads as JSON) holding the CVV went upstream in clear on a route with field
+/// rules. Now a JSON-typed part is read as JSON whatever its spelling, and a part in
+/// another document type is refused there (415 `unsupported_media`).
+#[tokio::test]
+async fn a_part_in_a_document_type_is_read_or_refused() {
+    let (up, echo) = EchoUpstream::start().await.unwrap();
+    let server = start(&config_toml(&format!("http://{up}"), FORM_ROUTES)).await;
+    let addr = server.proxy_addr();
+    let ct = "multipart/form-data; boundary=xx";
+    let body = |part_type: &str, content: &str| {
+        format!(
+            "--xx\r\nContent-Disposition: form-data; name=\"card_number\"\r\n\r\n4242424242424242\r\n\
+             --xx\r\nContent-Disposition: form-data; name=\"payment\"\r\nContent-Type: {part_type}\r\n\r\n{content}\r\n--xx--\r\n"
+        )
+    };
+    let xml = format!("<payment><cvv>{CVV}</cvv></payment>");
+    let json = format!("{{\"cvv\":\"{CVV}\"}}");
+    let cases = [
+        ("application/xml", xml.clone()),
+        ("text/xml; charset=utf-8", xml.clone()),
+        ("application/vnd.payment+xml", xml.clone()),
+        ("application/yaml", format!("cvv: {CVV}\n")),
+        ("application/x-yaml", format!("cvv: '{CVV}'\n")),
+        ("application/cbor", format!("\u{a1}cvv{CVV}")),
+        ("text/json", json.clone()),
+        ("application/x-json", json.clone()),
+        ("text/vnd.payment+json", json.clone()),
+    ];
+    for (part_type, content) in &cases {
+        let before = echo.received().len();
+        let reply = post(addr, "/form", ct, body(part_type, content)).await;
+        assert!(
+            reply.status == StatusCode::OK || reply.status.is_client_error(),
+            "{part_type}: {} {:?}",
+            reply.status,
+            reply.body
+        );
+        assert!(
+            !forwarded_raw(&echo, before, CVV),
+            "{part_type}: the CVV went upstream in clear ({})",
+            reply.status
+        );
+    }
+    // Controls: files (an image, a PDF, CSV text, bytes) go as they came.
+    for part_type in [
+        "image/png",
+        "application/pdf",
+        "text/csv",
+        "application/octet-stream",
+    ] {
+        let before = echo.received().len();
+        let reply = post(addr, "/form", ct, body(part_type, "x,y\r\n1,2")).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{part_type}: {:?}",
+            reply.body
+        );
+        assert_eq!(echo.received().len(), before + 1, "{part_type}");
+    }
+}
