@@ -66,7 +66,8 @@ impl PathView for JsonPath<'_> {
     /// Below a root wrapper, the path without the wrapper's key, as a backend that
     /// unwraps the root reads it. With a dotted or `__proto__` key on the path, the
     /// path as those backends read it: dotted keys split at their dots (empty pieces
-    /// dropped), `__proto__` gone.
+    /// dropped), `__proto__` gone; and with a dotted key, the path with that key whole,
+    /// its dots read as `_` (dot-case naming strategies).
     fn for_each_reading(&self, f: &mut dyn FnMut(&[PathElem<'_>])) {
         if self.unwrap_root && self.stack.len() > 1 {
             let elems: smallvec::SmallVec<[PathElem<'_>; 8]> =
@@ -91,6 +92,24 @@ impl PathView for JsonPath<'_> {
             }
         }
         f(&elems);
+        // Jackson's `LOWER_DOT_CASE` and Gson's `LOWER_CASE_WITH_DOTS` name the
+        // property `cardCode` `card.code`: a dotted key is also one key, its dots
+        // read as the word separator `_` (as PHP names it in a form).
+        let joined: smallvec::SmallVec<[Option<String>; 8]> = (0..self.stack.len())
+            .map(|i| match self.get(i) {
+                Some(PathElem::Key(k)) if k.contains('.') => Some(k.replace('.', "_")),
+                _ => None,
+            })
+            .collect();
+        if joined.iter().any(Option::is_some) {
+            let elems: smallvec::SmallVec<[PathElem<'_>; 8]> = (0..self.stack.len())
+                .filter_map(|i| match joined.get(i) {
+                    Some(Some(k)) => Some(PathElem::Key(k)),
+                    _ => self.get(i),
+                })
+                .collect();
+            f(&elems);
+        }
     }
 }
 

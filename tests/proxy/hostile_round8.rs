@@ -684,3 +684,70 @@ async fn a_part_in_a_document_type_is_read_or_refused() {
         assert_eq!(echo.received().len(), before + 1, "{part_type}");
     }
 }
+
+/// Jackson's `LOWER_DOT_CASE` naming strategy and Gson's `LOWER_CASE_WITH_DOTS` bind
+/// the JSON key `card.code` to the property `cardCode`. Before, a dotted key was read
+/// only as nested keys (`card` → `code`), and such a CVV or IBAN went upstream in
+/// clear. Now a dotted key is also one key, its dots read as `_`.
+#[tokio::test]
+async fn a_dot_case_key_is_that_field() {
+    let (up, echo) = EchoUpstream::start().await.unwrap();
+    let server = start(&config_toml(&format!("http://{up}"), PROFILE_ROUTES)).await;
+    let addr = server.proxy_addr();
+    let json = "application/json";
+    let iban = "DE89370400440532013000";
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "/v1/payment",
+            format!(
+                r#"{{"payment.type":"card","card.number":"4242424242424242","card.code":"{CVV}"}}"#
+            ),
+            CVV,
+        ),
+        (
+            "/v1/payment",
+            format!(r#"{{"paymentType":"bank","account.number":"{iban}"}}"#),
+            iban,
+        ),
+        (
+            "/accounts/1/paymentInfo",
+            format!(
+                r#"{{"payment.info.type":"direct_debit","account.number":"{iban}","verification.number":"{CVV}"}}"#
+            ),
+            iban,
+        ),
+        (
+            "/accounts/1/paymentInfo",
+            format!(
+                r#"{{"paymentInfoType":"credit_card","accountNumber":"4242424242424242","verification.number":"{CVV}"}}"#
+            ),
+            CVV,
+        ),
+        (
+            "/brm",
+            format!(r#"{{"details":{{"account.number":"{iban}"}}}}"#),
+            iban,
+        ),
+    ];
+    for (path, body, value) in &cases {
+        let before = echo.received().len();
+        let reply = post(addr, path, json, body.clone()).await;
+        assert!(
+            reply.status == StatusCode::OK || reply.status.is_client_error(),
+            "{path} {body}: {} {:?}",
+            reply.status,
+            reply.body
+        );
+        assert!(
+            !forwarded_raw(&echo, before, value),
+            "{path} {body}: the value went upstream in clear ({})",
+            reply.status
+        );
+    }
+    // Control: other dotted keys pass as they came.
+    let before = echo.received().len();
+    let body = r#"{"details":{"accountNumber":"DE89370400440532013000"},"meta.source":"web"}"#;
+    let reply = post(addr, "/brm", json, body).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(echo.received().len(), before + 1);
+}
