@@ -32,8 +32,8 @@ mod multipart;
 mod params;
 mod part_heads;
 pub mod query;
-pub mod shown;
 mod rack_name;
+pub mod shown;
 mod wide;
 mod xml_decl;
 
