@@ -120,7 +120,7 @@ impl AuditLog {
     /// Open (or create) the log with explicit options.
     ///
     /// The last line (and the one before it) must verify; otherwise the log is refused,
-    /// since appending to a broken chain would hide the break. Run [`super::verify`]
+    /// since appending to a broken chain would hide the break. Run [`super::verify()`]
     /// for the full check. `key` must be the audit key of the keyring the log was
     /// written under.
     pub fn open_with(

@@ -6,14 +6,14 @@
 //! (`seq`, from 1), the hash of the line before it (`prev`), a MAC under the **audit
 //! key** (`mac`) and a SHA-256 of its own bytes (`hash`). The audit key is
 //! HMAC-SHA256(master key, `vaultgate-audit/1`), so writing or re-chaining entries
-//! needs the keyring: [`verify`] with the key names the first line that was edited,
+//! needs the keyring: [`verify()`] with the key names the first line that was edited,
 //! forged, deleted, inserted, reordered or cut short, even when every hash was
 //! recomputed. Without the key (`audit verify --no-key`) only the hashes are checked,
 //! and the report says so.
 //!
 //! Signed checkpoints (seq, head hash, time, MAC) go to `<log>.checkpoints` every
 //! [`AuditOptions::checkpoint_every`] entries, before a reopen, and at clean shutdown
-//! (see `checkpoint.rs`). [`verify`] compares the log with them and reports a missing
+//! (see `checkpoint.rs`). [`verify()`] compares the log with them and reports a missing
 //! tail: entries cut off the end after the last checkpoint cannot be seen, nor can the
 //! deletion of both files; ship the checkpoints (also logged at `info` by
 //! [`AuditLog::checkpoint`]) elsewhere if that matters.

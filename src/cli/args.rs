@@ -188,7 +188,7 @@ pub enum Command {
     /// Apply pending PostgreSQL schema migrations (the store of --config, else of
     /// --store postgres --postgres-url) and exit.
     Migrate {
-        /// A TOML config whose [vault] names the database.
+        /// A TOML config whose `[vault]` table names the database.
         #[arg(long)]
         config: Option<PathBuf>,
     },

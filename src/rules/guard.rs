@@ -31,7 +31,7 @@
 //! what a backend reads as the number): it is refused.
 //!
 //! [`scan`] reads bytes as UTF-8 where they are UTF-8 and skips any other byte, so
-//! it runs on any buffer. [`deep`] adds what only makes sense inside one field:
+//! it runs on any buffer. [`deep`](super::deep) adds what only makes sense inside one field:
 //! JSON numbers read as the integers they denote, and nested encodings (JSON in a
 //! string, base64, escapes) decoded to a bounded depth.
 //!
