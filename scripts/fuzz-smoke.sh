@@ -23,12 +23,12 @@ SECONDS_PER_TARGET="${FUZZ_SECONDS:-10}"
 # instead of ~8, which is what CI wants for a smoke run; fewer executions per second.
 PROFILE=()
 [ "${FUZZ_DEV:-0}" = 1 ] && PROFILE=(--dev)
-TARGETS=(json form query base64 field_path config keyring record token pipeline multipart guard stream_guard)
+TARGETS=(json form query base64 field_path config keyring record token pipeline multipart guard stream_guard echo)
 # Runs per target with FUZZ_SEED: about 5 s each, unoptimised, on the CI machine.
 declare -A RUNS=(
     [json]=4000 [form]=900 [query]=700 [base64]=14000 [field_path]=35000 [config]=6000
     [keyring]=100000 [record]=300000 [token]=60000 [pipeline]=700 [multipart]=1200
-    [guard]=2500 [stream_guard]=9000
+    [guard]=2500 [stream_guard]=9000 [echo]=3000
 )
 
 if ! cargo fuzz --version >/dev/null 2>&1; then

@@ -1047,6 +1047,32 @@ pub fn multipart(data: &[u8]) {
     }
 }
 
+/// The outbound echo's finder (`codec::shown`), on a destination's answer: the places
+/// it reports are non-empty, in bounds, in order and apart, and name one of the
+/// values; the answer with every place replaced by a token is read again as the echo
+/// swap reads it (`still_shows`), without a panic.
+pub fn echo(data: &[u8]) {
+    const VALUES: [&[u8]; 3] = [b"4242424242424242", b"218", b"DE89370400440532013000"];
+    let places = codec::shown::shown(data, &VALUES);
+    let mut at = 0;
+    let mut out = Vec::with_capacity(data.len());
+    for place in &places {
+        assert!(
+            place.range.start >= at && place.range.end <= data.len(),
+            "places out of order or bounds: {:?} after {at} in {} bytes",
+            place.range,
+            data.len()
+        );
+        assert!(place.range.start < place.range.end, "an empty place");
+        assert!(place.value < VALUES.len(), "a place names no value");
+        out.extend_from_slice(data.get(at..place.range.start).unwrap_or_default());
+        out.extend_from_slice(b"tok_echo");
+        at = place.range.end;
+    }
+    out.extend_from_slice(data.get(at..).unwrap_or_default());
+    let _ = codec::shown::still_shows(&out, &VALUES);
+}
+
 #[cfg(test)]
 mod seed_tests {
     /// Run a target over its seed corpus (`fuzz/corpus/NAME`); how many seeds ran.
@@ -1072,6 +1098,16 @@ mod seed_tests {
         // A seed the digit check accepts, and one it refuses.
         super::record(&[0x42; 8]);
         super::record(&[0x4a]);
+    }
+
+    /// The seed corpus runs clean, and the finder finds what the seeds echo.
+    #[test]
+    fn echo_seeds() {
+        let n = run_seeds("echo", super::echo);
+        assert!(n >= 3, "{n} seeds");
+        let json = br#"{"error":"card 4242424242424242 declined","cvc":"218"}"#;
+        let values: [&[u8]; 2] = [b"4242424242424242", b"218"];
+        assert_eq!(crate::codec::shown::shown(json, &values).len(), 2);
     }
 
     /// The seed corpus runs clean.
