@@ -2,7 +2,7 @@
 //! their tokens in the answer before the caller gets it.
 //!
 //! Processors quote what they were sent: an error text with the card
-//! (`card 4242424242424242 declined`), a JSON echo of the submitted `number`, a 3-D
+//! (`card 4242…4242 declined`), a JSON echo of the submitted `number`, a 3-D
 //! Secure redirect URL with it percent-encoded. Passed on, the caller (a service kept
 //! out of PCI DSS scope by holding only tokens) would hold the value again. The proxy
 //! knows exactly which values it revealed into the request, and which token each came

@@ -46,6 +46,28 @@ fn forwarded_raw(echo: &EchoHandle, before: usize, value: &str) -> bool {
         .any(|r| holds_raw(&received_bytes(r), value))
 }
 
+/// A probe's outcome, for a request the proxy must tokenize or refuse: answered 200,
+/// or refused with a 4xx that does not quote `value`; either way `value` was not
+/// forwarded in clear. (The echo upstream's answer shows what was forwarded, random
+/// ids and all, so only a refusal is checked for the value.)
+fn tokenized_or_refused(echo: &EchoHandle, before: usize, reply: &Reply, value: &str, what: &str) {
+    assert!(
+        reply.status == StatusCode::OK || reply.status.is_client_error(),
+        "{what}: {} {:?}",
+        reply.status,
+        reply.body
+    );
+    assert!(
+        !forwarded_raw(echo, before, value),
+        "{what}: the value went upstream in clear ({})",
+        reply.status
+    );
+    assert!(
+        reply.status == StatusCode::OK || !String::from_utf8_lossy(&reply.body).contains(value),
+        "{what}: the refusal holds the value"
+    );
+}
+
 /// A form, query or multipart key as two more binders name it. Spring's
 /// `WebDataBinder` reads `!cvv` as a default value for `cvv` (its field default
 /// prefix) and binds it when no `cvv` is sent; PHP reads a parameter name as a C
@@ -98,22 +120,7 @@ async fn a_key_as_spring_and_php_bind_it_is_that_field() {
     for (path, ct, body) in &cases {
         let before = echo.received().len();
         let reply = post(addr, path, ct, body.clone()).await;
-        assert!(
-            reply.status == StatusCode::OK || reply.status.is_client_error(),
-            "{path} {body:?}: {} {:?}",
-            reply.status,
-            reply.body
-        );
-        assert!(
-            !forwarded_raw(&echo, before, CVV),
-            "{path} {body:?}: the CVV went upstream in clear ({})",
-            reply.status
-        );
-        // (The echo upstream's answer shows what was forwarded, random ids and all.)
-        assert!(
-            reply.status == StatusCode::OK || !String::from_utf8_lossy(&reply.body).contains(CVV),
-            "{path} {body:?}: the refusal holds the CVV"
-        );
+        tokenized_or_refused(&echo, before, &reply, CVV, &format!("{path} {body:?}"));
     }
     // Controls: a `!` or a NUL elsewhere in a key names no field; ordinary keys with
     // `!` in them pass.
@@ -513,17 +520,7 @@ async fn a_root_wrapper_object_is_read_through() {
     for (path, body, value) in &cases {
         let before = echo.received().len();
         let reply = post(addr, path, json, body.clone()).await;
-        assert!(
-            reply.status == StatusCode::OK || reply.status.is_client_error(),
-            "{path} {body}: {} {:?}",
-            reply.status,
-            reply.body
-        );
-        assert!(
-            !forwarded_raw(&echo, before, value),
-            "{path} {body}: the value went upstream in clear ({})",
-            reply.status
-        );
+        tokenized_or_refused(&echo, before, &reply, value, &format!("{path} {body}"));
     }
     // Controls: a root with more members reads as before; a nested field of the same
     // name beside the top-level one is no duplicate.
@@ -595,17 +592,7 @@ async fn a_bracketed_key_in_quotes_is_that_key() {
     for (path, ct, body) in &cases {
         let before = echo.received().len();
         let reply = post(addr, path, ct, body.clone()).await;
-        assert!(
-            reply.status == StatusCode::OK || reply.status.is_client_error(),
-            "{path} {body:?}: {} {:?}",
-            reply.status,
-            reply.body
-        );
-        assert!(
-            !forwarded_raw(&echo, before, CVV),
-            "{path} {body:?}: the CVV went upstream in clear ({})",
-            reply.status
-        );
+        tokenized_or_refused(&echo, before, &reply, CVV, &format!("{path} {body:?}"));
     }
     // Controls: quotes that do not enclose a bracketed key are part of it.
     for body in [
@@ -654,17 +641,7 @@ async fn a_part_in_a_document_type_is_read_or_refused() {
     for (part_type, content) in &cases {
         let before = echo.received().len();
         let reply = post(addr, "/form", ct, body(part_type, content)).await;
-        assert!(
-            reply.status == StatusCode::OK || reply.status.is_client_error(),
-            "{part_type}: {} {:?}",
-            reply.status,
-            reply.body
-        );
-        assert!(
-            !forwarded_raw(&echo, before, CVV),
-            "{part_type}: the CVV went upstream in clear ({})",
-            reply.status
-        );
+        tokenized_or_refused(&echo, before, &reply, CVV, part_type);
     }
     // Controls: files (an image, a PDF, CSV text, bytes) go as they came.
     for part_type in [
@@ -732,17 +709,7 @@ async fn a_dot_case_key_is_that_field() {
     for (path, body, value) in &cases {
         let before = echo.received().len();
         let reply = post(addr, path, json, body.clone()).await;
-        assert!(
-            reply.status == StatusCode::OK || reply.status.is_client_error(),
-            "{path} {body}: {} {:?}",
-            reply.status,
-            reply.body
-        );
-        assert!(
-            !forwarded_raw(&echo, before, value),
-            "{path} {body}: the value went upstream in clear ({})",
-            reply.status
-        );
+        tokenized_or_refused(&echo, before, &reply, value, &format!("{path} {body}"));
     }
     // Control: other dotted keys pass as they came.
     let before = echo.received().len();
