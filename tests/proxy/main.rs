@@ -35,6 +35,7 @@ mod hostile_round5;
 mod hostile_round6;
 mod hostile_round7;
 mod hostile_round8;
+mod hostile_round9;
 mod hostile_routing;
 mod hostile_slow;
 mod leak_differential;

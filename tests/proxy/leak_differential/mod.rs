@@ -23,7 +23,7 @@
 //! `tests/proptest-regressions/leak_differential.txt` and re-run first.
 
 mod alphabet;
-mod decode;
+pub(crate) mod decode;
 mod encode;
 mod legacy;
 mod regressions;
