@@ -33,6 +33,9 @@ pub(crate) struct FormPath<'a> {
     /// The key after its last `;`, with its own strict split and other readings: a
     /// `;`-splitting parser reads the pair's value under it (see [`scan`]).
     pub tail: Option<(&'a str, &'a [FormElem], &'a FormKeyReadings)>,
+    /// Every key of the form is under one first key ([`RootSkim`]): the key also
+    /// reads without it.
+    pub unwrap_root: bool,
 }
 
 impl PathView for FormPath<'_> {
@@ -52,6 +55,67 @@ impl PathView for FormPath<'_> {
             let elems: smallvec::SmallVec<[PathElem<'_>; 8]> = reading_elems(reading).collect();
             f(&elems);
         }
+        if self.unwrap_root {
+            let strict = std::iter::once((self.key, self.elems));
+            for (text, elems) in strict.chain(self.readings.others(self.key)) {
+                if let Some(below) = elems.get(1..).filter(|b| !b.is_empty()) {
+                    let elems: smallvec::SmallVec<[PathElem<'_>; 8]> =
+                        reading_elems((text, below)).collect();
+                    f(&elems);
+                }
+            }
+        }
+    }
+}
+
+/// Whether the keys of one form (a body, a query string, a multipart body's part
+/// names) are all under one and the same first key (`data[card_number]=…&data[cvv]=…`):
+/// a root of one member, an object, which backends that unwrap a root read as
+/// that object, as they do a JSON document's (`json::root_is_wrapper`): Rails'
+/// `params.require(:data)` finds the same fields wrapped or not. Fed each decoded
+/// key in turn; linear.
+pub(crate) struct RootSkim {
+    root: Option<Zeroizing<String>>,
+    possible: bool,
+    elems: Vec<FormElem>,
+}
+
+impl Default for RootSkim {
+    fn default() -> Self {
+        RootSkim {
+            root: None,
+            possible: true,
+            elems: Vec::new(),
+        }
+    }
+}
+
+impl RootSkim {
+    /// Read one more key.
+    pub fn key(&mut self, key: &str) {
+        if !self.possible {
+            return;
+        }
+        FieldPath::split_form_key(key, &mut self.elems);
+        let first = match self.elems.first() {
+            Some(FormElem::Key(r)) if self.elems.len() > 1 => key.get(r.clone()),
+            _ => None,
+        };
+        match (first, &self.root) {
+            (None, _) => self.possible = false,
+            (Some(f), Some(root)) => self.possible = f == root.as_str(),
+            (Some(f), None) => self.root = Some(Zeroizing::new(f.to_owned())),
+        }
+    }
+
+    /// A key that cannot be read: no wrapper is claimed.
+    pub fn unreadable(&mut self) {
+        self.possible = false;
+    }
+
+    /// Whether every key read was under the same first key (and there was one).
+    pub fn is_wrapper(&self) -> bool {
+        self.possible && self.root.is_some()
     }
 }
 
@@ -62,6 +126,8 @@ pub(crate) struct KeyBuf {
     readings: FormKeyReadings,
     tail_elems: Vec<FormElem>,
     tail_readings: FormKeyReadings,
+    /// The form's keys are all under one first key ([`RootSkim`]).
+    pub unwrap_root: bool,
 }
 
 impl KeyBuf {
@@ -84,6 +150,7 @@ impl KeyBuf {
             elems: &self.elems,
             readings: &self.readings,
             tail,
+            unwrap_root: self.unwrap_root,
         }
     }
 }
@@ -98,7 +165,10 @@ enum PairReading {
 
 /// Scan a form body or query string, reporting each key and value to `sink`.
 pub(crate) fn scan(text: &[u8], sink: &mut Collector<'_>) -> Result<()> {
-    let mut buf = KeyBuf::default();
+    let mut buf = KeyBuf {
+        unwrap_root: root_is_wrapper(text),
+        ..KeyBuf::default()
+    };
     for pair in split_ranges(text, 0..text.len(), b'&') {
         if pair.is_empty() {
             continue;
@@ -108,6 +178,32 @@ pub(crate) fn scan(text: &[u8], sink: &mut Collector<'_>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether every key of the form at `text` is under one first key ([`RootSkim`]);
+/// `false` for a key that does not decode (the scan refuses it).
+fn root_is_wrapper(text: &[u8]) -> bool {
+    let mut skim = RootSkim::default();
+    for pair in split_ranges(text, 0..text.len(), b'&') {
+        if pair.is_empty() {
+            continue;
+        }
+        let key_r = key_range(text, pair);
+        match decode(text, key_r, Part::Key) {
+            Ok(key) => skim.key(key.as_str()),
+            Err(_) => skim.unreadable(),
+        }
+    }
+    skim.is_wrapper()
+}
+
+/// The key of the pair at `range`: up to its first `=`.
+fn key_range(text: &[u8], range: Range<usize>) -> Range<usize> {
+    let part = text.get(range.clone()).unwrap_or_default();
+    match part.iter().position(|b| *b == b'=') {
+        Some(e) => range.start..range.start + e,
+        None => range,
+    }
 }
 
 /// The pairs a `;`-splitting parser reads in one `&` pair whose value holds a `;`,

@@ -306,7 +306,14 @@ fn kind_of(headers: &http::HeaderMap) -> PartKind {
 
 /// Report every part to the collector.
 pub(crate) fn scan(doc: &[u8], layout: &Layout, c: &mut Collector<'_>) -> Result<()> {
+    // Part names are a form's keys: all under one first key, they also read
+    // without it ([`form::RootSkim`]).
+    let mut skim = form::RootSkim::default();
+    for part in &layout.parts {
+        skim.key(part.name.as_deref().unwrap_or_default());
+    }
     let mut buf = form::KeyBuf::default();
+    buf.unwrap_root = skim.is_wrapper();
     for (number, part) in (1usize..).zip(&layout.parts) {
         if let Some(other) = &part.rack_name
             && c.names_rule(&buf.path(other))

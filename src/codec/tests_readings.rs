@@ -261,3 +261,30 @@ fn json_keys_as_other_binders_read_them() {
     let values: Vec<String> = rule_values(&x).into_iter().map(|(_, v)| v).collect();
     assert_eq!(values, [CVV]);
 }
+
+#[test]
+fn a_form_root_of_one_member_is_read_without_it() {
+    let rules = plano(BodyKind::Form);
+    // Wrapped: every key under `data`, so the fields read without it.
+    for body in [
+        "data[payment_method][card_number]=4242424242424242&data[payment_method][cvc]=218",
+        "data.payment_method.cvc=218",
+    ] {
+        let x = extract(&rules, form_req(body.as_bytes())).unwrap();
+        assert!(
+            rule_values(&x).contains(&(DataClass::Cvv, "218".to_owned())),
+            "{body}"
+        );
+    }
+    // Two first keys, or a key with no nesting: no wrapper, no rule field.
+    for body in [
+        "data[payment_method][cvc]=218&other[x]=1",
+        "data[payment_method][cvc]=218&x=1",
+    ] {
+        let x = extract(&rules, form_req(body.as_bytes())).unwrap();
+        assert!(
+            !rule_values(&x).iter().any(|(c, _)| *c == DataClass::Cvv),
+            "{body}"
+        );
+    }
+}

@@ -440,13 +440,7 @@ const TRANSFORMS: &[(&str, Transform)] = &[
 /// Cases the sweep found leaking and this round did not fix, as (route, transform):
 /// left out of the sweep and run by the ignored
 /// [`a_card_split_across_a_list_on_a_guard_only_route`] (see the round's report).
-const DEFERRED: &[(&str, &str)] = &[
-    ("payment_method", "split across two keys with []"),
-    ("q2open", "nested one level deeper"),
-    ("oracle_brm", "nested one level deeper"),
-    ("hostway", "nested one level deeper"),
-    ("plano", "nested one level deeper"),
-];
+const DEFERRED: &[(&str, &str)] = &[("payment_method", "split across two keys with []")];
 
 // === encoders ===
 
@@ -891,12 +885,11 @@ async fn sweep_routes_fields_containers_and_spellings() {
     );
 }
 
-/// The deferred cases. A field one level deeper, under a root key
-/// (`?data[cardCode]=218`, a base64 form `data[payment_method][cvc]=218`). And a card split into the values of a list (`["42424242",
+/// The deferred cases: a card split into the values of a list (`["42424242",
 /// "42424242"]`, `card[number][]=42424242&card[number][]=42424242`) on the
 /// Stripe-backed route, which names no field and relies on the leak guard. The
 /// guard reads each value alone; a backend that joins the list (JavaScript's
-/// `String(list)`, then its digits) reads the card.
+/// `String(list)`, then its digits) reads the card. Not fixed in round 9.
 #[tokio::test]
 #[ignore = "round 9: leaks, see report"]
 async fn a_card_split_across_a_list_on_a_guard_only_route() {
@@ -912,4 +905,154 @@ async fn a_card_split_across_a_list_on_a_guard_only_route() {
         .collect();
     let out = sweep(server.proxy_addr(), &echo, &fields, &transforms, &[]).await;
     assert!(out.leaks.is_empty(), "{}", out.leaks.join("\n"));
+}
+
+// === leaks the sweep found, reduced ===
+
+/// Sends each `(target, content type, body)` and asserts the property: refused
+/// (4xx) with nothing forwarded and no value in the refusal, or forwarded with no
+/// form of `value`. Returns the statuses.
+async fn each_holds(
+    addr: std::net::SocketAddr,
+    echo: &EchoHandle,
+    value: &str,
+    cases: &[(String, &str, String)],
+) -> Vec<StatusCode> {
+    let digits: String = value.chars().filter(char::is_ascii_digit).collect();
+    let mut statuses = Vec::new();
+    for (target, ct, body) in cases {
+        let before = echo.received().len();
+        let reply = post(addr, target, ct, body.clone()).await;
+        let got = echo.received();
+        let new = got.get(before..).unwrap_or_default();
+        if reply.status.is_client_error() {
+            assert!(
+                new.is_empty(),
+                "{target} {body:?}: {} but forwarded",
+                reply.status
+            );
+            assert!(card_in(&reply.body, &digits).is_none(), "{target} {body:?}");
+        } else {
+            assert_eq!(
+                reply.status,
+                StatusCode::OK,
+                "{target} {body:?}: {:?}",
+                reply.body
+            );
+            for r in new {
+                assert_eq!(
+                    leak_in(r, value),
+                    None,
+                    "{target} {body:?}: the value went upstream in clear"
+                );
+            }
+        }
+        statuses.push(reply.status);
+    }
+    statuses
+}
+
+const FORM_ROUTES: &str = r#"
+[[routes]]
+name = "form"
+upstream = "backend"
+method = "POST"
+path = "/form"
+fields = [
+  { path = "card_number", class = "pan" },
+  { path = "cvv", class = "cvv", scope = "card_number" },
+]
+"#;
+
+/// A form whose keys are all under one first key (`data[cvv]=218`) is a root of
+/// one member, an object, which backends that unwrap a root (Rails'
+/// `params.require(:data)`) read as that object, as round 8 found for a JSON
+/// document. The sweep's "nested one level deeper" spelling sent the CVV (and a
+/// bank account) in clear: in a base64-wrapped form on the Plano route, and in the
+/// query string beside a wrapped JSON body (`?data[cardCode]=218`). Form bodies,
+/// query strings and multipart part names are now read without such a root too.
+#[tokio::test]
+async fn a_form_root_of_one_member_is_read_as_that_object() {
+    let (server, echo) = demo_server().await;
+    let addr = server.proxy_addr();
+    let json = "application/json";
+    let cases = vec![
+        (
+            format!("/v1/payment?data[cardCode]={CVV}"),
+            json,
+            format!(r#"{{"data":{{"paymentType":"card","cardNumber":"{PAN2}"}}}}"#),
+        ),
+        (
+            format!("/accounts/1042/paymentInfo?data[verificationNumber]={CVV}"),
+            json,
+            format!(r#"{{"data":{{"paymentInfoType":"credit_card","accountNumber":"{PAN}"}}}}"#),
+        ),
+        (
+            "/payment-methods".to_owned(),
+            "text/plain",
+            b64(&format!(
+                "data[payment_method][card_number]={PAN2}&data[payment_method][cvc]={CVV}"
+            )),
+        ),
+    ];
+    each_holds(addr, &echo, CVV, &cases).await;
+    let cases = vec![(
+        format!("/brm/paymentMethods/v1/paymentMethod?data[details][accountNumber]={IBAN}"),
+        json,
+        r#"{"data":{"type":"bankAccountDebit","details":{"owner":"x"}}}"#.to_owned(),
+    )];
+    each_holds(addr, &echo, IBAN, &cases).await;
+
+    // A route of form fields: a wrapped form body, query and multipart body.
+    let (up, echo) = vaultgate::demo::echo::EchoUpstream::start().await.unwrap();
+    let server = start(&config_toml(&format!("http://{up}"), FORM_ROUTES)).await;
+    let addr = server.proxy_addr();
+    let form = "application/x-www-form-urlencoded";
+    let multipart = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"data[card_number]\"\r\n\r\n{PAN}\r\n\
+         --{BOUNDARY}\r\nContent-Disposition: form-data; name=\"data[cvv]\"\r\n\r\n{CVV}\r\n--{BOUNDARY}--\r\n"
+    );
+    let cases = vec![
+        (
+            "/form".to_owned(),
+            form,
+            format!("data[card_number]={PAN}&data[cvv]={CVV}"),
+        ),
+        (
+            "/form".to_owned(),
+            form,
+            format!("data.card_number={PAN}&data.cvv={CVV}"),
+        ),
+        (
+            format!("/form?data[cvv]={CVV}"),
+            form,
+            format!("card_number={PAN}"),
+        ),
+        (
+            "/form".to_owned(),
+            "multipart/form-data; boundary=vgsweep",
+            multipart,
+        ),
+    ];
+    let statuses = each_holds(addr, &echo, CVV, &cases).await;
+    // The wrapped form body is read, not refused: its fields are tokenized.
+    assert_eq!(statuses.first(), Some(&StatusCode::OK));
+    // Controls: keys under two first keys, or one not nested, are no wrapper.
+    let before = echo.received().len();
+    for body in [
+        format!("card_number={PAN}&x[cvv]={CVV}"),
+        format!("a[card_number]={PAN}&b[cvv]={CVV}"),
+    ] {
+        let reply = post(addr, "/form", form, body.clone()).await;
+        assert_eq!(reply.status, StatusCode::OK, "{body}");
+    }
+    let got = echo.received();
+    let last = got.get(before..).unwrap_or_default();
+    assert_eq!(last.len(), 2);
+    // The CVV under its own key, `x[cvv]`, is a field no rule names: forwarded.
+    assert!(
+        last.iter()
+            .all(|r| String::from_utf8_lossy(&r.body).contains("cvv%5D=218")
+                || String::from_utf8_lossy(&r.body).contains("cvv]=218"))
+    );
 }
