@@ -16,6 +16,27 @@ use vaultgate::app::{self, ServerHandle};
 use vaultgate::config::Config;
 use vaultgate::vault::{Keys, Vault, VaultSettings};
 
+/// The red-team rounds' form route (TOML, a literal for `concat!`): `POST /form`,
+/// whose rules name a card and its CVV, scoped by the card.
+#[allow(unused_macros)]
+macro_rules! form_route {
+    () => {
+        r#"
+[[routes]]
+name = "form"
+upstream = "backend"
+method = "POST"
+path = "/form"
+fields = [
+  { path = "card_number", class = "pan" },
+  { path = "cvv", class = "cvv", scope = "card_number" },
+]
+"#
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use form_route;
+
 /// A config with one upstream named `backend` and the given routes (TOML).
 pub fn config_toml(upstream_url: &str, extra: &str) -> String {
     format!(

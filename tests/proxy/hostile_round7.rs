@@ -153,17 +153,9 @@ async fn a_key_spelled_with_a_letter_that_case_folds_to_ascii_is_that_key() {
     }
 }
 
-const FORM_ROUTES: &str = r#"
-[[routes]]
-name = "form"
-upstream = "backend"
-method = "POST"
-path = "/form"
-fields = [
-  { path = "card_number", class = "pan" },
-  { path = "cvv", class = "cvv", scope = "card_number" },
-]
-
+const FORM_ROUTES: &str = concat!(
+    form_route!(),
+    r#"
 [[routes]]
 name = "form_forced"
 upstream = "backend"
@@ -174,7 +166,8 @@ fields = [
   { path = "card_number", class = "pan" },
   { path = "cvv", class = "cvv", scope = "card_number" },
 ]
-"#;
+"#
+);
 
 /// A form or multipart body that opens a JSON document is two documents: a backend
 /// that decodes JSON whatever the Content-Type (Go's `json.NewDecoder(r.Body)`,

@@ -9,17 +9,9 @@ use crate::common::*;
 
 const CVV: &str = "218";
 
-const FORM_ROUTES: &str = r#"
-[[routes]]
-name = "form"
-upstream = "backend"
-method = "POST"
-path = "/form"
-fields = [
-  { path = "card_number", class = "pan" },
-  { path = "cvv", class = "cvv", scope = "card_number" },
-]
-
+const FORM_ROUTES: &str = concat!(
+    form_route!(),
+    r#"
 [[routes]]
 name = "nested"
 upstream = "backend"
@@ -34,7 +26,8 @@ fields = [
 name = "pass"
 upstream = "backend"
 path = "/*"
-"#;
+"#
+);
 
 /// Whether the last request the upstream got since `before` holds `value` in clear;
 /// `false` when nothing more was forwarded.
@@ -66,6 +59,12 @@ fn tokenized_or_refused(echo: &EchoHandle, before: usize, reply: &Reply, value: 
         reply.status == StatusCode::OK || !String::from_utf8_lossy(&reply.body).contains(value),
         "{what}: the refusal holds the value"
     );
+}
+
+/// A control's outcome: answered 200 and forwarded once.
+fn served(echo: &EchoHandle, before: usize, reply: &Reply, what: &str) {
+    assert_eq!(reply.status, StatusCode::OK, "{what}: {:?}", reply.body);
+    assert_eq!(echo.received().len(), before + 1, "{what}");
 }
 
 /// A form, query or multipart key as two more binders name it. Spring's
@@ -131,8 +130,7 @@ async fn a_key_as_spring_and_php_bind_it_is_that_field() {
     ] {
         let before = echo.received().len();
         let reply = post(addr, "/form", form, body.clone()).await;
-        assert_eq!(reply.status, StatusCode::OK, "{body:?}: {:?}", reply.body);
-        assert_eq!(echo.received().len(), before + 1, "{body:?}");
+        served(&echo, before, &reply, &format!("{body:?}"));
     }
 }
 
@@ -307,13 +305,7 @@ async fn a_cookie_named_as_a_field_is_refused() {
     ] {
         let before = echo.received().len();
         let reply = post_with_cookies(addr, path, ct, body, &[cookie]).await;
-        assert_eq!(
-            reply.status,
-            StatusCode::OK,
-            "{path} {cookie}: {:?}",
-            reply.body
-        );
-        assert_eq!(echo.received().len(), before + 1, "{path} {cookie}");
+        served(&echo, before, &reply, &format!("{path} {cookie}"));
     }
 }
 
@@ -371,8 +363,7 @@ async fn a_part_named_as_rack_names_it_is_that_field() {
     ] {
         let before = echo.received().len();
         let reply = post(addr, "/form", ct, multipart(heads)).await;
-        assert_eq!(reply.status, StatusCode::OK, "{heads:?}: {:?}", reply.body);
-        assert_eq!(echo.received().len(), before + 1, "{heads:?}");
+        served(&echo, before, &reply, &format!("{heads:?}"));
     }
 }
 
@@ -443,8 +434,7 @@ async fn a_method_override_parameter_in_the_query_is_refused() {
     ] {
         let before = echo.received().len();
         let reply = post(addr, path, form, body.clone()).await;
-        assert_eq!(reply.status, StatusCode::OK, "{path}: {:?}", reply.body);
-        assert_eq!(echo.received().len(), before + 1, "{path}");
+        served(&echo, before, &reply, path);
     }
 }
 
@@ -537,13 +527,7 @@ async fn a_root_wrapper_object_is_read_through() {
     ] {
         let before = echo.received().len();
         let reply = post(addr, path, json, body).await;
-        assert_eq!(
-            reply.status,
-            StatusCode::OK,
-            "{path} {body}: {:?}",
-            reply.body
-        );
-        assert_eq!(echo.received().len(), before + 1, "{path} {body}");
+        served(&echo, before, &reply, &format!("{path} {body}"));
     }
 }
 
@@ -601,8 +585,7 @@ async fn a_bracketed_key_in_quotes_is_that_key() {
     ] {
         let before = echo.received().len();
         let reply = post(addr, "/nested", form, body.clone()).await;
-        assert_eq!(reply.status, StatusCode::OK, "{body:?}: {:?}", reply.body);
-        assert_eq!(echo.received().len(), before + 1, "{body:?}");
+        served(&echo, before, &reply, &format!("{body:?}"));
     }
 }
 
@@ -652,13 +635,7 @@ async fn a_part_in_a_document_type_is_read_or_refused() {
     ] {
         let before = echo.received().len();
         let reply = post(addr, "/form", ct, body(part_type, "x,y\r\n1,2")).await;
-        assert_eq!(
-            reply.status,
-            StatusCode::OK,
-            "{part_type}: {:?}",
-            reply.body
-        );
-        assert_eq!(echo.received().len(), before + 1, "{part_type}");
+        served(&echo, before, &reply, part_type);
     }
 }
 

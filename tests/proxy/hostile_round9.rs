@@ -952,17 +952,7 @@ async fn each_holds(
     statuses
 }
 
-const FORM_ROUTES: &str = r#"
-[[routes]]
-name = "form"
-upstream = "backend"
-method = "POST"
-path = "/form"
-fields = [
-  { path = "card_number", class = "pan" },
-  { path = "cvv", class = "cvv", scope = "card_number" },
-]
-"#;
+const FORM_ROUTES: &str = form_route!();
 
 /// A form whose keys are all under one first key (`data[cvv]=218`) is a root of
 /// one member, an object, which backends that unwrap a root (Rails'
