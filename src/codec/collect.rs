@@ -161,6 +161,9 @@ pub(crate) struct Collector<'r> {
     /// after a `;`), whose slot may lie inside another: [`finish`](Self::finish)
     /// then checks that no two edited slots overlap.
     nested: bool,
+    /// Short digit values, by list: a card split across a list's values
+    /// ([`pieces`](super::pieces)).
+    pieces: super::pieces::PathPieces,
 }
 
 impl<'r> Collector<'r> {
@@ -194,6 +197,7 @@ impl<'r> Collector<'r> {
             refused: None,
             rule_in_value: None,
             nested: false,
+            pieces: super::pieces::PathPieces::default(),
         }
     }
 
@@ -228,6 +232,13 @@ impl<'r> Collector<'r> {
             if super::json::opens_document(text.as_bytes()) {
                 super::json::nested::check(self, path, text);
             }
+        }
+        if self.guard && self.refused.is_none() {
+            let number = slot.kind == SlotKind::JsonNumber;
+            let (prefix, style) = (self.prefix, self.style);
+            self.refused = self
+                .pieces
+                .leaf(path, text, number, || render(prefix, style, path));
         }
         self.leaks(path, &slot, &mut slot_idx, text);
     }
@@ -604,56 +615,7 @@ impl<'r> Collector<'r> {
     /// would make the location show [`MAX_SHOWN_DIGITS`] digits in all: a card
     /// spelled five digits a key (`$.42424.24242.42424.2`) is not written either.
     fn render(&self, path: &dyn PathView) -> String {
-        // Sized first: a string grown push by push reallocates a few times per call.
-        let len = (0..path.len())
-            .map(|i| match path.get(i) {
-                // A key or `<redacted>`, and its punctuation.
-                Some(PathElem::Key(k)) => k.len().max(REDACTED.len()) + 2,
-                Some(PathElem::Index(_)) => 2 + 20,
-                None => 0,
-            })
-            .sum::<usize>();
-        let mut out = String::with_capacity(self.prefix.len() + 1 + len);
-        out.push_str(self.prefix);
-        if self.style == PathStyle::Json {
-            out.push('$');
-        }
-        let mut shown = 0;
-        for i in 0..path.len() {
-            match path.get(i) {
-                Some(PathElem::Key(k)) => {
-                    let k = within_budget(&mut shown, safe_key(k));
-                    if self.style == PathStyle::Json || i > 0 {
-                        if self.style == PathStyle::Json {
-                            out.push('.');
-                            out.push_str(k);
-                        } else {
-                            out.push('[');
-                            out.push_str(k);
-                            out.push(']');
-                        }
-                    } else {
-                        out.push_str(k);
-                    }
-                }
-                // An index is a number the request wrote (a card number as `cvv[…]`'s
-                // index in a form or query key): as many digits as a key may show, no more.
-                Some(PathElem::Index(n)) => {
-                    let digits = n.checked_ilog10().map_or(1, |l| l as usize + 1);
-                    if n > MAX_SHOWN_INDEX || shown + digits >= MAX_SHOWN_DIGITS {
-                        out.push('[');
-                        out.push_str(REDACTED);
-                        out.push(']');
-                    } else {
-                        use std::fmt::Write as _;
-                        shown += digits;
-                        let _ = write!(out, "[{n}]");
-                    }
-                }
-                None => {}
-            }
-        }
-        out
+        render(self.prefix, self.style, path)
     }
 
     /// Resolve candidates against conditions and produce the findings, in document
@@ -663,7 +625,7 @@ impl<'r> Collector<'r> {
         text: &[u8],
         decode: impl Fn(&[u8], &Slot) -> Result<Zeroizing<String>>,
     ) -> Result<(Vec<Found>, Vec<Slot>)> {
-        if let Some(location) = self.refused {
+        if let Some(location) = self.refused.or_else(|| self.pieces.finish()) {
             return Err(Error::LeakRejected(location));
         }
         if let Some(location) = self.rule_in_value {
@@ -770,6 +732,60 @@ impl<'r> Collector<'r> {
         }
         Ok((out, self.slots))
     }
+}
+
+/// A location string: the path, never a value ([`Collector::render`]).
+fn render(prefix: &str, style: PathStyle, path: &dyn PathView) -> String {
+    // Sized first: a string grown push by push reallocates a few times per call.
+    let len = (0..path.len())
+        .map(|i| match path.get(i) {
+            // A key or `<redacted>`, and its punctuation.
+            Some(PathElem::Key(k)) => k.len().max(REDACTED.len()) + 2,
+            Some(PathElem::Index(_)) => 2 + 20,
+            None => 0,
+        })
+        .sum::<usize>();
+    let mut out = String::with_capacity(prefix.len() + 1 + len);
+    out.push_str(prefix);
+    if style == PathStyle::Json {
+        out.push('$');
+    }
+    let mut shown = 0;
+    for i in 0..path.len() {
+        match path.get(i) {
+            Some(PathElem::Key(k)) => {
+                let k = within_budget(&mut shown, safe_key(k));
+                if style == PathStyle::Json || i > 0 {
+                    if style == PathStyle::Json {
+                        out.push('.');
+                        out.push_str(k);
+                    } else {
+                        out.push('[');
+                        out.push_str(k);
+                        out.push(']');
+                    }
+                } else {
+                    out.push_str(k);
+                }
+            }
+            // An index is a number the request wrote (a card number as `cvv[…]`'s
+            // index in a form or query key): as many digits as a key may show, no more.
+            Some(PathElem::Index(n)) => {
+                let digits = n.checked_ilog10().map_or(1, |l| l as usize + 1);
+                if n > MAX_SHOWN_INDEX || shown + digits >= MAX_SHOWN_DIGITS {
+                    out.push('[');
+                    out.push_str(REDACTED);
+                    out.push(']');
+                } else {
+                    use std::fmt::Write as _;
+                    shown += digits;
+                    let _ = write!(out, "[{n}]");
+                }
+            }
+            None => {}
+        }
+    }
+    out
 }
 
 /// With a second reading of a text (see [`Collector::nested_value`]), two findings

@@ -31,6 +31,7 @@ mod media;
 mod multipart;
 mod params;
 mod part_heads;
+mod pieces;
 pub mod query;
 mod rack_name;
 pub mod shown;

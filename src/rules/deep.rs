@@ -27,6 +27,7 @@ use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 
 use super::guard::{self, MAX_DIGITS, MIN_DIGITS};
+use super::pieces::Pieces;
 use crate::sensitive::Plaintext;
 
 /// Decoding layers when no limit is set.
@@ -70,7 +71,11 @@ pub fn scan_leaf(
     in_place: &mut Vec<Range<usize>>,
     hidden: &mut Vec<Plaintext>,
 ) {
-    let mut found = Found { hidden };
+    let mut found = Found {
+        hidden,
+        pieces: Pieces::default(),
+        lists: 0,
+    };
     if leaf == Leaf::Number && !is_plain_integer(text) {
         integer_readings(text, |digits| found.card_if_shaped(digits));
         found.doubles(text);
@@ -139,6 +144,7 @@ pub fn scan_leaf(
             }
         }
     }
+    found.ordered_pieces();
 }
 
 /// `bytes` with every range in `ranges` overwritten by `x`: the in-place hits taken
@@ -153,12 +159,46 @@ fn masked_text(bytes: &[u8], ranges: &[Range<usize>]) -> zeroize::Zeroizing<Vec<
     masked
 }
 
-/// Where hidden hits go.
+/// Where hidden hits go, and the pieces of the lists in what was decoded
+/// ([`pieces`](super::pieces)): a card split across a decoded document's list.
 struct Found<'a> {
     hidden: &'a mut Vec<Plaintext>,
+    pieces: Pieces,
+    /// How many lists (arrays, objects, forms) were opened: each one's id.
+    lists: u64,
 }
 
 impl Found<'_> {
+    /// A new list's id.
+    fn list(&mut self) -> u64 {
+        self.lists += 1;
+        self.lists
+    }
+
+    /// One value of a list: the card its pieces join to is a hidden hit.
+    fn piece(&mut self, list: u64, order: Option<u64>, text: &str, number: bool) {
+        if let Some(card) = self.pieces.add(list, order, text, number).joined {
+            self.push(card.expose().as_bytes());
+        }
+    }
+
+    /// The lists whose pieces came out of the order of their numbers, joined in it.
+    fn ordered_pieces(&mut self) {
+        if let Some((_, card)) = self.pieces.finish() {
+            self.push(card.expose().as_bytes());
+        }
+    }
+
+    /// A form decoded from a field (base64 of `card[number][]=4242…&…`): its values
+    /// as pieces of the lists their keys name.
+    fn form(&mut self, text: &str) {
+        let salt = self.list();
+        for (key, value) in form_urlencoded::parse(text.as_bytes()) {
+            let (list, order) = super::pieces::form_list(salt, &key);
+            self.piece(list, order, &value, false);
+        }
+    }
+
     fn push(&mut self, digits: &[u8]) {
         let Ok(s) = std::str::from_utf8(digits) else {
             return;
@@ -198,6 +238,13 @@ impl Found<'_> {
 /// the depth allows.
 fn decoded(bytes: &[u8], level: usize, max: usize, found: &mut Found<'_>) {
     found.scan(bytes);
+    // A decoded form (Plano's base64 parameters): its lists' values joined.
+    if memchr::memchr(b'=', bytes).is_some()
+        && let Ok(text) = std::str::from_utf8(bytes)
+        && looks_like_form(text)
+    {
+        found.form(text);
+    }
     // A document declaring its encoding (`<?xml … encoding="Shift_JIS"?>`), as an XML
     // parser given these bytes reads it.
     if let Some(text) = super::xml_decl::decoded(bytes) {
@@ -238,13 +285,24 @@ fn json_value(v: &serde_json::Value, level: usize, max: usize, found: &mut Found
     match v {
         Value::String(s) => decoded(s.as_bytes(), level, max, found),
         Value::Array(items) => {
-            for item in items {
+            let list = found.list();
+            for (i, item) in items.iter().enumerate() {
+                json_piece(item, list, u64::try_from(i).ok(), found);
                 json_value(item, level, max, found);
             }
         }
         Value::Object(map) => {
+            let object = found.list();
             for (k, item) in map {
                 decoded(k.as_bytes(), level, max, found);
+                // Numbered keys (`cc1`, `cc2`) are the boxes of one value.
+                let (stem, n) = super::pieces::numbered(k);
+                if n.is_some() {
+                    let mut id = super::pieces::ListId::default();
+                    id.index(usize::try_from(object).unwrap_or(usize::MAX));
+                    id.key(stem);
+                    json_piece(item, id.finish(), n, found);
+                }
                 json_value(item, level, max, found);
             }
         }
@@ -252,6 +310,23 @@ fn json_value(v: &serde_json::Value, level: usize, max: usize, found: &mut Found
         // are read from their literals.
         Value::Null | Value::Bool(_) | Value::Number(_) => {}
     }
+}
+
+/// A JSON value as a piece of `list`: a string, or a number's literal.
+fn json_piece(item: &serde_json::Value, list: u64, order: Option<u64>, found: &mut Found<'_>) {
+    match item {
+        serde_json::Value::String(s) => found.piece(list, order, s, false),
+        serde_json::Value::Number(n) => found.piece(list, order, &n.to_string(), true),
+        _ => {}
+    }
+}
+
+/// Whether decoded text reads as a form: `key=value` pairs joined by `&`, no white
+/// space or JSON around them.
+fn looks_like_form(text: &str) -> bool {
+    text.contains('&')
+        && !text.starts_with(['{', '[', '"'])
+        && !text.bytes().any(|b| b.is_ascii_whitespace() || b < 0x20)
 }
 
 /// Whether text may hide a hit behind an encoding: long enough to hold one, and

@@ -8,6 +8,7 @@ pub mod guard;
 pub mod html_meta;
 pub mod iin;
 pub mod path;
+pub mod pieces;
 pub mod profiles;
 pub mod wide_text;
 pub mod xml_decl;

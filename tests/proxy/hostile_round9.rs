@@ -891,7 +891,6 @@ async fn sweep_routes_fields_containers_and_spellings() {
 /// guard reads each value alone; a backend that joins the list (JavaScript's
 /// `String(list)`, then its digits) reads the card. Not fixed in round 9.
 #[tokio::test]
-#[ignore = "round 9: leaks, see report"]
 async fn a_card_split_across_a_list_on_a_guard_only_route() {
     let (server, echo) = demo_server().await;
     let fields: Vec<&Field> = FIELDS
