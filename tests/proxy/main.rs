@@ -27,6 +27,7 @@ mod hostile_h2;
 mod hostile_multipart;
 mod hostile_multipart_forms;
 mod hostile_percent;
+mod hostile_pieces;
 mod hostile_places;
 mod hostile_readings;
 mod hostile_round3;
