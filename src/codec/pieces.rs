@@ -24,9 +24,14 @@ impl PathPieces {
         number: bool,
         render: impl Fn() -> String,
     ) -> Option<String> {
-        let (list, order) = list_of(path)?;
-        let added = self.pieces.add(list, order, text, number);
-        if added.unordered {
+        let mut id = None;
+        let added = self.pieces.add_in(text, number, || {
+            id = list_of(path);
+            id
+        });
+        if added.unordered
+            && let Some((list, _)) = id
+        {
             self.unordered.push((list, render()));
         }
         added.joined.map(|_| render())

@@ -8,8 +8,8 @@
 //! keys (`cc1=4242&cc2=4242…`, the four boxes of an old card form) as one number.
 //!
 //! A *piece* is a value that is digits alone, in any script, with separators between
-//! them (`4242 4242`), and fewer digits than a card: a longer one is read by the guard
-//! on its own. The caller says which *list* a piece is in (for a document's leaves,
+//! them (`4242 4242`), with fewer digits than the longest card (a card may be cut
+//! anywhere: `4242424242424` and `242`). The caller says which *list* a piece is in (for a document's leaves,
 //! [`codec`](crate::codec)'s paths without a trailing index, `[]` or the number a
 //! last key ends in) and the number its place gives it, if any. A list whose
 //! consecutive pieces, joined, are card-shaped ([`guard::is_card_shaped`]) holds a
@@ -75,10 +75,25 @@ pub struct Added {
 
 impl Pieces {
     /// Read one value of `list`. `number` for a JSON number, whose literal is a piece
-    /// only when it is an integer.
+    /// only when it denotes an integer.
     pub fn add(&mut self, list: u64, order: Option<u64>, text: &str, number: bool) -> Added {
-        let mut buf = [0u8; guard::MIN_DIGITS];
+        self.add_in(text, number, || Some((list, order)))
+    }
+
+    /// Read one value; `list` tells its list and number, asked only of a piece (most
+    /// values are not, and working a list out costs a hash of the value's path).
+    pub fn add_in(
+        &mut self,
+        text: &str,
+        number: bool,
+        list: impl FnOnce() -> Option<(u64, Option<u64>)>,
+    ) -> Added {
+        let mut buf = [0u8; MAX_PIECE];
         let Some(len) = piece_digits(text, number, &mut buf) else {
+            return Added::default();
+        };
+        let Some((list, order)) = list() else {
+            buf.fill(0);
             return Added::default();
         };
         let (Ok(start), Ok(index), Ok(len8)) = (
@@ -190,9 +205,14 @@ fn joined_card(all: &[u8], back: impl Iterator<Item = (u32, u8)>) -> Option<Plai
     card
 }
 
+/// The most digits a piece has: one fewer than the longest card, which takes two.
+const MAX_PIECE: usize = guard::MAX_DIGITS - 1;
+
 /// The digits of a piece, written to `out`: how many, or `None` when `text` is not
-/// one (anything but digits and separators, no digit, or a card's length or more).
-fn piece_digits(text: &str, number: bool, out: &mut [u8; guard::MIN_DIGITS]) -> Option<usize> {
+/// one (anything but digits and separators, no digit, or too many). A JSON number
+/// is one when it denotes an integer: `4242.0` and `4.242e3` are `4242`, as
+/// JavaScript prints them when it joins a list.
+fn piece_digits(text: &str, number: bool, out: &mut [u8; MAX_PIECE]) -> Option<usize> {
     let mut n = 0;
     let mut push = |d: u8, n: &mut usize| -> Option<()> {
         *out.get_mut(*n)? = b'0' + d;
@@ -200,12 +220,21 @@ fn piece_digits(text: &str, number: bool, out: &mut [u8; guard::MIN_DIGITS]) -> 
         Some(())
     };
     if number {
-        // An integer literal; a fraction or an exponent makes another number.
-        for b in text.bytes() {
-            if !b.is_ascii_digit() {
+        if text.bytes().all(|b| b.is_ascii_digit()) {
+            for b in text.bytes() {
+                push(b - b'0', &mut n)?;
+            }
+        } else {
+            let v: f64 = text.parse().ok()?;
+            // Exact below 2^53; a piece has at most 18 digits.
+            if !(0.0..1e18).contains(&v) || v.fract() != 0.0 {
                 return None;
             }
-            push(b - b'0', &mut n)?;
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let int = v as u64;
+            for b in int.to_string().bytes() {
+                push(b - b'0', &mut n)?;
+            }
         }
     } else {
         for c in text.chars() {
@@ -358,13 +387,26 @@ mod tests {
     }
 
     #[test]
-    fn json_numbers_are_pieces_only_as_integers() {
-        let mut p = Pieces::default();
-        assert!(p.add(1, None, "42424242", true).joined.is_none());
-        assert!(p.add(1, None, "42424242", true).joined.is_some());
-        let mut p = Pieces::default();
-        assert!(p.add(1, None, "42424242", true).joined.is_none());
-        assert!(p.add(1, None, "4242424.2e1", true).joined.is_none());
+    fn json_numbers_are_pieces_as_the_integers_they_denote() {
+        for second in ["42424242", "42424242.0", "4.2424242e7"] {
+            let mut p = Pieces::default();
+            assert!(p.add(1, None, "42424242", true).joined.is_none());
+            assert!(p.add(1, None, second, true).joined.is_some(), "{second}");
+        }
+        for second in ["4242424.25e1", "42424242.5", "-42424242"] {
+            let mut p = Pieces::default();
+            assert!(p.add(1, None, "42424242", true).joined.is_none());
+            assert!(p.add(1, None, second, true).joined.is_none(), "{second}");
+        }
+    }
+
+    #[test]
+    fn a_card_cut_anywhere_is_joined() {
+        let card = "4242424242424242";
+        for cut in 1..card.len() {
+            let list = [(&card[..cut], None), (&card[cut..], None)];
+            assert_eq!(joined(&list).as_deref(), Some(card), "cut at {cut}");
+        }
     }
 
     #[test]

@@ -113,6 +113,17 @@ async fn a_card_in_pieces_is_refused_in_every_container() {
             JSON,
             r#"{"customerId":"cus_1","card":{"number":["٤٢٤٢٤٢٤٢","42424242"]}}"#.to_owned(),
         ),
+        // Cut after 13 digits; numbers a JavaScript join prints as integers.
+        (
+            "/payment-method",
+            JSON,
+            r#"{"customerId":"cus_1","card":{"number":["4242424242424","242"]}}"#.to_owned(),
+        ),
+        (
+            "/payment-method",
+            JSON,
+            r#"{"customerId":"cus_1","card":{"number":[42424242.0,4.2424242e7]}}"#.to_owned(),
+        ),
         // The query string, multipart part names given twice.
         (
             "/payment-method?card[number][]=42424242&card[number][]=42424242",
