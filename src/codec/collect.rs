@@ -233,7 +233,7 @@ impl<'r> Collector<'r> {
                 super::json::nested::check(self, path, text);
             }
         }
-        if self.guard && self.refused.is_none() {
+        if self.guard && !self.rules.lists_alone && self.refused.is_none() {
             let number = slot.kind == SlotKind::JsonNumber;
             let (prefix, style) = (self.prefix, self.style);
             self.refused = self

@@ -90,6 +90,7 @@ mod tests {
             }],
             leak_guard: LeakPolicy::Tokenize,
             keys: KeyMatch::Loose,
+            lists_alone: false,
         }
     }
 

@@ -344,6 +344,7 @@ fn moved(rules: &RouteRules, from: Location, to: Location) -> RouteRules {
             .collect(),
         leak_guard: LeakPolicy::Allow,
         keys: rules.keys,
+        lists_alone: rules.lists_alone,
     }
 }
 

@@ -341,6 +341,7 @@ impl Config {
                 keys: None,
                 stream_guard: None,
                 scan_headers: None,
+                join_lists: None,
             })
         };
         Ok(Config {

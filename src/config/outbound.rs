@@ -112,6 +112,7 @@ impl OutboundRoute {
             leak_guard: LeakPolicy::Allow,
             // Reveal only into the fields exactly as configured.
             keys: crate::rules::path::KeyMatch::Exact,
+            lists_alone: false,
         }
     }
 }

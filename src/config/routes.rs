@@ -42,6 +42,10 @@ pub struct RouteConfig {
     /// route for card numbers (default false: numeric ids are common there).
     #[serde(default)]
     pub scan_headers: Option<bool>,
+    /// The leak guard also reads a list's values, a key given twice and numbered keys
+    /// joined, as a backend joining them does (default true; `rules::pieces`).
+    #[serde(default)]
+    pub join_lists: Option<bool>,
 }
 
 /// `stream_guard = "block" | "detect" | "off"`: what the streaming leak guard of a
@@ -127,6 +131,7 @@ impl RouteConfig {
         if let Some(keys) = self.keys {
             rules.keys = keys;
         }
+        rules.lists_alone = !self.join_lists.unwrap_or(true);
         rules
     }
 }

@@ -94,7 +94,8 @@ pub fn extract(
         body,
         max_body: limits.max_body,
     };
-    guard::with_decode_depth(limits.max_decode_depth, || codec::extract(rules, req))
+    let (depth, join) = (limits.max_decode_depth, !rules.lists_alone);
+    guard::with_reading(depth, join, || codec::extract(rules, req))
 }
 
 /// Tokenize every sensitive value in a request. Returns only after every new token

@@ -40,18 +40,26 @@ const MIN_BASE64_RUN: usize = 16;
 pub const MAX_HIDDEN: usize = 1024;
 
 tokio::task_local! {
-    static DECODE_DEPTH: usize;
+    static READING: (usize, bool);
 }
 
 /// Run `f` (which scans fields, through the codecs) with the given decode depth.
 pub fn with_decode_depth<R>(depth: usize, f: impl FnOnce() -> R) -> R {
-    DECODE_DEPTH.sync_scope(depth, f)
+    with_reading(depth, true, f)
+}
+
+/// Run `f` with the given decode depth, and with a list's values in what is
+/// decoded read joined or not (a route's `join_lists`).
+pub fn with_reading<R>(depth: usize, join_lists: bool, f: impl FnOnce() -> R) -> R {
+    READING.sync_scope((depth, join_lists), f)
 }
 
 fn decode_depth() -> usize {
-    DECODE_DEPTH
-        .try_with(|d| *d)
-        .unwrap_or(DEFAULT_DECODE_DEPTH)
+    READING.try_with(|r| r.0).unwrap_or(DEFAULT_DECODE_DEPTH)
+}
+
+fn join_lists() -> bool {
+    READING.try_with(|r| r.1).unwrap_or(true)
 }
 
 /// What kind of leaf a field's text is.
@@ -75,6 +83,7 @@ pub fn scan_leaf(
         hidden,
         pieces: Pieces::default(),
         lists: 0,
+        join: false,
     };
     if leaf == Leaf::Number && !is_plain_integer(text) {
         integer_readings(text, |digits| found.card_if_shaped(digits));
@@ -127,6 +136,7 @@ pub fn scan_leaf(
     if literals {
         found.literals(rest);
     }
+    found.join = join_lists();
     if hide {
         decode(rest, 0, max, &mut found);
     }
@@ -166,6 +176,8 @@ struct Found<'a> {
     pieces: Pieces,
     /// How many lists (arrays, objects, forms) were opened: each one's id.
     lists: u64,
+    /// Whether lists are read joined (a route's `join_lists`).
+    join: bool,
 }
 
 impl Found<'_> {
@@ -177,6 +189,9 @@ impl Found<'_> {
 
     /// One value of a list: the card its pieces join to is a hidden hit.
     fn piece(&mut self, list: u64, order: Option<u64>, text: &str, number: bool) {
+        if !self.join {
+            return;
+        }
         if let Some(card) = self.pieces.add(list, order, text, number).joined {
             self.push(card.expose().as_bytes());
         }

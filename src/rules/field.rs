@@ -135,6 +135,9 @@ pub struct RouteRules {
     pub leak_guard: LeakPolicy,
     /// How keys and `when` values are compared (`keys` in the route's config).
     pub keys: KeyMatch,
+    /// The leak guard reads each value alone, never a list's values joined
+    /// ([`pieces`](super::pieces); `join_lists = false` in the route's config).
+    pub lists_alone: bool,
 }
 
 impl RouteRules {

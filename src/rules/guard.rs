@@ -47,7 +47,9 @@ use super::digits;
 use super::iin;
 use crate::sensitive::luhn;
 
-pub use super::deep::{Leaf, MAX_HIDDEN, literal_cards, scan_leaf, with_decode_depth};
+pub use super::deep::{
+    Leaf, MAX_HIDDEN, literal_cards, scan_leaf, with_decode_depth, with_reading,
+};
 
 #[cfg(test)]
 mod false_positives;

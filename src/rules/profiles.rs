@@ -74,6 +74,7 @@ pub fn get(name: &str) -> Option<RouteRules> {
             ],
             leak_guard: LeakPolicy::Tokenize,
             keys: KeyMatch::Loose,
+            lists_alone: false,
         },
         // POST …/paymentMethod: an IBAN or account number under `details`.
         "oracle_brm" => RouteRules {
@@ -86,6 +87,7 @@ pub fn get(name: &str) -> Option<RouteRules> {
             )],
             leak_guard: LeakPolicy::Tokenize,
             keys: KeyMatch::Loose,
+            lists_alone: false,
         },
         // POST /accounts/{id}/paymentInfo: `accountNumber` is a card or a bank account
         // depending on `paymentInfoType`.
@@ -113,6 +115,7 @@ pub fn get(name: &str) -> Option<RouteRules> {
             ],
             leak_guard: LeakPolicy::Tokenize,
             keys: KeyMatch::Loose,
+            lists_alone: false,
         },
         // POST /payment-method (Stripe-backed): only `last4` and a fingerprint; the
         // leak guard watches for a card number sent by mistake. `Auto`: with no field
@@ -123,6 +126,7 @@ pub fn get(name: &str) -> Option<RouteRules> {
             fields: Vec::new(),
             leak_guard: LeakPolicy::Tokenize,
             keys: KeyMatch::Loose,
+            lists_alone: false,
         },
         // Plano "sensitive params": a base64 body wrapping JSON (or a form).
         "plano" => RouteRules {
@@ -138,6 +142,7 @@ pub fn get(name: &str) -> Option<RouteRules> {
             ],
             leak_guard: LeakPolicy::Tokenize,
             keys: KeyMatch::Loose,
+            lists_alone: false,
         },
         _ => return None,
     };

@@ -203,3 +203,37 @@ async fn lists_of_ordinary_numbers_are_forwarded_as_sent() {
         assert_eq!(sent[0].body.as_ref(), body.as_bytes(), "{target}: changed");
     }
 }
+
+/// `join_lists = false` on a route reads each value alone again (for a route whose
+/// lists of ids are refused too often); the route beside it still joins them.
+#[tokio::test]
+async fn join_lists_false_reads_each_value_alone() {
+    let (up, echo) = vaultgate::demo::echo::EchoUpstream::start().await.unwrap();
+    let routes = r#"
+[[routes]]
+name = "ids"
+upstream = "backend"
+method = "POST"
+path = "/ids"
+fields = [{ path = "card", class = "pan" }]
+join_lists = false
+
+[[routes]]
+name = "joined"
+upstream = "backend"
+method = "POST"
+path = "/joined"
+fields = [{ path = "card", class = "pan" }]
+"#;
+    let server = start(&config_toml(&format!("http://{up}"), routes)).await;
+    let addr = server.proxy_addr();
+    let body = r#"{"ids":["42424242","42424242"]}"#;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(body);
+    for sent in [body.to_owned(), format!(r#"{{"blob":"{b64}"}}"#)] {
+        let reply = post(addr, "/ids", JSON, sent.clone()).await;
+        assert_eq!(reply.status, StatusCode::OK, "{sent}: {:?}", reply.body);
+        let got = echo.received();
+        assert_eq!(got.last().map(|r| r.body.as_ref()), Some(sent.as_bytes()));
+    }
+    refused(addr, &echo, &[("/joined", JSON, body.to_owned())]).await;
+}
