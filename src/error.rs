@@ -187,6 +187,20 @@ pub enum Error {
     /// `limits.max_body_bytes`, a broken body): refused rather than passed unread.
     #[error("the destination's answer could not be checked for revealed values: {0}")]
     EchoUnchecked(&'static str),
+    /// The destination's answer to an outbound request shows a card number the request
+    /// did not reveal in a form that cannot be tokenized in place (base64, escaped
+    /// twice, a number literal, UTF-16, a header name): refused whole.
+    #[error("the destination's answer shows a card number that cannot be tokenized in place")]
+    AnswerUnswappable,
+    /// The destination's answer shows a card number the request did not reveal, on a
+    /// route whose `answer_guard` is `refuse`.
+    #[error("the destination's answer shows a card number; this route refuses such answers")]
+    AnswerCardRefused,
+    /// The destination's answer could not be read for card numbers (a content coding
+    /// the proxy cannot undo, a body over `limits.max_body_bytes`, a broken body, too
+    /// many card numbers): refused rather than passed unread.
+    #[error("the destination's answer could not be checked for card numbers: {0}")]
+    AnswerUnchecked(&'static str),
 }
 
 /// The crate's result type.
@@ -239,9 +253,12 @@ impl Error {
             // The scope names a token that does not exist here: a missing token is
             // 404 everywhere in the API (and schema-valid input is never a 400).
             Error::InvalidScope => StatusCode::NOT_FOUND,
-            Error::UpstreamUnavailable | Error::EchoUnswappable | Error::EchoUnchecked(_) => {
-                StatusCode::BAD_GATEWAY
-            }
+            Error::UpstreamUnavailable
+            | Error::EchoUnswappable
+            | Error::EchoUnchecked(_)
+            | Error::AnswerUnswappable
+            | Error::AnswerCardRefused
+            | Error::AnswerUnchecked(_) => StatusCode::BAD_GATEWAY,
             Error::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             Error::StoreUnavailable
             | Error::AuditUnavailable
@@ -311,6 +328,9 @@ impl Error {
             Error::UnsupportedTransferCoding => "unsupported_transfer_coding",
             Error::EchoUnswappable => "echo_unswappable",
             Error::EchoUnchecked(_) => "echo_unchecked",
+            Error::AnswerUnswappable => "answer_unswappable",
+            Error::AnswerCardRefused => "answer_card_refused",
+            Error::AnswerUnchecked(_) => "answer_unchecked",
         }
     }
 

@@ -486,6 +486,7 @@ struct Ops {
     api_requests: Arc<CounterVec>,
     reveals: Arc<CounterVec>,
     outbound_echoes: Arc<CounterVec>,
+    outbound_answer_tokens: Arc<CounterVec>,
     upstream_responses: Arc<CounterVec>,
     upstream_connections: Arc<CounterVec>,
     open_connections: Arc<GaugeVec>,
@@ -538,6 +539,13 @@ impl Ops {
                 "vaultgate_outbound_echoes_total",
                 "Outbound answers that showed a value revealed into their request, by route and \
                  outcome: swapped (each swapped back for its token) or refused (502, not swappable).",
+                &["route", "outcome"],
+            ),
+            outbound_answer_tokens: registry.counter_vec(
+                "vaultgate_outbound_answer_tokens_total",
+                "Card numbers in outbound answers that their request did not reveal, by route \
+                 and outcome: tokenized (each one a new token in place) or refused (the answer \
+                 refused with 502, counted once per answer).",
                 &["route", "outcome"],
             ),
             upstream_responses: registry.counter_vec(
@@ -614,6 +622,9 @@ pub struct Metrics {
     /// `vaultgate_outbound_echoes_total{route,outcome}`: outbound answers that showed a
     /// revealed value; `swapped` or `refused`.
     pub outbound_echoes: Arc<CounterVec>,
+    /// `vaultgate_outbound_answer_tokens_total{route,outcome}`: card numbers an outbound
+    /// answer showed that its request did not reveal; `tokenized` or `refused`.
+    pub outbound_answer_tokens: Arc<CounterVec>,
     /// `vaultgate_upstream_responses_total{route,status_class}` (`2xx`…`5xx`).
     pub upstream_responses: Arc<CounterVec>,
     /// `vaultgate_upstream_connections_opened_total{upstream}`.
@@ -738,6 +749,7 @@ impl Metrics {
             api_requests: ops.api_requests,
             reveals: ops.reveals,
             outbound_echoes: ops.outbound_echoes,
+            outbound_answer_tokens: ops.outbound_answer_tokens,
             upstream_responses: ops.upstream_responses,
             upstream_connections: ops.upstream_connections,
             open_connections: ops.open_connections,

@@ -16,6 +16,9 @@
 //! [`still_shows`] reads deeper, as the inbound leak guard reads a field (escapes of
 //! escapes, base64, number literals, JSON inside a string): a value found only there
 //! cannot be swapped in place, and the caller refuses the answer.
+//!
+//! The answer guard asks the same of every card number, not only those it revealed:
+//! [`cards`] finds them in the same views, [`every_card`] in the same deeper readings.
 
 use std::ops::Range;
 
@@ -154,6 +157,108 @@ fn whole_value(before: Option<&u8>, after: Option<&u8>) -> bool {
     }
 }
 
+/// One card number in bytes, as the leak guard reads it ([`guard::scan_hits`]).
+/// Deliberately not `Debug`: it holds the number.
+pub struct Card {
+    /// The bytes it covers.
+    pub range: Range<usize>,
+    /// Its digits, in ASCII (leading zeros left out).
+    pub digits: Zeroizing<Vec<u8>>,
+    /// Found in ASCII digits in the UTF-8 view (as written, or behind one layer of
+    /// `\u`, `%XX` or character-reference escapes), with no leading zero: a token can
+    /// take the place of its bytes. A card in UTF-16 or in another script's digits
+    /// cannot be replaced so.
+    pub in_place: bool,
+    /// Written as ASCII digits alone: only such a number can be one of this vault's
+    /// tokens (a token is written so; see `inbound::exposure::all_ours` for why one
+    /// with separators never counts as one).
+    pub plain: bool,
+}
+
+/// Every card number in `data`, in the views [`shown`] reads: in order, the ones
+/// that can be replaced in place without overlap (of two that overlap, the one that
+/// starts first, then the wider, is kept; any other reading of them is for
+/// [`every_card`] to find).
+pub fn cards(data: &[u8]) -> Vec<Card> {
+    let mut out: Vec<Card> = Vec::new();
+    if !guard::may_contain(data) {
+        return out;
+    }
+    let mut view = View::with_capacity(data.len());
+    bytes_scan::direct(data, &mut view);
+    let push = |view: &View, wide: bool, out: &mut Vec<Card>| {
+        guard::scan_hits(&view.text, |hit| {
+            if let Some(range) = view.source(&hit.range, data.len()) {
+                let span = data.get(range.clone()).unwrap_or_default();
+                out.push(Card {
+                    plain: !wide && hit.ascii && span.iter().all(u8::is_ascii_digit),
+                    in_place: !wide && hit.ascii,
+                    digits: Zeroizing::new(hit.digits().to_vec()),
+                    range,
+                });
+            }
+        });
+    };
+    push(&view, false, &mut out);
+    if data.iter().filter(|b| **b == 0).count() >= bytes_scan::MIN_NULS {
+        for align in [0, 1] {
+            view.clear();
+            bytes_scan::utf16le(data, align, &mut view);
+            push(&view, true, &mut out);
+        }
+    }
+    out.sort_by(|a, b| {
+        (a.range.start, std::cmp::Reverse(a.range.end))
+            .cmp(&(b.range.start, std::cmp::Reverse(b.range.end)))
+    });
+    let mut kept: Vec<Card> = Vec::with_capacity(out.len());
+    for c in out {
+        let overlaps = kept
+            .iter()
+            .rev()
+            .filter(|k| k.in_place)
+            .take(1)
+            .any(|k| c.range.start < k.range.end);
+        if c.in_place && overlaps {
+            continue;
+        }
+        kept.push(c);
+    }
+    kept
+}
+
+/// The digits of every card number `data` shows in any reading, each once: [`cards`],
+/// and the inbound leak guard's readings beyond its views ([`deep::scan_leaf`]:
+/// escapes of escapes, base64, number literals, JSON inside a string). A caller
+/// that replaced what it could in place reads its output again with this, and
+/// refuses it unless every number left is one it may pass (a token).
+pub fn every_card(data: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
+    let mut out: Vec<Zeroizing<Vec<u8>>> = cards(data).into_iter().map(|c| c.digits).collect();
+    let text = digits::text_of(data);
+    let mut in_place = Vec::new();
+    let mut hidden = Vec::new();
+    deep::scan_leaf(&text, deep::Leaf::Text, &mut in_place, &mut hidden);
+    for r in &in_place {
+        out.push(Zeroizing::new(
+            text.as_bytes()
+                .get(r.clone())
+                .unwrap_or_default()
+                .iter()
+                .copied()
+                .filter(u8::is_ascii_digit)
+                .collect(),
+        ));
+    }
+    out.extend(
+        hidden
+            .iter()
+            .map(|h| Zeroizing::new(h.expose().as_bytes().to_vec())),
+    );
+    out.sort_unstable_by(|a, b| a.as_slice().cmp(b.as_slice()));
+    out.dedup();
+    out
+}
+
 /// Whether any of `values` shows in `data` in any reading: [`shown`], and the
 /// readings of the inbound leak guard beyond its views (escapes of escapes, base64,
 /// number literals, JSON inside a string) for card numbers, and escapes of escapes for
@@ -267,6 +372,43 @@ mod tests {
         assert!(shown(b"4111111111111111", v).is_empty());
         assert!(shown(b"anything", &[b""]).is_empty());
         assert!(!still_shows(b"{\"token\":\"4000056655665556\"}", v));
+    }
+
+    #[test]
+    fn cards_are_found_in_place_or_deeper() {
+        let found = |data: &[u8]| -> Vec<(String, bool, bool)> {
+            cards(data)
+                .iter()
+                .map(|c| {
+                    (
+                        String::from_utf8_lossy(&data[c.range.clone()]).into_owned(),
+                        c.in_place,
+                        c.plain,
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            found(br#"{"new":{"number":"4111111111111111"},"old":"4242 4242 4242 4242"}"#),
+            [
+                ("4111111111111111".to_owned(), true, true),
+                ("4242 4242 4242 4242".to_owned(), true, false),
+            ]
+        );
+        assert_eq!(
+            found(br#"{"n":"\u0034242424242424242"}"#),
+            [("\\u0034242424242424242".to_owned(), true, false)]
+        );
+        assert!(cards(b"{\"last4\":\"4242\",\"amount\":2180}").is_empty());
+        // base64 of `{"pan":"4242424242424242"}`: in no view, in a deeper reading.
+        let blob = b"{\"blob\":\"eyJwYW4iOiI0MjQyNDI0MjQyNDI0MjQyIn0=\"}";
+        assert!(cards(blob).is_empty());
+        assert_eq!(every_card(blob), [Zeroizing::new(CARD.to_vec())]);
+        assert_eq!(
+            every_card(b"5555555555554444 and 4.242424242424242e15").len(),
+            2
+        );
+        assert!(every_card(b"nothing 1234").is_empty());
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub use crate::logging::{LogFormat, LogSettings};
 pub use crate::net::{ListenerSettings, TlsFiles, UpstreamConfig, UpstreamUrl};
 pub use crate::positive::Positive;
 pub use crate::vault::VaultSettings;
-pub use outbound::{HeaderReveal, OutboundConfig, OutboundRoute};
+pub use outbound::{AnswerGuard, HeaderReveal, OutboundConfig, OutboundRoute};
 pub use routes::{GuardMode, MediaType, RouteConfig, route_warnings};
 
 use crate::{Error, Result};

@@ -22,7 +22,7 @@ use crate::{Error, Result};
 /// name = "processor_charges"
 /// method = "POST"
 /// path = "/processor/charges"           # what the caller sends
-/// exact = true                          # byte for byte: no `.json`, case, `/`, `%`, `;`
+/// exact = true                          # default: byte for byte, no `.json`, case, `/`, `%`, `;`
 /// strip_prefix = "/processor"           # removed before appending to the destination
 /// destination = "https://processor.example"
 /// ca = "certs/processor-ca.pem"         # optional: trust only this CA
@@ -32,6 +32,7 @@ use crate::{Error, Result};
 /// ]
 /// reveal_headers = [{ name = "x-card-token", class = "pan" }]
 /// swap_echoes = true                    # default: revealed values in the answer go back to tokens
+/// answer_guard = "tokenize"             # default: other cards in the answer become new tokens
 /// ```
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 pub struct OutboundConfig {
@@ -63,10 +64,11 @@ pub struct OutboundRoute {
     pub path: PathPattern,
     /// Match the path exactly as written (`path` byte for byte: no other case, no
     /// format suffix such as `.json`, no trailing `/`, no `%` escape or `;` parameter)
-    /// and the method in its case. Off by default, where a route matches as inbound
-    /// routes do, and the path forwarded is the one sent (`/charges.json`,
-    /// `/CHARGES`, `/charg%65s` then reach the destination as sent).
-    #[serde(default)]
+    /// and the method in its case. On by default: the path forwarded is the one sent,
+    /// so a loose match would let `/charges.json`, `/CHARGES` or `/charg%65s` reach
+    /// endpoints of the destination the allow-list does not name, with tokens
+    /// revealed. `false` matches as inbound routes do.
+    #[serde(default = "on")]
     pub exact: bool,
     /// A leading path removed before the rest is appended to the destination.
     #[serde(default)]
@@ -87,6 +89,29 @@ pub struct OutboundRoute {
     /// for a destination whose answers the caller may see raw.
     #[serde(default = "on")]
     pub swap_echoes: bool,
+    /// What happens to a card number in the destination's answer that the request
+    /// did not reveal (an account updater's new card, a network token's PAN, a
+    /// stored payment method): the caller is kept out of PCI DSS scope only if it
+    /// never gets one raw. Default `tokenize`.
+    #[serde(default)]
+    pub answer_guard: AnswerGuard,
+}
+
+/// `answer_guard`: what the outbound proxy does with a card number in a destination's
+/// answer that the request did not reveal.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AnswerGuard {
+    /// Each becomes a new token of this vault, in place; one that cannot be replaced
+    /// in place (base64, escaped twice, UTF-16) refuses the answer (502). The default:
+    /// fail closed.
+    #[default]
+    Tokenize,
+    /// Any card refuses the answer (502 `answer_card_refused`).
+    Refuse,
+    /// Answers pass as they come (only the echo swap reads them): for a destination
+    /// whose answers the caller may see raw, or that streams large downloads.
+    Off,
 }
 
 fn on() -> bool {

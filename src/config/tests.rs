@@ -201,3 +201,31 @@ fn demo_config_validates() {
     c.validate().unwrap();
     assert_eq!(c.routes.len(), profiles::NAMES.len() + 1);
 }
+
+#[test]
+fn outbound_routes_are_exact_and_guard_answers_by_default() {
+    let route = |extra: &str| {
+        let c = with(&format!(
+            "[outbound]\nlisten = \"127.0.0.1:0\"\n[[outbound.routes]]\nname = \"p\"\n\
+             path = \"/p\"\ndestination = \"https://processor.example\"\n{extra}"
+        ))
+        .unwrap();
+        c.outbound.unwrap().routes.remove(0)
+    };
+    let r = route("");
+    assert!(r.exact);
+    assert!(r.swap_echoes);
+    assert_eq!(r.answer_guard, AnswerGuard::Tokenize);
+    let r = route("exact = false\nanswer_guard = \"refuse\"");
+    assert!(!r.exact);
+    assert_eq!(r.answer_guard, AnswerGuard::Refuse);
+    assert_eq!(
+        route("answer_guard = \"off\"").answer_guard,
+        AnswerGuard::Off
+    );
+    let msg = err(
+        "[outbound]\nlisten = \"127.0.0.1:0\"\n[[outbound.routes]]\nname = \"p\"\n\
+         path = \"/p\"\ndestination = \"https://processor.example\"\nanswer_guard = \"mask\"",
+    );
+    assert!(msg.contains("answer_guard"), "{msg}");
+}

@@ -10,7 +10,6 @@ use zeroize::Zeroizing;
 
 use crate::Result;
 use crate::rules::guard;
-use crate::sensitive::DataClass;
 use crate::vault::Vault;
 
 /// The digits of one card-shaped hit (separators and leading zeros removed).
@@ -102,10 +101,7 @@ pub async fn all_ours(vault: &Vault, hits: &[HitDigits]) -> bool {
 /// holds. Only text of ASCII digits alone can be: tokens are written so (see
 /// [`all_ours`] for why a hit with separators never is).
 pub async fn is_our_token(vault: &Vault, text: &str) -> Result<bool> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Ok(false);
-    }
-    Ok(vault.is_issued(text).await? && !vault.holds_value(DataClass::Pan, text).await?)
+    vault.is_own_token(text).await
 }
 
 /// A hit as `detect` mode logs it: the first six and the last four digits, the rest

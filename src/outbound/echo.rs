@@ -11,16 +11,12 @@
 //! value shows: as written, a card in groups or in another script's digits, behind
 //! `\u`, `%XX` or character-reference escapes, in UTF-16).
 //!
-//! - **Only answers to requests that revealed something pay.** Any other answer
-//!   streams through unread.
-//! - **The body is read whole**, under `limits.max_body_bytes`, the process's body
-//!   budget ([`crate::net::budget`]) and `limits.upstream_timeout_ms`, so a value split
-//!   between chunks is read in one piece. A body over the limit is refused (502
-//!   `echo_unchecked`), never passed unread; so is one in a content coding other than
-//!   gzip or deflate (`br`, `zstd`, two codings) or one that is not what its coding
-//!   says. A gzip or deflate body is decompressed, rewritten and compressed again in
-//!   the same coding. `Content-Length` is set to the rewritten length; trailers are
-//!   dropped. Such a request asks for no other coding ([`readable_codings`]).
+//! - **The body is read whole** by [`super::answer`], with the answer guard's reading
+//!   of the same answer, so a value split between chunks is read in one piece. On a
+//!   request that revealed values, a body that cannot be read (over
+//!   `limits.max_body_bytes`, a content coding other than gzip or deflate, not what
+//!   its coding says) is refused with 502 `echo_unchecked`, never passed unread. Such
+//!   a request asks for no other coding ([`readable_codings`]).
 //! - **A value shown where it cannot be swapped in place** (base64, escaped twice, a
 //!   number literal, UTF-16, a header name) refuses the whole answer: 502
 //!   `echo_unswappable`, nothing of it passed on. The check runs on the rewritten
@@ -33,18 +29,11 @@
 //!   as likely an amount or a status code (`"amount":218`) and is left alone; so is a
 //!   CVV quoted in running text (`cvc 218 invalid`), which processors do not write.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Response, header};
+use http::{HeaderMap, HeaderValue, header};
 use zeroize::Zeroizing;
 
-use crate::codec::{self, shown};
+use crate::codec::shown;
 use crate::metrics::CounterVec;
-use crate::net::body::{Body, full_held};
-use crate::net::budget::BodyBudget;
-use crate::net::linger::read_limited;
 use crate::{Error, Result};
 
 /// The values revealed into one request, each with the token it came from.
@@ -74,6 +63,11 @@ impl Revealed {
         self.pairs.is_empty()
     }
 
+    /// The tokens of the values revealed: what the swap writes into the answer.
+    pub fn tokens(&self) -> impl Iterator<Item = &[u8]> {
+        self.pairs.iter().map(|(_, t)| t.as_bytes())
+    }
+
     fn values(&self) -> Vec<&[u8]> {
         self.pairs.iter().map(|(v, _)| v.as_bytes()).collect()
     }
@@ -86,49 +80,62 @@ impl Revealed {
 /// What the swap needs from the outbound state.
 pub struct EchoCtx<'a> {
     pub route: &'a str,
-    pub max_body: usize,
-    pub timeout: Duration,
-    pub budget: &'a Arc<BodyBudget>,
     /// `vaultgate_outbound_echoes_total{route,outcome}`.
     pub echoes: &'a CounterVec,
 }
 
-/// The destination's answer with every revealed value it shows swapped back for its
-/// token; an error when one shows where it cannot be (see the module docs).
-pub async fn swap_back(
-    res: Response<Body>,
-    revealed: &Revealed,
-    ctx: &EchoCtx<'_>,
-) -> Result<Response<Body>> {
-    if revealed.is_empty() {
-        return Ok(res);
+impl EchoCtx<'_> {
+    /// Count an answer whose values were swapped back, and say how many: never which.
+    pub fn swapped(&self, swapped: usize) {
+        if swapped == 0 {
+            return;
+        }
+        self.echoes.inc(&[self.route, "swapped"]);
+        tracing::info!(
+            route = self.route,
+            swapped,
+            "the destination's answer showed revealed values; swapped back for their tokens"
+        );
     }
-    let values = revealed.values();
-    let (mut parts, body) = res.into_parts();
-    let mut swapped = 0usize;
-    let refuse = |place: &'static str| {
-        ctx.echoes.inc(&[ctx.route, "refused"]);
+
+    /// 502 `echo_unswappable`, counted as refused.
+    fn refuse(&self, place: &'static str) -> Error {
+        self.echoes.inc(&[self.route, "refused"]);
         tracing::warn!(
-            route = ctx.route,
+            route = self.route,
             place,
             "the destination's answer shows a revealed value that cannot be swapped back; refused"
         );
         Error::EchoUnswappable
-    };
+    }
+}
 
+/// Swap every revealed value the answer's head shows (header values, the HTTP/1
+/// reason phrase) back for its token; an error when one shows where it cannot be (a
+/// header name). Returns how many were swapped.
+pub fn swap_head(
+    parts: &mut http::response::Parts,
+    revealed: &Revealed,
+    ctx: &EchoCtx<'_>,
+) -> Result<usize> {
+    if revealed.is_empty() {
+        return Ok(0);
+    }
+    let values = revealed.values();
+    let mut swapped = 0usize;
     for name in parts.headers.keys() {
         if shown::still_shows(name.as_str().as_bytes(), &values) {
-            return Err(refuse("header name"));
+            return Err(ctx.refuse("header name"));
         }
     }
     for value in parts.headers.values_mut() {
         match swap(value.as_bytes(), revealed, &values) {
             Swap::Same => {}
             Swap::Changed(out, n) => {
-                *value = HeaderValue::from_bytes(&out).map_err(|_| refuse("header value"))?;
+                *value = HeaderValue::from_bytes(&out).map_err(|_| ctx.refuse("header value"))?;
                 swapped += n;
             }
-            Swap::Refused => return Err(refuse("header value")),
+            Swap::Refused => return Err(ctx.refuse("header value")),
         }
     }
     if let Some(reason) = parts.extensions.get::<hyper::ext::ReasonPhrase>() {
@@ -142,52 +149,25 @@ pub async fn swap_back(
             }
         }
     }
+    Ok(swapped)
+}
 
-    let coding = codec::streamed_coding(&parts.headers).map_err(|_| unchecked(ctx, "coding"))?;
-    let mut lease = ctx.budget.lease();
-    let mut body = body;
-    let read = read_limited(&parts.headers, &mut body, ctx.max_body, &mut lease);
-    let raw = match tokio::time::timeout(ctx.timeout, read).await {
-        Err(_) => return Err(Error::UpstreamTimeout),
-        Ok(Ok(raw)) => raw,
-        Ok(Err(Error::BodyTooLarge { .. })) => return Err(unchecked(ctx, "size")),
-        Ok(Err(Error::BodyMemoryFull)) => return Err(Error::BodyMemoryFull),
-        Ok(Err(_)) => return Err(Error::UpstreamUnavailable),
-    };
-    drop(body);
-    // An empty body (a HEAD answer, a 204 or 304) shows nothing, whatever its coding.
-    let decoded = match coding.filter(|_| !raw.is_empty()) {
-        None => None,
-        Some(c) => Some(
-            codec::decompress_streamed(c, &raw, ctx.max_body)
-                .map_err(|_| unchecked(ctx, "coding"))?,
-        ),
-    };
-    let text: &[u8] = decoded.as_ref().map_or(&raw, |d| d.as_slice());
-    let out = match swap(text, revealed, &values) {
-        Swap::Same => raw,
-        Swap::Refused => return Err(refuse("body")),
-        Swap::Changed(out, n) => {
-            swapped += n;
-            let out = match decoded.as_ref().and(coding) {
-                None => out.to_vec(),
-                Some(c) => codec::compress_streamed(c, &out)?,
-            };
-            parts
-                .headers
-                .insert(header::CONTENT_LENGTH, HeaderValue::from(out.len()));
-            Bytes::from(out)
-        }
-    };
-    if swapped > 0 {
-        ctx.echoes.inc(&[ctx.route, "swapped"]);
-        tracing::info!(
-            route = ctx.route,
-            swapped,
-            "the destination's answer showed revealed values; swapped back for their tokens"
-        );
+/// The answer's body (decoded from its content coding) with every revealed value it
+/// shows swapped back for its token, and how many; `None` when it shows none; an
+/// error when one shows where it cannot be swapped.
+pub fn swap_body(
+    text: &[u8],
+    revealed: &Revealed,
+    ctx: &EchoCtx<'_>,
+) -> Result<Option<(Zeroizing<Vec<u8>>, usize)>> {
+    if revealed.is_empty() {
+        return Ok(None);
     }
-    Ok(Response::from_parts(parts, full_held(out, lease)))
+    match swap(text, revealed, &revealed.values()) {
+        Swap::Same => Ok(None),
+        Swap::Refused => Err(ctx.refuse("body")),
+        Swap::Changed(out, n) => Ok(Some((out, n))),
+    }
 }
 
 /// Ask the destination only for content codings the swap can read, on a request
@@ -222,8 +202,9 @@ pub fn readable_codings(headers: &mut HeaderMap) {
     headers.insert(header::ACCEPT_ENCODING, value);
 }
 
-/// 502 `echo_unchecked`, counted as refused.
-fn unchecked(ctx: &EchoCtx<'_>, why: &'static str) -> Error {
+/// 502 `echo_unchecked`, counted as refused: the answer could not be read whole
+/// (`why`: `size`, or anything else for its coding).
+pub fn unchecked(ctx: &EchoCtx<'_>, why: &'static str) -> Error {
     ctx.echoes.inc(&[ctx.route, "refused"]);
     tracing::warn!(
         route = ctx.route,
@@ -276,7 +257,7 @@ fn swap(text: &[u8], revealed: &Revealed, values: &[&[u8]]) -> Swap {
 /// is ASCII digits and separators and the token has as many digits; otherwise as it
 /// is (an escaped or percent-encoded value is replaced by the plain token, which reads
 /// the same in a JSON string, a URL and HTML).
-fn write_token(out: &mut Vec<u8>, span: &[u8], token: &str) {
+pub fn write_token(out: &mut Vec<u8>, span: &[u8], token: &str) {
     let digits = span.iter().filter(|b| b.is_ascii_digit()).count();
     let grouped = span
         .iter()

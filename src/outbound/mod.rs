@@ -9,10 +9,10 @@
 //! less the route's `strip_prefix`, is appended to it
 //! (`https://processor.example/charges`). There is no way to name any other host:
 //! `CONNECT` and absolute-form targets (`POST https://elsewhere/…`) are refused, and a
-//! request that matches no route gets 403 `forbidden`. A route matches as inbound
-//! routes do (any case, a `.json` suffix, `%` escapes, `;` parameters) and the path
-//! goes on as it was sent; with `exact = true` only the path exactly as configured
-//! matches ([`PathPattern::matches_exactly`]).
+//! request that matches no route gets 403 `forbidden`. Only the path exactly as
+//! configured matches ([`PathPattern::matches_exactly`]), and it goes on as it was
+//! sent; a route with `exact = false` matches as inbound routes do (any case, a
+//! `.json` suffix, `%` escapes, `;` parameters), the path still going on as sent.
 //!
 //! # Order of checks (nothing reaches the processor unless all pass)
 //!
@@ -30,10 +30,12 @@
 //!
 //! The processor's answer passes back unchanged, except that every value revealed
 //! into the request that it shows (a processor quoting the card in an error, echoing
-//! the request's JSON, a redirect URL) is swapped back for its token, or the answer is
-//! refused with 502 where that cannot be done ([`echo`]; a route's `swap_echoes =
-//! false` turns this off). An answer to a request that revealed nothing streams
-//! through unread.
+//! the request's JSON, a redirect URL) is swapped back for its token ([`echo`]; a
+//! route's `swap_echoes = false` turns this off), and every other card number it
+//! shows (an account updater's new card, a stored payment method) becomes a new token
+//! ([`cards`]; `answer_guard`), or the answer is refused with 502 where that cannot
+//! be done. Such answers are read whole ([`answer`]); only an answer of a route with
+//! `answer_guard = "off"` to a request that revealed nothing streams through unread.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -44,12 +46,14 @@ use hyper::body::Incoming;
 use tracing::Instrument as _;
 use zeroize::Zeroizing;
 
+mod answer;
+mod cards;
 mod echo;
 
 use crate::audit::{Action, AuditEvent};
 use crate::auth::{Access, Client, Purpose, hidden};
 use crate::codec::{self, RequestParts};
-use crate::config::{Limits, OutboundConfig, UpstreamConfig};
+use crate::config::{AnswerGuard, Limits, OutboundConfig, UpstreamConfig};
 use crate::metrics::{CounterVec, Metrics};
 use crate::net::ConnInfo;
 use crate::net::body::{Body, error_response, full};
@@ -80,6 +84,8 @@ struct Route {
     classes: Vec<DataClass>,
     /// Swap revealed values in the answer back for their tokens (`swap_echoes`).
     swap_echoes: bool,
+    /// What other card numbers in the answer become (`answer_guard`).
+    answer_guard: AnswerGuard,
 }
 
 /// Everything the outbound handler needs.
@@ -89,6 +95,11 @@ pub struct OutboundState {
     access: Arc<Access>,
     vault: Arc<Vault>,
     max_body: usize,
+    /// `limits.max_sensitive_values`: also the most distinct card numbers one answer
+    /// may show.
+    max_sensitive_values: usize,
+    /// `limits.max_decode_depth`: how deep the answer guard reads.
+    max_decode_depth: usize,
     /// `limits.body_read_timeout_ms`: the whole request body arrives within it.
     body_read_timeout: Duration,
     timeout: Duration,
@@ -99,6 +110,8 @@ pub struct OutboundState {
     budget: Arc<BodyBudget>,
     /// `vaultgate_outbound_echoes_total{route,outcome}`.
     echoes: Arc<CounterVec>,
+    /// `vaultgate_outbound_answer_tokens_total{route,outcome}`.
+    answer_tokens: Arc<CounterVec>,
     /// `vaultgate_reveals_total{class}`, which counts the outbound proxy's reveals too.
     reveals: Arc<CounterVec>,
 }
@@ -148,6 +161,7 @@ impl OutboundState {
                 headers,
                 classes,
                 swap_echoes: r.swap_echoes,
+                answer_guard: r.answer_guard,
             });
         }
         Ok(OutboundState {
@@ -155,11 +169,14 @@ impl OutboundState {
             access,
             vault,
             max_body: limits.max_body_bytes.get(),
+            max_sensitive_values: limits.max_sensitive_values.get(),
+            max_decode_depth: limits.max_decode_depth,
             body_read_timeout: Duration::from_millis(limits.body_read_timeout_ms.get()),
             timeout,
             access_log: config.listener.access_log,
             budget,
             echoes: Arc::clone(&metrics.outbound_echoes),
+            answer_tokens: Arc::clone(&metrics.outbound_answer_tokens),
             reveals: Arc::clone(&metrics.reveals),
         })
     }
@@ -362,8 +379,20 @@ async fn forward(
         false => echo::Revealed::default(),
     };
     drop(wanted);
+    let answer = answer::AnswerCtx {
+        route: &route.name,
+        guard: route.answer_guard,
+        vault: &state.vault,
+        max_body: state.max_body,
+        max_cards: state.max_sensitive_values,
+        decode_depth: state.max_decode_depth,
+        timeout: state.timeout,
+        budget: &state.budget,
+        echoes: &state.echoes,
+        tokens: &state.answer_tokens,
+    };
     let mut parts = parts;
-    if !revealed.is_empty() {
+    if answer.reads(&revealed) {
         echo::readable_codings(&mut parts.headers);
     }
     let result = forward_revealed(state, route, parts, bytes, extraction, values, n_fields).await;
@@ -379,14 +408,7 @@ async fn forward(
             return Err(e);
         }
     };
-    let ctx = echo::EchoCtx {
-        route: &route.name,
-        max_body: state.max_body,
-        timeout: state.timeout,
-        budget: &state.budget,
-        echoes: &state.echoes,
-    };
-    echo::swap_back(response, &revealed, &ctx).await
+    answer::pass_back(response, &revealed, &answer).await
 }
 
 /// CVVs revealed for one request, not yet consumed.

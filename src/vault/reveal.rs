@@ -152,6 +152,17 @@ impl Vault {
         Ok(self.store.get(Space::Tokens, token).await?.is_some())
     }
 
+    /// Whether `text` is a token this vault issued, and not itself a card number it
+    /// holds (a six-four token is a valid card number, and a real card may equal
+    /// one): what the leak guards, inbound and on outbound answers, let pass. Only
+    /// text of ASCII digits alone can be, as tokens are written.
+    pub async fn is_own_token(&self, text: &str) -> Result<bool> {
+        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+            return Ok(false);
+        }
+        Ok(self.is_issued(text).await? && !self.holds_value(DataClass::Pan, text).await?)
+    }
+
     /// Whether this vault holds `raw` as a value of `class` (by its fingerprint, in any
     /// format): a card number that was tokenized before.
     pub async fn holds_value(&self, class: DataClass, raw: &str) -> Result<bool> {

@@ -25,6 +25,7 @@ mod key_lifecycle;
 mod ops;
 mod ops_round6;
 mod outbound;
+mod outbound_answers;
 mod outbound_echo;
 mod outbound_round2;
 mod redteam_channels;

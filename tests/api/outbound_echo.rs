@@ -51,10 +51,19 @@ impl Fixture {
 
     /// [`Fixture::start`] with more `[limits]` lines.
     pub async fn start_with(extra_routes: &str, limits: &str) -> Fixture {
+        Fixture::start_on(extra_routes, limits, answer).await
+    }
+
+    /// [`Fixture::start_with`] with a processor that answers with `handler`.
+    pub async fn start_on<H, F>(extra_routes: &str, limits: &str, handler: H) -> Fixture
+    where
+        H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+        F: Future<Output = Result<Response<Body>, std::convert::Infallible>> + Send + 'static,
+    {
         let dir = tempfile::tempdir().unwrap();
         let audit = dir.path().join("audit.log");
         let pki = Pki::new("processor");
-        let (port, stop) = processor(&pki).await;
+        let (port, stop) = processor(&pki, handler).await;
         let client = api_client(
             "billing",
             r#"reveal = ["pan", "cvv"]
@@ -162,7 +171,11 @@ pub fn answer_bytes(r: &Reply) -> Vec<u8> {
 }
 
 /// Start the processor on `127.0.0.1:0` with TLS for `localhost`.
-async fn processor(pki: &Pki) -> (u16, watch::Sender<bool>) {
+async fn processor<H, F>(pki: &Pki, handler: H) -> (u16, watch::Sender<bool>)
+where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Result<Response<Body>, std::convert::Infallible>> + Send + 'static,
+{
     let tcp = listener::bind("processor", "127.0.0.1:0".parse().unwrap()).unwrap();
     let port = tcp.local_addr().unwrap().port();
     let (stop, rx) = watch::channel(false);
@@ -178,12 +191,12 @@ async fn processor(pki: &Pki) -> (u16, watch::Sender<bool>) {
         grace: Duration::from_secs(1),
         h2_max_concurrent_streams: 100,
     };
-    let _task = listener::spawn("processor", tcp, opts, rx, |_conn, req| answer(req));
+    let _task = listener::spawn("processor", tcp, opts, rx, move |_conn, req| handler(req));
     (port, stop)
 }
 
 /// The card digits in groups of four.
-fn grouped(card: &str, sep: &str) -> String {
+pub fn grouped(card: &str, sep: &str) -> String {
     card.as_bytes()
         .chunks(4)
         .map(|c| std::str::from_utf8(c).unwrap())
@@ -480,7 +493,7 @@ async fn the_cvv_echoed_comes_back_as_its_token() {
 }
 
 #[tokio::test]
-async fn a_route_that_opts_out_passes_the_echo_raw() {
+async fn a_route_that_opts_out_of_both_passes_the_echo_raw() {
     let f = Fixture::start(
         r#"
 [[outbound.routes]]
@@ -491,6 +504,7 @@ destination = "https://localhost:{port}/api"
 ca = "{ca}"
 reveal = [{ path = "card.number", class = "pan" }]
 swap_echoes = false
+answer_guard = "off"
 "#,
     )
     .await;
