@@ -159,8 +159,6 @@ pub async fn pass_back(
             Some(out)
         }
     };
-    ectx.swapped(swapped);
-
     if ctx.guard != AnswerGuard::Off {
         let text = changed.as_ref().map_or(text, |c| c.as_slice());
         if let Some(out) = guard(ctx, revealed, &mut parts, text).await? {
@@ -168,6 +166,8 @@ pub async fn pass_back(
         }
     }
 
+    // Counted once the answer is known to pass.
+    ectx.swapped(swapped);
     let out = match changed {
         None => raw,
         Some(out) => {
